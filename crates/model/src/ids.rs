@@ -1,0 +1,72 @@
+//! Identifiers and time.
+//!
+//! Ids are `i64` because Tasker's tables use `bigint` keys and Ruby Integers convert to `i64`
+//! without allocation. Timestamps are microseconds since the Unix epoch in UTC: a plain
+//! integer keeps readiness evaluation branch-light and matches PostgreSQL's resolution.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A task's id (`tasker_tasks.task_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TaskId(pub i64);
+
+/// A workflow step's id (`tasker_workflow_steps.workflow_step_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StepId(pub i64);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A UTC instant with microsecond resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        Timestamp(chrono::Utc::now().timestamp_micros())
+    }
+
+    /// Builds a timestamp from whole seconds since the epoch.
+    pub const fn from_secs(secs: i64) -> Self {
+        Timestamp(secs * 1_000_000)
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub const fn as_micros(self) -> i64 {
+        self.0
+    }
+
+    /// This instant moved forward by `seconds` (which may be fractional).
+    pub fn plus_seconds(self, seconds: f64) -> Self {
+        Timestamp(self.0 + (seconds * 1_000_000.0).round() as i64)
+    }
+
+    /// Seconds from `earlier` to `self` (negative when `earlier` is later).
+    pub fn seconds_since(self, earlier: Timestamp) -> f64 {
+        (self.0 - earlier.0) as f64 / 1_000_000.0
+    }
+
+    /// RFC 3339 text, as event contexts and logs show it.
+    pub fn to_rfc3339(self) -> String {
+        chrono::DateTime::from_timestamp_micros(self.0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .unwrap_or_else(|| format!("@{}us", self.0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}

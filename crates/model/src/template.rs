@@ -1,0 +1,517 @@
+//! Tasker task templates: the YAML format (TASKER.md, "Task templates"), parsing, and the
+//! checks that need no graph (the resolver checks cycles when it compiles the graph).
+//!
+//! Parsing is two-phase so an error can name the step by its `name`, not by its index: the
+//! file is read as a YAML value, then each step mapping is decoded on its own.
+
+use crate::error::{TaskerError, TaskerResult};
+use crate::schema::ContextSchema;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How a template is identified: (namespace_name, name, version).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TemplateKey {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+}
+
+impl fmt::Display for TemplateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}@{}", self.namespace, self.name, self.version)
+    }
+}
+
+/// One step of a template.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StepTemplate {
+    pub name: String,
+    pub handler_class: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub dependent_system: Option<String>,
+    #[serde(default)]
+    pub depends_on_step: Option<String>,
+    #[serde(default)]
+    pub depends_on_steps: Vec<String>,
+    #[serde(default = "default_true")]
+    pub default_retryable: bool,
+    #[serde(default = "default_retry_limit")]
+    pub default_retry_limit: u32,
+    #[serde(default)]
+    pub skippable: bool,
+    /// Free-form mapping handed to the handler (`timeout_seconds`, URLs, …).
+    #[serde(default)]
+    pub handler_config: Option<Json>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_retry_limit() -> u32 {
+    3
+}
+
+fn default_namespace() -> String {
+    "default".to_string()
+}
+
+fn default_version() -> String {
+    "0.1.0".to_string()
+}
+
+impl StepTemplate {
+    /// Every parent named by `depends_on_step` and `depends_on_steps`, first mention first,
+    /// without repeats.
+    pub fn parents(&self) -> Vec<&str> {
+        let mut seen = Vec::new();
+        for p in self
+            .depends_on_step
+            .iter()
+            .chain(self.depends_on_steps.iter())
+        {
+            if !seen.contains(&p.as_str()) {
+                seen.push(p.as_str());
+            }
+        }
+        seen
+    }
+}
+
+/// The top-level keys, decoded before the steps.
+#[derive(Debug, Deserialize)]
+struct Header {
+    name: String,
+    #[serde(default = "default_namespace")]
+    namespace_name: String,
+    #[serde(default = "default_version")]
+    version: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    task_handler_class: Option<String>,
+    #[serde(default)]
+    module_namespace: Option<String>,
+    #[serde(default)]
+    default_dependent_system: Option<String>,
+    #[serde(default)]
+    named_steps: Option<Vec<String>>,
+    #[serde(default)]
+    schema: Option<Json>,
+    #[serde(default)]
+    custom_events: Option<Vec<String>>,
+    #[serde(default)]
+    environments: Option<BTreeMap<String, Json>>,
+}
+
+/// A parsed, validated task template.
+#[derive(Debug, Clone)]
+pub struct TaskTemplate {
+    pub name: String,
+    pub namespace_name: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub task_handler_class: Option<String>,
+    pub module_namespace: Option<String>,
+    pub default_dependent_system: Option<String>,
+    pub named_steps: Option<Vec<String>>,
+    pub schema: Option<Arc<ContextSchema>>,
+    pub custom_events: Option<Vec<String>>,
+    /// Per-environment overrides of step fields, keyed by environment name.
+    pub environments: BTreeMap<String, Json>,
+    pub step_templates: Vec<StepTemplate>,
+    /// Where the template came from (a file path, or `<string>`), for error messages.
+    pub source: String,
+}
+
+impl TaskTemplate {
+    /// The template's identity.
+    pub fn key(&self) -> TemplateKey {
+        TemplateKey {
+            namespace: self.namespace_name.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+        }
+    }
+
+    /// Parses and validates one template from YAML text. `source` names it in errors.
+    pub fn from_yaml(text: &str, source: &str) -> TaskerResult<TaskTemplate> {
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| TaskerError::validation(source, format!("unparseable YAML: {e}")))?;
+        let serde_yaml_ng::Value::Mapping(mut map) = doc else {
+            return Err(TaskerError::validation(
+                source,
+                "a task template must be a YAML mapping with `name` and `step_templates`",
+            ));
+        };
+        let steps_yaml = map.remove("step_templates");
+        let header: Header = decode(serde_yaml_ng::Value::Mapping(map))
+            .map_err(|m| TaskerError::validation(source, m))?;
+        let subject = format!("{source} (task {})", header.name);
+
+        let steps = match steps_yaml {
+            None | Some(serde_yaml_ng::Value::Null) => Vec::new(),
+            Some(serde_yaml_ng::Value::Sequence(items)) => items,
+            Some(_) => {
+                return Err(TaskerError::validation(
+                    &subject,
+                    "step_templates: must be a list of steps",
+                ))
+            }
+        };
+        let mut step_templates = Vec::with_capacity(steps.len());
+        for (index, item) in steps.into_iter().enumerate() {
+            let label = match item.get("name").and_then(|n| n.as_str()) {
+                Some(n) => format!("step '{n}'"),
+                None => format!("step #{}", index + 1),
+            };
+            let step: StepTemplate =
+                decode(item).map_err(|m| TaskerError::validation(format!("{subject}, {label}"), m))?;
+            step_templates.push(step);
+        }
+
+        let schema = match header.schema {
+            None | Some(Json::Null) => None,
+            Some(s) => Some(Arc::new(
+                ContextSchema::compile(s).map_err(|m| TaskerError::validation(&subject, m))?,
+            )),
+        };
+        let environments = header.environments.unwrap_or_default();
+
+        let template = TaskTemplate {
+            name: header.name,
+            namespace_name: header.namespace_name,
+            version: header.version,
+            description: header.description,
+            task_handler_class: header.task_handler_class,
+            module_namespace: header.module_namespace,
+            default_dependent_system: header.default_dependent_system,
+            named_steps: header.named_steps,
+            schema,
+            custom_events: header.custom_events,
+            environments,
+            step_templates,
+            source: source.to_string(),
+        };
+        template.validate()?;
+        Ok(template)
+    }
+
+    /// Reads and parses one template file.
+    pub fn from_file(path: &Path) -> TaskerResult<TaskTemplate> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TaskerError::validation(&source, format!("cannot read: {e}")))?;
+        TaskTemplate::from_yaml(&text, &source)
+    }
+
+    /// The checks that need no graph: at least one step, names present and unique, a
+    /// handler_class on every step, every dependency known and not the step itself.
+    fn validate(&self) -> TaskerResult<()> {
+        let subject = format!("{} (task {})", self.source, self.name);
+        if self.name.trim().is_empty() {
+            return Err(TaskerError::validation(&self.source, "name: must not be empty"));
+        }
+        if self.step_templates.is_empty() {
+            return Err(TaskerError::validation(
+                &subject,
+                "step_templates: a template needs at least one step",
+            ));
+        }
+        let mut names = HashSet::with_capacity(self.step_templates.len());
+        for (index, step) in self.step_templates.iter().enumerate() {
+            if step.name.trim().is_empty() {
+                return Err(TaskerError::validation(
+                    format!("{subject}, step #{}", index + 1),
+                    "name: must not be empty",
+                ));
+            }
+            if !names.insert(step.name.as_str()) {
+                return Err(TaskerError::validation(
+                    format!("{subject}, step '{}'", step.name),
+                    "duplicate step name: each step name must be unique in a template",
+                ));
+            }
+            if step.handler_class.trim().is_empty() {
+                return Err(TaskerError::validation(
+                    format!("{subject}, step '{}'", step.name),
+                    "handler_class: must name a Ruby class",
+                ));
+            }
+        }
+        for step in &self.step_templates {
+            for parent in step.parents() {
+                if parent == step.name {
+                    return Err(TaskerError::validation(
+                        format!("{subject}, step '{}'", step.name),
+                        format!("dependency cycle: {0} -> {0}", step.name),
+                    ));
+                }
+                if !names.contains(parent) {
+                    return Err(TaskerError::validation(
+                        format!("{subject}, step '{}'", step.name),
+                        format!("unknown dependency '{parent}': no step of that name in this template"),
+                    ));
+                }
+            }
+        }
+        if let Some(events) = &self.custom_events {
+            if let Some(bad) = events.iter().find(|e| e.trim().is_empty()) {
+                return Err(TaskerError::validation(
+                    &subject,
+                    format!("custom_events: invalid event name {bad:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The template with one environment's overrides applied (TASKER.md `environments`).
+    ///
+    /// An override names a step and replaces the fields it gives; `handler_config` mappings
+    /// are merged key by key. An unknown environment leaves the template unchanged.
+    pub fn for_environment(&self, env: &str) -> TaskerResult<TaskTemplate> {
+        let mut out = self.clone();
+        let Some(overrides) = self.environments.get(env) else {
+            return Ok(out);
+        };
+        let subject = format!("{} (task {}), environments.{env}", self.source, self.name);
+        let Some(steps) = overrides.get("step_templates").and_then(Json::as_array) else {
+            return Ok(out);
+        };
+        for ov in steps {
+            let name = ov.get("name").and_then(Json::as_str).ok_or_else(|| {
+                TaskerError::validation(&subject, "each step override needs a `name`")
+            })?;
+            let step = out
+                .step_templates
+                .iter_mut()
+                .find(|s| s.name == name)
+                .ok_or_else(|| {
+                    TaskerError::validation(&subject, format!("override names unknown step '{name}'"))
+                })?;
+            if let Some(Json::Object(cfg)) = ov.get("handler_config") {
+                let mut merged = match step.handler_config.take() {
+                    Some(Json::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                };
+                for (k, v) in cfg {
+                    merged.insert(k.clone(), v.clone());
+                }
+                step.handler_config = Some(Json::Object(merged));
+            }
+            if let Some(h) = ov.get("handler_class").and_then(Json::as_str) {
+                step.handler_class = h.to_string();
+            }
+            if let Some(r) = ov.get("default_retry_limit").and_then(Json::as_u64) {
+                step.default_retry_limit = r as u32;
+            }
+            if let Some(r) = ov.get("default_retryable").and_then(Json::as_bool) {
+                step.default_retryable = r;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Decodes a YAML value, prefixing the error with the path of the offending field
+/// (`default_retry_limit: invalid type: string "lots", expected u32`).
+fn decode<T: serde::de::DeserializeOwned>(value: serde_yaml_ng::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
+/// Loads every template under `path`: the file itself, or each `*.yml` / `*.yaml` file in
+/// the directory tree, in path order. Fails on the first bad file, or when two files declare
+/// the same (namespace, name, version), so a caller registers all or nothing.
+pub fn load_templates(path: &Path) -> TaskerResult<Vec<TaskTemplate>> {
+    let source = path.display().to_string();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| TaskerError::validation(&source, format!("cannot read: {e}")))?;
+    let files = if meta.is_dir() {
+        let mut files = Vec::new();
+        collect_yaml_files(path, &mut files)?;
+        files.sort();
+        if files.is_empty() {
+            return Err(TaskerError::validation(
+                &source,
+                "no *.yml or *.yaml template files in this directory",
+            ));
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut templates: Vec<TaskTemplate> = Vec::with_capacity(files.len());
+    for file in files {
+        let t = TaskTemplate::from_file(&file)?;
+        if let Some(prev) = templates.iter().find(|p| p.key() == t.key()) {
+            return Err(TaskerError::validation(
+                &t.source,
+                format!("template {} is also defined in {}", t.key(), prev.source),
+            ));
+        }
+        templates.push(t);
+    }
+    Ok(templates)
+}
+
+fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> TaskerResult<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| TaskerError::validation(dir.display().to_string(), format!("cannot read: {e}")))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| TaskerError::validation(dir.display().to_string(), e.to_string()))?
+            .path();
+        if path.is_dir() {
+            collect_yaml_files(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml") | Some("yaml")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORDER: &str = r#"
+name: fulfil_order
+namespace_name: shop
+version: 1.0.0
+task_handler_class: Shop::FulfilOrder
+schema:
+  type: object
+  required: [order_id]
+  properties: { order_id: { type: integer } }
+step_templates:
+  - name: reserve_stock
+    handler_class: Shop::ReserveStock
+  - name: charge_card
+    handler_class: Shop::ChargeCard
+    default_retry_limit: 5
+    handler_config: { timeout_seconds: 10 }
+  - name: ship
+    handler_class: Shop::Ship
+    depends_on_steps: [reserve_stock, charge_card]
+  - name: notify
+    handler_class: Shop::Notify
+    depends_on_step: ship
+"#;
+
+    fn err(text: &str) -> String {
+        TaskTemplate::from_yaml(text, "t.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_contract_example_with_defaults() {
+        let t = TaskTemplate::from_yaml(ORDER, "order.yaml").unwrap();
+        assert_eq!(t.key().to_string(), "shop/fulfil_order@1.0.0");
+        assert_eq!(t.step_templates.len(), 4);
+        let charge = &t.step_templates[1];
+        assert_eq!(charge.default_retry_limit, 5);
+        assert!(charge.default_retryable);
+        assert!(!charge.skippable);
+        assert_eq!(t.step_templates[0].default_retry_limit, 3);
+        assert_eq!(t.step_templates[2].parents(), vec!["reserve_stock", "charge_card"]);
+        assert_eq!(t.step_templates[3].parents(), vec!["ship"]);
+        assert!(t.schema.is_some());
+    }
+
+    #[test]
+    fn namespace_and_version_default() {
+        let t = TaskTemplate::from_yaml(
+            "name: x\nstep_templates: [{name: a, handler_class: A}]",
+            "x.yaml",
+        )
+        .unwrap();
+        assert_eq!(t.key().to_string(), "default/x@0.1.0");
+    }
+
+    #[test]
+    fn rejects_unparseable_yaml_naming_the_file() {
+        let m = err("name: [unclosed");
+        assert!(m.starts_with("t.yaml: unparseable YAML"), "{m}");
+    }
+
+    #[test]
+    fn rejects_no_steps() {
+        assert!(err("name: x\nstep_templates: []").contains("at least one step"));
+        assert!(err("name: x").contains("at least one step"));
+    }
+
+    #[test]
+    fn rejects_duplicate_step_names_naming_the_step() {
+        let m = err("name: x\nstep_templates:\n - {name: a, handler_class: A}\n - {name: a, handler_class: B}");
+        assert!(m.contains("step 'a'") && m.contains("duplicate step name"), "{m}");
+    }
+
+    #[test]
+    fn rejects_missing_handler_class_naming_the_step() {
+        let m = err("name: x\nstep_templates:\n - {name: a}");
+        assert!(m.contains("step 'a'") && m.contains("handler_class"), "{m}");
+    }
+
+    #[test]
+    fn rejects_unknown_dependency() {
+        let m = err("name: x\nstep_templates:\n - {name: a, handler_class: A, depends_on_step: zz}");
+        assert!(m.contains("step 'a'") && m.contains("unknown dependency 'zz'"), "{m}");
+    }
+
+    #[test]
+    fn rejects_wrong_field_type_naming_step_and_field() {
+        let m = err("name: x\nstep_templates:\n - {name: a, handler_class: A, default_retry_limit: lots}");
+        assert!(m.contains("t.yaml (task x), step 'a'") && m.contains("default_retry_limit"), "{m}");
+        let m = err("name: x\nstep_templates:\n - {name: a, handler_class: A, depends_on_steps: b}");
+        assert!(m.contains("depends_on_steps"), "{m}");
+        let m = err("name: [1]\nstep_templates: []");
+        assert!(m.starts_with("t.yaml: "), "{m}");
+    }
+
+    #[test]
+    fn rejects_a_bad_schema() {
+        let m = err("name: x\nschema: {type: 12}\nstep_templates: [{name: a, handler_class: A}]");
+        assert!(m.contains("schema"), "{m}");
+    }
+
+    #[test]
+    fn environment_overrides_merge_handler_config() {
+        let t = TaskTemplate::from_yaml(
+            r#"
+name: x
+step_templates:
+  - {name: a, handler_class: A, handler_config: {url: "http://prod", timeout_seconds: 5}}
+environments:
+  development:
+    step_templates:
+      - {name: a, handler_config: {url: "http://localhost"}}
+"#,
+            "x.yaml",
+        )
+        .unwrap();
+        let dev = t.for_environment("development").unwrap();
+        let cfg = dev.step_templates[0].handler_config.as_ref().unwrap();
+        assert_eq!(cfg["url"], "http://localhost");
+        assert_eq!(cfg["timeout_seconds"], 5);
+        let prod = t.for_environment("production").unwrap();
+        assert_eq!(prod.step_templates[0].handler_config.as_ref().unwrap()["url"], "http://prod");
+    }
+}

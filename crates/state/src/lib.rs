@@ -1,1 +1,27 @@
-//! todo
+//! Persistence of tasks, steps and their append-only transition history.
+//!
+//! This crate owns the Tasker records and how they are written; it must not decide what runs
+//! (that is the resolver's and the orchestrator's job) and must not call Ruby. Writes arrive
+//! as [`Change`] batches so a store can commit a batch in one transaction (group commit).
+//!
+//! # Layout
+//! - [`records`]: the rows (task, step, transition) and the typed transition metadata.
+//! - [`change`]: [`Change`], one write, and [`StepPatch`], the step fields it may set.
+//! - [`store`]: the [`Store`] trait every backend implements, and [`TaskView`], a task read
+//!   back with its steps and history.
+//! - [`memory`]: [`MemoryStore`], the in-process store (tests, and engines that need no
+//!   durability).
+//! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
+//!   and wakes waiters once a batch is applied.
+
+pub mod actor;
+pub mod change;
+pub mod memory;
+pub mod records;
+pub mod store;
+
+pub use actor::{ApplyChanges, Flush, StateActor, StateStats, TaskFinishedSignal};
+pub use change::{Change, NewTask, StepPatch};
+pub use memory::MemoryStore;
+pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
+pub use store::{StepView, Store, TaskView};

@@ -1,0 +1,590 @@
+//! [`Engine`]: the handle to a running engine.
+//!
+//! Every method is safe to call from any thread. Calls that change something send a message
+//! and return; only `wait_*`, `flush` and `stop` wait, each with a timeout and an
+//! [`Interrupt`] so the binding can release the GVL and still be interrupted.
+
+use crate::inflight::{Inflight, InflightStep};
+use crate::live_task::TaskOrigin;
+use crate::orchestrator::{
+    Barrier, Orchestrator, OrchestratorLinks, PublishCustom, Shutdown, StartTask, StepFinished, StepOutcome,
+    StepsStarted, SubmitTask,
+};
+use crate::registry::{RegisteredTemplate, TemplateRegistry};
+use crate::stats::EngineStats;
+use crate::work::{ReadyStep, Routed, StepFailure};
+use actix::prelude::*;
+use crossbeam_channel::{bounded, select, unbounded, Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value as Json;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tasker_event_bus::{EventBus, Pattern, Subscription, Unsubscribe};
+use tasker_model::template::load_templates;
+use tasker_model::{EngineConfig, State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
+use tasker_state::{Flush, MemoryStore, StateActor, StateStats, Store, TaskFinishedSignal, TaskView};
+
+/// How to build an engine.
+pub struct EngineOptions {
+    pub config: EngineConfig,
+    /// Where tasks live; the in-memory store when `None`.
+    pub store: Option<Arc<dyn Store>>,
+    /// Group-commit window of the state actor (zero: each message is one batch).
+    pub commit_interval: Duration,
+    /// Group-commit size limit.
+    pub max_batch: usize,
+    /// Environment whose template overrides apply (`environments:` in a template).
+    pub environment: Option<String>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            config: EngineConfig::default(),
+            store: None,
+            commit_interval: Duration::ZERO,
+            max_batch: 1024,
+            environment: None,
+        }
+    }
+}
+
+/// A task submission.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitRequest {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub version: Option<String>,
+    pub context: Json,
+    pub initiator: Option<String>,
+    pub source_system: Option<String>,
+    pub reason: Option<String>,
+    pub tags: Option<Json>,
+    /// False creates the task pending, to be started later (e.g. by a coordinator).
+    pub start: bool,
+}
+
+/// Lets another thread cut a wait short (the binding's unblocking function triggers it).
+pub struct Interrupt {
+    flag: AtomicBool,
+    tx: Sender<()>,
+    rx: Receiver<()>,
+}
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        let (tx, rx) = bounded(1);
+        Interrupt {
+            flag: AtomicBool::new(false),
+            tx,
+            rx,
+        }
+    }
+}
+
+impl Interrupt {
+    /// Ends the wait it guards as soon as possible. Safe from any thread, never blocks.
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.tx.try_send(());
+    }
+
+    /// Whether it was triggered.
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a wait for steps ended without any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitEnd {
+    TimedOut,
+    Interrupted,
+}
+
+/// The actor addresses and thread of a running System.
+struct Running {
+    system: System,
+    thread: JoinHandle<()>,
+}
+
+/// See the module documentation.
+pub struct Engine {
+    registry: TemplateRegistry,
+    store: Arc<dyn Store>,
+    inflight: Arc<Inflight>,
+    work: Receiver<ReadyStep>,
+    orchestrator: Addr<Orchestrator>,
+    state: Addr<StateActor>,
+    events: Addr<EventBus>,
+    event_subscribers: Arc<AtomicUsize>,
+    next_subscriber: AtomicU64,
+    finished: Arc<TaskFinishedSignal>,
+    /// True once stopping began. Reports take it shared, `stop` exclusively, so no report
+    /// can slip into the orchestrator's mailbox after the shutdown message.
+    stopping: RwLock<bool>,
+    running: Mutex<Option<Running>>,
+    stats: Arc<EngineStats>,
+    state_stats: Arc<StateStats>,
+    config: EngineConfig,
+    environment: Option<String>,
+    /// Dropped by `stop`: every drain waiting on the receiver sees the disconnect at once.
+    stop_sender: Mutex<Option<Sender<()>>>,
+    stop_receiver: Receiver<()>,
+}
+
+/// Waits for a reply on `rx`, naming `what` if the engine does not answer in time.
+fn await_reply<T>(rx: &Receiver<T>, timeout: Duration, what: &str) -> TaskerResult<T> {
+    rx.recv_timeout(timeout).map_err(|e| match e {
+        RecvTimeoutError::Timeout => TaskerError::Timeout(format!("{what}: no answer from the engine within {timeout:?}")),
+        RecvTimeoutError::Disconnected => TaskerError::Orchestration(format!("{what}: the engine's actors are gone")),
+    })
+}
+
+impl Engine {
+    /// Starts an engine: spawns its System thread and two arbiter threads (state, events).
+    pub fn start(options: EngineOptions) -> TaskerResult<Engine> {
+        let store: Arc<dyn Store> = options.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let inflight = Arc::new(Inflight::default());
+        let stats = Arc::new(EngineStats::default());
+        let state_stats = Arc::new(StateStats::default());
+        let finished = Arc::new(TaskFinishedSignal::default());
+        let event_subscribers = Arc::new(AtomicUsize::new(0));
+        let (work_tx, work_rx) = unbounded();
+
+        let (ready_tx, ready_rx) = bounded(1);
+        let thread = {
+            let store = store.clone();
+            let inflight = inflight.clone();
+            let stats = stats.clone();
+            let state_stats = state_stats.clone();
+            let finished = finished.clone();
+            let event_subscribers = event_subscribers.clone();
+            let work_rx = work_rx.clone();
+            let backoff_scale = options.config.backoff_scale;
+            let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
+            std::thread::Builder::new()
+                .name("tasker-engine".into())
+                .spawn(move || {
+                    let system = System::new();
+                    let state_arbiter = Arbiter::new();
+                    let events_arbiter = Arbiter::new();
+                    system.block_on(async {
+                        let state = StateActor::start_in_arbiter(&state_arbiter.handle(), move |_| {
+                            StateActor::new(store, max_batch, commit_interval, finished, state_stats)
+                        });
+                        let active = event_subscribers.clone();
+                        let events = EventBus::start_in_arbiter(&events_arbiter.handle(), move |_| EventBus::new(active));
+                        let orchestrator = Orchestrator::new(OrchestratorLinks {
+                            state: state.clone(),
+                            events: events.clone(),
+                            event_subscribers,
+                            work: (work_tx, work_rx),
+                            inflight,
+                            stats,
+                            backoff_scale,
+                        })
+                        .start();
+                        let _ = ready_tx.send((System::current(), orchestrator, state, events));
+                    });
+                    let _ = system.run();
+                    // The System stopped its arbiters; wait for their threads so none outlive
+                    // the engine.
+                    let _ = state_arbiter.join();
+                    let _ = events_arbiter.join();
+                })
+                .map_err(|e| TaskerError::Orchestration(format!("cannot spawn the engine thread: {e}")))?
+        };
+        let (system, orchestrator, state, events) = await_reply(&ready_rx, Duration::from_secs(10), "engine start")?;
+        let (stop_sender, stop_receiver) = bounded(0);
+        Ok(Engine {
+            registry: TemplateRegistry::default(),
+            store,
+            inflight,
+            work: work_rx,
+            orchestrator,
+            state,
+            events,
+            event_subscribers,
+            next_subscriber: AtomicU64::new(1),
+            finished,
+            stopping: RwLock::new(false),
+            running: Mutex::new(Some(Running { system, thread })),
+            stats,
+            state_stats,
+            config: options.config,
+            environment: options.environment,
+            stop_sender: Mutex::new(Some(stop_sender)),
+            stop_receiver,
+        })
+    }
+
+    /// Loads templates from a file or a directory and registers them all, or none when any
+    /// is invalid. Returns the keys registered, as `namespace/name@version`.
+    pub fn register_templates(&self, path: &Path) -> TaskerResult<Vec<String>> {
+        let templates = load_templates(path)?;
+        self.register(templates)
+    }
+
+    /// Registers one template given as YAML text; `source` names it in errors.
+    pub fn register_template_yaml(&self, yaml: &str, source: &str) -> TaskerResult<Vec<String>> {
+        self.register(vec![TaskTemplate::from_yaml(yaml, source)?])
+    }
+
+    fn register(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<String>> {
+        let templates = match &self.environment {
+            Some(env) => templates
+                .iter()
+                .map(|t| t.for_environment(env))
+                .collect::<TaskerResult<Vec<_>>>()?,
+            None => templates,
+        };
+        Ok(self
+            .registry
+            .register_all(templates)?
+            .iter()
+            .map(|t| t.key.to_string())
+            .collect())
+    }
+
+    /// The registered template for a name (see [`TemplateRegistry::find`]).
+    pub fn template(&self, name: &str, namespace: Option<&str>, version: Option<&str>) -> TaskerResult<Arc<RegisteredTemplate>> {
+        self.registry.find(name, namespace, version)
+    }
+
+    /// Every registered template's key.
+    pub fn template_keys(&self) -> Vec<String> {
+        self.registry.keys().iter().map(ToString::to_string).collect()
+    }
+
+    fn ensure_running(&self, stopping: &bool) -> TaskerResult<()> {
+        if *stopping {
+            return Err(TaskerError::Orchestration("the engine is stopped".into()));
+        }
+        if !self.orchestrator.connected() {
+            return Err(TaskerError::Orchestration(
+                "the engine's orchestrator is gone (its thread ended unexpectedly); start a new engine".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates and submits a task; returns its id at once. A context that violates the
+    /// template's schema is refused and creates nothing.
+    pub fn submit(&self, req: SubmitRequest) -> TaskerResult<TaskId> {
+        let template = self
+            .registry
+            .find(&req.name, req.namespace.as_deref(), req.version.as_deref())?;
+        if let Some(schema) = &template.template.schema {
+            schema.check(&req.context).map_err(|problems| {
+                TaskerError::validation(
+                    format!("context for task {} ({})", template.key, template.template.source),
+                    format!("does not match the template's schema: {problems}"),
+                )
+            })?;
+        }
+        let stopping = self.stopping.read();
+        self.ensure_running(&stopping)?;
+        let (task_id, step_base) = self.store.allocate_ids(template.graph.len() as u32)?;
+        self.orchestrator.do_send(SubmitTask {
+            task_id,
+            step_base,
+            template,
+            context: Arc::new(req.context),
+            origin: TaskOrigin {
+                initiator: req.initiator,
+                source_system: req.source_system,
+                reason: req.reason,
+                tags: req.tags,
+            },
+            start: req.start,
+        });
+        Ok(task_id)
+    }
+
+    /// Starts a task created with `start: false`. With `routed`, its steps go to the
+    /// returned channel instead of the shared one, for a coordinator that drives just this
+    /// task.
+    pub fn start_task(&self, task_id: TaskId, routed: bool, timeout: Duration) -> TaskerResult<Option<Receiver<Routed>>> {
+        let (tx, rx) = bounded(1);
+        {
+            let stopping = self.stopping.read();
+            self.ensure_running(&stopping)?;
+            self.orchestrator.do_send(StartTask {
+                task_id,
+                routed,
+                reply: tx,
+            });
+        }
+        await_reply(&rx, timeout, &format!("start task {task_id}"))?
+    }
+
+    /// Takes up to `max` ready steps without waiting.
+    pub fn try_next_steps(&self, max: usize) -> TaskerResult<Vec<ReadyStep>> {
+        let steps: Vec<ReadyStep> = self.work.try_iter().take(max).collect();
+        self.mark_started(&steps);
+        Ok(steps)
+    }
+
+    /// Waits up to `timeout` for at least one ready step, then takes up to `max`.
+    pub fn wait_next_steps(&self, max: usize, timeout: Duration, interrupt: &Interrupt) -> Result<Vec<ReadyStep>, WaitEnd> {
+        let steps = wait_batch(&self.work, &self.stop_receiver, max, timeout, interrupt)?;
+        self.mark_started(&steps);
+        Ok(steps)
+    }
+
+    /// Waits on a task route (see [`Engine::start_task`]); a `Finished` item ends it.
+    pub fn wait_routed(&self, route: &Receiver<Routed>, max: usize, timeout: Duration, interrupt: &Interrupt) -> Result<Vec<Routed>, WaitEnd> {
+        let items = wait_batch(route, &self.stop_receiver, max, timeout, interrupt)?;
+        let started: Vec<InflightStep> = items
+            .iter()
+            .filter_map(|r| match r {
+                Routed::Step(s) => Some(InflightStep {
+                    task_id: s.task_id,
+                    index: s.index,
+                }),
+                Routed::Finished(..) => None,
+            })
+            .collect();
+        if !started.is_empty() {
+            self.orchestrator.do_send(StepsStarted {
+                steps: started,
+                at: Timestamp::now(),
+            });
+        }
+        Ok(items)
+    }
+
+    /// Whether `route` is closed: the engine stopped before its task finished.
+    pub fn route_closed(route: &Receiver<Routed>) -> bool {
+        matches!(route.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected))
+    }
+
+    fn mark_started(&self, steps: &[ReadyStep]) {
+        if steps.is_empty() {
+            return;
+        }
+        self.orchestrator.do_send(StepsStarted {
+            steps: steps
+                .iter()
+                .map(|s| InflightStep {
+                    task_id: s.task_id,
+                    index: s.index,
+                })
+                .collect(),
+            at: Timestamp::now(),
+        });
+    }
+
+    fn report(&self, step_id: StepId, outcome: StepOutcome) -> TaskerResult<()> {
+        let stopping = self.stopping.read();
+        if *stopping {
+            return Err(TaskerError::Orchestration(format!(
+                "step {step_id}: the engine is stopped; the step was taken back and will run again"
+            )));
+        }
+        let step = self.inflight.take(step_id).ok_or_else(|| TaskerError::InvalidState {
+            subject: format!("step {step_id}"),
+            message: "is not handed out to a worker (unknown id, already reported, or taken back)".into(),
+        })?;
+        self.orchestrator.do_send(StepFinished {
+            step,
+            outcome,
+            at: Timestamp::now(),
+        });
+        Ok(())
+    }
+
+    /// Reports a step's success.
+    pub fn complete_step(&self, step_id: StepId, results: Json) -> TaskerResult<()> {
+        self.report(step_id, StepOutcome::Completed(Arc::new(results)))
+    }
+
+    /// Reports a step's failure.
+    pub fn fail_step(&self, step_id: StepId, failure: StepFailure) -> TaskerResult<()> {
+        self.report(step_id, StepOutcome::Failed(failure))
+    }
+
+    /// Publishes a custom event from the handler running `step_id`; refused when the template
+    /// lists `custom_events` and the name is not among them.
+    pub fn publish_custom_event(&self, step_id: StepId, name: &str, payload: Json, timeout: Duration) -> TaskerResult<()> {
+        let step = self
+            .inflight
+            .get(step_id)
+            .ok_or_else(|| TaskerError::InvalidState {
+                subject: format!("step {step_id}"),
+                message: "is not running, so it cannot publish events".into(),
+            })?;
+        let (tx, rx) = bounded(1);
+        self.orchestrator.do_send(PublishCustom {
+            step,
+            name: name.to_string(),
+            payload: Arc::new(payload),
+            reply: tx,
+        });
+        await_reply(&rx, timeout, &format!("publish event {name}"))?
+    }
+
+    /// Subscribes a Rust-side consumer to events matching `pattern`.
+    pub fn subscribe(&self, pattern: &str, capacity: usize) -> TaskerResult<Subscription> {
+        let pattern = Pattern::parse(pattern).map_err(|m| TaskerError::validation("event pattern", m))?;
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let (msg, subscription) = EventBus::subscription(id, pattern, capacity.max(1), &self.event_subscribers);
+        self.events.do_send(msg);
+        Ok(subscription)
+    }
+
+    /// Removes a subscriber.
+    pub fn unsubscribe(&self, id: u64) {
+        self.events.do_send(Unsubscribe(id));
+    }
+
+    /// Answers once every change sent so far is applied by the store.
+    pub fn flush(&self, timeout: Duration) -> TaskerResult<()> {
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = bounded(1);
+        self.orchestrator.do_send(Barrier(tx));
+        await_reply(&rx, timeout, "flush (orchestrator)")?;
+        let (tx, rx) = bounded(1);
+        self.state.do_send(Flush { reply: tx });
+        await_reply(&rx, deadline.saturating_duration_since(Instant::now()), "flush (store)")?
+    }
+
+    /// A task with its steps and history, read from the store (works after `stop` too).
+    pub fn task(&self, task_id: TaskId) -> TaskerResult<Option<TaskView>> {
+        self.store.task(task_id)
+    }
+
+    /// Waits until the task reaches a state where the engine stops driving it (complete,
+    /// error, cancelled, resolved_manually) and returns that state.
+    pub fn wait_for_task(&self, task_id: TaskId, timeout: Duration, interrupt: &Interrupt) -> TaskerResult<Result<State, WaitEnd>> {
+        let deadline = Instant::now() + timeout;
+        // The task's creation may still be on its way to the store.
+        if self.store.task_state(task_id)?.is_none() && !*self.stopping.read() {
+            self.flush(timeout)?;
+        }
+        loop {
+            let seen = self.finished.generation();
+            match self.store.task_state(task_id)? {
+                None => {
+                    return Err(TaskerError::validation(format!("task {task_id}"), "no such task in this engine's store"));
+                }
+                Some(s @ (State::Complete | State::Error | State::Cancelled | State::ResolvedManually)) => return Ok(Ok(s)),
+                Some(_) => {}
+            }
+            if interrupt.is_set() {
+                return Ok(Err(WaitEnd::Interrupted));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Err(WaitEnd::TimedOut));
+            }
+            if *self.stopping.read() {
+                return Err(TaskerError::Orchestration(format!(
+                    "task {task_id}: the engine stopped before the task finished"
+                )));
+            }
+            self.finished.wait_past(seen, (deadline - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    /// Wakes every thread in `wait_for_task` so it can notice an interrupt.
+    pub fn wake_waiters(&self) {
+        self.finished.notify();
+    }
+
+    /// Counters, for `engine.stats`.
+    pub fn stats(&self) -> Vec<(&'static str, u64)> {
+        let mut s = self.stats.snapshot();
+        s.push(("steps_in_flight", self.inflight.len() as u64));
+        s.push(("steps_queued", self.work.len() as u64));
+        s.push(("store_batches", self.state_stats.batches.load(Ordering::Relaxed)));
+        s.push(("store_changes", self.state_stats.changes.load(Ordering::Relaxed)));
+        s.push(("store_failed_batches", self.state_stats.failed_batches.load(Ordering::Relaxed)));
+        s.push(("event_subscribers", self.event_subscribers.load(Ordering::Relaxed) as u64));
+        s
+    }
+
+    /// The last error the store reported, if any.
+    pub fn last_store_error(&self) -> Option<TaskerError> {
+        self.state_stats.last_error.lock().clone()
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Whether `stop` has begun.
+    pub fn is_stopped(&self) -> bool {
+        *self.stopping.read()
+    }
+
+    /// Stops the engine (see the crate docs, "Shutdown"). Returns how many steps were taken
+    /// back. Calling it again returns 0.
+    pub fn stop(&self, timeout: Duration) -> TaskerResult<usize> {
+        {
+            let mut stopping = self.stopping.write();
+            if *stopping {
+                return Ok(0);
+            }
+            *stopping = true;
+        }
+        drop(self.stop_sender.lock().take());
+        let deadline = Instant::now() + timeout;
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+        let mut result = Ok(0);
+        if self.orchestrator.connected() {
+            let (tx, rx) = bounded(1);
+            self.orchestrator.do_send(Shutdown(tx));
+            result = await_reply(&rx, remaining(), "stop (take back steps)");
+            let (tx, rx) = bounded(1);
+            self.state.do_send(Flush { reply: tx });
+            if let Err(e) = await_reply(&rx, remaining(), "stop (flush store)").and_then(|r| r) {
+                result = Err(e);
+            }
+        }
+        if let Some(running) = self.running.lock().take() {
+            running.system.stop();
+            if running.thread.join().is_err() {
+                result = Err(TaskerError::Orchestration("the engine thread panicked".into()));
+            }
+        }
+        self.finished.notify();
+        result
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.stop(Duration::from_secs(5));
+    }
+}
+
+/// Waits for the first item (or a stop or an interrupt), then takes what else is queued, up
+/// to `max`.
+fn wait_batch<T>(rx: &Receiver<T>, stop: &Receiver<()>, max: usize, timeout: Duration, interrupt: &Interrupt) -> Result<Vec<T>, WaitEnd> {
+    let max = max.max(1);
+    let mut out: Vec<T> = rx.try_iter().take(max).collect();
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    if interrupt.is_set() {
+        return Err(WaitEnd::Interrupted);
+    }
+    select! {
+        recv(rx) -> item => match item {
+            Ok(item) => out.push(item),
+            // Disconnected: the engine is gone; nothing will arrive.
+            Err(_) => return Err(WaitEnd::TimedOut),
+        },
+        recv(interrupt.rx) -> _ => return Err(WaitEnd::Interrupted),
+        recv(stop) -> _ => return Err(WaitEnd::TimedOut),
+        default(timeout) => return Err(WaitEnd::TimedOut),
+    }
+    out.extend(rx.try_iter().take(max - 1));
+    Ok(out)
+}

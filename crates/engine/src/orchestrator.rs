@@ -1,0 +1,361 @@
+//! The orchestrator actor: owns every live task and carries out the rules in
+//! [`crate::live_task`].
+//!
+//! Each handler finds the task, calls one plain method, and then carries out its effects in
+//! a fixed order: changes to the state actor, events to the bus, steps to their channel,
+//! retries onto the actor's timer. Handlers are `do_send` targets: callers never wait,
+//! except the few messages that carry a crossbeam reply channel (start, stop, barrier).
+
+use crate::inflight::{Inflight, InflightStep};
+use crate::live_task::{Effects, LiveTask, TaskOrigin};
+use crate::registry::RegisteredTemplate;
+use crate::stats::EngineStats;
+use crate::work::{ReadyStep, Routed, StepFailure};
+use actix::prelude::*;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tasker_event_bus::{EventBus, Publish};
+use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
+use tasker_state::{ApplyChanges, StateActor};
+
+/// Create a task (and start it unless `start` is false).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubmitTask {
+    pub task_id: TaskId,
+    pub step_base: StepId,
+    pub template: Arc<RegisteredTemplate>,
+    pub context: Arc<Json>,
+    pub origin: TaskOrigin,
+    pub start: bool,
+}
+
+/// Start a pending task, optionally on a dedicated route; answers on `reply`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StartTask {
+    pub task_id: TaskId,
+    pub routed: bool,
+    pub reply: Sender<TaskerResult<Option<Receiver<Routed>>>>,
+}
+
+/// Workers began these steps.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StepsStarted {
+    pub steps: Vec<InflightStep>,
+    pub at: Timestamp,
+}
+
+/// How a step's handler ended.
+#[derive(Debug)]
+pub enum StepOutcome {
+    Completed(Arc<Json>),
+    Failed(StepFailure),
+}
+
+/// A worker reports a step.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StepFinished {
+    pub step: InflightStep,
+    pub outcome: StepOutcome,
+    pub at: Timestamp,
+}
+
+/// A handler publishes a custom event; answers on `reply` whether it was accepted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishCustom {
+    pub step: InflightStep,
+    pub name: String,
+    pub payload: Arc<Json>,
+    pub reply: Sender<TaskerResult<()>>,
+}
+
+/// Answers once every message sent before it has been handled.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Barrier(pub Sender<()>);
+
+/// Stop dispatching and take back every step handed out; answers with how many steps were
+/// taken back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown(pub Sender<usize>);
+
+/// What the orchestrator shares with its surroundings.
+pub struct OrchestratorLinks {
+    pub state: Addr<StateActor>,
+    pub events: Addr<EventBus>,
+    pub event_subscribers: Arc<AtomicUsize>,
+    pub work: (Sender<ReadyStep>, Receiver<ReadyStep>),
+    pub inflight: Arc<Inflight>,
+    pub stats: Arc<EngineStats>,
+    pub backoff_scale: f64,
+}
+
+/// See the module documentation.
+pub struct Orchestrator {
+    tasks: HashMap<TaskId, LiveTask>,
+    links: OrchestratorLinks,
+    stopping: bool,
+}
+
+impl Orchestrator {
+    /// An orchestrator with no tasks.
+    pub fn new(links: OrchestratorLinks) -> Orchestrator {
+        Orchestrator {
+            tasks: HashMap::new(),
+            links,
+            stopping: false,
+        }
+    }
+
+    fn effects(&self) -> Effects {
+        Effects {
+            emit_events: self.links.event_subscribers.load(Ordering::Relaxed) > 0,
+            ..Effects::default()
+        }
+    }
+
+    /// Carries out `fx` for task `task_id`.
+    fn apply(&mut self, task_id: TaskId, mut fx: Effects, ctx: &mut Context<Self>) {
+        let now = Timestamp::now();
+        if let Some(task) = self.tasks.get_mut(&task_id) {
+            let dispatch = std::mem::take(&mut fx.dispatch);
+            for i in dispatch {
+                let step = task.hand_out(i, now, &mut fx);
+                self.links.inflight.insert(step.step_id, InflightStep { task_id, index: i });
+                self.links.stats.steps_dispatched.fetch_add(1, Ordering::Relaxed);
+                send_step(task, &self.links.work.0, step);
+            }
+            for (i, delay) in fx.retries.drain(..) {
+                self.links.stats.steps_retried.fetch_add(1, Ordering::Relaxed);
+                ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
+            }
+        }
+        if !fx.changes.is_empty() {
+            self.links.state.do_send(ApplyChanges(std::mem::take(&mut fx.changes)));
+        }
+        if !fx.events.is_empty() {
+            self.links.events.do_send(Publish(std::mem::take(&mut fx.events)));
+        }
+        if let Some(final_state) = fx.finished {
+            let counter = if final_state == State::Complete {
+                &self.links.stats.tasks_completed
+            } else {
+                &self.links.stats.tasks_failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(task) = self.tasks.remove(&task_id) {
+                if let Some((route, _)) = &task.route {
+                    let _ = route.send(Routed::Finished(task_id, final_state));
+                }
+            }
+        }
+    }
+
+    fn retry_due(&mut self, task_id: TaskId, i: u32, ctx: &mut Context<Self>) {
+        let mut fx = self.effects();
+        let dispatch = !self.stopping;
+        if let Some(task) = self.tasks.get_mut(&task_id) {
+            task.retry_due(i, Timestamp::now(), dispatch, &mut fx);
+        }
+        self.apply(task_id, fx, ctx);
+    }
+}
+
+/// Sends a step to its task's route, or to the shared channel. A route whose receiver is
+/// gone (its coordinator went away) is dropped and the step goes to the shared channel, so
+/// it is not lost.
+fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
+    if let Some((route, _)) = &task.route {
+        match route.send(Routed::Step(step)) {
+            Ok(()) => return,
+            Err(e) => {
+                task.route = None;
+                if let Routed::Step(step) = e.into_inner() {
+                    let _ = shared.send(step);
+                }
+                return;
+            }
+        }
+    }
+    let _ = shared.send(step);
+}
+
+impl Actor for Orchestrator {
+    type Context = Context<Self>;
+}
+
+impl Handler<SubmitTask> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubmitTask, ctx: &mut Self::Context) {
+        let now = Timestamp::now();
+        let mut fx = self.effects();
+        let mut task = LiveTask::create(msg.task_id, msg.step_base, msg.template, msg.context, msg.origin, now, &mut fx);
+        self.links.stats.tasks_submitted.fetch_add(1, Ordering::Relaxed);
+        if msg.start && !self.stopping {
+            task.start(now, &mut fx).expect("a new task is pending");
+        }
+        self.tasks.insert(msg.task_id, task);
+        self.apply(msg.task_id, fx, ctx);
+    }
+}
+
+impl Handler<StartTask> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: StartTask, ctx: &mut Self::Context) {
+        let mut fx = self.effects();
+        let result = match self.tasks.get_mut(&msg.task_id) {
+            _ if self.stopping => Err(TaskerError::Orchestration("the engine is stopping".into())),
+            None => Err(TaskerError::InvalidState {
+                subject: format!("task {}", msg.task_id),
+                message: "is not a live task of this engine (unknown, or already finished)".into(),
+            }),
+            Some(task) => task.start(Timestamp::now(), &mut fx).map(|()| {
+                if msg.routed {
+                    let (tx, rx) = unbounded();
+                    task.route = Some((tx, rx.clone()));
+                    Some(rx)
+                } else {
+                    None
+                }
+            }),
+        };
+        let _ = msg.reply.send(result);
+        self.apply(msg.task_id, fx, ctx);
+    }
+}
+
+impl Handler<StepsStarted> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: StepsStarted, ctx: &mut Self::Context) {
+        // Group by task so each task's effects are applied once.
+        let mut current: Option<(TaskId, Effects)> = None;
+        for s in msg.steps {
+            if current.as_ref().is_some_and(|(t, _)| *t != s.task_id) {
+                let (t, fx) = current.take().expect("checked");
+                self.apply(t, fx, ctx);
+            }
+            if current.is_none() {
+                current = Some((s.task_id, self.effects()));
+            }
+            let (_, fx) = current.as_mut().expect("set");
+            if let Some(task) = self.tasks.get_mut(&s.task_id) {
+                task.started(s.index, msg.at, fx);
+            }
+        }
+        if let Some((t, fx)) = current {
+            self.apply(t, fx, ctx);
+        }
+    }
+}
+
+impl Handler<StepFinished> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: StepFinished, ctx: &mut Self::Context) {
+        let mut fx = self.effects();
+        let dispatch = !self.stopping;
+        let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
+            return;
+        };
+        let result = match msg.outcome {
+            StepOutcome::Completed(results) => {
+                self.links.stats.steps_completed.fetch_add(1, Ordering::Relaxed);
+                task.complete(msg.step.index, results, msg.at, dispatch, &mut fx)
+            }
+            StepOutcome::Failed(failure) => {
+                self.links.stats.steps_failed.fetch_add(1, Ordering::Relaxed);
+                task.fail(msg.step.index, &failure, msg.at, self.links.backoff_scale, &mut fx)
+            }
+        };
+        if let Err(e) = result {
+            // The inflight registry admits one report per hand-out, so this means the step
+            // was moved by something else meanwhile; the report is dropped, loudly.
+            eprintln!("tasker-core: dropped a step report: {e}");
+        }
+        if !dispatch {
+            fx.dispatch.clear();
+        }
+        self.apply(msg.step.task_id, fx, ctx);
+    }
+}
+
+impl Handler<PublishCustom> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: PublishCustom, ctx: &mut Self::Context) {
+        let mut fx = self.effects();
+        let result = match self.tasks.get(&msg.step.task_id) {
+            Some(task) => task.custom_event(msg.step.index, &msg.name, msg.payload, &mut fx),
+            None => Err(TaskerError::InvalidState {
+                subject: format!("task {}", msg.step.task_id),
+                message: "is not running".into(),
+            }),
+        };
+        let _ = msg.reply.send(result);
+        self.apply(msg.step.task_id, fx, ctx);
+    }
+}
+
+impl Handler<Barrier> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Barrier, _ctx: &mut Self::Context) {
+        let _ = msg.0.send(());
+    }
+}
+
+impl Handler<Shutdown> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) {
+        self.stopping = true;
+        let now = Timestamp::now();
+        // Empty the queues; what was on them is taken back by the sweep below.
+        self.links.work.1.try_iter().for_each(drop);
+        for task in self.tasks.values_mut() {
+            if let Some((_, rx)) = task.route.take() {
+                rx.try_iter().for_each(drop);
+            }
+        }
+        // Every step still handed out is taken back: a queued (or drained but not yet
+        // started) step returns to pending; a started one goes to error (engine_stopped).
+        let emit = self.links.event_subscribers.load(Ordering::Relaxed) > 0;
+        let mut taken_back = 0;
+        let mut effects = Vec::new();
+        for task in self.tasks.values_mut() {
+            let mut fx = Effects {
+                emit_events: emit,
+                ..Effects::default()
+            };
+            for i in 0..task.steps.len() as u32 {
+                let step = &task.steps[i as usize];
+                if !step.in_process || self.links.inflight.take(step.id).is_none() {
+                    continue;
+                }
+                if step.state == State::InProgress {
+                    task.take_back_started(i, now, &mut fx);
+                } else {
+                    task.take_back_queued(i, now, &mut fx);
+                }
+                taken_back += 1;
+            }
+            effects.push((task.id, fx));
+        }
+        self.links.stats.steps_handed_back.fetch_add(taken_back as u64, Ordering::Relaxed);
+        for (task_id, fx) in effects {
+            self.apply(task_id, fx, ctx);
+        }
+        let _ = msg.0.send(taken_back);
+    }
+}

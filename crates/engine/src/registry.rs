@@ -1,0 +1,189 @@
+//! Registered templates.
+//!
+//! A template is compiled once at registration; submissions look it up under a read lock
+//! and share it by `Arc`, so a task keeps the template it started with even if a newer one
+//! is registered under the same key while it runs.
+
+use parking_lot::RwLock;
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tasker_model::{TaskTemplate, TaskerError, TaskerResult, TemplateKey};
+use tasker_resolver::TemplateGraph;
+
+/// A template ready to run.
+#[derive(Debug)]
+pub struct RegisteredTemplate {
+    pub template: TaskTemplate,
+    pub graph: TemplateGraph,
+    pub key: TemplateKey,
+    pub task_name: Arc<str>,
+    pub namespace: Arc<str>,
+    pub version: Arc<str>,
+    /// Per step, in template order.
+    pub handler_classes: Vec<Arc<str>>,
+    /// Per step, in template order; `{}` when the template gives none.
+    pub handler_configs: Vec<Arc<Json>>,
+}
+
+impl RegisteredTemplate {
+    /// Compiles `template`; fails on a dependency cycle.
+    pub fn compile(template: TaskTemplate) -> TaskerResult<RegisteredTemplate> {
+        let graph = TemplateGraph::compile(&template)?;
+        Ok(RegisteredTemplate {
+            key: template.key(),
+            task_name: Arc::from(template.name.as_str()),
+            namespace: Arc::from(template.namespace_name.as_str()),
+            version: Arc::from(template.version.as_str()),
+            handler_classes: template
+                .step_templates
+                .iter()
+                .map(|s| Arc::from(s.handler_class.as_str()))
+                .collect(),
+            handler_configs: template
+                .step_templates
+                .iter()
+                .map(|s| Arc::new(s.handler_config.clone().unwrap_or_else(|| json!({}))))
+                .collect(),
+            graph,
+            template,
+        })
+    }
+}
+
+/// Versions compare by their numeric dot-separated parts ("1.10.0" > "1.9.2"); text parts
+/// compare as text after numbers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct VersionOrder(Vec<(u64, String)>);
+
+impl VersionOrder {
+    fn of(v: &str) -> VersionOrder {
+        VersionOrder(
+            v.split(['.', '-', '+'])
+                .map(|p| match p.parse::<u64>() {
+                    Ok(n) => (n, String::new()),
+                    Err(_) => (u64::MAX, p.to_string()),
+                })
+                .collect(),
+        )
+    }
+}
+
+type Versions = BTreeMap<VersionOrder, Arc<RegisteredTemplate>>;
+
+/// All registered templates, by (namespace, name) and then version.
+#[derive(Default)]
+pub struct TemplateRegistry {
+    by_name: RwLock<HashMap<(String, String), Versions>>,
+}
+
+impl TemplateRegistry {
+    /// Compiles every template and registers them all, or none if any fails.
+    pub fn register_all(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<Arc<RegisteredTemplate>>> {
+        let compiled = templates
+            .into_iter()
+            .map(|t| RegisteredTemplate::compile(t).map(Arc::new))
+            .collect::<TaskerResult<Vec<_>>>()?;
+        let mut map = self.by_name.write();
+        for t in &compiled {
+            map.entry((t.key.namespace.clone(), t.key.name.clone()))
+                .or_default()
+                .insert(VersionOrder::of(&t.key.version), t.clone());
+        }
+        Ok(compiled)
+    }
+
+    /// Finds a template by name, optionally narrowed by namespace and version. Without a
+    /// version the highest one wins; without a namespace the name must be unique across
+    /// namespaces.
+    pub fn find(&self, name: &str, namespace: Option<&str>, version: Option<&str>) -> TaskerResult<Arc<RegisteredTemplate>> {
+        let map = self.by_name.read();
+        let versions = match namespace {
+            Some(ns) => map.get(&(ns.to_string(), name.to_string())),
+            None => {
+                let mut hits = map.iter().filter(|((_, n), _)| n == name);
+                let first = hits.next();
+                if let Some(((other_ns, _), _)) = hits.next() {
+                    let (first_ns, _) = first.expect("first exists").0;
+                    return Err(TaskerError::validation(
+                        format!("task '{name}'"),
+                        format!("is registered in several namespaces ({first_ns}, {other_ns}, …); pass namespace:"),
+                    ));
+                }
+                first.map(|(_, v)| v)
+            }
+        };
+        let Some(versions) = versions else {
+            let known: Vec<String> = map.keys().map(|(ns, n)| format!("{ns}/{n}")).collect();
+            return Err(TaskerError::validation(
+                format!("task '{}{name}'", namespace.map(|n| format!("{n}/")).unwrap_or_default()),
+                format!(
+                    "no such template is registered (registered: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            ));
+        };
+        match version {
+            None => Ok(versions.values().next_back().expect("non-empty").clone()),
+            Some(v) => versions.get(&VersionOrder::of(v)).cloned().ok_or_else(|| {
+                let have: Vec<&str> = versions.values().map(|t| t.key.version.as_str()).collect();
+                TaskerError::validation(
+                    format!("task '{name}' version {v}"),
+                    format!("not registered (registered versions: {})", have.join(", ")),
+                )
+            }),
+        }
+    }
+
+    /// Every registered template's key.
+    pub fn keys(&self) -> Vec<TemplateKey> {
+        let map = self.by_name.read();
+        let mut keys: Vec<TemplateKey> = map.values().flat_map(|v| v.values().map(|t| t.key.clone())).collect();
+        keys.sort();
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ns: &str, name: &str, version: &str) -> TaskTemplate {
+        TaskTemplate::from_yaml(
+            &format!("name: {name}\nnamespace_name: {ns}\nversion: '{version}'\nstep_templates: [{{name: a, handler_class: A}}]"),
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn finds_highest_version_and_exact_versions() {
+        let r = TemplateRegistry::default();
+        r.register_all(vec![t("a", "x", "1.9.0"), t("a", "x", "1.10.0")]).unwrap();
+        assert_eq!(&*r.find("x", None, None).unwrap().version, "1.10.0");
+        assert_eq!(&*r.find("x", Some("a"), Some("1.9.0")).unwrap().version, "1.9.0");
+        let e = r.find("x", None, Some("2.0.0")).unwrap_err().to_string();
+        assert!(e.contains("registered versions: 1.9.0, 1.10.0"), "{e}");
+    }
+
+    #[test]
+    fn ambiguous_and_unknown_names_are_errors() {
+        let r = TemplateRegistry::default();
+        r.register_all(vec![t("a", "x", "1"), t("b", "x", "1")]).unwrap();
+        assert!(r.find("x", None, None).unwrap_err().to_string().contains("several namespaces"));
+        assert!(r.find("x", Some("b"), None).is_ok());
+        assert!(r.find("nope", None, None).unwrap_err().to_string().contains("no such template"));
+    }
+
+    #[test]
+    fn a_failing_template_registers_nothing() {
+        let r = TemplateRegistry::default();
+        let cyclic = TaskTemplate::from_yaml(
+            "name: c\nstep_templates:\n - {name: a, handler_class: A, depends_on_step: b}\n - {name: b, handler_class: A, depends_on_step: a}",
+            "c.yaml",
+        )
+        .unwrap();
+        assert!(r.register_all(vec![t("a", "ok", "1"), cyclic]).is_err());
+        assert!(r.keys().is_empty());
+    }
+}

@@ -1,0 +1,59 @@
+//! What crosses between the engine and its workers.
+
+use crate::registry::RegisteredTemplate;
+use serde_json::Value as Json;
+use std::sync::Arc;
+use tasker_model::{State, StepId, TaskId};
+
+/// A step handed to a worker. Everything a handler's context needs is here, shared by
+/// reference so handing out a step copies pointers, not JSON.
+#[derive(Debug, Clone)]
+pub struct ReadyStep {
+    pub task_id: TaskId,
+    pub step_id: StepId,
+    /// Position in the template.
+    pub index: u32,
+    /// 1 for the first run, 2 for the first retry, …
+    pub attempt: u32,
+    pub retry_limit: u32,
+    pub template: Arc<RegisteredTemplate>,
+    pub task_context: Arc<Json>,
+    /// (parent step name, its results), in the template's dependency order.
+    pub parent_results: Vec<(Arc<str>, Arc<Json>)>,
+}
+
+impl ReadyStep {
+    /// The step's name.
+    pub fn name(&self) -> &Arc<str> {
+        self.template.graph.name(self.index)
+    }
+
+    /// The Ruby class that runs it.
+    pub fn handler_class(&self) -> &Arc<str> {
+        &self.template.handler_classes[self.index as usize]
+    }
+
+    /// The step's `handler_config` (an empty object when the template gives none).
+    pub fn handler_config(&self) -> &Arc<Json> {
+        &self.template.handler_configs[self.index as usize]
+    }
+}
+
+/// What a worker reports when a handler did not succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFailure {
+    pub error_class: String,
+    pub message: String,
+    /// False for a permanent error: the step is not retried.
+    pub retryable: bool,
+    /// A delay the handler asked for, in seconds (capped like any backoff).
+    pub retry_after: Option<f64>,
+}
+
+/// What a task's dedicated route carries (see `Engine::start_task_routed`).
+#[derive(Debug, Clone)]
+pub enum Routed {
+    Step(ReadyStep),
+    /// The task ended in this state; nothing more will arrive.
+    Finished(TaskId, State),
+}

@@ -1,0 +1,55 @@
+//! Subscription patterns: `*` (everything), `prefix.*` (a family), or an exact name.
+
+/// A compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pattern {
+    All,
+    /// `step.*` is stored as `step.`.
+    Prefix(String),
+    Exact(String),
+}
+
+impl Pattern {
+    /// Parses a pattern; only a trailing `*` is a wildcard.
+    pub fn parse(text: &str) -> Result<Pattern, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("an event pattern must not be empty".to_string());
+        }
+        if text == "*" {
+            return Ok(Pattern::All);
+        }
+        match text.find('*') {
+            None => Ok(Pattern::Exact(text.to_string())),
+            Some(i) if i == text.len() - 1 => Ok(Pattern::Prefix(text[..i].to_string())),
+            Some(_) => Err(format!("event pattern {text:?}: only a trailing * is supported (e.g. \"step.*\")")),
+        }
+    }
+
+    /// Whether `name` matches.
+    #[inline]
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Pattern::All => true,
+            Pattern::Prefix(p) => name.starts_with(p.as_str()),
+            Pattern::Exact(e) => name == e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_as_documented() {
+        let all = Pattern::parse("*").unwrap();
+        let steps = Pattern::parse("step.*").unwrap();
+        let done = Pattern::parse("task.completed").unwrap();
+        assert!(all.matches("task.failed"));
+        assert!(steps.matches("step.completed") && !steps.matches("task.completed"));
+        assert!(done.matches("task.completed") && !done.matches("task.completed_x"));
+        assert!(Pattern::parse("st*ep").is_err());
+        assert!(Pattern::parse("").is_err());
+    }
+}

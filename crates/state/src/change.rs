@@ -1,0 +1,72 @@
+//! One write to the store. The orchestrator produces these; the state actor applies them.
+
+use crate::records::{StepRecord, TaskRecord, TransitionMeta};
+use serde_json::Value as Json;
+use std::sync::Arc;
+use tasker_model::{State, StepId, TaskId, Timestamp};
+
+/// A new task with its steps and dependency edges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub task: TaskRecord,
+    pub steps: Vec<StepRecord>,
+    /// (parent, child) pairs (`tasker_workflow_step_edges`: from_step_id, to_step_id).
+    pub edges: Vec<(StepId, StepId)>,
+}
+
+/// Step columns a change may set; `None` leaves a column as it is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepPatch {
+    pub in_process: Option<bool>,
+    pub processed: Option<bool>,
+    pub retryable: Option<bool>,
+    pub processed_at: Option<Timestamp>,
+    pub attempts: Option<u32>,
+    pub last_attempted_at: Option<Timestamp>,
+    /// `Some(None)` clears the column.
+    pub backoff_request_seconds: Option<Option<i64>>,
+    pub results: Option<Arc<Json>>,
+}
+
+/// One write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Insert a task, its steps and edges.
+    CreateTask(Box<NewTask>),
+    /// Append a task transition (and set `complete` when given).
+    TaskTransition {
+        task_id: TaskId,
+        from: Option<State>,
+        to: State,
+        meta: TransitionMeta,
+        at: Timestamp,
+        complete: Option<bool>,
+    },
+    /// Append a step transition and update the step's columns in the same write.
+    StepTransition {
+        task_id: TaskId,
+        step_id: StepId,
+        from: Option<State>,
+        to: State,
+        meta: TransitionMeta,
+        at: Timestamp,
+        patch: StepPatch,
+    },
+    /// Update a step's columns without a transition (e.g. a step handed back).
+    PatchStep {
+        step_id: StepId,
+        at: Timestamp,
+        patch: StepPatch,
+    },
+}
+
+impl Change {
+    /// The task this change belongs to, when it says so directly.
+    pub fn task_id(&self) -> Option<TaskId> {
+        match self {
+            Change::CreateTask(t) => Some(t.task.task_id),
+            Change::TaskTransition { task_id, .. } | Change::StepTransition { task_id, .. } => Some(*task_id),
+            Change::PatchStep { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The in-process store.
+//!
+//! Everything lives in maps behind one lock; a batch is checked in full before any of it is
+//! applied, so a refused batch leaves no trace. It keeps every task until the engine that
+//! owns it is dropped: use it for tests and for short-lived engines, not for a process that
+//! runs work forever.
+
+use crate::change::{Change, StepPatch};
+use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
+use crate::store::{StepView, Store, TaskView};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
+
+struct TaskRow {
+    record: TaskRecord,
+    transitions: Vec<TransitionRecord>,
+    steps: Vec<StepId>,
+}
+
+struct StepRow {
+    record: StepRecord,
+    transitions: Vec<TransitionRecord>,
+    parents: Vec<StepId>,
+}
+
+#[derive(Default)]
+struct Tables {
+    tasks: HashMap<TaskId, TaskRow>,
+    steps: HashMap<StepId, StepRow>,
+}
+
+/// See the module documentation.
+pub struct MemoryStore {
+    tables: RwLock<Tables>,
+    next_task: AtomicI64,
+    next_step: AtomicI64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store; ids start at 1.
+    pub fn new() -> MemoryStore {
+        MemoryStore {
+            tables: RwLock::new(Tables::default()),
+            next_task: AtomicI64::new(1),
+            next_step: AtomicI64::new(1),
+        }
+    }
+}
+
+fn current(transitions: &[TransitionRecord]) -> State {
+    transitions.last().map_or(State::Pending, |t| t.to_state)
+}
+
+fn append(transitions: &mut Vec<TransitionRecord>, from: Option<State>, to: State, meta: &TransitionMeta, at: Timestamp) {
+    if let Some(last) = transitions.last_mut() {
+        last.most_recent = false;
+    }
+    transitions.push(TransitionRecord {
+        from_state: from,
+        to_state: to,
+        meta: meta.clone(),
+        sort_key: transitions.len() as i32 + 1,
+        most_recent: true,
+        created_at: at,
+    });
+}
+
+fn patch_step(step: &mut StepRecord, patch: &StepPatch, at: Timestamp) {
+    if let Some(v) = patch.in_process {
+        step.in_process = v;
+    }
+    if let Some(v) = patch.processed {
+        step.processed = v;
+    }
+    if let Some(v) = patch.retryable {
+        step.retryable = v;
+    }
+    if let Some(v) = patch.processed_at {
+        step.processed_at = Some(v);
+    }
+    if let Some(v) = patch.attempts {
+        step.attempts = Some(v);
+    }
+    if let Some(v) = patch.last_attempted_at {
+        step.last_attempted_at = Some(v);
+    }
+    if let Some(v) = patch.backoff_request_seconds {
+        step.backoff_request_seconds = v;
+    }
+    if let Some(v) = &patch.results {
+        step.results = Some(v.clone());
+    }
+    step.updated_at = at;
+}
+
+impl Tables {
+    /// Checks every change of `batch` against the current rows and the ones created or moved
+    /// earlier in the same batch, without changing anything.
+    fn check(&self, batch: &[Change]) -> TaskerResult<()> {
+        let mut task_states: HashMap<TaskId, State> = HashMap::new();
+        let mut step_states: HashMap<StepId, State> = HashMap::new();
+        for change in batch {
+            match change {
+                Change::CreateTask(new) => {
+                    let id = new.task.task_id;
+                    if self.tasks.contains_key(&id) || task_states.contains_key(&id) {
+                        return Err(TaskerError::Database(format!("task {id} already exists")));
+                    }
+                    task_states.insert(id, State::Pending);
+                    for s in &new.steps {
+                        step_states.insert(s.step_id, State::Pending);
+                    }
+                }
+                Change::TaskTransition { task_id, from, to, .. } => {
+                    let cur = match task_states.get(task_id) {
+                        Some(s) => *s,
+                        None => current(
+                            &self
+                                .tasks
+                                .get(task_id)
+                                .ok_or_else(|| TaskerError::Database(format!("task {task_id} does not exist")))?
+                                .transitions,
+                        ),
+                    };
+                    check_transition(&format!("task {task_id}"), cur, *from, *to, State::task_can_transition_to)?;
+                    task_states.insert(*task_id, *to);
+                }
+                Change::StepTransition { step_id, task_id, from, to, .. } => {
+                    let cur = match step_states.get(step_id) {
+                        Some(s) => *s,
+                        None => current(
+                            &self
+                                .steps
+                                .get(step_id)
+                                .ok_or_else(|| TaskerError::Database(format!("step {step_id} does not exist")))?
+                                .transitions,
+                        ),
+                    };
+                    check_transition(
+                        &format!("step {step_id} of task {task_id}"),
+                        cur,
+                        *from,
+                        *to,
+                        State::step_can_transition_to,
+                    )?;
+                    step_states.insert(*step_id, *to);
+                }
+                Change::PatchStep { step_id, .. } => {
+                    if !self.steps.contains_key(step_id) && !step_states.contains_key(step_id) {
+                        return Err(TaskerError::Database(format!("step {step_id} does not exist")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_one(&mut self, change: &Change) {
+        match change {
+            Change::CreateTask(new) => {
+                let mut parents: HashMap<StepId, Vec<StepId>> = HashMap::new();
+                for (p, c) in &new.edges {
+                    parents.entry(*c).or_default().push(*p);
+                }
+                for s in &new.steps {
+                    self.steps.insert(
+                        s.step_id,
+                        StepRow {
+                            record: s.clone(),
+                            transitions: Vec::new(),
+                            parents: parents.remove(&s.step_id).unwrap_or_default(),
+                        },
+                    );
+                }
+                self.tasks.insert(
+                    new.task.task_id,
+                    TaskRow {
+                        record: new.task.clone(),
+                        transitions: Vec::new(),
+                        steps: new.steps.iter().map(|s| s.step_id).collect(),
+                    },
+                );
+            }
+            Change::TaskTransition { task_id, from, to, meta, at, complete } => {
+                let row = self.tasks.get_mut(task_id).expect("checked");
+                append(&mut row.transitions, *from, *to, meta, *at);
+                if let Some(c) = complete {
+                    row.record.complete = *c;
+                }
+                row.record.updated_at = *at;
+            }
+            Change::StepTransition { step_id, from, to, meta, at, patch, .. } => {
+                let row = self.steps.get_mut(step_id).expect("checked");
+                append(&mut row.transitions, *from, *to, meta, *at);
+                patch_step(&mut row.record, patch, *at);
+            }
+            Change::PatchStep { step_id, at, patch } => {
+                let row = self.steps.get_mut(step_id).expect("checked");
+                patch_step(&mut row.record, patch, *at);
+            }
+        }
+    }
+}
+
+fn check_transition(
+    subject: &str,
+    current: State,
+    from: Option<State>,
+    to: State,
+    allowed: fn(State, State) -> bool,
+) -> TaskerResult<()> {
+    let from = from.unwrap_or(State::Pending);
+    if from != current {
+        return Err(TaskerError::InvalidState {
+            subject: subject.to_string(),
+            message: format!("is {current}, not {from} as the change assumed"),
+        });
+    }
+    if !allowed(from, to) {
+        return Err(if subject.starts_with("task") {
+            TaskerError::task_transition(subject, from, to)
+        } else {
+            TaskerError::step_transition(subject, from, to)
+        });
+    }
+    Ok(())
+}
+
+impl Store for MemoryStore {
+    fn apply(&self, batch: &[Change]) -> TaskerResult<()> {
+        let mut tables = self.tables.write();
+        tables.check(batch)?;
+        for change in batch {
+            tables.apply_one(change);
+        }
+        Ok(())
+    }
+
+    fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, StepId)> {
+        let task = self.next_task.fetch_add(1, Ordering::Relaxed);
+        let step = self.next_step.fetch_add(i64::from(steps), Ordering::Relaxed);
+        Ok((TaskId(task), StepId(step)))
+    }
+
+    fn task(&self, id: TaskId) -> TaskerResult<Option<TaskView>> {
+        let tables = self.tables.read();
+        let Some(row) = tables.tasks.get(&id) else {
+            return Ok(None);
+        };
+        let steps = row
+            .steps
+            .iter()
+            .filter_map(|sid| tables.steps.get(sid))
+            .map(|s| StepView {
+                step: s.record.clone(),
+                state: current(&s.transitions),
+                transitions: s.transitions.clone(),
+                parents: s.parents.clone(),
+            })
+            .collect();
+        Ok(Some(TaskView {
+            task: row.record.clone(),
+            state: current(&row.transitions),
+            transitions: row.transitions.clone(),
+            steps,
+        }))
+    }
+
+    fn task_state(&self, id: TaskId) -> TaskerResult<Option<State>> {
+        Ok(self.tables.read().tasks.get(&id).map(|r| current(&r.transitions)))
+    }
+
+    fn describe(&self) -> String {
+        "memory".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::NewTask;
+    use serde_json::json;
+    use std::sync::Arc;
+    use tasker_model::TemplateKey;
+
+    fn new_task(store: &MemoryStore) -> (TaskId, StepId) {
+        let (task_id, step_id) = store.allocate_ids(2).unwrap();
+        let now = Timestamp::now();
+        let step = |i: u32| StepRecord {
+            step_id: StepId(step_id.0 + i64::from(i)),
+            task_id,
+            name: Arc::from(format!("s{i}")),
+            template_index: i,
+            retryable: true,
+            retry_limit: 3,
+            in_process: false,
+            processed: false,
+            processed_at: None,
+            attempts: None,
+            last_attempted_at: None,
+            backoff_request_seconds: None,
+            results: None,
+            skippable: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let task = TaskRecord {
+            task_id,
+            template: TemplateKey { namespace: "n".into(), name: "t".into(), version: "1".into() },
+            context: Arc::new(json!({})),
+            initiator: None,
+            source_system: None,
+            reason: None,
+            tags: json!([]),
+            complete: false,
+            requested_at: now,
+            created_at: now,
+            updated_at: now,
+        };
+        store
+            .apply(&[Change::CreateTask(Box::new(NewTask {
+                task,
+                steps: vec![step(0), step(1)],
+                edges: vec![(step_id, StepId(step_id.0 + 1))],
+            }))])
+            .unwrap();
+        (task_id, step_id)
+    }
+
+    fn step_move(task_id: TaskId, step_id: StepId, from: State, to: State) -> Change {
+        Change::StepTransition {
+            task_id,
+            step_id,
+            from: Some(from),
+            to,
+            meta: TransitionMeta::engine("test"),
+            at: Timestamp::now(),
+            patch: StepPatch::default(),
+        }
+    }
+
+    #[test]
+    fn history_is_appended_with_one_most_recent_and_rising_sort_keys() {
+        let store = MemoryStore::new();
+        let (t, s) = new_task(&store);
+        store.apply(&[step_move(t, s, State::Pending, State::InProgress)]).unwrap();
+        store.apply(&[step_move(t, s, State::InProgress, State::Error)]).unwrap();
+        store.apply(&[step_move(t, s, State::Error, State::Pending)]).unwrap();
+        let view = store.task(t).unwrap().unwrap();
+        let h = &view.steps[0].transitions;
+        assert_eq!(h.iter().map(|r| r.sort_key).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(h.iter().filter(|r| r.most_recent).count(), 1);
+        assert!(h.last().unwrap().most_recent);
+        assert_eq!(view.steps[0].state, State::Pending);
+        assert_eq!(view.steps[1].parents, vec![s]);
+    }
+
+    #[test]
+    fn a_refused_transition_fails_the_whole_batch_and_writes_nothing() {
+        let store = MemoryStore::new();
+        let (t, s) = new_task(&store);
+        let before = store.task(t).unwrap();
+        let err = store
+            .apply(&[
+                step_move(t, s, State::Pending, State::InProgress),
+                step_move(t, s, State::InProgress, State::Pending),
+            ])
+            .unwrap_err();
+        assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
+        assert_eq!(store.task(t).unwrap(), before);
+        let err = store.apply(&[step_move(t, s, State::Error, State::Pending)]).unwrap_err();
+        assert!(err.to_string().contains("is pending, not error"), "{err}");
+    }
+}

@@ -1,0 +1,190 @@
+//! Black-box tests: a real engine (actix System on its own threads), a worker thread that
+//! drains and reports, and the in-memory store read back.
+
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+use tasker_engine::engine::Interrupt;
+use tasker_engine::{Engine, EngineOptions, StepFailure, SubmitRequest};
+use tasker_model::{EngineConfig, State};
+
+const DIAMOND: &str = "name: diamond\nnamespace_name: test\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H, depends_on_step: a}\n - {name: c, handler_class: H, depends_on_step: a}\n - {name: d, handler_class: H, depends_on_steps: [b, c], default_retry_limit: 3}\n";
+
+fn engine() -> Arc<Engine> {
+    let e = Engine::start(EngineOptions {
+        config: EngineConfig {
+            backoff_scale: 0.001,
+            ..EngineConfig::default()
+        },
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    e.register_template_yaml(DIAMOND, "diamond.yaml").unwrap();
+    Arc::new(e)
+}
+
+/// Runs steps until `stop`; step `d` fails `d_failures` times first.
+fn worker(engine: Arc<Engine>, stop: Arc<AtomicBool>, d_failures: u32) -> thread::JoinHandle<Vec<String>> {
+    thread::spawn(move || {
+        let mut ran = Vec::new();
+        let mut failed = 0;
+        let interrupt = Interrupt::default();
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(steps) = engine.wait_next_steps(8, Duration::from_millis(20), &interrupt) else {
+                continue;
+            };
+            for s in steps {
+                ran.push(s.name().to_string());
+                if &**s.name() == "d" && failed < d_failures {
+                    failed += 1;
+                    engine
+                        .fail_step(
+                            s.step_id,
+                            StepFailure {
+                                error_class: "Flaky".into(),
+                                message: format!("failure {failed}"),
+                                retryable: true,
+                                retry_after: None,
+                            },
+                        )
+                        .unwrap();
+                } else {
+                    let parents: Vec<String> = s.parent_results.iter().map(|(n, _)| n.to_string()).collect();
+                    engine.complete_step(s.step_id, json!({"step": &**s.name(), "parents": parents})).unwrap();
+                }
+            }
+        }
+        ran
+    })
+}
+
+fn submit(engine: &Engine) -> tasker_model::TaskId {
+    engine
+        .submit(SubmitRequest {
+            name: "diamond".into(),
+            context: json!({"n": 1}),
+            start: true,
+            ..SubmitRequest::default()
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_diamond_completes_with_parents_before_children() {
+    let engine = engine();
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = worker(engine.clone(), stop.clone(), 0);
+    let id = submit(&engine);
+    let state = engine.wait_for_task(id, Duration::from_secs(5), &Interrupt::default()).unwrap();
+    assert_eq!(state, Ok(State::Complete));
+    stop.store(true, Ordering::Relaxed);
+    let ran = w.join().unwrap();
+    assert_eq!(ran.first().map(String::as_str), Some("a"));
+    assert_eq!(ran.last().map(String::as_str), Some("d"));
+    let view = engine.task(id).unwrap().unwrap();
+    assert_eq!(view.state, State::Complete);
+    assert!(view.task.complete);
+    for step in &view.steps {
+        assert_eq!(step.state, State::Complete, "{}", step.step.name);
+        assert!(step.step.processed && !step.step.in_process);
+        let path: Vec<&str> = step.transitions.iter().map(|t| t.to_state.as_str()).collect();
+        assert_eq!(path, vec!["in_progress", "complete"]);
+    }
+    assert_eq!(view.steps[3].step.results.as_deref(), Some(&json!({"step": "d", "parents": ["b", "c"]})));
+    engine.stop(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_flaky_step_is_retried_and_the_task_completes() {
+    let engine = engine();
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = worker(engine.clone(), stop.clone(), 2);
+    let id = submit(&engine);
+    assert_eq!(engine.wait_for_task(id, Duration::from_secs(5), &Interrupt::default()).unwrap(), Ok(State::Complete));
+    stop.store(true, Ordering::Relaxed);
+    w.join().unwrap();
+    let d = &engine.task(id).unwrap().unwrap().steps[3];
+    let path: Vec<&str> = d.transitions.iter().map(|t| t.to_state.as_str()).collect();
+    assert_eq!(path, vec!["in_progress", "error", "pending", "in_progress", "error", "pending", "in_progress", "complete"]);
+    assert_eq!(d.step.attempts, Some(2));
+    engine.stop(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_step_that_always_fails_ends_the_task_in_error() {
+    let engine = engine();
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = worker(engine.clone(), stop.clone(), u32::MAX);
+    let id = submit(&engine);
+    assert_eq!(engine.wait_for_task(id, Duration::from_secs(5), &Interrupt::default()).unwrap(), Ok(State::Error));
+    stop.store(true, Ordering::Relaxed);
+    w.join().unwrap();
+    let view = engine.task(id).unwrap().unwrap();
+    assert_eq!(view.steps[3].step.attempts, Some(3));
+    assert_eq!(view.steps[3].state, State::Error);
+    assert!(!view.task.complete);
+    engine.stop(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn reports_of_unknown_or_repeated_steps_are_refused() {
+    let engine = engine();
+    let id = submit(&engine);
+    let steps = engine.wait_next_steps(8, Duration::from_secs(2), &Interrupt::default()).unwrap();
+    assert_eq!(steps.len(), 1);
+    engine.complete_step(steps[0].step_id, json!(1)).unwrap();
+    let e = engine.complete_step(steps[0].step_id, json!(1)).unwrap_err().to_string();
+    assert!(e.contains("is not handed out"), "{e}");
+    assert!(engine.complete_step(tasker_model::StepId(999_999), json!(1)).is_err());
+    let _ = id;
+    engine.stop(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn stop_takes_back_queued_and_started_steps() {
+    let engine = engine();
+    let id = submit(&engine);
+    let first = engine.wait_next_steps(8, Duration::from_secs(2), &Interrupt::default()).unwrap();
+    engine.complete_step(first[0].step_id, json!(1)).unwrap();
+    // b and c become ready; take one (started), leave the other queued.
+    let started = engine.wait_next_steps(1, Duration::from_secs(2), &Interrupt::default()).unwrap();
+    assert_eq!(started.len(), 1);
+    engine.flush(Duration::from_secs(2)).unwrap();
+    let taken_back = engine.stop(Duration::from_secs(5)).unwrap();
+    assert_eq!(taken_back, 2);
+    let view = engine.task(id).unwrap().unwrap();
+    assert!(view.steps.iter().all(|s| !s.step.in_process));
+    let started_step = view.steps.iter().find(|s| s.step.step_id == started[0].step_id).unwrap();
+    assert_eq!(started_step.state, State::Error);
+    assert_eq!(started_step.transitions.last().unwrap().meta.reason, "engine_stopped");
+    let e = engine.complete_step(started[0].step_id, json!(1)).unwrap_err().to_string();
+    assert!(e.contains("engine is stopped"), "{e}");
+}
+
+#[test]
+fn an_interrupt_ends_a_waiting_drain() {
+    let engine = engine();
+    let interrupt = Arc::new(Interrupt::default());
+    let (e2, i2) = (engine.clone(), interrupt.clone());
+    let t = thread::spawn(move || e2.wait_next_steps(8, Duration::from_secs(30), &i2));
+    thread::sleep(Duration::from_millis(50));
+    let t0 = std::time::Instant::now();
+    interrupt.trigger();
+    let r = t.join().unwrap();
+    assert!(r.is_err());
+    assert!(t0.elapsed() < Duration::from_millis(50));
+}
+
+#[test]
+fn start_and_stop_many_times_leaves_no_threads() {
+    let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+    let before = threads();
+    for _ in 0..50 {
+        let e = Engine::start(EngineOptions::default()).unwrap();
+        e.stop(Duration::from_secs(5)).unwrap();
+    }
+    // Other tests run in parallel threads of this process; allow for them.
+    assert!(threads() <= before + 8, "{} threads before, {} after", before, threads());
+}

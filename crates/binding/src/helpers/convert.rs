@@ -1,0 +1,210 @@
+//! Conversions between Ruby values and the engine's JSON values and times.
+//!
+//! Ruby → JSON is done by hand rather than through serde so that an error names the exact
+//! place of the bad value (`context.items[2].price: Float::NAN is not valid JSON`) and so
+//! Time, Symbol and ActiveSupport's `as_json` objects convert the way a Rails user expects.
+
+use crate::helpers::errors::invalid;
+use magnus::{
+    prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Float, Integer, RArray, RHash, RString, Ruby,
+    Symbol, Value,
+};
+use serde_json::{Map, Number, Value as Json};
+use tasker_model::Timestamp;
+
+/// Nesting deeper than this is refused (and catches self-referencing structures).
+const MAX_DEPTH: usize = 128;
+
+/// Converts a Ruby value to JSON; `path` names it in errors (e.g. `context`).
+pub fn to_json(ruby: &Ruby, value: Value, path: &str) -> Result<Json, Error> {
+    let mut path = path.to_string();
+    walk(ruby, value, &mut path, 0)
+}
+
+fn walk(ruby: &Ruby, v: Value, path: &mut String, depth: usize) -> Result<Json, Error> {
+    if depth > MAX_DEPTH {
+        return Err(invalid(path, format!("nested deeper than {MAX_DEPTH} levels (a structure that contains itself?)")));
+    }
+    if v.is_nil() {
+        return Ok(Json::Null);
+    }
+    let raw = magnus::rb_sys::AsRawValue::as_raw(v);
+    if raw == rb_sys::Qtrue as rb_sys::VALUE {
+        return Ok(Json::Bool(true));
+    }
+    if raw == rb_sys::Qfalse as rb_sys::VALUE {
+        return Ok(Json::Bool(false));
+    }
+    if let Some(s) = RString::from_value(v) {
+        return s
+            .to_string()
+            .map(Json::String)
+            .map_err(|_| invalid(path, "string is not valid UTF-8 (nor convertible to it)"));
+    }
+    if let Some(i) = Integer::from_value(v) {
+        if let Ok(n) = i.to_i64() {
+            return Ok(Json::Number(n.into()));
+        }
+        if let Ok(n) = i.to_u64() {
+            return Ok(Json::Number(n.into()));
+        }
+        return Err(invalid(path, "integer is outside the 64-bit range"));
+    }
+    if let Some(f) = Float::from_value(v) {
+        return Number::from_f64(f.to_f64())
+            .map(Json::Number)
+            .ok_or_else(|| invalid(path, format!("{} is not a valid JSON number", f.to_f64())));
+    }
+    if let Some(h) = RHash::from_value(v) {
+        let mut map = Map::with_capacity(h.len());
+        let mut failure = None;
+        h.foreach(|k: Value, val: Value| {
+            let key = match hash_key(k) {
+                Some(key) => key,
+                None => {
+                    failure = Some(invalid(path, format!("hash key {} is not a String or Symbol", inspect(k))));
+                    return Ok(ForEach::Stop);
+                }
+            };
+            let len = path.len();
+            path.push('.');
+            path.push_str(&key);
+            match walk(ruby, val, path, depth + 1) {
+                Ok(j) => {
+                    map.insert(key, j);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    return Ok(ForEach::Stop);
+                }
+            }
+            path.truncate(len);
+            Ok(ForEach::Continue)
+        })?;
+        return match failure {
+            Some(e) => Err(e),
+            None => Ok(Json::Object(map)),
+        };
+    }
+    if let Some(a) = RArray::from_value(v) {
+        let mut out = Vec::with_capacity(a.len());
+        for (i, item) in a.into_iter().enumerate() {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            out.push(walk(ruby, item, path, depth + 1)?);
+            path.truncate(len);
+        }
+        return Ok(Json::Array(out));
+    }
+    if let Some(s) = Symbol::from_value(v) {
+        return Ok(Json::String(s.name()?.into_owned()));
+    }
+    if v.is_kind_of(ruby.class_time()) {
+        let utc: Value = v.funcall("getutc", ())?;
+        let s: String = utc.funcall("iso8601", (6,))?;
+        return Ok(Json::String(s));
+    }
+    // ActiveSupport gives most objects (BigDecimal, Date, models) an `as_json`.
+    if v.respond_to("as_json", false)? {
+        let j: Value = v.funcall("as_json", ())?;
+        if !j.is_kind_of(v.class()) {
+            return walk(ruby, j, path, depth + 1);
+        }
+    }
+    Err(invalid(
+        path,
+        format!(
+            "cannot convert {} to JSON (use Hash, Array, String, Integer, Float, true, false, nil, Symbol or Time)",
+            unsafe { v.classname() }
+        ),
+    ))
+}
+
+fn hash_key(k: Value) -> Option<String> {
+    if let Some(s) = RString::from_value(k) {
+        return s.to_string().ok();
+    }
+    if let Some(s) = Symbol::from_value(k) {
+        return s.name().ok().map(|c| c.into_owned());
+    }
+    if let Some(i) = Integer::from_value(k) {
+        return i.to_i64().ok().map(|n| n.to_string());
+    }
+    None
+}
+
+fn inspect(v: Value) -> String {
+    v.inspect()
+}
+
+/// Converts JSON to Ruby: objects become Hashes with String keys.
+pub fn to_ruby(ruby: &Ruby, j: &Json) -> Result<Value, Error> {
+    Ok(match j {
+        Json::Null => ruby.qnil().as_value(),
+        Json::Bool(true) => ruby.qtrue().as_value(),
+        Json::Bool(false) => ruby.qfalse().as_value(),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                ruby.integer_from_i64(i).as_value()
+            } else if let Some(u) = n.as_u64() {
+                ruby.integer_from_u64(u).as_value()
+            } else {
+                ruby.float_from_f64(n.as_f64().unwrap_or(f64::NAN)).as_value()
+            }
+        }
+        Json::String(s) => ruby.str_new(s).as_value(),
+        Json::Array(items) => {
+            let a = ruby.ary_new_capa(items.len());
+            for item in items {
+                a.push(to_ruby(ruby, item)?)?;
+            }
+            a.as_value()
+        }
+        Json::Object(map) => {
+            let h = ruby.hash_new();
+            for (k, v) in map {
+                h.aset(ruby.str_new(k), to_ruby(ruby, v)?)?;
+            }
+            h.as_value()
+        }
+    })
+}
+
+/// A UTC Ruby Time.
+pub fn time_to_ruby(ruby: &Ruby, t: Timestamp) -> Result<Value, Error> {
+    let micros = t.as_micros();
+    let ts = Timespec {
+        tv_sec: micros.div_euclid(1_000_000),
+        tv_nsec: micros.rem_euclid(1_000_000) * 1000,
+    };
+    Ok(ruby.time_timespec_new(ts, Offset::utc())?.as_value())
+}
+
+/// An optional time: nil when absent.
+pub fn opt_time(ruby: &Ruby, t: Option<Timestamp>) -> Result<Value, Error> {
+    match t {
+        Some(t) => time_to_ruby(ruby, t),
+        None => Ok(ruby.qnil().as_value()),
+    }
+}
+
+/// A Ruby Integer as an id (`i64`), naming `what` when it is not one.
+pub fn to_i64(v: Value, what: &str) -> Result<i64, Error> {
+    let i = Integer::from_value(v).ok_or_else(|| invalid(what, format!("expected an Integer, got {}", inspect(v))))?;
+    i.to_i64().map_err(|_| invalid(what, "integer is outside the 64-bit range"))
+}
+
+/// A duration in seconds (Integer or Float, ≥ 0), naming `what` when it is not one.
+pub fn to_seconds(v: Value, what: &str) -> Result<std::time::Duration, Error> {
+    let secs = if let Some(f) = Float::from_value(v) {
+        f.to_f64()
+    } else if let Some(i) = Integer::from_value(v) {
+        i.to_i64().map_err(|_| invalid(what, "out of range"))? as f64
+    } else {
+        return Err(invalid(what, format!("expected seconds as a Float or Integer, got {}", inspect(v))));
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(invalid(what, format!("expected a non-negative number of seconds, got {secs}")));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs.min(1.0e9)))
+}

@@ -1,0 +1,438 @@
+//! `TaskerCore::Native::Engine`: the shareable handle over a running engine.
+//!
+//! Calls that change something return at once; waits release the GVL and can be interrupted.
+//! Positional arguments only: `TaskerCore::Engine` (Ruby) owns keywords and defaults.
+
+use super::event_subscription::EventSubscription;
+use super::ready_step::ReadyStep;
+use super::task_route::TaskRoute;
+use crate::helpers::convert::{opt_time, time_to_ruby, to_i64, to_json, to_ruby, to_seconds};
+use crate::helpers::errors::{guard, invalid, to_ruby as err};
+use crate::helpers::nogvl::{check_interrupts, nogvl};
+use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_engine::engine::{Interrupt, WaitEnd};
+use tasker_engine::{Engine as CoreEngine, EngineOptions, StepFailure, SubmitRequest};
+use tasker_model::{EngineConfig, StepId, TaskId};
+use tasker_state::{StepView, TaskView, TransitionRecord};
+
+/// See the module documentation.
+#[magnus::wrap(class = "TaskerCore::Native::Engine", free_immediately, size, frozen_shareable)]
+pub struct Engine {
+    inner: Arc<CoreEngine>,
+}
+
+fn opt<T: magnus::TryConvert>(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<T>, Error> {
+    match h.get(ruby.to_symbol(key)) {
+        Some(v) if !v.is_nil() => T::try_convert(v)
+            .map(Some)
+            .map_err(|e| invalid(&format!("option {key}"), e)),
+        _ => Ok(None),
+    }
+}
+
+fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
+    if v.is_nil() {
+        return Ok(None);
+    }
+    String::try_convert(v).map(Some).map_err(|_| invalid(what, "expected a String"))
+}
+
+fn with_interrupt<R>(work: impl FnOnce(&Interrupt) -> R, also: impl Fn()) -> crate::helpers::nogvl::Outcome<R> {
+    let interrupt = Interrupt::default();
+    nogvl(
+        || work(&interrupt),
+        || {
+            interrupt.trigger();
+            also();
+        },
+    )
+}
+
+impl Engine {
+    /// `Native::Engine.new(options)`: starts an engine.
+    fn new(ruby: &Ruby, options: RHash) -> Result<Self, Error> {
+        guard(|| {
+            let mut config = EngineConfig::default();
+            if let Some(s) = opt::<f64>(ruby, options, "backoff_scale")? {
+                if !(s.is_finite() && s >= 0.0) {
+                    return Err(invalid("option backoff_scale", "must be a non-negative number"));
+                }
+                config.backoff_scale = s;
+            }
+            if let Some(b) = opt::<usize>(ruby, options, "event_buffer")? {
+                config.event_buffer = b.max(1);
+            }
+            let mut engine_options = EngineOptions {
+                config,
+                environment: opt::<String>(ruby, options, "environment")?,
+                ..EngineOptions::default()
+            };
+            if let Some(v) = options.get(ruby.to_symbol("commit_interval")) {
+                if !v.is_nil() {
+                    engine_options.commit_interval = to_seconds(v, "option commit_interval")?;
+                }
+            }
+            if let Some(n) = opt::<usize>(ruby, options, "max_batch")? {
+                engine_options.max_batch = n.max(1);
+            }
+            let inner = CoreEngine::start(engine_options).map_err(err)?;
+            Ok(Engine { inner: Arc::new(inner) })
+        })
+    }
+
+    fn register_templates(&self, path: String) -> Result<Vec<String>, Error> {
+        guard(|| self.inner.register_templates(Path::new(&path)).map_err(err))
+    }
+
+    fn register_template_yaml(&self, yaml: String, source: String) -> Result<Vec<String>, Error> {
+        guard(|| self.inner.register_template_yaml(&yaml, &source).map_err(err))
+    }
+
+    fn template_keys(&self) -> Vec<String> {
+        self.inner.template_keys()
+    }
+
+    /// A registered template described as a Hash (name, namespace, version, source, steps…).
+    fn template_info(ruby: &Ruby, rb_self: &Self, name: String, namespace: Value, version: Value) -> Result<RHash, Error> {
+        guard(|| {
+            let ns = opt_string(namespace, "namespace")?;
+            let ver = opt_string(version, "version")?;
+            let t = rb_self.inner.template(&name, ns.as_deref(), ver.as_deref()).map_err(err)?;
+            let h = ruby.hash_new();
+            h.aset("name", &*t.task_name)?;
+            h.aset("namespace", &*t.namespace)?;
+            h.aset("version", &*t.version)?;
+            h.aset("source", t.template.source.as_str())?;
+            h.aset("task_handler_class", t.template.task_handler_class.clone())?;
+            h.aset("description", t.template.description.clone())?;
+            h.aset("custom_events", t.template.custom_events.clone())?;
+            let steps = ruby.ary_new_capa(t.graph.len());
+            for (i, st) in t.template.step_templates.iter().enumerate() {
+                let s = ruby.hash_new();
+                s.aset("name", st.name.as_str())?;
+                s.aset("handler_class", st.handler_class.as_str())?;
+                s.aset(
+                    "depends_on",
+                    t.graph.parents(i as u32).iter().map(|&p| t.graph.name(p).to_string()).collect::<Vec<_>>(),
+                )?;
+                s.aset("retry_limit", st.default_retry_limit)?;
+                s.aset("retryable", st.default_retryable)?;
+                s.aset("skippable", st.skippable)?;
+                s.aset("level", t.graph.level(i as u32))?;
+                s.aset("handler_config", to_ruby(ruby, &t.handler_configs[i])?)?;
+                steps.push(s)?;
+            }
+            h.aset("steps", steps)?;
+            Ok(h)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        ruby: &Ruby,
+        rb_self: &Self,
+        name: String,
+        context: Value,
+        namespace: Value,
+        version: Value,
+        initiator: Value,
+        source_system: Value,
+        reason: Value,
+        tags: Value,
+        start: bool,
+    ) -> Result<i64, Error> {
+        guard(|| {
+            let request = SubmitRequest {
+                context: to_json(ruby, context, "context")?,
+                namespace: opt_string(namespace, "namespace")?,
+                version: opt_string(version, "version")?,
+                initiator: opt_string(initiator, "initiator")?,
+                source_system: opt_string(source_system, "source_system")?,
+                reason: opt_string(reason, "reason")?,
+                tags: if tags.is_nil() { None } else { Some(to_json(ruby, tags, "tags")?) },
+                start,
+                name,
+            };
+            rb_self.inner.submit(request).map(|id| id.0).map_err(err)
+        })
+    }
+
+    /// Starts a pending task; with `routed` returns the task's own route.
+    fn start_task(&self, task_id: Value, routed: bool, timeout: Value) -> Result<Option<TaskRoute>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            let timeout = to_seconds(timeout, "timeout")?;
+            let route = self.inner.start_task(id, routed, timeout).map_err(err)?;
+            Ok(route.map(|r| TaskRoute::new(self.inner.clone(), id, r)))
+        })
+    }
+
+    /// Up to `max` ready steps, waiting up to `timeout` seconds (GVL released) for the first.
+    fn next_steps(ruby: &Ruby, rb_self: &Self, max: usize, timeout: Value) -> Result<RArray, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let mut steps = rb_self.inner.try_next_steps(max).map_err(err)?;
+            if steps.is_empty() && !timeout.is_zero() {
+                let outcome = with_interrupt(|i| rb_self.inner.wait_next_steps(max, timeout, i), || {});
+                if let Some(Ok(got)) = outcome.value {
+                    steps = got;
+                }
+                if let Some(e) = outcome.error {
+                    // Ruby raised (Thread#kill, #raise, a signal) after steps were taken:
+                    // give them back as failed attempts so they run again.
+                    give_back(&rb_self.inner, &steps, "the worker thread was interrupted while taking steps");
+                    return Err(e);
+                }
+                check_interrupts()?;
+            }
+            wrap_steps(ruby, steps)
+        })
+    }
+
+    fn complete_step(ruby: &Ruby, rb_self: &Self, step_id: Value, results: Value) -> Result<(), Error> {
+        guard(|| {
+            let id = StepId(to_i64(step_id, "step_id")?);
+            let results = to_json(ruby, results, &format!("results of step {id}"))?;
+            rb_self.inner.complete_step(id, results).map_err(err)
+        })
+    }
+
+    fn fail_step(&self, step_id: Value, error_class: String, message: String, retryable: bool, retry_after: Value) -> Result<(), Error> {
+        guard(|| {
+            let id = StepId(to_i64(step_id, "step_id")?);
+            let retry_after = if retry_after.is_nil() {
+                None
+            } else {
+                Some(to_seconds(retry_after, "retry_after")?.as_secs_f64())
+            };
+            self.inner
+                .fail_step(
+                    id,
+                    StepFailure {
+                        error_class,
+                        message,
+                        retryable,
+                        retry_after,
+                    },
+                )
+                .map_err(err)
+        })
+    }
+
+    fn publish_event(ruby: &Ruby, rb_self: &Self, step_id: Value, name: String, payload: Value) -> Result<(), Error> {
+        guard(|| {
+            let id = StepId(to_i64(step_id, "step_id")?);
+            let payload = to_json(ruby, payload, &format!("payload of event {name}"))?;
+            rb_self
+                .inner
+                .publish_custom_event(id, &name, payload, Duration::from_secs(10))
+                .map_err(err)
+        })
+    }
+
+    /// Waits (GVL released) until the task ends; its final state, or nil on timeout.
+    fn wait_for_task(&self, task_id: Value, timeout: Value) -> Result<Option<String>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            let timeout = to_seconds(timeout, "timeout")?;
+            let inner = self.inner.clone();
+            let outcome = with_interrupt(|i| inner.wait_for_task(id, timeout, i), || self.inner.wake_waiters());
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            match outcome.value {
+                Some(Ok(Ok(state))) => Ok(Some(state.as_str().to_string())),
+                Some(Ok(Err(WaitEnd::TimedOut))) => Ok(None),
+                Some(Ok(Err(WaitEnd::Interrupted))) | None => {
+                    check_interrupts()?;
+                    Ok(None)
+                }
+                Some(Err(e)) => Err(err(e)),
+            }
+        })
+    }
+
+    /// The task as stored, as a Hash, or nil.
+    fn task(ruby: &Ruby, rb_self: &Self, task_id: Value) -> Result<Option<RHash>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            match rb_self.inner.task(id).map_err(err)? {
+                Some(view) => Ok(Some(task_hash(ruby, &view)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn flush(&self, timeout: Value) -> Result<(), Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let inner = self.inner.clone();
+            let outcome = nogvl(move || inner.flush(timeout), || {});
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            outcome.value.unwrap_or(Ok(())).map_err(err)
+        })
+    }
+
+    /// Stops the engine; returns how many steps were taken back.
+    fn stop(&self, timeout: Value) -> Result<usize, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let inner = self.inner.clone();
+            let outcome = nogvl(move || inner.stop(timeout), || {});
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            outcome.value.unwrap_or(Ok(0)).map_err(err)
+        })
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.inner.is_stopped()
+    }
+
+    fn stats(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let h = ruby.hash_new();
+        for (k, v) in rb_self.inner.stats() {
+            h.aset(ruby.to_symbol(k), v)?;
+        }
+        Ok(h)
+    }
+
+    fn subscribe(&self, pattern: String, capacity: usize) -> Result<EventSubscription, Error> {
+        guard(|| {
+            let sub = self.inner.subscribe(&pattern, capacity).map_err(err)?;
+            Ok(EventSubscription::new(self.inner.clone(), sub))
+        })
+    }
+}
+
+/// Fails steps a worker took but will not run, so they are retried rather than stranded.
+pub fn give_back(engine: &CoreEngine, steps: &[tasker_engine::ReadyStep], why: &str) {
+    for s in steps {
+        let _ = engine.fail_step(
+            s.step_id,
+            StepFailure {
+                error_class: "TaskerCore::WorkerInterrupted".into(),
+                message: why.into(),
+                retryable: true,
+                retry_after: Some(0.0),
+            },
+        );
+    }
+}
+
+/// Wraps ready steps as `Native::ReadyStep` objects.
+pub fn wrap_steps(ruby: &Ruby, steps: Vec<tasker_engine::ReadyStep>) -> Result<RArray, Error> {
+    let out = ruby.ary_new_capa(steps.len());
+    for s in steps {
+        out.push(ReadyStep::new(s))?;
+    }
+    Ok(out)
+}
+
+fn transitions(ruby: &Ruby, rows: &[TransitionRecord]) -> Result<RArray, Error> {
+    let out = ruby.ary_new_capa(rows.len());
+    for t in rows {
+        let h = ruby.hash_new();
+        h.aset("from_state", t.from_state.map(|s| s.as_str()))?;
+        h.aset("to_state", t.to_state.as_str())?;
+        h.aset("sort_key", t.sort_key)?;
+        h.aset("most_recent", t.most_recent)?;
+        h.aset("created_at", time_to_ruby(ruby, t.created_at)?)?;
+        h.aset("metadata", to_ruby(ruby, &t.meta.to_json())?)?;
+        out.push(h)?;
+    }
+    Ok(out)
+}
+
+fn step_hash(ruby: &Ruby, s: &StepView) -> Result<RHash, Error> {
+    let r = &s.step;
+    let h = ruby.hash_new();
+    h.aset("step_id", r.step_id.0)?;
+    h.aset("task_id", r.task_id.0)?;
+    h.aset("name", &*r.name)?;
+    h.aset("state", s.state.as_str())?;
+    h.aset("retryable", r.retryable)?;
+    h.aset("retry_limit", r.retry_limit)?;
+    h.aset("in_process", r.in_process)?;
+    h.aset("processed", r.processed)?;
+    h.aset("processed_at", opt_time(ruby, r.processed_at)?)?;
+    h.aset("attempts", r.attempts)?;
+    h.aset("last_attempted_at", opt_time(ruby, r.last_attempted_at)?)?;
+    h.aset("backoff_request_seconds", r.backoff_request_seconds)?;
+    h.aset(
+        "results",
+        match &r.results {
+            Some(j) => to_ruby(ruby, j)?,
+            None => ruby.qnil().as_value(),
+        },
+    )?;
+    h.aset("skippable", r.skippable)?;
+    h.aset("parent_ids", s.parents.iter().map(|p| p.0).collect::<Vec<_>>())?;
+    h.aset("created_at", time_to_ruby(ruby, r.created_at)?)?;
+    h.aset("updated_at", time_to_ruby(ruby, r.updated_at)?)?;
+    h.aset("transitions", transitions(ruby, &s.transitions)?)?;
+    Ok(h)
+}
+
+fn task_hash(ruby: &Ruby, v: &TaskView) -> Result<RHash, Error> {
+    let t = &v.task;
+    let h = ruby.hash_new();
+    h.aset("task_id", t.task_id.0)?;
+    h.aset("name", t.template.name.as_str())?;
+    h.aset("namespace", t.template.namespace.as_str())?;
+    h.aset("version", t.template.version.as_str())?;
+    h.aset("state", v.state.as_str())?;
+    h.aset("complete", t.complete)?;
+    h.aset("context", to_ruby(ruby, &t.context)?)?;
+    h.aset("initiator", t.initiator.clone())?;
+    h.aset("source_system", t.source_system.clone())?;
+    h.aset("reason", t.reason.clone())?;
+    h.aset("tags", to_ruby(ruby, &t.tags)?)?;
+    h.aset("requested_at", time_to_ruby(ruby, t.requested_at)?)?;
+    h.aset("created_at", time_to_ruby(ruby, t.created_at)?)?;
+    h.aset("updated_at", time_to_ruby(ruby, t.updated_at)?)?;
+    h.aset("transitions", transitions(ruby, &v.transitions)?)?;
+    let steps = ruby.ary_new_capa(v.steps.len());
+    for s in &v.steps {
+        steps.push(step_hash(ruby, s)?)?;
+    }
+    h.aset("steps", steps)?;
+    Ok(h)
+}
+
+/// Defines `TaskerCore::Native::Engine`.
+pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
+    let class = native.define_class("Engine", ruby.class_object())?;
+    class.define_singleton_method("new", function!(Engine::new, 1))?;
+    class.define_method("register_templates", method!(Engine::register_templates, 1))?;
+    class.define_method("register_template_yaml", method!(Engine::register_template_yaml, 2))?;
+    class.define_method("template_keys", method!(Engine::template_keys, 0))?;
+    class.define_method("template_info", method!(Engine::template_info, 3))?;
+    class.define_method("submit", method!(Engine::submit, 9))?;
+    class.define_method("start_task", method!(Engine::start_task, 3))?;
+    class.define_method("next_steps", method!(Engine::next_steps, 2))?;
+    class.define_method("complete_step", method!(Engine::complete_step, 2))?;
+    class.define_method("fail_step", method!(Engine::fail_step, 5))?;
+    class.define_method("publish_event", method!(Engine::publish_event, 3))?;
+    class.define_method("wait_for_task", method!(Engine::wait_for_task, 2))?;
+    class.define_method("task", method!(Engine::task, 1))?;
+    class.define_method("flush", method!(Engine::flush, 1))?;
+    class.define_method("stop", method!(Engine::stop, 1))?;
+    class.define_method("stopped?", method!(Engine::is_stopped, 0))?;
+    class.define_method("stats", method!(Engine::stats, 0))?;
+    class.define_method("subscribe", method!(Engine::subscribe, 2))?;
+    Ok(())
+}
+
+// The wrapped handle is shared across Ractors and threads; this fails to compile if the
+// engine's Rust type ever stops being Send + Sync.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<CoreEngine>();
+};

@@ -1,0 +1,19 @@
+//! The `TaskerCore::Native` classes, one per file.
+
+mod engine;
+mod event_subscription;
+mod ready_step;
+mod task_route;
+
+use magnus::{Error, Module, Ruby};
+
+/// Defines `TaskerCore::Native` and every class in it.
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let tasker_core = ruby.define_module("TaskerCore")?;
+    let native = tasker_core.define_module("Native")?;
+    engine::init(ruby, &native)?;
+    ready_step::init(ruby, &native)?;
+    task_route::init(ruby, &native)?;
+    event_subscription::init(ruby, &native)?;
+    Ok(())
+}

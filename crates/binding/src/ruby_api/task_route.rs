@@ -1,0 +1,80 @@
+//! `TaskerCore::Native::TaskRoute`: the steps of one task, for a coordinator that drives it.
+
+use super::engine::{give_back, wrap_steps};
+use crate::helpers::errors::{error, guard};
+use crate::helpers::convert::to_seconds;
+use crate::helpers::nogvl::{check_interrupts, nogvl};
+use crossbeam_channel::Receiver;
+use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
+use std::sync::Arc;
+use tasker_engine::engine::Interrupt;
+use tasker_engine::{Engine as CoreEngine, Routed};
+use tasker_model::TaskId;
+
+/// See the module documentation.
+#[magnus::wrap(class = "TaskerCore::Native::TaskRoute", free_immediately, size)]
+pub struct TaskRoute {
+    engine: Arc<CoreEngine>,
+    task_id: TaskId,
+    inner: Receiver<Routed>,
+}
+
+impl TaskRoute {
+    /// A route for `task_id`.
+    pub fn new(engine: Arc<CoreEngine>, task_id: TaskId, inner: Receiver<Routed>) -> TaskRoute {
+        TaskRoute { engine, task_id, inner }
+    }
+
+    fn task_id(&self) -> i64 {
+        self.task_id.0
+    }
+
+    /// `[steps, final_state_or_nil]`: up to `max` steps, waiting up to `timeout` for the
+    /// first; the final state once the task ended.
+    fn next(ruby: &Ruby, rb_self: &Self, max: usize, timeout: Value) -> Result<RArray, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let interrupt = Interrupt::default();
+            let outcome = nogvl(
+                || rb_self.engine.wait_routed(&rb_self.inner, max, timeout, &interrupt),
+                || interrupt.trigger(),
+            );
+            let items = match outcome.value {
+                Some(Ok(items)) => items,
+                _ => Vec::new(),
+            };
+            let mut steps = Vec::with_capacity(items.len());
+            let mut finished = None;
+            for item in items {
+                match item {
+                    Routed::Step(s) => steps.push(s),
+                    Routed::Finished(_, state) => finished = Some(state.as_str()),
+                }
+            }
+            if let Some(e) = outcome.error {
+                give_back(&rb_self.engine, &steps, "the coordinator thread was interrupted while taking steps");
+                return Err(e);
+            }
+            check_interrupts()?;
+            if steps.is_empty() && finished.is_none() && CoreEngine::route_closed(&rb_self.inner) {
+                return Err(error(
+                    "OrchestrationError",
+                    format!("task {}: the engine stopped before the task finished", rb_self.task_id),
+                ));
+            }
+            let out = ruby.ary_new_capa(2);
+            out.push(wrap_steps(ruby, steps)?)?;
+            out.push(finished)?;
+            Ok(out)
+        })
+    }
+}
+
+/// Defines `TaskerCore::Native::TaskRoute`.
+pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
+    let class = native.define_class("TaskRoute", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_method("task_id", method!(TaskRoute::task_id, 0))?;
+    class.define_method("next", method!(TaskRoute::next, 2))?;
+    Ok(())
+}

@@ -1,0 +1,57 @@
+# frozen_string_literal: true
+
+# tasker-core: Tasker workflows orchestrated by a Rust engine, with Ruby step handlers.
+#
+#   engine = TaskerCore::Engine.start(templates: "config/tasker/tasks", workers: 4)
+#   task_id = engine.submit_task("fulfil_order", { order_id: 42 }, namespace: "shop")
+#   result = engine.wait_for_task(task_id, timeout: 30)
+#   result.complete? # => true
+#   engine.stop
+module TaskerCore
+  class << self
+    # The engine started by {TaskerCore.start}, if any.
+    # @return [TaskerCore::Engine, nil]
+    attr_reader :engine
+
+    # Starts the process-wide engine (see {Engine.start} for the options).
+    # @return [TaskerCore::Engine]
+    def start(**options)
+      raise OrchestrationError, "TaskerCore is already started; call TaskerCore.stop first" if @engine && !@engine.stopped?
+
+      @engine = Engine.start(**options)
+    end
+
+    # Stops the process-wide engine, if one runs.
+    # @return [void]
+    def stop(timeout: 30)
+      @engine&.stop(timeout: timeout)
+      @engine = nil
+    end
+
+    # Submits a task to the process-wide engine; returns its id at once.
+    # @return [Integer]
+    def submit(name, context = {}, **options)
+      raise OrchestrationError, "TaskerCore is not started; call TaskerCore.start" unless @engine
+
+      @engine.submit_task(name, context, **options)
+    end
+  end
+end
+
+require_relative "tasker_core/version"
+require_relative "tasker_core/errors"
+require_relative "tasker_core/tasker_core_ext"
+require_relative "tasker_core/task_context"
+require_relative "tasker_core/step_context"
+require_relative "tasker_core/base_step_handler"
+require_relative "tasker_core/base_task_handler"
+require_relative "tasker_core/legacy_handler_adapter"
+require_relative "tasker_core/handler_resolver"
+require_relative "tasker_core/step_runner"
+require_relative "tasker_core/worker_pool"
+require_relative "tasker_core/step_result"
+require_relative "tasker_core/task_result"
+require_relative "tasker_core/viable_step"
+require_relative "tasker_core/event"
+require_relative "tasker_core/engine"
+require_relative "tasker_core/workflow_coordinator"

@@ -1,0 +1,202 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # A running engine: the Rust orchestrator on its own threads, plus (by default) a pool of
+  # Ruby threads that run step handlers.
+  #
+  #   engine = TaskerCore::Engine.start(templates: "fixtures/templates", workers: 4)
+  #   id = engine.submit_task("diamond", { "n" => 1 }, namespace: "fixtures")
+  #   engine.wait_for_task(id).complete? # => true
+  #   engine.stop
+  #
+  # Every method may be called from any thread. Calls that change something return at once;
+  # waits release the GVL and can be interrupted (Thread#kill, Timeout, Ctrl-C).
+  class Engine
+    # @return [TaskerCore::Native::Engine] the shareable native handle
+    attr_reader :native
+    # @return [TaskerCore::WorkerPool, nil]
+    attr_reader :pool
+    # @return [TaskerCore::HandlerResolver]
+    attr_reader :resolver
+
+    # Starts an engine.
+    # @param templates [String, Array<String>, nil] template files or directories to register
+    # @param workers [Integer] handler threads; 0 runs no pool (drive steps yourself)
+    # @param batch_size [Integer] steps a worker takes per wait
+    # @param backoff_scale [Numeric] multiplies retry delays (tests use e.g. 0.001)
+    # @param environment [String, nil] applies the templates' `environments:` overrides
+    # @param logger [Logger, nil]
+    # @param handler_lookup [#call, nil] handler class name → class (default Object.const_get)
+    # @param cache_handlers [Boolean] keep handler classes after the first lookup
+    # @param around_step [#call, nil] wraps each handler run; receives a block
+    # @return [Engine]
+    def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
+                   handler_lookup: nil, cache_handlers: true, around_step: nil)
+      native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s })
+      engine = new(native, logger: logger,
+                           resolver: HandlerResolver.new(cache: cache_handlers, lookup: handler_lookup),
+                           around_step: around_step)
+      begin
+        Array(templates).each { |path| engine.register_templates(path) }
+        engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
+      rescue StandardError
+        native.stop(5)
+        raise
+      end
+      engine
+    end
+
+    # Wraps an already started native engine; prefer {Engine.start}.
+    # @param native [TaskerCore::Native::Engine]
+    # @param resolver [TaskerCore::HandlerResolver]
+    # @param logger [Logger, nil]
+    # @param around_step [#call, nil]
+    def initialize(native, resolver: HandlerResolver.new, logger: nil, around_step: nil)
+      @native = native
+      @resolver = resolver
+      @logger = logger
+      @runner = StepRunner.new(native, resolver, around: around_step)
+      @pool = nil
+    end
+
+    # Starts the handler thread pool (once).
+    # @param workers [Integer]
+    # @param batch_size [Integer]
+    # @return [WorkerPool]
+    def start_pool(workers:, batch_size: 16)
+      raise OrchestrationError, "the worker pool is already running" if @pool
+
+      @pool = WorkerPool.new(@native, @runner, size: workers, batch_size: batch_size, logger: @logger).start
+    end
+
+    # Registers every template in a file or directory; all or none.
+    # @param path [String]
+    # @return [Array<String>] the keys registered ("namespace/name@version")
+    def register_templates(path)
+      @native.register_templates(File.expand_path(path.to_s))
+    end
+
+    # Registers one template from YAML text.
+    # @param yaml [String]
+    # @param source [String] names the template in error messages
+    # @return [Array<String>]
+    def register_template(yaml, source: "<string>")
+      @native.register_template_yaml(yaml, source)
+    end
+
+    # Descriptions of every registered template (name, namespace, version, source, steps...).
+    # @return [Array<Hash>]
+    def templates
+      @native.template_keys.map do |key|
+        namespace, rest = key.split("/", 2)
+        name, version = rest.split("@", 2)
+        @native.template_info(name, namespace, version)
+      end
+    end
+
+    # Validates and submits a task; returns its id at once. The context is checked against
+    # the template's schema; a rejected submission creates nothing.
+    # @param name [String] the template's name
+    # @param context [Hash] the task's context
+    # @param namespace [String, nil] needed when the name exists in several namespaces
+    # @param version [String, nil] defaults to the highest registered version
+    # @return [Integer] the task id
+    def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
+                    reason: nil, tags: nil)
+      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags, true)
+    end
+
+    # Creates a task without starting it (pending), for {WorkflowCoordinator}.
+    # @return [Integer] the task id
+    def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
+                    reason: nil, tags: nil)
+      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags, false)
+    end
+
+    # Waits until the task ends (GVL released) and returns its result; `:reenqueue` when
+    # it did not end within `timeout` seconds.
+    # @param task_id [Integer]
+    # @param timeout [Numeric]
+    # @return [TaskResult]
+    def wait_for_task(task_id, timeout: 60)
+      @native.wait_for_task(task_id, timeout)
+      task_result(task_id)
+    end
+
+    # The task's result as it stands now.
+    # @param task_id [Integer]
+    # @return [TaskResult]
+    # @raise [ValidationError] when there is no such task
+    def task_result(task_id)
+      TaskResult.from_h(task_hash(task_id))
+    end
+
+    # The task as stored (state, steps, transitions), as a Hash.
+    # @param task_id [Integer]
+    # @return [Hash]
+    # @raise [ValidationError] when there is no such task
+    def task_hash(task_id)
+      @native.task(task_id) || raise(ValidationError, "task #{task_id}: no such task in this engine's store")
+    end
+
+    # Takes up to `max` ready steps, waiting up to `timeout` seconds for the first (for
+    # engines started with `workers: 0`). Report each with {#complete_step} or {#fail_step}.
+    # @return [Array<TaskerCore::Native::ReadyStep>]
+    def next_steps(max: 16, timeout: 0)
+      @native.next_steps(max, timeout)
+    end
+
+    # Reports a step's success (non-blocking).
+    # @param step_id [Integer]
+    # @param results [Object] JSON-compatible
+    # @return [void]
+    def complete_step(step_id, results = nil)
+      @native.complete_step(step_id, results)
+    end
+
+    # Reports a step's failure (non-blocking).
+    # @param step_id [Integer]
+    # @param error_class [String]
+    # @param message [String]
+    # @param retryable [Boolean] false: not retried
+    # @param retry_after [Numeric, nil] seconds to wait before the retry
+    # @return [void]
+    def fail_step(step_id, error_class:, message:, retryable: true, retry_after: nil)
+      @native.fail_step(step_id, error_class.to_s, message.to_s, retryable, retry_after)
+    end
+
+    # A raw subscription to engine events matching `pattern` ("*", "step.*", "task.completed").
+    # @return [TaskerCore::Native::EventSubscription]
+    def subscribe(pattern = "*", capacity: 65_536)
+      @native.subscribe(pattern.to_s, capacity)
+    end
+
+    # Counters: tasks and steps by outcome, steps in flight and queued, store batches.
+    # @return [Hash{Symbol => Integer}]
+    def stats
+      @native.stats
+    end
+
+    # Returns once every change made so far is applied by the store.
+    # @return [void]
+    def flush(timeout: 10)
+      @native.flush(timeout)
+    end
+
+    # Stops gracefully: the pool stops taking steps and running handlers get up to
+    # `timeout` seconds; then the engine takes back every step still handed out (queued ones
+    # return to pending, unfinished ones are marked to run again), writes its last changes
+    # and joins its threads.
+    # @param timeout [Numeric] seconds
+    # @return [Integer] steps taken back
+    def stop(timeout: 30)
+      @pool&.stop(timeout: timeout)
+      @native.stop([timeout, 5].max)
+    end
+
+    # @return [Boolean]
+    def stopped?
+      @native.stopped?
+    end
+  end
+end

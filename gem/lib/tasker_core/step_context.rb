@@ -1,0 +1,81 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # What a step handler's #process receives: the step, its task's context, its
+  # handler_config and its parents' results. JSON fields are converted from Rust on first use.
+  class StepContext
+    # @param ready [TaskerCore::Native::ReadyStep]
+    # @param native [TaskerCore::Native::Engine] used to publish custom events
+    def initialize(ready, native)
+      @ready = ready
+      @native = native
+    end
+
+    # @return [Integer]
+    def task_id = @ready.task_id
+
+    # @return [Integer]
+    def step_id = @ready.step_id
+
+    # @return [String]
+    def step_name = @ready.name
+
+    # @return [String] the handler class named by the template
+    def handler_class = @ready.handler_class
+
+    # @return [Integer] 1 for the first run, 2 for the first retry, ...
+    def attempt = @ready.attempt
+
+    # @return [Integer]
+    def retry_limit = @ready.retry_limit
+
+    # @return [String] the task template's name
+    def task_name = @ready.task_name
+
+    # @return [String]
+    def namespace = @ready.namespace
+
+    # @return [String]
+    def version = @ready.version
+
+    # The task's context (String keys).
+    # @return [Hash]
+    def task_context
+      @task_context ||= @ready.task_context
+    end
+    alias input_data task_context
+
+    # The step's handler_config from the template (String keys; empty when none).
+    # @return [Hash]
+    def handler_config
+      @handler_config ||= @ready.handler_config
+    end
+
+    # Results of the step's parents, by step name.
+    # @return [Hash{String => Object}]
+    def parent_results
+      @parent_results ||= @ready.parent_results
+    end
+    alias dependency_results parent_results
+
+    # Results of one parent step.
+    # @param step_name [String, Symbol]
+    # @return [Object, nil]
+    def results_of(step_name)
+      parent_results[step_name.to_s]
+    end
+
+    # Publishes a custom event (checked against the template's custom_events when given).
+    # @param name [String]
+    # @param payload [Hash]
+    # @return [void]
+    def publish_event(name, payload = {})
+      @native.publish_event(step_id, name.to_s, payload)
+    end
+
+    # @return [TaskerCore::TaskContext]
+    def task
+      TaskContext.new(task_id: task_id, name: task_name, namespace: namespace, version: version, context: task_context)
+    end
+  end
+end

@@ -1,0 +1,68 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # Runs one ready step and reports how it ended. This is the whole contract between a
+  # worker and the engine:
+  # - results returned → complete_step;
+  # - PermanentError (or a missing handler class) → fail_step, not retried;
+  # - RetryableError → fail_step, retried, honouring its retry_after;
+  # - any other StandardError → fail_step, retried under the normal backoff.
+  class StepRunner
+    # @param native [TaskerCore::Native::Engine]
+    # @param resolver [TaskerCore::HandlerResolver]
+    # @param executor [#call, nil] replaces handler dispatch (a coordinator's on_step_execute)
+    # @param around [#call, nil] wraps each run (e.g. Rails' executor); receives a block
+    def initialize(native, resolver, executor: nil, around: nil)
+      @native = native
+      @resolver = resolver
+      @executor = executor
+      @around = around
+    end
+
+    # Runs `ready` and reports it. Never raises for a handler failure.
+    # @param ready [TaskerCore::Native::ReadyStep]
+    # @return [Boolean] whether the step succeeded
+    def run(ready)
+      if @around
+        ok = false
+        @around.call { ok = execute(ready) }
+        ok
+      else
+        execute(ready)
+      end
+    end
+
+    private
+
+    def execute(ready)
+      context = StepContext.new(ready, @native)
+      begin
+        results = if @executor
+                    @executor.call(ViableStep.new(ready, context))
+                  else
+                    @resolver.runner_for(context).call(context)
+                  end
+      rescue PermanentError, HandlerNotFoundError => e
+        return report_failure(ready, e, retryable: false)
+      rescue RetryableError => e
+        return report_failure(ready, e, retryable: true, retry_after: e.retry_after)
+      rescue StandardError => e
+        return report_failure(ready, e, retryable: true)
+      end
+      begin
+        @native.complete_step(ready.step_id, results)
+      rescue ValidationError => e
+        # Results that cannot be stored (not JSON-compatible): a retry will not change that.
+        return report_failure(ready, e, retryable: false)
+      end
+      true
+    end
+
+    def report_failure(ready, error, retryable:, retry_after: nil)
+      message = error.message.to_s
+      message = "#{message} (#{error.backtrace.first})" if error.backtrace&.first
+      @native.fail_step(ready.step_id, error.class.name || "AnonymousError", message, retryable, retry_after)
+      false
+    end
+  end
+end

@@ -1,0 +1,126 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # A pool of Ruby threads that drain ready steps from the engine and run their handlers.
+  #
+  # Duties, Sidekiq-style:
+  # - each thread waits for steps with the GVL released, runs a batch, reports each result;
+  # - a thread that dies from an unexpected error is logged and replaced;
+  # - {#quiet} stops taking new steps; {#stop} waits for running steps up to a deadline;
+  #   {#kill} ends the threads at once (the engine then takes their steps back).
+  # Steps run at least once: a step taken but not reported is run again.
+  class WorkerPool
+    # How long one wait for steps lasts; bounds how fast quiet/stop are noticed.
+    POLL_SECONDS = 0.1
+
+    # @return [Integer]
+    attr_reader :size
+
+    # @param native [TaskerCore::Native::Engine]
+    # @param runner [TaskerCore::StepRunner]
+    # @param size [Integer] number of threads
+    # @param batch_size [Integer] steps taken per wait
+    # @param logger [Logger, nil]
+    def initialize(native, runner, size:, batch_size: 16, logger: nil)
+      raise ValidationError, "workers: must be a positive Integer, got #{size.inspect}" unless size.is_a?(Integer) && size.positive?
+      raise ValidationError, "batch_size: must be a positive Integer, got #{batch_size.inspect}" unless batch_size.is_a?(Integer) && batch_size.positive?
+
+      @native = native
+      @runner = runner
+      @size = size
+      @batch_size = batch_size
+      @logger = logger
+      @quiet = false
+      @threads = []
+      @mutex = Mutex.new
+    end
+
+    # Starts the threads.
+    # @return [self]
+    def start
+      @mutex.synchronize { @threads = Array.new(@size) { |i| spawn(i) } }
+      self
+    end
+
+    # Stops taking new steps; running steps finish.
+    # @return [void]
+    def quiet
+      @quiet = true
+    end
+
+    # Whether {#quiet} was called.
+    # @return [Boolean]
+    def quiet? = @quiet
+
+    # Quiets the pool and waits up to `timeout` seconds for running steps; threads still
+    # running then are killed (their steps are taken back by the engine's stop).
+    # @param timeout [Numeric]
+    # @return [Boolean] true when every thread finished in time
+    def stop(timeout: 30)
+      quiet
+      deadline = monotonic + timeout
+      clean = threads.all? { |t| t.join([deadline - monotonic, 0].max) }
+      kill unless clean
+      clean
+    end
+
+    # Kills every thread at once.
+    # @return [void]
+    def kill
+      quiet
+      threads.each(&:kill).each { |t| t.join(1) }
+    end
+
+    # Threads alive now.
+    # @return [Array<Thread>]
+    def threads
+      @mutex.synchronize { @threads.dup }
+    end
+
+    private
+
+    def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+    def spawn(index)
+      Thread.new do
+        Thread.current.name = "tasker-worker-#{index}"
+        Thread.current.report_on_exception = false
+        work
+      rescue StandardError => e
+        # Unexpected: log it and replace this thread so the pool keeps its size.
+        @logger&.error("tasker-core: worker #{index} died: #{e.class}: #{e.message}")
+        warn("tasker-core: worker #{index} died: #{e.class}: #{e.message}") unless @logger
+        @mutex.synchronize { @threads[index] = spawn(index) } unless @quiet
+      end
+    end
+
+    def work
+      until @quiet
+        batch = @native.next_steps(@batch_size, POLL_SECONDS)
+        run_batch(batch)
+      end
+    end
+
+    # Runs a batch; when the thread is killed or raised mid-batch, the steps not yet run are
+    # reported as failed attempts so the engine retries them instead of waiting for them.
+    def run_batch(batch)
+      done = 0
+      batch.each do |ready|
+        begin
+          @runner.run(ready)
+        rescue TaskerCore::Error => e
+          # The engine refused the report (it stopped and took the step back).
+          @logger&.warn("tasker-core: step #{ready.step_id}: #{e.message}")
+        end
+        done += 1
+      end
+    ensure
+      batch[done..]&.each do |ready|
+        @native.fail_step(ready.step_id, "TaskerCore::WorkerInterrupted",
+                          "the worker thread was interrupted before running the step", true, 0)
+      rescue TaskerCore::Error
+        nil
+      end
+    end
+  end
+end

@@ -1,0 +1,90 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # Drives one task to its end on the calling thread, running its steps with a callback of
+  # your choosing (the seed's API; Tasker's coordinator shape).
+  #
+  #   id = engine.create_task("fulfil_order", { "order_id" => 1 }, namespace: "shop")
+  #   result = TaskerCore::WorkflowCoordinator.new(engine).execute_task_workflow(id) do |config|
+  #     config.on_step_execute = ->(step) { MyHandler.new.process(step.context) }
+  #     config.max_parallel_steps = 10
+  #   end
+  #   result.complete?
+  #
+  # The task must be pending (created with {Engine#create_task}); its steps then go only to
+  # this coordinator, not to the engine's worker pool.
+  class WorkflowCoordinator
+    # Options for one execution.
+    Config = Struct.new(:on_step_execute, :max_parallel_steps, :timeout, keyword_init: true)
+
+    # @param engine [TaskerCore::Engine] defaults to the process-wide engine
+    def initialize(engine = TaskerCore.engine)
+      raise OrchestrationError, "WorkflowCoordinator: no engine (start one with TaskerCore.start)" unless engine
+
+      @engine = engine
+      @routes = {}
+      @mutex = Mutex.new
+    end
+
+    # Runs the task until it ends. With `config.timeout` (seconds) it returns a
+    # `:reenqueue` result when the task has not ended by then; calling again resumes.
+    # @param task_id [Integer]
+    # @yieldparam config [Config]
+    # @return [TaskResult]
+    def execute_task_workflow(task_id)
+      config = Config.new(on_step_execute: nil, max_parallel_steps: 4, timeout: nil)
+      yield config if block_given?
+      unless config.max_parallel_steps.is_a?(Integer) && config.max_parallel_steps.positive?
+        raise ValidationError, "max_parallel_steps: must be a positive Integer, got #{config.max_parallel_steps.inspect}"
+      end
+
+      route = route_for(task_id)
+      runner = StepRunner.new(@engine.native, @engine.resolver, executor: config.on_step_execute)
+      finished = drive(route, runner, config)
+      @mutex.synchronize { @routes.delete(task_id) } if finished
+      @engine.flush
+      @engine.task_result(task_id)
+    end
+
+    private
+
+    def route_for(task_id)
+      @mutex.synchronize do
+        @routes[task_id] ||= @engine.native.start_task(task_id, true, 10)
+      end
+    end
+
+    # Drains the route on this thread and runs steps on up to max_parallel_steps threads.
+    # Returns true when the task ended, false when the timeout came first.
+    def drive(route, runner, config)
+      deadline = config.timeout && (monotonic + config.timeout)
+      queue = Thread::Queue.new
+      threads = Array.new(config.max_parallel_steps) do |i|
+        Thread.new do
+          Thread.current.name = "tasker-coordinator-#{i}"
+          while (ready = queue.pop)
+            runner.run(ready)
+          end
+        end
+      end
+      finished = false
+      loop do
+        wait = deadline ? [deadline - monotonic, 0].max : 0.1
+        break if deadline && wait.zero?
+
+        steps, final_state = route.next(config.max_parallel_steps, [wait, 0.1].min)
+        steps.each { |s| queue << s }
+        if final_state
+          finished = true
+          break
+        end
+      end
+      finished
+    ensure
+      queue&.close
+      threads&.each(&:join)
+    end
+
+    def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+end

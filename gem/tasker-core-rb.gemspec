@@ -1,0 +1,19 @@
+# frozen_string_literal: true
+
+require_relative "lib/tasker_core/version"
+
+Gem::Specification.new do |spec|
+  spec.name = "tasker-core-rb"
+  spec.version = TaskerCore::VERSION
+  spec.authors = ["tasker-core developers"]
+  spec.summary = "Tasker workflows orchestrated by a Rust actor engine, with Ruby step handlers"
+  spec.description = "Runs Tasker task templates (YAML DAGs of steps) on a Rust engine that owns " \
+                     "dependency resolution, retries, state and events; Ruby threads and Ractors run the handlers."
+  spec.license = "MIT"
+  spec.required_ruby_version = ">= 3.1"
+
+  # The extension is built from the workspace's Rust crates (see ext/tasker_core/extconf.rb).
+  spec.files = Dir["lib/**/*.rb", "ext/**/*.rb", "sig/**/*", "README.md"]
+  spec.require_paths = ["lib"]
+  spec.extensions = ["ext/tasker_core/extconf.rb"]
+end

@@ -1,0 +1,28 @@
+# frozen_string_literal: true
+
+require "rbconfig"
+
+ROOT = File.expand_path("..", __dir__)
+EXT_SO = File.join(ROOT, "gem/lib/tasker_core/tasker_core_ext.#{RbConfig::CONFIG['DLEXT']}")
+
+desc "Build the Rust extension (release) into gem/lib/tasker_core"
+task :compile do
+  Dir.chdir(ROOT) { sh "cargo build --release -p tasker-core-ext" }
+  cp File.join(ROOT, "target/release/libtasker_core_ext.so"), EXT_SO
+end
+
+desc "Run the gem's RSpec suite"
+task spec: :compile do
+  Dir.chdir(File.join(ROOT, "gem")) { sh "rspec --format progress" }
+end
+
+desc "Run the Rust tests (cargo test) and the RSpec suite"
+task test: :compile do
+  Dir.chdir(ROOT) { sh "cargo test --workspace --exclude tasker-core-ext" }
+  Rake::Task[:spec].invoke
+end
+
+desc "Run the order-fulfilment example"
+task demo: :compile do
+  ruby File.join(ROOT, "bin/demo")
+end

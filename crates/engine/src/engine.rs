@@ -7,8 +7,8 @@
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::TaskOrigin;
 use crate::orchestrator::{
-    Barrier, Orchestrator, OrchestratorLinks, PublishCustom, Shutdown, StartTask, StepFinished, StepOutcome,
-    StepsStarted, SubmitTask,
+    Barrier, Orchestrator, OrchestratorLinks, PublishCustom, Shutdown, StartTask, StepFinished,
+    StepOutcome, StepsStarted, SubmitTask,
 };
 use crate::registry::{RegisteredTemplate, TemplateRegistry};
 use crate::stats::EngineStats;
@@ -24,8 +24,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tasker_event_bus::{EventBus, Pattern, Subscription, Unsubscribe};
 use tasker_model::template::load_templates;
-use tasker_model::{EngineConfig, State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
-use tasker_state::{Flush, MemoryStore, StateActor, StateStats, Store, TaskFinishedSignal, TaskView};
+use tasker_model::{
+    EngineConfig, State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp,
+};
+use tasker_state::{
+    Flush, MemoryStore, StateActor, StateStats, Store, TaskFinishedSignal, TaskView,
+};
 
 /// How to build an engine.
 pub struct EngineOptions {
@@ -131,6 +135,8 @@ pub struct Engine {
     state_stats: Arc<StateStats>,
     config: EngineConfig,
     environment: Option<String>,
+    /// Drains waiting for work right now; a drain leaves them a fair share of what is queued.
+    idle_drains: AtomicUsize,
     /// Dropped by `stop`: every drain waiting on the receiver sees the disconnect at once.
     stop_sender: Mutex<Option<Sender<()>>>,
     stop_receiver: Receiver<()>,
@@ -139,15 +145,21 @@ pub struct Engine {
 /// Waits for a reply on `rx`, naming `what` if the engine does not answer in time.
 fn await_reply<T>(rx: &Receiver<T>, timeout: Duration, what: &str) -> TaskerResult<T> {
     rx.recv_timeout(timeout).map_err(|e| match e {
-        RecvTimeoutError::Timeout => TaskerError::Timeout(format!("{what}: no answer from the engine within {timeout:?}")),
-        RecvTimeoutError::Disconnected => TaskerError::Orchestration(format!("{what}: the engine's actors are gone")),
+        RecvTimeoutError::Timeout => TaskerError::Timeout(format!(
+            "{what}: no answer from the engine within {timeout:?}"
+        )),
+        RecvTimeoutError::Disconnected => {
+            TaskerError::Orchestration(format!("{what}: the engine's actors are gone"))
+        }
     })
 }
 
 impl Engine {
     /// Starts an engine: spawns its System thread and two arbiter threads (state, events).
     pub fn start(options: EngineOptions) -> TaskerResult<Engine> {
-        let store: Arc<dyn Store> = options.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let store: Arc<dyn Store> = options
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let inflight = Arc::new(Inflight::default());
         let stats = Arc::new(EngineStats::default());
         let state_stats = Arc::new(StateStats::default());
@@ -173,11 +185,21 @@ impl Engine {
                     let state_arbiter = Arbiter::new();
                     let events_arbiter = Arbiter::new();
                     system.block_on(async {
-                        let state = StateActor::start_in_arbiter(&state_arbiter.handle(), move |_| {
-                            StateActor::new(store, max_batch, commit_interval, finished, state_stats)
-                        });
+                        let state =
+                            StateActor::start_in_arbiter(&state_arbiter.handle(), move |_| {
+                                StateActor::new(
+                                    store,
+                                    max_batch,
+                                    commit_interval,
+                                    finished,
+                                    state_stats,
+                                )
+                            });
                         let active = event_subscribers.clone();
-                        let events = EventBus::start_in_arbiter(&events_arbiter.handle(), move |_| EventBus::new(active));
+                        let events =
+                            EventBus::start_in_arbiter(&events_arbiter.handle(), move |_| {
+                                EventBus::new(active)
+                            });
                         let orchestrator = Orchestrator::new(OrchestratorLinks {
                             state: state.clone(),
                             events: events.clone(),
@@ -196,9 +218,12 @@ impl Engine {
                     let _ = state_arbiter.join();
                     let _ = events_arbiter.join();
                 })
-                .map_err(|e| TaskerError::Orchestration(format!("cannot spawn the engine thread: {e}")))?
+                .map_err(|e| {
+                    TaskerError::Orchestration(format!("cannot spawn the engine thread: {e}"))
+                })?
         };
-        let (system, orchestrator, state, events) = await_reply(&ready_rx, Duration::from_secs(10), "engine start")?;
+        let (system, orchestrator, state, events) =
+            await_reply(&ready_rx, Duration::from_secs(10), "engine start")?;
         let (stop_sender, stop_receiver) = bounded(0);
         Ok(Engine {
             registry: TemplateRegistry::default(),
@@ -217,6 +242,7 @@ impl Engine {
             state_stats,
             config: options.config,
             environment: options.environment,
+            idle_drains: AtomicUsize::new(0),
             stop_sender: Mutex::new(Some(stop_sender)),
             stop_receiver,
         })
@@ -251,13 +277,22 @@ impl Engine {
     }
 
     /// The registered template for a name (see [`TemplateRegistry::find`]).
-    pub fn template(&self, name: &str, namespace: Option<&str>, version: Option<&str>) -> TaskerResult<Arc<RegisteredTemplate>> {
+    pub fn template(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        version: Option<&str>,
+    ) -> TaskerResult<Arc<RegisteredTemplate>> {
         self.registry.find(name, namespace, version)
     }
 
     /// Every registered template's key.
     pub fn template_keys(&self) -> Vec<String> {
-        self.registry.keys().iter().map(ToString::to_string).collect()
+        self.registry
+            .keys()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     fn ensure_running(&self, stopping: &bool) -> TaskerResult<()> {
@@ -275,13 +310,16 @@ impl Engine {
     /// Validates and submits a task; returns its id at once. A context that violates the
     /// template's schema is refused and creates nothing.
     pub fn submit(&self, req: SubmitRequest) -> TaskerResult<TaskId> {
-        let template = self
-            .registry
-            .find(&req.name, req.namespace.as_deref(), req.version.as_deref())?;
+        let template =
+            self.registry
+                .find(&req.name, req.namespace.as_deref(), req.version.as_deref())?;
         if let Some(schema) = &template.template.schema {
             schema.check(&req.context).map_err(|problems| {
                 TaskerError::validation(
-                    format!("context for task {} ({})", template.key, template.template.source),
+                    format!(
+                        "context for task {} ({})",
+                        template.key, template.template.source
+                    ),
                     format!("does not match the template's schema: {problems}"),
                 )
             })?;
@@ -308,7 +346,12 @@ impl Engine {
     /// Starts a task created with `start: false`. With `routed`, its steps go to the
     /// returned channel instead of the shared one, for a coordinator that drives just this
     /// task.
-    pub fn start_task(&self, task_id: TaskId, routed: bool, timeout: Duration) -> TaskerResult<Option<Receiver<Routed>>> {
+    pub fn start_task(
+        &self,
+        task_id: TaskId,
+        routed: bool,
+        timeout: Duration,
+    ) -> TaskerResult<Option<Receiver<Routed>>> {
         let (tx, rx) = bounded(1);
         {
             let stopping = self.stopping.read();
@@ -322,23 +365,47 @@ impl Engine {
         await_reply(&rx, timeout, &format!("start task {task_id}"))?
     }
 
-    /// Takes up to `max` ready steps without waiting.
+    /// Takes up to `max` ready steps without waiting (a fair share when other drains wait).
     pub fn try_next_steps(&self, max: usize) -> TaskerResult<Vec<ReadyStep>> {
-        let steps: Vec<ReadyStep> = self.work.try_iter().take(max).collect();
+        let take = fair_share(
+            self.work.len(),
+            max,
+            self.idle_drains.load(Ordering::Relaxed),
+        );
+        let steps: Vec<ReadyStep> = self.work.try_iter().take(take).collect();
         self.mark_started(&steps);
         Ok(steps)
     }
 
     /// Waits up to `timeout` for at least one ready step, then takes up to `max`.
-    pub fn wait_next_steps(&self, max: usize, timeout: Duration, interrupt: &Interrupt) -> Result<Vec<ReadyStep>, WaitEnd> {
-        let steps = wait_batch(&self.work, &self.stop_receiver, max, timeout, interrupt)?;
+    pub fn wait_next_steps(
+        &self,
+        max: usize,
+        timeout: Duration,
+        interrupt: &Interrupt,
+    ) -> Result<Vec<ReadyStep>, WaitEnd> {
+        let steps = wait_batch(
+            &self.work,
+            &self.stop_receiver,
+            max,
+            timeout,
+            interrupt,
+            &self.idle_drains,
+        )?;
         self.mark_started(&steps);
         Ok(steps)
     }
 
     /// Waits on a task route (see [`Engine::start_task`]); a `Finished` item ends it.
-    pub fn wait_routed(&self, route: &Receiver<Routed>, max: usize, timeout: Duration, interrupt: &Interrupt) -> Result<Vec<Routed>, WaitEnd> {
-        let items = wait_batch(route, &self.stop_receiver, max, timeout, interrupt)?;
+    pub fn wait_routed(
+        &self,
+        route: &Receiver<Routed>,
+        max: usize,
+        timeout: Duration,
+        interrupt: &Interrupt,
+    ) -> Result<Vec<Routed>, WaitEnd> {
+        let idle = AtomicUsize::new(0);
+        let items = wait_batch(route, &self.stop_receiver, max, timeout, interrupt, &idle)?;
         let started: Vec<InflightStep> = items
             .iter()
             .filter_map(|r| match r {
@@ -360,7 +427,10 @@ impl Engine {
 
     /// Whether `route` is closed: the engine stopped before its task finished.
     pub fn route_closed(route: &Receiver<Routed>) -> bool {
-        matches!(route.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected))
+        matches!(
+            route.try_recv(),
+            Err(crossbeam_channel::TryRecvError::Disconnected)
+        )
     }
 
     fn mark_started(&self, steps: &[ReadyStep]) {
@@ -386,10 +456,15 @@ impl Engine {
                 "step {step_id}: the engine is stopped; the step was taken back and will run again"
             )));
         }
-        let step = self.inflight.take(step_id).ok_or_else(|| TaskerError::InvalidState {
-            subject: format!("step {step_id}"),
-            message: "is not handed out to a worker (unknown id, already reported, or taken back)".into(),
-        })?;
+        let step = self
+            .inflight
+            .take(step_id)
+            .ok_or_else(|| TaskerError::InvalidState {
+                subject: format!("step {step_id}"),
+                message:
+                    "is not handed out to a worker (unknown id, already reported, or taken back)"
+                        .into(),
+            })?;
         self.orchestrator.do_send(StepFinished {
             step,
             outcome,
@@ -410,7 +485,13 @@ impl Engine {
 
     /// Publishes a custom event from the handler running `step_id`; refused when the template
     /// lists `custom_events` and the name is not among them.
-    pub fn publish_custom_event(&self, step_id: StepId, name: &str, payload: Json, timeout: Duration) -> TaskerResult<()> {
+    pub fn publish_custom_event(
+        &self,
+        step_id: StepId,
+        name: &str,
+        payload: Json,
+        timeout: Duration,
+    ) -> TaskerResult<()> {
         let step = self
             .inflight
             .get(step_id)
@@ -430,9 +511,11 @@ impl Engine {
 
     /// Subscribes a Rust-side consumer to events matching `pattern`.
     pub fn subscribe(&self, pattern: &str, capacity: usize) -> TaskerResult<Subscription> {
-        let pattern = Pattern::parse(pattern).map_err(|m| TaskerError::validation("event pattern", m))?;
+        let pattern =
+            Pattern::parse(pattern).map_err(|m| TaskerError::validation("event pattern", m))?;
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
-        let (msg, subscription) = EventBus::subscription(id, pattern, capacity.max(1), &self.event_subscribers);
+        let (msg, subscription) =
+            EventBus::subscription(id, pattern, capacity.max(1), &self.event_subscribers);
         self.events.do_send(msg);
         Ok(subscription)
     }
@@ -450,7 +533,11 @@ impl Engine {
         await_reply(&rx, timeout, "flush (orchestrator)")?;
         let (tx, rx) = bounded(1);
         self.state.do_send(Flush { reply: tx });
-        await_reply(&rx, deadline.saturating_duration_since(Instant::now()), "flush (store)")?
+        await_reply(
+            &rx,
+            deadline.saturating_duration_since(Instant::now()),
+            "flush (store)",
+        )?
     }
 
     /// A task with its steps and history, read from the store (works after `stop` too).
@@ -460,7 +547,12 @@ impl Engine {
 
     /// Waits until the task reaches a state where the engine stops driving it (complete,
     /// error, cancelled, resolved_manually) and returns that state.
-    pub fn wait_for_task(&self, task_id: TaskId, timeout: Duration, interrupt: &Interrupt) -> TaskerResult<Result<State, WaitEnd>> {
+    pub fn wait_for_task(
+        &self,
+        task_id: TaskId,
+        timeout: Duration,
+        interrupt: &Interrupt,
+    ) -> TaskerResult<Result<State, WaitEnd>> {
         let deadline = Instant::now() + timeout;
         // The task's creation may still be on its way to the store.
         if self.store.task_state(task_id)?.is_none() && !*self.stopping.read() {
@@ -470,9 +562,17 @@ impl Engine {
             let seen = self.finished.generation();
             match self.store.task_state(task_id)? {
                 None => {
-                    return Err(TaskerError::validation(format!("task {task_id}"), "no such task in this engine's store"));
+                    return Err(TaskerError::validation(
+                        format!("task {task_id}"),
+                        "no such task in this engine's store",
+                    ));
                 }
-                Some(s @ (State::Complete | State::Error | State::Cancelled | State::ResolvedManually)) => return Ok(Ok(s)),
+                Some(
+                    s @ (State::Complete
+                    | State::Error
+                    | State::Cancelled
+                    | State::ResolvedManually),
+                ) => return Ok(Ok(s)),
                 Some(_) => {}
             }
             if interrupt.is_set() {
@@ -487,7 +587,8 @@ impl Engine {
                     "task {task_id}: the engine stopped before the task finished"
                 )));
             }
-            self.finished.wait_past(seen, (deadline - now).min(Duration::from_millis(100)));
+            self.finished
+                .wait_past(seen, (deadline - now).min(Duration::from_millis(100)));
         }
     }
 
@@ -501,10 +602,22 @@ impl Engine {
         let mut s = self.stats.snapshot();
         s.push(("steps_in_flight", self.inflight.len() as u64));
         s.push(("steps_queued", self.work.len() as u64));
-        s.push(("store_batches", self.state_stats.batches.load(Ordering::Relaxed)));
-        s.push(("store_changes", self.state_stats.changes.load(Ordering::Relaxed)));
-        s.push(("store_failed_batches", self.state_stats.failed_batches.load(Ordering::Relaxed)));
-        s.push(("event_subscribers", self.event_subscribers.load(Ordering::Relaxed) as u64));
+        s.push((
+            "store_batches",
+            self.state_stats.batches.load(Ordering::Relaxed),
+        ));
+        s.push((
+            "store_changes",
+            self.state_stats.changes.load(Ordering::Relaxed),
+        ));
+        s.push((
+            "store_failed_batches",
+            self.state_stats.failed_batches.load(Ordering::Relaxed),
+        ));
+        s.push((
+            "event_subscribers",
+            self.event_subscribers.load(Ordering::Relaxed) as u64,
+        ));
         s
     }
 
@@ -550,7 +663,9 @@ impl Engine {
         if let Some(running) = self.running.lock().take() {
             running.system.stop();
             if running.thread.join().is_err() {
-                result = Err(TaskerError::Orchestration("the engine thread panicked".into()));
+                result = Err(TaskerError::Orchestration(
+                    "the engine thread panicked".into(),
+                ));
             }
         }
         self.finished.notify();
@@ -564,17 +679,36 @@ impl Drop for Engine {
     }
 }
 
-/// Waits for the first item (or a stop or an interrupt), then takes what else is queued, up
-/// to `max`.
-fn wait_batch<T>(rx: &Receiver<T>, stop: &Receiver<()>, max: usize, timeout: Duration, interrupt: &Interrupt) -> Result<Vec<T>, WaitEnd> {
+/// How many of `queued` steps one drain takes, at most `max`: with other drains idle, only
+/// its share, so a burst of slow steps spreads over every worker instead of queueing behind
+/// one; with none idle, as many as allowed, so a busy pool crosses the boundary rarely.
+fn fair_share(queued: usize, max: usize, idle_others: usize) -> usize {
+    (queued / (idle_others + 1)).clamp(1, max.max(1))
+}
+
+/// Waits for the first item (or a stop or an interrupt), then takes its fair share of what
+/// else is queued, up to `max` in all.
+fn wait_batch<T>(
+    rx: &Receiver<T>,
+    stop: &Receiver<()>,
+    max: usize,
+    timeout: Duration,
+    interrupt: &Interrupt,
+    idle_drains: &AtomicUsize,
+) -> Result<Vec<T>, WaitEnd> {
     let max = max.max(1);
-    let mut out: Vec<T> = rx.try_iter().take(max).collect();
+    let take = fair_share(rx.len(), max, idle_drains.load(Ordering::Relaxed));
+    let mut out: Vec<T> = rx.try_iter().take(take).collect();
     if !out.is_empty() {
         return Ok(out);
     }
     if interrupt.is_set() {
         return Err(WaitEnd::Interrupted);
     }
+    idle_drains.fetch_add(1, Ordering::Relaxed);
+    let _idle = scopeguard(|| {
+        idle_drains.fetch_sub(1, Ordering::Relaxed);
+    });
     select! {
         recv(rx) -> item => match item {
             Ok(item) => out.push(item),
@@ -585,6 +719,19 @@ fn wait_batch<T>(rx: &Receiver<T>, stop: &Receiver<()>, max: usize, timeout: Dur
         recv(stop) -> _ => return Err(WaitEnd::TimedOut),
         default(timeout) => return Err(WaitEnd::TimedOut),
     }
-    out.extend(rx.try_iter().take(max - 1));
+    drop(_idle);
+    let extra = fair_share(rx.len(), max, idle_drains.load(Ordering::Relaxed)).min(rx.len());
+    out.extend(rx.try_iter().take(extra.min(max - 1)));
     Ok(out)
+}
+
+/// Runs `f` when dropped (so the idle count is restored on every way out of a wait).
+fn scopeguard<F: FnMut()>(f: F) -> impl Drop {
+    struct Guard<F: FnMut()>(F);
+    impl<F: FnMut()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    Guard(f)
 }

@@ -163,11 +163,22 @@ impl LiveTask {
         self.handed_out
     }
 
-    fn emit(&self, fx: &mut Effects, name: LifecycleEvent, step: Option<u32>, fill: impl FnOnce(&mut Event)) {
+    fn emit(
+        &self,
+        fx: &mut Effects,
+        name: LifecycleEvent,
+        step: Option<u32>,
+        fill: impl FnOnce(&mut Event),
+    ) {
         if !fx.emit_events {
             return;
         }
-        let mut e = Event::task(name, self.id, self.template.task_name.clone(), self.template.namespace.clone());
+        let mut e = Event::task(
+            name,
+            self.id,
+            self.template.task_name.clone(),
+            self.template.namespace.clone(),
+        );
         if let Some(i) = step {
             e.step_id = Some(self.steps[i as usize].id);
             e.step_name = Some(self.template.graph.name(i).clone());
@@ -178,10 +189,23 @@ impl LiveTask {
     }
 
     fn subject(&self, i: u32) -> String {
-        format!("step {} ({}) of task {}", self.steps[i as usize].id, self.template.graph.name(i), self.id)
+        format!(
+            "step {} ({}) of task {}",
+            self.steps[i as usize].id,
+            self.template.graph.name(i),
+            self.id
+        )
     }
 
-    fn move_step(&mut self, i: u32, to: State, meta: TransitionMeta, at: Timestamp, patch: StepPatch, fx: &mut Effects) {
+    fn move_step(
+        &mut self,
+        i: u32,
+        to: State,
+        meta: TransitionMeta,
+        at: Timestamp,
+        patch: StepPatch,
+        fx: &mut Effects,
+    ) {
         let step = &mut self.steps[i as usize];
         let from = step.state;
         debug_assert!(from.step_can_transition_to(to), "{from} -> {to}");
@@ -213,7 +237,11 @@ impl LiveTask {
     /// Starts a pending task: pending → in_progress, and its root steps become ready.
     pub fn start(&mut self, now: Timestamp, fx: &mut Effects) -> TaskerResult<()> {
         if self.state != State::Pending {
-            return Err(TaskerError::task_transition(format!("task {}", self.id), self.state, State::InProgress));
+            return Err(TaskerError::task_transition(
+                format!("task {}", self.id),
+                self.state,
+                State::InProgress,
+            ));
         }
         self.move_task(State::InProgress, TransitionMeta::engine("start"), now, fx);
         self.emit(fx, LifecycleEvent::TaskStartRequested, None, |_| {});
@@ -225,10 +253,23 @@ impl LiveTask {
 
     fn discovered(&self, fx: &mut Effects) {
         if fx.emit_events && !fx.dispatch.is_empty() {
-            let ids: Vec<i64> = fx.dispatch.iter().map(|&i| self.steps[i as usize].id.0).collect();
-            let names: Vec<&str> = fx.dispatch.iter().map(|&i| &**self.template.graph.name(i)).collect();
+            let ids: Vec<i64> = fx
+                .dispatch
+                .iter()
+                .map(|&i| self.steps[i as usize].id.0)
+                .collect();
+            let names: Vec<&str> = fx
+                .dispatch
+                .iter()
+                .map(|&i| &**self.template.graph.name(i))
+                .collect();
             let payload = Arc::new(json!({"step_ids": ids, "step_names": names}));
-            self.emit(fx, LifecycleEvent::WorkflowViableStepsDiscovered, None, |e| e.payload = Some(payload));
+            self.emit(
+                fx,
+                LifecycleEvent::WorkflowViableStepsDiscovered,
+                None,
+                |e| e.payload = Some(payload),
+            );
         }
     }
 
@@ -254,7 +295,10 @@ impl LiveTask {
             .parents(i)
             .iter()
             .map(|&p| {
-                let results = self.steps[p as usize].results.clone().unwrap_or_else(|| Arc::new(Json::Null));
+                let results = self.steps[p as usize]
+                    .results
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(Json::Null));
                 (self.template.graph.name(p).clone(), results)
             })
             .collect();
@@ -277,28 +321,54 @@ impl LiveTask {
             return;
         }
         self.steps[i as usize].started_at = Some(at);
-        self.move_step(i, State::InProgress, TransitionMeta::engine("handler_started"), at, StepPatch::default(), fx);
+        self.move_step(
+            i,
+            State::InProgress,
+            TransitionMeta::engine("handler_started"),
+            at,
+            StepPatch::default(),
+            fx,
+        );
         self.emit(fx, LifecycleEvent::StepBeforeHandle, Some(i), |_| {});
     }
 
-    fn require_running(&mut self, i: u32, to: State, at: Timestamp, fx: &mut Effects) -> TaskerResult<()> {
+    fn require_running(
+        &mut self,
+        i: u32,
+        to: State,
+        at: Timestamp,
+        fx: &mut Effects,
+    ) -> TaskerResult<()> {
         if self.steps[i as usize].state == State::Pending && self.steps[i as usize].in_process {
             self.started(i, at, fx);
         }
         let step = &self.steps[i as usize];
         if step.state != State::InProgress {
-            return Err(TaskerError::step_transition(self.subject(i), step.state, to));
+            return Err(TaskerError::step_transition(
+                self.subject(i),
+                step.state,
+                to,
+            ));
         }
         Ok(())
     }
 
     fn duration_ms(&self, i: u32, at: Timestamp) -> Option<f64> {
-        self.steps[i as usize].started_at.map(|s| at.seconds_since(s) * 1000.0)
+        self.steps[i as usize]
+            .started_at
+            .map(|s| at.seconds_since(s) * 1000.0)
     }
 
     /// Step `i` succeeded with `results`; its children whose parents are now all satisfied
     /// become ready (unless `dispatch_children` is false, during shutdown).
-    pub fn complete(&mut self, i: u32, results: Arc<Json>, at: Timestamp, dispatch_children: bool, fx: &mut Effects) -> TaskerResult<()> {
+    pub fn complete(
+        &mut self,
+        i: u32,
+        results: Arc<Json>,
+        at: Timestamp,
+        dispatch_children: bool,
+        fx: &mut Effects,
+    ) -> TaskerResult<()> {
         self.require_running(i, State::Complete, at, fx)?;
         let duration_ms = self.duration_ms(i, at);
         self.steps[i as usize].in_process = false;
@@ -318,7 +388,9 @@ impl LiveTask {
             ..StepPatch::default()
         };
         self.move_step(i, State::Complete, meta, at, patch, fx);
-        self.emit(fx, LifecycleEvent::StepCompleted, Some(i), |e| e.duration_ms = duration_ms);
+        self.emit(fx, LifecycleEvent::StepCompleted, Some(i), |e| {
+            e.duration_ms = duration_ms
+        });
 
         let mut ready = Vec::new();
         self.dag.satisfy(&self.template.graph, i, &mut ready);
@@ -337,7 +409,14 @@ impl LiveTask {
 
     /// Step `i` failed. It is retried after the backoff while it is retryable and below its
     /// retry limit; otherwise it stays in error, and the task fails once nothing else can run.
-    pub fn fail(&mut self, i: u32, failure: &StepFailure, at: Timestamp, backoff_scale: f64, fx: &mut Effects) -> TaskerResult<()> {
+    pub fn fail(
+        &mut self,
+        i: u32,
+        failure: &StepFailure,
+        at: Timestamp,
+        backoff_scale: f64,
+        fx: &mut Effects,
+    ) -> TaskerResult<()> {
         self.require_running(i, State::Error, at, fx)?;
         let duration_ms = self.duration_ms(i, at);
         let step = &mut self.steps[i as usize];
@@ -380,7 +459,12 @@ impl LiveTask {
         };
         self.emit(fx, LifecycleEvent::StepFailed, Some(i), fill);
         if will_retry {
-            let delay = retry_delay_seconds(attempts, failure.retry_after, fastrand::f64(), backoff_scale);
+            let delay = retry_delay_seconds(
+                attempts,
+                failure.retry_after,
+                fastrand::f64(),
+                backoff_scale,
+            );
             self.steps[i as usize].retry_scheduled = true;
             self.retries_pending += 1;
             fx.retries.push((i, Duration::from_secs_f64(delay)));
@@ -420,7 +504,12 @@ impl LiveTask {
         }
         let total = self.steps.len() as u32;
         if self.completed == total {
-            self.move_task(State::Complete, TransitionMeta::engine("all_steps_complete"), at, fx);
+            self.move_task(
+                State::Complete,
+                TransitionMeta::engine("all_steps_complete"),
+                at,
+                fx,
+            );
             self.emit(fx, LifecycleEvent::TaskCompleted, None, |_| {});
             fx.finished = Some(State::Complete);
         } else if self.handed_out == 0 && self.retries_pending == 0 && fx.dispatch.is_empty() {
@@ -471,17 +560,33 @@ impl LiveTask {
             in_process: Some(false),
             ..StepPatch::default()
         };
-        self.move_step(i, State::Error, TransitionMeta::engine("engine_stopped"), at, patch, fx);
+        self.move_step(
+            i,
+            State::Error,
+            TransitionMeta::engine("engine_stopped"),
+            at,
+            patch,
+            fx,
+        );
     }
 
     /// A custom event published by a handler of this task, checked against the template's
     /// `custom_events` when it lists them.
-    pub fn custom_event(&self, i: u32, name: &str, payload: Arc<Json>, fx: &mut Effects) -> TaskerResult<()> {
+    pub fn custom_event(
+        &self,
+        i: u32,
+        name: &str,
+        payload: Arc<Json>,
+        fx: &mut Effects,
+    ) -> TaskerResult<()> {
         if let Some(allowed) = &self.template.template.custom_events {
             if !allowed.iter().any(|a| a == name) {
                 return Err(TaskerError::validation(
                     format!("custom event '{name}' from {}", self.subject(i)),
-                    format!("not declared in the template's custom_events ({})", allowed.join(", ")),
+                    format!(
+                        "not declared in the template's custom_events ({})",
+                        allowed.join(", ")
+                    ),
                 ));
             }
         }
@@ -513,7 +618,15 @@ mod tests {
             emit_events: true,
             ..Effects::default()
         };
-        let lt = LiveTask::create(TaskId(1), StepId(10), reg, Arc::new(json!({})), TaskOrigin::default(), Timestamp::now(), &mut fx);
+        let lt = LiveTask::create(
+            TaskId(1),
+            StepId(10),
+            reg,
+            Arc::new(json!({})),
+            TaskOrigin::default(),
+            Timestamp::now(),
+            &mut fx,
+        );
         (lt, fx)
     }
 
@@ -533,13 +646,15 @@ mod tests {
         let r = t.hand_out(0, now, &mut fx);
         assert_eq!((r.step_id, r.attempt), (StepId(10), 1));
         t.started(0, now, &mut fx);
-        t.complete(0, Arc::new(json!({"x": 1})), now, true, &mut fx).unwrap();
+        t.complete(0, Arc::new(json!({"x": 1})), now, true, &mut fx)
+            .unwrap();
         assert_eq!(fx.dispatch, vec![1]);
         fx.dispatch.clear();
         let r = t.hand_out(1, now, &mut fx);
         assert_eq!(r.parent_results[0].0.as_ref(), "a");
         assert_eq!(*r.parent_results[0].1, json!({"x": 1}));
-        t.complete(1, Arc::new(json!(null)), now, true, &mut fx).unwrap();
+        t.complete(1, Arc::new(json!(null)), now, true, &mut fx)
+            .unwrap();
         assert_eq!(fx.finished, Some(State::Complete));
         assert_eq!(
             names(&fx),
@@ -584,7 +699,11 @@ mod tests {
         let r = t.hand_out(0, now, &mut fx);
         assert_eq!(r.attempt, 2);
         t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
-        assert_eq!(fx.retries.len(), 1, "retry_limit 2 reached: no second retry");
+        assert_eq!(
+            fx.retries.len(),
+            1,
+            "retry_limit 2 reached: no second retry"
+        );
         assert_eq!(fx.finished, Some(State::Error));
         assert_eq!(t.steps[0].attempts, 2);
     }
@@ -611,8 +730,14 @@ mod tests {
     #[test]
     fn completing_a_step_that_is_not_running_is_refused() {
         let (mut t, mut fx) = task(CHAIN);
-        let e = t.complete(0, Arc::new(json!(1)), Timestamp::now(), true, &mut fx).unwrap_err();
-        assert!(e.to_string().contains("cannot move from pending to complete"), "{e}");
+        let e = t
+            .complete(0, Arc::new(json!(1)), Timestamp::now(), true, &mut fx)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cannot move from pending to complete"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -129,20 +129,32 @@ impl Orchestrator {
             let dispatch = std::mem::take(&mut fx.dispatch);
             for i in dispatch {
                 let step = task.hand_out(i, now, &mut fx);
-                self.links.inflight.insert(step.step_id, InflightStep { task_id, index: i });
-                self.links.stats.steps_dispatched.fetch_add(1, Ordering::Relaxed);
+                self.links
+                    .inflight
+                    .insert(step.step_id, InflightStep { task_id, index: i });
+                self.links
+                    .stats
+                    .steps_dispatched
+                    .fetch_add(1, Ordering::Relaxed);
                 send_step(task, &self.links.work.0, step);
             }
             for (i, delay) in fx.retries.drain(..) {
-                self.links.stats.steps_retried.fetch_add(1, Ordering::Relaxed);
+                self.links
+                    .stats
+                    .steps_retried
+                    .fetch_add(1, Ordering::Relaxed);
                 ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
             }
         }
         if !fx.changes.is_empty() {
-            self.links.state.do_send(ApplyChanges(std::mem::take(&mut fx.changes)));
+            self.links
+                .state
+                .do_send(ApplyChanges(std::mem::take(&mut fx.changes)));
         }
         if !fx.events.is_empty() {
-            self.links.events.do_send(Publish(std::mem::take(&mut fx.events)));
+            self.links
+                .events
+                .do_send(Publish(std::mem::take(&mut fx.events)));
         }
         if let Some(final_state) = fx.finished {
             let counter = if final_state == State::Complete {
@@ -198,8 +210,19 @@ impl Handler<SubmitTask> for Orchestrator {
     fn handle(&mut self, msg: SubmitTask, ctx: &mut Self::Context) {
         let now = Timestamp::now();
         let mut fx = self.effects();
-        let mut task = LiveTask::create(msg.task_id, msg.step_base, msg.template, msg.context, msg.origin, now, &mut fx);
-        self.links.stats.tasks_submitted.fetch_add(1, Ordering::Relaxed);
+        let mut task = LiveTask::create(
+            msg.task_id,
+            msg.step_base,
+            msg.template,
+            msg.context,
+            msg.origin,
+            now,
+            &mut fx,
+        );
+        self.links
+            .stats
+            .tasks_submitted
+            .fetch_add(1, Ordering::Relaxed);
         if msg.start && !self.stopping {
             task.start(now, &mut fx).expect("a new task is pending");
         }
@@ -270,12 +293,24 @@ impl Handler<StepFinished> for Orchestrator {
         };
         let result = match msg.outcome {
             StepOutcome::Completed(results) => {
-                self.links.stats.steps_completed.fetch_add(1, Ordering::Relaxed);
+                self.links
+                    .stats
+                    .steps_completed
+                    .fetch_add(1, Ordering::Relaxed);
                 task.complete(msg.step.index, results, msg.at, dispatch, &mut fx)
             }
             StepOutcome::Failed(failure) => {
-                self.links.stats.steps_failed.fetch_add(1, Ordering::Relaxed);
-                task.fail(msg.step.index, &failure, msg.at, self.links.backoff_scale, &mut fx)
+                self.links
+                    .stats
+                    .steps_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                task.fail(
+                    msg.step.index,
+                    &failure,
+                    msg.at,
+                    self.links.backoff_scale,
+                    &mut fx,
+                )
             }
         };
         if let Err(e) = result {
@@ -352,7 +387,10 @@ impl Handler<Shutdown> for Orchestrator {
             }
             effects.push((task.id, fx));
         }
-        self.links.stats.steps_handed_back.fetch_add(taken_back as u64, Ordering::Relaxed);
+        self.links
+            .stats
+            .steps_handed_back
+            .fetch_add(taken_back as u64, Ordering::Relaxed);
         for (task_id, fx) in effects {
             self.apply(task_id, fx, ctx);
         }

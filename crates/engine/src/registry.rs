@@ -79,7 +79,10 @@ pub struct TemplateRegistry {
 
 impl TemplateRegistry {
     /// Compiles every template and registers them all, or none if any fails.
-    pub fn register_all(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<Arc<RegisteredTemplate>>> {
+    pub fn register_all(
+        &self,
+        templates: Vec<TaskTemplate>,
+    ) -> TaskerResult<Vec<Arc<RegisteredTemplate>>> {
         let compiled = templates
             .into_iter()
             .map(|t| RegisteredTemplate::compile(t).map(Arc::new))
@@ -96,7 +99,12 @@ impl TemplateRegistry {
     /// Finds a template by name, optionally narrowed by namespace and version. Without a
     /// version the highest one wins; without a namespace the name must be unique across
     /// namespaces.
-    pub fn find(&self, name: &str, namespace: Option<&str>, version: Option<&str>) -> TaskerResult<Arc<RegisteredTemplate>> {
+    pub fn find(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        version: Option<&str>,
+    ) -> TaskerResult<Arc<RegisteredTemplate>> {
         let map = self.by_name.read();
         let versions = match namespace {
             Some(ns) => map.get(&(ns.to_string(), name.to_string())),
@@ -116,10 +124,17 @@ impl TemplateRegistry {
         let Some(versions) = versions else {
             let known: Vec<String> = map.keys().map(|(ns, n)| format!("{ns}/{n}")).collect();
             return Err(TaskerError::validation(
-                format!("task '{}{name}'", namespace.map(|n| format!("{n}/")).unwrap_or_default()),
+                format!(
+                    "task '{}{name}'",
+                    namespace.map(|n| format!("{n}/")).unwrap_or_default()
+                ),
                 format!(
                     "no such template is registered (registered: {})",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         };
@@ -138,7 +153,10 @@ impl TemplateRegistry {
     /// Every registered template's key.
     pub fn keys(&self) -> Vec<TemplateKey> {
         let map = self.by_name.read();
-        let mut keys: Vec<TemplateKey> = map.values().flat_map(|v| v.values().map(|t| t.key.clone())).collect();
+        let mut keys: Vec<TemplateKey> = map
+            .values()
+            .flat_map(|v| v.values().map(|t| t.key.clone()))
+            .collect();
         keys.sort();
         keys
     }
@@ -159,9 +177,13 @@ mod tests {
     #[test]
     fn finds_highest_version_and_exact_versions() {
         let r = TemplateRegistry::default();
-        r.register_all(vec![t("a", "x", "1.9.0"), t("a", "x", "1.10.0")]).unwrap();
+        r.register_all(vec![t("a", "x", "1.9.0"), t("a", "x", "1.10.0")])
+            .unwrap();
         assert_eq!(&*r.find("x", None, None).unwrap().version, "1.10.0");
-        assert_eq!(&*r.find("x", Some("a"), Some("1.9.0")).unwrap().version, "1.9.0");
+        assert_eq!(
+            &*r.find("x", Some("a"), Some("1.9.0")).unwrap().version,
+            "1.9.0"
+        );
         let e = r.find("x", None, Some("2.0.0")).unwrap_err().to_string();
         assert!(e.contains("registered versions: 1.9.0, 1.10.0"), "{e}");
     }
@@ -169,10 +191,19 @@ mod tests {
     #[test]
     fn ambiguous_and_unknown_names_are_errors() {
         let r = TemplateRegistry::default();
-        r.register_all(vec![t("a", "x", "1"), t("b", "x", "1")]).unwrap();
-        assert!(r.find("x", None, None).unwrap_err().to_string().contains("several namespaces"));
+        r.register_all(vec![t("a", "x", "1"), t("b", "x", "1")])
+            .unwrap();
+        assert!(r
+            .find("x", None, None)
+            .unwrap_err()
+            .to_string()
+            .contains("several namespaces"));
         assert!(r.find("x", Some("b"), None).is_ok());
-        assert!(r.find("nope", None, None).unwrap_err().to_string().contains("no such template"));
+        assert!(r
+            .find("nope", None, None)
+            .unwrap_err()
+            .to_string()
+            .contains("no such template"));
     }
 
     #[test]

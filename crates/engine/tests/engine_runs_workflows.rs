@@ -26,7 +26,11 @@ fn engine() -> Arc<Engine> {
 }
 
 /// Runs steps until `stop`; step `d` fails `d_failures` times first.
-fn worker(engine: Arc<Engine>, stop: Arc<AtomicBool>, d_failures: u32) -> thread::JoinHandle<Vec<String>> {
+fn worker(
+    engine: Arc<Engine>,
+    stop: Arc<AtomicBool>,
+    d_failures: u32,
+) -> thread::JoinHandle<Vec<String>> {
     thread::spawn(move || {
         let mut ran = Vec::new();
         let mut failed = 0;
@@ -51,8 +55,14 @@ fn worker(engine: Arc<Engine>, stop: Arc<AtomicBool>, d_failures: u32) -> thread
                         )
                         .unwrap();
                 } else {
-                    let parents: Vec<String> = s.parent_results.iter().map(|(n, _)| n.to_string()).collect();
-                    engine.complete_step(s.step_id, json!({"step": &**s.name(), "parents": parents})).unwrap();
+                    let parents: Vec<String> = s
+                        .parent_results
+                        .iter()
+                        .map(|(n, _)| n.to_string())
+                        .collect();
+                    engine
+                        .complete_step(s.step_id, json!({"step": &**s.name(), "parents": parents}))
+                        .unwrap();
                 }
             }
         }
@@ -77,7 +87,9 @@ fn a_diamond_completes_with_parents_before_children() {
     let stop = Arc::new(AtomicBool::new(false));
     let w = worker(engine.clone(), stop.clone(), 0);
     let id = submit(&engine);
-    let state = engine.wait_for_task(id, Duration::from_secs(5), &Interrupt::default()).unwrap();
+    let state = engine
+        .wait_for_task(id, Duration::from_secs(5), &Interrupt::default())
+        .unwrap();
     assert_eq!(state, Ok(State::Complete));
     stop.store(true, Ordering::Relaxed);
     let ran = w.join().unwrap();
@@ -89,10 +101,17 @@ fn a_diamond_completes_with_parents_before_children() {
     for step in &view.steps {
         assert_eq!(step.state, State::Complete, "{}", step.step.name);
         assert!(step.step.processed && !step.step.in_process);
-        let path: Vec<&str> = step.transitions.iter().map(|t| t.to_state.as_str()).collect();
+        let path: Vec<&str> = step
+            .transitions
+            .iter()
+            .map(|t| t.to_state.as_str())
+            .collect();
         assert_eq!(path, vec!["in_progress", "complete"]);
     }
-    assert_eq!(view.steps[3].step.results.as_deref(), Some(&json!({"step": "d", "parents": ["b", "c"]})));
+    assert_eq!(
+        view.steps[3].step.results.as_deref(),
+        Some(&json!({"step": "d", "parents": ["b", "c"]}))
+    );
     engine.stop(Duration::from_secs(5)).unwrap();
 }
 
@@ -102,12 +121,29 @@ fn a_flaky_step_is_retried_and_the_task_completes() {
     let stop = Arc::new(AtomicBool::new(false));
     let w = worker(engine.clone(), stop.clone(), 2);
     let id = submit(&engine);
-    assert_eq!(engine.wait_for_task(id, Duration::from_secs(5), &Interrupt::default()).unwrap(), Ok(State::Complete));
+    assert_eq!(
+        engine
+            .wait_for_task(id, Duration::from_secs(5), &Interrupt::default())
+            .unwrap(),
+        Ok(State::Complete)
+    );
     stop.store(true, Ordering::Relaxed);
     w.join().unwrap();
     let d = &engine.task(id).unwrap().unwrap().steps[3];
     let path: Vec<&str> = d.transitions.iter().map(|t| t.to_state.as_str()).collect();
-    assert_eq!(path, vec!["in_progress", "error", "pending", "in_progress", "error", "pending", "in_progress", "complete"]);
+    assert_eq!(
+        path,
+        vec![
+            "in_progress",
+            "error",
+            "pending",
+            "in_progress",
+            "error",
+            "pending",
+            "in_progress",
+            "complete"
+        ]
+    );
     assert_eq!(d.step.attempts, Some(2));
     engine.stop(Duration::from_secs(5)).unwrap();
 }
@@ -118,7 +154,12 @@ fn a_step_that_always_fails_ends_the_task_in_error() {
     let stop = Arc::new(AtomicBool::new(false));
     let w = worker(engine.clone(), stop.clone(), u32::MAX);
     let id = submit(&engine);
-    assert_eq!(engine.wait_for_task(id, Duration::from_secs(5), &Interrupt::default()).unwrap(), Ok(State::Error));
+    assert_eq!(
+        engine
+            .wait_for_task(id, Duration::from_secs(5), &Interrupt::default())
+            .unwrap(),
+        Ok(State::Error)
+    );
     stop.store(true, Ordering::Relaxed);
     w.join().unwrap();
     let view = engine.task(id).unwrap().unwrap();
@@ -132,12 +173,19 @@ fn a_step_that_always_fails_ends_the_task_in_error() {
 fn reports_of_unknown_or_repeated_steps_are_refused() {
     let engine = engine();
     let id = submit(&engine);
-    let steps = engine.wait_next_steps(8, Duration::from_secs(2), &Interrupt::default()).unwrap();
+    let steps = engine
+        .wait_next_steps(8, Duration::from_secs(2), &Interrupt::default())
+        .unwrap();
     assert_eq!(steps.len(), 1);
     engine.complete_step(steps[0].step_id, json!(1)).unwrap();
-    let e = engine.complete_step(steps[0].step_id, json!(1)).unwrap_err().to_string();
+    let e = engine
+        .complete_step(steps[0].step_id, json!(1))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("is not handed out"), "{e}");
-    assert!(engine.complete_step(tasker_model::StepId(999_999), json!(1)).is_err());
+    assert!(engine
+        .complete_step(tasker_model::StepId(999_999), json!(1))
+        .is_err());
     let _ = id;
     engine.stop(Duration::from_secs(5)).unwrap();
 }
@@ -146,20 +194,34 @@ fn reports_of_unknown_or_repeated_steps_are_refused() {
 fn stop_takes_back_queued_and_started_steps() {
     let engine = engine();
     let id = submit(&engine);
-    let first = engine.wait_next_steps(8, Duration::from_secs(2), &Interrupt::default()).unwrap();
+    let first = engine
+        .wait_next_steps(8, Duration::from_secs(2), &Interrupt::default())
+        .unwrap();
     engine.complete_step(first[0].step_id, json!(1)).unwrap();
     // b and c become ready; take one (started), leave the other queued.
-    let started = engine.wait_next_steps(1, Duration::from_secs(2), &Interrupt::default()).unwrap();
+    let started = engine
+        .wait_next_steps(1, Duration::from_secs(2), &Interrupt::default())
+        .unwrap();
     assert_eq!(started.len(), 1);
     engine.flush(Duration::from_secs(2)).unwrap();
     let taken_back = engine.stop(Duration::from_secs(5)).unwrap();
     assert_eq!(taken_back, 2);
     let view = engine.task(id).unwrap().unwrap();
     assert!(view.steps.iter().all(|s| !s.step.in_process));
-    let started_step = view.steps.iter().find(|s| s.step.step_id == started[0].step_id).unwrap();
+    let started_step = view
+        .steps
+        .iter()
+        .find(|s| s.step.step_id == started[0].step_id)
+        .unwrap();
     assert_eq!(started_step.state, State::Error);
-    assert_eq!(started_step.transitions.last().unwrap().meta.reason, "engine_stopped");
-    let e = engine.complete_step(started[0].step_id, json!(1)).unwrap_err().to_string();
+    assert_eq!(
+        started_step.transitions.last().unwrap().meta.reason,
+        "engine_stopped"
+    );
+    let e = engine
+        .complete_step(started[0].step_id, json!(1))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("engine is stopped"), "{e}");
 }
 
@@ -186,5 +248,10 @@ fn start_and_stop_many_times_leaves_no_threads() {
         e.stop(Duration::from_secs(5)).unwrap();
     }
     // Other tests run in parallel threads of this process; allow for them.
-    assert!(threads() <= before + 8, "{} threads before, {} after", before, threads());
+    assert!(
+        threads() <= before + 8,
+        "{} threads before, {} after",
+        before,
+        threads()
+    );
 }

@@ -18,7 +18,9 @@ pub enum Delivery {
     Event(Arc<Event>),
     /// `missed` events matching the subscriber's pattern were dropped because its buffer was
     /// full.
-    Gap { missed: u64 },
+    Gap {
+        missed: u64,
+    },
 }
 
 /// Per-subscriber counters, shared with whoever holds the [`Subscription`].
@@ -67,7 +69,9 @@ impl Subscriber {
     /// Offers one event; returns false when the receiver is gone.
     fn offer(&mut self, event: &Arc<Event>) -> bool {
         if self.missed_since_gap > 0 {
-            match self.sender.try_send(Delivery::Gap { missed: self.missed_since_gap }) {
+            match self.sender.try_send(Delivery::Gap {
+                missed: self.missed_since_gap,
+            }) {
                 Ok(()) => self.missed_since_gap = 0,
                 Err(TrySendError::Full(_)) => {
                     self.missed_since_gap += 1;
@@ -110,7 +114,12 @@ impl EventBus {
 
     /// Builds a subscription and the message that registers it. `active` is raised at once
     /// so events published after this call are built for the new subscriber.
-    pub fn subscription(id: u64, pattern: Pattern, capacity: usize, active: &AtomicUsize) -> (Subscribe, Subscription) {
+    pub fn subscription(
+        id: u64,
+        pattern: Pattern,
+        capacity: usize,
+        active: &AtomicUsize,
+    ) -> (Subscribe, Subscription) {
         let (sender, receiver) = bounded(capacity.max(1));
         let stats = Arc::new(SubscriberStats::default());
         active.fetch_add(1, Ordering::SeqCst);
@@ -121,7 +130,11 @@ impl EventBus {
                 sender,
                 stats: stats.clone(),
             },
-            Subscription { id, receiver, stats },
+            Subscription {
+                id,
+                receiver,
+                stats,
+            },
         )
     }
 
@@ -195,7 +208,8 @@ mod tests {
     async fn delivers_matching_events_in_order_and_reports_gaps() {
         let active = Arc::new(AtomicUsize::new(0));
         let bus = EventBus::new(active.clone()).start();
-        let (sub_msg, sub) = EventBus::subscription(1, Pattern::parse("task.*").unwrap(), 2, &active);
+        let (sub_msg, sub) =
+            EventBus::subscription(1, Pattern::parse("task.*").unwrap(), 2, &active);
         bus.send(sub_msg).await.unwrap();
         assert_eq!(active.load(Ordering::SeqCst), 1);
         bus.send(Publish(vec![
@@ -217,7 +231,9 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["task.start_requested#1", "task.completed#1"]);
         assert_eq!(sub.stats.dropped.load(Ordering::Relaxed), 2);
-        bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 4)])).await.unwrap();
+        bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 4)]))
+            .await
+            .unwrap();
         let next: Vec<String> = sub
             .receiver
             .try_iter()
@@ -228,7 +244,13 @@ mod tests {
             .collect();
         assert_eq!(next, vec!["gap 2", "task.failed"]);
         drop(sub);
-        bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 5)])).await.unwrap();
-        assert_eq!(active.load(Ordering::SeqCst), 0, "a dropped subscription is removed");
+        bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 5)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            active.load(Ordering::SeqCst),
+            0,
+            "a dropped subscription is removed"
+        );
     }
 }

@@ -83,12 +83,22 @@ pub struct Event {
 
 impl Event {
     /// A lifecycle event of a task, with no step.
-    pub fn task(name: LifecycleEvent, task_id: TaskId, task_name: Arc<str>, namespace: Arc<str>) -> Event {
+    pub fn task(
+        name: LifecycleEvent,
+        task_id: TaskId,
+        task_name: Arc<str>,
+        namespace: Arc<str>,
+    ) -> Event {
         Event::named(EventName::Lifecycle(name), task_id, task_name, namespace)
     }
 
     /// An event of any name about a task, with no step.
-    pub fn named(name: EventName, task_id: TaskId, task_name: Arc<str>, namespace: Arc<str>) -> Event {
+    pub fn named(
+        name: EventName,
+        task_id: TaskId,
+        task_name: Arc<str>,
+        namespace: Arc<str>,
+    ) -> Event {
         Event {
             name,
             task_id,

@@ -13,6 +13,6 @@ pub mod bus;
 pub mod event;
 pub mod pattern;
 
-pub use bus::{Delivery, EventBus, Publish, Subscribe, Subscription, SubscriberStats, Unsubscribe};
+pub use bus::{Delivery, EventBus, Publish, Subscribe, SubscriberStats, Subscription, Unsubscribe};
 pub use event::{Event, EventName, LifecycleEvent};
 pub use pattern::Pattern;

@@ -22,7 +22,9 @@ impl Pattern {
         match text.find('*') {
             None => Ok(Pattern::Exact(text.to_string())),
             Some(i) if i == text.len() - 1 => Ok(Pattern::Prefix(text[..i].to_string())),
-            Some(_) => Err(format!("event pattern {text:?}: only a trailing * is supported (e.g. \"step.*\")")),
+            Some(_) => Err(format!(
+                "event pattern {text:?}: only a trailing * is supported (e.g. \"step.*\")"
+            )),
         }
     }
 

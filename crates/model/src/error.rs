@@ -27,8 +27,9 @@ pub enum TaskerError {
     },
 
     /// An operation that is not valid for a step or task in its current state, other than a
-    /// transition (e.g. completing a step that is not handed out).
-    #[error("{subject}: {message}")]
+    /// transition (e.g. completing a step that is not handed out). `message` continues the
+    /// sentence that `subject` starts: "step 7" + "is not handed out …".
+    #[error("{subject} {message}")]
     InvalidState { subject: String, message: String },
 
     /// The engine cannot do what was asked (stopped, overloaded, an internal failure).
@@ -92,7 +93,11 @@ mod tests {
 
     #[test]
     fn transition_message_names_subject_states_and_allowed() {
-        let e = TaskerError::step_transition("step 7 (ship) of task 3", State::Complete, State::Pending);
+        let e = TaskerError::step_transition(
+            "step 7 (ship) of task 3",
+            State::Complete,
+            State::Pending,
+        );
         assert_eq!(
             e.to_string(),
             "step 7 (ship) of task 3 cannot move from complete to pending; allowed from complete: none (final state)"

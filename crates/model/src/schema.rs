@@ -23,8 +23,8 @@ impl fmt::Debug for ContextSchema {
 impl ContextSchema {
     /// Compiles `raw`; the error text says what is wrong with the schema.
     pub fn compile(raw: Json) -> Result<ContextSchema, String> {
-        let validator =
-            jsonschema::validator_for(&raw).map_err(|e| format!("schema: invalid JSON Schema: {e}"))?;
+        let validator = jsonschema::validator_for(&raw)
+            .map_err(|e| format!("schema: invalid JSON Schema: {e}"))?;
         Ok(ContextSchema { raw, validator })
     }
 
@@ -45,7 +45,11 @@ impl ContextSchema {
             .take(5)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                let path = if path.is_empty() { "/".to_string() } else { path };
+                let path = if path.is_empty() {
+                    "/".to_string()
+                } else {
+                    path
+                };
                 format!("{path}: {e}")
             })
             .collect();

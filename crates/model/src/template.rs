@@ -172,8 +172,8 @@ impl TaskTemplate {
                 Some(n) => format!("step '{n}'"),
                 None => format!("step #{}", index + 1),
             };
-            let step: StepTemplate =
-                decode(item).map_err(|m| TaskerError::validation(format!("{subject}, {label}"), m))?;
+            let step: StepTemplate = decode(item)
+                .map_err(|m| TaskerError::validation(format!("{subject}, {label}"), m))?;
             step_templates.push(step);
         }
 
@@ -217,7 +217,10 @@ impl TaskTemplate {
     fn validate(&self) -> TaskerResult<()> {
         let subject = format!("{} (task {})", self.source, self.name);
         if self.name.trim().is_empty() {
-            return Err(TaskerError::validation(&self.source, "name: must not be empty"));
+            return Err(TaskerError::validation(
+                &self.source,
+                "name: must not be empty",
+            ));
         }
         if self.step_templates.is_empty() {
             return Err(TaskerError::validation(
@@ -257,7 +260,9 @@ impl TaskTemplate {
                 if !names.contains(parent) {
                     return Err(TaskerError::validation(
                         format!("{subject}, step '{}'", step.name),
-                        format!("unknown dependency '{parent}': no step of that name in this template"),
+                        format!(
+                            "unknown dependency '{parent}': no step of that name in this template"
+                        ),
                     ));
                 }
             }
@@ -295,7 +300,10 @@ impl TaskTemplate {
                 .iter_mut()
                 .find(|s| s.name == name)
                 .ok_or_else(|| {
-                    TaskerError::validation(&subject, format!("override names unknown step '{name}'"))
+                    TaskerError::validation(
+                        &subject,
+                        format!("override names unknown step '{name}'"),
+                    )
                 })?;
             if let Some(Json::Object(cfg)) = ov.get("handler_config") {
                 let mut merged = match step.handler_config.take() {
@@ -371,8 +379,9 @@ pub fn load_templates(path: &Path) -> TaskerResult<Vec<TaskTemplate>> {
 }
 
 fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> TaskerResult<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| TaskerError::validation(dir.display().to_string(), format!("cannot read: {e}")))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        TaskerError::validation(dir.display().to_string(), format!("cannot read: {e}"))
+    })?;
     for entry in entries {
         let path = entry
             .map_err(|e| TaskerError::validation(dir.display().to_string(), e.to_string()))?
@@ -418,7 +427,9 @@ step_templates:
 "#;
 
     fn err(text: &str) -> String {
-        TaskTemplate::from_yaml(text, "t.yaml").unwrap_err().to_string()
+        TaskTemplate::from_yaml(text, "t.yaml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -431,7 +442,10 @@ step_templates:
         assert!(charge.default_retryable);
         assert!(!charge.skippable);
         assert_eq!(t.step_templates[0].default_retry_limit, 3);
-        assert_eq!(t.step_templates[2].parents(), vec!["reserve_stock", "charge_card"]);
+        assert_eq!(
+            t.step_templates[2].parents(),
+            vec!["reserve_stock", "charge_card"]
+        );
         assert_eq!(t.step_templates[3].parents(), vec!["ship"]);
         assert!(t.schema.is_some());
     }
@@ -461,7 +475,10 @@ step_templates:
     #[test]
     fn rejects_duplicate_step_names_naming_the_step() {
         let m = err("name: x\nstep_templates:\n - {name: a, handler_class: A}\n - {name: a, handler_class: B}");
-        assert!(m.contains("step 'a'") && m.contains("duplicate step name"), "{m}");
+        assert!(
+            m.contains("step 'a'") && m.contains("duplicate step name"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -472,15 +489,25 @@ step_templates:
 
     #[test]
     fn rejects_unknown_dependency() {
-        let m = err("name: x\nstep_templates:\n - {name: a, handler_class: A, depends_on_step: zz}");
-        assert!(m.contains("step 'a'") && m.contains("unknown dependency 'zz'"), "{m}");
+        let m =
+            err("name: x\nstep_templates:\n - {name: a, handler_class: A, depends_on_step: zz}");
+        assert!(
+            m.contains("step 'a'") && m.contains("unknown dependency 'zz'"),
+            "{m}"
+        );
     }
 
     #[test]
     fn rejects_wrong_field_type_naming_step_and_field() {
-        let m = err("name: x\nstep_templates:\n - {name: a, handler_class: A, default_retry_limit: lots}");
-        assert!(m.contains("t.yaml (task x), step 'a'") && m.contains("default_retry_limit"), "{m}");
-        let m = err("name: x\nstep_templates:\n - {name: a, handler_class: A, depends_on_steps: b}");
+        let m = err(
+            "name: x\nstep_templates:\n - {name: a, handler_class: A, default_retry_limit: lots}",
+        );
+        assert!(
+            m.contains("t.yaml (task x), step 'a'") && m.contains("default_retry_limit"),
+            "{m}"
+        );
+        let m =
+            err("name: x\nstep_templates:\n - {name: a, handler_class: A, depends_on_steps: b}");
         assert!(m.contains("depends_on_steps"), "{m}");
         let m = err("name: [1]\nstep_templates: []");
         assert!(m.starts_with("t.yaml: "), "{m}");
@@ -512,6 +539,9 @@ environments:
         assert_eq!(cfg["url"], "http://localhost");
         assert_eq!(cfg["timeout_seconds"], 5);
         let prod = t.for_environment("production").unwrap();
-        assert_eq!(prod.step_templates[0].handler_config.as_ref().unwrap()["url"], "http://prod");
+        assert_eq!(
+            prod.step_templates[0].handler_config.as_ref().unwrap()["url"],
+            "http://prod"
+        );
     }
 }

@@ -95,7 +95,10 @@ impl TemplateGraph {
             }
         }
         let order = match toposort(&g, None) {
-            Ok(order) => order.into_iter().map(|n| n.index() as u32).collect::<Vec<_>>(),
+            Ok(order) => order
+                .into_iter()
+                .map(|n| n.index() as u32)
+                .collect::<Vec<_>>(),
             Err(cycle) => {
                 let start = cycle.node_id().index() as u32;
                 let path = find_cycle(&child_lists, start)
@@ -276,6 +279,9 @@ mod tests {
     fn cycle_reached_from_outside_is_reported_as_the_cycle() {
         let t = template("name: c\nstep_templates:\n - {name: x, handler_class: H}\n - {name: a, handler_class: H, depends_on_steps: [x, b]}\n - {name: b, handler_class: H, depends_on_step: a}\n");
         let e = TemplateGraph::compile(&t).unwrap_err().to_string();
-        assert!(e.contains("a -> b -> a") || e.contains("b -> a -> b"), "{e}");
+        assert!(
+            e.contains("a -> b -> a") || e.contains("b -> a -> b"),
+            "{e}"
+        );
     }
 }

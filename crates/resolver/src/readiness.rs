@@ -75,16 +75,23 @@ fn error_backoff_micros(attempts: Option<u32>) -> i64 {
 
 /// Applies rules 1-8 to one step whose parents' satisfaction is already known.
 #[inline]
-pub fn step_readiness(step: &StepSnapshot, dependencies_satisfied: bool, now: Timestamp) -> StepReadiness {
-    let retry_eligible =
-        step.attempts.unwrap_or(0) < step.retry_limit.unwrap_or(DEFAULT_RETRY_LIMIT) && step.retryable;
+pub fn step_readiness(
+    step: &StepSnapshot,
+    dependencies_satisfied: bool,
+    now: Timestamp,
+) -> StepReadiness {
+    let retry_eligible = step.attempts.unwrap_or(0)
+        < step.retry_limit.unwrap_or(DEFAULT_RETRY_LIMIT)
+        && step.retryable;
 
     let requested_at = match (step.backoff_request_seconds, step.last_attempted_at) {
         (Some(b), Some(last)) => Some(Timestamp(last.0 + b * 1_000_000)),
         _ => None,
     };
     let error_retry_at = match (step.state, step.state_entered_at) {
-        (State::Error, Some(entered)) => Some(Timestamp(entered.0 + error_backoff_micros(step.attempts))),
+        (State::Error, Some(entered)) => {
+            Some(Timestamp(entered.0 + error_backoff_micros(step.attempts)))
+        }
         _ => None,
     };
 
@@ -106,7 +113,12 @@ pub fn step_readiness(step: &StepSnapshot, dependencies_satisfied: bool, now: Ti
 
 /// Evaluates every step of one task into `out` (cleared first), reusing its allocation.
 /// `steps[i]` is the step at template index `i`.
-pub fn evaluate_into(graph: &TemplateGraph, steps: &[StepSnapshot], now: Timestamp, out: &mut Vec<StepReadiness>) {
+pub fn evaluate_into(
+    graph: &TemplateGraph,
+    steps: &[StepSnapshot],
+    now: Timestamp,
+    out: &mut Vec<StepReadiness>,
+) {
     assert_eq!(graph.len(), steps.len(), "one snapshot per template step");
     out.clear();
     out.reserve(steps.len());
@@ -120,18 +132,22 @@ pub fn evaluate_into(graph: &TemplateGraph, steps: &[StepSnapshot], now: Timesta
 }
 
 /// Evaluates every step of one task.
-pub fn evaluate(graph: &TemplateGraph, steps: &[StepSnapshot], now: Timestamp) -> Vec<StepReadiness> {
+pub fn evaluate(
+    graph: &TemplateGraph,
+    steps: &[StepSnapshot],
+    now: Timestamp,
+) -> Vec<StepReadiness> {
     let mut out = Vec::with_capacity(steps.len());
     evaluate_into(graph, steps, now, &mut out);
     out
 }
 
 /// Evaluates many tasks at once across rayon's pool; results keep the input order.
-pub fn evaluate_many(tasks: &[(&TemplateGraph, &[StepSnapshot])], now: Timestamp) -> Vec<Vec<StepReadiness>> {
-    tasks
-        .par_iter()
-        .map(|(g, s)| evaluate(g, s, now))
-        .collect()
+pub fn evaluate_many(
+    tasks: &[(&TemplateGraph, &[StepSnapshot])],
+    now: Timestamp,
+) -> Vec<Vec<StepReadiness>> {
+    tasks.par_iter().map(|(g, s)| evaluate(g, s, now)).collect()
 }
 
 /// `execution_status` of a task, first match wins (TASKER.md).
@@ -278,13 +294,20 @@ mod tests {
                 state_entered_at: secs_ago(100),
                 ..pending()
             };
-            assert_eq!(ready(&s), matches!(state, State::Pending | State::Error), "{state}");
+            assert_eq!(
+                ready(&s),
+                matches!(state, State::Pending | State::Error),
+                "{state}"
+            );
         }
     }
 
     #[test]
     fn rule2_processed_steps_are_not_ready() {
-        assert!(!ready(&StepSnapshot { processed: true, ..pending() }));
+        assert!(!ready(&StepSnapshot {
+            processed: true,
+            ..pending()
+        }));
     }
 
     #[test]
@@ -294,8 +317,16 @@ mod tests {
         for pa in State::ALL {
             for pb in State::ALL {
                 let steps = [
-                    StepSnapshot { state: pa, processed: true, ..pending() },
-                    StepSnapshot { state: pb, processed: true, ..pending() },
+                    StepSnapshot {
+                        state: pa,
+                        processed: true,
+                        ..pending()
+                    },
+                    StepSnapshot {
+                        state: pb,
+                        processed: true,
+                        ..pending()
+                    },
                     pending(),
                 ];
                 let r = evaluate(&g, &steps, NOW);
@@ -309,36 +340,95 @@ mod tests {
 
     #[test]
     fn rule4_attempts_below_retry_limit_with_null_defaults() {
-        assert!(ready(&StepSnapshot { attempts: Some(2), retry_limit: Some(3), ..pending() }));
-        assert!(!ready(&StepSnapshot { attempts: Some(3), retry_limit: Some(3), ..pending() }));
-        assert!(!ready(&StepSnapshot { attempts: Some(3), retry_limit: None, ..pending() }), "missing limit counts as 3");
-        assert!(ready(&StepSnapshot { attempts: Some(2), retry_limit: None, ..pending() }));
-        assert!(ready(&StepSnapshot { attempts: None, retry_limit: Some(1), ..pending() }), "missing attempts counts as 0");
-        assert!(!ready(&StepSnapshot { attempts: None, retry_limit: Some(0), ..pending() }));
+        assert!(ready(&StepSnapshot {
+            attempts: Some(2),
+            retry_limit: Some(3),
+            ..pending()
+        }));
+        assert!(!ready(&StepSnapshot {
+            attempts: Some(3),
+            retry_limit: Some(3),
+            ..pending()
+        }));
+        assert!(
+            !ready(&StepSnapshot {
+                attempts: Some(3),
+                retry_limit: None,
+                ..pending()
+            }),
+            "missing limit counts as 3"
+        );
+        assert!(ready(&StepSnapshot {
+            attempts: Some(2),
+            retry_limit: None,
+            ..pending()
+        }));
+        assert!(
+            ready(&StepSnapshot {
+                attempts: None,
+                retry_limit: Some(1),
+                ..pending()
+            }),
+            "missing attempts counts as 0"
+        );
+        assert!(!ready(&StepSnapshot {
+            attempts: None,
+            retry_limit: Some(0),
+            ..pending()
+        }));
     }
 
     #[test]
     fn rule5_retryable_must_be_true() {
-        assert!(!ready(&StepSnapshot { retryable: false, ..pending() }));
-        assert!(!step_readiness(&StepSnapshot { retryable: false, ..pending() }, true, NOW).retry_eligible);
+        assert!(!ready(&StepSnapshot {
+            retryable: false,
+            ..pending()
+        }));
+        assert!(
+            !step_readiness(
+                &StepSnapshot {
+                    retryable: false,
+                    ..pending()
+                },
+                true,
+                NOW
+            )
+            .retry_eligible
+        );
     }
 
     #[test]
     fn rule6_steps_in_process_are_not_ready() {
-        assert!(!ready(&StepSnapshot { in_process: true, ..pending() }));
+        assert!(!ready(&StepSnapshot {
+            in_process: true,
+            ..pending()
+        }));
     }
 
     #[test]
     fn rule7_requested_backoff_must_have_elapsed() {
-        let s = StepSnapshot { backoff_request_seconds: Some(10), last_attempted_at: secs_ago(9), ..pending() };
+        let s = StepSnapshot {
+            backoff_request_seconds: Some(10),
+            last_attempted_at: secs_ago(9),
+            ..pending()
+        };
         let r = step_readiness(&s, true, NOW);
         assert!(!r.ready);
         assert_eq!(r.next_retry_at, Some(Timestamp(NOW.0 + 1_000_000)));
-        let s = StepSnapshot { last_attempted_at: secs_ago(10), ..s };
+        let s = StepSnapshot {
+            last_attempted_at: secs_ago(10),
+            ..s
+        };
         assert!(ready(&s), "exactly at the boundary is ready (<=)");
         // Only one of the two fields set: the rule does not apply.
-        assert!(ready(&StepSnapshot { backoff_request_seconds: Some(10), ..pending() }));
-        assert!(ready(&StepSnapshot { last_attempted_at: secs_ago(0), ..pending() }));
+        assert!(ready(&StepSnapshot {
+            backoff_request_seconds: Some(10),
+            ..pending()
+        }));
+        assert!(ready(&StepSnapshot {
+            last_attempted_at: secs_ago(0),
+            ..pending()
+        }));
     }
 
     #[test]
@@ -352,14 +442,24 @@ mod tests {
         };
         assert!(!ready(&err(Some(2), 3)));
         assert!(ready(&err(Some(2), 4)));
-        assert!(!ready(&err(None, 1)) || ready(&err(None, 2)), "missing attempts counts as 1: 2 s");
+        assert!(
+            !ready(&err(None, 1)) || ready(&err(None, 2)),
+            "missing attempts counts as 1: 2 s"
+        );
         assert!(!ready(&err(None, 1)));
         assert!(ready(&err(None, 2)));
         assert!(!ready(&err(Some(9), 29)), "capped at 30 s, not 512");
         assert!(ready(&err(Some(9), 30)));
-        assert_eq!(step_readiness(&err(Some(2), 3), true, NOW).next_retry_at, Some(Timestamp(NOW.0 + 1_000_000)));
+        assert_eq!(
+            step_readiness(&err(Some(2), 3), true, NOW).next_retry_at,
+            Some(Timestamp(NOW.0 + 1_000_000))
+        );
         // Rule 8 never applies outside the error state.
-        let p = StepSnapshot { state_entered_at: secs_ago(0), attempts: Some(2), ..pending() };
+        let p = StepSnapshot {
+            state_entered_at: secs_ago(0),
+            attempts: Some(2),
+            ..pending()
+        };
         assert!(ready(&p));
         assert_eq!(step_readiness(&p, true, NOW).next_retry_at, None);
     }
@@ -394,26 +494,57 @@ mod tests {
 
     #[test]
     fn execution_context_follows_first_match_order() {
-        let done = StepSnapshot { state: State::Complete, processed: true, ..pending() };
-        let exhausted = StepSnapshot { state: State::Error, attempts: Some(3), state_entered_at: secs_ago(100), ..pending() };
-        let running = StepSnapshot { state: State::InProgress, in_process: true, ..pending() };
+        let done = StepSnapshot {
+            state: State::Complete,
+            processed: true,
+            ..pending()
+        };
+        let exhausted = StepSnapshot {
+            state: State::Error,
+            attempts: Some(3),
+            state_entered_at: secs_ago(100),
+            ..pending()
+        };
+        let running = StepSnapshot {
+            state: State::InProgress,
+            in_process: true,
+            ..pending()
+        };
         let ctx = |steps: &[StepSnapshot]| {
             let r: Vec<_> = steps.iter().map(|s| step_readiness(s, true, NOW)).collect();
             ExecutionContext::derive(steps, &r)
         };
         let c = ctx(&[done, pending()]);
-        assert_eq!((c.execution_status, c.health_status), (ExecutionStatus::HasReadySteps, "healthy"));
+        assert_eq!(
+            (c.execution_status, c.health_status),
+            (ExecutionStatus::HasReadySteps, "healthy")
+        );
         assert_eq!(c.completion_percentage, 50.0);
         let c = ctx(&[done, running]);
         assert_eq!(c.execution_status, ExecutionStatus::Processing);
-        assert_eq!(c.execution_status.recommended_action(), "wait_for_completion");
+        assert_eq!(
+            c.execution_status.recommended_action(),
+            "wait_for_completion"
+        );
         let c = ctx(&[done, exhausted]);
-        assert_eq!((c.execution_status, c.health_status), (ExecutionStatus::BlockedByFailures, "blocked"));
+        assert_eq!(
+            (c.execution_status, c.health_status),
+            (ExecutionStatus::BlockedByFailures, "blocked")
+        );
         let c = ctx(&[done, done, done]);
-        assert_eq!((c.execution_status, c.completion_percentage), (ExecutionStatus::AllComplete, 100.0));
+        assert_eq!(
+            (c.execution_status, c.completion_percentage),
+            (ExecutionStatus::AllComplete, 100.0)
+        );
         let c = ctx(&[exhausted, pending()]);
         assert_eq!(c.health_status, "recovering");
-        let c = ctx(&[done, StepSnapshot { in_process: true, ..pending() }]);
+        let c = ctx(&[
+            done,
+            StepSnapshot {
+                in_process: true,
+                ..pending()
+            },
+        ]);
         assert_eq!(c.execution_status, ExecutionStatus::WaitingForDependencies);
         let c = ctx(&[done, done, pending()]);
         assert_eq!(c.completion_percentage, 66.67);
@@ -424,7 +555,14 @@ mod tests {
         let t = TaskTemplate::from_yaml("name: d\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H, depends_on_step: a}\n", "t").unwrap();
         let g = TemplateGraph::compile(&t).unwrap();
         let s1 = [pending(), pending()];
-        let s2 = [StepSnapshot { state: State::Complete, processed: true, ..pending() }, pending()];
+        let s2 = [
+            StepSnapshot {
+                state: State::Complete,
+                processed: true,
+                ..pending()
+            },
+            pending(),
+        ];
         let many = evaluate_many(&[(&g, &s1), (&g, &s2)], NOW);
         assert_eq!(many, vec![evaluate(&g, &s1, NOW), evaluate(&g, &s2, NOW)]);
         assert!(many[1][1].ready && !many[0][1].ready);

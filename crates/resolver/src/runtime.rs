@@ -76,7 +76,10 @@ mod tests {
         dag.satisfy(&g, 1, &mut ready);
         assert!(ready.is_empty());
         dag.satisfy(&g, 1, &mut ready);
-        assert!(ready.is_empty(), "a replayed completion must not count twice");
+        assert!(
+            ready.is_empty(),
+            "a replayed completion must not count twice"
+        );
         dag.satisfy(&g, 2, &mut ready);
         assert_eq!(ready, vec![3]);
         assert_eq!(dag.satisfied_count(), 3);

@@ -108,12 +108,18 @@ impl StateActor {
                 if matches!(to, State::Complete | State::Error | State::Cancelled | State::ResolvedManually))
         });
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.stats.changes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.stats
+            .changes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let result = self.store.apply(&batch);
         if let Err(e) = &result {
             self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
             *self.stats.last_error.lock() = Some(e.clone());
-            eprintln!("tasker-core: store {} refused a batch of {} changes: {e}", self.store.describe(), batch.len());
+            eprintln!(
+                "tasker-core: store {} refused a batch of {} changes: {e}",
+                self.store.describe(),
+                batch.len()
+            );
         }
         if finishes_a_task {
             self.finished.notify();

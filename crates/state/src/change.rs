@@ -65,7 +65,9 @@ impl Change {
     pub fn task_id(&self) -> Option<TaskId> {
         match self {
             Change::CreateTask(t) => Some(t.task.task_id),
-            Change::TaskTransition { task_id, .. } | Change::StepTransition { task_id, .. } => Some(*task_id),
+            Change::TaskTransition { task_id, .. } | Change::StepTransition { task_id, .. } => {
+                Some(*task_id)
+            }
             Change::PatchStep { .. } => None,
         }
     }

@@ -59,7 +59,13 @@ fn current(transitions: &[TransitionRecord]) -> State {
     transitions.last().map_or(State::Pending, |t| t.to_state)
 }
 
-fn append(transitions: &mut Vec<TransitionRecord>, from: Option<State>, to: State, meta: &TransitionMeta, at: Timestamp) {
+fn append(
+    transitions: &mut Vec<TransitionRecord>,
+    from: Option<State>,
+    to: State,
+    meta: &TransitionMeta,
+    at: Timestamp,
+) {
     if let Some(last) = transitions.last_mut() {
         last.most_recent = false;
     }
@@ -119,28 +125,46 @@ impl Tables {
                         step_states.insert(s.step_id, State::Pending);
                     }
                 }
-                Change::TaskTransition { task_id, from, to, .. } => {
+                Change::TaskTransition {
+                    task_id, from, to, ..
+                } => {
                     let cur = match task_states.get(task_id) {
                         Some(s) => *s,
                         None => current(
                             &self
                                 .tasks
                                 .get(task_id)
-                                .ok_or_else(|| TaskerError::Database(format!("task {task_id} does not exist")))?
+                                .ok_or_else(|| {
+                                    TaskerError::Database(format!("task {task_id} does not exist"))
+                                })?
                                 .transitions,
                         ),
                     };
-                    check_transition(&format!("task {task_id}"), cur, *from, *to, State::task_can_transition_to)?;
+                    check_transition(
+                        &format!("task {task_id}"),
+                        cur,
+                        *from,
+                        *to,
+                        State::task_can_transition_to,
+                    )?;
                     task_states.insert(*task_id, *to);
                 }
-                Change::StepTransition { step_id, task_id, from, to, .. } => {
+                Change::StepTransition {
+                    step_id,
+                    task_id,
+                    from,
+                    to,
+                    ..
+                } => {
                     let cur = match step_states.get(step_id) {
                         Some(s) => *s,
                         None => current(
                             &self
                                 .steps
                                 .get(step_id)
-                                .ok_or_else(|| TaskerError::Database(format!("step {step_id} does not exist")))?
+                                .ok_or_else(|| {
+                                    TaskerError::Database(format!("step {step_id} does not exist"))
+                                })?
                                 .transitions,
                         ),
                     };
@@ -155,7 +179,9 @@ impl Tables {
                 }
                 Change::PatchStep { step_id, .. } => {
                     if !self.steps.contains_key(step_id) && !step_states.contains_key(step_id) {
-                        return Err(TaskerError::Database(format!("step {step_id} does not exist")));
+                        return Err(TaskerError::Database(format!(
+                            "step {step_id} does not exist"
+                        )));
                     }
                 }
             }
@@ -189,7 +215,14 @@ impl Tables {
                     },
                 );
             }
-            Change::TaskTransition { task_id, from, to, meta, at, complete } => {
+            Change::TaskTransition {
+                task_id,
+                from,
+                to,
+                meta,
+                at,
+                complete,
+            } => {
                 let row = self.tasks.get_mut(task_id).expect("checked");
                 append(&mut row.transitions, *from, *to, meta, *at);
                 if let Some(c) = complete {
@@ -197,7 +230,15 @@ impl Tables {
                 }
                 row.record.updated_at = *at;
             }
-            Change::StepTransition { step_id, from, to, meta, at, patch, .. } => {
+            Change::StepTransition {
+                step_id,
+                from,
+                to,
+                meta,
+                at,
+                patch,
+                ..
+            } => {
                 let row = self.steps.get_mut(step_id).expect("checked");
                 append(&mut row.transitions, *from, *to, meta, *at);
                 patch_step(&mut row.record, patch, *at);
@@ -246,7 +287,9 @@ impl Store for MemoryStore {
 
     fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, StepId)> {
         let task = self.next_task.fetch_add(1, Ordering::Relaxed);
-        let step = self.next_step.fetch_add(i64::from(steps), Ordering::Relaxed);
+        let step = self
+            .next_step
+            .fetch_add(i64::from(steps), Ordering::Relaxed);
         Ok((TaskId(task), StepId(step)))
     }
 
@@ -275,7 +318,12 @@ impl Store for MemoryStore {
     }
 
     fn task_state(&self, id: TaskId) -> TaskerResult<Option<State>> {
-        Ok(self.tables.read().tasks.get(&id).map(|r| current(&r.transitions)))
+        Ok(self
+            .tables
+            .read()
+            .tasks
+            .get(&id)
+            .map(|r| current(&r.transitions)))
     }
 
     fn describe(&self) -> String {
@@ -314,7 +362,11 @@ mod tests {
         };
         let task = TaskRecord {
             task_id,
-            template: TemplateKey { namespace: "n".into(), name: "t".into(), version: "1".into() },
+            template: TemplateKey {
+                namespace: "n".into(),
+                name: "t".into(),
+                version: "1".into(),
+            },
             context: Arc::new(json!({})),
             initiator: None,
             source_system: None,
@@ -351,12 +403,21 @@ mod tests {
     fn history_is_appended_with_one_most_recent_and_rising_sort_keys() {
         let store = MemoryStore::new();
         let (t, s) = new_task(&store);
-        store.apply(&[step_move(t, s, State::Pending, State::InProgress)]).unwrap();
-        store.apply(&[step_move(t, s, State::InProgress, State::Error)]).unwrap();
-        store.apply(&[step_move(t, s, State::Error, State::Pending)]).unwrap();
+        store
+            .apply(&[step_move(t, s, State::Pending, State::InProgress)])
+            .unwrap();
+        store
+            .apply(&[step_move(t, s, State::InProgress, State::Error)])
+            .unwrap();
+        store
+            .apply(&[step_move(t, s, State::Error, State::Pending)])
+            .unwrap();
         let view = store.task(t).unwrap().unwrap();
         let h = &view.steps[0].transitions;
-        assert_eq!(h.iter().map(|r| r.sort_key).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            h.iter().map(|r| r.sort_key).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         assert_eq!(h.iter().filter(|r| r.most_recent).count(), 1);
         assert!(h.last().unwrap().most_recent);
         assert_eq!(view.steps[0].state, State::Pending);
@@ -376,7 +437,9 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
         assert_eq!(store.task(t).unwrap(), before);
-        let err = store.apply(&[step_move(t, s, State::Error, State::Pending)]).unwrap_err();
+        let err = store
+            .apply(&[step_move(t, s, State::Error, State::Pending)])
+            .unwrap_err();
         assert!(err.to_string().contains("is pending, not error"), "{err}");
     }
 }

@@ -114,12 +114,14 @@ module TaskerCore
     end
 
     # Waits until the task ends (GVL released) and returns its result; `:reenqueue` when
-    # it did not end within `timeout` seconds.
+    # it did not end within `timeout` seconds (or TimeoutError with `raise_on_timeout`).
     # @param task_id [Integer]
     # @param timeout [Numeric]
+    # @param raise_on_timeout [Boolean]
     # @return [TaskResult]
-    def wait_for_task(task_id, timeout: 60)
-      @native.wait_for_task(task_id, timeout)
+    # @raise [TimeoutError] when `raise_on_timeout` and the task did not end in time
+    def wait_for_task(task_id, timeout: 60, raise_on_timeout: false)
+      raise_on_timeout ? @native.await_task(task_id, timeout) : @native.wait_for_task(task_id, timeout)
       task_result(task_id)
     end
 
@@ -128,7 +130,8 @@ module TaskerCore
     # @return [TaskResult]
     # @raise [ValidationError] when there is no such task
     def task_result(task_id)
-      TaskResult.from_h(task_hash(task_id))
+      summary = @native.task_summary(task_id) || raise(ValidationError, "task #{task_id}: no such task in this engine's store")
+      TaskResult.from_h(summary)
     end
 
     # The task as stored (state, steps, transitions), as a Hash.

@@ -16,13 +16,12 @@ module TaskerCore
     # @return [String, nil] the last error message, if the step ever failed
     attr_reader :error
 
-    # Builds a result from a step Hash of `Native::Engine#task`.
+    # Builds a result from a step Hash of `Native::Engine#task_summary`.
     # @param step [Hash]
     # @return [StepResult]
     def self.from_h(step)
-      last_error = step["transitions"].reverse.find { |t| t["to_state"] == "error" }
       new(step_id: step["step_id"], name: step["name"], status: step["state"], results: step["results"],
-          attempts: step["attempts"] || 0, error: last_error && last_error.dig("metadata", "error_message"))
+          attempts: step["attempts"], error: step["error"])
     end
 
     # @param step_id [Integer]

@@ -13,7 +13,7 @@ module TaskerCore
     # @return [Array<StepResult>] in template order
     attr_reader :steps
 
-    # Builds a result from `Native::Engine#task`'s Hash.
+    # Builds a result from `Native::Engine#task_summary`'s Hash.
     # @param task [Hash]
     # @return [TaskResult]
     def self.from_h(task)

@@ -55,7 +55,9 @@ module TaskerCore
     end
 
     # Drains the route on this thread and runs steps on up to max_parallel_steps threads.
-    # Returns true when the task ended, false when the timeout came first.
+    # Returns true when the task ended, false when the timeout came first. On a timeout the
+    # steps already running are left to finish on their threads (they report to the engine
+    # as usual) so the caller gets its answer at the deadline.
     def drive(route, runner, config)
       deadline = config.timeout && (monotonic + config.timeout)
       queue = Thread::Queue.new
@@ -82,7 +84,7 @@ module TaskerCore
       finished
     ensure
       queue&.close
-      threads&.each(&:join)
+      threads&.each(&:join) if finished
     end
 
     def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)

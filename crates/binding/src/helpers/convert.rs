@@ -6,8 +6,8 @@
 
 use crate::helpers::errors::invalid;
 use magnus::{
-    prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Float, Integer, RArray, RHash, RString, Ruby,
-    Symbol, Value,
+    prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Float, Integer, RArray,
+    RHash, RString, Ruby, Symbol, Value,
 };
 use serde_json::{Map, Number, Value as Json};
 use tasker_model::Timestamp;
@@ -23,7 +23,10 @@ pub fn to_json(ruby: &Ruby, value: Value, path: &str) -> Result<Json, Error> {
 
 fn walk(ruby: &Ruby, v: Value, path: &mut String, depth: usize) -> Result<Json, Error> {
     if depth > MAX_DEPTH {
-        return Err(invalid(path, format!("nested deeper than {MAX_DEPTH} levels (a structure that contains itself?)")));
+        return Err(invalid(
+            path,
+            format!("nested deeper than {MAX_DEPTH} levels (a structure that contains itself?)"),
+        ));
     }
     if v.is_nil() {
         return Ok(Json::Null);
@@ -62,7 +65,10 @@ fn walk(ruby: &Ruby, v: Value, path: &mut String, depth: usize) -> Result<Json, 
             let key = match hash_key(k) {
                 Some(key) => key,
                 None => {
-                    failure = Some(invalid(path, format!("hash key {} is not a String or Symbol", inspect(k))));
+                    failure = Some(invalid(
+                        path,
+                        format!("hash key {} is not a String or Symbol", inspect(k)),
+                    ));
                     return Ok(ForEach::Stop);
                 }
             };
@@ -100,8 +106,9 @@ fn walk(ruby: &Ruby, v: Value, path: &mut String, depth: usize) -> Result<Json, 
         return Ok(Json::String(s.name()?.into_owned()));
     }
     if v.is_kind_of(ruby.class_time()) {
+        // strftime, not #iso8601: the latter exists only after `require "time"`.
         let utc: Value = v.funcall("getutc", ())?;
-        let s: String = utc.funcall("iso8601", (6,))?;
+        let s: String = utc.funcall("strftime", ("%Y-%m-%dT%H:%M:%S.%6NZ",))?;
         return Ok(Json::String(s));
     }
     // ActiveSupport gives most objects (BigDecimal, Date, models) an `as_json`.
@@ -149,7 +156,8 @@ pub fn to_ruby(ruby: &Ruby, j: &Json) -> Result<Value, Error> {
             } else if let Some(u) = n.as_u64() {
                 ruby.integer_from_u64(u).as_value()
             } else {
-                ruby.float_from_f64(n.as_f64().unwrap_or(f64::NAN)).as_value()
+                ruby.float_from_f64(n.as_f64().unwrap_or(f64::NAN))
+                    .as_value()
             }
         }
         Json::String(s) => ruby.str_new(s).as_value(),
@@ -190,8 +198,10 @@ pub fn opt_time(ruby: &Ruby, t: Option<Timestamp>) -> Result<Value, Error> {
 
 /// A Ruby Integer as an id (`i64`), naming `what` when it is not one.
 pub fn to_i64(v: Value, what: &str) -> Result<i64, Error> {
-    let i = Integer::from_value(v).ok_or_else(|| invalid(what, format!("expected an Integer, got {}", inspect(v))))?;
-    i.to_i64().map_err(|_| invalid(what, "integer is outside the 64-bit range"))
+    let i = Integer::from_value(v)
+        .ok_or_else(|| invalid(what, format!("expected an Integer, got {}", inspect(v))))?;
+    i.to_i64()
+        .map_err(|_| invalid(what, "integer is outside the 64-bit range"))
 }
 
 /// A duration in seconds (Integer or Float, ≥ 0), naming `what` when it is not one.
@@ -201,10 +211,16 @@ pub fn to_seconds(v: Value, what: &str) -> Result<std::time::Duration, Error> {
     } else if let Some(i) = Integer::from_value(v) {
         i.to_i64().map_err(|_| invalid(what, "out of range"))? as f64
     } else {
-        return Err(invalid(what, format!("expected seconds as a Float or Integer, got {}", inspect(v))));
+        return Err(invalid(
+            what,
+            format!("expected seconds as a Float or Integer, got {}", inspect(v)),
+        ));
     };
     if !secs.is_finite() || secs < 0.0 {
-        return Err(invalid(what, format!("expected a non-negative number of seconds, got {secs}")));
+        return Err(invalid(
+            what,
+            format!("expected a non-negative number of seconds, got {secs}"),
+        ));
     }
     Ok(std::time::Duration::from_secs_f64(secs.min(1.0e9)))
 }

@@ -28,7 +28,9 @@ pub fn error(name: &str, message: impl Into<String>) -> Error {
 pub fn to_ruby(e: TaskerError) -> Error {
     let name = match &e {
         TaskerError::Validation { .. } => "ValidationError",
-        TaskerError::StateTransition { .. } | TaskerError::InvalidState { .. } => "StateTransitionError",
+        TaskerError::StateTransition { .. } | TaskerError::InvalidState { .. } => {
+            "StateTransitionError"
+        }
         TaskerError::Orchestration(_) => "OrchestrationError",
         TaskerError::Database(_) => "DatabaseError",
         TaskerError::Timeout(_) => "TimeoutError",
@@ -55,7 +57,10 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
         Ok(r) => r,
         Err(p) => Err(error(
             "Error",
-            format!("internal error in tasker-core (a Rust panic was caught): {}", panic_message(&*p)),
+            format!(
+                "internal error in tasker-core (a Rust panic was caught): {}",
+                panic_message(&*p)
+            ),
         )),
     }
 }
@@ -64,6 +69,9 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
 pub fn from_panic(p: Box<dyn Any + Send>) -> Error {
     error(
         "Error",
-        format!("internal error in tasker-core (a Rust panic was caught): {}", panic_message(&*p)),
+        format!(
+            "internal error in tasker-core (a Rust panic was caught): {}",
+            panic_message(&*p)
+        ),
     )
 }

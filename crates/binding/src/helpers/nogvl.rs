@@ -59,7 +59,12 @@ where
         // SAFETY: both pointers stay valid until this returns, and the callbacks only cast
         // them back to the types given here.
         unsafe {
-            rb_sys::rb_thread_call_without_gvl(Some(call_func::<F, R>), call_ptr, Some(call_unblock::<U>), unblock_ptr);
+            rb_sys::rb_thread_call_without_gvl(
+                Some(call_func::<F, R>),
+                call_ptr,
+                Some(call_unblock::<U>),
+                unblock_ptr,
+            );
         }
         rb_sys::Qnil as rb_sys::VALUE
     });
@@ -73,7 +78,10 @@ where
             value: None,
             error: Some(raised.unwrap_or_else(|| from_panic(p))),
         },
-        None => Outcome { value: None, error: raised },
+        None => Outcome {
+            value: None,
+            error: raised,
+        },
     }
 }
 

@@ -19,7 +19,12 @@ use tasker_model::{EngineConfig, StepId, TaskId};
 use tasker_state::{StepView, TaskView, TransitionRecord};
 
 /// See the module documentation.
-#[magnus::wrap(class = "TaskerCore::Native::Engine", free_immediately, size, frozen_shareable)]
+#[magnus::wrap(
+    class = "TaskerCore::Native::Engine",
+    free_immediately,
+    size,
+    frozen_shareable
+)]
 pub struct Engine {
     inner: Arc<CoreEngine>,
 }
@@ -37,10 +42,15 @@ fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
     if v.is_nil() {
         return Ok(None);
     }
-    String::try_convert(v).map(Some).map_err(|_| invalid(what, "expected a String"))
+    String::try_convert(v)
+        .map(Some)
+        .map_err(|_| invalid(what, "expected a String"))
 }
 
-fn with_interrupt<R>(work: impl FnOnce(&Interrupt) -> R, also: impl Fn()) -> crate::helpers::nogvl::Outcome<R> {
+fn with_interrupt<R>(
+    work: impl FnOnce(&Interrupt) -> R,
+    also: impl Fn(),
+) -> crate::helpers::nogvl::Outcome<R> {
     let interrupt = Interrupt::default();
     nogvl(
         || work(&interrupt),
@@ -58,7 +68,10 @@ impl Engine {
             let mut config = EngineConfig::default();
             if let Some(s) = opt::<f64>(ruby, options, "backoff_scale")? {
                 if !(s.is_finite() && s >= 0.0) {
-                    return Err(invalid("option backoff_scale", "must be a non-negative number"));
+                    return Err(invalid(
+                        "option backoff_scale",
+                        "must be a non-negative number",
+                    ));
                 }
                 config.backoff_scale = s;
             }
@@ -79,7 +92,9 @@ impl Engine {
                 engine_options.max_batch = n.max(1);
             }
             let inner = CoreEngine::start(engine_options).map_err(err)?;
-            Ok(Engine { inner: Arc::new(inner) })
+            Ok(Engine {
+                inner: Arc::new(inner),
+            })
         })
     }
 
@@ -88,7 +103,11 @@ impl Engine {
     }
 
     fn register_template_yaml(&self, yaml: String, source: String) -> Result<Vec<String>, Error> {
-        guard(|| self.inner.register_template_yaml(&yaml, &source).map_err(err))
+        guard(|| {
+            self.inner
+                .register_template_yaml(&yaml, &source)
+                .map_err(err)
+        })
     }
 
     fn template_keys(&self) -> Vec<String> {
@@ -96,11 +115,20 @@ impl Engine {
     }
 
     /// A registered template described as a Hash (name, namespace, version, source, steps…).
-    fn template_info(ruby: &Ruby, rb_self: &Self, name: String, namespace: Value, version: Value) -> Result<RHash, Error> {
+    fn template_info(
+        ruby: &Ruby,
+        rb_self: &Self,
+        name: String,
+        namespace: Value,
+        version: Value,
+    ) -> Result<RHash, Error> {
         guard(|| {
             let ns = opt_string(namespace, "namespace")?;
             let ver = opt_string(version, "version")?;
-            let t = rb_self.inner.template(&name, ns.as_deref(), ver.as_deref()).map_err(err)?;
+            let t = rb_self
+                .inner
+                .template(&name, ns.as_deref(), ver.as_deref())
+                .map_err(err)?;
             let h = ruby.hash_new();
             h.aset("name", &*t.task_name)?;
             h.aset("namespace", &*t.namespace)?;
@@ -116,7 +144,11 @@ impl Engine {
                 s.aset("handler_class", st.handler_class.as_str())?;
                 s.aset(
                     "depends_on",
-                    t.graph.parents(i as u32).iter().map(|&p| t.graph.name(p).to_string()).collect::<Vec<_>>(),
+                    t.graph
+                        .parents(i as u32)
+                        .iter()
+                        .map(|&p| t.graph.name(p).to_string())
+                        .collect::<Vec<_>>(),
                 )?;
                 s.aset("retry_limit", st.default_retry_limit)?;
                 s.aset("retryable", st.default_retryable)?;
@@ -152,7 +184,11 @@ impl Engine {
                 initiator: opt_string(initiator, "initiator")?,
                 source_system: opt_string(source_system, "source_system")?,
                 reason: opt_string(reason, "reason")?,
-                tags: if tags.is_nil() { None } else { Some(to_json(ruby, tags, "tags")?) },
+                tags: if tags.is_nil() {
+                    None
+                } else {
+                    Some(to_json(ruby, tags, "tags")?)
+                },
                 start,
                 name,
             };
@@ -161,7 +197,12 @@ impl Engine {
     }
 
     /// Starts a pending task; with `routed` returns the task's own route.
-    fn start_task(&self, task_id: Value, routed: bool, timeout: Value) -> Result<Option<TaskRoute>, Error> {
+    fn start_task(
+        &self,
+        task_id: Value,
+        routed: bool,
+        timeout: Value,
+    ) -> Result<Option<TaskRoute>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
             let timeout = to_seconds(timeout, "timeout")?;
@@ -171,19 +212,29 @@ impl Engine {
     }
 
     /// Up to `max` ready steps, waiting up to `timeout` seconds (GVL released) for the first.
-    fn next_steps(ruby: &Ruby, rb_self: &Self, max: usize, timeout: Value) -> Result<RArray, Error> {
+    fn next_steps(
+        ruby: &Ruby,
+        rb_self: &Self,
+        max: usize,
+        timeout: Value,
+    ) -> Result<RArray, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
             let mut steps = rb_self.inner.try_next_steps(max).map_err(err)?;
             if steps.is_empty() && !timeout.is_zero() {
-                let outcome = with_interrupt(|i| rb_self.inner.wait_next_steps(max, timeout, i), || {});
+                let outcome =
+                    with_interrupt(|i| rb_self.inner.wait_next_steps(max, timeout, i), || {});
                 if let Some(Ok(got)) = outcome.value {
                     steps = got;
                 }
                 if let Some(e) = outcome.error {
                     // Ruby raised (Thread#kill, #raise, a signal) after steps were taken:
                     // give them back as failed attempts so they run again.
-                    give_back(&rb_self.inner, &steps, "the worker thread was interrupted while taking steps");
+                    give_back(
+                        &rb_self.inner,
+                        &steps,
+                        "the worker thread was interrupted while taking steps",
+                    );
                     return Err(e);
                 }
                 check_interrupts()?;
@@ -192,7 +243,12 @@ impl Engine {
         })
     }
 
-    fn complete_step(ruby: &Ruby, rb_self: &Self, step_id: Value, results: Value) -> Result<(), Error> {
+    fn complete_step(
+        ruby: &Ruby,
+        rb_self: &Self,
+        step_id: Value,
+        results: Value,
+    ) -> Result<(), Error> {
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
             let results = to_json(ruby, results, &format!("results of step {id}"))?;
@@ -200,7 +256,14 @@ impl Engine {
         })
     }
 
-    fn fail_step(&self, step_id: Value, error_class: String, message: String, retryable: bool, retry_after: Value) -> Result<(), Error> {
+    fn fail_step(
+        &self,
+        step_id: Value,
+        error_class: String,
+        message: String,
+        retryable: bool,
+        retry_after: Value,
+    ) -> Result<(), Error> {
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
             let retry_after = if retry_after.is_nil() {
@@ -222,7 +285,13 @@ impl Engine {
         })
     }
 
-    fn publish_event(ruby: &Ruby, rb_self: &Self, step_id: Value, name: String, payload: Value) -> Result<(), Error> {
+    fn publish_event(
+        ruby: &Ruby,
+        rb_self: &Self,
+        step_id: Value,
+        name: String,
+        payload: Value,
+    ) -> Result<(), Error> {
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
             let payload = to_json(ruby, payload, &format!("payload of event {name}"))?;
@@ -235,16 +304,45 @@ impl Engine {
 
     /// Waits (GVL released) until the task ends; its final state, or nil on timeout.
     fn wait_for_task(&self, task_id: Value, timeout: Value) -> Result<Option<String>, Error> {
+        self.wait(task_id, timeout, false)
+    }
+
+    /// Like `wait_for_task`, but a timeout raises `TimeoutError` naming the task and its state.
+    fn await_task(&self, task_id: Value, timeout: Value) -> Result<Option<String>, Error> {
+        self.wait(task_id, timeout, true)
+    }
+
+    fn wait(
+        &self,
+        task_id: Value,
+        timeout: Value,
+        raise_on_timeout: bool,
+    ) -> Result<Option<String>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
             let timeout = to_seconds(timeout, "timeout")?;
             let inner = self.inner.clone();
-            let outcome = with_interrupt(|i| inner.wait_for_task(id, timeout, i), || self.inner.wake_waiters());
+            let outcome = with_interrupt(
+                |i| inner.wait_for_task(id, timeout, i),
+                || self.inner.wake_waiters(),
+            );
             if let Some(e) = outcome.error {
                 return Err(e);
             }
             match outcome.value {
                 Some(Ok(Ok(state))) => Ok(Some(state.as_str().to_string())),
+                Some(Ok(Err(WaitEnd::TimedOut))) if raise_on_timeout => {
+                    let state = self
+                        .inner
+                        .task(id)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.state.as_str())
+                        .unwrap_or("unknown");
+                    Err(err(tasker_model::TaskerError::Timeout(format!(
+                        "task {id} did not finish within {timeout:?}; it is {state}"
+                    ))))
+                }
                 Some(Ok(Err(WaitEnd::TimedOut))) => Ok(None),
                 Some(Ok(Err(WaitEnd::Interrupted))) | None => {
                     check_interrupts()?;
@@ -263,6 +361,45 @@ impl Engine {
                 Some(view) => Ok(Some(task_hash(ruby, &view)?)),
                 None => Ok(None),
             }
+        })
+    }
+
+    /// The task's state and, per step, its outcome — without history, so a result for a
+    /// large task is cheap. nil when there is no such task.
+    fn task_summary(ruby: &Ruby, rb_self: &Self, task_id: Value) -> Result<Option<RHash>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            let Some(view) = rb_self.inner.task(id).map_err(err)? else {
+                return Ok(None);
+            };
+            let h = ruby.hash_new();
+            h.aset("task_id", view.task.task_id.0)?;
+            h.aset("state", view.state.as_str())?;
+            let steps = ruby.ary_new_capa(view.steps.len());
+            for s in &view.steps {
+                let sh = ruby.hash_new();
+                sh.aset("step_id", s.step.step_id.0)?;
+                sh.aset("name", &*s.step.name)?;
+                sh.aset("state", s.state.as_str())?;
+                sh.aset("attempts", s.step.attempts.unwrap_or(0))?;
+                sh.aset(
+                    "results",
+                    match &s.step.results {
+                        Some(j) => to_ruby(ruby, j)?,
+                        None => ruby.qnil().as_value(),
+                    },
+                )?;
+                let error = s
+                    .transitions
+                    .iter()
+                    .rev()
+                    .find(|t| t.to_state == tasker_model::State::Error)
+                    .and_then(|t| t.meta.error_message.clone());
+                sh.aset("error", error)?;
+                steps.push(sh)?;
+            }
+            h.aset("steps", steps)?;
+            Ok(Some(h))
         })
     }
 
@@ -373,7 +510,10 @@ fn step_hash(ruby: &Ruby, s: &StepView) -> Result<RHash, Error> {
         },
     )?;
     h.aset("skippable", r.skippable)?;
-    h.aset("parent_ids", s.parents.iter().map(|p| p.0).collect::<Vec<_>>())?;
+    h.aset(
+        "parent_ids",
+        s.parents.iter().map(|p| p.0).collect::<Vec<_>>(),
+    )?;
     h.aset("created_at", time_to_ruby(ruby, r.created_at)?)?;
     h.aset("updated_at", time_to_ruby(ruby, r.updated_at)?)?;
     h.aset("transitions", transitions(ruby, &s.transitions)?)?;
@@ -411,7 +551,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     let class = native.define_class("Engine", ruby.class_object())?;
     class.define_singleton_method("new", function!(Engine::new, 1))?;
     class.define_method("register_templates", method!(Engine::register_templates, 1))?;
-    class.define_method("register_template_yaml", method!(Engine::register_template_yaml, 2))?;
+    class.define_method(
+        "register_template_yaml",
+        method!(Engine::register_template_yaml, 2),
+    )?;
     class.define_method("template_keys", method!(Engine::template_keys, 0))?;
     class.define_method("template_info", method!(Engine::template_info, 3))?;
     class.define_method("submit", method!(Engine::submit, 9))?;
@@ -421,7 +564,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("fail_step", method!(Engine::fail_step, 5))?;
     class.define_method("publish_event", method!(Engine::publish_event, 3))?;
     class.define_method("wait_for_task", method!(Engine::wait_for_task, 2))?;
+    class.define_method("await_task", method!(Engine::await_task, 2))?;
     class.define_method("task", method!(Engine::task, 1))?;
+    class.define_method("task_summary", method!(Engine::task_summary, 1))?;
     class.define_method("flush", method!(Engine::flush, 1))?;
     class.define_method("stop", method!(Engine::stop, 1))?;
     class.define_method("stopped?", method!(Engine::is_stopped, 0))?;

@@ -13,7 +13,11 @@ use tasker_engine::Engine as CoreEngine;
 use tasker_event_bus::{Delivery, Subscription};
 
 /// See the module documentation.
-#[magnus::wrap(class = "TaskerCore::Native::EventSubscription", free_immediately, size)]
+#[magnus::wrap(
+    class = "TaskerCore::Native::EventSubscription",
+    free_immediately,
+    size
+)]
 pub struct EventSubscription {
     engine: Arc<CoreEngine>,
     inner: Subscription,

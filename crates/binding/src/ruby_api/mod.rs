@@ -1,5 +1,6 @@
 //! The `TaskerCore::Native` classes, one per file.
 
+mod diagnostics;
 mod engine;
 mod event_subscription;
 mod ready_step;
@@ -15,5 +16,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     ready_step::init(ruby, &native)?;
     task_route::init(ruby, &native)?;
     event_subscription::init(ruby, &native)?;
+    diagnostics::init(ruby, &native)?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `TaskerCore::Native::TaskRoute`: the steps of one task, for a coordinator that drives it.
 
 use super::engine::{give_back, wrap_steps};
-use crate::helpers::errors::{error, guard};
 use crate::helpers::convert::to_seconds;
+use crate::helpers::errors::{error, guard};
 use crate::helpers::nogvl::{check_interrupts, nogvl};
 use crossbeam_channel::Receiver;
 use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
@@ -22,7 +22,11 @@ pub struct TaskRoute {
 impl TaskRoute {
     /// A route for `task_id`.
     pub fn new(engine: Arc<CoreEngine>, task_id: TaskId, inner: Receiver<Routed>) -> TaskRoute {
-        TaskRoute { engine, task_id, inner }
+        TaskRoute {
+            engine,
+            task_id,
+            inner,
+        }
     }
 
     fn task_id(&self) -> i64 {
@@ -36,7 +40,11 @@ impl TaskRoute {
             let timeout = to_seconds(timeout, "timeout")?;
             let interrupt = Interrupt::default();
             let outcome = nogvl(
-                || rb_self.engine.wait_routed(&rb_self.inner, max, timeout, &interrupt),
+                || {
+                    rb_self
+                        .engine
+                        .wait_routed(&rb_self.inner, max, timeout, &interrupt)
+                },
                 || interrupt.trigger(),
             );
             let items = match outcome.value {
@@ -52,14 +60,21 @@ impl TaskRoute {
                 }
             }
             if let Some(e) = outcome.error {
-                give_back(&rb_self.engine, &steps, "the coordinator thread was interrupted while taking steps");
+                give_back(
+                    &rb_self.engine,
+                    &steps,
+                    "the coordinator thread was interrupted while taking steps",
+                );
                 return Err(e);
             }
             check_interrupts()?;
             if steps.is_empty() && finished.is_none() && CoreEngine::route_closed(&rb_self.inner) {
                 return Err(error(
                     "OrchestrationError",
-                    format!("task {}: the engine stopped before the task finished", rb_self.task_id),
+                    format!(
+                        "task {}: the engine stopped before the task finished",
+                        rb_self.task_id
+                    ),
                 ));
             }
             let out = ruby.ary_new_capa(2);

@@ -1,0 +1,74 @@
+# frozen_string_literal: true
+
+RSpec.describe "Interrupting a thread that waits in the engine" do
+  let(:engine) { start_engine(templates: nil, workers: 0) }
+
+  def blocked_in_next_steps
+    ready = Queue.new
+    thread = Thread.new do
+      ready << true
+      engine.next_steps(max: 8, timeout: 30)
+    end
+    ready.pop
+    sleep 0.05 until thread.status == "sleep" || !thread.alive?
+    sleep 0.05
+    thread
+  end
+
+  it "Thread#kill ends a wait in next_steps within 50 ms" do
+    thread = blocked_in_next_steps
+    started = monotonic
+    thread.kill
+    expect(thread.join(1)).to be(thread)
+    expect(monotonic - started).to be < 0.05
+  end
+
+  it "Thread#raise reaches a thread waiting in next_steps" do
+    thread = blocked_in_next_steps
+    started = monotonic
+    thread.raise(ArgumentError, "wake up")
+    expect { thread.value }.to raise_error(ArgumentError, "wake up")
+    expect(monotonic - started).to be < 0.05
+  end
+
+  it "Timeout.timeout interrupts a wait for a task" do
+    engine.register_template("name: t\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    id = engine.submit_task("t", {})
+    started = monotonic
+    expect { Timeout.timeout(0.1) { engine.wait_for_task(id, timeout: 30) } }.to raise_error(Timeout::Error)
+    expect(monotonic - started).to be < 0.3
+  end
+
+  it "lets other Ruby threads run while one waits" do
+    thread = blocked_in_next_steps
+    counter = 0
+    started = monotonic
+    counter += 1 while monotonic - started < 0.1
+    expect(counter).to be > 10_000
+    thread.kill.join
+  end
+
+  it "gives back steps taken by a worker thread that is killed mid-batch" do
+    engine.register_template(<<~YAML, source: "pair.yaml")
+      name: pair
+      step_templates:
+        - { name: a, handler_class: Fixtures::RecordingHandler }
+        - { name: b, handler_class: Fixtures::RecordingHandler }
+    YAML
+    blocker = Queue.new
+    stub_const("BlockingHandler", Class.new(TaskerCore::BaseStepHandler) do
+      define_method(:process) { |_c| blocker.pop }
+    end)
+    engine.register_template("name: blocked\nstep_templates:\n  - { name: x, handler_class: BlockingHandler }\n  - { name: y, handler_class: BlockingHandler }\n")
+    id = engine.submit_task("blocked", {})
+    engine.flush
+    pool = engine.start_pool(workers: 1, batch_size: 2)
+    sleep 0.05 until engine.stats[:steps_in_flight] == 2 && engine.stats[:steps_queued].zero?
+    sleep 0.1
+    pool.kill
+    # Both steps go back: the running one and the one waiting behind it in the batch.
+    engine.flush
+    steps = engine.task_hash(id)["steps"]
+    expect(steps.map { |s| s["transitions"].last["metadata"]["error_class"] }).to all(eq("TaskerCore::WorkerInterrupted"))
+  end
+end

@@ -146,6 +146,16 @@ impl Orchestrator {
                 ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
             }
         }
+        // Counted before the changes go out: a waiter woken by the store's commit must see
+        // the counters already moved.
+        if let Some(final_state) = fx.finished {
+            let counter = if final_state == State::Complete {
+                &self.links.stats.tasks_completed
+            } else {
+                &self.links.stats.tasks_failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         if !fx.changes.is_empty() {
             self.links
                 .state
@@ -157,12 +167,6 @@ impl Orchestrator {
                 .do_send(Publish(std::mem::take(&mut fx.events)));
         }
         if let Some(final_state) = fx.finished {
-            let counter = if final_state == State::Complete {
-                &self.links.stats.tasks_completed
-            } else {
-                &self.links.stats.tasks_failed
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
             if let Some(task) = self.tasks.remove(&task_id) {
                 if let Some((route, _)) = &task.route {
                     let _ = route.send(Routed::Finished(task_id, final_state));

@@ -32,17 +32,14 @@ RSpec.describe "Stopping the engine" do
   end
 
   it "joins every thread it started" do
-    # Ruby starts helper threads of its own the first time threads are used; warm them up.
-    TaskerCore::Engine.start(workers: 1).stop(timeout: 5)
-    before = os_thread_count
-    ruby_before = Thread.list.size
+    before = engine_thread_count
     engine = start_engine(workers: 4)
     id = engine.submit_task("diamond", {}, namespace: "fixtures")
     engine.wait_for_task(id, timeout: 5)
-    expect(os_thread_count).to be > before
+    # The System thread, two arbiters, four workers.
+    expect(engine_thread_count).to eq(before + 7)
     engine.stop(timeout: 5)
-    expect(os_thread_count).to eq(before)
-    expect(Thread.list.size).to eq(ruby_before)
+    expect(engine_thread_count).to eq(before)
   end
 
   it "leaks neither threads nor memory over 1,000 starts and stops" do
@@ -53,14 +50,14 @@ RSpec.describe "Stopping the engine" do
     # The allocator settles its per-thread arenas over the first few hundred cycles.
     500.times { cycle.call }
     GC.start
-    threads_before = os_thread_count
+    threads_before = engine_thread_count
     rss = [rss_kb]
     2.times do
       500.times { cycle.call }
       GC.start
       rss << rss_kb
     end
-    expect(os_thread_count).to eq(threads_before)
+    expect(engine_thread_count).to eq(threads_before)
     # Measured: once settled, RSS moves by a few MB either way per 500 cycles and does not
     # trend. A leaked engine (three threads' touched stacks, an actor system, channels) is
     # well over 12 kB, so a per-cycle leak would add more than 6 MB in the last 500 cycles.

@@ -16,10 +16,23 @@ module EngineHelpers
     @engines = []
   end
 
-  # Threads of this process, as the kernel counts them (Ruby and Rust alike).
-  def os_thread_count
-    Dir.children("/proc/self/task").size
+  # Native threads the Rust engine owns: the System thread ("tasker-engine") and its
+  # arbiters ("actix-rt|…"), as the kernel lists them.
+  def rust_engine_thread_count
+    Dir.children("/proc/self/task").count do |tid|
+      File.read("/proc/self/task/#{tid}/comm").start_with?("tasker-engine", "actix")
+    rescue Errno::ENOENT
+      false
+    end
   end
+
+  # Live Ruby threads of worker pools and coordinators. (Counted through Ruby, not the
+  # kernel: Ruby 3.1 keeps finished threads' native threads cached for reuse.)
+  def ruby_engine_thread_count
+    Thread.list.count { |t| t.alive? && t.name&.start_with?("tasker-") }
+  end
+
+  def engine_thread_count = rust_engine_thread_count + ruby_engine_thread_count
 
   # Resident memory in kB.
   def rss_kb

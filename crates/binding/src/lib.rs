@@ -19,6 +19,13 @@ mod ruby_api;
 
 use magnus::{Error, Ruby};
 
+/// The extension's own Rust allocations use mimalloc. Memory allocated on a Ruby thread
+/// (a converted context, a result) is freed on an engine thread; glibc's allocator
+/// serialises that on an arena lock, which measured as most of the cost of a
+/// `complete_step` call (see docs/benchmarks.md). Ruby's own heap is not affected.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
     // SAFETY: declares that this extension's methods may run in any Ractor; it must precede

@@ -71,10 +71,11 @@ impl VersionOrder {
 
 type Versions = BTreeMap<VersionOrder, Arc<RegisteredTemplate>>;
 
-/// All registered templates, by (namespace, name) and then version.
+/// All registered templates, by name, then namespace, then version. Name first because a
+/// submission names the task and usually nothing else: the lookup must not allocate.
 #[derive(Default)]
 pub struct TemplateRegistry {
-    by_name: RwLock<HashMap<(String, String), Versions>>,
+    by_name: RwLock<HashMap<String, BTreeMap<String, Versions>>>,
 }
 
 impl TemplateRegistry {
@@ -89,7 +90,9 @@ impl TemplateRegistry {
             .collect::<TaskerResult<Vec<_>>>()?;
         let mut map = self.by_name.write();
         for t in &compiled {
-            map.entry((t.key.namespace.clone(), t.key.name.clone()))
+            map.entry(t.key.name.clone())
+                .or_default()
+                .entry(t.key.namespace.clone())
                 .or_default()
                 .insert(VersionOrder::of(&t.key.version), t.clone());
         }
@@ -106,23 +109,28 @@ impl TemplateRegistry {
         version: Option<&str>,
     ) -> TaskerResult<Arc<RegisteredTemplate>> {
         let map = self.by_name.read();
-        let versions = match namespace {
-            Some(ns) => map.get(&(ns.to_string(), name.to_string())),
-            None => {
-                let mut hits = map.iter().filter(|((_, n), _)| n == name);
-                let first = hits.next();
-                if let Some(((other_ns, _), _)) = hits.next() {
-                    let (first_ns, _) = first.expect("first exists").0;
-                    return Err(TaskerError::validation(
-                        format!("task '{name}'"),
-                        format!("is registered in several namespaces ({first_ns}, {other_ns}, …); pass namespace:"),
-                    ));
-                }
-                first.map(|(_, v)| v)
+        let namespaces = map.get(name);
+        let versions = match (namespaces, namespace) {
+            (Some(nss), Some(ns)) => nss.get(ns),
+            (Some(nss), None) if nss.len() > 1 => {
+                let list: Vec<&str> = nss.keys().map(String::as_str).collect();
+                return Err(TaskerError::validation(
+                    format!("task '{name}'"),
+                    format!(
+                        "is registered in several namespaces ({}); pass namespace:",
+                        list.join(", ")
+                    ),
+                ));
             }
+            (Some(nss), None) => nss.values().next(),
+            (None, _) => None,
         };
         let Some(versions) = versions else {
-            let known: Vec<String> = map.keys().map(|(ns, n)| format!("{ns}/{n}")).collect();
+            let mut known: Vec<String> = map
+                .iter()
+                .flat_map(|(n, nss)| nss.keys().map(move |ns| format!("{ns}/{n}")))
+                .collect();
+            known.sort();
             return Err(TaskerError::validation(
                 format!(
                     "task '{}{name}'",
@@ -155,6 +163,7 @@ impl TemplateRegistry {
         let map = self.by_name.read();
         let mut keys: Vec<TemplateKey> = map
             .values()
+            .flat_map(|nss| nss.values())
             .flat_map(|v| v.values().map(|t| t.key.clone()))
             .collect();
         keys.sort();

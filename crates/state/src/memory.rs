@@ -141,7 +141,7 @@ impl Tables {
                         ),
                     };
                     check_transition(
-                        &format!("task {task_id}"),
+                        || format!("task {task_id}"),
                         cur,
                         *from,
                         *to,
@@ -169,7 +169,7 @@ impl Tables {
                         ),
                     };
                     check_transition(
-                        &format!("step {step_id} of task {task_id}"),
+                        || format!("step {step_id} of task {task_id}"),
                         cur,
                         *from,
                         *to,
@@ -251,8 +251,10 @@ impl Tables {
     }
 }
 
+/// `subject` names the task or step in an error; it is built only when the check fails,
+/// because this runs for every transition.
 fn check_transition(
-    subject: &str,
+    subject: impl FnOnce() -> String,
     current: State,
     from: Option<State>,
     to: State,
@@ -261,11 +263,12 @@ fn check_transition(
     let from = from.unwrap_or(State::Pending);
     if from != current {
         return Err(TaskerError::InvalidState {
-            subject: subject.to_string(),
+            subject: subject(),
             message: format!("is {current}, not {from} as the change assumed"),
         });
     }
     if !allowed(from, to) {
+        let subject = subject();
         return Err(if subject.starts_with("task") {
             TaskerError::task_transition(subject, from, to)
         } else {

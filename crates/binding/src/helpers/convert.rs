@@ -15,18 +15,76 @@ use tasker_model::Timestamp;
 /// Nesting deeper than this is refused (and catches self-referencing structures).
 const MAX_DEPTH: usize = 128;
 
-/// Converts a Ruby value to JSON; `path` names it in errors (e.g. `context`).
-pub fn to_json(ruby: &Ruby, value: Value, path: &str) -> Result<Json, Error> {
-    let mut path = path.to_string();
-    walk(ruby, value, &mut path, 0)
+/// Where in a structure a bad value sits, built only when a conversion fails so a good
+/// value costs no path bookkeeping.
+enum Segment {
+    Key(String),
+    Index(usize),
 }
 
-fn walk(ruby: &Ruby, v: Value, path: &mut String, depth: usize) -> Result<Json, Error> {
+/// Why a conversion failed.
+enum Failure {
+    /// A value that has no JSON form; `rev_path` runs from the value up to the root.
+    Invalid {
+        rev_path: Vec<Segment>,
+        message: String,
+    },
+    /// Ruby raised while we asked it something (e.g. `as_json`).
+    Ruby(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Ruby(e)
+    }
+}
+
+fn bad(message: impl Into<String>) -> Failure {
+    Failure::Invalid {
+        rev_path: Vec::new(),
+        message: message.into(),
+    }
+}
+
+fn at(segment: Segment) -> impl FnOnce(Failure) -> Failure {
+    move |f| match f {
+        Failure::Invalid {
+            mut rev_path,
+            message,
+        } => {
+            rev_path.push(segment);
+            Failure::Invalid { rev_path, message }
+        }
+        other => other,
+    }
+}
+
+/// Converts a Ruby value to JSON. `root` names the value in an error message
+/// (`context`, `results of step 7`); it is called only when the conversion fails.
+pub fn to_json(ruby: &Ruby, value: Value, root: impl FnOnce() -> String) -> Result<Json, Error> {
+    walk(ruby, value, 0).map_err(|f| match f {
+        Failure::Ruby(e) => e,
+        Failure::Invalid { rev_path, message } => {
+            let mut path = root();
+            for segment in rev_path.iter().rev() {
+                match segment {
+                    Segment::Key(k) => {
+                        path.push('.');
+                        path.push_str(k);
+                    }
+                    Segment::Index(i) => path.push_str(&format!("[{i}]")),
+                }
+            }
+            invalid(&path, message)
+        }
+    })
+}
+
+fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
     if depth > MAX_DEPTH {
-        return Err(invalid(
-            path,
-            format!("nested deeper than {MAX_DEPTH} levels (a structure that contains itself?)"),
-        ));
+        return Err(bad(format!(
+            "nested deeper than {MAX_DEPTH} levels (a structure that contains itself?)"
+        )));
     }
     if v.is_nil() {
         return Ok(Json::Null);
@@ -42,7 +100,7 @@ fn walk(ruby: &Ruby, v: Value, path: &mut String, depth: usize) -> Result<Json, 
         return s
             .to_string()
             .map(Json::String)
-            .map_err(|_| invalid(path, "string is not valid UTF-8 (nor convertible to it)"));
+            .map_err(|_| bad("string is not valid UTF-8 (nor convertible to it)"));
     }
     if let Some(i) = Integer::from_value(v) {
         if let Ok(n) = i.to_i64() {
@@ -51,54 +109,44 @@ fn walk(ruby: &Ruby, v: Value, path: &mut String, depth: usize) -> Result<Json, 
         if let Ok(n) = i.to_u64() {
             return Ok(Json::Number(n.into()));
         }
-        return Err(invalid(path, "integer is outside the 64-bit range"));
+        return Err(bad("integer is outside the 64-bit range"));
     }
     if let Some(f) = Float::from_value(v) {
         return Number::from_f64(f.to_f64())
             .map(Json::Number)
-            .ok_or_else(|| invalid(path, format!("{} is not a valid JSON number", f.to_f64())));
+            .ok_or_else(|| bad(format!("{} is not a valid JSON number", f.to_f64())));
     }
     if let Some(h) = RHash::from_value(v) {
-        let mut map = Map::with_capacity(h.len());
+        let mut map = Map::new();
         let mut failure = None;
         h.foreach(|k: Value, val: Value| {
-            let key = match hash_key(k) {
-                Some(key) => key,
-                None => {
-                    failure = Some(invalid(
-                        path,
-                        format!("hash key {} is not a String or Symbol", inspect(k)),
-                    ));
-                    return Ok(ForEach::Stop);
-                }
+            let Some(key) = hash_key(k) else {
+                failure = Some(bad(format!(
+                    "hash key {} is not a String or Symbol",
+                    inspect(k)
+                )));
+                return Ok(ForEach::Stop);
             };
-            let len = path.len();
-            path.push('.');
-            path.push_str(&key);
-            match walk(ruby, val, path, depth + 1) {
+            match walk(ruby, val, depth + 1) {
                 Ok(j) => {
                     map.insert(key, j);
+                    Ok(ForEach::Continue)
                 }
-                Err(e) => {
-                    failure = Some(e);
-                    return Ok(ForEach::Stop);
+                Err(f) => {
+                    failure = Some(at(Segment::Key(key))(f));
+                    Ok(ForEach::Stop)
                 }
             }
-            path.truncate(len);
-            Ok(ForEach::Continue)
         })?;
         return match failure {
-            Some(e) => Err(e),
+            Some(f) => Err(f),
             None => Ok(Json::Object(map)),
         };
     }
     if let Some(a) = RArray::from_value(v) {
         let mut out = Vec::with_capacity(a.len());
         for (i, item) in a.into_iter().enumerate() {
-            let len = path.len();
-            path.push_str(&format!("[{i}]"));
-            out.push(walk(ruby, item, path, depth + 1)?);
-            path.truncate(len);
+            out.push(walk(ruby, item, depth + 1).map_err(at(Segment::Index(i)))?);
         }
         return Ok(Json::Array(out));
     }
@@ -115,16 +163,13 @@ fn walk(ruby: &Ruby, v: Value, path: &mut String, depth: usize) -> Result<Json, 
     if v.respond_to("as_json", false)? {
         let j: Value = v.funcall("as_json", ())?;
         if !j.is_kind_of(v.class()) {
-            return walk(ruby, j, path, depth + 1);
+            return walk(ruby, j, depth + 1);
         }
     }
-    Err(invalid(
-        path,
-        format!(
-            "cannot convert {} to JSON (use Hash, Array, String, Integer, Float, true, false, nil, Symbol or Time)",
-            unsafe { v.classname() }
-        ),
-    ))
+    Err(bad(format!(
+        "cannot convert {} to JSON (use Hash, Array, String, Integer, Float, true, false, nil, Symbol or Time)",
+        unsafe { v.classname() }
+    )))
 }
 
 fn hash_key(k: Value) -> Option<String> {

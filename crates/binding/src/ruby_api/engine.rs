@@ -178,7 +178,7 @@ impl Engine {
     ) -> Result<i64, Error> {
         guard(|| {
             let request = SubmitRequest {
-                context: to_json(ruby, context, "context")?,
+                context: to_json(ruby, context, || "context".to_string())?,
                 namespace: opt_string(namespace, "namespace")?,
                 version: opt_string(version, "version")?,
                 initiator: opt_string(initiator, "initiator")?,
@@ -187,7 +187,7 @@ impl Engine {
                 tags: if tags.is_nil() {
                     None
                 } else {
-                    Some(to_json(ruby, tags, "tags")?)
+                    Some(to_json(ruby, tags, || "tags".to_string())?)
                 },
                 start,
                 name,
@@ -251,7 +251,7 @@ impl Engine {
     ) -> Result<(), Error> {
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
-            let results = to_json(ruby, results, &format!("results of step {id}"))?;
+            let results = to_json(ruby, results, || format!("results of step {id}"))?;
             rb_self.inner.complete_step(id, results).map_err(err)
         })
     }
@@ -294,7 +294,7 @@ impl Engine {
     ) -> Result<(), Error> {
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
-            let payload = to_json(ruby, payload, &format!("payload of event {name}"))?;
+            let payload = to_json(ruby, payload, || format!("payload of event {name}"))?;
             rb_self
                 .inner
                 .publish_custom_event(id, &name, payload, Duration::from_secs(10))

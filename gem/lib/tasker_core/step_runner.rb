@@ -38,7 +38,7 @@ module TaskerCore
       context = StepContext.new(ready, @native)
       begin
         results = if @executor
-                    @executor.call(ViableStep.new(ready, context))
+                    @executor.call(ViableStep.new(context))
                   else
                     @resolver.runner_for(context).call(context)
                   end

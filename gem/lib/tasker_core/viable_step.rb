@@ -1,31 +1,30 @@
 # frozen_string_literal: true
 
 module TaskerCore
-  # A step that is ready to run, as a coordinator's `on_step_execute` receives it.
+  # A step that is ready to run, as a coordinator's `on_step_execute` receives it: its
+  # identity, plus the full {StepContext} a handler would get.
   class ViableStep
     # @return [TaskerCore::StepContext]
     attr_reader :context
 
-    # @param ready [TaskerCore::Native::ReadyStep]
     # @param context [TaskerCore::StepContext]
-    def initialize(ready, context)
-      @ready = ready
+    def initialize(context)
       @context = context
     end
 
     # @return [Integer]
-    def step_id = @ready.step_id
+    def step_id = context.step_id
 
     # @return [Integer]
-    def task_id = @ready.task_id
+    def task_id = context.task_id
 
     # @return [String]
-    def name = @ready.name
+    def name = context.step_name
 
     # @return [String]
-    def handler_class = @ready.handler_class
+    def handler_class = context.handler_class
 
     # @return [Integer]
-    def attempt = @ready.attempt
+    def attempt = context.attempt
   end
 end

@@ -39,6 +39,33 @@ RSpec.describe "Interrupting a thread that waits in the engine" do
     expect(monotonic - started).to be < 0.3
   end
 
+  it "Ctrl-C (SIGINT) interrupts a process whose main thread waits in next_steps" do
+    lib = File.expand_path("../../lib", __dir__)
+    script = <<~RUBY
+      require "tasker_core"
+      engine = TaskerCore::Engine.start(workers: 0)
+      $stdout.puts "waiting"
+      $stdout.flush
+      begin
+        engine.next_steps(max: 1, timeout: 30)
+      rescue Interrupt
+        $stdout.puts "interrupted"
+        engine.stop(timeout: 5)
+        exit 0
+      end
+      exit 1
+    RUBY
+    IO.popen([RbConfig.ruby, "-I", lib, "-e", script], "r") do |io|
+      expect(io.gets).to eq("waiting\n")
+      sleep 0.1
+      started = monotonic
+      Process.kill("INT", io.pid)
+      expect(io.gets).to eq("interrupted\n")
+      expect(monotonic - started).to be < 0.5
+    end
+    expect($?.exitstatus).to eq(0)
+  end
+
   it "lets other Ruby threads run while one waits" do
     thread = blocked_in_next_steps
     counter = 0

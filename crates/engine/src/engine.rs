@@ -261,6 +261,7 @@ impl Engine {
     }
 
     fn register(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<String>> {
+        // Compile (and so validate) everything before the store records anything.
         let templates = match &self.environment {
             Some(env) => templates
                 .iter()
@@ -268,12 +269,12 @@ impl Engine {
                 .collect::<TaskerResult<Vec<_>>>()?,
             None => templates,
         };
-        Ok(self
-            .registry
-            .register_all(templates)?
-            .iter()
-            .map(|t| t.key.to_string())
-            .collect())
+        let compiled = TemplateRegistry::compile_all(templates)?;
+        for t in &compiled {
+            self.store.register_template(&t.template)?;
+        }
+        self.registry.insert_all(&compiled);
+        Ok(compiled.iter().map(|t| t.key.to_string()).collect())
     }
 
     /// The registered template for a name (see [`TemplateRegistry::find`]).
@@ -326,10 +327,10 @@ impl Engine {
         }
         let stopping = self.stopping.read();
         self.ensure_running(&stopping)?;
-        let (task_id, step_base) = self.store.allocate_ids(template.graph.len() as u32)?;
+        let (task_id, step_ids) = self.store.allocate_ids(template.graph.len() as u32)?;
         self.orchestrator.do_send(SubmitTask {
             task_id,
-            step_base,
+            step_ids,
             template,
             context: Arc::new(req.context),
             origin: TaskOrigin {

@@ -74,11 +74,11 @@ pub struct LiveTask {
 }
 
 impl LiveTask {
-    /// A new pending task whose steps have ids `step_base ..`. Returns the task and the
-    /// store change that creates it.
+    /// A new pending task whose steps have ids `step_ids` (in template order). Records the
+    /// store change that creates it in `fx`.
     pub fn create(
         id: TaskId,
-        step_base: StepId,
+        step_ids: Vec<StepId>,
         template: Arc<RegisteredTemplate>,
         context: Arc<Json>,
         origin: TaskOrigin,
@@ -90,7 +90,7 @@ impl LiveTask {
         let mut records = Vec::with_capacity(n);
         let mut edges = Vec::new();
         for (i, st) in template.template.step_templates.iter().enumerate() {
-            let step_id = StepId(step_base.0 + i as i64);
+            let step_id = step_ids[i];
             steps.push(LiveStep {
                 id: step_id,
                 state: State::Pending,
@@ -121,7 +121,7 @@ impl LiveTask {
                 updated_at: now,
             });
             for &p in template.graph.parents(i as u32) {
-                edges.push((StepId(step_base.0 + i64::from(p)), step_id));
+                edges.push((step_ids[p as usize], step_id));
             }
         }
         fx.changes.push(Change::CreateTask(Box::new(NewTask {
@@ -620,7 +620,7 @@ mod tests {
         };
         let lt = LiveTask::create(
             TaskId(1),
-            StepId(10),
+            vec![StepId(10), StepId(11)],
             reg,
             Arc::new(json!({})),
             TaskOrigin::default(),

@@ -26,7 +26,7 @@ use tasker_state::{ApplyChanges, StateActor};
 #[rtype(result = "()")]
 pub struct SubmitTask {
     pub task_id: TaskId,
-    pub step_base: StepId,
+    pub step_ids: Vec<StepId>,
     pub template: Arc<RegisteredTemplate>,
     pub context: Arc<Json>,
     pub origin: TaskOrigin,
@@ -216,7 +216,7 @@ impl Handler<SubmitTask> for Orchestrator {
         let mut fx = self.effects();
         let mut task = LiveTask::create(
             msg.task_id,
-            msg.step_base,
+            msg.step_ids,
             msg.template,
             msg.context,
             msg.origin,

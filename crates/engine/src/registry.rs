@@ -84,19 +84,29 @@ impl TemplateRegistry {
         &self,
         templates: Vec<TaskTemplate>,
     ) -> TaskerResult<Vec<Arc<RegisteredTemplate>>> {
-        let compiled = templates
+        let compiled = Self::compile_all(templates)?;
+        self.insert_all(&compiled);
+        Ok(compiled)
+    }
+
+    /// Compiles every template, failing on the first invalid one; registers nothing.
+    pub fn compile_all(templates: Vec<TaskTemplate>) -> TaskerResult<Vec<Arc<RegisteredTemplate>>> {
+        templates
             .into_iter()
             .map(|t| RegisteredTemplate::compile(t).map(Arc::new))
-            .collect::<TaskerResult<Vec<_>>>()?;
+            .collect()
+    }
+
+    /// Registers compiled templates, replacing any with the same key.
+    pub fn insert_all(&self, compiled: &[Arc<RegisteredTemplate>]) {
         let mut map = self.by_name.write();
-        for t in &compiled {
+        for t in compiled {
             map.entry(t.key.name.clone())
                 .or_default()
                 .entry(t.key.namespace.clone())
                 .or_default()
                 .insert(VersionOrder::of(&t.key.version), t.clone());
         }
-        Ok(compiled)
     }
 
     /// Finds a template by name, optionally narrowed by namespace and version. Without a

@@ -1,14 +1,16 @@
 //! The state actor: the one writer of a store.
 //!
 //! Writes arrive as [`ApplyChanges`] messages and are committed in batches (group commit):
-//! a batch is written when it reaches `max_batch` changes or when `commit_interval` has
-//! passed since its first change, whichever comes first. With a zero interval every message
-//! is its own batch, which suits the in-memory store. Because the actor is the only writer,
-//! history ordering per task is the order the orchestrator produced it.
+//! one commit runs at a time, and everything that arrives while it runs is written by the
+//! next one, in one transaction. A non-zero `commit_interval` also holds a small batch back
+//! until the window closes or `max_batch` changes have gathered. Because the actor is the
+//! only writer, history ordering per task is the order the orchestrator produced it.
 
 use crate::change::Change;
 use crate::store::Store;
+use actix::fut::{wrap_future, ActorFutureExt};
 use actix::prelude::*;
+use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,12 +22,13 @@ use tasker_model::{State, TaskerError, TaskerResult};
 #[rtype(result = "()")]
 pub struct ApplyChanges(pub Vec<Change>);
 
-/// Commit everything received so far, then answer on `reply`. The reply travels on a
-/// crossbeam channel so a thread outside the actor system can wait for it with a timeout.
+/// Commit everything received so far, then answer on `reply` with the commit's outcome.
+/// The reply travels on a crossbeam channel so a thread outside the actor system can wait
+/// for it with a timeout.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Flush {
-    pub reply: crossbeam_channel::Sender<TaskerResult<()>>,
+    pub reply: Sender<TaskerResult<()>>,
 }
 
 /// Wakes threads waiting for tasks to finish. Notified after the batch that finished a task
@@ -73,6 +76,12 @@ pub struct StateActor {
     max_batch: usize,
     commit_interval: Duration,
     timer_armed: bool,
+    /// A commit is running; what arrives meanwhile waits in `buffer` for the next one.
+    committing: bool,
+    /// Flushes answered when the running commit ends (everything they cover is in it).
+    waiting_on_running: Vec<Sender<TaskerResult<()>>>,
+    /// Flushes answered when the next commit ends (they cover what is in `buffer`).
+    waiting_on_next: Vec<Sender<TaskerResult<()>>>,
     finished: Arc<TaskFinishedSignal>,
     stats: Arc<StateStats>,
 }
@@ -92,49 +101,83 @@ impl StateActor {
             max_batch: max_batch.max(1),
             commit_interval,
             timer_armed: false,
+            committing: false,
+            waiting_on_running: Vec::new(),
+            waiting_on_next: Vec::new(),
             finished,
             stats,
         }
     }
 
-    /// Writes the buffer as one batch.
-    fn commit(&mut self) -> TaskerResult<()> {
+    /// Starts a commit of the buffer when one is due: now if the window is zero, the batch
+    /// is full or someone waits on a flush; else when the window closes. Only one commit runs
+    /// at a time, so everything that arrives during a commit goes out together in the next
+    /// (group commit), and batches reach the store in the order they were produced.
+    fn maybe_commit(&mut self, ctx: &mut Context<Self>) {
+        if self.committing {
+            return;
+        }
         if self.buffer.is_empty() {
-            return Ok(());
+            for w in self.waiting_on_next.drain(..) {
+                let _ = w.send(Ok(()));
+            }
+            return;
+        }
+        let due = self.commit_interval.is_zero()
+            || self.buffer.len() >= self.max_batch
+            || !self.waiting_on_next.is_empty();
+        if !due {
+            if !self.timer_armed {
+                self.timer_armed = true;
+                ctx.run_later(self.commit_interval, |act, ctx| {
+                    act.timer_armed = false;
+                    act.commit(ctx);
+                });
+            }
+            return;
+        }
+        self.commit(ctx);
+    }
+
+    fn commit(&mut self, ctx: &mut Context<Self>) {
+        if self.committing || self.buffer.is_empty() {
+            return;
         }
         let batch = std::mem::take(&mut self.buffer);
         let finishes_a_task = batch.iter().any(|c| {
             matches!(c, Change::TaskTransition { to, .. }
                 if matches!(to, State::Complete | State::Error | State::Cancelled | State::ResolvedManually))
         });
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .changes
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let result = self.store.apply(&batch);
-        if let Err(e) = &result {
-            self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-            *self.stats.last_error.lock() = Some(e.clone());
-            eprintln!(
-                "tasker-core: store {} refused a batch of {} changes: {e}",
-                self.store.describe(),
-                batch.len()
-            );
-        }
-        if finishes_a_task {
-            self.finished.notify();
-        }
-        result
+        let size = batch.len();
+        self.committing = true;
+        self.waiting_on_running = std::mem::take(&mut self.waiting_on_next);
+        let describe = self.store.describe();
+        ctx.spawn(
+            wrap_future::<_, Self>(self.store.apply(batch)).map(move |result, act, ctx| {
+                act.committing = false;
+                act.stats.batches.fetch_add(1, Ordering::Relaxed);
+                act.stats.changes.fetch_add(size as u64, Ordering::Relaxed);
+                if let Err(e) = &result {
+                    act.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                    *act.stats.last_error.lock() = Some(e.clone());
+                    eprintln!(
+                        "tasker-core: store {describe} refused a batch of {size} changes: {e}"
+                    );
+                }
+                if finishes_a_task {
+                    act.finished.notify();
+                }
+                for w in act.waiting_on_running.drain(..) {
+                    let _ = w.send(result.clone());
+                }
+                act.maybe_commit(ctx);
+            }),
+        );
     }
 }
 
 impl Actor for StateActor {
     type Context = Context<Self>;
-
-    fn stopped(&mut self, _ctx: &mut Self::Context) {
-        // Nothing received may be lost on a clean stop.
-        let _ = self.commit();
-    }
 }
 
 impl Handler<ApplyChanges> for StateActor {
@@ -142,22 +185,19 @@ impl Handler<ApplyChanges> for StateActor {
 
     fn handle(&mut self, msg: ApplyChanges, ctx: &mut Self::Context) {
         self.buffer.extend(msg.0);
-        if self.commit_interval.is_zero() || self.buffer.len() >= self.max_batch {
-            let _ = self.commit();
-        } else if !self.timer_armed {
-            self.timer_armed = true;
-            ctx.run_later(self.commit_interval, |act, _| {
-                act.timer_armed = false;
-                let _ = act.commit();
-            });
-        }
+        self.maybe_commit(ctx);
     }
 }
 
 impl Handler<Flush> for StateActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Flush, _ctx: &mut Self::Context) {
-        let _ = msg.reply.send(self.commit());
+    fn handle(&mut self, msg: Flush, ctx: &mut Self::Context) {
+        if self.buffer.is_empty() && self.committing {
+            self.waiting_on_running.push(msg.reply);
+        } else {
+            self.waiting_on_next.push(msg.reply);
+            self.maybe_commit(ctx);
+        }
     }
 }

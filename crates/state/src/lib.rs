@@ -24,4 +24,4 @@ pub use actor::{ApplyChanges, Flush, StateActor, StateStats, TaskFinishedSignal}
 pub use change::{Change, NewTask, StepPatch};
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
-pub use store::{StepView, Store, TaskView};
+pub use store::{Commit, StepView, Store, TaskView};

@@ -7,11 +7,11 @@
 
 use crate::change::{Change, StepPatch};
 use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
-use crate::store::{StepView, Store, TaskView};
+use crate::store::{Commit, StepView, Store, TaskView};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
+use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
 
 struct TaskRow {
     record: TaskRecord,
@@ -278,8 +278,9 @@ fn check_transition(
     Ok(())
 }
 
-impl Store for MemoryStore {
-    fn apply(&self, batch: &[Change]) -> TaskerResult<()> {
+impl MemoryStore {
+    /// Applies a batch at once (the in-memory store needs no runtime).
+    pub fn apply_now(&self, batch: &[Change]) -> TaskerResult<()> {
         let mut tables = self.tables.write();
         tables.check(batch)?;
         for change in batch {
@@ -287,13 +288,44 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
-    fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, StepId)> {
+impl Store for MemoryStore {
+    fn apply(&self, batch: Vec<Change>) -> Commit {
+        let result = self.apply_now(&batch);
+        Box::pin(std::future::ready(result))
+    }
+
+    fn register_template(&self, _template: &TaskTemplate) -> TaskerResult<()> {
+        Ok(())
+    }
+
+    fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, Vec<StepId>)> {
         let task = self.next_task.fetch_add(1, Ordering::Relaxed);
-        let step = self
+        let first = self
             .next_step
             .fetch_add(i64::from(steps), Ordering::Relaxed);
-        Ok((TaskId(task), StepId(step)))
+        Ok((
+            TaskId(task),
+            (0..i64::from(steps)).map(|i| StepId(first + i)).collect(),
+        ))
+    }
+
+    fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>> {
+        let tables = self.tables.read();
+        let mut ids: Vec<TaskId> = tables
+            .tasks
+            .iter()
+            .filter(|(_, row)| {
+                matches!(
+                    current(&row.transitions),
+                    State::Pending | State::InProgress
+                )
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     fn task(&self, id: TaskId) -> TaskerResult<Option<TaskView>> {
@@ -343,7 +375,8 @@ mod tests {
     use tasker_model::TemplateKey;
 
     fn new_task(store: &MemoryStore) -> (TaskId, StepId) {
-        let (task_id, step_id) = store.allocate_ids(2).unwrap();
+        let (task_id, step_ids) = store.allocate_ids(2).unwrap();
+        let step_id = step_ids[0];
         let now = Timestamp::now();
         let step = |i: u32| StepRecord {
             step_id: StepId(step_id.0 + i64::from(i)),
@@ -381,7 +414,7 @@ mod tests {
             updated_at: now,
         };
         store
-            .apply(&[Change::CreateTask(Box::new(NewTask {
+            .apply_now(&[Change::CreateTask(Box::new(NewTask {
                 task,
                 steps: vec![step(0), step(1)],
                 edges: vec![(step_id, StepId(step_id.0 + 1))],
@@ -407,13 +440,13 @@ mod tests {
         let store = MemoryStore::new();
         let (t, s) = new_task(&store);
         store
-            .apply(&[step_move(t, s, State::Pending, State::InProgress)])
+            .apply_now(&[step_move(t, s, State::Pending, State::InProgress)])
             .unwrap();
         store
-            .apply(&[step_move(t, s, State::InProgress, State::Error)])
+            .apply_now(&[step_move(t, s, State::InProgress, State::Error)])
             .unwrap();
         store
-            .apply(&[step_move(t, s, State::Error, State::Pending)])
+            .apply_now(&[step_move(t, s, State::Error, State::Pending)])
             .unwrap();
         let view = store.task(t).unwrap().unwrap();
         let h = &view.steps[0].transitions;
@@ -433,7 +466,7 @@ mod tests {
         let (t, s) = new_task(&store);
         let before = store.task(t).unwrap();
         let err = store
-            .apply(&[
+            .apply_now(&[
                 step_move(t, s, State::Pending, State::InProgress),
                 step_move(t, s, State::InProgress, State::Pending),
             ])
@@ -441,7 +474,7 @@ mod tests {
         assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
         assert_eq!(store.task(t).unwrap(), before);
         let err = store
-            .apply(&[step_move(t, s, State::Error, State::Pending)])
+            .apply_now(&[step_move(t, s, State::Error, State::Pending)])
             .unwrap_err();
         assert!(err.to_string().contains("is pending, not error"), "{err}");
     }

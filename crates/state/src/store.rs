@@ -2,7 +2,9 @@
 
 use crate::change::Change;
 use crate::records::{StepRecord, TaskRecord, TransitionRecord};
-use tasker_model::{State, StepId, TaskId, TaskerResult};
+use std::future::Future;
+use std::pin::Pin;
+use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult};
 
 /// A task read back with its history and steps.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,22 +29,44 @@ pub struct StepView {
     pub parents: Vec<StepId>,
 }
 
-/// A place tasks live. Implementations must be safe to read from any thread while the state
-/// actor writes, and must apply a batch all-or-nothing.
-pub trait Store: Send + Sync + 'static {
-    /// Applies `batch` atomically. A transition whose `from` is not the current state, or
-    /// that the state machine refuses, fails the whole batch and writes nothing.
-    fn apply(&self, batch: &[Change]) -> TaskerResult<()>;
+/// What `apply` returns: a future that needs no particular executor, so the state actor can
+/// await a commit that runs on the store's own runtime.
+pub type Commit = Pin<Box<dyn Future<Output = TaskerResult<()>> + Send + 'static>>;
 
-    /// Reserves a task id and a contiguous block of `steps` step ids; returns the task id and
-    /// the first step id.
-    fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, StepId)>;
+/// A place tasks live.
+///
+/// Writes come only from the state actor, one batch at a time and in order; reads may come
+/// from any thread at any time. Blocking methods are called from threads that are not inside
+/// an async runtime (Ruby threads, the engine's start-up), never from an actor.
+pub trait Store: Send + Sync + 'static {
+    /// Applies `batch` atomically (one transaction). A transition whose `from` is not the
+    /// current state, or that the state machine refuses, fails the whole batch and writes
+    /// nothing.
+    fn apply(&self, batch: Vec<Change>) -> Commit;
+
+    /// Records a registered template's named rows (namespace, named task, named steps,
+    /// dependent systems), creating what is missing and reusing what exists.
+    fn register_template(&self, template: &TaskTemplate) -> TaskerResult<()>;
+
+    /// Reserves a task id and one id per step (not necessarily contiguous: several engines
+    /// may share the id sequences).
+    fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, Vec<StepId>)>;
 
     /// A task with its steps and history, or `None` when unknown.
     fn task(&self, id: TaskId) -> TaskerResult<Option<TaskView>>;
 
     /// Just the task's current state (cheap; waiters poll it).
     fn task_state(&self, id: TaskId) -> TaskerResult<Option<State>>;
+
+    /// Tasks not finished (pending or in_progress), oldest first: what recovery reloads.
+    fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>>;
+
+    /// Takes ownership of `ids` for this engine so no other engine orchestrates them;
+    /// returns the ones it got. Ownership ends when the task finishes or the engine's
+    /// process ends. A store that serves one process only grants everything.
+    fn claim_tasks(&self, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
+        Ok(ids.to_vec())
+    }
 
     /// What this store is, for logs and errors (`memory`, a file path, a redacted URL).
     fn describe(&self) -> String;

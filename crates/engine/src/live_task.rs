@@ -218,6 +218,7 @@ impl LiveTask {
             meta,
             at,
             patch,
+            expect_sort_key: None,
         });
     }
 
@@ -231,6 +232,7 @@ impl LiveTask {
             meta,
             at,
             complete: (to == State::Complete).then_some(true),
+            expect_sort_key: None,
         });
     }
 
@@ -287,6 +289,7 @@ impl LiveTask {
                 in_process: Some(true),
                 ..StepPatch::default()
             },
+            expect_sort_key: None,
         });
         self.emit(fx, LifecycleEvent::StepExecutionRequested, Some(i), |_| {});
         let parent_results = self
@@ -544,6 +547,7 @@ impl LiveTask {
                 in_process: Some(false),
                 ..StepPatch::default()
             },
+            expect_sort_key: None,
         });
     }
 

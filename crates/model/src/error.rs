@@ -32,6 +32,11 @@ pub enum TaskerError {
     #[error("{subject} {message}")]
     InvalidState { subject: String, message: String },
 
+    /// Someone else changed the task or step since the caller read it (optimistic check on
+    /// the history's sort_key). Nothing was written; read again and retry.
+    #[error("{subject} {message}")]
+    ConcurrentModification { subject: String, message: String },
+
     /// The engine cannot do what was asked (stopped, overloaded, an internal failure).
     #[error("{0}")]
     Orchestration(String),

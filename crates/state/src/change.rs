@@ -22,6 +22,7 @@ pub struct StepPatch {
     pub retryable: Option<bool>,
     pub processed_at: Option<Timestamp>,
     pub attempts: Option<u32>,
+    pub retry_limit: Option<u32>,
     pub last_attempted_at: Option<Timestamp>,
     /// `Some(None)` clears the column.
     pub backoff_request_seconds: Option<Option<i64>>,
@@ -41,6 +42,9 @@ pub enum Change {
         meta: TransitionMeta,
         at: Timestamp,
         complete: Option<bool>,
+        /// Optimistic check: the sort_key of the task's most recent transition as the caller
+        /// saw it (0: none). A different one fails the batch with `ConcurrentModification`.
+        expect_sort_key: Option<i32>,
     },
     /// Append a step transition and update the step's columns in the same write.
     StepTransition {
@@ -51,12 +55,16 @@ pub enum Change {
         meta: TransitionMeta,
         at: Timestamp,
         patch: StepPatch,
+        /// Optimistic check, as for task transitions.
+        expect_sort_key: Option<i32>,
     },
     /// Update a step's columns without a transition (e.g. a step handed back).
     PatchStep {
         step_id: StepId,
         at: Timestamp,
         patch: StepPatch,
+        /// Optimistic check against the step's most recent transition.
+        expect_sort_key: Option<i32>,
     },
 }
 

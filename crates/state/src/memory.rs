@@ -59,6 +59,31 @@ fn current(transitions: &[TransitionRecord]) -> State {
     transitions.last().map_or(State::Pending, |t| t.to_state)
 }
 
+/// Current state and the sort_key of the most recent transition (0 when none).
+fn head(transitions: &[TransitionRecord]) -> (State, i32) {
+    (
+        current(transitions),
+        transitions.last().map_or(0, |t| t.sort_key),
+    )
+}
+
+/// Fails with `ConcurrentModification` when the caller expected another history head.
+fn check_sort_key(
+    subject: impl FnOnce() -> String,
+    actual: i32,
+    expected: Option<i32>,
+) -> TaskerResult<()> {
+    match expected {
+        Some(e) if e != actual => Err(TaskerError::ConcurrentModification {
+            subject: subject(),
+            message: format!(
+                "was changed by someone else (its history is at sort_key {actual}, not {e}); nothing was written: read it again and retry"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn append(
     transitions: &mut Vec<TransitionRecord>,
     from: Option<State>,
@@ -95,6 +120,9 @@ fn patch_step(step: &mut StepRecord, patch: &StepPatch, at: Timestamp) {
     if let Some(v) = patch.attempts {
         step.attempts = Some(v);
     }
+    if let Some(v) = patch.retry_limit {
+        step.retry_limit = v;
+    }
     if let Some(v) = patch.last_attempted_at {
         step.last_attempted_at = Some(v);
     }
@@ -111,8 +139,10 @@ impl Tables {
     /// Checks every change of `batch` against the current rows and the ones created or moved
     /// earlier in the same batch, without changing anything.
     fn check(&self, batch: &[Change]) -> TaskerResult<()> {
-        let mut task_states: HashMap<TaskId, State> = HashMap::new();
-        let mut step_states: HashMap<StepId, State> = HashMap::new();
+        // (current state, sort_key of the most recent transition) as earlier changes of
+        // this batch leave them.
+        let mut task_states: HashMap<TaskId, (State, i32)> = HashMap::new();
+        let mut step_states: HashMap<StepId, (State, i32)> = HashMap::new();
         for change in batch {
             match change {
                 Change::CreateTask(new) => {
@@ -120,17 +150,21 @@ impl Tables {
                     if self.tasks.contains_key(&id) || task_states.contains_key(&id) {
                         return Err(TaskerError::Database(format!("task {id} already exists")));
                     }
-                    task_states.insert(id, State::Pending);
+                    task_states.insert(id, (State::Pending, 0));
                     for s in &new.steps {
-                        step_states.insert(s.step_id, State::Pending);
+                        step_states.insert(s.step_id, (State::Pending, 0));
                     }
                 }
                 Change::TaskTransition {
-                    task_id, from, to, ..
+                    task_id,
+                    from,
+                    to,
+                    expect_sort_key,
+                    ..
                 } => {
-                    let cur = match task_states.get(task_id) {
+                    let (cur, key) = match task_states.get(task_id) {
                         Some(s) => *s,
-                        None => current(
+                        None => head(
                             &self
                                 .tasks
                                 .get(task_id)
@@ -140,6 +174,7 @@ impl Tables {
                                 .transitions,
                         ),
                     };
+                    check_sort_key(|| format!("task {task_id}"), key, *expect_sort_key)?;
                     check_transition(
                         || format!("task {task_id}"),
                         cur,
@@ -147,27 +182,22 @@ impl Tables {
                         *to,
                         State::task_can_transition_to,
                     )?;
-                    task_states.insert(*task_id, *to);
+                    task_states.insert(*task_id, (*to, key + 1));
                 }
                 Change::StepTransition {
                     step_id,
                     task_id,
                     from,
                     to,
+                    expect_sort_key,
                     ..
                 } => {
-                    let cur = match step_states.get(step_id) {
-                        Some(s) => *s,
-                        None => current(
-                            &self
-                                .steps
-                                .get(step_id)
-                                .ok_or_else(|| {
-                                    TaskerError::Database(format!("step {step_id} does not exist"))
-                                })?
-                                .transitions,
-                        ),
-                    };
+                    let (cur, key) = self.step_head(&step_states, *step_id)?;
+                    check_sort_key(
+                        || format!("step {step_id} of task {task_id}"),
+                        key,
+                        *expect_sort_key,
+                    )?;
                     check_transition(
                         || format!("step {step_id} of task {task_id}"),
                         cur,
@@ -175,18 +205,37 @@ impl Tables {
                         *to,
                         State::step_can_transition_to,
                     )?;
-                    step_states.insert(*step_id, *to);
+                    step_states.insert(*step_id, (*to, key + 1));
                 }
-                Change::PatchStep { step_id, .. } => {
-                    if !self.steps.contains_key(step_id) && !step_states.contains_key(step_id) {
-                        return Err(TaskerError::Database(format!(
-                            "step {step_id} does not exist"
-                        )));
-                    }
+                Change::PatchStep {
+                    step_id,
+                    expect_sort_key,
+                    ..
+                } => {
+                    let (_, key) = self.step_head(&step_states, *step_id)?;
+                    check_sort_key(|| format!("step {step_id}"), key, *expect_sort_key)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// A step's (state, latest sort_key), as earlier changes of the batch leave them.
+    fn step_head(
+        &self,
+        in_batch: &HashMap<StepId, (State, i32)>,
+        step_id: StepId,
+    ) -> TaskerResult<(State, i32)> {
+        match in_batch.get(&step_id) {
+            Some(s) => Ok(*s),
+            None => Ok(head(
+                &self
+                    .steps
+                    .get(&step_id)
+                    .ok_or_else(|| TaskerError::Database(format!("step {step_id} does not exist")))?
+                    .transitions,
+            )),
+        }
     }
 
     fn apply_one(&mut self, change: &Change) {
@@ -222,6 +271,7 @@ impl Tables {
                 meta,
                 at,
                 complete,
+                ..
             } => {
                 let row = self.tasks.get_mut(task_id).expect("checked");
                 append(&mut row.transitions, *from, *to, meta, *at);
@@ -243,7 +293,9 @@ impl Tables {
                 append(&mut row.transitions, *from, *to, meta, *at);
                 patch_step(&mut row.record, patch, *at);
             }
-            Change::PatchStep { step_id, at, patch } => {
+            Change::PatchStep {
+                step_id, at, patch, ..
+            } => {
                 let row = self.steps.get_mut(step_id).expect("checked");
                 patch_step(&mut row.record, patch, *at);
             }
@@ -432,6 +484,7 @@ mod tests {
             meta: TransitionMeta::engine("test"),
             at: Timestamp::now(),
             patch: StepPatch::default(),
+            expect_sort_key: None,
         }
     }
 
@@ -458,6 +511,47 @@ mod tests {
         assert!(h.last().unwrap().most_recent);
         assert_eq!(view.steps[0].state, State::Pending);
         assert_eq!(view.steps[1].parents, vec![s]);
+    }
+
+    #[test]
+    fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing() {
+        let store = MemoryStore::new();
+        let (t, s) = new_task(&store);
+        store
+            .apply_now(&[step_move(t, s, State::Pending, State::InProgress)])
+            .unwrap();
+        let before = store.task(t).unwrap();
+        let expecting = |key: i32| match step_move(t, s, State::InProgress, State::Error) {
+            Change::StepTransition {
+                task_id,
+                step_id,
+                from,
+                to,
+                meta,
+                at,
+                patch,
+                ..
+            } => Change::StepTransition {
+                task_id,
+                step_id,
+                from,
+                to,
+                meta,
+                at,
+                patch,
+                expect_sort_key: Some(key),
+            },
+            other => other,
+        };
+        let stale = expecting(0);
+        let err = store.apply_now(&[stale]).unwrap_err();
+        assert!(
+            matches!(err, TaskerError::ConcurrentModification { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("sort_key 1, not 0"), "{err}");
+        assert_eq!(store.task(t).unwrap(), before);
+        store.apply_now(&[expecting(1)]).unwrap();
     }
 
     #[test]

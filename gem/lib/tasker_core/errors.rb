@@ -15,6 +15,10 @@ module TaskerCore
   # allowed ones.
   class StateTransitionError < Error; end
 
+  # Someone else changed the task or step after you read it; nothing was written. Read it
+  # again and retry.
+  class ConcurrentModificationError < StateTransitionError; end
+
   # Bad input (a template, a task context, an argument); nothing was changed.
   class ValidationError < Error; end
 

@@ -6,6 +6,7 @@ RSpec.describe "Errors crossing from Rust" do
   {
     "validation" => TaskerCore::ValidationError,
     "state_transition" => TaskerCore::StateTransitionError,
+    "concurrent_modification" => TaskerCore::ConcurrentModificationError,
     "orchestration" => TaskerCore::OrchestrationError,
     "database" => TaskerCore::DatabaseError,
     "timeout" => TaskerCore::TimeoutError

@@ -31,6 +31,7 @@ pub fn to_ruby(e: TaskerError) -> Error {
         TaskerError::StateTransition { .. } | TaskerError::InvalidState { .. } => {
             "StateTransitionError"
         }
+        TaskerError::ConcurrentModification { .. } => "ConcurrentModificationError",
         TaskerError::Orchestration(_) => "OrchestrationError",
         TaskerError::Database(_) => "DatabaseError",
         TaskerError::Timeout(_) => "TimeoutError",

@@ -15,6 +15,10 @@ fn raise_engine_error(kind: String) -> Result<(), Error> {
                 State::Complete,
                 State::Pending,
             ),
+            "concurrent_modification" => TaskerError::ConcurrentModification {
+                subject: "step 1".into(),
+                message: "was changed by someone else".into(),
+            },
             "orchestration" => TaskerError::Orchestration("an orchestration error".into()),
             "database" => TaskerError::Database("a database error".into()),
             "timeout" => TaskerError::Timeout("a timeout".into()),

@@ -13,6 +13,7 @@ use actix::prelude::*;
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_model::{State, TaskerError, TaskerResult};
@@ -69,19 +70,38 @@ pub struct StateStats {
     pub last_error: Mutex<Option<TaskerError>>,
 }
 
+/// Writes to commit in a transaction of their own, then answer on `reply` with the outcome.
+/// Used for manual operations whose optimistic checks may fail: a failure must not take the
+/// engine's own writes down with it. Ordered after everything received before it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyAlone {
+    pub changes: Vec<Change>,
+    pub reply: Sender<TaskerResult<()>>,
+}
+
+/// One transaction to be.
+struct Batch {
+    changes: Vec<Change>,
+    /// Answered with the batch's outcome once it is committed.
+    waiters: Vec<Sender<TaskerResult<()>>>,
+    /// Takes no more changes (an `ApplyAlone` batch, or one followed by one).
+    sealed: bool,
+}
+
 /// See the module documentation.
 pub struct StateActor {
     store: Arc<dyn Store>,
-    buffer: Vec<Change>,
+    /// Batches waiting to be committed, oldest first; the last one gathers new changes
+    /// unless it is sealed.
+    queue: VecDeque<Batch>,
     max_batch: usize,
     commit_interval: Duration,
     timer_armed: bool,
-    /// A commit is running; what arrives meanwhile waits in `buffer` for the next one.
+    /// A commit is running; only one runs at a time, so batches reach the store in order.
     committing: bool,
-    /// Flushes answered when the running commit ends (everything they cover is in it).
+    /// Flushes that arrived with nothing queued: answered when the running commit ends.
     waiting_on_running: Vec<Sender<TaskerResult<()>>>,
-    /// Flushes answered when the next commit ends (they cover what is in `buffer`).
-    waiting_on_next: Vec<Sender<TaskerResult<()>>>,
     finished: Arc<TaskFinishedSignal>,
     stats: Arc<StateStats>,
 }
@@ -97,82 +117,99 @@ impl StateActor {
     ) -> StateActor {
         StateActor {
             store,
-            buffer: Vec::new(),
+            queue: VecDeque::new(),
             max_batch: max_batch.max(1),
             commit_interval,
             timer_armed: false,
             committing: false,
             waiting_on_running: Vec::new(),
-            waiting_on_next: Vec::new(),
             finished,
             stats,
         }
     }
 
-    /// Starts a commit of the buffer when one is due: now if the window is zero, the batch
-    /// is full or someone waits on a flush; else when the window closes. Only one commit runs
-    /// at a time, so everything that arrives during a commit goes out together in the next
-    /// (group commit), and batches reach the store in the order they were produced.
+    /// The batch new changes join.
+    fn open_batch(&mut self) -> &mut Batch {
+        if self.queue.back().is_none_or(|b| b.sealed) {
+            self.queue.push_back(Batch {
+                changes: Vec::new(),
+                waiters: Vec::new(),
+                sealed: false,
+            });
+        }
+        self.queue.back_mut().expect("just ensured")
+    }
+
+    /// Starts the next commit when one is due: at once if the window is zero, the batch is
+    /// full, sealed, or awaited by a flush; else when the window closes. What arrives while
+    /// a commit runs gathers in the next batch (group commit).
     fn maybe_commit(&mut self, ctx: &mut Context<Self>) {
         if self.committing {
             return;
         }
-        if self.buffer.is_empty() {
-            for w in self.waiting_on_next.drain(..) {
-                let _ = w.send(Ok(()));
-            }
+        let Some(front) = self.queue.front() else {
             return;
-        }
+        };
         let due = self.commit_interval.is_zero()
-            || self.buffer.len() >= self.max_batch
-            || !self.waiting_on_next.is_empty();
-        if !due {
-            if !self.timer_armed {
-                self.timer_armed = true;
-                ctx.run_later(self.commit_interval, |act, ctx| {
-                    act.timer_armed = false;
-                    act.commit(ctx);
-                });
-            }
-            return;
+            || front.changes.len() >= self.max_batch
+            || front.sealed
+            || !front.waiters.is_empty()
+            || self.queue.len() > 1;
+        if due {
+            self.commit(ctx);
+        } else if !self.timer_armed {
+            self.timer_armed = true;
+            ctx.run_later(self.commit_interval, |act, ctx| {
+                act.timer_armed = false;
+                act.commit(ctx);
+            });
         }
-        self.commit(ctx);
     }
 
     fn commit(&mut self, ctx: &mut Context<Self>) {
-        if self.committing || self.buffer.is_empty() {
+        if self.committing {
             return;
         }
-        let batch = std::mem::take(&mut self.buffer);
-        let finishes_a_task = batch.iter().any(|c| {
+        let Some(batch) = self.queue.pop_front() else {
+            return;
+        };
+        if batch.changes.is_empty() {
+            for w in batch.waiters {
+                let _ = w.send(Ok(()));
+            }
+            return self.maybe_commit(ctx);
+        }
+        let finishes_a_task = batch.changes.iter().any(|c| {
             matches!(c, Change::TaskTransition { to, .. }
                 if matches!(to, State::Complete | State::Error | State::Cancelled | State::ResolvedManually))
         });
-        let size = batch.len();
+        let size = batch.changes.len();
+        let waiters = batch.waiters;
         self.committing = true;
-        self.waiting_on_running = std::mem::take(&mut self.waiting_on_next);
         let describe = self.store.describe();
-        ctx.spawn(
-            wrap_future::<_, Self>(self.store.apply(batch)).map(move |result, act, ctx| {
+        ctx.spawn(wrap_future::<_, Self>(self.store.apply(batch.changes)).map(
+            move |result, act, ctx| {
                 act.committing = false;
                 act.stats.batches.fetch_add(1, Ordering::Relaxed);
                 act.stats.changes.fetch_add(size as u64, Ordering::Relaxed);
                 if let Err(e) = &result {
                     act.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                     *act.stats.last_error.lock() = Some(e.clone());
-                    eprintln!(
-                        "tasker-core: store {describe} refused a batch of {size} changes: {e}"
-                    );
+                    if waiters.is_empty() {
+                        eprintln!(
+                            "tasker-core: store {describe} refused a batch of {size} changes: {e}"
+                        );
+                    }
                 }
                 if finishes_a_task {
                     act.finished.notify();
                 }
-                for w in act.waiting_on_running.drain(..) {
+                for w in waiters.into_iter().chain(act.waiting_on_running.drain(..)) {
                     let _ = w.send(result.clone());
                 }
                 act.maybe_commit(ctx);
-            }),
-        );
+            },
+        ));
     }
 }
 
@@ -184,7 +221,23 @@ impl Handler<ApplyChanges> for StateActor {
     type Result = ();
 
     fn handle(&mut self, msg: ApplyChanges, ctx: &mut Self::Context) {
-        self.buffer.extend(msg.0);
+        self.open_batch().changes.extend(msg.0);
+        self.maybe_commit(ctx);
+    }
+}
+
+impl Handler<ApplyAlone> for StateActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ApplyAlone, ctx: &mut Self::Context) {
+        if let Some(back) = self.queue.back_mut() {
+            back.sealed = true;
+        }
+        self.queue.push_back(Batch {
+            changes: msg.changes,
+            waiters: vec![msg.reply],
+            sealed: true,
+        });
         self.maybe_commit(ctx);
     }
 }
@@ -193,11 +246,16 @@ impl Handler<Flush> for StateActor {
     type Result = ();
 
     fn handle(&mut self, msg: Flush, ctx: &mut Self::Context) {
-        if self.buffer.is_empty() && self.committing {
-            self.waiting_on_running.push(msg.reply);
+        if self.queue.is_empty() {
+            if self.committing {
+                self.waiting_on_running.push(msg.reply);
+            } else {
+                let _ = msg.reply.send(Ok(()));
+            }
         } else {
-            self.waiting_on_next.push(msg.reply);
-            self.maybe_commit(ctx);
+            // Not onto a sealed (manual) batch: its failure is not the flusher's.
+            self.open_batch().waiters.push(msg.reply);
         }
+        self.maybe_commit(ctx);
     }
 }

@@ -20,7 +20,7 @@ pub mod memory;
 pub mod records;
 pub mod store;
 
-pub use actor::{ApplyChanges, Flush, StateActor, StateStats, TaskFinishedSignal};
+pub use actor::{ApplyAlone, ApplyChanges, Flush, StateActor, StateStats, TaskFinishedSignal};
 pub use change::{Change, NewTask, StepPatch};
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};

@@ -6,9 +6,10 @@
 
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::TaskOrigin;
+use crate::manual::{Operation, Request};
 use crate::orchestrator::{
-    Barrier, Orchestrator, OrchestratorLinks, PublishCustom, Shutdown, StartTask, StepFinished,
-    StepOutcome, StepsStarted, SubmitTask,
+    Barrier, Manipulate, Orchestrator, OrchestratorLinks, PublishCustom, Recover, Shutdown,
+    StartTask, StepFinished, StepOutcome, StepsStarted, SubmitTask,
 };
 use crate::registry::{RegisteredTemplate, TemplateRegistry};
 use crate::stats::EngineStats;
@@ -69,6 +70,17 @@ pub struct SubmitRequest {
     pub tags: Option<Json>,
     /// False creates the task pending, to be started later (e.g. by a coordinator).
     pub start: bool,
+}
+
+/// What [`Engine::recover`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryReport {
+    /// Tasks now driven by this engine.
+    pub resumed: usize,
+    /// Unfinished tasks another engine owns.
+    pub owned_elsewhere: usize,
+    /// Tasks left alone, with why.
+    pub skipped: Vec<(TaskId, String)>,
 }
 
 /// Lets another thread cut a wait short (the binding's unblocking function triggers it).
@@ -524,6 +536,95 @@ impl Engine {
     /// Removes a subscriber.
     pub fn unsubscribe(&self, id: u64) {
         self.events.do_send(Unsubscribe(id));
+    }
+
+    /// Takes over every unfinished task in the store that no other engine owns: steps that
+    /// were handed out when the previous process died are failed (`engine_restart`) and
+    /// retried; the rest continue where they were. Call it after registering templates: a
+    /// task whose template is not registered is left alone and listed in the report.
+    pub fn recover(&self, timeout: Duration) -> TaskerResult<RecoveryReport> {
+        let ids = self.store.unfinished_tasks()?;
+        let claimed = self.store.claim_tasks(&ids)?;
+        let mut report = RecoveryReport {
+            owned_elsewhere: ids.len() - claimed.len(),
+            ..RecoveryReport::default()
+        };
+        let mut tasks = Vec::with_capacity(claimed.len());
+        for id in claimed {
+            let Some(view) = self.store.task(id)? else {
+                continue;
+            };
+            let key = &view.task.template;
+            match self
+                .registry
+                .find(&key.name, Some(&key.namespace), Some(&key.version))
+            {
+                Ok(template) => tasks.push((view, template)),
+                Err(_) => report
+                    .skipped
+                    .push((id, format!("template {key} is not registered"))),
+            }
+        }
+        if tasks.is_empty() {
+            return Ok(report);
+        }
+        let (tx, rx) = bounded(1);
+        {
+            let stopping = self.stopping.read();
+            self.ensure_running(&stopping)?;
+            self.orchestrator.do_send(Recover { tasks, reply: tx });
+        }
+        report.resumed = await_reply(&rx, timeout, "recover")??;
+        Ok(report)
+    }
+
+    /// Runs a manual operation on a task or one of its steps and returns once it is
+    /// committed (see [`crate::manual`]).
+    pub fn manipulate(
+        &self,
+        task_id: TaskId,
+        op: Operation,
+        request: Request,
+        timeout: Duration,
+    ) -> TaskerResult<()> {
+        let view = self.store.task(task_id)?.ok_or_else(|| {
+            TaskerError::validation(
+                format!("task {task_id}"),
+                "no such task in this engine's store",
+            )
+        })?;
+        if matches!(
+            view.state,
+            State::Pending | State::InProgress | State::Error
+        ) && self.store.claim_tasks(&[task_id])?.is_empty()
+        {
+            return Err(TaskerError::Orchestration(format!(
+                "task {task_id} is being orchestrated by another engine; change it there"
+            )));
+        }
+        let key = view.task.template.clone();
+        let template = self
+            .registry
+            .find(&key.name, Some(&key.namespace), Some(&key.version))
+            .map_err(|_| {
+                TaskerError::validation(
+                    format!("task {task_id}"),
+                    format!("its template {key} is not registered with this engine"),
+                )
+            })?;
+        let (tx, rx) = bounded(1);
+        {
+            let stopping = self.stopping.read();
+            self.ensure_running(&stopping)?;
+            self.orchestrator.do_send(Manipulate {
+                task_id,
+                op,
+                request,
+                stored: Some((view, template)),
+                reply: tx,
+            });
+        }
+        await_reply(&rx, timeout, &format!("manual operation on task {task_id}"))?
     }
 
     /// Answers once every change sent so far is applied by the store.

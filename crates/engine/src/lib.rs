@@ -14,6 +14,10 @@
 //!   the caller's thread.
 //! - [`live_task`]: one running task's state and the rules for moving it (plain methods,
 //!   unit-tested without actors).
+//! - [`recovery`]: a stored task brought back to life (after a restart, or for a manual
+//!   operation); steps interrupted by a crash are failed with `engine_restart`.
+//! - [`manual`]: the safe manual operations (reset a step for retry, mark it pending or
+//!   completed, update its results; cancel, retry or resolve a task).
 //! - [`orchestrator`]: the actor that owns live tasks and applies those rules.
 //! - [`stats`]: counters shared between the actors and the handle.
 //!
@@ -27,7 +31,9 @@
 pub mod engine;
 pub mod inflight;
 pub mod live_task;
+pub mod manual;
 pub mod orchestrator;
+pub mod recovery;
 pub mod registry;
 pub mod stats;
 pub mod work;

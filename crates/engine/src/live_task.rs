@@ -30,6 +30,9 @@ pub struct Effects {
     pub retries: Vec<(u32, Duration)>,
     /// The task reached this final state.
     pub finished: Option<State>,
+    /// Steps that were handed out and are no longer (a manual operation moved them): their
+    /// workers' reports must be refused.
+    pub released: Vec<StepId>,
 }
 
 /// Submission details stored on the task row.
@@ -54,6 +57,8 @@ pub struct LiveStep {
     pub retry_scheduled: bool,
     pub results: Option<Arc<Json>>,
     pub started_at: Option<Timestamp>,
+    /// sort_key of the step's most recent transition (0: none yet).
+    pub sort_key: i32,
 }
 
 /// One running task.
@@ -63,14 +68,16 @@ pub struct LiveTask {
     pub context: Arc<Json>,
     pub state: State,
     pub steps: Vec<LiveStep>,
-    dag: RuntimeDag,
-    handed_out: u32,
-    retries_pending: u32,
-    completed: u32,
+    pub(crate) dag: RuntimeDag,
+    pub(crate) handed_out: u32,
+    pub(crate) retries_pending: u32,
+    pub(crate) completed: u32,
+    /// sort_key of the task's most recent transition (0: none yet).
+    pub sort_key: i32,
     /// A dedicated channel for this task's steps (a coordinator drives it), kept whole so
     /// shutdown can take back what is queued on it.
     pub route: Option<(Sender<Routed>, Receiver<Routed>)>,
-    last_error: Option<(String, String)>,
+    pub(crate) last_error: Option<(String, String)>,
 }
 
 impl LiveTask {
@@ -101,6 +108,7 @@ impl LiveTask {
                 retry_scheduled: false,
                 results: None,
                 started_at: None,
+                sort_key: 0,
             });
             records.push(StepRecord {
                 step_id,
@@ -151,6 +159,7 @@ impl LiveTask {
             handed_out: 0,
             retries_pending: 0,
             completed: 0,
+            sort_key: 0,
             route: None,
             last_error: None,
         };
@@ -163,7 +172,7 @@ impl LiveTask {
         self.handed_out
     }
 
-    fn emit(
+    pub(crate) fn emit(
         &self,
         fx: &mut Effects,
         name: LifecycleEvent,
@@ -188,7 +197,7 @@ impl LiveTask {
         fx.events.push(e);
     }
 
-    fn subject(&self, i: u32) -> String {
+    pub(crate) fn subject(&self, i: u32) -> String {
         format!(
             "step {} ({}) of task {}",
             self.steps[i as usize].id,
@@ -197,7 +206,7 @@ impl LiveTask {
         )
     }
 
-    fn move_step(
+    pub(crate) fn move_step(
         &mut self,
         i: u32,
         to: State,
@@ -210,6 +219,7 @@ impl LiveTask {
         let from = step.state;
         debug_assert!(from.step_can_transition_to(to), "{from} -> {to}");
         step.state = to;
+        step.sort_key += 1;
         fx.changes.push(Change::StepTransition {
             task_id: self.id,
             step_id: step.id,
@@ -222,9 +232,16 @@ impl LiveTask {
         });
     }
 
-    fn move_task(&mut self, to: State, meta: TransitionMeta, at: Timestamp, fx: &mut Effects) {
+    pub(crate) fn move_task(
+        &mut self,
+        to: State,
+        meta: TransitionMeta,
+        at: Timestamp,
+        fx: &mut Effects,
+    ) {
         let from = self.state;
         self.state = to;
+        self.sort_key += 1;
         fx.changes.push(Change::TaskTransition {
             task_id: self.id,
             from: Some(from),
@@ -253,7 +270,7 @@ impl LiveTask {
         Ok(())
     }
 
-    fn discovered(&self, fx: &mut Effects) {
+    pub(crate) fn discovered(&self, fx: &mut Effects) {
         if fx.emit_events && !fx.dispatch.is_empty() {
             let ids: Vec<i64> = fx
                 .dispatch
@@ -501,7 +518,7 @@ impl LiveTask {
 
     /// Finishes the task when every step is satisfied (complete), or when nothing is handed
     /// out and no retry is scheduled yet some step is unsatisfied (error).
-    fn check_finished(&mut self, at: Timestamp, fx: &mut Effects) {
+    pub(crate) fn check_finished(&mut self, at: Timestamp, fx: &mut Effects) {
         if self.state != State::InProgress {
             return;
         }

@@ -8,6 +8,7 @@
 
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::{Effects, LiveTask, TaskOrigin};
+use crate::manual::{Operation, Request};
 use crate::registry::RegisteredTemplate;
 use crate::stats::EngineStats;
 use crate::work::{ReadyStep, Routed, StepFailure};
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tasker_event_bus::{EventBus, Publish};
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
-use tasker_state::{ApplyChanges, StateActor};
+use tasker_state::{ApplyAlone, ApplyChanges, StateActor, TaskView};
 
 /// Create a task (and start it unless `start` is false).
 #[derive(Message)]
@@ -76,6 +77,27 @@ pub struct PublishCustom {
     pub reply: Sender<TaskerResult<()>>,
 }
 
+/// Takes over stored tasks after a restart; answers with how many were resumed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Recover {
+    pub tasks: Vec<(TaskView, Arc<RegisteredTemplate>)>,
+    pub reply: Sender<TaskerResult<usize>>,
+}
+
+/// A manual operation. `stored` is the task as read from the store, for a task this engine
+/// is not driving. The reply comes from the state actor once the operation's transaction
+/// has committed (or from here when a check refuses it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Manipulate {
+    pub task_id: TaskId,
+    pub op: Operation,
+    pub request: Request,
+    pub stored: Option<(TaskView, Arc<RegisteredTemplate>)>,
+    pub reply: Sender<TaskerResult<()>>,
+}
+
 /// Answers once every message sent before it has been handled.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -123,7 +145,22 @@ impl Orchestrator {
     }
 
     /// Carries out `fx` for task `task_id`.
-    fn apply(&mut self, task_id: TaskId, mut fx: Effects, ctx: &mut Context<Self>) {
+    fn apply(&mut self, task_id: TaskId, fx: Effects, ctx: &mut Context<Self>) {
+        self.apply_with(task_id, fx, None, ctx);
+    }
+
+    /// Carries out `fx`; with `reply`, its changes commit in a transaction of their own and
+    /// the state actor answers `reply` with the outcome.
+    fn apply_with(
+        &mut self,
+        task_id: TaskId,
+        mut fx: Effects,
+        reply: Option<Sender<TaskerResult<()>>>,
+        ctx: &mut Context<Self>,
+    ) {
+        for step_id in fx.released.drain(..) {
+            self.links.inflight.take(step_id);
+        }
         let now = Timestamp::now();
         if let Some(task) = self.tasks.get_mut(&task_id) {
             let dispatch = std::mem::take(&mut fx.dispatch);
@@ -156,10 +193,16 @@ impl Orchestrator {
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        if !fx.changes.is_empty() {
-            self.links
+        match reply {
+            Some(reply) => self.links.state.do_send(ApplyAlone {
+                changes: std::mem::take(&mut fx.changes),
+                reply,
+            }),
+            None if !fx.changes.is_empty() => self
+                .links
                 .state
-                .do_send(ApplyChanges(std::mem::take(&mut fx.changes)));
+                .do_send(ApplyChanges(std::mem::take(&mut fx.changes))),
+            None => {}
         }
         if !fx.events.is_empty() {
             self.links
@@ -343,6 +386,88 @@ impl Handler<PublishCustom> for Orchestrator {
         };
         let _ = msg.reply.send(result);
         self.apply(msg.step.task_id, fx, ctx);
+    }
+}
+
+impl Handler<Recover> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Recover, ctx: &mut Self::Context) {
+        let now = Timestamp::now();
+        let mut resumed = 0;
+        let mut failure = None;
+        for (view, template) in msg.tasks {
+            let task_id = view.task.task_id;
+            if self.tasks.contains_key(&task_id) {
+                continue;
+            }
+            let mut fx = self.effects();
+            match LiveTask::restore(&view, template, true, now, &mut fx) {
+                Ok(mut task) => {
+                    task.resume(now, self.links.backoff_scale, &mut fx);
+                    self.tasks.insert(task_id, task);
+                    self.apply(task_id, fx, ctx);
+                    resumed += 1;
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        let _ = msg.reply.send(match failure {
+            Some(e) if resumed == 0 => Err(e),
+            _ => Ok(resumed),
+        });
+    }
+}
+
+impl Handler<Manipulate> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Manipulate, ctx: &mut Self::Context) {
+        let now = Timestamp::now();
+        let mut fx = self.effects();
+        let brought_in = !self.tasks.contains_key(&msg.task_id);
+        if brought_in {
+            let Some((view, template)) = msg.stored else {
+                let _ = msg.reply.send(Err(TaskerError::validation(
+                    format!("task {}", msg.task_id),
+                    "no such task in this engine's store",
+                )));
+                return;
+            };
+            match LiveTask::restore(&view, template, false, now, &mut fx) {
+                Ok(task) => {
+                    self.tasks.insert(msg.task_id, task);
+                }
+                Err(e) => {
+                    let _ = msg.reply.send(Err(e));
+                    return;
+                }
+            }
+        }
+        let task = self.tasks.get_mut(&msg.task_id).expect("present");
+        if let Err(e) = task.apply_manual(
+            &msg.op,
+            &msg.request,
+            now,
+            self.links.backoff_scale,
+            &mut fx,
+        ) {
+            // Nothing moved; a task brought in only for this operation goes back out.
+            if brought_in {
+                self.tasks.remove(&msg.task_id);
+            }
+            let _ = msg.reply.send(Err(e));
+            return;
+        }
+        if brought_in && task.state != State::InProgress && fx.finished.is_none() {
+            // Brought in for the operation and still not running (e.g. results updated on
+            // a finished task): the engine does not drive it.
+            self.tasks.remove(&msg.task_id);
+        }
+        if self.stopping {
+            fx.dispatch.clear();
+        }
+        self.apply_with(msg.task_id, fx, Some(msg.reply), ctx);
     }
 }
 

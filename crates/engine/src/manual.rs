@@ -1,0 +1,361 @@
+//! Safe manual operations on tasks and steps (the inspection API's `…!` methods).
+//!
+//! Each one checks that the current state allows it (else a `StateTransitionError` naming
+//! the current state and the allowed ones), checks the caller's view of the history is
+//! current (optimistic check on sort_key, else `ConcurrentModification`), and appends a
+//! transition whose metadata records the operation, the caller's reason and the time.
+//! History is never rewritten.
+
+use crate::live_task::{Effects, LiveTask};
+use serde_json::{json, Value as Json};
+use std::borrow::Cow;
+use std::sync::Arc;
+use tasker_model::{State, StepId, TaskerError, TaskerResult, Timestamp};
+use tasker_state::{Change, StepPatch, TransitionMeta};
+
+/// A manual operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// error → pending, attempts back to 0, optionally a new retry limit.
+    ResetStepForRetry {
+        step_id: StepId,
+        retry_limit: Option<u32>,
+    },
+    /// error → pending, attempts kept.
+    MarkStepPending { step_id: StepId },
+    /// Replace a step's results (not while a worker runs it).
+    UpdateStepResults { step_id: StepId, results: Json },
+    /// pending/error → resolved_manually, in_progress → complete, with these results.
+    MarkStepCompleted { step_id: StepId, results: Json },
+    /// → cancelled, with every unfinished step.
+    CancelTask,
+    /// error → pending → in_progress, failed steps back to pending with attempts at 0.
+    RetryTask,
+    /// error → resolved_manually.
+    ResolveTaskManually,
+}
+
+impl Operation {
+    /// The name recorded in the transition metadata.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::ResetStepForRetry { .. } => "reset_for_retry",
+            Operation::MarkStepPending { .. } => "mark_pending",
+            Operation::UpdateStepResults { .. } => "update_results",
+            Operation::MarkStepCompleted { .. } => "mark_completed",
+            Operation::CancelTask => "cancel",
+            Operation::RetryTask => "retry",
+            Operation::ResolveTaskManually => "resolve_manually",
+        }
+    }
+
+    /// The step the operation is about, if it is a step operation.
+    pub fn step_id(&self) -> Option<StepId> {
+        match self {
+            Operation::ResetStepForRetry { step_id, .. }
+            | Operation::MarkStepPending { step_id }
+            | Operation::UpdateStepResults { step_id, .. }
+            | Operation::MarkStepCompleted { step_id, .. } => Some(*step_id),
+            _ => None,
+        }
+    }
+}
+
+/// Who asked and why.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Request {
+    pub reason: Option<String>,
+    /// sort_key of the most recent transition of the step (step operations) or the task
+    /// (task operations) as the caller last read it.
+    pub expect_sort_key: Option<i32>,
+}
+
+fn meta(op: &Operation, request: &Request, now: Timestamp) -> TransitionMeta {
+    TransitionMeta {
+        reason: Cow::Owned(
+            request
+                .reason
+                .clone()
+                .unwrap_or_else(|| op.name().to_string()),
+        ),
+        actor: Cow::Borrowed("api"),
+        extra: Some(json!({"operation": op.name(), "requested_at": now.to_rfc3339()})),
+        ..TransitionMeta::default()
+    }
+}
+
+/// Puts the caller's expected sort_key on the first change of this operation, so the store
+/// double-checks it inside the transaction.
+fn expect_on_first(fx: &mut Effects, from: usize, expect: Option<i32>) {
+    if let Some(change) = fx.changes.get_mut(from) {
+        match change {
+            Change::TaskTransition {
+                expect_sort_key, ..
+            }
+            | Change::StepTransition {
+                expect_sort_key, ..
+            }
+            | Change::PatchStep {
+                expect_sort_key, ..
+            } => *expect_sort_key = expect,
+            Change::CreateTask(_) => {}
+        }
+    }
+}
+
+impl LiveTask {
+    fn step_index(&self, step_id: StepId) -> TaskerResult<u32> {
+        self.steps
+            .iter()
+            .position(|s| s.id == step_id)
+            .map(|i| i as u32)
+            .ok_or_else(|| {
+                TaskerError::validation(
+                    format!("step {step_id}"),
+                    format!("is not a step of task {}", self.id),
+                )
+            })
+    }
+
+    fn check_sort_key(
+        &self,
+        subject: String,
+        actual: i32,
+        expect: Option<i32>,
+    ) -> TaskerResult<()> {
+        match expect {
+            Some(e) if e != actual => Err(TaskerError::ConcurrentModification {
+                subject,
+                message: format!(
+                    "was changed by someone else (its history is at sort_key {actual}, not {e}); nothing was written: read it again and retry"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies `op`. On error nothing has changed (checks come before any move).
+    pub fn apply_manual(
+        &mut self,
+        op: &Operation,
+        request: &Request,
+        now: Timestamp,
+        backoff_scale: f64,
+        fx: &mut Effects,
+    ) -> TaskerResult<()> {
+        let first_change = fx.changes.len();
+        let meta = meta(op, request, now);
+        match op {
+            Operation::ResetStepForRetry {
+                step_id,
+                retry_limit,
+            } => {
+                let i = self.step_index(*step_id)?;
+                self.require_step(i, &[State::Error], State::Pending, request)?;
+                let step = &mut self.steps[i as usize];
+                step.attempts = 0;
+                step.retryable = true;
+                if let Some(limit) = retry_limit {
+                    step.retry_limit = *limit;
+                }
+                self.unschedule_retry(i);
+                let patch = StepPatch {
+                    attempts: Some(0),
+                    retryable: Some(true),
+                    retry_limit: *retry_limit,
+                    backoff_request_seconds: Some(None),
+                    ..StepPatch::default()
+                };
+                self.move_step(i, State::Pending, meta, now, patch, fx);
+                self.resume_after_manual(now, backoff_scale, fx);
+            }
+            Operation::MarkStepPending { step_id } => {
+                let i = self.step_index(*step_id)?;
+                self.require_step(i, &[State::Error], State::Pending, request)?;
+                self.unschedule_retry(i);
+                self.move_step(i, State::Pending, meta, now, StepPatch::default(), fx);
+                self.resume_after_manual(now, backoff_scale, fx);
+            }
+            Operation::UpdateStepResults { step_id, results } => {
+                let i = self.step_index(*step_id)?;
+                let step = &self.steps[i as usize];
+                if step.state == State::InProgress || step.in_process {
+                    return Err(TaskerError::InvalidState {
+                        subject: self.subject(i),
+                        message: format!(
+                            "is {} and handed to a worker: its results cannot be replaced now",
+                            step.state
+                        ),
+                    });
+                }
+                self.check_sort_key(self.subject(i), step.sort_key, request.expect_sort_key)?;
+                let results = Arc::new(results.clone());
+                self.steps[i as usize].results = Some(results.clone());
+                fx.changes.push(Change::PatchStep {
+                    step_id: *step_id,
+                    at: now,
+                    patch: StepPatch {
+                        results: Some(results),
+                        ..StepPatch::default()
+                    },
+                    expect_sort_key: None,
+                });
+            }
+            Operation::MarkStepCompleted { step_id, results } => {
+                let i = self.step_index(*step_id)?;
+                let to = match self.steps[i as usize].state {
+                    State::InProgress => State::Complete,
+                    _ => State::ResolvedManually,
+                };
+                self.require_step(
+                    i,
+                    &[State::Pending, State::Error, State::InProgress],
+                    to,
+                    request,
+                )?;
+                let was_handed_out = self.steps[i as usize].in_process;
+                if was_handed_out {
+                    self.handed_out -= 1;
+                    fx.released.push(*step_id);
+                }
+                self.unschedule_retry(i);
+                let results = Arc::new(results.clone());
+                let step = &mut self.steps[i as usize];
+                step.in_process = false;
+                step.results = Some(results.clone());
+                let patch = StepPatch {
+                    in_process: Some(false),
+                    processed: Some(true),
+                    processed_at: Some(now),
+                    results: Some(results),
+                    ..StepPatch::default()
+                };
+                self.move_step(i, to, meta, now, patch, fx);
+                self.completed += 1;
+                let mut ready = Vec::new();
+                self.dag.satisfy(&self.template.graph, i, &mut ready);
+                self.resume_after_manual(now, backoff_scale, fx);
+            }
+            Operation::CancelTask => {
+                self.require_task(State::Cancelled, request)?;
+                self.move_task(State::Cancelled, meta.clone(), now, fx);
+                for i in 0..self.steps.len() as u32 {
+                    let step = &self.steps[i as usize];
+                    if !matches!(
+                        step.state,
+                        State::Pending | State::Error | State::InProgress
+                    ) {
+                        continue;
+                    }
+                    if step.in_process {
+                        fx.released.push(step.id);
+                    }
+                    self.unschedule_retry(i);
+                    self.steps[i as usize].in_process = false;
+                    let patch = StepPatch {
+                        in_process: Some(false),
+                        ..StepPatch::default()
+                    };
+                    self.move_step(i, State::Cancelled, meta.clone(), now, patch, fx);
+                }
+                self.handed_out = 0;
+                self.emit(
+                    fx,
+                    tasker_event_bus::LifecycleEvent::TaskCancelled,
+                    None,
+                    |_| {},
+                );
+                fx.finished = Some(State::Cancelled);
+            }
+            Operation::RetryTask => {
+                self.require_task(State::Pending, request)?;
+                self.move_task(State::Pending, meta.clone(), now, fx);
+                for i in 0..self.steps.len() as u32 {
+                    if self.steps[i as usize].state != State::Error {
+                        continue;
+                    }
+                    self.unschedule_retry(i);
+                    let step = &mut self.steps[i as usize];
+                    step.attempts = 0;
+                    step.retryable = true;
+                    let patch = StepPatch {
+                        attempts: Some(0),
+                        retryable: Some(true),
+                        backoff_request_seconds: Some(None),
+                        ..StepPatch::default()
+                    };
+                    self.move_step(i, State::Pending, meta.clone(), now, patch, fx);
+                }
+                self.emit(
+                    fx,
+                    tasker_event_bus::LifecycleEvent::TaskRetryRequested,
+                    None,
+                    |_| {},
+                );
+                self.move_task(State::InProgress, TransitionMeta::engine("resume"), now, fx);
+                self.resume(now, backoff_scale, fx);
+            }
+            Operation::ResolveTaskManually => {
+                self.require_task(State::ResolvedManually, request)?;
+                self.move_task(State::ResolvedManually, meta, now, fx);
+                fx.finished = Some(State::ResolvedManually);
+            }
+        }
+        expect_on_first(fx, first_change, request.expect_sort_key);
+        Ok(())
+    }
+
+    fn require_step(
+        &self,
+        i: u32,
+        from: &[State],
+        to: State,
+        request: &Request,
+    ) -> TaskerResult<()> {
+        let step = &self.steps[i as usize];
+        if !from.contains(&step.state) || !step.state.step_can_transition_to(to) {
+            return Err(TaskerError::step_transition(
+                self.subject(i),
+                step.state,
+                to,
+            ));
+        }
+        self.check_sort_key(self.subject(i), step.sort_key, request.expect_sort_key)
+    }
+
+    fn require_task(&self, to: State, request: &Request) -> TaskerResult<()> {
+        let subject = format!("task {}", self.id);
+        let allowed = match to {
+            // retry: only a task in error goes back to pending.
+            State::Pending => self.state == State::Error,
+            _ => self.state.task_can_transition_to(to),
+        };
+        if !allowed {
+            return Err(TaskerError::task_transition(subject, self.state, to));
+        }
+        self.check_sort_key(subject, self.sort_key, request.expect_sort_key)
+    }
+
+    fn unschedule_retry(&mut self, i: u32) {
+        let step = &mut self.steps[i as usize];
+        if step.retry_scheduled {
+            step.retry_scheduled = false;
+            self.retries_pending -= 1;
+        }
+    }
+
+    /// After a step operation: a task that had failed resumes (error → pending →
+    /// in_progress); a running one hands out what became ready and may finish.
+    fn resume_after_manual(&mut self, now: Timestamp, backoff_scale: f64, fx: &mut Effects) {
+        if self.state == State::Error {
+            self.move_task(
+                State::Pending,
+                TransitionMeta::engine("manual_step_change"),
+                now,
+                fx,
+            );
+            self.move_task(State::InProgress, TransitionMeta::engine("resume"), now, fx);
+        }
+        self.resume(now, backoff_scale, fx);
+    }
+}

@@ -1,0 +1,286 @@
+//! Recovery from a shared store and the manual operations, against a real engine.
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_engine::engine::Interrupt;
+use tasker_engine::manual::{Operation, Request};
+use tasker_engine::{Engine, EngineOptions, StepFailure, SubmitRequest};
+use tasker_model::{EngineConfig, State, TaskId, TaskerError};
+use tasker_state::{MemoryStore, Store};
+
+const CHAIN: &str = "name: chain\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2}\n - {name: b, handler_class: H, depends_on_step: a}\n";
+const T: Duration = Duration::from_secs(5);
+
+fn engine_on(store: Arc<MemoryStore>) -> Engine {
+    let e = Engine::start(EngineOptions {
+        config: EngineConfig {
+            backoff_scale: 0.001,
+            ..EngineConfig::default()
+        },
+        store: Some(store),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    e.register_template_yaml(CHAIN, "chain.yaml").unwrap();
+    e
+}
+
+fn submit(e: &Engine) -> TaskId {
+    e.submit(SubmitRequest {
+        name: "chain".into(),
+        context: json!({}),
+        start: true,
+        ..SubmitRequest::default()
+    })
+    .unwrap()
+}
+
+/// Completes every step handed out until the task ends.
+fn run_to_end(e: &Engine, id: TaskId) -> State {
+    let interrupt = Interrupt::default();
+    loop {
+        if let Ok(steps) = e.wait_next_steps(8, Duration::from_millis(20), &interrupt) {
+            for s in steps {
+                e.complete_step(s.step_id, json!({"ran": &**s.name()}))
+                    .unwrap();
+            }
+        }
+        if let Ok(Ok(state)) = e.wait_for_task(id, Duration::from_millis(1), &interrupt) {
+            return state;
+        }
+    }
+}
+
+#[test]
+fn a_second_engine_resumes_what_the_first_left_and_reruns_only_unfinished_steps() {
+    let store = Arc::new(MemoryStore::new());
+    let first = engine_on(store.clone());
+    let id = submit(&first);
+    let a = first.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    first
+        .complete_step(a[0].step_id, json!({"ran": "a"}))
+        .unwrap();
+    let b = first.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    assert_eq!(&**b[0].name(), "b");
+    first.stop(T).unwrap(); // b was started: it goes to error (engine_stopped)
+    drop(first);
+
+    let second = engine_on(store.clone());
+    let report = second.recover(T).unwrap();
+    assert_eq!(report.resumed, 1);
+    assert_eq!(run_to_end(&second, id), State::Complete);
+    let view = second.task(id).unwrap().unwrap();
+    let a_path: Vec<&str> = view.steps[0]
+        .transitions
+        .iter()
+        .map(|t| t.to_state.as_str())
+        .collect();
+    assert_eq!(
+        a_path,
+        vec!["in_progress", "complete"],
+        "a completed once and never ran again"
+    );
+    let b_path: Vec<&str> = view.steps[1]
+        .transitions
+        .iter()
+        .map(|t| t.to_state.as_str())
+        .collect();
+    assert_eq!(
+        b_path,
+        vec!["in_progress", "error", "pending", "in_progress", "complete"]
+    );
+    second.stop(T).unwrap();
+}
+
+#[test]
+fn steps_running_at_a_crash_fail_with_engine_restart_and_count_an_attempt() {
+    let store = Arc::new(MemoryStore::new());
+    let first = engine_on(store.clone());
+    let id = submit(&first);
+    let _a = first.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    first.flush(T).unwrap();
+    // A crash: the engine's memory is gone but the store keeps a running step. Recover on a
+    // second engine while the first is still alive but ignored (no stop, no take-back).
+    let second = engine_on(store.clone());
+    assert_eq!(second.recover(T).unwrap().resumed, 1);
+    assert_eq!(run_to_end(&second, id), State::Complete);
+    let a = &second.task(id).unwrap().unwrap().steps[0];
+    let restart = a
+        .transitions
+        .iter()
+        .find(|t| t.meta.reason == "engine_restart")
+        .expect("restart transition");
+    assert_eq!(restart.from_state, Some(State::InProgress));
+    assert_eq!(a.step.attempts, Some(1));
+    second.stop(T).unwrap();
+    first.stop(T).unwrap();
+}
+
+#[test]
+fn manual_operations_follow_the_state_machine_and_record_why() {
+    let store = Arc::new(MemoryStore::new());
+    let e = engine_on(store.clone());
+    let id = submit(&e);
+    // Fail a twice: its retry limit is 2, so the task ends in error.
+    for _ in 0..2 {
+        let s = e.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+        e.fail_step(
+            s[0].step_id,
+            StepFailure {
+                error_class: "Boom".into(),
+                message: "no".into(),
+                retryable: true,
+                retry_after: None,
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        e.wait_for_task(id, T, &Interrupt::default()).unwrap(),
+        Ok(State::Error)
+    );
+    let view = e.task(id).unwrap().unwrap();
+    let a = view.steps[0].step.step_id;
+    let a_key = view.steps[0].transitions.last().unwrap().sort_key;
+
+    // Refused: a complete-only operation on a step in error names the states.
+    let err = e
+        .manipulate(
+            id,
+            Operation::ResolveTaskManually,
+            Request {
+                expect_sort_key: Some(0),
+                ..Request::default()
+            },
+            T,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, TaskerError::ConcurrentModification { .. }),
+        "{err}"
+    );
+    let err = e
+        .manipulate(id, Operation::CancelTask, Request::default(), T)
+        .unwrap_err();
+    assert_eq!(err.to_string(), format!("task {id} cannot move from error to cancelled; allowed from error: pending, resolved_manually"));
+
+    // Stale view of the step: refused, nothing written.
+    let before = e.task(id).unwrap();
+    let stale = Request {
+        reason: Some("ops".into()),
+        expect_sort_key: Some(a_key - 1),
+    };
+    let err = e
+        .manipulate(
+            id,
+            Operation::ResetStepForRetry {
+                step_id: a,
+                retry_limit: Some(5),
+            },
+            stale,
+            T,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, TaskerError::ConcurrentModification { .. }),
+        "{err}"
+    );
+    assert_eq!(e.task(id).unwrap(), before);
+
+    // Allowed: reset a for retry with a new limit; the task resumes and completes.
+    let fresh = Request {
+        reason: Some("gateway fixed".into()),
+        expect_sort_key: Some(a_key),
+    };
+    e.manipulate(
+        id,
+        Operation::ResetStepForRetry {
+            step_id: a,
+            retry_limit: Some(5),
+        },
+        fresh,
+        T,
+    )
+    .unwrap();
+    assert_eq!(run_to_end(&e, id), State::Complete);
+    let view = e.task(id).unwrap().unwrap();
+    let reset = view.steps[0]
+        .transitions
+        .iter()
+        .find(|t| t.meta.actor == "api")
+        .unwrap();
+    assert_eq!(reset.meta.reason, "gateway fixed");
+    assert_eq!(
+        reset.meta.extra.as_ref().unwrap()["operation"],
+        "reset_for_retry"
+    );
+    assert_eq!(
+        (reset.from_state, reset.to_state),
+        (Some(State::Error), State::Pending)
+    );
+    assert_eq!(view.steps[0].step.retry_limit, 5);
+    let task_path: Vec<&str> = view
+        .transitions
+        .iter()
+        .map(|t| t.to_state.as_str())
+        .collect();
+    assert_eq!(
+        task_path,
+        vec!["in_progress", "error", "pending", "in_progress", "complete"]
+    );
+
+    // A finished task can be cancelled; its history only grows.
+    let len = view.transitions.len();
+    e.manipulate(id, Operation::CancelTask, Request::default(), T)
+        .unwrap();
+    let view = e.task(id).unwrap().unwrap();
+    assert_eq!(view.state, State::Cancelled);
+    assert_eq!(view.transitions.len(), len + 1);
+    assert_eq!(view.transitions.iter().filter(|t| t.most_recent).count(), 1);
+    e.stop(T).unwrap();
+}
+
+#[test]
+fn marking_a_failed_step_completed_lets_its_children_run() {
+    let store = Arc::new(MemoryStore::new());
+    let e = engine_on(store.clone());
+    let id = submit(&e);
+    let s = e.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    e.fail_step(
+        s[0].step_id,
+        StepFailure {
+            error_class: "Bad".into(),
+            message: "declined".into(),
+            retryable: false,
+            retry_after: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        e.wait_for_task(id, T, &Interrupt::default()).unwrap(),
+        Ok(State::Error)
+    );
+    e.manipulate(
+        id,
+        Operation::MarkStepCompleted {
+            step_id: s[0].step_id,
+            results: json!({"manual": true}),
+        },
+        Request::default(),
+        T,
+    )
+    .unwrap();
+    let b = e.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    assert_eq!(&**b[0].name(), "b");
+    assert_eq!(*b[0].parent_results[0].1, json!({"manual": true}));
+    e.complete_step(b[0].step_id, json!(1)).unwrap();
+    assert_eq!(
+        e.wait_for_task(id, T, &Interrupt::default()).unwrap(),
+        Ok(State::Complete)
+    );
+    let a = &e.task(id).unwrap().unwrap().steps[0];
+    assert_eq!(a.state, State::ResolvedManually);
+    e.stop(T).unwrap();
+    let _: &dyn Store = &*store;
+}

@@ -8,7 +8,11 @@ EXT_SO = File.join(ROOT, "gem/lib/tasker_core/tasker_core_ext.#{RbConfig::CONFIG
 desc "Build the Rust extension (release) into gem/lib/tasker_core"
 task :compile do
   Dir.chdir(ROOT) { sh "cargo build --release -p tasker-core-ext" }
-  cp File.join(ROOT, "target/release/libtasker_core_ext.so"), EXT_SO
+  # Copy then rename: a process that has the old library loaded keeps its (unlinked) file;
+  # overwriting it in place would change code under a running process.
+  staging = "#{EXT_SO}.#{Process.pid}.tmp"
+  cp File.join(ROOT, "target/release/libtasker_core_ext.so"), staging
+  mv staging, EXT_SO
 end
 
 desc "Run the gem's RSpec suite"

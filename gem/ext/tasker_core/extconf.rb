@@ -22,7 +22,8 @@ lib_dir = File.expand_path("../../lib/tasker_core", __dir__)
 File.write("Makefile", <<~MAKE)
   all:
   \tcd #{workspace} && #{cargo} build --release -p tasker-core-ext
-  \tcp #{built} #{lib_dir}/tasker_core_ext.#{dlext}
+  \tcp #{built} #{lib_dir}/tasker_core_ext.#{dlext}.tmp
+  \tmv #{lib_dir}/tasker_core_ext.#{dlext}.tmp #{lib_dir}/tasker_core_ext.#{dlext}
 
   install: all
 

@@ -12,6 +12,9 @@ module TaskerCore
   # Every method may be called from any thread. Calls that change something return at once;
   # waits release the GVL and can be interrupted (Thread#kill, Timeout, Ctrl-C).
   class Engine
+    # Where tasks live when neither `database_url:` nor TASKER_DATABASE_URL says.
+    DEFAULT_DATABASE_URL = "memory:"
+
     # @return [TaskerCore::Native::Engine] the shareable native handle
     attr_reader :native
     # @return [TaskerCore::WorkerPool, nil]
@@ -29,15 +32,20 @@ module TaskerCore
     # @param handler_lookup [#call, nil] handler class name → class (default Object.const_get)
     # @param cache_handlers [Boolean] keep handler classes after the first lookup
     # @param around_step [#call, nil] wraps each handler run; receives a block
+    # @param database_url [String] where tasks live: "memory:" (nothing survives the process)
+    # @param recover [Boolean] take over unfinished tasks left in the store
     # @return [Engine]
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
-                   handler_lookup: nil, cache_handlers: true, around_step: nil)
-      native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s })
+                   handler_lookup: nil, cache_handlers: true, around_step: nil,
+                   database_url: ENV.fetch("TASKER_DATABASE_URL", DEFAULT_DATABASE_URL), recover: true)
+      native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
+                                    database_url: database_url.to_s })
       engine = new(native, logger: logger,
                            resolver: HandlerResolver.new(cache: cache_handlers, lookup: handler_lookup),
                            around_step: around_step)
       begin
         Array(templates).each { |path| engine.register_templates(path) }
+        engine.recover if recover
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
       rescue StandardError
         native.stop(5)
@@ -132,6 +140,21 @@ module TaskerCore
     def task_result(task_id)
       summary = @native.task_summary(task_id) || raise(ValidationError, "task #{task_id}: no such task in this engine's store")
       TaskResult.from_h(summary)
+    end
+
+    # The task as stored, for inspection and manual operations.
+    # @param task_id [Integer]
+    # @return [Task]
+    # @raise [ValidationError] when there is no such task
+    def task(task_id)
+      Task.new(self, task_hash(task_id))
+    end
+
+    # Takes over unfinished tasks left in the store (by a previous process); {Engine.start}
+    # does this after registering templates.
+    # @return [Hash] resumed:, owned_elsewhere:, skipped: [[task_id, why], ...]
+    def recover(timeout: 30)
+      @native.recover(timeout)
     end
 
     # The task as stored (state, steps, transitions), as a Hash.

@@ -14,9 +14,22 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_engine::engine::{Interrupt, WaitEnd};
+use tasker_engine::manual::{Operation, Request};
 use tasker_engine::{Engine as CoreEngine, EngineOptions, StepFailure, SubmitRequest};
 use tasker_model::{EngineConfig, StepId, TaskId};
 use tasker_state::{StepView, TaskView, TransitionRecord};
+
+/// The store a `database_url` names. `memory:` is the in-process store; the SQL stores
+/// come from `tasker_state::sql`.
+fn open_store(url: &str) -> tasker_model::TaskerResult<Arc<dyn tasker_state::Store>> {
+    if url == "memory:" {
+        return Ok(Arc::new(tasker_state::MemoryStore::new()));
+    }
+    Err(tasker_model::TaskerError::validation(
+        format!("database_url {url:?}"),
+        "not a supported store (use \"memory:\")",
+    ))
+}
 
 /// See the module documentation.
 #[magnus::wrap(
@@ -90,6 +103,9 @@ impl Engine {
             }
             if let Some(n) = opt::<usize>(ruby, options, "max_batch")? {
                 engine_options.max_batch = n.max(1);
+            }
+            if let Some(url) = opt::<String>(ruby, options, "database_url")? {
+                engine_options.store = Some(open_store(&url).map_err(err)?);
             }
             let inner = CoreEngine::start(engine_options).map_err(err)?;
             Ok(Engine {
@@ -403,6 +419,109 @@ impl Engine {
         })
     }
 
+    /// Takes over unfinished tasks from the store; `{resumed:, owned_elsewhere:, skipped:}`.
+    fn recover(ruby: &Ruby, rb_self: &Self, timeout: Value) -> Result<RHash, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let inner = rb_self.inner.clone();
+            let outcome = nogvl(move || inner.recover(timeout), || {});
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            let report = outcome
+                .value
+                .unwrap_or_else(|| {
+                    Err(tasker_model::TaskerError::Orchestration(
+                        "recover was interrupted".into(),
+                    ))
+                })
+                .map_err(err)?;
+            let h = ruby.hash_new();
+            h.aset(ruby.to_symbol("resumed"), report.resumed)?;
+            h.aset(ruby.to_symbol("owned_elsewhere"), report.owned_elsewhere)?;
+            let skipped = ruby.ary_new();
+            for (id, why) in report.skipped {
+                skipped.push((id.0, why))?;
+            }
+            h.aset(ruby.to_symbol("skipped"), skipped)?;
+            Ok(h)
+        })
+    }
+
+    /// Runs a manual operation (see `TaskerCore::Task` / `TaskerCore::Step`); returns once
+    /// it is committed.
+    #[allow(clippy::too_many_arguments)]
+    fn manipulate(
+        ruby: &Ruby,
+        rb_self: &Self,
+        task_id: Value,
+        operation: String,
+        step_id: Value,
+        payload: Value,
+        reason: Value,
+        expect_sort_key: Value,
+        timeout: Value,
+    ) -> Result<(), Error> {
+        guard(|| {
+            let task_id = TaskId(to_i64(task_id, "task_id")?);
+            let step = || -> Result<StepId, Error> { Ok(StepId(to_i64(step_id, "step_id")?)) };
+            let op = match operation.as_str() {
+                "reset_for_retry" => Operation::ResetStepForRetry {
+                    step_id: step()?,
+                    retry_limit: if payload.is_nil() {
+                        None
+                    } else {
+                        let n = to_i64(payload, "new_retry_limit")?;
+                        Some(u32::try_from(n).map_err(|_| {
+                            invalid("new_retry_limit", "must be between 0 and 4294967295")
+                        })?)
+                    },
+                },
+                "mark_pending" => Operation::MarkStepPending { step_id: step()? },
+                "update_results" => Operation::UpdateStepResults {
+                    step_id: step()?,
+                    results: to_json(ruby, payload, || "results".to_string())?,
+                },
+                "mark_completed" => Operation::MarkStepCompleted {
+                    step_id: step()?,
+                    results: to_json(ruby, payload, || "results".to_string())?,
+                },
+                "cancel" => Operation::CancelTask,
+                "retry" => Operation::RetryTask,
+                "resolve_manually" => Operation::ResolveTaskManually,
+                other => return Err(invalid("operation", format!("unknown operation {other:?}"))),
+            };
+            let request = Request {
+                reason: opt_string(reason, "reason")?,
+                expect_sort_key: if expect_sort_key.is_nil() {
+                    None
+                } else {
+                    Some(
+                        i32::try_from(to_i64(expect_sort_key, "expect_sort_key")?)
+                            .map_err(|_| invalid("expect_sort_key", "out of range"))?,
+                    )
+                },
+            };
+            let timeout = to_seconds(timeout, "timeout")?;
+            let inner = rb_self.inner.clone();
+            let outcome = nogvl(
+                move || inner.manipulate(task_id, op, request, timeout),
+                || {},
+            );
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            outcome
+                .value
+                .unwrap_or_else(|| {
+                    Err(tasker_model::TaskerError::Orchestration(
+                        "the operation was interrupted".into(),
+                    ))
+                })
+                .map_err(err)
+        })
+    }
+
     fn flush(&self, timeout: Value) -> Result<(), Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
@@ -567,6 +686,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("await_task", method!(Engine::await_task, 2))?;
     class.define_method("task", method!(Engine::task, 1))?;
     class.define_method("task_summary", method!(Engine::task_summary, 1))?;
+    class.define_method("recover", method!(Engine::recover, 1))?;
+    class.define_method("manipulate", method!(Engine::manipulate, 7))?;
     class.define_method("flush", method!(Engine::flush, 1))?;
     class.define_method("stop", method!(Engine::stop, 1))?;
     class.define_method("stopped?", method!(Engine::is_stopped, 0))?;

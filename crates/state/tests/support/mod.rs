@@ -6,12 +6,18 @@
 //!   when the test ends, also when it panics. Tests never touch any other schema.
 //! - [`SqliteFile`]: a SQLite database file in the temp dir, deleted when dropped.
 //! - The migration texts, compiled in with `include_str!` so a test runs exactly the files.
+//! - [`random_task`] and [`readiness_rows`]: the readiness cross-check's random tasks, and
+//!   their rows in and out of PostgreSQL.
 
 #![allow(dead_code)] // each test binary uses part of this module
+
+pub mod random_task;
+pub mod readiness_rows;
 
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -61,7 +67,10 @@ pub async fn pg_connect(test: &str) -> Option<PgConnection> {
              start the server or point TASKER_TEST_DATABASE_URL at one"
         );
     }
-    eprintln!(
+    // Written to the process's stderr, not through eprintln!, which the test harness
+    // captures and hides for a passing test: a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED: PostgreSQL unreachable at {url} ({error}); {test} did not run \
          (set TASKER_TEST_DATABASE_URL, or CI to make this a failure)"
     );
@@ -160,7 +169,8 @@ pub struct SqliteFile {
 impl SqliteFile {
     /// A path no other run is using; the file itself is created by [`SqliteFile::connect`].
     pub fn new(tag: &str) -> SqliteFile {
-        let path = std::env::temp_dir().join(format!("{}.sqlite3", unique_name("tasker_core", tag)));
+        let path =
+            std::env::temp_dir().join(format!("{}.sqlite3", unique_name("tasker_core", tag)));
         SqliteFile { path }
     }
 

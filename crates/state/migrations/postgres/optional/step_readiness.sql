@@ -19,11 +19,12 @@
 -- tables as migrated, NOT NULL DEFAULT false) counts as the column default, false. Rule 5 reads
 -- retryable with IS TRUE: a NULL is not "retryable is true".
 --
--- Shape: one set-based query, no loops, LANGUAGE sql so the planner can inline it. Steps of
--- the task come from workflow_steps_task_id_index, each step's and each parent's current state
--- from the partial unique index on (workflow_step_id, most_recent) WHERE most_recent, parents
--- from the to_step_id index on edges. Tables are unqualified and resolved through the
--- caller's search_path (setting one on the function would stop the inlining).
+-- Shape: one set-based query, no loops, LANGUAGE sql so the planner can inline it. Its cost
+-- follows the task's size, not the tables': the task's steps come from
+-- workflow_steps_task_id_index, each step's current state from one probe of the transitions'
+-- indexes, its parents from the edges' to_step_id index, and the parents' states from the
+-- steps already read. Tables are unqualified and resolved through the caller's search_path
+-- (setting one on the function would stop the inlining).
 
 CREATE OR REPLACE FUNCTION tasker_core_step_readiness(
     p_task_id bigint,
@@ -62,23 +63,41 @@ AS $$
                     * interval '1 second'
             END AS error_retry_at
         FROM tasker_workflow_steps ws
-        LEFT JOIN tasker_workflow_step_transitions cur
-            ON cur.workflow_step_id = ws.workflow_step_id
-           AND cur.most_recent
+        -- One index probe per step. LIMIT keeps this a per-step lookup (a plain join may
+        -- hash the whole transitions table) and, on a database that lacks the partial
+        -- unique index, still yields one row per step: the latest of several most_recent.
+        LEFT JOIN LATERAL (
+            SELECT t.to_state, t.created_at
+            FROM tasker_workflow_step_transitions t
+            WHERE t.workflow_step_id = ws.workflow_step_id
+              AND t.most_recent
+            ORDER BY t.sort_key DESC
+            LIMIT 1
+        ) cur ON true
         WHERE ws.task_id = p_task_id
     ),
-    -- Rule 3, for steps that have parents: satisfied when no parent is in another state.
-    -- A parent without transitions is pending, so it does not satisfy.
+    -- Rule 3, for steps that have parents: satisfied when every parent is complete or
+    -- resolved_manually (a parent without transitions is pending). Parents are steps of the
+    -- same task, so their state comes from `steps` again; an edge from another task's step
+    -- (Tasker never writes one) falls back to looking that step's state up.
     parents AS (
         SELECT
             e.to_step_id AS workflow_step_id,
-            bool_and(coalesce(pcur.to_state IN ('complete', 'resolved_manually'), false))
-                AS satisfied
+            bool_and(
+                coalesce(
+                    ps.current_state,
+                    (SELECT t.to_state
+                       FROM tasker_workflow_step_transitions t
+                      WHERE t.workflow_step_id = e.from_step_id
+                        AND t.most_recent
+                      ORDER BY t.sort_key DESC
+                      LIMIT 1),
+                    'pending'
+                ) IN ('complete', 'resolved_manually')
+            ) AS satisfied
         FROM steps s
         JOIN tasker_workflow_step_edges e ON e.to_step_id = s.workflow_step_id
-        LEFT JOIN tasker_workflow_step_transitions pcur
-            ON pcur.workflow_step_id = e.from_step_id
-           AND pcur.most_recent
+        LEFT JOIN steps ps ON ps.workflow_step_id = e.from_step_id
         GROUP BY e.to_step_id
     )
     SELECT

@@ -1,0 +1,138 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # A workflow step as stored: read-only inspection plus the safe manual operations.
+  #
+  #   step = task.steps.find_by(name: "charge_card")
+  #   step.reset_for_retry!(new_retry_limit: 5, reason: "gateway fixed") if step.failed?
+  #
+  # Each `…!` method checks the step's state (StateTransitionError naming the current and
+  # the allowed states), refuses if someone changed the step since this object was read
+  # (ConcurrentModificationError; reload and retry), appends a transition recording the
+  # operation and the reason, and returns the step as it now is.
+  class Step
+    STATES = %w[pending in_progress complete error cancelled resolved_manually].freeze
+
+    # @return [TaskerCore::Task]
+    attr_reader :task
+    # @return [Integer]
+    attr_reader :step_id
+    # @return [String]
+    attr_reader :name
+    # @return [Integer] failed attempts so far
+    attr_reader :attempts
+    # @return [Integer]
+    attr_reader :retry_limit
+    # @return [Object, nil]
+    attr_reader :results
+    # @return [Time]
+    attr_reader :created_at, :updated_at
+    # @return [Array<Transition>] oldest first
+    attr_reader :state_transitions
+
+    # @param task [TaskerCore::Task]
+    # @param row [Hash] a step Hash from `Native::Engine#task`
+    def initialize(task, row)
+      @task = task
+      @row = row
+      @step_id = row["step_id"]
+      @name = row["name"]
+      @attempts = row["attempts"] || 0
+      @retry_limit = row["retry_limit"]
+      @results = row["results"]
+      @created_at = row["created_at"]
+      @updated_at = row["updated_at"]
+      @state_transitions = row["transitions"].map { |t| Transition.new(t) }
+    end
+
+    # @return [String] one of {STATES}
+    def current_state = @row["state"]
+
+    STATES.each do |state|
+      # @return [Boolean]
+      define_method(:"#{state}?") { current_state == state }
+    end
+    alias failed? error?
+
+    # @return [Boolean] whether the engine will retry it after a failure
+    def retryable? = @row["retryable"]
+
+    # @return [Boolean] handed to a worker right now
+    def in_process? = @row["in_process"]
+
+    # @return [Boolean] completed (its results are final)
+    def processed? = @row["processed"]
+
+    # @return [Time, nil]
+    def last_attempted_at = @row["last_attempted_at"]
+
+    # When the step last failed.
+    # @return [Time, nil]
+    def last_failure_at
+      state_transitions.reverse.find { |t| t.to_state == "error" }&.created_at
+    end
+
+    # The states this step went through, oldest first.
+    # @return [Array<Transition>]
+    def state_history = state_transitions
+
+    # Ids of the steps this one depends on.
+    # @return [Array<Integer>]
+    def parent_ids = @row["parent_ids"]
+
+    # The steps this one depends on.
+    # @return [Array<Step>]
+    def parents = task.steps.select { |s| parent_ids.include?(s.step_id) }
+
+    # Whether every parent is complete or resolved manually.
+    # @return [Boolean]
+    def dependencies_satisfied?
+      parents.all? { |p| p.complete? || p.resolved_manually? }
+    end
+
+    # Runs of the handler, from the history.
+    # @return [Array<ExecutionAttempt>]
+    def execution_attempts
+      ExecutionAttempt.from_history(state_transitions, results)
+    end
+
+    # error → pending with attempts back to 0 (and a new retry limit when given); a task
+    # that had failed resumes.
+    # @return [Step] the step as it now is
+    def reset_for_retry!(new_retry_limit: nil, reason: nil)
+      operate("reset_for_retry", new_retry_limit, reason)
+    end
+
+    # error → pending, attempts kept; a task that had failed resumes.
+    # @return [Step]
+    def mark_pending!(reason: nil)
+      operate("mark_pending", nil, reason)
+    end
+
+    # Replaces the step's results (not while a worker runs it).
+    # @param data [Object] JSON-compatible
+    # @return [Step]
+    def update_results!(data, reason: nil)
+      operate("update_results", data, reason)
+    end
+
+    # pending or error → resolved_manually (in_progress → complete) with these results; its
+    # children may then run.
+    # @param results [Object] JSON-compatible
+    # @return [Step]
+    def mark_completed!(results = nil, reason: nil)
+      operate("mark_completed", results, reason)
+    end
+
+    # The sort_key of the newest transition this object has seen (0: none).
+    # @return [Integer]
+    def history_head = state_transitions.last&.sort_key || 0
+
+    private
+
+    def operate(operation, payload, reason)
+      task.engine.native.manipulate(task.task_id, operation, step_id, payload, reason, history_head, 30)
+      task.reload.steps.find_by(step_id: step_id)
+    end
+  end
+end

@@ -179,6 +179,7 @@ impl LiveTask {
             Operation::UpdateStepResults { step_id, results } => {
                 let i = self.step_index(*step_id)?;
                 let step = &self.steps[i as usize];
+                self.check_sort_key(self.subject(i), step.sort_key, request.expect_sort_key)?;
                 if step.state == State::InProgress || step.in_process {
                     return Err(TaskerError::InvalidState {
                         subject: self.subject(i),
@@ -188,7 +189,6 @@ impl LiveTask {
                         ),
                     });
                 }
-                self.check_sort_key(self.subject(i), step.sort_key, request.expect_sort_key)?;
                 let results = Arc::new(results.clone());
                 self.steps[i as usize].results = Some(results.clone());
                 fx.changes.push(Change::PatchStep {
@@ -305,6 +305,7 @@ impl LiveTask {
         Ok(())
     }
 
+    /// The caller's view is checked first: a refusal based on a stale view would mislead.
     fn require_step(
         &self,
         i: u32,
@@ -313,6 +314,7 @@ impl LiveTask {
         request: &Request,
     ) -> TaskerResult<()> {
         let step = &self.steps[i as usize];
+        self.check_sort_key(self.subject(i), step.sort_key, request.expect_sort_key)?;
         if !from.contains(&step.state) || !step.state.step_can_transition_to(to) {
             return Err(TaskerError::step_transition(
                 self.subject(i),
@@ -320,7 +322,7 @@ impl LiveTask {
                 to,
             ));
         }
-        self.check_sort_key(self.subject(i), step.sort_key, request.expect_sort_key)
+        Ok(())
     }
 
     fn require_task(&self, to: State, request: &Request) -> TaskerResult<()> {
@@ -330,10 +332,11 @@ impl LiveTask {
             State::Pending => self.state == State::Error,
             _ => self.state.task_can_transition_to(to),
         };
+        self.check_sort_key(subject.clone(), self.sort_key, request.expect_sort_key)?;
         if !allowed {
             return Err(TaskerError::task_transition(subject, self.state, to));
         }
-        self.check_sort_key(subject, self.sort_key, request.expect_sort_key)
+        Ok(())
     }
 
     fn unschedule_retry(&mut self, i: u32) {

@@ -775,6 +775,17 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Stops the engine (if running) and closes its store, releasing database connections
+    /// and claims. After `stop` alone the store stays open so the engine's tasks can still
+    /// be read; after `close` reads fail.
+    pub fn close(&self, timeout: Duration) -> TaskerResult<usize> {
+        let taken_back = self.stop(timeout);
+        self.store.close();
+        taken_back
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.stop(Duration::from_secs(5));

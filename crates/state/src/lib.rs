@@ -11,6 +11,9 @@
 //!   back with its steps and history.
 //! - [`memory`]: [`MemoryStore`], the in-process store (tests, and engines that need no
 //!   durability).
+//! - [`sql`]: the durable stores on Tasker's tables, [`SqliteStore`] (embedded, the default)
+//!   and [`PostgresStore`] (several engine processes on one database), and [`open_store`],
+//!   which picks one from a `database_url`.
 //! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
 //!   and wakes waiters once a batch is applied.
 
@@ -18,10 +21,12 @@ pub mod actor;
 pub mod change;
 pub mod memory;
 pub mod records;
+pub mod sql;
 pub mod store;
 
 pub use actor::{ApplyAlone, ApplyChanges, Flush, StateActor, StateStats, TaskFinishedSignal};
 pub use change::{Change, NewTask, StepPatch};
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
+pub use sql::{open_store, PostgresStore, SqliteStore};
 pub use store::{Commit, StepView, Store, TaskView};

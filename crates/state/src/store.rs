@@ -68,6 +68,11 @@ pub trait Store: Send + Sync + 'static {
         Ok(ids.to_vec())
     }
 
+    /// Releases what the store holds outside the process — database connections, and with
+    /// them the claims on its tasks — once the engine is done with it. Reads after `close`
+    /// fail with a `Database` error. Dropping the store does the same.
+    fn close(&self) {}
+
     /// What this store is, for logs and errors (`memory`, a file path, a redacted URL).
     fn describe(&self) -> String;
 }

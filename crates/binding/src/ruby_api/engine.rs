@@ -19,16 +19,13 @@ use tasker_engine::{Engine as CoreEngine, EngineOptions, StepFailure, SubmitRequ
 use tasker_model::{EngineConfig, StepId, TaskId};
 use tasker_state::{StepView, TaskView, TransitionRecord};
 
-/// The store a `database_url` names. `memory:` is the in-process store; the SQL stores
-/// come from `tasker_state::sql`.
+/// The store a `database_url` names: `memory:` is the in-process store (nothing survives
+/// the process); anything else is a SQL store (`tasker_state::open_store`).
 fn open_store(url: &str) -> tasker_model::TaskerResult<Arc<dyn tasker_state::Store>> {
     if url == "memory:" {
         return Ok(Arc::new(tasker_state::MemoryStore::new()));
     }
-    Err(tasker_model::TaskerError::validation(
-        format!("database_url {url:?}"),
-        "not a supported store (use \"memory:\")",
-    ))
+    tasker_state::open_store(url)
 }
 
 /// See the module documentation.
@@ -105,7 +102,17 @@ impl Engine {
                 engine_options.max_batch = n.max(1);
             }
             if let Some(url) = opt::<String>(ruby, options, "database_url")? {
-                engine_options.store = Some(open_store(&url).map_err(err)?);
+                // Opening a SQL store connects and migrates: no GVL needed for that.
+                let outcome = nogvl(move || open_store(&url), || {});
+                if let Some(e) = outcome.error {
+                    return Err(e);
+                }
+                let store = outcome.value.unwrap_or_else(|| {
+                    Err(tasker_model::TaskerError::Orchestration(
+                        "opening the store was interrupted".into(),
+                    ))
+                });
+                engine_options.store = Some(store.map_err(err)?);
             }
             let inner = CoreEngine::start(engine_options).map_err(err)?;
             Ok(Engine {
@@ -373,7 +380,7 @@ impl Engine {
     fn task(ruby: &Ruby, rb_self: &Self, task_id: Value) -> Result<Option<RHash>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
-            match rb_self.inner.task(id).map_err(err)? {
+            match read_task(&rb_self.inner, id)? {
                 Some(view) => Ok(Some(task_hash(ruby, &view)?)),
                 None => Ok(None),
             }
@@ -385,7 +392,7 @@ impl Engine {
     fn task_summary(ruby: &Ruby, rb_self: &Self, task_id: Value) -> Result<Option<RHash>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
-            let Some(view) = rb_self.inner.task(id).map_err(err)? else {
+            let Some(view) = read_task(&rb_self.inner, id)? else {
                 return Ok(None);
             };
             let h = ruby.hash_new();
@@ -547,6 +554,19 @@ impl Engine {
         })
     }
 
+    /// Stops the engine and closes its store (connections, claims); returns steps taken back.
+    fn close(&self, timeout: Value) -> Result<usize, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let inner = self.inner.clone();
+            let outcome = nogvl(move || inner.close(timeout), || {});
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            outcome.value.unwrap_or(Ok(0)).map_err(err)
+        })
+    }
+
     fn is_stopped(&self) -> bool {
         self.inner.is_stopped()
     }
@@ -565,6 +585,23 @@ impl Engine {
             Ok(EventSubscription::new(self.inner.clone(), sub))
         })
     }
+}
+
+/// Reads a task from the store with the GVL released (a SQL store goes to the database).
+fn read_task(engine: &Arc<CoreEngine>, id: TaskId) -> Result<Option<TaskView>, Error> {
+    let inner = engine.clone();
+    let outcome = nogvl(move || inner.task(id), || {});
+    if let Some(e) = outcome.error {
+        return Err(e);
+    }
+    outcome
+        .value
+        .unwrap_or_else(|| {
+            Err(tasker_model::TaskerError::Orchestration(
+                "the read was interrupted".into(),
+            ))
+        })
+        .map_err(err)
 }
 
 /// Fails steps a worker took but will not run, so they are retried rather than stranded.
@@ -690,6 +727,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("manipulate", method!(Engine::manipulate, 7))?;
     class.define_method("flush", method!(Engine::flush, 1))?;
     class.define_method("stop", method!(Engine::stop, 1))?;
+    class.define_method("close", method!(Engine::close, 1))?;
     class.define_method("stopped?", method!(Engine::is_stopped, 0))?;
     class.define_method("stats", method!(Engine::stats, 0))?;
     class.define_method("subscribe", method!(Engine::subscribe, 2))?;

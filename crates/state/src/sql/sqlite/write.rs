@@ -1,0 +1,363 @@
+//! Writing a checked batch to SQLite: one statement per table and kind of write, each over
+//! a JSON array of rows, so a batch of thousands of changes is a handful of statements
+//! instead of thousands of round trips to sqlx's SQLite worker thread.
+//!
+//! The rows are bound as one JSON text (`[[a, b, …], …]`) and read with `jsonb_each(?1)`:
+//! SQLite parses the text once into its binary JSON, so `value ->> n` on each row is a
+//! cheap lookup (measured about 1.4 times faster than `json_each`, which re-reads each
+//! row's text). Timestamps travel as SQLite's DATETIME text, JSON columns as JSON strings
+//! holding the document's text.
+
+use crate::sql::codec::{is_history_conflict, json_text, parse_state, sqlite_time};
+use crate::sql::plan::{self, Loaded, Plan, Wanted};
+use sqlx::{Row, Sqlite, Transaction};
+use tasker_model::{State, StepId, TaskId};
+
+/// Heads of the wanted tasks and steps that exist (a missing one is missing from `Loaded`).
+pub(super) async fn load_heads(
+    tx: &mut Transaction<'static, Sqlite>,
+    wanted: &Wanted,
+) -> Result<Loaded, sqlx::Error> {
+    let mut loaded = Loaded::default();
+    if !wanted.tasks.is_empty() {
+        let ids = serde_json::to_string(&wanted.tasks.iter().map(|t| t.0).collect::<Vec<_>>())
+            .expect("ids serialize");
+        let rows = sqlx::query(
+            "SELECT t.task_id, tr.to_state, tr.sort_key FROM jsonb_each(?1) AS j \
+             JOIN tasker_tasks t ON t.task_id = j.value \
+             LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent",
+        )
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            let head = head(r.try_get(1)?, r.try_get(2)?)?;
+            loaded.tasks.insert(TaskId(r.try_get(0)?), head);
+        }
+    }
+    if !wanted.steps.is_empty() {
+        let ids = serde_json::to_string(&wanted.steps.iter().map(|s| s.0).collect::<Vec<_>>())
+            .expect("ids serialize");
+        let rows = sqlx::query(
+            "SELECT ws.workflow_step_id, ws.task_id, tr.to_state, tr.sort_key \
+             FROM jsonb_each(?1) AS j \
+             JOIN tasker_workflow_steps ws ON ws.workflow_step_id = j.value \
+             LEFT JOIN tasker_workflow_step_transitions tr \
+               ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent",
+        )
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            let head = head(r.try_get(2)?, r.try_get(3)?)?;
+            loaded
+                .steps
+                .insert(StepId(r.try_get(0)?), (TaskId(r.try_get(1)?), head));
+        }
+    }
+    Ok(loaded)
+}
+
+/// A head from a LEFT JOINed most_recent transition (none: pending at sort_key 0).
+fn head(state: Option<String>, sort_key: Option<i32>) -> Result<plan::Head, sqlx::Error> {
+    match state {
+        None => Ok((State::Pending, 0)),
+        Some(s) => Ok((
+            parse_state(&s).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
+            sort_key.unwrap_or(0),
+        )),
+    }
+}
+
+pub(super) enum WriteError {
+    Stale,
+    Sql(sqlx::Error),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        // A duplicate key on a history table: someone else appended to it (the cache said
+        // otherwise). A duplicate task or step id is the batch's fault.
+        if is_history_conflict(&e) {
+            WriteError::Stale
+        } else {
+            WriteError::Sql(e)
+        }
+    }
+}
+
+/// JSON text of `rows` (tuples serialize as arrays), for `jsonb_each(?)`.
+fn json_rows<T: serde::Serialize>(rows: &[T]) -> String {
+    serde_json::to_string(rows).expect("plan rows serialize")
+}
+
+fn state_name(s: Option<State>) -> Option<&'static str> {
+    s.map(State::as_str)
+}
+
+/// Writes a checked plan: one statement per table and kind of write, each over a JSON array
+/// of rows (`jsonb_each`), so a batch of thousands of changes is a handful of statements.
+pub(super) async fn write(
+    tx: &mut Transaction<'static, Sqlite>,
+    plan: &Plan,
+) -> Result<(), WriteError> {
+    if !plan.new_tasks.is_empty() {
+        let rows: Vec<_> = plan
+            .new_tasks
+            .iter()
+            .map(|t| {
+                let r = &t.record;
+                (
+                    r.task_id.0,
+                    t.named_task_id,
+                    r.complete,
+                    sqlite_time(r.requested_at),
+                    &r.initiator,
+                    &r.source_system,
+                    &r.reason,
+                    json_text(&r.tags),
+                    json_text(&r.context),
+                    &t.identity_hash,
+                    sqlite_time(r.created_at),
+                    sqlite_time(r.updated_at),
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, initiator, \
+                source_system, reason, tags, context, identity_hash, created_at, updated_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
+                value ->> 11 \
+             FROM jsonb_each(?1)",
+        )
+        .bind(json_rows(&rows))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.new_steps.is_empty() {
+        let rows: Vec<_> = plan
+            .new_steps
+            .iter()
+            .map(|s| {
+                let r = &s.record;
+                (
+                    r.step_id.0,
+                    r.task_id.0,
+                    s.named_step_id,
+                    r.retryable,
+                    r.retry_limit,
+                    r.in_process,
+                    r.processed,
+                    r.processed_at.map(sqlite_time),
+                    r.attempts,
+                    r.last_attempted_at.map(sqlite_time),
+                    r.backoff_request_seconds,
+                    r.results.as_ref().map(|j| j.to_string()),
+                    r.skippable,
+                    sqlite_time(r.created_at),
+                    sqlite_time(r.updated_at),
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, \
+                retryable, retry_limit, in_process, processed, processed_at, attempts, \
+                last_attempted_at, backoff_request_seconds, results, skippable, created_at, \
+                updated_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
+                value ->> 11, value ->> 12, value ->> 13, value ->> 14 \
+             FROM jsonb_each(?1)",
+        )
+        .bind(json_rows(&rows))
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.edges.is_empty() {
+        let rows: Vec<_> = plan
+            .edges
+            .iter()
+            .map(|(p, c, at)| (p.0, c.0, sqlite_time(*at)))
+            .collect();
+        sqlx::query(
+            "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, \
+                updated_at) \
+             SELECT value ->> 0, value ->> 1, 'provides', value ->> 2, value ->> 2 \
+             FROM jsonb_each(?1)",
+        )
+        .bind(json_rows(&rows))
+        .execute(&mut **tx)
+        .await?;
+    }
+    flip(
+        tx,
+        &plan.task_flips,
+        "UPDATE tasker_task_transitions SET most_recent = 0, updated_at = j.value ->> 2 \
+         FROM jsonb_each(?1) AS j \
+         WHERE task_id = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent",
+    )
+    .await?;
+    insert_transitions(
+        tx,
+        &plan.task_transitions,
+        "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
+            most_recent, task_id, created_at, updated_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+            value ->> 6, value ->> 6 \
+         FROM jsonb_each(?1)",
+    )
+    .await?;
+    flip(
+        tx,
+        &plan.step_flips,
+        "UPDATE tasker_workflow_step_transitions SET most_recent = 0, updated_at = j.value ->> 2 \
+         FROM jsonb_each(?1) AS j \
+         WHERE workflow_step_id = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent",
+    )
+    .await?;
+    insert_transitions(
+        tx,
+        &plan.step_transitions,
+        "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
+            sort_key, most_recent, workflow_step_id, created_at, updated_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+            value ->> 6, value ->> 6 \
+         FROM jsonb_each(?1)",
+    )
+    .await?;
+    if !plan.task_updates.is_empty() {
+        let rows: Vec<_> = plan
+            .task_updates
+            .iter()
+            .map(|u| (u.task_id.0, u.complete, sqlite_time(u.at)))
+            .collect();
+        let done = sqlx::query(
+            "UPDATE tasker_tasks SET complete = COALESCE(j.value ->> 1, complete), \
+                updated_at = j.value ->> 2 \
+             FROM jsonb_each(?1) AS j WHERE task_id = j.value ->> 0",
+        )
+        .bind(json_rows(&rows))
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != rows.len() as u64 {
+            return Err(WriteError::Stale);
+        }
+    }
+    if !plan.step_updates.is_empty() {
+        let rows: Vec<_> = plan
+            .step_updates
+            .iter()
+            .map(|u| {
+                let p = &u.patch;
+                (
+                    u.step_id.0,
+                    p.in_process,
+                    p.processed,
+                    p.retryable,
+                    p.processed_at.map(sqlite_time),
+                    p.attempts,
+                    p.retry_limit,
+                    p.last_attempted_at.map(sqlite_time),
+                    p.backoff_request_seconds.is_some(),
+                    p.backoff_request_seconds.flatten(),
+                    p.results.as_ref().map(|j| j.to_string()),
+                    sqlite_time(u.at),
+                )
+            })
+            .collect();
+        let done = sqlx::query(
+            "UPDATE tasker_workflow_steps SET \
+                in_process = COALESCE(j.value ->> 1, in_process), \
+                processed = COALESCE(j.value ->> 2, processed), \
+                retryable = COALESCE(j.value ->> 3, retryable), \
+                processed_at = COALESCE(j.value ->> 4, processed_at), \
+                attempts = COALESCE(j.value ->> 5, attempts), \
+                retry_limit = COALESCE(j.value ->> 6, retry_limit), \
+                last_attempted_at = COALESCE(j.value ->> 7, last_attempted_at), \
+                backoff_request_seconds = CASE WHEN j.value ->> 8 THEN j.value ->> 9 \
+                    ELSE backoff_request_seconds END, \
+                results = COALESCE(j.value ->> 10, results), \
+                updated_at = j.value ->> 11 \
+             FROM jsonb_each(?1) AS j WHERE workflow_step_id = j.value ->> 0",
+        )
+        .bind(json_rows(&rows))
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != rows.len() as u64 {
+            return Err(WriteError::Stale);
+        }
+    }
+    if !plan.step_checks.is_empty() {
+        let rows: Vec<_> = plan
+            .step_checks
+            .iter()
+            .map(|c| (c.owner, c.sort_key))
+            .collect();
+        let agreeing: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jsonb_each(?1) AS j \
+             WHERE COALESCE((SELECT sort_key FROM tasker_workflow_step_transitions \
+                             WHERE workflow_step_id = j.value ->> 0 AND most_recent), 0) \
+                   = j.value ->> 1",
+        )
+        .bind(json_rows(&rows))
+        .fetch_one(&mut **tx)
+        .await?;
+        if agreeing != rows.len() as i64 {
+            return Err(WriteError::Stale);
+        }
+    }
+    Ok(())
+}
+
+/// Clears `most_recent` on the heads the checks saw; every one must still be there.
+async fn flip(
+    tx: &mut Transaction<'static, Sqlite>,
+    heads: &[plan::HeadCheck],
+    sql: &'static str,
+) -> Result<(), WriteError> {
+    if heads.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = heads
+        .iter()
+        .map(|h| (h.owner, h.sort_key, sqlite_time(h.at)))
+        .collect();
+    let done = sqlx::query(sql)
+        .bind(json_rows(&rows))
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() != rows.len() as u64 {
+        return Err(WriteError::Stale);
+    }
+    Ok(())
+}
+
+async fn insert_transitions(
+    tx: &mut Transaction<'static, Sqlite>,
+    transitions: &[plan::TransitionRow],
+    sql: &'static str,
+) -> Result<(), WriteError> {
+    if transitions.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = transitions
+        .iter()
+        .map(|t| {
+            (
+                t.to.as_str(),
+                state_name(t.from),
+                &t.metadata,
+                t.sort_key,
+                t.most_recent,
+                t.owner,
+                sqlite_time(t.at),
+            )
+        })
+        .collect();
+    sqlx::query(sql)
+        .bind(json_rows(&rows))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

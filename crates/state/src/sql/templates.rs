@@ -1,0 +1,196 @@
+//! Templates' named rows: what `register_template` writes, and the ids it caches so that a
+//! `CreateTask` needs no lookups.
+//!
+//! Registration finds or creates, in order: the namespace (by name), the dependent systems
+//! (each step's `dependent_system`, else the template's `default_dependent_system`, else
+//! `default`), the named task (namespace, name, version), the named steps (dependent system,
+//! name) and the `tasker_named_tasks_named_steps` rows. Rows that exist are reused as they
+//! are, never rewritten: on a database the Tasker Rails engine also uses, its rows win.
+
+use parking_lot::RwLock;
+use serde_json::{json, Value as Json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tasker_model::{TaskTemplate, TaskerError, TaskerResult, TemplateKey};
+
+/// A registered template's ids.
+#[derive(Debug)]
+pub(crate) struct TemplateRows {
+    pub(crate) key: TemplateKey,
+    pub(crate) named_task_id: i64,
+    /// By step name: (named_step_id, position in the template's `step_templates`).
+    pub(crate) steps: HashMap<String, (i64, u32)>,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_key: HashMap<TemplateKey, Arc<TemplateRows>>,
+    by_named_task: HashMap<i64, Arc<TemplateRows>>,
+}
+
+/// The templates registered with one store, by key (for writes) and by named task id (for
+/// reads, which recover each step's template position from it).
+#[derive(Default)]
+pub(crate) struct TemplateCache {
+    maps: RwLock<Maps>,
+}
+
+impl TemplateCache {
+    pub(crate) fn get(&self, key: &TemplateKey) -> Option<Arc<TemplateRows>> {
+        self.maps.read().by_key.get(key).cloned()
+    }
+
+    pub(crate) fn by_named_task(&self, named_task_id: i64) -> Option<Arc<TemplateRows>> {
+        self.maps.read().by_named_task.get(&named_task_id).cloned()
+    }
+
+    pub(crate) fn insert(&self, rows: TemplateRows) {
+        let rows = Arc::new(rows);
+        let mut maps = self.maps.write();
+        maps.by_named_task.insert(rows.named_task_id, rows.clone());
+        maps.by_key.insert(rows.key.clone(), rows);
+    }
+}
+
+/// One step's named rows.
+pub(crate) struct StepPlan {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    /// Index into [`TemplatePlan::dependent_systems`].
+    pub(crate) dependent_system: usize,
+    pub(crate) skippable: bool,
+    pub(crate) default_retryable: bool,
+    pub(crate) default_retry_limit: i32,
+}
+
+/// What registering a template writes, checked against the column sizes before any SQL runs
+/// (so a template too big for Tasker's tables is a validation error naming the field, and
+/// registers nothing).
+pub(crate) struct TemplatePlan {
+    pub(crate) key: TemplateKey,
+    pub(crate) description: Option<String>,
+    /// `tasker_named_tasks.configuration`: the template's handler classes, steps and their
+    /// configuration, as JSON text (for people and tools reading the table; the engine reads
+    /// templates from YAML).
+    pub(crate) configuration: String,
+    /// Distinct names, first use first.
+    pub(crate) dependent_systems: Vec<String>,
+    pub(crate) steps: Vec<StepPlan>,
+}
+
+impl TemplatePlan {
+    /// The cache entry once the rows have ids (`step_ids` in step order).
+    pub(crate) fn rows(&self, named_task_id: i64, step_ids: &[i64]) -> TemplateRows {
+        TemplateRows {
+            key: self.key.clone(),
+            named_task_id,
+            steps: self
+                .steps
+                .iter()
+                .zip(step_ids)
+                .enumerate()
+                .map(|(i, (s, id))| (s.name.clone(), (*id, i as u32)))
+                .collect(),
+        }
+    }
+}
+
+/// Column sizes of Tasker's tables (character varying(n)).
+const NAMESPACE_MAX: usize = 64;
+const TASK_NAME_MAX: usize = 64;
+const VERSION_MAX: usize = 16;
+const DEPENDENT_SYSTEM_MAX: usize = 64;
+const STEP_NAME_MAX: usize = 128;
+const DESCRIPTION_MAX: usize = 255;
+
+/// The dependent system a step's named step belongs to.
+fn dependent_system(template: &TaskTemplate, step: usize) -> &str {
+    template.step_templates[step]
+        .dependent_system
+        .as_deref()
+        .or(template.default_dependent_system.as_deref())
+        .unwrap_or("default")
+}
+
+/// Descriptions are free text: cut to the column's size rather than refused.
+fn description(text: Option<&str>) -> Option<String> {
+    text.map(|d| d.chars().take(DESCRIPTION_MAX).collect())
+}
+
+pub(crate) fn plan_template(template: &TaskTemplate) -> TaskerResult<TemplatePlan> {
+    let subject = format!("{} (task {})", template.source, template.name);
+    let fits = |field: &str, value: &str, max: usize| -> TaskerResult<()> {
+        if value.chars().count() > max {
+            return Err(TaskerError::validation(
+                &subject,
+                format!(
+                    "{field} {value:?} is longer than the {max} characters Tasker's tables allow"
+                ),
+            ));
+        }
+        Ok(())
+    };
+    fits("namespace_name", &template.namespace_name, NAMESPACE_MAX)?;
+    fits("name", &template.name, TASK_NAME_MAX)?;
+    fits("version", &template.version, VERSION_MAX)?;
+    let mut dependent_systems: Vec<String> = Vec::new();
+    let mut steps = Vec::with_capacity(template.step_templates.len());
+    for (i, st) in template.step_templates.iter().enumerate() {
+        fits("step name", &st.name, STEP_NAME_MAX)?;
+        let ds = dependent_system(template, i);
+        fits(
+            &format!("step '{}': dependent_system", st.name),
+            ds,
+            DEPENDENT_SYSTEM_MAX,
+        )?;
+        let ds_index = match dependent_systems.iter().position(|d| d == ds) {
+            Some(p) => p,
+            None => {
+                dependent_systems.push(ds.to_string());
+                dependent_systems.len() - 1
+            }
+        };
+        steps.push(StepPlan {
+            name: st.name.clone(),
+            description: description(st.description.as_deref()),
+            dependent_system: ds_index,
+            skippable: st.skippable,
+            default_retryable: st.default_retryable,
+            default_retry_limit: i32::try_from(st.default_retry_limit).unwrap_or(i32::MAX),
+        });
+    }
+    Ok(TemplatePlan {
+        key: template.key(),
+        description: description(template.description.as_deref()),
+        configuration: configuration(template).to_string(),
+        dependent_systems,
+        steps,
+    })
+}
+
+fn configuration(t: &TaskTemplate) -> Json {
+    let steps: Vec<Json> = t
+        .step_templates
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "handler_class": s.handler_class,
+                "depends_on_steps": s.parents(),
+                "default_retryable": s.default_retryable,
+                "default_retry_limit": s.default_retry_limit,
+                "skippable": s.skippable,
+                "handler_config": s.handler_config,
+            })
+        })
+        .collect();
+    json!({
+        "registered_by": "tasker-core",
+        "source": t.source,
+        "task_handler_class": t.task_handler_class,
+        "module_namespace": t.module_namespace,
+        "default_dependent_system": t.default_dependent_system,
+        "custom_events": t.custom_events,
+        "step_templates": steps,
+    })
+}

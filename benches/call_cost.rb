@@ -36,7 +36,7 @@ module Bench
               "complete_step(nil)" => WIDE_STEPS, "complete_step(Hash)" => WIDE_STEPS }.freeze
 
     def initialize
-      @engine = TaskerCore::Engine.start(workers: 0)
+      @engine = TaskerCore::Engine.start(workers: 0, database_url: "memory:")
       @native = @engine.native
       @engine.register_template(Bench.wide_template(name: "bench_wide", steps: WIDE_STEPS), source: "benches/call_cost.rb")
       @engine.register_template(Bench.wide_template(name: "bench_one", steps: 1), source: "benches/call_cost.rb")

@@ -38,7 +38,7 @@ module Bench
     private
 
     def measure(workers)
-      engine = TaskerCore::Engine.start(workers: workers, batch_size: BATCH_SIZE)
+      engine = TaskerCore::Engine.start(workers: workers, batch_size: BATCH_SIZE, database_url: "memory:")
       engine.register_template(@yaml, source: "fixtures/generated_templates.rb")
       tasker = []
       plain = []

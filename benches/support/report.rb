@@ -302,7 +302,7 @@ module Bench
       <<~MD
         ## End-to-end throughput (tasker-core)
 
-        `Engine.start(workers: N, batch_size: #{throughput['batch_size']})` with the template registered
+        `Engine.start(workers: N, batch_size: #{throughput["batch_size"]}, database_url: "memory:")` (the in-process store) with the template registered
         once; one repetition is `submit_task` → `native.wait_for_task` of the
         #{num(throughput['steps'])}-step task, after one untimed warm-up. How long the store still
         needs once `wait_for_task` returns (a `flush`) is measured apart and is not in the steps/s.

@@ -24,7 +24,7 @@ module TaskerCore
     # Stops the process-wide engine, if one runs.
     # @return [void]
     def stop(timeout: 30)
-      @engine&.stop(timeout: timeout)
+      @engine&.close(timeout: timeout)
       @engine = nil
     end
 

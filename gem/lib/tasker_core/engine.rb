@@ -12,8 +12,9 @@ module TaskerCore
   # Every method may be called from any thread. Calls that change something return at once;
   # waits release the GVL and can be interrupted (Thread#kill, Timeout, Ctrl-C).
   class Engine
-    # Where tasks live when neither `database_url:` nor TASKER_DATABASE_URL says.
-    DEFAULT_DATABASE_URL = "memory:"
+    # Where tasks live when neither `database_url:` nor TASKER_DATABASE_URL says: an SQLite
+    # file in the current directory.
+    DEFAULT_DATABASE_FILE = "tasker_core.sqlite3"
 
     # @return [TaskerCore::Native::Engine] the shareable native handle
     attr_reader :native
@@ -21,6 +22,13 @@ module TaskerCore
     attr_reader :pool
     # @return [TaskerCore::HandlerResolver]
     attr_reader :resolver
+    # @return [String, nil] where tasks live (password removed)
+    attr_reader :database_url
+
+    # A URL with its password replaced by "***".
+    # @param url [String]
+    # @return [String]
+    def self.redact(url) = url.sub(%r{(://[^:/@]+:)[^@]*@}, '\1***@')
 
     # Starts an engine.
     # @param templates [String, Array<String>, nil] template files or directories to register
@@ -32,17 +40,19 @@ module TaskerCore
     # @param handler_lookup [#call, nil] handler class name → class (default Object.const_get)
     # @param cache_handlers [Boolean] keep handler classes after the first lookup
     # @param around_step [#call, nil] wraps each handler run; receives a block
-    # @param database_url [String] where tasks live: "memory:" (nothing survives the process)
+    # @param database_url [String] where tasks live: "sqlite://path" (default: TASKER_DATABASE_URL,
+    #   else ./tasker_core.sqlite3), "sqlite::memory:", "postgres://…", or "memory:" (in
+    #   process, nothing survives it)
     # @param recover [Boolean] take over unfinished tasks left in the store
     # @return [Engine]
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
-                   handler_lookup: nil, cache_handlers: true, around_step: nil,
-                   database_url: ENV.fetch("TASKER_DATABASE_URL", DEFAULT_DATABASE_URL), recover: true)
+                   handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true)
+      database_url ||= ENV.fetch("TASKER_DATABASE_URL") { "sqlite://#{File.expand_path(DEFAULT_DATABASE_FILE)}" }
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
                                     database_url: database_url.to_s })
       engine = new(native, logger: logger,
                            resolver: HandlerResolver.new(cache: cache_handlers, lookup: handler_lookup),
-                           around_step: around_step)
+                           around_step: around_step, database_url: Engine.redact(database_url.to_s))
       begin
         Array(templates).each { |path| engine.register_templates(path) }
         engine.recover if recover
@@ -59,8 +69,9 @@ module TaskerCore
     # @param resolver [TaskerCore::HandlerResolver]
     # @param logger [Logger, nil]
     # @param around_step [#call, nil]
-    def initialize(native, resolver: HandlerResolver.new, logger: nil, around_step: nil)
+    def initialize(native, resolver: HandlerResolver.new, logger: nil, around_step: nil, database_url: nil)
       @native = native
+      @database_url = database_url
       @resolver = resolver
       @logger = logger
       @runner = StepRunner.new(native, resolver, around: around_step)
@@ -218,6 +229,16 @@ module TaskerCore
     def stop(timeout: 30)
       @pool&.stop(timeout: timeout)
       @native.stop([timeout, 5].max)
+    end
+
+    # Stops (if running) and closes the store: database connections and task claims are
+    # released. After {#stop} alone the store stays open so tasks can still be read.
+    # @param timeout [Numeric] seconds
+    # @return [Integer] steps taken back
+    def close(timeout: 30)
+      taken_back = stopped? ? 0 : stop(timeout: timeout)
+      @native.close([timeout, 5].max)
+      taken_back
     end
 
     # @return [Boolean]

@@ -5,19 +5,26 @@
 module EngineHelpers
   TEMPLATES = File.join(FIXTURES, "templates")
 
-  def start_engine(templates: TEMPLATES, workers: 4, backoff_scale: 0.001, **options)
-    engine = TaskerCore::Engine.start(templates: templates, workers: workers, backoff_scale: backoff_scale, **options)
+  # Engines start without recovery so one spec never adopts another's unfinished tasks in a
+  # shared PostgreSQL database; the recovery specs turn it on.
+  def start_engine(templates: TEMPLATES, workers: 4, backoff_scale: 0.001, database_url: SpecStore.url,
+                   recover: false, **options)
+    engine = TaskerCore::Engine.start(templates: templates, workers: workers, backoff_scale: backoff_scale,
+                                      database_url: database_url, recover: recover, **options)
     (@engines ||= []) << engine
     engine
   end
 
   def stop_engines
-    (@engines || []).each { |e| e.stop(timeout: 5) unless e.stopped? }
+    # close, not just stop: a PostgreSQL store would otherwise keep its connections until
+    # the engine object is garbage-collected.
+    (@engines || []).each { |e| e.close(timeout: 5) }
     @engines = []
   end
 
-  # Native threads the Rust engine owns: the System thread ("tasker-engine") and its
-  # arbiters ("actix-rt|…"), as the kernel lists them.
+  # Native threads of a running engine: the System thread ("tasker-engine") and its
+  # arbiters ("actix-rt|…"), as the kernel lists them. (A SQL store's own threads stay for
+  # reads after `stop` and end when the engine object is freed.)
   def rust_engine_thread_count
     Dir.children("/proc/self/task").count do |tid|
       File.read("/proc/self/task/#{tid}/comm").start_with?("tasker-engine", "actix")

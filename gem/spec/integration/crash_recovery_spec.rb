@@ -1,0 +1,76 @@
+# frozen_string_literal: true
+
+require "rbconfig"
+
+# Issue 3's crash test: a child process runs 200 mixed-fixture tasks on an SQLite file and
+# is killed with SIGKILL at random moments ten times, restarting each time.
+RSpec.describe "Crash recovery", :slow do
+  CHILD = File.expand_path("../bin/crash_child.rb", __dir__)
+  TASKS = 200
+
+  def run_child(db, log, kill_after: nil)
+    pid = Process.spawn(RbConfig.ruby, CHILD, db, log, TASKS.to_s, out: File::NULL, err: File::NULL)
+    if kill_after
+      sleep kill_after
+      Process.kill("KILL", pid)
+    end
+    _, status = Process.wait2(pid)
+    status
+  end
+
+  it "finishes every task, with valid histories, no step lost and no completed step run again" do
+    dir = Dir.mktmpdir("tasker-crash")
+    db = File.join(dir, "tasks.sqlite3")
+    log = File.join(dir, "executions.log")
+    rng = Random.new(Integer(ENV.fetch("CRASH_SEED", "20261127")))
+    10.times do
+      status = run_child(db, log, kill_after: 0.3 + rng.rand * 0.5)
+      expect(status.termsig).to eq(9).or(be_nil)
+    end
+    final = run_child(db, log)
+    expect(final.exitstatus).to eq(0)
+
+    engine = start_engine(templates: nil, workers: 0, database_url: "sqlite://#{db}", recover: false)
+    engine.register_template(File.read(File.join(FIXTURES, "templates/patterns/mixed.yaml")), source: "mixed.yaml")
+    ids = File.read("#{db}.ids").split.map { |id| Integer(id) }
+    expect(ids.size).to eq(TASKS)
+
+    runs = Hash.new { |h, k| h[k] = [] }
+    File.foreach(log) do |line|
+      task_id, step, at = line.split
+      runs[[Integer(task_id), step]] << Integer(at)
+    end
+
+    ids.each do |id|
+      task = engine.task(id)
+      expect(task.current_state).to eq("complete"), "task #{id} is #{task.current_state}"
+      expect(task.steps.size).to eq(9)
+      task.steps.each do |step|
+        expect(step.current_state).to eq("complete"), "task #{id} step #{step.name} is #{step.current_state}"
+        history = step.state_transitions
+        expect(history.map(&:sort_key)).to eq((1..history.size).to_a)
+        expect(history.count(&:most_recent?)).to eq(1)
+        expect(history.last).to be_most_recent
+        ([TaskerCore::Transition.new("to_state" => "pending")] + history).each_cons(2) do |before, after|
+          expect(after.from_state).to eq(before.to_state)
+        end
+        history.each_cons(2) do |a, b|
+          expect(state_allows?(a.to_state, b.to_state)).to be(true), "#{a.to_state} -> #{b.to_state} in #{id}/#{step.name}"
+        end
+        completed_at = history.last.created_at
+        executions = runs[[id, step.name]]
+        expect(executions).not_to be_empty, "#{id}/#{step.name} never ran"
+        last_start = Time.at(0, executions.max, :usec)
+        expect(last_start).to be <= completed_at, "#{id}/#{step.name} ran again after its completion was committed"
+      end
+    end
+  end
+
+  STEP_MOVES = {
+    "pending" => %w[in_progress error cancelled resolved_manually],
+    "in_progress" => %w[complete error cancelled],
+    "error" => %w[pending resolved_manually]
+  }.freeze
+
+  def state_allows?(from, to) = STEP_MOVES.fetch(from, []).include?(to)
+end

@@ -293,21 +293,15 @@ impl LiveTask {
     }
 
     /// Marks step `i` handed out and builds what the worker receives.
-    pub fn hand_out(&mut self, i: u32, at: Timestamp, fx: &mut Effects) -> ReadyStep {
+    pub fn hand_out(&mut self, i: u32, fx: &mut Effects) -> ReadyStep {
         let step = &mut self.steps[i as usize];
         debug_assert!(step.state == State::Pending && !step.in_process);
+        // Queued in this process only: nothing is written until a worker takes it (see
+        // `started`), so a crash leaves a queued step plain pending, to run again without an
+        // attempt counted against it.
         step.in_process = true;
         self.handed_out += 1;
         let (step_id, attempts, retry_limit) = (step.id, step.attempts, step.retry_limit);
-        fx.changes.push(Change::PatchStep {
-            step_id,
-            at,
-            patch: StepPatch {
-                in_process: Some(true),
-                ..StepPatch::default()
-            },
-            expect_sort_key: None,
-        });
         self.emit(fx, LifecycleEvent::StepExecutionRequested, Some(i), |_| {});
         let parent_results = self
             .template
@@ -341,12 +335,16 @@ impl LiveTask {
             return;
         }
         self.steps[i as usize].started_at = Some(at);
+        let patch = StepPatch {
+            in_process: Some(true),
+            ..StepPatch::default()
+        };
         self.move_step(
             i,
             State::InProgress,
             TransitionMeta::engine("handler_started"),
             at,
-            StepPatch::default(),
+            patch,
             fx,
         );
         self.emit(fx, LifecycleEvent::StepBeforeHandle, Some(i), |_| {});
@@ -550,22 +548,14 @@ impl LiveTask {
 
     /// Takes back step `i`, which was queued and never started: it stays pending with
     /// `in_process` cleared, so it runs when the task is next driven.
-    pub fn take_back_queued(&mut self, i: u32, at: Timestamp, fx: &mut Effects) {
+    pub fn take_back_queued(&mut self, i: u32) {
         let step = &mut self.steps[i as usize];
         if !step.in_process || step.state != State::Pending {
             return;
         }
+        // Its hand-out was never written (see `hand_out`): only memory changes.
         step.in_process = false;
         self.handed_out -= 1;
-        fx.changes.push(Change::PatchStep {
-            step_id: step.id,
-            at,
-            patch: StepPatch {
-                in_process: Some(false),
-                ..StepPatch::default()
-            },
-            expect_sort_key: None,
-        });
     }
 
     /// Takes back step `i`, which a worker started and did not finish before the engine
@@ -664,14 +654,14 @@ mod tests {
         t.start(now, &mut fx).unwrap();
         assert_eq!(fx.dispatch, vec![0]);
         fx.dispatch.clear();
-        let r = t.hand_out(0, now, &mut fx);
+        let r = t.hand_out(0, &mut fx);
         assert_eq!((r.step_id, r.attempt), (StepId(10), 1));
         t.started(0, now, &mut fx);
         t.complete(0, Arc::new(json!({"x": 1})), now, true, &mut fx)
             .unwrap();
         assert_eq!(fx.dispatch, vec![1]);
         fx.dispatch.clear();
-        let r = t.hand_out(1, now, &mut fx);
+        let r = t.hand_out(1, &mut fx);
         assert_eq!(r.parent_results[0].0.as_ref(), "a");
         assert_eq!(*r.parent_results[0].1, json!({"x": 1}));
         t.complete(1, Arc::new(json!(null)), now, true, &mut fx)
@@ -707,7 +697,7 @@ mod tests {
             retryable: true,
             retry_after: None,
         };
-        t.hand_out(0, now, &mut fx);
+        t.hand_out(0, &mut fx);
         t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
         assert_eq!(fx.retries.len(), 1);
         let d = fx.retries[0].1.as_secs_f64();
@@ -717,7 +707,7 @@ mod tests {
         t.retry_due(0, now, true, &mut fx);
         assert_eq!(fx.dispatch, vec![0]);
         fx.dispatch.clear();
-        let r = t.hand_out(0, now, &mut fx);
+        let r = t.hand_out(0, &mut fx);
         assert_eq!(r.attempt, 2);
         t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
         assert_eq!(
@@ -735,7 +725,7 @@ mod tests {
         let now = Timestamp::now();
         t.start(now, &mut fx).unwrap();
         fx.dispatch.clear();
-        t.hand_out(0, now, &mut fx);
+        t.hand_out(0, &mut fx);
         let perm = StepFailure {
             error_class: "Bad".into(),
             message: "card declined".into(),
@@ -766,7 +756,7 @@ mod tests {
         let (mut t, mut fx) = task(CHAIN);
         let now = Timestamp::now();
         t.start(now, &mut fx).unwrap();
-        t.hand_out(0, now, &mut fx);
+        t.hand_out(0, &mut fx);
         let f = StepFailure {
             error_class: "RateLimited".into(),
             message: "429".into(),

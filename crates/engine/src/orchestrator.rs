@@ -161,11 +161,10 @@ impl Orchestrator {
         for step_id in fx.released.drain(..) {
             self.links.inflight.take(step_id);
         }
-        let now = Timestamp::now();
         if let Some(task) = self.tasks.get_mut(&task_id) {
             let dispatch = std::mem::take(&mut fx.dispatch);
             for i in dispatch {
-                let step = task.hand_out(i, now, &mut fx);
+                let step = task.hand_out(i, &mut fx);
                 self.links
                     .inflight
                     .insert(step.step_id, InflightStep { task_id, index: i });
@@ -510,7 +509,7 @@ impl Handler<Shutdown> for Orchestrator {
                 if step.state == State::InProgress {
                     task.take_back_started(i, now, &mut fx);
                 } else {
-                    task.take_back_queued(i, now, &mut fx);
+                    task.take_back_queued(i);
                 }
                 taken_back += 1;
             }

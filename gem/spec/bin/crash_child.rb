@@ -24,15 +24,19 @@ class CrashRecordingHandler < TaskerCore::BaseStepHandler
   def process(context)
     now = Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)
     LOG.write("#{context.task_id} #{context.step_name} #{now}\n")
-    sleep 0.005
+    sleep 0.015
     { "step" => context.step_name }
   end
 end
 
+# Every kill counts an attempt against each step a worker had taken (by design: the handler
+# may have run), so ten kills could exhaust the fixture's default retry limit of 3; the
+# test gives the steps room, and small batches keep fewer steps taken at any moment.
 template = File.read(File.expand_path("../../../fixtures/templates/patterns/mixed.yaml", __dir__))
-                .gsub("Fixtures::RecordingHandler", "CrashRecordingHandler")
-engine = TaskerCore::Engine.start(database_url: "sqlite://#{db_path}", workers: 4, backoff_scale: 0.01,
-                                  recover: false)
+               .gsub("Fixtures::RecordingHandler", "CrashRecordingHandler")
+               .gsub("    handler_class: CrashRecordingHandler", "    handler_class: CrashRecordingHandler\n    default_retry_limit: 12")
+engine = TaskerCore::Engine.start(database_url: "sqlite://#{db_path}", workers: 4, batch_size: 2,
+                                  backoff_scale: 0.01, recover: false)
 engine.register_template(template, source: "mixed.yaml")
 report = engine.recover
 $stdout.puts "recovered #{report[:resumed]}"

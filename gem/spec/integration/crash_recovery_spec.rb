@@ -23,10 +23,9 @@ RSpec.describe "Crash recovery", :slow do
     db = File.join(dir, "tasks.sqlite3")
     log = File.join(dir, "executions.log")
     rng = Random.new(Integer(ENV.fetch("CRASH_SEED", "20261127")))
-    10.times do
-      status = run_child(db, log, kill_after: 0.3 + rng.rand * 0.5)
-      expect(status.termsig).to eq(9).or(be_nil)
-    end
+    killed = Array.new(10) { run_child(db, log, kill_after: 0.35 + rng.rand * 0.4).termsig == 9 }.count(true)
+    # The kills must land while there is work, or the test proves nothing.
+    expect(killed).to be >= 8
     final = run_child(db, log)
     expect(final.exitstatus).to eq(0)
 
@@ -41,8 +40,10 @@ RSpec.describe "Crash recovery", :slow do
       runs[[Integer(task_id), step]] << Integer(at)
     end
 
+    restarts = 0
     ids.each do |id|
       task = engine.task(id)
+      restarts += task.steps.sum { |s| s.state_transitions.count { |t| t.reason == "engine_restart" } }
       expect(task.current_state).to eq("complete"), "task #{id} is #{task.current_state}"
       expect(task.steps.size).to eq(9)
       task.steps.each do |step|
@@ -64,6 +65,9 @@ RSpec.describe "Crash recovery", :slow do
         expect(last_start).to be <= completed_at, "#{id}/#{step.name} ran again after its completion was committed"
       end
     end
+    # Some kills caught steps in a worker's hands; they were failed and run again.
+    expect(restarts).to be > 0
+    expect(runs.values.count { |starts| starts.size > 1 }).to be > 0
   end
 
   STEP_MOVES = {

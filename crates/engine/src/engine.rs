@@ -77,6 +77,8 @@ pub struct SubmitRequest {
 pub struct RecoveryReport {
     /// Tasks now driven by this engine.
     pub resumed: usize,
+    /// Their ids.
+    pub resumed_ids: Vec<TaskId>,
     /// Unfinished tasks another engine owns.
     pub owned_elsewhere: usize,
     /// Tasks left alone, with why.
@@ -574,7 +576,8 @@ impl Engine {
             self.ensure_running(&stopping)?;
             self.orchestrator.do_send(Recover { tasks, reply: tx });
         }
-        report.resumed = await_reply(&rx, timeout, "recover")??;
+        report.resumed_ids = await_reply(&rx, timeout, "recover")??;
+        report.resumed = report.resumed_ids.len();
         Ok(report)
     }
 

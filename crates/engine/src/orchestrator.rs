@@ -77,12 +77,12 @@ pub struct PublishCustom {
     pub reply: Sender<TaskerResult<()>>,
 }
 
-/// Takes over stored tasks after a restart; answers with how many were resumed.
+/// Takes over stored tasks after a restart; answers with the ids it resumed.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Recover {
     pub tasks: Vec<(TaskView, Arc<RegisteredTemplate>)>,
-    pub reply: Sender<TaskerResult<usize>>,
+    pub reply: Sender<TaskerResult<Vec<TaskId>>>,
 }
 
 /// A manual operation. `stored` is the task as read from the store, for a task this engine
@@ -393,7 +393,7 @@ impl Handler<Recover> for Orchestrator {
 
     fn handle(&mut self, msg: Recover, ctx: &mut Self::Context) {
         let now = Timestamp::now();
-        let mut resumed = 0;
+        let mut resumed = Vec::new();
         let mut failure = None;
         for (view, template) in msg.tasks {
             let task_id = view.task.task_id;
@@ -406,13 +406,13 @@ impl Handler<Recover> for Orchestrator {
                     task.resume(now, self.links.backoff_scale, &mut fx);
                     self.tasks.insert(task_id, task);
                     self.apply(task_id, fx, ctx);
-                    resumed += 1;
+                    resumed.push(task_id);
                 }
                 Err(e) => failure = Some(e),
             }
         }
         let _ = msg.reply.send(match failure {
-            Some(e) if resumed == 0 => Err(e),
+            Some(e) if resumed.is_empty() => Err(e),
             _ => Ok(resumed),
         });
     }

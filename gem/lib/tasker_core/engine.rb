@@ -163,7 +163,7 @@ module TaskerCore
 
     # Takes over unfinished tasks left in the store (by a previous process); {Engine.start}
     # does this after registering templates.
-    # @return [Hash] resumed:, owned_elsewhere:, skipped: [[task_id, why], ...]
+    # @return [Hash] resumed: (count), task_ids: (resumed), owned_elsewhere:, skipped: [[task_id, why], ...]
     def recover(timeout: 30)
       @native.recover(timeout)
     end

@@ -445,6 +445,10 @@ impl Engine {
                 .map_err(err)?;
             let h = ruby.hash_new();
             h.aset(ruby.to_symbol("resumed"), report.resumed)?;
+            h.aset(
+                ruby.to_symbol("task_ids"),
+                report.resumed_ids.iter().map(|id| id.0).collect::<Vec<_>>(),
+            )?;
             h.aset(ruby.to_symbol("owned_elsewhere"), report.owned_elsewhere)?;
             let skipped = ruby.ary_new();
             for (id, why) in report.skipped {

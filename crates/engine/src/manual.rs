@@ -123,15 +123,7 @@ impl LiveTask {
         actual: i32,
         expect: Option<i32>,
     ) -> TaskerResult<()> {
-        match expect {
-            Some(e) if e != actual => Err(TaskerError::ConcurrentModification {
-                subject,
-                message: format!(
-                    "was changed by someone else (its history is at sort_key {actual}, not {e}); nothing was written: read it again and retry"
-                ),
-            }),
-            _ => Ok(()),
-        }
+        tasker_state::checks::check_sort_key(|| subject, actual, expect)
     }
 
     /// Applies `op`. On error nothing has changed (checks come before any move).

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`records`]: the rows (task, step, transition) and the typed transition metadata.
+//! - [`checks`]: the checks every store makes before writing, and how a patch updates a step.
 //! - [`change`]: [`Change`], one write, and [`StepPatch`], the step fields it may set.
 //! - [`store`]: the [`Store`] trait every backend implements, and [`TaskView`], a task read
 //!   back with its steps and history.
@@ -19,6 +20,7 @@
 
 pub mod actor;
 pub mod change;
+pub mod checks;
 pub mod memory;
 pub mod records;
 pub mod sql;

@@ -5,7 +5,8 @@
 //! owns it is dropped: use it for tests and for short-lived engines, not for a process that
 //! runs work forever.
 
-use crate::change::{Change, StepPatch};
+use crate::change::Change;
+use crate::checks::{check_sort_key, check_transition, patch_step};
 use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 use crate::store::{Commit, StepView, Store, TaskView};
 use parking_lot::RwLock;
@@ -67,23 +68,6 @@ fn head(transitions: &[TransitionRecord]) -> (State, i32) {
     )
 }
 
-/// Fails with `ConcurrentModification` when the caller expected another history head.
-fn check_sort_key(
-    subject: impl FnOnce() -> String,
-    actual: i32,
-    expected: Option<i32>,
-) -> TaskerResult<()> {
-    match expected {
-        Some(e) if e != actual => Err(TaskerError::ConcurrentModification {
-            subject: subject(),
-            message: format!(
-                "was changed by someone else (its history is at sort_key {actual}, not {e}); nothing was written: read it again and retry"
-            ),
-        }),
-        _ => Ok(()),
-    }
-}
-
 fn append(
     transitions: &mut Vec<TransitionRecord>,
     from: Option<State>,
@@ -102,37 +86,6 @@ fn append(
         most_recent: true,
         created_at: at,
     });
-}
-
-fn patch_step(step: &mut StepRecord, patch: &StepPatch, at: Timestamp) {
-    if let Some(v) = patch.in_process {
-        step.in_process = v;
-    }
-    if let Some(v) = patch.processed {
-        step.processed = v;
-    }
-    if let Some(v) = patch.retryable {
-        step.retryable = v;
-    }
-    if let Some(v) = patch.processed_at {
-        step.processed_at = Some(v);
-    }
-    if let Some(v) = patch.attempts {
-        step.attempts = Some(v);
-    }
-    if let Some(v) = patch.retry_limit {
-        step.retry_limit = v;
-    }
-    if let Some(v) = patch.last_attempted_at {
-        step.last_attempted_at = Some(v);
-    }
-    if let Some(v) = patch.backoff_request_seconds {
-        step.backoff_request_seconds = v;
-    }
-    if let Some(v) = &patch.results {
-        step.results = Some(v.clone());
-    }
-    step.updated_at = at;
 }
 
 impl Tables {
@@ -303,33 +256,6 @@ impl Tables {
     }
 }
 
-/// `subject` names the task or step in an error; it is built only when the check fails,
-/// because this runs for every transition.
-fn check_transition(
-    subject: impl FnOnce() -> String,
-    current: State,
-    from: Option<State>,
-    to: State,
-    allowed: fn(State, State) -> bool,
-) -> TaskerResult<()> {
-    let from = from.unwrap_or(State::Pending);
-    if from != current {
-        return Err(TaskerError::InvalidState {
-            subject: subject(),
-            message: format!("is {current}, not {from} as the change assumed"),
-        });
-    }
-    if !allowed(from, to) {
-        let subject = subject();
-        return Err(if subject.starts_with("task") {
-            TaskerError::task_transition(subject, from, to)
-        } else {
-            TaskerError::step_transition(subject, from, to)
-        });
-    }
-    Ok(())
-}
-
 impl MemoryStore {
     /// Applies a batch at once (the in-memory store needs no runtime).
     pub fn apply_now(&self, batch: &[Change]) -> TaskerResult<()> {
@@ -421,7 +347,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::NewTask;
+    use crate::change::{NewTask, StepPatch};
     use serde_json::json;
     use std::sync::Arc;
     use tasker_model::TemplateKey;

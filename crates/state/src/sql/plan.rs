@@ -12,6 +12,7 @@
 //! 4. after the commit, [`Heads::commit`] records the new heads.
 
 use crate::change::{Change, StepPatch};
+use crate::checks::{check_sort_key, check_transition};
 use crate::records::{StepRecord, TaskRecord};
 use crate::sql::codec::identity_hash;
 use crate::sql::templates::TemplateCache;
@@ -277,50 +278,6 @@ pub(crate) fn refusal(e: TaskerError, batch: &[Change], heads: &Heads, all: bool
     }
 }
 
-/// Fails with `ConcurrentModification` when the caller expected another history head
-/// (MemoryStore's wording).
-fn check_sort_key(
-    subject: impl FnOnce() -> String,
-    actual: i32,
-    expected: Option<i32>,
-) -> TaskerResult<()> {
-    match expected {
-        Some(e) if e != actual => Err(TaskerError::ConcurrentModification {
-            subject: subject(),
-            message: format!(
-                "was changed by someone else (its history is at sort_key {actual}, not {e}); nothing was written: read it again and retry"
-            ),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// The state machine's check (MemoryStore's wording).
-fn check_transition(
-    subject: impl FnOnce() -> String,
-    current: State,
-    from: Option<State>,
-    to: State,
-    allowed: fn(State, State) -> bool,
-) -> TaskerResult<()> {
-    let from = from.unwrap_or(State::Pending);
-    if from != current {
-        return Err(TaskerError::InvalidState {
-            subject: subject(),
-            message: format!("is {current}, not {from} as the change assumed"),
-        });
-    }
-    if !allowed(from, to) {
-        let subject = subject();
-        return Err(if subject.starts_with("task") {
-            TaskerError::task_transition(subject, from, to)
-        } else {
-            TaskerError::step_transition(subject, from, to)
-        });
-    }
-    Ok(())
-}
-
 /// Later fields win.
 fn merge(into: &mut StepPatch, patch: &StepPatch) {
     if patch.in_process.is_some() {
@@ -350,37 +307,6 @@ fn merge(into: &mut StepPatch, patch: &StepPatch) {
     if patch.results.is_some() {
         into.results = patch.results.clone();
     }
-}
-
-/// `MemoryStore`'s `patch_step`, for a step inserted by the same batch.
-fn patch_record(step: &mut StepRecord, patch: &StepPatch, at: Timestamp) {
-    let mut folded = StepPatch::default();
-    merge(&mut folded, patch);
-    let StepPatch {
-        in_process,
-        processed,
-        retryable,
-        processed_at,
-        attempts,
-        retry_limit,
-        last_attempted_at,
-        backoff_request_seconds,
-        results,
-    } = folded;
-    step.in_process = in_process.unwrap_or(step.in_process);
-    step.processed = processed.unwrap_or(step.processed);
-    step.retryable = retryable.unwrap_or(step.retryable);
-    step.processed_at = processed_at.or(step.processed_at);
-    step.attempts = attempts.or(step.attempts);
-    step.retry_limit = retry_limit.unwrap_or(step.retry_limit);
-    step.last_attempted_at = last_attempted_at.or(step.last_attempted_at);
-    if let Some(b) = backoff_request_seconds {
-        step.backoff_request_seconds = b;
-    }
-    if results.is_some() {
-        step.results = results;
-    }
-    step.updated_at = at;
 }
 
 /// Where a step's write goes.
@@ -653,7 +579,7 @@ fn patch_step(
 ) {
     let slot = slots.entry(step_id).or_insert(StepSlot::Existing(None));
     match slot {
-        StepSlot::New(i) => patch_record(&mut plan.new_steps[*i].record, patch, at),
+        StepSlot::New(i) => crate::checks::patch_step(&mut plan.new_steps[*i].record, patch, at),
         StepSlot::Existing(Some(i)) => {
             let u = &mut plan.step_updates[*i];
             merge(&mut u.patch, patch);

@@ -1,9 +1,13 @@
 # frozen_string_literal: true
 
-# rake bench: issue 2's benchmark suite. Runs the Rust readiness benches (criterion) and the
-# Ruby benches (per-call cost; throughput against plain Ruby), keeps what they measured in
-# target/bench/, and writes docs/benchmarks.md from it. About a minute once everything is
-# compiled. `rake bench:rust` and `rake bench:ruby` run one half and write no document.
+# rake bench: the benchmark suite of issues 2 and 3. Runs the Rust benches (the resolver's
+# readiness benches, criterion; the SQL readiness function against the resolver on
+# PostgreSQL) and the Ruby benches (per-call cost; throughput against plain Ruby; durable
+# throughput and latency on SQLite and PostgreSQL), keeps what they measured in target/bench/,
+# and writes docs/benchmarks.md from it. Three to four minutes once everything is compiled.
+# `rake bench:rust` and `rake bench:ruby` run one half, `rake bench:durable` issue 3's benches;
+# none of them writes the document. Without PostgreSQL the benches that need it print a
+# SKIPPED line and the document says so.
 
 require "fileutils"
 require "rbconfig"
@@ -14,8 +18,17 @@ module BenchRun
   # Results of the latest run; build output, never committed (target/ is ignored).
   DIR = "target/bench"
   DOC = "docs/benchmarks.md"
-  RUST = %w[cargo bench -p tasker-resolver --bench readiness].freeze
-  RUBY_BENCHES = %w[call_cost throughput].freeze
+  # Rust benches: log name (target/bench/<name>.log) => command. Criterion keeps its
+  # estimates in target/bench/criterion.
+  RUST_BENCHES = {
+    "readiness" => %w[cargo bench -p tasker-resolver --bench readiness],
+    "sql_readiness" => %w[cargo bench -p tasker-state --bench sql_readiness]
+  }.freeze
+  CRITERION_BENCHES = %w[readiness].freeze
+  RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency].freeze
+  # Issue 3's benches, for `rake bench:durable`.
+  DURABLE_RUST = %w[sql_readiness].freeze
+  DURABLE_RUBY = %w[durable_throughput durable_latency].freeze
 
   module_function
 
@@ -27,32 +40,35 @@ module BenchRun
 
   def path(relative) = File.join(ROOT, relative)
 
-  # Runs criterion; its estimates land in target/bench/criterion, its output (with the
-  # `readiness-bench:` line) in target/bench/readiness.log as well as on the terminal.
-  # @return [String] the command as it was run
-  def rust
+  # Runs the Rust benches; each one's output (with its `readiness-bench:` or
+  # `sql-readiness-bench:` line) goes to target/bench/<name>.log as well as the terminal.
+  # @return [Array<String>] the commands as they were run
+  def rust(names = RUST_BENCHES.keys)
     FileUtils.mkdir_p(path(DIR))
     env = { "CRITERION_HOME" => path("#{DIR}/criterion") }
-    command = "CRITERION_HOME=#{DIR}/criterion #{RUST.join(' ')}"
-    puts command
-    File.open(path("#{DIR}/readiness.log"), "w") do |log|
-      IO.popen(env, RUST, chdir: ROOT, err: %i[child out]) do |io|
-        io.each_line do |line|
-          $stdout.print(line)
-          log.print(line)
+    names.map do |name|
+      argv = RUST_BENCHES.fetch(name)
+      command = "#{CRITERION_BENCHES.include?(name) ? "CRITERION_HOME=#{DIR}/criterion " : ''}#{argv.join(' ')}"
+      puts command
+      File.open(path("#{DIR}/#{name}.log"), "w") do |log|
+        IO.popen(env, argv, chdir: ROOT, err: %i[child out]) do |io|
+          io.each_line do |line|
+            $stdout.print(line)
+            log.print(line)
+          end
         end
       end
-    end
-    raise "#{command} failed (#{$?})" unless $?.success?
+      raise "#{command} failed (#{$?})" unless $?.success?
 
-    command
+      command
+    end
   end
 
   # Runs each Ruby bench with the interpreter running rake.
   # @return [Array<String>] the commands as they were run
-  def ruby
+  def ruby(names = RUBY_BENCHES)
     FileUtils.mkdir_p(path(DIR))
-    RUBY_BENCHES.map do |name|
+    names.map do |name|
       args = ["benches/#{name}.rb", "--json", "#{DIR}/#{name}.json"]
       command = "ruby #{args.join(' ')}"
       puts command
@@ -77,14 +93,20 @@ module BenchRun
 end
 
 namespace :bench do
-  desc "Run the Rust readiness benches (criterion) only"
+  desc "Run the Rust benches (readiness, criterion; SQL readiness against the resolver) only"
   task :rust do
     BenchRun.rust
   end
 
-  desc "Run the Ruby benches (per-call cost, throughput against plain Ruby) only"
+  desc "Run the Ruby benches (per-call cost, throughput, durable throughput and latency) only"
   task ruby: :compile do
     BenchRun.ruby
+  end
+
+  desc "Run issue 3's durable-state benches (SQL readiness, durable throughput and latency) only"
+  task durable: :compile do
+    BenchRun.rust(BenchRun::DURABLE_RUST)
+    BenchRun.ruby(BenchRun::DURABLE_RUBY)
   end
 end
 
@@ -94,7 +116,7 @@ task bench: :compile do
   load_before = BenchRun.load_average
   BenchRun.reset
   commands = ["rake compile    # cargo build --release -p tasker-core-ext, then copy the .so into gem/lib"]
-  commands << BenchRun.rust
+  commands.concat(BenchRun.rust)
   commands.concat(BenchRun.ruby)
   BenchRun.report(commands, load_before: load_before)
   puts format("rake bench took %.0f s", Time.now - started)

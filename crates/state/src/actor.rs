@@ -102,6 +102,9 @@ pub struct StateActor {
     committing: bool,
     /// Flushes that arrived with nothing queued: answered when the running commit ends.
     waiting_on_running: Vec<Sender<TaskerResult<()>>>,
+    /// The failure of an engine batch that no flush has reported yet: the next flush
+    /// reports it, whenever that batch was committed.
+    unreported: Option<TaskerError>,
     finished: Arc<TaskFinishedSignal>,
     stats: Arc<StateStats>,
 }
@@ -123,9 +126,20 @@ impl StateActor {
             timer_armed: false,
             committing: false,
             waiting_on_running: Vec::new(),
+            unreported: None,
             finished,
             stats,
         }
+    }
+
+    /// Answers a flush: with `result`, or with an earlier unreported failure.
+    fn answer(&mut self, waiter: Sender<TaskerResult<()>>, result: &TaskerResult<()>) {
+        let answer = match (result, self.unreported.take()) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(()), Some(e)) => Err(e),
+            (Ok(()), None) => Ok(()),
+        };
+        let _ = waiter.send(answer);
     }
 
     /// The batch new changes join.
@@ -175,7 +189,7 @@ impl StateActor {
         };
         if batch.changes.is_empty() {
             for w in batch.waiters {
-                let _ = w.send(Ok(()));
+                self.answer(w, &Ok(()));
             }
             return self.maybe_commit(ctx);
         }
@@ -199,13 +213,15 @@ impl StateActor {
                         eprintln!(
                             "tasker-core: store {describe} refused a batch of {size} changes: {e}"
                         );
+                        act.unreported = Some(e.clone());
                     }
                 }
                 if finishes_a_task {
                     act.finished.notify();
                 }
-                for w in waiters.into_iter().chain(act.waiting_on_running.drain(..)) {
-                    let _ = w.send(result.clone());
+                let running: Vec<_> = act.waiting_on_running.drain(..).collect();
+                for w in waiters.into_iter().chain(running) {
+                    act.answer(w, &result);
                 }
                 act.maybe_commit(ctx);
             },
@@ -250,7 +266,7 @@ impl Handler<Flush> for StateActor {
             if self.committing {
                 self.waiting_on_running.push(msg.reply);
             } else {
-                let _ = msg.reply.send(Ok(()));
+                self.answer(msg.reply, &Ok(()));
             }
         } else {
             // Not onto a sealed (manual) batch: its failure is not the flusher's.

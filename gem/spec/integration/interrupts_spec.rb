@@ -43,7 +43,7 @@ RSpec.describe "Interrupting a thread that waits in the engine" do
     lib = File.expand_path("../../lib", __dir__)
     script = <<~RUBY
       require "tasker_core"
-      engine = TaskerCore::Engine.start(workers: 0)
+      engine = TaskerCore::Engine.start(workers: 0, database_url: "memory:")
       $stdout.puts "waiting"
       $stdout.flush
       begin

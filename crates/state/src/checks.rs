@@ -4,7 +4,7 @@
 
 use crate::change::StepPatch;
 use crate::records::StepRecord;
-use tasker_model::{State, TaskerError, TaskerResult, Timestamp};
+use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 
 /// Fails with `ConcurrentModification` when the caller expected another history head.
 /// `subject` is built only on failure: this runs for every change.
@@ -49,6 +49,39 @@ pub fn check_transition(
         });
     }
     Ok(())
+}
+
+/// The checks on a task transition, in the order every store makes them: the caller's
+/// history head (`key`, the latest sort_key), then the state machine from `current`.
+pub fn check_task_change(
+    task_id: TaskId,
+    (current, key): (State, i32),
+    from: Option<State>,
+    to: State,
+    expect_sort_key: Option<i32>,
+) -> TaskerResult<()> {
+    check_sort_key(|| format!("task {task_id}"), key, expect_sort_key)?;
+    check_transition(
+        || format!("task {task_id}"),
+        current,
+        from,
+        to,
+        State::task_can_transition_to,
+    )
+}
+
+/// The checks on a step transition (see [`check_task_change`]).
+pub fn check_step_change(
+    task_id: TaskId,
+    step_id: StepId,
+    (current, key): (State, i32),
+    from: Option<State>,
+    to: State,
+    expect_sort_key: Option<i32>,
+) -> TaskerResult<()> {
+    let subject = || format!("step {step_id} of task {task_id}");
+    check_sort_key(subject, key, expect_sort_key)?;
+    check_transition(subject, current, from, to, State::step_can_transition_to)
 }
 
 /// Applies the columns `patch` sets to `step`.

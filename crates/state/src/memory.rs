@@ -6,7 +6,7 @@
 //! runs work forever.
 
 use crate::change::Change;
-use crate::checks::{check_sort_key, check_transition, patch_step};
+use crate::checks::{check_sort_key, check_step_change, check_task_change, patch_step};
 use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 use crate::store::{Commit, StepView, Store, TaskView};
 use parking_lot::RwLock;
@@ -127,14 +127,7 @@ impl Tables {
                                 .transitions,
                         ),
                     };
-                    check_sort_key(|| format!("task {task_id}"), key, *expect_sort_key)?;
-                    check_transition(
-                        || format!("task {task_id}"),
-                        cur,
-                        *from,
-                        *to,
-                        State::task_can_transition_to,
-                    )?;
+                    check_task_change(*task_id, (cur, key), *from, *to, *expect_sort_key)?;
                     task_states.insert(*task_id, (*to, key + 1));
                 }
                 Change::StepTransition {
@@ -146,17 +139,13 @@ impl Tables {
                     ..
                 } => {
                     let (cur, key) = self.step_head(&step_states, *step_id)?;
-                    check_sort_key(
-                        || format!("step {step_id} of task {task_id}"),
-                        key,
-                        *expect_sort_key,
-                    )?;
-                    check_transition(
-                        || format!("step {step_id} of task {task_id}"),
-                        cur,
+                    check_step_change(
+                        *task_id,
+                        *step_id,
+                        (cur, key),
                         *from,
                         *to,
-                        State::step_can_transition_to,
+                        *expect_sort_key,
                     )?;
                     step_states.insert(*step_id, (*to, key + 1));
                 }

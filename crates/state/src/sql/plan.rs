@@ -12,7 +12,7 @@
 //! 4. after the commit, [`Heads::commit`] records the new heads.
 
 use crate::change::{Change, StepPatch};
-use crate::checks::{check_sort_key, check_transition};
+use crate::checks::{check_sort_key, check_step_change, check_task_change};
 use crate::records::{StepRecord, TaskRecord};
 use crate::sql::codec::identity_hash;
 use crate::sql::templates::TemplateCache;
@@ -411,14 +411,7 @@ pub(crate) fn check(
                         )))
                     }
                 };
-                check_sort_key(|| format!("task {task_id}"), key, *expect_sort_key)?;
-                check_transition(
-                    || format!("task {task_id}"),
-                    cur,
-                    *from,
-                    *to,
-                    State::task_can_transition_to,
-                )?;
+                check_task_change(*task_id, (cur, key), *from, *to, *expect_sort_key)?;
                 if in_batch.is_none() && key > 0 {
                     plan.task_flips.push(HeadCheck {
                         owner: task_id.0,
@@ -478,18 +471,7 @@ pub(crate) fn check(
                         }
                     },
                 };
-                check_sort_key(
-                    || format!("step {step_id} of task {task_id}"),
-                    key,
-                    *expect_sort_key,
-                )?;
-                check_transition(
-                    || format!("step {step_id} of task {task_id}"),
-                    cur,
-                    *from,
-                    *to,
-                    State::step_can_transition_to,
-                )?;
+                check_step_change(*task_id, *step_id, (cur, key), *from, *to, *expect_sort_key)?;
                 if in_batch.is_none() && key > 0 {
                     plan.step_flips.push(HeadCheck {
                         owner: step_id.0,

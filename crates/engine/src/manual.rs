@@ -23,7 +23,8 @@ pub enum Operation {
     },
     /// error → pending, attempts kept.
     MarkStepPending { step_id: StepId },
-    /// Replace a step's results (not while a worker runs it).
+    /// Replace a finished step's results (complete, error or resolved_manually), recorded as a
+    /// same-state transition so the edit is audited like any other.
     UpdateStepResults { step_id: StepId, results: Json },
     /// pending/error → resolved_manually, in_progress → complete, with these results.
     MarkStepCompleted { step_id: StepId, results: Json },
@@ -172,26 +173,24 @@ impl LiveTask {
                 let i = self.step_index(*step_id)?;
                 let step = &self.steps[i as usize];
                 self.check_sort_key(self.subject(i), step.sort_key, request.expect_sort_key)?;
-                if step.state == State::InProgress || step.in_process {
+                if step.in_process || !step.state.step_can_amend() {
                     return Err(TaskerError::InvalidState {
                         subject: self.subject(i),
                         message: format!(
-                            "is {} and handed to a worker: its results cannot be replaced now",
-                            step.state
+                            "is {}{}: update_results needs it in one of {}",
+                            step.state,
+                            if step.in_process { " and handed to a worker" } else { "" },
+                            tasker_model::state::STEP_AMENDABLE.map(|s| s.as_str()).join(", ")
                         ),
                     });
                 }
                 let results = Arc::new(results.clone());
                 self.steps[i as usize].results = Some(results.clone());
-                fx.changes.push(Change::PatchStep {
-                    step_id: *step_id,
-                    at: now,
-                    patch: StepPatch {
-                        results: Some(results),
-                        ..StepPatch::default()
-                    },
-                    expect_sort_key: None,
-                });
+                let patch = StepPatch {
+                    results: Some(results),
+                    ..StepPatch::default()
+                };
+                self.amend_step(i, meta, now, patch, fx);
             }
             Operation::MarkStepCompleted { step_id, results } => {
                 let i = self.step_index(*step_id)?;
@@ -329,6 +328,31 @@ impl LiveTask {
             return Err(TaskerError::task_transition(subject, self.state, to));
         }
         Ok(())
+    }
+
+    /// Appends a transition that keeps the step's state (an amendment, see
+    /// `State::step_can_amend`), so a by-hand edit moves the history head like any change and
+    /// a concurrent editor's optimistic check notices it.
+    fn amend_step(
+        &mut self,
+        i: u32,
+        meta: TransitionMeta,
+        at: Timestamp,
+        patch: StepPatch,
+        fx: &mut Effects,
+    ) {
+        let step = &mut self.steps[i as usize];
+        step.sort_key += 1;
+        fx.changes.push(Change::StepTransition {
+            task_id: self.id,
+            step_id: step.id,
+            from: Some(step.state),
+            to: step.state,
+            meta,
+            at,
+            patch,
+            expect_sort_key: None,
+        });
     }
 
     fn unschedule_retry(&mut self, i: u32) {

@@ -60,6 +60,14 @@ impl State {
     pub fn step_can_transition_to(self, to: State) -> bool {
         step_targets(self).contains(&to)
     }
+
+    /// Whether a step in this state may record an amendment: a transition that keeps the
+    /// state (`from == to`), appended when its results are replaced by hand, so even that
+    /// edit leaves an audited row in the append-only history. Only states whose results
+    /// mean something qualify (see [`STEP_AMENDABLE`]).
+    pub fn step_can_amend(self) -> bool {
+        STEP_AMENDABLE.contains(&self)
+    }
 }
 
 impl fmt::Display for State {
@@ -67,6 +75,9 @@ impl fmt::Display for State {
         f.write_str(self.as_str())
     }
 }
+
+/// The states in which a step's results may be amended (see [`State::step_can_amend`]).
+pub const STEP_AMENDABLE: [State; 3] = [State::Complete, State::Error, State::ResolvedManually];
 
 /// The states a task may move to from `from`.
 pub fn task_targets(from: State) -> &'static [State] {

@@ -81,7 +81,13 @@ pub fn check_step_change(
 ) -> TaskerResult<()> {
     let subject = || format!("step {step_id} of task {task_id}");
     check_sort_key(subject, key, expect_sort_key)?;
-    check_transition(subject, current, from, to, State::step_can_transition_to)
+    check_transition(subject, current, from, to, step_allows)
+}
+
+/// The step state machine, plus amendments: a same-state transition in a state whose
+/// results may be replaced by hand (`State::step_can_amend`).
+fn step_allows(from: State, to: State) -> bool {
+    from.step_can_transition_to(to) || (from == to && from.step_can_amend())
 }
 
 /// Applies the columns `patch` sets to `step`.

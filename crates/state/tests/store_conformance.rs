@@ -52,6 +52,7 @@ suite!(
     unfinished_tasks_are_pending_and_in_progress_oldest_first,
     the_same_batches_give_what_memory_gives,
     reopening_shows_the_same_data_and_allocates_fresh_ids,
+    an_amendment_keeps_the_state_and_appends_a_row,
 );
 
 fn at(micros: i64) -> Timestamp {
@@ -282,6 +283,58 @@ fn a_refused_transition_writes_nothing(db: &Db) {
     // The good version of the batch still goes through afterwards.
     apply(store, vec![Change::CreateTask(Box::new(new))]).unwrap();
     assert_eq!(store.task(t).unwrap().as_ref(), Some(&before));
+}
+
+/// A same-state transition (an audited edit of a finished step's results) is accepted only in
+/// the states `State::step_can_amend` names, and moves the history head like any other.
+fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
+    let (store, view) = store_with_task(db);
+    let store = store.as_ref();
+    let t = view.task.task_id;
+    let s = view.steps[0].step.step_id;
+    let err = apply(store, vec![step_move(t, s, State::Pending, State::Pending, at(1))])
+        .unwrap_err();
+    assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
+    apply(
+        store,
+        vec![
+            step_move(t, s, State::Pending, State::InProgress, at(1)),
+            step_move(t, s, State::InProgress, State::Complete, at(2)),
+        ],
+    )
+    .unwrap();
+    let mut amend = step_move(t, s, State::Complete, State::Complete, at(3));
+    if let Change::StepTransition {
+        patch,
+        expect_sort_key,
+        ..
+    } = &mut amend
+    {
+        patch.results = Some(Arc::new(json!({"fixed": true})));
+        *expect_sort_key = Some(2);
+    }
+    apply(store, vec![amend.clone()]).unwrap();
+    let after = store.task(t).unwrap().unwrap();
+    let step = &after.steps[0];
+    assert_eq!(step.state, State::Complete);
+    assert_eq!(step.step.results.as_deref(), Some(&json!({"fixed": true})));
+    let keys: Vec<_> = step
+        .transitions
+        .iter()
+        .map(|r| (r.from_state, r.to_state, r.sort_key, r.most_recent))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (Some(State::Pending), State::InProgress, 1, false),
+            (Some(State::InProgress), State::Complete, 2, false),
+            (Some(State::Complete), State::Complete, 3, true),
+        ]
+    );
+    // The same edit from a reader who saw sort_key 2 is now stale.
+    let err = apply(store, vec![amend]).unwrap_err();
+    assert!(matches!(err, TaskerError::ConcurrentModification { .. }), "{err}");
+    assert_eq!(store.task(t).unwrap().unwrap(), after);
 }
 
 fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {

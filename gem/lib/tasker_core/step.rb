@@ -96,6 +96,10 @@ module TaskerCore
       ExecutionAttempt.from_history(state_transitions, results)
     end
 
+    # The step as it is stored now.
+    # @return [Step]
+    def reload = task.reload.steps.find_by(step_id: step_id)
+
     # error → pending with attempts back to 0 (and a new retry limit when given); a task
     # that had failed resumes.
     # @return [Step] the step as it now is
@@ -109,7 +113,9 @@ module TaskerCore
       operate("mark_pending", nil, reason)
     end
 
-    # Replaces the step's results (not while a worker runs it).
+    # Replaces the results of a step that has run (complete, error or resolved_manually; not
+    # while a worker runs it). The edit is recorded as a transition that keeps the state
+    # (e.g. complete → complete), so it is audited and a concurrent edit is refused.
     # @param data [Object] JSON-compatible
     # @return [Step]
     def update_results!(data, reason: nil)

@@ -91,11 +91,33 @@ RSpec.describe "Manual operations" do
   end
 
   describe "Step#update_results!" do
-    it "replaces a finished step's results" do
+    it "replaces a finished step's results and records the edit as a same-state transition" do
       step = complete_task.steps.find_by(name: "second")
+      before = step.state_transitions.size
       after = step.update_results!({ "corrected" => true }, reason: "fix typo")
       expect(after.results).to eq("corrected" => true)
       expect(after.current_state).to eq("complete")
+      expect(after.state_transitions.size).to eq(before + 1)
+      t = after.state_transitions.last
+      expect([t.from_state, t.to_state, t.reason, t.metadata["operation"], t.metadata["actor"]])
+        .to eq(["complete", "complete", "fix typo", "update_results", "api"])
+      expect(after.state_transitions.count(&:most_recent?)).to eq(1)
+      expect(after.state_transitions.map(&:sort_key)).to eq((1..before + 1).to_a)
+    end
+
+    it "amends a failed step's results too" do
+      step = failed_task.steps.find_by(name: "first")
+      after = step.update_results!({ "note" => "vendor outage" })
+      expect([after.current_state, after.results]).to eq(["error", { "note" => "vendor outage" }])
+    end
+
+    it "refuses a step that has not run, naming the states it needs, and writes nothing" do
+      step = failed_task.steps.find_by(name: "second")
+      expect { step.update_results!({ "x" => 1 }) }
+        .to raise_error(TaskerCore::StateTransitionError,
+                        /step #{step.step_id} \(second\) of task \d+ is pending: update_results needs it in one of complete, error, resolved_manually/)
+      expect(step.reload.state_transitions.size).to eq(step.state_transitions.size)
+      expect(step.reload.results).to be_nil
     end
 
     it "refuses while a worker runs the step" do
@@ -112,11 +134,31 @@ RSpec.describe "Manual operations" do
       expect(engine.wait_for_task(id, timeout: 5)).to be_complete
     end
 
-    it "refuses a stale view" do
-      task = failed_task
-      stale = task.steps.find_by(name: "first")
-      task.steps.find_by(name: "first").mark_pending!
-      expect { stale.update_results!({ "late" => true }) }.to raise_error(TaskerCore::ConcurrentModificationError)
+    it "refuses the second of two edits made from the same view: no last-writer-wins" do
+      task = complete_task
+      first_view = task.steps.find_by(name: "second")
+      second_view = task.reload.steps.find_by(name: "second")
+      first_view.update_results!({ "by" => "first" })
+      expect { second_view.update_results!({ "by" => "second" }) }
+        .to raise_error(TaskerCore::ConcurrentModificationError, /was changed by someone else/)
+      expect(second_view.reload.results).to eq("by" => "first")
+    end
+
+    it "lets exactly one of many threads editing the same view win" do
+      task = complete_task
+      views = Array.new(4) { task.reload.steps.find_by(name: "second") }
+      outcomes = views.each_with_index.map do |view, i|
+        Thread.new do
+          view.update_results!({ "by" => i })
+          :written
+        rescue TaskerCore::ConcurrentModificationError
+          :refused
+        end
+      end.map(&:value)
+      expect(outcomes.count(:written)).to eq(1)
+      expect(outcomes.count(:refused)).to eq(3)
+      winner = outcomes.index(:written)
+      expect(task.reload.steps.find_by(name: "second").results).to eq("by" => winner)
     end
   end
 

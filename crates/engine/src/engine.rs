@@ -72,6 +72,29 @@ pub struct SubmitRequest {
     pub start: bool,
 }
 
+/// A submitted task whose creation may not be committed yet; see [`Engine::submit_durable`].
+#[derive(Debug)]
+pub struct DurableSubmission {
+    pub task_id: TaskId,
+    rx: Receiver<TaskerResult<()>>,
+}
+
+impl DurableSubmission {
+    /// Waits until the task's creation is committed and returns its id; the store's error
+    /// when the transaction carrying it failed (the task does not exist then), `Timeout`
+    /// when `timeout` passes first (it may still commit).
+    pub fn wait(&self, timeout: Duration) -> TaskerResult<TaskId> {
+        let what = format!("durable submission of task {}", self.task_id);
+        match await_reply(&self.rx, timeout, &what)? {
+            Ok(()) => Ok(self.task_id),
+            Err(e) => Err(TaskerError::Database(format!(
+                "task {} was not stored, its creation's transaction failed: {e}",
+                self.task_id
+            ))),
+        }
+    }
+}
+
 /// What [`Engine::recover`] did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecoveryReport {
@@ -323,8 +346,27 @@ impl Engine {
     }
 
     /// Validates and submits a task; returns its id at once. A context that violates the
-    /// template's schema is refused and creates nothing.
+    /// template's schema is refused and creates nothing. The task is durable once the
+    /// store commits its creation (soon, with the next group commit; [`Engine::flush`]
+    /// waits for it); use [`Engine::submit_durable`] to be told.
     pub fn submit(&self, req: SubmitRequest) -> TaskerResult<TaskId> {
+        self.submit_with(req, None)
+    }
+
+    /// Like [`Engine::submit`], and returns a [`DurableSubmission`] that says when the task's
+    /// creation is committed: a caller that must not lose the submission in a crash waits
+    /// on it before acknowledging its own request.
+    pub fn submit_durable(&self, req: SubmitRequest) -> TaskerResult<DurableSubmission> {
+        let (tx, rx) = bounded(1);
+        let task_id = self.submit_with(req, Some(tx))?;
+        Ok(DurableSubmission { task_id, rx })
+    }
+
+    fn submit_with(
+        &self,
+        req: SubmitRequest,
+        durable: Option<Sender<TaskerResult<()>>>,
+    ) -> TaskerResult<TaskId> {
         let template =
             self.registry
                 .find(&req.name, req.namespace.as_deref(), req.version.as_deref())?;
@@ -354,6 +396,7 @@ impl Engine {
                 tags: req.tags,
             },
             start: req.start,
+            durable,
         });
         Ok(task_id)
     }

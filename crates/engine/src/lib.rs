@@ -38,6 +38,6 @@ pub mod registry;
 pub mod stats;
 pub mod work;
 
-pub use engine::{Engine, EngineOptions, SubmitRequest};
+pub use engine::{DurableSubmission, Engine, EngineOptions, SubmitRequest};
 pub use registry::{RegisteredTemplate, TemplateRegistry};
 pub use work::{ReadyStep, Routed, StepFailure};

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tasker_event_bus::{EventBus, Publish};
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
-use tasker_state::{ApplyAlone, ApplyChanges, StateActor, TaskView};
+use tasker_state::{ApplyAcked, ApplyAlone, ApplyChanges, StateActor, TaskView};
 
 /// Create a task (and start it unless `start` is false).
 #[derive(Message)]
@@ -32,6 +32,8 @@ pub struct SubmitTask {
     pub context: Arc<Json>,
     pub origin: TaskOrigin,
     pub start: bool,
+    /// Answered once the task's creation is committed (a durable submission).
+    pub durable: Option<Sender<TaskerResult<()>>>,
 }
 
 /// Start a pending task, optionally on a dedicated route; answers on `reply`.
@@ -146,16 +148,15 @@ impl Orchestrator {
 
     /// Carries out `fx` for task `task_id`.
     fn apply(&mut self, task_id: TaskId, fx: Effects, ctx: &mut Context<Self>) {
-        self.apply_with(task_id, fx, None, ctx);
+        self.apply_with(task_id, fx, Delivery::Batched, ctx);
     }
 
-    /// Carries out `fx`; with `reply`, its changes commit in a transaction of their own and
-    /// the state actor answers `reply` with the outcome.
+    /// Carries out `fx`, its changes going to the store as `delivery` says.
     fn apply_with(
         &mut self,
         task_id: TaskId,
         mut fx: Effects,
-        reply: Option<Sender<TaskerResult<()>>>,
+        delivery: Delivery,
         ctx: &mut Context<Self>,
     ) {
         for step_id in fx.released.drain(..) {
@@ -192,16 +193,14 @@ impl Orchestrator {
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        match reply {
-            Some(reply) => self.links.state.do_send(ApplyAlone {
-                changes: std::mem::take(&mut fx.changes),
-                reply,
-            }),
-            None if !fx.changes.is_empty() => self
-                .links
-                .state
-                .do_send(ApplyChanges(std::mem::take(&mut fx.changes))),
-            None => {}
+        let changes = std::mem::take(&mut fx.changes);
+        match delivery {
+            Delivery::Alone(reply) => self.links.state.do_send(ApplyAlone { changes, reply }),
+            Delivery::Acked(reply) => self.links.state.do_send(ApplyAcked { changes, reply }),
+            Delivery::Batched if !changes.is_empty() => {
+                self.links.state.do_send(ApplyChanges(changes))
+            }
+            Delivery::Batched => {}
         }
         if !fx.events.is_empty() {
             self.links
@@ -225,6 +224,17 @@ impl Orchestrator {
         }
         self.apply(task_id, fx, ctx);
     }
+}
+
+/// How one handler's changes go to the store.
+enum Delivery {
+    /// With the next group commit; a failure is reported to the next flush.
+    Batched,
+    /// With the next group commit, and `reply` told that commit's outcome.
+    Acked(Sender<TaskerResult<()>>),
+    /// In a transaction of their own (a manual operation whose checks may fail), `reply`
+    /// told the outcome.
+    Alone(Sender<TaskerResult<()>>),
 }
 
 /// Sends a step to its task's route, or to the shared channel. A route whose receiver is
@@ -273,7 +283,11 @@ impl Handler<SubmitTask> for Orchestrator {
             task.start(now, &mut fx).expect("a new task is pending");
         }
         self.tasks.insert(msg.task_id, task);
-        self.apply(msg.task_id, fx, ctx);
+        let delivery = match msg.durable {
+            Some(reply) => Delivery::Acked(reply),
+            None => Delivery::Batched,
+        };
+        self.apply_with(msg.task_id, fx, delivery, ctx);
     }
 }
 
@@ -466,7 +480,7 @@ impl Handler<Manipulate> for Orchestrator {
         if self.stopping {
             fx.dispatch.clear();
         }
-        self.apply_with(msg.task_id, fx, Some(msg.reply), ctx);
+        self.apply_with(msg.task_id, fx, Delivery::Alone(msg.reply), ctx);
     }
 }
 

@@ -32,6 +32,16 @@ pub struct Flush {
     pub reply: Sender<TaskerResult<()>>,
 }
 
+/// Writes to commit with the next batch, like [`ApplyChanges`], and answer on `reply` with
+/// the outcome of the transaction that carried them (not with earlier failures): a caller
+/// that needs to know its change is durable (e.g. a durable submission) waits for this.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyAcked {
+    pub changes: Vec<Change>,
+    pub reply: Sender<TaskerResult<()>>,
+}
+
 /// Wakes threads waiting for tasks to finish. Notified after the batch that finished a task
 /// is committed, so a woken waiter reads the final state from the store.
 #[derive(Default)]
@@ -80,13 +90,23 @@ pub struct ApplyAlone {
     pub reply: Sender<TaskerResult<()>>,
 }
 
+/// Who waits for a batch's commit, and what they are told.
+enum Waiter {
+    /// A flush: the batch's failure, or else an earlier failure nobody was told of.
+    Flush(Sender<TaskerResult<()>>),
+    /// An acknowledged write: exactly the outcome of the batch that carried it.
+    Ack(Sender<TaskerResult<()>>),
+}
+
 /// One transaction to be.
 struct Batch {
     changes: Vec<Change>,
     /// Answered with the batch's outcome once it is committed.
-    waiters: Vec<Sender<TaskerResult<()>>>,
+    waiters: Vec<Waiter>,
     /// Takes no more changes (an `ApplyAlone` batch, or one followed by one).
     sealed: bool,
+    /// An `ApplyAlone` batch: its one waiter owns its outcome.
+    alone: bool,
 }
 
 /// See the module documentation.
@@ -101,7 +121,7 @@ pub struct StateActor {
     /// A commit is running; only one runs at a time, so batches reach the store in order.
     committing: bool,
     /// Flushes that arrived with nothing queued: answered when the running commit ends.
-    waiting_on_running: Vec<Sender<TaskerResult<()>>>,
+    waiting_on_running: Vec<Waiter>,
     /// The failure of an engine batch that no flush has reported yet: the next flush
     /// reports it, whenever that batch was committed.
     unreported: Option<TaskerError>,
@@ -132,14 +152,22 @@ impl StateActor {
         }
     }
 
-    /// Answers a flush: with `result`, or with an earlier unreported failure.
-    fn answer(&mut self, waiter: Sender<TaskerResult<()>>, result: &TaskerResult<()>) {
-        let answer = match (result, self.unreported.take()) {
-            (Err(e), _) => Err(e.clone()),
-            (Ok(()), Some(e)) => Err(e),
-            (Ok(()), None) => Ok(()),
-        };
-        let _ = waiter.send(answer);
+    /// Answers a waiter: an ack with `result`; a flush with `result`, or with an earlier
+    /// unreported failure.
+    fn answer(&mut self, waiter: Waiter, result: &TaskerResult<()>) {
+        match waiter {
+            Waiter::Ack(reply) => {
+                let _ = reply.send(result.clone());
+            }
+            Waiter::Flush(reply) => {
+                let answer = match (result, self.unreported.take()) {
+                    (Err(e), _) => Err(e.clone()),
+                    (Ok(()), Some(e)) => Err(e),
+                    (Ok(()), None) => Ok(()),
+                };
+                let _ = reply.send(answer);
+            }
+        }
     }
 
     /// The batch new changes join.
@@ -149,6 +177,7 @@ impl StateActor {
                 changes: Vec::new(),
                 waiters: Vec::new(),
                 sealed: false,
+                alone: false,
             });
         }
         self.queue.back_mut().expect("just ensured")
@@ -198,6 +227,9 @@ impl StateActor {
                 if matches!(to, State::Complete | State::Error | State::Cancelled | State::ResolvedManually))
         });
         let size = batch.changes.len();
+        // An engine batch's failure must reach a flush: an ack tells only its own sender,
+        // and the batch may carry other tasks' changes too.
+        let owned = batch.alone || batch.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)));
         let waiters = batch.waiters;
         self.committing = true;
         let describe = self.store.describe();
@@ -209,7 +241,7 @@ impl StateActor {
                 if let Err(e) = &result {
                     act.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                     *act.stats.last_error.lock() = Some(e.clone());
-                    if waiters.is_empty() {
+                    if !owned {
                         eprintln!(
                             "tasker-core: store {describe} refused a batch of {size} changes: {e}"
                         );
@@ -251,9 +283,21 @@ impl Handler<ApplyAlone> for StateActor {
         }
         self.queue.push_back(Batch {
             changes: msg.changes,
-            waiters: vec![msg.reply],
+            waiters: vec![Waiter::Ack(msg.reply)],
             sealed: true,
+            alone: true,
         });
+        self.maybe_commit(ctx);
+    }
+}
+
+impl Handler<ApplyAcked> for StateActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ApplyAcked, ctx: &mut Self::Context) {
+        let batch = self.open_batch();
+        batch.changes.extend(msg.changes);
+        batch.waiters.push(Waiter::Ack(msg.reply));
         self.maybe_commit(ctx);
     }
 }
@@ -264,13 +308,13 @@ impl Handler<Flush> for StateActor {
     fn handle(&mut self, msg: Flush, ctx: &mut Self::Context) {
         if self.queue.is_empty() {
             if self.committing {
-                self.waiting_on_running.push(msg.reply);
+                self.waiting_on_running.push(Waiter::Flush(msg.reply));
             } else {
-                self.answer(msg.reply, &Ok(()));
+                self.answer(Waiter::Flush(msg.reply), &Ok(()));
             }
         } else {
             // Not onto a sealed (manual) batch: its failure is not the flusher's.
-            self.open_batch().waiters.push(msg.reply);
+            self.open_batch().waiters.push(Waiter::Flush(msg.reply));
         }
         self.maybe_commit(ctx);
     }

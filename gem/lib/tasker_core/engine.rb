@@ -115,21 +115,32 @@ module TaskerCore
 
     # Validates and submits a task; returns its id at once. The context is checked against
     # the template's schema; a rejected submission creates nothing.
+    #
+    # By default the task is stored with the engine's next group commit, a moment later: a
+    # crash in between loses it. With `durable: true` (or a timeout in seconds) the call
+    # returns only once the task's creation is committed (the GVL is released meanwhile), so
+    # a caller can acknowledge its own request knowing the work survives a crash.
     # @param name [String] the template's name
     # @param context [Hash] the task's context
     # @param namespace [String, nil] needed when the name exists in several namespaces
     # @param version [String, nil] defaults to the highest registered version
+    # @param durable [Boolean, Numeric] wait for the commit (true: up to 10 s)
     # @return [Integer] the task id
+    # @raise [DatabaseError] with `durable`, when the transaction storing the task failed
+    # @raise [TimeoutError] with `durable`, when the commit took longer (it may still land)
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil)
-      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags, true)
+                    reason: nil, tags: nil, durable: false)
+      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags,
+                     true, durable_timeout(durable))
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
+    # @param durable [Boolean, Numeric] as for {#submit_task}
     # @return [Integer] the task id
     def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil)
-      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags, false)
+                    reason: nil, tags: nil, durable: false)
+      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags,
+                     false, durable_timeout(durable))
     end
 
     # Waits until the task ends (GVL released) and returns its result; `:reenqueue` when
@@ -244,6 +255,19 @@ module TaskerCore
     # @return [Boolean]
     def stopped?
       @native.stopped?
+    end
+
+    private
+
+    DEFAULT_DURABLE_TIMEOUT = 10
+
+    def durable_timeout(durable)
+      case durable
+      when false, nil then nil
+      when true then DEFAULT_DURABLE_TIMEOUT
+      when Numeric then durable
+      else raise ValidationError, "durable: expected true, false or seconds, got #{durable.inspect}"
+      end
     end
   end
 end

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tasker_engine::engine::{Interrupt, WaitEnd};
 use tasker_engine::manual::{Operation, Request};
 use tasker_engine::{Engine as CoreEngine, EngineOptions, StepFailure, SubmitRequest};
-use tasker_model::{EngineConfig, StepId, TaskId};
+use tasker_model::{EngineConfig, StepId, TaskId, TaskerError};
 use tasker_state::{StepView, TaskView, TransitionRecord};
 
 /// The store a `database_url` names: `memory:` is the in-process store (nothing survives
@@ -198,8 +198,14 @@ impl Engine {
         reason: Value,
         tags: Value,
         start: bool,
+        durable_timeout: Value,
     ) -> Result<i64, Error> {
         guard(|| {
+            let durable_timeout = if durable_timeout.is_nil() {
+                None
+            } else {
+                Some(to_seconds(durable_timeout, "durable")?)
+            };
             let request = SubmitRequest {
                 context: to_json(ruby, context, || "context".to_string())?,
                 namespace: opt_string(namespace, "namespace")?,
@@ -215,7 +221,25 @@ impl Engine {
                 start,
                 name,
             };
-            rb_self.inner.submit(request).map(|id| id.0).map_err(err)
+            let Some(timeout) = durable_timeout else {
+                return rb_self.inner.submit(request).map(|id| id.0).map_err(err);
+            };
+            // The submission itself is quick; only the wait for its commit lets go of the GVL.
+            let submission = rb_self.inner.submit_durable(request).map_err(err)?;
+            let task_id = submission.task_id;
+            let outcome = nogvl(move || submission.wait(timeout), || {});
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            outcome
+                .value
+                .unwrap_or_else(|| {
+                    Err(TaskerError::Orchestration(format!(
+                        "durable submission of task {task_id}: the wait was cut short; the task may still commit"
+                    )))
+                })
+                .map(|id| id.0)
+                .map_err(err)
         })
     }
 
@@ -717,7 +741,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     )?;
     class.define_method("template_keys", method!(Engine::template_keys, 0))?;
     class.define_method("template_info", method!(Engine::template_info, 3))?;
-    class.define_method("submit", method!(Engine::submit, 9))?;
+    class.define_method("submit", method!(Engine::submit, 10))?;
     class.define_method("start_task", method!(Engine::start_task, 3))?;
     class.define_method("next_steps", method!(Engine::next_steps, 2))?;
     class.define_method("complete_step", method!(Engine::complete_step, 2))?;

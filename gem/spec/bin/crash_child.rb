@@ -1,22 +1,22 @@
 # frozen_string_literal: true
 
-# The crash test's child process: runs the mixed fixture's tasks on an SQLite store until
-# they are all finished. The parent kills it with SIGKILL at random moments and starts it
-# again; every start recovers what the last one left.
+# The crash test's child process: runs the mixed fixture's tasks on a store (an SQLite file
+# or a PostgreSQL schema) until they are all finished. The parent kills it with SIGKILL at
+# random moments and starts it again; every start recovers what the last one left.
 #
-#   ruby child.rb DATABASE_PATH LOG_PATH TASK_COUNT
+#   ruby crash_child.rb DATABASE_URL STATE_DIR TASK_COUNT
 #
-# Every handler run appends "task_id step_name start_µs" to LOG_PATH (one write per line,
-# O_APPEND) before it does its work, so the parent can see every execution, including the
-# ones a kill cut short.
+# Every handler run appends "task_id step_name start_µs" to STATE_DIR/executions.log (one
+# write per line, O_APPEND) before it does its work, so the parent can see every execution,
+# including the ones a kill cut short. STATE_DIR/ids lists the tasks the first run submitted.
 
 $LOAD_PATH.unshift File.expand_path("../../lib", __dir__)
 Warning[:experimental] = false
 require "tasker_core"
 
-db_path, log_path, count = ARGV
+url, state_dir, count = ARGV
 count = Integer(count)
-LOG = File.open(log_path, File::WRONLY | File::APPEND | File::CREAT)
+LOG = File.open(File.join(state_dir, "executions.log"), File::WRONLY | File::APPEND | File::CREAT)
 LOG.sync = true
 
 # Records each execution, then does a little work.
@@ -35,17 +35,18 @@ end
 template = File.read(File.expand_path("../../../fixtures/templates/patterns/mixed.yaml", __dir__))
                .gsub("Fixtures::RecordingHandler", "CrashRecordingHandler")
                .gsub("    handler_class: CrashRecordingHandler", "    handler_class: CrashRecordingHandler\n    default_retry_limit: 12")
-engine = TaskerCore::Engine.start(database_url: "sqlite://#{db_path}", workers: 4, batch_size: 2,
+engine = TaskerCore::Engine.start(database_url: url, workers: 4, batch_size: 2,
                                   backoff_scale: 0.01, recover: false)
 engine.register_template(template, source: "mixed.yaml")
 report = engine.recover
 $stdout.puts "recovered #{report[:resumed]}"
 $stdout.flush
 
-# The ids submitted by the first run, so later runs know what to wait for.
-ids_path = "#{db_path}.ids"
+# The ids submitted by the first run, so later runs know what to wait for. Durable
+# submissions: an id is written down only once its task is stored.
+ids_path = File.join(state_dir, "ids")
 unless File.exist?(ids_path)
-  ids = Array.new(count) { |i| engine.submit_task("mixed", { "n" => i }, namespace: "fixtures") }
+  ids = Array.new(count) { |i| engine.submit_task("mixed", { "n" => i }, namespace: "fixtures", durable: i == count - 1) }
   engine.flush
   File.write("#{ids_path}.tmp", ids.join("\n"))
   File.rename("#{ids_path}.tmp", ids_path)

@@ -27,6 +27,19 @@ module SpecStore
     end
   end
 
+  # A store no other spec touches: a SQLite file in `dir`, or on PostgreSQL the schema
+  # tasker_core_spec_NAME, dropped and created now.
+  def isolated_url(name, dir)
+    case KIND
+    when "sqlite" then "sqlite://#{File.join(dir, "#{name}.sqlite3")}"
+    when "postgres"
+      schema = "#{PG_SCHEMA}_#{name}"
+      reset_pg_schema(schema)
+      "#{PG_URL}#{PG_URL.include?('?') ? '&' : '?'}options=-c%20search_path%3D#{schema}"
+    else raise ArgumentError, "no isolated #{KIND} store"
+    end
+  end
+
   def postgres? = KIND == "postgres"
 
   def pg_reachable?
@@ -37,11 +50,11 @@ module SpecStore
     false
   end
 
-  # Drops and recreates the spec schema (psql, from Debian's postgresql-client).
-  def reset_pg_schema
-    sql = "DROP SCHEMA IF EXISTS #{PG_SCHEMA} CASCADE; CREATE SCHEMA #{PG_SCHEMA};"
+  # Drops and recreates a spec schema (psql, from Debian's postgresql-client).
+  def reset_pg_schema(schema = PG_SCHEMA)
+    sql = "SET client_min_messages = warning; DROP SCHEMA IF EXISTS #{schema} CASCADE; CREATE SCHEMA #{schema};"
     ok = system("psql", PG_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, out: File::NULL)
-    raise "could not reset schema #{PG_SCHEMA} at #{PG_URL} with psql" unless ok
+    raise "could not reset schema #{schema} at #{PG_URL} with psql" unless ok
   end
 end
 

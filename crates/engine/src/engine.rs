@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tasker_event_bus::{EventBus, Pattern, Subscription, Unsubscribe};
+use tasker_event_bus::{Event, EventBus, Overflow, Pattern, Publish, Subscription, Unsubscribe};
 use tasker_model::template::load_templates;
 use tasker_model::{
     EngineConfig, State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp,
@@ -567,15 +567,33 @@ impl Engine {
         await_reply(&rx, timeout, &format!("publish event {name}"))?
     }
 
-    /// Subscribes a Rust-side consumer to events matching `pattern`.
-    pub fn subscribe(&self, pattern: &str, capacity: usize) -> TaskerResult<Subscription> {
-        let pattern =
-            Pattern::parse(pattern).map_err(|m| TaskerError::validation("event pattern", m))?;
+    /// Subscribes a consumer (a Ruby dispatcher, or Rust code) to events matching any of
+    /// `patterns`, buffered up to `capacity` with `overflow` deciding what a full buffer
+    /// loses. Events announce committed transitions, in order per task.
+    pub fn subscribe<S: AsRef<str>>(
+        &self,
+        patterns: &[S],
+        capacity: usize,
+        overflow: Overflow,
+    ) -> TaskerResult<Subscription> {
+        let pattern = Pattern::parse_all(patterns)
+            .map_err(|m| TaskerError::validation("event pattern", m))?;
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
-        let (msg, subscription) =
-            EventBus::subscription(id, pattern, capacity.max(1), &self.event_subscribers);
+        let (msg, subscription) = EventBus::subscription(
+            id,
+            pattern,
+            capacity.max(1),
+            overflow,
+            &self.event_subscribers,
+        );
         self.events.do_send(msg);
         Ok(subscription)
+    }
+
+    /// Hands `events` straight to the bus, bypassing the orchestrator and the store: for
+    /// diagnostics and for benchmarking delivery on its own.
+    pub fn publish_raw_events(&self, events: Vec<Event>) {
+        self.events.do_send(Publish(events));
     }
 
     /// Removes a subscriber.

@@ -179,8 +179,14 @@ impl LiveTask {
                         message: format!(
                             "is {}{}: update_results needs it in one of {}",
                             step.state,
-                            if step.in_process { " and handed to a worker" } else { "" },
-                            tasker_model::state::STEP_AMENDABLE.map(|s| s.as_str()).join(", ")
+                            if step.in_process {
+                                " and handed to a worker"
+                            } else {
+                                ""
+                            },
+                            tasker_model::state::STEP_AMENDABLE
+                                .map(|s| s.as_str())
+                                .join(", ")
                         ),
                     });
                 }

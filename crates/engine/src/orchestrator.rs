@@ -2,8 +2,9 @@
 //! [`crate::live_task`].
 //!
 //! Each handler finds the task, calls one plain method, and then carries out its effects in
-//! a fixed order: changes to the state actor, events to the bus, steps to their channel,
-//! retries onto the actor's timer. Handlers are `do_send` targets: callers never wait,
+//! a fixed order: changes to the state actor, events to the bus (through the state actor,
+//! once those changes are committed: an event announces a stored fact), steps to their
+//! channel, retries onto the actor's timer. Handlers are `do_send` targets: callers never wait,
 //! except the few messages that carry a crossbeam reply channel (start, stop, barrier).
 
 use crate::inflight::{Inflight, InflightStep};
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tasker_event_bus::{EventBus, Publish};
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
-use tasker_state::{ApplyAcked, ApplyAlone, ApplyChanges, StateActor, TaskView};
+use tasker_state::{AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, StateActor, TaskView};
 
 /// Create a task (and start it unless `start` is false).
 #[derive(Message)]
@@ -203,9 +204,11 @@ impl Orchestrator {
             Delivery::Batched => {}
         }
         if !fx.events.is_empty() {
+            let events = std::mem::take(&mut fx.events);
+            let bus = self.links.events.clone();
             self.links
-                .events
-                .do_send(Publish(std::mem::take(&mut fx.events)));
+                .state
+                .do_send(AfterCommit(Box::new(move || bus.do_send(Publish(events)))));
         }
         if let Some(final_state) = fx.finished {
             if let Some(task) = self.tasks.remove(&task_id) {

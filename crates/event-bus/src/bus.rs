@@ -1,8 +1,9 @@
 //! The event-bus actor: fan-out to bounded subscriber channels.
 //!
-//! The orchestrator publishes with `do_send` and moves on; the bus `try_send`s to each
-//! matching subscriber. A full subscriber loses the event: the loss is counted, and before
-//! its next delivered event the subscriber receives a [`Delivery::Gap`] saying how many it
+//! Events reach the bus once the transitions they describe are committed (the engine hands
+//! them over after the store's commit) and the bus `try_send`s to each matching subscriber.
+//! A full subscriber loses events under its [`Overflow`] policy: the loss is counted, and
+//! the subscriber receives a [`Delivery::Gap`] saying how many it missed where they were
 //! missed, so nothing is lost silently and the engine never waits.
 
 use crate::event::Event;
@@ -11,6 +12,7 @@ use actix::prelude::*;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a subscriber receives.
 #[derive(Debug, Clone)]
@@ -23,10 +25,36 @@ pub enum Delivery {
     },
 }
 
+/// What happens to an event when a subscriber's buffer is full. Neither policy ever makes
+/// the engine wait; both count the loss and report it with a [`Delivery::Gap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Keep what is buffered and drop the new event (the subscriber sees the oldest events).
+    #[default]
+    DropNewest,
+    /// Drop the oldest half of the buffer to make room (the subscriber sees the newest).
+    DropOldest,
+}
+
+impl Overflow {
+    /// Parses `drop_newest` / `drop_oldest`.
+    pub fn parse(name: &str) -> Result<Overflow, String> {
+        match name {
+            "drop_newest" => Ok(Overflow::DropNewest),
+            "drop_oldest" => Ok(Overflow::DropOldest),
+            other => Err(format!(
+                "overflow policy {other:?}: expected drop_newest or drop_oldest"
+            )),
+        }
+    }
+}
+
 /// Per-subscriber counters, shared with whoever holds the [`Subscription`].
 #[derive(Debug, Default)]
 pub struct SubscriberStats {
+    /// Events put into the subscriber's buffer.
     pub delivered: AtomicU64,
+    /// Events lost to a full buffer (after being delivered, for `DropOldest`).
     pub dropped: AtomicU64,
 }
 
@@ -35,6 +63,13 @@ pub struct Subscription {
     pub id: u64,
     pub receiver: Receiver<Delivery>,
     pub stats: Arc<SubscriberStats>,
+}
+
+impl Subscription {
+    /// Deliveries waiting in the buffer: how far the subscriber is behind.
+    pub fn lag(&self) -> usize {
+        self.receiver.len()
+    }
 }
 
 /// Events to fan out, in order.
@@ -49,6 +84,8 @@ pub struct Subscribe {
     id: u64,
     pattern: Pattern,
     sender: Sender<Delivery>,
+    /// For `DropOldest`: the bus takes the oldest deliveries out through it.
+    evictor: Option<Receiver<Delivery>>,
     stats: Arc<SubscriberStats>,
 }
 
@@ -61,6 +98,7 @@ struct Subscriber {
     id: u64,
     pattern: Pattern,
     sender: Sender<Delivery>,
+    evictor: Option<Receiver<Delivery>>,
     stats: Arc<SubscriberStats>,
     missed_since_gap: u64,
 }
@@ -68,6 +106,9 @@ struct Subscriber {
 impl Subscriber {
     /// Offers one event; returns false when the receiver is gone.
     fn offer(&mut self, event: &Arc<Event>) -> bool {
+        if self.evictor.is_some() {
+            return self.offer_evicting(event);
+        }
         if self.missed_since_gap > 0 {
             match self.sender.try_send(Delivery::Gap {
                 missed: self.missed_since_gap,
@@ -94,11 +135,62 @@ impl Subscriber {
             Err(TrySendError::Disconnected(_)) => false,
         }
     }
+
+    /// `DropOldest`: when the buffer is full, takes everything out, drops the oldest half
+    /// and puts back one gap (the dropped count, an earlier gap folded in) followed by the
+    /// rest, then the new event. Dropping half at a time keeps the cost per event constant
+    /// on average; the bus is the only sender, and the subscriber only ever takes from the
+    /// front, so the order it reads stays the order of publication.
+    fn offer_evicting(&mut self, event: &Arc<Event>) -> bool {
+        // The bus holds a receiver too, so a dropped Subscription does not disconnect the
+        // channel: the shared counters tell instead.
+        if Arc::strong_count(&self.stats) == 1 {
+            return false;
+        }
+        let evictor = self.evictor.as_ref().expect("DropOldest");
+        if self.sender.is_full() {
+            let mut buffered: Vec<Delivery> = evictor.try_iter().collect();
+            let drop_count = buffered.len().div_ceil(2);
+            let mut missed = 0;
+            for d in buffered.drain(..drop_count) {
+                match d {
+                    Delivery::Event(_) => {
+                        missed += 1;
+                        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Delivery::Gap { missed: m } => missed += m,
+                }
+            }
+            if missed > 0 {
+                buffered.insert(0, Delivery::Gap { missed });
+            }
+            for d in buffered {
+                let _ = self.sender.try_send(d);
+            }
+        }
+        match self.sender.try_send(Delivery::Event(event.clone())) {
+            Ok(()) => {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(TrySendError::Full(_)) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
 }
+
+/// How soon the bus tries again to tell a full subscriber what it missed when no new event
+/// comes to carry the gap.
+const GAP_RETRY: Duration = Duration::from_millis(10);
 
 /// See the module documentation.
 pub struct EventBus {
     subscribers: Vec<Subscriber>,
+    /// A retry of pending gaps is scheduled.
+    gap_retry_armed: bool,
     /// Shared with the publisher so it can skip building events nobody will receive.
     active: Arc<AtomicUsize>,
 }
@@ -108,6 +200,7 @@ impl EventBus {
     pub fn new(active: Arc<AtomicUsize>) -> EventBus {
         EventBus {
             subscribers: Vec::new(),
+            gap_retry_armed: false,
             active,
         }
     }
@@ -118,9 +211,16 @@ impl EventBus {
         id: u64,
         pattern: Pattern,
         capacity: usize,
+        overflow: Overflow,
         active: &AtomicUsize,
     ) -> (Subscribe, Subscription) {
-        let (sender, receiver) = bounded(capacity.max(1));
+        // DropOldest needs room for a gap and an event besides what it keeps.
+        let capacity = capacity.max(if overflow == Overflow::DropOldest {
+            4
+        } else {
+            1
+        });
+        let (sender, receiver) = bounded(capacity);
         let stats = Arc::new(SubscriberStats::default());
         active.fetch_add(1, Ordering::SeqCst);
         (
@@ -128,6 +228,7 @@ impl EventBus {
                 id,
                 pattern,
                 sender,
+                evictor: (overflow == Overflow::DropOldest).then(|| receiver.clone()),
                 stats: stats.clone(),
             },
             Subscription {
@@ -136,6 +237,31 @@ impl EventBus {
                 stats,
             },
         )
+    }
+
+    /// Keeps trying to hand each subscriber the gap it is owed until it has room, so a loss
+    /// is reported even when no later event arrives to carry it.
+    fn retry_gaps_later(&mut self, ctx: &mut Context<Self>) {
+        if self.gap_retry_armed || self.subscribers.iter().all(|s| s.missed_since_gap == 0) {
+            return;
+        }
+        self.gap_retry_armed = true;
+        ctx.run_later(GAP_RETRY, |act, ctx| {
+            act.gap_retry_armed = false;
+            for s in act
+                .subscribers
+                .iter_mut()
+                .filter(|s| s.missed_since_gap > 0)
+            {
+                let gap = Delivery::Gap {
+                    missed: s.missed_since_gap,
+                };
+                if s.sender.try_send(gap).is_ok() {
+                    s.missed_since_gap = 0;
+                }
+            }
+            act.retry_gaps_later(ctx);
+        });
     }
 
     fn remove_where(&mut self, mut gone: impl FnMut(&Subscriber) -> bool) {
@@ -155,7 +281,7 @@ impl Actor for EventBus {
 impl Handler<Publish> for EventBus {
     type Result = ();
 
-    fn handle(&mut self, msg: Publish, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) {
         let mut disconnected = Vec::new();
         for event in msg.0 {
             let event = Arc::new(event);
@@ -169,6 +295,7 @@ impl Handler<Publish> for EventBus {
         if !disconnected.is_empty() {
             self.remove_where(|s| disconnected.contains(&s.id));
         }
+        self.retry_gaps_later(ctx);
     }
 }
 
@@ -180,6 +307,7 @@ impl Handler<Subscribe> for EventBus {
             id: msg.id,
             pattern: msg.pattern,
             sender: msg.sender,
+            evictor: msg.evictor,
             stats: msg.stats,
             missed_since_gap: 0,
         });
@@ -208,8 +336,13 @@ mod tests {
     async fn delivers_matching_events_in_order_and_reports_gaps() {
         let active = Arc::new(AtomicUsize::new(0));
         let bus = EventBus::new(active.clone()).start();
-        let (sub_msg, sub) =
-            EventBus::subscription(1, Pattern::parse("task.*").unwrap(), 2, &active);
+        let (sub_msg, sub) = EventBus::subscription(
+            1,
+            Pattern::parse("task.*").unwrap(),
+            2,
+            Overflow::DropNewest,
+            &active,
+        );
         bus.send(sub_msg).await.unwrap();
         assert_eq!(active.load(Ordering::SeqCst), 1);
         bus.send(Publish(vec![
@@ -245,6 +378,43 @@ mod tests {
         assert_eq!(next, vec!["gap 2", "task.failed"]);
         drop(sub);
         bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 5)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            active.load(Ordering::SeqCst),
+            0,
+            "a dropped subscription is removed"
+        );
+    }
+
+    fn drain(sub: &Subscription) -> Vec<String> {
+        sub.receiver
+            .try_iter()
+            .map(|d| match d {
+                Delivery::Event(e) => format!("{}", e.task_id),
+                Delivery::Gap { missed } => format!("gap {missed}"),
+            })
+            .collect()
+    }
+
+    #[actix_rt::test]
+    async fn drop_oldest_keeps_the_newest_and_counts_what_it_evicted() {
+        let active = Arc::new(AtomicUsize::new(0));
+        let bus = EventBus::new(active.clone()).start();
+        let (sub_msg, sub) =
+            EventBus::subscription(1, Pattern::All, 4, Overflow::DropOldest, &active);
+        bus.send(sub_msg).await.unwrap();
+        let events = (1..=10)
+            .map(|i| ev(LifecycleEvent::TaskCompleted, i))
+            .collect();
+        bus.send(Publish(events)).await.unwrap();
+        let got = drain(&sub);
+        assert_eq!(got.first().map(String::as_str), Some("gap 7"), "{got:?}");
+        assert_eq!(&got[1..], &["8", "9", "10"]);
+        assert_eq!(sub.stats.dropped.load(Ordering::Relaxed), 7);
+        assert_eq!(sub.stats.delivered.load(Ordering::Relaxed), 10);
+        drop(sub);
+        bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 11)]))
             .await
             .unwrap();
         assert_eq!(

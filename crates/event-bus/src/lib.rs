@@ -13,6 +13,8 @@ pub mod bus;
 pub mod event;
 pub mod pattern;
 
-pub use bus::{Delivery, EventBus, Publish, Subscribe, SubscriberStats, Subscription, Unsubscribe};
+pub use bus::{
+    Delivery, EventBus, Overflow, Publish, Subscribe, SubscriberStats, Subscription, Unsubscribe,
+};
 pub use event::{Event, EventName, LifecycleEvent};
 pub use pattern::Pattern;

@@ -1,4 +1,5 @@
-//! Subscription patterns: `*` (everything), `prefix.*` (a family), or an exact name.
+//! Subscription patterns: `*` (everything), `prefix.*` (a family), or an exact name; a
+//! subscriber may hold several.
 
 /// A compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -7,6 +8,8 @@ pub enum Pattern {
     /// `step.*` is stored as `step.`.
     Prefix(String),
     Exact(String),
+    /// Any of several patterns.
+    Any(Vec<Pattern>),
 }
 
 impl Pattern {
@@ -28,6 +31,20 @@ impl Pattern {
         }
     }
 
+    /// Parses several patterns into one that matches what any of them matches.
+    pub fn parse_all<S: AsRef<str>>(texts: &[S]) -> Result<Pattern, String> {
+        let mut parsed = texts
+            .iter()
+            .map(|t| Pattern::parse(t.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        match parsed.len() {
+            0 => Err("a subscriber needs at least one event pattern".to_string()),
+            1 => Ok(parsed.pop().expect("one")),
+            _ if parsed.contains(&Pattern::All) => Ok(Pattern::All),
+            _ => Ok(Pattern::Any(parsed)),
+        }
+    }
+
     /// Whether `name` matches.
     #[inline]
     pub fn matches(&self, name: &str) -> bool {
@@ -35,6 +52,7 @@ impl Pattern {
             Pattern::All => true,
             Pattern::Prefix(p) => name.starts_with(p.as_str()),
             Pattern::Exact(e) => name == e,
+            Pattern::Any(all) => all.iter().any(|p| p.matches(name)),
         }
     }
 }
@@ -53,5 +71,11 @@ mod tests {
         assert!(done.matches("task.completed") && !done.matches("task.completed_x"));
         assert!(Pattern::parse("st*ep").is_err());
         assert!(Pattern::parse("").is_err());
+        let some = Pattern::parse_all(&["task.completed", "step.*"]).unwrap();
+        assert!(some.matches("task.completed") && some.matches("step.failed"));
+        assert!(!some.matches("task.failed"));
+        assert_eq!(Pattern::parse_all(&["step.*", "*"]).unwrap(), Pattern::All);
+        assert!(Pattern::parse_all::<&str>(&[]).is_err());
+        assert!(Pattern::parse_all(&["ok", "b*d"]).is_err());
     }
 }

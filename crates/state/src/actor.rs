@@ -42,6 +42,13 @@ pub struct ApplyAcked {
     pub reply: Sender<TaskerResult<()>>,
 }
 
+/// Something to do once every change received so far is committed: the engine announces
+/// events this way, so a subscriber that reads the store finds what the event describes.
+/// It is dropped, not run, when that commit fails (what it would announce was not stored).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AfterCommit(pub Box<dyn FnOnce() + Send>);
+
 /// Wakes threads waiting for tasks to finish. Notified after the batch that finished a task
 /// is committed, so a woken waiter reads the final state from the store.
 #[derive(Default)]
@@ -107,6 +114,8 @@ struct Batch {
     sealed: bool,
     /// An `ApplyAlone` batch: its one waiter owns its outcome.
     alone: bool,
+    /// Run after the batch commits (see [`AfterCommit`]).
+    after_commit: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 /// See the module documentation.
@@ -122,6 +131,8 @@ pub struct StateActor {
     committing: bool,
     /// Flushes that arrived with nothing queued: answered when the running commit ends.
     waiting_on_running: Vec<Waiter>,
+    /// `AfterCommit`s that arrived with nothing queued: run when the running commit ends.
+    after_running: Vec<Box<dyn FnOnce() + Send>>,
     /// The failure of an engine batch that no flush has reported yet: the next flush
     /// reports it, whenever that batch was committed.
     unreported: Option<TaskerError>,
@@ -146,6 +157,7 @@ impl StateActor {
             timer_armed: false,
             committing: false,
             waiting_on_running: Vec::new(),
+            after_running: Vec::new(),
             unreported: None,
             finished,
             stats,
@@ -178,6 +190,7 @@ impl StateActor {
                 waiters: Vec::new(),
                 sealed: false,
                 alone: false,
+                after_commit: Vec::new(),
             });
         }
         self.queue.back_mut().expect("just ensured")
@@ -220,6 +233,9 @@ impl StateActor {
             for w in batch.waiters {
                 self.answer(w, &Ok(()));
             }
+            for f in batch.after_commit {
+                f();
+            }
             return self.maybe_commit(ctx);
         }
         let finishes_a_task = batch.changes.iter().any(|c| {
@@ -231,6 +247,7 @@ impl StateActor {
         // and the batch may carry other tasks' changes too.
         let owned = batch.alone || batch.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)));
         let waiters = batch.waiters;
+        let after_commit = batch.after_commit;
         self.committing = true;
         let describe = self.store.describe();
         ctx.spawn(wrap_future::<_, Self>(self.store.apply(batch.changes)).map(
@@ -254,6 +271,12 @@ impl StateActor {
                 let running: Vec<_> = act.waiting_on_running.drain(..).collect();
                 for w in waiters.into_iter().chain(running) {
                     act.answer(w, &result);
+                }
+                let after_running: Vec<_> = act.after_running.drain(..).collect();
+                if result.is_ok() {
+                    for f in after_commit.into_iter().chain(after_running) {
+                        f();
+                    }
                 }
                 act.maybe_commit(ctx);
             },
@@ -286,6 +309,7 @@ impl Handler<ApplyAlone> for StateActor {
             waiters: vec![Waiter::Ack(msg.reply)],
             sealed: true,
             alone: true,
+            after_commit: Vec::new(),
         });
         self.maybe_commit(ctx);
     }
@@ -299,6 +323,21 @@ impl Handler<ApplyAcked> for StateActor {
         batch.changes.extend(msg.changes);
         batch.waiters.push(Waiter::Ack(msg.reply));
         self.maybe_commit(ctx);
+    }
+}
+
+impl Handler<AfterCommit> for StateActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AfterCommit, _ctx: &mut Self::Context) {
+        // Onto the newest batch even when it is sealed: it holds the latest changes.
+        if let Some(back) = self.queue.back_mut() {
+            back.after_commit.push(msg.0);
+        } else if self.committing {
+            self.after_running.push(msg.0);
+        } else {
+            (msg.0)();
+        }
     }
 }
 

@@ -26,7 +26,10 @@ pub mod records;
 pub mod sql;
 pub mod store;
 
-pub use actor::{ApplyAcked, ApplyAlone, ApplyChanges, Flush, StateActor, StateStats, TaskFinishedSignal};
+pub use actor::{
+    AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, Flush, StateActor, StateStats,
+    TaskFinishedSignal,
+};
 pub use change::{Change, NewTask, StepPatch};
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};

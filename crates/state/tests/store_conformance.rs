@@ -292,8 +292,11 @@ fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
     let store = store.as_ref();
     let t = view.task.task_id;
     let s = view.steps[0].step.step_id;
-    let err = apply(store, vec![step_move(t, s, State::Pending, State::Pending, at(1))])
-        .unwrap_err();
+    let err = apply(
+        store,
+        vec![step_move(t, s, State::Pending, State::Pending, at(1))],
+    )
+    .unwrap_err();
     assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
     apply(
         store,
@@ -333,7 +336,10 @@ fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
     );
     // The same edit from a reader who saw sort_key 2 is now stale.
     let err = apply(store, vec![amend]).unwrap_err();
-    assert!(matches!(err, TaskerError::ConcurrentModification { .. }), "{err}");
+    assert!(
+        matches!(err, TaskerError::ConcurrentModification { .. }),
+        "{err}"
+    );
     assert_eq!(store.task(t).unwrap().unwrap(), after);
 }
 

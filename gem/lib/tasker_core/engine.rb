@@ -24,6 +24,8 @@ module TaskerCore
     attr_reader :resolver
     # @return [String, nil] where tasks live (password removed)
     attr_reader :database_url
+    # @return [TaskerCore::EventPublisher] delivers this engine's events to Ruby subscribers
+    attr_reader :events
 
     # A URL with its password replaced by "***".
     # @param url [String]
@@ -44,9 +46,12 @@ module TaskerCore
     #   else ./tasker_core.sqlite3), "sqlite::memory:", "postgres://…", or "memory:" (in
     #   process, nothing survives it)
     # @param recover [Boolean] take over unfinished tasks left in the store
+    # @param instrument [Boolean, :auto] re-publish events through ActiveSupport::Notifications
+    #   ("step.completed.tasker_core", …); :auto does so when ActiveSupport is loaded
     # @return [Engine]
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
-                   handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true)
+                   handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
+                   instrument: :auto)
       database_url ||= ENV.fetch("TASKER_DATABASE_URL") { "sqlite://#{File.expand_path(DEFAULT_DATABASE_FILE)}" }
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
                                     database_url: database_url.to_s })
@@ -54,6 +59,7 @@ module TaskerCore
                            resolver: HandlerResolver.new(cache: cache_handlers, lookup: handler_lookup),
                            around_step: around_step, database_url: Engine.redact(database_url.to_s))
       begin
+        engine.instrument_with_active_support if instrument == true || (instrument == :auto && ActiveSupportBridge.available?)
         Array(templates).each { |path| engine.register_templates(path) }
         engine.recover if recover
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
@@ -76,6 +82,39 @@ module TaskerCore
       @logger = logger
       @runner = StepRunner.new(native, resolver, around: around_step)
       @pool = nil
+      @events = EventPublisher.new(native, logger: logger)
+    end
+
+    # Subscribes to this engine's events: pass an {EventSubscriber}, or patterns and a block.
+    #
+    #   engine.subscribe("step.failed") { |event| alert(event.context["error_message"]) }
+    #   engine.subscribe(OrderMetrics.new)
+    # @param subscriber_or_patterns [EventSubscriber, String] subscriber, or patterns ("*" when none)
+    # @param options [Hash] capacity:, overflow:, name: for a block subscriber
+    # @return [EventSubscriber] pass it to {#unsubscribe} to stop
+    def subscribe(*subscriber_or_patterns, **options, &block)
+      first = subscriber_or_patterns.first
+      subscriber = if first.respond_to?(:call) && first.respond_to?(:patterns)
+                     first
+                   else
+                     EventSubscriber.new(*subscriber_or_patterns, **options, &block)
+                   end
+      @events.subscribe(subscriber)
+    end
+
+    # Stops delivering events to `subscriber`.
+    # @param subscriber [EventSubscriber]
+    # @return [Boolean] whether it was subscribed
+    def unsubscribe(subscriber)
+      @events.unsubscribe(subscriber)
+    end
+
+    # Re-publishes every event through ActiveSupport::Notifications (see {ActiveSupportBridge}).
+    # @return [ActiveSupportBridge]
+    def instrument_with_active_support
+      raise OrchestrationError, "ActiveSupport::Notifications is not loaded" unless ActiveSupportBridge.available?
+
+      @active_support_bridge ||= @events.subscribe(ActiveSupportBridge.new)
     end
 
     # Starts the handler thread pool (once).
@@ -213,12 +252,6 @@ module TaskerCore
       @native.fail_step(step_id, error_class.to_s, message.to_s, retryable, retry_after)
     end
 
-    # A raw subscription to engine events matching `pattern` ("*", "step.*", "task.completed").
-    # @return [TaskerCore::Native::EventSubscription]
-    def subscribe(pattern = "*", capacity: 65_536)
-      @native.subscribe(pattern.to_s, capacity)
-    end
-
     # Counters: tasks and steps by outcome, steps in flight and queued, store batches.
     # @return [Hash{Symbol => Integer}]
     def stats
@@ -239,7 +272,10 @@ module TaskerCore
     # @return [Integer] steps taken back
     def stop(timeout: 30)
       @pool&.stop(timeout: timeout)
-      @native.stop([timeout, 5].max)
+      taken_back = @native.stop([timeout, 5].max)
+      # After the engine's last commit: subscribers get what it announced.
+      @events.stop(timeout: [timeout, 5].min)
+      taken_back
     end
 
     # Stops (if running) and closes the store: database connections and task claims are

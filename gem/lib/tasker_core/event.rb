@@ -1,30 +1,36 @@
 # frozen_string_literal: true
 
 module TaskerCore
-  # One lifecycle or custom event, as a subscriber receives it.
+  # One lifecycle or custom event, as a subscriber receives it. The class is defined by the
+  # native extension (each event is a small object over the engine's shared copy); this file
+  # adds the Ruby side. The context Hash is built the first time it is read.
+  #
+  # A subscriber whose buffer overflowed also receives one event named {GAP}
+  # ("tasker_core.events_missed") whose {#missed} says how many events it lost there.
+  #
+  # Native readers: #name (frozen String), #task_id, #step_id (Integer or nil),
+  # #occurred_at (Time, UTC), #occurred_at_us (Integer µs since the epoch), #missed.
   class Event
-    # @return [String] e.g. "step.completed"
-    attr_reader :name
-    # @return [Integer]
-    attr_reader :task_id
-    # @return [Integer, nil]
-    attr_reader :step_id
-    # @return [Time] UTC
-    attr_reader :occurred_at
-    # @return [Hash] task_id, step_id, step_name, task_name, namespace, attempt, duration_ms, error...
-    attr_reader :context
+    # The event's JSON context: task_id, step_id, step_name, task_name, namespace, attempt,
+    # duration_ms, error_class, error_message where they apply, and a custom event's payload.
+    # @return [Hash]
+    def context
+      @context ||= build_context
+    end
 
-    # @param name [String]
-    # @param task_id [Integer]
-    # @param step_id [Integer, nil]
-    # @param occurred_at [Time]
-    # @param context [Hash]
-    def initialize(name, task_id, step_id, occurred_at, context)
-      @name = name
-      @task_id = task_id
-      @step_id = step_id
-      @occurred_at = occurred_at
-      @context = context
+    # @return [Boolean] whether this event reports lost events rather than a transition
+    def gap?
+      missed.positive?
+    end
+
+    # @return [Hash{Symbol => Object}]
+    def to_h
+      { name: name, task_id: task_id, step_id: step_id, occurred_at: occurred_at, context: context }
+    end
+
+    # @return [String]
+    def inspect
+      "#<TaskerCore::Event #{name} task=#{task_id.inspect} step=#{step_id.inspect}>"
     end
   end
 end

@@ -8,9 +8,9 @@ module EngineHelpers
   # Engines start without recovery so one spec never adopts another's unfinished tasks in a
   # shared PostgreSQL database; the recovery specs turn it on.
   def start_engine(templates: TEMPLATES, workers: 4, backoff_scale: 0.001, database_url: SpecStore.url,
-                   recover: false, **options)
+                   recover: false, instrument: false, **options)
     engine = TaskerCore::Engine.start(templates: templates, workers: workers, backoff_scale: backoff_scale,
-                                      database_url: database_url, recover: recover, **options)
+                                      database_url: database_url, recover: recover, instrument: instrument, **options)
     (@engines ||= []) << engine
     engine
   end

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tasker_engine::engine::{Interrupt, WaitEnd};
 use tasker_engine::manual::{Operation, Request};
 use tasker_engine::{Engine as CoreEngine, EngineOptions, StepFailure, SubmitRequest};
+use tasker_event_bus::Overflow;
 use tasker_model::{EngineConfig, StepId, TaskId, TaskerError};
 use tasker_state::{StepView, TaskView, TransitionRecord};
 
@@ -36,7 +37,7 @@ fn open_store(url: &str) -> tasker_model::TaskerResult<Arc<dyn tasker_state::Sto
     frozen_shareable
 )]
 pub struct Engine {
-    inner: Arc<CoreEngine>,
+    pub(crate) inner: Arc<CoreEngine>,
 }
 
 fn opt<T: magnus::TryConvert>(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<T>, Error> {
@@ -607,9 +608,19 @@ impl Engine {
         Ok(h)
     }
 
-    fn subscribe(&self, pattern: String, capacity: usize) -> Result<EventSubscription, Error> {
+    /// Subscribes to events matching any of `patterns` (Strings).
+    fn subscribe(
+        &self,
+        patterns: Vec<String>,
+        capacity: usize,
+        overflow: String,
+    ) -> Result<EventSubscription, Error> {
         guard(|| {
-            let sub = self.inner.subscribe(&pattern, capacity).map_err(err)?;
+            let overflow = Overflow::parse(&overflow).map_err(|m| invalid("overflow", m))?;
+            let sub = self
+                .inner
+                .subscribe(&patterns, capacity, overflow)
+                .map_err(err)?;
             Ok(EventSubscription::new(self.inner.clone(), sub))
         })
     }
@@ -758,7 +769,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("close", method!(Engine::close, 1))?;
     class.define_method("stopped?", method!(Engine::is_stopped, 0))?;
     class.define_method("stats", method!(Engine::stats, 0))?;
-    class.define_method("subscribe", method!(Engine::subscribe, 2))?;
+    class.define_method("subscribe", method!(Engine::subscribe, 3))?;
     Ok(())
 }
 

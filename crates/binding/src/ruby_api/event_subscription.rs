@@ -1,9 +1,10 @@
 //! `TaskerCore::Native::EventSubscription`: a subscriber's end of the event bus, drained by
 //! a Ruby thread in batches (GVL released while it waits).
 
-use crate::helpers::convert::{time_to_ruby, to_ruby, to_seconds};
+use crate::helpers::convert::to_seconds;
 use crate::helpers::errors::guard;
 use crate::helpers::nogvl::{check_interrupts, nogvl};
+use crate::ruby_api::event::Event;
 use crossbeam_channel::select;
 use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
 use std::sync::atomic::Ordering;
@@ -29,8 +30,8 @@ impl EventSubscription {
         EventSubscription { engine, inner }
     }
 
-    /// Up to `max` deliveries, each `[name, task_id, step_id, occurred_at, context]`, or
-    /// `["gap", missed]` for events lost to a full buffer.
+    /// Up to `max` deliveries as `TaskerCore::Event`s (a gap is one too), waiting up to
+    /// `timeout` seconds with the GVL released when none is buffered.
     fn next(ruby: &Ruby, rb_self: &Self, max: usize, timeout: Value) -> Result<RArray, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
@@ -63,21 +64,7 @@ impl EventSubscription {
             }
             let out = ruby.ary_new_capa(items.len());
             for d in items {
-                let row = ruby.ary_new_capa(5);
-                match d {
-                    Delivery::Event(e) => {
-                        row.push(e.name())?;
-                        row.push(e.task_id.0)?;
-                        row.push(e.step_id.map(|s| s.0))?;
-                        row.push(time_to_ruby(ruby, e.occurred_at)?)?;
-                        row.push(to_ruby(ruby, &e.context())?)?;
-                    }
-                    Delivery::Gap { missed } => {
-                        row.push("gap")?;
-                        row.push(missed)?;
-                    }
-                }
-                out.push(row)?;
+                out.push(Event::new(d))?;
             }
             Ok(out)
         })
@@ -89,6 +76,10 @@ impl EventSubscription {
 
     fn dropped(&self) -> u64 {
         self.inner.stats.dropped.load(Ordering::Relaxed)
+    }
+
+    fn lag(&self) -> usize {
+        self.inner.lag()
     }
 
     fn unsubscribe(&self) {
@@ -103,6 +94,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("next", method!(EventSubscription::next, 2))?;
     class.define_method("delivered", method!(EventSubscription::delivered, 0))?;
     class.define_method("dropped", method!(EventSubscription::dropped, 0))?;
+    class.define_method("lag", method!(EventSubscription::lag, 0))?;
     class.define_method("unsubscribe", method!(EventSubscription::unsubscribe, 0))?;
     Ok(())
 }

@@ -1,7 +1,8 @@
-//! The `TaskerCore::Native` classes, one per file.
+//! The `TaskerCore::Native` classes (and `TaskerCore::Event`), one per file.
 
 mod diagnostics;
-mod engine;
+pub(crate) mod engine;
+mod event;
 mod event_subscription;
 mod ready_step;
 mod task_route;
@@ -15,6 +16,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     engine::init(ruby, &native)?;
     ready_step::init(ruby, &native)?;
     task_route::init(ruby, &native)?;
+    event::init(ruby, &tasker_core)?;
     event_subscription::init(ruby, &native)?;
     diagnostics::init(ruby, &native)?;
     Ok(())

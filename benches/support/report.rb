@@ -3,6 +3,7 @@
 require "json"
 require "time"
 require_relative "durable_report"
+require_relative "events_report"
 
 module Bench
   # Writes docs/benchmarks.md from one `rake bench` run.
@@ -18,6 +19,7 @@ module Bench
   # constants here are the issue's targets. Loads no gem code, so rake can require it.
   class Report
     include DurableReport
+    include EventsReport
 
     # Issue 2's targets. Not assertions: the report says whether each was met.
     TARGETS = {
@@ -55,7 +57,7 @@ module Bench
     # @return [String] the Markdown document
     def render
       [header, machine_section, targets_section, comparison_section, readiness_section, calls_section,
-       throughput_section, durable_section, method_section].join("\n")
+       throughput_section, durable_section, events_section, method_section].join("\n")
     end
 
     private

@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tasker_event_bus::{Event, EventBus, Overflow, Pattern, Publish, Subscription, Unsubscribe};
+use tasker_event_bus::{
+    Event, EventBus, Interest, Overflow, Pattern, Publish, Subscription, Unsubscribe,
+};
 use tasker_model::template::load_templates;
 use tasker_model::{
     EngineConfig, State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp,
@@ -161,7 +163,7 @@ pub struct Engine {
     orchestrator: Addr<Orchestrator>,
     state: Addr<StateActor>,
     events: Addr<EventBus>,
-    event_subscribers: Arc<AtomicUsize>,
+    event_interest: Arc<Interest>,
     next_subscriber: AtomicU64,
     finished: Arc<TaskFinishedSignal>,
     /// True once stopping began. Reports take it shared, `stop` exclusively, so no report
@@ -201,7 +203,7 @@ impl Engine {
         let stats = Arc::new(EngineStats::default());
         let state_stats = Arc::new(StateStats::default());
         let finished = Arc::new(TaskFinishedSignal::default());
-        let event_subscribers = Arc::new(AtomicUsize::new(0));
+        let event_interest = Arc::new(Interest::default());
         let (work_tx, work_rx) = unbounded();
 
         let (ready_tx, ready_rx) = bounded(1);
@@ -211,7 +213,7 @@ impl Engine {
             let stats = stats.clone();
             let state_stats = state_stats.clone();
             let finished = finished.clone();
-            let event_subscribers = event_subscribers.clone();
+            let event_interest = event_interest.clone();
             let work_rx = work_rx.clone();
             let backoff_scale = options.config.backoff_scale;
             let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
@@ -232,15 +234,15 @@ impl Engine {
                                     state_stats,
                                 )
                             });
-                        let active = event_subscribers.clone();
+                        let interest = event_interest.clone();
                         let events =
                             EventBus::start_in_arbiter(&events_arbiter.handle(), move |_| {
-                                EventBus::new(active)
+                                EventBus::new(interest)
                             });
                         let orchestrator = Orchestrator::new(OrchestratorLinks {
                             state: state.clone(),
                             events: events.clone(),
-                            event_subscribers,
+                            event_interest,
                             work: (work_tx, work_rx),
                             inflight,
                             stats,
@@ -270,7 +272,7 @@ impl Engine {
             orchestrator,
             state,
             events,
-            event_subscribers,
+            event_interest,
             next_subscriber: AtomicU64::new(1),
             finished,
             stopping: RwLock::new(false),
@@ -579,13 +581,8 @@ impl Engine {
         let pattern = Pattern::parse_all(patterns)
             .map_err(|m| TaskerError::validation("event pattern", m))?;
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
-        let (msg, subscription) = EventBus::subscription(
-            id,
-            pattern,
-            capacity.max(1),
-            overflow,
-            &self.event_subscribers,
-        );
+        let (msg, subscription) =
+            EventBus::subscription(id, pattern, capacity.max(1), overflow, &self.event_interest);
         self.events.do_send(msg);
         Ok(subscription)
     }
@@ -784,7 +781,7 @@ impl Engine {
         ));
         s.push((
             "event_subscribers",
-            self.event_subscribers.load(Ordering::Relaxed) as u64,
+            self.event_interest.subscribers() as u64,
         ));
         s
     }

@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
 use std::time::Duration;
-use tasker_event_bus::{Event, EventName, LifecycleEvent};
+use tasker_event_bus::{Event, EventMask, EventName, LifecycleEvent};
 use tasker_model::retry::retry_delay_seconds;
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_resolver::RuntimeDag;
@@ -22,8 +22,9 @@ use tasker_state::{Change, NewTask, StepPatch, StepRecord, TaskRecord, Transitio
 pub struct Effects {
     pub changes: Vec<Change>,
     pub events: Vec<Event>,
-    /// Build events only when someone subscribes; they cost allocations.
-    pub emit_events: bool,
+    /// The kinds of events someone subscribes to: only those are built (they cost
+    /// allocations).
+    pub events_wanted: EventMask,
     /// Steps (by template index) to hand out now.
     pub dispatch: Vec<u32>,
     /// Steps to retry after a delay.
@@ -179,7 +180,7 @@ impl LiveTask {
         step: Option<u32>,
         fill: impl FnOnce(&mut Event),
     ) {
-        if !fx.emit_events {
+        if !fx.events_wanted.wants(name) {
             return;
         }
         let mut e = Event::task(
@@ -271,7 +272,11 @@ impl LiveTask {
     }
 
     pub(crate) fn discovered(&self, fx: &mut Effects) {
-        if fx.emit_events && !fx.dispatch.is_empty() {
+        if fx
+            .events_wanted
+            .wants(LifecycleEvent::WorkflowViableStepsDiscovered)
+            && !fx.dispatch.is_empty()
+        {
             let ids: Vec<i64> = fx
                 .dispatch
                 .iter()
@@ -601,7 +606,7 @@ impl LiveTask {
                 ));
             }
         }
-        if fx.emit_events {
+        if fx.events_wanted.wants_custom() {
             let mut e = Event::named(
                 EventName::Custom(Arc::from(name)),
                 self.id,
@@ -626,7 +631,7 @@ mod tests {
         let t = TaskTemplate::from_yaml(yaml, "t.yaml").unwrap();
         let reg = Arc::new(RegisteredTemplate::compile(t).unwrap());
         let mut fx = Effects {
-            emit_events: true,
+            events_wanted: EventMask::ALL,
             ..Effects::default()
         };
         let lt = LiveTask::create(

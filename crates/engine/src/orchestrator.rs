@@ -17,9 +17,9 @@ use actix::prelude::*;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tasker_event_bus::{EventBus, Publish};
+use tasker_event_bus::{EventBus, Interest, Publish};
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, StateActor, TaskView};
 
@@ -116,7 +116,7 @@ pub struct Shutdown(pub Sender<usize>);
 pub struct OrchestratorLinks {
     pub state: Addr<StateActor>,
     pub events: Addr<EventBus>,
-    pub event_subscribers: Arc<AtomicUsize>,
+    pub event_interest: Arc<Interest>,
     pub work: (Sender<ReadyStep>, Receiver<ReadyStep>),
     pub inflight: Arc<Inflight>,
     pub stats: Arc<EngineStats>,
@@ -142,7 +142,7 @@ impl Orchestrator {
 
     fn effects(&self) -> Effects {
         Effects {
-            emit_events: self.links.event_subscribers.load(Ordering::Relaxed) > 0,
+            events_wanted: self.links.event_interest.mask(),
             ..Effects::default()
         }
     }
@@ -510,12 +510,12 @@ impl Handler<Shutdown> for Orchestrator {
         }
         // Every step still handed out is taken back: a queued (or drained but not yet
         // started) step returns to pending; a started one goes to error (engine_stopped).
-        let emit = self.links.event_subscribers.load(Ordering::Relaxed) > 0;
+        let wanted = self.links.event_interest.mask();
         let mut taken_back = 0;
         let mut effects = Vec::new();
         for task in self.tasks.values_mut() {
             let mut fx = Effects {
-                emit_events: emit,
+                events_wanted: wanted,
                 ..Effects::default()
             };
             for i in 0..task.steps.len() as u32 {

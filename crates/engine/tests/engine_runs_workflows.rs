@@ -255,3 +255,39 @@ fn start_and_stop_many_times_leaves_no_threads() {
         threads()
     );
 }
+
+#[test]
+fn a_rust_subscriber_gets_the_events_it_asked_for_after_their_commit() {
+    use tasker_event_bus::{Delivery, Overflow};
+    let engine = engine();
+    let sub = engine
+        .subscribe(&["task.*", "step.failed"], 1024, Overflow::DropNewest)
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = worker(engine.clone(), stop.clone(), 1);
+    let id = submit(&engine);
+    let mut names = Vec::new();
+    loop {
+        let Ok(Delivery::Event(e)) = sub.receiver.recv_timeout(Duration::from_secs(5)) else {
+            panic!("no event within 5 s; got {names:?}");
+        };
+        names.push(e.name().to_string());
+        if e.name() == "task.completed" {
+            // Announced after its commit: the store already shows it.
+            assert_eq!(engine.task(id).unwrap().unwrap().state, State::Complete);
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    w.join().unwrap();
+    assert_eq!(
+        names,
+        [
+            "task.initialize_requested",
+            "task.start_requested",
+            "step.failed",
+            "task.completed"
+        ]
+    );
+    assert_eq!(sub.stats.dropped.load(Ordering::Relaxed), 0);
+}

@@ -7,10 +7,11 @@
 //! missed, so nothing is lost silently and the engine never waits.
 
 use crate::event::Event;
+use crate::interest::Interest;
 use crate::pattern::Pattern;
 use actix::prelude::*;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -192,27 +193,27 @@ pub struct EventBus {
     /// A retry of pending gaps is scheduled.
     gap_retry_armed: bool,
     /// Shared with the publisher so it can skip building events nobody will receive.
-    active: Arc<AtomicUsize>,
+    interest: Arc<Interest>,
 }
 
 impl EventBus {
-    /// A bus whose live subscriber count is mirrored in `active`.
-    pub fn new(active: Arc<AtomicUsize>) -> EventBus {
+    /// A bus whose subscribers' patterns are counted in `interest`.
+    pub fn new(interest: Arc<Interest>) -> EventBus {
         EventBus {
             subscribers: Vec::new(),
             gap_retry_armed: false,
-            active,
+            interest,
         }
     }
 
-    /// Builds a subscription and the message that registers it. `active` is raised at once
+    /// Builds a subscription and the message that registers it. `interest` is raised at once
     /// so events published after this call are built for the new subscriber.
     pub fn subscription(
         id: u64,
         pattern: Pattern,
         capacity: usize,
         overflow: Overflow,
-        active: &AtomicUsize,
+        interest: &Interest,
     ) -> (Subscribe, Subscription) {
         // DropOldest needs room for a gap and an event besides what it keeps.
         let capacity = capacity.max(if overflow == Overflow::DropOldest {
@@ -222,7 +223,7 @@ impl EventBus {
         });
         let (sender, receiver) = bounded(capacity);
         let stats = Arc::new(SubscriberStats::default());
-        active.fetch_add(1, Ordering::SeqCst);
+        interest.add(&pattern);
         (
             Subscribe {
                 id,
@@ -265,12 +266,14 @@ impl EventBus {
     }
 
     fn remove_where(&mut self, mut gone: impl FnMut(&Subscriber) -> bool) {
-        let before = self.subscribers.len();
-        self.subscribers.retain(|s| !gone(s));
-        let removed = before - self.subscribers.len();
-        if removed > 0 {
-            self.active.fetch_sub(removed, Ordering::SeqCst);
-        }
+        let interest = self.interest.clone();
+        self.subscribers.retain(|s| {
+            let remove = gone(s);
+            if remove {
+                interest.remove(&s.pattern);
+            }
+            !remove
+        });
     }
 }
 
@@ -334,7 +337,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn delivers_matching_events_in_order_and_reports_gaps() {
-        let active = Arc::new(AtomicUsize::new(0));
+        let active = Arc::new(Interest::default());
         let bus = EventBus::new(active.clone()).start();
         let (sub_msg, sub) = EventBus::subscription(
             1,
@@ -344,7 +347,7 @@ mod tests {
             &active,
         );
         bus.send(sub_msg).await.unwrap();
-        assert_eq!(active.load(Ordering::SeqCst), 1);
+        assert_eq!(active.subscribers(), 1);
         bus.send(Publish(vec![
             ev(LifecycleEvent::TaskStartRequested, 1),
             ev(LifecycleEvent::StepCompleted, 1),
@@ -380,11 +383,7 @@ mod tests {
         bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 5)]))
             .await
             .unwrap();
-        assert_eq!(
-            active.load(Ordering::SeqCst),
-            0,
-            "a dropped subscription is removed"
-        );
+        assert_eq!(active.subscribers(), 0, "a dropped subscription is removed");
     }
 
     fn drain(sub: &Subscription) -> Vec<String> {
@@ -399,7 +398,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn drop_oldest_keeps_the_newest_and_counts_what_it_evicted() {
-        let active = Arc::new(AtomicUsize::new(0));
+        let active = Arc::new(Interest::default());
         let bus = EventBus::new(active.clone()).start();
         let (sub_msg, sub) =
             EventBus::subscription(1, Pattern::All, 4, Overflow::DropOldest, &active);
@@ -417,10 +416,6 @@ mod tests {
         bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 11)]))
             .await
             .unwrap();
-        assert_eq!(
-            active.load(Ordering::SeqCst),
-            0,
-            "a dropped subscription is removed"
-        );
+        assert_eq!(active.subscribers(), 0, "a dropped subscription is removed");
     }
 }

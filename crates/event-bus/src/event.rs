@@ -25,6 +25,25 @@ pub enum LifecycleEvent {
 }
 
 impl LifecycleEvent {
+    /// Every lifecycle event, in declaration order (an event's index is `as usize`).
+    pub const ALL: [LifecycleEvent; 12] = {
+        use LifecycleEvent::*;
+        [
+            TaskInitializeRequested,
+            TaskStartRequested,
+            TaskCompleted,
+            TaskFailed,
+            TaskRetryRequested,
+            TaskCancelled,
+            StepExecutionRequested,
+            StepBeforeHandle,
+            StepCompleted,
+            StepFailed,
+            StepRetryRequested,
+            WorkflowViableStepsDiscovered,
+        ]
+    };
+
     /// The dotted name subscribers match on.
     pub const fn as_str(self) -> &'static str {
         use LifecycleEvent::*;

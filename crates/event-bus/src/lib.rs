@@ -7,14 +7,17 @@
 //! # Layout
 //! - [`event`]: [`Event`], its name ([`LifecycleEvent`] or custom) and its JSON context.
 //! - [`pattern`]: subscription patterns (`*`, `step.*`, `task.completed`).
+//! - [`interest`]: which kinds of events any subscriber wants, so only those are built.
 //! - [`bus`]: [`EventBus`], the actor, and [`Subscription`], a subscriber's receiving end.
 
 pub mod bus;
 pub mod event;
+pub mod interest;
 pub mod pattern;
 
 pub use bus::{
     Delivery, EventBus, Overflow, Publish, Subscribe, SubscriberStats, Subscription, Unsubscribe,
 };
 pub use event::{Event, EventName, LifecycleEvent};
+pub use interest::{EventMask, Interest};
 pub use pattern::Pattern;

@@ -45,6 +45,17 @@ impl Pattern {
         }
     }
 
+    /// Whether a custom event (any name that is not a lifecycle event's) could match.
+    pub fn may_match_custom(&self) -> bool {
+        match self {
+            Pattern::All | Pattern::Prefix(_) => true,
+            Pattern::Exact(e) => !crate::event::LifecycleEvent::ALL
+                .iter()
+                .any(|l| l.as_str() == e),
+            Pattern::Any(all) => all.iter().any(Pattern::may_match_custom),
+        }
+    }
+
     /// Whether `name` matches.
     #[inline]
     pub fn matches(&self, name: &str) -> bool {

@@ -92,13 +92,12 @@ module TaskerCore
       attr_reader :name
 
       def initialize(subscriber, subscription, name, logger)
-        @subscriber = subscriber
+        @handler = subscriber.respond_to?(:handler) ? subscriber.handler : subscriber
         @subscription = subscription
         @name = name
         @logger = logger
         @handled = 0
         @errors = 0
-        @gaps = 0
         @running = true
         @draining = false
       end
@@ -111,7 +110,7 @@ module TaskerCore
 
       def stats
         { delivered: @subscription.delivered, dropped: @subscription.dropped, lag: @subscription.lag,
-          handled: @handled, errors: @errors, gaps: @gaps }
+          handled: @handled, errors: @errors, gaps: @subscription.gaps }
       end
 
       # drain: deliver what is buffered first (until the deadline).
@@ -138,8 +137,7 @@ module TaskerCore
 
       def deliver(batch)
         batch.each do |event|
-          @gaps += 1 if event.name == Event::GAP
-          @subscriber.call(event)
+          @handler.call(event)
         rescue StandardError => e
           @errors += 1
           message = "tasker-core: event subscriber #{@name} raised on #{event.name}: #{e.class}: #{e.message}"

@@ -66,6 +66,13 @@ module TaskerCore
       @name || self.class.name || "anonymous subscriber"
     end
 
+    # What the dispatcher calls per event: the block itself when one was given (one call
+    # less per event), else {#call}.
+    # @return [#call]
+    def handler
+      @block || method(:call)
+    end
+
     # Handles one event: the block when one was given, else `handle_<name>` when defined
     # (e.g. handle_step_completed; gaps go to {#handle_events_missed}). Override for
     # anything else.

@@ -233,6 +233,22 @@ pub fn time_to_ruby(ruby: &Ruby, t: Timestamp) -> Result<Value, Error> {
     Ok(ruby.time_timespec_new(ts, Offset::utc())?.as_value())
 }
 
+/// The frozen, interned UTF-8 String for `s`: looked up without allocating once it exists,
+/// so a name handed to Ruby for every event costs no garbage.
+pub fn interned_utf8(s: &str) -> Value {
+    // SAFETY: called with the GVL held (every caller is a Ruby method); the pointer and
+    // length describe `s`, which Ruby copies when it first interns it.
+    let value = unsafe {
+        rb_sys::rb_enc_interned_str(
+            s.as_ptr() as *const std::os::raw::c_char,
+            s.len() as _,
+            rb_sys::rb_utf8_encoding(),
+        )
+    };
+    // SAFETY: rb_enc_interned_str returns a live String VALUE.
+    unsafe { <Value as magnus::rb_sys::FromRawValue>::from_raw(value) }
+}
+
 /// An optional time: nil when absent.
 pub fn opt_time(ruby: &Ruby, t: Option<Timestamp>) -> Result<Value, Error> {
     match t {

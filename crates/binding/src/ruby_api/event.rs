@@ -7,8 +7,8 @@
 //! nothing else. A gap (events a full buffer lost) is an event too, named
 //! [`GAP_EVENT`], whose context says how many were missed.
 
-use crate::helpers::convert::{time_to_ruby, to_ruby};
-use magnus::{method, prelude::*, value::ReprValue, Error, RModule, Ruby, Value};
+use crate::helpers::convert::{interned_utf8, time_to_ruby, to_ruby};
+use magnus::{method, prelude::*, Error, RModule, Ruby, Value};
 use serde_json::json;
 use std::sync::Arc;
 use tasker_event_bus::{Delivery, Event as CoreEvent};
@@ -43,12 +43,16 @@ impl Event {
     }
 
     /// The name, as an interned frozen String: every event of one name shares one object.
-    fn name(ruby: &Ruby, rb_self: &Self) -> Value {
-        let name = match &rb_self.inner {
+    fn name(&self) -> Value {
+        interned_utf8(match &self.inner {
             Inner::Event(e) => e.name(),
             Inner::Gap { .. } => GAP_EVENT,
-        };
-        ruby.str_new(name).to_interned_str().as_value()
+        })
+    }
+
+    /// Whether this delivery is a gap.
+    pub fn is_gap(&self) -> bool {
+        matches!(self.inner, Inner::Gap { .. })
     }
 
     fn task_id(&self) -> Option<i64> {

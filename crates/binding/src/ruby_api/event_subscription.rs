@@ -1,17 +1,22 @@
 //! `TaskerCore::Native::EventSubscription`: a subscriber's end of the event bus, drained by
 //! a Ruby thread in batches (GVL released while it waits).
+//!
+//! `unsubscribe` lets go of the buffer at once rather than when Ruby's GC frees this
+//! object: a buffer is allocated whole (tens of kB to MBs) and Ruby's GC does not see that
+//! memory, so engines started and stopped in a loop would otherwise pile buffers up.
 
 use crate::helpers::convert::to_seconds;
 use crate::helpers::errors::guard;
 use crate::helpers::nogvl::{check_interrupts, nogvl};
 use crate::ruby_api::event::Event;
-use crossbeam_channel::select;
+use crossbeam_channel::{select, Receiver};
 use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tasker_engine::engine::Interrupt;
 use tasker_engine::Engine as CoreEngine;
-use tasker_event_bus::{Delivery, Subscription};
+use parking_lot::Mutex;
+use tasker_event_bus::{Delivery, SubscriberStats, Subscription};
 
 /// See the module documentation.
 #[magnus::wrap(
@@ -21,13 +26,30 @@ use tasker_event_bus::{Delivery, Subscription};
 )]
 pub struct EventSubscription {
     engine: Arc<CoreEngine>,
-    inner: Subscription,
+    id: u64,
+    /// None once unsubscribed.
+    receiver: Mutex<Option<Receiver<Delivery>>>,
+    stats: Arc<SubscriberStats>,
+    /// Gap deliveries handed to Ruby, counted here so the dispatcher need not look at
+    /// every event's name.
+    gaps: AtomicU64,
 }
 
 impl EventSubscription {
     /// Wraps a subscription.
     pub fn new(engine: Arc<CoreEngine>, inner: Subscription) -> EventSubscription {
-        EventSubscription { engine, inner }
+        let Subscription {
+            id,
+            receiver,
+            stats,
+        } = inner;
+        EventSubscription {
+            engine,
+            id,
+            receiver: Mutex::new(Some(receiver)),
+            stats,
+            gaps: AtomicU64::new(0),
+        }
     }
 
     /// Up to `max` deliveries as `TaskerCore::Event`s (a gap is one too), waiting up to
@@ -35,7 +57,11 @@ impl EventSubscription {
     fn next(ruby: &Ruby, rb_self: &Self, max: usize, timeout: Value) -> Result<RArray, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let rx = &rb_self.inner.receiver;
+            // A clone, so an unsubscribe from another thread never waits for this drain.
+            let Some(rx) = rb_self.receiver.lock().clone() else {
+                return Ok(ruby.ary_new());
+            };
+            let rx = &rx;
             let mut items: Vec<Delivery> = rx.try_iter().take(max.max(1)).collect();
             if items.is_empty() && !timeout.is_zero() {
                 let interrupt = Interrupt::default();
@@ -64,26 +90,35 @@ impl EventSubscription {
             }
             let out = ruby.ary_new_capa(items.len());
             for d in items {
-                out.push(Event::new(d))?;
+                let event = Event::new(d);
+                if event.is_gap() {
+                    rb_self.gaps.fetch_add(1, Ordering::Relaxed);
+                }
+                out.push(event)?;
             }
             Ok(out)
         })
     }
 
     fn delivered(&self) -> u64 {
-        self.inner.stats.delivered.load(Ordering::Relaxed)
+        self.stats.delivered.load(Ordering::Relaxed)
     }
 
     fn dropped(&self) -> u64 {
-        self.inner.stats.dropped.load(Ordering::Relaxed)
+        self.stats.dropped.load(Ordering::Relaxed)
+    }
+
+    fn gaps(&self) -> u64 {
+        self.gaps.load(Ordering::Relaxed)
     }
 
     fn lag(&self) -> usize {
-        self.inner.lag()
+        self.receiver.lock().as_ref().map_or(0, |rx| rx.len())
     }
 
     fn unsubscribe(&self) {
-        self.engine.unsubscribe(self.inner.id);
+        self.engine.unsubscribe(self.id);
+        self.receiver.lock().take();
     }
 }
 
@@ -95,6 +130,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("delivered", method!(EventSubscription::delivered, 0))?;
     class.define_method("dropped", method!(EventSubscription::dropped, 0))?;
     class.define_method("lag", method!(EventSubscription::lag, 0))?;
+    class.define_method("gaps", method!(EventSubscription::gaps, 0))?;
     class.define_method("unsubscribe", method!(EventSubscription::unsubscribe, 0))?;
     Ok(())
 }

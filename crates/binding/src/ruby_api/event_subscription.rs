@@ -11,11 +11,11 @@ use crate::helpers::nogvl::{check_interrupts, nogvl};
 use crate::ruby_api::event::Event;
 use crossbeam_channel::{select, Receiver};
 use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tasker_engine::engine::Interrupt;
 use tasker_engine::Engine as CoreEngine;
-use parking_lot::Mutex;
 use tasker_event_bus::{Delivery, SubscriberStats, Subscription};
 
 /// See the module documentation.

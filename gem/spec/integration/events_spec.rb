@@ -106,6 +106,35 @@ RSpec.describe "Events" do
     expect(got.last.context.keys).to contain_exactly("task_id", "task_name", "namespace")
   end
 
+  it "announces task failure, retry and cancellation with their step events" do
+    engine.register_template(<<~YAML, source: "fails.yaml")
+      name: fails
+      step_templates:
+        - { name: only, handler_class: ToggleHandler, default_retry_limit: 1 }
+    YAML
+    events, = collector("task.*", "step.failed", "step.retry_requested")
+    ToggleHandler.broken = true
+    id = engine.submit_task("fails", {})
+    expect(engine.wait_for_task(id, timeout: 10)).to be_error
+    failed = drain(events, until_name: "task.failed")
+    expect(failed.map(&:name)).to eq(%w[task.initialize_requested task.start_requested step.failed task.failed])
+    expect(failed.last.context).to include("task_id" => id, "task_name" => "fails")
+
+    ToggleHandler.broken = false
+    engine.task(id).retry!(reason: "fixed")
+    expect(engine.wait_for_task(id, timeout: 10)).to be_complete
+    retried = drain(events)
+    expect(retried.map(&:name)).to eq(%w[task.retry_requested task.completed])
+
+    other = engine.create_task("fails", {})
+    engine.flush
+    engine.task(other).cancel!(reason: "withdrawn")
+    cancelled = drain(events, until_name: "task.cancelled")
+    expect(cancelled.map { |e| [e.name, e.task_id] }).to eq([["task.initialize_requested", other], ["task.cancelled", other]])
+  ensure
+    ToggleHandler.broken = false
+  end
+
   it "announces a transition once it is stored: the store already shows it" do
     seen = Queue.new
     engine.subscribe("task.completed") { |event| seen << engine.native.task_summary(event.task_id)["state"] }

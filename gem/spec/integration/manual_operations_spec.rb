@@ -125,9 +125,13 @@ RSpec.describe "Manual operations" do
       stub_const("HeldHandler", Class.new(TaskerCore::BaseStepHandler) { define_method(:process) { |_c| gate.pop } })
       engine.register_template("name: held\nstep_templates:\n  - { name: only, handler_class: HeldHandler }\n")
       id = engine.submit_task("held", {})
-      sleep 0.01 until engine.stats[:steps_in_flight] == 1
-      engine.flush
-      step = engine.task(id).steps.find_by(name: "only")
+      # In progress once the worker has taken it (its in_progress row is then stored).
+      step = nil
+      until step&.in_progress?
+        sleep 0.01
+        engine.flush
+        step = engine.task(id)&.steps&.find_by(name: "only")
+      end
       expect { step.update_results!({ "x" => 1 }) }
         .to raise_error(TaskerCore::StateTransitionError, /is in_progress and handed to a worker/)
       gate << "done"

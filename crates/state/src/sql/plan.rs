@@ -215,8 +215,9 @@ pub(crate) struct Plan {
     pub(crate) step_transitions: Vec<TransitionRow>,
     pub(crate) step_updates: Vec<StepUpdate>,
     /// Steps whose `expect_sort_key` was checked against a head no flip verifies (a
-    /// `PatchStep` on a step the batch does not move): the database must still show that
-    /// sort_key (0: no transition).
+    /// `PatchStep` on a step the batch has not moved yet): the database must still show that
+    /// sort_key (0: no transition) before the batch's own writes, which may move the step
+    /// later in the batch.
     pub(crate) step_checks: Vec<HeadCheck>,
     /// Tasks the batch creates.
     pub(crate) created: Vec<TaskId>,

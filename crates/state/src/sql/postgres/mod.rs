@@ -50,6 +50,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A pool connection unused this long is closed, so an idle engine holds little more than
 /// its lock connection (servers cap connections, typically at 100).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A pool connection idle this long is pinged before it is used.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Tasker's tables in PostgreSQL, for production and for several engine processes (on
 /// several machines) against one database.
@@ -123,6 +125,18 @@ impl PostgresStore {
                 .max_connections(POOL_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .idle_timeout(IDLE_TIMEOUT)
+                // sqlx pings every connection it hands out (a round trip, a quarter of a
+                // small commit's time); ping only one that sat idle a while, which is when a
+                // server restart or a dropped socket would have broken it.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_AFTER_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| db_error(&opening, e))?;
@@ -244,9 +258,16 @@ impl Inner {
                 self.describe
             )
         };
-        let mut tx = self.pool.begin().await.map_err(|e| db_error(doing(), e))?;
+        // No transaction: the write is one statement, atomic by itself, that verifies every
+        // head the checks used (see `write.rs`); the heads read here are only as current as
+        // a read in a READ COMMITTED transaction would be.
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_error(doing(), e))?;
         let wanted = self.heads.lock().wanted(batch, all);
-        let loaded = write::load_heads(&mut tx, &wanted)
+        let loaded = write::load_heads(&mut conn, &wanted)
             .await
             .map_err(|e| db_error(doing(), e))?;
         let plan = {
@@ -254,13 +275,12 @@ impl Inner {
             plan::check(batch, &heads, &loaded, &self.templates, &self.describe)
                 .map_err(|e| refusal(e, batch, &heads, all))?
         };
-        write::write(&mut tx, &plan, self.owner_key)
+        write::write(&mut conn, &plan, self.owner_key)
             .await
             .map_err(|e| match e {
                 WriteError::Stale => Failure::Stale,
                 WriteError::Sql(e) => db_error(doing(), e).into(),
             })?;
-        tx.commit().await.map_err(|e| db_error(doing(), e))?;
         self.heads.lock().commit(&plan);
         Ok(())
     }

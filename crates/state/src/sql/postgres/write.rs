@@ -1,19 +1,32 @@
-//! Writing a checked batch to PostgreSQL: one statement per table and kind of write, each
-//! over parallel arrays (`UNNEST($1::int8[], $2::text[], …)`), so a batch of thousands of
-//! changes is a handful of round trips.
+//! Writing a checked batch to PostgreSQL: one write per table and kind of write, each over
+//! parallel arrays (`UNNEST($1::int8[], $2::text[], …)`), all of them data-modifying CTEs
+//! of one statement ([`Statement`]), so a batch of any size is one round trip and, being one
+//! statement, atomic without a transaction around it.
+//!
+//! The checks the database makes (a head the plan relied on is still there, every update
+//! found its row) are counts of `RETURNING` rows compared in the statement's final
+//! `SELECT`: a disagreement divides by zero there, which aborts the statement (nothing of it
+//! is written) and reads as [`WriteError::Stale`]. The final `SELECT` runs before the CTEs
+//! nobody reads (the inserts) and before the foreign-key checks at the end of the
+//! statement, so a stale head is reported as stale, not as the error it causes later.
+//!
+//! All CTEs see the rows as they were when the statement started; an insert that must come
+//! after an update of the same table (a new `most_recent` transition after the flip of the
+//! old one, for the partial unique index) waits for it by reading its count.
 
 use crate::sql::codec::{
     backoff_column, int_column, is_history_conflict, json_text, parse_state, to_naive,
 };
 use crate::sql::plan::{self, HeadCheck, Loaded, Plan, TransitionRow, Wanted};
 use chrono::NaiveDateTime;
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::postgres::{PgArguments, PgConnection};
+use sqlx::{Arguments, AssertSqlSafe, Encode, Postgres, Row, Type};
 use tasker_model::{State, StepId, TaskId};
 
-type Tx = Transaction<'static, Postgres>;
+type Conn = PgConnection;
 
 /// Heads of the wanted tasks and steps that exist (a missing one is missing from `Loaded`).
-pub(super) async fn load_heads(tx: &mut Tx, wanted: &Wanted) -> Result<Loaded, sqlx::Error> {
+pub(super) async fn load_heads(conn: &mut Conn, wanted: &Wanted) -> Result<Loaded, sqlx::Error> {
     let mut loaded = Loaded::default();
     if !wanted.tasks.is_empty() {
         let rows = sqlx::query(
@@ -22,7 +35,7 @@ pub(super) async fn load_heads(tx: &mut Tx, wanted: &Wanted) -> Result<Loaded, s
              WHERE t.task_id = ANY($1)",
         )
         .bind(wanted.tasks.iter().map(|t| t.0).collect::<Vec<_>>())
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?;
         for r in rows {
             let head = head(r.try_get(1)?, r.try_get(2)?)?;
@@ -38,7 +51,7 @@ pub(super) async fn load_heads(tx: &mut Tx, wanted: &Wanted) -> Result<Loaded, s
              WHERE ws.workflow_step_id = ANY($1)",
         )
         .bind(wanted.steps.iter().map(|s| s.0).collect::<Vec<_>>())
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?;
         for r in rows {
             let head = head(r.try_get(2)?, r.try_get(3)?)?;
@@ -67,11 +80,18 @@ pub(super) enum WriteError {
     Sql(sqlx::Error),
 }
 
+/// SQLSTATE `division_by_zero`: the statement's own signal that a check failed.
+const CHECK_FAILED: &str = "22012";
+
 impl From<sqlx::Error> for WriteError {
     fn from(e: sqlx::Error) -> Self {
         // A duplicate key on a history table: someone else appended to it (the cache said
         // otherwise). A duplicate task or step id is the batch's fault.
-        if is_history_conflict(&e) {
+        let check_failed = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == CHECK_FAILED);
+        if check_failed || is_history_conflict(&e) {
             WriteError::Stale
         } else {
             WriteError::Sql(e)
@@ -83,104 +103,244 @@ fn times<T>(rows: &[T], f: impl Fn(&T) -> tasker_model::Timestamp) -> Vec<NaiveD
     rows.iter().map(|r| to_naive(f(r))).collect()
 }
 
-/// Writes a checked plan inside `tx`.
-pub(super) async fn write(tx: &mut Tx, plan: &Plan, owner: i32) -> Result<(), WriteError> {
-    insert_tasks(tx, plan).await?;
-    insert_steps(tx, plan).await?;
+/// One statement: data-modifying CTEs (`w1`, `w2`, …) and the checks of the final `SELECT`.
+#[derive(Default)]
+struct Statement {
+    ctes: Vec<String>,
+    args: PgArguments,
+    bound: usize,
+    /// Boolean SQL expressions that must all hold.
+    checks: Vec<String>,
+}
+
+impl Statement {
+    /// Binds `value` as the next parameter and returns its number.
+    fn bind<'q, T>(&mut self, value: T) -> Result<usize, sqlx::Error>
+    where
+        T: Encode<'q, Postgres> + Type<Postgres> + 'q,
+    {
+        self.args.add(value).map_err(sqlx::Error::Encode)?;
+        self.bound += 1;
+        Ok(self.bound)
+    }
+
+    /// `sql` with its parameters `$1`, `$2`, … renumbered to follow those bound before the
+    /// `params` it uses (bound just now, in order).
+    fn renumber(&self, sql: &str, params: usize) -> String {
+        let base = self.bound - params;
+        let mut out = String::with_capacity(sql.len() + 16);
+        let mut rest = sql;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let n: usize = rest[..digits].parse().expect("a numbered parameter");
+            out.push_str(&(n + base).to_string());
+            rest = &rest[digits..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Adds `sql`, whose `params` parameters were just bound, as the next CTE; returns its
+    /// name.
+    fn cte(&mut self, sql: &str, params: usize) -> String {
+        let name = format!("w{}", self.ctes.len() + 1);
+        let sql = self.renumber(sql, params);
+        self.ctes.push(format!("{name} AS ({sql})"));
+        name
+    }
+
+    /// Adds `sql` (`… RETURNING 1`) as the next CTE, which must return `rows` rows; returns
+    /// its name.
+    fn counted_cte(
+        &mut self,
+        sql: &str,
+        params: usize,
+        rows: usize,
+    ) -> Result<String, sqlx::Error> {
+        let name = self.cte(sql, params);
+        let n = self.bind(rows as i64)?;
+        self.checks
+            .push(format!("(SELECT count(*) FROM {name}) = ${n}::int8"));
+        Ok(name)
+    }
+
+    async fn run(self, conn: &mut Conn) -> Result<(), WriteError> {
+        if self.ctes.is_empty() && self.checks.is_empty() {
+            return Ok(());
+        }
+        let checks = if self.checks.is_empty() {
+            "true".to_string()
+        } else {
+            self.checks.join(" AND ")
+        };
+        let sql = format!(
+            "WITH {} SELECT 1 / (CASE WHEN {checks} THEN 1 ELSE 0 END)",
+            self.ctes.join(",\n")
+        );
+        sqlx::query_with(AssertSqlSafe(sql), self.args)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// `WHERE` clause making an insert wait for the CTE `name` (an update of the same table).
+fn after(name: &Option<String>) -> String {
+    match name {
+        Some(n) => format!("WHERE (SELECT count(*) FROM {n}) >= 0"),
+        None => String::new(),
+    }
+}
+
+/// Writes a checked plan as one statement, in autocommit: it is atomic by itself.
+pub(super) async fn write(conn: &mut Conn, plan: &Plan, owner: i32) -> Result<(), WriteError> {
+    let mut st = Statement::default();
+    insert_tasks(&mut st, plan)?;
+    insert_steps(&mut st, plan)?;
     if !plan.edges.is_empty() {
-        sqlx::query(
+        st.bind(plan.edges.iter().map(|e| e.0 .0).collect::<Vec<_>>())?;
+        st.bind(plan.edges.iter().map(|e| e.1 .0).collect::<Vec<_>>())?;
+        st.bind(times(&plan.edges, |e| e.2))?;
+        st.cte(
             "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, \
                 updated_at) \
              SELECT u.parent, u.child, 'provides', u.at, u.at \
              FROM UNNEST($1::int8[], $2::int8[], $3::timestamp[]) WITH ORDINALITY \
                 AS u(parent, child, at, n) \
              ORDER BY u.n",
-        )
-        .bind(plan.edges.iter().map(|e| e.0 .0).collect::<Vec<_>>())
-        .bind(plan.edges.iter().map(|e| e.1 .0).collect::<Vec<_>>())
-        .bind(times(&plan.edges, |e| e.2))
-        .execute(&mut **tx)
-        .await?;
+            3,
+        );
     }
-    flip(
-        tx,
+    let task_flips = flip(
+        &mut st,
         &plan.task_flips,
         "UPDATE tasker_task_transitions t SET most_recent = false, updated_at = u.at \
          FROM UNNEST($1::int8[], $2::int4[], $3::timestamp[]) AS u(owner, sort_key, at) \
-         WHERE t.task_id = u.owner AND t.sort_key = u.sort_key AND t.most_recent",
-    )
-    .await?;
+         WHERE t.task_id = u.owner AND t.sort_key = u.sort_key AND t.most_recent \
+         RETURNING 1",
+    )?;
     insert_transitions(
-        tx,
+        &mut st,
         &plan.task_transitions,
-        "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
-            most_recent, task_id, created_at, updated_at) \
-         SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
-            u.owner, u.at, u.at \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
-            $7::timestamp[]) WITH ORDINALITY \
-            AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) \
-         ORDER BY u.n",
-    )
-    .await?;
-    flip(
-        tx,
+        &format!(
+            "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
+                most_recent, task_id, created_at, updated_at) \
+             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
+                u.owner, u.at, u.at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
+                $7::timestamp[]) WITH ORDINALITY \
+                AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) \
+             {} ORDER BY u.n",
+            after(&task_flips)
+        ),
+    )?;
+    let step_flips = flip(
+        &mut st,
         &plan.step_flips,
         "UPDATE tasker_workflow_step_transitions t SET most_recent = false, updated_at = u.at \
          FROM UNNEST($1::int8[], $2::int4[], $3::timestamp[]) AS u(owner, sort_key, at) \
-         WHERE t.workflow_step_id = u.owner AND t.sort_key = u.sort_key AND t.most_recent",
-    )
-    .await?;
+         WHERE t.workflow_step_id = u.owner AND t.sort_key = u.sort_key AND t.most_recent \
+         RETURNING 1",
+    )?;
     insert_transitions(
-        tx,
+        &mut st,
         &plan.step_transitions,
-        "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
-            sort_key, most_recent, workflow_step_id, created_at, updated_at) \
-         SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
-            u.owner, u.at, u.at \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
-            $7::timestamp[]) WITH ORDINALITY \
-            AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) \
-         ORDER BY u.n",
-    )
-    .await?;
-    update_tasks(tx, plan).await?;
-    update_steps(tx, plan).await?;
-    check_steps(tx, &plan.step_checks).await?;
-    claims(tx, plan, owner).await
+        &format!(
+            "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
+                sort_key, most_recent, workflow_step_id, created_at, updated_at) \
+             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
+                u.owner, u.at, u.at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
+                $7::timestamp[]) WITH ORDINALITY \
+                AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) \
+             {} ORDER BY u.n",
+            after(&step_flips)
+        ),
+    )?;
+    update_tasks(&mut st, plan)?;
+    update_steps(&mut st, plan)?;
+    check_steps(&mut st, &plan.step_checks)?;
+    claims(&mut st, plan, owner)?;
+    st.run(conn).await
 }
 
 /// Claims the tasks the batch creates for `owner`, and gives back the ones it finishes
-/// (see `claims.rs`): in the batch's transaction, so a claim neither precedes its task nor
-/// outlives its final transition.
-async fn claims(tx: &mut Tx, plan: &Plan, owner: i32) -> Result<(), WriteError> {
-    if !plan.created.is_empty() {
-        sqlx::query(
+/// (see `claims.rs`): in the batch's statement, so a claim neither precedes its task nor
+/// outlives its final transition. A task the batch both creates and finishes is not
+/// claimed at all (the statement's delete would not see its insert).
+fn claims(st: &mut Statement, plan: &Plan, owner: i32) -> Result<(), sqlx::Error> {
+    let claimed: Vec<(i64, NaiveDateTime)> = plan
+        .created
+        .iter()
+        .zip(&plan.new_tasks)
+        .filter(|(t, _)| !plan.finished.contains(t))
+        .map(|(t, row)| (t.0, to_naive(row.record.created_at)))
+        .collect();
+    if !claimed.is_empty() {
+        st.bind(claimed.iter().map(|c| c.0).collect::<Vec<_>>())?;
+        st.bind(owner)?;
+        st.bind(claimed.iter().map(|c| c.1).collect::<Vec<_>>())?;
+        st.cte(
             "INSERT INTO tasker_core_task_claims (task_id, owner, claimed_at) \
              SELECT u.id, $2, u.at FROM UNNEST($1::int8[], $3::timestamp[]) AS u(id, at)",
-        )
-        .bind(plan.created.iter().map(|t| t.0).collect::<Vec<_>>())
-        .bind(owner)
-        .bind(times(&plan.new_tasks, |t| t.record.created_at))
-        .execute(&mut **tx)
-        .await?;
+            3,
+        );
     }
     if !plan.finished.is_empty() {
-        sqlx::query("DELETE FROM tasker_core_task_claims WHERE task_id = ANY($1) AND owner = $2")
-            .bind(plan.finished.iter().map(|t| t.0).collect::<Vec<_>>())
-            .bind(owner)
-            .execute(&mut **tx)
-            .await?;
+        st.bind(plan.finished.iter().map(|t| t.0).collect::<Vec<_>>())?;
+        st.bind(owner)?;
+        st.cte(
+            "DELETE FROM tasker_core_task_claims WHERE task_id = ANY($1) AND owner = $2",
+            2,
+        );
     }
     Ok(())
 }
 
-async fn insert_tasks(tx: &mut Tx, plan: &Plan) -> Result<(), WriteError> {
+fn insert_tasks(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     let rows = &plan.new_tasks;
     if rows.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    st.bind(rows.iter().map(|t| t.record.task_id.0).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|t| t.named_task_id).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|t| t.record.complete).collect::<Vec<_>>())?;
+    st.bind(times(rows, |t| t.record.requested_at))?;
+    st.bind(
+        rows.iter()
+            .map(|t| t.record.initiator.clone())
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|t| t.record.source_system.clone())
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|t| t.record.reason.clone())
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|t| json_text(&t.record.tags))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|t| json_text(&t.record.context))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|t| t.identity_hash.clone())
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(times(rows, |t| t.record.created_at))?;
+    st.bind(times(rows, |t| t.record.updated_at))?;
+    st.cte(
         "INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, initiator, \
             source_system, reason, tags, context, identity_hash, created_at, updated_at) \
          SELECT u.id, u.named_task, u.complete, u.requested_at, u.initiator, u.source_system, \
@@ -191,56 +351,66 @@ async fn insert_tasks(tx: &mut Tx, plan: &Plan) -> Result<(), WriteError> {
             $12::timestamp[]) \
             AS u(id, named_task, complete, requested_at, initiator, source_system, reason, \
                  tags, context, identity_hash, created_at, updated_at)",
-    )
-    .bind(rows.iter().map(|t| t.record.task_id.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|t| t.named_task_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|t| t.record.complete).collect::<Vec<_>>())
-    .bind(times(rows, |t| t.record.requested_at))
-    .bind(
-        rows.iter()
-            .map(|t| t.record.initiator.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|t| t.record.source_system.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|t| t.record.reason.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|t| json_text(&t.record.tags))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|t| json_text(&t.record.context))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|t| t.identity_hash.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(times(rows, |t| t.record.created_at))
-    .bind(times(rows, |t| t.record.updated_at))
-    .execute(&mut **tx)
-    .await?;
+        12,
+    );
     Ok(())
 }
 
-async fn insert_steps(tx: &mut Tx, plan: &Plan) -> Result<(), WriteError> {
+fn insert_steps(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     let rows = &plan.new_steps;
     if rows.is_empty() {
         return Ok(());
     }
     let r = |i: usize| &rows[i].record;
     let n = rows.len();
-    sqlx::query(
+    st.bind((0..n).map(|i| r(i).step_id.0).collect::<Vec<_>>())?;
+    st.bind((0..n).map(|i| r(i).task_id.0).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|s| s.named_step_id).collect::<Vec<_>>())?;
+    st.bind((0..n).map(|i| r(i).retryable).collect::<Vec<_>>())?;
+    st.bind(
+        (0..n)
+            .map(|i| int_column(r(i).retry_limit))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind((0..n).map(|i| r(i).in_process).collect::<Vec<_>>())?;
+    st.bind((0..n).map(|i| r(i).processed).collect::<Vec<_>>())?;
+    st.bind(
+        (0..n)
+            .map(|i| r(i).processed_at.map(to_naive))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        (0..n)
+            .map(|i| r(i).attempts.map(int_column))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        (0..n)
+            .map(|i| r(i).last_attempted_at.map(to_naive))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        (0..n)
+            .map(|i| r(i).backoff_request_seconds.map(backoff_column))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        (0..n)
+            .map(|i| r(i).results.as_ref().map(|j| j.to_string()))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind((0..n).map(|i| r(i).skippable).collect::<Vec<_>>())?;
+    st.bind(
+        (0..n)
+            .map(|i| to_naive(r(i).created_at))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        (0..n)
+            .map(|i| to_naive(r(i).updated_at))
+            .collect::<Vec<_>>(),
+    )?;
+    st.cte(
         "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable, \
             retry_limit, in_process, processed, processed_at, attempts, last_attempted_at, \
             backoff_request_seconds, results, skippable, created_at, updated_at) \
@@ -253,129 +423,121 @@ async fn insert_steps(tx: &mut Tx, plan: &Plan) -> Result<(), WriteError> {
             AS u(id, task_id, named_step_id, retryable, retry_limit, in_process, processed, \
                  processed_at, attempts, last_attempted_at, backoff, results, skippable, \
                  created_at, updated_at)",
-    )
-    .bind((0..n).map(|i| r(i).step_id.0).collect::<Vec<_>>())
-    .bind((0..n).map(|i| r(i).task_id.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|s| s.named_step_id).collect::<Vec<_>>())
-    .bind((0..n).map(|i| r(i).retryable).collect::<Vec<_>>())
-    .bind(
-        (0..n)
-            .map(|i| int_column(r(i).retry_limit))
-            .collect::<Vec<_>>(),
-    )
-    .bind((0..n).map(|i| r(i).in_process).collect::<Vec<_>>())
-    .bind((0..n).map(|i| r(i).processed).collect::<Vec<_>>())
-    .bind(
-        (0..n)
-            .map(|i| r(i).processed_at.map(to_naive))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (0..n)
-            .map(|i| r(i).attempts.map(int_column))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (0..n)
-            .map(|i| r(i).last_attempted_at.map(to_naive))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (0..n)
-            .map(|i| r(i).backoff_request_seconds.map(backoff_column))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (0..n)
-            .map(|i| r(i).results.as_ref().map(|j| j.to_string()))
-            .collect::<Vec<_>>(),
-    )
-    .bind((0..n).map(|i| r(i).skippable).collect::<Vec<_>>())
-    .bind(
-        (0..n)
-            .map(|i| to_naive(r(i).created_at))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (0..n)
-            .map(|i| to_naive(r(i).updated_at))
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut **tx)
-    .await?;
+        15,
+    );
     Ok(())
 }
 
 /// Clears `most_recent` on the heads the checks saw; every one must still be there.
-async fn flip(tx: &mut Tx, heads: &[HeadCheck], sql: &'static str) -> Result<(), WriteError> {
+/// Returns the CTE's name, for the insert that must follow it.
+fn flip(
+    st: &mut Statement,
+    heads: &[HeadCheck],
+    sql: &'static str,
+) -> Result<Option<String>, sqlx::Error> {
     if heads.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let done = sqlx::query(sql)
-        .bind(heads.iter().map(|h| h.owner).collect::<Vec<_>>())
-        .bind(heads.iter().map(|h| h.sort_key).collect::<Vec<_>>())
-        .bind(times(heads, |h| h.at))
-        .execute(&mut **tx)
-        .await?;
-    if done.rows_affected() != heads.len() as u64 {
-        return Err(WriteError::Stale);
-    }
-    Ok(())
+    st.bind(heads.iter().map(|h| h.owner).collect::<Vec<_>>())?;
+    st.bind(heads.iter().map(|h| h.sort_key).collect::<Vec<_>>())?;
+    st.bind(times(heads, |h| h.at))?;
+    st.counted_cte(sql, 3, heads.len()).map(Some)
 }
 
-async fn insert_transitions(
-    tx: &mut Tx,
+fn insert_transitions(
+    st: &mut Statement,
     rows: &[TransitionRow],
-    sql: &'static str,
-) -> Result<(), WriteError> {
+    sql: &str,
+) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    sqlx::query(sql)
-        .bind(rows.iter().map(|t| t.to.as_str()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|t| t.from.map(State::as_str))
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|t| t.metadata.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|t| t.sort_key).collect::<Vec<_>>())
-        .bind(rows.iter().map(|t| t.most_recent).collect::<Vec<_>>())
-        .bind(rows.iter().map(|t| t.owner).collect::<Vec<_>>())
-        .bind(times(rows, |t| t.at))
-        .execute(&mut **tx)
-        .await?;
+    st.bind(rows.iter().map(|t| t.to.as_str()).collect::<Vec<_>>())?;
+    st.bind(
+        rows.iter()
+            .map(|t| t.from.map(State::as_str))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(rows.iter().map(|t| t.metadata.as_str()).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|t| t.sort_key).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|t| t.most_recent).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|t| t.owner).collect::<Vec<_>>())?;
+    st.bind(times(rows, |t| t.at))?;
+    st.cte(sql, 7);
     Ok(())
 }
 
-async fn update_tasks(tx: &mut Tx, plan: &Plan) -> Result<(), WriteError> {
+fn update_tasks(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     let rows = &plan.task_updates;
     if rows.is_empty() {
         return Ok(());
     }
-    let done = sqlx::query(
+    st.bind(rows.iter().map(|u| u.task_id.0).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|u| u.complete).collect::<Vec<_>>())?;
+    st.bind(times(rows, |u| u.at))?;
+    st.counted_cte(
         "UPDATE tasker_tasks t SET complete = COALESCE(u.complete, t.complete), \
             updated_at = u.at \
          FROM UNNEST($1::int8[], $2::bool[], $3::timestamp[]) AS u(id, complete, at) \
-         WHERE t.task_id = u.id",
-    )
-    .bind(rows.iter().map(|u| u.task_id.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|u| u.complete).collect::<Vec<_>>())
-    .bind(times(rows, |u| u.at))
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() != rows.len() as u64 {
-        return Err(WriteError::Stale);
-    }
+         WHERE t.task_id = u.id \
+         RETURNING 1",
+        3,
+        rows.len(),
+    )?;
     Ok(())
 }
 
-async fn update_steps(tx: &mut Tx, plan: &Plan) -> Result<(), WriteError> {
+fn update_steps(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     let rows = &plan.step_updates;
     if rows.is_empty() {
         return Ok(());
     }
-    let done = sqlx::query(
+    st.bind(rows.iter().map(|u| u.step_id.0).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|u| u.patch.in_process).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|u| u.patch.processed).collect::<Vec<_>>())?;
+    st.bind(rows.iter().map(|u| u.patch.retryable).collect::<Vec<_>>())?;
+    st.bind(
+        rows.iter()
+            .map(|u| u.patch.processed_at.map(to_naive))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|u| u.patch.attempts.map(int_column))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|u| u.patch.retry_limit.map(int_column))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|u| u.patch.last_attempted_at.map(to_naive))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|u| u.patch.backoff_request_seconds.is_some())
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|u| {
+                u.patch
+                    .backoff_request_seconds
+                    .flatten()
+                    .map(backoff_column)
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(
+        rows.iter()
+            .map(|u| u.patch.results.as_ref().map(|j| j.to_string()))
+            .collect::<Vec<_>>(),
+    )?;
+    st.bind(times(rows, |u| u.at))?;
+    st.counted_cte(
         "UPDATE tasker_workflow_steps s SET \
             in_process = COALESCE(u.in_process, s.in_process), \
             processed = COALESCE(u.processed, s.processed), \
@@ -393,77 +555,30 @@ async fn update_steps(tx: &mut Tx, plan: &Plan) -> Result<(), WriteError> {
             $12::timestamp[]) \
             AS u(id, in_process, processed, retryable, processed_at, attempts, retry_limit, \
                  last_attempted_at, set_backoff, backoff, results, at) \
-         WHERE s.workflow_step_id = u.id",
-    )
-    .bind(rows.iter().map(|u| u.step_id.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|u| u.patch.in_process).collect::<Vec<_>>())
-    .bind(rows.iter().map(|u| u.patch.processed).collect::<Vec<_>>())
-    .bind(rows.iter().map(|u| u.patch.retryable).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|u| u.patch.processed_at.map(to_naive))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|u| u.patch.attempts.map(int_column))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|u| u.patch.retry_limit.map(int_column))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|u| u.patch.last_attempted_at.map(to_naive))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|u| u.patch.backoff_request_seconds.is_some())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|u| {
-                u.patch
-                    .backoff_request_seconds
-                    .flatten()
-                    .map(backoff_column)
-            })
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|u| u.patch.results.as_ref().map(|j| j.to_string()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(times(rows, |u| u.at))
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() != rows.len() as u64 {
-        return Err(WriteError::Stale);
-    }
+         WHERE s.workflow_step_id = u.id \
+         RETURNING 1",
+        12,
+        rows.len(),
+    )?;
     Ok(())
 }
 
-/// `expect_sort_key` checks no flip verifies: the database must show the same head.
-async fn check_steps(tx: &mut Tx, checks: &[HeadCheck]) -> Result<(), WriteError> {
+/// `expect_sort_key` checks no flip verifies: the database must show the same head (as
+/// the statement starts, before its own flips).
+fn check_steps(st: &mut Statement, checks: &[HeadCheck]) -> Result<(), sqlx::Error> {
     if checks.is_empty() {
         return Ok(());
     }
-    let agreeing: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM UNNEST($1::int8[], $2::int4[]) AS u(id, sort_key) \
-         WHERE COALESCE((SELECT tr.sort_key FROM tasker_workflow_step_transitions tr \
-                         WHERE tr.workflow_step_id = u.id AND tr.most_recent), 0) = u.sort_key",
-    )
-    .bind(checks.iter().map(|c| c.owner).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.sort_key).collect::<Vec<_>>())
-    .fetch_one(&mut **tx)
-    .await?;
-    if agreeing != checks.len() as i64 {
-        return Err(WriteError::Stale);
-    }
+    st.bind(checks.iter().map(|c| c.owner).collect::<Vec<_>>())?;
+    st.bind(checks.iter().map(|c| c.sort_key).collect::<Vec<_>>())?;
+    st.bind(checks.len() as i64)?;
+    let sql = st.renumber(
+        "(SELECT count(*) FROM UNNEST($1::int8[], $2::int4[]) AS u(id, sort_key) \
+          WHERE COALESCE((SELECT tr.sort_key FROM tasker_workflow_step_transitions tr \
+                          WHERE tr.workflow_step_id = u.id AND tr.most_recent), 0) \
+                = u.sort_key) = $3::int8",
+        3,
+    );
+    st.checks.push(sql);
     Ok(())
 }

@@ -106,6 +106,8 @@ impl SqliteStore {
         if !in_memory {
             options = options.journal_mode(SqliteJournalMode::Wal);
         }
+        // No ping before handing out a connection: it is a round trip to the connection's
+        // worker thread and finds nothing wrong with a local file.
         let pool_options = if in_memory {
             // Every connection would see its own empty database: keep exactly one, forever.
             SqlitePoolOptions::new()
@@ -113,8 +115,11 @@ impl SqliteStore {
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
+                .test_before_acquire(false)
         } else {
-            SqlitePoolOptions::new().max_connections(FILE_CONNECTIONS)
+            SqlitePoolOptions::new()
+                .max_connections(FILE_CONNECTIONS)
+                .test_before_acquire(false)
         };
         let opening = format!("opening {describe}");
         let pool = runtime.block_on(async {

@@ -1,8 +1,9 @@
 //! Writing a checked batch to SQLite: one statement per table and kind of write, each over
 //! a JSON array of rows, so a batch of thousands of changes is a handful of statements
-//! instead of thousands of round trips to sqlx's SQLite worker thread.
+//! instead of thousands of round trips to sqlx's SQLite worker thread; and those statements
+//! sent as one multi-statement query ([`Script`]), so the batch is one round trip.
 //!
-//! The rows are bound as one JSON text (`[[a, b, …], …]`) and read with `jsonb_each(?1)`:
+//! The rows are bound as one JSON text (`[[a, b, …], …]`) and read with `jsonb_each(?)`:
 //! SQLite parses the text once into its binary JSON, so `value ->> n` on each row is a
 //! cheap lookup (measured about 1.4 times faster than `json_each`, which re-reads each
 //! row's text). Timestamps travel as SQLite's DATETIME text, JSON columns as JSON strings
@@ -10,7 +11,7 @@
 
 use crate::sql::codec::{is_history_conflict, json_text, parse_state, sqlite_time};
 use crate::sql::plan::{self, Loaded, Plan, Wanted};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Either, Row, Sqlite, Transaction};
 use tasker_model::{State, StepId, TaskId};
 
 /// Heads of the wanted tasks and steps that exist (a missing one is missing from `Loaded`).
@@ -95,12 +96,101 @@ fn state_name(s: Option<State>) -> Option<&'static str> {
     s.map(State::as_str)
 }
 
+/// What a statement of the batch must report for the write to stand.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// Nothing (an insert: a failure is an error).
+    Nothing,
+    /// Exactly this many changed rows, or a head the checks relied on moved.
+    Changes(u64),
+    /// One row whose first column is this count (the `step_checks` query).
+    Count(i64),
+}
+
+/// The batch's statements as one multi-statement query, so the whole plan is one trip to
+/// sqlx's SQLite worker thread instead of one per statement (each trip wakes that thread
+/// and then the task awaiting it: most of a small batch's time).
+///
+/// Each statement reads one JSON parameter, written as an anonymous `?`: sqlx binds the
+/// anonymous parameters of a multi-statement query in order across its statements, the
+/// n-th statement's `?` to the n-th bound value. (Numbered `?N` parameters do not work
+/// there: sqlx counts the unused numbers below N as anonymous ones and stops binding.)
+#[derive(Default)]
+struct Script {
+    sql: String,
+    params: Vec<String>,
+    expects: Vec<Expect>,
+}
+
+impl Script {
+    /// Appends `sql`, whose only parameter is one anonymous `?`, over `rows`.
+    fn push(&mut self, sql: &'static str, rows: String, expect: Expect) {
+        debug_assert_eq!(sql.matches('?').count(), 1, "{sql}");
+        self.params.push(rows);
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        self.sql.push_str(sql);
+        self.expects.push(expect);
+    }
+
+    /// Runs the statements in order. A statement that reports what it must not stops the
+    /// write as stale, before anything a later statement reports (as if the later ones had
+    /// not run; the caller rolls back either way).
+    async fn run(self, tx: &mut Transaction<'static, Sqlite>) -> Result<(), WriteError> {
+        if self.expects.is_empty() {
+            return Ok(());
+        }
+        let mut query = sqlx::query(AssertSqlSafe(self.sql));
+        for p in self.params {
+            query = query.bind(p);
+        }
+        let mut results = sqlx::Executor::fetch_many(&mut **tx, query);
+        let mut expects = self.expects.into_iter();
+        let mut count: Option<i64> = None;
+        while let Some(item) = std::future::poll_fn(|cx| results.as_mut().poll_next(cx)).await {
+            match item? {
+                Either::Right(row) => count = Some(row.try_get(0)?),
+                Either::Left(done) => {
+                    let agrees = match expects.next() {
+                        Some(Expect::Nothing) | None => true,
+                        Some(Expect::Changes(n)) => done.rows_affected() == n,
+                        Some(Expect::Count(n)) => count.take() == Some(n),
+                    };
+                    if !agrees {
+                        return Err(WriteError::Stale);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes a checked plan: one statement per table and kind of write, each over a JSON array
-/// of rows (`jsonb_each`), so a batch of thousands of changes is a handful of statements.
+/// of rows (`jsonb_each`), so a batch of thousands of changes is a handful of statements,
+/// sent together as one [`Script`].
 pub(super) async fn write(
     tx: &mut Transaction<'static, Sqlite>,
     plan: &Plan,
 ) -> Result<(), WriteError> {
+    let mut script = Script::default();
+    // First: the heads as the batch found them (the batch may move these steps later).
+    if !plan.step_checks.is_empty() {
+        let rows: Vec<_> = plan
+            .step_checks
+            .iter()
+            .map(|c| (c.owner, c.sort_key))
+            .collect();
+        script.push(
+            "SELECT COUNT(*) FROM jsonb_each(?) AS j \
+             WHERE COALESCE((SELECT sort_key FROM tasker_workflow_step_transitions \
+                             WHERE workflow_step_id = j.value ->> 0 AND most_recent), 0) \
+                   = j.value ->> 1",
+            json_rows(&rows),
+            Expect::Count(rows.len() as i64),
+        );
+    }
     if !plan.new_tasks.is_empty() {
         let rows: Vec<_> = plan
             .new_tasks
@@ -123,17 +213,16 @@ pub(super) async fn write(
                 )
             })
             .collect();
-        sqlx::query(
+        script.push(
             "INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, initiator, \
                 source_system, reason, tags, context, identity_hash, created_at, updated_at) \
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
                 value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
                 value ->> 11 \
-             FROM jsonb_each(?1)",
-        )
-        .bind(json_rows(&rows))
-        .execute(&mut **tx)
-        .await?;
+             FROM jsonb_each(?)",
+            json_rows(&rows),
+            Expect::Nothing,
+        );
     }
     if !plan.new_steps.is_empty() {
         let rows: Vec<_> = plan
@@ -160,7 +249,7 @@ pub(super) async fn write(
                 )
             })
             .collect();
-        sqlx::query(
+        script.push(
             "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, \
                 retryable, retry_limit, in_process, processed, processed_at, attempts, \
                 last_attempted_at, backoff_request_seconds, results, skippable, created_at, \
@@ -168,11 +257,10 @@ pub(super) async fn write(
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
                 value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
                 value ->> 11, value ->> 12, value ->> 13, value ->> 14 \
-             FROM jsonb_each(?1)",
-        )
-        .bind(json_rows(&rows))
-        .execute(&mut **tx)
-        .await?;
+             FROM jsonb_each(?)",
+            json_rows(&rows),
+            Expect::Nothing,
+        );
     }
     if !plan.edges.is_empty() {
         let rows: Vec<_> = plan
@@ -180,69 +268,60 @@ pub(super) async fn write(
             .iter()
             .map(|(p, c, at)| (p.0, c.0, sqlite_time(*at)))
             .collect();
-        sqlx::query(
+        script.push(
             "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, \
                 updated_at) \
              SELECT value ->> 0, value ->> 1, 'provides', value ->> 2, value ->> 2 \
-             FROM jsonb_each(?1)",
-        )
-        .bind(json_rows(&rows))
-        .execute(&mut **tx)
-        .await?;
+             FROM jsonb_each(?)",
+            json_rows(&rows),
+            Expect::Nothing,
+        );
     }
     flip(
-        tx,
+        &mut script,
         &plan.task_flips,
         "UPDATE tasker_task_transitions SET most_recent = 0, updated_at = j.value ->> 2 \
-         FROM jsonb_each(?1) AS j \
+         FROM jsonb_each(?) AS j \
          WHERE task_id = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent",
-    )
-    .await?;
+    );
     insert_transitions(
-        tx,
+        &mut script,
         &plan.task_transitions,
         "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
             most_recent, task_id, created_at, updated_at) \
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
             value ->> 6, value ->> 6 \
-         FROM jsonb_each(?1)",
-    )
-    .await?;
+         FROM jsonb_each(?)",
+    );
     flip(
-        tx,
+        &mut script,
         &plan.step_flips,
         "UPDATE tasker_workflow_step_transitions SET most_recent = 0, updated_at = j.value ->> 2 \
-         FROM jsonb_each(?1) AS j \
+         FROM jsonb_each(?) AS j \
          WHERE workflow_step_id = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent",
-    )
-    .await?;
+    );
     insert_transitions(
-        tx,
+        &mut script,
         &plan.step_transitions,
         "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
             sort_key, most_recent, workflow_step_id, created_at, updated_at) \
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
             value ->> 6, value ->> 6 \
-         FROM jsonb_each(?1)",
-    )
-    .await?;
+         FROM jsonb_each(?)",
+    );
     if !plan.task_updates.is_empty() {
         let rows: Vec<_> = plan
             .task_updates
             .iter()
             .map(|u| (u.task_id.0, u.complete, sqlite_time(u.at)))
             .collect();
-        let done = sqlx::query(
+        script.push(
             "UPDATE tasker_tasks SET complete = COALESCE(j.value ->> 1, complete), \
                 updated_at = j.value ->> 2 \
-             FROM jsonb_each(?1) AS j WHERE task_id = j.value ->> 0",
-        )
-        .bind(json_rows(&rows))
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() != rows.len() as u64 {
-            return Err(WriteError::Stale);
-        }
+             FROM jsonb_each(?) AS j WHERE task_id = j.value ->> 0",
+            json_rows(&rows),
+            Expect::Changes(rows.len() as u64),
+        );
     }
     if !plan.step_updates.is_empty() {
         let rows: Vec<_> = plan
@@ -266,7 +345,7 @@ pub(super) async fn write(
                 )
             })
             .collect();
-        let done = sqlx::query(
+        script.push(
             "UPDATE tasker_workflow_steps SET \
                 in_process = COALESCE(j.value ->> 1, in_process), \
                 processed = COALESCE(j.value ->> 2, processed), \
@@ -279,67 +358,29 @@ pub(super) async fn write(
                     ELSE backoff_request_seconds END, \
                 results = COALESCE(j.value ->> 10, results), \
                 updated_at = j.value ->> 11 \
-             FROM jsonb_each(?1) AS j WHERE workflow_step_id = j.value ->> 0",
-        )
-        .bind(json_rows(&rows))
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() != rows.len() as u64 {
-            return Err(WriteError::Stale);
-        }
+             FROM jsonb_each(?) AS j WHERE workflow_step_id = j.value ->> 0",
+            json_rows(&rows),
+            Expect::Changes(rows.len() as u64),
+        );
     }
-    if !plan.step_checks.is_empty() {
-        let rows: Vec<_> = plan
-            .step_checks
-            .iter()
-            .map(|c| (c.owner, c.sort_key))
-            .collect();
-        let agreeing: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jsonb_each(?1) AS j \
-             WHERE COALESCE((SELECT sort_key FROM tasker_workflow_step_transitions \
-                             WHERE workflow_step_id = j.value ->> 0 AND most_recent), 0) \
-                   = j.value ->> 1",
-        )
-        .bind(json_rows(&rows))
-        .fetch_one(&mut **tx)
-        .await?;
-        if agreeing != rows.len() as i64 {
-            return Err(WriteError::Stale);
-        }
-    }
-    Ok(())
+    script.run(tx).await
 }
 
 /// Clears `most_recent` on the heads the checks saw; every one must still be there.
-async fn flip(
-    tx: &mut Transaction<'static, Sqlite>,
-    heads: &[plan::HeadCheck],
-    sql: &'static str,
-) -> Result<(), WriteError> {
+fn flip(script: &mut Script, heads: &[plan::HeadCheck], sql: &'static str) {
     if heads.is_empty() {
-        return Ok(());
+        return;
     }
     let rows: Vec<_> = heads
         .iter()
         .map(|h| (h.owner, h.sort_key, sqlite_time(h.at)))
         .collect();
-    let done = sqlx::query(sql)
-        .bind(json_rows(&rows))
-        .execute(&mut **tx)
-        .await?;
-    if done.rows_affected() != rows.len() as u64 {
-        return Err(WriteError::Stale);
-    }
-    Ok(())
+    script.push(sql, json_rows(&rows), Expect::Changes(rows.len() as u64));
 }
 
-async fn insert_transitions(
-    tx: &mut Transaction<'static, Sqlite>,
-    transitions: &[plan::TransitionRow],
-    sql: &'static str,
-) -> Result<(), WriteError> {
+fn insert_transitions(script: &mut Script, transitions: &[plan::TransitionRow], sql: &'static str) {
     if transitions.is_empty() {
-        return Ok(());
+        return;
     }
     let rows: Vec<_> = transitions
         .iter()
@@ -355,9 +396,5 @@ async fn insert_transitions(
             )
         })
         .collect();
-    sqlx::query(sql)
-        .bind(json_rows(&rows))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    script.push(sql, json_rows(&rows), Expect::Nothing);
 }

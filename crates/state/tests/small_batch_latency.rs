@@ -1,0 +1,126 @@
+//! An ignored measurement: the latency of the small batches a lightly loaded engine commits,
+//! one at a time, for a 4-step linear task (create + start, then each step completing and
+//! the next starting, then the task completing).
+//!
+//! `cargo test -p tasker-state --release --test small_batch_latency -- --ignored --nocapture`
+
+mod conformance;
+
+use conformance::*;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+use tasker_model::{StepId, TaskId, TaskTemplate, Timestamp};
+use tasker_state::{open_store, Change, MemoryStore, StepPatch, Store, TransitionMeta};
+
+const LINEAR_YAML: &str = "
+name: linear
+namespace_name: tests
+version: 1.0.0
+step_templates:
+  - name: a
+    handler_class: H
+  - name: b
+    handler_class: H
+    depends_on_steps: [a]
+  - name: c
+    handler_class: H
+    depends_on_steps: [b]
+  - name: d
+    handler_class: H
+    depends_on_steps: [c]
+";
+
+const TASKS: usize = 300;
+
+fn start(task: TaskId, step: StepId, at: Timestamp) -> Change {
+    Change::StepTransition {
+        task_id: task,
+        step_id: step,
+        from: Some(State::Pending),
+        to: State::InProgress,
+        meta: TransitionMeta::engine("handed out"),
+        at,
+        patch: StepPatch {
+            in_process: Some(true),
+            ..StepPatch::default()
+        },
+        expect_sort_key: None,
+    }
+}
+
+fn finish(task: TaskId, step: StepId, at: Timestamp) -> Change {
+    Change::StepTransition {
+        task_id: task,
+        step_id: step,
+        from: Some(State::InProgress),
+        to: State::Complete,
+        meta: TransitionMeta {
+            duration_ms: Some(1.5),
+            ..TransitionMeta::engine("done")
+        },
+        at,
+        patch: StepPatch {
+            in_process: Some(false),
+            processed: Some(true),
+            processed_at: Some(at),
+            results: Some(Arc::new(json!({"ok": true, "n": step.0}))),
+            ..StepPatch::default()
+        },
+        expect_sort_key: None,
+    }
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn measure(label: &str, store: &dyn Store) {
+    let template = TaskTemplate::from_yaml(LINEAR_YAML, "linear.yaml").unwrap();
+    store.register_template(&template).unwrap();
+    let mut batches: Vec<f64> = Vec::new();
+    let mut tasks: Vec<f64> = Vec::new();
+    for _ in 0..TASKS {
+        let now = Timestamp::now();
+        let new = new_task(store, &template, now);
+        let id = new.task.task_id;
+        let steps: Vec<StepId> = new.steps.iter().map(|s| s.step_id).collect();
+        let mut plan: Vec<Vec<Change>> = vec![vec![
+            Change::CreateTask(Box::new(new)),
+            task_move(id, State::Pending, State::InProgress, now),
+            start(id, steps[0], now),
+        ]];
+        for w in steps.windows(2) {
+            plan.push(vec![finish(id, w[0], now), start(id, w[1], now)]);
+        }
+        plan.push(vec![
+            finish(id, steps[3], now),
+            task_move(id, State::InProgress, State::Complete, now),
+        ]);
+        let task_started = Instant::now();
+        for batch in plan {
+            let started = Instant::now();
+            apply(store, batch).unwrap();
+            batches.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+        tasks.push(task_started.elapsed().as_secs_f64() * 1e6);
+    }
+    println!(
+        "{label:>9}: small batch p50 {:>6.0} µs p90 {:>6.0} µs; 4-step task (5 batches) p50 {:>6.0} µs",
+        percentile(&mut batches, 0.5),
+        percentile(&mut batches, 0.9),
+        percentile(&mut tasks, 0.5),
+    );
+}
+
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture, preferably --release"]
+fn latency_of_small_batches() {
+    measure("memory", &MemoryStore::new());
+    let file = SqliteFile::new("latency");
+    measure("sqlite", open_store(&file.url()).unwrap().as_ref());
+    if let Some(schema) = PgSchema::new("latency") {
+        measure("postgres", open_store(&schema.url()).unwrap().as_ref());
+    }
+}

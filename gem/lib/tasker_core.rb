@@ -18,7 +18,21 @@ module TaskerCore
     def start(**options)
       raise OrchestrationError, "TaskerCore is already started; call TaskerCore.stop first" if @engine && !@engine.stopped?
 
+      @start_options = options
       @engine = Engine.start(**options)
+    end
+
+    # In a child process after `fork` (Puma, Unicorn and Sidekiq preload an app, then fork):
+    # forgets the engine inherited from the parent, which cannot run here, and starts a
+    # fresh one with the options {start} was given (merged with `overrides`).
+    #
+    #   on_worker_boot { TaskerCore.after_fork } # config/puma.rb
+    # @return [TaskerCore::Engine]
+    def after_fork(**overrides)
+      raise OrchestrationError, "TaskerCore.after_fork: TaskerCore.start was never called in the parent" unless @start_options
+
+      @engine = nil # the parent's engine; its threads are not in this process
+      @engine = Engine.start(**@start_options, **overrides)
     end
 
     # Stops the process-wide engine, if one runs.
@@ -49,6 +63,9 @@ require_relative "tasker_core/legacy_handler_adapter"
 require_relative "tasker_core/handler_resolver"
 require_relative "tasker_core/step_runner"
 require_relative "tasker_core/worker_pool"
+require_relative "tasker_core/ractor_shim"
+require_relative "tasker_core/ractor_safety"
+require_relative "tasker_core/ractor_pool"
 require_relative "tasker_core/step_result"
 require_relative "tasker_core/task_result"
 require_relative "tasker_core/viable_step"

@@ -19,4 +19,15 @@ RSpec.configure do |config|
   config.order = :random
   config.before { Fixtures::Recorder.clear }
   config.after { stop_engines }
+  # TASKER_GC_STRESS=1: every example runs under GC.stress (a full GC at every allocation),
+  # so a Ruby object the binding holds without marking it, or a wrapper freed too early,
+  # fails at once instead of once in a while. bin/test runs the binding's specs this way.
+  if ENV["TASKER_GC_STRESS"] == "1"
+    config.around do |example|
+      GC.stress = true
+      example.run
+    ensure
+      GC.stress = false
+    end
+  end
 end

@@ -28,7 +28,8 @@ use tasker_event_bus::{
 };
 use tasker_model::template::load_templates;
 use tasker_model::{
-    EngineConfig, State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp,
+    EngineConfig, Execution, State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult,
+    Timestamp,
 };
 use tasker_state::{
     Flush, MemoryStore, StateActor, StateStats, Store, TaskFinishedSignal, TaskView,
@@ -159,7 +160,8 @@ pub struct Engine {
     registry: TemplateRegistry,
     store: Arc<dyn Store>,
     inflight: Arc<Inflight>,
-    work: Receiver<ReadyStep>,
+    /// Ready steps, one queue per executor (`Execution::index`).
+    work: [Receiver<ReadyStep>; 2],
     orchestrator: Addr<Orchestrator>,
     state: Addr<StateActor>,
     events: Addr<EventBus>,
@@ -174,8 +176,11 @@ pub struct Engine {
     state_stats: Arc<StateStats>,
     config: EngineConfig,
     environment: Option<String>,
-    /// Drains waiting for work right now; a drain leaves them a fair share of what is queued.
-    idle_drains: AtomicUsize,
+    /// Drains waiting for work right now, per queue; a drain leaves them a fair share of
+    /// what is queued.
+    idle_drains: [AtomicUsize; 2],
+    /// The fork count (`fork::generation`) and process id when the engine started.
+    born: (u64, u32),
     /// Dropped by `stop`: every drain waiting on the receiver sees the disconnect at once.
     stop_sender: Mutex<Option<Sender<()>>>,
     stop_receiver: Receiver<()>,
@@ -204,7 +209,8 @@ impl Engine {
         let state_stats = Arc::new(StateStats::default());
         let finished = Arc::new(TaskFinishedSignal::default());
         let event_interest = Arc::new(Interest::default());
-        let (work_tx, work_rx) = unbounded();
+        let queues = [unbounded(), unbounded()];
+        let receivers = [queues[0].1.clone(), queues[1].1.clone()];
 
         let (ready_tx, ready_rx) = bounded(1);
         let thread = {
@@ -214,7 +220,6 @@ impl Engine {
             let state_stats = state_stats.clone();
             let finished = finished.clone();
             let event_interest = event_interest.clone();
-            let work_rx = work_rx.clone();
             let backoff_scale = options.config.backoff_scale;
             let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
             std::thread::Builder::new()
@@ -243,7 +248,7 @@ impl Engine {
                             state: state.clone(),
                             events: events.clone(),
                             event_interest,
-                            work: (work_tx, work_rx),
+                            work: queues,
                             inflight,
                             stats,
                             backoff_scale,
@@ -268,7 +273,7 @@ impl Engine {
             registry: TemplateRegistry::default(),
             store,
             inflight,
-            work: work_rx,
+            work: receivers,
             orchestrator,
             state,
             events,
@@ -281,7 +286,8 @@ impl Engine {
             state_stats,
             config: options.config,
             environment: options.environment,
-            idle_drains: AtomicUsize::new(0),
+            idle_drains: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            born: (crate::fork::generation(), std::process::id()),
             stop_sender: Mutex::new(Some(stop_sender)),
             stop_receiver,
         })
@@ -299,8 +305,26 @@ impl Engine {
         self.register(vec![TaskTemplate::from_yaml(yaml, source)?])
     }
 
-    fn register(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<String>> {
-        // Compile (and so validate) everything before the store records anything.
+    /// The steps that would run in Ractors if the templates at `path` were registered, as
+    /// (handler class, "source (task key), step 'name'"); registers nothing. The Ruby side checks
+    /// those handler classes before it registers.
+    pub fn ractor_steps_in(&self, path: &Path) -> TaskerResult<Vec<(String, String)>> {
+        Ok(ractor_steps(&self.compile(load_templates(path)?)?))
+    }
+
+    /// [`Engine::ractor_steps_in`] for one template given as YAML text.
+    pub fn ractor_steps_in_yaml(
+        &self,
+        yaml: &str,
+        source: &str,
+    ) -> TaskerResult<Vec<(String, String)>> {
+        Ok(ractor_steps(
+            &self.compile(vec![TaskTemplate::from_yaml(yaml, source)?])?,
+        ))
+    }
+
+    /// Applies the environment's overrides and compiles (so validates) every template.
+    fn compile(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<Arc<RegisteredTemplate>>> {
         let templates = match &self.environment {
             Some(env) => templates
                 .iter()
@@ -308,7 +332,12 @@ impl Engine {
                 .collect::<TaskerResult<Vec<_>>>()?,
             None => templates,
         };
-        let compiled = TemplateRegistry::compile_all(templates)?;
+        TemplateRegistry::compile_all(templates)
+    }
+
+    fn register(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<String>> {
+        // Compile (and so validate) everything before the store records anything.
+        let compiled = self.compile(templates)?;
         for t in &compiled {
             self.store.register_template(&t.template)?;
         }
@@ -425,35 +454,55 @@ impl Engine {
         await_reply(&rx, timeout, &format!("start task {task_id}"))?
     }
 
-    /// Takes up to `max` ready steps without waiting (a fair share when other drains wait).
+    /// Takes up to `max` ready thread-pool steps without waiting (a fair share when other
+    /// drains wait).
     pub fn try_next_steps(&self, max: usize) -> TaskerResult<Vec<ReadyStep>> {
-        let take = fair_share(
-            self.work.len(),
-            max,
-            self.idle_drains.load(Ordering::Relaxed),
-        );
-        let steps: Vec<ReadyStep> = self.work.try_iter().take(take).collect();
+        self.try_next_steps_for(Execution::Thread, max)
+    }
+
+    /// Takes up to `max` ready steps of one executor's queue without waiting.
+    pub fn try_next_steps_for(
+        &self,
+        executor: Execution,
+        max: usize,
+    ) -> TaskerResult<Vec<ReadyStep>> {
+        let (queue, idle) = self.queue(executor);
+        let take = fair_share(queue.len(), max, idle.load(Ordering::Relaxed));
+        let steps: Vec<ReadyStep> = queue.try_iter().take(take).collect();
         self.mark_started(&steps);
         Ok(steps)
     }
 
-    /// Waits up to `timeout` for at least one ready step, then takes up to `max`.
+    /// Waits up to `timeout` for at least one ready thread-pool step, then takes up to `max`.
     pub fn wait_next_steps(
         &self,
         max: usize,
         timeout: Duration,
         interrupt: &Interrupt,
     ) -> Result<Vec<ReadyStep>, WaitEnd> {
-        let steps = wait_batch(
-            &self.work,
-            &self.stop_receiver,
-            max,
-            timeout,
-            interrupt,
-            &self.idle_drains,
-        )?;
+        self.wait_next_steps_for(Execution::Thread, max, timeout, interrupt)
+    }
+
+    /// Waits up to `timeout` for at least one ready step of one executor, then takes up to
+    /// `max`.
+    pub fn wait_next_steps_for(
+        &self,
+        executor: Execution,
+        max: usize,
+        timeout: Duration,
+        interrupt: &Interrupt,
+    ) -> Result<Vec<ReadyStep>, WaitEnd> {
+        let (queue, idle) = self.queue(executor);
+        let steps = wait_batch(queue, &self.stop_receiver, max, timeout, interrupt, idle)?;
         self.mark_started(&steps);
         Ok(steps)
+    }
+
+    fn queue(&self, executor: Execution) -> (&Receiver<ReadyStep>, &AtomicUsize) {
+        (
+            &self.work[executor.index()],
+            &self.idle_drains[executor.index()],
+        )
     }
 
     /// Waits on a task route (see [`Engine::start_task`]); a `Finished` item ends it.
@@ -688,6 +737,17 @@ impl Engine {
         await_reply(&rx, timeout, &format!("manual operation on task {task_id}"))?
     }
 
+    /// Whether this process is a fork of the one that started the engine: the engine then
+    /// cannot be used here (see [`crate::fork`]).
+    pub fn forked(&self) -> bool {
+        crate::fork::generation() != self.born.0
+    }
+
+    /// The process that started the engine.
+    pub fn started_in_process(&self) -> u32 {
+        self.born.1
+    }
+
     /// Answers once every change sent so far is applied by the store.
     pub fn flush(&self, timeout: Duration) -> TaskerResult<()> {
         let deadline = Instant::now() + timeout;
@@ -766,7 +826,8 @@ impl Engine {
     pub fn stats(&self) -> Vec<(&'static str, u64)> {
         let mut s = self.stats.snapshot();
         s.push(("steps_in_flight", self.inflight.len() as u64));
-        s.push(("steps_queued", self.work.len() as u64));
+        s.push(("steps_queued", self.work[0].len() as u64));
+        s.push(("steps_queued_for_ractors", self.work[1].len() as u64));
         s.push((
             "store_batches",
             self.state_stats.batches.load(Ordering::Relaxed),
@@ -804,6 +865,10 @@ impl Engine {
     /// Stops the engine (see the crate docs, "Shutdown"). Returns how many steps were taken
     /// back. Calling it again returns 0.
     pub fn stop(&self, timeout: Duration) -> TaskerResult<usize> {
+        if self.forked() {
+            // The parent's engine: its threads are not in this process. Leave it be.
+            return Ok(0);
+        }
         {
             let mut stopping = self.stopping.write();
             if *stopping {
@@ -851,8 +916,39 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        if self.forked() {
+            // Inherited across a fork: the System thread and the store's threads do not
+            // exist here, so neither can be joined or shut down. Leak them.
+            std::mem::forget(self.running.lock().take());
+            let store = std::mem::replace(&mut self.store, Arc::new(MemoryStore::new()));
+            std::mem::forget(store);
+            return;
+        }
         let _ = self.stop(Duration::from_secs(5));
     }
+}
+
+/// (handler class, "source (task key), step 'name'") of every `execution: ractor` step.
+fn ractor_steps(compiled: &[Arc<RegisteredTemplate>]) -> Vec<(String, String)> {
+    compiled
+        .iter()
+        .flat_map(|t| {
+            t.executions
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| **e == Execution::Ractor)
+                .map(move |(i, _)| {
+                    let step = &t.template.step_templates[i];
+                    (
+                        step.handler_class.clone(),
+                        format!(
+                            "{} (task {}), step '{}'",
+                            t.template.source, t.key, step.name
+                        ),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// How many of `queued` steps one drain takes, at most `max`: with other drains idle, only

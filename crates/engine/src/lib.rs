@@ -29,6 +29,7 @@
 //! flushes the state actor, stops the System, and joins every thread it started.
 
 pub mod engine;
+pub mod fork;
 pub mod inflight;
 pub mod live_task;
 pub mod manual;

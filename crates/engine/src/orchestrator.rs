@@ -117,7 +117,9 @@ pub struct OrchestratorLinks {
     pub state: Addr<StateActor>,
     pub events: Addr<EventBus>,
     pub event_interest: Arc<Interest>,
-    pub work: (Sender<ReadyStep>, Receiver<ReadyStep>),
+    /// One queue per executor (`Execution::index`): thread workers and Ractors each drain
+    /// only the steps meant for them.
+    pub work: [(Sender<ReadyStep>, Receiver<ReadyStep>); 2],
     pub inflight: Arc<Inflight>,
     pub stats: Arc<EngineStats>,
     pub backoff_scale: f64,
@@ -174,7 +176,8 @@ impl Orchestrator {
                     .stats
                     .steps_dispatched
                     .fetch_add(1, Ordering::Relaxed);
-                send_step(task, &self.links.work.0, step);
+                let queue = &self.links.work[step.execution().index()].0;
+                send_step(task, queue, step);
             }
             for (i, delay) in fx.retries.drain(..) {
                 self.links
@@ -502,7 +505,9 @@ impl Handler<Shutdown> for Orchestrator {
         self.stopping = true;
         let now = Timestamp::now();
         // Empty the queues; what was on them is taken back by the sweep below.
-        self.links.work.1.try_iter().for_each(drop);
+        for (_, queue) in &self.links.work {
+            queue.try_iter().for_each(drop);
+        }
         for task in self.tasks.values_mut() {
             if let Some((_, rx)) = task.route.take() {
                 rx.try_iter().for_each(drop);

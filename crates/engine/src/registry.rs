@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use tasker_model::{TaskTemplate, TaskerError, TaskerResult, TemplateKey};
+use tasker_model::{Execution, TaskTemplate, TaskerError, TaskerResult, TemplateKey};
 use tasker_resolver::TemplateGraph;
 
 /// A template ready to run.
@@ -24,6 +24,8 @@ pub struct RegisteredTemplate {
     pub handler_classes: Vec<Arc<str>>,
     /// Per step, in template order; `{}` when the template gives none.
     pub handler_configs: Vec<Arc<Json>>,
+    /// Per step, in template order: the step's `execution`, else the template's.
+    pub executions: Vec<Execution>,
 }
 
 impl RegisteredTemplate {
@@ -44,6 +46,11 @@ impl RegisteredTemplate {
                 .step_templates
                 .iter()
                 .map(|s| Arc::new(s.handler_config.clone().unwrap_or_else(|| json!({}))))
+                .collect(),
+            executions: template
+                .step_templates
+                .iter()
+                .map(|s| s.execution.unwrap_or(template.execution))
                 .collect(),
             graph,
             template,

@@ -3,7 +3,7 @@
 use crate::registry::RegisteredTemplate;
 use serde_json::Value as Json;
 use std::sync::Arc;
-use tasker_model::{State, StepId, TaskId};
+use tasker_model::{Execution, State, StepId, TaskId};
 
 /// A step handed to a worker. Everything a handler's context needs is here, shared by
 /// reference so handing out a step copies pointers, not JSON.
@@ -26,6 +26,11 @@ impl ReadyStep {
     /// The step's name.
     pub fn name(&self) -> &Arc<str> {
         self.template.graph.name(self.index)
+    }
+
+    /// Which pool runs it (threads or Ractors).
+    pub fn execution(&self) -> Execution {
+        self.template.executions[self.index as usize]
     }
 
     /// The Ruby class that runs it.

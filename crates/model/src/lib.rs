@@ -25,4 +25,4 @@ pub use config::EngineConfig;
 pub use error::{TaskerError, TaskerResult};
 pub use ids::{StepId, TaskId, Timestamp};
 pub use state::State;
-pub use template::{StepTemplate, TaskTemplate, TemplateKey};
+pub use template::{Execution, StepTemplate, TaskTemplate, TemplateKey};

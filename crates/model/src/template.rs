@@ -49,6 +49,37 @@ pub struct StepTemplate {
     /// Free-form mapping handed to the handler (`timeout_seconds`, URLs, …).
     #[serde(default)]
     pub handler_config: Option<Json>,
+    /// Where the handler runs; the template's `execution` when not given.
+    #[serde(default)]
+    pub execution: Option<Execution>,
+}
+
+/// Where a step's handler runs: on the Ruby thread pool (the default; any Ruby code) or in
+/// a Ractor (parallel on every core; the handler must be Ractor-safe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Execution {
+    #[default]
+    Thread,
+    Ractor,
+}
+
+impl Execution {
+    /// Both, in index order.
+    pub const ALL: [Execution; 2] = [Execution::Thread, Execution::Ractor];
+
+    /// 0 for threads, 1 for Ractors: indexes per-executor tables (the engine's queues).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// `thread` or `ractor`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Execution::Thread => "thread",
+            Execution::Ractor => "ractor",
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -109,6 +140,8 @@ struct Header {
     custom_events: Option<Vec<String>>,
     #[serde(default)]
     environments: Option<BTreeMap<String, Json>>,
+    #[serde(default)]
+    execution: Option<Execution>,
 }
 
 /// A parsed, validated task template.
@@ -127,6 +160,8 @@ pub struct TaskTemplate {
     /// Per-environment overrides of step fields, keyed by environment name.
     pub environments: BTreeMap<String, Json>,
     pub step_templates: Vec<StepTemplate>,
+    /// Where steps run unless a step says otherwise (`execution: ractor`).
+    pub execution: Execution,
     /// Where the template came from (a file path, or `<string>`), for error messages.
     pub source: String,
 }
@@ -198,6 +233,7 @@ impl TaskTemplate {
             custom_events: header.custom_events,
             environments,
             step_templates,
+            execution: header.execution.unwrap_or_default(),
             source: source.to_string(),
         };
         template.validate()?;

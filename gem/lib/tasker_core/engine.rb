@@ -48,10 +48,11 @@ module TaskerCore
     # @param recover [Boolean] take over unfinished tasks left in the store
     # @param instrument [Boolean, :auto] re-publish events through ActiveSupport::Notifications
     #   ("step.completed.tasker_core", …); :auto does so when ActiveSupport is loaded
+    # @param ractors [Integer] Ractors for `execution: ractor` steps (see {RactorPool}); 0 runs none
     # @return [Engine]
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
-                   instrument: :auto)
+                   instrument: :auto, ractors: 0)
       database_url ||= ENV.fetch("TASKER_DATABASE_URL") { "sqlite://#{File.expand_path(DEFAULT_DATABASE_FILE)}" }
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
                                     database_url: database_url.to_s })
@@ -63,6 +64,7 @@ module TaskerCore
         Array(templates).each { |path| engine.register_templates(path) }
         engine.recover if recover
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
+        engine.start_ractor_pool(size: ractors) if ractors.positive?
       rescue StandardError
         native.stop(5)
         raise
@@ -127,19 +129,44 @@ module TaskerCore
       @pool = WorkerPool.new(@native, @runner, size: workers, batch_size: batch_size, logger: @logger).start
     end
 
-    # Registers every template in a file or directory; all or none.
-    # @param path [String]
-    # @return [Array<String>] the keys registered ("namespace/name@version")
-    def register_templates(path)
-      @native.register_templates(File.expand_path(path.to_s))
+    # Starts a {RactorPool} for `execution: ractor` steps (once).
+    # @param size [Integer] Ractors
+    # @param batch_size [Integer]
+    # @return [RactorPool]
+    def start_ractor_pool(size:, batch_size: 4)
+      raise OrchestrationError, "the Ractor pool is already running" if @ractor_pool
+
+      @ractor_pool = RactorPool.new(self, size: size, batch_size: batch_size, logger: @logger).start
     end
 
-    # Registers one template from YAML text.
+    # @return [RactorPool, nil]
+    attr_reader :ractor_pool
+
+    # Registers every template in a file or directory; all or none. The handler class of
+    # every `execution: ractor` step is checked first ({RactorSafety}).
+    # @param path [String]
+    # @return [Array<String>] the keys registered ("namespace/name@version")
+    # @raise [ValidationError] for a bad template or a handler that cannot run in a Ractor
+    def register_templates(path)
+      path = File.expand_path(path.to_s)
+      check_ractor_handlers(@native.ractor_steps_in(path, nil))
+      @native.register_templates(path)
+    end
+
+    # Registers one template from YAML text (checked as {#register_templates} does).
     # @param yaml [String]
     # @param source [String] names the template in error messages
     # @return [Array<String>]
     def register_template(yaml, source: "<string>")
+      check_ractor_handlers(@native.ractor_steps_in(source, yaml))
       @native.register_template_yaml(yaml, source)
+    end
+
+    # Whether this process is a fork of the one that started the engine: it cannot be used
+    # here; see {TaskerCore.after_fork}.
+    # @return [Boolean]
+    def forked?
+      @native.forked?
     end
 
     # Descriptions of every registered template (name, namespace, version, source, steps...).
@@ -271,7 +298,10 @@ module TaskerCore
     # @param timeout [Numeric] seconds
     # @return [Integer] steps taken back
     def stop(timeout: 30)
+      return 0 if forked? # the parent's engine: nothing of it runs here
+
       @pool&.stop(timeout: timeout)
+      @ractor_pool&.stop(timeout: timeout)
       taken_back = @native.stop([timeout, 5].max)
       # After the engine's last commit: subscribers get what it announced.
       @events.stop(timeout: [timeout, 5].min)
@@ -294,6 +324,10 @@ module TaskerCore
     end
 
     private
+
+    def check_ractor_handlers(steps)
+      steps.each { |handler_class, where| RactorSafety.check!(handler_class, where) }
+    end
 
     DEFAULT_DURABLE_TIMEOUT = 10
 

@@ -6,6 +6,8 @@ module TaskerCore
   # - results returned → complete_step;
   # - PermanentError (or a missing handler class) → fail_step, not retried;
   # - RetryableError → fail_step, retried, honouring its retry_after;
+  # - Ractor::IsolationError (a handler in a Ractor touched what only the main Ractor may)
+  #   → fail_step, not retried: it would fail the same way again;
   # - any other StandardError → fail_step, retried under the normal backoff.
   class StepRunner
     # @param native [TaskerCore::Native::Engine]
@@ -44,6 +46,9 @@ module TaskerCore
                   end
       rescue PermanentError, HandlerNotFoundError => e
         return report_failure(ready, e, retryable: false)
+      rescue Ractor::IsolationError => e
+        return report_failure(ready, e, retryable: false,
+                                        note: "#{e.class}: handler #{ready.handler_class} is not Ractor-safe: run it with execution: thread")
       rescue RetryableError => e
         return report_failure(ready, e, retryable: true, retry_after: e.retry_after)
       rescue StandardError => e
@@ -58,8 +63,9 @@ module TaskerCore
       true
     end
 
-    def report_failure(ready, error, retryable:, retry_after: nil)
+    def report_failure(ready, error, retryable:, retry_after: nil, note: nil)
       message = error.message.to_s
+      message = "#{message} (#{note})" if note
       message = "#{message} (#{error.backtrace.first})" if error.backtrace&.first
       @native.fail_step(ready.step_id, error.class.name || "AnonymousError", message, retryable, retry_after)
       false

@@ -7,7 +7,7 @@ use super::event_subscription::EventSubscription;
 use super::ready_step::ReadyStep;
 use super::task_route::TaskRoute;
 use crate::helpers::convert::{opt_time, time_to_ruby, to_i64, to_json, to_ruby, to_seconds};
-use crate::helpers::errors::{guard, invalid, to_ruby as err};
+use crate::helpers::errors::{error, guard, invalid, to_ruby as err};
 use crate::helpers::nogvl::{check_interrupts, nogvl};
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
 use std::path::Path;
@@ -17,7 +17,7 @@ use tasker_engine::engine::{Interrupt, WaitEnd};
 use tasker_engine::manual::{Operation, Request};
 use tasker_engine::{Engine as CoreEngine, EngineOptions, StepFailure, SubmitRequest};
 use tasker_event_bus::Overflow;
-use tasker_model::{EngineConfig, StepId, TaskId, TaskerError};
+use tasker_model::{EngineConfig, Execution, StepId, TaskId, TaskerError};
 use tasker_state::{StepView, TaskView, TransitionRecord};
 
 /// The store a `database_url` names: `memory:` is the in-process store (nothing survives
@@ -73,6 +73,22 @@ fn with_interrupt<R>(
 }
 
 impl Engine {
+    /// The engine, unless this process is a fork of the one that started it (the engine's
+    /// threads are not here; see `tasker_engine::fork`).
+    fn live(&self) -> Result<&Arc<CoreEngine>, Error> {
+        if self.inner.forked() {
+            return Err(error(
+                "OrchestrationError",
+                format!(
+                    "this engine was started in process {} and this process ({}) is a fork of it: its threads are not here. Call TaskerCore.after_fork (or start a new Engine) in the child",
+                    self.inner.started_in_process(),
+                    std::process::id()
+                ),
+            ));
+        }
+        Ok(&self.inner)
+    }
+
     /// `Native::Engine.new(options)`: starts an engine.
     fn new(ruby: &Ruby, options: RHash) -> Result<Self, Error> {
         guard(|| {
@@ -123,12 +139,16 @@ impl Engine {
     }
 
     fn register_templates(&self, path: String) -> Result<Vec<String>, Error> {
-        guard(|| self.inner.register_templates(Path::new(&path)).map_err(err))
+        guard(|| {
+            self.live()?
+                .register_templates(Path::new(&path))
+                .map_err(err)
+        })
     }
 
     fn register_template_yaml(&self, yaml: String, source: String) -> Result<Vec<String>, Error> {
         guard(|| {
-            self.inner
+            self.live()?
                 .register_template_yaml(&yaml, &source)
                 .map_err(err)
         })
@@ -223,10 +243,10 @@ impl Engine {
                 name,
             };
             let Some(timeout) = durable_timeout else {
-                return rb_self.inner.submit(request).map(|id| id.0).map_err(err);
+                return rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
             };
             // The submission itself is quick; only the wait for its commit lets go of the GVL.
-            let submission = rb_self.inner.submit_durable(request).map_err(err)?;
+            let submission = rb_self.live()?.submit_durable(request).map_err(err)?;
             let task_id = submission.task_id;
             let outcome = nogvl(move || submission.wait(timeout), || {});
             if let Some(e) = outcome.error {
@@ -254,24 +274,48 @@ impl Engine {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
             let timeout = to_seconds(timeout, "timeout")?;
-            let route = self.inner.start_task(id, routed, timeout).map_err(err)?;
+            let route = self.live()?.start_task(id, routed, timeout).map_err(err)?;
             Ok(route.map(|r| TaskRoute::new(self.inner.clone(), id, r)))
         })
     }
 
-    /// Up to `max` ready steps, waiting up to `timeout` seconds (GVL released) for the first.
+    /// Up to `max` ready thread-pool steps, waiting up to `timeout` seconds (GVL released)
+    /// for the first.
     fn next_steps(
         ruby: &Ruby,
         rb_self: &Self,
         max: usize,
         timeout: Value,
     ) -> Result<RArray, Error> {
+        Self::drain(ruby, rb_self, Execution::Thread, max, timeout)
+    }
+
+    /// Up to `max` ready steps of `execution: ractor` handlers, for a Ractor pool.
+    fn next_ractor_steps(
+        ruby: &Ruby,
+        rb_self: &Self,
+        max: usize,
+        timeout: Value,
+    ) -> Result<RArray, Error> {
+        Self::drain(ruby, rb_self, Execution::Ractor, max, timeout)
+    }
+
+    fn drain(
+        ruby: &Ruby,
+        rb_self: &Self,
+        executor: Execution,
+        max: usize,
+        timeout: Value,
+    ) -> Result<RArray, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let mut steps = rb_self.inner.try_next_steps(max).map_err(err)?;
+            let engine = rb_self.live()?;
+            let mut steps = engine.try_next_steps_for(executor, max).map_err(err)?;
             if steps.is_empty() && !timeout.is_zero() {
-                let outcome =
-                    with_interrupt(|i| rb_self.inner.wait_next_steps(max, timeout, i), || {});
+                let outcome = with_interrupt(
+                    |i| engine.wait_next_steps_for(executor, max, timeout, i),
+                    || {},
+                );
                 if let Some(Ok(got)) = outcome.value {
                     steps = got;
                 }
@@ -279,7 +323,7 @@ impl Engine {
                     // Ruby raised (Thread#kill, #raise, a signal) after steps were taken:
                     // give them back as failed attempts so they run again.
                     give_back(
-                        &rb_self.inner,
+                        engine,
                         &steps,
                         "the worker thread was interrupted while taking steps",
                     );
@@ -291,6 +335,25 @@ impl Engine {
         })
     }
 
+    /// `[[handler_class, where], …]` of the `execution: ractor` steps in the templates at
+    /// `path` (or in `yaml` when given); registers nothing.
+    fn ractor_steps_in(&self, path: String, yaml: Value) -> Result<Vec<(String, String)>, Error> {
+        guard(|| {
+            let engine = self.live()?;
+            if yaml.is_nil() {
+                engine.ractor_steps_in(Path::new(&path)).map_err(err)
+            } else {
+                let text = String::try_convert(yaml)?;
+                engine.ractor_steps_in_yaml(&text, &path).map_err(err)
+            }
+        })
+    }
+
+    /// Whether this process is a fork of the one that started the engine.
+    fn is_forked(&self) -> bool {
+        self.inner.forked()
+    }
+
     fn complete_step(
         ruby: &Ruby,
         rb_self: &Self,
@@ -300,7 +363,7 @@ impl Engine {
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
             let results = to_json(ruby, results, || format!("results of step {id}"))?;
-            rb_self.inner.complete_step(id, results).map_err(err)
+            rb_self.live()?.complete_step(id, results).map_err(err)
         })
     }
 
@@ -319,7 +382,7 @@ impl Engine {
             } else {
                 Some(to_seconds(retry_after, "retry_after")?.as_secs_f64())
             };
-            self.inner
+            self.live()?
                 .fail_step(
                     id,
                     StepFailure {
@@ -369,7 +432,7 @@ impl Engine {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
             let timeout = to_seconds(timeout, "timeout")?;
-            let inner = self.inner.clone();
+            let inner = self.live()?.clone();
             let outcome = with_interrupt(
                 |i| inner.wait_for_task(id, timeout, i),
                 || self.inner.wake_waiters(),
@@ -405,7 +468,7 @@ impl Engine {
     fn task(ruby: &Ruby, rb_self: &Self, task_id: Value) -> Result<Option<RHash>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
-            match read_task(&rb_self.inner, id)? {
+            match read_task(rb_self.live()?, id)? {
                 Some(view) => Ok(Some(task_hash(ruby, &view)?)),
                 None => Ok(None),
             }
@@ -417,7 +480,7 @@ impl Engine {
     fn task_summary(ruby: &Ruby, rb_self: &Self, task_id: Value) -> Result<Option<RHash>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
-            let Some(view) = read_task(&rb_self.inner, id)? else {
+            let Some(view) = read_task(rb_self.live()?, id)? else {
                 return Ok(None);
             };
             let h = ruby.hash_new();
@@ -455,7 +518,7 @@ impl Engine {
     fn recover(ruby: &Ruby, rb_self: &Self, timeout: Value) -> Result<RHash, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let inner = rb_self.inner.clone();
+            let inner = rb_self.live()?.clone();
             let outcome = nogvl(move || inner.recover(timeout), || {});
             if let Some(e) = outcome.error {
                 return Err(e);
@@ -539,7 +602,7 @@ impl Engine {
                 },
             };
             let timeout = to_seconds(timeout, "timeout")?;
-            let inner = rb_self.inner.clone();
+            let inner = rb_self.live()?.clone();
             let outcome = nogvl(
                 move || inner.manipulate(task_id, op, request, timeout),
                 || {},
@@ -561,7 +624,7 @@ impl Engine {
     fn flush(&self, timeout: Value) -> Result<(), Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let inner = self.inner.clone();
+            let inner = self.live()?.clone();
             let outcome = nogvl(move || inner.flush(timeout), || {});
             if let Some(e) = outcome.error {
                 return Err(e);
@@ -621,7 +684,7 @@ impl Engine {
                 .inner
                 .subscribe(&patterns, capacity, overflow)
                 .map_err(err)?;
-            Ok(EventSubscription::new(self.inner.clone(), sub))
+            Ok(EventSubscription::new(self.live()?.clone(), sub))
         })
     }
 }
@@ -755,6 +818,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("submit", method!(Engine::submit, 10))?;
     class.define_method("start_task", method!(Engine::start_task, 3))?;
     class.define_method("next_steps", method!(Engine::next_steps, 2))?;
+    class.define_method("next_ractor_steps", method!(Engine::next_ractor_steps, 2))?;
+    class.define_method("forked?", method!(Engine::is_forked, 0))?;
+    class.define_method("ractor_steps_in", method!(Engine::ractor_steps_in, 2))?;
     class.define_method("complete_step", method!(Engine::complete_step, 2))?;
     class.define_method("fail_step", method!(Engine::fail_step, 5))?;
     class.define_method("publish_event", method!(Engine::publish_event, 3))?;

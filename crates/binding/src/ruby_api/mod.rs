@@ -5,6 +5,7 @@ pub(crate) mod engine;
 mod event;
 mod event_subscription;
 mod ready_step;
+mod stop_flag;
 mod task_route;
 
 use magnus::{Error, Module, Ruby};
@@ -18,6 +19,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     task_route::init(ruby, &native)?;
     event::init(ruby, &tasker_core)?;
     event_subscription::init(ruby, &native)?;
+    stop_flag::init(ruby, &native)?;
     diagnostics::init(ruby, &native)?;
     Ok(())
 }

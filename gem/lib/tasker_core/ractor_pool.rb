@@ -1,0 +1,119 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # Runs the steps of `execution: ractor` handlers in Ractors, in parallel on every core.
+  #
+  #   engine = TaskerCore::Engine.start(templates: "config/tasker", workers: 4, ractors: 2)
+  #   # or: TaskerCore::RactorPool.new(engine, size: 2).start
+  #
+  # Duties:
+  # - each Ractor holds the engine's shareable handle, drains only Ractor steps (thread
+  #   workers never see them), builds each step's context inside itself, runs the handler
+  #   and reports the result: the same contract as {StepRunner};
+  # - a Ractor that dies is logged and replaced by a monitor thread;
+  # - {#stop} raises a shared stop flag and waits for the Ractors to finish their steps; a
+  #   Ractor still busy at the deadline is left to finish on its own, and the engine's stop
+  #   takes its steps back (they run again: at least once).
+  # Handlers in Ractors cannot use `around_step` or a custom `handler_lookup` (procs from
+  # the main Ractor are not shareable); classes are found with Object.const_get.
+  class RactorPool
+    # How long one wait for steps lasts inside a Ractor; bounds how fast stop is noticed.
+    POLL_SECONDS = 0.1
+
+    # @return [Integer]
+    attr_reader :size
+
+    # @param engine [TaskerCore::Engine, TaskerCore::Native::Engine]
+    # @param size [Integer] number of Ractors
+    # @param batch_size [Integer] steps a Ractor takes per wait
+    # @param logger [Logger, nil]
+    def initialize(engine, size: 2, batch_size: 4, logger: nil)
+      raise ValidationError, "ractors: must be a positive Integer, got #{size.inspect}" unless size.is_a?(Integer) && size.positive?
+
+      @native = engine.respond_to?(:native) ? engine.native : engine
+      @size = size
+      @batch_size = batch_size
+      @logger = logger
+      @ractors = {}
+      @mutex = Mutex.new
+    end
+
+    # Starts the Ractors and their monitor.
+    # @return [self]
+    def start
+      RactorShim.quiet_warnings
+      @flag = Ractor.make_shareable(Native::StopFlag.new)
+      @shared_native = Ractor.make_shareable(@native)
+      @mutex.synchronize { @size.times { |i| @ractors[spawn(i)] = i } }
+      @monitor = Thread.new { monitor }
+      @monitor.name = "tasker-ractor-monitor"
+      self
+    end
+
+    # Ractors running now.
+    # @return [Integer]
+    def alive = @mutex.synchronize { @ractors.size }
+
+    # Stops taking steps and waits up to `timeout` seconds for the Ractors to finish theirs.
+    # @param timeout [Numeric]
+    # @return [Boolean] true when every Ractor ended in time
+    def stop(timeout: 30)
+      return true unless @flag
+
+      @flag.raise!
+      @monitor.join(timeout) ? true : false
+    end
+
+    private
+
+    def spawn(index)
+      Ractor.new(@shared_native, @flag, @batch_size, POLL_SECONDS, name: "tasker-ractor-#{index}") do |native, flag, batch, poll|
+        TaskerCore::RactorPool.drain(native, flag, batch, poll)
+      end
+    end
+
+    # Ends when every Ractor has ended; replaces one that died unless the pool is stopping.
+    def monitor
+      loop do
+        ractors = @mutex.synchronize { @ractors.keys }
+        break if ractors.empty?
+
+        ractor, _value, error = RactorShim.wait_any(ractors)
+        @mutex.synchronize do
+          index = @ractors.delete(ractor)
+          next unless error && !@flag.raised?
+
+          message = "tasker-core: Ractor #{index} died: #{error.class}: #{error.message}; starting another"
+          @logger ? @logger.error(message) : warn(message)
+          @ractors[spawn(index)] = index
+        end
+      end
+    end
+
+    class << self
+      # The loop each Ractor runs (inside the Ractor): drain Ractor steps and run them with a
+      # StepRunner of its own until the flag is raised or the engine is gone.
+      # @return [Integer] steps run
+      def drain(native, flag, batch, poll)
+        runner = StepRunner.new(native, HandlerResolver.new(cache: true))
+        ran = 0
+        until flag.raised?
+          begin
+            steps = native.next_ractor_steps(batch, poll)
+          rescue OrchestrationError
+            break # the engine stopped (or this process is a fork)
+          end
+          steps.each do |ready|
+            begin
+              runner.run(ready)
+            rescue TaskerCore::Error
+              nil # the engine refused the report: it stopped and took the step back
+            end
+            ran += 1
+          end
+        end
+        ran
+      end
+    end
+  end
+end

@@ -1,0 +1,122 @@
+# frozen_string_literal: true
+
+require "rbconfig"
+
+# Issue 5: handlers that run in Ractors, next to thread handlers.
+RSpec.describe "Ractor handlers" do
+  def diamond(execution)
+    <<~YAML
+      name: squares_#{execution}
+      step_templates:
+        - { name: a, handler_class: RactorSpec::Square, execution: #{execution} }
+        - { name: b, handler_class: RactorSpec::Square, execution: #{execution} }
+        - { name: c, handler_class: RactorSpec::Square, execution: #{execution} }
+        - { name: total, handler_class: RactorSpec::Total, depends_on_steps: [a, b, c], execution: #{execution} }
+    YAML
+  end
+
+  let(:engine) { start_engine(templates: nil, workers: 2, ractors: 2) }
+
+  it "runs a workflow of Ractor handlers to the same results as on threads" do
+    engine.register_template(diamond("ractor"), source: "ractor.yaml")
+    engine.register_template(diamond("thread"), source: "thread.yaml")
+    on_ractors = engine.wait_for_task(engine.submit_task("squares_ractor", { "n" => 7 }), timeout: 20)
+    on_threads = engine.wait_for_task(engine.submit_task("squares_thread", { "n" => 7 }), timeout: 20)
+    expect([on_ractors.status, on_threads.status]).to eq(%i[complete complete])
+    strip = ->(results) { results.transform_values { |r| r.except("in_ractor") } }
+    expect(strip.(on_ractors.results)).to eq(strip.(on_threads.results))
+    expect(on_ractors.results.values.map { |r| r["in_ractor"] }).to all(be(true))
+    expect(on_threads.results.values.map { |r| r["in_ractor"] }).to all(be(false))
+    expect(on_ractors.results["total"]["total"]).to eq(3 * 49)
+  end
+
+  it "mixes Ractor and thread handlers in one task, each on its own pool" do
+    engine.register_template(<<~YAML, source: "mixed.yaml")
+      name: mixed_pools
+      execution: ractor
+      step_templates:
+        - { name: a, handler_class: RactorSpec::Square }
+        - { name: b, handler_class: RactorSpec::Square, execution: thread }
+        - { name: total, handler_class: RactorSpec::Total, depends_on_steps: [a, b] }
+    YAML
+    result = engine.wait_for_task(engine.submit_task("mixed_pools", { "n" => 3 }), timeout: 20)
+    expect(result).to be_complete
+    expect(result.results.transform_values { |r| r["in_ractor"] }).to eq("a" => true, "b" => false, "total" => true)
+  end
+
+  it "retries a Ractor handler that raises under the normal rules" do
+    engine.register_template(<<~YAML, source: "flaky.yaml")
+      name: flaky_ractor
+      step_templates:
+        - { name: only, handler_class: RactorSpec::FlakyTwice, execution: ractor, default_retry_limit: 3 }
+    YAML
+    result = engine.wait_for_task(engine.submit_task("flaky_ractor", {}), timeout: 20)
+    expect(result).to be_complete
+    expect(result.results["only"]).to eq("attempt" => 3)
+    step = engine.task(result.task_id).steps.first
+    expect(step.execution_attempts.map(&:status)).to eq(%w[error error complete])
+  end
+
+  it "fails a step whose handler breaks Ractor isolation at run time, without retrying or hanging the pool" do
+    engine.register_template(<<~YAML, source: "global.yaml")
+      name: global_ractor
+      step_templates:
+        - { name: only, handler_class: RactorSpec::TouchesGlobal, execution: ractor }
+    YAML
+    result = engine.wait_for_task(engine.submit_task("global_ractor", {}), timeout: 20)
+    expect(result).to be_error
+    step = engine.task(result.task_id).steps.first
+    expect(step.attempts).to eq(1)
+    expect(step.execution_attempts.last.error_message)
+      .to match(/Ractor::IsolationError.*RactorSpec::TouchesGlobal is not Ractor-safe: run it with execution: thread/m)
+    engine.register_template(diamond("ractor"), source: "after.yaml")
+    expect(engine.wait_for_task(engine.submit_task("squares_ractor", { "n" => 2 }), timeout: 20)).to be_complete
+    expect(engine.ractor_pool.alive).to eq(2)
+  end
+
+  describe "registration" do
+    {
+      "RactorSpec::WithClassVariable" => /class variable RactorSpec::WithClassVariable::@@calls/,
+      "RactorSpec::WithMutableConstant" => /constant RactorSpec::WithMutableConstant::RATES holds an unshareable Hash/,
+      "RactorSpec::WithClassState" => /class-level instance variable RactorSpec::WithClassState.@cache holds an unshareable Hash/,
+      "RactorSpec::NoSuchHandler" => /must be loadable to be checked/
+    }.each do |handler, message|
+      it "refuses #{handler} for a Ractor step, naming what is in the way, and registers nothing" do
+        yaml = "name: bad_ractor\nstep_templates:\n  - { name: only, handler_class: #{handler}, execution: ractor }\n"
+        expect { engine.register_template(yaml, source: "bad.yaml") }
+          .to raise_error(TaskerCore::ValidationError, /\Abad\.yaml \(task default\/bad_ractor@0\.1\.0\), step 'only': handler #{Regexp.escape(handler)} .*#{message.source}/m)
+        expect(engine.templates.map { |t| t[:name] }).not_to include("bad_ractor")
+      end
+    end
+
+    it "accepts frozen constants and shareable class state, and thread steps with any handler" do
+      engine.register_template(<<~YAML, source: "ok.yaml")
+        name: ok_ractor
+        step_templates:
+          - { name: frozen, handler_class: RactorSpec::WithFrozenConfig, execution: ractor }
+          - { name: anything, handler_class: RactorSpec::WithClassVariable }
+      YAML
+      result = engine.wait_for_task(engine.submit_task("ok_ractor", {}), timeout: 20)
+      expect(result).to be_complete
+      expect(result.results["frozen"]).to eq("max" => 10)
+    end
+  end
+
+  it "stops with Ractor steps in flight: none is lost, each runs again or finished" do
+    engine.register_template(<<~YAML, source: "slow.yaml")
+      name: slow_ractor
+      step_templates:
+        - { name: a, handler_class: RactorSpec::Slow, execution: ractor }
+        - { name: b, handler_class: RactorSpec::Slow, execution: ractor }
+    YAML
+    id = engine.submit_task("slow_ractor", {})
+    sleep 0.01 until engine.stats[:steps_in_flight] == 2
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    engine.stop(timeout: 5)
+    expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be < 5
+    steps = engine.task(id).steps
+    expect(steps.map(&:current_state)).to all(satisfy { |s| %w[complete error pending].include?(s) })
+    expect(steps.select(&:in_process?)).to be_empty
+    expect(engine.ractor_pool.alive).to eq(0)
+  end
+end

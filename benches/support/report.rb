@@ -4,6 +4,7 @@ require "json"
 require "time"
 require_relative "durable_report"
 require_relative "events_report"
+require_relative "ractors_report"
 
 module Bench
   # Writes docs/benchmarks.md from one `rake bench` run.
@@ -20,6 +21,7 @@ module Bench
   class Report
     include DurableReport
     include EventsReport
+    include RactorsReport
 
     # Issue 2's targets. Not assertions: the report says whether each was met.
     TARGETS = {
@@ -57,7 +59,7 @@ module Bench
     # @return [String] the Markdown document
     def render
       [header, machine_section, targets_section, comparison_section, readiness_section, calls_section,
-       throughput_section, durable_section, events_section, method_section].join("\n")
+       throughput_section, durable_section, events_section, ractors_section, method_section].join("\n")
     end
 
     private

@@ -119,4 +119,37 @@ RSpec.describe "Ractor handlers" do
     expect(steps.select(&:in_process?)).to be_empty
     expect(engine.ractor_pool.alive).to eq(0)
   end
+
+  %w[INT TERM].each do |signal|
+    it "stops promptly on SIG#{signal} with Ractor steps in flight" do
+      lib = File.expand_path("../../lib", __dir__)
+      support = File.expand_path("../support/ractor_handlers.rb", __dir__)
+      script = <<~RUBY
+        require "tasker_core"
+        require #{support.inspect}
+        engine = TaskerCore::Engine.start(workers: 0, ractors: 2, database_url: "memory:", instrument: false)
+        steps = (1..20).map { |i| "  - { name: s\#{i}, handler_class: RactorSpec::Slow, execution: ractor }" }
+        engine.register_template("name: slow\nstep_templates:\n" + steps.join("\n") + "\n")
+        engine.submit_task("slow", {})
+        $stdout.puts "running"
+        $stdout.flush
+        begin
+          sleep
+        rescue Interrupt, SignalException
+          taken_back = engine.stop(timeout: 2)
+          $stdout.puts "stopped, \#{engine.ractor_pool.alive} Ractors left, \#{taken_back} steps taken back"
+          exit 0
+        end
+      RUBY
+      IO.popen([RbConfig.ruby, "-I", lib, "-e", script], "r") do |io|
+        expect(io.gets).to eq("running\n")
+        sleep 0.5
+        started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        Process.kill(signal, io.pid)
+        expect(io.gets).to match(/\Astopped, 0 Ractors left, \d+ steps taken back/)
+        expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).to be < 2
+      end
+      expect($?.exitstatus).to eq(0)
+    end
+  end
 end

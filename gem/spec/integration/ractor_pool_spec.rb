@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
+require "logger"
 require "rbconfig"
+require "stringio"
 
 # Issue 5: handlers that run in Ractors, next to thread handlers.
 RSpec.describe "Ractor handlers" do
@@ -71,6 +73,23 @@ RSpec.describe "Ractor handlers" do
       .to match(/Ractor::IsolationError.*RactorSpec::TouchesGlobal is not Ractor-safe: run it with execution: thread/m)
     engine.register_template(diamond("ractor"), source: "after.yaml")
     expect(engine.wait_for_task(engine.submit_task("squares_ractor", { "n" => 2 }), timeout: 20)).to be_complete
+    expect(engine.ractor_pool.alive).to eq(2)
+  end
+
+  it "replaces a Ractor that died, and runs its step again" do
+    log = StringIO.new
+    engine = start_engine(templates: nil, workers: 0, ractors: 2, logger: Logger.new(log))
+    engine.register_template(<<~YAML, source: "dies.yaml")
+      name: dies
+      step_templates:
+        - { name: only, handler_class: RactorSpec::KillsItsRactor, execution: ractor }
+    YAML
+    result = engine.wait_for_task(engine.submit_task("dies", {}), timeout: 20)
+    expect(result).to be_complete
+    expect(result.results["only"]).to eq("survived" => 2)
+    deadline = Time.now + 5
+    sleep 0.01 until log.string.include?("starting another") || Time.now > deadline
+    expect(log.string).to match(/Ractor \d died: Exception: fatal in attempt 1; starting another/)
     expect(engine.ractor_pool.alive).to eq(2)
   end
 

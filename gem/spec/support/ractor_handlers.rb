@@ -38,6 +38,15 @@ module RactorSpec
     end
   end
 
+  # Its first attempt raises an Exception that is not a StandardError, which ends the Ractor.
+  class KillsItsRactor < TaskerCore::BaseStepHandler
+    def process(context)
+      raise Exception, "fatal in attempt 1" if context.attempt == 1 # rubocop:disable Lint/RaiseException
+
+      { "survived" => context.attempt }
+    end
+  end
+
   # Sleeps, so a stop finds it in flight.
   class Slow < TaskerCore::BaseStepHandler
     def process(_context)

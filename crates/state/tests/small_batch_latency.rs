@@ -6,12 +6,11 @@
 
 mod conformance;
 
+use conformance::bench::{finish, start};
 use conformance::*;
-use serde_json::json;
-use std::sync::Arc;
 use std::time::Instant;
-use tasker_model::{StepId, TaskId, TaskTemplate, Timestamp};
-use tasker_state::{open_store, Change, MemoryStore, StepPatch, Store, TransitionMeta};
+use tasker_model::{StepId, TaskTemplate, Timestamp};
+use tasker_state::{open_store, Change, MemoryStore, Store};
 
 const LINEAR_YAML: &str = "
 name: linear
@@ -32,44 +31,6 @@ step_templates:
 ";
 
 const TASKS: usize = 300;
-
-fn start(task: TaskId, step: StepId, at: Timestamp) -> Change {
-    Change::StepTransition {
-        task_id: task,
-        step_id: step,
-        from: Some(State::Pending),
-        to: State::InProgress,
-        meta: TransitionMeta::engine("handed out"),
-        at,
-        patch: StepPatch {
-            in_process: Some(true),
-            ..StepPatch::default()
-        },
-        expect_sort_key: None,
-    }
-}
-
-fn finish(task: TaskId, step: StepId, at: Timestamp) -> Change {
-    Change::StepTransition {
-        task_id: task,
-        step_id: step,
-        from: Some(State::InProgress),
-        to: State::Complete,
-        meta: TransitionMeta {
-            duration_ms: Some(1.5),
-            ..TransitionMeta::engine("done")
-        },
-        at,
-        patch: StepPatch {
-            in_process: Some(false),
-            processed: Some(true),
-            processed_at: Some(at),
-            results: Some(Arc::new(json!({"ok": true, "n": step.0}))),
-            ..StepPatch::default()
-        },
-        expect_sort_key: None,
-    }
-}
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

@@ -111,24 +111,14 @@ module TaskerCore
             rescue Exception => e # rubocop:disable Lint/RescueException
               # Not a StandardError (StepRunner reports those): report this step so it is
               # retried, then let the Ractor die; the pool starts another.
-              give_back(native, steps.drop_while { |s| !s.equal?(ready) }, e)
+              runner.hand_back(steps.drop_while { |s| !s.equal?(ready) }, e.class.name || "Exception",
+                               "the Ractor running the step died: #{e.message}")
               raise
             end
             ran += 1
           end
         end
         ran
-      end
-
-      private
-
-      def give_back(native, steps, error)
-        steps.each do |ready|
-          native.fail_step(ready.step_id, error.class.name || "Exception",
-                           "the Ractor running the step died: #{error.message}", true, nil)
-        rescue TaskerCore::Error
-          nil
-        end
       end
     end
   end

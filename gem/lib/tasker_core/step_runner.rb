@@ -34,6 +34,22 @@ module TaskerCore
       end
     end
 
+    # Reports steps a worker took but will not run (its thread was killed, its Ractor died)
+    # as failed attempts to retry, so the engine does not wait for them. A report the engine
+    # refuses (it stopped and took the step back) is ignored.
+    # @param steps [Array<TaskerCore::Native::ReadyStep>]
+    # @param error_class [String]
+    # @param message [String]
+    # @param retry_after [Numeric, nil] seconds before the retry (nil: the normal backoff)
+    # @return [void]
+    def hand_back(steps, error_class, message, retry_after: nil)
+      steps.each do |ready|
+        @native.fail_step(ready.step_id, error_class, message, true, retry_after)
+      rescue TaskerCore::Error
+        nil
+      end
+    end
+
     private
 
     def execute(ready)

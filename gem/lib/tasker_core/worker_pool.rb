@@ -115,12 +115,8 @@ module TaskerCore
         done += 1
       end
     ensure
-      batch[done..]&.each do |ready|
-        @native.fail_step(ready.step_id, "TaskerCore::WorkerInterrupted",
-                          "the worker thread was interrupted before running the step", true, 0)
-      rescue TaskerCore::Error
-        nil
-      end
+      @runner.hand_back(batch[done..] || [], "TaskerCore::WorkerInterrupted",
+                        "the worker thread was interrupted before running the step", retry_after: 0)
     end
   end
 end

@@ -26,7 +26,8 @@ step_templates:
 const TASKS: usize = 2500;
 const ROUNDS: usize = 5;
 
-fn start(task: TaskId, step: StepId, at: Timestamp) -> Change {
+/// A step handed out (pending → in_progress, in_process).
+pub fn start(task: TaskId, step: StepId, at: Timestamp) -> Change {
     Change::StepTransition {
         task_id: task,
         step_id: step,
@@ -42,7 +43,8 @@ fn start(task: TaskId, step: StepId, at: Timestamp) -> Change {
     }
 }
 
-fn finish(task: TaskId, step: StepId, at: Timestamp) -> Change {
+/// A step completed with small results.
+pub fn finish(task: TaskId, step: StepId, at: Timestamp) -> Change {
     Change::StepTransition {
         task_id: task,
         step_id: step,

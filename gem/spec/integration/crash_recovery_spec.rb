@@ -9,14 +9,22 @@ RSpec.describe "Crash recovery", :slow do
   CHILD = File.expand_path("../bin/crash_child.rb", __dir__)
   TASKS = 200
 
+  # Runs the child; with `kill_after`, SIGKILLs it that many seconds after it reports it is
+  # ready (templates registered, recovery done), so a slow start on a loaded machine does
+  # not use up the time meant for work.
   def run_child(url, dir, kill_after: nil)
-    pid = Process.spawn(RbConfig.ruby, CHILD, url, dir, TASKS.to_s, out: File::NULL, err: File::NULL)
+    reader, writer = IO.pipe
+    pid = Process.spawn(RbConfig.ruby, CHILD, url, dir, TASKS.to_s, out: writer, err: File::NULL)
+    writer.close
     if kill_after
-      sleep kill_after
+      ready = reader.wait_readable(60) && reader.gets
+      sleep kill_after if ready
       Process.kill("KILL", pid)
     end
     _, status = Process.wait2(pid)
     status
+  ensure
+    reader&.close
   end
 
   it "finishes every task, with valid histories, no step lost and no completed step run again" do
@@ -25,7 +33,7 @@ RSpec.describe "Crash recovery", :slow do
     url = SpecStore.isolated_url("crash", dir)
     log = File.join(dir, "executions.log")
     rng = Random.new(Integer(ENV.fetch("CRASH_SEED", "20261127")))
-    killed = Array.new(10) { run_child(url, dir, kill_after: 0.35 + rng.rand * 0.4).termsig == 9 }.count(true)
+    killed = Array.new(10) { run_child(url, dir, kill_after: 0.05 + rng.rand * 0.4).termsig == 9 }.count(true)
     # The kills must land while there is work, or the test proves nothing.
     expect(killed).to be >= 8
     final = run_child(url, dir)

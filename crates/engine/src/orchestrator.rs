@@ -43,8 +43,6 @@ pub struct SubmitTask {
 pub struct StartTask {
     pub task_id: TaskId,
     pub routed: bool,
-    /// At most this many of its steps handed out at once, across both pools.
-    pub max_parallel: Option<u32>,
     pub reply: Sender<TaskerResult<Option<Receiver<Routed>>>>,
 }
 
@@ -168,8 +166,7 @@ impl Orchestrator {
             self.links.inflight.take(step_id);
         }
         if let Some(task) = self.tasks.get_mut(&task_id) {
-            let mut dispatch = std::mem::take(&mut fx.dispatch);
-            task.admit(&mut dispatch);
+            let dispatch = std::mem::take(&mut fx.dispatch);
             for i in dispatch {
                 let step = task.hand_out(i, &mut fx);
                 self.links
@@ -250,9 +247,7 @@ enum Delivery {
 /// gone (its coordinator went away) is dropped and the step goes to the shared channel, so
 /// it is not lost.
 fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
-    // A route carries thread steps only: Ractor steps go to the Ractor pool either way.
-    let routed = step.execution() == tasker_model::Execution::Thread;
-    if let (true, Some((route, _))) = (routed, &task.route) {
+    if let Some((route, _)) = &task.route {
         match route.send(Routed::Step(step)) {
             Ok(()) => return,
             Err(e) => {
@@ -314,7 +309,6 @@ impl Handler<StartTask> for Orchestrator {
                 message: "is not a live task of this engine (unknown, or already finished)".into(),
             }),
             Some(task) => task.start(Timestamp::now(), &mut fx).map(|()| {
-                task.max_parallel = msg.max_parallel.map(|m| m.max(1));
                 if msg.routed {
                     let (tx, rx) = unbounded();
                     task.route = Some((tx, rx.clone()));

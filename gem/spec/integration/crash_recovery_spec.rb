@@ -33,7 +33,7 @@ RSpec.describe "Crash recovery", :slow do
     url = SpecStore.isolated_url("crash", dir)
     log = File.join(dir, "executions.log")
     rng = Random.new(Integer(ENV.fetch("CRASH_SEED", "20261127")))
-    killed = Array.new(10) { run_child(url, dir, kill_after: 0.05 + rng.rand * 0.4).termsig == 9 }.count(true)
+    killed = Array.new(10) { run_child(url, dir, kill_after: 0.3 + rng.rand * 0.4).termsig == 9 }.count(true)
     # The kills must land while there is work, or the test proves nothing.
     expect(killed).to be >= 8
     final = run_child(url, dir)

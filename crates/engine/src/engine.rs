@@ -432,13 +432,15 @@ impl Engine {
         Ok(task_id)
     }
 
-    /// Starts a task created with `start: false`. With `routed`, its steps go to the
+    /// Starts a task created with `start: false`. With `routed`, its thread steps go to the
     /// returned channel instead of the shared one, for a coordinator that drives just this
-    /// task.
+    /// task (its Ractor steps still go to the Ractor pool). With `max_parallel`, at most that
+    /// many of its steps are handed out at once, across both pools.
     pub fn start_task(
         &self,
         task_id: TaskId,
         routed: bool,
+        max_parallel: Option<u32>,
         timeout: Duration,
     ) -> TaskerResult<Option<Receiver<Routed>>> {
         let (tx, rx) = bounded(1);
@@ -448,6 +450,7 @@ impl Engine {
             self.orchestrator.do_send(StartTask {
                 task_id,
                 routed,
+                max_parallel,
                 reply: tx,
             });
         }

@@ -75,9 +75,13 @@ pub struct LiveTask {
     pub(crate) completed: u32,
     /// sort_key of the task's most recent transition (0: none yet).
     pub sort_key: i32,
-    /// A dedicated channel for this task's steps (a coordinator drives it), kept whole so
-    /// shutdown can take back what is queued on it.
+    /// A dedicated channel for this task's thread steps (a coordinator drives it), kept
+    /// whole so shutdown can take back what is queued on it.
     pub route: Option<(Sender<Routed>, Receiver<Routed>)>,
+    /// At most this many steps handed out at once, across thread and Ractor pools (a
+    /// coordinator's `max_parallel_steps`); ready steps beyond it wait in `deferred`.
+    pub(crate) max_parallel: Option<u32>,
+    pub(crate) deferred: Vec<u32>,
     pub(crate) last_error: Option<(String, String)>,
 }
 
@@ -162,6 +166,8 @@ impl LiveTask {
             completed: 0,
             sort_key: 0,
             route: None,
+            max_parallel: None,
+            deferred: Vec::new(),
             last_error: None,
         };
         task.emit(fx, LifecycleEvent::TaskInitializeRequested, None, |_| {});
@@ -295,6 +301,29 @@ impl LiveTask {
                 |e| e.payload = Some(payload),
             );
         }
+    }
+
+    /// Limits `dispatch` to what `max_parallel` leaves room for: steps deferred earlier go
+    /// first, steps no longer pending (cancelled, finished, already out) are dropped, and
+    /// the rest wait in `deferred` for a step to finish.
+    pub(crate) fn admit(&mut self, dispatch: &mut Vec<u32>) {
+        let Some(cap) = self.max_parallel else {
+            return;
+        };
+        let mut queue = std::mem::take(&mut self.deferred);
+        queue.append(dispatch);
+        let mut seen = vec![false; self.steps.len()];
+        queue.retain(|&i| {
+            let step = &self.steps[i as usize];
+            let keep = !seen[i as usize] && step.state == State::Pending && !step.in_process;
+            seen[i as usize] = true;
+            keep
+        });
+        let room = cap.saturating_sub(self.handed_out) as usize;
+        if queue.len() > room {
+            self.deferred = queue.split_off(room);
+        }
+        *dispatch = queue;
     }
 
     /// Marks step `i` handed out and builds what the worker receives.
@@ -535,7 +564,11 @@ impl LiveTask {
             );
             self.emit(fx, LifecycleEvent::TaskCompleted, None, |_| {});
             fx.finished = Some(State::Complete);
-        } else if self.handed_out == 0 && self.retries_pending == 0 && fx.dispatch.is_empty() {
+        } else if self.handed_out == 0
+            && self.retries_pending == 0
+            && fx.dispatch.is_empty()
+            && self.deferred.is_empty()
+        {
             let (class, message) = self.last_error.clone().unwrap_or_default();
             let meta = TransitionMeta {
                 error_class: Some(class.clone()),
@@ -650,6 +683,32 @@ mod tests {
 
     fn names(fx: &Effects) -> Vec<&str> {
         fx.events.iter().map(|e| e.name()).collect()
+    }
+
+    #[test]
+    fn max_parallel_defers_ready_steps_until_one_finishes() {
+        let pair = "name: p\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H}\n";
+        let (mut t, mut fx) = task(pair);
+        let now = Timestamp::now();
+        t.max_parallel = Some(1);
+        t.start(now, &mut fx).unwrap();
+        let mut dispatch = std::mem::take(&mut fx.dispatch);
+        assert_eq!(dispatch, vec![0, 1]);
+        t.admit(&mut dispatch);
+        assert_eq!((dispatch.clone(), t.deferred.clone()), (vec![0], vec![1]));
+        t.hand_out(0, &mut fx);
+        t.started(0, now, &mut fx);
+        t.complete(0, Arc::new(json!(null)), now, true, &mut fx)
+            .unwrap();
+        // Not finished, and not failed: b waits its turn.
+        assert_eq!(fx.finished, None);
+        let mut dispatch = std::mem::take(&mut fx.dispatch);
+        t.admit(&mut dispatch);
+        assert_eq!((dispatch, t.deferred.is_empty()), (vec![1], true));
+        t.hand_out(1, &mut fx);
+        t.complete(1, Arc::new(json!(null)), now, true, &mut fx)
+            .unwrap();
+        assert_eq!(fx.finished, Some(State::Complete));
     }
 
     #[test]

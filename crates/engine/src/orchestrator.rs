@@ -43,6 +43,8 @@ pub struct SubmitTask {
 pub struct StartTask {
     pub task_id: TaskId,
     pub routed: bool,
+    /// At most this many of its steps handed out at once, across both pools.
+    pub max_parallel: Option<u32>,
     pub reply: Sender<TaskerResult<Option<Receiver<Routed>>>>,
 }
 
@@ -166,7 +168,8 @@ impl Orchestrator {
             self.links.inflight.take(step_id);
         }
         if let Some(task) = self.tasks.get_mut(&task_id) {
-            let dispatch = std::mem::take(&mut fx.dispatch);
+            let mut dispatch = std::mem::take(&mut fx.dispatch);
+            task.admit(&mut dispatch);
             for i in dispatch {
                 let step = task.hand_out(i, &mut fx);
                 self.links
@@ -247,7 +250,9 @@ enum Delivery {
 /// gone (its coordinator went away) is dropped and the step goes to the shared channel, so
 /// it is not lost.
 fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
-    if let Some((route, _)) = &task.route {
+    // A route carries thread steps only: Ractor steps go to the Ractor pool either way.
+    let routed = step.execution() == tasker_model::Execution::Thread;
+    if let (true, Some((route, _))) = (routed, &task.route) {
         match route.send(Routed::Step(step)) {
             Ok(()) => return,
             Err(e) => {
@@ -309,6 +314,7 @@ impl Handler<StartTask> for Orchestrator {
                 message: "is not a live task of this engine (unknown, or already finished)".into(),
             }),
             Some(task) => task.start(Timestamp::now(), &mut fx).map(|()| {
+                task.max_parallel = msg.max_parallel.map(|m| m.max(1));
                 if msg.routed {
                     let (tx, rx) = unbounded();
                     task.route = Some((tx, rx.clone()));

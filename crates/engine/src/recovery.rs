@@ -84,6 +84,8 @@ impl LiveTask {
             completed,
             sort_key: view.transitions.last().map_or(0, |t| t.sort_key),
             route: None,
+            max_parallel: None,
+            deferred: Vec::new(),
             last_error,
         };
         if restart {

@@ -38,7 +38,7 @@ module TaskerCore
         raise ValidationError, "max_parallel_steps: must be a positive Integer, got #{config.max_parallel_steps.inspect}"
       end
 
-      route = route_for(task_id)
+      route = route_for(task_id, config.max_parallel_steps)
       runner = StepRunner.new(@engine.native, @engine.resolver, executor: config.on_step_execute)
       finished = drive(route, runner, config)
       @mutex.synchronize { @routes.delete(task_id) } if finished
@@ -48,9 +48,11 @@ module TaskerCore
 
     private
 
-    def route_for(task_id)
+    # The engine holds max_parallel_steps across the coordinator's threads and the Ractor
+    # pool (Ractor steps of the task run there, not on the coordinator's threads).
+    def route_for(task_id, max_parallel)
       @mutex.synchronize do
-        @routes[task_id] ||= @engine.native.start_task(task_id, true, 10)
+        @routes[task_id] ||= @engine.native.start_task(task_id, true, max_parallel, 10)
       end
     end
 

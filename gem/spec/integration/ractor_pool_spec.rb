@@ -46,6 +46,27 @@ RSpec.describe "Ractor handlers" do
     expect(result.results.transform_values { |r| r["in_ractor"] }).to eq("a" => true, "b" => false, "total" => true)
   end
 
+  it "holds a coordinator's max_parallel_steps across its threads and the Ractor pool" do
+    steps = (1..4).flat_map do |i|
+      ["  - { name: r#{i}, handler_class: RactorSpec::Nap, execution: ractor }",
+       "  - { name: t#{i}, handler_class: RactorSpec::Nap }"]
+    end
+    engine.register_template("name: capped\nstep_templates:\n#{steps.join("\n")}\n", source: "capped.yaml")
+    id = engine.create_task("capped", {})
+    most = 0
+    sampler = Thread.new { loop { most = [most, engine.stats[:steps_in_flight]].max; sleep 0.002 } }
+    result = TaskerCore::WorkflowCoordinator.new(engine).execute_task_workflow(id) do |config|
+      config.max_parallel_steps = 2
+      config.timeout = 20
+    end
+    sampler.kill
+    expect(result).to be_complete
+    expect(most).to eq(2)
+    where = result.results.to_h { |name, r| [name, r["in_ractor"]] }
+    expect(where.select { |name, _| name.start_with?("r") }.values).to all(be(true))
+    expect(where.select { |name, _| name.start_with?("t") }.values).to all(be(false))
+  end
+
   it "retries a Ractor handler that raises under the normal rules" do
     engine.register_template(<<~YAML, source: "flaky.yaml")
       name: flaky_ractor

@@ -55,6 +55,14 @@ module RactorSpec
     end
   end
 
+  # Sleeps a little and says where it ran.
+  class Nap < TaskerCore::BaseStepHandler
+    def process(_context)
+      sleep 0.1
+      { "in_ractor" => !Ractor.current.equal?(Ractor.main) }
+    end
+  end
+
   # Each of these would break in a Ractor, for the registration check.
   class WithClassVariable < TaskerCore::BaseStepHandler
     @@calls = 0 # rubocop:disable Style/ClassVars

@@ -269,12 +269,21 @@ impl Engine {
         &self,
         task_id: Value,
         routed: bool,
+        max_parallel: Value,
         timeout: Value,
     ) -> Result<Option<TaskRoute>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
             let timeout = to_seconds(timeout, "timeout")?;
-            let route = self.live()?.start_task(id, routed, timeout).map_err(err)?;
+            let max_parallel = if max_parallel.is_nil() {
+                None
+            } else {
+                Some(u32::try_convert(max_parallel)?)
+            };
+            let route = self
+                .live()?
+                .start_task(id, routed, max_parallel, timeout)
+                .map_err(err)?;
             Ok(route.map(|r| TaskRoute::new(self.inner.clone(), id, r)))
         })
     }
@@ -816,7 +825,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("template_keys", method!(Engine::template_keys, 0))?;
     class.define_method("template_info", method!(Engine::template_info, 3))?;
     class.define_method("submit", method!(Engine::submit, 10))?;
-    class.define_method("start_task", method!(Engine::start_task, 3))?;
+    class.define_method("start_task", method!(Engine::start_task, 4))?;
     class.define_method("next_steps", method!(Engine::next_steps, 2))?;
     class.define_method("next_ractor_steps", method!(Engine::next_ractor_steps, 2))?;
     class.define_method("forked?", method!(Engine::is_forked, 0))?;

@@ -147,6 +147,8 @@ impl Interrupt {
 pub enum WaitEnd {
     TimedOut,
     Interrupted,
+    /// The channel's sending side is gone: the engine stopped (task routes only).
+    Closed,
 }
 
 /// The actor addresses and thread of a running System.
@@ -517,7 +519,17 @@ impl Engine {
         interrupt: &Interrupt,
     ) -> Result<Vec<Routed>, WaitEnd> {
         let idle = AtomicUsize::new(0);
-        let items = wait_batch(route, &self.stop_receiver, max, timeout, interrupt, &idle)?;
+        let items = match wait_batch(route, &self.stop_receiver, max, timeout, interrupt, &idle) {
+            Ok(items) => items,
+            // One last look, and a consuming one: an item sent as the wait ended must be
+            // returned here, since a later probe for "closed" would take it and drop it.
+            Err(WaitEnd::TimedOut) => match route.try_recv() {
+                Ok(item) => vec![item],
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(WaitEnd::Closed),
+                Err(crossbeam_channel::TryRecvError::Empty) => return Err(WaitEnd::TimedOut),
+            },
+            Err(end) => return Err(end),
+        };
         let started: Vec<InflightStep> = items
             .iter()
             .filter_map(|r| match r {
@@ -535,14 +547,6 @@ impl Engine {
             });
         }
         Ok(items)
-    }
-
-    /// Whether `route` is closed: the engine stopped before its task finished.
-    pub fn route_closed(route: &Receiver<Routed>) -> bool {
-        matches!(
-            route.try_recv(),
-            Err(crossbeam_channel::TryRecvError::Disconnected)
-        )
     }
 
     fn mark_started(&self, steps: &[ReadyStep]) {

@@ -464,7 +464,7 @@ impl Engine {
                     ))))
                 }
                 Some(Ok(Err(WaitEnd::TimedOut))) => Ok(None),
-                Some(Ok(Err(WaitEnd::Interrupted))) | None => {
+                Some(Ok(Err(WaitEnd::Interrupted | WaitEnd::Closed))) | None => {
                     check_interrupts()?;
                     Ok(None)
                 }

@@ -7,7 +7,7 @@ use crate::helpers::nogvl::{check_interrupts, nogvl};
 use crossbeam_channel::Receiver;
 use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
 use std::sync::Arc;
-use tasker_engine::engine::Interrupt;
+use tasker_engine::engine::{Interrupt, WaitEnd};
 use tasker_engine::{Engine as CoreEngine, Routed};
 use tasker_model::TaskId;
 
@@ -47,6 +47,7 @@ impl TaskRoute {
                 },
                 || interrupt.trigger(),
             );
+            let closed = matches!(outcome.value, Some(Err(WaitEnd::Closed)));
             let items = match outcome.value {
                 Some(Ok(items)) => items,
                 _ => Vec::new(),
@@ -68,7 +69,7 @@ impl TaskRoute {
                 return Err(e);
             }
             check_interrupts()?;
-            if steps.is_empty() && finished.is_none() && CoreEngine::route_closed(&rb_self.inner) {
+            if closed {
                 return Err(error(
                     "OrchestrationError",
                     format!(

@@ -775,6 +775,15 @@ impl Engine {
         self.store.task(task_id)
     }
 
+    /// A task's step graph with each step's state, readiness and last run time, read from
+    /// the store now (for `tasker-graph`'s analyses and pictures).
+    pub fn task_graph(&self, task_id: TaskId) -> TaskerResult<Option<crate::TaskGraph>> {
+        self.store
+            .task(task_id)?
+            .map(|view| crate::TaskGraph::from_view(&view, Timestamp::now()))
+            .transpose()
+    }
+
     /// Waits until the task reaches a state where the engine stops driving it (complete,
     /// error, cancelled, resolved_manually) and returns that state.
     pub fn wait_for_task(

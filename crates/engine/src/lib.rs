@@ -20,6 +20,8 @@
 //!   completed, update its results; cancel, retry or resolve a task).
 //! - [`orchestrator`]: the actor that owns live tasks and applies those rules.
 //! - [`stats`]: counters shared between the actors and the handle.
+//! - [`graph_view`]: a stored task as `tasker-graph`'s input (graph, states, readiness,
+//!   durations), for analysis and pictures.
 //!
 //! # Shutdown
 //! [`Engine::stop`] is a protocol: the orchestrator stops dispatching, takes back every step
@@ -30,6 +32,7 @@
 
 pub mod engine;
 pub mod fork;
+pub mod graph_view;
 pub mod inflight;
 pub mod live_task;
 pub mod manual;
@@ -40,5 +43,6 @@ pub mod stats;
 pub mod work;
 
 pub use engine::{DurableSubmission, Engine, EngineOptions, SubmitRequest};
+pub use graph_view::TaskGraph;
 pub use registry::{RegisteredTemplate, TemplateRegistry};
 pub use work::{ReadyStep, Routed, StepFailure};

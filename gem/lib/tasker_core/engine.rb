@@ -162,6 +162,16 @@ module TaskerCore
       @native.register_template_yaml(yaml, source)
     end
 
+    # The shape of a registered template's workflow.
+    # @param name [String]
+    # @param namespace [String, nil]
+    # @param version [String, nil]
+    # @return [TemplateGraphAnalyzer]
+    # @raise [ValidationError] when no such template is registered
+    def template_graph(name, namespace: nil, version: nil)
+      TemplateGraphAnalyzer.new(@native.template_graph(name.to_s, namespace, version))
+    end
+
     # Whether this process is a fork of the one that started the engine: it cannot be used
     # here; see {TaskerCore.after_fork}.
     # @return [Boolean]

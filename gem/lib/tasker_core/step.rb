@@ -90,6 +90,16 @@ module TaskerCore
       parents.all? { |p| p.complete? || p.resolved_manually? }
     end
 
+    # The parents that are not complete or resolved manually: what this step waits for.
+    # @return [Array<Step>]
+    def blocking_dependencies
+      parents.reject { |p| p.complete? || p.resolved_manually? }
+    end
+
+    # Every step downstream of this one (children, their children, …): what waits on it.
+    # @return [Hash] `{steps: [names], count:}`
+    def downstream_impact = task.graph.downstream_impact(step_id)
+
     # Runs of the handler, from the history.
     # @return [Array<ExecutionAttempt>]
     def execution_attempts

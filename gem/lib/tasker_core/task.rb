@@ -125,6 +125,36 @@ module TaskerCore
     # @return [Integer]
     def history_head = state_transitions.last&.sort_key || 0
 
+    # The shape of this task's workflow (cycles, roots, leaves, levels, topology).
+    # @return [TemplateGraphAnalyzer]
+    def template_graph_analyzer = TemplateGraphAnalyzer.new(graph)
+
+    # Each step's parents by name: `{"step_a" => [], "step_b" => ["step_a"]}`.
+    # @return [Hash{String => Array<String>}]
+    def template_dependency_graph = graph.dependency_graph
+
+    # Critical paths, parallelism, error chains and bottlenecks of this task.
+    # @return [RuntimeGraphAnalyzer]
+    def runtime_graph_analyzer = RuntimeGraphAnalyzer.new(graph)
+
+    # Each step's parents by id: `{123 => [], 124 => [123]}`.
+    # @return [Hash{Integer => Array<Integer>}]
+    def runtime_dependency_graph = graph.runtime_dependency_graph
+
+    # @return [String] a Mermaid flowchart of the steps, coloured by state
+    def to_mermaid = graph.to_mermaid
+
+    # @return [String] a Graphviz digraph of the steps, coloured by state
+    def to_dot = graph.to_dot
+
+    # The task's graph in Rust, read from the store the first time it is needed (so it may
+    # be newer than this object's own reading; {#reload} starts over).
+    # @return [Native::TaskGraph]
+    def graph
+      @graph ||= engine.native.task_graph(task_id) ||
+                 raise(ValidationError, "task #{task_id}: no such task in this engine's store")
+    end
+
     private
 
     def operate(operation, reason)

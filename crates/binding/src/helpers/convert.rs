@@ -191,6 +191,16 @@ fn inspect(v: Value) -> String {
 
 /// Converts JSON to Ruby: objects become Hashes with String keys.
 pub fn to_ruby(ruby: &Ruby, j: &Json) -> Result<Value, Error> {
+    build(ruby, j, false)
+}
+
+/// Converts JSON to Ruby with Symbol keys (for results shaped by us, like analyses, that
+/// Ruby code reads as `result[:critical_paths]`).
+pub fn to_ruby_symbol_keys(ruby: &Ruby, j: &Json) -> Result<Value, Error> {
+    build(ruby, j, true)
+}
+
+fn build(ruby: &Ruby, j: &Json, symbol_keys: bool) -> Result<Value, Error> {
     Ok(match j {
         Json::Null => ruby.qnil().as_value(),
         Json::Bool(true) => ruby.qtrue().as_value(),
@@ -209,14 +219,19 @@ pub fn to_ruby(ruby: &Ruby, j: &Json) -> Result<Value, Error> {
         Json::Array(items) => {
             let a = ruby.ary_new_capa(items.len());
             for item in items {
-                a.push(to_ruby(ruby, item)?)?;
+                a.push(build(ruby, item, symbol_keys)?)?;
             }
             a.as_value()
         }
         Json::Object(map) => {
             let h = ruby.hash_new();
             for (k, v) in map {
-                h.aset(ruby.str_new(k), to_ruby(ruby, v)?)?;
+                let value = build(ruby, v, symbol_keys)?;
+                if symbol_keys {
+                    h.aset(ruby.to_symbol(k), value)?;
+                } else {
+                    h.aset(ruby.str_new(k), value)?;
+                }
             }
             h.as_value()
         }

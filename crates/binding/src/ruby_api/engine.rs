@@ -5,6 +5,7 @@
 
 use super::event_subscription::EventSubscription;
 use super::ready_step::ReadyStep;
+use super::task_graph::TaskGraph;
 use super::task_route::TaskRoute;
 use crate::helpers::convert::{opt_time, time_to_ruby, to_i64, to_json, to_ruby, to_seconds};
 use crate::helpers::errors::{error, guard, invalid, to_ruby as err};
@@ -484,6 +485,48 @@ impl Engine {
         })
     }
 
+    /// The task's step graph as stored now (`Native::TaskGraph`), or nil when there is no
+    /// such task.
+    fn task_graph(rb_self: &Self, task_id: Value) -> Result<Option<TaskGraph>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            let inner = rb_self.live()?.clone();
+            let outcome = nogvl(move || inner.task_graph(id), || {});
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            let graph = outcome
+                .value
+                .unwrap_or_else(|| {
+                    Err(TaskerError::Orchestration(
+                        "the read was interrupted".into(),
+                    ))
+                })
+                .map_err(err)?;
+            Ok(graph.map(TaskGraph::from_task))
+        })
+    }
+
+    /// A registered template's step graph (`Native::TaskGraph`).
+    fn template_graph(
+        rb_self: &Self,
+        name: String,
+        namespace: Value,
+        version: Value,
+    ) -> Result<TaskGraph, Error> {
+        guard(|| {
+            let ns = opt_string(namespace, "namespace")?;
+            let ver = opt_string(version, "version")?;
+            let t = rb_self
+                .inner
+                .template(&name, ns.as_deref(), ver.as_deref())
+                .map_err(err)?;
+            Ok(TaskGraph::from_dag(tasker_graph::Dag::from_template_graph(
+                &t.graph,
+            )))
+        })
+    }
+
     /// The task's state and, per step, its outcome — without history, so a result for a
     /// large task is cheap. nil when there is no such task.
     fn task_summary(ruby: &Ruby, rb_self: &Self, task_id: Value) -> Result<Option<RHash>, Error> {
@@ -837,6 +880,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("await_task", method!(Engine::await_task, 2))?;
     class.define_method("task", method!(Engine::task, 1))?;
     class.define_method("task_summary", method!(Engine::task_summary, 1))?;
+    class.define_method("task_graph", method!(Engine::task_graph, 1))?;
+    class.define_method("template_graph", method!(Engine::template_graph, 3))?;
     class.define_method("recover", method!(Engine::recover, 1))?;
     class.define_method("manipulate", method!(Engine::manipulate, 7))?;
     class.define_method("flush", method!(Engine::flush, 1))?;

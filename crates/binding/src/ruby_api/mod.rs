@@ -6,6 +6,7 @@ mod event;
 mod event_subscription;
 mod ready_step;
 mod stop_flag;
+mod task_graph;
 mod task_route;
 
 use magnus::{Error, Module, Ruby};
@@ -17,6 +18,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     engine::init(ruby, &native)?;
     ready_step::init(ruby, &native)?;
     task_route::init(ruby, &native)?;
+    task_graph::init(ruby, &native)?;
     event::init(ruby, &tasker_core)?;
     event_subscription::init(ruby, &native)?;
     stop_flag::init(ruby, &native)?;

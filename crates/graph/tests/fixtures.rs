@@ -1,0 +1,334 @@
+//! Every template under fixtures/templates, analysed, against values worked out by hand
+//! from the YAML. A new fixture fails `every_fixture_has_expectations_here` until it gets
+//! its own test below.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tasker_graph::{analyze_runtime, analyze_template, Dag, StepFacts, Topology};
+use tasker_model::{State, TaskTemplate};
+use tasker_resolver::TemplateGraph;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/templates")
+}
+
+/// The fixture as a Dag, checked to be the same graph whichever constructor builds it.
+fn load(relative: &str) -> Dag {
+    let template = TaskTemplate::from_file(&fixtures_dir().join(relative)).unwrap();
+    let dag = Dag::from_template(&template).unwrap();
+    let compiled = Dag::from_template_graph(&TemplateGraph::compile(&template).unwrap());
+    assert_eq!(
+        analyze_template(&dag),
+        analyze_template(&compiled),
+        "{relative}"
+    );
+    assert_eq!(
+        dag.dependency_map(),
+        compiled.dependency_map(),
+        "{relative}"
+    );
+    dag
+}
+
+fn strs(names: &[Arc<str>]) -> Vec<&str> {
+    names.iter().map(|n| &**n).collect()
+}
+
+fn levels(dag: &Dag) -> Vec<Vec<String>> {
+    analyze_template(dag)
+        .levels
+        .iter()
+        .map(|l| l.iter().map(|n| n.to_string()).collect())
+        .collect()
+}
+
+fn step(dag: &Dag, name: &str) -> u32 {
+    dag.index_of(name)
+        .unwrap_or_else(|| panic!("no step {name}"))
+}
+
+fn downstream(dag: &Dag, name: &str) -> (Vec<String>, usize) {
+    let d = dag.downstream_impact(step(dag, name)).unwrap();
+    (d.steps.iter().map(|s| s.to_string()).collect(), d.count)
+}
+
+fn owned(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// The runtime critical path of a fresh task (nothing ran, so no durations).
+fn fresh_critical(dag: &Dag) -> (usize, Vec<String>, Vec<String>, f64) {
+    let facts: Vec<StepFacts> = (0..dag.len() as i64)
+        .map(|i| StepFacts {
+            id: i,
+            state: State::Pending,
+            ready: false,
+            duration_ms: None,
+        })
+        .collect();
+    let c = analyze_runtime(dag, &facts).unwrap().critical_paths;
+    (
+        c.longest_path_length,
+        c.longest_path.iter().map(|s| s.to_string()).collect(),
+        c.longest_duration_path
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        c.total_duration_ms,
+    )
+}
+
+#[test]
+fn every_fixture_has_expectations_here() {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                out.push(path.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&fixtures_dir(), &fixtures_dir(), &mut found);
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            "patterns/diamond.yaml",
+            "patterns/linear.yaml",
+            "patterns/mixed.yaml",
+            "patterns/tree.yaml",
+            "patterns/wide.yaml",
+            "shop/fulfil_order.yaml",
+        ]
+    );
+}
+
+#[test]
+fn linear() {
+    let dag = load("patterns/linear.yaml");
+    let a = analyze_template(&dag);
+    assert!(a.cycles.is_empty());
+    assert_eq!(a.topology, Topology::Linear);
+    assert_eq!(strs(&a.roots), ["step_1"]);
+    assert_eq!(strs(&a.leaves), ["step_4"]);
+    assert_eq!(
+        levels(&dag),
+        [
+            owned(&["step_1"]),
+            owned(&["step_2"]),
+            owned(&["step_3"]),
+            owned(&["step_4"])
+        ]
+    );
+    assert_eq!(
+        strs(&a.longest_path),
+        ["step_1", "step_2", "step_3", "step_4"]
+    );
+    assert_eq!(
+        downstream(&dag, "step_1"),
+        (owned(&["step_2", "step_3", "step_4"]), 3)
+    );
+    assert_eq!(downstream(&dag, "step_4"), (vec![], 0));
+    let path = owned(&["step_1", "step_2", "step_3", "step_4"]);
+    assert_eq!(fresh_critical(&dag), (4, path.clone(), path, 0.0));
+    let deps = dag.dependency_map();
+    assert_eq!(strs(deps.get("step_1").unwrap()), Vec::<&str>::new());
+    assert_eq!(strs(deps.get("step_3").unwrap()), ["step_2"]);
+}
+
+#[test]
+fn diamond() {
+    let dag = load("patterns/diamond.yaml");
+    let a = analyze_template(&dag);
+    assert!(a.cycles.is_empty());
+    assert_eq!(a.topology, Topology::Diamond);
+    assert_eq!(strs(&a.roots), ["start"]);
+    assert_eq!(strs(&a.leaves), ["join"]);
+    assert_eq!(
+        levels(&dag),
+        [
+            owned(&["start"]),
+            owned(&["left", "right"]),
+            owned(&["join"])
+        ]
+    );
+    // left and right tie; left comes first in the template.
+    assert_eq!(strs(&a.longest_path), ["start", "left", "join"]);
+    assert_eq!(
+        downstream(&dag, "start"),
+        (owned(&["left", "right", "join"]), 3)
+    );
+    assert_eq!(downstream(&dag, "right"), (owned(&["join"]), 1));
+    let path = owned(&["start", "left", "join"]);
+    assert_eq!(fresh_critical(&dag), (3, path.clone(), path, 0.0));
+    assert_eq!(
+        strs(dag.dependency_map().get("join").unwrap()),
+        ["left", "right"]
+    );
+}
+
+#[test]
+fn tree() {
+    let dag = load("patterns/tree.yaml");
+    let a = analyze_template(&dag);
+    assert!(a.cycles.is_empty());
+    assert_eq!(a.topology, Topology::FanOut);
+    assert_eq!(strs(&a.roots), ["root"]);
+    assert_eq!(
+        strs(&a.leaves),
+        ["leaf_a1", "leaf_a2", "leaf_b1", "leaf_b2"]
+    );
+    assert_eq!(
+        levels(&dag),
+        [
+            owned(&["root"]),
+            owned(&["branch_a", "branch_b"]),
+            owned(&["leaf_a1", "leaf_a2", "leaf_b1", "leaf_b2"])
+        ]
+    );
+    assert_eq!(strs(&a.longest_path), ["root", "branch_a", "leaf_a1"]);
+    assert_eq!(
+        downstream(&dag, "root"),
+        (
+            owned(&["branch_a", "branch_b", "leaf_a1", "leaf_a2", "leaf_b1", "leaf_b2"]),
+            6
+        )
+    );
+    assert_eq!(
+        downstream(&dag, "branch_b"),
+        (owned(&["leaf_b1", "leaf_b2"]), 2)
+    );
+    let path = owned(&["root", "branch_a", "leaf_a1"]);
+    assert_eq!(fresh_critical(&dag), (3, path.clone(), path, 0.0));
+}
+
+#[test]
+fn wide() {
+    let dag = load("patterns/wide.yaml");
+    let a = analyze_template(&dag);
+    let works: Vec<String> = (1..=20).map(|i| format!("work_{i:02}")).collect();
+    assert!(a.cycles.is_empty());
+    assert_eq!(a.topology, Topology::Diamond);
+    assert_eq!(strs(&a.roots), ["split"]);
+    assert_eq!(strs(&a.leaves), ["gather"]);
+    assert_eq!(
+        levels(&dag),
+        [owned(&["split"]), works.clone(), owned(&["gather"])]
+    );
+    assert_eq!(strs(&a.longest_path), ["split", "work_01", "gather"]);
+    let mut below_split = works.clone();
+    below_split.push("gather".into());
+    assert_eq!(downstream(&dag, "split"), (below_split, 21));
+    assert_eq!(downstream(&dag, "work_13"), (owned(&["gather"]), 1));
+    let path = owned(&["split", "work_01", "gather"]);
+    assert_eq!(fresh_critical(&dag), (3, path.clone(), path, 0.0));
+    assert_eq!(dag.width_per_level(), [1, 20, 1]);
+    assert_eq!(dag.dependency_map().get("gather").unwrap().len(), 20);
+}
+
+#[test]
+fn mixed() {
+    let dag = load("patterns/mixed.yaml");
+    let a = analyze_template(&dag);
+    assert!(a.cycles.is_empty());
+    assert_eq!(a.topology, Topology::Dag);
+    assert_eq!(strs(&a.roots), ["fetch_a", "fetch_b"]);
+    assert_eq!(strs(&a.leaves), ["publish", "audit"]);
+    assert_eq!(
+        levels(&dag),
+        [
+            owned(&["fetch_a", "fetch_b"]),
+            owned(&["validate_a", "transform_b", "enrich", "audit"]),
+            owned(&["transform_a"]),
+            owned(&["merge"]),
+            owned(&["publish"]),
+        ]
+    );
+    let longest = ["fetch_a", "validate_a", "transform_a", "merge", "publish"];
+    assert_eq!(strs(&a.longest_path), longest);
+    assert_eq!(
+        downstream(&dag, "fetch_a"),
+        (
+            owned(&[
+                "validate_a",
+                "transform_a",
+                "enrich",
+                "merge",
+                "publish",
+                "audit"
+            ]),
+            6
+        )
+    );
+    assert_eq!(
+        downstream(&dag, "fetch_b"),
+        (
+            owned(&["transform_b", "enrich", "merge", "publish", "audit"]),
+            5
+        )
+    );
+    assert_eq!(
+        downstream(&dag, "enrich"),
+        (owned(&["merge", "publish"]), 2)
+    );
+    assert_eq!(
+        fresh_critical(&dag),
+        (5, owned(&longest), owned(&longest), 0.0)
+    );
+    let deps = dag.dependency_map();
+    // depends_on_step comes before depends_on_steps.
+    assert_eq!(strs(deps.get("enrich").unwrap()), ["fetch_a", "fetch_b"]);
+    assert_eq!(
+        strs(deps.get("merge").unwrap()),
+        ["transform_a", "transform_b", "enrich"]
+    );
+    assert_eq!(
+        deps.keys().map(|k| &**k).collect::<Vec<_>>(),
+        [
+            "fetch_a",
+            "fetch_b",
+            "validate_a",
+            "transform_a",
+            "transform_b",
+            "enrich",
+            "merge",
+            "publish",
+            "audit"
+        ]
+    );
+}
+
+#[test]
+fn fulfil_order() {
+    let dag = load("shop/fulfil_order.yaml");
+    let a = analyze_template(&dag);
+    assert!(a.cycles.is_empty());
+    assert_eq!(a.topology, Topology::FanIn);
+    assert_eq!(strs(&a.roots), ["reserve_stock", "charge_card"]);
+    assert_eq!(strs(&a.leaves), ["notify"]);
+    assert_eq!(
+        levels(&dag),
+        [
+            owned(&["reserve_stock", "charge_card"]),
+            owned(&["ship"]),
+            owned(&["notify"])
+        ]
+    );
+    assert_eq!(strs(&a.longest_path), ["reserve_stock", "ship", "notify"]);
+    assert_eq!(
+        downstream(&dag, "charge_card"),
+        (owned(&["ship", "notify"]), 2)
+    );
+    let path = owned(&["reserve_stock", "ship", "notify"]);
+    assert_eq!(fresh_critical(&dag), (3, path.clone(), path, 0.0));
+    assert_eq!(
+        strs(dag.dependency_map().get("ship").unwrap()),
+        ["reserve_stock", "charge_card"]
+    );
+}

@@ -7,6 +7,7 @@
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::TaskOrigin;
 use crate::manual::{Operation, Request};
+use crate::metrics::Metrics;
 use crate::orchestrator::{
     Barrier, Manipulate, Orchestrator, OrchestratorLinks, PublishCustom, Recover, Shutdown,
     StartTask, StepFinished, StepOutcome, StepsStarted, SubmitTask,
@@ -142,6 +143,14 @@ impl Interrupt {
     }
 }
 
+/// The entries of [`Engine::stats`] that are levels, not counts since start.
+const GAUGES: [&str; 4] = [
+    "steps_in_flight",
+    "steps_queued",
+    "steps_queued_for_ractors",
+    "event_subscribers",
+];
+
 /// Why a wait for steps ended without any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitEnd {
@@ -175,6 +184,8 @@ pub struct Engine {
     stopping: RwLock<bool>,
     running: Mutex<Option<Running>>,
     stats: Arc<EngineStats>,
+    metrics: Arc<Metrics>,
+    started_at: Instant,
     state_stats: Arc<StateStats>,
     config: EngineConfig,
     environment: Option<String>,
@@ -208,6 +219,7 @@ impl Engine {
             .unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let inflight = Arc::new(Inflight::default());
         let stats = Arc::new(EngineStats::default());
+        let metrics = Arc::new(Metrics::default());
         let state_stats = Arc::new(StateStats::default());
         let finished = Arc::new(TaskFinishedSignal::default());
         let event_interest = Arc::new(Interest::default());
@@ -219,6 +231,7 @@ impl Engine {
             let store = store.clone();
             let inflight = inflight.clone();
             let stats = stats.clone();
+            let metrics = metrics.clone();
             let state_stats = state_stats.clone();
             let finished = finished.clone();
             let event_interest = event_interest.clone();
@@ -253,6 +266,7 @@ impl Engine {
                             work: queues,
                             inflight,
                             stats,
+                            metrics,
                             backoff_scale,
                         })
                         .start();
@@ -285,6 +299,8 @@ impl Engine {
             stopping: RwLock::new(false),
             running: Mutex::new(Some(Running { system, thread })),
             stats,
+            metrics,
+            started_at: Instant::now(),
             state_stats,
             config: options.config,
             environment: options.environment,
@@ -839,6 +855,35 @@ impl Engine {
     }
 
     /// Counters, for `engine.stats`.
+    /// Latency histograms of the engine's operations; the binding records the calls that
+    /// cross from Ruby into them.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Steps completed in the last full second (sampled by the orchestrator each second).
+    pub fn steps_per_second(&self) -> u64 {
+        self.metrics.steps_last_second.load(Ordering::Relaxed)
+    }
+
+    /// Seconds since this engine started.
+    pub fn uptime(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+
+    /// Every counter, gauge and histogram in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::prometheus_text(
+            &self.stats(),
+            &GAUGES,
+            &self.metrics.snapshot(),
+            &[
+                ("steps_per_second", self.steps_per_second() as f64),
+                ("uptime_seconds", self.uptime().as_secs_f64()),
+            ],
+        )
+    }
+
     pub fn stats(&self) -> Vec<(&'static str, u64)> {
         let mut s = self.stats.snapshot();
         s.push(("steps_in_flight", self.inflight.len() as u64));

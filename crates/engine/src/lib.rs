@@ -20,6 +20,7 @@
 //!   completed, update its results; cancel, retry or resolve a task).
 //! - [`orchestrator`]: the actor that owns live tasks and applies those rules.
 //! - [`stats`]: counters shared between the actors and the handle.
+//! - [`metrics`]: latency histograms of the engine's operations and their Prometheus text.
 //! - [`graph_view`]: a stored task as `tasker-graph`'s input (graph, states, readiness,
 //!   durations), for analysis and pictures.
 //!
@@ -36,6 +37,7 @@ pub mod graph_view;
 pub mod inflight;
 pub mod live_task;
 pub mod manual;
+pub mod metrics;
 pub mod orchestrator;
 pub mod recovery;
 pub mod registry;

@@ -10,6 +10,7 @@
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::{Effects, LiveTask, TaskOrigin};
 use crate::manual::{Operation, Request};
+use crate::metrics::Metrics;
 use crate::registry::RegisteredTemplate;
 use crate::stats::EngineStats;
 use crate::work::{ReadyStep, Routed, StepFailure};
@@ -19,6 +20,7 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tasker_event_bus::{EventBus, Interest, Publish};
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, StateActor, TaskView};
@@ -124,6 +126,7 @@ pub struct OrchestratorLinks {
     pub work: [(Sender<ReadyStep>, Receiver<ReadyStep>); 2],
     pub inflight: Arc<Inflight>,
     pub stats: Arc<EngineStats>,
+    pub metrics: Arc<Metrics>,
     pub backoff_scale: f64,
 }
 
@@ -269,6 +272,20 @@ fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
 
 impl Actor for Orchestrator {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // steps/s for `engine.stats` and the metrics text: a once-a-second sample here keeps
+        // the completion path free of any clock or window bookkeeping.
+        let mut last = self.links.stats.steps_completed.load(Ordering::Relaxed);
+        ctx.run_interval(Duration::from_secs(1), move |act, _| {
+            let now = act.links.stats.steps_completed.load(Ordering::Relaxed);
+            act.links
+                .metrics
+                .steps_last_second
+                .store(now - last, Ordering::Relaxed);
+            last = now;
+        });
+    }
 }
 
 impl Handler<SubmitTask> for Orchestrator {
@@ -358,6 +375,7 @@ impl Handler<StepFinished> for Orchestrator {
     type Result = ();
 
     fn handle(&mut self, msg: StepFinished, ctx: &mut Self::Context) {
+        let started = Instant::now();
         let mut fx = self.effects();
         let dispatch = !self.stopping;
         let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
@@ -394,6 +412,7 @@ impl Handler<StepFinished> for Orchestrator {
             fx.dispatch.clear();
         }
         self.apply(msg.step.task_id, fx, ctx);
+        self.links.metrics.readiness.record(started.elapsed());
     }
 }
 

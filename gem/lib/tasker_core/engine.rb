@@ -289,10 +289,22 @@ module TaskerCore
       @native.fail_step(step_id, error_class.to_s, message.to_s, retryable, retry_after)
     end
 
-    # Counters: tasks and steps by outcome, steps in flight and queued, store batches.
-    # @return [Hash{Symbol => Integer}]
+    # Counters (tasks and steps by outcome, store batches), gauges (steps in flight and
+    # queued, `steps_per_second` over the last full second, `uptime_seconds`) and, under
+    # `:latency`, per operation `{count:, mean_us:, p50_us:, p99_us:}` for `submit`,
+    # `drain`, `complete`, `fail` (calls from Ruby, conversions included) and `readiness`
+    # (the engine applying a step's report and dispatching what became ready). Quantiles
+    # are histogram-bucket estimates, within a factor of √2.
+    # @return [Hash{Symbol => Numeric, Hash}]
     def stats
       @native.stats
+    end
+
+    # The same numbers in the Prometheus text format (counters as `tasker_core_*_total`,
+    # latencies as `tasker_core_*_duration_seconds` histograms), for a `/metrics` endpoint.
+    # @return [String]
+    def metrics_text
+      @native.metrics_text
     end
 
     # Returns once every change made so far is applied by the store.

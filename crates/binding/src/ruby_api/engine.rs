@@ -13,7 +13,7 @@ use crate::helpers::nogvl::{check_interrupts, nogvl};
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tasker_engine::engine::{Interrupt, WaitEnd};
 use tasker_engine::manual::{Operation, Request};
 use tasker_engine::{Engine as CoreEngine, EngineOptions, StepFailure, SubmitRequest};
@@ -222,6 +222,7 @@ impl Engine {
         start: bool,
         durable_timeout: Value,
     ) -> Result<i64, Error> {
+        let started = Instant::now();
         guard(|| {
             let durable_timeout = if durable_timeout.is_nil() {
                 None
@@ -244,7 +245,9 @@ impl Engine {
                 name,
             };
             let Some(timeout) = durable_timeout else {
-                return rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
+                let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
+                rb_self.inner.metrics().submit.record(started.elapsed());
+                return id;
             };
             // The submission itself is quick; only the wait for its commit lets go of the GVL.
             let submission = rb_self.live()?.submit_durable(request).map_err(err)?;
@@ -320,6 +323,7 @@ impl Engine {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
             let engine = rb_self.live()?;
+            let mut started = Instant::now();
             let mut steps = engine.try_next_steps_for(executor, max).map_err(err)?;
             if steps.is_empty() && !timeout.is_zero() {
                 let outcome = with_interrupt(
@@ -329,6 +333,8 @@ impl Engine {
                 if let Some(Ok(got)) = outcome.value {
                     steps = got;
                 }
+                // The metric is the work of a drain, not the wait for work.
+                started = Instant::now();
                 if let Some(e) = outcome.error {
                     // Ruby raised (Thread#kill, #raise, a signal) after steps were taken:
                     // give them back as failed attempts so they run again.
@@ -341,7 +347,12 @@ impl Engine {
                 }
                 check_interrupts()?;
             }
-            wrap_steps(ruby, steps)
+            let taken = !steps.is_empty();
+            let wrapped = wrap_steps(ruby, steps);
+            if taken {
+                engine.metrics().drain.record(started.elapsed());
+            }
+            wrapped
         })
     }
 
@@ -370,10 +381,13 @@ impl Engine {
         step_id: Value,
         results: Value,
     ) -> Result<(), Error> {
+        let started = Instant::now();
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
             let results = to_json(ruby, results, || format!("results of step {id}"))?;
-            rb_self.live()?.complete_step(id, results).map_err(err)
+            let done = rb_self.live()?.complete_step(id, results).map_err(err);
+            rb_self.inner.metrics().complete.record(started.elapsed());
+            done
         })
     }
 
@@ -385,6 +399,7 @@ impl Engine {
         retryable: bool,
         retry_after: Value,
     ) -> Result<(), Error> {
+        let started = Instant::now();
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
             let retry_after = if retry_after.is_nil() {
@@ -403,6 +418,7 @@ impl Engine {
                     },
                 )
                 .map_err(err)
+                .inspect(|()| self.inner.metrics().fail.record(started.elapsed()))
         })
     }
 
@@ -720,7 +736,30 @@ impl Engine {
         for (k, v) in rb_self.inner.stats() {
             h.aset(ruby.to_symbol(k), v)?;
         }
+        h.aset(
+            ruby.to_symbol("steps_per_second"),
+            rb_self.inner.steps_per_second(),
+        )?;
+        h.aset(
+            ruby.to_symbol("uptime_seconds"),
+            rb_self.inner.uptime().as_secs_f64(),
+        )?;
+        let latency = ruby.hash_new();
+        for (name, snap) in rb_self.inner.metrics().snapshot() {
+            let op = ruby.hash_new();
+            op.aset(ruby.to_symbol("count"), snap.count)?;
+            op.aset(ruby.to_symbol("mean_us"), snap.mean_seconds() * 1e6)?;
+            op.aset(ruby.to_symbol("p50_us"), snap.quantile_seconds(0.5) * 1e6)?;
+            op.aset(ruby.to_symbol("p99_us"), snap.quantile_seconds(0.99) * 1e6)?;
+            latency.aset(ruby.to_symbol(name), op)?;
+        }
+        h.aset(ruby.to_symbol("latency"), latency)?;
         Ok(h)
+    }
+
+    /// Every counter, gauge and latency histogram in the Prometheus text format.
+    fn metrics_text(&self) -> String {
+        self.inner.metrics_text()
     }
 
     /// Subscribes to events matching any of `patterns` (Strings).
@@ -889,6 +928,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("close", method!(Engine::close, 1))?;
     class.define_method("stopped?", method!(Engine::is_stopped, 0))?;
     class.define_method("stats", method!(Engine::stats, 0))?;
+    class.define_method("metrics_text", method!(Engine::metrics_text, 0))?;
     class.define_method("subscribe", method!(Engine::subscribe, 3))?;
     Ok(())
 }

@@ -186,6 +186,8 @@ pub struct Engine {
     stats: Arc<EngineStats>,
     metrics: Arc<Metrics>,
     started_at: Instant,
+    /// Handler class → where its steps run, as its Ruby class declares.
+    handler_executions: RwLock<std::collections::HashMap<String, Execution>>,
     state_stats: Arc<StateStats>,
     config: EngineConfig,
     environment: Option<String>,
@@ -301,6 +303,7 @@ impl Engine {
             stats,
             metrics,
             started_at: Instant::now(),
+            handler_executions: RwLock::default(),
             state_stats,
             config: options.config,
             environment: options.environment,
@@ -341,16 +344,58 @@ impl Engine {
         ))
     }
 
-    /// Applies the environment's overrides and compiles (so validates) every template.
+    /// Applies the environment's overrides and the handler classes' declared executions,
+    /// and compiles (so validates) every template.
     fn compile(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<Arc<RegisteredTemplate>>> {
-        let templates = match &self.environment {
+        let mut templates = match &self.environment {
             Some(env) => templates
                 .iter()
                 .map(|t| t.for_environment(env))
                 .collect::<TaskerResult<Vec<_>>>()?,
             None => templates,
         };
+        let declared = self.handler_executions.read();
+        if !declared.is_empty() {
+            for step in templates
+                .iter_mut()
+                .flat_map(|t| t.step_templates.iter_mut())
+            {
+                if step.execution.is_none() {
+                    step.execution = declared.get(step.handler_class.as_str()).copied();
+                }
+            }
+        }
+        drop(declared);
         TemplateRegistry::compile_all(templates)
+    }
+
+    /// Records where `handler_class`'s steps run when their template step does not say
+    /// (Ruby reads it from the class, `execution :ractor`, before registering). A step's own
+    /// `execution:` still wins, and the class's declaration wins over the template default.
+    pub fn declare_handler_execution(&self, handler_class: &str, execution: Execution) {
+        self.handler_executions
+            .write()
+            .insert(handler_class.to_string(), execution);
+    }
+
+    /// The handler classes of steps in the templates at `path` (or in `yaml`) that do not
+    /// say where they run, each once: the classes whose own declaration would decide it.
+    pub fn undeclared_handlers_in(
+        &self,
+        path: &Path,
+        yaml: Option<&str>,
+    ) -> TaskerResult<Vec<String>> {
+        let templates = match yaml {
+            Some(text) => vec![TaskTemplate::from_yaml(text, &path.display().to_string())?],
+            None => load_templates(path)?,
+        };
+        let mut out: Vec<String> = Vec::new();
+        for step in templates.iter().flat_map(|t| t.step_templates.iter()) {
+            if step.execution.is_none() && !out.contains(&step.handler_class) {
+                out.push(step.handler_class.clone());
+            }
+        }
+        Ok(out)
     }
 
     fn register(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<String>> {

@@ -12,6 +12,32 @@ module TaskerCore
   #     end
   #   end
   class BaseStepHandler
+    EXECUTIONS = %i[thread ractor].freeze
+
+    # Where this handler's steps run when the template's step does not say (`execution:`):
+    # `execution :ractor` in the class body. A step's own `execution:` wins; this wins over
+    # the template's default. Read when a template is registered, so the class must be
+    # loadable then. Subclasses inherit it.
+    #
+    #   class Checksum < TaskerCore::BaseStepHandler
+    #     execution :ractor
+    #   end
+    # @param kind [Symbol, String, nil] :thread or :ractor; nil reads the declaration
+    # @return [Symbol, nil] the declaration (nil: none, the template decides)
+    # @raise [ValidationError] for anything but :thread or :ractor
+    def self.execution(kind = nil)
+      if kind.nil?
+        return @execution if instance_variable_defined?(:@execution)
+
+        return superclass.respond_to?(:execution) ? superclass.execution : nil
+      end
+      unless EXECUTIONS.include?(kind.to_s.to_sym)
+        raise ValidationError, "#{name}.execution: must be :thread or :ractor, got #{kind.inspect}"
+      end
+
+      @execution = kind.to_s.to_sym
+    end
+
     # The step's business logic.
     # @param context [TaskerCore::StepContext]
     # @return [Object] JSON-compatible results

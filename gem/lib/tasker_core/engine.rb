@@ -142,13 +142,16 @@ module TaskerCore
     # @return [RactorPool, nil]
     attr_reader :ractor_pool
 
-    # Registers every template in a file or directory; all or none. The handler class of
-    # every `execution: ractor` step is checked first ({RactorSafety}).
+    # Registers every template in a file or directory; all or none. A step without
+    # `execution:` runs where its handler class declares ({BaseStepHandler.execution}), else
+    # where the template says. The handler class of every step that will run in a Ractor is
+    # checked first ({RactorSafety}).
     # @param path [String]
     # @return [Array<String>] the keys registered ("namespace/name@version")
     # @raise [ValidationError] for a bad template or a handler that cannot run in a Ractor
     def register_templates(path)
       path = File.expand_path(path.to_s)
+      declare_handler_executions(@native.undeclared_handlers_in(path, nil))
       check_ractor_handlers(@native.ractor_steps_in(path, nil))
       @native.register_templates(path)
     end
@@ -158,6 +161,7 @@ module TaskerCore
     # @param source [String] names the template in error messages
     # @return [Array<String>]
     def register_template(yaml, source: "<string>")
+      declare_handler_executions(@native.undeclared_handlers_in(source, yaml))
       check_ractor_handlers(@native.ractor_steps_in(source, yaml))
       @native.register_template_yaml(yaml, source)
     end
@@ -346,6 +350,20 @@ module TaskerCore
     end
 
     private
+
+    # Tells the engine where the handler classes that declare it (`execution :ractor`) run.
+    # A class that is not loadable yet declares nothing: its steps follow the template.
+    def declare_handler_executions(handler_classes)
+      handler_classes.each do |name|
+        klass = begin
+          @resolver.handler_class(name)
+        rescue HandlerNotFoundError
+          next
+        end
+        kind = klass.respond_to?(:execution) ? klass.execution : nil
+        @native.declare_handler_execution(name, kind.to_s) if kind
+      end
+    end
 
     def check_ractor_handlers(steps)
       steps.each { |handler_class, where| RactorSafety.check!(handler_class, where) }

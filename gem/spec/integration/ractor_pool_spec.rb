@@ -67,6 +67,40 @@ RSpec.describe "Ractor handlers" do
     expect(where.select { |name, _| name.start_with?("t") }.values).to all(be(false))
   end
 
+  describe "a handler class that declares execution :ractor" do
+    it "runs in a Ractor unless its step says otherwise, over the template's default" do
+      engine.register_template(<<~YAML, source: "declared.yaml")
+        name: declared
+        execution: thread
+        step_templates:
+          - { name: a, handler_class: RactorSpec::DeclaredSquare }
+          - { name: b, handler_class: RactorSpec::DeclaredSquare, execution: thread }
+          - { name: c, handler_class: RactorSpec::Square }
+      YAML
+      result = engine.wait_for_task(engine.submit_task("declared", { "n" => 2 }), timeout: 20)
+      expect(result).to be_complete
+      expect(result.results.transform_values { |r| r["in_ractor"] }).to eq("a" => true, "b" => false, "c" => false)
+    end
+
+    it "is checked for Ractor safety at registration like an execution: ractor step" do
+      expect do
+        engine.register_template(<<~YAML, source: "declared_unsafe.yaml")
+          name: declared_unsafe
+          step_templates:
+            - { name: a, handler_class: RactorSpec::DeclaredButUnsafe }
+        YAML
+      end.to raise_error(TaskerCore::ValidationError, /RactorSpec::DeclaredButUnsafe cannot run in a Ractor: constant RactorSpec::DeclaredButUnsafe::SEEN/)
+      expect(engine.templates.map { |t| t["name"] }).not_to include("declared_unsafe")
+    end
+
+    it "refuses anything but :thread or :ractor, naming the class" do
+      expect { Class.new(TaskerCore::BaseStepHandler) { def self.name = "Fibers"; execution :fiber } }
+        .to raise_error(TaskerCore::ValidationError, /Fibers.execution: must be :thread or :ractor, got :fiber/)
+      expect(Class.new(RactorSpec::DeclaredSquare).execution).to eq(:ractor) # inherited
+      expect(RactorSpec::Square.execution).to be_nil
+    end
+  end
+
   it "retries a Ractor handler that raises under the normal rules" do
     engine.register_template(<<~YAML, source: "flaky.yaml")
       name: flaky_ractor

@@ -12,6 +12,19 @@ module RactorSpec
     end
   end
 
+  # Square, declared to run in a Ractor by its class rather than by the template.
+  class DeclaredSquare < Square
+    execution :ractor
+  end
+
+  # Declared for a Ractor, but holds a mutable constant: registration must refuse it.
+  class DeclaredButUnsafe < TaskerCore::BaseStepHandler
+    execution :ractor
+    SEEN = [] # rubocop:disable Style/MutableConstant
+
+    def process(_context) = nil
+  end
+
   # Adds its parents' squares.
   class Total < TaskerCore::BaseStepHandler
     def process(context)

@@ -370,6 +370,43 @@ impl Engine {
         })
     }
 
+    /// Records that `handler_class` declares its steps run on `execution` ("thread" or
+    /// "ractor") unless a template step says otherwise.
+    fn declare_handler_execution(
+        &self,
+        handler_class: String,
+        execution: String,
+    ) -> Result<(), Error> {
+        guard(|| {
+            let execution = Execution::ALL
+                .into_iter()
+                .find(|e| e.as_str() == execution)
+                .ok_or_else(|| {
+                    invalid(
+                        "execution",
+                        format!("{handler_class}: must be thread or ractor, not {execution:?}"),
+                    )
+                })?;
+            self.live()?
+                .declare_handler_execution(&handler_class, execution);
+            Ok(())
+        })
+    }
+
+    /// Handler classes of the steps at `path` (or in `yaml`) that do not say where they run.
+    fn undeclared_handlers_in(&self, path: String, yaml: Value) -> Result<Vec<String>, Error> {
+        guard(|| {
+            let yaml = if yaml.is_nil() {
+                None
+            } else {
+                Some(String::try_convert(yaml)?)
+            };
+            self.live()?
+                .undeclared_handlers_in(Path::new(&path), yaml.as_deref())
+                .map_err(err)
+        })
+    }
+
     /// Whether this process is a fork of the one that started the engine.
     fn is_forked(&self) -> bool {
         self.inner.forked()
@@ -911,6 +948,14 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("next_steps", method!(Engine::next_steps, 2))?;
     class.define_method("next_ractor_steps", method!(Engine::next_ractor_steps, 2))?;
     class.define_method("forked?", method!(Engine::is_forked, 0))?;
+    class.define_method(
+        "declare_handler_execution",
+        method!(Engine::declare_handler_execution, 2),
+    )?;
+    class.define_method(
+        "undeclared_handlers_in",
+        method!(Engine::undeclared_handlers_in, 2),
+    )?;
     class.define_method("ractor_steps_in", method!(Engine::ractor_steps_in, 2))?;
     class.define_method("complete_step", method!(Engine::complete_step, 2))?;
     class.define_method("fail_step", method!(Engine::fail_step, 5))?;

@@ -13,7 +13,7 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.1"
 
   # The extension is built from the workspace's Rust crates (see ext/tasker_core/extconf.rb).
-  spec.files = Dir["lib/**/*.rb", "ext/**/*.rb", "sig/**/*", "README.md"]
+  spec.files = Dir["lib/**/*.{rb,rake,tt}", "ext/**/*.rb", "sig/**/*", "README.md"]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/tasker_core/extconf.rb"]
 end

@@ -22,6 +22,10 @@ module TaskerCore
   # Bad input (a template, a task context, an argument); nothing was changed.
   class ValidationError < Error; end
 
+  # A setting (e.g. `config.tasker_core.workers` in a Rails app) has a value tasker-core
+  # cannot use; the message names the setting.
+  class ConfigurationError < Error; end
+
   # A wait ran out of time.
   class TimeoutError < Error; end
 

@@ -1,0 +1,120 @@
+# frozen_string_literal: true
+
+require_relative "rails/configuration"
+require_relative "rails/database_url"
+require_relative "rails/process_role"
+require_relative "rails/handler_lookup"
+require_relative "rails/executor_wrap"
+require_relative "rails/log_subscriber"
+require_relative "rails/launcher"
+
+module TaskerCore
+  # tasker-core inside a Rails app: settings, start and stop (see {Railtie}).
+  #
+  # Inside `module TaskerCore`, `Rails` means this module: code here says `::Rails` for the
+  # framework.
+  module Rails
+    class << self
+      # The settings; `config.tasker_core` and {TaskerCore.configure} give the same object.
+      # @return [Configuration]
+      def config
+        @config ||= Configuration.new
+      end
+
+      # Set once the app has initialized.
+      # @return [Launcher, nil]
+      attr_accessor :launcher
+
+      # The feature flag (`config.tasker_core.enabled`, the seed's use_rust_orchestration):
+      # an app moving from the Tasker engine branches on it to pick its coordinator.
+      # @return [Boolean]
+      def enabled?
+        config.enabled
+      end
+
+      # Whether tasker-core runs workflows in this process now.
+      # @return [Boolean]
+      def orchestrating?
+        enabled? && !launcher.nil? && launcher.running?
+      end
+
+      # Starts the engine where autostart did not (a console, `autostart = false`).
+      # @return [TaskerCore::Engine]
+      # @raise [ConfigurationError] before the app has initialized, or when disabled
+      def start
+        launcher!.start
+      end
+
+      # Stops the engine (at exit this happens by itself).
+      # @return [void]
+      def stop
+        launcher&.stop
+      end
+
+      # In a forked child (Puma's `on_worker_boot`): starts a fresh engine in place of the
+      # parent's.
+      # @return [TaskerCore::Engine, nil]
+      def after_fork
+        launcher!.after_fork
+      end
+
+      # Where tasker-core logs: config.tasker_core.logger, else Rails.logger.
+      # @return [Logger, nil]
+      def logger
+        config.logger || (::Rails.logger if ::Rails.respond_to?(:logger))
+      end
+
+      private
+
+      def launcher!
+        launcher || raise(ConfigurationError, "tasker-core starts once the Rails app has initialized " \
+                                              "(call this from an initializer's after_initialize, or later)")
+      end
+    end
+  end
+
+  # Changes tasker-core's Rails settings (the same object as `config.tasker_core`).
+  #
+  #   TaskerCore.configure do |config|
+  #     config.workers = 8
+  #     config.enabled = ENV.fetch("USE_RUST_ORCHESTRATION", "true")
+  #   end
+  # @yieldparam config [TaskerCore::Rails::Configuration]
+  # @return [TaskerCore::Rails::Configuration]
+  def self.configure
+    yield Rails.config
+    Rails.config
+  end
+
+  # Hooks tasker-core into a Rails app: `config.tasker_core` settings, an engine started
+  # after the app initializes (in processes that serve or work) and stopped at exit,
+  # engine events on ActiveSupport::Notifications and in the Rails log, handlers found
+  # through Zeitwerk and run inside the Rails reloader.
+  class Railtie < ::Rails::Railtie
+    config.tasker_core = TaskerCore::Rails.config
+
+    # After every initializer, so `TaskerCore.configure` in config/initializers has run,
+    # and after eager loading in production.
+    config.after_initialize do |app|
+      launcher = TaskerCore::Rails::Launcher.new(app.config.tasker_core, app)
+      TaskerCore::Rails.launcher = launcher
+      if app.config.tasker_core.restart_after_fork
+        ActiveSupport::ForkTracker.after_fork do
+          launcher.after_fork
+        rescue StandardError => e # the child goes on without an engine; its submits say so
+          launcher.logger&.error("tasker-core: could not restart after fork: #{e.class}: #{e.message}")
+        end
+      end
+      launcher.autostart
+    end
+
+    # rake tasker:graph[path/to/template.yaml] in the app.
+    rake_tasks do
+      load File.expand_path("tasks/graph.rake", __dir__)
+    end
+
+    initializer "tasker_core.log_subscriber" do
+      TaskerCore::Rails::LogSubscriber.attach_to :tasker_core
+    end
+  end
+end

@@ -1,0 +1,16 @@
+# frozen_string_literal: true
+
+# What `rails generate tasker_core:install` writes, trimmed, plus what the shop observes.
+TaskerCore.configure do |config|
+  # The feature flag (the seed's use_rust_orchestration): off, the engine never starts and
+  # Tasker::PerformanceCoordinator falls back to the app's own coordinator.
+  config.enabled = ENV.fetch("USE_RUST_ORCHESTRATION", "true")
+  config.shutdown_timeout = 5
+end
+
+# Engine events arrive as ActiveSupport notifications; the shop keeps their names per task
+# (GET /orders/:id shows them). lib/ is not reloaded, so the log survives code reloads.
+require Rails.root.join("lib", "tasker_event_log").to_s
+ActiveSupport::Notifications.subscribe(TaskerEventLog::EVENTS) do |name, _start, _finish, _id, payload|
+  TaskerEventLog.record(name, payload)
+end

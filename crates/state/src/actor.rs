@@ -42,6 +42,14 @@ pub struct ApplyAcked {
     pub reply: Sender<TaskerResult<()>>,
 }
 
+/// Sees each batch just before it goes to the store and says what to do if it commits
+/// (live counters that must move only with committed facts). Batches are shown one at a
+/// time, in commit order, each after the previous one's outcome is known.
+pub trait CommitObserver: Send + Sync + 'static {
+    /// Called on the state actor's thread; must be quick and must not block.
+    fn before_commit(&self, changes: &[Change]) -> Box<dyn FnOnce() + Send>;
+}
+
 /// Something to do once every change received so far is committed: the engine announces
 /// events this way, so a subscriber that reads the store finds what the event describes.
 /// It is dropped, not run, when that commit fails (what it would announce was not stored).
@@ -138,6 +146,7 @@ pub struct StateActor {
     unreported: Option<TaskerError>,
     finished: Arc<TaskFinishedSignal>,
     stats: Arc<StateStats>,
+    observer: Option<Arc<dyn CommitObserver>>,
 }
 
 impl StateActor {
@@ -161,7 +170,14 @@ impl StateActor {
             unreported: None,
             finished,
             stats,
+            observer: None,
         }
+    }
+
+    /// Shows every batch to `observer` before it is committed (see [`CommitObserver`]).
+    pub fn with_observer(mut self, observer: Arc<dyn CommitObserver>) -> StateActor {
+        self.observer = Some(observer);
+        self
     }
 
     /// Answers a waiter: an ack with `result`; a flush with `result`, or with an earlier
@@ -248,11 +264,19 @@ impl StateActor {
         let owned = batch.alone || batch.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)));
         let waiters = batch.waiters;
         let after_commit = batch.after_commit;
+        let observed = self
+            .observer
+            .as_ref()
+            .map(|observer| observer.before_commit(&batch.changes));
         self.committing = true;
         let describe = self.store.describe();
         ctx.spawn(wrap_future::<_, Self>(self.store.apply(batch.changes)).map(
             move |result, act, ctx| {
                 act.committing = false;
+                // Before any waiter or event hears of the commit, so what they read agrees.
+                if let (Ok(()), Some(apply)) = (&result, observed) {
+                    apply();
+                }
                 act.stats.batches.fetch_add(1, Ordering::Relaxed);
                 act.stats.changes.fetch_add(size as u64, Ordering::Relaxed);
                 if let Err(e) = &result {

@@ -15,22 +15,29 @@
 //! - [`sql`]: the durable stores on Tasker's tables, [`SqliteStore`] (embedded, the default)
 //!   and [`PostgresStore`] (several engine processes on one database), and [`open_store`],
 //!   which picks one from a `database_url`.
+//! - [`insights`]: health counts, analytics over a period, the slowest steps and tasks
+//!   ([`HealthCounts`], [`AnalyticsMetrics`], [`SlowestStep`], [`SlowestTask`]), answered by
+//!   every store through the [`Store`] trait.
 //! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
 //!   and wakes waiters once a batch is applied.
 
 pub mod actor;
 pub mod change;
 pub mod checks;
+pub mod insights;
 pub mod memory;
 pub mod records;
 pub mod sql;
 pub mod store;
 
 pub use actor::{
-    AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, Flush, StateActor, StateStats,
-    TaskFinishedSignal,
+    AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, CommitObserver, Flush, StateActor,
+    StateStats, TaskFinishedSignal,
 };
 pub use change::{Change, NewTask, StepPatch};
+pub use insights::{
+    AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
+};
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 pub use sql::{open_store, PostgresStore, SqliteStore};

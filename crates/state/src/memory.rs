@@ -7,6 +7,10 @@
 
 use crate::change::Change;
 use crate::checks::{check_sort_key, check_step_change, check_task_change, patch_step};
+use crate::insights::reference::{self, StepRef, TaskRef};
+use crate::insights::{
+    AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
+};
 use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 use crate::store::{Commit, StepView, Store, TaskView};
 use parking_lot::RwLock;
@@ -245,7 +249,35 @@ impl Tables {
     }
 }
 
+impl Tables {
+    /// Every task with its steps, borrowed, for the insights computations.
+    fn task_refs(&self) -> Vec<TaskRef<'_>> {
+        self.tasks
+            .values()
+            .map(|row| TaskRef {
+                record: &row.record,
+                transitions: &row.transitions,
+                steps: row
+                    .steps
+                    .iter()
+                    .filter_map(|id| self.steps.get(id))
+                    .map(|s| StepRef {
+                        record: &s.record,
+                        transitions: &s.transitions,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
 impl MemoryStore {
+    /// Runs an insights computation over every task, under the read lock.
+    fn insight<R>(&self, f: impl FnOnce(&[TaskRef<'_>]) -> R) -> TaskerResult<R> {
+        let tables = self.tables.read();
+        Ok(f(&tables.task_refs()))
+    }
+
     /// Applies a batch at once (the in-memory store needs no runtime).
     pub fn apply_now(&self, batch: &[Change]) -> TaskerResult<()> {
         let mut tables = self.tables.write();
@@ -326,6 +358,30 @@ impl Store for MemoryStore {
             .tasks
             .get(&id)
             .map(|r| current(&r.transitions)))
+    }
+
+    fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts> {
+        self.insight(|tasks| reference::health_counts(tasks, now))
+    }
+
+    fn analytics_metrics(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> TaskerResult<AnalyticsMetrics> {
+        self.insight(|tasks| reference::analytics_totals(tasks, since, now).metrics(since, now))
+    }
+
+    fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
+        self.insight(|tasks| reference::slowest_steps(tasks, query))
+    }
+
+    fn slowest_step_groups(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStepGroup>> {
+        self.insight(|tasks| reference::slowest_step_groups(tasks, query))
+    }
+
+    fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
+        self.insight(|tasks| reference::slowest_tasks(tasks, query))
     }
 
     fn describe(&self) -> String {

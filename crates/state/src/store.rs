@@ -1,10 +1,13 @@
 //! The [`Store`] trait: what every backend provides.
 
 use crate::change::Change;
+use crate::insights::{
+    AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
+};
 use crate::records::{StepRecord, TaskRecord, TransitionRecord};
 use std::future::Future;
 use std::pin::Pin;
-use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult};
+use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
 
 /// A task read back with its history and steps.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +63,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Tasks not finished (pending or in_progress), oldest first: what recovery reloads.
     fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>>;
+
+    /// Tasks and steps by state, retries and backoff, as of `now` (see [`HealthCounts`]).
+    /// Reads every row: for history and cross-checks, not for a hot path.
+    fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts>;
+
+    /// Throughput, outcomes and durations over `[since, now]` (see [`AnalyticsMetrics`]).
+    fn analytics_metrics(&self, since: Timestamp, now: Timestamp)
+        -> TaskerResult<AnalyticsMetrics>;
+
+    /// The longest-running finished steps that `query` selects, longest first.
+    fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>>;
+
+    /// The finished steps `query` selects, grouped by (namespace, task name, step name),
+    /// slowest average first; `query.limit` counts groups.
+    fn slowest_step_groups(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStepGroup>>;
+
+    /// The longest-running finished tasks that `query` selects, longest first.
+    fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>>;
 
     /// Takes ownership of `ids` for this engine so no other engine orchestrates them;
     /// returns the ones it got. Ownership ends when the task finishes or the engine's

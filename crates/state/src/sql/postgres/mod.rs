@@ -2,10 +2,14 @@
 //! the Tasker Rails engine.
 
 mod claims;
+mod insights;
 mod read;
 mod write;
 
 use crate::change::Change;
+use crate::insights::{
+    AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
+};
 use crate::sql::codec::{db_error, parse_state, redact_url, to_naive};
 use crate::sql::plan::{self, apply_with_retry, refusal, Failure, Heads};
 use crate::sql::runtime::StoreRuntime;
@@ -32,6 +36,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_tasker_core.sql",
         include_str!("../../../migrations/postgres/0002_tasker_core.sql"),
+    ),
+    (
+        "0003_tasker_core_insights.sql",
+        include_str!("../../../migrations/postgres/0003_tasker_core_insights.sql"),
     ),
 ];
 
@@ -542,6 +550,55 @@ impl Store for PostgresStore {
                 )
             })?;
         Ok(ids.into_iter().map(TaskId).collect())
+    }
+
+    fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts> {
+        self.runtime
+            .block_on(insights::health_counts(&self.inner.pool, now))
+            .map_err(|e| db_error(format!("counting health in {}", self.inner.describe), e))
+    }
+
+    fn analytics_metrics(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> TaskerResult<AnalyticsMetrics> {
+        self.runtime
+            .block_on(insights::analytics_metrics(&self.inner.pool, since, now))
+            .map_err(|e| db_error(format!("computing analytics in {}", self.inner.describe), e))
+    }
+
+    fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
+        self.runtime
+            .block_on(insights::slowest_steps(&self.inner.pool, query))
+            .map_err(|e| {
+                e.into_tasker(format!(
+                    "finding the slowest steps in {}",
+                    self.inner.describe
+                ))
+            })
+    }
+
+    fn slowest_step_groups(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStepGroup>> {
+        self.runtime
+            .block_on(insights::slowest_step_groups(&self.inner.pool, query))
+            .map_err(|e| {
+                db_error(
+                    format!("grouping the slowest steps in {}", self.inner.describe),
+                    e,
+                )
+            })
+    }
+
+    fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
+        self.runtime
+            .block_on(insights::slowest_tasks(&self.inner.pool, query))
+            .map_err(|e| {
+                e.into_tasker(format!(
+                    "finding the slowest tasks in {}",
+                    self.inner.describe
+                ))
+            })
     }
 
     fn claim_tasks(&self, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {

@@ -1,9 +1,13 @@
 //! [`SqliteStore`]: the embedded store, Tasker's tables in one SQLite file.
 
+mod insights;
 mod read;
 mod write;
 
 use crate::change::Change;
+use crate::insights::{
+    AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
+};
 use crate::sql::codec::{db_error, parse_state, sqlite_time};
 use crate::sql::plan::{self, apply_with_retry, refusal, Failure, Heads};
 use crate::sql::runtime::StoreRuntime;
@@ -22,10 +26,16 @@ use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResul
 use write::WriteError;
 
 /// The migrations, in order (`migrations/sqlite/`).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_tasker_tables.sql",
-    include_str!("../../../migrations/sqlite/0001_tasker_tables.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_tasker_tables.sql",
+        include_str!("../../../migrations/sqlite/0001_tasker_tables.sql"),
+    ),
+    (
+        "0002_tasker_core_insights.sql",
+        include_str!("../../../migrations/sqlite/0002_tasker_core_insights.sql"),
+    ),
+];
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -532,6 +542,55 @@ impl Store for SqliteStore {
                 )
             })?;
         Ok(ids.into_iter().map(TaskId).collect())
+    }
+
+    fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts> {
+        self.runtime
+            .block_on(insights::health_counts(&self.inner.pool, now))
+            .map_err(|e| db_error(format!("counting health in {}", self.inner.describe), e))
+    }
+
+    fn analytics_metrics(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> TaskerResult<AnalyticsMetrics> {
+        self.runtime
+            .block_on(insights::analytics_metrics(&self.inner.pool, since, now))
+            .map_err(|e| db_error(format!("computing analytics in {}", self.inner.describe), e))
+    }
+
+    fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
+        self.runtime
+            .block_on(insights::slowest_steps(&self.inner.pool, query))
+            .map_err(|e| {
+                e.into_tasker(format!(
+                    "finding the slowest steps in {}",
+                    self.inner.describe
+                ))
+            })
+    }
+
+    fn slowest_step_groups(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStepGroup>> {
+        self.runtime
+            .block_on(insights::slowest_step_groups(&self.inner.pool, query))
+            .map_err(|e| {
+                db_error(
+                    format!("grouping the slowest steps in {}", self.inner.describe),
+                    e,
+                )
+            })
+    }
+
+    fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
+        self.runtime
+            .block_on(insights::slowest_tasks(&self.inner.pool, query))
+            .map_err(|e| {
+                e.into_tasker(format!(
+                    "finding the slowest tasks in {}",
+                    self.inner.describe
+                ))
+            })
     }
 
     fn close(&self) {

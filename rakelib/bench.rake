@@ -1,9 +1,9 @@
 # frozen_string_literal: true
 
-# rake bench: the benchmark suite of issues 2 to 6. Runs the Rust benches (the resolver's
+# rake bench: the benchmark suite of issues 2 to 8. Runs the Rust benches (the resolver's
 # readiness benches, criterion; the SQL readiness function against the resolver on
 # PostgreSQL) and the Ruby benches (per-call cost; throughput against plain Ruby; durable
-# throughput and latency on SQLite and PostgreSQL; event delivery; Ractor handlers; graph analysis), keeps what they measured in target/bench/,
+# throughput and latency on SQLite and PostgreSQL; event delivery; Ractor handlers; graph analysis; insights), keeps what they measured in target/bench/,
 # and writes docs/benchmarks.md from it. Three to four minutes once everything is compiled.
 # `rake bench:rust` and `rake bench:ruby` run one half, `rake bench:durable` issue 3's benches;
 # none of them writes the document. Without PostgreSQL the benches that need it print a
@@ -22,10 +22,11 @@ module BenchRun
   # estimates in target/bench/criterion.
   RUST_BENCHES = {
     "readiness" => %w[cargo bench -p tasker-resolver --bench readiness],
-    "sql_readiness" => %w[cargo bench -p tasker-state --bench sql_readiness]
+    "sql_readiness" => %w[cargo bench -p tasker-state --bench sql_readiness],
+    "insights_scale" => %w[cargo bench -p tasker-state --bench insights_scale]
   }.freeze
   CRITERION_BENCHES = %w[readiness].freeze
-  RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors graph].freeze
+  RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors graph insights].freeze
   # Issue 3's benches, for `rake bench:durable`.
   DURABLE_RUST = %w[sql_readiness].freeze
   DURABLE_RUBY = %w[durable_throughput durable_latency].freeze

@@ -6,6 +6,7 @@ require_relative "durable_report"
 require_relative "events_report"
 require_relative "ractors_report"
 require_relative "graph_report"
+require_relative "insights_report"
 
 module Bench
   # Writes docs/benchmarks.md from one `rake bench` run.
@@ -24,6 +25,7 @@ module Bench
     include EventsReport
     include RactorsReport
     include GraphReport
+    include InsightsReport
 
     # Issue 2's targets. Not assertions: the report says whether each was met.
     TARGETS = {
@@ -61,7 +63,7 @@ module Bench
     # @return [String] the Markdown document
     def render
       [header, machine_section, targets_section, comparison_section, readiness_section, calls_section,
-       throughput_section, durable_section, events_section, ractors_section, graph_section, method_section].join("\n")
+       throughput_section, durable_section, events_section, ractors_section, graph_section, insights_section, method_section].join("\n")
     end
 
     private

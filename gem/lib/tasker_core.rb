@@ -81,6 +81,7 @@ require_relative "tasker_core/runtime_graph_analyzer"
 require_relative "tasker_core/task"
 require_relative "tasker_core/engine"
 require_relative "tasker_core/workflow_coordinator"
+require_relative "tasker_core/insights"
 # Deferred: it loads ActiveJob, which only apps that submit through jobs need.
 TaskerCore.autoload :SubmitTaskJob, File.expand_path("tasker_core/submit_task_job", __dir__)
 require_relative "tasker_core/railtie" if defined?(Rails::Railtie)

@@ -27,10 +27,15 @@ use std::time::{Duration, Instant};
 use tasker_event_bus::{
     Event, EventBus, Interest, Overflow, Pattern, Publish, Subscription, Unsubscribe,
 };
+use tasker_insights::{HealthCounts, HealthObserver, LiveHealth};
 use tasker_model::template::load_templates;
 use tasker_model::{
     EngineConfig, Execution, State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult,
     Timestamp,
+};
+use tasker_state::insights::{
+    AnalyticsMetrics, HealthCounts as StoredHealth, SlowQuery, SlowestStep, SlowestStepGroup,
+    SlowestTask,
 };
 use tasker_state::{
     Flush, MemoryStore, StateActor, StateStats, Store, TaskFinishedSignal, TaskView,
@@ -143,6 +148,31 @@ impl Interrupt {
     }
 }
 
+/// The live counters' starting point, from the store's counts.
+fn live_seed(stored: &StoredHealth) -> HealthCounts {
+    let n = |v: u64| v as i64;
+    HealthCounts {
+        tasks: [
+            n(stored.pending_tasks),
+            n(stored.in_progress_tasks),
+            n(stored.complete_tasks),
+            n(stored.error_tasks),
+            n(stored.cancelled_tasks),
+            n(stored.resolved_manually_tasks),
+        ],
+        steps: [
+            n(stored.pending_steps),
+            n(stored.in_progress_steps),
+            n(stored.complete_steps),
+            n(stored.error_steps),
+            n(stored.cancelled_steps),
+            n(stored.resolved_manually_steps),
+        ],
+        retryable_error_steps: n(stored.retryable_error_steps),
+        exhausted_retry_steps: n(stored.exhausted_retry_steps),
+    }
+}
+
 /// The entries of [`Engine::stats`] that are levels, not counts since start.
 const GAUGES: [&str; 4] = [
     "steps_in_flight",
@@ -185,6 +215,10 @@ pub struct Engine {
     running: Mutex<Option<Running>>,
     stats: Arc<EngineStats>,
     metrics: Arc<Metrics>,
+    /// Tasks and steps by state, moved by each committed batch.
+    health: Arc<LiveHealth>,
+    /// Steps the worker and Ractor pools can run at once (they say so when they start).
+    capacity: AtomicUsize,
     started_at: Instant,
     /// Handler class → where its steps run, as its Ruby class declares.
     handler_executions: RwLock<std::collections::HashMap<String, Execution>>,
@@ -222,6 +256,11 @@ impl Engine {
         let inflight = Arc::new(Inflight::default());
         let stats = Arc::new(EngineStats::default());
         let metrics = Arc::new(Metrics::default());
+        // Live counts start from what the store holds (tasks of earlier runs) and move
+        // with every batch this engine commits from here on.
+        let health = Arc::new(LiveHealth::seeded(live_seed(
+            &store.health_counts(Timestamp::now())?,
+        )));
         let state_stats = Arc::new(StateStats::default());
         let finished = Arc::new(TaskFinishedSignal::default());
         let event_interest = Arc::new(Interest::default());
@@ -234,6 +273,7 @@ impl Engine {
             let inflight = inflight.clone();
             let stats = stats.clone();
             let metrics = metrics.clone();
+            let health = health.clone();
             let state_stats = state_stats.clone();
             let finished = finished.clone();
             let event_interest = event_interest.clone();
@@ -255,6 +295,7 @@ impl Engine {
                                     finished,
                                     state_stats,
                                 )
+                                .with_observer(Arc::new(HealthObserver(health)))
                             });
                         let interest = event_interest.clone();
                         let events =
@@ -302,6 +343,8 @@ impl Engine {
             running: Mutex::new(Some(Running { system, thread })),
             stats,
             metrics,
+            health,
+            capacity: AtomicUsize::new(0),
             started_at: Instant::now(),
             handler_executions: RwLock::default(),
             state_stats,
@@ -904,6 +947,61 @@ impl Engine {
     /// cross from Ruby into them.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Tasks and steps by state now (O(1): counters moved by every committed batch).
+    pub fn health(&self) -> HealthCounts {
+        self.health.counts()
+    }
+
+    /// Health counts as the store holds them (a query; exact, and includes the
+    /// PostgreSQL connection counts and the time-based backoff count).
+    pub fn stored_health(&self) -> TaskerResult<StoredHealth> {
+        self.store.health_counts(Timestamp::now())
+    }
+
+    /// Throughput and outcomes since `since` (a query).
+    pub fn analytics_metrics(&self, since: Timestamp) -> TaskerResult<AnalyticsMetrics> {
+        self.store.analytics_metrics(since, Timestamp::now())
+    }
+
+    /// The slowest finished steps `query` selects (a query).
+    pub fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
+        self.store.slowest_steps(query)
+    }
+
+    /// Finished steps grouped by namespace, task and step name, slowest average first.
+    pub fn slowest_step_groups(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStepGroup>> {
+        self.store.slowest_step_groups(query)
+    }
+
+    /// The slowest finished tasks `query` selects (a query).
+    pub fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
+        self.store.slowest_tasks(query)
+    }
+
+    /// Steps handed to workers and not yet reported.
+    pub fn steps_in_flight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Adds `slots` to the number of steps the pools can run at once (a pool calls this
+    /// when it starts, and with a negative number when it stops).
+    pub fn add_capacity(&self, slots: isize) {
+        if slots >= 0 {
+            self.capacity.fetch_add(slots as usize, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .capacity
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    Some(c.saturating_sub(slots.unsigned_abs()))
+                });
+        }
+    }
+
+    /// Steps the running pools can run at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
     }
 
     /// Steps completed in the last full second (sampled by the orchestrator each second).

@@ -13,4 +13,4 @@
 
 pub mod live_health;
 
-pub use live_health::{HealthCounts, LiveHealth};
+pub use live_health::{HealthCounts, HealthObserver, LiveHealth};

@@ -13,8 +13,9 @@
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use tasker_model::{State, StepId, TaskId};
-use tasker_state::{Change, StepPatch};
+use tasker_state::{Change, CommitObserver, StepPatch};
 
 /// Retry limit assumed for a step this process never saw created (TASKER.md's default).
 const DEFAULT_RETRY_LIMIT: u32 = 3;
@@ -314,6 +315,18 @@ impl LiveHealth {
     }
 }
 
+/// Plugs a [`LiveHealth`] into the state actor: each batch is prepared before it commits
+/// and applied once it has.
+pub struct HealthObserver(pub Arc<LiveHealth>);
+
+impl CommitObserver for HealthObserver {
+    fn before_commit(&self, changes: &[Change]) -> Box<dyn FnOnce() + Send> {
+        let update = self.0.prepare(changes);
+        let health = self.0.clone();
+        Box::new(move || health.apply(update))
+    }
+}
+
 impl HealthUpdate {
     fn count(&mut self, kind: ErrorKind, by: i64) {
         match kind {
@@ -346,7 +359,6 @@ fn current(
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::sync::Arc;
     use tasker_model::{TemplateKey, Timestamp};
     use tasker_state::{NewTask, StepRecord, TaskRecord, TransitionMeta};
 

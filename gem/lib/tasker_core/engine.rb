@@ -127,6 +127,8 @@ module TaskerCore
       raise OrchestrationError, "the worker pool is already running" if @pool
 
       @pool = WorkerPool.new(@native, @runner, size: workers, batch_size: batch_size, logger: @logger).start
+      @native.add_capacity(workers)
+      @pool
     end
 
     # Starts a {RactorPool} for `execution: ractor` steps (once).
@@ -137,6 +139,8 @@ module TaskerCore
       raise OrchestrationError, "the Ractor pool is already running" if @ractor_pool
 
       @ractor_pool = RactorPool.new(self, size: size, batch_size: batch_size, logger: @logger).start
+      @native.add_capacity(size)
+      @ractor_pool
     end
 
     # @return [RactorPool, nil]

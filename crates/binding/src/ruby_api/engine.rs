@@ -794,6 +794,33 @@ impl Engine {
         Ok(h)
     }
 
+    /// Live counts as one Array of Integers, in this order: total, pending, in_progress,
+    /// complete, error, cancelled, resolved_manually tasks; the same for steps; retryable
+    /// and exhausted error steps; steps in flight; pool capacity. An Array rather than a
+    /// Hash because `SystemHealthCounts.current` is meant to cost microseconds.
+    fn health(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let c = rb_self.inner.health();
+        let out = ruby.ary_new_capa(20);
+        out.push(c.tasks.iter().sum::<i64>())?;
+        for n in c.tasks {
+            out.push(n)?;
+        }
+        out.push(c.steps.iter().sum::<i64>())?;
+        for n in c.steps {
+            out.push(n)?;
+        }
+        out.push(c.retryable_error_steps)?;
+        out.push(c.exhausted_retry_steps)?;
+        out.push(rb_self.inner.steps_in_flight())?;
+        out.push(rb_self.inner.capacity())?;
+        Ok(out)
+    }
+
+    /// Adds `slots` (negative: removes) to the steps the pools can run at once.
+    fn add_capacity(&self, slots: isize) {
+        self.inner.add_capacity(slots);
+    }
+
     /// Every counter, gauge and latency histogram in the Prometheus text format.
     fn metrics_text(&self) -> String {
         self.inner.metrics_text()
@@ -974,6 +1001,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("stopped?", method!(Engine::is_stopped, 0))?;
     class.define_method("stats", method!(Engine::stats, 0))?;
     class.define_method("metrics_text", method!(Engine::metrics_text, 0))?;
+    class.define_method("health", method!(Engine::health, 0))?;
+    super::insights::define(&class)?;
+    class.define_method("add_capacity", method!(Engine::add_capacity, 1))?;
     class.define_method("subscribe", method!(Engine::subscribe, 3))?;
     Ok(())
 }

@@ -4,6 +4,7 @@ mod diagnostics;
 pub(crate) mod engine;
 mod event;
 mod event_subscription;
+mod insights;
 mod ready_step;
 mod stop_flag;
 mod task_graph;

@@ -7,7 +7,7 @@
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::TaskOrigin;
 use crate::manual::{Operation, Request};
-use crate::metrics::Metrics;
+use crate::metrics::{HistogramSnapshot, Metrics};
 use crate::orchestrator::{
     Barrier, Manipulate, Orchestrator, OrchestratorLinks, PublishCustom, Recover, Shutdown,
     StartTask, StepFinished, StepOutcome, StepsStarted, SubmitTask,
@@ -1004,6 +1004,13 @@ impl Engine {
         self.capacity.load(Ordering::Relaxed)
     }
 
+    /// Every latency histogram: the engine's operations, then the store's commits.
+    pub fn latency(&self) -> Vec<(&'static str, HistogramSnapshot)> {
+        let mut all = self.metrics.snapshot();
+        all.push(("store_commit", self.state_stats.commit_latency.snapshot()));
+        all
+    }
+
     /// Steps completed in the last full second (sampled by the orchestrator each second).
     pub fn steps_per_second(&self) -> u64 {
         self.metrics.steps_last_second.load(Ordering::Relaxed)
@@ -1019,7 +1026,7 @@ impl Engine {
         crate::metrics::prometheus_text(
             &self.stats(),
             &GAUGES,
-            &self.metrics.snapshot(),
+            &self.latency(),
             &[
                 ("steps_per_second", self.steps_per_second() as f64),
                 ("uptime_seconds", self.uptime().as_secs_f64()),

@@ -89,6 +89,8 @@ impl TaskFinishedSignal {
 /// Counters the engine reports in `stats`.
 #[derive(Default)]
 pub struct StateStats {
+    /// How long each batch took the store to commit (or refuse).
+    pub commit_latency: crate::latency::Histogram,
     pub batches: AtomicU64,
     pub changes: AtomicU64,
     pub failed_batches: AtomicU64,
@@ -269,10 +271,12 @@ impl StateActor {
             .as_ref()
             .map(|observer| observer.before_commit(&batch.changes));
         self.committing = true;
+        let started = std::time::Instant::now();
         let describe = self.store.describe();
         ctx.spawn(wrap_future::<_, Self>(self.store.apply(batch.changes)).map(
             move |result, act, ctx| {
                 act.committing = false;
+                act.stats.commit_latency.record(started.elapsed());
                 // Before any waiter or event hears of the commit, so what they read agrees.
                 if let (Ok(()), Some(apply)) = (&result, observed) {
                     apply();

@@ -300,8 +300,9 @@ module TaskerCore
     # Counters (tasks and steps by outcome, store batches), gauges (steps in flight and
     # queued, `steps_per_second` over the last full second, `uptime_seconds`) and, under
     # `:latency`, per operation `{count:, mean_us:, p50_us:, p99_us:}` for `submit`,
-    # `drain`, `complete`, `fail` (calls from Ruby, conversions included) and `readiness`
-    # (the engine applying a step's report and dispatching what became ready). Quantiles
+    # `drain`, `complete`, `fail` (calls from Ruby, conversions included), `readiness`
+    # (the engine applying a step's report and dispatching what became ready) and
+    # `store_commit` (one batch's transaction, committed or refused). Quantiles
     # are histogram-bucket estimates, within a factor of √2.
     # @return [Hash{Symbol => Numeric, Hash}]
     def stats

@@ -8,9 +8,11 @@ RSpec.describe "Engine metrics" do
   it "counts every boundary call and engine step of a workflow run, with latencies" do
     ids = Array.new(3) { engine.submit_task("linear", {}, namespace: "fixtures") }
     ids.each { |id| expect(engine.wait_for_task(id, timeout: 10).status).to eq(:complete) }
+    engine.flush
     stats = engine.stats
     latency = stats[:latency]
-    expect(latency.keys).to eq(%i[submit drain complete fail readiness])
+    expect(latency.keys).to eq(%i[submit drain complete fail readiness store_commit])
+    expect(latency[:store_commit][:count]).to eq(stats[:store_batches])
     expect(latency[:submit][:count]).to eq(3)
     expect(latency[:complete][:count]).to eq(12) # 3 tasks × 4 steps
     expect(latency[:readiness][:count]).to eq(12) # one per step report
@@ -46,6 +48,7 @@ RSpec.describe "Engine metrics" do
   it "exports the same numbers as Prometheus text" do
     id = engine.submit_task("diamond", {}, namespace: "fixtures")
     engine.wait_for_task(id, timeout: 10)
+    engine.flush
     stats = engine.stats
     text = engine.metrics_text
     samples = {}
@@ -69,5 +72,7 @@ RSpec.describe "Engine metrics" do
     buckets = samples.select { |k, _| k.start_with?("tasker_core_complete_duration_seconds_bucket") }.values
     expect(buckets).to eq(buckets.sort) # cumulative
     expect(samples["tasker_core_complete_duration_seconds_sum"]).to be > 0
+    expect(types["tasker_core_store_commit_duration_seconds"]).to eq("histogram")
+    expect(samples["tasker_core_store_commit_duration_seconds_count"]).to eq(stats[:store_batches])
   end
 end

@@ -782,7 +782,7 @@ impl Engine {
             rb_self.inner.uptime().as_secs_f64(),
         )?;
         let latency = ruby.hash_new();
-        for (name, snap) in rb_self.inner.metrics().snapshot() {
+        for (name, snap) in rb_self.inner.latency() {
             let op = ruby.hash_new();
             op.aset(ruby.to_symbol("count"), snap.count)?;
             op.aset(ruby.to_symbol("mean_us"), snap.mean_seconds() * 1e6)?;

@@ -13,6 +13,7 @@ module TaskerCore
       # @return [Integer]
       attr_accessor :limit
 
+      # The defaults: the last 24 hours, 10 rows, no filters.
       def initialize
         @time_range = 24 * 3600
         @limit = 10

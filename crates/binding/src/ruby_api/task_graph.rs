@@ -142,16 +142,18 @@ impl TaskGraph {
 
     /// The path to mark: by recorded durations once steps have run, else by step count.
     fn critical_path(&self) -> Vec<u32> {
-        if let Ok(runtime) = self.runtime() {
-            if let Ok(analysis) = runtime.analyze() {
-                let paths = analysis.critical_paths;
+        match self.runtime() {
+            // Just the paths: a full analysis would also count every step's descendants.
+            Ok(runtime) if self.dag.is_acyclic() => {
+                let paths = runtime.critical_paths();
                 if paths.total_duration_ms > 0.0 {
-                    return paths.longest_duration_path_steps;
+                    paths.longest_duration_path_steps
+                } else {
+                    paths.longest_path_steps
                 }
-                return paths.longest_path_steps;
             }
+            _ => self.dag.longest_path(),
         }
-        self.dag.longest_path()
     }
 }
 

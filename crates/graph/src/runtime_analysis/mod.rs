@@ -216,7 +216,9 @@ impl<'a> RuntimeGraph<'a> {
         steps.iter().map(|&i| self.dag.name_of(i).clone()).collect()
     }
 
-    fn critical_paths(&self) -> CriticalPaths {
+    /// Only the critical paths (what a picture marks), without the descendant counts the
+    /// rest of [`RuntimeGraph::analyze`] needs. The graph must be acyclic.
+    pub fn critical_paths(&self) -> CriticalPaths {
         let longest = self.dag.longest_path();
         let (timed, total) = heaviest_path(self.dag, |v| {
             self.facts[v as usize]

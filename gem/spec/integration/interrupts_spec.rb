@@ -15,20 +15,32 @@ RSpec.describe "Interrupting a thread that waits in the engine" do
     thread
   end
 
+  # The fastest of three: on a loaded 2-core machine one run can lose 10 ms to scheduling,
+  # while an interrupt that did not reach the wait would take its whole 30 s every time.
+  def fastest_of_three
+    Array.new(3) { yield }.min
+  end
+
   it "Thread#kill ends a wait in next_steps within 50 ms" do
-    thread = blocked_in_next_steps
-    started = monotonic
-    thread.kill
-    expect(thread.join(1)).to be(thread)
-    expect(monotonic - started).to be < 0.05
+    took = fastest_of_three do
+      thread = blocked_in_next_steps
+      started = monotonic
+      thread.kill
+      expect(thread.join(1)).to be(thread)
+      monotonic - started
+    end
+    expect(took).to be < 0.05
   end
 
   it "Thread#raise reaches a thread waiting in next_steps" do
-    thread = blocked_in_next_steps
-    started = monotonic
-    thread.raise(ArgumentError, "wake up")
-    expect { thread.value }.to raise_error(ArgumentError, "wake up")
-    expect(monotonic - started).to be < 0.05
+    took = fastest_of_three do
+      thread = blocked_in_next_steps
+      started = monotonic
+      thread.raise(ArgumentError, "wake up")
+      expect { thread.value }.to raise_error(ArgumentError, "wake up")
+      monotonic - started
+    end
+    expect(took).to be < 0.05
   end
 
   it "Timeout.timeout interrupts a wait for a task" do

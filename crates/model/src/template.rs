@@ -6,7 +6,7 @@
 
 use crate::error::{TaskerError, TaskerResult};
 use crate::schema::ContextSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -27,8 +27,10 @@ impl fmt::Display for TemplateKey {
     }
 }
 
-/// One step of a template.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// One step of a template. Keys Tasker accepts that tasker-core does not use are
+/// accepted and ignored, as Tasker ignores keys its schema does not list (see
+/// docs/tasker-compat.md).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct StepTemplate {
     pub name: String,
     pub handler_class: String,
@@ -52,11 +54,49 @@ pub struct StepTemplate {
     /// Where the handler runs; the template's `execution` when not given.
     #[serde(default)]
     pub execution: Option<Execution>,
+    /// Events this step's handler may publish (Tasker's step-level `custom_events`); they
+    /// join the template's list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_events: Vec<CustomEvent>,
+}
+
+/// A custom event a template declares: a name, as Tasker's example templates write it
+/// (`- name: order.shipped` with an optional `description:`) or as a plain string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomEvent {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for CustomEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Name(String),
+            Entry {
+                name: String,
+                #[serde(default)]
+                description: Option<String>,
+            },
+        }
+        match Form::deserialize(d) {
+            Ok(Form::Name(name)) => Ok(CustomEvent {
+                name,
+                description: None,
+            }),
+            Ok(Form::Entry { name, description }) => Ok(CustomEvent { name, description }),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected an event name, or a mapping with `name` (and optional `description`)",
+            )),
+        }
+    }
 }
 
 /// Where a step's handler runs: on the Ruby thread pool (the default; any Ruby code) or in
 /// a Ractor (parallel on every core; the handler must be Ractor-safe).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Execution {
     #[default]
@@ -137,11 +177,22 @@ struct Header {
     #[serde(default)]
     schema: Option<Json>,
     #[serde(default)]
-    custom_events: Option<Vec<String>>,
+    custom_events: Option<Vec<CustomEvent>>,
     #[serde(default)]
     environments: Option<BTreeMap<String, Json>>,
     #[serde(default)]
     execution: Option<Execution>,
+    // Keys of Tasker's format that the engine accepts and does not use (Tasker itself
+    // ignores them, or they configure its Ruby task handler); typed, so a wrong type is
+    // still refused with the key's name.
+    #[serde(default, rename = "concurrent")]
+    _concurrent: Option<bool>,
+    #[serde(default, rename = "handler_config")]
+    _handler_config: Option<BTreeMap<String, Json>>,
+    #[serde(default, rename = "default_context")]
+    _default_context: Option<Json>,
+    #[serde(default, rename = "default_options")]
+    _default_options: Option<Json>,
 }
 
 /// A parsed, validated task template.
@@ -156,7 +207,11 @@ pub struct TaskTemplate {
     pub default_dependent_system: Option<String>,
     pub named_steps: Option<Vec<String>>,
     pub schema: Option<Arc<ContextSchema>>,
+    /// The custom events handlers may publish (names), from the template's and its
+    /// steps' `custom_events`; `None` when neither lists any (then any name is allowed).
     pub custom_events: Option<Vec<String>>,
+    /// The same events with their descriptions, as declared.
+    pub custom_event_details: Vec<CustomEvent>,
     /// Per-environment overrides of step fields, keyed by environment name.
     pub environments: BTreeMap<String, Json>,
     pub step_templates: Vec<StepTemplate>,
@@ -219,6 +274,19 @@ impl TaskTemplate {
             )),
         };
         let environments = header.environments.unwrap_or_default();
+        let mut custom_event_details = header.custom_events.clone().unwrap_or_default();
+        for event in step_templates.iter().flat_map(|s| s.custom_events.iter()) {
+            if !custom_event_details.iter().any(|e| e.name == event.name) {
+                custom_event_details.push(event.clone());
+            }
+        }
+        let custom_events = (header.custom_events.is_some() || !custom_event_details.is_empty())
+            .then(|| {
+                custom_event_details
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect()
+            });
 
         let template = TaskTemplate {
             name: header.name,
@@ -230,7 +298,8 @@ impl TaskTemplate {
             default_dependent_system: header.default_dependent_system,
             named_steps: header.named_steps,
             schema,
-            custom_events: header.custom_events,
+            custom_events,
+            custom_event_details,
             environments,
             step_templates,
             execution: header.execution.unwrap_or_default(),
@@ -303,6 +372,23 @@ impl TaskTemplate {
                 }
             }
         }
+        if let Some(named) = &self.named_steps {
+            // Tasker's rule: when a template lists its step names, every step and every
+            // dependency must be one of them.
+            for step in &self.step_templates {
+                for name in std::iter::once(step.name.as_str()).chain(step.parents()) {
+                    if !named.iter().any(|n| n == name) {
+                        return Err(TaskerError::validation(
+                            format!("{subject}, step '{}'", step.name),
+                            format!(
+                                "'{name}' is not listed in named_steps ({})",
+                                named.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         if let Some(events) = &self.custom_events {
             if let Some(bad) = events.iter().find(|e| e.trim().is_empty()) {
                 return Err(TaskerError::validation(
@@ -314,10 +400,10 @@ impl TaskTemplate {
         Ok(())
     }
 
-    /// The template with one environment's overrides applied (TASKER.md `environments`).
-    ///
-    /// An override names a step and replaces the fields it gives; `handler_config` mappings
-    /// are merged key by key. An unknown environment leaves the template unchanged.
+    /// The template with one environment's overrides applied (TASKER.md `environments`),
+    /// as Tasker applies them: an override names a step and replaces the fields it gives;
+    /// `handler_config` mappings are merged key by key; an override naming no step of the
+    /// template is ignored. An unknown environment leaves the template unchanged.
     pub fn for_environment(&self, env: &str) -> TaskerResult<TaskTemplate> {
         let mut out = self.clone();
         let Some(overrides) = self.environments.get(env) else {
@@ -331,36 +417,37 @@ impl TaskTemplate {
             let name = ov.get("name").and_then(Json::as_str).ok_or_else(|| {
                 TaskerError::validation(&subject, "each step override needs a `name`")
             })?;
-            let step = out
-                .step_templates
-                .iter_mut()
-                .find(|s| s.name == name)
-                .ok_or_else(|| {
-                    TaskerError::validation(
-                        &subject,
-                        format!("override names unknown step '{name}'"),
-                    )
-                })?;
-            if let Some(Json::Object(cfg)) = ov.get("handler_config") {
-                let mut merged = match step.handler_config.take() {
-                    Some(Json::Object(m)) => m,
-                    _ => serde_json::Map::new(),
-                };
-                for (k, v) in cfg {
-                    merged.insert(k.clone(), v.clone());
+            let Some(step) = out.step_templates.iter_mut().find(|s| s.name == name) else {
+                continue;
+            };
+            let Json::Object(fields) = ov else {
+                continue;
+            };
+            let mut merged = match serde_json::to_value(&*step) {
+                Ok(Json::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+            for (k, v) in fields {
+                match (merged.get_mut(k), v) {
+                    (Some(Json::Object(base)), Json::Object(more)) if k == "handler_config" => {
+                        for (ck, cv) in more {
+                            base.insert(ck.clone(), cv.clone());
+                        }
+                    }
+                    _ => {
+                        merged.insert(k.clone(), v.clone());
+                    }
                 }
-                step.handler_config = Some(Json::Object(merged));
             }
-            if let Some(h) = ov.get("handler_class").and_then(Json::as_str) {
-                step.handler_class = h.to_string();
-            }
-            if let Some(r) = ov.get("default_retry_limit").and_then(Json::as_u64) {
-                step.default_retry_limit = r as u32;
-            }
-            if let Some(r) = ov.get("default_retryable").and_then(Json::as_bool) {
-                step.default_retryable = r;
-            }
+            *step = serde_path_to_error::deserialize(Json::Object(merged)).map_err(|e| {
+                let path = e.path().to_string();
+                TaskerError::validation(
+                    format!("{subject}, step '{name}'"),
+                    format!("{path}: {}", e.into_inner()),
+                )
+            })?;
         }
+        out.validate()?;
         Ok(out)
     }
 }

@@ -8,6 +8,9 @@
 #   result.complete? # => true
 #   engine.stop
 module TaskerCore
+  # Loaded on first use: it needs ActiveSupport.
+  autoload :LogSubscriber, File.expand_path("tasker_core/log_subscriber", __dir__)
+
   class << self
     # The engine started by {TaskerCore.start}, if any.
     # @return [TaskerCore::Engine, nil]

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 module TaskerCore
-  # Re-publishes every event through ActiveSupport::Notifications as
+  # Re-publishes every event through ActiveSupport::Notifications, once, as
   # "<event name>.tasker_core" (e.g. "step.completed.tasker_core"), so Rails subscribers see
   # them. {Engine.start} subscribes it when ActiveSupport::Notifications is loaded
   # (`instrument: :auto`).
@@ -10,11 +10,11 @@ module TaskerCore
   #     Rails.logger.info("task #{payload[:task_id]} done")
   #   end
   #
-  # ActiveSupport's log subscribers call the method named by the part before the first dot,
-  # so each event is also instrumented as "<name with underscores>.tasker_core"
-  # ("step_completed.tasker_core") for them:
+  # Log subscribers subclass {TaskerCore::LogSubscriber}, which maps a method such as
+  # `step_failed` to the dotted name (ActiveSupport's own LogSubscriber would look for
+  # "step_failed.tasker_core"):
   #
-  #   class TaskerLog < ActiveSupport::LogSubscriber
+  #   class TaskerLog < TaskerCore::LogSubscriber
   #     def step_failed(event) = error("step #{event.payload[:step_name]} failed")
   #   end
   #   TaskerLog.attach_to :tasker_core
@@ -35,15 +35,10 @@ module TaskerCore
     # @param event [Event]
     # @return [void]
     def call(event)
-      names = @names[event.name] ||= ["#{event.name}.#{NAMESPACE}", "#{event.name.tr('.', '_')}.#{NAMESPACE}"].uniq.freeze
-      notifier = ActiveSupport::Notifications.notifier
-      payload = nil
-      names.each do |name|
-        next unless notifier.listening?(name)
+      name = @names[event.name] ||= "#{event.name}.#{NAMESPACE}".freeze
+      return unless ActiveSupport::Notifications.notifier.listening?(name)
 
-        payload ||= payload_for(event)
-        ActiveSupport::Notifications.instrument(name, payload)
-      end
+      ActiveSupport::Notifications.instrument(name, payload_for(event))
     end
 
     private

@@ -43,10 +43,23 @@ RSpec.describe "ActiveSupport::Notifications bridge" do
     expect(engine.events.stats).to have_key("ActiveSupport::Notifications")
   end
 
-  it "lets a LogSubscriber attached to :tasker_core log events (methods named with underscores)" do
+  it "instruments each event under one name only, so a pattern subscriber sees it once" do
+    seen = Queue.new
+    as_subscribe(/tasker_core\z/) { |name, *| seen << name }
+    id = engine.submit_task("bridged", {})
+    expect(engine.wait_for_task(id, timeout: 10)).to be_complete
+    got = []
+    wait_until { got << seen.pop until seen.empty?; got.include?("task.completed.tasker_core") }
+    expect(got.tally.values).to all(eq(1)), got.inspect
+    expect(got).not_to include(a_string_matching(/\A[a-z]+_[a-z_]+\.tasker_core\z/))
+  end
+
+  it "lets a TaskerCore::LogSubscriber attached to :tasker_core log events (methods named with underscores)" do
     log = StringIO.new
-    stub_const("TaskerLogSubscriber", Class.new(ActiveSupport::LogSubscriber) do
+    stub_const("TaskerLogSubscriber", Class.new(TaskerCore::LogSubscriber) do
       define_method(:task_completed) { |event| info("tasker task #{event.payload[:task_id]} completed") }
+      define_method(:step_before_handle) { |event| info("tasker step #{event.payload[:step_name]} starts") }
+      define_method(:workflow_viable_steps_discovered) { |event| info("tasker discovered in #{event.payload[:task_id]}") }
     end)
     previous = ActiveSupport::LogSubscriber.logger
     ActiveSupport::LogSubscriber.logger = Logger.new(log) # log subscribers share their base class's logger
@@ -56,6 +69,8 @@ RSpec.describe "ActiveSupport::Notifications bridge" do
       engine.wait_for_task(id, timeout: 10)
       wait_until { log.string.include?("tasker task #{id} completed") }
       expect(log.string).to include("tasker task #{id} completed")
+      expect(log.string.scan("tasker step only starts").size).to eq(1)
+      expect(log.string).to include("tasker discovered in #{id}")
     ensure
       TaskerLogSubscriber.detach_from(:tasker_core)
       ActiveSupport::LogSubscriber.logger = previous

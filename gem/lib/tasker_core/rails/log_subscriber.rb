@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require "active_support/log_subscriber"
+require_relative "../log_subscriber"
 
 module TaskerCore
   module Rails
@@ -11,7 +11,7 @@ module TaskerCore
     #
     # Only failures and task endings: ActiveSupport builds an event's payload only when
     # someone listens to it, so a subscriber for every step.completed would cost every step.
-    class LogSubscriber < ActiveSupport::LogSubscriber
+    class LogSubscriber < TaskerCore::LogSubscriber
       # @param event [ActiveSupport::Notifications::Event]
       # @return [void]
       def task_completed(event)

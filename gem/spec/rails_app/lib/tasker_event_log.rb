@@ -3,8 +3,7 @@
 # Names of the tasker-core events each task went through, as ActiveSupport notifications
 # delivered them (config/initializers/tasker_core.rb subscribes it).
 module TaskerEventLog
-  # "step.completed.tasker_core", "shop.payment_captured.tasker_core"; not the underscored
-  # copies ("step_completed.tasker_core") that exist for log subscribers.
+  # "step.completed.tasker_core", "shop.payment_captured.tasker_core".
   EVENTS = /\A[^.]+\.[^.]+\.tasker_core\z/
 
   @mutex = Mutex.new

@@ -119,7 +119,12 @@ module TaskerCore
         @running = false
         @subscription.unsubscribe
         remaining = deadline ? [deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max : WAIT * 2
-        @thread.kill unless @thread.join(remaining + WAIT)
+        return if @thread.join(remaining + WAIT)
+
+        message = "tasker-core: event subscriber #{@name} was still delivering at the stop deadline; " \
+                  "its thread is killed (#{@subscription.lag} event(s) undelivered)"
+        @logger ? @logger.warn(message) : warn(message)
+        @thread.kill
       end
 
       private

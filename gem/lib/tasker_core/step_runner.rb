@@ -8,8 +8,16 @@ module TaskerCore
   # - RetryableError → fail_step, retried, honouring its retry_after;
   # - Ractor::IsolationError (a handler in a Ractor touched what only the main Ractor may)
   #   → fail_step, not retried: it would fail the same way again;
-  # - any other StandardError → fail_step, retried under the normal backoff.
+  # - any other StandardError → fail_step, retried under the normal backoff;
+  # - a {FATAL} exception (LoadError, NotImplementedError, NoMemoryError, …) → fail_step,
+  #   retried, and re-raised so the pool replaces the thread or Ractor it ran on.
   class StepRunner
+    # Exceptions a handler may raise that are not StandardErrors but are still the step's
+    # failure (a missing require, an unimplemented method, memory or stack exhausted).
+    # Interrupts, signals and exit are not: they stop the thread, and its pool hands the
+    # step back.
+    FATAL = [ScriptError, NoMemoryError, SystemStackError, SecurityError].freeze
+
     # @param native [TaskerCore::Native::Engine]
     # @param resolver [TaskerCore::HandlerResolver]
     # @param executor [#call, nil] replaces handler dispatch (a coordinator's on_step_execute)
@@ -69,6 +77,11 @@ module TaskerCore
         return report_failure(ready, e, retryable: true, retry_after: e.retry_after)
       rescue StandardError => e
         return report_failure(ready, e, retryable: true)
+      rescue *FATAL => e
+        # The step fails with it like with any error (retried under the normal rules);
+        # then it goes on, so the thread or Ractor it broke is replaced by its pool.
+        report_failure(ready, e, retryable: true)
+        raise
       end
       begin
         @native.complete_step(ready.step_id, results)

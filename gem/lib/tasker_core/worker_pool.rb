@@ -60,8 +60,16 @@ module TaskerCore
       quiet
       deadline = monotonic + timeout
       clean = threads.all? { |t| t.join([deadline - monotonic, 0].max) }
+      @last_stop_stragglers = clean ? [] : stragglers
       kill unless clean
       clean
+    end
+
+    # The threads the last {#stop} gave up on, with the step each was running
+    # ("tasker-worker-2: step 97 charge_card (Shop::ChargeCard)"), for the engine's log.
+    # @return [Array<String>]
+    def last_stop_stragglers
+      @last_stop_stragglers || []
     end
 
     # Kills every thread at once.
@@ -81,15 +89,25 @@ module TaskerCore
 
     def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
+    def stragglers
+      threads.select(&:alive?).map do |t|
+        step = t[:tasker_step]
+        "#{t.name}: #{step ? "step #{step.step_id} #{step.name} (#{step.handler_class})" : 'between steps'}"
+      end
+    end
+
     def spawn(index)
       Thread.new do
         Thread.current.name = "tasker-worker-#{index}"
         Thread.current.report_on_exception = false
         work
-      rescue StandardError => e
-        # Unexpected: log it and replace this thread so the pool keeps its size.
-        @logger&.error("tasker-core: worker #{index} died: #{e.class}: #{e.message}")
-        warn("tasker-core: worker #{index} died: #{e.class}: #{e.message}") unless @logger
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        # Unexpected, or a handler's non-StandardError (LoadError, NotImplementedError,
+        # NoMemoryError: StepRunner has failed its step with it). Log it once and
+        # replace this thread so the pool keeps its size. Rescued here, the exception ends
+        # with the thread: #stop's join must not re-raise it to whoever stops the engine.
+        message = "tasker-core: worker #{index} died: #{e.class}: #{e.message}#{' (replaced)' unless @quiet}"
+        @logger ? @logger.error(message) : warn(message)
         @mutex.synchronize { @threads[index] = spawn(index) } unless @quiet
       end
     end
@@ -103,10 +121,13 @@ module TaskerCore
 
     # Runs a batch; when the thread is killed or raised mid-batch, the steps not yet run are
     # reported as failed attempts so the engine retries them instead of waiting for them.
+    # (A handler's fatal exception has already failed its own step, see StepRunner; the
+    # second report of that step is refused and ignored.)
     def run_batch(batch)
       done = 0
       batch.each do |ready|
         begin
+          Thread.current[:tasker_step] = ready
           @runner.run(ready)
         rescue TaskerCore::Error => e
           # The engine refused the report (it stopped and took the step back).
@@ -115,6 +136,7 @@ module TaskerCore
         done += 1
       end
     ensure
+      Thread.current[:tasker_step] = nil
       @runner.hand_back(batch[done..] || [], "TaskerCore::WorkerInterrupted",
                         "the worker thread was interrupted before running the step", retry_after: 0)
     end

@@ -67,7 +67,11 @@ module TaskerCore
         Thread.new do
           Thread.current.name = "tasker-coordinator-#{i}"
           while (ready = queue.pop)
-            runner.run(ready)
+            begin
+              runner.run(ready)
+            rescue *StepRunner::FATAL
+              nil # already reported as the step's failure; this thread keeps serving the task
+            end
           end
         end
       end

@@ -4,6 +4,7 @@
 //! and return; only `wait_*`, `flush` and `stop` wait, each with a timeout and an
 //! [`Interrupt`] so the binding can release the GVL and still be interrupted.
 
+use crate::awaiting::AwaitingTemplates;
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::TaskOrigin;
 use crate::manual::{Operation, Request};
@@ -233,7 +234,14 @@ pub struct Engine {
     /// Dropped by `stop`: every drain waiting on the receiver sees the disconnect at once.
     stop_sender: Mutex<Option<Sender<()>>>,
     stop_receiver: Receiver<()>,
+    /// Claimed unfinished tasks whose template was not registered when `recover` ran.
+    awaiting: AwaitingTemplates,
 }
+
+/// How long a read of a task this engine just accepted waits for its creation to commit.
+const READ_OWN_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long registering a template waits for the tasks that waited for it to resume.
+const RESUME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Waits for a reply on `rx`, naming `what` if the engine does not answer in time.
 fn await_reply<T>(rx: &Receiver<T>, timeout: Duration, what: &str) -> TaskerResult<T> {
@@ -354,6 +362,7 @@ impl Engine {
             born: (crate::fork::generation(), std::process::id()),
             stop_sender: Mutex::new(Some(stop_sender)),
             stop_receiver,
+            awaiting: AwaitingTemplates::default(),
         })
     }
 
@@ -448,7 +457,33 @@ impl Engine {
             self.store.register_template(&t.template)?;
         }
         self.registry.insert_all(&compiled);
-        Ok(compiled.iter().map(|t| t.key.to_string()).collect())
+        let keys: Vec<String> = compiled.iter().map(|t| t.key.to_string()).collect();
+        self.resume_awaiting(&keys)?;
+        Ok(keys)
+    }
+
+    /// Resumes the tasks `recover` parked because one of `keys` was not registered yet.
+    /// Registration has succeeded when this runs, so a failure names what to do next.
+    fn resume_awaiting(&self, keys: &[String]) -> TaskerResult<()> {
+        let ids = self.awaiting.take(keys);
+        if ids.is_empty() || self.is_stopped() {
+            return Ok(());
+        }
+        let count = ids.len();
+        self.resume_claimed(ids, RESUME_TIMEOUT, &mut RecoveryReport::default())
+            .map_err(|e| {
+                TaskerError::Orchestration(format!(
+                    "templates {} were registered, but resuming the {count} unfinished task(s) \
+                     waiting for them failed: {e}; call recover to try again",
+                    keys.join(", ")
+                ))
+            })
+    }
+
+    /// Unfinished tasks claimed by `recover` that wait for a template to be registered, by
+    /// template key (`namespace/name@version`). Registering the template resumes them.
+    pub fn awaiting_templates(&self) -> Vec<(String, Vec<TaskId>)> {
+        self.awaiting.snapshot()
     }
 
     /// The registered template for a name (see [`TemplateRegistry::find`]).
@@ -507,6 +542,17 @@ impl Engine {
         let template =
             self.registry
                 .find(&req.name, req.namespace.as_deref(), req.version.as_deref())?;
+        let mut req = req;
+        match &req.context {
+            Json::Object(_) => {}
+            Json::Null => req.context = Json::Object(Default::default()),
+            other => {
+                return Err(TaskerError::validation(
+                    format!("context for task {}", template.key),
+                    format!("must be a Hash (a JSON object), got {}", json_kind(other)),
+                ))
+            }
+        }
         if let Some(schema) = &template.template.schema {
             schema.check(&req.context).map_err(|problems| {
                 TaskerError::validation(
@@ -760,8 +806,9 @@ impl Engine {
 
     /// Takes over every unfinished task in the store that no other engine owns: steps that
     /// were handed out when the previous process died are failed (`engine_restart`) and
-    /// retried; the rest continue where they were. Call it after registering templates: a
-    /// task whose template is not registered is left alone and listed in the report.
+    /// retried; the rest continue where they were. A task whose template is not registered
+    /// yet stays claimed, is listed in the report's `skipped`, and resumes as soon as its
+    /// template is registered (so start-then-register works as well as the other order).
     pub fn recover(&self, timeout: Duration) -> TaskerResult<RecoveryReport> {
         let ids = self.store.unfinished_tasks()?;
         let claimed = self.store.claim_tasks(&ids)?;
@@ -769,6 +816,18 @@ impl Engine {
             owned_elsewhere: ids.len() - claimed.len(),
             ..RecoveryReport::default()
         };
+        self.resume_claimed(claimed, timeout, &mut report)?;
+        Ok(report)
+    }
+
+    /// Restores claimed tasks from the store and hands them to the orchestrator; a task
+    /// whose template is not registered is parked until it is.
+    fn resume_claimed(
+        &self,
+        claimed: Vec<TaskId>,
+        timeout: Duration,
+        report: &mut RecoveryReport,
+    ) -> TaskerResult<()> {
         let mut tasks = Vec::with_capacity(claimed.len());
         for id in claimed {
             let Some(view) = self.store.task(id)? else {
@@ -780,13 +839,18 @@ impl Engine {
                 .find(&key.name, Some(&key.namespace), Some(&key.version))
             {
                 Ok(template) => tasks.push((view, template)),
-                Err(_) => report
-                    .skipped
-                    .push((id, format!("template {key} is not registered"))),
+                Err(_) => {
+                    let key = key.to_string();
+                    self.awaiting.park(&key, id);
+                    report.skipped.push((
+                        id,
+                        format!("template {key} is not registered; the task resumes when it is"),
+                    ));
+                }
             }
         }
         if tasks.is_empty() {
-            return Ok(report);
+            return Ok(());
         }
         let (tx, rx) = bounded(1);
         {
@@ -796,7 +860,7 @@ impl Engine {
         }
         report.resumed_ids = await_reply(&rx, timeout, "recover")??;
         report.resumed = report.resumed_ids.len();
-        Ok(report)
+        Ok(())
     }
 
     /// Runs a manual operation on a task or one of its steps and returns once it is
@@ -808,7 +872,7 @@ impl Engine {
         request: Request,
         timeout: Duration,
     ) -> TaskerResult<()> {
-        let view = self.store.task(task_id)?.ok_or_else(|| {
+        let view = self.read_own(|store| store.task(task_id))?.ok_or_else(|| {
             TaskerError::validation(
                 format!("task {task_id}"),
                 "no such task in this engine's store",
@@ -875,15 +939,37 @@ impl Engine {
     }
 
     /// A task with its steps and history, read from the store (works after `stop` too).
+    /// Reads its own writes: a task this engine just accepted is found (see
+    /// [`Engine::read_own`]).
     pub fn task(&self, task_id: TaskId) -> TaskerResult<Option<TaskView>> {
-        self.store.task(task_id)
+        self.read_own(|store| store.task(task_id))
+    }
+
+    /// Reads a task with `read`; when the store does not have it yet and this engine
+    /// is running, waits for everything this engine has accepted so far to commit (at most
+    /// [`READ_OWN_WRITES_TIMEOUT`]) and reads once more. So an id that `submit` just
+    /// returned is always found by this engine, while a read of an unknown id costs one
+    /// flush. Task ids from another process are not waited for.
+    fn read_own<T>(
+        &self,
+        read: impl Fn(&dyn Store) -> TaskerResult<Option<T>>,
+    ) -> TaskerResult<Option<T>> {
+        if let Some(found) = read(self.store.as_ref())? {
+            return Ok(Some(found));
+        }
+        if self.is_stopped() || !self.orchestrator.connected() {
+            return Ok(None);
+        }
+        // Only the ordering matters here; a failure it reports belongs to whoever flushes
+        // for their own writes, and a failed creation simply leaves no task to find.
+        let _ = self.flush(READ_OWN_WRITES_TIMEOUT);
+        read(self.store.as_ref())
     }
 
     /// A task's step graph with each step's state, readiness and last run time, read from
     /// the store now (for `tasker-graph`'s analyses and pictures).
     pub fn task_graph(&self, task_id: TaskId) -> TaskerResult<Option<crate::TaskGraph>> {
-        self.store
-            .task(task_id)?
+        self.task(task_id)?
             .map(|view| crate::TaskGraph::from_view(&view, Timestamp::now()))
             .transpose()
     }
@@ -898,11 +984,7 @@ impl Engine {
     ) -> TaskerResult<Result<State, WaitEnd>> {
         let deadline = Instant::now() + timeout;
         // The task's creation may still be on its way to the store.
-        if self.store.task_state(task_id)?.is_none() && !*self.stopping.read() {
-            // Only the ordering matters here; a failure it reports belongs to whoever
-            // flushes for their own writes.
-            let _ = self.flush(timeout);
-        }
+        self.read_own(|store| store.task_state(task_id))?;
         loop {
             let seen = self.finished.generation();
             match self.store.task_state(task_id)? {
@@ -1206,6 +1288,16 @@ fn wait_batch<T>(
     let extra = fair_share(rx.len(), max, idle_drains.load(Ordering::Relaxed)).min(rx.len());
     out.extend(rx.try_iter().take(extra.min(max - 1)));
     Ok(out)
+}
+
+/// A JSON value's kind and, for short scalars, the value, for error messages.
+fn json_kind(value: &Json) -> String {
+    match value {
+        Json::Array(_) => "an Array".into(),
+        Json::String(s) if s.len() <= 40 => format!("a String ({s:?})"),
+        Json::String(_) => "a String".into(),
+        other => format!("{other}"),
+    }
 }
 
 /// Runs `f` when dropped (so the idle count is restored on every way out of a wait).

@@ -14,6 +14,8 @@
 //!   the caller's thread.
 //! - [`live_task`]: one running task's state and the rules for moving it (plain methods,
 //!   unit-tested without actors).
+//! - [`awaiting`]: unfinished tasks found before their template was registered; the
+//!   registration that brings the template resumes them.
 //! - [`recovery`]: a stored task brought back to life (after a restart, or for a manual
 //!   operation); steps interrupted by a crash are failed with `engine_restart`.
 //! - [`manual`]: the safe manual operations (reset a step for retry, mark it pending or
@@ -31,6 +33,7 @@
 //! at least once), hands its last changes to the state actor, and answers. The handle then
 //! flushes the state actor, stops the System, and joins every thread it started.
 
+pub mod awaiting;
 pub mod engine;
 pub mod fork;
 pub mod graph_view;

@@ -27,10 +27,12 @@ module TaskerCore
     # @return [TaskerCore::EventPublisher] delivers this engine's events to Ruby subscribers
     attr_reader :events
 
-    # A URL with its password replaced by "***".
+    # A URL with its passwords replaced by "***": the one in `user:password@` and any
+    # password-like parameter (`password=`, `sslpassword=`, `passfile=`, …). The same
+    # redaction the Rust stores use in their errors.
     # @param url [String]
     # @return [String]
-    def self.redact(url) = url.sub(%r{(://[^:/@]+:)[^@]*@}, '\1***@')
+    def self.redact(url) = Native.redact_url(url.to_s)
 
     # Starts an engine.
     # @param templates [String, Array<String>, nil] template files or directories to register
@@ -157,7 +159,7 @@ module TaskerCore
       path = File.expand_path(path.to_s)
       declare_handler_executions(@native.undeclared_handlers_in(path, nil))
       check_ractor_handlers(@native.ractor_steps_in(path, nil))
-      @native.register_templates(path)
+      resuming_awaiting { @native.register_templates(path) }
     end
 
     # Registers one template from YAML text (checked as {#register_templates} does).
@@ -167,7 +169,7 @@ module TaskerCore
     def register_template(yaml, source: "<string>")
       declare_handler_executions(@native.undeclared_handlers_in(source, yaml))
       check_ractor_handlers(@native.ractor_steps_in(source, yaml))
-      @native.register_template_yaml(yaml, source)
+      resuming_awaiting { @native.register_template_yaml(yaml, source) }
     end
 
     # The shape of a registered template's workflow.
@@ -257,10 +259,29 @@ module TaskerCore
     end
 
     # Takes over unfinished tasks left in the store (by a previous process); {Engine.start}
-    # does this after registering templates.
+    # does this after registering the templates it was given. A task whose template is not
+    # registered yet is claimed, logged, listed under `skipped:`, and resumed as soon as
+    # its template is registered ({#register_templates}), so starting first and
+    # registering afterwards loses nothing.
     # @return [Hash] resumed: (count), task_ids: (resumed), owned_elsewhere:, skipped: [[task_id, why], ...]
     def recover(timeout: 30)
-      @native.recover(timeout)
+      report = @native.recover(timeout)
+      unless report[:skipped].empty?
+        @native.awaiting_templates.each do |key, ids|
+          shown = ids.first(20).join(", ")
+          shown += " and #{ids.size - 20} more" if ids.size > 20
+          log(:warn, "tasker-core: #{ids.size} unfinished task(s) wait for template #{key} to be registered " \
+                     "(task ids #{shown}); they resume when it is")
+        end
+      end
+      report
+    end
+
+    # Unfinished tasks that {#recover} claimed and that wait for their template to be
+    # registered, by template key.
+    # @return [Hash{String => Array<Integer>}] "namespace/name@version" => task ids
+    def awaiting_templates
+      @native.awaiting_templates
     end
 
     # The task as stored (state, steps, transitions), as a Hash.
@@ -331,11 +352,18 @@ module TaskerCore
     def stop(timeout: 30)
       return 0 if forked? # the parent's engine: nothing of it runs here
 
-      @pool&.stop(timeout: timeout)
-      @ractor_pool&.stop(timeout: timeout)
-      taken_back = @native.stop([timeout, 5].max)
+      # One deadline for the handlers, shared by both pools (each had its own before, so
+      # a stuck thread pool and a stuck Ractor pool could add up). The engine's own flush
+      # and the subscribers' last deliveries are bounded apart, so a slow stop is always
+      # one of these phases, and the log says which.
+      deadline = monotonic + timeout
+      phases = {}
+      timed(phases, :handler_threads) { @pool&.stop(timeout: timeout) }
+      timed(phases, :ractors) { @ractor_pool&.stop(timeout: [deadline - monotonic, 0].max) }
+      taken_back = timed(phases, :engine) { @native.stop([timeout, 5].max) }
       # After the engine's last commit: subscribers get what it announced.
-      @events.stop(timeout: [timeout, 5].min)
+      timed(phases, :event_subscribers) { @events.stop(timeout: [timeout, 5].min) }
+      report_slow_stop(phases)
       taken_back
     end
 
@@ -355,6 +383,54 @@ module TaskerCore
     end
 
     private
+
+    # A stop phase longer than this is logged with what it waited for.
+    SLOW_STOP_PHASE = 1.0
+
+    def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+    def timed(phases, name)
+      started = monotonic
+      yield
+    ensure
+      phases[name] = monotonic - started
+    end
+
+    # Names the phases of a slow stop, and the handlers still running when the pool gave
+    # up on them, so a stop that waited for its deadline can be traced to its cause.
+    def report_slow_stop(phases)
+      slow = phases.select { |_, seconds| seconds > SLOW_STOP_PHASE }
+      return if slow.empty?
+
+      detail = slow.map { |name, seconds| format("%s %.2f s", name.to_s.tr("_", " "), seconds) }.join(", ")
+      stuck = @pool ? @pool.last_stop_stragglers : []
+      detail += "; still running at the deadline: #{stuck.join(', ')}" if stuck.any?
+      log(:warn, "tasker-core: stop was slow: #{detail}")
+    end
+
+    # Registers (the block), then logs the tasks that registration resumed.
+    def resuming_awaiting
+      before = @native.awaiting_templates
+      keys = yield
+      unless before.empty?
+        after = @native.awaiting_templates
+        before.each do |key, ids|
+          resumed = ids - after.fetch(key, [])
+          log(:info, "tasker-core: resumed #{resumed.size} unfinished task(s) of #{key} now that it is registered") if resumed.any?
+        end
+      end
+      keys
+    end
+
+    # Logs through the engine's logger; without one, warnings go to stderr (a stuck task
+    # must not go unreported) and the rest is dropped.
+    def log(level, message)
+      if @logger
+        @logger.public_send(level, message)
+      elsif level == :warn || level == :error
+        Kernel.warn(message)
+      end
+    end
 
     # Tells the engine where the handler classes that declare it (`execution :ractor`) run.
     # A class that is not loadable yet declares nothing: its steps follow the template.

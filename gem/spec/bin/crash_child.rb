@@ -6,6 +6,9 @@
 #
 #   ruby crash_child.rb DATABASE_URL STATE_DIR TASK_COUNT
 #
+# With LATE_REGISTRATION=1 it starts the engine the way many scripts do — `Engine.start`
+# (which recovers) first, the template registered afterwards — and logs to stderr.
+#
 # Every handler run appends "task_id step_name start_µs" to STATE_DIR/executions.log (one
 # write per line, O_APPEND) before it does its work, so the parent can see every execution,
 # including the ones a kill cut short. STATE_DIR/ids lists the tasks the first run submitted.
@@ -35,11 +38,21 @@ end
 template = File.read(File.expand_path("../../../fixtures/templates/patterns/mixed.yaml", __dir__))
                .gsub("Fixtures::RecordingHandler", "CrashRecordingHandler")
                .gsub("    handler_class: CrashRecordingHandler", "    handler_class: CrashRecordingHandler\n    default_retry_limit: 12")
-engine = TaskerCore::Engine.start(database_url: url, workers: 4, batch_size: 2,
-                                  backoff_scale: 0.01, recover: false)
-engine.register_template(template, source: "mixed.yaml")
-report = engine.recover
-$stdout.puts "recovered #{report[:resumed]}"
+if ENV["LATE_REGISTRATION"] == "1"
+  require "logger"
+  $stderr.sync = true
+  engine = TaskerCore::Engine.start(database_url: url, workers: 4, batch_size: 2, backoff_scale: 0.01,
+                                    logger: Logger.new($stderr))
+  awaiting = engine.awaiting_templates.values.sum(&:size)
+  engine.register_template(template, source: "mixed.yaml")
+  $stdout.puts "awaiting #{awaiting}, then #{engine.awaiting_templates.values.sum(&:size)}"
+else
+  engine = TaskerCore::Engine.start(database_url: url, workers: 4, batch_size: 2,
+                                    backoff_scale: 0.01, recover: false)
+  engine.register_template(template, source: "mixed.yaml")
+  report = engine.recover
+  $stdout.puts "recovered #{report[:resumed]}"
+end
 $stdout.flush
 
 # The ids submitted by the first run, so later runs know what to wait for. Durable
@@ -53,7 +66,12 @@ unless File.exist?(ids_path)
 end
 ids = File.read(ids_path).split.map { |id| Integer(id) }
 
+deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + Float(ENV.fetch("CHILD_DEADLINE", "600"))
 until ids.all? { |id| %w[complete error].include?(engine.native.task_summary(id)&.fetch("state")) }
+  if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    $stdout.puts "gave up: unfinished tasks remain"
+    exit! 3
+  end
   sleep 0.1
 end
 engine.stop(timeout: 10)

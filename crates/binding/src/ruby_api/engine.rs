@@ -159,6 +159,16 @@ impl Engine {
         self.inner.template_keys()
     }
 
+    /// `{"namespace/name@version" => [task_id, ...]}`: unfinished tasks `recover` claimed
+    /// that wait for their template to be registered.
+    fn awaiting_templates(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let h = ruby.hash_new();
+        for (key, ids) in rb_self.inner.awaiting_templates() {
+            h.aset(key, ids.iter().map(|id| id.0).collect::<Vec<_>>())?;
+        }
+        Ok(h)
+    }
+
     /// A registered template described as a Hash (name, namespace, version, source, steps…).
     fn template_info(
         ruby: &Ruby,
@@ -969,6 +979,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         method!(Engine::register_template_yaml, 2),
     )?;
     class.define_method("template_keys", method!(Engine::template_keys, 0))?;
+    class.define_method("awaiting_templates", method!(Engine::awaiting_templates, 0))?;
     class.define_method("template_info", method!(Engine::template_info, 3))?;
     class.define_method("submit", method!(Engine::submit, 10))?;
     class.define_method("start_task", method!(Engine::start_task, 4))?;

@@ -10,7 +10,7 @@ mod stop_flag;
 mod task_graph;
 mod task_route;
 
-use magnus::{Error, Module, Ruby};
+use magnus::{function, Error, Module, Ruby};
 
 /// Defines `TaskerCore::Native` and every class in it.
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
@@ -24,5 +24,12 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     event_subscription::init(ruby, &native)?;
     stop_flag::init(ruby, &native)?;
     diagnostics::init(ruby, &native)?;
+    native.define_module_function("redact_url", function!(redact_url, 1))?;
     Ok(())
+}
+
+/// `Native.redact_url(url)`: the URL with its passwords hidden — the same redaction the
+/// stores use in their errors, so Ruby's logs and Rust's messages never disagree.
+fn redact_url(url: String) -> String {
+    tasker_state::sql::redact_url(&url)
 }

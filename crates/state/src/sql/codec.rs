@@ -184,7 +184,19 @@ impl ReadError {
     }
 }
 
-/// `url` with its password (in the authority or a `password=` parameter) replaced by `***`.
+/// Query parameters whose values are secrets, or say where one is kept: libpq's `password`,
+/// `sslpassword` and `passfile`, and anything named like a password, secret or token.
+fn is_secret_param(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "passfile"
+        || ["password", "secret", "token"]
+            .iter()
+            .any(|s| key.contains(s))
+}
+
+/// `url` with its password (in the authority, or in a password-like parameter such as
+/// `password=`, `sslpassword=` or `passfile=`) replaced by `***`. The one redaction used
+/// wherever a URL is logged or shown in an error, Ruby's included (`Native.redact_url`).
 pub fn redact_url(url: &str) -> String {
     let mut out = match url.find("://") {
         Some(scheme_end) => {
@@ -212,7 +224,7 @@ pub fn redact_url(url: &str) -> String {
         let query: Vec<String> = query
             .split('&')
             .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
                 _ => kv.to_string(),
             })
             .collect();
@@ -235,6 +247,14 @@ mod tests {
         assert_eq!(
             redact_url("postgres://app@db/prod?password=hunter2&x=1"),
             "postgres://app@db/prod?password=***&x=1"
+        );
+        assert_eq!(
+            redact_url("postgres:///prod?host=/run/pg&user=app&PASSWORD=a&sslpassword=b&passfile=/p&api_token=c&sslmode=require"),
+            "postgres:///prod?host=/run/pg&user=app&PASSWORD=***&sslpassword=***&passfile=***&api_token=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://:only-secret@db/prod"),
+            "postgres://:***@db/prod"
         );
         assert_eq!(redact_url("sqlite://tmp/x.db"), "sqlite://tmp/x.db");
         assert_eq!(redact_url("mysql://u:p@h/db"), "mysql://u:***@h/db");

@@ -116,12 +116,11 @@ module TaskerCore
         File.expand_path(database.delete_prefix("file:").split("?", 2).first, root.to_s)
       end
 
-      # `url` with its password hidden, wherever it is (Engine.redact covers user:password@
-      # only; a socket URL carries it as a parameter).
+      # `url` with its passwords hidden, wherever they are (see {Engine.redact}).
       # @param url [String]
       # @return [String]
       def redact(url)
-        Engine.redact(url).gsub(/([?&]password=)[^&]*/, '\1***')
+        Engine.redact(url)
       end
 
       # The file a sqlite: URL names (absolute); nil for other URLs and in-memory ones.

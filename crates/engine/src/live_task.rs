@@ -486,6 +486,7 @@ impl LiveTask {
             error_message: Some(failure.message.clone()),
             duration_ms,
             attempt: Some(attempts),
+            extra: failure.details.clone(),
             ..TransitionMeta::engine(if !failure.retryable {
                 "permanent_error"
             } else if will_retry {
@@ -508,6 +509,7 @@ impl LiveTask {
             e.duration_ms = duration_ms;
             e.error_class = Some(failure.error_class.clone());
             e.error_message = Some(failure.message.clone());
+            e.error_details = failure.details.clone().map(Arc::new);
         };
         self.emit(fx, LifecycleEvent::StepFailed, Some(i), fill);
         if will_retry {
@@ -760,6 +762,7 @@ mod tests {
             message: "no".into(),
             retryable: true,
             retry_after: None,
+            details: None,
         };
         t.hand_out(0, &mut fx);
         t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
@@ -795,6 +798,7 @@ mod tests {
             message: "card declined".into(),
             retryable: false,
             retry_after: None,
+            details: None,
         };
         t.fail(0, &perm, now, 1.0, &mut fx).unwrap();
         assert!(fx.retries.is_empty());
@@ -826,6 +830,7 @@ mod tests {
             message: "429".into(),
             retryable: true,
             retry_after: Some(7.0),
+            details: None,
         };
         t.fail(0, &f, now, 1.0, &mut fx).unwrap();
         assert_eq!(fx.retries[0].1, Duration::from_secs(7));

@@ -53,6 +53,10 @@ pub struct StepFailure {
     pub retryable: bool,
     /// A delay the handler asked for, in seconds (capped like any backoff).
     pub retry_after: Option<f64>,
+    /// What else the handler's error carried (a JSON object, e.g. Tasker's `error_code`
+    /// and `context`): kept in the error transition's metadata and in the `step.failed`
+    /// event's context, so an operator sees it on the attempt and in alerts.
+    pub details: Option<Json>,
 }
 
 /// What a task's dedicated route carries (see `Engine::start_task_routed`).

@@ -51,6 +51,7 @@ fn worker(
                                 message: format!("failure {failed}"),
                                 retryable: true,
                                 retry_after: None,
+                                details: None,
                             },
                         )
                         .unwrap();

@@ -138,6 +138,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
                 message: "no".into(),
                 retryable: true,
                 retry_after: None,
+                details: None,
             },
         )
         .unwrap();
@@ -260,6 +261,7 @@ fn marking_a_failed_step_completed_lets_its_children_run() {
             message: "declined".into(),
             retryable: false,
             retry_after: None,
+            details: None,
         },
     )
     .unwrap();

@@ -98,6 +98,9 @@ pub struct Event {
     pub error_message: Option<String>,
     /// Extra data: a custom event's payload, or e.g. the step ids a discovery found.
     pub payload: Option<Arc<Json>>,
+    /// More about a failure, from the handler's error (e.g. `error_code`): its keys join
+    /// the context, beside `error_class` and `error_message`.
+    pub error_details: Option<Arc<Json>>,
 }
 
 impl Event {
@@ -131,6 +134,7 @@ impl Event {
             error_class: None,
             error_message: None,
             payload: None,
+            error_details: None,
         }
     }
 
@@ -140,7 +144,8 @@ impl Event {
     }
 
     /// The JSON context (TASKER.md): task_id, step_id, step_name, task_name, namespace,
-    /// attempt, duration_ms, error class and message, where they apply.
+    /// attempt, duration_ms, error class and message (and the error's details, such as
+    /// `error_code`), where they apply.
     pub fn context(&self) -> Json {
         let mut m = Map::new();
         m.insert("task_id".into(), json!(self.task_id.0));
@@ -166,6 +171,11 @@ impl Event {
         }
         if let Some(p) = &self.payload {
             m.insert("payload".into(), (**p).clone());
+        }
+        if let Some(Json::Object(details)) = self.error_details.as_deref() {
+            for (k, v) in details {
+                m.entry(k.clone()).or_insert_with(|| v.clone());
+            }
         }
         Json::Object(m)
     }

@@ -87,6 +87,7 @@ module TaskerCore
       @runner = StepRunner.new(native, resolver, around: around_step)
       @pool = nil
       @events = EventPublisher.new(native, logger: logger)
+      @task_handler_hooks = TaskHandlerHooks.new(self, ->(name) { resolver.handler_class(name) })
     end
 
     # Subscribes to this engine's events: pass an {EventSubscriber}, or patterns and a block.
@@ -216,7 +217,11 @@ module TaskerCore
     # @raise [TimeoutError] with `durable`, when the commit took longer (it may still land)
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false)
-      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags,
+      name = name.to_s
+      namespace = namespace&.to_s
+      version = version&.to_s
+      context = @task_handler_hooks.before_submit(name, namespace, version, context)
+      @native.submit(name, context, namespace, version, initiator, source_system, reason, tags,
                      true, durable_timeout(durable))
     end
 
@@ -225,7 +230,11 @@ module TaskerCore
     # @return [Integer] the task id
     def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false)
-      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags,
+      name = name.to_s
+      namespace = namespace&.to_s
+      version = version&.to_s
+      context = @task_handler_hooks.before_submit(name, namespace, version, context)
+      @native.submit(name, context, namespace, version, initiator, source_system, reason, tags,
                      false, durable_timeout(durable))
     end
 
@@ -313,9 +322,11 @@ module TaskerCore
     # @param message [String]
     # @param retryable [Boolean] false: not retried
     # @param retry_after [Numeric, nil] seconds to wait before the retry
+    # @param details [Hash, nil] kept with the attempt and in the `step.failed` event
+    #   (e.g. `{"error_code" => "PAYMENT_DECLINED"}`)
     # @return [void]
-    def fail_step(step_id, error_class:, message:, retryable: true, retry_after: nil)
-      @native.fail_step(step_id, error_class.to_s, message.to_s, retryable, retry_after)
+    def fail_step(step_id, error_class:, message:, retryable: true, retry_after: nil, details: nil)
+      @native.fail_step(step_id, error_class.to_s, message.to_s, retryable, retry_after, details)
     end
 
     # Counters (tasks and steps by outcome, store batches), gauges (steps in flight and
@@ -412,6 +423,7 @@ module TaskerCore
     def resuming_awaiting
       before = @native.awaiting_templates
       keys = yield
+      @task_handler_hooks.reset
       unless before.empty?
         after = @native.awaiting_templates
         before.each do |key, ids|

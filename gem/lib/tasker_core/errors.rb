@@ -33,19 +33,40 @@ module TaskerCore
   class HandlerNotFoundError < Error; end
 
   # Raised by a handler for a failure worth retrying. `retry_after` (seconds) asks the
-  # engine to wait that long, e.g. an HTTP Retry-After; it is capped at 300 s.
+  # engine to wait that long, e.g. an HTTP Retry-After; it is capped at 300 s. `context`
+  # (JSON-compatible) is kept with the failed attempt and in the `step.failed` event.
   class RetryableError < Error
     # @return [Numeric, nil] seconds the handler asks the engine to wait before retrying
     attr_reader :retry_after
+    # @return [Hash] what the handler wants recorded with the failure
+    attr_reader :context
 
     # @param message [String]
     # @param retry_after [Numeric, nil] seconds to wait before the retry
-    def initialize(message = nil, retry_after: nil)
+    # @param context [Hash] recorded with the failed attempt (`error_context`)
+    def initialize(message = nil, retry_after: nil, context: {})
       super(message)
       @retry_after = retry_after
+      @context = context || {}
     end
   end
 
   # Raised by a handler for a failure that retrying cannot fix: the step is not retried.
-  class PermanentError < Error; end
+  # `error_code` and `context` are kept with the failed attempt (its transition's metadata,
+  # `Step#execution_attempts`) and in the `step.failed` event's context.
+  class PermanentError < Error
+    # @return [String, nil] a code for the failure, e.g. "PAYMENT_DECLINED"
+    attr_reader :error_code
+    # @return [Hash] what the handler wants recorded with the failure
+    attr_reader :context
+
+    # @param message [String]
+    # @param error_code [String, Symbol, nil]
+    # @param context [Hash] recorded with the failed attempt (`error_context`)
+    def initialize(message = nil, error_code: nil, context: {})
+      super(message)
+      @error_code = error_code
+      @context = context || {}
+    end
+  end
 end

@@ -14,6 +14,14 @@ module TaskerCore
     attr_reader :output
     # @return [String, nil]
     attr_reader :error_message
+    # @return [String, nil] the failing error's class
+    attr_reader :error_class
+    # @return [String, nil] the error's code (`PermanentError.new(msg, error_code: ...)`)
+    attr_reader :error_code
+    # @return [Hash, nil] the error's `context`, as recorded
+    attr_reader :error_context
+    # @return [Numeric, nil] the delay the error asked for (`retry_after`)
+    attr_reader :retry_after
 
     # Attempts of a step from its history.
     # @param transitions [Array<Transition>]
@@ -27,7 +35,7 @@ module TaskerCore
         elsif attempts.any? && attempts.last.status == "in_progress" && %w[complete error].include?(t.to_state)
           last = attempts.pop
           attempts << new(last.attempt_number, t.to_state, t.metadata["duration_ms"],
-                          t.to_state == "complete" ? results : nil, t.metadata["error_message"])
+                          t.to_state == "complete" ? results : nil, t.metadata["error_message"], t.metadata)
         end
       end
       attempts
@@ -38,12 +46,17 @@ module TaskerCore
     # @param duration_ms [Float, nil]
     # @param output [Object, nil]
     # @param error_message [String, nil]
-    def initialize(attempt_number, status, duration_ms, output, error_message)
+    # @param metadata [Hash] the transition's metadata (error class, code, context)
+    def initialize(attempt_number, status, duration_ms, output, error_message, metadata = {})
       @attempt_number = attempt_number
       @status = status
       @duration_ms = duration_ms
       @output = output
       @error_message = error_message
+      @error_class = metadata["error_class"]
+      @error_code = metadata["error_code"]
+      @error_context = metadata["error_context"]
+      @retry_after = metadata["retry_after"]
     end
 
     # @return [Boolean]

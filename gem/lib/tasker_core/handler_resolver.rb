@@ -19,7 +19,9 @@ module TaskerCore
     # @param context [TaskerCore::StepContext]
     # @return [#call] takes the context, returns the results to store
     def runner_for(context)
-      handler = handler_class(context.handler_class).new
+      klass = handler_class(context.handler_class)
+      # Tasker's handlers are built with their step's handler_config (`new(config:)`).
+      handler = takes_config?(klass) ? klass.new(config: context.handler_config) : klass.new
       if LegacyHandlerAdapter.legacy?(handler)
         LegacyHandlerAdapter.new(handler)
       else
@@ -45,6 +47,13 @@ module TaskerCore
 
       @mutex.synchronize { @cache[name] = klass } if @cache
       klass
+    end
+
+    # Whether `klass.new` takes a `config:` keyword (Tasker::StepHandler::Base does).
+    # @param klass [Class]
+    # @return [Boolean]
+    def takes_config?(klass)
+      klass.instance_method(:initialize).parameters.any? { |kind, name| name == :config && %i[key keyreq].include?(kind) }
     end
 
     # Runs a TaskerCore::BaseStepHandler-shaped handler: #process(context), then

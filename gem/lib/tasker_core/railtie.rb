@@ -113,6 +113,12 @@ module TaskerCore
       load File.expand_path("tasks/graph.rake", __dir__)
     end
 
+    # Handlers written for the Tasker engine (Tasker::StepHandler::Base, Tasker's errors)
+    # load unchanged: the compatibility layer stands in for the Tasker gem when it is absent.
+    initializer "tasker_core.tasker_compat", before: :load_config_initializers do
+      require_relative "tasker_compat" unless Gem.loaded_specs.key?("tasker-engine")
+    end
+
     initializer "tasker_core.log_subscriber" do
       TaskerCore::Rails::LogSubscriber.attach_to :tasker_core
     end

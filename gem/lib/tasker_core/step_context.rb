@@ -14,6 +14,19 @@ module TaskerCore
     # @return [Integer]
     def task_id = @ready.task_id
 
+    # The task as stored (a Hash, as `Native::Engine#task`), read once this engine's
+    # pending writes have committed, so steps that finished show their results. For
+    # handlers that look beyond their parents (Tasker's `sequence`); costs a store read.
+    # @return [Hash, nil]
+    def stored_task
+      begin
+        @native.flush(5)
+      rescue TaskerCore::Error
+        nil # stopping: what is committed is what there is
+      end
+      @native.task(task_id)
+    end
+
     # @return [Integer]
     def step_id = @ready.step_id
 

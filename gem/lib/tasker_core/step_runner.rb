@@ -6,6 +6,8 @@ module TaskerCore
   # - results returned → complete_step;
   # - PermanentError (or a missing handler class) → fail_step, not retried;
   # - RetryableError → fail_step, retried, honouring its retry_after;
+  #   (the Tasker engine's Tasker::PermanentError / Tasker::RetryableError alike, their
+  #   error_code, context and retry_after kept with the attempt: see {Failure});
   # - Ractor::IsolationError (a handler in a Ractor touched what only the main Ractor may)
   #   → fail_step, not retried: it would fail the same way again;
   # - any other StandardError → fail_step, retried under the normal backoff;
@@ -52,7 +54,7 @@ module TaskerCore
     # @return [void]
     def hand_back(steps, error_class, message, retry_after: nil)
       steps.each do |ready|
-        @native.fail_step(ready.step_id, error_class, message, true, retry_after)
+        @native.fail_step(ready.step_id, error_class, message, true, retry_after, nil)
       rescue TaskerCore::Error
         nil
       end
@@ -68,15 +70,13 @@ module TaskerCore
                   else
                     @resolver.runner_for(context).call(context)
                   end
-      rescue PermanentError, HandlerNotFoundError => e
-        return report_failure(ready, e, retryable: false)
       rescue Ractor::IsolationError => e
         return report_failure(ready, e, retryable: false,
                                         note: "#{e.class}: handler #{ready.handler_class} is not Ractor-safe: run it with execution: thread")
-      rescue RetryableError => e
-        return report_failure(ready, e, retryable: true, retry_after: e.retry_after)
       rescue StandardError => e
-        return report_failure(ready, e, retryable: true)
+        failure = Failure.classify(e)
+        return report_failure(ready, e, retryable: failure[:retryable], retry_after: failure[:retry_after],
+                                        details: failure[:details])
       rescue *FATAL => e
         # The step fails with it like with any error (retried under the normal rules);
         # then it goes on, so the thread or Ractor it broke is replaced by its pool.
@@ -92,11 +92,11 @@ module TaskerCore
       true
     end
 
-    def report_failure(ready, error, retryable:, retry_after: nil, note: nil)
+    def report_failure(ready, error, retryable:, retry_after: nil, note: nil, details: nil)
       message = error.message.to_s
       message = "#{message} (#{note})" if note
       message = "#{message} (#{error.backtrace.first})" if error.backtrace&.first
-      @native.fail_step(ready.step_id, error.class.name || "AnonymousError", message, retryable, retry_after)
+      @native.fail_step(ready.step_id, error.class.name || "AnonymousError", message, retryable, retry_after, details)
       false
     end
   end

@@ -190,6 +190,7 @@ impl Engine {
             h.aset("version", &*t.version)?;
             h.aset("source", t.template.source.as_str())?;
             h.aset("task_handler_class", t.template.task_handler_class.clone())?;
+            h.aset("module_namespace", t.template.module_namespace.clone())?;
             h.aset("description", t.template.description.clone())?;
             h.aset("custom_events", t.template.custom_events.clone())?;
             let steps = ruby.ary_new_capa(t.graph.len());
@@ -438,13 +439,16 @@ impl Engine {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn fail_step(
-        &self,
+        ruby: &Ruby,
+        rb_self: &Self,
         step_id: Value,
         error_class: String,
         message: String,
         retryable: bool,
         retry_after: Value,
+        details: Value,
     ) -> Result<(), Error> {
         let started = Instant::now();
         guard(|| {
@@ -454,7 +458,21 @@ impl Engine {
             } else {
                 Some(to_seconds(retry_after, "retry_after")?.as_secs_f64())
             };
-            self.live()?
+            let details = if details.is_nil() {
+                None
+            } else {
+                match to_json(ruby, details, || format!("error details of step {id}"))? {
+                    j @ serde_json::Value::Object(_) => Some(j),
+                    _ => {
+                        return Err(invalid(
+                            &format!("error details of step {id}"),
+                            "must be a Hash",
+                        ))
+                    }
+                }
+            };
+            rb_self
+                .live()?
                 .fail_step(
                     id,
                     StepFailure {
@@ -462,10 +480,11 @@ impl Engine {
                         message,
                         retryable,
                         retry_after,
+                        details,
                     },
                 )
                 .map_err(err)
-                .inspect(|()| self.inner.metrics().fail.record(started.elapsed()))
+                .inspect(|()| rb_self.inner.metrics().fail.record(started.elapsed()))
         })
     }
 
@@ -881,6 +900,7 @@ pub fn give_back(engine: &CoreEngine, steps: &[tasker_engine::ReadyStep], why: &
                 message: why.into(),
                 retryable: true,
                 retry_after: Some(0.0),
+                details: None,
             },
         );
     }
@@ -996,7 +1016,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     )?;
     class.define_method("ractor_steps_in", method!(Engine::ractor_steps_in, 2))?;
     class.define_method("complete_step", method!(Engine::complete_step, 2))?;
-    class.define_method("fail_step", method!(Engine::fail_step, 5))?;
+    class.define_method("fail_step", method!(Engine::fail_step, 6))?;
     class.define_method("publish_event", method!(Engine::publish_event, 3))?;
     class.define_method("wait_for_task", method!(Engine::wait_for_task, 2))?;
     class.define_method("await_task", method!(Engine::await_task, 2))?;

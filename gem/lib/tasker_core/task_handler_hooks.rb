@@ -1,0 +1,126 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # Calls the hooks of a template's task handler class (`task_handler_class`, inside
+  # `module_namespace`), for handlers written for the Tasker engine:
+  # - `establish_step_dependencies_and_defaults(task, steps)` when a task is submitted,
+  #   before it is stored; what it changes in `task.context` is what gets stored;
+  # - `update_annotations(task, sequence, steps)` once the task has ended (complete or
+  #   error), on the engine's event thread, with every step as stored.
+  # A class is looked at once per template; templates whose class is missing, or defines
+  # neither hook, cost one Hash lookup per submission.
+  class TaskHandlerHooks
+    # The hooks a task handler class may define.
+    HOOKS = %i[establish_step_dependencies_and_defaults update_annotations].freeze
+
+    # @param engine [TaskerCore::Engine]
+    # @param lookup [#call] class name → class (the engine's handler lookup)
+    def initialize(engine, lookup)
+      @engine = engine
+      @lookup = lookup
+      @by_template = {}
+      @mutex = Mutex.new
+      @subscribed = false
+    end
+
+    # Forgets what was learnt about templates (after a registration).
+    # @return [void]
+    def reset
+      @mutex.synchronize { @by_template.clear }
+    end
+
+    # Runs `establish_step_dependencies_and_defaults` for a submission, if the template's
+    # task handler defines it; returns the context to store.
+    # @param name [String]
+    # @param namespace [String, nil]
+    # @param version [String, nil]
+    # @param context [Hash]
+    # @return [Hash]
+    def before_submit(name, namespace, version, context)
+      entry = entry_for(name, namespace, version)
+      return context unless entry && entry[:establish]
+
+      info = entry[:info]
+      task = LegacyHandlerAdapter::TaskView.new(task_id: nil, name: info["name"], namespace: info["namespace"],
+                                                version: info["version"], context: context.is_a?(Hash) ? context.dup : context)
+      steps = entry[:info]["steps"].map do |s|
+        LegacyHandlerAdapter::StepView.new(workflow_step_id: nil, task_id: nil, name: s["name"], status: "pending",
+                                           results: nil, attempts: 0, retry_limit: s["retry_limit"],
+                                           handler_config: s["handler_config"])
+      end
+      entry[:handler].new.establish_step_dependencies_and_defaults(task, steps)
+      task.context.is_a?(Hash) ? task.context.to_h : task.context
+    end
+
+    private
+
+    def entry_for(name, namespace, version)
+      key = [name, namespace, version]
+      # Read without the mutex (a Hash read is safe under the GVL); only learning writes.
+      found = @by_template.fetch(key, :unknown)
+      return found unless found == :unknown
+
+      info = begin
+        @engine.native.template_info(name, namespace, version)
+      rescue TaskerCore::Error
+        return nil # no such template: the submission itself will say so; nothing is cached
+      end
+      entry = learn(info)
+      @mutex.synchronize { @by_template[key] = entry }
+      subscribe_for_annotations if entry && entry[:annotate]
+      entry
+    end
+
+    def learn(info)
+      class_name = info["task_handler_class"]
+      return nil if class_name.nil? || class_name.empty?
+
+      handler = resolve([info["module_namespace"], class_name].compact.join("::")) || resolve(class_name)
+      return nil unless handler.is_a?(Class)
+
+      defined = HOOKS.to_h { |hook| [hook, own_hook?(handler, hook)] }
+      return nil unless defined.values.any?
+
+      { info: info, handler: handler, establish: defined[:establish_step_dependencies_and_defaults],
+        annotate: defined[:update_annotations], key: "#{info['namespace']}/#{info['name']}" }
+    end
+
+    def resolve(name)
+      @lookup.call(name)
+    rescue NameError, TaskerCore::Error
+      nil
+    end
+
+    # A hook the class defines itself, not the no-op of Tasker::TaskHandler.
+    def own_hook?(klass, hook)
+      return false unless klass.method_defined?(hook)
+
+      owner = klass.instance_method(hook).owner
+      !(defined?(::Tasker::TaskHandler) && owner == ::Tasker::TaskHandler)
+    end
+
+    def subscribe_for_annotations
+      @mutex.synchronize do
+        return if @subscribed
+
+        @subscribed = true
+      end
+      @engine.subscribe("task.completed", "task.failed", name: "TaskerCore::TaskHandlerHooks") { |event| annotate(event) }
+    end
+
+    def annotate(event)
+      ctx = event.context
+      entry = @mutex.synchronize do
+        @by_template.values.find { |e| e && e[:annotate] && e[:key] == "#{ctx['namespace']}/#{ctx['task_name']}" }
+      end
+      return unless entry
+
+      stored = @engine.native.task(event.task_id) or return
+      task = LegacyHandlerAdapter::TaskView.new(task_id: stored["task_id"], name: stored["name"],
+                                                namespace: stored["namespace"], version: stored["version"],
+                                                context: stored["context"])
+      sequence = LegacyHandlerAdapter::Sequence.new([], -> { stored })
+      entry[:handler].new.update_annotations(task, sequence, sequence.steps)
+    end
+  end
+end

@@ -107,6 +107,17 @@ RSpec.describe "A Rails app running workflows", :rails do
     expect(app.tasker_tables).to all(start_with("shop.")) if app.postgres?
   end
 
+  it "runs handlers written for the Tasker engine unchanged (issue 22's checkout fixture)" do
+    run = app.rails("runner", "-e", "production", "script/tasker_checkout.rb", env: { "SHOP_TASKER_COMPAT" => "1" })
+    expect(run).to be_success, "#{run.stdout}\n#{run.stderr}"
+    report = run.report
+    expect(report["compat"]).to end_with("lib/tasker_core/tasker_compat.rb") # loaded by the Railtie
+    expect(report["state"]).to eq("complete")
+    expect(report["results"]["create_order"]).to include("express" => true, "reserved" => 1)
+    expect(report["results"]["send_confirmation"]["steps_seen"].size).to eq(5)
+    expect(report["annotations"]).to include("states" => ["complete"])
+  end
+
   it "leaves the engine stopped and the Tasker engine's coordinator in charge when the feature flag is off" do
     run = app.rails("runner", "-e", "production", "script/fulfil_orders.rb", env: { "USE_RUST_ORCHESTRATION" => "false" })
     expect(run).to be_success, "#{run.stdout}\n#{run.stderr}"

@@ -32,10 +32,11 @@ module TaskerCore
   # A step's handler_class names no loadable Ruby class.
   class HandlerNotFoundError < Error; end
 
-  # Raised by a handler for a failure worth retrying. `retry_after` (seconds) asks the
-  # engine to wait that long, e.g. an HTTP Retry-After; it is capped at 300 s. `context`
-  # (JSON-compatible) is kept with the failed attempt and in the `step.failed` event.
-  class RetryableError < Error
+  # What a retryable failure carries: `retry_after` (seconds) asks the engine to wait that
+  # long, e.g. an HTTP Retry-After, capped at 300 s; `context` (JSON-compatible) is kept
+  # with the failed attempt and in the `step.failed` event. Shared by {RetryableError} and
+  # the Tasker compatibility layer's `Tasker::RetryableError`.
+  module RetryableFields
     # @return [Numeric, nil] seconds the handler asks the engine to wait before retrying
     attr_reader :retry_after
     # @return [Hash] what the handler wants recorded with the failure
@@ -51,11 +52,11 @@ module TaskerCore
     end
   end
 
-  # Raised by a handler for a failure that retrying cannot fix: the step is not retried.
-  # `error_code` and `context` are kept with the failed attempt (its transition's metadata,
-  # `Step#execution_attempts`) and in the `step.failed` event's context.
-  class PermanentError < Error
-    # @return [String, nil] a code for the failure, e.g. "PAYMENT_DECLINED"
+  # What a permanent failure carries: `error_code` and `context`, kept with the failed
+  # attempt (its transition's metadata, `Step#execution_attempts`) and in the `step.failed`
+  # event. Shared by {PermanentError} and `Tasker::PermanentError`.
+  module PermanentFields
+    # @return [String, Symbol, nil] a code for the failure, e.g. "PAYMENT_DECLINED"
     attr_reader :error_code
     # @return [Hash] what the handler wants recorded with the failure
     attr_reader :context
@@ -68,5 +69,16 @@ module TaskerCore
       @error_code = error_code
       @context = context || {}
     end
+  end
+
+  # Raised by a handler for a failure worth retrying (see {RetryableFields}).
+  class RetryableError < Error
+    include RetryableFields
+  end
+
+  # Raised by a handler for a failure that retrying cannot fix: the step is not retried
+  # (see {PermanentFields}).
+  class PermanentError < Error
+    include PermanentFields
   end
 end

@@ -3,6 +3,7 @@
 require "json"
 require "time"
 require "yaml"
+require_relative "errors"
 begin
   require "active_support"
   require "active_support/hash_with_indifferent_access"
@@ -46,38 +47,14 @@ module Tasker
   unless const_defined?(:RetryableError, false)
     # A failure worth retrying; `retry_after` seconds asks for that delay.
     class RetryableError < ProceduralError
-      # @return [Numeric, nil]
-      attr_reader :retry_after
-      # @return [Hash]
-      attr_reader :context
-
-      # @param message [String]
-      # @param retry_after [Numeric, nil]
-      # @param context [Hash]
-      def initialize(message = nil, retry_after: nil, context: {})
-        super(message)
-        @retry_after = retry_after
-        @context = context || {}
-      end
+      include TaskerCore::RetryableFields
     end
   end
 
   unless const_defined?(:PermanentError, false)
     # A failure retrying cannot fix: the step is not retried; `error_code` is recorded.
     class PermanentError < ProceduralError
-      # @return [String, Symbol, nil]
-      attr_reader :error_code
-      # @return [Hash]
-      attr_reader :context
-
-      # @param message [String]
-      # @param error_code [String, Symbol, nil]
-      # @param context [Hash]
-      def initialize(message = nil, error_code: nil, context: {})
-        super(message)
-        @error_code = error_code
-        @context = context || {}
-      end
+      include TaskerCore::PermanentFields
     end
   end
 

@@ -16,6 +16,11 @@ module TaskerCore
     # @return [TaskerCore::Engine, nil]
     attr_reader :engine
 
+    # The options {TaskerCore.start} was last given (nil before it), for engines that must
+    # match the process-wide one (a {WorkflowCoordinator} for another database).
+    # @return [Hash, nil]
+    attr_reader :start_options
+
     # Starts the process-wide engine (see {Engine.start} for the options).
     # @return [TaskerCore::Engine]
     def start(**options)

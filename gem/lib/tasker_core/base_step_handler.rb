@@ -54,4 +54,8 @@ module TaskerCore
       output
     end
   end
+
+  # The plan's name for the step handler interface ("Ruby trait equivalent for step
+  # handlers"): the same class, so either name may be subclassed.
+  RubyStepHandler = BaseStepHandler
 end

@@ -63,4 +63,8 @@ module TaskerCore
       result
     end
   end
+
+  # The plan's name for the task handler interface ("Ruby trait equivalent for task
+  # handlers"): the same class, so either name may be subclassed.
+  RubyTaskHandler = BaseTaskHandler
 end

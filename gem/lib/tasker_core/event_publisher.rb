@@ -24,6 +24,21 @@ module TaskerCore
     # @return [Logger, nil]
     attr_reader :logger
 
+    # With no engine given (the plan's `TaskerCore::EventPublisher.new`), the process-wide
+    # engine's own publisher: its subscribers stop with that engine.
+    # @param native [TaskerCore::Native::Engine, nil]
+    # @param logger [Logger, nil]
+    # @return [EventPublisher]
+    # @raise [OrchestrationError] with no engine given and none started
+    def self.new(native = nil, logger: nil)
+      return super(native, logger: logger) if native
+
+      engine = TaskerCore.engine
+      raise OrchestrationError, "EventPublisher.new: no engine is started; call TaskerCore.start first (or use engine.events)" unless engine
+
+      engine.events
+    end
+
     # @param native [TaskerCore::Native::Engine]
     # @param logger [Logger, nil]
     def initialize(native, logger: nil)

@@ -111,8 +111,8 @@ module TaskerCore
     def reload = task.reload.steps.find_by(step_id: step_id)
 
     # error → pending with attempts back to 0 (and a new retry limit when given); a task
-    # that had failed resumes.
-    # @return [Step] the step as it now is
+    # that had failed resumes. Like every operation here, it brings this object up to date.
+    # @return [Step] this step, as it now is
     def reset_for_retry!(new_retry_limit: nil, reason: nil)
       operate("reset_for_retry", new_retry_limit, reason)
     end
@@ -146,9 +146,13 @@ module TaskerCore
 
     private
 
+    # Runs the operation, then brings this object up to date (so `step.update_results!(x)`
+    # followed by `step.mark_pending!` works as written) and returns it.
     def operate(operation, payload, reason)
       task.engine.native.manipulate(task.task_id, operation, step_id, payload, reason, history_head, 30)
-      task.reload.steps.find_by(step_id: step_id)
+      fresh = task.reload.steps.find_by(step_id: step_id)
+      initialize(fresh.task, fresh.instance_variable_get(:@row))
+      self
     end
   end
 end

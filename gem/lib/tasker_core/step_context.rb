@@ -14,6 +14,10 @@ module TaskerCore
     # @return [Integer]
     def task_id = @ready.task_id
 
+    # The step's input: its task's context (the plan's `context.input_data`).
+    # @return [Hash]
+    def input_data = task_context
+
     # The task as stored (a Hash, as `Native::Engine#task`), read once this engine's
     # pending writes have committed, so steps that finished show their results. For
     # handlers that look beyond their parents (Tasker's `sequence`); costs a store read.

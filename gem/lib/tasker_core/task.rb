@@ -157,9 +157,12 @@ module TaskerCore
 
     private
 
+    # Runs the operation, then brings this object up to date and returns it.
     def operate(operation, reason)
       engine.native.manipulate(task_id, operation, nil, nil, reason, history_head, 30)
-      reload
+      @graph = nil
+      initialize(engine, engine.task_hash(task_id))
+      self
     end
   end
 end

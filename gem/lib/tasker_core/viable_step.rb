@@ -26,5 +26,19 @@ module TaskerCore
 
     # @return [Integer]
     def attempt = context.attempt
+
+    # The step's input (its task's context), so a handler's `process(context)` can be
+    # given the ViableStep itself, as the plan's coordinator example does.
+    # @return [Hash]
+    def input_data = context.input_data
+
+    # @return [Hash]
+    def task_context = context.task_context
+
+    # @return [Hash]
+    def handler_config = context.handler_config
+
+    # @return [Hash{String => Object}]
+    def parent_results = context.parent_results
   end
 end

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "uri"
+
 module TaskerCore
   # Drives one task to its end on the calling thread, running its steps with a callback of
   # your choosing (the seed's API; Tasker's coordinator shape).
@@ -11,19 +13,44 @@ module TaskerCore
   #   end
   #   result.complete?
   #
+  # Two ways to make one: with an engine (default: the process-wide {TaskerCore.engine}),
+  # or with a database URL, as the plan's Rails `PerformanceCoordinator` does
+  # (`WorkflowCoordinator.new(ActiveRecord::Base.connection_db_config.url)`): the
+  # process-wide engine is used when it serves that database; otherwise the coordinator
+  # starts an engine of its own there (no worker threads, no recovery, the templates
+  # {TaskerCore.start} was given unless `templates:` says), and {#stop} stops it.
+  #
   # The task must be pending (created with {Engine#create_task}); its steps then go only to
   # this coordinator, not to the engine's worker pool.
   class WorkflowCoordinator
     # Options for one execution.
     Config = Struct.new(:on_step_execute, :max_parallel_steps, :timeout, keyword_init: true)
 
-    # @param engine [TaskerCore::Engine] defaults to the process-wide engine
-    def initialize(engine = TaskerCore.engine)
-      raise OrchestrationError, "WorkflowCoordinator: no engine (start one with TaskerCore.start)" unless engine
+    # @return [TaskerCore::Engine] the engine that drives the tasks
+    attr_reader :engine
 
-      @engine = engine
+    # @param url_or_engine [TaskerCore::Engine, String, nil] an engine, or a database URL
+    #   (nil: the process-wide engine)
+    # @param templates [String, Array<String>, nil] for an engine this coordinator starts
+    # @raise [OrchestrationError] when no engine is given and none is started
+    # @raise [DatabaseError] when the URL's database cannot be opened (the message shows
+    #   the URL with its password hidden)
+    def initialize(url_or_engine = TaskerCore.engine, templates: nil)
+      @engine, @owned = engine_for(url_or_engine, templates)
       @routes = {}
       @mutex = Mutex.new
+    end
+
+    # Whether this coordinator started its engine (and {#stop} stops it).
+    # @return [Boolean]
+    def owns_engine? = @owned
+
+    # Stops and closes the engine this coordinator started; does nothing to an engine it
+    # was given or shares.
+    # @param timeout [Numeric] seconds
+    # @return [void]
+    def stop(timeout: 30)
+      @engine.close(timeout: timeout) if @owned
     end
 
     # Runs the task until it ends. With `config.timeout` (seconds) it returns a
@@ -47,6 +74,30 @@ module TaskerCore
     end
 
     private
+
+    def engine_for(url_or_engine, templates)
+      case url_or_engine
+      when Engine then [url_or_engine, false]
+      when nil
+        raise OrchestrationError, "WorkflowCoordinator: no engine (start one with TaskerCore.start, or pass a database URL)"
+      when String, URI::Generic
+        url = url_or_engine.to_s
+        shared = TaskerCore.engine
+        return [shared, false] if shared && !shared.stopped? && same_database?(shared.database_url, url)
+
+        options = (TaskerCore.start_options || {}).merge(database_url: url, workers: 0, ractors: 0, recover: false)
+        options[:templates] = templates if templates
+        [Engine.start(**options), true]
+      else
+        raise ValidationError, "WorkflowCoordinator.new: expected an Engine or a database URL, got #{url_or_engine.class}"
+      end
+    end
+
+    # Whether two URLs name one database (passwords aside; postgresql: is postgres:).
+    def same_database?(engine_url, url)
+      normalize = ->(u) { Engine.redact(u.to_s).sub(/\Apostgresql:/, "postgres:").sub(%r{/\z}, "") }
+      normalize.call(engine_url) == normalize.call(url)
+    end
 
     # The engine holds max_parallel_steps across the coordinator's threads and the Ractor
     # pool (Ractor steps of the task run there, not on the coordinator's threads).

@@ -85,7 +85,7 @@ RSpec.describe "Manual operations" do
     it "refuses a stale view" do
       task = failed_task
       stale = task.steps.find_by(name: "first")
-      task.steps.find_by(name: "first").mark_pending!
+      task.reload.steps.find_by(name: "first").mark_pending! # another reader's copy
       expect { stale.mark_pending! }.to raise_error(TaskerCore::ConcurrentModificationError)
     end
   end
@@ -184,7 +184,7 @@ RSpec.describe "Manual operations" do
     it "refuses a stale view" do
       task = failed_task
       stale = task.steps.find_by(name: "first")
-      task.steps.find_by(name: "first").mark_pending!
+      task.reload.steps.find_by(name: "first").mark_pending! # another reader's copy
       expect { stale.mark_completed!({}) }.to raise_error(TaskerCore::ConcurrentModificationError)
     end
   end
@@ -208,8 +208,17 @@ RSpec.describe "Manual operations" do
 
     it "refuses a stale view" do
       task = complete_task
-      task.cancel!
+      task.reload.cancel! # another reader's copy
       expect { task.cancel! }.to raise_error(TaskerCore::ConcurrentModificationError)
+    end
+
+    it "brings the object it was called on up to date, as ActiveRecord's update! does" do
+      task = failed_task
+      step = task.steps.find_by(name: "first")
+      step.update_results!({ "fixed" => true })
+      expect(step.results).to eq("fixed" => true)
+      step.mark_pending! # no reload needed between operations
+      expect(step.current_state).to eq("pending")
     end
   end
 
@@ -229,7 +238,7 @@ RSpec.describe "Manual operations" do
 
     it "refuses a stale view" do
       task = failed_task
-      task.retry!
+      task.reload.retry! # another reader's copy
       expect { task.retry! }.to raise_error(TaskerCore::ConcurrentModificationError)
     end
   end

@@ -498,9 +498,24 @@ impl Engine {
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
             let payload = to_json(ruby, payload, || format!("payload of event {name}"))?;
-            rb_self
-                .inner
-                .publish_custom_event(id, &name, payload, Duration::from_secs(10))
+            // The engine answers once it has checked the name against the template; that
+            // is quick, but a busy engine may take longer, and no wait may hold the GVL
+            // (every other Ruby thread, stop's deadline included, would stall with it).
+            let inner = rb_self.inner.clone();
+            let outcome = nogvl(
+                move || inner.publish_custom_event(id, &name, payload, Duration::from_secs(10)),
+                || {},
+            );
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            outcome
+                .value
+                .unwrap_or_else(|| {
+                    Err(TaskerError::Orchestration(
+                        "publishing the event was interrupted".into(),
+                    ))
+                })
                 .map_err(err)
         })
     }

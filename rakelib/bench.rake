@@ -26,7 +26,7 @@ module BenchRun
     "insights_scale" => %w[cargo bench -p tasker-state --bench insights_scale]
   }.freeze
   CRITERION_BENCHES = %w[readiness].freeze
-  RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors graph insights].freeze
+  RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors ractor_submit graph insights].freeze
   # Issue 3's benches, for `rake bench:durable`.
   DURABLE_RUST = %w[sql_readiness].freeze
   DURABLE_RUBY = %w[durable_throughput durable_latency].freeze

@@ -12,6 +12,36 @@ module Bench
 
     def ractors = @ractors ||= read_json("ractors.json")
 
+    def ractor_submit = @ractor_submit ||= read_json("ractor_submit.json")
+
+    RACTOR_SUBMIT_COMMAND = "ruby benches/ractor_submit.rb --json target/bench/ractor_submit.json"
+
+    def ractor_submit_section
+      r = ractor_submit
+      <<~MD
+        ## Submitting from Ractors (issue 21)
+
+        #{num(r['tasks'])} submissions per round through `engine.submitter`, each context built by
+        pure-Ruby arithmetic of #{dur(r['build_seconds'])} first (calibrated at the start of the run),
+        as an importer or parser would; `memory:`, no worker threads (the tasks only queue); a fresh
+        engine per round, #{r['rounds']} timed rounds after a warm-up. Command (also run by
+        `rake bench`):
+
+        ```
+        #{RACTOR_SUBMIT_COMMAND}
+        ```
+
+        | Side | Measurement | Measured | Target | Met |
+        | --- | --- | --- | --- | --- |
+        #{row('tasker-core', '2 Ractors vs 1 thread, tasks submitted per second', format('%.2f×', r['speedup']),
+              "≥ #{RACTOR_SPEEDUP_TARGET}×", r['speedup'] >= RACTOR_SPEEDUP_TARGET)}
+
+        | Producers | Tasks/s, median | Best | Every round |
+        | --- | --- | --- | --- |
+        #{r['setups'].map { |name, s| "| #{name} | #{num(s['median'].round)} | #{num(s['best'].round)} | #{s['rounds'].map { |x| num(x.round) }.join(', ')} |" }.join("\n")}
+      MD
+    end
+
     def ractors_section
       cpu = ractors["cpu"]
       <<~MD

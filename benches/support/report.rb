@@ -63,7 +63,7 @@ module Bench
     # @return [String] the Markdown document
     def render
       [header, machine_section, targets_section, comparison_section, readiness_section, calls_section,
-       throughput_section, durable_section, events_section, ractors_section, graph_section, insights_section, method_section].join("\n")
+       throughput_section, durable_section, events_section, ractors_section, ractor_submit_section, graph_section, insights_section, method_section].join("\n")
     end
 
     private

@@ -28,6 +28,8 @@ module TaskerCore
 
       @start_options = options
       @engine = Engine.start(**options)
+      SharedEngine.publish(@engine.submitter)
+      @engine
     end
 
     # In a child process after `fork` (Puma, Unicorn and Sidekiq preload an app, then fork):
@@ -40,22 +42,66 @@ module TaskerCore
       raise OrchestrationError, "TaskerCore.after_fork: TaskerCore.start was never called in the parent" unless @start_options
 
       @engine = nil # the parent's engine; its threads are not in this process
+      SharedEngine.publish(nil)
       @engine = Engine.start(**@start_options, **overrides)
+      SharedEngine.publish(@engine.submitter)
+      @engine
     end
 
     # Stops the process-wide engine, if one runs.
     # @return [void]
     def stop(timeout: 30)
+      SharedEngine.publish(nil)
       @engine&.close(timeout: timeout)
       @engine = nil
     end
 
-    # Submits a task to the process-wide engine; returns its id at once.
+    # Submits a task to the process-wide engine; returns its id at once. Works in any
+    # Ractor: outside the main one it goes through the engine's {Submitter}.
     # @return [Integer]
+    # @raise [OrchestrationError] when no engine is started
     def submit(name, context = {}, **options)
+      return submitter.submit_task(name, context, **options) unless RactorShim.main?
       raise OrchestrationError, "TaskerCore is not started; call TaskerCore.start" unless @engine
 
       @engine.submit_task(name, context, **options)
+    end
+
+    # The process-wide engine's {Submitter}: Ractor-shareable, usable from any Ractor or
+    # thread.
+    # @return [Submitter]
+    # @raise [OrchestrationError] when no engine is started (in the main Ractor)
+    def submitter
+      if RactorShim.main?
+        raise OrchestrationError, "TaskerCore is not started; call TaskerCore.start" unless @engine
+
+        return @engine.submitter
+      end
+      SharedEngine.submitter ||
+        raise(OrchestrationError, "TaskerCore.submit in a Ractor: no engine is started; call TaskerCore.start in the " \
+                                  "main Ractor first, or pass engine.submitter into the Ractor (Ractor.new(engine.submitter) { ... })")
+    end
+  end
+
+  # The process-wide engine's {Submitter}, where every Ractor can read it: a constant
+  # holding a shareable object (module instance variables are readable only in the main
+  # Ractor). Replaced by {TaskerCore.start}, {TaskerCore.after_fork} and {TaskerCore.stop}.
+  module SharedEngine
+    module_function
+
+    # Makes `submitter` (or nil) the one Ractors see. Main Ractor only.
+    # @param submitter [Submitter, nil]
+    # @return [void]
+    def publish(submitter)
+      remove_const(:CURRENT) if const_defined?(:CURRENT, false)
+      const_set(:CURRENT, submitter)
+    end
+
+    # @return [Submitter, nil]
+    def submitter
+      const_defined?(:CURRENT, false) ? const_get(:CURRENT, false) : nil
+    rescue NameError
+      nil # replaced while read
     end
   end
 end
@@ -72,6 +118,7 @@ require_relative "tasker_core/legacy_handler_adapter"
 require_relative "tasker_core/task_handler_hooks"
 require_relative "tasker_core/handler_resolver"
 require_relative "tasker_core/step_runner"
+require_relative "tasker_core/submitter"
 require_relative "tasker_core/worker_pool"
 require_relative "tasker_core/ractor_shim"
 require_relative "tasker_core/ractor_safety"

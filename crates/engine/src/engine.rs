@@ -945,6 +945,12 @@ impl Engine {
         self.read_own(|store| store.task(task_id))
     }
 
+    /// A task's current state (its most recent transition), or `None` when there is no such
+    /// task; reads its own writes like [`Engine::task`]. One indexed read, no steps.
+    pub fn task_state(&self, task_id: TaskId) -> TaskerResult<Option<State>> {
+        self.read_own(|store| store.task_state(task_id))
+    }
+
     /// Reads a task with `read`; when the store does not have it yet and this engine
     /// is running, waits for everything this engine has accepted so far to commit (at most
     /// [`READ_OWN_WRITES_TIMEOUT`]) and reads once more. So an id that `submit` just

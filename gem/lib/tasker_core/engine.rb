@@ -88,7 +88,13 @@ module TaskerCore
       @pool = nil
       @events = EventPublisher.new(native, logger: logger)
       @task_handler_hooks = TaskHandlerHooks.new(self, ->(name) { resolver.handler_class(name) })
+      @submitter = Submitter.new(native)
     end
+
+    # Submits tasks and reads their outcome from any thread or Ractor: a deeply frozen,
+    # Ractor-shareable handle (see {Submitter}).
+    # @return [Submitter]
+    attr_reader :submitter
 
     # Subscribes to this engine's events: pass an {EventSubscriber}, or patterns and a block.
     #
@@ -221,8 +227,8 @@ module TaskerCore
       namespace = namespace&.to_s
       version = version&.to_s
       context = @task_handler_hooks.before_submit(name, namespace, version, context)
-      @native.submit(name, context, namespace, version, initiator, source_system, reason, tags,
-                     true, durable_timeout(durable))
+      @submitter.submit_task(name, context, namespace: namespace, version: version, initiator: initiator,
+                                            source_system: source_system, reason: reason, tags: tags, durable: durable)
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
@@ -234,8 +240,8 @@ module TaskerCore
       namespace = namespace&.to_s
       version = version&.to_s
       context = @task_handler_hooks.before_submit(name, namespace, version, context)
-      @native.submit(name, context, namespace, version, initiator, source_system, reason, tags,
-                     false, durable_timeout(durable))
+      @submitter.create_task(name, context, namespace: namespace, version: version, initiator: initiator,
+                                            source_system: source_system, reason: reason, tags: tags, durable: durable)
     end
 
     # Waits until the task ends (GVL released) and returns its result; `:reenqueue` when
@@ -246,8 +252,7 @@ module TaskerCore
     # @return [TaskResult]
     # @raise [TimeoutError] when `raise_on_timeout` and the task did not end in time
     def wait_for_task(task_id, timeout: 60, raise_on_timeout: false)
-      raise_on_timeout ? @native.await_task(task_id, timeout) : @native.wait_for_task(task_id, timeout)
-      task_result(task_id)
+      @submitter.wait_for_task(task_id, timeout: timeout, raise_on_timeout: raise_on_timeout)
     end
 
     # The task's result as it stands now.
@@ -255,8 +260,14 @@ module TaskerCore
     # @return [TaskResult]
     # @raise [ValidationError] when there is no such task
     def task_result(task_id)
-      summary = @native.task_summary(task_id) || raise(ValidationError, "task #{task_id}: no such task in this engine's store")
-      TaskResult.from_h(summary)
+      @submitter.task_result(task_id)
+    end
+
+    # The task's current state, read cheaply (see {Submitter#task_state}).
+    # @param task_id [Integer]
+    # @return [String, nil]
+    def task_state(task_id)
+      @submitter.task_state(task_id)
     end
 
     # The task as stored, for inspection and manual operations.
@@ -462,15 +473,5 @@ module TaskerCore
       steps.each { |handler_class, where| RactorSafety.check!(handler_class, where) }
     end
 
-    DEFAULT_DURABLE_TIMEOUT = 10
-
-    def durable_timeout(durable)
-      case durable
-      when false, nil then nil
-      when true then DEFAULT_DURABLE_TIMEOUT
-      when Numeric then durable
-      else raise ValidationError, "durable: expected true, false or seconds, got #{durable.inspect}"
-      end
-    end
   end
 end

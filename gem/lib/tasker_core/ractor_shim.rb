@@ -9,10 +9,23 @@ module TaskerCore
   module RactorShim
     module_function
 
+    # Whether the caller runs in the main Ractor (module state such as
+    # `TaskerCore.engine` is readable only there).
+    # @return [Boolean]
+    def main? = Ractor.current == Ractor.main
+
     # Silences the "Ractor is experimental" warning.
     # @return [void]
     def quiet_warnings
       Warning[:experimental] = false
+    end
+
+    # Waits for `ractor` to end and returns its block's value (`#take` up to Ruby 3.4,
+    # `#value` from 3.5).
+    # @param ractor [Ractor]
+    # @return [Object]
+    def value(ractor)
+      ractor.respond_to?(:value) ? ractor.value : ractor.take
     end
 
     # Waits for one of `ractors` to end.

@@ -624,6 +624,24 @@ impl Engine {
         })
     }
 
+    /// The task's current state ("pending", "in_progress", ...), or nil when there is no
+    /// such task: one indexed read, with the GVL released.
+    fn task_state(rb_self: &Self, task_id: Value) -> Result<Option<String>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            let inner = rb_self.inner.clone();
+            let outcome = nogvl(move || inner.task_state(id), || {});
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            outcome
+                .value
+                .unwrap_or_else(|| Err(TaskerError::Orchestration("the read was interrupted".into())))
+                .map(|s| s.map(|s| s.as_str().to_string()))
+                .map_err(err)
+        })
+    }
+
     /// The task's state and, per step, its outcome — without history, so a result for a
     /// large task is cheap. nil when there is no such task.
     fn task_summary(ruby: &Ruby, rb_self: &Self, task_id: Value) -> Result<Option<RHash>, Error> {
@@ -1037,6 +1055,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("await_task", method!(Engine::await_task, 2))?;
     class.define_method("task", method!(Engine::task, 1))?;
     class.define_method("task_summary", method!(Engine::task_summary, 1))?;
+    class.define_method("task_state", method!(Engine::task_state, 1))?;
     class.define_method("task_graph", method!(Engine::task_graph, 1))?;
     class.define_method("template_graph", method!(Engine::template_graph, 3))?;
     class.define_method("recover", method!(Engine::recover, 1))?;

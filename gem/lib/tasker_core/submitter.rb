@@ -1,0 +1,90 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  # Submits tasks and reads their outcome, from any thread or any Ractor: a deeply frozen,
+  # Ractor-shareable object over the engine's shareable native handle. CPU-heavy producers
+  # (importers, parsers, fan-out generators) build contexts in Ractors, in parallel on
+  # every core, and submit through it.
+  #
+  #   submitter = engine.submitter            # or TaskerCore.submitter
+  #   workers = 2.times.map do |i|
+  #     Ractor.new(submitter, i) do |submitter, i|
+  #       ids = rows_for(i).map { |row| submitter.submit_task("import_row", build_context(row), namespace: "imports") }
+  #       ids.map { |id| submitter.wait_for_task(id, timeout: 60).state }
+  #     end
+  #   end
+  #
+  # `submit_task` validates exactly as {Engine#submit_task} (template, schema, a Hash
+  # context) and raises the same errors. It does not run a Tasker task handler's
+  # `establish_step_dependencies_and_defaults` hook (that runs Ruby classes of the main
+  # Ractor); submit from the main Ractor for templates that rely on it.
+  class Submitter
+    # How long `durable: true` waits for the commit.
+    DEFAULT_DURABLE_TIMEOUT = 10
+
+    # @param native [TaskerCore::Native::Engine] shareable
+    def initialize(native)
+      @native = native
+      Ractor.make_shareable(self)
+    end
+
+    # Validates and submits a task; returns its id at once (see {Engine#submit_task}).
+    # @param name [String]
+    # @param context [Hash]
+    # @param durable [Boolean, Numeric] wait (GVL released) until the task is committed
+    # @return [Integer] the task id
+    # @raise [ValidationError] for an unknown template, a context breaking its schema, a non-Hash context
+    def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
+                    reason: nil, tags: nil, durable: false)
+      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags,
+                     true, durable_timeout(durable))
+    end
+
+    # Creates a task without starting it (pending), for {WorkflowCoordinator}.
+    # @return [Integer] the task id
+    def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
+                    reason: nil, tags: nil, durable: false)
+      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags,
+                     false, durable_timeout(durable))
+    end
+
+    # Waits (GVL released; Thread#kill, Timeout and Ctrl-C interrupt it) until the task
+    # ends and returns its result; `:reenqueue` when it did not end within `timeout`.
+    # @param task_id [Integer]
+    # @param timeout [Numeric] seconds
+    # @param raise_on_timeout [Boolean]
+    # @return [TaskResult]
+    # @raise [TimeoutError] when `raise_on_timeout` and the task did not end in time
+    def wait_for_task(task_id, timeout: 60, raise_on_timeout: false)
+      raise_on_timeout ? @native.await_task(task_id, timeout) : @native.wait_for_task(task_id, timeout)
+      task_result(task_id)
+    end
+
+    # The task's result as it stands now.
+    # @param task_id [Integer]
+    # @return [TaskResult]
+    # @raise [ValidationError] when there is no such task
+    def task_result(task_id)
+      summary = @native.task_summary(task_id) || raise(ValidationError, "task #{task_id}: no such task in this engine's store")
+      TaskResult.from_h(summary)
+    end
+
+    # The task's current state, read cheaply (one indexed read, no steps).
+    # @param task_id [Integer]
+    # @return [String, nil] "pending", "in_progress", "complete", "error", ...; nil when there is no such task
+    def task_state(task_id)
+      @native.task_state(task_id)
+    end
+
+    private
+
+    def durable_timeout(durable)
+      case durable
+      when false, nil then nil
+      when true then DEFAULT_DURABLE_TIMEOUT
+      when Numeric then durable
+      else raise ValidationError, "durable: expected true, false or seconds, got #{durable.inspect}"
+      end
+    end
+  end
+end

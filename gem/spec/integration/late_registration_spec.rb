@@ -7,14 +7,14 @@ require "rbconfig"
 # template is registered — the order many scripts use — and is killed mid-work; each restart
 # must still resume every unfinished task, with the usual restart semantics.
 RSpec.describe "Recovery when templates are registered after start", :slow do
-  CHILD_SCRIPT = File.expand_path("../bin/crash_child.rb", __dir__)
-  TASK_COUNT = 80
+  LATE_REGISTRATION_CHILD = File.expand_path("../bin/crash_child.rb", __dir__)
+  LATE_REGISTRATION_TASKS = 80
 
   def run_child(url, dir, kill_after: nil)
     out_r, out_w = IO.pipe
     err = File.join(dir, "stderr.log")
-    pid = Process.spawn({ "LATE_REGISTRATION" => "1", "CHILD_DEADLINE" => "60" }, RbConfig.ruby, CHILD_SCRIPT,
-                        url, dir, TASK_COUNT.to_s, out: out_w, err: [err, "a"])
+    pid = Process.spawn({ "LATE_REGISTRATION" => "1", "CHILD_DEADLINE" => "60" }, RbConfig.ruby, LATE_REGISTRATION_CHILD,
+                        url, dir, LATE_REGISTRATION_TASKS.to_s, out: out_w, err: [err, "a"])
     out_w.close
     first = out_r.wait_readable(60) && out_r.gets
     if kill_after
@@ -49,7 +49,7 @@ RSpec.describe "Recovery when templates are registered after start", :slow do
     engine = start_engine(templates: nil, workers: 0, database_url: url)
     engine.register_template(File.read(File.join(FIXTURES, "templates/patterns/mixed.yaml")), source: "mixed.yaml")
     ids = File.read(File.join(dir, "ids")).split.map { |id| Integer(id) }
-    expect(ids.size).to eq(TASK_COUNT)
+    expect(ids.size).to eq(LATE_REGISTRATION_TASKS)
     restarts = 0
     ids.each do |id|
       task = engine.task(id)

@@ -3,12 +3,12 @@
 # Issue 21: Ractors submit work through a documented, shareable handle (engine.submitter,
 # TaskerCore.submitter, TaskerCore.submit inside a Ractor).
 RSpec.describe "Submitting from Ractors" do
-  TEMPLATE = "name: ractor_submitted\nstep_templates:\n  - { name: only, handler_class: Fixtures::NoopHandler }\n"
+  RACTOR_SUBMIT_TEMPLATE = "name: ractor_submitted\nstep_templates:\n  - { name: only, handler_class: Fixtures::NoopHandler }\n"
 
   before { Warning[:experimental] = false }
 
   let(:engine) do
-    start_engine(templates: nil, workers: 4).tap { |e| e.register_template(TEMPLATE, source: "ractor_submitted.yaml") }
+    start_engine(templates: nil, workers: 4).tap { |e| e.register_template(RACTOR_SUBMIT_TEMPLATE, source: "ractor_submitted.yaml") }
   end
 
   it "takes 1,000 tasks from each of two Ractors, each waiting for its own" do
@@ -55,7 +55,7 @@ RSpec.describe "Submitting from Ractors" do
 
     TaskerCore.start(templates: nil, workers: 2, database_url: SpecStore.url, recover: false, instrument: false)
     begin
-      TaskerCore.engine.register_template(TEMPLATE, source: "ractor_submitted.yaml")
+      TaskerCore.engine.register_template(RACTOR_SUBMIT_TEMPLATE, source: "ractor_submitted.yaml")
       id = Ractor.new { TaskerCore.submit("ractor_submitted", { "from" => "ractor" }) }.then { |r| TaskerCore::RactorShim.value(r) }
       expect(TaskerCore.engine.wait_for_task(id, timeout: 10)).to be_complete
       expect(Ractor.new { TaskerCore.submitter.equal?(TaskerCore.submitter) }.then { |r| TaskerCore::RactorShim.value(r) }).to be(true)

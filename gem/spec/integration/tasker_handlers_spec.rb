@@ -7,15 +7,15 @@ require_relative "../../../fixtures/tasker_compat/handlers/checkout"
 # (fixtures/tasker_compat: Tasker's base classes and errors, grandparent reads through the
 # sequence, a task handler with Tasker's hooks).
 RSpec.describe "Tasker's own handlers" do
-  TEMPLATE = File.join(FIXTURES, "tasker_compat/templates/checkout.yaml")
-  CONTEXT = { "cart_items" => [{ "product_id" => 1, "quantity" => 2 }, { "product_id" => 2, "quantity" => 1 }],
+  TASKER_CHECKOUT_TEMPLATE = File.join(FIXTURES, "tasker_compat/templates/checkout.yaml")
+  TASKER_CHECKOUT_CONTEXT = { "cart_items" => [{ "product_id" => 1, "quantity" => 2 }, { "product_id" => 2, "quantity" => 1 }],
               "customer_info" => { "email" => "ada@example.test" } }.freeze
 
   before { TaskerCompat::MockServices.reset! }
 
-  let(:engine) { start_engine(templates: TEMPLATE) }
+  let(:engine) { start_engine(templates: TASKER_CHECKOUT_TEMPLATE) }
 
-  def checkout(engine, context = CONTEXT)
+  def checkout(engine, context = TASKER_CHECKOUT_CONTEXT)
     id = engine.submit_task("process_checkout", context, namespace: "ecommerce")
     [id, engine.wait_for_task(id, timeout: 20)]
   end
@@ -63,7 +63,7 @@ RSpec.describe "Tasker's own handlers" do
 
   it "waits as a Tasker::RetryableError's retry_after asks" do
     TaskerCompat::MockServices.payment_mode = :rate_limited_once
-    slow = start_engine(templates: TEMPLATE, backoff_scale: 1.0)
+    slow = start_engine(templates: TASKER_CHECKOUT_TEMPLATE, backoff_scale: 1.0)
     id, result = checkout(slow)
     expect(result).to be_complete
     payment = slow.task(id).steps.find_by(name: "process_payment")
@@ -77,7 +77,7 @@ RSpec.describe "Tasker's own handlers" do
   end
 
   it "refuses an empty cart with the handler's own error code" do
-    id, result = checkout(engine, CONTEXT.merge("cart_items" => []))
+    id, result = checkout(engine, TASKER_CHECKOUT_CONTEXT.merge("cart_items" => []))
     expect(result.state).to eq("error")
     attempt = engine.task(id).steps.find_by(name: "validate_cart").execution_attempts.last
     expect(attempt.error_code).to eq("MISSING_CART_ITEMS")

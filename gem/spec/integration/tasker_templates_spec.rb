@@ -3,7 +3,7 @@
 # Issue 13, item 4: templates written in the Tasker Rails engine's format load unchanged
 # (fixtures/tasker_compat; docs/tasker-compat.md lists every key and what it does here).
 RSpec.describe "Tasker-format templates" do
-  COMPAT_TEMPLATES = File.join(FIXTURES, "tasker_compat/templates")
+  TASKER_COMPAT_TEMPLATES = File.join(FIXTURES, "tasker_compat/templates")
 
   # Publishes one custom event, then records that it ran.
   class CompatEventHandler < TaskerCore::BaseStepHandler
@@ -14,7 +14,7 @@ RSpec.describe "Tasker-format templates" do
   end
 
   let(:engine) do
-    start_engine(templates: COMPAT_TEMPLATES, environment: "test", handler_lookup: ->(_name) { CompatEventHandler })
+    start_engine(templates: TASKER_COMPAT_TEMPLATES, environment: "test", handler_lookup: ->(_name) { CompatEventHandler })
   end
 
   it "registers every compatibility template with its custom events, maps or names" do

@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_tasker_core_insights.sql",
         include_str!("../../../migrations/postgres/0003_tasker_core_insights.sql"),
     ),
+    (
+        "0004_tasker_schema_conformance.sql",
+        include_str!("../../../migrations/postgres/0004_tasker_schema_conformance.sql"),
+    ),
 ];
 
 /// `tasker_core_step_readiness` (`migrations/postgres/optional/`), not applied on open.
@@ -313,13 +317,13 @@ impl Inner {
             &mut tx,
             || {
                 sqlx::query_scalar(
-                    "SELECT task_namespace_id FROM tasker_task_namespaces WHERE name = $1",
+                    "SELECT task_namespace_id::bigint FROM tasker_task_namespaces WHERE name = $1",
                 )
                 .bind(&template.key.namespace)
             },
             sqlx::query_scalar(
                 "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) \
-                 VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING task_namespace_id",
+                 VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING task_namespace_id::bigint",
             )
             .bind(&template.key.namespace)
             .bind(now),
@@ -332,14 +336,14 @@ impl Inner {
                     &mut tx,
                     || {
                         sqlx::query_scalar(
-                            "SELECT dependent_system_id FROM tasker_dependent_systems \
+                            "SELECT dependent_system_id::bigint FROM tasker_dependent_systems \
                              WHERE name = $1",
                         )
                         .bind(name)
                     },
                     sqlx::query_scalar(
                         "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
-                         VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING dependent_system_id",
+                         VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING dependent_system_id::bigint",
                     )
                     .bind(name)
                     .bind(now),
@@ -351,7 +355,7 @@ impl Inner {
             &mut tx,
             || {
                 sqlx::query_scalar(
-                    "SELECT named_task_id FROM tasker_named_tasks \
+                    "SELECT named_task_id::bigint FROM tasker_named_tasks \
                      WHERE task_namespace_id = $1 AND name = $2 AND version = $3",
                 )
                 .bind(namespace)
@@ -363,7 +367,7 @@ impl Inner {
                  (name, description, task_namespace_id, version, configuration, created_at, \
                   updated_at) \
                  VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) \
-                 ON CONFLICT DO NOTHING RETURNING named_task_id",
+                 ON CONFLICT DO NOTHING RETURNING named_task_id::bigint",
             )
             .bind(&template.key.name)
             .bind(&template.description)
@@ -380,7 +384,7 @@ impl Inner {
                 &mut tx,
                 || {
                     sqlx::query_scalar(
-                        "SELECT named_step_id FROM tasker_named_steps \
+                        "SELECT named_step_id::bigint FROM tasker_named_steps \
                          WHERE dependent_system_id = $1 AND name = $2",
                     )
                     .bind(system)
@@ -389,7 +393,7 @@ impl Inner {
                 sqlx::query_scalar(
                     "INSERT INTO tasker_named_steps \
                      (dependent_system_id, name, description, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING RETURNING named_step_id",
+                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING RETURNING named_step_id::bigint",
                 )
                 .bind(system)
                 .bind(&step.name)
@@ -401,7 +405,7 @@ impl Inner {
                 &mut tx,
                 || {
                     sqlx::query_scalar(
-                        "SELECT id FROM tasker_named_tasks_named_steps \
+                        "SELECT id::bigint FROM tasker_named_tasks_named_steps \
                          WHERE named_task_id = $1 AND named_step_id = $2",
                     )
                     .bind(named_task)
@@ -411,7 +415,7 @@ impl Inner {
                     "INSERT INTO tasker_named_tasks_named_steps \
                      (named_task_id, named_step_id, skippable, default_retryable, \
                       default_retry_limit, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING id::bigint",
                 )
                 .bind(named_task)
                 .bind(named_step)

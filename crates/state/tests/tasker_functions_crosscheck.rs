@@ -18,9 +18,10 @@
 //!
 //! With `TASKER_FUNCTIONS_SQL` naming a file of Tasker's own function definitions (from a
 //! Tasker checkout: its `get_step_readiness_status`, `get_task_execution_context` and
-//! `get_system_health_counts_v01`), they are installed into the same schema and their rows
-//! must equal the Rust rules' (so the rules here are Tasker's, and Tasker's functions run on
-//! tasker-core's tables). Without it that part prints a SKIPPED line.
+//! `get_system_health_counts_v01`, and `get_step_readiness_status_batch`), they are installed
+//! into the same schema and their rows must equal the Rust rules' (so the rules here are
+//! Tasker's, and Tasker's functions run on tasker-core's tables). Without it that part prints
+//! a SKIPPED line.
 
 mod conformance;
 
@@ -121,9 +122,7 @@ fn tasker_readiness(s: &StepRow, now: i64) -> TaskerReadiness {
 
 /// Tasker's `get_task_execution_context` for one task's steps: (total, pending, in_progress,
 /// completed, failed, ready, execution_status, health_status).
-fn tasker_context(
-    steps: &[(StepRow, TaskerReadiness)],
-) -> (
+type Context = (
     usize,
     usize,
     usize,
@@ -132,7 +131,9 @@ fn tasker_context(
     usize,
     &'static str,
     &'static str,
-) {
+);
+
+fn tasker_context(steps: &[(StepRow, TaskerReadiness)]) -> Context {
     let count =
         |f: &dyn Fn(&(StepRow, TaskerReadiness)) -> bool| steps.iter().filter(|s| f(s)).count();
     let total = steps.len();
@@ -555,6 +556,7 @@ fn taskers_function_rules_agree_with_tasker_core() {
         2
     );
 
+    let mut contexts = Vec::new();
     // Execution contexts, task by task (Tasker's rules against ExecutionContext::derive);
     // only the fresh task differs, through the readiness above.
     for (n, id) in tasks.iter().enumerate() {
@@ -570,6 +572,7 @@ fn taskers_function_rules_agree_with_tasker_core() {
         let (snaps, rs): (Vec<_>, Vec<_>) = ours.into_iter().unzip();
         let c = ExecutionContext::derive(&snaps, &rs);
         let theirs = tasker_context(&steps);
+        contexts.push(theirs);
         let mine = (
             c.total_steps,
             c.pending_steps,
@@ -633,7 +636,7 @@ fn taskers_function_rules_agree_with_tasker_core() {
     );
 
     if let Some(path) = std::env::var_os("TASKER_FUNCTIONS_SQL") {
-        taskers_own_functions(&rt, &mut conn, &path, &tasks, &readiness, theirs);
+        taskers_own_functions(&rt, &mut conn, &path, &tasks, &readiness, &contexts, theirs);
     } else {
         let _ = writeln!(
             std::io::stderr(),
@@ -651,12 +654,13 @@ fn taskers_own_functions(
     path: &std::ffi::OsStr,
     tasks: &[TaskId],
     readiness: &BTreeMap<i64, TaskerReadiness>,
+    contexts: &[Context],
     health: TaskerHealth,
 ) {
     let sql = std::fs::read_to_string(path).expect("TASKER_FUNCTIONS_SQL readable");
     rt.block_on(sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn))
         .expect("install Tasker's functions");
-    for id in tasks {
+    for (id, context) in tasks.iter().zip(contexts) {
         type Row = (
             i64,
             i32,
@@ -708,18 +712,49 @@ fn taskers_own_functions(
                 r.0
             );
         }
-        let context: (i64, i32, i64, i64, String) = rt
+        type Ctx = (i64, i32, i64, i64, i64, i64, i64, i64, String, String);
+        let c: Ctx = rt
             .block_on(
                 sqlx::query_as(
-                    "SELECT task_id, named_task_id, total_steps, ready_steps, execution_status \
-             FROM get_task_execution_context($1)",
+                    "SELECT task_id, named_task_id, total_steps, pending_steps, \
+                            in_progress_steps, completed_steps, failed_steps, ready_steps, \
+                            execution_status, health_status \
+                     FROM get_task_execution_context($1)",
                 )
                 .bind(id.0)
                 .fetch_one(&mut *conn),
             )
             .expect("get_task_execution_context runs on tasker-core's tables");
-        assert_eq!(context.0, id.0);
-        assert_eq!(context.2, 3);
+        assert_eq!(c.0, id.0);
+        let n = |v: i64| v as usize;
+        let got = (n(c.2), n(c.3), n(c.4), n(c.5), n(c.6), n(c.7));
+        let want = (
+            context.0, context.1, context.2, context.3, context.4, context.5,
+        );
+        assert_eq!(got, want, "task {id:?}");
+        assert_eq!(
+            (c.8.as_str(), c.9.as_str()),
+            (context.6, context.7),
+            "task {id:?}"
+        );
+    }
+    // The batch readiness function agrees with the single one.
+    let batch: Vec<(i64, bool)> = rt
+        .block_on(
+            sqlx::query_as(
+                "SELECT workflow_step_id, ready_for_execution \
+                 FROM get_step_readiness_status_batch($1)",
+            )
+            .bind(tasks.iter().map(|t| t.0).collect::<Vec<_>>())
+            .fetch_all(&mut *conn),
+        )
+        .expect("get_step_readiness_status_batch runs on tasker-core's tables");
+    assert_eq!(batch.len(), readiness.len());
+    for (step, ready) in batch {
+        assert_eq!(
+            ready, readiness[&step].ready_for_execution,
+            "step {step} (batch)"
+        );
     }
     type Health = (
         i64,

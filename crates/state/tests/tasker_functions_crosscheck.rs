@@ -593,7 +593,7 @@ fn taskers_function_rules_agree_with_tasker_core() {
             .collect();
         let ours: Vec<(StepSnapshot, tasker_resolver::readiness::StepReadiness)> = steps
             .iter()
-            .map(|(r, _)| (core[&r.id].0, core[&r.id].1.clone()))
+            .map(|(r, _)| (core[&r.id].0, core[&r.id].1))
             .collect();
         let (snaps, rs): (Vec<_>, Vec<_>) = ours.into_iter().unzip();
         let c = ExecutionContext::derive(&snaps, &rs);

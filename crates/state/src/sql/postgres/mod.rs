@@ -70,7 +70,9 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 ///
 /// - Opening applies the migrations (idempotent, `CREATE … IF NOT EXISTS`, under an
 ///   advisory lock so engines starting together do not race); on a database where the
-///   Tasker Rails engine already created the tables, they are used as they are. Tables are
+///   Tasker Rails engine already created the tables, they are used as they are; tables an
+///   earlier tasker-core created are brought to Tasker's exact column types (0004, see
+///   docs/tasker-schema.md). Tables are
 ///   unqualified: they live in the first schema of the connection's `search_path` (set one
 ///   with `?options=-c%20search_path%3Dmy_schema` in the URL).
 /// - Ids come from the tables' own sequences (`tasker_tasks.task_id`,

@@ -12,7 +12,9 @@
 //!   Tasker engine leaves it, opening a store changes nothing of Tasker's (no type, default,
 //!   index or constraint, and no table rewritten) and the store works on it.
 //! - `sqlite_store_creates_taskers_columns`: the embedded store's columns are Tasker's in
-//!   SQLite's spelling (`tasker_schema::sqlite_column`).
+//!   SQLite's spelling (`tasker_schema::sqlite_column`); `sqlite_store_opens_an_earlier_file`:
+//!   a file made by the earlier migration (its declared types cannot change) opens, gains
+//!   Tasker's other tables, and works.
 //!
 //! PostgreSQL tests work in a schema of their own, dropped at the end (see `conformance`);
 //! without a server they print one SKIPPED line (or fail under CI).
@@ -31,6 +33,7 @@ use tasker_state::{open_store, Change, Store};
 use tokio::runtime::Runtime;
 
 const EARLIER_0001: &str = include_str!("fixtures/postgres_0001_before_issue_19.sql");
+const EARLIER_SQLITE_0001: &str = include_str!("fixtures/sqlite_0001_before_issue_19.sql");
 const PG_0002: &str = include_str!("../migrations/postgres/0002_tasker_core.sql");
 const PG_0003: &str = include_str!("../migrations/postgres/0003_tasker_core_insights.sql");
 
@@ -303,4 +306,40 @@ fn sqlite_store_creates_taskers_columns() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
     let store: Arc<dyn Store> = store;
     use_the_store(store.as_ref());
+}
+
+#[test]
+fn sqlite_store_opens_an_earlier_file() {
+    let file = SqliteFile::new("schema_sqlite_earlier");
+    let url = format!("{}?mode=rwc", file.url());
+    run(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("create");
+        sqlx::raw_sql(EARLIER_SQLITE_0001)
+            .execute(&mut conn)
+            .await
+            .expect("earlier migration");
+        conn.close().await.expect("close");
+    });
+    let store = open_store(&file.url()).expect("open an earlier file");
+    use_the_store(store.as_ref());
+    let tables: Vec<String> = run(async {
+        let mut conn = sqlx::SqliteConnection::connect(&file.url())
+            .await
+            .expect("connect");
+        let t = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'tasker_%' ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("tables");
+        conn.close().await.expect("close");
+        t
+    });
+    for t in tasker_schema::TABLES {
+        assert!(
+            tables.iter().any(|n| n == t.name),
+            "{} missing: {tables:?}",
+            t.name
+        );
+    }
 }

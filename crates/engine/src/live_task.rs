@@ -125,7 +125,10 @@ impl LiveTask {
                 in_process: false,
                 processed: false,
                 processed_at: None,
-                attempts: None,
+                // 0, not NULL, as Tasker creates steps: its readiness function compares
+                // `attempts < retry_limit` without COALESCE, so a NULL would keep a new step
+                // from ever being ready there (issue 19).
+                attempts: Some(0),
                 last_attempted_at: None,
                 backoff_request_seconds: None,
                 results: None,

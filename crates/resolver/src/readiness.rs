@@ -200,7 +200,9 @@ pub struct ExecutionContext {
     pub execution_status: ExecutionStatus,
     /// Percentage of completed steps, rounded to two decimals.
     pub completion_percentage: f64,
-    /// healthy, recovering, blocked or unknown.
+    /// healthy, recovering (failed steps, none of them out of retries, or some step
+    /// ready) or blocked (a step out of retries and none ready). Tasker's `unknown` cannot
+    /// occur.
     pub health_status: &'static str,
 }
 
@@ -239,7 +241,8 @@ impl ExecutionContext {
             ExecutionStatus::Processing
         } else if c.permanently_blocked_steps > 0 {
             ExecutionStatus::BlockedByFailures
-        } else if c.completed_steps == c.total_steps {
+        } else if c.completed_steps == c.total_steps && c.total_steps > 0 {
+            // A task without steps is not complete (Tasker's get_task_execution_context).
             ExecutionStatus::AllComplete
         } else {
             ExecutionStatus::WaitingForDependencies
@@ -256,7 +259,9 @@ impl ExecutionContext {
         } else if c.permanently_blocked_steps > 0 {
             "blocked"
         } else {
-            "unknown"
+            // Failures that may still be retried, none ready yet (waiting out a backoff):
+            // recovering, as Tasker's get_task_execution_context says (issue 19).
+            "recovering"
         };
         c
     }
@@ -548,6 +553,22 @@ mod tests {
         assert_eq!(c.execution_status, ExecutionStatus::WaitingForDependencies);
         let c = ctx(&[done, done, pending()]);
         assert_eq!(c.completion_percentage, 66.67);
+        // A failure waiting out its backoff, nothing else to do: recovering, as Tasker's
+        // get_task_execution_context says (issue 19).
+        let backing_off = StepSnapshot {
+            state: State::Error,
+            attempts: Some(1),
+            state_entered_at: secs_ago(1),
+            ..pending()
+        };
+        let c = ctx(&[done, backing_off]);
+        assert_eq!(
+            (c.execution_status, c.health_status),
+            (ExecutionStatus::WaitingForDependencies, "recovering")
+        );
+        // No steps: not complete.
+        let c = ctx(&[]);
+        assert_eq!(c.execution_status, ExecutionStatus::WaitingForDependencies);
     }
 
     #[test]

@@ -202,7 +202,7 @@ pub(super) async fn analytics_metrics(
 
 /// The named tasks a filtered query keeps ($1 namespace, $2 name, $3 version; NULL: any).
 const MATCHING_NAMED_TASKS: &str = "
-SELECT nt.named_task_id
+SELECT nt.named_task_id::bigint
 FROM tasker_named_tasks nt
 JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
 WHERE ($1::text IS NULL OR tn.name = $1)

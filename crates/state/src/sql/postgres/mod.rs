@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_tasker_core_insights.sql",
         include_str!("../../../migrations/postgres/0003_tasker_core_insights.sql"),
     ),
+    (
+        "0004_tasker_schema_conformance.sql",
+        include_str!("../../../migrations/postgres/0004_tasker_schema_conformance.sql"),
+    ),
 ];
 
 /// `tasker_core_step_readiness` (`migrations/postgres/optional/`), not applied on open.
@@ -66,7 +70,9 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 ///
 /// - Opening applies the migrations (idempotent, `CREATE … IF NOT EXISTS`, under an
 ///   advisory lock so engines starting together do not race); on a database where the
-///   Tasker Rails engine already created the tables, they are used as they are. Tables are
+///   Tasker Rails engine already created the tables, they are used as they are; tables an
+///   earlier tasker-core created are brought to Tasker's exact column types (0004, see
+///   docs/tasker-schema.md). Tables are
 ///   unqualified: they live in the first schema of the connection's `search_path` (set one
 ///   with `?options=-c%20search_path%3Dmy_schema` in the URL).
 /// - Ids come from the tables' own sequences (`tasker_tasks.task_id`,
@@ -313,13 +319,13 @@ impl Inner {
             &mut tx,
             || {
                 sqlx::query_scalar(
-                    "SELECT task_namespace_id FROM tasker_task_namespaces WHERE name = $1",
+                    "SELECT task_namespace_id::bigint FROM tasker_task_namespaces WHERE name = $1",
                 )
                 .bind(&template.key.namespace)
             },
             sqlx::query_scalar(
                 "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) \
-                 VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING task_namespace_id",
+                 VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING task_namespace_id::bigint",
             )
             .bind(&template.key.namespace)
             .bind(now),
@@ -332,14 +338,14 @@ impl Inner {
                     &mut tx,
                     || {
                         sqlx::query_scalar(
-                            "SELECT dependent_system_id FROM tasker_dependent_systems \
+                            "SELECT dependent_system_id::bigint FROM tasker_dependent_systems \
                              WHERE name = $1",
                         )
                         .bind(name)
                     },
                     sqlx::query_scalar(
                         "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
-                         VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING dependent_system_id",
+                         VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING dependent_system_id::bigint",
                     )
                     .bind(name)
                     .bind(now),
@@ -351,7 +357,7 @@ impl Inner {
             &mut tx,
             || {
                 sqlx::query_scalar(
-                    "SELECT named_task_id FROM tasker_named_tasks \
+                    "SELECT named_task_id::bigint FROM tasker_named_tasks \
                      WHERE task_namespace_id = $1 AND name = $2 AND version = $3",
                 )
                 .bind(namespace)
@@ -363,7 +369,7 @@ impl Inner {
                  (name, description, task_namespace_id, version, configuration, created_at, \
                   updated_at) \
                  VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) \
-                 ON CONFLICT DO NOTHING RETURNING named_task_id",
+                 ON CONFLICT DO NOTHING RETURNING named_task_id::bigint",
             )
             .bind(&template.key.name)
             .bind(&template.description)
@@ -380,7 +386,7 @@ impl Inner {
                 &mut tx,
                 || {
                     sqlx::query_scalar(
-                        "SELECT named_step_id FROM tasker_named_steps \
+                        "SELECT named_step_id::bigint FROM tasker_named_steps \
                          WHERE dependent_system_id = $1 AND name = $2",
                     )
                     .bind(system)
@@ -389,7 +395,7 @@ impl Inner {
                 sqlx::query_scalar(
                     "INSERT INTO tasker_named_steps \
                      (dependent_system_id, name, description, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING RETURNING named_step_id",
+                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING RETURNING named_step_id::bigint",
                 )
                 .bind(system)
                 .bind(&step.name)
@@ -401,7 +407,7 @@ impl Inner {
                 &mut tx,
                 || {
                     sqlx::query_scalar(
-                        "SELECT id FROM tasker_named_tasks_named_steps \
+                        "SELECT id::bigint FROM tasker_named_tasks_named_steps \
                          WHERE named_task_id = $1 AND named_step_id = $2",
                     )
                     .bind(named_task)
@@ -411,7 +417,7 @@ impl Inner {
                     "INSERT INTO tasker_named_tasks_named_steps \
                      (named_task_id, named_step_id, skippable, default_retryable, \
                       default_retry_limit, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING id::bigint",
                 )
                 .bind(named_task)
                 .bind(named_step)

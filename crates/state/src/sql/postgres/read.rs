@@ -16,7 +16,7 @@ pub(super) async fn task(pool: &PgPool, id: TaskId) -> Result<Option<TaskRows>, 
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await?;
     let Some(row) = sqlx::query(
-        "SELECT t.named_task_id, ns.name, nt.name, nt.version, t.context::text, t.initiator, \
+        "SELECT t.named_task_id::bigint, ns.name, nt.name, nt.version, t.context::text, t.initiator, \
                 t.source_system, t.reason, t.tags::text, t.complete, t.requested_at, \
                 t.created_at, t.updated_at \
          FROM tasker_tasks t \

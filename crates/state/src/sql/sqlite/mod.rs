@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_tasker_core_insights.sql",
         include_str!("../../../migrations/sqlite/0002_tasker_core_insights.sql"),
     ),
+    (
+        "0003_tasker_other_tables.sql",
+        include_str!("../../../migrations/sqlite/0003_tasker_other_tables.sql"),
+    ),
 ];
 
 /// How long a statement waits for another connection's write lock.

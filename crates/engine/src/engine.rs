@@ -1207,6 +1207,11 @@ impl Engine {
     /// and claims. After `stop` alone the store stays open so the engine's tasks can still
     /// be read; after `close` reads fail.
     pub fn close(&self, timeout: Duration) -> TaskerResult<usize> {
+        if self.forked() {
+            // Inherited across a fork: the store's threads are not in this process, so it
+            // cannot be shut down here (see `Drop`).
+            return Ok(0);
+        }
         let taken_back = self.stop(timeout);
         self.store.close();
         taken_back

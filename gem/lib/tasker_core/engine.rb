@@ -395,8 +395,10 @@ module TaskerCore
     # @return [Integer] steps taken back
     def close(timeout: 30)
       taken_back = stopped? ? 0 : stop(timeout: timeout)
-      @native.close([timeout, 5].max)
-      taken_back
+    ensure
+      # Even when stop raised (its last flush timed out, say), the store's connections and
+      # threads are released now rather than at exit.
+      @native.close([timeout, 5].max) unless forked?
     end
 
     # @return [Boolean]

@@ -13,7 +13,8 @@
 //! [`CLOSE_TIMEOUT`], then `shutdown_timeout(`[`SHUTDOWN_TIMEOUT`]`)`. Both happen on a helper
 //! thread that `Drop` joins: that thread is outside any runtime, so the store may be dropped
 //! anywhere, including on an actor's thread, without tokio's "cannot drop a runtime in an
-//! async context" panic, and never waits longer than the two timeouts.
+//! async context" panic. The join itself is bounded ([`JOIN_LIMIT`]): a process exiting
+//! never hangs on a store.
 
 use crate::store::Commit;
 use std::future::Future;
@@ -25,6 +26,8 @@ use tokio::runtime::{Builder, Handle, Runtime};
 pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `Drop` then waits for the runtime's remaining work.
 pub(crate) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+/// The most `Drop` waits for both, even if the runtime cannot run its timers.
+const JOIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// A multi-thread runtime with `threads` workers named `tasker-store`.
 pub(crate) struct StoreRuntime {
@@ -96,6 +99,24 @@ impl StoreRuntime {
         })
     }
 
+    /// Runs a store's `close` work for at most [`CLOSE_TIMEOUT`]: closing a pool waits for
+    /// every connection to come back, and one held by a stuck statement must not hold up
+    /// the caller (an engine stopping at process exit). What is left then is released when
+    /// the store is dropped.
+    pub(crate) fn close_within<F>(&self, store: &str, closing: F)
+    where
+        F: Future<Output = ()> + Send,
+    {
+        let finished = self.block_on(async move {
+            tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_ok()
+        });
+        if !finished {
+            eprintln!(
+                "tasker-core: store {store}: connections still in use after {CLOSE_TIMEOUT:?}; closing without them"
+            );
+        }
+    }
+
     /// Runs `closing` (bounded by [`CLOSE_TIMEOUT`]) and shuts the runtime down; see the
     /// module documentation. Later calls do nothing.
     pub(crate) fn shutdown<F>(&mut self, closing: F)
@@ -105,6 +126,7 @@ impl StoreRuntime {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let stopper = std::thread::Builder::new()
             .name("tasker-store-stop".into())
             .spawn(move || {
@@ -112,11 +134,20 @@ impl StoreRuntime {
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
                 });
                 runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
+                let _ = done_tx.send(());
             });
         match stopper {
-            Ok(thread) => {
-                let _ = thread.join();
-            }
+            // Bounded, whatever the runtime's state: a process exiting (or a test tearing
+            // down) must never hang here. A stopper still busy past the two timeouts is
+            // left to finish on its own.
+            Ok(thread) => match done_rx.recv_timeout(JOIN_LIMIT) {
+                Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = thread.join();
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => eprintln!(
+                    "tasker-core: the store's runtime did not stop within {JOIN_LIMIT:?}; leaving it to finish"
+                ),
+            },
             Err(e) => eprintln!("tasker-core: cannot stop the store's runtime cleanly: {e}"),
         }
     }

@@ -8,6 +8,13 @@ require "json"
 
 reader, writer = IO.pipe
 parent_engine = TaskerCore.engine
+# SQLite serves one engine process per file: a child that inherits the parent's open
+# connections and writes the same file beside it loses locks to them (POSIX locks are per
+# process) and its commits wait on the parent's. So on SQLite the parent stands aside —
+# closes its engine, as a forking server's master that runs no handlers would — while the
+# child works, and starts again afterwards. On PostgreSQL both run at once.
+sqlite = parent_engine.database_url.to_s.start_with?("sqlite")
+parent_engine.close(timeout: 5) if sqlite
 child = fork do
   reader.close
   report = { "pid" => Process.pid, "orchestrating_at_fork" => TaskerCore::Rails.orchestrating?,
@@ -31,5 +38,6 @@ end
 writer.close
 child_report = JSON.parse(reader.read)
 _, status = Process.wait2(child)
+TaskerCore.start(**TaskerCore.start_options) if sqlite
 puts "REPORT #{JSON.generate('child' => child_report, 'child_exit' => status.exitstatus,
                              'parent_orchestrating' => TaskerCore::Rails.orchestrating?)}"

@@ -620,7 +620,8 @@ impl Store for PostgresStore {
 
     fn close(&self) {
         let inner = self.inner.clone();
-        self.runtime.block_on(async move {
+        let describe = self.inner.describe.clone();
+        self.runtime.close_within(&describe, async move {
             inner.owner.lock().await.close().await;
             inner.pool.close().await;
         });

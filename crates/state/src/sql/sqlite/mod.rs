@@ -599,7 +599,7 @@ impl Store for SqliteStore {
 
     fn close(&self) {
         let pool = self.inner.pool.clone();
-        self.runtime.block_on(async move { pool.close().await });
+        self.runtime.close_within(&self.inner.describe, async move { pool.close().await });
     }
 
     fn describe(&self) -> String {

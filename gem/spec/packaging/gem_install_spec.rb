@@ -9,19 +9,20 @@ require_relative "support/packaging"
 RSpec.describe "the gems users install", :packaging do
   before(:all) { @gems = Packaging.gems }
 
+  # `gem install --local GEM` into `gem_home`, from a folder outside the checkout.
+  # @return [Packaging::Run]
   def install(gem_path, gem_home, env: {}, path: ENV.fetch("PATH"))
-    Packaging.run(["gem", "install", "--local", "--no-document", gem_path], chdir: Dir.tmpdir,
-                                                                           env: Packaging.env(gem_home, path: path).merge(env),
-                                                                           timeout: 900)
+    env = Packaging.env(gem_home, path: path).merge(env)
+    Packaging.run(["gem", "install", "--local", "--no-document", gem_path], chdir: Dir.tmpdir, env: env, timeout: 900)
   end
 
   # Runs the example from a folder outside the checkout with only `gem_home`'s gems.
+  # @return [Packaging::Run]
   def run_example(gem_home, dir)
     demo = Packaging.copy_example(File.join(dir, "example"))
     probe = Packaging.write_probe(dir)
-    Packaging.run([RbConfig.ruby, "-r", probe, demo], chdir: File.dirname(demo),
-                                                      env: Packaging.env(gem_home, path: Packaging::PATH_WITHOUT_RUST),
-                                                      timeout: 120)
+    env = Packaging.env(gem_home, path: Packaging::PATH_WITHOUT_RUST)
+    Packaging.run([RbConfig.ruby, "-r", probe, demo], chdir: File.dirname(demo), env: env, timeout: 120)
   end
 
   shared_examples "an installed gem" do
@@ -58,8 +59,10 @@ RSpec.describe "the gems users install", :packaging do
       spec = Gem::Package.new(@gem).spec
       expect(spec.platform.to_s).to eq(Gem::Platform.local.to_s)
       expect(spec.extensions).to be_empty
+      # Linked against this Ruby's minor version: it says so.
+      major, minor = RUBY_VERSION.split(".").map(&:to_i)
       expect(spec.required_ruby_version).to be_satisfied_by(Gem::Version.new(RUBY_VERSION))
-      expect(spec.required_ruby_version).not_to be_satisfied_by(Gem::Version.new(RUBY_VERSION.sub(/\A(\d+)\.(\d+).*/) { "#{$1}.#{$2.to_i + 1}.0" }))
+      expect(spec.required_ruby_version).not_to be_satisfied_by(Gem::Version.new("#{major}.#{minor + 1}.0"))
     end
 
     it "installs with gem install --local, with no Rust toolchain on PATH" do

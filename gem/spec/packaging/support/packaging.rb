@@ -118,8 +118,11 @@ module Packaging
     FileUtils.rm_rf(File.dirname(log)) if log
   end
 
+  # @return [Float] seconds on the monotonic clock
   def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
+  # Waits for child `pid`; kills its process group after `timeout` seconds.
+  # @return [Process::Status]
   def wait(pid, timeout, command)
     deadline = monotonic + timeout
     loop do

@@ -13,6 +13,9 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.1"
 
   # The extension is built from the workspace's Rust crates (see ext/tasker_core/extconf.rb).
+  # This gemspec serves a checkout (Bundler `path:`, after `rake compile`); the gems users
+  # install are built from it by `rake gem:source` (adds the Rust workspace) and
+  # `rake gem:native` (adds the compiled extension) — rakelib/package.rake.
   spec.files = Dir["lib/**/*.{rb,rake,tt}", "ext/**/*.rb", "sig/**/*", "README.md"]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/tasker_core/extconf.rb"]

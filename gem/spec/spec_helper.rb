@@ -17,6 +17,9 @@ RSpec.configure do |config|
   config.include EngineHelpers
   config.disable_monkey_patching!
   config.order = :random
+  # spec/packaging builds the gems and installs them (several minutes, and the same on every
+  # store): they run when TASKER_SPEC_PACKAGING=1, which bin/test sets for one run of them.
+  config.filter_run_excluding(:packaging) unless ENV["TASKER_SPEC_PACKAGING"] == "1"
   config.before { Fixtures::Recorder.clear }
   config.after { stop_engines }
   # TASKER_GC_STRESS=1: every example runs under GC.stress (a full GC at every allocation),

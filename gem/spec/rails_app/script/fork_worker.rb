@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
-# `bin/rails runner script/fork_worker.rb`: forks a child the way Puma's cluster mode forks
+# `bin/rails runner script/fork_worker.rb` (PostgreSQL; SQLite serves one engine process per
+# file): forks a child the way Puma's cluster mode forks
 # workers, and has the child fulfil an order with an engine of its own — started by
 # `TaskerCore::Rails.after_fork` (what `on_worker_boot` calls), or already by
 # `restart_after_fork` (SHOP_RESTART_AFTER_FORK=1). Prints "REPORT {...}".
@@ -8,13 +9,6 @@ require "json"
 
 reader, writer = IO.pipe
 parent_engine = TaskerCore.engine
-# SQLite serves one engine process per file: a child that inherits the parent's open
-# connections and writes the same file beside it loses locks to them (POSIX locks are per
-# process) and its commits wait on the parent's. So on SQLite the parent stands aside —
-# closes its engine, as a forking server's master that runs no handlers would — while the
-# child works, and starts again afterwards. On PostgreSQL both run at once.
-sqlite = parent_engine.database_url.to_s.start_with?("sqlite")
-parent_engine.close(timeout: 5) if sqlite
 child = fork do
   reader.close
   report = { "pid" => Process.pid, "orchestrating_at_fork" => TaskerCore::Rails.orchestrating?,
@@ -38,6 +32,5 @@ end
 writer.close
 child_report = JSON.parse(reader.read)
 _, status = Process.wait2(child)
-TaskerCore.start(**TaskerCore.start_options) if sqlite
 puts "REPORT #{JSON.generate('child' => child_report, 'child_exit' => status.exitstatus,
                              'parent_orchestrating' => TaskerCore::Rails.orchestrating?)}"

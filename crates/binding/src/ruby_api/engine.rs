@@ -636,7 +636,11 @@ impl Engine {
             }
             outcome
                 .value
-                .unwrap_or_else(|| Err(TaskerError::Orchestration("the read was interrupted".into())))
+                .unwrap_or_else(|| {
+                    Err(TaskerError::Orchestration(
+                        "the read was interrupted".into(),
+                    ))
+                })
                 .map(|s| s.map(|s| s.as_str().to_string()))
                 .map_err(err)
         })

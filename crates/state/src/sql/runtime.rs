@@ -107,9 +107,8 @@ impl StoreRuntime {
     where
         F: Future<Output = ()> + Send,
     {
-        let finished = self.block_on(async move {
-            tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_ok()
-        });
+        let finished = self
+            .block_on(async move { tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_ok() });
         if !finished {
             eprintln!(
                 "tasker-core: store {store}: connections still in use after {CLOSE_TIMEOUT:?}; closing without them"

@@ -599,7 +599,8 @@ impl Store for SqliteStore {
 
     fn close(&self) {
         let pool = self.inner.pool.clone();
-        self.runtime.close_within(&self.inner.describe, async move { pool.close().await });
+        self.runtime
+            .close_within(&self.inner.describe, async move { pool.close().await });
     }
 
     fn describe(&self) -> String {

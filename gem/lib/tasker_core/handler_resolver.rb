@@ -11,6 +11,8 @@ module TaskerCore
     # @param lookup [#call, nil] custom name → class lookup (e.g. Rails' constantize)
     def initialize(cache: true, lookup: nil)
       @cache = cache ? {} : nil
+      # Class → whether its constructor takes `config:` (asked once per class, not per step).
+      @takes_config = {}.compare_by_identity
       @lookup = lookup || ->(name) { Object.const_get(name) }
       @mutex = Mutex.new
     end
@@ -53,7 +55,11 @@ module TaskerCore
     # @param klass [Class]
     # @return [Boolean]
     def takes_config?(klass)
-      klass.instance_method(:initialize).parameters.any? { |kind, name| name == :config && %i[key keyreq].include?(kind) }
+      found = @takes_config[klass]
+      return found unless found.nil?
+
+      @takes_config[klass] =
+        klass.instance_method(:initialize).parameters.any? { |kind, name| name == :config && %i[key keyreq].include?(kind) }
     end
 
     # Runs a TaskerCore::BaseStepHandler-shaped handler: #process(context), then

@@ -20,7 +20,7 @@ RSpec.describe "Binding wrappers and conversions" do
     subscriber = engine.subscribe("step.*") { |event| events << [event.name, event.context] }
     id = engine.submit_task("wrappers", { "order" => { "lines" => [{ "sku" => "A", "qty" => 2 }], "at" => Time.utc(2026, 1, 1) } })
     2.times do |i|
-      steps = engine.next_steps(max: 4, timeout: 5)
+      steps = engine.next_steps(max: 4, timeout: 60)
       expect(steps.size).to eq(1)
       step = steps.first
       GC.start
@@ -31,7 +31,7 @@ RSpec.describe "Binding wrappers and conversions" do
       expect(context.parent_results.keys).to eq(i.zero? ? [] : ["a"])
       engine.complete_step(step.step_id, { "n" => i, "nested" => { "list" => [i, i.to_s, nil, 1.5] } })
     end
-    result = engine.wait_for_task(id, timeout: 5)
+    result = engine.wait_for_task(id, timeout: 60)
     expect(result.results["b"]).to eq("n" => 1, "nested" => { "list" => [1, "1", nil, 1.5] })
     got = []
     got << events.pop until got.count { |name, _| name == "step.completed" } == 2

@@ -26,11 +26,11 @@ RSpec.describe "Errors crossing from Rust" do
   it "raises the real errors from real calls" do
     engine.register_template("name: t\nstep_templates:\n  - { name: a, handler_class: H }\n")
     id = engine.submit_task("t", {})
-    step = engine.next_steps(max: 1, timeout: 5).first
+    step = engine.next_steps(max: 1, timeout: 60).first
     engine.complete_step(step.step_id, "ok")
     expect { engine.complete_step(step.step_id, "again") }
       .to raise_error(TaskerCore::StateTransitionError, /step #{step.step_id} is not handed out/)
-    expect(engine.wait_for_task(id, timeout: 5)).to be_complete
+    expect(engine.wait_for_task(id, timeout: 60)).to be_complete
 
     slow = engine.submit_task("t", {})
     expect { engine.wait_for_task(slow, timeout: 0.05, raise_on_timeout: true) }

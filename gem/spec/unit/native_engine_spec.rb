@@ -26,7 +26,8 @@ RSpec.describe TaskerCore::Native::Engine do
   it "reports counters" do
     engine = start_engine
     id = engine.submit_task("diamond", {}, namespace: "fixtures")
-    engine.wait_for_task(id, timeout: 5)
+    # A generous bound: this file also runs under GC.stress, where the task takes seconds.
+    engine.wait_for_task(id, timeout: 60, raise_on_timeout: true)
     expect(engine.stats).to include(tasks_submitted: 1, tasks_completed: 1, steps_completed: 4, steps_in_flight: 0)
   end
 end

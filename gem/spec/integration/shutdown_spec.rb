@@ -62,7 +62,7 @@ RSpec.describe "Stopping the engine" do
   # Issue 13, item 9: closing an engine on PostgreSQL waited for its pool to get every
   # connection back, with no bound; a commit blocked on a lock held elsewhere kept one, so
   # close waited as long as that lock did. Now the engine's last flush gives up at its
-  # deadline and close waits at most 3 s for the pool.
+  # deadline and close waits at most 1 s for the pool.
   it "closes within its bounds while PostgreSQL blocks the engine's last commit" do
     skip "PostgreSQL only" unless SpecStore.postgres?
     schema = "#{SpecStore::PG_SCHEMA}_closelock"

@@ -22,8 +22,11 @@ use std::time::Duration;
 use tasker_model::{TaskerError, TaskerResult};
 use tokio::runtime::{Builder, Handle, Runtime};
 
-/// How long `Drop` lets the store close its connections.
-pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long closing (and `Drop`) lets the store close its connections. Short on purpose: it
+/// runs after the engine's last flush, so nothing of the engine's is left to write, and a
+/// pool connection that is not back by then (on PostgreSQL one sometimes is not, at process
+/// exit) must not hold up a process that is stopping.
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long `Drop` then waits for the runtime's remaining work.
 pub(crate) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 /// The most `Drop` waits for both, even if the runtime cannot run its timers.

@@ -37,18 +37,8 @@ impl Inflight {
         self.steps.get(&step).map(|v| *v)
     }
 
-    /// Whether a step is handed out.
-    pub fn contains(&self, step: StepId) -> bool {
-        self.steps.contains_key(&step)
-    }
-
     /// Number of steps handed out.
     pub fn len(&self) -> usize {
         self.steps.len()
-    }
-
-    /// Whether nothing is handed out.
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
     }
 }

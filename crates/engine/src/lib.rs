@@ -33,21 +33,22 @@
 //! at least once), hands its last changes to the state actor, and answers. The handle then
 //! flushes the state actor, stops the System, and joins every thread it started.
 
-pub mod awaiting;
+pub(crate) mod awaiting;
 pub mod engine;
-pub mod fork;
-pub mod graph_view;
-pub mod inflight;
-pub mod live_task;
-pub mod manual;
+pub(crate) mod fork;
+pub(crate) mod inflight;
+pub(crate) mod live_task;
 pub mod metrics;
-pub mod orchestrator;
-pub mod recovery;
-pub mod registry;
+pub mod operations;
+pub(crate) mod orchestrator;
+pub(crate) mod registry;
 pub mod stats;
-pub mod work;
+pub(crate) mod stored_graph;
+pub(crate) mod work;
 
-pub use engine::{DurableSubmission, Engine, EngineOptions, SubmitRequest};
-pub use graph_view::TaskGraph;
+pub use engine::{
+    DurableSubmission, Engine, EngineOptions, Interrupt, RecoveryReport, SubmitRequest, WaitEnd,
+};
 pub use registry::{RegisteredTemplate, TemplateRegistry};
+pub use stored_graph::StoredGraph;
 pub use work::{ReadyStep, Routed, StepFailure};

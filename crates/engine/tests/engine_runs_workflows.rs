@@ -36,7 +36,8 @@ fn worker(
         let mut failed = 0;
         let interrupt = Interrupt::default();
         while !stop.load(Ordering::Relaxed) {
-            let Ok(steps) = engine.wait_next_steps(8, Duration::from_millis(20), &interrupt) else {
+            let Ok(steps) = engine.take_steps_waiting(8, Duration::from_millis(20), &interrupt)
+            else {
                 continue;
             };
             for s in steps {
@@ -175,7 +176,7 @@ fn reports_of_unknown_or_repeated_steps_are_refused() {
     let engine = engine();
     let id = submit(&engine);
     let steps = engine
-        .wait_next_steps(8, Duration::from_secs(2), &Interrupt::default())
+        .take_steps_waiting(8, Duration::from_secs(2), &Interrupt::default())
         .unwrap();
     assert_eq!(steps.len(), 1);
     engine.complete_step(steps[0].step_id, json!(1)).unwrap();
@@ -196,12 +197,12 @@ fn stop_takes_back_queued_and_started_steps() {
     let engine = engine();
     let id = submit(&engine);
     let first = engine
-        .wait_next_steps(8, Duration::from_secs(2), &Interrupt::default())
+        .take_steps_waiting(8, Duration::from_secs(2), &Interrupt::default())
         .unwrap();
     engine.complete_step(first[0].step_id, json!(1)).unwrap();
     // b and c become ready; take one (started), leave the other queued.
     let started = engine
-        .wait_next_steps(1, Duration::from_secs(2), &Interrupt::default())
+        .take_steps_waiting(1, Duration::from_secs(2), &Interrupt::default())
         .unwrap();
     assert_eq!(started.len(), 1);
     engine.flush(Duration::from_secs(2)).unwrap();
@@ -231,7 +232,7 @@ fn an_interrupt_ends_a_waiting_drain() {
     let engine = engine();
     let interrupt = Arc::new(Interrupt::default());
     let (e2, i2) = (engine.clone(), interrupt.clone());
-    let t = thread::spawn(move || e2.wait_next_steps(8, Duration::from_secs(30), &i2));
+    let t = thread::spawn(move || e2.take_steps_waiting(8, Duration::from_secs(30), &i2));
     thread::sleep(Duration::from_millis(50));
     let t0 = std::time::Instant::now();
     interrupt.trigger();

@@ -4,7 +4,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_engine::engine::Interrupt;
-use tasker_engine::manual::{Operation, Request};
+use tasker_engine::operations::{Operation, Request};
 use tasker_engine::{Engine, EngineOptions, StepFailure, SubmitRequest};
 use tasker_model::{EngineConfig, State, TaskId, TaskerError};
 use tasker_state::{MemoryStore, Store};
@@ -40,7 +40,7 @@ fn submit(e: &Engine) -> TaskId {
 fn run_to_end(e: &Engine, id: TaskId) -> State {
     let interrupt = Interrupt::default();
     loop {
-        if let Ok(steps) = e.wait_next_steps(8, Duration::from_millis(20), &interrupt) {
+        if let Ok(steps) = e.take_steps_waiting(8, Duration::from_millis(20), &interrupt) {
             for s in steps {
                 e.complete_step(s.step_id, json!({"ran": &**s.name()}))
                     .unwrap();
@@ -57,11 +57,15 @@ fn a_second_engine_resumes_what_the_first_left_and_reruns_only_unfinished_steps(
     let store = Arc::new(MemoryStore::new());
     let first = engine_on(store.clone());
     let id = submit(&first);
-    let a = first.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    let a = first
+        .take_steps_waiting(1, T, &Interrupt::default())
+        .unwrap();
     first
         .complete_step(a[0].step_id, json!({"ran": "a"}))
         .unwrap();
-    let b = first.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    let b = first
+        .take_steps_waiting(1, T, &Interrupt::default())
+        .unwrap();
     assert_eq!(&**b[0].name(), "b");
     first.stop(T).unwrap(); // b was started: it goes to error (engine_stopped)
     drop(first);
@@ -98,7 +102,9 @@ fn steps_running_at_a_crash_fail_with_engine_restart_and_count_an_attempt() {
     let store = Arc::new(MemoryStore::new());
     let first = engine_on(store.clone());
     let id = submit(&first);
-    let _a = first.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    let _a = first
+        .take_steps_waiting(1, T, &Interrupt::default())
+        .unwrap();
     first.flush(T).unwrap();
     // A crash: the engine's memory is gone but the store keeps a running step. Recover on a
     // second engine while the first is still alive but ignored (no stop, no take-back).
@@ -130,7 +136,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
     let id = submit(&e);
     // Fail a twice: its retry limit is 2, so the task ends in error.
     for _ in 0..2 {
-        let s = e.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+        let s = e.take_steps_waiting(1, T, &Interrupt::default()).unwrap();
         e.fail_step(
             s[0].step_id,
             StepFailure {
@@ -153,7 +159,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
 
     // Refused: a complete-only operation on a step in error names the states.
     let err = e
-        .manipulate(
+        .operate(
             id,
             Operation::ResolveTaskManually,
             Request {
@@ -168,7 +174,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
         "{err}"
     );
     let err = e
-        .manipulate(id, Operation::CancelTask, Request::default(), T)
+        .operate(id, Operation::CancelTask, Request::default(), T)
         .unwrap_err();
     assert_eq!(err.to_string(), format!("task {id} cannot move from error to cancelled; allowed from error: pending, resolved_manually"));
 
@@ -179,7 +185,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
         expect_sort_key: Some(a_key - 1),
     };
     let err = e
-        .manipulate(
+        .operate(
             id,
             Operation::ResetStepForRetry {
                 step_id: a,
@@ -200,7 +206,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
         reason: Some("gateway fixed".into()),
         expect_sort_key: Some(a_key),
     };
-    e.manipulate(
+    e.operate(
         id,
         Operation::ResetStepForRetry {
             step_id: a,
@@ -239,7 +245,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
 
     // A finished task can be cancelled; its history only grows.
     let len = view.transitions.len();
-    e.manipulate(id, Operation::CancelTask, Request::default(), T)
+    e.operate(id, Operation::CancelTask, Request::default(), T)
         .unwrap();
     let view = e.task(id).unwrap().unwrap();
     assert_eq!(view.state, State::Cancelled);
@@ -253,7 +259,7 @@ fn marking_a_failed_step_completed_lets_its_children_run() {
     let store = Arc::new(MemoryStore::new());
     let e = engine_on(store.clone());
     let id = submit(&e);
-    let s = e.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    let s = e.take_steps_waiting(1, T, &Interrupt::default()).unwrap();
     e.fail_step(
         s[0].step_id,
         StepFailure {
@@ -269,7 +275,7 @@ fn marking_a_failed_step_completed_lets_its_children_run() {
         e.wait_for_task(id, T, &Interrupt::default()).unwrap(),
         Ok(State::Error)
     );
-    e.manipulate(
+    e.operate(
         id,
         Operation::MarkStepCompleted {
             step_id: s[0].step_id,
@@ -279,7 +285,7 @@ fn marking_a_failed_step_completed_lets_its_children_run() {
         T,
     )
     .unwrap();
-    let b = e.wait_next_steps(1, T, &Interrupt::default()).unwrap();
+    let b = e.take_steps_waiting(1, T, &Interrupt::default()).unwrap();
     assert_eq!(&**b[0].name(), "b");
     assert_eq!(*b[0].parent_results[0].1, json!({"manual": true}));
     e.complete_step(b[0].step_id, json!(1)).unwrap();

@@ -5,8 +5,11 @@
 //! process died gets an error transition with reason `engine_restart` and one more attempt
 //! counted; it is then retried under the normal rules. A step whose completion was committed
 //! is complete in the store and never runs again.
+//!
+//! Plain rules over [`LiveTask`]: they must not read the store (the caller hands in the
+//! stored view).
 
-use crate::live_task::{Effects, LiveStep, LiveTask};
+use super::{Effects, LiveStep, LiveTask};
 use crate::registry::RegisteredTemplate;
 use std::sync::Arc;
 use std::time::Duration;

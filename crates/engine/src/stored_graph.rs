@@ -8,16 +8,18 @@ use tasker_resolver::readiness::step_readiness;
 use tasker_resolver::StepSnapshot;
 use tasker_state::{StepView, TaskView};
 
-/// A task's graph (steps in template order) and one [`StepFacts`] per step.
+/// A task's graph (steps in template order) and one [`StepFacts`] per step, as the store
+/// holds them. Named for where it comes from, apart from the binding's `TaskGraph` class
+/// (which wraps it, or a template's graph).
 #[derive(Debug, Clone)]
-pub struct TaskGraph {
+pub struct StoredGraph {
     pub dag: Dag,
     pub facts: Vec<StepFacts>,
 }
 
-impl TaskGraph {
+impl StoredGraph {
     /// Builds the graph of `view` as it stood when read; readiness is judged at `now`.
-    pub fn from_view(view: &TaskView, now: Timestamp) -> TaskerResult<TaskGraph> {
+    pub fn from_view(view: &TaskView, now: Timestamp) -> TaskerResult<StoredGraph> {
         let index: HashMap<i64, u32> = view
             .steps
             .iter()
@@ -59,7 +61,7 @@ impl TaskGraph {
                 }
             })
             .collect();
-        Ok(TaskGraph { dag, facts })
+        Ok(StoredGraph { dag, facts })
     }
 }
 

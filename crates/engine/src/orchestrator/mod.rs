@@ -5,12 +5,18 @@
 //! a fixed order: changes to the state actor, events to the bus (through the state actor,
 //! once those changes are committed: an event announces a stored fact), steps to their
 //! channel, retries onto the actor's timer. Handlers are `do_send` targets: callers never wait,
-//! except the few messages that carry a crossbeam reply channel (start, stop, barrier).
+//! except the few messages that carry a crossbeam reply channel (start, stop, barrier).//!
+//! This file holds the messages, the actor and its handlers, each handler a few lines over
+//! a plain method; `apply.rs` carries out a rule's effects (and schedules retries),
+//! `stored.rs` brings tasks in from the store (recovery, manual operations).
+
+mod apply;
+mod stored;
 
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::{Effects, LiveTask, TaskOrigin};
-use crate::manual::{Operation, Request};
 use crate::metrics::Metrics;
+use crate::operations::{Operation, Request};
 use crate::registry::RegisteredTemplate;
 use crate::stats::EngineStats;
 use crate::work::{ReadyStep, Routed, StepFailure};
@@ -21,9 +27,9 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tasker_event_bus::{EventBus, Interest, Publish};
+use tasker_event_bus::{EventBus, Interest};
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
-use tasker_state::{AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, StateActor, TaskView};
+use tasker_state::{StateActor, TaskView};
 
 /// Create a task (and start it unless `start` is false).
 #[derive(Message)]
@@ -97,7 +103,7 @@ pub struct Recover {
 /// has committed (or from here when a check refuses it).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Manipulate {
+pub struct Operate {
     pub task_id: TaskId,
     pub op: Operation,
     pub request: Request,
@@ -153,89 +159,6 @@ impl Orchestrator {
             ..Effects::default()
         }
     }
-
-    /// Carries out `fx` for task `task_id`.
-    fn apply(&mut self, task_id: TaskId, fx: Effects, ctx: &mut Context<Self>) {
-        self.apply_with(task_id, fx, Delivery::Batched, ctx);
-    }
-
-    /// Carries out `fx`, its changes going to the store as `delivery` says.
-    fn apply_with(
-        &mut self,
-        task_id: TaskId,
-        mut fx: Effects,
-        delivery: Delivery,
-        ctx: &mut Context<Self>,
-    ) {
-        for step_id in fx.released.drain(..) {
-            self.links.inflight.take(step_id);
-        }
-        if let Some(task) = self.tasks.get_mut(&task_id) {
-            let mut dispatch = std::mem::take(&mut fx.dispatch);
-            task.admit(&mut dispatch);
-            for i in dispatch {
-                let step = task.hand_out(i, &mut fx);
-                self.links
-                    .inflight
-                    .insert(step.step_id, InflightStep { task_id, index: i });
-                self.links
-                    .stats
-                    .steps_dispatched
-                    .fetch_add(1, Ordering::Relaxed);
-                let queue = &self.links.work[step.execution().index()].0;
-                send_step(task, queue, step);
-            }
-            for (i, delay) in fx.retries.drain(..) {
-                self.links
-                    .stats
-                    .steps_retried
-                    .fetch_add(1, Ordering::Relaxed);
-                ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
-            }
-        }
-        // Counted before the changes go out: a waiter woken by the store's commit must see
-        // the counters already moved.
-        if let Some(final_state) = fx.finished {
-            let counter = if final_state == State::Complete {
-                &self.links.stats.tasks_completed
-            } else {
-                &self.links.stats.tasks_failed
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        let changes = std::mem::take(&mut fx.changes);
-        match delivery {
-            Delivery::Alone(reply) => self.links.state.do_send(ApplyAlone { changes, reply }),
-            Delivery::Acked(reply) => self.links.state.do_send(ApplyAcked { changes, reply }),
-            Delivery::Batched if !changes.is_empty() => {
-                self.links.state.do_send(ApplyChanges(changes))
-            }
-            Delivery::Batched => {}
-        }
-        if !fx.events.is_empty() {
-            let events = std::mem::take(&mut fx.events);
-            let bus = self.links.events.clone();
-            self.links
-                .state
-                .do_send(AfterCommit(Box::new(move || bus.do_send(Publish(events)))));
-        }
-        if let Some(final_state) = fx.finished {
-            if let Some(task) = self.tasks.remove(&task_id) {
-                if let Some((route, _)) = &task.route {
-                    let _ = route.send(Routed::Finished(task_id, final_state));
-                }
-            }
-        }
-    }
-
-    fn retry_due(&mut self, task_id: TaskId, i: u32, ctx: &mut Context<Self>) {
-        let mut fx = self.effects();
-        let dispatch = !self.stopping;
-        if let Some(task) = self.tasks.get_mut(&task_id) {
-            task.retry_due(i, Timestamp::now(), dispatch, &mut fx);
-        }
-        self.apply(task_id, fx, ctx);
-    }
 }
 
 /// How one handler's changes go to the store.
@@ -247,27 +170,6 @@ enum Delivery {
     /// In a transaction of their own (a manual operation whose checks may fail), `reply`
     /// told the outcome.
     Alone(Sender<TaskerResult<()>>),
-}
-
-/// Sends a step to its task's route, or to the shared channel. A route whose receiver is
-/// gone (its coordinator went away) is dropped and the step goes to the shared channel, so
-/// it is not lost.
-fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
-    // A route carries thread steps only: Ractor steps go to the Ractor pool either way.
-    let routed = step.execution() == tasker_model::Execution::Thread;
-    if let (true, Some((route, _))) = (routed, &task.route) {
-        match route.send(Routed::Step(step)) {
-            Ok(()) => return,
-            Err(e) => {
-                task.route = None;
-                if let Routed::Step(step) = e.into_inner() {
-                    let _ = shared.send(step);
-                }
-                return;
-            }
-        }
-    }
-    let _ = shared.send(step);
 }
 
 impl Actor for Orchestrator {
@@ -437,81 +339,15 @@ impl Handler<Recover> for Orchestrator {
     type Result = ();
 
     fn handle(&mut self, msg: Recover, ctx: &mut Self::Context) {
-        let now = Timestamp::now();
-        let mut resumed = Vec::new();
-        let mut failure = None;
-        for (view, template) in msg.tasks {
-            let task_id = view.task.task_id;
-            if self.tasks.contains_key(&task_id) {
-                continue;
-            }
-            let mut fx = self.effects();
-            match LiveTask::restore(&view, template, true, now, &mut fx) {
-                Ok(mut task) => {
-                    task.resume(now, self.links.backoff_scale, &mut fx);
-                    self.tasks.insert(task_id, task);
-                    self.apply(task_id, fx, ctx);
-                    resumed.push(task_id);
-                }
-                Err(e) => failure = Some(e),
-            }
-        }
-        let _ = msg.reply.send(match failure {
-            Some(e) if resumed.is_empty() => Err(e),
-            _ => Ok(resumed),
-        });
+        self.recover(msg, ctx);
     }
 }
 
-impl Handler<Manipulate> for Orchestrator {
+impl Handler<Operate> for Orchestrator {
     type Result = ();
 
-    fn handle(&mut self, msg: Manipulate, ctx: &mut Self::Context) {
-        let now = Timestamp::now();
-        let mut fx = self.effects();
-        let brought_in = !self.tasks.contains_key(&msg.task_id);
-        if brought_in {
-            let Some((view, template)) = msg.stored else {
-                let _ = msg.reply.send(Err(TaskerError::validation(
-                    format!("task {}", msg.task_id),
-                    "no such task in this engine's store",
-                )));
-                return;
-            };
-            match LiveTask::restore(&view, template, false, now, &mut fx) {
-                Ok(task) => {
-                    self.tasks.insert(msg.task_id, task);
-                }
-                Err(e) => {
-                    let _ = msg.reply.send(Err(e));
-                    return;
-                }
-            }
-        }
-        let task = self.tasks.get_mut(&msg.task_id).expect("present");
-        if let Err(e) = task.apply_manual(
-            &msg.op,
-            &msg.request,
-            now,
-            self.links.backoff_scale,
-            &mut fx,
-        ) {
-            // Nothing moved; a task brought in only for this operation goes back out.
-            if brought_in {
-                self.tasks.remove(&msg.task_id);
-            }
-            let _ = msg.reply.send(Err(e));
-            return;
-        }
-        if brought_in && task.state != State::InProgress && fx.finished.is_none() {
-            // Brought in for the operation and still not running (e.g. results updated on
-            // a finished task): the engine does not drive it.
-            self.tasks.remove(&msg.task_id);
-        }
-        if self.stopping {
-            fx.dispatch.clear();
-        }
-        self.apply_with(msg.task_id, fx, Delivery::Alone(msg.reply), ctx);
+    fn handle(&mut self, msg: Operate, ctx: &mut Self::Context) {
+        self.operate(msg, ctx);
     }
 }
 
@@ -554,9 +390,9 @@ impl Handler<Shutdown> for Orchestrator {
                     continue;
                 }
                 if step.state == State::InProgress {
-                    task.take_back_started(i, now, &mut fx);
+                    task.hand_back_started(i, now, &mut fx);
                 } else {
-                    task.take_back_queued(i);
+                    task.hand_back_queued(i);
                 }
                 taken_back += 1;
             }

@@ -1,75 +1,19 @@
-//! Safe manual operations on tasks and steps (the inspection API's `…!` methods).
+//! The manual operations applied to a task ([`crate::operations`] says what each one does).
 //!
 //! Each one checks that the current state allows it (else a `StateTransitionError` naming
 //! the current state and the allowed ones), checks the caller's view of the history is
 //! current (optimistic check on sort_key, else `ConcurrentModification`), and appends a
 //! transition whose metadata records the operation, the caller's reason and the time.
-//! History is never rewritten.
+//! History is never rewritten. Plain rules over [`LiveTask`]: on a refusal nothing has
+//! moved, and nothing here sends anything.
 
-use crate::live_task::{Effects, LiveTask};
-use serde_json::{json, Value as Json};
+use super::{Effects, LiveTask};
+use crate::operations::{Operation, Request};
+use serde_json::json;
 use std::borrow::Cow;
 use std::sync::Arc;
 use tasker_model::{State, StepId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{Change, StepPatch, TransitionMeta};
-
-/// A manual operation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Operation {
-    /// error → pending, attempts back to 0, optionally a new retry limit.
-    ResetStepForRetry {
-        step_id: StepId,
-        retry_limit: Option<u32>,
-    },
-    /// error → pending, attempts kept.
-    MarkStepPending { step_id: StepId },
-    /// Replace a finished step's results (complete, error or resolved_manually), recorded as a
-    /// same-state transition so the edit is audited like any other.
-    UpdateStepResults { step_id: StepId, results: Json },
-    /// pending/error → resolved_manually, in_progress → complete, with these results.
-    MarkStepCompleted { step_id: StepId, results: Json },
-    /// → cancelled, with every unfinished step.
-    CancelTask,
-    /// error → pending → in_progress, failed steps back to pending with attempts at 0.
-    RetryTask,
-    /// error → resolved_manually.
-    ResolveTaskManually,
-}
-
-impl Operation {
-    /// The name recorded in the transition metadata.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Operation::ResetStepForRetry { .. } => "reset_for_retry",
-            Operation::MarkStepPending { .. } => "mark_pending",
-            Operation::UpdateStepResults { .. } => "update_results",
-            Operation::MarkStepCompleted { .. } => "mark_completed",
-            Operation::CancelTask => "cancel",
-            Operation::RetryTask => "retry",
-            Operation::ResolveTaskManually => "resolve_manually",
-        }
-    }
-
-    /// The step the operation is about, if it is a step operation.
-    pub fn step_id(&self) -> Option<StepId> {
-        match self {
-            Operation::ResetStepForRetry { step_id, .. }
-            | Operation::MarkStepPending { step_id }
-            | Operation::UpdateStepResults { step_id, .. }
-            | Operation::MarkStepCompleted { step_id, .. } => Some(*step_id),
-            _ => None,
-        }
-    }
-}
-
-/// Who asked and why.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Request {
-    pub reason: Option<String>,
-    /// sort_key of the most recent transition of the step (step operations) or the task
-    /// (task operations) as the caller last read it.
-    pub expect_sort_key: Option<i32>,
-}
 
 fn meta(op: &Operation, request: &Request, now: Timestamp) -> TransitionMeta {
     TransitionMeta {
@@ -128,7 +72,7 @@ impl LiveTask {
     }
 
     /// Applies `op`. On error nothing has changed (checks come before any move).
-    pub fn apply_manual(
+    pub fn operate(
         &mut self,
         op: &Operation,
         request: &Request,
@@ -160,14 +104,14 @@ impl LiveTask {
                     ..StepPatch::default()
                 };
                 self.move_step(i, State::Pending, meta, now, patch, fx);
-                self.resume_after_manual(now, backoff_scale, fx);
+                self.resume_after_operation(now, backoff_scale, fx);
             }
             Operation::MarkStepPending { step_id } => {
                 let i = self.step_index(*step_id)?;
                 self.require_step(i, &[State::Error], State::Pending, request)?;
                 self.unschedule_retry(i);
                 self.move_step(i, State::Pending, meta, now, StepPatch::default(), fx);
-                self.resume_after_manual(now, backoff_scale, fx);
+                self.resume_after_operation(now, backoff_scale, fx);
             }
             Operation::UpdateStepResults { step_id, results } => {
                 let i = self.step_index(*step_id)?;
@@ -231,7 +175,7 @@ impl LiveTask {
                 self.completed += 1;
                 let mut ready = Vec::new();
                 self.dag.satisfy(&self.template.graph, i, &mut ready);
-                self.resume_after_manual(now, backoff_scale, fx);
+                self.resume_after_operation(now, backoff_scale, fx);
             }
             Operation::CancelTask => {
                 self.require_task(State::Cancelled, request)?;
@@ -371,7 +315,7 @@ impl LiveTask {
 
     /// After a step operation: a task that had failed resumes (error → pending →
     /// in_progress); a running one hands out what became ready and may finish.
-    fn resume_after_manual(&mut self, now: Timestamp, backoff_scale: f64, fx: &mut Effects) {
+    fn resume_after_operation(&mut self, now: Timestamp, backoff_scale: f64, fx: &mut Effects) {
         if self.state == State::Error {
             self.move_task(
                 State::Pending,

@@ -1,0 +1,187 @@
+//! Starting an engine: the store, the shared counters, the actix System on a thread of its
+//! own with the state actor, the event bus and the orchestrator, and the handle over them.
+//!
+//! It must not hand out work or wait on Ruby: it returns once the actors answer that they
+//! are up. Stopping them is `shutdown.rs`'s job.
+
+use super::wait::await_reply;
+use super::{Engine, Running};
+use crate::awaiting::AwaitingTemplates;
+use crate::inflight::Inflight;
+use crate::metrics::Metrics;
+use crate::orchestrator::{Orchestrator, OrchestratorLinks};
+use crate::registry::TemplateRegistry;
+use crate::stats::EngineStats;
+use actix::prelude::*;
+use crossbeam_channel::{bounded, unbounded};
+use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tasker_event_bus::{EventBus, Interest};
+use tasker_insights::{HealthCounts, HealthObserver, LiveHealth};
+use tasker_model::{EngineConfig, TaskerError, TaskerResult, Timestamp};
+use tasker_state::insights::HealthCounts as StoredHealth;
+use tasker_state::{MemoryStore, StateActor, StateStats, Store, TaskFinishedSignal};
+
+/// How to build an engine.
+pub struct EngineOptions {
+    pub config: EngineConfig,
+    /// Where tasks live; the in-memory store when `None`.
+    pub store: Option<Arc<dyn Store>>,
+    /// Group-commit window of the state actor (zero: each message is one batch).
+    pub commit_interval: Duration,
+    /// Group-commit size limit.
+    pub max_batch: usize,
+    /// Environment whose template overrides apply (`environments:` in a template).
+    pub environment: Option<String>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            config: EngineConfig::default(),
+            store: None,
+            commit_interval: Duration::ZERO,
+            max_batch: 1024,
+            environment: None,
+        }
+    }
+}
+
+/// The live counters' starting point, from the store's counts.
+fn live_seed(stored: &StoredHealth) -> HealthCounts {
+    let n = |v: u64| v as i64;
+    HealthCounts {
+        tasks: [
+            n(stored.pending_tasks),
+            n(stored.in_progress_tasks),
+            n(stored.complete_tasks),
+            n(stored.error_tasks),
+            n(stored.cancelled_tasks),
+            n(stored.resolved_manually_tasks),
+        ],
+        steps: [
+            n(stored.pending_steps),
+            n(stored.in_progress_steps),
+            n(stored.complete_steps),
+            n(stored.error_steps),
+            n(stored.cancelled_steps),
+            n(stored.resolved_manually_steps),
+        ],
+        retryable_error_steps: n(stored.retryable_error_steps),
+        exhausted_retry_steps: n(stored.exhausted_retry_steps),
+    }
+}
+
+impl Engine {
+    /// Starts an engine: spawns its System thread and two arbiter threads (state, events).
+    pub fn start(options: EngineOptions) -> TaskerResult<Engine> {
+        let store: Arc<dyn Store> = options
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let inflight = Arc::new(Inflight::default());
+        let stats = Arc::new(EngineStats::default());
+        let metrics = Arc::new(Metrics::default());
+        // Live counts start from what the store holds (tasks of earlier runs) and move
+        // with every batch this engine commits from here on.
+        let health = Arc::new(LiveHealth::seeded(live_seed(
+            &store.health_counts(Timestamp::now())?,
+        )));
+        let state_stats = Arc::new(StateStats::default());
+        let finished = Arc::new(TaskFinishedSignal::default());
+        let event_interest = Arc::new(Interest::default());
+        let queues = [unbounded(), unbounded()];
+        let receivers = [queues[0].1.clone(), queues[1].1.clone()];
+
+        let (ready_tx, ready_rx) = bounded(1);
+        let thread = {
+            let store = store.clone();
+            let inflight = inflight.clone();
+            let stats = stats.clone();
+            let metrics = metrics.clone();
+            let health = health.clone();
+            let state_stats = state_stats.clone();
+            let finished = finished.clone();
+            let event_interest = event_interest.clone();
+            let backoff_scale = options.config.backoff_scale;
+            let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
+            std::thread::Builder::new()
+                .name("tasker-engine".into())
+                .spawn(move || {
+                    let system = System::new();
+                    let state_arbiter = Arbiter::new();
+                    let events_arbiter = Arbiter::new();
+                    system.block_on(async {
+                        let state =
+                            StateActor::start_in_arbiter(&state_arbiter.handle(), move |_| {
+                                StateActor::new(
+                                    store,
+                                    max_batch,
+                                    commit_interval,
+                                    finished,
+                                    state_stats,
+                                )
+                                .with_observer(Arc::new(HealthObserver(health)))
+                            });
+                        let interest = event_interest.clone();
+                        let events =
+                            EventBus::start_in_arbiter(&events_arbiter.handle(), move |_| {
+                                EventBus::new(interest)
+                            });
+                        let orchestrator = Orchestrator::new(OrchestratorLinks {
+                            state: state.clone(),
+                            events: events.clone(),
+                            event_interest,
+                            work: queues,
+                            inflight,
+                            stats,
+                            metrics,
+                            backoff_scale,
+                        })
+                        .start();
+                        let _ = ready_tx.send((System::current(), orchestrator, state, events));
+                    });
+                    let _ = system.run();
+                    // The System stopped its arbiters; wait for their threads so none outlive
+                    // the engine.
+                    let _ = state_arbiter.join();
+                    let _ = events_arbiter.join();
+                })
+                .map_err(|e| {
+                    TaskerError::Orchestration(format!("cannot spawn the engine thread: {e}"))
+                })?
+        };
+        let (system, orchestrator, state, events) =
+            await_reply(&ready_rx, Duration::from_secs(10), "engine start")?;
+        let (stop_sender, stop_receiver) = bounded(0);
+        Ok(Engine {
+            registry: TemplateRegistry::default(),
+            store,
+            inflight,
+            work: receivers,
+            orchestrator,
+            state,
+            events,
+            event_interest,
+            next_subscriber: AtomicU64::new(1),
+            finished,
+            stopping: RwLock::new(false),
+            running: Mutex::new(Some(Running { system, thread })),
+            stats,
+            metrics,
+            health,
+            capacity: AtomicUsize::new(0),
+            started_at: Instant::now(),
+            handler_executions: RwLock::default(),
+            state_stats,
+            config: options.config,
+            environment: options.environment,
+            idle_takers: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            born: (crate::fork::generation(), std::process::id()),
+            stop_sender: Mutex::new(Some(stop_sender)),
+            stop_receiver,
+            awaiting: AwaitingTemplates::default(),
+        })
+    }
+}

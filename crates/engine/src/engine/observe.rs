@@ -1,0 +1,230 @@
+//! Looking at a running engine without changing it: reading tasks (with read-your-writes),
+//! counters, latency histograms and their Prometheus text, live and stored health, the
+//! store's insights queries, and event subscriptions.
+//!
+//! It must not change a task. Counters are read here; they are kept in `stats.rs` and
+//! `metrics.rs`.
+
+use super::Engine;
+use crate::metrics::{HistogramSnapshot, Metrics};
+use crate::StoredGraph;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tasker_event_bus::{Event, EventBus, Overflow, Pattern, Publish, Subscription, Unsubscribe};
+use tasker_insights::HealthCounts;
+use tasker_model::{EngineConfig, State, TaskId, TaskerError, TaskerResult, Timestamp};
+use tasker_state::insights::{
+    AnalyticsMetrics, HealthCounts as StoredHealth, SlowQuery, SlowestStep, SlowestStepGroup,
+    SlowestTask,
+};
+use tasker_state::{Store, TaskView};
+
+/// The entries of [`Engine::stats`] that are levels, not counts since start.
+const GAUGES: [&str; 4] = [
+    "steps_in_flight",
+    "steps_queued",
+    "steps_queued_for_ractors",
+    "event_subscribers",
+];
+
+/// How long a read of a task this engine just accepted waits for its creation to commit.
+const READ_OWN_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Engine {
+    /// A task with its steps and history, read from the store (works after `stop` too).
+    /// Reads its own writes: a task this engine just accepted is found (see
+    /// [`Engine::read_own`]).
+    pub fn task(&self, task_id: TaskId) -> TaskerResult<Option<TaskView>> {
+        self.read_own(|store| store.task(task_id))
+    }
+
+    /// A task's current state (its most recent transition), or `None` when there is no such
+    /// task; reads its own writes like [`Engine::task`]. One indexed read, no steps.
+    pub fn task_state(&self, task_id: TaskId) -> TaskerResult<Option<State>> {
+        self.read_own(|store| store.task_state(task_id))
+    }
+
+    /// Reads a task with `read`; when the store does not have it yet and this engine
+    /// is running, waits for everything this engine has accepted so far to commit (at most
+    /// [`READ_OWN_WRITES_TIMEOUT`]) and reads once more. So an id that `submit` just
+    /// returned is always found by this engine, while a read of an unknown id costs one
+    /// flush. Task ids from another process are not waited for.
+    pub(super) fn read_own<T>(
+        &self,
+        read: impl Fn(&dyn Store) -> TaskerResult<Option<T>>,
+    ) -> TaskerResult<Option<T>> {
+        if let Some(found) = read(self.store.as_ref())? {
+            return Ok(Some(found));
+        }
+        if self.is_stopped() || !self.orchestrator.connected() {
+            return Ok(None);
+        }
+        // Only the ordering matters here; a failure it reports belongs to whoever flushes
+        // for their own writes, and a failed creation simply leaves no task to find.
+        let _ = self.flush(READ_OWN_WRITES_TIMEOUT);
+        read(self.store.as_ref())
+    }
+
+    /// A task's step graph with each step's state, readiness and last run time, read from
+    /// the store now (for `tasker-graph`'s analyses and pictures).
+    pub fn task_graph(&self, task_id: TaskId) -> TaskerResult<Option<StoredGraph>> {
+        self.task(task_id)?
+            .map(|view| StoredGraph::from_view(&view, Timestamp::now()))
+            .transpose()
+    }
+
+    /// Counters, for `engine.stats`.
+    /// Latency histograms of the engine's operations; the binding records the calls that
+    /// cross from Ruby into them.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Tasks and steps by state now (O(1): counters moved by every committed batch).
+    pub fn health(&self) -> HealthCounts {
+        self.health.counts()
+    }
+
+    /// Health counts as the store holds them (a query; exact, and includes the
+    /// PostgreSQL connection counts and the time-based backoff count).
+    pub fn stored_health(&self) -> TaskerResult<StoredHealth> {
+        self.store.health_counts(Timestamp::now())
+    }
+
+    /// Throughput and outcomes since `since` (a query).
+    pub fn analytics_metrics(&self, since: Timestamp) -> TaskerResult<AnalyticsMetrics> {
+        self.store.analytics_metrics(since, Timestamp::now())
+    }
+
+    /// The slowest finished steps `query` selects (a query).
+    pub fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
+        self.store.slowest_steps(query)
+    }
+
+    /// Finished steps grouped by namespace, task and step name, slowest average first.
+    pub fn slowest_step_groups(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStepGroup>> {
+        self.store.slowest_step_groups(query)
+    }
+
+    /// The slowest finished tasks `query` selects (a query).
+    pub fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
+        self.store.slowest_tasks(query)
+    }
+
+    /// Steps handed to workers and not yet reported.
+    pub fn steps_in_flight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Adds `slots` to the number of steps the pools can run at once (a pool calls this
+    /// when it starts, and with a negative number when it stops).
+    pub fn add_capacity(&self, slots: isize) {
+        if slots >= 0 {
+            self.capacity.fetch_add(slots as usize, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .capacity
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    Some(c.saturating_sub(slots.unsigned_abs()))
+                });
+        }
+    }
+
+    /// Steps the running pools can run at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// Every latency histogram: the engine's operations, then the store's commits.
+    pub fn latency(&self) -> Vec<(&'static str, HistogramSnapshot)> {
+        let mut all = self.metrics.snapshot();
+        all.push(("store_commit", self.state_stats.commit_latency.snapshot()));
+        all
+    }
+
+    /// Steps completed in the last full second (sampled by the orchestrator each second).
+    pub fn steps_per_second(&self) -> u64 {
+        self.metrics.steps_last_second.load(Ordering::Relaxed)
+    }
+
+    /// Seconds since this engine started.
+    pub fn uptime(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+
+    /// Every counter, gauge and histogram in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::prometheus_text(
+            &self.stats(),
+            &GAUGES,
+            &self.latency(),
+            &[
+                ("steps_per_second", self.steps_per_second() as f64),
+                ("uptime_seconds", self.uptime().as_secs_f64()),
+            ],
+        )
+    }
+
+    pub fn stats(&self) -> Vec<(&'static str, u64)> {
+        let mut s = self.stats.snapshot();
+        s.push(("steps_in_flight", self.inflight.len() as u64));
+        s.push(("steps_queued", self.work[0].len() as u64));
+        s.push(("steps_queued_for_ractors", self.work[1].len() as u64));
+        s.push((
+            "store_batches",
+            self.state_stats.batches.load(Ordering::Relaxed),
+        ));
+        s.push((
+            "store_changes",
+            self.state_stats.changes.load(Ordering::Relaxed),
+        ));
+        s.push((
+            "store_failed_batches",
+            self.state_stats.failed_batches.load(Ordering::Relaxed),
+        ));
+        s.push((
+            "event_subscribers",
+            self.event_interest.subscribers() as u64,
+        ));
+        s
+    }
+
+    /// The last error the store reported, if any.
+    pub fn last_store_error(&self) -> Option<TaskerError> {
+        self.state_stats.last_error.lock().clone()
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Subscribes a consumer (a Ruby dispatcher, or Rust code) to events matching any of
+    /// `patterns`, buffered up to `capacity` with `overflow` deciding what a full buffer
+    /// loses. Events announce committed transitions, in order per task.
+    pub fn subscribe<S: AsRef<str>>(
+        &self,
+        patterns: &[S],
+        capacity: usize,
+        overflow: Overflow,
+    ) -> TaskerResult<Subscription> {
+        let pattern = Pattern::parse_all(patterns)
+            .map_err(|m| TaskerError::validation("event pattern", m))?;
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let (msg, subscription) =
+            EventBus::subscription(id, pattern, capacity.max(1), overflow, &self.event_interest);
+        self.events.do_send(msg);
+        Ok(subscription)
+    }
+
+    /// Hands `events` straight to the bus, bypassing the orchestrator and the store: for
+    /// diagnostics and for benchmarking delivery on its own.
+    pub fn publish_raw_events(&self, events: Vec<Event>) {
+        self.events.do_send(Publish(events));
+    }
+
+    /// Removes a subscriber.
+    pub fn unsubscribe(&self, id: u64) {
+        self.events.do_send(Unsubscribe(id));
+    }
+}

@@ -1,0 +1,292 @@
+//! Putting tasks in motion: submitting them (plain or durable), starting a pending one
+//! (optionally on a route of its own), recovering stored tasks, and the manual operations.
+//!
+//! Each call checks what it can on the caller's thread and sends one message to the
+//! orchestrator; it must not change a task's state itself.
+
+use super::wait::await_reply;
+use super::Engine;
+use crate::live_task::TaskOrigin;
+use crate::operations::{Operation, Request};
+use crate::orchestrator::{Operate, Recover, StartTask, SubmitTask};
+use crate::work::Routed;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use serde_json::Value as Json;
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_model::{State, TaskId, TaskerError, TaskerResult};
+
+/// A task submission.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitRequest {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub version: Option<String>,
+    pub context: Json,
+    pub initiator: Option<String>,
+    pub source_system: Option<String>,
+    pub reason: Option<String>,
+    pub tags: Option<Json>,
+    /// False creates the task pending, to be started later (e.g. by a coordinator).
+    pub start: bool,
+}
+
+/// A submitted task whose creation may not be committed yet; see [`Engine::submit_durable`].
+#[derive(Debug)]
+pub struct DurableSubmission {
+    pub task_id: TaskId,
+    rx: Receiver<TaskerResult<()>>,
+}
+
+impl DurableSubmission {
+    /// Waits until the task's creation is committed and returns its id; the store's error
+    /// when the transaction carrying it failed (the task does not exist then), `Timeout`
+    /// when `timeout` passes first (it may still commit).
+    pub fn wait(&self, timeout: Duration) -> TaskerResult<TaskId> {
+        let what = format!("durable submission of task {}", self.task_id);
+        match await_reply(&self.rx, timeout, &what)? {
+            Ok(()) => Ok(self.task_id),
+            Err(e) => Err(TaskerError::Database(format!(
+                "task {} was not stored, its creation's transaction failed: {e}",
+                self.task_id
+            ))),
+        }
+    }
+}
+
+/// What [`Engine::recover`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryReport {
+    /// Tasks now driven by this engine.
+    pub resumed: usize,
+    /// Their ids.
+    pub resumed_ids: Vec<TaskId>,
+    /// Unfinished tasks another engine owns.
+    pub owned_elsewhere: usize,
+    /// Tasks left alone, with why.
+    pub skipped: Vec<(TaskId, String)>,
+}
+
+impl Engine {
+    fn ensure_running(&self, stopping: &bool) -> TaskerResult<()> {
+        if *stopping {
+            return Err(TaskerError::Orchestration("the engine is stopped".into()));
+        }
+        if !self.orchestrator.connected() {
+            return Err(TaskerError::Orchestration(
+                "the engine's orchestrator is gone (its thread ended unexpectedly); start a new engine".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates and submits a task; returns its id at once. A context that violates the
+    /// template's schema is refused and creates nothing. The task is durable once the
+    /// store commits its creation (soon, with the next group commit; [`Engine::flush`]
+    /// waits for it); use [`Engine::submit_durable`] to be told.
+    pub fn submit(&self, req: SubmitRequest) -> TaskerResult<TaskId> {
+        self.submit_with(req, None)
+    }
+
+    /// Like [`Engine::submit`], and returns a [`DurableSubmission`] that says when the task's
+    /// creation is committed: a caller that must not lose the submission in a crash waits
+    /// on it before acknowledging its own request.
+    pub fn submit_durable(&self, req: SubmitRequest) -> TaskerResult<DurableSubmission> {
+        let (tx, rx) = bounded(1);
+        let task_id = self.submit_with(req, Some(tx))?;
+        Ok(DurableSubmission { task_id, rx })
+    }
+
+    fn submit_with(
+        &self,
+        req: SubmitRequest,
+        durable: Option<Sender<TaskerResult<()>>>,
+    ) -> TaskerResult<TaskId> {
+        let template =
+            self.registry
+                .find(&req.name, req.namespace.as_deref(), req.version.as_deref())?;
+        let mut req = req;
+        match &req.context {
+            Json::Object(_) => {}
+            Json::Null => req.context = Json::Object(Default::default()),
+            other => {
+                return Err(TaskerError::validation(
+                    format!("context for task {}", template.key),
+                    format!("must be a Hash (a JSON object), got {}", json_kind(other)),
+                ))
+            }
+        }
+        if let Some(schema) = &template.template.schema {
+            schema.check(&req.context).map_err(|problems| {
+                TaskerError::validation(
+                    format!(
+                        "context for task {} ({})",
+                        template.key, template.template.source
+                    ),
+                    format!("does not match the template's schema: {problems}"),
+                )
+            })?;
+        }
+        let stopping = self.stopping.read();
+        self.ensure_running(&stopping)?;
+        let (task_id, step_ids) = self.store.allocate_ids(template.graph.len() as u32)?;
+        self.orchestrator.do_send(SubmitTask {
+            task_id,
+            step_ids,
+            template,
+            context: Arc::new(req.context),
+            origin: TaskOrigin {
+                initiator: req.initiator,
+                source_system: req.source_system,
+                reason: req.reason,
+                tags: req.tags,
+            },
+            start: req.start,
+            durable,
+        });
+        Ok(task_id)
+    }
+
+    /// Starts a task created with `start: false`. With `routed`, its thread steps go to the
+    /// returned channel instead of the shared one, for a coordinator that drives just this
+    /// task (its Ractor steps still go to the Ractor pool). With `max_parallel`, at most that
+    /// many of its steps are handed out at once, across both pools.
+    pub fn start_task(
+        &self,
+        task_id: TaskId,
+        routed: bool,
+        max_parallel: Option<u32>,
+        timeout: Duration,
+    ) -> TaskerResult<Option<Receiver<Routed>>> {
+        let (tx, rx) = bounded(1);
+        {
+            let stopping = self.stopping.read();
+            self.ensure_running(&stopping)?;
+            self.orchestrator.do_send(StartTask {
+                task_id,
+                routed,
+                max_parallel,
+                reply: tx,
+            });
+        }
+        await_reply(&rx, timeout, &format!("start task {task_id}"))?
+    }
+
+    /// Takes over every unfinished task in the store that no other engine owns: steps that
+    /// were handed out when the previous process died are failed (`engine_restart`) and
+    /// retried; the rest continue where they were. A task whose template is not registered
+    /// yet stays claimed, is listed in the report's `skipped`, and resumes as soon as its
+    /// template is registered (so start-then-register works as well as the other order).
+    pub fn recover(&self, timeout: Duration) -> TaskerResult<RecoveryReport> {
+        let ids = self.store.unfinished_tasks()?;
+        let claimed = self.store.claim_tasks(&ids)?;
+        let mut report = RecoveryReport {
+            owned_elsewhere: ids.len() - claimed.len(),
+            ..RecoveryReport::default()
+        };
+        self.resume_claimed(claimed, timeout, &mut report)?;
+        Ok(report)
+    }
+
+    /// Restores claimed tasks from the store and hands them to the orchestrator; a task
+    /// whose template is not registered is parked until it is.
+    pub(super) fn resume_claimed(
+        &self,
+        claimed: Vec<TaskId>,
+        timeout: Duration,
+        report: &mut RecoveryReport,
+    ) -> TaskerResult<()> {
+        let mut tasks = Vec::with_capacity(claimed.len());
+        for id in claimed {
+            let Some(view) = self.store.task(id)? else {
+                continue;
+            };
+            let key = &view.task.template;
+            match self
+                .registry
+                .find(&key.name, Some(&key.namespace), Some(&key.version))
+            {
+                Ok(template) => tasks.push((view, template)),
+                Err(_) => {
+                    let key = key.to_string();
+                    self.awaiting.park(&key, id);
+                    report.skipped.push((
+                        id,
+                        format!("template {key} is not registered; the task resumes when it is"),
+                    ));
+                }
+            }
+        }
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = bounded(1);
+        {
+            let stopping = self.stopping.read();
+            self.ensure_running(&stopping)?;
+            self.orchestrator.do_send(Recover { tasks, reply: tx });
+        }
+        report.resumed_ids = await_reply(&rx, timeout, "recover")??;
+        report.resumed = report.resumed_ids.len();
+        Ok(())
+    }
+
+    /// Runs a manual operation on a task or one of its steps and returns once it is
+    /// committed (see [`crate::manual`]).
+    pub fn operate(
+        &self,
+        task_id: TaskId,
+        op: Operation,
+        request: Request,
+        timeout: Duration,
+    ) -> TaskerResult<()> {
+        let view = self.read_own(|store| store.task(task_id))?.ok_or_else(|| {
+            TaskerError::validation(
+                format!("task {task_id}"),
+                "no such task in this engine's store",
+            )
+        })?;
+        if matches!(
+            view.state,
+            State::Pending | State::InProgress | State::Error
+        ) && self.store.claim_tasks(&[task_id])?.is_empty()
+        {
+            return Err(TaskerError::Orchestration(format!(
+                "task {task_id} is being orchestrated by another engine; change it there"
+            )));
+        }
+        let key = view.task.template.clone();
+        let template = self
+            .registry
+            .find(&key.name, Some(&key.namespace), Some(&key.version))
+            .map_err(|_| {
+                TaskerError::validation(
+                    format!("task {task_id}"),
+                    format!("its template {key} is not registered with this engine"),
+                )
+            })?;
+        let (tx, rx) = bounded(1);
+        {
+            let stopping = self.stopping.read();
+            self.ensure_running(&stopping)?;
+            self.orchestrator.do_send(Operate {
+                task_id,
+                op,
+                request,
+                stored: Some((view, template)),
+                reply: tx,
+            });
+        }
+        await_reply(&rx, timeout, &format!("manual operation on task {task_id}"))?
+    }
+}
+
+/// A JSON value's kind and, for short scalars, the value, for error messages.
+fn json_kind(value: &Json) -> String {
+    match value {
+        Json::Array(_) => "an Array".into(),
+        Json::String(s) if s.len() <= 40 => format!("a String ({s:?})"),
+        Json::String(_) => "a String".into(),
+        other => format!("{other}"),
+    }
+}

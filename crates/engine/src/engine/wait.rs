@@ -1,0 +1,133 @@
+//! Waiting on a running engine: the [`Interrupt`] that cuts a wait short, why a wait ended
+//! ([`WaitEnd`]), waiting for a task to finish or for the store to catch up, and the reply
+//! wait every role uses to hear back from the actors.
+//!
+//! Every wait here has a timeout. It must not wait for steps: taking steps is `steps.rs`'s.
+
+use super::Engine;
+use crate::orchestrator::Barrier;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tasker_model::{State, TaskId, TaskerError, TaskerResult};
+use tasker_state::Flush;
+
+/// Lets another thread cut a wait short (the binding's unblocking function triggers it).
+pub struct Interrupt {
+    flag: AtomicBool,
+    tx: Sender<()>,
+    /// What a waiting `select!` listens on (`steps.rs`); `trigger` sends one wake-up.
+    pub(super) rx: Receiver<()>,
+}
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        let (tx, rx) = bounded(1);
+        Interrupt {
+            flag: AtomicBool::new(false),
+            tx,
+            rx,
+        }
+    }
+}
+
+impl Interrupt {
+    /// Ends the wait it guards as soon as possible. Safe from any thread, never blocks.
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.tx.try_send(());
+    }
+
+    /// Whether it was triggered.
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a wait for steps ended without any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitEnd {
+    TimedOut,
+    Interrupted,
+    /// The channel's sending side is gone: the engine stopped (task routes only).
+    Closed,
+}
+
+/// Waits for a reply on `rx`, naming `what` if the engine does not answer in time.
+pub(super) fn await_reply<T>(rx: &Receiver<T>, timeout: Duration, what: &str) -> TaskerResult<T> {
+    rx.recv_timeout(timeout).map_err(|e| match e {
+        RecvTimeoutError::Timeout => TaskerError::Timeout(format!(
+            "{what}: no answer from the engine within {timeout:?}"
+        )),
+        RecvTimeoutError::Disconnected => {
+            TaskerError::Orchestration(format!("{what}: the engine's actors are gone"))
+        }
+    })
+}
+
+impl Engine {
+    /// Answers once every change sent so far is applied by the store.
+    pub fn flush(&self, timeout: Duration) -> TaskerResult<()> {
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = bounded(1);
+        self.orchestrator.do_send(Barrier(tx));
+        await_reply(&rx, timeout, "flush (orchestrator)")?;
+        let (tx, rx) = bounded(1);
+        self.state.do_send(Flush { reply: tx });
+        await_reply(
+            &rx,
+            deadline.saturating_duration_since(Instant::now()),
+            "flush (store)",
+        )?
+    }
+
+    /// Waits until the task reaches a state where the engine stops driving it (complete,
+    /// error, cancelled, resolved_manually) and returns that state.
+    pub fn wait_for_task(
+        &self,
+        task_id: TaskId,
+        timeout: Duration,
+        interrupt: &Interrupt,
+    ) -> TaskerResult<Result<State, WaitEnd>> {
+        let deadline = Instant::now() + timeout;
+        // The task's creation may still be on its way to the store.
+        self.read_own(|store| store.task_state(task_id))?;
+        loop {
+            let seen = self.finished.generation();
+            match self.store.task_state(task_id)? {
+                None => {
+                    return Err(TaskerError::validation(
+                        format!("task {task_id}"),
+                        "no such task in this engine's store",
+                    ));
+                }
+                Some(
+                    s @ (State::Complete
+                    | State::Error
+                    | State::Cancelled
+                    | State::ResolvedManually),
+                ) => return Ok(Ok(s)),
+                Some(_) => {}
+            }
+            if interrupt.is_set() {
+                return Ok(Err(WaitEnd::Interrupted));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Err(WaitEnd::TimedOut));
+            }
+            if *self.stopping.read() {
+                return Err(TaskerError::Orchestration(format!(
+                    "task {task_id}: the engine stopped before the task finished"
+                )));
+            }
+            self.finished
+                .wait_past(seen, (deadline - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    /// Wakes every thread in `wait_for_task` so it can notice an interrupt.
+    pub fn wake_waiters(&self) {
+        self.finished.notify();
+    }
+}

@@ -1,0 +1,274 @@
+//! One running task and the rules that move it.
+//!
+//! Every method here is a plain state change that records what it did in [`Effects`]
+//! (store changes, events, steps to hand out, retries to schedule, whether the task ended).
+//! The orchestrator actor applies the effects; keeping the rules out of the actor lets them
+//! be tested without a running System. This file holds the task's state and the moves every
+//! rule shares; the rules are grouped by what starts them:
+//! - `dispatch`: starting a task, handing steps out, a worker starting one, a retry coming
+//!   due, handing steps back at shutdown.
+//! - `reports`: a worker's report (complete, fail, custom event) and the task finishing.
+//! - `operate`: the manual operations ([`crate::operations`]).
+//! - `recovery`: a stored task brought back to life.
+//!
+//! Nothing here talks to actors, channels or the store: a rule only records [`Effects`].
+
+mod dispatch;
+mod operate;
+mod recovery;
+mod reports;
+#[cfg(test)]
+mod tests;
+
+use crate::registry::RegisteredTemplate;
+use crate::work::Routed;
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::{json, Value as Json};
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_event_bus::{Event, EventMask, LifecycleEvent};
+use tasker_model::{State, StepId, TaskId, Timestamp};
+use tasker_resolver::RuntimeDag;
+use tasker_state::{Change, NewTask, StepPatch, StepRecord, TaskRecord, TransitionMeta};
+
+/// What handling one message decided, for the orchestrator to carry out.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub changes: Vec<Change>,
+    pub events: Vec<Event>,
+    /// The kinds of events someone subscribes to: only those are built (they cost
+    /// allocations).
+    pub events_wanted: EventMask,
+    /// Steps (by template index) to hand out now.
+    pub dispatch: Vec<u32>,
+    /// Steps to retry after a delay.
+    pub retries: Vec<(u32, Duration)>,
+    /// The task reached this final state.
+    pub finished: Option<State>,
+    /// Steps that were handed out and are no longer (a manual operation moved them): their
+    /// workers' reports must be refused.
+    pub released: Vec<StepId>,
+}
+
+/// Submission details stored on the task row.
+#[derive(Debug, Clone, Default)]
+pub struct TaskOrigin {
+    pub initiator: Option<String>,
+    pub source_system: Option<String>,
+    pub reason: Option<String>,
+    pub tags: Option<Json>,
+}
+
+/// A step's live state (the orchestrator's copy of its row).
+#[derive(Debug, Clone)]
+pub struct LiveStep {
+    pub id: StepId,
+    pub state: State,
+    pub attempts: u32,
+    pub retry_limit: u32,
+    pub retryable: bool,
+    /// Handed to a worker (queued or running).
+    pub in_process: bool,
+    pub retry_scheduled: bool,
+    pub results: Option<Arc<Json>>,
+    pub started_at: Option<Timestamp>,
+    /// sort_key of the step's most recent transition (0: none yet).
+    pub sort_key: i32,
+}
+
+/// One running task.
+pub struct LiveTask {
+    pub id: TaskId,
+    pub template: Arc<RegisteredTemplate>,
+    pub context: Arc<Json>,
+    pub state: State,
+    pub steps: Vec<LiveStep>,
+    pub(crate) dag: RuntimeDag,
+    pub(crate) handed_out: u32,
+    pub(crate) retries_pending: u32,
+    pub(crate) completed: u32,
+    /// sort_key of the task's most recent transition (0: none yet).
+    pub sort_key: i32,
+    /// A dedicated channel for this task's thread steps (a coordinator drives it), kept
+    /// whole so shutdown can hand back what is queued on it.
+    pub route: Option<(Sender<Routed>, Receiver<Routed>)>,
+    /// At most this many steps handed out at once, across thread and Ractor pools (a
+    /// coordinator's `max_parallel_steps`); ready steps beyond it wait in `deferred`.
+    pub(crate) max_parallel: Option<u32>,
+    pub(crate) deferred: Vec<u32>,
+    pub(crate) last_error: Option<(String, String)>,
+}
+
+impl LiveTask {
+    /// A new pending task whose steps have ids `step_ids` (in template order). Records the
+    /// store change that creates it in `fx`.
+    pub fn create(
+        id: TaskId,
+        step_ids: Vec<StepId>,
+        template: Arc<RegisteredTemplate>,
+        context: Arc<Json>,
+        origin: TaskOrigin,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) -> LiveTask {
+        let n = template.graph.len();
+        let mut steps = Vec::with_capacity(n);
+        let mut records = Vec::with_capacity(n);
+        let mut edges = Vec::new();
+        for (i, st) in template.template.step_templates.iter().enumerate() {
+            let step_id = step_ids[i];
+            steps.push(LiveStep {
+                id: step_id,
+                state: State::Pending,
+                attempts: 0,
+                retry_limit: st.default_retry_limit,
+                retryable: st.default_retryable,
+                in_process: false,
+                retry_scheduled: false,
+                results: None,
+                started_at: None,
+                sort_key: 0,
+            });
+            records.push(StepRecord {
+                step_id,
+                task_id: id,
+                name: template.graph.name(i as u32).clone(),
+                template_index: i as u32,
+                retryable: st.default_retryable,
+                retry_limit: st.default_retry_limit,
+                in_process: false,
+                processed: false,
+                processed_at: None,
+                // 0, not NULL, as Tasker creates steps: its readiness function compares
+                // `attempts < retry_limit` without COALESCE, so a NULL would keep a new step
+                // from ever being ready there (issue 19).
+                attempts: Some(0),
+                last_attempted_at: None,
+                backoff_request_seconds: None,
+                results: None,
+                skippable: st.skippable,
+                created_at: now,
+                updated_at: now,
+            });
+            for &p in template.graph.parents(i as u32) {
+                edges.push((step_ids[p as usize], step_id));
+            }
+        }
+        fx.changes.push(Change::CreateTask(Box::new(NewTask {
+            task: TaskRecord {
+                task_id: id,
+                template: template.key.clone(),
+                context: context.clone(),
+                initiator: origin.initiator,
+                source_system: origin.source_system,
+                reason: origin.reason,
+                tags: origin.tags.unwrap_or_else(|| json!([])),
+                complete: false,
+                requested_at: now,
+                created_at: now,
+                updated_at: now,
+            },
+            steps: records,
+            edges,
+        })));
+        let task = LiveTask {
+            id,
+            dag: RuntimeDag::new(&template.graph),
+            template,
+            context,
+            state: State::Pending,
+            steps,
+            handed_out: 0,
+            retries_pending: 0,
+            completed: 0,
+            sort_key: 0,
+            route: None,
+            max_parallel: None,
+            deferred: Vec::new(),
+            last_error: None,
+        };
+        task.emit(fx, LifecycleEvent::TaskInitializeRequested, None, |_| {});
+        task
+    }
+
+    pub(crate) fn emit(
+        &self,
+        fx: &mut Effects,
+        name: LifecycleEvent,
+        step: Option<u32>,
+        fill: impl FnOnce(&mut Event),
+    ) {
+        if !fx.events_wanted.wants(name) {
+            return;
+        }
+        let mut e = Event::task(
+            name,
+            self.id,
+            self.template.task_name.clone(),
+            self.template.namespace.clone(),
+        );
+        if let Some(i) = step {
+            e.step_id = Some(self.steps[i as usize].id);
+            e.step_name = Some(self.template.graph.name(i).clone());
+            e.attempt = Some(self.steps[i as usize].attempts + 1);
+        }
+        fill(&mut e);
+        fx.events.push(e);
+    }
+
+    pub(crate) fn subject(&self, i: u32) -> String {
+        format!(
+            "step {} ({}) of task {}",
+            self.steps[i as usize].id,
+            self.template.graph.name(i),
+            self.id
+        )
+    }
+
+    pub(crate) fn move_step(
+        &mut self,
+        i: u32,
+        to: State,
+        meta: TransitionMeta,
+        at: Timestamp,
+        patch: StepPatch,
+        fx: &mut Effects,
+    ) {
+        let step = &mut self.steps[i as usize];
+        let from = step.state;
+        debug_assert!(from.step_can_transition_to(to), "{from} -> {to}");
+        step.state = to;
+        step.sort_key += 1;
+        fx.changes.push(Change::StepTransition {
+            task_id: self.id,
+            step_id: step.id,
+            from: Some(from),
+            to,
+            meta,
+            at,
+            patch,
+            expect_sort_key: None,
+        });
+    }
+
+    pub(crate) fn move_task(
+        &mut self,
+        to: State,
+        meta: TransitionMeta,
+        at: Timestamp,
+        fx: &mut Effects,
+    ) {
+        let from = self.state;
+        self.state = to;
+        self.sort_key += 1;
+        fx.changes.push(Change::TaskTransition {
+            task_id: self.id,
+            from: Some(from),
+            to,
+            meta,
+            at,
+            complete: (to == State::Complete).then_some(true),
+            expect_sort_key: None,
+        });
+    }
+}

@@ -1,0 +1,179 @@
+//! The task rules, driven by hand without actors.
+
+use super::*;
+use crate::work::StepFailure;
+use tasker_model::TaskTemplate;
+
+fn task(yaml: &str) -> (LiveTask, Effects) {
+    let t = TaskTemplate::from_yaml(yaml, "t.yaml").unwrap();
+    let reg = Arc::new(RegisteredTemplate::compile(t).unwrap());
+    let mut fx = Effects {
+        events_wanted: EventMask::ALL,
+        ..Effects::default()
+    };
+    let lt = LiveTask::create(
+        TaskId(1),
+        vec![StepId(10), StepId(11)],
+        reg,
+        Arc::new(json!({})),
+        TaskOrigin::default(),
+        Timestamp::now(),
+        &mut fx,
+    );
+    (lt, fx)
+}
+
+const CHAIN: &str = "name: c\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2}\n - {name: b, handler_class: H, depends_on_step: a}\n";
+
+fn names(fx: &Effects) -> Vec<&str> {
+    fx.events.iter().map(|e| e.name()).collect()
+}
+
+#[test]
+fn max_parallel_defers_ready_steps_until_one_finishes() {
+    let pair = "name: p\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H}\n";
+    let (mut t, mut fx) = task(pair);
+    let now = Timestamp::now();
+    t.max_parallel = Some(1);
+    t.start(now, &mut fx).unwrap();
+    let mut dispatch = std::mem::take(&mut fx.dispatch);
+    assert_eq!(dispatch, vec![0, 1]);
+    t.admit(&mut dispatch);
+    assert_eq!((dispatch.clone(), t.deferred.clone()), (vec![0], vec![1]));
+    t.hand_out(0, &mut fx);
+    t.started(0, now, &mut fx);
+    t.complete(0, Arc::new(json!(null)), now, true, &mut fx)
+        .unwrap();
+    // Not finished, and not failed: b waits its turn.
+    assert_eq!(fx.finished, None);
+    let mut dispatch = std::mem::take(&mut fx.dispatch);
+    t.admit(&mut dispatch);
+    assert_eq!((dispatch, t.deferred.is_empty()), (vec![1], true));
+    t.hand_out(1, &mut fx);
+    t.complete(1, Arc::new(json!(null)), now, true, &mut fx)
+        .unwrap();
+    assert_eq!(fx.finished, Some(State::Complete));
+}
+
+#[test]
+fn a_chain_runs_parent_then_child_then_completes() {
+    let (mut t, mut fx) = task(CHAIN);
+    let now = Timestamp::now();
+    t.start(now, &mut fx).unwrap();
+    assert_eq!(fx.dispatch, vec![0]);
+    fx.dispatch.clear();
+    let r = t.hand_out(0, &mut fx);
+    assert_eq!((r.step_id, r.attempt), (StepId(10), 1));
+    t.started(0, now, &mut fx);
+    t.complete(0, Arc::new(json!({"x": 1})), now, true, &mut fx)
+        .unwrap();
+    assert_eq!(fx.dispatch, vec![1]);
+    fx.dispatch.clear();
+    let r = t.hand_out(1, &mut fx);
+    assert_eq!(r.parent_results[0].0.as_ref(), "a");
+    assert_eq!(*r.parent_results[0].1, json!({"x": 1}));
+    t.complete(1, Arc::new(json!(null)), now, true, &mut fx)
+        .unwrap();
+    assert_eq!(fx.finished, Some(State::Complete));
+    assert_eq!(
+        names(&fx),
+        vec![
+            "task.initialize_requested",
+            "task.start_requested",
+            "workflow.viable_steps_discovered",
+            "step.execution_requested",
+            "step.before_handle",
+            "step.completed",
+            "workflow.viable_steps_discovered",
+            "step.execution_requested",
+            "step.before_handle",
+            "step.completed",
+            "task.completed"
+        ]
+    );
+}
+
+#[test]
+fn failures_retry_until_the_limit_then_the_task_fails() {
+    let (mut t, mut fx) = task(CHAIN);
+    let now = Timestamp::now();
+    t.start(now, &mut fx).unwrap();
+    fx.dispatch.clear();
+    let boom = StepFailure {
+        error_class: "Boom".into(),
+        message: "no".into(),
+        retryable: true,
+        retry_after: None,
+        details: None,
+    };
+    t.hand_out(0, &mut fx);
+    t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
+    assert_eq!(fx.retries.len(), 1);
+    let d = fx.retries[0].1.as_secs_f64();
+    assert!((0.9..=1.1).contains(&d), "first retry after ~1 s, got {d}");
+    assert_eq!(fx.finished, None);
+    fx.dispatch.clear();
+    t.retry_due(0, now, true, &mut fx);
+    assert_eq!(fx.dispatch, vec![0]);
+    fx.dispatch.clear();
+    let r = t.hand_out(0, &mut fx);
+    assert_eq!(r.attempt, 2);
+    t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
+    assert_eq!(
+        fx.retries.len(),
+        1,
+        "retry_limit 2 reached: no second retry"
+    );
+    assert_eq!(fx.finished, Some(State::Error));
+    assert_eq!(t.steps[0].attempts, 2);
+}
+
+#[test]
+fn a_permanent_error_is_not_retried() {
+    let (mut t, mut fx) = task(CHAIN);
+    let now = Timestamp::now();
+    t.start(now, &mut fx).unwrap();
+    fx.dispatch.clear();
+    t.hand_out(0, &mut fx);
+    let perm = StepFailure {
+        error_class: "Bad".into(),
+        message: "card declined".into(),
+        retryable: false,
+        retry_after: None,
+        details: None,
+    };
+    t.fail(0, &perm, now, 1.0, &mut fx).unwrap();
+    assert!(fx.retries.is_empty());
+    assert_eq!(fx.finished, Some(State::Error));
+    assert!(!t.steps[0].retryable);
+}
+
+#[test]
+fn completing_a_step_that_is_not_running_is_refused() {
+    let (mut t, mut fx) = task(CHAIN);
+    let e = t
+        .complete(0, Arc::new(json!(1)), Timestamp::now(), true, &mut fx)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("cannot move from pending to complete"),
+        "{e}"
+    );
+}
+
+#[test]
+fn requested_delay_is_used_for_the_retry() {
+    let (mut t, mut fx) = task(CHAIN);
+    let now = Timestamp::now();
+    t.start(now, &mut fx).unwrap();
+    t.hand_out(0, &mut fx);
+    let f = StepFailure {
+        error_class: "RateLimited".into(),
+        message: "429".into(),
+        retryable: true,
+        retry_after: Some(7.0),
+        details: None,
+    };
+    t.fail(0, &f, now, 1.0, &mut fx).unwrap();
+    assert_eq!(fx.retries[0].1, Duration::from_secs(7));
+}

@@ -1,0 +1,122 @@
+//! Carrying out a rule's [`Effects`] for the orchestrator, in a fixed order: steps to their
+//! queue or route (recorded in flight first), retries onto the actor's timer, changes to
+//! the state actor, events after those changes commit, a finished task dropped.
+//!
+//! It must not decide anything about a task: the rules in `live_task` did.
+
+use super::{Delivery, Orchestrator};
+use crate::inflight::InflightStep;
+use crate::live_task::{Effects, LiveTask};
+use crate::work::{ReadyStep, Routed};
+use actix::prelude::*;
+use crossbeam_channel::Sender;
+use std::sync::atomic::Ordering;
+use tasker_event_bus::Publish;
+use tasker_model::{State, TaskId, Timestamp};
+use tasker_state::{AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges};
+
+impl Orchestrator {
+    /// Carries out `fx` for task `task_id`.
+    pub(super) fn apply(&mut self, task_id: TaskId, fx: Effects, ctx: &mut Context<Self>) {
+        self.apply_with(task_id, fx, Delivery::Batched, ctx);
+    }
+
+    /// Carries out `fx`, its changes going to the store as `delivery` says.
+    pub(super) fn apply_with(
+        &mut self,
+        task_id: TaskId,
+        mut fx: Effects,
+        delivery: Delivery,
+        ctx: &mut Context<Self>,
+    ) {
+        for step_id in fx.released.drain(..) {
+            self.links.inflight.take(step_id);
+        }
+        if let Some(task) = self.tasks.get_mut(&task_id) {
+            let mut dispatch = std::mem::take(&mut fx.dispatch);
+            task.admit(&mut dispatch);
+            for i in dispatch {
+                let step = task.hand_out(i, &mut fx);
+                self.links
+                    .inflight
+                    .insert(step.step_id, InflightStep { task_id, index: i });
+                self.links
+                    .stats
+                    .steps_dispatched
+                    .fetch_add(1, Ordering::Relaxed);
+                let queue = &self.links.work[step.execution().index()].0;
+                send_step(task, queue, step);
+            }
+            for (i, delay) in fx.retries.drain(..) {
+                self.links
+                    .stats
+                    .steps_retried
+                    .fetch_add(1, Ordering::Relaxed);
+                ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
+            }
+        }
+        // Counted before the changes go out: a waiter woken by the store's commit must see
+        // the counters already moved.
+        if let Some(final_state) = fx.finished {
+            let counter = if final_state == State::Complete {
+                &self.links.stats.tasks_completed
+            } else {
+                &self.links.stats.tasks_failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let changes = std::mem::take(&mut fx.changes);
+        match delivery {
+            Delivery::Alone(reply) => self.links.state.do_send(ApplyAlone { changes, reply }),
+            Delivery::Acked(reply) => self.links.state.do_send(ApplyAcked { changes, reply }),
+            Delivery::Batched if !changes.is_empty() => {
+                self.links.state.do_send(ApplyChanges(changes))
+            }
+            Delivery::Batched => {}
+        }
+        if !fx.events.is_empty() {
+            let events = std::mem::take(&mut fx.events);
+            let bus = self.links.events.clone();
+            self.links
+                .state
+                .do_send(AfterCommit(Box::new(move || bus.do_send(Publish(events)))));
+        }
+        if let Some(final_state) = fx.finished {
+            if let Some(task) = self.tasks.remove(&task_id) {
+                if let Some((route, _)) = &task.route {
+                    let _ = route.send(Routed::Finished(task_id, final_state));
+                }
+            }
+        }
+    }
+
+    fn retry_due(&mut self, task_id: TaskId, i: u32, ctx: &mut Context<Self>) {
+        let mut fx = self.effects();
+        let dispatch = !self.stopping;
+        if let Some(task) = self.tasks.get_mut(&task_id) {
+            task.retry_due(i, Timestamp::now(), dispatch, &mut fx);
+        }
+        self.apply(task_id, fx, ctx);
+    }
+}
+
+/// Sends a step to its task's route, or to the shared channel. A route whose receiver is
+/// gone (its coordinator went away) is dropped and the step goes to the shared channel, so
+/// it is not lost.
+fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
+    // A route carries thread steps only: Ractor steps go to the Ractor pool either way.
+    let routed = step.execution() == tasker_model::Execution::Thread;
+    if let (true, Some((route, _))) = (routed, &task.route) {
+        match route.send(Routed::Step(step)) {
+            Ok(()) => return,
+            Err(e) => {
+                task.route = None;
+                if let Routed::Step(step) = e.into_inner() {
+                    let _ = shared.send(step);
+                }
+                return;
+            }
+        }
+    }
+    let _ = shared.send(step);
+}

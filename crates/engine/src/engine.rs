@@ -91,7 +91,7 @@ pub struct Engine {
 
 impl Engine {
     /// Whether this process is a fork of the one that started the engine: the engine then
-    /// cannot be used here (see [`crate::fork`]).
+    /// cannot be used here (see `crate::fork`).
     pub fn forked(&self) -> bool {
         crate::fork::generation() != self.born.0
     }

@@ -2,7 +2,7 @@
 //!
 //! The orchestrator records a step here before it sends it to a worker; the worker's report
 //! removes it on the worker's own thread. So a second report of the same step, a report of a
-//! step that was never handed out, or one after the step was taken back, is refused at once
+//! step that was never handed out, or one after the step was handed back, is refused at once
 //! with a clear error instead of being lost in the actor.
 
 use dashmap::DashMap;

@@ -6,32 +6,48 @@
 //! crossbeam channels and results come back as messages.
 //!
 //! # Layout
-//! - [`engine`]: [`Engine`], the `Sync` handle the binding wraps: start, register, submit,
-//!   drain, complete, fail, wait, stop.
-//! - [`registry`]: registered templates, compiled once, looked up on every submission.
-//! - [`work`]: [`ReadyStep`], what a worker receives, and [`StepFailure`], what it reports.
-//! - [`inflight`]: the steps handed out and not yet reported, so a bad report is refused on
+//! - [`engine`]: [`Engine`], the `Sync` handle the binding wraps; `engine.rs` holds the
+//!   struct and the fork check, and `engine/` its methods by role:
+//!   - `boot`: [`EngineOptions`] and `start` (the System, its actors and threads).
+//!   - `templates`: register, look up, handler classes' executions, Ractor steps, the
+//!     tasks awaiting a template.
+//!   - `submit`: [`SubmitRequest`], submit (plain or [`DurableSubmission`]), `start_task`,
+//!     `recover` ([`RecoveryReport`]), `operate` (the manual operations).
+//!   - `steps`: the worker's side of a step's life: **take** (`take_steps`,
+//!     `take_steps_for`, `take_steps_waiting`, `take_steps_waiting_for`,
+//!     `take_routed_waiting`), **report** (`complete_step`, `fail_step`), custom events.
+//!   - `wait`: [`Interrupt`], [`WaitEnd`], `wait_for_task`, `flush`, `wake_waiters`.
+//!   - `observe`: reading tasks, stats, metrics, health, insights, event subscriptions.
+//!   - `shutdown`: `stop`, `close`, `Drop`, and the shutdown protocol that **hands back**
+//!     the steps still out.
+//! - `registry`: registered templates ([`RegisteredTemplate`], [`TemplateRegistry`]),
+//!   compiled once, looked up on every submission.
+//! - `work`: [`ReadyStep`], what a worker takes, [`StepFailure`], what it reports, and
+//!   [`Routed`], what a task's route carries.
+//! - `inflight`: the steps handed out and not yet reported, so a bad report is refused on
 //!   the caller's thread.
-//! - [`live_task`]: one running task's state and the rules for moving it (plain methods,
-//!   unit-tested without actors).
-//! - [`awaiting`]: unfinished tasks found before their template was registered; the
+//! - `live_task`: one running task's state and the rules for moving it (plain methods,
+//!   unit-tested without actors): `dispatch` (hand out, start, retry, hand back),
+//!   `reports` (complete, fail, finish), `operate` (the manual operations), `recovery`
+//!   (a stored task brought back to life; steps a crash interrupted fail with
+//!   `engine_restart`).
+//! - [`operations`]: the manual operations a caller may ask for ([`operations::Operation`]:
+//!   reset a step for retry, mark it pending or completed, update its results; cancel,
+//!   retry or resolve a task) and [`operations::Request`] (who asked and why).
+//! - `awaiting`: unfinished tasks found before their template was registered; the
 //!   registration that brings the template resumes them.
-//! - [`recovery`]: a stored task brought back to life (after a restart, or for a manual
-//!   operation); steps interrupted by a crash are failed with `engine_restart`.
-//! - [`manual`]: the safe manual operations (reset a step for retry, mark it pending or
-//!   completed, update its results; cancel, retry or resolve a task).
-//! - [`orchestrator`]: the actor that owns live tasks and applies those rules.
+//! - `orchestrator`: the actor that owns live tasks and applies the rules (`apply`: carrying
+//!   out their effects; `stored`: tasks brought in from the store).
 //! - [`stats`]: counters shared between the actors and the handle.
 //! - [`metrics`]: latency histograms of the engine's operations and their Prometheus text.
-//! - [`graph_view`]: a stored task as `tasker-graph`'s input (graph, states, readiness,
-//!   durations), for analysis and pictures.
+//! - `stored_graph`: [`StoredGraph`], a stored task as `tasker-graph`'s input (graph,
+//!   states, readiness, durations), for analysis and pictures.
+//! - `fork`: the fork counter that keeps an engine inherited by a forked child unused.
 //!
 //! # Shutdown
-//! [`Engine::stop`] is a protocol: the orchestrator stops dispatching, takes back every step
-//! still queued (it returns to pending, `in_process` cleared), marks steps that a worker
-//! started but did not finish as `error` with reason `engine_stopped` (so they run again,
-//! at least once), hands its last changes to the state actor, and answers. The handle then
-//! flushes the state actor, stops the System, and joins every thread it started.
+//! [`Engine::stop`] is a protocol, documented where it is carried out (`engine/shutdown.rs`):
+//! quiet the orchestrator, hand back every step still out, flush the store, stop the
+//! System and join every thread the engine started.
 
 pub(crate) mod awaiting;
 pub mod engine;

@@ -59,7 +59,7 @@ pub struct StepFailure {
     pub details: Option<Json>,
 }
 
-/// What a task's dedicated route carries (see `Engine::start_task_routed`).
+/// What a task's dedicated route carries (see `Engine::start_task`).
 #[derive(Debug, Clone)]
 pub enum Routed {
     Step(ReadyStep),

@@ -1,5 +1,5 @@
 //! Black-box tests: a real engine (actix System on its own threads), a worker thread that
-//! drains and reports, and the in-memory store read back.
+//! takes and reports, and the in-memory store read back.
 
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -33,7 +33,7 @@ const READ_OWN_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
 impl Engine {
     /// A task with its steps and history, read from the store (works after `stop` too).
     /// Reads its own writes: a task this engine just accepted is found (see
-    /// [`Engine::read_own`]).
+    /// `read_own`).
     pub fn task(&self, task_id: TaskId) -> TaskerResult<Option<TaskView>> {
         self.read_own(|store| store.task(task_id))
     }

@@ -10,7 +10,7 @@
 //!
 //! Reports take the `stopping` lock shared and `stop` takes it exclusively, so no report can
 //! slip into the orchestrator's mailbox after the shutdown message. An engine inherited
-//! across a fork is left alone (its threads are not in this process, see [`crate::fork`]).
+//! across a fork is left alone (its threads are not in this process, see `crate::fork`).
 //!
 //! This file must not start anything, nor hand out work.
 
@@ -29,8 +29,8 @@ impl Engine {
         *self.stopping.read()
     }
 
-    /// Stops the engine (see the crate docs, "Shutdown"). Returns how many steps were taken
-    /// back. Calling it again returns 0.
+    /// Stops the engine by the shutdown protocol (see the module documentation). Returns how
+    /// many steps were handed back. Calling it again returns 0.
     pub fn stop(&self, timeout: Duration) -> TaskerResult<usize> {
         if self.forked() {
             // The parent's engine: its threads are not in this process. Leave it be.

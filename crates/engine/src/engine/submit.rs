@@ -8,8 +8,9 @@ use super::wait::await_reply;
 use super::Engine;
 use crate::live_task::TaskOrigin;
 use crate::operations::{Operation, Request};
-use crate::orchestrator::{Operate, Recover, StartTask, SubmitTask};
+use crate::orchestrator::{Operate, Orchestrator, Recover, StartTask, SubmitTask};
 use crate::work::Routed;
+use actix::{Handler, Message};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -77,6 +78,19 @@ impl Engine {
                 "the engine's orchestrator is gone (its thread ended unexpectedly); start a new engine".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Sends `msg` to the orchestrator unless the engine is stopping; the `stopping` lock is
+    /// held across the send so the message cannot land after the shutdown message.
+    fn send_if_running<M>(&self, msg: M) -> TaskerResult<()>
+    where
+        M: Message<Result = ()> + Send + 'static,
+        Orchestrator: Handler<M>,
+    {
+        let stopping = self.stopping.read();
+        self.ensure_running(&stopping)?;
+        self.orchestrator.do_send(msg);
         Ok(())
     }
 
@@ -159,16 +173,12 @@ impl Engine {
         timeout: Duration,
     ) -> TaskerResult<Option<Receiver<Routed>>> {
         let (tx, rx) = bounded(1);
-        {
-            let stopping = self.stopping.read();
-            self.ensure_running(&stopping)?;
-            self.orchestrator.do_send(StartTask {
-                task_id,
-                routed,
-                max_parallel,
-                reply: tx,
-            });
-        }
+        self.send_if_running(StartTask {
+            task_id,
+            routed,
+            max_parallel,
+            reply: tx,
+        })?;
         await_reply(&rx, timeout, &format!("start task {task_id}"))?
     }
 
@@ -221,18 +231,14 @@ impl Engine {
             return Ok(());
         }
         let (tx, rx) = bounded(1);
-        {
-            let stopping = self.stopping.read();
-            self.ensure_running(&stopping)?;
-            self.orchestrator.do_send(Recover { tasks, reply: tx });
-        }
+        self.send_if_running(Recover { tasks, reply: tx })?;
         report.resumed_ids = await_reply(&rx, timeout, "recover")??;
         report.resumed = report.resumed_ids.len();
         Ok(())
     }
 
     /// Runs a manual operation on a task or one of its steps and returns once it is
-    /// committed (see [`crate::manual`]).
+    /// committed (see [`crate::operations`]).
     pub fn operate(
         &self,
         task_id: TaskId,
@@ -266,17 +272,13 @@ impl Engine {
                 )
             })?;
         let (tx, rx) = bounded(1);
-        {
-            let stopping = self.stopping.read();
-            self.ensure_running(&stopping)?;
-            self.orchestrator.do_send(Operate {
-                task_id,
-                op,
-                request,
-                stored: Some((view, template)),
-                reply: tx,
-            });
-        }
+        self.send_if_running(Operate {
+            task_id,
+            op,
+            request,
+            stored: Some((view, template)),
+            reply: tx,
+        })?;
         await_reply(&rx, timeout, &format!("manual operation on task {task_id}"))?
     }
 }

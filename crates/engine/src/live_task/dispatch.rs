@@ -123,18 +123,7 @@ impl LiveTask {
             return;
         }
         self.steps[i as usize].started_at = Some(at);
-        let patch = StepPatch {
-            in_process: Some(true),
-            ..StepPatch::default()
-        };
-        self.move_step(
-            i,
-            State::InProgress,
-            TransitionMeta::engine("handler_started"),
-            at,
-            patch,
-            fx,
-        );
+        self.move_step_flagged(i, State::InProgress, "handler_started", true, at, fx);
         self.emit(fx, LifecycleEvent::StepBeforeHandle, Some(i), |_| {});
     }
 
@@ -178,17 +167,6 @@ impl LiveTask {
         }
         self.steps[i as usize].in_process = false;
         self.handed_out -= 1;
-        let patch = StepPatch {
-            in_process: Some(false),
-            ..StepPatch::default()
-        };
-        self.move_step(
-            i,
-            State::Error,
-            TransitionMeta::engine("engine_stopped"),
-            at,
-            patch,
-            fx,
-        );
+        self.move_step_flagged(i, State::Error, "engine_stopped", false, at, fx);
     }
 }

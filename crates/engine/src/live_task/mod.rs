@@ -251,6 +251,23 @@ impl LiveTask {
         });
     }
 
+    /// Moves step `i` for the engine's own `reason`, writing only its `in_process` flag.
+    pub(crate) fn move_step_flagged(
+        &mut self,
+        i: u32,
+        to: State,
+        reason: &'static str,
+        in_process: bool,
+        at: Timestamp,
+        fx: &mut Effects,
+    ) {
+        let patch = StepPatch {
+            in_process: Some(in_process),
+            ..StepPatch::default()
+        };
+        self.move_step(i, to, TransitionMeta::engine(reason), at, patch, fx);
+    }
+
     pub(crate) fn move_task(
         &mut self,
         to: State,
@@ -270,5 +287,17 @@ impl LiveTask {
             complete: (to == State::Complete).then_some(true),
             expect_sort_key: None,
         });
+    }
+}
+
+/// The columns of a step that reached its end with `results` at `at` (a worker's success,
+/// or a manual completion).
+pub(crate) fn processed(results: Arc<Json>, at: Timestamp) -> StepPatch {
+    StepPatch {
+        in_process: Some(false),
+        processed: Some(true),
+        processed_at: Some(at),
+        results: Some(results),
+        ..StepPatch::default()
     }
 }

@@ -7,7 +7,7 @@
 //! History is never rewritten. Plain rules over [`LiveTask`]: on a refusal nothing has
 //! moved, and nothing here sends anything.
 
-use super::{Effects, LiveTask};
+use super::{processed, Effects, LiveTask};
 use crate::operations::{Operation, Request};
 use serde_json::json;
 use std::borrow::Cow;
@@ -164,14 +164,7 @@ impl LiveTask {
                 let step = &mut self.steps[i as usize];
                 step.in_process = false;
                 step.results = Some(results.clone());
-                let patch = StepPatch {
-                    in_process: Some(false),
-                    processed: Some(true),
-                    processed_at: Some(now),
-                    results: Some(results),
-                    ..StepPatch::default()
-                };
-                self.move_step(i, to, meta, now, patch, fx);
+                self.move_step(i, to, meta, now, processed(results, now), fx);
                 self.completed += 1;
                 let mut ready = Vec::new();
                 self.dag.satisfy(&self.template.graph, i, &mut ready);

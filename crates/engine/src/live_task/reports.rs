@@ -6,7 +6,7 @@
 //! anything themselves, nor decide whether a report is accepted (the in-flight registry
 //! does, on the caller's thread).
 
-use super::{Effects, LiveTask};
+use super::{processed, Effects, LiveTask};
 use crate::work::StepFailure;
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
@@ -65,14 +65,7 @@ impl LiveTask {
             attempt: Some(self.steps[i as usize].attempts + 1),
             ..TransitionMeta::engine("handler_succeeded")
         };
-        let patch = StepPatch {
-            in_process: Some(false),
-            processed: Some(true),
-            processed_at: Some(at),
-            results: Some(results),
-            ..StepPatch::default()
-        };
-        self.move_step(i, State::Complete, meta, at, patch, fx);
+        self.move_step(i, State::Complete, meta, at, processed(results, at), fx);
         self.emit(fx, LifecycleEvent::StepCompleted, Some(i), |e| {
             e.duration_ms = duration_ms
         });

@@ -116,8 +116,8 @@ pub struct Operate {
 #[rtype(result = "()")]
 pub struct Barrier(pub Sender<()>);
 
-/// Stop dispatching and take back every step handed out; answers with how many steps were
-/// taken back.
+/// Stop dispatching and hand back every step handed out; answers with how many steps were
+/// handed back (the protocol: `engine/shutdown.rs`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown(pub Sender<usize>);
@@ -127,7 +127,7 @@ pub struct OrchestratorLinks {
     pub state: Addr<StateActor>,
     pub events: Addr<EventBus>,
     pub event_interest: Arc<Interest>,
-    /// One queue per executor (`Execution::index`): thread workers and Ractors each drain
+    /// One queue per executor (`Execution::index`): thread workers and Ractors each take
     /// only the steps meant for them.
     pub work: [(Sender<ReadyStep>, Receiver<ReadyStep>); 2],
     pub inflight: Arc<Inflight>,
@@ -365,7 +365,7 @@ impl Handler<Shutdown> for Orchestrator {
     fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) {
         self.stopping = true;
         let now = Timestamp::now();
-        // Empty the queues; what was on them is taken back by the sweep below.
+        // Empty the queues; what was on them is handed back by the sweep below.
         for (_, queue) in &self.links.work {
             queue.try_iter().for_each(drop);
         }
@@ -374,7 +374,7 @@ impl Handler<Shutdown> for Orchestrator {
                 rx.try_iter().for_each(drop);
             }
         }
-        // Every step still handed out is taken back: a queued (or drained but not yet
+        // Every step still handed out is handed back: a queued (or taken but not yet
         // started) step returns to pending; a started one goes to error (engine_stopped).
         let wanted = self.links.event_interest.mask();
         let mut taken_back = 0;

@@ -2,13 +2,14 @@
 //! process that started it.
 //!
 //! Every method is safe to call from any thread. Calls that change something send a message
-//! and return; only the waiting ones (`take_steps_waiting…`, `wait_for_task`, `flush`, `stop`)
-//! wait, each with a timeout and an [`Interrupt`] or a deadline so the binding can release
-//! the GVL and still be interrupted.
+//! and return; only the `…_waiting` takes, `wait_for_task`, `flush` and `stop` wait, each
+//! with a timeout (and an [`Interrupt`] where a worker or Ruby thread waits) so the binding
+//! can release the GVL and still be interrupted.
 //!
 //! The handle's methods are grouped by role, one `impl Engine` per file below `engine/`;
-//! this file holds only the struct, so every field is documented in one place. A role file
-//! may use another's helpers (`wait::await_reply`), never the reverse of an import.
+//! this file holds only the struct (every field documented in one place) and the fork
+//! check. Role files import from each other one way only: `wait` (the reply wait every role
+//! uses) imports none of them.
 
 mod boot;
 mod observe;

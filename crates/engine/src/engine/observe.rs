@@ -73,7 +73,6 @@ impl Engine {
             .transpose()
     }
 
-    /// Counters, for `engine.stats`.
     /// Latency histograms of the engine's operations; the binding records the calls that
     /// cross from Ruby into them.
     pub fn metrics(&self) -> &Metrics {
@@ -165,6 +164,7 @@ impl Engine {
         )
     }
 
+    /// Counters, for `engine.stats`.
     pub fn stats(&self) -> Vec<(&'static str, u64)> {
         let mut s = self.stats.snapshot();
         s.push(("steps_in_flight", self.inflight.len() as u64));

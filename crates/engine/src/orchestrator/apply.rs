@@ -1,6 +1,6 @@
 //! Carrying out a rule's [`Effects`] for the orchestrator, in a fixed order: steps to their
 //! queue or route (recorded in flight first), retries onto the actor's timer, changes to
-//! the state actor, events after those changes commit, a finished task dropped.
+//! the state actor, events once those changes commit, a finished task dropped.
 //!
 //! It must not decide anything about a task: the rules in `live_task` did.
 

@@ -1,14 +1,15 @@
 //! The orchestrator actor: owns every live task and carries out the rules in
 //! [`crate::live_task`].
 //!
-//! Each handler finds the task, calls one plain method, and then carries out its effects in
-//! a fixed order: changes to the state actor, events to the bus (through the state actor,
-//! once those changes are committed: an event announces a stored fact), steps to their
-//! channel, retries onto the actor's timer. Handlers are `do_send` targets: callers never wait,
-//! except the few messages that carry a crossbeam reply channel (start, stop, barrier).//!
-//! This file holds the messages, the actor and its handlers, each handler a few lines over
-//! a plain method; `apply.rs` carries out a rule's effects (and schedules retries),
-//! `stored.rs` brings tasks in from the store (recovery, manual operations).
+//! Each handler finds the task, calls one plain method, and then carries out its effects
+//! (`apply.rs`: steps to their channel, retries onto the actor's timer, changes to the state
+//! actor, events to the bus through the state actor once those changes are committed, since
+//! an event announces a stored fact). Handlers are `do_send` targets: callers never wait,
+//! except the few messages that carry a crossbeam reply channel (start, stop, barrier).
+//!
+//! This file holds the messages, the actor and its handlers; `stored.rs` brings tasks in
+//! from the store (recovery, manual operations). It must not hold a task rule: those are
+//! `LiveTask`'s.
 
 mod apply;
 mod stored;

@@ -25,10 +25,8 @@ pub use wait::{Interrupt, WaitEnd};
 
 use crate::awaiting::AwaitingTemplates;
 use crate::inflight::Inflight;
-use crate::metrics::Metrics;
 use crate::orchestrator::Orchestrator;
 use crate::registry::TemplateRegistry;
-use crate::stats::EngineStats;
 use crate::work::ReadyStep;
 use actix::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
@@ -40,8 +38,9 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use tasker_event_bus::{EventBus, Interest};
 use tasker_insights::LiveHealth;
+use tasker_metrics::Metrics;
 use tasker_model::{EngineConfig, Execution};
-use tasker_state::{StateActor, StateStats, Store, TaskFinishedSignal};
+use tasker_state::{LastStoreError, StateActor, Store, TaskFinishedSignal};
 
 /// The actor addresses and thread of a running System.
 struct Running {
@@ -66,7 +65,8 @@ pub struct Engine {
     /// can slip into the orchestrator's mailbox after the shutdown message.
     stopping: RwLock<bool>,
     running: Mutex<Option<Running>>,
-    stats: Arc<EngineStats>,
+    /// Every counter and latency histogram; the orchestrator, the state actor and the
+    /// binding feed it.
     metrics: Arc<Metrics>,
     /// Tasks and steps by state, moved by each committed batch.
     health: Arc<LiveHealth>,
@@ -75,7 +75,8 @@ pub struct Engine {
     started_at: Instant,
     /// Handler class → where its steps run, as its Ruby class declares.
     handler_executions: RwLock<HashMap<String, Execution>>,
-    state_stats: Arc<StateStats>,
+    /// The last error the store reported (the state actor sets it).
+    last_store_error: Arc<LastStoreError>,
     config: EngineConfig,
     environment: Option<String>,
     /// Takers waiting for steps right now, per queue; a taker leaves them a fair share of

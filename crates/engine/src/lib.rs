@@ -38,8 +38,6 @@
 //!   registration that brings the template resumes them.
 //! - `orchestrator`: the actor that owns live tasks and applies the rules (`apply`: carrying
 //!   out their effects; `stored`: tasks brought in from the store).
-//! - [`stats`]: counters shared between the actors and the handle.
-//! - [`metrics`]: latency histograms of the engine's operations and their Prometheus text.
 //! - `stored_graph`: [`StoredGraph`], a stored task as `tasker-graph`'s input (graph,
 //!   states, readiness, durations), for analysis and pictures.
 //! - `fork`: the fork counter that keeps an engine inherited by a forked child unused.
@@ -54,11 +52,9 @@ pub mod engine;
 pub(crate) mod fork;
 pub(crate) mod inflight;
 pub(crate) mod live_task;
-pub mod metrics;
 pub mod operations;
 pub(crate) mod orchestrator;
 pub(crate) mod registry;
-pub mod stats;
 pub(crate) mod stored_graph;
 pub(crate) mod work;
 

@@ -9,8 +9,9 @@
 //! # Layout
 //! - [`live_health`]: [`LiveHealth`], the counters and the per-step facts they need (retry
 //!   limits, which error steps are exhausted), bounded by the work in flight, not the work
-//!   done; [`HealthCounts`] a reading of them.
+//!   done. A reading is a `tasker_state::HealthCounts`, the one type for health counts
+//!   whether they come from these counters or from a query.
 
 pub mod live_health;
 
-pub use live_health::{HealthCounts, HealthObserver, LiveHealth};
+pub use live_health::{HealthObserver, HealthUpdate, LiveHealth};

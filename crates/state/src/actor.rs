@@ -13,9 +13,10 @@ use actix::prelude::*;
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tasker_metrics::Metrics;
 use tasker_model::{State, TaskerError, TaskerResult};
 
 /// Writes to commit (fire-and-forget; failures are counted and kept for `stats`).
@@ -86,16 +87,9 @@ impl TaskFinishedSignal {
     }
 }
 
-/// Counters the engine reports in `stats`.
-#[derive(Default)]
-pub struct StateStats {
-    /// How long each batch took the store to commit (or refuse).
-    pub commit_latency: crate::latency::Histogram,
-    pub batches: AtomicU64,
-    pub changes: AtomicU64,
-    pub failed_batches: AtomicU64,
-    pub last_error: Mutex<Option<TaskerError>>,
-}
+/// The last error the store reported (`engine.last_store_error`); the actor's counts and
+/// commit times go to the engine's [`Metrics`].
+pub type LastStoreError = Mutex<Option<TaskerError>>;
 
 /// Writes to commit in a transaction of their own, then answer on `reply` with the outcome.
 /// Used for manual operations whose optimistic checks may fail: a failure must not take the
@@ -147,7 +141,8 @@ pub struct StateActor {
     /// reports it, whenever that batch was committed.
     unreported: Option<TaskerError>,
     finished: Arc<TaskFinishedSignal>,
-    stats: Arc<StateStats>,
+    metrics: Arc<Metrics>,
+    last_error: Arc<LastStoreError>,
     observer: Option<Arc<dyn CommitObserver>>,
 }
 
@@ -158,7 +153,8 @@ impl StateActor {
         max_batch: usize,
         commit_interval: Duration,
         finished: Arc<TaskFinishedSignal>,
-        stats: Arc<StateStats>,
+        metrics: Arc<Metrics>,
+        last_error: Arc<LastStoreError>,
     ) -> StateActor {
         StateActor {
             store,
@@ -171,7 +167,8 @@ impl StateActor {
             after_running: Vec::new(),
             unreported: None,
             finished,
-            stats,
+            metrics,
+            last_error,
             observer: None,
         }
     }
@@ -276,16 +273,20 @@ impl StateActor {
         ctx.spawn(wrap_future::<_, Self>(self.store.apply(batch.changes)).map(
             move |result, act, ctx| {
                 act.committing = false;
-                act.stats.commit_latency.record(started.elapsed());
+                act.metrics.store_commit.record(started.elapsed());
                 // Before any waiter or event hears of the commit, so what they read agrees.
                 if let (Ok(()), Some(apply)) = (&result, observed) {
                     apply();
                 }
-                act.stats.batches.fetch_add(1, Ordering::Relaxed);
-                act.stats.changes.fetch_add(size as u64, Ordering::Relaxed);
+                act.metrics.store_batches.fetch_add(1, Ordering::Relaxed);
+                act.metrics
+                    .store_changes
+                    .fetch_add(size as u64, Ordering::Relaxed);
                 if let Err(e) = &result {
-                    act.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                    *act.stats.last_error.lock() = Some(e.clone());
+                    act.metrics
+                        .store_failed_batches
+                        .fetch_add(1, Ordering::Relaxed);
+                    *act.last_error.lock() = Some(e.clone());
                     if !owned {
                         eprintln!(
                             "tasker-core: store {describe} refused a batch of {size} changes: {e}"

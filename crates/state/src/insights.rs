@@ -90,6 +90,49 @@ pub struct HealthCounts {
     pub max_connections: Option<u64>,
 }
 
+impl HealthCounts {
+    /// Tasks in `state`.
+    pub fn tasks_in(&self, state: State) -> u64 {
+        self.tasks_by_state()[state_index(state)]
+    }
+
+    /// Steps in `state`.
+    pub fn steps_in(&self, state: State) -> u64 {
+        self.steps_by_state()[state_index(state)]
+    }
+
+    /// Tasks per state, in [`State::ALL`]'s order.
+    pub fn tasks_by_state(&self) -> [u64; 6] {
+        [
+            self.pending_tasks,
+            self.in_progress_tasks,
+            self.complete_tasks,
+            self.error_tasks,
+            self.cancelled_tasks,
+            self.resolved_manually_tasks,
+        ]
+    }
+
+    /// Steps per state, in [`State::ALL`]'s order.
+    pub fn steps_by_state(&self) -> [u64; 6] {
+        [
+            self.pending_steps,
+            self.in_progress_steps,
+            self.complete_steps,
+            self.error_steps,
+            self.cancelled_steps,
+            self.resolved_manually_steps,
+        ]
+    }
+}
+
+fn state_index(state: State) -> usize {
+    State::ALL
+        .iter()
+        .position(|s| *s == state)
+        .expect("every state is in ALL")
+}
+
 /// Throughput and outcomes over a period (TASKER.md's analytics metrics).
 ///
 /// The period is `[analysis_period_start, calculated_at]`, both ends included: the `since`

@@ -18,8 +18,6 @@
 //! - [`insights`]: health counts, analytics over a period, the slowest steps and tasks
 //!   ([`HealthCounts`], [`AnalyticsMetrics`], [`SlowestStep`], [`SlowestTask`]), answered by
 //!   every store through the [`Store`] trait.
-//! - [`latency`]: lock-free latency histograms (the actor times its commits; the engine
-//!   times its operations with the same type).
 //! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
 //!   and wakes waiters once a batch is applied.
 
@@ -27,15 +25,14 @@ pub mod actor;
 pub mod change;
 pub mod checks;
 pub mod insights;
-pub mod latency;
 pub mod memory;
 pub mod records;
 pub mod sql;
 pub mod store;
 
 pub use actor::{
-    AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, CommitObserver, Flush, StateActor,
-    StateStats, TaskFinishedSignal,
+    AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, CommitObserver, Flush, LastStoreError,
+    StateActor, TaskFinishedSignal,
 };
 pub use change::{Change, NewTask, StepPatch};
 pub use insights::{

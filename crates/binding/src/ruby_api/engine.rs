@@ -867,12 +867,12 @@ impl Engine {
     fn health(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
         let c = rb_self.inner.health();
         let out = ruby.ary_new_capa(20);
-        out.push(c.tasks.iter().sum::<i64>())?;
-        for n in c.tasks {
+        out.push(c.total_tasks)?;
+        for n in c.tasks_by_state() {
             out.push(n)?;
         }
-        out.push(c.steps.iter().sum::<i64>())?;
-        for n in c.steps {
+        out.push(c.total_steps)?;
+        for n in c.steps_by_state() {
             out.push(n)?;
         }
         out.push(c.retryable_error_steps)?;

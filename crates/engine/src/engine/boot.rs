@@ -8,10 +8,8 @@ use super::wait::await_reply;
 use super::{Engine, Running};
 use crate::awaiting::AwaitingTemplates;
 use crate::inflight::Inflight;
-use crate::metrics::Metrics;
 use crate::orchestrator::{Orchestrator, OrchestratorLinks};
 use crate::registry::TemplateRegistry;
-use crate::stats::EngineStats;
 use actix::prelude::*;
 use crossbeam_channel::{bounded, unbounded};
 use parking_lot::{Mutex, RwLock};
@@ -19,10 +17,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tasker_event_bus::{EventBus, Interest};
-use tasker_insights::{HealthCounts, HealthObserver, LiveHealth};
+use tasker_insights::{HealthObserver, LiveHealth};
+use tasker_metrics::Metrics;
 use tasker_model::{EngineConfig, TaskerError, TaskerResult, Timestamp};
-use tasker_state::insights::HealthCounts as StoredHealth;
-use tasker_state::{MemoryStore, StateActor, StateStats, Store, TaskFinishedSignal};
+use tasker_state::{LastStoreError, MemoryStore, StateActor, Store, TaskFinishedSignal};
 
 /// How to build an engine.
 pub struct EngineOptions {
@@ -49,31 +47,6 @@ impl Default for EngineOptions {
     }
 }
 
-/// The live counters' starting point, from the store's counts.
-fn live_seed(stored: &StoredHealth) -> HealthCounts {
-    let n = |v: u64| v as i64;
-    HealthCounts {
-        tasks: [
-            n(stored.pending_tasks),
-            n(stored.in_progress_tasks),
-            n(stored.complete_tasks),
-            n(stored.error_tasks),
-            n(stored.cancelled_tasks),
-            n(stored.resolved_manually_tasks),
-        ],
-        steps: [
-            n(stored.pending_steps),
-            n(stored.in_progress_steps),
-            n(stored.complete_steps),
-            n(stored.error_steps),
-            n(stored.cancelled_steps),
-            n(stored.resolved_manually_steps),
-        ],
-        retryable_error_steps: n(stored.retryable_error_steps),
-        exhausted_retry_steps: n(stored.exhausted_retry_steps),
-    }
-}
-
 impl Engine {
     /// Starts an engine: spawns its System thread and two arbiter threads (state, events).
     pub fn start(options: EngineOptions) -> TaskerResult<Engine> {
@@ -81,14 +54,11 @@ impl Engine {
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let inflight = Arc::new(Inflight::default());
-        let stats = Arc::new(EngineStats::default());
         let metrics = Arc::new(Metrics::default());
         // Live counts start from what the store holds (tasks of earlier runs) and move
         // with every batch this engine commits from here on.
-        let health = Arc::new(LiveHealth::seeded(live_seed(
-            &store.health_counts(Timestamp::now())?,
-        )));
-        let state_stats = Arc::new(StateStats::default());
+        let health = Arc::new(LiveHealth::seeded(&store.health_counts(Timestamp::now())?));
+        let last_store_error = Arc::new(LastStoreError::default());
         let finished = Arc::new(TaskFinishedSignal::default());
         let event_interest = Arc::new(Interest::default());
         let queues = [unbounded(), unbounded()];
@@ -98,10 +68,9 @@ impl Engine {
         let thread = {
             let store = store.clone();
             let inflight = inflight.clone();
-            let stats = stats.clone();
             let metrics = metrics.clone();
             let health = health.clone();
-            let state_stats = state_stats.clone();
+            let last_store_error = last_store_error.clone();
             let finished = finished.clone();
             let event_interest = event_interest.clone();
             let backoff_scale = options.config.backoff_scale;
@@ -113,6 +82,7 @@ impl Engine {
                     let state_arbiter = Arbiter::new();
                     let events_arbiter = Arbiter::new();
                     system.block_on(async {
+                        let state_metrics = metrics.clone();
                         let state =
                             StateActor::start_in_arbiter(&state_arbiter.handle(), move |_| {
                                 StateActor::new(
@@ -120,7 +90,8 @@ impl Engine {
                                     max_batch,
                                     commit_interval,
                                     finished,
-                                    state_stats,
+                                    state_metrics,
+                                    last_store_error,
                                 )
                                 .with_observer(Arc::new(HealthObserver(health)))
                             });
@@ -135,7 +106,6 @@ impl Engine {
                             event_interest,
                             work: queues,
                             inflight,
-                            stats,
                             metrics,
                             backoff_scale,
                         })
@@ -168,13 +138,12 @@ impl Engine {
             finished,
             stopping: RwLock::new(false),
             running: Mutex::new(Some(Running { system, thread })),
-            stats,
             metrics,
             health,
             capacity: AtomicUsize::new(0),
             started_at: Instant::now(),
             handler_executions: RwLock::default(),
-            state_stats,
+            last_store_error,
             config: options.config,
             environment: options.environment,
             idle_takers: [AtomicUsize::new(0), AtomicUsize::new(0)],

@@ -2,30 +2,20 @@
 //! counters, latency histograms and their Prometheus text, live and stored health, the
 //! store's insights queries, and event subscriptions.
 //!
-//! It must not change a task. Counters are read here; they are kept in `stats.rs` and
-//! `metrics.rs`.
+//! It must not change a task. Counters are read here; they are kept in one
+//! `tasker_metrics::Metrics`.
 
 use super::Engine;
-use crate::metrics::{HistogramSnapshot, Metrics};
 use crate::StoredGraph;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tasker_event_bus::{Event, EventBus, Overflow, Pattern, Publish, Subscription, Unsubscribe};
-use tasker_insights::HealthCounts;
+use tasker_metrics::{HistogramSnapshot, Levels, Metrics};
 use tasker_model::{EngineConfig, State, TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::insights::{
-    AnalyticsMetrics, HealthCounts as StoredHealth, SlowQuery, SlowestStep, SlowestStepGroup,
-    SlowestTask,
+    AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
 use tasker_state::{Store, TaskView};
-
-/// The entries of [`Engine::stats`] that are levels, not counts since start.
-const GAUGES: [&str; 4] = [
-    "steps_in_flight",
-    "steps_queued",
-    "steps_queued_for_ractors",
-    "event_subscribers",
-];
 
 /// How long a read of a task this engine just accepted waits for its creation to commit.
 const READ_OWN_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,7 +76,7 @@ impl Engine {
 
     /// Health counts as the store holds them (a query; exact, and includes the
     /// PostgreSQL connection counts and the time-based backoff count).
-    pub fn stored_health(&self) -> TaskerResult<StoredHealth> {
+    pub fn stored_health(&self) -> TaskerResult<HealthCounts> {
         self.store.health_counts(Timestamp::now())
     }
 
@@ -136,14 +126,12 @@ impl Engine {
 
     /// Every latency histogram: the engine's operations, then the store's commits.
     pub fn latency(&self) -> Vec<(&'static str, HistogramSnapshot)> {
-        let mut all = self.metrics.snapshot();
-        all.push(("store_commit", self.state_stats.commit_latency.snapshot()));
-        all
+        self.metrics.histograms()
     }
 
     /// Steps completed in the last full second (sampled by the orchestrator each second).
     pub fn steps_per_second(&self) -> u64 {
-        self.metrics.steps_last_second.load(Ordering::Relaxed)
+        self.metrics.steps_per_second()
     }
 
     /// Seconds since this engine started.
@@ -153,9 +141,9 @@ impl Engine {
 
     /// Every counter, gauge and histogram in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        crate::metrics::prometheus_text(
+        tasker_metrics::prometheus_text(
             &self.stats(),
-            &GAUGES,
+            &Levels::NAMES,
             &self.latency(),
             &[
                 ("steps_per_second", self.steps_per_second() as f64),
@@ -164,34 +152,19 @@ impl Engine {
         )
     }
 
-    /// Counters, for `engine.stats`.
+    /// Every counter since start, and the levels of the queues now (`engine.stats`).
     pub fn stats(&self) -> Vec<(&'static str, u64)> {
-        let mut s = self.stats.snapshot();
-        s.push(("steps_in_flight", self.inflight.len() as u64));
-        s.push(("steps_queued", self.work[0].len() as u64));
-        s.push(("steps_queued_for_ractors", self.work[1].len() as u64));
-        s.push((
-            "store_batches",
-            self.state_stats.batches.load(Ordering::Relaxed),
-        ));
-        s.push((
-            "store_changes",
-            self.state_stats.changes.load(Ordering::Relaxed),
-        ));
-        s.push((
-            "store_failed_batches",
-            self.state_stats.failed_batches.load(Ordering::Relaxed),
-        ));
-        s.push((
-            "event_subscribers",
-            self.event_interest.subscribers() as u64,
-        ));
-        s
+        self.metrics.stats(&Levels {
+            steps_in_flight: self.inflight.len() as u64,
+            steps_queued: self.work[0].len() as u64,
+            steps_queued_for_ractors: self.work[1].len() as u64,
+            event_subscribers: self.event_interest.subscribers() as u64,
+        })
     }
 
     /// The last error the store reported, if any.
     pub fn last_store_error(&self) -> Option<TaskerError> {
-        self.state_stats.last_error.lock().clone()
+        self.last_store_error.lock().clone()
     }
 
     /// The configuration the engine runs with.

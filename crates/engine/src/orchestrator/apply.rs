@@ -41,7 +41,7 @@ impl Orchestrator {
                     .inflight
                     .insert(step.step_id, InflightStep { task_id, index: i });
                 self.links
-                    .stats
+                    .metrics
                     .steps_dispatched
                     .fetch_add(1, Ordering::Relaxed);
                 let queue = &self.links.work[step.execution().index()].0;
@@ -49,7 +49,7 @@ impl Orchestrator {
             }
             for (i, delay) in fx.retries.drain(..) {
                 self.links
-                    .stats
+                    .metrics
                     .steps_retried
                     .fetch_add(1, Ordering::Relaxed);
                 ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
@@ -59,9 +59,9 @@ impl Orchestrator {
         // the counters already moved.
         if let Some(final_state) = fx.finished {
             let counter = if final_state == State::Complete {
-                &self.links.stats.tasks_completed
+                &self.links.metrics.tasks_completed
             } else {
-                &self.links.stats.tasks_failed
+                &self.links.metrics.tasks_failed
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }

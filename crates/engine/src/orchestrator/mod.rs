@@ -16,10 +16,8 @@ mod stored;
 
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::{Effects, LiveTask, TaskOrigin};
-use crate::metrics::Metrics;
 use crate::operations::{Operation, Request};
 use crate::registry::RegisteredTemplate;
-use crate::stats::EngineStats;
 use crate::work::{ReadyStep, Routed, StepFailure};
 use actix::prelude::*;
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -29,6 +27,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tasker_event_bus::{EventBus, Interest};
+use tasker_metrics::Metrics;
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{StateActor, TaskView};
 
@@ -132,7 +131,6 @@ pub struct OrchestratorLinks {
     /// only the steps meant for them.
     pub work: [(Sender<ReadyStep>, Receiver<ReadyStep>); 2],
     pub inflight: Arc<Inflight>,
-    pub stats: Arc<EngineStats>,
     pub metrics: Arc<Metrics>,
     pub backoff_scale: f64,
 }
@@ -177,11 +175,11 @@ impl Actor for Orchestrator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // steps/s for `engine.stats` and the metrics text: a once-a-second sample here keeps
+        // steps/s for `engine.metrics` and the metrics text: a once-a-second sample here keeps
         // the completion path free of any clock or window bookkeeping.
-        let mut last = self.links.stats.steps_completed.load(Ordering::Relaxed);
+        let mut last = self.links.metrics.steps_completed.load(Ordering::Relaxed);
         ctx.run_interval(Duration::from_secs(1), move |act, _| {
-            let now = act.links.stats.steps_completed.load(Ordering::Relaxed);
+            let now = act.links.metrics.steps_completed.load(Ordering::Relaxed);
             act.links
                 .metrics
                 .steps_last_second
@@ -207,7 +205,7 @@ impl Handler<SubmitTask> for Orchestrator {
             &mut fx,
         );
         self.links
-            .stats
+            .metrics
             .tasks_submitted
             .fetch_add(1, Ordering::Relaxed);
         if msg.start && !self.stopping {
@@ -287,14 +285,14 @@ impl Handler<StepFinished> for Orchestrator {
         let result = match msg.outcome {
             StepOutcome::Completed(results) => {
                 self.links
-                    .stats
+                    .metrics
                     .steps_completed
                     .fetch_add(1, Ordering::Relaxed);
                 task.complete(msg.step.index, results, msg.at, dispatch, &mut fx)
             }
             StepOutcome::Failed(failure) => {
                 self.links
-                    .stats
+                    .metrics
                     .steps_failed
                     .fetch_add(1, Ordering::Relaxed);
                 task.fail(
@@ -400,7 +398,7 @@ impl Handler<Shutdown> for Orchestrator {
             effects.push((task.id, fx));
         }
         self.links
-            .stats
+            .metrics
             .steps_handed_back
             .fetch_add(taken_back as u64, Ordering::Relaxed);
         for (task_id, fx) in effects {

@@ -1,42 +1,9 @@
-//! Latency histograms of the engine's operations, and the Prometheus text of them. The
-//! histogram itself is `tasker_state::latency` (the state actor times its commits with it).
+//! The Prometheus text exposition (version 0.0.4) of a reading of [`Metrics`](crate::Metrics)
+//! and the engine's levels. This file owns the format only; it must not decide which values
+//! exist (that is `metrics.rs`) nor read anything live.
 
+use crate::histogram::{bucket_upper_ns, HistogramSnapshot};
 use std::fmt::Write;
-use std::sync::atomic::AtomicU64;
-pub use tasker_state::latency::{bucket_upper_ns, Histogram, HistogramSnapshot};
-
-/// The operations the engine times. Boundary calls are timed by the binding around the
-/// whole native method (conversions included); the rest inside the engine.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// `submit` from Ruby: context conversion, validation, hand-off to the orchestrator.
-    pub submit: Histogram,
-    /// A drain that returned steps (`next_steps`): taking the batch and building its Ruby
-    /// objects; the wait for steps to become ready is not counted.
-    pub drain: Histogram,
-    /// `complete_step` from Ruby, results conversion included.
-    pub complete: Histogram,
-    /// `fail_step` from Ruby.
-    pub fail: Histogram,
-    /// The orchestrator applying a batch of reports: state rules, readiness of the
-    /// children, dispatch of what became ready.
-    pub readiness: Histogram,
-    /// Steps completed in the last full second (a gauge the orchestrator sets each second).
-    pub steps_last_second: AtomicU64,
-}
-
-impl Metrics {
-    /// Name and snapshot of every histogram, in a fixed order.
-    pub fn snapshot(&self) -> Vec<(&'static str, HistogramSnapshot)> {
-        vec![
-            ("submit", self.submit.snapshot()),
-            ("drain", self.drain.snapshot()),
-            ("complete", self.complete.snapshot()),
-            ("fail", self.fail.snapshot()),
-            ("readiness", self.readiness.snapshot()),
-        ]
-    }
-}
 
 /// The Prometheus text exposition (version 0.0.4) of `counters` (name, value; a name ending
 /// in `_total`-worthy counts is exported as a counter, the rest as gauges — `gauges` lists
@@ -89,6 +56,7 @@ pub fn prometheus_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::histogram::Histogram;
     use std::time::Duration;
 
     #[test]

@@ -2,9 +2,9 @@
 //! run a million times a second can pay.
 //!
 //! A histogram is a fixed array of atomic counters over power-of-two buckets (no lock, no
-//! allocation); quantiles read from it are bucket estimates (within a factor of √2). It lives
-//! here, the lowest crate that records into one (the state actor times its commits); the
-//! engine's other operations use the same type.
+//! allocation); quantiles read from it are bucket estimates (within a factor of √2). This file
+//! owns the type and its arithmetic; which operations are timed is `metrics.rs`'s business,
+//! and it must not know about any of them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

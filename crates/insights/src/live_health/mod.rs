@@ -1,0 +1,111 @@
+//! Counters of tasks and steps by state, moved by committed changes.
+//!
+//! This module owns the counters and how a reading is taken; `update.rs` owns how one batch
+//! moves them. Neither may query the store or block on anything but its own short lock.
+//!
+//! Each batch is read once before it is committed ([`LiveHealth::prepare`]) into a
+//! [`HealthUpdate`] that is applied only if the commit succeeds, so a refused batch moves
+//! nothing. Batches commit one at a time, in order, so each `prepare` sees the effect of
+//! every earlier committed batch.
+//!
+//! Splitting steps in error into retryable and exhausted needs each step's retry limit,
+//! retryable flag and attempts, which a transition does not always carry; those facts are
+//! kept for the steps of unfinished tasks and for steps in error only, so memory follows
+//! the work in flight, not the work done.
+
+#[cfg(test)]
+mod tests;
+mod update;
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tasker_model::State;
+use tasker_state::{Change, CommitObserver, HealthCounts};
+pub use update::HealthUpdate;
+use update::Known;
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct LiveHealth {
+    tasks: [AtomicI64; 6],
+    steps: [AtomicI64; 6],
+    retryable_error_steps: AtomicI64,
+    exhausted_retry_steps: AtomicI64,
+    known: Mutex<Known>,
+}
+
+impl LiveHealth {
+    /// Starts from counts read from the store (the tasks that existed before this process).
+    pub fn seeded(counts: &HealthCounts) -> LiveHealth {
+        let health = LiveHealth::default();
+        for (i, state) in State::ALL.iter().enumerate() {
+            health.tasks[i].store(counts.tasks_in(*state) as i64, Ordering::Relaxed);
+            health.steps[i].store(counts.steps_in(*state) as i64, Ordering::Relaxed);
+        }
+        health
+            .retryable_error_steps
+            .store(counts.retryable_error_steps as i64, Ordering::Relaxed);
+        health
+            .exhausted_retry_steps
+            .store(counts.exhausted_retry_steps as i64, Ordering::Relaxed);
+        health
+    }
+
+    /// The counters now: a few relaxed loads (a reading racing a commit may see part of it).
+    /// The fields only a query can answer are left out: `active_connections` and
+    /// `max_connections` are `None`, and `in_backoff_steps` counts the failed steps waiting
+    /// for their retry (`retryable_error_steps`), not TASKER.md's time-based rule.
+    pub fn counts(&self) -> HealthCounts {
+        let load = |a: &AtomicI64| a.load(Ordering::Relaxed).max(0) as u64;
+        let tasks: [u64; 6] = std::array::from_fn(|i| load(&self.tasks[i]));
+        let steps: [u64; 6] = std::array::from_fn(|i| load(&self.steps[i]));
+        let retryable = load(&self.retryable_error_steps);
+        HealthCounts {
+            total_tasks: tasks.iter().sum(),
+            pending_tasks: tasks[0],
+            in_progress_tasks: tasks[1],
+            complete_tasks: tasks[2],
+            error_tasks: tasks[3],
+            cancelled_tasks: tasks[4],
+            resolved_manually_tasks: tasks[5],
+            total_steps: steps.iter().sum(),
+            pending_steps: steps[0],
+            in_progress_steps: steps[1],
+            complete_steps: steps[2],
+            error_steps: steps[3],
+            cancelled_steps: steps[4],
+            resolved_manually_steps: steps[5],
+            retryable_error_steps: retryable,
+            exhausted_retry_steps: load(&self.exhausted_retry_steps),
+            in_backoff_steps: retryable,
+            active_connections: None,
+            max_connections: None,
+        }
+    }
+
+    /// Steps whose facts are kept now (for tests of the memory bound).
+    pub fn known_steps(&self) -> usize {
+        self.known.lock().steps.len()
+    }
+}
+
+/// Plugs a [`LiveHealth`] into the state actor: each batch is prepared before it commits
+/// and applied once it has.
+pub struct HealthObserver(pub Arc<LiveHealth>);
+
+impl CommitObserver for HealthObserver {
+    fn before_commit(&self, changes: &[Change]) -> Box<dyn FnOnce() + Send> {
+        let update = self.0.prepare(changes);
+        let health = self.0.clone();
+        Box::new(move || health.apply(update))
+    }
+}
+
+/// Position of `state` in [`State::ALL`], the order of the counters' arrays.
+fn index(state: State) -> usize {
+    State::ALL
+        .iter()
+        .position(|s| *s == state)
+        .expect("every state is in ALL")
+}

@@ -1,0 +1,273 @@
+//! LiveHealth's unit tests: counts through retries, manual resets and refused batches, and
+//! memory bounded by the work in flight.
+
+use super::*;
+use serde_json::json;
+use tasker_model::{StepId, TaskId, TemplateKey, Timestamp};
+use tasker_state::{HealthCounts, NewTask, StepPatch, StepRecord, TaskRecord, TransitionMeta};
+
+fn create(task: i64, steps: &[i64], retry_limit: u32) -> Change {
+    let at = Timestamp(0);
+    Change::CreateTask(Box::new(NewTask {
+        task: TaskRecord {
+            task_id: TaskId(task),
+            template: TemplateKey {
+                namespace: "n".into(),
+                name: "t".into(),
+                version: "1".into(),
+            },
+            context: Arc::new(json!({})),
+            initiator: None,
+            source_system: None,
+            reason: None,
+            tags: json!([]),
+            complete: false,
+            requested_at: at,
+            created_at: at,
+            updated_at: at,
+        },
+        steps: steps
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| StepRecord {
+                step_id: StepId(s),
+                task_id: TaskId(task),
+                name: Arc::from(format!("s{i}")),
+                template_index: i as u32,
+                retryable: true,
+                retry_limit,
+                in_process: false,
+                processed: false,
+                processed_at: None,
+                attempts: None,
+                last_attempted_at: None,
+                backoff_request_seconds: None,
+                results: None,
+                skippable: false,
+                created_at: at,
+                updated_at: at,
+            })
+            .collect(),
+        edges: Vec::new(),
+    }))
+}
+
+fn task(task: i64, from: Option<State>, to: State) -> Change {
+    Change::TaskTransition {
+        task_id: TaskId(task),
+        from,
+        to,
+        meta: TransitionMeta::engine("t"),
+        at: Timestamp(0),
+        complete: None,
+        expect_sort_key: None,
+    }
+}
+
+fn step(task: i64, step: i64, from: Option<State>, to: State, patch: StepPatch) -> Change {
+    Change::StepTransition {
+        task_id: TaskId(task),
+        step_id: StepId(step),
+        from,
+        to,
+        meta: TransitionMeta::engine("s"),
+        at: Timestamp(0),
+        patch,
+        expect_sort_key: None,
+    }
+}
+
+fn fail(task: i64, s: i64, from: State, attempts: u32, retryable: bool) -> Change {
+    let patch = StepPatch {
+        attempts: Some(attempts),
+        retryable: (!retryable).then_some(false),
+        ..StepPatch::default()
+    };
+    step(task, s, Some(from), State::Error, patch)
+}
+
+fn commit(health: &LiveHealth, changes: Vec<Change>) {
+    let update = health.prepare(&changes);
+    health.apply(update);
+}
+
+use State::*;
+
+#[test]
+fn counts_follow_a_task_through_retries_to_an_exhausted_failure() {
+    let h = LiveHealth::default();
+    commit(&h, vec![create(1, &[10, 11], 2)]);
+    assert_eq!(
+        (h.counts().tasks_in(Pending), h.counts().steps_in(Pending)),
+        (1, 2)
+    );
+    commit(
+        &h,
+        vec![
+            task(1, None, InProgress),
+            step(1, 10, None, InProgress, StepPatch::default()),
+        ],
+    );
+    commit(&h, vec![fail(1, 10, InProgress, 1, true)]);
+    let c = h.counts();
+    assert_eq!(
+        (
+            c.steps_in(Error),
+            c.retryable_error_steps,
+            c.exhausted_retry_steps
+        ),
+        (1, 1, 0)
+    );
+    commit(
+        &h,
+        vec![
+            step(1, 10, Some(Error), Pending, StepPatch::default()),
+            step(1, 10, Some(Pending), InProgress, StepPatch::default()),
+            fail(1, 10, InProgress, 2, true),
+        ],
+    );
+    let c = h.counts();
+    assert_eq!(
+        (
+            c.steps_in(Error),
+            c.retryable_error_steps,
+            c.exhausted_retry_steps
+        ),
+        (1, 0, 1)
+    );
+    commit(&h, vec![task(1, Some(InProgress), Error)]);
+    let c = h.counts();
+    assert_eq!(c.tasks_by_state(), [0, 0, 0, 1, 0, 0]);
+    assert_eq!(c.steps_by_state(), [1, 0, 0, 1, 0, 0]);
+    // The ended task's pending step is forgotten; its error step is kept (it is counted).
+    assert_eq!(h.known_steps(), 1);
+}
+
+#[test]
+fn a_permanent_failure_is_neither_retryable_nor_exhausted() {
+    let h = LiveHealth::default();
+    commit(&h, vec![create(1, &[10], 3), task(1, None, InProgress)]);
+    commit(
+        &h,
+        vec![
+            step(1, 10, None, InProgress, StepPatch::default()),
+            fail(1, 10, InProgress, 1, false),
+        ],
+    );
+    let c = h.counts();
+    assert_eq!(
+        (
+            c.steps_in(Error),
+            c.retryable_error_steps,
+            c.exhausted_retry_steps
+        ),
+        (1, 0, 0)
+    );
+}
+
+#[test]
+fn a_manual_reset_with_a_new_limit_reclassifies_and_a_retried_task_tracks_its_steps_again() {
+    let h = LiveHealth::default();
+    commit(&h, vec![create(1, &[10], 1), task(1, None, InProgress)]);
+    commit(
+        &h,
+        vec![
+            step(1, 10, None, InProgress, StepPatch::default()),
+            fail(1, 10, InProgress, 1, true),
+            task(1, Some(InProgress), Error),
+        ],
+    );
+    assert_eq!(h.counts().exhausted_retry_steps, 1);
+    // reset_for_retry!(new_retry_limit: 5): error → pending, attempts 0; the task resumes.
+    let reset = StepPatch {
+        attempts: Some(0),
+        retry_limit: Some(5),
+        ..StepPatch::default()
+    };
+    commit(
+        &h,
+        vec![
+            step(1, 10, Some(Error), Pending, reset),
+            task(1, Some(Error), Pending),
+        ],
+    );
+    let c = h.counts();
+    assert_eq!(
+        (
+            c.steps_in(Error),
+            c.exhausted_retry_steps,
+            c.steps_in(Pending)
+        ),
+        (0, 0, 1)
+    );
+    commit(
+        &h,
+        vec![
+            task(1, Some(Pending), InProgress),
+            step(1, 10, Some(Pending), InProgress, StepPatch::default()),
+            fail(1, 10, InProgress, 1, true),
+        ],
+    );
+    // The new limit (5) was remembered: one attempt of five is retryable.
+    assert_eq!(h.counts().retryable_error_steps, 1);
+    commit(
+        &h,
+        vec![
+            step(1, 10, Some(Error), Pending, StepPatch::default()),
+            step(1, 10, Some(Pending), InProgress, StepPatch::default()),
+            step(1, 10, Some(InProgress), Complete, StepPatch::default()),
+            task(1, Some(InProgress), Complete),
+        ],
+    );
+    let c = h.counts();
+    assert_eq!(c.tasks_by_state(), [0, 0, 1, 0, 0, 0]);
+    assert_eq!(c.steps_by_state(), [0, 0, 1, 0, 0, 0]);
+    assert_eq!((c.retryable_error_steps, c.exhausted_retry_steps), (0, 0));
+    assert_eq!(h.known_steps(), 0, "nothing is kept for finished work");
+}
+
+#[test]
+fn a_batch_that_is_not_applied_moves_nothing_and_seeding_starts_from_stored_counts() {
+    let h = LiveHealth::seeded(&HealthCounts {
+        pending_tasks: 2,
+        complete_tasks: 5,
+        error_tasks: 1,
+        pending_steps: 4,
+        complete_steps: 20,
+        error_steps: 1,
+        exhausted_retry_steps: 1,
+        ..HealthCounts::default()
+    });
+    let refused = h.prepare(&[create(9, &[90], 3)]);
+    drop(refused);
+    assert_eq!(h.counts().tasks_by_state(), [2, 0, 5, 1, 0, 0]);
+    commit(&h, vec![create(9, &[90], 3)]);
+    assert_eq!(h.counts().tasks_by_state(), [3, 0, 5, 1, 0, 0]);
+    assert_eq!(h.counts().pending_steps, 5);
+}
+
+#[test]
+fn memory_follows_the_work_in_flight_not_the_work_done() {
+    let h = LiveHealth::default();
+    for t in 0..1_000i64 {
+        let s = t * 10;
+        commit(
+            &h,
+            vec![create(t, &[s, s + 1], 3), task(t, None, InProgress)],
+        );
+        commit(
+            &h,
+            vec![
+                step(t, s, None, InProgress, StepPatch::default()),
+                step(t, s, Some(InProgress), Complete, StepPatch::default()),
+                step(t, s + 1, None, InProgress, StepPatch::default()),
+                step(t, s + 1, Some(InProgress), Complete, StepPatch::default()),
+                task(t, Some(InProgress), Complete),
+            ],
+        );
+    }
+    assert_eq!(h.counts().tasks_in(Complete), 1_000);
+    assert_eq!(h.counts().steps_in(Complete), 2_000);
+    assert_eq!(h.known_steps(), 0);
+    assert!(h.known.lock().task_steps.is_empty());
+}

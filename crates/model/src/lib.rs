@@ -6,7 +6,9 @@
 //! # Layout
 //! - [`ids`]: task and step identifiers and the UTC timestamp type.
 //! - [`state`]: the six Tasker states and the task and step transition tables.
-//! - [`template`]: the Tasker YAML task-template format, parsing and validation.
+//! - [`template`]: the Tasker YAML task-template format: the types (`template/mod.rs`),
+//!   parsing (`parse`), the graph-free checks (`validate`), per-environment overrides
+//!   (`environment`) and loading a directory of templates (`load`).
 //! - [`schema`]: the JSON Schema a task's context must satisfy at submission.
 //! - [`retry`]: the engine-side retry backoff (TASKER.md "Retry backoff").
 //! - [`config`]: engine configuration knobs shared by the engine and the binding.

@@ -10,8 +10,9 @@
 //! - [`runtime`]: [`RuntimeDag`], one task's remaining-parent counters, so a completion
 //!   readies its children in O(out-degree).
 //! - [`readiness`]: the full readiness evaluation (TASKER.md, "Readiness") over a task's step
-//!   snapshots, and the task execution context derived from it; [`readiness::evaluate_many`]
-//!   spreads many tasks over rayon.
+//!   snapshots: the per-step rules (`readiness/rules.rs`), their application to whole tasks
+//!   ([`readiness::evaluate_many`] spreads many tasks over rayon), and the task execution
+//!   context derived from the answers (`readiness/context.rs`).
 
 pub mod graph;
 pub mod readiness;

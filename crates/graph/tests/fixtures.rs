@@ -2,15 +2,15 @@
 //! from the YAML. A new fixture fails `every_fixture_has_expectations_here` until it gets
 //! its own test below.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tasker_graph::{analyze_runtime, analyze_template, Dag, StepFacts, Topology};
 use tasker_model::{State, TaskTemplate};
 use tasker_resolver::TemplateGraph;
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/templates")
-}
+mod common;
+
+use common::fixtures_dir;
 
 /// The fixture as a Dag, checked to be the same graph whichever constructor builds it.
 fn load(relative: &str) -> Dag {
@@ -96,17 +96,7 @@ fn every_fixture_has_expectations_here() {
     let mut found = Vec::new();
     walk(&fixtures_dir(), &fixtures_dir(), &mut found);
     found.sort();
-    assert_eq!(
-        found,
-        vec![
-            "patterns/diamond.yaml",
-            "patterns/linear.yaml",
-            "patterns/mixed.yaml",
-            "patterns/tree.yaml",
-            "patterns/wide.yaml",
-            "shop/fulfil_order.yaml",
-        ]
-    );
+    assert_eq!(found, common::FIXTURES);
 }
 
 #[test]

@@ -1,21 +1,14 @@
 //! Runtime analysis of tasks caught partway, with states and durations chosen by hand.
 
-use std::path::Path;
 use std::sync::Arc;
 use tasker_graph::{
     analyze_many, analyze_runtime, Dag, GraphError, RuntimeGraph, StepFacts, BOTTLENECK_LIMIT,
 };
 use tasker_model::State::{self, *};
-use tasker_model::TaskTemplate;
 
 mod common;
 
-fn fixture(relative: &str) -> Dag {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/templates")
-        .join(relative);
-    Dag::from_template(&TaskTemplate::from_file(&path).unwrap()).unwrap()
-}
+use common::fixture;
 
 fn strs(names: &[Arc<str>]) -> Vec<&str> {
     names.iter().map(|n| &**n).collect()

@@ -237,14 +237,7 @@ fn bottlenecks_are_capped_and_ordered() {
 
 #[test]
 fn many_tasks_at_once_match_one_at_a_time() {
-    let dags: Vec<Dag> = (0..12)
-        .map(|s| common::random_layered(400, 20, 3, s))
-        .collect();
-    let facts: Vec<Vec<StepFacts>> = dags
-        .iter()
-        .enumerate()
-        .map(|(s, d)| common::partway(d, 0.3, 40, s as u64))
-        .collect();
+    let (dags, facts) = common::random_tasks_partway(12, 400, 20, 40);
     let mut tasks: Vec<(&Dag, &[StepFacts])> = dags
         .iter()
         .zip(&facts)

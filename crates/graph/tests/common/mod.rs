@@ -139,3 +139,20 @@ pub fn fresh(dag: &Dag) -> Vec<StepFacts> {
         })
         .collect()
 }
+
+/// `count` random layered tasks (seeds `0..count`, `max_parents` 3, 30% of levels done)
+/// with their facts: the batch `analyze_many` is tested and measured on.
+pub fn random_tasks_partway(
+    count: u64,
+    n: usize,
+    width: usize,
+    error_every: u32,
+) -> (Vec<Dag>, Vec<Vec<StepFacts>>) {
+    let dags: Vec<Dag> = (0..count).map(|s| random_layered(n, width, 3, s)).collect();
+    let facts = dags
+        .iter()
+        .enumerate()
+        .map(|(s, d)| partway(d, 0.3, error_every, s as u64))
+        .collect();
+    (dags, facts)
+}

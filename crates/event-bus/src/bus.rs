@@ -335,6 +335,18 @@ mod tests {
         Event::task(name, TaskId(task), Arc::from("t"), Arc::from("ns"))
     }
 
+    /// Everything waiting for `sub`, each event as `label` writes it and each gap as
+    /// `gap N`.
+    fn drain(sub: &Subscription, label: fn(&Event) -> String) -> Vec<String> {
+        sub.receiver
+            .try_iter()
+            .map(|d| match d {
+                Delivery::Event(e) => label(&e),
+                Delivery::Gap { missed } => format!("gap {missed}"),
+            })
+            .collect()
+    }
+
     #[actix_rt::test]
     async fn delivers_matching_events_in_order_and_reports_gaps() {
         let active = Arc::new(Interest::default());
@@ -357,43 +369,19 @@ mod tests {
         ]))
         .await
         .unwrap();
-        let names: Vec<String> = sub
-            .receiver
-            .try_iter()
-            .map(|d| match d {
-                Delivery::Event(e) => format!("{}#{}", e.name(), e.task_id),
-                Delivery::Gap { missed } => format!("gap {missed}"),
-            })
-            .collect();
+        let names = drain(&sub, |e| format!("{}#{}", e.name(), e.task_id));
         assert_eq!(names, vec!["task.start_requested#1", "task.completed#1"]);
         assert_eq!(sub.stats.dropped.load(Ordering::Relaxed), 2);
         bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 4)]))
             .await
             .unwrap();
-        let next: Vec<String> = sub
-            .receiver
-            .try_iter()
-            .map(|d| match d {
-                Delivery::Event(e) => e.name().to_string(),
-                Delivery::Gap { missed } => format!("gap {missed}"),
-            })
-            .collect();
+        let next = drain(&sub, |e| e.name().to_string());
         assert_eq!(next, vec!["gap 2", "task.failed"]);
         drop(sub);
         bus.send(Publish(vec![ev(LifecycleEvent::TaskFailed, 5)]))
             .await
             .unwrap();
         assert_eq!(active.subscribers(), 0, "a dropped subscription is removed");
-    }
-
-    fn drain(sub: &Subscription) -> Vec<String> {
-        sub.receiver
-            .try_iter()
-            .map(|d| match d {
-                Delivery::Event(e) => format!("{}", e.task_id),
-                Delivery::Gap { missed } => format!("gap {missed}"),
-            })
-            .collect()
     }
 
     #[actix_rt::test]
@@ -407,7 +395,7 @@ mod tests {
             .map(|i| ev(LifecycleEvent::TaskCompleted, i))
             .collect();
         bus.send(Publish(events)).await.unwrap();
-        let got = drain(&sub);
+        let got = drain(&sub, |e| e.task_id.to_string());
         assert_eq!(got.first().map(String::as_str), Some("gap 7"), "{got:?}");
         assert_eq!(&got[1..], &["8", "9", "10"]);
         assert_eq!(sub.stats.dropped.load(Ordering::Relaxed), 7);

@@ -7,61 +7,44 @@ use serde_json::{json, Map, Value as Json};
 use std::sync::Arc;
 use tasker_model::{StepId, TaskId, Timestamp};
 
-/// The lifecycle events Tasker defines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LifecycleEvent {
-    TaskInitializeRequested,
-    TaskStartRequested,
-    TaskCompleted,
-    TaskFailed,
-    TaskRetryRequested,
-    TaskCancelled,
-    StepExecutionRequested,
-    StepBeforeHandle,
-    StepCompleted,
-    StepFailed,
-    StepRetryRequested,
-    WorkflowViableStepsDiscovered,
+/// Declares [`LifecycleEvent`] from one list of (variant, dotted name), so the enum, its
+/// `ALL` table and its names cannot drift apart when an event is added.
+macro_rules! lifecycle_events {
+    ($($variant:ident => $name:literal,)+) => {
+        /// The lifecycle events Tasker defines.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum LifecycleEvent {
+            $($variant,)+
+        }
+
+        impl LifecycleEvent {
+            /// Every lifecycle event, in declaration order (an event's index is `as usize`).
+            pub const ALL: [LifecycleEvent; [$(LifecycleEvent::$variant),+].len()] =
+                [$(LifecycleEvent::$variant),+];
+
+            /// The dotted name subscribers match on.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(LifecycleEvent::$variant => $name,)+
+                }
+            }
+        }
+    };
 }
 
-impl LifecycleEvent {
-    /// Every lifecycle event, in declaration order (an event's index is `as usize`).
-    pub const ALL: [LifecycleEvent; 12] = {
-        use LifecycleEvent::*;
-        [
-            TaskInitializeRequested,
-            TaskStartRequested,
-            TaskCompleted,
-            TaskFailed,
-            TaskRetryRequested,
-            TaskCancelled,
-            StepExecutionRequested,
-            StepBeforeHandle,
-            StepCompleted,
-            StepFailed,
-            StepRetryRequested,
-            WorkflowViableStepsDiscovered,
-        ]
-    };
-
-    /// The dotted name subscribers match on.
-    pub const fn as_str(self) -> &'static str {
-        use LifecycleEvent::*;
-        match self {
-            TaskInitializeRequested => "task.initialize_requested",
-            TaskStartRequested => "task.start_requested",
-            TaskCompleted => "task.completed",
-            TaskFailed => "task.failed",
-            TaskRetryRequested => "task.retry_requested",
-            TaskCancelled => "task.cancelled",
-            StepExecutionRequested => "step.execution_requested",
-            StepBeforeHandle => "step.before_handle",
-            StepCompleted => "step.completed",
-            StepFailed => "step.failed",
-            StepRetryRequested => "step.retry_requested",
-            WorkflowViableStepsDiscovered => "workflow.viable_steps_discovered",
-        }
-    }
+lifecycle_events! {
+    TaskInitializeRequested => "task.initialize_requested",
+    TaskStartRequested => "task.start_requested",
+    TaskCompleted => "task.completed",
+    TaskFailed => "task.failed",
+    TaskRetryRequested => "task.retry_requested",
+    TaskCancelled => "task.cancelled",
+    StepExecutionRequested => "step.execution_requested",
+    StepBeforeHandle => "step.before_handle",
+    StepCompleted => "step.completed",
+    StepFailed => "step.failed",
+    StepRetryRequested => "step.retry_requested",
+    WorkflowViableStepsDiscovered => "workflow.viable_steps_discovered",
 }
 
 /// An event's name.

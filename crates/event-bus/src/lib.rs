@@ -5,15 +5,15 @@
 //! never block: a full subscriber loses events, counted, and is told so with a gap.
 //!
 //! # Layout
-//! - [`event`]: [`Event`], its name ([`LifecycleEvent`] or custom) and its JSON context.
-//! - [`pattern`]: subscription patterns (`*`, `step.*`, `task.completed`).
-//! - [`interest`]: which kinds of events any subscriber wants, so only those are built.
-//! - [`bus`]: [`EventBus`], the actor, and [`Subscription`], a subscriber's receiving end.
+//! - `event`: [`Event`], its name ([`LifecycleEvent`] or custom) and its JSON context.
+//! - `pattern`: subscription patterns (`*`, `step.*`, `task.completed`).
+//! - `interest`: which kinds of events any subscriber wants, so only those are built.
+//! - `bus`: [`EventBus`], the actor, and [`Subscription`], a subscriber's receiving end.
 
-pub mod bus;
-pub mod event;
-pub mod interest;
-pub mod pattern;
+pub(crate) mod bus;
+pub(crate) mod event;
+pub(crate) mod interest;
+pub(crate) mod pattern;
 
 pub use bus::{
     Delivery, EventBus, Overflow, Publish, Subscribe, SubscriberStats, Subscription, Unsubscribe,

@@ -108,14 +108,7 @@ fn render(c: &mut Criterion) {
 
 fn many(c: &mut Criterion) {
     // 100 tasks of 1,000 steps each, spread over rayon's pool.
-    let dags: Vec<Dag> = (0..100)
-        .map(|s| common::random_layered(1_000, 50, 3, s))
-        .collect();
-    let facts: Vec<Vec<StepFacts>> = dags
-        .iter()
-        .enumerate()
-        .map(|(s, d)| common::partway(d, 0.3, 100, s as u64))
-        .collect();
+    let (dags, facts) = common::random_tasks_partway(100, 1_000, 50, 100);
     let tasks: Vec<(&Dag, &[StepFacts])> = dags
         .iter()
         .zip(&facts)

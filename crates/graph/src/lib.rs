@@ -12,15 +12,15 @@
 //! contain a cycle, and a stored task's graph is rebuilt from step rows, not from a template.
 //!
 //! # Layout
-//! - [`dag`]: [`Dag`], an immutable step graph (names, parents, children, topological order,
+//! - `dag`: [`Dag`], an immutable step graph (names, parents, children, topological order,
 //!   levels) built from a template, a compiled `TemplateGraph`, or plain lists; cycles are
 //!   allowed.
-//! - [`template_analysis`]: [`analyze_template`] → [`TemplateAnalysis`]: cycles, roots, leaves,
+//! - `template_analysis`: [`analyze_template`] → [`TemplateAnalysis`]: cycles, roots, leaves,
 //!   levels and a [`Topology`] name.
-//! - [`runtime_analysis`]: [`RuntimeGraph`] (a `Dag` plus [`StepFacts`]) → [`RuntimeAnalysis`]:
+//! - `runtime_analysis`: [`RuntimeGraph`] (a `Dag` plus [`StepFacts`]) → [`RuntimeAnalysis`]:
 //!   critical paths, parallelism, error chains, bottlenecks; per-step helpers;
 //!   [`analyze_many`] for many tasks at once on rayon.
-//! - [`render`]: [`to_mermaid`] and [`to_dot`], coloured by step state, critical path marked.
+//! - `render`: [`to_mermaid`] and [`to_dot`], coloured by step state, critical path marked.
 //! - [`OrderedMap`]: the insertion-ordered map results use (a dependency map in step order).
 //! - [`GraphError`]: what can go wrong (a bad parent index, an unknown dependency, facts that
 //!   do not match the graph, a cycle where a DAG is required).
@@ -31,13 +31,13 @@
 //! runtime analysis of a 10,000-step task takes 1-3 ms (`benches/analysis.rs`).
 
 mod cycles;
-pub mod dag;
+pub(crate) mod dag;
 mod error;
 mod ordered_map;
 mod paths;
-pub mod render;
-pub mod runtime_analysis;
-pub mod template_analysis;
+pub(crate) mod render;
+pub(crate) mod runtime_analysis;
+pub(crate) mod template_analysis;
 
 pub use dag::{Dag, DownstreamImpact};
 pub use error::GraphError;

@@ -2,15 +2,15 @@
 //! from the YAML. A new fixture fails `every_fixture_has_expectations_here` until it gets
 //! its own test below.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tasker_graph::{analyze_runtime, analyze_template, Dag, StepFacts, Topology};
 use tasker_model::{State, TaskTemplate};
 use tasker_resolver::TemplateGraph;
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/templates")
-}
+mod common;
+
+use common::fixtures_dir;
 
 /// The fixture as a Dag, checked to be the same graph whichever constructor builds it.
 fn load(relative: &str) -> Dag {
@@ -78,6 +78,28 @@ fn fresh_critical(dag: &Dag) -> (usize, Vec<String>, Vec<String>, f64) {
     )
 }
 
+/// What every fixture is checked for: no cycle, its topology, roots, leaves and levels, and
+/// its longest path, which a fresh task's critical paths (nothing ran, so no durations)
+/// must both follow as well.
+fn assert_shape(
+    dag: &Dag,
+    topology: Topology,
+    roots: &[&str],
+    leaves: &[&str],
+    expected_levels: Vec<Vec<String>>,
+    longest: &[&str],
+) {
+    let a = analyze_template(dag);
+    assert!(a.cycles.is_empty());
+    assert_eq!(a.topology, topology);
+    assert_eq!(strs(&a.roots), roots);
+    assert_eq!(strs(&a.leaves), leaves);
+    assert_eq!(levels(dag), expected_levels);
+    assert_eq!(strs(&a.longest_path), longest);
+    let path = owned(longest);
+    assert_eq!(fresh_critical(dag), (path.len(), path.clone(), path, 0.0));
+}
+
 #[test]
 fn every_fixture_has_expectations_here() {
     fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
@@ -96,47 +118,27 @@ fn every_fixture_has_expectations_here() {
     let mut found = Vec::new();
     walk(&fixtures_dir(), &fixtures_dir(), &mut found);
     found.sort();
-    assert_eq!(
-        found,
-        vec![
-            "patterns/diamond.yaml",
-            "patterns/linear.yaml",
-            "patterns/mixed.yaml",
-            "patterns/tree.yaml",
-            "patterns/wide.yaml",
-            "shop/fulfil_order.yaml",
-        ]
-    );
+    assert_eq!(found, common::FIXTURES);
 }
 
 #[test]
 fn linear() {
     let dag = load("patterns/linear.yaml");
-    let a = analyze_template(&dag);
-    assert!(a.cycles.is_empty());
-    assert_eq!(a.topology, Topology::Linear);
-    assert_eq!(strs(&a.roots), ["step_1"]);
-    assert_eq!(strs(&a.leaves), ["step_4"]);
-    assert_eq!(
-        levels(&dag),
-        [
-            owned(&["step_1"]),
-            owned(&["step_2"]),
-            owned(&["step_3"]),
-            owned(&["step_4"])
-        ]
-    );
-    assert_eq!(
-        strs(&a.longest_path),
-        ["step_1", "step_2", "step_3", "step_4"]
+    let steps = ["step_1", "step_2", "step_3", "step_4"];
+    let one_per_level = steps.map(|s| vec![s.to_string()]).to_vec();
+    assert_shape(
+        &dag,
+        Topology::Linear,
+        &["step_1"],
+        &["step_4"],
+        one_per_level,
+        &steps,
     );
     assert_eq!(
         downstream(&dag, "step_1"),
         (owned(&["step_2", "step_3", "step_4"]), 3)
     );
     assert_eq!(downstream(&dag, "step_4"), (vec![], 0));
-    let path = owned(&["step_1", "step_2", "step_3", "step_4"]);
-    assert_eq!(fresh_critical(&dag), (4, path.clone(), path, 0.0));
     let deps = dag.dependency_map();
     assert_eq!(strs(deps.get("step_1").unwrap()), Vec::<&str>::new());
     assert_eq!(strs(deps.get("step_3").unwrap()), ["step_2"]);
@@ -145,28 +147,26 @@ fn linear() {
 #[test]
 fn diamond() {
     let dag = load("patterns/diamond.yaml");
-    let a = analyze_template(&dag);
-    assert!(a.cycles.is_empty());
-    assert_eq!(a.topology, Topology::Diamond);
-    assert_eq!(strs(&a.roots), ["start"]);
-    assert_eq!(strs(&a.leaves), ["join"]);
-    assert_eq!(
-        levels(&dag),
-        [
-            owned(&["start"]),
-            owned(&["left", "right"]),
-            owned(&["join"])
-        ]
-    );
+    let levels = vec![
+        owned(&["start"]),
+        owned(&["left", "right"]),
+        owned(&["join"]),
+    ];
     // left and right tie; left comes first in the template.
-    assert_eq!(strs(&a.longest_path), ["start", "left", "join"]);
+    let longest = ["start", "left", "join"];
+    assert_shape(
+        &dag,
+        Topology::Diamond,
+        &["start"],
+        &["join"],
+        levels,
+        &longest,
+    );
     assert_eq!(
         downstream(&dag, "start"),
         (owned(&["left", "right", "join"]), 3)
     );
     assert_eq!(downstream(&dag, "right"), (owned(&["join"]), 1));
-    let path = owned(&["start", "left", "join"]);
-    assert_eq!(fresh_critical(&dag), (3, path.clone(), path, 0.0));
     assert_eq!(
         strs(dag.dependency_map().get("join").unwrap()),
         ["left", "right"]
@@ -176,23 +176,14 @@ fn diamond() {
 #[test]
 fn tree() {
     let dag = load("patterns/tree.yaml");
-    let a = analyze_template(&dag);
-    assert!(a.cycles.is_empty());
-    assert_eq!(a.topology, Topology::FanOut);
-    assert_eq!(strs(&a.roots), ["root"]);
-    assert_eq!(
-        strs(&a.leaves),
-        ["leaf_a1", "leaf_a2", "leaf_b1", "leaf_b2"]
-    );
-    assert_eq!(
-        levels(&dag),
-        [
-            owned(&["root"]),
-            owned(&["branch_a", "branch_b"]),
-            owned(&["leaf_a1", "leaf_a2", "leaf_b1", "leaf_b2"])
-        ]
-    );
-    assert_eq!(strs(&a.longest_path), ["root", "branch_a", "leaf_a1"]);
+    let leaves = ["leaf_a1", "leaf_a2", "leaf_b1", "leaf_b2"];
+    let levels = vec![
+        owned(&["root"]),
+        owned(&["branch_a", "branch_b"]),
+        owned(&leaves),
+    ];
+    let longest = ["root", "branch_a", "leaf_a1"];
+    assert_shape(&dag, Topology::FanOut, &["root"], &leaves, levels, &longest);
     assert_eq!(
         downstream(&dag, "root"),
         (
@@ -204,30 +195,26 @@ fn tree() {
         downstream(&dag, "branch_b"),
         (owned(&["leaf_b1", "leaf_b2"]), 2)
     );
-    let path = owned(&["root", "branch_a", "leaf_a1"]);
-    assert_eq!(fresh_critical(&dag), (3, path.clone(), path, 0.0));
 }
 
 #[test]
 fn wide() {
     let dag = load("patterns/wide.yaml");
-    let a = analyze_template(&dag);
     let works: Vec<String> = (1..=20).map(|i| format!("work_{i:02}")).collect();
-    assert!(a.cycles.is_empty());
-    assert_eq!(a.topology, Topology::Diamond);
-    assert_eq!(strs(&a.roots), ["split"]);
-    assert_eq!(strs(&a.leaves), ["gather"]);
-    assert_eq!(
-        levels(&dag),
-        [owned(&["split"]), works.clone(), owned(&["gather"])]
+    let levels = vec![owned(&["split"]), works.clone(), owned(&["gather"])];
+    let longest = ["split", "work_01", "gather"];
+    assert_shape(
+        &dag,
+        Topology::Diamond,
+        &["split"],
+        &["gather"],
+        levels,
+        &longest,
     );
-    assert_eq!(strs(&a.longest_path), ["split", "work_01", "gather"]);
     let mut below_split = works.clone();
     below_split.push("gather".into());
     assert_eq!(downstream(&dag, "split"), (below_split, 21));
     assert_eq!(downstream(&dag, "work_13"), (owned(&["gather"]), 1));
-    let path = owned(&["split", "work_01", "gather"]);
-    assert_eq!(fresh_critical(&dag), (3, path.clone(), path, 0.0));
     assert_eq!(dag.width_per_level(), [1, 20, 1]);
     assert_eq!(dag.dependency_map().get("gather").unwrap().len(), 20);
 }
@@ -235,23 +222,23 @@ fn wide() {
 #[test]
 fn mixed() {
     let dag = load("patterns/mixed.yaml");
-    let a = analyze_template(&dag);
-    assert!(a.cycles.is_empty());
-    assert_eq!(a.topology, Topology::Dag);
-    assert_eq!(strs(&a.roots), ["fetch_a", "fetch_b"]);
-    assert_eq!(strs(&a.leaves), ["publish", "audit"]);
-    assert_eq!(
-        levels(&dag),
-        [
-            owned(&["fetch_a", "fetch_b"]),
-            owned(&["validate_a", "transform_b", "enrich", "audit"]),
-            owned(&["transform_a"]),
-            owned(&["merge"]),
-            owned(&["publish"]),
-        ]
-    );
+    let levels = vec![
+        owned(&["fetch_a", "fetch_b"]),
+        owned(&["validate_a", "transform_b", "enrich", "audit"]),
+        owned(&["transform_a"]),
+        owned(&["merge"]),
+        owned(&["publish"]),
+    ];
+    let roots = ["fetch_a", "fetch_b"];
     let longest = ["fetch_a", "validate_a", "transform_a", "merge", "publish"];
-    assert_eq!(strs(&a.longest_path), longest);
+    assert_shape(
+        &dag,
+        Topology::Dag,
+        &roots,
+        &["publish", "audit"],
+        levels,
+        &longest,
+    );
     assert_eq!(
         downstream(&dag, "fetch_a"),
         (
@@ -276,10 +263,6 @@ fn mixed() {
     assert_eq!(
         downstream(&dag, "enrich"),
         (owned(&["merge", "publish"]), 2)
-    );
-    assert_eq!(
-        fresh_critical(&dag),
-        (5, owned(&longest), owned(&longest), 0.0)
     );
     let deps = dag.dependency_map();
     // depends_on_step comes before depends_on_steps.
@@ -307,26 +290,14 @@ fn mixed() {
 #[test]
 fn fulfil_order() {
     let dag = load("shop/fulfil_order.yaml");
-    let a = analyze_template(&dag);
-    assert!(a.cycles.is_empty());
-    assert_eq!(a.topology, Topology::FanIn);
-    assert_eq!(strs(&a.roots), ["reserve_stock", "charge_card"]);
-    assert_eq!(strs(&a.leaves), ["notify"]);
-    assert_eq!(
-        levels(&dag),
-        [
-            owned(&["reserve_stock", "charge_card"]),
-            owned(&["ship"]),
-            owned(&["notify"])
-        ]
-    );
-    assert_eq!(strs(&a.longest_path), ["reserve_stock", "ship", "notify"]);
+    let roots = ["reserve_stock", "charge_card"];
+    let levels = vec![owned(&roots), owned(&["ship"]), owned(&["notify"])];
+    let longest = ["reserve_stock", "ship", "notify"];
+    assert_shape(&dag, Topology::FanIn, &roots, &["notify"], levels, &longest);
     assert_eq!(
         downstream(&dag, "charge_card"),
         (owned(&["ship", "notify"]), 2)
     );
-    let path = owned(&["reserve_stock", "ship", "notify"]);
-    assert_eq!(fresh_critical(&dag), (3, path.clone(), path, 0.0));
     assert_eq!(
         strs(dag.dependency_map().get("ship").unwrap()),
         ["reserve_stock", "charge_card"]

@@ -2,20 +2,13 @@
 //! to Graphviz when `dot` is installed.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use tasker_graph::{analyze_template, to_dot, to_mermaid, Dag, StepFacts};
 use tasker_model::State::{self, *};
-use tasker_model::TaskTemplate;
 
 mod common;
 
-fn fixture(relative: &str) -> Dag {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/templates")
-        .join(relative);
-    Dag::from_template(&TaskTemplate::from_file(&path).unwrap()).unwrap()
-}
+use common::fixture;
 
 fn facts(states: &[State]) -> Vec<StepFacts> {
     states
@@ -164,14 +157,7 @@ fn hostile_names_are_escaped() {
 #[test]
 fn every_fixture_and_a_cyclic_graph_render_valid_dot() {
     let mut dags = Vec::new();
-    for f in [
-        "patterns/diamond.yaml",
-        "patterns/linear.yaml",
-        "patterns/mixed.yaml",
-        "patterns/tree.yaml",
-        "patterns/wide.yaml",
-        "shop/fulfil_order.yaml",
-    ] {
+    for f in common::FIXTURES {
         dags.push(fixture(f));
     }
     dags.push(

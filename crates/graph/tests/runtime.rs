@@ -1,21 +1,14 @@
 //! Runtime analysis of tasks caught partway, with states and durations chosen by hand.
 
-use std::path::Path;
 use std::sync::Arc;
 use tasker_graph::{
     analyze_many, analyze_runtime, Dag, GraphError, RuntimeGraph, StepFacts, BOTTLENECK_LIMIT,
 };
 use tasker_model::State::{self, *};
-use tasker_model::TaskTemplate;
 
 mod common;
 
-fn fixture(relative: &str) -> Dag {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/templates")
-        .join(relative);
-    Dag::from_template(&TaskTemplate::from_file(&path).unwrap()).unwrap()
-}
+use common::fixture;
 
 fn strs(names: &[Arc<str>]) -> Vec<&str> {
     names.iter().map(|n| &**n).collect()
@@ -244,14 +237,7 @@ fn bottlenecks_are_capped_and_ordered() {
 
 #[test]
 fn many_tasks_at_once_match_one_at_a_time() {
-    let dags: Vec<Dag> = (0..12)
-        .map(|s| common::random_layered(400, 20, 3, s))
-        .collect();
-    let facts: Vec<Vec<StepFacts>> = dags
-        .iter()
-        .enumerate()
-        .map(|(s, d)| common::partway(d, 0.3, 40, s as u64))
-        .collect();
+    let (dags, facts) = common::random_tasks_partway(12, 400, 20, 40);
     let mut tasks: Vec<(&Dag, &[StepFacts])> = dags
         .iter()
         .zip(&facts)

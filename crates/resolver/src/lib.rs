@@ -5,17 +5,18 @@
 //! hand it plain snapshots and get plain answers, which keeps every rule unit-testable.
 //!
 //! # Layout
-//! - [`graph`]: [`TemplateGraph`], a template compiled once into an immutable graph
+//! - `graph`: [`TemplateGraph`], a template compiled once into an immutable graph
 //!   (petgraph for cycle detection and topological order; flat adjacency arrays for speed).
-//! - [`runtime`]: [`RuntimeDag`], one task's remaining-parent counters, so a completion
+//! - `runtime`: [`RuntimeDag`], one task's remaining-parent counters, so a completion
 //!   readies its children in O(out-degree).
 //! - [`readiness`]: the full readiness evaluation (TASKER.md, "Readiness") over a task's step
-//!   snapshots, and the task execution context derived from it; [`readiness::evaluate_many`]
-//!   spreads many tasks over rayon.
+//!   snapshots: the per-step rules (`readiness/rules.rs`), their application to whole tasks
+//!   ([`readiness::evaluate_many`] spreads many tasks over rayon), and the task execution
+//!   context derived from the answers (`readiness/context.rs`).
 
-pub mod graph;
+pub(crate) mod graph;
 pub mod readiness;
-pub mod runtime;
+pub(crate) mod runtime;
 
 pub use graph::TemplateGraph;
 pub use readiness::{ExecutionContext, StepReadiness, StepSnapshot};

@@ -4,7 +4,9 @@
 //! starts Graphviz's label escapes such as `\N`), so both are escaped and line breaks become
 //! `\n`, which Graphviz draws as a line break.
 
-use super::{colours, state_of, Marked, CRITICAL_COLOUR, NEUTRAL_FILL, NEUTRAL_STROKE};
+use super::{
+    colours, escape_with, state_of, Marked, CRITICAL_COLOUR, NEUTRAL_FILL, NEUTRAL_STROKE,
+};
 use crate::dag::Dag;
 use crate::runtime_analysis::StepFacts;
 use std::fmt::Write;
@@ -51,17 +53,13 @@ pub fn to_dot(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
 
 /// A name made safe inside a DOT quoted string.
 fn escape(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for ch in name.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    escape_with(name, |ch| match ch {
+        '"' => Some("\\\""),
+        '\\' => Some("\\\\"),
+        '\n' => Some("\\n"),
+        '\r' => Some(""),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@
 //! Mermaid's renderer refuses very large diagrams by default (`maxEdges`, `maxTextSize`);
 //! the text is still produced, for tools that raise the limits.
 
-use super::{colours, state_of, Marked, CRITICAL_COLOUR, NEUTRAL_FILL, NEUTRAL_STROKE};
+use super::{
+    colours, escape_with, push_comma_list, state_of, Marked, CRITICAL_COLOUR, NEUTRAL_FILL,
+    NEUTRAL_STROKE,
+};
 use crate::dag::Dag;
 use crate::runtime_analysis::StepFacts;
 use std::fmt::Write;
@@ -79,12 +82,7 @@ pub fn to_mermaid(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> S
     }
     if !critical_links.is_empty() {
         out.push_str("    linkStyle ");
-        for (i, l) in critical_links.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{l}");
-        }
+        push_comma_list(&mut out, "", &critical_links);
         let _ = writeln!(out, " stroke:{CRITICAL_COLOUR},stroke-width:3px");
     }
     out
@@ -92,32 +90,23 @@ pub fn to_mermaid(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> S
 
 fn write_class_line(out: &mut String, steps: &[u32], class: &str) {
     out.push_str("    class ");
-    for (i, s) in steps.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "s{s}");
-    }
+    push_comma_list(out, "s", steps);
     let _ = writeln!(out, " {class}");
 }
 
 /// A name made safe inside `["…"]`: quotes, markup and entity starters become entity codes,
 /// line breaks become spaces.
 fn label(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for ch in name.chars() {
-        match ch {
-            '"' => out.push_str("#quot;"),
-            '#' => out.push_str("#35;"),
-            '<' => out.push_str("#lt;"),
-            '>' => out.push_str("#gt;"),
-            '&' => out.push_str("#amp;"),
-            '`' => out.push_str("#96;"),
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_with(name, |ch| match ch {
+        '"' => Some("#quot;"),
+        '#' => Some("#35;"),
+        '<' => Some("#lt;"),
+        '>' => Some("#gt;"),
+        '&' => Some("#amp;"),
+        '`' => Some("#96;"),
+        '\n' | '\r' => Some(" "),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub use mermaid::to_mermaid;
 use crate::dag::Dag;
 use crate::runtime_analysis::StepFacts;
 use std::collections::HashSet;
+use std::fmt::{Display, Write};
 use tasker_model::State;
 
 /// Fill and border for a step without facts.
@@ -80,5 +81,28 @@ impl Marked {
 
     fn edge(&self, parent: u32, child: u32) -> bool {
         !self.edges.is_empty() && self.edges.contains(&(parent, child))
+    }
+}
+
+/// `name` with every character `replace` has text for swapped for that text, the rest kept.
+/// Each format passes its own table: the loop is shared, the rules are not.
+fn escape_with(name: &str, replace: impl Fn(char) -> Option<&'static str>) -> String {
+    let mut out = String::with_capacity(name.len());
+    for ch in name.chars() {
+        match replace(ch) {
+            Some(text) => out.push_str(text),
+            None => out.push(ch),
+        }
+    }
+    out
+}
+
+/// Writes `items` separated by commas, each after `prefix` (`s0,s3`, or `2,5` with none).
+fn push_comma_list<T: Display>(out: &mut String, prefix: &str, items: &[T]) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{prefix}{item}");
     }
 }

@@ -1,11 +1,32 @@
 //! Generated graphs and task snapshots shared by the scale tests and the benchmarks
 //! (`benches/analysis.rs` includes this file by path). Seeded, so every run sees the same
-//! shapes.
+//! shapes. Also where the fixture templates are, and which ones there are.
 
 #![allow(dead_code)] // each includer uses a different subset
 
+use std::path::{Path, PathBuf};
 use tasker_graph::{Dag, StepFacts};
-use tasker_model::State;
+use tasker_model::{State, TaskTemplate};
+
+/// Every template under fixtures/templates, relative to it, in path order.
+pub const FIXTURES: [&str; 6] = [
+    "patterns/diamond.yaml",
+    "patterns/linear.yaml",
+    "patterns/mixed.yaml",
+    "patterns/tree.yaml",
+    "patterns/wide.yaml",
+    "shop/fulfil_order.yaml",
+];
+
+/// The repository's fixtures/templates folder.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/templates")
+}
+
+/// One fixture template (a path relative to [`fixtures_dir`]) as a Dag.
+pub fn fixture(relative: &str) -> Dag {
+    Dag::from_template(&TaskTemplate::from_file(&fixtures_dir().join(relative)).unwrap()).unwrap()
+}
 
 /// A long chain with short skips: step `i` depends on `i - 1`, and every tenth step also on
 /// `i - 7`, so the graph is chain-shaped but not a bare list.
@@ -117,4 +138,21 @@ pub fn fresh(dag: &Dag) -> Vec<StepFacts> {
             duration_ms: None,
         })
         .collect()
+}
+
+/// `count` random layered tasks (seeds `0..count`, `max_parents` 3, 30% of levels done)
+/// with their facts: the batch `analyze_many` is tested and measured on.
+pub fn random_tasks_partway(
+    count: u64,
+    n: usize,
+    width: usize,
+    error_every: u32,
+) -> (Vec<Dag>, Vec<Vec<StepFacts>>) {
+    let dags: Vec<Dag> = (0..count).map(|s| random_layered(n, width, 3, s)).collect();
+    let facts = dags
+        .iter()
+        .enumerate()
+        .map(|(s, d)| partway(d, 0.3, error_every, s as u64))
+        .collect();
+    (dags, facts)
 }

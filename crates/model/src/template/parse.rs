@@ -1,0 +1,164 @@
+//! Turns YAML text (or a file) into a [`TaskTemplate`]: the top-level keys first, then each
+//! step on its own so an error names the step by its `name`, not its index.
+//!
+//! Owns decoding and the defaults Tasker gives missing top-level keys; it must not judge
+//! whether the decoded template makes sense (that is `validate`) nor read directories
+//! (that is `load`).
+
+use super::{CustomEvent, Execution, StepTemplate, TaskTemplate};
+use crate::error::{TaskerError, TaskerResult};
+use crate::schema::ContextSchema;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+fn default_namespace() -> String {
+    "default".to_string()
+}
+
+fn default_version() -> String {
+    "0.1.0".to_string()
+}
+
+/// The top-level keys, decoded before the steps.
+#[derive(Debug, Deserialize)]
+struct Header {
+    name: String,
+    #[serde(default = "default_namespace")]
+    namespace_name: String,
+    #[serde(default = "default_version")]
+    version: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    task_handler_class: Option<String>,
+    #[serde(default)]
+    module_namespace: Option<String>,
+    #[serde(default)]
+    default_dependent_system: Option<String>,
+    #[serde(default)]
+    named_steps: Option<Vec<String>>,
+    #[serde(default)]
+    schema: Option<Json>,
+    #[serde(default)]
+    custom_events: Option<Vec<CustomEvent>>,
+    #[serde(default)]
+    environments: Option<BTreeMap<String, Json>>,
+    #[serde(default)]
+    execution: Option<Execution>,
+    // Keys of Tasker's format that the engine accepts and does not use (Tasker itself
+    // ignores them, or they configure its Ruby task handler); typed, so a wrong type is
+    // still refused with the key's name.
+    #[serde(default, rename = "concurrent")]
+    _concurrent: Option<bool>,
+    #[serde(default, rename = "handler_config")]
+    _handler_config: Option<BTreeMap<String, Json>>,
+    #[serde(default, rename = "default_context")]
+    _default_context: Option<Json>,
+    #[serde(default, rename = "default_options")]
+    _default_options: Option<Json>,
+}
+
+impl TaskTemplate {
+    /// Parses and validates one template from YAML text. `source` names it in errors.
+    pub fn from_yaml(text: &str, source: &str) -> TaskerResult<TaskTemplate> {
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| TaskerError::validation(source, format!("unparseable YAML: {e}")))?;
+        let serde_yaml_ng::Value::Mapping(mut map) = doc else {
+            return Err(TaskerError::validation(
+                source,
+                "a task template must be a YAML mapping with `name` and `step_templates`",
+            ));
+        };
+        let steps_yaml = map.remove("step_templates");
+        let header: Header = decode(serde_yaml_ng::Value::Mapping(map))
+            .map_err(|m| TaskerError::validation(source, m))?;
+        let subject = format!("{source} (task {})", header.name);
+
+        let steps = match steps_yaml {
+            None | Some(serde_yaml_ng::Value::Null) => Vec::new(),
+            Some(serde_yaml_ng::Value::Sequence(items)) => items,
+            Some(_) => {
+                return Err(TaskerError::validation(
+                    &subject,
+                    "step_templates: must be a list of steps",
+                ))
+            }
+        };
+        let mut step_templates = Vec::with_capacity(steps.len());
+        for (index, item) in steps.into_iter().enumerate() {
+            let label = match item.get("name").and_then(|n| n.as_str()) {
+                Some(n) => format!("step '{n}'"),
+                None => format!("step #{}", index + 1),
+            };
+            let step: StepTemplate = decode(item)
+                .map_err(|m| TaskerError::validation(format!("{subject}, {label}"), m))?;
+            step_templates.push(step);
+        }
+
+        let schema = match header.schema {
+            None | Some(Json::Null) => None,
+            Some(s) => Some(Arc::new(
+                ContextSchema::compile(s).map_err(|m| TaskerError::validation(&subject, m))?,
+            )),
+        };
+        let environments = header.environments.unwrap_or_default();
+        let mut custom_event_details = header.custom_events.clone().unwrap_or_default();
+        for event in step_templates.iter().flat_map(|s| s.custom_events.iter()) {
+            if !custom_event_details.iter().any(|e| e.name == event.name) {
+                custom_event_details.push(event.clone());
+            }
+        }
+        let custom_events = (header.custom_events.is_some() || !custom_event_details.is_empty())
+            .then(|| {
+                custom_event_details
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect()
+            });
+
+        let template = TaskTemplate {
+            name: header.name,
+            namespace_name: header.namespace_name,
+            version: header.version,
+            description: header.description,
+            task_handler_class: header.task_handler_class,
+            module_namespace: header.module_namespace,
+            default_dependent_system: header.default_dependent_system,
+            named_steps: header.named_steps,
+            schema,
+            custom_events,
+            custom_event_details,
+            environments,
+            step_templates,
+            execution: header.execution.unwrap_or_default(),
+            source: source.to_string(),
+        };
+        template.validate()?;
+        Ok(template)
+    }
+
+    /// Reads and parses one template file.
+    pub fn from_file(path: &Path) -> TaskerResult<TaskTemplate> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TaskerError::validation(&source, format!("cannot read: {e}")))?;
+        TaskTemplate::from_yaml(&text, &source)
+    }
+}
+
+/// Decodes a YAML value, prefixing the error with the path of the offending field
+/// (`default_retry_limit: invalid type: string "lots", expected u32`).
+fn decode<T: serde::de::DeserializeOwned>(value: serde_yaml_ng::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}

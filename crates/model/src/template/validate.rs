@@ -1,0 +1,97 @@
+//! The checks on a template that need no graph: steps present, named, unique, with a
+//! handler, dependencies known, Tasker's `named_steps` rule, custom event names.
+//!
+//! Owns only these rules, run on every parsed and every environment-overridden template;
+//! it must not parse, and must not look for cycles longer than a step naming itself (the
+//! resolver finds those when it compiles the graph).
+
+use super::{StepTemplate, TaskTemplate};
+use crate::error::{TaskerError, TaskerResult};
+use std::collections::HashSet;
+
+impl TaskTemplate {
+    /// The checks that need no graph: at least one step, names present and unique, a
+    /// handler_class on every step, every dependency known and not the step itself.
+    pub(super) fn validate(&self) -> TaskerResult<()> {
+        let subject = format!("{} (task {})", self.source, self.name);
+        if self.name.trim().is_empty() {
+            return Err(TaskerError::validation(
+                &self.source,
+                "name: must not be empty",
+            ));
+        }
+        if self.step_templates.is_empty() {
+            return Err(TaskerError::validation(
+                &subject,
+                "step_templates: a template needs at least one step",
+            ));
+        }
+        // Every per-step error names the step the same way, so a message can be grepped
+        // for `step 'name'` whatever rule it broke.
+        let step_error = |step: &StepTemplate, message: String| {
+            Err(TaskerError::validation(
+                format!("{subject}, step '{}'", step.name),
+                message,
+            ))
+        };
+        let mut names = HashSet::with_capacity(self.step_templates.len());
+        for (index, step) in self.step_templates.iter().enumerate() {
+            if step.name.trim().is_empty() {
+                return Err(TaskerError::validation(
+                    format!("{subject}, step #{}", index + 1),
+                    "name: must not be empty",
+                ));
+            }
+            if !names.insert(step.name.as_str()) {
+                return step_error(
+                    step,
+                    "duplicate step name: each step name must be unique in a template".to_string(),
+                );
+            }
+            if step.handler_class.trim().is_empty() {
+                return step_error(step, "handler_class: must name a Ruby class".to_string());
+            }
+        }
+        for step in &self.step_templates {
+            for parent in step.parents() {
+                if parent == step.name {
+                    return step_error(step, format!("dependency cycle: {0} -> {0}", step.name));
+                }
+                if !names.contains(parent) {
+                    return step_error(
+                        step,
+                        format!(
+                            "unknown dependency '{parent}': no step of that name in this template"
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(named) = &self.named_steps {
+            // Tasker's rule: when a template lists its step names, every step and every
+            // dependency must be one of them.
+            for step in &self.step_templates {
+                for name in std::iter::once(step.name.as_str()).chain(step.parents()) {
+                    if !named.iter().any(|n| n == name) {
+                        return step_error(
+                            step,
+                            format!(
+                                "'{name}' is not listed in named_steps ({})",
+                                named.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(events) = &self.custom_events {
+            if let Some(bad) = events.iter().find(|e| e.trim().is_empty()) {
+                return Err(TaskerError::validation(
+                    &subject,
+                    format!("custom_events: invalid event name {bad:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,4 +1,5 @@
-//! The insights queries on PostgreSQL (definitions: `src/insights.rs`).
+//! The insights statements on PostgreSQL (definitions: `src/insights.rs`; their rows become
+//! answers in `sql/insights.rs`, which this file must not do).
 //!
 //! Each call runs in one REPEATABLE READ, READ ONLY transaction, so a result made of several
 //! statements (health counts) describes one snapshot. Two planner settings are adjusted for
@@ -18,20 +19,12 @@
 //! into the ids of the named tasks it keeps (`named_tasks`); for steps it adds the join to
 //! the task before the top rows are taken, so it has its own statement.
 
-use crate::insights::{
-    rank_groups, seconds, AnalyticsMetrics, AnalyticsTotals, HealthCounts, SlowQuery, SlowestStep,
-    SlowestStepGroup, SlowestTask, StepGroupTotals,
-};
-use crate::sql::codec::{count, from_naive, parse_state, to_naive, ReadError};
-use chrono::NaiveDateTime;
+use crate::insights::SlowQuery;
+use crate::sql::codec::to_naive;
+use crate::sql::dialect::HealthRows;
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{Postgres, Row, Transaction};
-use tasker_model::{StepId, TaskId, Timestamp};
-
-/// A count column read as u64.
-fn n(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
+use sqlx::{Postgres, Transaction};
+use tasker_model::Timestamp;
 
 /// Begins the read transaction described in the module documentation.
 async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
@@ -92,46 +85,29 @@ const CONNECTIONS: &str = "
 SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
        current_setting('max_connections')::bigint";
 
-pub(super) async fn health_counts(
+pub(super) async fn health_rows(
     pool: &PgPool,
     now: Timestamp,
-) -> Result<HealthCounts, sqlx::Error> {
+) -> Result<HealthRows<PgRow>, sqlx::Error> {
     let mut tx = begin(pool).await?;
-    let t = sqlx::query(TASK_COUNTS)
+    let tasks = sqlx::query(TASK_COUNTS)
         .persistent(false)
         .fetch_one(&mut *tx)
         .await?;
-    let s = sqlx::query(STEP_COUNTS)
+    let steps = sqlx::query(STEP_COUNTS)
         .persistent(false)
         .bind(to_naive(now))
         .fetch_one(&mut *tx)
         .await?;
-    let (active, max): (i64, i64) = sqlx::query_as(CONNECTIONS)
+    let connections: (i64, i64) = sqlx::query_as(CONNECTIONS)
         .persistent(false)
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    let c = |row: &PgRow, i: usize| row.try_get::<i64, _>(i).map(n);
-    Ok(HealthCounts {
-        total_tasks: c(&t, 0)?,
-        pending_tasks: c(&t, 1)?,
-        in_progress_tasks: c(&t, 2)?,
-        complete_tasks: c(&t, 3)?,
-        error_tasks: c(&t, 4)?,
-        cancelled_tasks: c(&t, 5)?,
-        resolved_manually_tasks: c(&t, 6)?,
-        total_steps: c(&s, 0)?,
-        pending_steps: c(&s, 1)?,
-        in_progress_steps: c(&s, 2)?,
-        complete_steps: c(&s, 3)?,
-        error_steps: c(&s, 4)?,
-        cancelled_steps: c(&s, 5)?,
-        resolved_manually_steps: c(&s, 6)?,
-        retryable_error_steps: c(&s, 7)?,
-        exhausted_retry_steps: c(&s, 8)?,
-        in_backoff_steps: c(&s, 9)?,
-        active_connections: Some(n(active)),
-        max_connections: Some(n(max)),
+    Ok(HealthRows {
+        tasks,
+        steps,
+        connections: Some(connections),
     })
 }
 
@@ -172,32 +148,20 @@ SELECT
     (SELECT count(*) FROM completed_steps),
     (SELECT coalesce(sum(micros), 0)::bigint FROM completed_steps)";
 
-pub(super) async fn analytics_metrics(
+pub(super) async fn analytics_row(
     pool: &PgPool,
     since: Timestamp,
     now: Timestamp,
-) -> Result<AnalyticsMetrics, sqlx::Error> {
+) -> Result<PgRow, sqlx::Error> {
     let mut tx = begin(pool).await?;
-    let r = sqlx::query(ANALYTICS)
+    let row = sqlx::query(ANALYTICS)
         .persistent(false)
         .bind(to_naive(since))
         .bind(to_naive(now))
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    let c = |i: usize| r.try_get::<i64, _>(i);
-    Ok(AnalyticsTotals {
-        active_tasks: n(c(0)?),
-        namespaces: n(c(1)?),
-        task_types: n(c(2)?),
-        tasks_created: n(c(3)?),
-        tasks_completed: n(c(4)?),
-        tasks_completed_micros: c(5)?,
-        tasks_failed: n(c(6)?),
-        steps_completed: n(c(7)?),
-        steps_completed_micros: c(8)?,
-    }
-    .metrics(since, now))
+    Ok(row)
 }
 
 /// The named tasks a filtered query keeps ($1 namespace, $2 name, $3 version; NULL: any).
@@ -268,10 +232,10 @@ const SLOWEST_STEPS_FILTERED: &str = slowest_steps_sql!(
     "AND t.named_task_id = ANY($3)"
 );
 
-pub(super) async fn slowest_steps(
+pub(super) async fn slowest_step_rows(
     pool: &PgPool,
     q: &SlowQuery,
-) -> Result<Vec<SlowestStep>, ReadError> {
+) -> Result<Vec<PgRow>, sqlx::Error> {
     let mut tx = begin(pool).await?;
     let named = named_tasks(&mut tx, q).await?;
     let query = match &named {
@@ -288,24 +252,7 @@ pub(super) async fn slowest_steps(
     };
     let rows = query.fetch_all(&mut *tx).await?;
     tx.commit().await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SlowestStep {
-                workflow_step_id: StepId(r.try_get(0)?),
-                task_id: TaskId(r.try_get(1)?),
-                step_name: r.try_get(2)?,
-                task_name: r.try_get(3)?,
-                namespace_name: r.try_get(4)?,
-                version: r.try_get(5)?,
-                duration_seconds: seconds(r.try_get(6)?),
-                attempts: count(r.try_get(7)?),
-                created_at: from_naive(r.try_get::<NaiveDateTime, _>(8)?),
-                completed_at: from_naive(r.try_get::<NaiveDateTime, _>(9)?),
-                retryable: r.try_get(10)?,
-                step_status: parse_state(&r.try_get::<String, _>(11)?)?,
-            })
-        })
-        .collect()
+    Ok(rows)
 }
 
 /// Finished steps since $1 grouped by names, of the named tasks $2 (NULL: all).
@@ -323,10 +270,10 @@ JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id
 WHERE ($2::bigint[] IS NULL OR t.named_task_id = ANY($2))
 GROUP BY tn.name, nt.name, ns.name";
 
-pub(super) async fn slowest_step_groups(
+pub(super) async fn step_group_rows(
     pool: &PgPool,
     q: &SlowQuery,
-) -> Result<Vec<SlowestStepGroup>, sqlx::Error> {
+) -> Result<Vec<PgRow>, sqlx::Error> {
     let mut tx = begin(pool).await?;
     let named = named_tasks(&mut tx, q).await?;
     if named.as_ref().is_some_and(Vec::is_empty) {
@@ -339,20 +286,7 @@ pub(super) async fn slowest_step_groups(
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    let groups = rows
-        .iter()
-        .map(|r| {
-            Ok(StepGroupTotals {
-                namespace_name: r.try_get(0)?,
-                task_name: r.try_get(1)?,
-                step_name: r.try_get(2)?,
-                count: n(r.try_get(3)?),
-                sum_micros: r.try_get(4)?,
-                max_micros: r.try_get(5)?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(rank_groups(groups, q.limit))
+    Ok(rows)
 }
 
 /// The slowest finished tasks: $1 since, $2 limit, of the named tasks $3 (NULL: all), with
@@ -388,10 +322,10 @@ JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
 LEFT JOIN counts c ON c.task_id = top.task_id
 ORDER BY top.micros DESC, top.task_id";
 
-pub(super) async fn slowest_tasks(
+pub(super) async fn slowest_task_rows(
     pool: &PgPool,
     q: &SlowQuery,
-) -> Result<Vec<SlowestTask>, ReadError> {
+) -> Result<Vec<PgRow>, sqlx::Error> {
     let mut tx = begin(pool).await?;
     let named = named_tasks(&mut tx, q).await?;
     if named.as_ref().is_some_and(Vec::is_empty) {
@@ -405,23 +339,5 @@ pub(super) async fn slowest_tasks(
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SlowestTask {
-                task_id: TaskId(r.try_get(0)?),
-                task_name: r.try_get(1)?,
-                namespace_name: r.try_get(2)?,
-                version: r.try_get(3)?,
-                duration_seconds: seconds(r.try_get(4)?),
-                step_count: n(r.try_get(5)?),
-                completed_steps: n(r.try_get(6)?),
-                error_steps: n(r.try_get(7)?),
-                created_at: from_naive(r.try_get::<NaiveDateTime, _>(8)?),
-                completed_at: from_naive(r.try_get::<NaiveDateTime, _>(9)?),
-                initiator: r.try_get(10)?,
-                source_system: r.try_get(11)?,
-                task_status: parse_state(&r.try_get::<String, _>(12)?)?,
-            })
-        })
-        .collect()
+    Ok(rows)
 }

@@ -1,5 +1,6 @@
-//! The insights queries on SQLite (definitions: `src/insights.rs`), the same statements as
-//! `sql/postgres/insights.rs` in SQLite's dialect.
+//! The insights statements on SQLite (definitions: `src/insights.rs`; their rows become
+//! answers in `sql/insights.rs`), the same statements as `sql/postgres/insights.rs` in
+//! SQLite's dialect. Must not assemble answers.
 //!
 //! Time: timestamps are UTC text (`YYYY-MM-DD HH:MM:SS.ffffff`), which compares like the
 //! instants it names, so bounds ("finished since") compare text and can use the
@@ -10,14 +11,11 @@
 //!
 //! Each call reads in one transaction: a snapshot, so the counts of several statements agree.
 
-use crate::insights::{
-    rank_groups, seconds, AnalyticsMetrics, AnalyticsTotals, HealthCounts, SlowQuery, SlowestStep,
-    SlowestStepGroup, SlowestTask, StepGroupTotals,
-};
-use crate::sql::codec::{count, parse_sqlite_time, parse_state, sqlite_time, ReadError};
+use crate::insights::SlowQuery;
+use crate::sql::codec::sqlite_time;
+use crate::sql::dialect::HealthRows;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::Row;
-use tasker_model::{StepId, TaskId, Timestamp};
+use tasker_model::Timestamp;
 
 /// Microseconds since the epoch of a timestamp column: whole seconds from `strftime('%s')`,
 /// plus the fraction's digits padded to six (text without a fraction, or with fewer digits,
@@ -32,15 +30,6 @@ macro_rules! micros {
             ", 21) || '000000', 1, 6) AS INTEGER))"
         )
     };
-}
-
-/// A count column read as u64.
-fn n(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn time(row: &SqliteRow, i: usize) -> Result<Timestamp, ReadError> {
-    Ok(parse_sqlite_time(&row.try_get::<String, _>(i)?)?)
 }
 
 /// Tasks by current state (the most_recent transition, pending when none).
@@ -85,38 +74,21 @@ LEFT JOIN tasker_workflow_step_transitions tr
        ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent"
 );
 
-pub(super) async fn health_counts(
+pub(super) async fn health_rows(
     pool: &SqlitePool,
     now: Timestamp,
-) -> Result<HealthCounts, sqlx::Error> {
+) -> Result<HealthRows<SqliteRow>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let t = sqlx::query(TASK_COUNTS).fetch_one(&mut *tx).await?;
-    let s = sqlx::query(STEP_COUNTS)
+    let tasks = sqlx::query(TASK_COUNTS).fetch_one(&mut *tx).await?;
+    let steps = sqlx::query(STEP_COUNTS)
         .bind(now.0)
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    let c = |row: &SqliteRow, i: usize| row.try_get::<i64, _>(i).map(n);
-    Ok(HealthCounts {
-        total_tasks: c(&t, 0)?,
-        pending_tasks: c(&t, 1)?,
-        in_progress_tasks: c(&t, 2)?,
-        complete_tasks: c(&t, 3)?,
-        error_tasks: c(&t, 4)?,
-        cancelled_tasks: c(&t, 5)?,
-        resolved_manually_tasks: c(&t, 6)?,
-        total_steps: c(&s, 0)?,
-        pending_steps: c(&s, 1)?,
-        in_progress_steps: c(&s, 2)?,
-        complete_steps: c(&s, 3)?,
-        error_steps: c(&s, 4)?,
-        cancelled_steps: c(&s, 5)?,
-        resolved_manually_steps: c(&s, 6)?,
-        retryable_error_steps: c(&s, 7)?,
-        exhausted_retry_steps: c(&s, 8)?,
-        in_backoff_steps: c(&s, 9)?,
-        active_connections: None,
-        max_connections: None,
+    Ok(HealthRows {
+        tasks,
+        steps,
+        connections: None,
     })
 }
 
@@ -165,31 +137,19 @@ SELECT
     (SELECT coalesce(sum(micros), 0) FROM completed_steps)"
 );
 
-pub(super) async fn analytics_metrics(
+pub(super) async fn analytics_row(
     pool: &SqlitePool,
     since: Timestamp,
     now: Timestamp,
-) -> Result<AnalyticsMetrics, sqlx::Error> {
+) -> Result<SqliteRow, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let r = sqlx::query(ANALYTICS)
+    let row = sqlx::query(ANALYTICS)
         .bind(sqlite_time(since))
         .bind(sqlite_time(now))
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    let c = |i: usize| r.try_get::<i64, _>(i);
-    Ok(AnalyticsTotals {
-        active_tasks: n(c(0)?),
-        namespaces: n(c(1)?),
-        task_types: n(c(2)?),
-        tasks_created: n(c(3)?),
-        tasks_completed: n(c(4)?),
-        tasks_completed_micros: c(5)?,
-        tasks_failed: n(c(6)?),
-        steps_completed: n(c(7)?),
-        steps_completed_micros: c(8)?,
-    }
-    .metrics(since, now))
+    Ok(row)
 }
 
 /// The named tasks a filtered query keeps (?3 namespace, ?4 name, ?5 version; NULL: any).
@@ -243,10 +203,10 @@ const SLOWEST_STEPS_FILTERED: &str = slowest_steps_sql!(
     concat!("AND t.named_task_id IN ", matching_named_tasks!())
 );
 
-pub(super) async fn slowest_steps(
+pub(super) async fn slowest_step_rows(
     pool: &SqlitePool,
     q: &SlowQuery,
-) -> Result<Vec<SlowestStep>, ReadError> {
+) -> Result<Vec<SqliteRow>, sqlx::Error> {
     let sql = if q.filtered() {
         SLOWEST_STEPS_FILTERED
     } else {
@@ -261,25 +221,7 @@ pub(super) async fn slowest_steps(
             .bind(q.task_name.as_deref())
             .bind(q.version.as_deref());
     }
-    let rows = query.fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SlowestStep {
-                workflow_step_id: StepId(r.try_get(0)?),
-                task_id: TaskId(r.try_get(1)?),
-                step_name: r.try_get(2)?,
-                task_name: r.try_get(3)?,
-                namespace_name: r.try_get(4)?,
-                version: r.try_get(5)?,
-                duration_seconds: seconds(r.try_get(6)?),
-                attempts: count(r.try_get(7)?),
-                created_at: time(r, 8)?,
-                completed_at: time(r, 9)?,
-                retryable: r.try_get(10)?,
-                step_status: parse_state(&r.try_get::<String, _>(11)?)?,
-            })
-        })
-        .collect()
+    query.fetch_all(pool).await
 }
 
 /// Finished steps since ?1 grouped by names, filtered by ?2..?4 (NULL: any).
@@ -304,31 +246,17 @@ WHERE (?2 IS NULL OR tn.name = ?2)
 GROUP BY tn.name, nt.name, ns.name"
 );
 
-pub(super) async fn slowest_step_groups(
+pub(super) async fn step_group_rows(
     pool: &SqlitePool,
     q: &SlowQuery,
-) -> Result<Vec<SlowestStepGroup>, sqlx::Error> {
-    let rows = sqlx::query(STEP_GROUPS)
+) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    sqlx::query(STEP_GROUPS)
         .bind(sqlite_time(q.since))
         .bind(q.namespace.as_deref())
         .bind(q.task_name.as_deref())
         .bind(q.version.as_deref())
         .fetch_all(pool)
-        .await?;
-    let groups = rows
-        .iter()
-        .map(|r| {
-            Ok(StepGroupTotals {
-                namespace_name: r.try_get(0)?,
-                task_name: r.try_get(1)?,
-                step_name: r.try_get(2)?,
-                count: n(r.try_get(3)?),
-                sum_micros: r.try_get(4)?,
-                max_micros: r.try_get(5)?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(rank_groups(groups, q.limit))
+        .await
 }
 
 /// The slowest finished tasks: ?1 since, ?2 limit, ?3..?5 filters (NULL: any), with their
@@ -371,35 +299,16 @@ LEFT JOIN counts c ON c.task_id = top.task_id
 ORDER BY top.micros DESC, top.task_id"
 );
 
-pub(super) async fn slowest_tasks(
+pub(super) async fn slowest_task_rows(
     pool: &SqlitePool,
     q: &SlowQuery,
-) -> Result<Vec<SlowestTask>, ReadError> {
-    let rows = sqlx::query(SLOWEST_TASKS)
+) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    sqlx::query(SLOWEST_TASKS)
         .bind(sqlite_time(q.since))
         .bind(i64::from(q.limit))
         .bind(q.namespace.as_deref())
         .bind(q.task_name.as_deref())
         .bind(q.version.as_deref())
         .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SlowestTask {
-                task_id: TaskId(r.try_get(0)?),
-                task_name: r.try_get(1)?,
-                namespace_name: r.try_get(2)?,
-                version: r.try_get(3)?,
-                duration_seconds: seconds(r.try_get(4)?),
-                step_count: n(r.try_get(5)?),
-                completed_steps: n(r.try_get(6)?),
-                error_steps: n(r.try_get(7)?),
-                created_at: time(r, 8)?,
-                completed_at: time(r, 9)?,
-                initiator: r.try_get(10)?,
-                source_system: r.try_get(11)?,
-                task_status: parse_state(&r.try_get::<String, _>(12)?)?,
-            })
-        })
-        .collect()
+        .await
 }

@@ -3,9 +3,10 @@
 //!
 //! A dialect owns its pool, how a [`Param`] is bound and a timestamp read ([`ReadRow`]), its
 //! SQL text ([`Statements`]), and the mechanics that truly differ: how a batch is written,
-//! where ids come from, claims, the insights statements. It must not hold logic both
-//! databases share (checks, batching, retries, row assembly, insights arithmetic): that lives
-//! once in `store.rs`, `read.rs`, `register.rs`, `insights.rs` and `plan.rs`.
+//! where ids come from, claims, and ([`InsightRows`], implemented next to them) the insights
+//! statements. It must not hold logic both databases share (checks, batching, retries, row
+//! assembly, insights arithmetic): that lives once in `store.rs`, `read.rs`, `register.rs`,
+//! `insights.rs`, `plan.rs` and `check.rs`.
 //!
 //! Everything is generic, not `dyn`: applying a batch is the hot path of a durable engine.
 
@@ -181,7 +182,11 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
 
     /// Releases the connections (and with them anything held through them).
     fn close(&self) -> impl Future<Output = ()> + Send;
+}
 
+/// The insights statements of a database (their rows become answers in `insights.rs`).
+/// Apart from [`Dialect`] so each database implements them next to their SQL.
+pub(crate) trait InsightRows: Dialect {
     fn health_rows(
         &self,
         now: Timestamp,

@@ -7,7 +7,7 @@ use crate::insights::{
     SlowestStepGroup, SlowestTask, StepGroupTotals,
 };
 use crate::sql::codec::{count, parse_state, ReadError};
-use crate::sql::dialect::{Dialect, ReadRow};
+use crate::sql::dialect::{InsightRows, ReadRow};
 use tasker_model::{StepId, TaskId, Timestamp};
 
 /// A count column read as u64.
@@ -18,7 +18,7 @@ fn n(v: i64) -> u64 {
 /// Columns of the task counts: total, then one per state (pending, in_progress, complete,
 /// error, cancelled, resolved_manually); of the step counts, the same and then retryable
 /// errors, exhausted retries, in backoff.
-pub(crate) async fn health_counts<D: Dialect>(
+pub(crate) async fn health_counts<D: InsightRows>(
     db: &D,
     now: Timestamp,
 ) -> Result<HealthCounts, sqlx::Error> {
@@ -49,7 +49,7 @@ pub(crate) async fn health_counts<D: Dialect>(
 }
 
 /// Columns: the [`AnalyticsTotals`] fields in their order.
-pub(crate) async fn analytics_metrics<D: Dialect>(
+pub(crate) async fn analytics_metrics<D: InsightRows>(
     db: &D,
     since: Timestamp,
     now: Timestamp,
@@ -72,7 +72,7 @@ pub(crate) async fn analytics_metrics<D: Dialect>(
 
 /// Columns: workflow_step_id, task_id, step name, task name, namespace, version, micros,
 /// attempts, created_at, completed_at, retryable, final state.
-pub(crate) async fn slowest_steps<D: Dialect>(
+pub(crate) async fn slowest_steps<D: InsightRows>(
     db: &D,
     q: &SlowQuery,
 ) -> Result<Vec<SlowestStep>, ReadError> {
@@ -98,7 +98,7 @@ pub(crate) async fn slowest_steps<D: Dialect>(
 }
 
 /// Columns: namespace, task name, step name, count, sum of micros, max of micros.
-pub(crate) async fn slowest_step_groups<D: Dialect>(
+pub(crate) async fn slowest_step_groups<D: InsightRows>(
     db: &D,
     q: &SlowQuery,
 ) -> Result<Vec<SlowestStepGroup>, sqlx::Error> {
@@ -121,7 +121,7 @@ pub(crate) async fn slowest_step_groups<D: Dialect>(
 
 /// Columns: task_id, task name, namespace, version, micros, steps, completed steps, error
 /// steps, created_at, completed_at, initiator, source_system, final state.
-pub(crate) async fn slowest_tasks<D: Dialect>(
+pub(crate) async fn slowest_tasks<D: InsightRows>(
     db: &D,
     q: &SlowQuery,
 ) -> Result<Vec<SlowestTask>, ReadError> {

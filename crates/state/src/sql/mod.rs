@@ -27,7 +27,8 @@
 //!   cache was stale. `check`: the batch checks (MemoryStore's, same errors) producing the
 //!   plan.
 //! - `read`: a task's rows and the history heads, read and decoded. `register`: the named
-//!   rows `register_template` finds or creates. `insights`: the insights from rows.
+//!   rows `register_template` finds or creates. `insights`: the insights from rows;
+//!   `insights_sql`: the insights SQL both databases share to the letter.
 //! - `sqlite`: [`SqliteStore`] (opening, migrations, `ids`, `sql` text, `insights`
 //!   statements, the `write` script).
 //! - `postgres`: [`PostgresStore`] (connecting, migrations, sequences, `claims`, `sql` text,
@@ -41,6 +42,7 @@ mod check;
 mod codec;
 mod dialect;
 mod insights;
+mod insights_sql;
 mod plan;
 mod postgres;
 mod read;

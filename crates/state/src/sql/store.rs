@@ -11,7 +11,7 @@ use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
 use crate::sql::codec::{db_error, parse_state, ReadError};
-use crate::sql::dialect::{Dialect, Param, ReadRow, WriteError};
+use crate::sql::dialect::{Dialect, InsightRows, Param, ReadRow, WriteError};
 use crate::sql::plan::{apply_with_retry, refusal, Failure, Heads};
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::templates::{plan_template, TemplateCache};
@@ -47,7 +47,7 @@ pub(crate) struct Shared<D> {
     writer: tokio::sync::Mutex<()>,
 }
 
-impl<D: Dialect> SqlStore<D> {
+impl<D: InsightRows> SqlStore<D> {
     pub(crate) fn new(db: D, describe: String, runtime: StoreRuntime) -> SqlStore<D> {
         SqlStore {
             inner: Arc::new(Shared {

@@ -9,9 +9,8 @@ mod sql;
 mod statement;
 mod write;
 
-use crate::insights::SlowQuery;
 use crate::sql::codec::{db_error, from_naive, redact_url, to_naive, ReadError};
-use crate::sql::dialect::{Column, Dialect, HealthRows, Param, ReadRow, Statements, WriteError};
+use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteError};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::store::{delegate_store, Shared, SqlStore};
@@ -356,41 +355,5 @@ impl Dialect for PgDb {
     async fn close(&self) {
         self.owner.lock().await.close().await;
         self.pool.close().await;
-    }
-
-    fn health_rows(
-        &self,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<HealthRows<PgRow>, sqlx::Error>> + Send {
-        insights::health_rows(&self.pool, now)
-    }
-
-    fn analytics_row(
-        &self,
-        since: Timestamp,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<PgRow, sqlx::Error>> + Send {
-        insights::analytics_row(&self.pool, since, now)
-    }
-
-    fn slowest_step_rows<'e>(
-        &'e self,
-        q: &'e SlowQuery,
-    ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
-        insights::slowest_step_rows(&self.pool, q)
-    }
-
-    fn step_group_rows<'e>(
-        &'e self,
-        q: &'e SlowQuery,
-    ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
-        insights::step_group_rows(&self.pool, q)
-    }
-
-    fn slowest_task_rows<'e>(
-        &'e self,
-        q: &'e SlowQuery,
-    ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
-        insights::slowest_task_rows(&self.pool, q)
     }
 }

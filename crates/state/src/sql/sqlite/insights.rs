@@ -11,10 +11,15 @@
 //!
 //! Each call reads in one transaction: a snapshot, so the counts of several statements agree.
 
+use super::SqliteDb;
 use crate::insights::SlowQuery;
 use crate::sql::codec::sqlite_time;
-use crate::sql::dialect::HealthRows;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use crate::sql::dialect::{HealthRows, InsightRows};
+use crate::sql::insights_sql::{
+    slowest_steps_names, slowest_tasks_counts, step_counts, step_group_names, used_named_tasks,
+    TASK_COUNTS,
+};
+use sqlx::sqlite::SqliteRow;
 use tasker_model::Timestamp;
 
 /// Microseconds since the epoch of a timestamp column: whole seconds from `strftime('%s')`,
@@ -32,38 +37,12 @@ macro_rules! micros {
     };
 }
 
-/// Tasks by current state (the most_recent transition, pending when none).
-const TASK_COUNTS: &str = "
-SELECT count(*),
-       count(*) FILTER (WHERE tr.to_state IS NULL OR tr.to_state = 'pending'),
-       count(*) FILTER (WHERE tr.to_state = 'in_progress'),
-       count(*) FILTER (WHERE tr.to_state = 'complete'),
-       count(*) FILTER (WHERE tr.to_state = 'error'),
-       count(*) FILTER (WHERE tr.to_state = 'cancelled'),
-       count(*) FILTER (WHERE tr.to_state = 'resolved_manually')
-FROM tasker_tasks t
-LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent";
-
 /// Steps by current state, retries and backoff at ?1 (microseconds; `HealthCounts` says
 /// which rules).
 const STEP_COUNTS: &str = concat!(
     "
-SELECT count(*),
-       count(*) FILTER (WHERE tr.to_state IS NULL OR tr.to_state = 'pending'),
-       count(*) FILTER (WHERE tr.to_state = 'in_progress'),
-       count(*) FILTER (WHERE tr.to_state = 'complete'),
-       count(*) FILTER (WHERE tr.to_state = 'error'),
-       count(*) FILTER (WHERE tr.to_state = 'cancelled'),
-       count(*) FILTER (WHERE tr.to_state = 'resolved_manually'),
-       count(*) FILTER (WHERE tr.to_state = 'error' AND ws.retryable IS TRUE
-                          AND coalesce(ws.attempts, 0) < coalesce(ws.retry_limit, 3)),
-       count(*) FILTER (WHERE tr.to_state = 'error'
-                          AND coalesce(ws.attempts, 0) >= coalesce(ws.retry_limit, 3)),
-       count(*) FILTER (WHERE (tr.to_state IS NULL OR tr.to_state IN ('pending', 'error'))
-                          AND ws.processed IS NOT TRUE AND ws.in_process IS NOT TRUE
-                          AND ws.retryable IS TRUE
-                          AND coalesce(ws.attempts, 0) < coalesce(ws.retry_limit, 3)
-                          AND (",
+",
+    step_counts!(),
     micros!("ws.last_attempted_at"),
     " + ws.backoff_request_seconds * 1000000 > ?1
                                OR (tr.to_state = 'error' AND ",
@@ -73,24 +52,6 @@ FROM tasker_workflow_steps ws
 LEFT JOIN tasker_workflow_step_transitions tr
        ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent"
 );
-
-pub(super) async fn health_rows(
-    pool: &SqlitePool,
-    now: Timestamp,
-) -> Result<HealthRows<SqliteRow>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let tasks = sqlx::query(TASK_COUNTS).fetch_one(&mut *tx).await?;
-    let steps = sqlx::query(STEP_COUNTS)
-        .bind(now.0)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(HealthRows {
-        tasks,
-        steps,
-        connections: None,
-    })
-}
 
 /// `AnalyticsTotals` over [?1, ?2] (timestamp text).
 const ANALYTICS: &str = concat!(
@@ -116,19 +77,9 @@ completed_steps AS (
     JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id
     WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.to_state = 'complete'
       AND f.created_at >= ?1 AND f.created_at <= ?2
-),
-used_named_tasks AS (
-    SELECT nt.name, tn.name AS namespace
-    FROM tasker_named_tasks nt
-    JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-    WHERE nt.named_task_id IN (SELECT named_task_id FROM tasker_tasks)
-)
-SELECT
-    (SELECT count(*) FROM tasker_tasks t
-       LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent
-      WHERE tr.to_state IS NULL OR tr.to_state IN ('pending', 'in_progress')),
-    (SELECT count(DISTINCT namespace) FROM used_named_tasks),
-    (SELECT count(*) FROM (SELECT DISTINCT namespace, name FROM used_named_tasks)),
+),",
+    used_named_tasks!(),
+    "    (SELECT count(*) FROM (SELECT DISTINCT namespace, name FROM used_named_tasks)),
     (SELECT count(*) FROM tasker_tasks WHERE created_at >= ?1 AND created_at <= ?2),
     (SELECT count(*) FROM finished_tasks WHERE to_state = 'complete'),
     (SELECT coalesce(sum(micros), 0) FROM finished_tasks WHERE to_state = 'complete'),
@@ -136,21 +87,6 @@ SELECT
     (SELECT count(*) FROM completed_steps),
     (SELECT coalesce(sum(micros), 0) FROM completed_steps)"
 );
-
-pub(super) async fn analytics_row(
-    pool: &SqlitePool,
-    since: Timestamp,
-    now: Timestamp,
-) -> Result<SqliteRow, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let row = sqlx::query(ANALYTICS)
-        .bind(sqlite_time(since))
-        .bind(sqlite_time(now))
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(row)
-}
 
 /// The named tasks a filtered query keeps (?3 namespace, ?4 name, ?5 version; NULL: any).
 macro_rules! matching_named_tasks {
@@ -183,16 +119,8 @@ macro_rules! slowest_steps_sql {
             $filter,
             "
     ORDER BY micros DESC, ws.workflow_step_id
-    LIMIT ?2
-)
-SELECT top.workflow_step_id, top.task_id, ns.name, nt.name, tn.name, nt.version, top.micros,
-       top.attempts, top.created_at, top.completed_at, top.retryable, top.to_state
-FROM top
-JOIN tasker_named_steps ns ON ns.named_step_id = top.named_step_id
-JOIN tasker_tasks t ON t.task_id = top.task_id
-JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-ORDER BY top.micros DESC, top.workflow_step_id"
+    LIMIT ?2",
+            slowest_steps_names!(),
         )
     };
 }
@@ -202,27 +130,6 @@ const SLOWEST_STEPS_FILTERED: &str = slowest_steps_sql!(
     "JOIN tasker_tasks t ON t.task_id = ws.task_id",
     concat!("AND t.named_task_id IN ", matching_named_tasks!())
 );
-
-pub(super) async fn slowest_step_rows(
-    pool: &SqlitePool,
-    q: &SlowQuery,
-) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    let sql = if q.filtered() {
-        SLOWEST_STEPS_FILTERED
-    } else {
-        SLOWEST_STEPS
-    };
-    let mut query = sqlx::query(sql)
-        .bind(sqlite_time(q.since))
-        .bind(i64::from(q.limit));
-    if q.filtered() {
-        query = query
-            .bind(q.namespace.as_deref())
-            .bind(q.task_name.as_deref())
-            .bind(q.version.as_deref());
-    }
-    query.fetch_all(pool).await
-}
 
 /// Finished steps since ?1 grouped by names, filtered by ?2..?4 (NULL: any).
 const STEP_GROUPS: &str = concat!(
@@ -236,28 +143,13 @@ FROM (SELECT ws.task_id, ws.named_step_id, ",
       FROM tasker_workflow_step_transitions f
       JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id
       WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.created_at >= ?1) s
-JOIN tasker_tasks t ON t.task_id = s.task_id
-JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id
-WHERE (?2 IS NULL OR tn.name = ?2)
+",
+    step_group_names!(),
+    "WHERE (?2 IS NULL OR tn.name = ?2)
   AND (?3 IS NULL OR nt.name = ?3)
   AND (?4 IS NULL OR nt.version = ?4)
 GROUP BY tn.name, nt.name, ns.name"
 );
-
-pub(super) async fn step_group_rows(
-    pool: &SqlitePool,
-    q: &SlowQuery,
-) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    sqlx::query(STEP_GROUPS)
-        .bind(sqlite_time(q.since))
-        .bind(q.namespace.as_deref())
-        .bind(q.task_name.as_deref())
-        .bind(q.version.as_deref())
-        .fetch_all(pool)
-        .await
-}
 
 /// The slowest finished tasks: ?1 since, ?2 limit, ?3..?5 filters (NULL: any), with their
 /// steps counted for the top rows only.
@@ -277,38 +169,77 @@ WITH top AS (
     matching_named_tasks!(),
     "
     ORDER BY micros DESC, t.task_id
-    LIMIT ?2
-),
-counts AS (
-    SELECT ws.task_id, count(*) AS steps,
-           count(*) FILTER (WHERE tr.to_state = 'complete') AS completed,
-           count(*) FILTER (WHERE tr.to_state = 'error') AS errors
-    FROM tasker_workflow_steps ws
-    LEFT JOIN tasker_workflow_step_transitions tr
-           ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent
-    WHERE ws.task_id IN (SELECT task_id FROM top)
-    GROUP BY ws.task_id
-)
-SELECT top.task_id, nt.name, tn.name, nt.version, top.micros,
-       coalesce(c.steps, 0), coalesce(c.completed, 0), coalesce(c.errors, 0),
-       top.created_at, top.completed_at, top.initiator, top.source_system, top.to_state
-FROM top
-JOIN tasker_named_tasks nt ON nt.named_task_id = top.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-LEFT JOIN counts c ON c.task_id = top.task_id
-ORDER BY top.micros DESC, top.task_id"
+    LIMIT ?2",
+    slowest_tasks_counts!(),
 );
 
-pub(super) async fn slowest_task_rows(
-    pool: &SqlitePool,
-    q: &SlowQuery,
-) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    sqlx::query(SLOWEST_TASKS)
-        .bind(sqlite_time(q.since))
-        .bind(i64::from(q.limit))
-        .bind(q.namespace.as_deref())
-        .bind(q.task_name.as_deref())
-        .bind(q.version.as_deref())
-        .fetch_all(pool)
-        .await
+impl InsightRows for SqliteDb {
+    async fn health_rows(&self, now: Timestamp) -> Result<HealthRows<SqliteRow>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let tasks = sqlx::query(TASK_COUNTS).fetch_one(&mut *tx).await?;
+        let steps = sqlx::query(STEP_COUNTS)
+            .bind(now.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(HealthRows {
+            tasks,
+            steps,
+            connections: None,
+        })
+    }
+
+    async fn analytics_row(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<SqliteRow, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(ANALYTICS)
+            .bind(sqlite_time(since))
+            .bind(sqlite_time(now))
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn slowest_step_rows(&self, q: &SlowQuery) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        let sql = if q.filtered() {
+            SLOWEST_STEPS_FILTERED
+        } else {
+            SLOWEST_STEPS
+        };
+        let mut query = sqlx::query(sql)
+            .bind(sqlite_time(q.since))
+            .bind(i64::from(q.limit));
+        if q.filtered() {
+            query = query
+                .bind(q.namespace.as_deref())
+                .bind(q.task_name.as_deref())
+                .bind(q.version.as_deref());
+        }
+        query.fetch_all(&self.pool).await
+    }
+
+    async fn step_group_rows(&self, q: &SlowQuery) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        sqlx::query(STEP_GROUPS)
+            .bind(sqlite_time(q.since))
+            .bind(q.namespace.as_deref())
+            .bind(q.task_name.as_deref())
+            .bind(q.version.as_deref())
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    async fn slowest_task_rows(&self, q: &SlowQuery) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        sqlx::query(SLOWEST_TASKS)
+            .bind(sqlite_time(q.since))
+            .bind(i64::from(q.limit))
+            .bind(q.namespace.as_deref())
+            .bind(q.task_name.as_deref())
+            .bind(q.version.as_deref())
+            .fetch_all(&self.pool)
+            .await
+    }
 }

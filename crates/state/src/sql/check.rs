@@ -15,6 +15,25 @@ use crate::sql::templates::TemplateCache;
 use std::collections::{HashMap, HashSet};
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 
+/// Appends `row` to `rows`, and when it supersedes a committed head (not one an earlier
+/// change of the batch wrote), the check of that head to `flips`; returns the row's index.
+fn append(
+    flips: &mut Vec<HeadCheck>,
+    rows: &mut Vec<TransitionRow>,
+    row: TransitionRow,
+    supersedes_committed: bool,
+) -> usize {
+    if supersedes_committed && row.sort_key > 1 {
+        flips.push(HeadCheck {
+            owner: row.owner,
+            sort_key: row.sort_key - 1,
+            at: row.at,
+        });
+    }
+    rows.push(row);
+    rows.len() - 1
+}
+
 /// Where a step's write goes.
 enum StepSlot {
     /// Inserted by this batch: index into `new_steps`.
@@ -113,23 +132,10 @@ pub(crate) fn check(
                     }
                 };
                 check_task_change(*task_id, (cur, key), *from, *to, *expect_sort_key)?;
-                if in_batch.is_none() && key > 0 {
-                    plan.task_flips.push(HeadCheck {
-                        owner: task_id.0,
-                        sort_key: key,
-                        at: *at,
-                    });
-                }
-                last_task_transition.insert(*task_id, plan.task_transitions.len());
-                plan.task_transitions.push(TransitionRow {
-                    owner: task_id.0,
-                    from: *from,
-                    to: *to,
-                    metadata: meta.to_json().to_string(),
-                    sort_key: key + 1,
-                    most_recent: false,
-                    at: *at,
-                });
+                let row = TransitionRow::after(task_id.0, key, *from, *to, meta, *at);
+                let flips = &mut plan.task_flips;
+                let i = append(flips, &mut plan.task_transitions, row, in_batch.is_none());
+                last_task_transition.insert(*task_id, i);
                 task_state.insert(*task_id, (*to, key + 1));
                 if let Some(&i) = new_task_at.get(task_id) {
                     let record = &mut plan.new_tasks[i].record;
@@ -173,23 +179,10 @@ pub(crate) fn check(
                     },
                 };
                 check_step_change(*task_id, *step_id, (cur, key), *from, *to, *expect_sort_key)?;
-                if in_batch.is_none() && key > 0 {
-                    plan.step_flips.push(HeadCheck {
-                        owner: step_id.0,
-                        sort_key: key,
-                        at: *at,
-                    });
-                }
-                last_step_transition.insert(*step_id, plan.step_transitions.len());
-                plan.step_transitions.push(TransitionRow {
-                    owner: step_id.0,
-                    from: *from,
-                    to: *to,
-                    metadata: meta.to_json().to_string(),
-                    sort_key: key + 1,
-                    most_recent: false,
-                    at: *at,
-                });
+                let row = TransitionRow::after(step_id.0, key, *from, *to, meta, *at);
+                let flips = &mut plan.step_flips;
+                let i = append(flips, &mut plan.step_transitions, row, in_batch.is_none());
+                last_step_transition.insert(*step_id, i);
                 step_state.insert(*step_id, (*to, key + 1));
                 step_task.entry(*step_id).or_insert(*task_id);
                 patch_into_plan(&mut plan, &mut step_slot, *step_id, patch, *at);

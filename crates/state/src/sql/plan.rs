@@ -12,7 +12,7 @@
 //! 4. after the commit, [`Heads::commit`] records the new heads.
 
 use crate::change::{Change, StepPatch};
-use crate::records::{StepRecord, TaskRecord};
+use crate::records::{StepRecord, TaskRecord, TransitionMeta};
 use std::collections::{HashMap, HashSet};
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 
@@ -181,6 +181,29 @@ pub(crate) struct TransitionRow {
     pub(crate) sort_key: i32,
     pub(crate) most_recent: bool,
     pub(crate) at: Timestamp,
+}
+
+impl TransitionRow {
+    /// The transition of `owner` from `from` to `to` after its head at `key` (not yet
+    /// `most_recent`: only an owner's last transition in a batch is).
+    pub(crate) fn after(
+        owner: i64,
+        key: i32,
+        from: Option<State>,
+        to: State,
+        meta: &TransitionMeta,
+        at: Timestamp,
+    ) -> TransitionRow {
+        TransitionRow {
+            owner,
+            from,
+            to,
+            metadata: meta.to_json().to_string(),
+            sort_key: key + 1,
+            most_recent: false,
+            at,
+        }
+    }
 }
 
 /// An owner's history head as the checks saw it at the start of the batch.

@@ -14,12 +14,12 @@
 use super::SqliteDb;
 use crate::insights::SlowQuery;
 use crate::sql::codec::sqlite_time;
-use crate::sql::dialect::{HealthRows, InsightRows};
+use crate::sql::dialect::{Dialect, HealthRows, InsightRows, Param};
 use crate::sql::insights_sql::{
     slowest_steps_names, slowest_tasks_counts, step_counts, step_group_names, used_named_tasks,
     TASK_COUNTS,
 };
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use tasker_model::Timestamp;
 
 /// Microseconds since the epoch of a timestamp column: whole seconds from `strftime('%s')`,
@@ -173,14 +173,21 @@ WITH top AS (
     slowest_tasks_counts!(),
 );
 
+/// The one row an aggregate statement returns.
+async fn one_row(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    params: &[Param<'_>],
+) -> Result<SqliteRow, sqlx::Error> {
+    let rows = SqliteDb::rows(conn, sql, params).await?;
+    rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)
+}
+
 impl InsightRows for SqliteDb {
     async fn health_rows(&self, now: Timestamp) -> Result<HealthRows<SqliteRow>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let tasks = sqlx::query(TASK_COUNTS).fetch_one(&mut *tx).await?;
-        let steps = sqlx::query(STEP_COUNTS)
-            .bind(now.0)
-            .fetch_one(&mut *tx)
-            .await?;
+        let tasks = one_row(&mut tx, TASK_COUNTS, &[]).await?;
+        let steps = one_row(&mut tx, STEP_COUNTS, &[Param::Int(now.0)]).await?;
         tx.commit().await?;
         Ok(HealthRows {
             tasks,
@@ -195,11 +202,8 @@ impl InsightRows for SqliteDb {
         now: Timestamp,
     ) -> Result<SqliteRow, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(ANALYTICS)
-            .bind(sqlite_time(since))
-            .bind(sqlite_time(now))
-            .fetch_one(&mut *tx)
-            .await?;
+        let bounds = [Param::Time(since), Param::Time(now)];
+        let row = one_row(&mut tx, ANALYTICS, &bounds).await?;
         tx.commit().await?;
         Ok(row)
     }

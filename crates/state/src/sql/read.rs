@@ -1,5 +1,5 @@
 //! Reading rows back, for both databases: a task with its steps and history, and the history
-//! heads a batch's checks need. The statements are the dialect's ([`Statements`]); the rows
+//! heads a batch's checks need. The statements are the dialect's ([`Statements`](crate::sql::dialect::Statements)); the rows
 //! are turned into records here, once. Must not write.
 
 use crate::records::{StepRecord, TaskRecord, TransitionRecord};

@@ -1,9 +1,9 @@
-//! [`SqlStore`]: the body of the [`Store`] methods, written once for both databases over a
+//! [`SqlStore`]: the body of the [`Store`](crate::Store) methods, written once for both databases over a
 //! [`Dialect`] — applying a batch (heads, checks, write, the retry when the cache was stale),
 //! registering templates, reading tasks, states and insights, closing.
 //!
 //! [`SqliteStore`](crate::SqliteStore) and [`PostgresStore`](crate::PostgresStore) are thin
-//! public wrappers of a `SqlStore` whose [`Store`] impl [`delegate_store!`] writes. This file
+//! public wrappers of a `SqlStore` whose [`Store`](crate::Store) impl [`delegate_store!`] writes. This file
 //! must not hold SQL text or anything one database does its own way.
 
 use crate::change::Change;

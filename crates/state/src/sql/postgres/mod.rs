@@ -81,7 +81,7 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 ///   `tasker_workflow_steps.workflow_step_id`), taken 1,000 at a time and handed out
 ///   from memory, so they never collide with other engines or the Rails app (they are not
 ///   contiguous across engines).
-/// - Tasks are owned through claims ([`Store::claim_tasks`]): rows of
+/// - Tasks are owned through claims ([`Store::claim_tasks`](crate::Store::claim_tasks)): rows of
 ///   `tasker_core_task_claims` naming this store, live while the store holds one session
 ///   advisory lock on a connection it keeps (see `claims.rs`). A task this store creates is
 ///   claimed in the transaction that creates it and released in the one that finishes it

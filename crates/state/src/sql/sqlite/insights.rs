@@ -5,7 +5,7 @@
 //! Time: timestamps are UTC text (`YYYY-MM-DD HH:MM:SS.ffffff`), which compares like the
 //! instants it names, so bounds ("finished since") compare text and can use the
 //! finished-transitions index (`migrations/sqlite/0002_tasker_core_insights.sql`). Arithmetic
-//! (durations, backoff deadlines) needs numbers: [`micros!`] turns the text into whole
+//! (durations, backoff deadlines) needs numbers: `micros!` turns the text into whole
 //! microseconds since the epoch, exactly. (`julianday` is a double of days and loses tens of
 //! microseconds, enough to reorder two equally slow steps.)
 //!

@@ -79,4 +79,23 @@ impl Change {
             Change::PatchStep { .. } => None,
         }
     }
+
+    /// This change, refused with `ConcurrentModification` unless its task's or step's
+    /// history head is then at `sort_key` (its `expect_sort_key`). A `CreateTask` has no
+    /// head and is returned as it is.
+    pub fn expecting(mut self, sort_key: i32) -> Change {
+        match &mut self {
+            Change::TaskTransition {
+                expect_sort_key, ..
+            }
+            | Change::StepTransition {
+                expect_sort_key, ..
+            }
+            | Change::PatchStep {
+                expect_sort_key, ..
+            } => *expect_sort_key = Some(sort_key),
+            Change::CreateTask(_) => {}
+        }
+        self
+    }
 }

@@ -121,3 +121,22 @@ pub fn patch_step(step: &mut StepRecord, patch: &StepPatch, at: Timestamp) {
     }
     step.updated_at = at;
 }
+
+/// Folds `patch` into `into`, a patch of the same step written earlier: later fields win
+/// (the SQL stores write a batch's patches of a step as one update).
+pub(crate) fn merge_patch(into: &mut StepPatch, patch: &StepPatch) {
+    // `or`: what the later patch sets wins, what it leaves unset keeps the earlier value.
+    into.in_process = patch.in_process.or(into.in_process);
+    into.processed = patch.processed.or(into.processed);
+    into.retryable = patch.retryable.or(into.retryable);
+    into.processed_at = patch.processed_at.or(into.processed_at);
+    into.attempts = patch.attempts.or(into.attempts);
+    into.retry_limit = patch.retry_limit.or(into.retry_limit);
+    into.last_attempted_at = patch.last_attempted_at.or(into.last_attempted_at);
+    into.backoff_request_seconds = patch
+        .backoff_request_seconds
+        .or(into.backoff_request_seconds);
+    if patch.results.is_some() {
+        into.results = patch.results.clone();
+    }
+}

@@ -6,15 +6,17 @@
 //!
 //! # Layout
 //! - [`records`]: the rows (task, step, transition) and the typed transition metadata.
-//! - [`checks`]: the checks every store makes before writing, and how a patch updates a step.
+//! - [`checks`]: the checks every store makes before writing, how a patch updates a step, and
+//!   how two patches of one step fold into one.
 //! - [`change`]: [`Change`], one write, and [`StepPatch`], the step fields it may set.
 //! - [`store`]: the [`Store`] trait every backend implements, and [`TaskView`], a task read
 //!   back with its steps and history.
 //! - [`memory`]: [`MemoryStore`], the in-process store (tests, and engines that need no
 //!   durability).
 //! - [`sql`]: the durable stores on Tasker's tables, [`SqliteStore`] (embedded, the default)
-//!   and [`PostgresStore`] (several engine processes on one database), and [`open_store`],
-//!   which picks one from a `database_url`.
+//!   and [`PostgresStore`] (several engine processes on one database), one store body over a
+//!   dialect per database; and [`open_store`], which picks a store from a `database_url`
+//!   (`memory:` for a [`MemoryStore`]).
 //! - [`insights`]: health counts, analytics over a period, the slowest steps and tasks
 //!   ([`HealthCounts`], [`AnalyticsMetrics`], [`SlowestStep`], [`SlowestTask`]), answered by
 //!   every store through the [`Store`] trait.
@@ -29,6 +31,8 @@ pub mod memory;
 pub mod records;
 pub mod sql;
 pub mod store;
+#[cfg(test)]
+mod test_rows;
 
 pub use actor::{
     AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, CommitObserver, Flush, LastStoreError,

@@ -392,58 +392,14 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::{NewTask, StepPatch};
-    use serde_json::json;
-    use std::sync::Arc;
-    use tasker_model::TemplateKey;
+    use crate::change::StepPatch;
+    use crate::test_rows::create_task;
 
     fn new_task(store: &MemoryStore) -> (TaskId, StepId) {
         let (task_id, step_ids) = store.allocate_ids(2).unwrap();
-        let step_id = step_ids[0];
-        let now = Timestamp::now();
-        let step = |i: u32| StepRecord {
-            step_id: StepId(step_id.0 + i64::from(i)),
-            task_id,
-            name: Arc::from(format!("s{i}")),
-            template_index: i,
-            retryable: true,
-            retry_limit: 3,
-            in_process: false,
-            processed: false,
-            processed_at: None,
-            attempts: None,
-            last_attempted_at: None,
-            backoff_request_seconds: None,
-            results: None,
-            skippable: false,
-            created_at: now,
-            updated_at: now,
-        };
-        let task = TaskRecord {
-            task_id,
-            template: TemplateKey {
-                namespace: "n".into(),
-                name: "t".into(),
-                version: "1".into(),
-            },
-            context: Arc::new(json!({})),
-            initiator: None,
-            source_system: None,
-            reason: None,
-            tags: json!([]),
-            complete: false,
-            requested_at: now,
-            created_at: now,
-            updated_at: now,
-        };
-        store
-            .apply_now(&[Change::CreateTask(Box::new(NewTask {
-                task,
-                steps: vec![step(0), step(1)],
-                edges: vec![(step_id, StepId(step_id.0 + 1))],
-            }))])
-            .unwrap();
-        (task_id, step_id)
+        let create = create_task(task_id, step_ids[0], &["s0", "s1"], Timestamp::now());
+        store.apply_now(&[create]).unwrap();
+        (task_id, step_ids[0])
     }
 
     fn step_move(task_id: TaskId, step_id: StepId, from: State, to: State) -> Change {
@@ -492,28 +448,7 @@ mod tests {
             .apply_now(&[step_move(t, s, State::Pending, State::InProgress)])
             .unwrap();
         let before = store.task(t).unwrap();
-        let expecting = |key: i32| match step_move(t, s, State::InProgress, State::Error) {
-            Change::StepTransition {
-                task_id,
-                step_id,
-                from,
-                to,
-                meta,
-                at,
-                patch,
-                ..
-            } => Change::StepTransition {
-                task_id,
-                step_id,
-                from,
-                to,
-                meta,
-                at,
-                patch,
-                expect_sort_key: Some(key),
-            },
-            other => other,
-        };
+        let expecting = |key: i32| step_move(t, s, State::InProgress, State::Error).expecting(key);
         let stale = expecting(0);
         let err = store.apply_now(&[stale]).unwrap_err();
         assert!(

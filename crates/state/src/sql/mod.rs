@@ -11,23 +11,45 @@
 //! | `claim_tasks` | grants everything | a claims table; one session advisory lock per store |
 //! | set-based writes | `jsonb_each(?)` | `UNNEST($1::bigint[], …)` |
 //!
-//! How a batch is applied (both): `plan.rs`. Threads and shutdown: `runtime.rs`.
+//! One body, two databases: `store.rs` holds the [`Store`] methods' logic once (applying a
+//! batch with its checks and retry, registering templates, reading tasks and insights), over
+//! a `Dialect` (`dialect.rs`) that each database implements with only what it does its own
+//! way: SQL text, binding and timestamps, the set-based write, ids, claims, migrations.
+//! Threads and shutdown: `runtime.rs`.
 //!
 //! # Layout
 //! - [`open_store`]: picks a store from a `database_url`.
-//! - `sqlite`: [`SqliteStore`]. `postgres`: [`PostgresStore`].
-//! - `plan`: the batch checks (MemoryStore's, same errors) and the set-based write plan;
-//!   the cache of history heads.
+//! - `store`: `SqlStore`, the shared body, and `delegate_store!`, the public stores' `Store`
+//!   impl.
+//! - `dialect`: the `Dialect` trait, `Param` (a bound value), `ReadRow` (a row read by
+//!   position), `Statements` (a database's SQL text for the shared body).
+//! - `plan`: the cache of history heads, the plan of set-based writes, the retry when the
+//!   cache was stale. `check`: the batch checks (MemoryStore's, same errors) producing the
+//!   plan.
+//! - `read`: a task's rows and the history heads, read and decoded. `register`: the named
+//!   rows `register_template` finds or creates. `insights`: the insights from rows;
+//!   `insights_sql`: the insights SQL both databases share to the letter.
+//! - `sqlite`: [`SqliteStore`] (opening, migrations, `ids`, `sql` text, `insights`
+//!   statements, the `write` script).
+//! - `postgres`: [`PostgresStore`] (connecting, migrations, sequences, `claims`, `sql` text,
+//!   `insights` statements, the one-statement `write` built by `statement`).
 //! - `templates`: what `register_template` writes and the ids it caches.
 //! - `view`: a [`TaskView`](crate::TaskView) assembled from rows; step order.
 //! - `runtime`: the tokio runtime each store owns.
 //! - `codec`: timestamps, JSON, states and errors between Rust and SQL.
 
+mod check;
 mod codec;
+mod dialect;
+mod insights;
+mod insights_sql;
 mod plan;
 mod postgres;
+mod read;
+mod register;
 mod runtime;
 mod sqlite;
+mod store;
 mod templates;
 mod view;
 
@@ -35,16 +57,21 @@ pub use codec::redact_url;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use crate::memory::MemoryStore;
 use crate::store::Store;
 use std::sync::Arc;
 use tasker_model::{TaskerError, TaskerResult};
 
-/// Opens the store `database_url` names: `sqlite://path` (or `sqlite:path`),
-/// `sqlite::memory:`, `postgres://…` or `postgresql://…`. Opening creates the Tasker tables
-/// where they do not exist and uses them as they are where they do.
+/// Opens the store `database_url` names: `memory:` (a [`MemoryStore`]: nothing survives the
+/// process), `sqlite://path` (or `sqlite:path`), `sqlite::memory:`, `postgres://…` or
+/// `postgresql://…`. Opening a SQL store creates the Tasker tables where they do not exist
+/// and uses them as they are where they do.
 ///
 /// Anything else is a [`TaskerError::Validation`] naming the URL (its password redacted).
 pub fn open_store(database_url: &str) -> TaskerResult<Arc<dyn Store>> {
+    if database_url == "memory:" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
     let url = database_url.trim();
     let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
     match scheme.as_str() {

@@ -106,51 +106,5 @@ fn pg_snapshot(schema: &PgSchema) -> Vec<String> {
 
 /// `change` with `expect_sort_key: Some(key)`.
 pub fn expecting(change: Change, key: i32) -> Change {
-    match change {
-        Change::StepTransition {
-            task_id,
-            step_id,
-            from,
-            to,
-            meta,
-            at,
-            patch,
-            ..
-        } => Change::StepTransition {
-            task_id,
-            step_id,
-            from,
-            to,
-            meta,
-            at,
-            patch,
-            expect_sort_key: Some(key),
-        },
-        Change::TaskTransition {
-            task_id,
-            from,
-            to,
-            meta,
-            at,
-            complete,
-            ..
-        } => Change::TaskTransition {
-            task_id,
-            from,
-            to,
-            meta,
-            at,
-            complete,
-            expect_sort_key: Some(key),
-        },
-        Change::PatchStep {
-            step_id, at, patch, ..
-        } => Change::PatchStep {
-            step_id,
-            at,
-            patch,
-            expect_sort_key: Some(key),
-        },
-        other => other,
-    }
+    change.expecting(key)
 }

@@ -1,4 +1,5 @@
-//! The insights queries on PostgreSQL (definitions: `src/insights.rs`).
+//! The insights statements on PostgreSQL (definitions: `src/insights.rs`; their rows become
+//! answers in `sql/insights.rs`, which this file must not do).
 //!
 //! Each call runs in one REPEATABLE READ, READ ONLY transaction, so a result made of several
 //! statements (health counts) describes one snapshot. Two planner settings are adjusted for
@@ -18,20 +19,17 @@
 //! into the ids of the named tasks it keeps (`named_tasks`); for steps it adds the join to
 //! the task before the top rows are taken, so it has its own statement.
 
-use crate::insights::{
-    rank_groups, seconds, AnalyticsMetrics, AnalyticsTotals, HealthCounts, SlowQuery, SlowestStep,
-    SlowestStepGroup, SlowestTask, StepGroupTotals,
+use super::PgDb;
+use crate::insights::SlowQuery;
+use crate::sql::codec::to_naive;
+use crate::sql::dialect::{HealthRows, InsightRows};
+use crate::sql::insights_sql::{
+    slowest_steps_names, slowest_tasks_counts, step_counts, step_group_names, used_named_tasks,
+    TASK_COUNTS,
 };
-use crate::sql::codec::{count, from_naive, parse_state, to_naive, ReadError};
-use chrono::NaiveDateTime;
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{Postgres, Row, Transaction};
-use tasker_model::{StepId, TaskId, Timestamp};
-
-/// A count column read as u64.
-fn n(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
+use sqlx::{Postgres, Transaction};
+use tasker_model::Timestamp;
 
 /// Begins the read transaction described in the module documentation.
 async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
@@ -48,36 +46,12 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Er
     Ok(tx)
 }
 
-/// Tasks by current state (the most_recent transition, pending when none).
-const TASK_COUNTS: &str = "
-SELECT count(*),
-       count(*) FILTER (WHERE tr.to_state IS NULL OR tr.to_state = 'pending'),
-       count(*) FILTER (WHERE tr.to_state = 'in_progress'),
-       count(*) FILTER (WHERE tr.to_state = 'complete'),
-       count(*) FILTER (WHERE tr.to_state = 'error'),
-       count(*) FILTER (WHERE tr.to_state = 'cancelled'),
-       count(*) FILTER (WHERE tr.to_state = 'resolved_manually')
-FROM tasker_tasks t
-LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent";
-
 /// Steps by current state, retries and backoff at $1 (`HealthCounts` says which rules).
-const STEP_COUNTS: &str = "
-SELECT count(*),
-       count(*) FILTER (WHERE tr.to_state IS NULL OR tr.to_state = 'pending'),
-       count(*) FILTER (WHERE tr.to_state = 'in_progress'),
-       count(*) FILTER (WHERE tr.to_state = 'complete'),
-       count(*) FILTER (WHERE tr.to_state = 'error'),
-       count(*) FILTER (WHERE tr.to_state = 'cancelled'),
-       count(*) FILTER (WHERE tr.to_state = 'resolved_manually'),
-       count(*) FILTER (WHERE tr.to_state = 'error' AND ws.retryable IS TRUE
-                          AND coalesce(ws.attempts, 0) < coalesce(ws.retry_limit, 3)),
-       count(*) FILTER (WHERE tr.to_state = 'error'
-                          AND coalesce(ws.attempts, 0) >= coalesce(ws.retry_limit, 3)),
-       count(*) FILTER (WHERE (tr.to_state IS NULL OR tr.to_state IN ('pending', 'error'))
-                          AND ws.processed IS NOT TRUE AND ws.in_process IS NOT TRUE
-                          AND ws.retryable IS TRUE
-                          AND coalesce(ws.attempts, 0) < coalesce(ws.retry_limit, 3)
-                          AND (ws.last_attempted_at
+const STEP_COUNTS: &str = concat!(
+    "
+",
+    step_counts!(),
+    "ws.last_attempted_at
                                    + ws.backoff_request_seconds * interval '1 second' > $1
                                OR (tr.to_state = 'error'
                                    AND tr.created_at
@@ -85,59 +59,18 @@ SELECT count(*),
                                                30) * interval '1 second' > $1)))
 FROM tasker_workflow_steps ws
 LEFT JOIN tasker_workflow_step_transitions tr
-       ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent";
+       ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent"
+);
 
 /// Client connections on the server, and its cap.
 const CONNECTIONS: &str = "
 SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
        current_setting('max_connections')::bigint";
 
-pub(super) async fn health_counts(
-    pool: &PgPool,
-    now: Timestamp,
-) -> Result<HealthCounts, sqlx::Error> {
-    let mut tx = begin(pool).await?;
-    let t = sqlx::query(TASK_COUNTS)
-        .persistent(false)
-        .fetch_one(&mut *tx)
-        .await?;
-    let s = sqlx::query(STEP_COUNTS)
-        .persistent(false)
-        .bind(to_naive(now))
-        .fetch_one(&mut *tx)
-        .await?;
-    let (active, max): (i64, i64) = sqlx::query_as(CONNECTIONS)
-        .persistent(false)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let c = |row: &PgRow, i: usize| row.try_get::<i64, _>(i).map(n);
-    Ok(HealthCounts {
-        total_tasks: c(&t, 0)?,
-        pending_tasks: c(&t, 1)?,
-        in_progress_tasks: c(&t, 2)?,
-        complete_tasks: c(&t, 3)?,
-        error_tasks: c(&t, 4)?,
-        cancelled_tasks: c(&t, 5)?,
-        resolved_manually_tasks: c(&t, 6)?,
-        total_steps: c(&s, 0)?,
-        pending_steps: c(&s, 1)?,
-        in_progress_steps: c(&s, 2)?,
-        complete_steps: c(&s, 3)?,
-        error_steps: c(&s, 4)?,
-        cancelled_steps: c(&s, 5)?,
-        resolved_manually_steps: c(&s, 6)?,
-        retryable_error_steps: c(&s, 7)?,
-        exhausted_retry_steps: c(&s, 8)?,
-        in_backoff_steps: c(&s, 9)?,
-        active_connections: Some(n(active)),
-        max_connections: Some(n(max)),
-    })
-}
-
 /// `AnalyticsTotals` over [$1, $2]. Durations in whole microseconds: extract(epoch) of an
 /// interval is exact (numeric) on PostgreSQL 14+, and rounds to the microsecond before.
-const ANALYTICS: &str = "
+const ANALYTICS: &str = concat!(
+    "
 WITH finished_tasks AS (
     SELECT f.to_state,
            (extract(epoch FROM f.created_at - t.created_at) * 1000000)::bigint AS micros
@@ -152,53 +85,16 @@ completed_steps AS (
     JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id
     WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.to_state = 'complete'
       AND f.created_at >= $1 AND f.created_at <= $2
-),
-used_named_tasks AS (
-    SELECT nt.name, tn.name AS namespace
-    FROM tasker_named_tasks nt
-    JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-    WHERE nt.named_task_id IN (SELECT named_task_id FROM tasker_tasks)
-)
-SELECT
-    (SELECT count(*) FROM tasker_tasks t
-       LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent
-      WHERE tr.to_state IS NULL OR tr.to_state IN ('pending', 'in_progress')),
-    (SELECT count(DISTINCT namespace) FROM used_named_tasks),
-    (SELECT count(*) FROM (SELECT DISTINCT namespace, name FROM used_named_tasks) types),
+),",
+    used_named_tasks!(),
+    "    (SELECT count(*) FROM (SELECT DISTINCT namespace, name FROM used_named_tasks) types),
     (SELECT count(*) FROM tasker_tasks WHERE created_at >= $1 AND created_at <= $2),
     (SELECT count(*) FROM finished_tasks WHERE to_state = 'complete'),
     (SELECT coalesce(sum(micros), 0)::bigint FROM finished_tasks WHERE to_state = 'complete'),
     (SELECT count(*) FROM finished_tasks WHERE to_state = 'error'),
     (SELECT count(*) FROM completed_steps),
-    (SELECT coalesce(sum(micros), 0)::bigint FROM completed_steps)";
-
-pub(super) async fn analytics_metrics(
-    pool: &PgPool,
-    since: Timestamp,
-    now: Timestamp,
-) -> Result<AnalyticsMetrics, sqlx::Error> {
-    let mut tx = begin(pool).await?;
-    let r = sqlx::query(ANALYTICS)
-        .persistent(false)
-        .bind(to_naive(since))
-        .bind(to_naive(now))
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let c = |i: usize| r.try_get::<i64, _>(i);
-    Ok(AnalyticsTotals {
-        active_tasks: n(c(0)?),
-        namespaces: n(c(1)?),
-        task_types: n(c(2)?),
-        tasks_created: n(c(3)?),
-        tasks_completed: n(c(4)?),
-        tasks_completed_micros: c(5)?,
-        tasks_failed: n(c(6)?),
-        steps_completed: n(c(7)?),
-        steps_completed_micros: c(8)?,
-    }
-    .metrics(since, now))
-}
+    (SELECT coalesce(sum(micros), 0)::bigint FROM completed_steps)"
+);
 
 /// The named tasks a filtered query keeps ($1 namespace, $2 name, $3 version; NULL: any).
 const MATCHING_NAMED_TASKS: &str = "
@@ -248,16 +144,8 @@ macro_rules! slowest_steps_sql {
             $filter,
             "
     ORDER BY micros DESC, ws.workflow_step_id
-    LIMIT $2
-)
-SELECT top.workflow_step_id, top.task_id, ns.name, nt.name, tn.name, nt.version, top.micros,
-       top.attempts, top.created_at, top.completed_at, top.retryable, top.to_state
-FROM top
-JOIN tasker_named_steps ns ON ns.named_step_id = top.named_step_id
-JOIN tasker_tasks t ON t.task_id = top.task_id
-JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-ORDER BY top.micros DESC, top.workflow_step_id"
+    LIMIT $2",
+            slowest_steps_names!(),
         )
     };
 }
@@ -268,96 +156,25 @@ const SLOWEST_STEPS_FILTERED: &str = slowest_steps_sql!(
     "AND t.named_task_id = ANY($3)"
 );
 
-pub(super) async fn slowest_steps(
-    pool: &PgPool,
-    q: &SlowQuery,
-) -> Result<Vec<SlowestStep>, ReadError> {
-    let mut tx = begin(pool).await?;
-    let named = named_tasks(&mut tx, q).await?;
-    let query = match &named {
-        Some(ids) if ids.is_empty() => return Ok(Vec::new()),
-        Some(ids) => sqlx::query(SLOWEST_STEPS_FILTERED)
-            .persistent(false)
-            .bind(to_naive(q.since))
-            .bind(i64::from(q.limit))
-            .bind(ids),
-        None => sqlx::query(SLOWEST_STEPS)
-            .persistent(false)
-            .bind(to_naive(q.since))
-            .bind(i64::from(q.limit)),
-    };
-    let rows = query.fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SlowestStep {
-                workflow_step_id: StepId(r.try_get(0)?),
-                task_id: TaskId(r.try_get(1)?),
-                step_name: r.try_get(2)?,
-                task_name: r.try_get(3)?,
-                namespace_name: r.try_get(4)?,
-                version: r.try_get(5)?,
-                duration_seconds: seconds(r.try_get(6)?),
-                attempts: count(r.try_get(7)?),
-                created_at: from_naive(r.try_get::<NaiveDateTime, _>(8)?),
-                completed_at: from_naive(r.try_get::<NaiveDateTime, _>(9)?),
-                retryable: r.try_get(10)?,
-                step_status: parse_state(&r.try_get::<String, _>(11)?)?,
-            })
-        })
-        .collect()
-}
-
 /// Finished steps since $1 grouped by names, of the named tasks $2 (NULL: all).
-const STEP_GROUPS: &str = "
+const STEP_GROUPS: &str = concat!(
+    "
 SELECT tn.name, nt.name, ns.name, count(*), sum(s.micros)::bigint, max(s.micros)
 FROM (SELECT ws.task_id, ws.named_step_id,
              (extract(epoch FROM f.created_at - ws.created_at) * 1000000)::bigint AS micros
       FROM tasker_workflow_step_transitions f
       JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id
       WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.created_at >= $1) s
-JOIN tasker_tasks t ON t.task_id = s.task_id
-JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id
-WHERE ($2::bigint[] IS NULL OR t.named_task_id = ANY($2))
-GROUP BY tn.name, nt.name, ns.name";
-
-pub(super) async fn slowest_step_groups(
-    pool: &PgPool,
-    q: &SlowQuery,
-) -> Result<Vec<SlowestStepGroup>, sqlx::Error> {
-    let mut tx = begin(pool).await?;
-    let named = named_tasks(&mut tx, q).await?;
-    if named.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Vec::new());
-    }
-    let rows = sqlx::query(STEP_GROUPS)
-        .persistent(false)
-        .bind(to_naive(q.since))
-        .bind(named)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let groups = rows
-        .iter()
-        .map(|r| {
-            Ok(StepGroupTotals {
-                namespace_name: r.try_get(0)?,
-                task_name: r.try_get(1)?,
-                step_name: r.try_get(2)?,
-                count: n(r.try_get(3)?),
-                sum_micros: r.try_get(4)?,
-                max_micros: r.try_get(5)?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(rank_groups(groups, q.limit))
-}
+",
+    step_group_names!(),
+    "WHERE ($2::bigint[] IS NULL OR t.named_task_id = ANY($2))
+GROUP BY tn.name, nt.name, ns.name"
+);
 
 /// The slowest finished tasks: $1 since, $2 limit, of the named tasks $3 (NULL: all), with
 /// their steps counted for the top rows only.
-const SLOWEST_TASKS: &str = "
+const SLOWEST_TASKS: &str = concat!(
+    "
 WITH top AS (
     SELECT t.task_id, t.named_task_id, t.created_at, f.created_at AS completed_at, f.to_state,
            t.initiator, t.source_system,
@@ -367,61 +184,96 @@ WITH top AS (
     WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.created_at >= $1
       AND ($3::bigint[] IS NULL OR t.named_task_id = ANY($3))
     ORDER BY micros DESC, t.task_id
-    LIMIT $2
-),
-counts AS (
-    SELECT ws.task_id, count(*) AS steps,
-           count(*) FILTER (WHERE tr.to_state = 'complete') AS completed,
-           count(*) FILTER (WHERE tr.to_state = 'error') AS errors
-    FROM tasker_workflow_steps ws
-    LEFT JOIN tasker_workflow_step_transitions tr
-           ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent
-    WHERE ws.task_id IN (SELECT task_id FROM top)
-    GROUP BY ws.task_id
-)
-SELECT top.task_id, nt.name, tn.name, nt.version, top.micros,
-       coalesce(c.steps, 0), coalesce(c.completed, 0), coalesce(c.errors, 0),
-       top.created_at, top.completed_at, top.initiator, top.source_system, top.to_state
-FROM top
-JOIN tasker_named_tasks nt ON nt.named_task_id = top.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-LEFT JOIN counts c ON c.task_id = top.task_id
-ORDER BY top.micros DESC, top.task_id";
+    LIMIT $2",
+    slowest_tasks_counts!(),
+);
 
-pub(super) async fn slowest_tasks(
-    pool: &PgPool,
-    q: &SlowQuery,
-) -> Result<Vec<SlowestTask>, ReadError> {
-    let mut tx = begin(pool).await?;
-    let named = named_tasks(&mut tx, q).await?;
-    if named.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Vec::new());
-    }
-    let rows = sqlx::query(SLOWEST_TASKS)
-        .persistent(false)
-        .bind(to_naive(q.since))
-        .bind(i64::from(q.limit))
-        .bind(named)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SlowestTask {
-                task_id: TaskId(r.try_get(0)?),
-                task_name: r.try_get(1)?,
-                namespace_name: r.try_get(2)?,
-                version: r.try_get(3)?,
-                duration_seconds: seconds(r.try_get(4)?),
-                step_count: n(r.try_get(5)?),
-                completed_steps: n(r.try_get(6)?),
-                error_steps: n(r.try_get(7)?),
-                created_at: from_naive(r.try_get::<NaiveDateTime, _>(8)?),
-                completed_at: from_naive(r.try_get::<NaiveDateTime, _>(9)?),
-                initiator: r.try_get(10)?,
-                source_system: r.try_get(11)?,
-                task_status: parse_state(&r.try_get::<String, _>(12)?)?,
-            })
+impl InsightRows for PgDb {
+    async fn health_rows(&self, now: Timestamp) -> Result<HealthRows<PgRow>, sqlx::Error> {
+        let mut tx = begin(&self.pool).await?;
+        let tasks = sqlx::query(TASK_COUNTS)
+            .persistent(false)
+            .fetch_one(&mut *tx)
+            .await?;
+        let steps = sqlx::query(STEP_COUNTS)
+            .persistent(false)
+            .bind(to_naive(now))
+            .fetch_one(&mut *tx)
+            .await?;
+        let connections: (i64, i64) = sqlx::query_as(CONNECTIONS)
+            .persistent(false)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(HealthRows {
+            tasks,
+            steps,
+            connections: Some(connections),
         })
-        .collect()
+    }
+
+    async fn analytics_row(&self, since: Timestamp, now: Timestamp) -> Result<PgRow, sqlx::Error> {
+        let mut tx = begin(&self.pool).await?;
+        let row = sqlx::query(ANALYTICS)
+            .persistent(false)
+            .bind(to_naive(since))
+            .bind(to_naive(now))
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn slowest_step_rows(&self, q: &SlowQuery) -> Result<Vec<PgRow>, sqlx::Error> {
+        let mut tx = begin(&self.pool).await?;
+        let named = named_tasks(&mut tx, q).await?;
+        let query = match &named {
+            Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+            Some(ids) => sqlx::query(SLOWEST_STEPS_FILTERED)
+                .persistent(false)
+                .bind(to_naive(q.since))
+                .bind(i64::from(q.limit))
+                .bind(ids),
+            None => sqlx::query(SLOWEST_STEPS)
+                .persistent(false)
+                .bind(to_naive(q.since))
+                .bind(i64::from(q.limit)),
+        };
+        let rows = query.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn step_group_rows(&self, q: &SlowQuery) -> Result<Vec<PgRow>, sqlx::Error> {
+        let mut tx = begin(&self.pool).await?;
+        let named = named_tasks(&mut tx, q).await?;
+        if named.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(STEP_GROUPS)
+            .persistent(false)
+            .bind(to_naive(q.since))
+            .bind(named)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn slowest_task_rows(&self, q: &SlowQuery) -> Result<Vec<PgRow>, sqlx::Error> {
+        let mut tx = begin(&self.pool).await?;
+        let named = named_tasks(&mut tx, q).await?;
+        if named.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(SLOWEST_TASKS)
+            .persistent(false)
+            .bind(to_naive(q.since))
+            .bind(i64::from(q.limit))
+            .bind(named)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
 }

@@ -1,31 +1,33 @@
 //! [`PostgresStore`]: Tasker's tables in PostgreSQL, shared by any number of engines and by
-//! the Tasker Rails engine.
+//! the Tasker Rails engine. This module holds what PostgreSQL does its own way (connecting,
+//! migrations, ids from sequences, claims, the one-statement write, the SQL text); the
+//! store's body is `sql/store.rs`, shared with SQLite.
 
 mod claims;
 mod insights;
-mod read;
+mod sql;
+mod statement;
 mod write;
 
-use crate::change::Change;
-use crate::insights::{
-    AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
-};
-use crate::sql::codec::{db_error, parse_state, redact_url, to_naive};
-use crate::sql::plan::{self, apply_with_retry, refusal, Failure, Heads};
+use crate::sql::codec::{db_error, from_naive, redact_url, to_naive, ReadError};
+use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteError};
+use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
-use crate::sql::templates::{plan_template, TemplateCache, TemplatePlan};
-use crate::sql::view::assemble;
-use crate::store::{Commit, Store, TaskView};
+use crate::sql::store::{delegate_store, Shared, SqlStore};
+use chrono::NaiveDateTime;
 use claims::Owner;
 use parking_lot::Mutex;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres,
+};
+use sqlx::Row;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
-use write::WriteError;
+use tasker_model::{StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 
 /// The migrations, in order (`migrations/postgres/`).
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -79,7 +81,7 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 ///   `tasker_workflow_steps.workflow_step_id`), taken 1,000 at a time and handed out
 ///   from memory, so they never collide with other engines or the Rails app (they are not
 ///   contiguous across engines).
-/// - Tasks are owned through claims ([`Store::claim_tasks`]): rows of
+/// - Tasks are owned through claims ([`Store::claim_tasks`](crate::Store::claim_tasks)): rows of
 ///   `tasker_core_task_claims` naming this store, live while the store holds one session
 ///   advisory lock on a connection it keeps (see `claims.rs`). A task this store creates is
 ///   claimed in the transaction that creates it and released in the one that finishes it
@@ -89,19 +91,13 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 ///   (Ruby threads, the engine's start-up).
 /// - Dropping the store closes its pool and its claims connection (its claims can be taken
 ///   over at once) and stops its runtime, with bounded waits.
-pub struct PostgresStore {
-    inner: Arc<Inner>,
-    runtime: StoreRuntime,
-}
+pub struct PostgresStore(SqlStore<PgDb>);
 
-struct Inner {
+delegate_store!(PostgresStore);
+
+/// What PostgreSQL does its own way (see [`Dialect`]).
+pub(crate) struct PgDb {
     pool: PgPool,
-    describe: String,
-    templates: TemplateCache,
-    heads: Mutex<Heads>,
-    /// Batches are applied one at a time even if `apply` is called before the previous
-    /// commit finished.
-    writer: tokio::sync::Mutex<()>,
     ids: Mutex<IdBlocks>,
     task_sequence: String,
     step_sequence: String,
@@ -160,20 +156,19 @@ impl PostgresStore {
             let owner = Owner::open(options, &pool).await?;
             Ok::<_, TaskerError>((pool, tasks, steps, owner))
         })?;
-        let inner = Arc::new(Inner {
+        let db = PgDb {
             pool,
-            describe,
-            templates: TemplateCache::default(),
-            heads: Mutex::new(Heads::default()),
-            writer: tokio::sync::Mutex::new(()),
             ids: Mutex::new(IdBlocks::default()),
             task_sequence,
             step_sequence,
             owner_key: owner.key(),
             owner: tokio::sync::Mutex::new(owner),
-        });
-        runtime.spawn(keep_owner_alive(Arc::downgrade(&inner)));
-        Ok(PostgresStore { inner, runtime })
+        };
+        let store = SqlStore::new(db, describe, runtime);
+        store
+            .runtime()
+            .spawn(keep_owner_alive(Arc::downgrade(&store.inner)));
+        Ok(PostgresStore(store))
     }
 
     /// Creates (or replaces) `tasker_core_step_readiness(task_id, now)`, TASKER.md's
@@ -181,28 +176,19 @@ impl PostgresStore {
     /// the engine decides readiness in Rust; the function serves inspection and tooling.
     /// Blocks; call it from a thread outside an async runtime.
     pub fn install_readiness_function(&self) -> TaskerResult<()> {
-        self.runtime
-            .block_on(sqlx::raw_sql(STEP_READINESS).execute(&self.inner.pool))
+        self.0
+            .runtime()
+            .block_on(sqlx::raw_sql(STEP_READINESS).execute(&self.0.inner.db.pool))
             .map(|_| ())
             .map_err(|e| {
                 db_error(
                     format!(
                         "installing tasker_core_step_readiness in {}",
-                        self.inner.describe
+                        self.0.inner.describe
                     ),
                     e,
                 )
             })
-    }
-}
-
-impl Drop for PostgresStore {
-    fn drop(&mut self) {
-        let inner = self.inner.clone();
-        self.runtime.shutdown(async move {
-            inner.owner.lock().await.close().await;
-            inner.pool.close().await;
-        });
     }
 }
 
@@ -212,14 +198,14 @@ const OWNER_CHECK: Duration = Duration::from_secs(10);
 /// Checks the owner connection every [`OWNER_CHECK`], so a lost connection (which lets
 /// other engines take this store's tasks) is restored within seconds, not at the next
 /// `claim_tasks`. Ends with the store.
-async fn keep_owner_alive(inner: std::sync::Weak<Inner>) {
+async fn keep_owner_alive(inner: std::sync::Weak<Shared<PgDb>>) {
     loop {
         tokio::time::sleep(OWNER_CHECK).await;
         let Some(inner) = inner.upgrade() else {
             return;
         };
         let checked = {
-            let mut owner = inner.owner.lock().await;
+            let mut owner = inner.db.owner.lock().await;
             owner.ensure_alive().await
         };
         if let Err(e) = checked {
@@ -256,49 +242,7 @@ async fn sequence(pool: &PgPool, table: &str, column: &str) -> TaskerResult<Stri
     })
 }
 
-impl Inner {
-    async fn apply(&self, batch: Vec<Change>) -> TaskerResult<()> {
-        let _writer = self.writer.lock().await;
-        let batch = &batch;
-        apply_with_retry(batch, &self.heads, |all| self.attempt(batch, all)).await
-    }
-
-    /// One try at the batch.
-    async fn attempt(&self, batch: &[Change], all: bool) -> Result<(), Failure> {
-        let doing = || {
-            format!(
-                "writing a batch of {} changes to {}",
-                batch.len(),
-                self.describe
-            )
-        };
-        // No transaction: the write is one statement, atomic by itself, that verifies every
-        // head the checks used (see `write.rs`); the heads read here are only as current as
-        // a read in a READ COMMITTED transaction would be.
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| db_error(doing(), e))?;
-        let wanted = self.heads.lock().wanted(batch, all);
-        let loaded = write::load_heads(&mut conn, &wanted)
-            .await
-            .map_err(|e| db_error(doing(), e))?;
-        let plan = {
-            let heads = self.heads.lock();
-            plan::check(batch, &heads, &loaded, &self.templates, &self.describe)
-                .map_err(|e| refusal(e, batch, &heads, all))?
-        };
-        write::write(&mut conn, &plan, self.owner_key)
-            .await
-            .map_err(|e| match e {
-                WriteError::Stale => Failure::Stale,
-                WriteError::Sql(e) => db_error(doing(), e).into(),
-            })?;
-        self.heads.lock().commit(&plan);
-        Ok(())
-    }
-
+impl PgDb {
     /// `n` ids from `sequence`, increasing.
     async fn take_ids(&self, sequence: &str, n: usize) -> TaskerResult<Vec<i64>> {
         let mut ids: Vec<i64> =
@@ -311,323 +255,105 @@ impl Inner {
         ids.sort_unstable();
         Ok(ids)
     }
+}
 
-    async fn register(&self, template: &TemplatePlan) -> Result<(i64, Vec<i64>), sqlx::Error> {
-        let now = to_naive(Timestamp::now());
-        let mut tx = self.pool.begin().await?;
-        let namespace = find_or_insert(
-            &mut tx,
-            || {
-                sqlx::query_scalar(
-                    "SELECT task_namespace_id::bigint FROM tasker_task_namespaces WHERE name = $1",
-                )
-                .bind(&template.key.namespace)
-            },
-            sqlx::query_scalar(
-                "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) \
-                 VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING task_namespace_id::bigint",
-            )
-            .bind(&template.key.namespace)
-            .bind(now),
-        )
-        .await?;
-        let mut systems = Vec::with_capacity(template.dependent_systems.len());
-        for name in &template.dependent_systems {
-            systems.push(
-                find_or_insert(
-                    &mut tx,
-                    || {
-                        sqlx::query_scalar(
-                            "SELECT dependent_system_id::bigint FROM tasker_dependent_systems \
-                             WHERE name = $1",
-                        )
-                        .bind(name)
-                    },
-                    sqlx::query_scalar(
-                        "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
-                         VALUES ($1, $2, $2) ON CONFLICT DO NOTHING RETURNING dependent_system_id::bigint",
-                    )
-                    .bind(name)
-                    .bind(now),
-                )
-                .await?,
-            );
-        }
-        let named_task = find_or_insert(
-            &mut tx,
-            || {
-                sqlx::query_scalar(
-                    "SELECT named_task_id::bigint FROM tasker_named_tasks \
-                     WHERE task_namespace_id = $1 AND name = $2 AND version = $3",
-                )
-                .bind(namespace)
-                .bind(&template.key.name)
-                .bind(&template.key.version)
-            },
-            sqlx::query_scalar(
-                "INSERT INTO tasker_named_tasks \
-                 (name, description, task_namespace_id, version, configuration, created_at, \
-                  updated_at) \
-                 VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) \
-                 ON CONFLICT DO NOTHING RETURNING named_task_id::bigint",
-            )
-            .bind(&template.key.name)
-            .bind(&template.description)
-            .bind(namespace)
-            .bind(&template.key.version)
-            .bind(&template.configuration)
-            .bind(now),
-        )
-        .await?;
-        let mut steps = Vec::with_capacity(template.steps.len());
-        for step in &template.steps {
-            let system = systems[step.dependent_system];
-            let named_step = find_or_insert(
-                &mut tx,
-                || {
-                    sqlx::query_scalar(
-                        "SELECT named_step_id::bigint FROM tasker_named_steps \
-                         WHERE dependent_system_id = $1 AND name = $2",
-                    )
-                    .bind(system)
-                    .bind(&step.name)
-                },
-                sqlx::query_scalar(
-                    "INSERT INTO tasker_named_steps \
-                     (dependent_system_id, name, description, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING RETURNING named_step_id::bigint",
-                )
-                .bind(system)
-                .bind(&step.name)
-                .bind(&step.description)
-                .bind(now),
-            )
-            .await?;
-            find_or_insert(
-                &mut tx,
-                || {
-                    sqlx::query_scalar(
-                        "SELECT id::bigint FROM tasker_named_tasks_named_steps \
-                         WHERE named_task_id = $1 AND named_step_id = $2",
-                    )
-                    .bind(named_task)
-                    .bind(named_step)
-                },
-                sqlx::query_scalar(
-                    "INSERT INTO tasker_named_tasks_named_steps \
-                     (named_task_id, named_step_id, skippable, default_retryable, \
-                      default_retry_limit, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING id::bigint",
-                )
-                .bind(named_task)
-                .bind(named_step)
-                .bind(step.skippable)
-                .bind(step.default_retryable)
-                .bind(step.default_retry_limit)
-                .bind(now),
-            )
-            .await?;
-            steps.push(named_step);
-        }
-        tx.commit().await?;
-        Ok((named_task, steps))
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+fn bind<'q>(query: Query<'q>, param: &Param<'_>) -> Query<'q> {
+    match param {
+        Param::Int(v) => query.bind(*v),
+        Param::Int4(v) => query.bind(*v),
+        Param::Bool(v) => query.bind(*v),
+        Param::Text(v) => query.bind(*v),
+        Param::OptText(v) => query.bind(*v),
+        Param::Time(t) => query.bind(to_naive(*t)),
+        Param::Ids(ids) => query.bind(ids.clone()),
     }
 }
 
-type Scalar<'q> = sqlx::query::QueryScalar<'q, Postgres, i64, sqlx::postgres::PgArguments>;
+impl ReadRow for PgRow {
+    fn get<T: Column>(&self, i: usize) -> Result<T, sqlx::Error> {
+        self.try_get(i)
+    }
 
-/// Runs `find`; when it finds nothing, `insert` (which does nothing on a unique conflict,
-/// i.e. when another engine just created the row), and when that returns nothing, `find`
-/// again. Finding first keeps a re-registration from consuming sequence values.
-async fn find_or_insert<'q>(
-    tx: &mut Transaction<'static, Postgres>,
-    find: impl Fn() -> Scalar<'q>,
-    insert: Scalar<'q>,
-) -> Result<i64, sqlx::Error> {
-    if let Some(id) = find().fetch_optional(&mut **tx).await? {
-        return Ok(id);
+    fn time(&self, i: usize) -> Result<Timestamp, ReadError> {
+        Ok(from_naive(self.try_get::<NaiveDateTime, _>(i)?))
     }
-    if let Some(id) = insert.fetch_optional(&mut **tx).await? {
-        return Ok(id);
+
+    fn opt_time(&self, i: usize) -> Result<Option<Timestamp>, ReadError> {
+        Ok(self.try_get::<Option<NaiveDateTime>, _>(i)?.map(from_naive))
     }
-    find().fetch_one(&mut **tx).await
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
+        Ok(self.try_get::<Option<i32>, _>(i)?.map(i64::from))
+    }
 }
 
-impl Store for PostgresStore {
-    fn apply(&self, batch: Vec<Change>) -> Commit {
-        let inner = self.inner.clone();
-        self.runtime
-            .spawn_commit(format!("store {}", self.inner.describe), async move {
-                inner.apply(batch).await
-            })
+impl Dialect for PgDb {
+    type Row = PgRow;
+    type Db = Postgres;
+    /// A connection, no transaction: the write is one statement, atomic by itself, that
+    /// verifies every head the checks used (see `write.rs`); the heads read before it are
+    /// only as current as a read in a READ COMMITTED transaction would be.
+    type Writer = PoolConnection<Postgres>;
+
+    const SQL: Statements = sql::STATEMENTS;
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
-    fn register_template(&self, template: &TaskTemplate) -> TaskerResult<()> {
-        let plan = plan_template(template)?;
-        let (named_task, steps) =
-            self.runtime
-                .block_on(self.inner.register(&plan))
-                .map_err(|e| {
-                    db_error(
-                        format!(
-                            "registering template {} ({}) in {}",
-                            plan.key, template.source, self.inner.describe
-                        ),
-                        e,
-                    )
-                })?;
-        self.inner.templates.insert(plan.rows(named_task, &steps));
+    fn rows<'e>(
+        conn: &'e mut PgConnection,
+        sql: &'static str,
+        params: &'e [Param<'e>],
+    ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
+        params.iter().fold(sqlx::query(sql), bind).fetch_all(conn)
+    }
+
+    async fn begin_batch(&self) -> Result<Self::Writer, sqlx::Error> {
+        self.pool.acquire().await
+    }
+
+    fn write<'e>(
+        &'e self,
+        writer: &'e mut Self::Writer,
+        plan: &'e Plan,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send + 'e {
+        write::write(writer, plan, self.owner_key)
+    }
+
+    async fn end_batch(_writer: Self::Writer) -> Result<(), sqlx::Error> {
         Ok(())
     }
 
-    fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, Vec<StepId>)> {
+    fn allocate_ids(
+        &self,
+        runtime: &StoreRuntime,
+        _store: &str,
+        steps: u32,
+    ) -> TaskerResult<(TaskId, Vec<StepId>)> {
         let n = steps as usize;
-        let mut ids = self.inner.ids.lock();
+        let mut ids = self.ids.lock();
         if ids.tasks.is_empty() {
-            let block = self
-                .runtime
-                .block_on(self.inner.take_ids(&self.inner.task_sequence, ID_BLOCK))?;
+            let block = runtime.block_on(self.take_ids(&self.task_sequence, ID_BLOCK))?;
             ids.tasks.extend(block);
         }
         if ids.steps.len() < n {
             let more = ID_BLOCK.max(n - ids.steps.len());
-            let block = self
-                .runtime
-                .block_on(self.inner.take_ids(&self.inner.step_sequence, more))?;
+            let block = runtime.block_on(self.take_ids(&self.step_sequence, more))?;
             ids.steps.extend(block);
         }
         let task = ids.tasks.pop_front().expect("refilled above");
         Ok((TaskId(task), ids.steps.drain(..n).map(StepId).collect()))
     }
 
-    fn task(&self, id: TaskId) -> TaskerResult<Option<TaskView>> {
-        let rows = self
-            .runtime
-            .block_on(read::task(&self.inner.pool, id))
-            .map_err(|e| {
-                e.into_tasker(format!("reading task {id} from {}", self.inner.describe))
-            })?;
-        Ok(rows.map(|r| assemble(r, &self.inner.templates)))
+    async fn claim<'e>(&'e self, ids: &'e [TaskId]) -> TaskerResult<Vec<TaskId>> {
+        self.owner.lock().await.claim(&self.pool, ids).await
     }
 
-    fn task_state(&self, id: TaskId) -> TaskerResult<Option<State>> {
-        let row: Option<(i64, Option<String>)> = self
-            .runtime
-            .block_on(
-                sqlx::query_as(
-                    "SELECT t.task_id, tr.to_state FROM tasker_tasks t \
-                     LEFT JOIN tasker_task_transitions tr \
-                       ON tr.task_id = t.task_id AND tr.most_recent \
-                     WHERE t.task_id = $1",
-                )
-                .bind(id.0)
-                .fetch_optional(&self.inner.pool),
-            )
-            .map_err(|e| {
-                db_error(
-                    format!(
-                        "reading the state of task {id} from {}",
-                        self.inner.describe
-                    ),
-                    e,
-                )
-            })?;
-        row.map(|(_, s)| s.map_or(Ok(State::Pending), |s| parse_state(&s)))
-            .transpose()
-    }
-
-    fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>> {
-        let ids: Vec<i64> = self
-            .runtime
-            .block_on(
-                sqlx::query_scalar(
-                    "SELECT t.task_id FROM tasker_tasks t \
-                     LEFT JOIN tasker_task_transitions tr \
-                       ON tr.task_id = t.task_id AND tr.most_recent \
-                     WHERE COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
-                     ORDER BY t.created_at, t.task_id",
-                )
-                .fetch_all(&self.inner.pool),
-            )
-            .map_err(|e| {
-                db_error(
-                    format!("listing unfinished tasks in {}", self.inner.describe),
-                    e,
-                )
-            })?;
-        Ok(ids.into_iter().map(TaskId).collect())
-    }
-
-    fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts> {
-        self.runtime
-            .block_on(insights::health_counts(&self.inner.pool, now))
-            .map_err(|e| db_error(format!("counting health in {}", self.inner.describe), e))
-    }
-
-    fn analytics_metrics(
-        &self,
-        since: Timestamp,
-        now: Timestamp,
-    ) -> TaskerResult<AnalyticsMetrics> {
-        self.runtime
-            .block_on(insights::analytics_metrics(&self.inner.pool, since, now))
-            .map_err(|e| db_error(format!("computing analytics in {}", self.inner.describe), e))
-    }
-
-    fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
-        self.runtime
-            .block_on(insights::slowest_steps(&self.inner.pool, query))
-            .map_err(|e| {
-                e.into_tasker(format!(
-                    "finding the slowest steps in {}",
-                    self.inner.describe
-                ))
-            })
-    }
-
-    fn slowest_step_groups(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStepGroup>> {
-        self.runtime
-            .block_on(insights::slowest_step_groups(&self.inner.pool, query))
-            .map_err(|e| {
-                db_error(
-                    format!("grouping the slowest steps in {}", self.inner.describe),
-                    e,
-                )
-            })
-    }
-
-    fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
-        self.runtime
-            .block_on(insights::slowest_tasks(&self.inner.pool, query))
-            .map_err(|e| {
-                e.into_tasker(format!(
-                    "finding the slowest tasks in {}",
-                    self.inner.describe
-                ))
-            })
-    }
-
-    fn claim_tasks(&self, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
-        self.runtime.block_on(async {
-            self.inner
-                .owner
-                .lock()
-                .await
-                .claim(&self.inner.pool, ids)
-                .await
-        })
-    }
-
-    fn close(&self) {
-        let inner = self.inner.clone();
-        let describe = self.inner.describe.clone();
-        self.runtime.close_within(&describe, async move {
-            inner.owner.lock().await.close().await;
-            inner.pool.close().await;
-        });
-    }
-
-    fn describe(&self) -> String {
-        self.inner.describe.clone()
+    async fn close(&self) {
+        self.owner.lock().await.close().await;
+        self.pool.close().await;
     }
 }

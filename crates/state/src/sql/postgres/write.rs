@@ -6,7 +6,7 @@
 //! The checks the database makes (a head the plan relied on is still there, every update
 //! found its row) are counts of `RETURNING` rows compared in the statement's final
 //! `SELECT`: a disagreement divides by zero there, which aborts the statement (nothing of it
-//! is written) and reads as [`WriteError::Stale`]. The final `SELECT` runs before the CTEs
+//! is written) and reads as `WriteError::Stale`. The final `SELECT` runs before the CTEs
 //! nobody reads (the inserts) and before the foreign-key checks at the end of the
 //! statement, so a stale head is reported as stale, not as the error it causes later.
 //!
@@ -14,177 +14,13 @@
 //! after an update of the same table (a new `most_recent` transition after the flip of the
 //! old one, for the partial unique index) waits for it by reading its count.
 
-use crate::sql::codec::{
-    backoff_column, int_column, is_history_conflict, json_text, parse_state, to_naive,
-};
-use crate::sql::plan::{self, HeadCheck, Loaded, Plan, TransitionRow, Wanted};
+use super::statement::{times, Statement};
+use crate::sql::codec::{backoff_column, int_column, json_text, to_naive};
+use crate::sql::dialect::WriteError;
+use crate::sql::plan::{HeadCheck, Plan, TransitionRow};
 use chrono::NaiveDateTime;
-use sqlx::postgres::{PgArguments, PgConnection};
-use sqlx::{Arguments, AssertSqlSafe, Encode, Postgres, Row, Type};
-use tasker_model::{State, StepId, TaskId};
-
-type Conn = PgConnection;
-
-/// Heads of the wanted tasks and steps that exist (a missing one is missing from `Loaded`).
-pub(super) async fn load_heads(conn: &mut Conn, wanted: &Wanted) -> Result<Loaded, sqlx::Error> {
-    let mut loaded = Loaded::default();
-    if !wanted.tasks.is_empty() {
-        let rows = sqlx::query(
-            "SELECT t.task_id, tr.to_state, tr.sort_key FROM tasker_tasks t \
-             LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent \
-             WHERE t.task_id = ANY($1)",
-        )
-        .bind(wanted.tasks.iter().map(|t| t.0).collect::<Vec<_>>())
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in rows {
-            let head = head(r.try_get(1)?, r.try_get(2)?)?;
-            loaded.tasks.insert(TaskId(r.try_get(0)?), head);
-        }
-    }
-    if !wanted.steps.is_empty() {
-        let rows = sqlx::query(
-            "SELECT ws.workflow_step_id, ws.task_id, tr.to_state, tr.sort_key \
-             FROM tasker_workflow_steps ws \
-             LEFT JOIN tasker_workflow_step_transitions tr \
-               ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent \
-             WHERE ws.workflow_step_id = ANY($1)",
-        )
-        .bind(wanted.steps.iter().map(|s| s.0).collect::<Vec<_>>())
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in rows {
-            let head = head(r.try_get(2)?, r.try_get(3)?)?;
-            loaded
-                .steps
-                .insert(StepId(r.try_get(0)?), (TaskId(r.try_get(1)?), head));
-        }
-    }
-    Ok(loaded)
-}
-
-/// A head from a LEFT JOINed most_recent transition (none: pending at sort_key 0).
-fn head(state: Option<String>, sort_key: Option<i32>) -> Result<plan::Head, sqlx::Error> {
-    match state {
-        None => Ok((State::Pending, 0)),
-        Some(s) => Ok((
-            parse_state(&s).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
-            sort_key.unwrap_or(0),
-        )),
-    }
-}
-
-pub(super) enum WriteError {
-    /// The database disagrees with a head the checks used.
-    Stale,
-    Sql(sqlx::Error),
-}
-
-/// SQLSTATE `division_by_zero`: the statement's own signal that a check failed.
-const CHECK_FAILED: &str = "22012";
-
-impl From<sqlx::Error> for WriteError {
-    fn from(e: sqlx::Error) -> Self {
-        // A duplicate key on a history table: someone else appended to it (the cache said
-        // otherwise). A duplicate task or step id is the batch's fault.
-        let check_failed = e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .is_some_and(|c| c == CHECK_FAILED);
-        if check_failed || is_history_conflict(&e) {
-            WriteError::Stale
-        } else {
-            WriteError::Sql(e)
-        }
-    }
-}
-
-fn times<T>(rows: &[T], f: impl Fn(&T) -> tasker_model::Timestamp) -> Vec<NaiveDateTime> {
-    rows.iter().map(|r| to_naive(f(r))).collect()
-}
-
-/// One statement: data-modifying CTEs (`w1`, `w2`, …) and the checks of the final `SELECT`.
-#[derive(Default)]
-struct Statement {
-    ctes: Vec<String>,
-    args: PgArguments,
-    bound: usize,
-    /// Boolean SQL expressions that must all hold.
-    checks: Vec<String>,
-}
-
-impl Statement {
-    /// Binds `value` as the next parameter and returns its number.
-    fn bind<'q, T>(&mut self, value: T) -> Result<usize, sqlx::Error>
-    where
-        T: Encode<'q, Postgres> + Type<Postgres> + 'q,
-    {
-        self.args.add(value).map_err(sqlx::Error::Encode)?;
-        self.bound += 1;
-        Ok(self.bound)
-    }
-
-    /// `sql` with its parameters `$1`, `$2`, … renumbered to follow those bound before the
-    /// `params` it uses (bound just now, in order).
-    fn renumber(&self, sql: &str, params: usize) -> String {
-        let base = self.bound - params;
-        let mut out = String::with_capacity(sql.len() + 16);
-        let mut rest = sql;
-        while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..=at]);
-            rest = &rest[at + 1..];
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let n: usize = rest[..digits].parse().expect("a numbered parameter");
-            out.push_str(&(n + base).to_string());
-            rest = &rest[digits..];
-        }
-        out.push_str(rest);
-        out
-    }
-
-    /// Adds `sql`, whose `params` parameters were just bound, as the next CTE; returns its
-    /// name.
-    fn cte(&mut self, sql: &str, params: usize) -> String {
-        let name = format!("w{}", self.ctes.len() + 1);
-        let sql = self.renumber(sql, params);
-        self.ctes.push(format!("{name} AS ({sql})"));
-        name
-    }
-
-    /// Adds `sql` (`… RETURNING 1`) as the next CTE, which must return `rows` rows; returns
-    /// its name.
-    fn counted_cte(
-        &mut self,
-        sql: &str,
-        params: usize,
-        rows: usize,
-    ) -> Result<String, sqlx::Error> {
-        let name = self.cte(sql, params);
-        let n = self.bind(rows as i64)?;
-        self.checks
-            .push(format!("(SELECT count(*) FROM {name}) = ${n}::int8"));
-        Ok(name)
-    }
-
-    async fn run(self, conn: &mut Conn) -> Result<(), WriteError> {
-        if self.ctes.is_empty() && self.checks.is_empty() {
-            return Ok(());
-        }
-        let checks = if self.checks.is_empty() {
-            "true".to_string()
-        } else {
-            self.checks.join(" AND ")
-        };
-        let sql = format!(
-            "WITH {} SELECT 1 / (CASE WHEN {checks} THEN 1 ELSE 0 END)",
-            self.ctes.join(",\n")
-        );
-        sqlx::query_with(AssertSqlSafe(sql), self.args)
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
-}
+use sqlx::postgres::PgConnection;
+use tasker_model::State;
 
 /// `WHERE` clause making an insert wait for the CTE `name` (an update of the same table).
 fn after(name: &Option<String>) -> String {
@@ -195,7 +31,11 @@ fn after(name: &Option<String>) -> String {
 }
 
 /// Writes a checked plan as one statement, in autocommit: it is atomic by itself.
-pub(super) async fn write(conn: &mut Conn, plan: &Plan, owner: i32) -> Result<(), WriteError> {
+pub(super) async fn write(
+    conn: &mut PgConnection,
+    plan: &Plan,
+    owner: i32,
+) -> Result<(), WriteError> {
     let mut st = Statement::default();
     insert_tasks(&mut st, plan)?;
     insert_steps(&mut st, plan)?;

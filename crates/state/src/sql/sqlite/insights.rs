@@ -1,23 +1,26 @@
-//! The insights queries on SQLite (definitions: `src/insights.rs`), the same statements as
-//! `sql/postgres/insights.rs` in SQLite's dialect.
+//! The insights statements on SQLite (definitions: `src/insights.rs`; their rows become
+//! answers in `sql/insights.rs`), the same statements as `sql/postgres/insights.rs` in
+//! SQLite's dialect. Must not assemble answers.
 //!
 //! Time: timestamps are UTC text (`YYYY-MM-DD HH:MM:SS.ffffff`), which compares like the
 //! instants it names, so bounds ("finished since") compare text and can use the
 //! finished-transitions index (`migrations/sqlite/0002_tasker_core_insights.sql`). Arithmetic
-//! (durations, backoff deadlines) needs numbers: [`micros!`] turns the text into whole
+//! (durations, backoff deadlines) needs numbers: `micros!` turns the text into whole
 //! microseconds since the epoch, exactly. (`julianday` is a double of days and loses tens of
 //! microseconds, enough to reorder two equally slow steps.)
 //!
 //! Each call reads in one transaction: a snapshot, so the counts of several statements agree.
 
-use crate::insights::{
-    rank_groups, seconds, AnalyticsMetrics, AnalyticsTotals, HealthCounts, SlowQuery, SlowestStep,
-    SlowestStepGroup, SlowestTask, StepGroupTotals,
+use super::SqliteDb;
+use crate::insights::SlowQuery;
+use crate::sql::codec::sqlite_time;
+use crate::sql::dialect::{Dialect, HealthRows, InsightRows, Param};
+use crate::sql::insights_sql::{
+    slowest_steps_names, slowest_tasks_counts, step_counts, step_group_names, used_named_tasks,
+    TASK_COUNTS,
 };
-use crate::sql::codec::{count, parse_sqlite_time, parse_state, sqlite_time, ReadError};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::Row;
-use tasker_model::{StepId, TaskId, Timestamp};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use tasker_model::Timestamp;
 
 /// Microseconds since the epoch of a timestamp column: whole seconds from `strftime('%s')`,
 /// plus the fraction's digits padded to six (text without a fraction, or with fewer digits,
@@ -34,47 +37,12 @@ macro_rules! micros {
     };
 }
 
-/// A count column read as u64.
-fn n(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn time(row: &SqliteRow, i: usize) -> Result<Timestamp, ReadError> {
-    Ok(parse_sqlite_time(&row.try_get::<String, _>(i)?)?)
-}
-
-/// Tasks by current state (the most_recent transition, pending when none).
-const TASK_COUNTS: &str = "
-SELECT count(*),
-       count(*) FILTER (WHERE tr.to_state IS NULL OR tr.to_state = 'pending'),
-       count(*) FILTER (WHERE tr.to_state = 'in_progress'),
-       count(*) FILTER (WHERE tr.to_state = 'complete'),
-       count(*) FILTER (WHERE tr.to_state = 'error'),
-       count(*) FILTER (WHERE tr.to_state = 'cancelled'),
-       count(*) FILTER (WHERE tr.to_state = 'resolved_manually')
-FROM tasker_tasks t
-LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent";
-
 /// Steps by current state, retries and backoff at ?1 (microseconds; `HealthCounts` says
 /// which rules).
 const STEP_COUNTS: &str = concat!(
     "
-SELECT count(*),
-       count(*) FILTER (WHERE tr.to_state IS NULL OR tr.to_state = 'pending'),
-       count(*) FILTER (WHERE tr.to_state = 'in_progress'),
-       count(*) FILTER (WHERE tr.to_state = 'complete'),
-       count(*) FILTER (WHERE tr.to_state = 'error'),
-       count(*) FILTER (WHERE tr.to_state = 'cancelled'),
-       count(*) FILTER (WHERE tr.to_state = 'resolved_manually'),
-       count(*) FILTER (WHERE tr.to_state = 'error' AND ws.retryable IS TRUE
-                          AND coalesce(ws.attempts, 0) < coalesce(ws.retry_limit, 3)),
-       count(*) FILTER (WHERE tr.to_state = 'error'
-                          AND coalesce(ws.attempts, 0) >= coalesce(ws.retry_limit, 3)),
-       count(*) FILTER (WHERE (tr.to_state IS NULL OR tr.to_state IN ('pending', 'error'))
-                          AND ws.processed IS NOT TRUE AND ws.in_process IS NOT TRUE
-                          AND ws.retryable IS TRUE
-                          AND coalesce(ws.attempts, 0) < coalesce(ws.retry_limit, 3)
-                          AND (",
+",
+    step_counts!(),
     micros!("ws.last_attempted_at"),
     " + ws.backoff_request_seconds * 1000000 > ?1
                                OR (tr.to_state = 'error' AND ",
@@ -84,41 +52,6 @@ FROM tasker_workflow_steps ws
 LEFT JOIN tasker_workflow_step_transitions tr
        ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent"
 );
-
-pub(super) async fn health_counts(
-    pool: &SqlitePool,
-    now: Timestamp,
-) -> Result<HealthCounts, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let t = sqlx::query(TASK_COUNTS).fetch_one(&mut *tx).await?;
-    let s = sqlx::query(STEP_COUNTS)
-        .bind(now.0)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let c = |row: &SqliteRow, i: usize| row.try_get::<i64, _>(i).map(n);
-    Ok(HealthCounts {
-        total_tasks: c(&t, 0)?,
-        pending_tasks: c(&t, 1)?,
-        in_progress_tasks: c(&t, 2)?,
-        complete_tasks: c(&t, 3)?,
-        error_tasks: c(&t, 4)?,
-        cancelled_tasks: c(&t, 5)?,
-        resolved_manually_tasks: c(&t, 6)?,
-        total_steps: c(&s, 0)?,
-        pending_steps: c(&s, 1)?,
-        in_progress_steps: c(&s, 2)?,
-        complete_steps: c(&s, 3)?,
-        error_steps: c(&s, 4)?,
-        cancelled_steps: c(&s, 5)?,
-        resolved_manually_steps: c(&s, 6)?,
-        retryable_error_steps: c(&s, 7)?,
-        exhausted_retry_steps: c(&s, 8)?,
-        in_backoff_steps: c(&s, 9)?,
-        active_connections: None,
-        max_connections: None,
-    })
-}
 
 /// `AnalyticsTotals` over [?1, ?2] (timestamp text).
 const ANALYTICS: &str = concat!(
@@ -144,19 +77,9 @@ completed_steps AS (
     JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id
     WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.to_state = 'complete'
       AND f.created_at >= ?1 AND f.created_at <= ?2
-),
-used_named_tasks AS (
-    SELECT nt.name, tn.name AS namespace
-    FROM tasker_named_tasks nt
-    JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-    WHERE nt.named_task_id IN (SELECT named_task_id FROM tasker_tasks)
-)
-SELECT
-    (SELECT count(*) FROM tasker_tasks t
-       LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent
-      WHERE tr.to_state IS NULL OR tr.to_state IN ('pending', 'in_progress')),
-    (SELECT count(DISTINCT namespace) FROM used_named_tasks),
-    (SELECT count(*) FROM (SELECT DISTINCT namespace, name FROM used_named_tasks)),
+),",
+    used_named_tasks!(),
+    "    (SELECT count(*) FROM (SELECT DISTINCT namespace, name FROM used_named_tasks)),
     (SELECT count(*) FROM tasker_tasks WHERE created_at >= ?1 AND created_at <= ?2),
     (SELECT count(*) FROM finished_tasks WHERE to_state = 'complete'),
     (SELECT coalesce(sum(micros), 0) FROM finished_tasks WHERE to_state = 'complete'),
@@ -164,33 +87,6 @@ SELECT
     (SELECT count(*) FROM completed_steps),
     (SELECT coalesce(sum(micros), 0) FROM completed_steps)"
 );
-
-pub(super) async fn analytics_metrics(
-    pool: &SqlitePool,
-    since: Timestamp,
-    now: Timestamp,
-) -> Result<AnalyticsMetrics, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let r = sqlx::query(ANALYTICS)
-        .bind(sqlite_time(since))
-        .bind(sqlite_time(now))
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let c = |i: usize| r.try_get::<i64, _>(i);
-    Ok(AnalyticsTotals {
-        active_tasks: n(c(0)?),
-        namespaces: n(c(1)?),
-        task_types: n(c(2)?),
-        tasks_created: n(c(3)?),
-        tasks_completed: n(c(4)?),
-        tasks_completed_micros: c(5)?,
-        tasks_failed: n(c(6)?),
-        steps_completed: n(c(7)?),
-        steps_completed_micros: c(8)?,
-    }
-    .metrics(since, now))
-}
 
 /// The named tasks a filtered query keeps (?3 namespace, ?4 name, ?5 version; NULL: any).
 macro_rules! matching_named_tasks {
@@ -223,16 +119,8 @@ macro_rules! slowest_steps_sql {
             $filter,
             "
     ORDER BY micros DESC, ws.workflow_step_id
-    LIMIT ?2
-)
-SELECT top.workflow_step_id, top.task_id, ns.name, nt.name, tn.name, nt.version, top.micros,
-       top.attempts, top.created_at, top.completed_at, top.retryable, top.to_state
-FROM top
-JOIN tasker_named_steps ns ON ns.named_step_id = top.named_step_id
-JOIN tasker_tasks t ON t.task_id = top.task_id
-JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-ORDER BY top.micros DESC, top.workflow_step_id"
+    LIMIT ?2",
+            slowest_steps_names!(),
         )
     };
 }
@@ -242,45 +130,6 @@ const SLOWEST_STEPS_FILTERED: &str = slowest_steps_sql!(
     "JOIN tasker_tasks t ON t.task_id = ws.task_id",
     concat!("AND t.named_task_id IN ", matching_named_tasks!())
 );
-
-pub(super) async fn slowest_steps(
-    pool: &SqlitePool,
-    q: &SlowQuery,
-) -> Result<Vec<SlowestStep>, ReadError> {
-    let sql = if q.filtered() {
-        SLOWEST_STEPS_FILTERED
-    } else {
-        SLOWEST_STEPS
-    };
-    let mut query = sqlx::query(sql)
-        .bind(sqlite_time(q.since))
-        .bind(i64::from(q.limit));
-    if q.filtered() {
-        query = query
-            .bind(q.namespace.as_deref())
-            .bind(q.task_name.as_deref())
-            .bind(q.version.as_deref());
-    }
-    let rows = query.fetch_all(pool).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SlowestStep {
-                workflow_step_id: StepId(r.try_get(0)?),
-                task_id: TaskId(r.try_get(1)?),
-                step_name: r.try_get(2)?,
-                task_name: r.try_get(3)?,
-                namespace_name: r.try_get(4)?,
-                version: r.try_get(5)?,
-                duration_seconds: seconds(r.try_get(6)?),
-                attempts: count(r.try_get(7)?),
-                created_at: time(r, 8)?,
-                completed_at: time(r, 9)?,
-                retryable: r.try_get(10)?,
-                step_status: parse_state(&r.try_get::<String, _>(11)?)?,
-            })
-        })
-        .collect()
-}
 
 /// Finished steps since ?1 grouped by names, filtered by ?2..?4 (NULL: any).
 const STEP_GROUPS: &str = concat!(
@@ -294,42 +143,13 @@ FROM (SELECT ws.task_id, ws.named_step_id, ",
       FROM tasker_workflow_step_transitions f
       JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id
       WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.created_at >= ?1) s
-JOIN tasker_tasks t ON t.task_id = s.task_id
-JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-JOIN tasker_named_steps ns ON ns.named_step_id = s.named_step_id
-WHERE (?2 IS NULL OR tn.name = ?2)
+",
+    step_group_names!(),
+    "WHERE (?2 IS NULL OR tn.name = ?2)
   AND (?3 IS NULL OR nt.name = ?3)
   AND (?4 IS NULL OR nt.version = ?4)
 GROUP BY tn.name, nt.name, ns.name"
 );
-
-pub(super) async fn slowest_step_groups(
-    pool: &SqlitePool,
-    q: &SlowQuery,
-) -> Result<Vec<SlowestStepGroup>, sqlx::Error> {
-    let rows = sqlx::query(STEP_GROUPS)
-        .bind(sqlite_time(q.since))
-        .bind(q.namespace.as_deref())
-        .bind(q.task_name.as_deref())
-        .bind(q.version.as_deref())
-        .fetch_all(pool)
-        .await?;
-    let groups = rows
-        .iter()
-        .map(|r| {
-            Ok(StepGroupTotals {
-                namespace_name: r.try_get(0)?,
-                task_name: r.try_get(1)?,
-                step_name: r.try_get(2)?,
-                count: n(r.try_get(3)?),
-                sum_micros: r.try_get(4)?,
-                max_micros: r.try_get(5)?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(rank_groups(groups, q.limit))
-}
 
 /// The slowest finished tasks: ?1 since, ?2 limit, ?3..?5 filters (NULL: any), with their
 /// steps counted for the top rows only.
@@ -349,57 +169,81 @@ WITH top AS (
     matching_named_tasks!(),
     "
     ORDER BY micros DESC, t.task_id
-    LIMIT ?2
-),
-counts AS (
-    SELECT ws.task_id, count(*) AS steps,
-           count(*) FILTER (WHERE tr.to_state = 'complete') AS completed,
-           count(*) FILTER (WHERE tr.to_state = 'error') AS errors
-    FROM tasker_workflow_steps ws
-    LEFT JOIN tasker_workflow_step_transitions tr
-           ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent
-    WHERE ws.task_id IN (SELECT task_id FROM top)
-    GROUP BY ws.task_id
-)
-SELECT top.task_id, nt.name, tn.name, nt.version, top.micros,
-       coalesce(c.steps, 0), coalesce(c.completed, 0), coalesce(c.errors, 0),
-       top.created_at, top.completed_at, top.initiator, top.source_system, top.to_state
-FROM top
-JOIN tasker_named_tasks nt ON nt.named_task_id = top.named_task_id
-JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-LEFT JOIN counts c ON c.task_id = top.task_id
-ORDER BY top.micros DESC, top.task_id"
+    LIMIT ?2",
+    slowest_tasks_counts!(),
 );
 
-pub(super) async fn slowest_tasks(
-    pool: &SqlitePool,
-    q: &SlowQuery,
-) -> Result<Vec<SlowestTask>, ReadError> {
-    let rows = sqlx::query(SLOWEST_TASKS)
-        .bind(sqlite_time(q.since))
-        .bind(i64::from(q.limit))
-        .bind(q.namespace.as_deref())
-        .bind(q.task_name.as_deref())
-        .bind(q.version.as_deref())
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SlowestTask {
-                task_id: TaskId(r.try_get(0)?),
-                task_name: r.try_get(1)?,
-                namespace_name: r.try_get(2)?,
-                version: r.try_get(3)?,
-                duration_seconds: seconds(r.try_get(4)?),
-                step_count: n(r.try_get(5)?),
-                completed_steps: n(r.try_get(6)?),
-                error_steps: n(r.try_get(7)?),
-                created_at: time(r, 8)?,
-                completed_at: time(r, 9)?,
-                initiator: r.try_get(10)?,
-                source_system: r.try_get(11)?,
-                task_status: parse_state(&r.try_get::<String, _>(12)?)?,
-            })
+/// The one row an aggregate statement returns.
+async fn one_row(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    params: &[Param<'_>],
+) -> Result<SqliteRow, sqlx::Error> {
+    let rows = SqliteDb::rows(conn, sql, params).await?;
+    rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)
+}
+
+impl InsightRows for SqliteDb {
+    async fn health_rows(&self, now: Timestamp) -> Result<HealthRows<SqliteRow>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let tasks = one_row(&mut tx, TASK_COUNTS, &[]).await?;
+        let steps = one_row(&mut tx, STEP_COUNTS, &[Param::Int(now.0)]).await?;
+        tx.commit().await?;
+        Ok(HealthRows {
+            tasks,
+            steps,
+            connections: None,
         })
-        .collect()
+    }
+
+    async fn analytics_row(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<SqliteRow, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let bounds = [Param::Time(since), Param::Time(now)];
+        let row = one_row(&mut tx, ANALYTICS, &bounds).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn slowest_step_rows(&self, q: &SlowQuery) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        let sql = if q.filtered() {
+            SLOWEST_STEPS_FILTERED
+        } else {
+            SLOWEST_STEPS
+        };
+        let mut query = sqlx::query(sql)
+            .bind(sqlite_time(q.since))
+            .bind(i64::from(q.limit));
+        if q.filtered() {
+            query = query
+                .bind(q.namespace.as_deref())
+                .bind(q.task_name.as_deref())
+                .bind(q.version.as_deref());
+        }
+        query.fetch_all(&self.pool).await
+    }
+
+    async fn step_group_rows(&self, q: &SlowQuery) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        sqlx::query(STEP_GROUPS)
+            .bind(sqlite_time(q.since))
+            .bind(q.namespace.as_deref())
+            .bind(q.task_name.as_deref())
+            .bind(q.version.as_deref())
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    async fn slowest_task_rows(&self, q: &SlowQuery) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        sqlx::query(SLOWEST_TASKS)
+            .bind(sqlite_time(q.since))
+            .bind(i64::from(q.limit))
+            .bind(q.namespace.as_deref())
+            .bind(q.task_name.as_deref())
+            .bind(q.version.as_deref())
+            .fetch_all(&self.pool)
+            .await
+    }
 }

@@ -9,83 +9,11 @@
 //! row's text). Timestamps travel as SQLite's DATETIME text, JSON columns as JSON strings
 //! holding the document's text.
 
-use crate::sql::codec::{is_history_conflict, json_text, parse_state, sqlite_time};
-use crate::sql::plan::{self, Loaded, Plan, Wanted};
+use crate::sql::codec::{json_text, sqlite_time};
+use crate::sql::dialect::WriteError;
+use crate::sql::plan::{self, Plan};
 use sqlx::{AssertSqlSafe, Either, Row, Sqlite, Transaction};
-use tasker_model::{State, StepId, TaskId};
-
-/// Heads of the wanted tasks and steps that exist (a missing one is missing from `Loaded`).
-pub(super) async fn load_heads(
-    tx: &mut Transaction<'static, Sqlite>,
-    wanted: &Wanted,
-) -> Result<Loaded, sqlx::Error> {
-    let mut loaded = Loaded::default();
-    if !wanted.tasks.is_empty() {
-        let ids = serde_json::to_string(&wanted.tasks.iter().map(|t| t.0).collect::<Vec<_>>())
-            .expect("ids serialize");
-        let rows = sqlx::query(
-            "SELECT t.task_id, tr.to_state, tr.sort_key FROM jsonb_each(?1) AS j \
-             JOIN tasker_tasks t ON t.task_id = j.value \
-             LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent",
-        )
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
-        for r in rows {
-            let head = head(r.try_get(1)?, r.try_get(2)?)?;
-            loaded.tasks.insert(TaskId(r.try_get(0)?), head);
-        }
-    }
-    if !wanted.steps.is_empty() {
-        let ids = serde_json::to_string(&wanted.steps.iter().map(|s| s.0).collect::<Vec<_>>())
-            .expect("ids serialize");
-        let rows = sqlx::query(
-            "SELECT ws.workflow_step_id, ws.task_id, tr.to_state, tr.sort_key \
-             FROM jsonb_each(?1) AS j \
-             JOIN tasker_workflow_steps ws ON ws.workflow_step_id = j.value \
-             LEFT JOIN tasker_workflow_step_transitions tr \
-               ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent",
-        )
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
-        for r in rows {
-            let head = head(r.try_get(2)?, r.try_get(3)?)?;
-            loaded
-                .steps
-                .insert(StepId(r.try_get(0)?), (TaskId(r.try_get(1)?), head));
-        }
-    }
-    Ok(loaded)
-}
-
-/// A head from a LEFT JOINed most_recent transition (none: pending at sort_key 0).
-fn head(state: Option<String>, sort_key: Option<i32>) -> Result<plan::Head, sqlx::Error> {
-    match state {
-        None => Ok((State::Pending, 0)),
-        Some(s) => Ok((
-            parse_state(&s).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?,
-            sort_key.unwrap_or(0),
-        )),
-    }
-}
-
-pub(super) enum WriteError {
-    Stale,
-    Sql(sqlx::Error),
-}
-
-impl From<sqlx::Error> for WriteError {
-    fn from(e: sqlx::Error) -> Self {
-        // A duplicate key on a history table: someone else appended to it (the cache said
-        // otherwise). A duplicate task or step id is the batch's fault.
-        if is_history_conflict(&e) {
-            WriteError::Stale
-        } else {
-            WriteError::Sql(e)
-        }
-    }
-}
+use tasker_model::State;
 
 /// JSON text of `rows` (tuples serialize as arrays), for `jsonb_each(?)`.
 fn json_rows<T: serde::Serialize>(rows: &[T]) -> String {

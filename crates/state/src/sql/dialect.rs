@@ -1,0 +1,216 @@
+//! [`Dialect`]: what one database does its own way under the one SQL store body
+//! ([`SqlStore`](crate::sql::store::SqlStore)).
+//!
+//! A dialect owns its pool, how a [`Param`] is bound and a timestamp read ([`ReadRow`]), its
+//! SQL text ([`Statements`]), and the mechanics that truly differ: how a batch is written,
+//! where ids come from, claims, and ([`InsightRows`], implemented next to them) the insights
+//! statements. It must not hold logic both databases share (checks, batching, retries, row
+//! assembly, insights arithmetic): that lives once in `store.rs`, `read.rs`, `register.rs`,
+//! `insights.rs`, `plan.rs` and `check.rs`.
+//!
+//! Everything is generic, not `dyn`: applying a batch is the hot path of a durable engine.
+
+use crate::insights::SlowQuery;
+use crate::sql::codec::{is_history_conflict, ReadError};
+use crate::sql::plan::Plan;
+use crate::sql::runtime::StoreRuntime;
+use sqlx::postgres::Postgres;
+use sqlx::sqlite::Sqlite;
+use sqlx::{Database, Decode, Pool, Type};
+use std::future::Future;
+use std::ops::DerefMut;
+use tasker_model::{StepId, TaskId, TaskerResult, Timestamp};
+
+/// A value bound to a statement; each database encodes it its own way.
+#[derive(Clone)]
+pub(crate) enum Param<'a> {
+    Int(i64),
+    Int4(i32),
+    Bool(bool),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    /// A timestamp column: SQLite's DATETIME text, PostgreSQL's `timestamp`.
+    Time(Timestamp),
+    /// Ids for a set-based statement: JSON text for SQLite's `jsonb_each`, an `int8[]` for
+    /// PostgreSQL's `ANY`.
+    Ids(Vec<i64>),
+}
+
+/// A column type both databases decode the same way (integers, booleans, text, and their
+/// `Option`s), so the row assembly can be written once.
+pub(crate) trait Column:
+    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+impl<T> Column for T where
+    T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+/// A result row read by column position.
+pub(crate) trait ReadRow: Send {
+    fn get<T: Column>(&self, i: usize) -> Result<T, sqlx::Error>;
+    fn time(&self, i: usize) -> Result<Timestamp, ReadError>;
+    fn opt_time(&self, i: usize) -> Result<Option<Timestamp>, ReadError>;
+    /// A nullable INTEGER column (`int4` in PostgreSQL), widened.
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, sqlx::Error>;
+}
+
+/// The statements that read a task back, each with the task id as its only parameter
+/// (see `read.rs` for the columns each returns).
+pub(crate) struct TaskReads {
+    pub(crate) task: &'static str,
+    pub(crate) transitions: &'static str,
+    pub(crate) steps: &'static str,
+    pub(crate) step_transitions: &'static str,
+    pub(crate) edges: &'static str,
+}
+
+/// `register_template`'s statements: for each named row, a `find` and an `insert … ON
+/// CONFLICT DO NOTHING RETURNING id` (see `register.rs` for their parameters).
+pub(crate) struct RegisterSql {
+    pub(crate) find_namespace: &'static str,
+    pub(crate) insert_namespace: &'static str,
+    pub(crate) find_system: &'static str,
+    pub(crate) insert_system: &'static str,
+    pub(crate) find_named_task: &'static str,
+    pub(crate) insert_named_task: &'static str,
+    pub(crate) find_named_step: &'static str,
+    pub(crate) insert_named_step: &'static str,
+    pub(crate) find_link: &'static str,
+    pub(crate) insert_link: &'static str,
+}
+
+/// One database's text of the statements the shared body runs.
+pub(crate) struct Statements {
+    /// (task id, most recent to_state) of task $1.
+    pub(crate) task_state: &'static str,
+    pub(crate) read: TaskReads,
+    /// (task_id, to_state, sort_key) of the tasks in the ids $1.
+    pub(crate) task_heads: &'static str,
+    /// (workflow_step_id, task_id, to_state, sort_key) of the steps in the ids $1.
+    pub(crate) step_heads: &'static str,
+    pub(crate) register: RegisterSql,
+    /// `BEGIN` of a read snapshot (`None`: the pool's plain `BEGIN`).
+    pub(crate) begin_snapshot: Option<&'static str>,
+    /// `BEGIN` of `register_template`'s write (`None`: the pool's plain `BEGIN`).
+    pub(crate) begin_write: Option<&'static str>,
+}
+
+/// The health statements' rows: tasks by state, steps by state, and the server's
+/// (client connections, cap) where it has any.
+pub(crate) struct HealthRows<R> {
+    pub(crate) tasks: R,
+    pub(crate) steps: R,
+    pub(crate) connections: Option<(i64, i64)>,
+}
+
+/// Why a write of a checked plan failed.
+pub(crate) enum WriteError {
+    /// The database disagrees with a head the checks used.
+    Stale,
+    Sql(sqlx::Error),
+}
+
+/// SQLSTATE `division_by_zero`: PostgreSQL's write statement signals a failed check with it
+/// (`postgres/write.rs`); SQLite's numeric result codes never take this value.
+const CHECK_FAILED: &str = "22012";
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        // A duplicate key on a history table: someone else appended to it (the cache said
+        // otherwise). A duplicate task or step id is the batch's fault.
+        let check_failed = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == CHECK_FAILED);
+        if check_failed || is_history_conflict(&e) {
+            WriteError::Stale
+        } else {
+            WriteError::Sql(e)
+        }
+    }
+}
+
+/// See the module documentation.
+pub(crate) trait Dialect: Send + Sync + Sized + 'static {
+    type Row: ReadRow;
+    type Db: Database<Row = Self::Row>;
+    /// What a batch is written on: a transaction, or a connection when the write is one
+    /// statement, atomic by itself.
+    type Writer: DerefMut<Target = <Self::Db as Database>::Connection> + Send;
+
+    const SQL: Statements;
+
+    fn pool(&self) -> &Pool<Self::Db>;
+
+    /// Runs `sql` with `params` on `conn` and returns its rows.
+    fn rows<'e>(
+        conn: &'e mut <Self::Db as Database>::Connection,
+        sql: &'static str,
+        params: &'e [Param<'e>],
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
+
+    fn begin_batch(&self) -> impl Future<Output = Result<Self::Writer, sqlx::Error>> + Send;
+
+    /// Writes a checked plan (see `plan.rs`), verifying in the database every head the
+    /// checks relied on.
+    fn write<'e>(
+        &'e self,
+        writer: &'e mut Self::Writer,
+        plan: &'e Plan,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send + 'e;
+
+    fn end_batch(writer: Self::Writer) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// A task id and `steps` step ids (see `Store::allocate_ids`); blocks on `runtime`.
+    fn allocate_ids(
+        &self,
+        runtime: &StoreRuntime,
+        store: &str,
+        steps: u32,
+    ) -> TaskerResult<(TaskId, Vec<StepId>)>;
+
+    /// See `Store::claim_tasks`: a store that serves one process only grants everything.
+    fn claim<'e>(
+        &'e self,
+        ids: &'e [TaskId],
+    ) -> impl Future<Output = TaskerResult<Vec<TaskId>>> + Send + 'e {
+        std::future::ready(Ok(ids.to_vec()))
+    }
+
+    /// Releases the connections (and with them anything held through them).
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// The insights statements of a database (their rows become answers in `insights.rs`).
+/// Apart from [`Dialect`] so each database implements them next to their SQL.
+pub(crate) trait InsightRows: Dialect {
+    fn health_rows(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<HealthRows<Self::Row>, sqlx::Error>> + Send;
+
+    /// The analytics totals' one row over `[since, now]` (columns: `insights.rs`).
+    fn analytics_row(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Self::Row, sqlx::Error>> + Send;
+
+    fn slowest_step_rows<'e>(
+        &'e self,
+        q: &'e SlowQuery,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
+
+    fn step_group_rows<'e>(
+        &'e self,
+        q: &'e SlowQuery,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
+
+    fn slowest_task_rows<'e>(
+        &'e self,
+        q: &'e SlowQuery,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
+}

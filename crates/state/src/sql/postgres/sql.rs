@@ -1,0 +1,84 @@
+//! The PostgreSQL text of the statements the shared store body runs (`store.rs`, `read.rs`,
+//! `register.rs`; what each returns: [`Statements`]). Ids are read as `bigint` and JSON as
+//! text, so both databases' rows decode alike. Text only: no logic.
+
+use crate::sql::dialect::{RegisterSql, Statements, TaskReads};
+
+pub(super) const STATEMENTS: Statements = Statements {
+    task_state: "SELECT t.task_id, tr.to_state FROM tasker_tasks t \
+                 LEFT JOIN tasker_task_transitions tr \
+                   ON tr.task_id = t.task_id AND tr.most_recent \
+                 WHERE t.task_id = $1",
+    read: TaskReads {
+        task: "SELECT t.named_task_id::bigint, ns.name, nt.name, nt.version, t.context::text, \
+                      t.initiator, t.source_system, t.reason, t.tags::text, t.complete, \
+                      t.requested_at, t.created_at, t.updated_at \
+               FROM tasker_tasks t \
+               JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
+               JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
+               WHERE t.task_id = $1",
+        transitions: "SELECT task_id, from_state, to_state, metadata::text, sort_key, \
+                             most_recent, created_at \
+                      FROM tasker_task_transitions WHERE task_id = $1 ORDER BY sort_key",
+        steps: "SELECT ws.workflow_step_id, ns.name, ws.retryable, ws.retry_limit, \
+                       ws.in_process, ws.processed, ws.processed_at, ws.attempts, \
+                       ws.last_attempted_at, ws.backoff_request_seconds, ws.results::text, \
+                       ws.skippable, ws.created_at, ws.updated_at \
+                FROM tasker_workflow_steps ws \
+                JOIN tasker_named_steps ns ON ns.named_step_id = ws.named_step_id \
+                WHERE ws.task_id = $1 ORDER BY ws.workflow_step_id",
+        step_transitions: "SELECT tr.workflow_step_id, tr.from_state, tr.to_state, \
+                                  tr.metadata::text, tr.sort_key, tr.most_recent, \
+                                  tr.created_at \
+                           FROM tasker_workflow_step_transitions tr \
+                           JOIN tasker_workflow_steps ws \
+                             ON ws.workflow_step_id = tr.workflow_step_id \
+                           WHERE ws.task_id = $1 ORDER BY tr.workflow_step_id, tr.sort_key",
+        edges: "SELECT e.from_step_id, e.to_step_id FROM tasker_workflow_step_edges e \
+                JOIN tasker_workflow_steps ws ON ws.workflow_step_id = e.to_step_id \
+                WHERE ws.task_id = $1 ORDER BY e.id",
+    },
+    task_heads: "SELECT t.task_id, tr.to_state, tr.sort_key FROM tasker_tasks t \
+                 LEFT JOIN tasker_task_transitions tr \
+                   ON tr.task_id = t.task_id AND tr.most_recent \
+                 WHERE t.task_id = ANY($1)",
+    step_heads: "SELECT ws.workflow_step_id, ws.task_id, tr.to_state, tr.sort_key \
+                 FROM tasker_workflow_steps ws \
+                 LEFT JOIN tasker_workflow_step_transitions tr \
+                   ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent \
+                 WHERE ws.workflow_step_id = ANY($1)",
+    register: RegisterSql {
+        find_namespace: "SELECT task_namespace_id::bigint FROM tasker_task_namespaces \
+                         WHERE name = $1",
+        insert_namespace: "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) \
+                           VALUES ($1, $2, $2) ON CONFLICT DO NOTHING \
+                           RETURNING task_namespace_id::bigint",
+        find_system: "SELECT dependent_system_id::bigint FROM tasker_dependent_systems \
+                      WHERE name = $1",
+        insert_system: "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
+                        VALUES ($1, $2, $2) ON CONFLICT DO NOTHING \
+                        RETURNING dependent_system_id::bigint",
+        find_named_task: "SELECT named_task_id::bigint FROM tasker_named_tasks \
+                          WHERE task_namespace_id = $1 AND name = $2 AND version = $3",
+        insert_named_task: "INSERT INTO tasker_named_tasks \
+                            (name, description, task_namespace_id, version, configuration, \
+                             created_at, updated_at) \
+                            VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) \
+                            ON CONFLICT DO NOTHING RETURNING named_task_id::bigint",
+        find_named_step: "SELECT named_step_id::bigint FROM tasker_named_steps \
+                          WHERE dependent_system_id = $1 AND name = $2",
+        insert_named_step: "INSERT INTO tasker_named_steps \
+                            (dependent_system_id, name, description, created_at, updated_at) \
+                            VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING \
+                            RETURNING named_step_id::bigint",
+        find_link: "SELECT id::bigint FROM tasker_named_tasks_named_steps \
+                    WHERE named_task_id = $1 AND named_step_id = $2",
+        insert_link: "INSERT INTO tasker_named_tasks_named_steps \
+                      (named_task_id, named_step_id, skippable, default_retryable, \
+                       default_retry_limit, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING \
+                      RETURNING id::bigint",
+    },
+    begin_snapshot: Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+    begin_write: None,
+};

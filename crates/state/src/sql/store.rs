@@ -1,0 +1,335 @@
+//! [`SqlStore`]: the body of the [`Store`](crate::Store) methods, written once for both databases over a
+//! [`Dialect`] — applying a batch (heads, checks, write, the retry when the cache was stale),
+//! registering templates, reading tasks, states and insights, closing.
+//!
+//! [`SqliteStore`](crate::SqliteStore) and [`PostgresStore`](crate::PostgresStore) are thin
+//! public wrappers of a `SqlStore` whose [`Store`](crate::Store) impl [`delegate_store!`] writes. This file
+//! must not hold SQL text or anything one database does its own way.
+
+use crate::change::Change;
+use crate::insights::{
+    AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
+};
+use crate::sql::codec::{db_error, parse_state, ReadError};
+use crate::sql::dialect::{Dialect, InsightRows, Param, ReadRow, WriteError};
+use crate::sql::plan::{apply_with_retry, refusal, Failure, Heads};
+use crate::sql::runtime::StoreRuntime;
+use crate::sql::templates::{plan_template, TemplateCache};
+use crate::sql::view::assemble;
+use crate::sql::{check, insights, read, register};
+use crate::store::{Commit, TaskView};
+use parking_lot::Mutex;
+use std::future::Future;
+use std::sync::Arc;
+use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
+
+/// Tasks not finished, oldest first (the same text in both databases: no parameters).
+const UNFINISHED_TASKS: &str = "SELECT t.task_id FROM tasker_tasks t \
+     LEFT JOIN tasker_task_transitions tr \
+       ON tr.task_id = t.task_id AND tr.most_recent \
+     WHERE COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
+     ORDER BY t.created_at, t.task_id";
+
+/// A store on one database `D`; see the module documentation.
+pub(crate) struct SqlStore<D: Dialect> {
+    pub(crate) inner: Arc<Shared<D>>,
+    runtime: StoreRuntime,
+}
+
+/// What the store's runtime and the caller's threads share.
+pub(crate) struct Shared<D> {
+    pub(crate) db: D,
+    pub(crate) describe: String,
+    templates: TemplateCache,
+    heads: Mutex<Heads>,
+    /// Batches are applied one at a time even if `apply` is called before the previous
+    /// commit finished.
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl<D: InsightRows> SqlStore<D> {
+    pub(crate) fn new(db: D, describe: String, runtime: StoreRuntime) -> SqlStore<D> {
+        SqlStore {
+            inner: Arc::new(Shared {
+                db,
+                describe,
+                templates: TemplateCache::default(),
+                heads: Mutex::new(Heads::default()),
+                writer: tokio::sync::Mutex::new(()),
+            }),
+            runtime,
+        }
+    }
+
+    pub(crate) fn runtime(&self) -> &StoreRuntime {
+        &self.runtime
+    }
+
+    /// Runs `work` on the store's runtime; a failure is a `Database` error saying what the
+    /// store was `doing`.
+    fn read<T, E, F>(&self, doing: impl FnOnce() -> String, work: F) -> TaskerResult<T>
+    where
+        F: Future<Output = Result<T, E>> + Send,
+        T: Send,
+        E: Into<ReadError> + Send,
+    {
+        self.runtime.block_on(work).map_err(|e| {
+            e.into()
+                .into_tasker(format!("{} in {}", doing(), self.inner.describe))
+        })
+    }
+
+    pub(crate) fn apply(&self, batch: Vec<Change>) -> Commit {
+        let inner = self.inner.clone();
+        self.runtime
+            .spawn_commit(format!("store {}", self.inner.describe), async move {
+                inner.apply(batch).await
+            })
+    }
+
+    pub(crate) fn register_template(&self, template: &TaskTemplate) -> TaskerResult<()> {
+        let plan = plan_template(template)?;
+        let (named_task, steps) = self
+            .runtime
+            .block_on(register::register(&self.inner.db, &plan))
+            .map_err(|e| {
+                db_error(
+                    format!(
+                        "registering template {} ({}) in {}",
+                        plan.key, template.source, self.inner.describe
+                    ),
+                    e,
+                )
+            })?;
+        self.inner.templates.insert(plan.rows(named_task, &steps));
+        Ok(())
+    }
+
+    pub(crate) fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, Vec<StepId>)> {
+        self.inner
+            .db
+            .allocate_ids(&self.runtime, &self.inner.describe, steps)
+    }
+
+    pub(crate) fn task(&self, id: TaskId) -> TaskerResult<Option<TaskView>> {
+        let rows = self
+            .runtime
+            .block_on(read::task(&self.inner.db, id))
+            .map_err(|e| {
+                e.into_tasker(format!("reading task {id} from {}", self.inner.describe))
+            })?;
+        Ok(rows.map(|r| assemble(r, &self.inner.templates)))
+    }
+
+    pub(crate) fn task_state(&self, id: TaskId) -> TaskerResult<Option<State>> {
+        let state: Option<Option<String>> = self
+            .runtime
+            .block_on(async {
+                let mut conn = self.inner.db.pool().acquire().await?;
+                let rows = D::rows(&mut conn, D::SQL.task_state, &[Param::Int(id.0)]).await?;
+                rows.first().map(|r| r.get(1)).transpose()
+            })
+            .map_err(|e| {
+                db_error(
+                    format!(
+                        "reading the state of task {id} from {}",
+                        self.inner.describe
+                    ),
+                    e,
+                )
+            })?;
+        state
+            .map(|s| s.map_or(Ok(State::Pending), |s| parse_state(&s)))
+            .transpose()
+    }
+
+    pub(crate) fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>> {
+        let doing = || "listing unfinished tasks".to_string();
+        self.read(doing, async {
+            let mut conn = self.inner.db.pool().acquire().await?;
+            let rows = D::rows(&mut conn, UNFINISHED_TASKS, &[]).await?;
+            rows.iter().map(|r| r.get(0).map(TaskId)).collect()
+        })
+    }
+
+    pub(crate) fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts> {
+        let doing = || "counting health".to_string();
+        self.read(doing, insights::health_counts(&self.inner.db, now))
+    }
+
+    pub(crate) fn analytics_metrics(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> TaskerResult<AnalyticsMetrics> {
+        let doing = || "computing analytics".to_string();
+        let db = &self.inner.db;
+        self.read(doing, insights::analytics_metrics(db, since, now))
+    }
+
+    pub(crate) fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
+        let doing = || "finding the slowest steps".to_string();
+        self.read(doing, insights::slowest_steps(&self.inner.db, query))
+    }
+
+    pub(crate) fn slowest_step_groups(
+        &self,
+        query: &SlowQuery,
+    ) -> TaskerResult<Vec<SlowestStepGroup>> {
+        let doing = || "grouping the slowest steps".to_string();
+        self.read(doing, insights::slowest_step_groups(&self.inner.db, query))
+    }
+
+    pub(crate) fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
+        let doing = || "finding the slowest tasks".to_string();
+        self.read(doing, insights::slowest_tasks(&self.inner.db, query))
+    }
+
+    pub(crate) fn claim_tasks(&self, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
+        self.runtime.block_on(self.inner.db.claim(ids))
+    }
+
+    pub(crate) fn close(&self) {
+        self.runtime
+            .close_within(&self.inner.describe, self.inner.db.close());
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        self.inner.describe.clone()
+    }
+}
+
+impl<D: Dialect> Drop for SqlStore<D> {
+    fn drop(&mut self) {
+        let inner = self.inner.clone();
+        self.runtime.shutdown(async move { inner.db.close().await });
+    }
+}
+
+impl<D: Dialect> Shared<D> {
+    async fn apply(&self, batch: Vec<Change>) -> TaskerResult<()> {
+        let _writer = self.writer.lock().await;
+        let batch = &batch;
+        apply_with_retry(batch, &self.heads, |all| self.attempt(batch, all)).await
+    }
+
+    /// One try at the batch.
+    async fn attempt(&self, batch: &[Change], all: bool) -> Result<(), Failure> {
+        let doing = || {
+            format!(
+                "writing a batch of {} changes to {}",
+                batch.len(),
+                self.describe
+            )
+        };
+        let mut writer = self
+            .db
+            .begin_batch()
+            .await
+            .map_err(|e| db_error(doing(), e))?;
+        let wanted = self.heads.lock().wanted(batch, all);
+        let loaded = read::load_heads::<D>(&mut writer, &wanted)
+            .await
+            .map_err(|e| db_error(doing(), e))?;
+        let plan = {
+            let heads = self.heads.lock();
+            check::check(batch, &heads, &loaded, &self.templates, &self.describe)
+                .map_err(|e| refusal(e, batch, &heads, all))?
+        };
+        self.db
+            .write(&mut writer, &plan)
+            .await
+            .map_err(|e| match e {
+                WriteError::Stale => Failure::Stale,
+                WriteError::Sql(e) => db_error(doing(), e).into(),
+            })?;
+        D::end_batch(writer)
+            .await
+            .map_err(|e| db_error(doing(), e))?;
+        self.heads.lock().commit(&plan);
+        Ok(())
+    }
+}
+
+/// `impl Store for $store`, a public wrapper whose field `0` is a [`SqlStore`]: every method
+/// passes through, so both wrappers share one body.
+macro_rules! delegate_store {
+    ($store:ty) => {
+        impl $crate::store::Store for $store {
+            fn apply(&self, batch: Vec<$crate::change::Change>) -> $crate::store::Commit {
+                self.0.apply(batch)
+            }
+            fn register_template(
+                &self,
+                template: &tasker_model::TaskTemplate,
+            ) -> tasker_model::TaskerResult<()> {
+                self.0.register_template(template)
+            }
+            fn allocate_ids(
+                &self,
+                steps: u32,
+            ) -> tasker_model::TaskerResult<(tasker_model::TaskId, Vec<tasker_model::StepId>)> {
+                self.0.allocate_ids(steps)
+            }
+            fn task(
+                &self,
+                id: tasker_model::TaskId,
+            ) -> tasker_model::TaskerResult<Option<$crate::store::TaskView>> {
+                self.0.task(id)
+            }
+            fn task_state(
+                &self,
+                id: tasker_model::TaskId,
+            ) -> tasker_model::TaskerResult<Option<tasker_model::State>> {
+                self.0.task_state(id)
+            }
+            fn unfinished_tasks(&self) -> tasker_model::TaskerResult<Vec<tasker_model::TaskId>> {
+                self.0.unfinished_tasks()
+            }
+            fn health_counts(
+                &self,
+                now: tasker_model::Timestamp,
+            ) -> tasker_model::TaskerResult<$crate::insights::HealthCounts> {
+                self.0.health_counts(now)
+            }
+            fn analytics_metrics(
+                &self,
+                since: tasker_model::Timestamp,
+                now: tasker_model::Timestamp,
+            ) -> tasker_model::TaskerResult<$crate::insights::AnalyticsMetrics> {
+                self.0.analytics_metrics(since, now)
+            }
+            fn slowest_steps(
+                &self,
+                query: &$crate::insights::SlowQuery,
+            ) -> tasker_model::TaskerResult<Vec<$crate::insights::SlowestStep>> {
+                self.0.slowest_steps(query)
+            }
+            fn slowest_step_groups(
+                &self,
+                query: &$crate::insights::SlowQuery,
+            ) -> tasker_model::TaskerResult<Vec<$crate::insights::SlowestStepGroup>> {
+                self.0.slowest_step_groups(query)
+            }
+            fn slowest_tasks(
+                &self,
+                query: &$crate::insights::SlowQuery,
+            ) -> tasker_model::TaskerResult<Vec<$crate::insights::SlowestTask>> {
+                self.0.slowest_tasks(query)
+            }
+            fn claim_tasks(
+                &self,
+                ids: &[tasker_model::TaskId],
+            ) -> tasker_model::TaskerResult<Vec<tasker_model::TaskId>> {
+                self.0.claim_tasks(ids)
+            }
+            fn close(&self) {
+                self.0.close()
+            }
+            fn describe(&self) -> String {
+                self.0.describe()
+            }
+        }
+    };
+}
+pub(crate) use delegate_store;

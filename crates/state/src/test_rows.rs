@@ -1,0 +1,66 @@
+//! Records for the crate's unit tests (compiled only for them): a fresh task of template
+//! `n/t@1` and its fresh steps, the same in every test. Must not be used outside tests.
+
+use crate::change::{Change, NewTask};
+use crate::records::{StepRecord, TaskRecord};
+use serde_json::json;
+use std::sync::Arc;
+use tasker_model::{StepId, TaskId, TemplateKey, Timestamp};
+
+/// The template every test task is of.
+pub(crate) fn template_key() -> TemplateKey {
+    TemplateKey {
+        namespace: "n".into(),
+        name: "t".into(),
+        version: "1".into(),
+    }
+}
+
+/// A `CreateTask` of `task_id` with one pending step per name (ids from `first_step` up,
+/// template order) and an edge from the first step to the second, all created `at`.
+pub(crate) fn create_task(
+    task_id: TaskId,
+    first_step: StepId,
+    names: &[&str],
+    at: Timestamp,
+) -> Change {
+    let steps: Vec<StepRecord> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| StepRecord {
+            step_id: StepId(first_step.0 + i as i64),
+            task_id,
+            name: Arc::from(*name),
+            template_index: i as u32,
+            retryable: true,
+            retry_limit: 3,
+            in_process: false,
+            processed: false,
+            processed_at: None,
+            attempts: None,
+            last_attempted_at: None,
+            backoff_request_seconds: None,
+            results: None,
+            skippable: false,
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    Change::CreateTask(Box::new(NewTask {
+        task: TaskRecord {
+            task_id,
+            template: template_key(),
+            context: Arc::new(json!({})),
+            initiator: None,
+            source_system: None,
+            reason: None,
+            tags: json!([]),
+            complete: false,
+            requested_at: at,
+            created_at: at,
+            updated_at: at,
+        },
+        steps,
+        edges: vec![(first_step, StepId(first_step.0 + 1))],
+    }))
+}

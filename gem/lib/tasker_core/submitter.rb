@@ -36,16 +36,16 @@ module TaskerCore
     # @raise [ValidationError] for an unknown template, a context breaking its schema, a non-Hash context
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false)
-      @native.submit(name.to_s, context,
-                     submit_options(namespace, version, initiator, source_system, reason, tags, true, durable))
+      @native.submit(name.to_s, context, Native::SubmitOptions.new(namespace&.to_s, version&.to_s, initiator, source_system,
+                                                                   reason, tags, true, durable_timeout(durable)))
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
     # @return [Integer] the task id
     def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false)
-      @native.submit(name.to_s, context,
-                     submit_options(namespace, version, initiator, source_system, reason, tags, false, durable))
+      @native.submit(name.to_s, context, Native::SubmitOptions.new(namespace&.to_s, version&.to_s, initiator, source_system,
+                                                                   reason, tags, false, durable_timeout(durable)))
     end
 
     # Waits (GVL released; Thread#kill, Timeout and Ctrl-C interrupt it) until the task
@@ -77,13 +77,6 @@ module TaskerCore
     end
 
     private
-
-    # The native side of submit's keywords (positional: a Struct.new is the cheapest way in).
-    # @return [Native::SubmitOptions]
-    def submit_options(namespace, version, initiator, source_system, reason, tags, start, durable)
-      Native::SubmitOptions.new(namespace&.to_s, version&.to_s, initiator, source_system, reason, tags, start,
-                                durable_timeout(durable))
-    end
 
     def durable_timeout(durable)
       case durable

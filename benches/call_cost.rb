@@ -128,7 +128,7 @@ module Bench
       while steps.size < count
         raise "only #{steps.size} of #{count} steps became ready within 30 s" if Bench.now > deadline
 
-        steps.concat(@native.next_steps(count - steps.size, 1))
+        steps.concat(@native.take_steps(count - steps.size, 1))
       end
       steps
     end

@@ -352,7 +352,7 @@ module Bench
           public `Engine#submit_task` with the context `#{call_cost['context'].to_json}`.
           `complete_step` calls the native handle as the worker pool does, on the steps of a
           #{num(call_cost.dig('calls_per_round', 'complete_step(nil)'))}-step template without
-          dependencies, all taken with `next_steps` before the clock starts. Between loops the
+          dependencies, all taken with `take_steps` before the clock starts. Between loops the
           tasks are run to completion, off the clock.
         - **Throughput**: `benches/throughput.rb`, wall clock around submit → `native.wait_for_task`,
           which returns the final state without building a `TaskResult`.

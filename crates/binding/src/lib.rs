@@ -6,8 +6,10 @@
 //! which calls the `TaskerCore::Native` classes defined here).
 //!
 //! # Layout
-//! - [`ruby_api`]: one Ruby class per file, each with an `init` that defines its methods.
-//! - [`helpers`]: conversions, GVL release, panic and error translation.
+//! - [`ruby_api`]: one Ruby class per file, each with an `init` that defines its methods;
+//!   the engine's class is a folder (`ruby_api/engine/`), one file per area of methods.
+//! - [`helpers`]: conversions (values, views, options Structs), GVL release, panic and
+//!   error translation.
 //!
 //! # Rules
 //! The extension is Ractor-safe: `rb_ext_ractor_safe(true)` runs before any method is

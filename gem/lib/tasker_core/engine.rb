@@ -315,9 +315,14 @@ module TaskerCore
     # Takes up to `max` ready steps, waiting up to `timeout` seconds for the first (for
     # engines started with `workers: 0`). Report each with {#complete_step} or {#fail_step}.
     # @return [Array<TaskerCore::Native::ReadyStep>]
-    def next_steps(max: 16, timeout: 0)
-      @native.next_steps(max, timeout)
+    def take_steps(max: 16, timeout: 0)
+      @native.take_steps(max, timeout)
     end
+
+    # @!method next_steps(max: 16, timeout: 0)
+    #   The older name of {#take_steps}, kept for the code that calls it.
+    #   @return [Array<TaskerCore::Native::ReadyStep>]
+    alias next_steps take_steps
 
     # Reports a step's success (non-blocking).
     # @param step_id [Integer]

@@ -91,7 +91,7 @@ module TaskerCore
     end
 
     class << self
-      # The loop each Ractor runs (inside the Ractor): drain Ractor steps and run them with a
+      # The loop each Ractor runs (inside the Ractor): take Ractor steps and run them with a
       # StepRunner of its own until the flag is raised or the engine is gone.
       # @return [Integer] steps run
       def drain(native, flag, batch, poll)
@@ -99,7 +99,7 @@ module TaskerCore
         ran = 0
         until flag.raised?
           begin
-            steps = native.next_ractor_steps(batch, poll)
+            steps = native.take_ractor_steps(batch, poll)
           rescue OrchestrationError
             break # the engine stopped (or this process is a fork)
           end

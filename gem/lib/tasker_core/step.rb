@@ -149,7 +149,8 @@ module TaskerCore
     # Runs the operation, then brings this object up to date (so `step.update_results!(x)`
     # followed by `step.mark_pending!` works as written) and returns it.
     def operate(operation, payload, reason)
-      task.engine.native.manipulate(task.task_id, operation, step_id, payload, reason, history_head, 30)
+      task.engine.native.operate(task.task_id, operation,
+                                 Native::OperateOptions.new(step_id, payload, reason, history_head, 30))
       fresh = task.reload.steps.find_by(step_id: step_id)
       initialize(fresh.task, fresh.instance_variable_get(:@row))
       self

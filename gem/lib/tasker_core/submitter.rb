@@ -36,16 +36,16 @@ module TaskerCore
     # @raise [ValidationError] for an unknown template, a context breaking its schema, a non-Hash context
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false)
-      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags,
-                     true, durable_timeout(durable))
+      @native.submit(name.to_s, context, Native::SubmitOptions.new(namespace&.to_s, version&.to_s, initiator, source_system,
+                                                                   reason, tags, true, durable_timeout(durable)))
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
     # @return [Integer] the task id
     def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false)
-      @native.submit(name.to_s, context, namespace&.to_s, version&.to_s, initiator, source_system, reason, tags,
-                     false, durable_timeout(durable))
+      @native.submit(name.to_s, context, Native::SubmitOptions.new(namespace&.to_s, version&.to_s, initiator, source_system,
+                                                                   reason, tags, false, durable_timeout(durable)))
     end
 
     # Waits (GVL released; Thread#kill, Timeout and Ctrl-C interrupt it) until the task

@@ -114,7 +114,7 @@ module TaskerCore
 
     def work
       until @quiet
-        batch = @native.next_steps(@batch_size, POLL_SECONDS)
+        batch = @native.take_steps(@batch_size, POLL_SECONDS)
         run_batch(batch)
       end
     end

@@ -30,4 +30,27 @@ RSpec.describe TaskerCore::Native::Engine do
     engine.wait_for_task(id, timeout: 60, raise_on_timeout: true)
     expect(engine.stats).to include(tasks_submitted: 1, tasks_completed: 1, steps_completed: 4, steps_in_flight: 0)
   end
+
+  it "takes steps under take_steps, and under next_steps, its older name" do
+    engine = start_engine(templates: nil, workers: 0)
+    engine.register_template("name: t\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    2.times { engine.submit_task("t", {}) }
+    first = engine.take_steps(max: 1, timeout: 60)
+    second = engine.next_steps(max: 1, timeout: 60)
+    expect((first + second).map(&:name)).to eq(%w[a a])
+  end
+
+  it "names the option a bad value came in" do
+    engine = start_engine(templates: nil, workers: 0)
+    engine.register_template("name: t\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    options = TaskerCore::Native::SubmitOptions.new(nil, 7, nil, nil, nil, nil, true, nil)
+    expect { engine.native.submit("t", {}, options) }
+      .to raise_error(TaskerCore::ValidationError, /submit option version: expected a String/)
+    expect { engine.native.submit("t", {}, [nil] * 8) }
+      .to raise_error(TaskerCore::ValidationError, /submit options: expected a TaskerCore::Native::SubmitOptions/)
+    id = engine.submit_task("t", {})
+    bad = TaskerCore::Native::OperateOptions.new(nil, nil, nil, nil, "soon")
+    expect { engine.native.operate(id, "cancel", bad) }
+      .to raise_error(TaskerCore::ValidationError, /operate option timeout: expected seconds/)
+  end
 end

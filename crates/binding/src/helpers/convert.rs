@@ -189,18 +189,14 @@ fn inspect(v: Value) -> String {
     v.inspect()
 }
 
-/// Converts JSON to Ruby: objects become Hashes with String keys.
+/// Converts JSON to Ruby: objects become Hashes with String keys. Kept apart from
+/// `helpers::view` (which converts JSON too) because a step's context and results cross
+/// here on every step, and this direct walk is the cheaper of the two.
 pub fn to_ruby(ruby: &Ruby, j: &Json) -> Result<Value, Error> {
-    build(ruby, j, false)
+    build(ruby, j)
 }
 
-/// Converts JSON to Ruby with Symbol keys (for results shaped by us, like analyses, that
-/// Ruby code reads as `result[:critical_paths]`).
-pub fn to_ruby_symbol_keys(ruby: &Ruby, j: &Json) -> Result<Value, Error> {
-    build(ruby, j, true)
-}
-
-fn build(ruby: &Ruby, j: &Json, symbol_keys: bool) -> Result<Value, Error> {
+fn build(ruby: &Ruby, j: &Json) -> Result<Value, Error> {
     Ok(match j {
         Json::Null => ruby.qnil().as_value(),
         Json::Bool(true) => ruby.qtrue().as_value(),
@@ -219,19 +215,14 @@ fn build(ruby: &Ruby, j: &Json, symbol_keys: bool) -> Result<Value, Error> {
         Json::Array(items) => {
             let a = ruby.ary_new_capa(items.len());
             for item in items {
-                a.push(build(ruby, item, symbol_keys)?)?;
+                a.push(build(ruby, item)?)?;
             }
             a.as_value()
         }
         Json::Object(map) => {
             let h = ruby.hash_new();
             for (k, v) in map {
-                let value = build(ruby, v, symbol_keys)?;
-                if symbol_keys {
-                    h.aset(ruby.to_symbol(k), value)?;
-                } else {
-                    h.aset(ruby.str_new(k), value)?;
-                }
+                h.aset(ruby.str_new(k), build(ruby, v)?)?;
             }
             h.as_value()
         }
@@ -262,14 +253,6 @@ pub fn interned_utf8(s: &str) -> Value {
     };
     // SAFETY: rb_enc_interned_str returns a live String VALUE.
     unsafe { <Value as magnus::rb_sys::FromRawValue>::from_raw(value) }
-}
-
-/// An optional time: nil when absent.
-pub fn opt_time(ruby: &Ruby, t: Option<Timestamp>) -> Result<Value, Error> {
-    match t {
-        Some(t) => time_to_ruby(ruby, t),
-        None => Ok(ruby.qnil().as_value()),
-    }
 }
 
 /// A Ruby Integer as an id (`i64`), naming `what` when it is not one.

@@ -54,19 +54,10 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 /// Runs a method body, turning a Rust panic into `TaskerCore::Error` so it never reaches
 /// magnus (which would raise `fatal` and end the process).
 pub fn guard<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(p) => Err(error(
-            "Error",
-            format!(
-                "internal error in tasker-core (a Rust panic was caught): {}",
-                panic_message(&*p)
-            ),
-        )),
-    }
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(from_panic(p)))
 }
 
-/// Converts a panic payload caught off the GVL into `TaskerCore::Error`.
+/// Converts a caught panic's payload into `TaskerCore::Error`.
 pub fn from_panic(p: Box<dyn Any + Send>) -> Error {
     error(
         "Error",

@@ -1,5 +1,7 @@
 //! Helpers shared by the Ruby classes: nothing here defines a Ruby method.
 
-pub mod convert;
-pub mod errors;
-pub mod nogvl;
+pub(crate) mod convert;
+pub(crate) mod errors;
+pub(crate) mod nogvl;
+pub(crate) mod options;
+pub(crate) mod view;

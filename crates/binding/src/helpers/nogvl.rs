@@ -5,11 +5,14 @@
 //! ours triggers the wait's `Interrupt`, the wait returns, and [`check_interrupts`] lets Ruby
 //! raise or kill once we hold the GVL again and our frames have unwound.
 
-use crate::helpers::errors::from_panic;
+use crate::helpers::errors::{from_panic, to_ruby};
 use magnus::Error;
 use std::ffi::c_void;
+use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
+use tasker_engine::engine::Interrupt;
+use tasker_model::{TaskerError, TaskerResult};
 
 struct Call<F, R> {
     func: Option<F>,
@@ -83,6 +86,43 @@ where
             error: raised,
         },
     }
+}
+
+/// Runs `work` (a store read, a commit wait, a stop) with the GVL released and turns every
+/// way it can end into one Ruby result: its `Ok`, its `TaskerError` translated, a panic as
+/// `TaskerCore::Error`, or the exception Ruby raised meanwhile. `what` names the work in
+/// the message of the last resort, a call Ruby never let run ("`what` was interrupted").
+///
+/// For work nobody needs to cut short: Ruby's interrupt waits until it returns. A wait that
+/// must end on Thread#kill takes [`interruptible`] instead.
+pub fn blocking<R>(what: impl Display, work: impl FnOnce() -> TaskerResult<R>) -> Result<R, Error> {
+    let outcome = nogvl(work, || {});
+    if let Some(e) = outcome.error {
+        return Err(e);
+    }
+    outcome
+        .value
+        .unwrap_or_else(|| {
+            Err(TaskerError::Orchestration(format!(
+                "{what} was interrupted"
+            )))
+        })
+        .map_err(to_ruby)
+}
+
+/// Runs a wait with the GVL released that Ruby can cut short: its unblocking function
+/// triggers the `Interrupt` the wait watches, then runs `also` (to wake what the interrupt
+/// alone does not reach). The caller gets the raw [`Outcome`], because a wait that took
+/// steps before Ruby raised must hand them back.
+pub fn interruptible<R>(work: impl FnOnce(&Interrupt) -> R, also: impl Fn()) -> Outcome<R> {
+    let interrupt = Interrupt::default();
+    nogvl(
+        || work(&interrupt),
+        || {
+            interrupt.trigger();
+            also();
+        },
+    )
 }
 
 /// Lets Ruby act on a pending interrupt (Thread#kill, Thread#raise, a signal). Ruby's

@@ -14,7 +14,6 @@ use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tasker_engine::engine::Interrupt;
 use tasker_engine::Engine as CoreEngine;
 use tasker_event_bus::{Delivery, SubscriberStats, Subscription};
 
@@ -64,8 +63,8 @@ impl EventSubscription {
             let rx = &rx;
             let mut items: Vec<Delivery> = rx.try_iter().take(max.max(1)).collect();
             if items.is_empty() && !timeout.is_zero() {
-                let interrupt = Interrupt::default();
                 let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
+                // The wake channel alone ends the select: nothing here watches an Interrupt.
                 let outcome = nogvl(
                     || {
                         select! {
@@ -75,7 +74,6 @@ impl EventSubscription {
                         }
                     },
                     || {
-                        interrupt.trigger();
                         let _ = wake_tx.try_send(());
                     },
                 );

@@ -1,10 +1,9 @@
 //! The `TaskerCore::Native` classes (and `TaskerCore::Event`), one per file.
 
 mod diagnostics;
-pub(crate) mod engine;
+mod engine;
 mod event;
 mod event_subscription;
-mod insights;
 mod ready_step;
 mod stop_flag;
 mod task_graph;

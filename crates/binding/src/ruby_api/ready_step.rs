@@ -2,10 +2,13 @@
 //!
 //! Fields that are JSON are converted to Ruby only when asked for, so a handler that does
 //! not read its context pays nothing for it.
+//!
+//! Also home of what every taker of steps shares (the engine's `take_steps` and a task's
+//! route): wrapping a batch for Ruby, and handing back a batch Ruby will not run.
 
 use crate::helpers::convert::to_ruby;
-use magnus::{method, prelude::*, Error, RHash, RModule, Ruby, Value};
-use tasker_engine::ReadyStep as CoreReadyStep;
+use magnus::{method, prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
+use tasker_engine::{Engine as CoreEngine, ReadyStep as CoreReadyStep, StepFailure};
 
 /// See the module documentation.
 #[magnus::wrap(class = "TaskerCore::Native::ReadyStep", free_immediately, size)]
@@ -15,7 +18,7 @@ pub struct ReadyStep {
 
 impl ReadyStep {
     /// Wraps a step handed out by the engine.
-    pub fn new(inner: CoreReadyStep) -> ReadyStep {
+    fn new(inner: CoreReadyStep) -> ReadyStep {
         ReadyStep { inner }
     }
 
@@ -70,6 +73,32 @@ impl ReadyStep {
             h.aset(ruby.str_new(name), to_ruby(ruby, results)?)?;
         }
         Ok(h)
+    }
+}
+
+/// Wraps ready steps as `Native::ReadyStep` objects.
+pub(crate) fn wrap_steps(ruby: &Ruby, steps: Vec<CoreReadyStep>) -> Result<RArray, Error> {
+    let out = ruby.ary_new_capa(steps.len());
+    for s in steps {
+        out.push(ReadyStep::new(s))?;
+    }
+    Ok(out)
+}
+
+/// Fails steps a worker took but will not run (Ruby raised while they were being taken),
+/// as retryable at once, so they run again rather than stay stranded in progress.
+pub(crate) fn hand_back(engine: &CoreEngine, steps: &[CoreReadyStep], why: &str) {
+    for s in steps {
+        let _ = engine.fail_step(
+            s.step_id,
+            StepFailure {
+                error_class: "TaskerCore::WorkerInterrupted".into(),
+                message: why.into(),
+                retryable: true,
+                retry_after: Some(0.0),
+                details: None,
+            },
+        );
     }
 }
 

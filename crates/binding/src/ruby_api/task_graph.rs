@@ -2,11 +2,11 @@
 //! answering analyses and drawing pictures in Rust. Held by the Ruby analyzers so repeated
 //! questions about the same snapshot cost no second read of the store.
 
-use crate::helpers::convert::{interned_utf8, to_ruby_symbol_keys};
+use crate::helpers::convert::interned_utf8;
 use crate::helpers::errors::{error, guard, to_ruby as err};
+use crate::helpers::view::{to_ruby, Keys};
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
-use serde::Serialize;
-use tasker_engine::TaskGraph as CoreGraph;
+use tasker_engine::StoredGraph as CoreGraph;
 use tasker_graph::{
     analyze_template, to_dot, to_mermaid, Dag, RuntimeAnalysis, RuntimeGraph, StepFacts,
 };
@@ -66,7 +66,7 @@ impl TaskGraph {
 
     /// `{cycles:, roots:, leaves:, levels:, longest_path:, topology:}`.
     fn template_analysis(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
-        guard(|| symbolized(ruby, &analyze_template(&rb_self.dag)))
+        guard(|| to_ruby(ruby, &analyze_template(&rb_self.dag), Keys::Symbol))
     }
 
     /// `{critical_paths:, parallelism_opportunities:, error_chains:, bottlenecks:}`.
@@ -126,7 +126,7 @@ impl TaskGraph {
         guard(|| {
             let runtime = rb_self.runtime()?;
             let step = step_index(&runtime, step_id)?;
-            symbolized(ruby, &runtime.downstream_impact(step))
+            to_ruby(ruby, &runtime.downstream_impact(step), Keys::Symbol)
         })
     }
 
@@ -271,12 +271,6 @@ impl<'a> NameTable<'a> {
         }
         Ok(out)
     }
-}
-
-fn symbolized<T: Serialize>(ruby: &Ruby, value: &T) -> Result<Value, Error> {
-    let json = serde_json::to_value(value)
-        .map_err(|e| error("Error", format!("could not convert an analysis: {e}")))?;
-    to_ruby_symbol_keys(ruby, &json)
 }
 
 /// Defines `TaskerCore::Native::TaskGraph`.

@@ -1,13 +1,13 @@
 //! `TaskerCore::Native::TaskRoute`: the steps of one task, for a coordinator that drives it.
 
-use super::engine::{give_back, wrap_steps};
+use super::ready_step::{hand_back, wrap_steps};
 use crate::helpers::convert::to_seconds;
 use crate::helpers::errors::{error, guard};
-use crate::helpers::nogvl::{check_interrupts, nogvl};
+use crate::helpers::nogvl::{check_interrupts, interruptible};
 use crossbeam_channel::Receiver;
 use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
 use std::sync::Arc;
-use tasker_engine::engine::{Interrupt, WaitEnd};
+use tasker_engine::engine::WaitEnd;
 use tasker_engine::{Engine as CoreEngine, Routed};
 use tasker_model::TaskId;
 
@@ -21,7 +21,11 @@ pub struct TaskRoute {
 
 impl TaskRoute {
     /// A route for `task_id`.
-    pub fn new(engine: Arc<CoreEngine>, task_id: TaskId, inner: Receiver<Routed>) -> TaskRoute {
+    pub(crate) fn new(
+        engine: Arc<CoreEngine>,
+        task_id: TaskId,
+        inner: Receiver<Routed>,
+    ) -> TaskRoute {
         TaskRoute {
             engine,
             task_id,
@@ -38,14 +42,13 @@ impl TaskRoute {
     fn next(ruby: &Ruby, rb_self: &Self, max: usize, timeout: Value) -> Result<RArray, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let interrupt = Interrupt::default();
-            let outcome = nogvl(
-                || {
+            let outcome = interruptible(
+                |interrupt| {
                     rb_self
                         .engine
-                        .wait_routed(&rb_self.inner, max, timeout, &interrupt)
+                        .take_routed_waiting(&rb_self.inner, max, timeout, interrupt)
                 },
-                || interrupt.trigger(),
+                || {},
             );
             let closed = matches!(outcome.value, Some(Err(WaitEnd::Closed)));
             let items = match outcome.value {
@@ -61,7 +64,7 @@ impl TaskRoute {
                 }
             }
             if let Some(e) = outcome.error {
-                give_back(
+                hand_back(
                     &rb_self.engine,
                     &steps,
                     "the coordinator thread was interrupted while taking steps",

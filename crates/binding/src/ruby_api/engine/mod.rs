@@ -1,0 +1,415 @@
+//! `TaskerCore::Native::Engine`: the shareable handle over a running engine.
+//!
+//! This file owns the wrapped class, its lifecycle (start, templates, recover, flush, stop,
+//! close), submitting, starting and awaiting tasks, and `init`; the other methods are
+//! defined by one file per area: [`steps`] (taking and reporting steps), [`operations`]
+//! (manual operations), [`inspection`] (reading tasks, graphs and templates) and
+//! [`insights`] (health, stats, metrics, stored insights). Must not decide anything the
+//! engine decides: each method converts its arguments, calls the engine, converts back.
+//!
+//! Calls that change something return at once; waits release the GVL and can be
+//! interrupted. Positional arguments and options Structs only: `TaskerCore::Engine` (Ruby)
+//! owns keywords and defaults.
+
+mod insights;
+mod inspection;
+mod operations;
+mod steps;
+
+use super::event_subscription::EventSubscription;
+use super::task_route::TaskRoute;
+use crate::helpers::convert::{to_i64, to_json, to_seconds};
+use crate::helpers::errors::{error, guard, invalid, to_ruby as err};
+use crate::helpers::nogvl::{blocking, check_interrupts, interruptible};
+use crate::helpers::options::Kind;
+use crate::helpers::view::{to_ruby, Keys};
+use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby, Value};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use tasker_engine::engine::WaitEnd;
+use tasker_engine::{Engine as CoreEngine, EngineOptions, SubmitRequest};
+use tasker_event_bus::Overflow;
+use tasker_model::{EngineConfig, TaskId, TaskerError};
+
+/// See the module documentation.
+#[magnus::wrap(
+    class = "TaskerCore::Native::Engine",
+    free_immediately,
+    size,
+    frozen_shareable
+)]
+pub struct Engine {
+    pub(crate) inner: Arc<CoreEngine>,
+}
+
+/// What `recover` answers.
+#[derive(Serialize)]
+struct Recovered {
+    resumed: usize,
+    task_ids: Vec<i64>,
+    owned_elsewhere: usize,
+    skipped: Vec<(i64, String)>,
+}
+
+/// `TaskerCore::Native::SubmitOptions`: everything `submit` takes beyond name and context.
+static SUBMIT_OPTIONS: Kind<8> = Kind::new(
+    "SubmitOptions",
+    "submit option",
+    "namespace version initiator source_system reason tags start durable_timeout",
+);
+
+fn opt<T: magnus::TryConvert>(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<T>, Error> {
+    match h.get(ruby.to_symbol(key)) {
+        Some(v) if !v.is_nil() => T::try_convert(v)
+            .map(Some)
+            .map_err(|e| invalid(&format!("option {key}"), e)),
+        _ => Ok(None),
+    }
+}
+
+/// A String argument that may be nil, naming `what` when it is something else.
+fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
+    if v.is_nil() {
+        return Ok(None);
+    }
+    String::try_convert(v)
+        .map(Some)
+        .map_err(|_| invalid(what, "expected a String"))
+}
+
+impl Engine {
+    /// The engine, unless this process is a fork of the one that started it (the engine's
+    /// threads are not here; see `tasker_engine::fork`).
+    fn live(&self) -> Result<&Arc<CoreEngine>, Error> {
+        if self.inner.forked() {
+            return Err(error(
+                "OrchestrationError",
+                format!(
+                    "this engine was started in process {} and this process ({}) is a fork of it: its threads are not here. Call TaskerCore.after_fork (or start a new Engine) in the child",
+                    self.inner.started_in_process(),
+                    std::process::id()
+                ),
+            ));
+        }
+        Ok(&self.inner)
+    }
+
+    /// `Native::Engine.new(options)`: starts an engine.
+    fn new(ruby: &Ruby, options: RHash) -> Result<Self, Error> {
+        guard(|| {
+            let mut config = EngineConfig::default();
+            if let Some(s) = opt::<f64>(ruby, options, "backoff_scale")? {
+                if !(s.is_finite() && s >= 0.0) {
+                    return Err(invalid(
+                        "option backoff_scale",
+                        "must be a non-negative number",
+                    ));
+                }
+                config.backoff_scale = s;
+            }
+            if let Some(b) = opt::<usize>(ruby, options, "event_buffer")? {
+                config.event_buffer = b.max(1);
+            }
+            let mut engine_options = EngineOptions {
+                config,
+                environment: opt::<String>(ruby, options, "environment")?,
+                ..EngineOptions::default()
+            };
+            if let Some(v) = options.get(ruby.to_symbol("commit_interval")) {
+                if !v.is_nil() {
+                    engine_options.commit_interval = to_seconds(v, "option commit_interval")?;
+                }
+            }
+            if let Some(n) = opt::<usize>(ruby, options, "max_batch")? {
+                engine_options.max_batch = n.max(1);
+            }
+            if let Some(url) = opt::<String>(ruby, options, "database_url")? {
+                // Opening a SQL store connects and migrates: no GVL needed for that
+                // (`memory:` is the in-process store, also chosen by `open_store`).
+                engine_options.store = Some(blocking("opening the store", move || {
+                    tasker_state::open_store(&url)
+                })?);
+            }
+            let inner = CoreEngine::start(engine_options).map_err(err)?;
+            Ok(Engine {
+                inner: Arc::new(inner),
+            })
+        })
+    }
+
+    fn register_templates(&self, path: String) -> Result<Vec<String>, Error> {
+        guard(|| {
+            self.live()?
+                .register_templates(Path::new(&path))
+                .map_err(err)
+        })
+    }
+
+    fn register_template_yaml(&self, yaml: String, source: String) -> Result<Vec<String>, Error> {
+        guard(|| {
+            self.live()?
+                .register_template_yaml(&yaml, &source)
+                .map_err(err)
+        })
+    }
+
+    /// `submit(name, context, options)`: validates and submits a task; returns its id.
+    /// `options` is a `Native::SubmitOptions`; with a `durable_timeout` the call waits (GVL
+    /// released) until the task is committed.
+    fn submit(
+        ruby: &Ruby,
+        rb_self: &Self,
+        name: String,
+        context: Value,
+        options: Value,
+    ) -> Result<i64, Error> {
+        let started = Instant::now();
+        guard(|| {
+            let [namespace, version, initiator, source_system, reason, tags, start, durable] =
+                SUBMIT_OPTIONS.read(options)?;
+            let durable_timeout = durable.opt_seconds()?;
+            let request = SubmitRequest {
+                context: to_json(ruby, context, || "context".to_string())?,
+                namespace: namespace.opt_string()?,
+                version: version.opt_string()?,
+                initiator: initiator.opt_string()?,
+                source_system: source_system.opt_string()?,
+                reason: reason.opt_string()?,
+                tags: tags.opt_json(ruby)?,
+                start: start.flag(),
+                name,
+            };
+            let Some(timeout) = durable_timeout else {
+                let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
+                rb_self.inner.metrics().submit.record(started.elapsed());
+                return id;
+            };
+            // The submission itself is quick; only the wait for its commit lets go of the GVL.
+            let submission = rb_self.live()?.submit_durable(request).map_err(err)?;
+            let task_id = submission.task_id;
+            blocking(
+                format_args!("the wait for the commit of task {task_id} (it may still commit)"),
+                move || submission.wait(timeout),
+            )
+            .map(|id| id.0)
+        })
+    }
+
+    /// Starts a pending task; with `routed` returns the task's own route.
+    fn start_task(
+        &self,
+        task_id: Value,
+        routed: bool,
+        max_parallel: Value,
+        timeout: Value,
+    ) -> Result<Option<TaskRoute>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            let timeout = to_seconds(timeout, "timeout")?;
+            let max_parallel = if max_parallel.is_nil() {
+                None
+            } else {
+                Some(u32::try_convert(max_parallel)?)
+            };
+            let route = self
+                .live()?
+                .start_task(id, routed, max_parallel, timeout)
+                .map_err(err)?;
+            Ok(route.map(|r| TaskRoute::new(self.inner.clone(), id, r)))
+        })
+    }
+
+    /// Waits (GVL released) until the task ends; its final state, or nil on timeout.
+    fn wait_for_task(&self, task_id: Value, timeout: Value) -> Result<Option<String>, Error> {
+        self.wait(task_id, timeout, false)
+    }
+
+    /// Like `wait_for_task`, but a timeout raises `TimeoutError` naming the task and its state.
+    fn await_task(&self, task_id: Value, timeout: Value) -> Result<Option<String>, Error> {
+        self.wait(task_id, timeout, true)
+    }
+
+    fn wait(
+        &self,
+        task_id: Value,
+        timeout: Value,
+        raise_on_timeout: bool,
+    ) -> Result<Option<String>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            let timeout = to_seconds(timeout, "timeout")?;
+            let inner = self.live()?.clone();
+            let outcome = interruptible(
+                |i| inner.wait_for_task(id, timeout, i),
+                || self.inner.wake_waiters(),
+            );
+            if let Some(e) = outcome.error {
+                return Err(e);
+            }
+            match outcome.value {
+                Some(Ok(Ok(state))) => Ok(Some(state.as_str().to_string())),
+                Some(Ok(Err(WaitEnd::TimedOut))) if raise_on_timeout => {
+                    let state = self
+                        .inner
+                        .task(id)
+                        .ok()
+                        .flatten()
+                        .map(|v| v.state.as_str())
+                        .unwrap_or("unknown");
+                    Err(err(TaskerError::Timeout(format!(
+                        "task {id} did not finish within {timeout:?}; it is {state}"
+                    ))))
+                }
+                Some(Ok(Err(WaitEnd::TimedOut))) => Ok(None),
+                Some(Ok(Err(WaitEnd::Interrupted | WaitEnd::Closed))) | None => {
+                    check_interrupts()?;
+                    Ok(None)
+                }
+                Some(Err(e)) => Err(err(e)),
+            }
+        })
+    }
+
+    /// Takes over unfinished tasks from the store; `{resumed:, task_ids:, owned_elsewhere:,
+    /// skipped: [[task_id, why], …]}`.
+    fn recover(ruby: &Ruby, rb_self: &Self, timeout: Value) -> Result<Value, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let engine = rb_self.live()?;
+            let report = blocking("recover", || engine.recover(timeout))?;
+            let recovered = Recovered {
+                resumed: report.resumed,
+                task_ids: report.resumed_ids.iter().map(|id| id.0).collect(),
+                owned_elsewhere: report.owned_elsewhere,
+                skipped: report
+                    .skipped
+                    .into_iter()
+                    .map(|(id, why)| (id.0, why))
+                    .collect(),
+            };
+            to_ruby(ruby, &recovered, Keys::Symbol)
+        })
+    }
+
+    fn flush(&self, timeout: Value) -> Result<(), Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let engine = self.live()?;
+            blocking("flush", || engine.flush(timeout))
+        })
+    }
+
+    /// Stops the engine; returns how many steps were taken back.
+    fn stop(&self, timeout: Value) -> Result<usize, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            blocking("stop", || self.inner.stop(timeout))
+        })
+    }
+
+    /// Stops the engine and closes its store (connections, claims); returns steps taken back.
+    fn close(&self, timeout: Value) -> Result<usize, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            blocking("close", || self.inner.close(timeout))
+        })
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.inner.is_stopped()
+    }
+
+    /// Whether this process is a fork of the one that started the engine.
+    fn is_forked(&self) -> bool {
+        self.inner.forked()
+    }
+
+    /// Subscribes to events matching any of `patterns` (Strings).
+    fn subscribe(
+        &self,
+        patterns: Vec<String>,
+        capacity: usize,
+        overflow: String,
+    ) -> Result<EventSubscription, Error> {
+        guard(|| {
+            let overflow = Overflow::parse(&overflow).map_err(|m| invalid("overflow", m))?;
+            let sub = self
+                .inner
+                .subscribe(&patterns, capacity, overflow)
+                .map_err(err)?;
+            Ok(EventSubscription::new(self.live()?.clone(), sub))
+        })
+    }
+}
+
+/// Defines `TaskerCore::Native::Engine`: its whole Ruby surface, in one list.
+pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
+    let class = native.define_class("Engine", ruby.class_object())?;
+    class.define_singleton_method("new", function!(Engine::new, 1))?;
+    // `"name" => (the Rust method, its arity)`, one line a Ruby method.
+    macro_rules! define {
+        ($($name:literal => ($method:expr, $arity:tt)),* $(,)?) => {
+            $(class.define_method($name, method!($method, $arity))?;)*
+        };
+    }
+    define! {
+        // Templates and recovery (this file, like the next three groups).
+        "register_templates" => (Engine::register_templates, 1),
+        "register_template_yaml" => (Engine::register_template_yaml, 2),
+        "recover" => (Engine::recover, 1),
+        // Submitting, starting and awaiting tasks.
+        "submit" => (Engine::submit, 3),
+        "start_task" => (Engine::start_task, 4),
+        "wait_for_task" => (Engine::wait_for_task, 2),
+        "await_task" => (Engine::await_task, 2),
+        // Events.
+        "subscribe" => (Engine::subscribe, 3),
+        // Stopping, and whether this process may use the engine.
+        "flush" => (Engine::flush, 1),
+        "stop" => (Engine::stop, 1),
+        "close" => (Engine::close, 1),
+        "stopped?" => (Engine::is_stopped, 0),
+        "forked?" => (Engine::is_forked, 0),
+        // Taking and reporting steps (steps.rs).
+        "take_steps" => (Engine::take::<false>, 2),
+        "take_ractor_steps" => (Engine::take::<true>, 2),
+        "complete_step" => (Engine::complete_step, 2),
+        "fail_step" => (Engine::fail_step, 6),
+        "publish_event" => (Engine::publish_event, 3),
+        // Where handlers run (steps.rs).
+        "ractor_steps_in" => (Engine::ractor_steps_in, 2),
+        "declare_handler_execution" => (Engine::declare_handler_execution, 2),
+        "undeclared_handlers_in" => (Engine::undeclared_handlers_in, 2),
+        // Manual operations (operations.rs).
+        "operate" => (Engine::operate, 3),
+        // Tasks (inspection.rs).
+        "task" => (Engine::task_view::<false>, 1),
+        "task_summary" => (Engine::task_view::<true>, 1),
+        "task_state" => (Engine::task_state, 1),
+        "task_graph" => (Engine::task_graph, 1),
+        // Templates (inspection.rs).
+        "template_graph" => (Engine::template_graph, 3),
+        "template_info" => (Engine::template_info, 3),
+        "template_keys" => (Engine::template_keys, 0),
+        "awaiting_templates" => (Engine::awaiting_templates, 0),
+        // Live numbers (insights.rs).
+        "stats" => (Engine::stats, 0),
+        "health" => (Engine::health, 0),
+        "add_capacity" => (Engine::add_capacity, 1),
+        "metrics_text" => (Engine::metrics_text, 0),
+        // Stored Insights (insights.rs).
+        "stored_health" => (Engine::stored_health, 0),
+        "analytics_metrics" => (Engine::analytics_metrics, 1),
+        "slowest" => (Engine::slowest, 6),
+    }
+    Ok(())
+}
+
+// The wrapped handle is shared across Ractors and threads; this fails to compile if the
+// engine's Rust type ever stops being Send + Sync.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<CoreEngine>();
+};

@@ -11,9 +11,20 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{HashMap, VecDeque};
 
+impl Dag {
+    /// One closed cycle (`[a, b, c, a]` as step indices) per strongly connected component
+    /// that has one, ordered by first step; empty when acyclic. See
+    /// [`crate::TemplateAnalysis::cycles`] for why not every cycle.
+    ///
+    /// Defined here, not in `dag.rs`, so the graph does not import its own analysis back.
+    pub fn cycles(&self) -> Vec<Vec<u32>> {
+        find_cycles(self)
+    }
+}
+
 /// One closed cycle (`[a, b, c, a]`) per cyclic strongly connected component, ordered by
 /// their first step. Empty for an acyclic graph.
-pub(crate) fn find_cycles(dag: &Dag) -> Vec<Vec<u32>> {
+fn find_cycles(dag: &Dag) -> Vec<Vec<u32>> {
     if dag.is_acyclic() {
         return Vec::new();
     }

@@ -349,13 +349,6 @@ impl Dag {
         Some(out)
     }
 
-    /// One closed cycle (`[a, b, c, a]` as step indices) per strongly connected component
-    /// that has one, ordered by first step; empty when acyclic. See
-    /// [`crate::TemplateAnalysis::cycles`] for why not every cycle.
-    pub fn cycles(&self) -> Vec<Vec<u32>> {
-        crate::cycles::find_cycles(self)
-    }
-
     /// [`Dag::downstream`] as names with a count.
     pub fn downstream_impact(&self, step: u32) -> Option<DownstreamImpact> {
         let steps: Vec<Arc<str>> = self

@@ -4,7 +4,6 @@
 //! it works on cyclic graphs too: the cycles are reported, and the rest is computed on the
 //! acyclic part (steps on or after a cycle get no level).
 
-use crate::cycles::find_cycles;
 use crate::dag::Dag;
 use serde::Serialize;
 use std::fmt;
@@ -115,7 +114,7 @@ pub fn analyze_template(dag: &Dag) -> TemplateAnalysis {
         steps.iter().map(|&i| dag.name_of(i).clone()).collect()
     };
     TemplateAnalysis {
-        cycles: find_cycles(dag).iter().map(|c| names(c)).collect(),
+        cycles: dag.cycles().iter().map(|c| names(c)).collect(),
         roots: names(&dag.roots()),
         leaves: names(&dag.leaves()),
         levels: dag.levels().iter().map(|l| names(l)).collect(),

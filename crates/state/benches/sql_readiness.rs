@@ -520,23 +520,9 @@ fn mid_run_task(
         .step_templates
         .iter()
         .enumerate()
-        .map(|(i, st)| StepRecord {
-            step_id: step_ids[i],
-            task_id,
-            name: Arc::from(st.name.as_str()),
-            template_index: i as u32,
-            retryable: st.default_retryable,
-            retry_limit: st.default_retry_limit,
-            in_process: false,
-            processed: false,
-            processed_at: None,
-            attempts: None,
-            last_attempted_at: None,
-            backoff_request_seconds: None,
-            results: None,
-            skippable: st.skippable,
-            created_at: created,
-            updated_at: created,
+        .map(|(i, st)| {
+            let name = Arc::from(st.name.as_str());
+            StepRecord::of_template(step_ids[i], task_id, name, i as u32, st, created)
         })
         .collect();
     let mut edges = Vec::new();
@@ -548,17 +534,13 @@ fn mid_run_task(
     let mut batch = vec![
         Change::CreateTask(Box::new(NewTask {
             task: TaskRecord {
-                task_id,
-                template: template.key(),
-                context: Arc::new(json!({"bench": "sql_readiness"})),
                 initiator: Some("benches/sql_readiness.rs".into()),
-                source_system: None,
-                reason: None,
-                tags: json!([]),
-                complete: false,
-                requested_at: created,
-                created_at: created,
-                updated_at: created,
+                ..TaskRecord::new(
+                    task_id,
+                    template.key(),
+                    Arc::new(json!({"bench": "sql_readiness"})),
+                    created,
+                )
             },
             steps,
             edges,

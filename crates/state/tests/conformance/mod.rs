@@ -91,23 +91,9 @@ pub fn new_task_with_ids(
         .step_templates
         .iter()
         .enumerate()
-        .map(|(i, st)| StepRecord {
-            step_id: step_ids[i],
-            task_id,
-            name: Arc::from(st.name.as_str()),
-            template_index: i as u32,
-            retryable: st.default_retryable,
-            retry_limit: st.default_retry_limit,
-            in_process: false,
-            processed: false,
-            processed_at: None,
-            attempts: None,
-            last_attempted_at: None,
-            backoff_request_seconds: None,
-            results: None,
-            skippable: st.skippable,
-            created_at: at,
-            updated_at: at,
+        .map(|(i, st)| {
+            let name = Arc::from(st.name.as_str());
+            StepRecord::of_template(step_ids[i], task_id, name, i as u32, st, at)
         })
         .collect();
     let mut edges = Vec::new();
@@ -123,17 +109,15 @@ pub fn new_task_with_ids(
     }
     NewTask {
         task: TaskRecord {
-            task_id,
-            template: template.key(),
-            context: Arc::new(json!({"order_id": task_id.0, "note": "ünïcode ✓"})),
             initiator: Some("conformance".into()),
-            source_system: None,
             reason: Some("testing".into()),
             tags: json!(["a", "b"]),
-            complete: false,
-            requested_at: at,
-            created_at: at,
-            updated_at: at,
+            ..TaskRecord::new(
+                task_id,
+                template.key(),
+                Arc::new(json!({"order_id": task_id.0, "note": "ünïcode ✓"})),
+                at,
+            )
         },
         steps,
         edges,

@@ -30,6 +30,42 @@ fn after(name: &Option<String>) -> String {
     }
 }
 
+/// Clearing `most_recent` on the heads of history table `$table` (owned by `$owner`) that
+/// the checks saw, counting the rows so that every one must still be there.
+macro_rules! flip_sql {
+    ($table:literal, $owner:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " t SET most_recent = false, updated_at = u.at \
+             FROM UNNEST($1::int8[], $2::int4[], $3::timestamp[]) AS u(owner, sort_key, at) \
+             WHERE t.",
+            $owner,
+            " = u.owner AND t.sort_key = u.sort_key AND t.most_recent \
+             RETURNING 1"
+        )
+    };
+}
+
+/// The insert of new rows into history table `$table` (owned by `$owner`), up to where
+/// [`after`] and the ordering follow.
+macro_rules! insert_transitions_sql {
+    ($table:literal, $owner:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (to_state, from_state, metadata, sort_key, most_recent, ",
+            $owner,
+            ", created_at, updated_at) \
+             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
+                u.owner, u.at, u.at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
+                $7::timestamp[]) WITH ORDINALITY \
+                AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) "
+        )
+    };
+}
+
 /// Writes a checked plan as one statement, in autocommit: it is atomic by itself.
 pub(super) async fn write(
     conn: &mut PgConnection,
@@ -53,51 +89,19 @@ pub(super) async fn write(
             3,
         );
     }
-    let task_flips = flip(
+    history(
         &mut st,
         &plan.task_flips,
-        "UPDATE tasker_task_transitions t SET most_recent = false, updated_at = u.at \
-         FROM UNNEST($1::int8[], $2::int4[], $3::timestamp[]) AS u(owner, sort_key, at) \
-         WHERE t.task_id = u.owner AND t.sort_key = u.sort_key AND t.most_recent \
-         RETURNING 1",
-    )?;
-    insert_transitions(
-        &mut st,
         &plan.task_transitions,
-        &format!(
-            "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
-                most_recent, task_id, created_at, updated_at) \
-             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
-                u.owner, u.at, u.at \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
-                $7::timestamp[]) WITH ORDINALITY \
-                AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) \
-             {} ORDER BY u.n",
-            after(&task_flips)
-        ),
+        flip_sql!("tasker_task_transitions", "task_id"),
+        insert_transitions_sql!("tasker_task_transitions", "task_id"),
     )?;
-    let step_flips = flip(
+    history(
         &mut st,
         &plan.step_flips,
-        "UPDATE tasker_workflow_step_transitions t SET most_recent = false, updated_at = u.at \
-         FROM UNNEST($1::int8[], $2::int4[], $3::timestamp[]) AS u(owner, sort_key, at) \
-         WHERE t.workflow_step_id = u.owner AND t.sort_key = u.sort_key AND t.most_recent \
-         RETURNING 1",
-    )?;
-    insert_transitions(
-        &mut st,
         &plan.step_transitions,
-        &format!(
-            "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
-                sort_key, most_recent, workflow_step_id, created_at, updated_at) \
-             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
-                u.owner, u.at, u.at \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
-                $7::timestamp[]) WITH ORDINALITY \
-                AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) \
-             {} ORDER BY u.n",
-            after(&step_flips)
-        ),
+        flip_sql!("tasker_workflow_step_transitions", "workflow_step_id"),
+        insert_transitions_sql!("tasker_workflow_step_transitions", "workflow_step_id"),
     )?;
     update_tasks(&mut st, plan)?;
     update_steps(&mut st, plan)?;
@@ -210,6 +214,23 @@ fn insert_steps(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
         15,
     );
     Ok(())
+}
+
+/// One history table's part of the batch: the flip of its old heads, then its new rows,
+/// which wait for the flip (the partial unique index allows one `most_recent` row).
+fn history(
+    st: &mut Statement,
+    heads: &[HeadCheck],
+    rows: &[TransitionRow],
+    flip_sql: &'static str,
+    insert_sql: &'static str,
+) -> Result<(), sqlx::Error> {
+    let flipped = flip(st, heads, flip_sql)?;
+    insert_transitions(
+        st,
+        rows,
+        &format!("{insert_sql}{} ORDER BY u.n", after(&flipped)),
+    )
 }
 
 /// Clears `most_recent` on the heads the checks saw; every one must still be there.

@@ -65,9 +65,7 @@ fn store_with_task(db: &Db) -> (Arc<dyn Store>, TaskView) {
     let store = db.open();
     let template = template();
     store.register_template(&template).expect("register");
-    let new = new_task(store.as_ref(), &template, at(0));
-    let id = new.task.task_id;
-    apply(store.as_ref(), vec![Change::CreateTask(Box::new(new))]).expect("create");
+    let id = create_task(store.as_ref(), &template, at(0)).task.task_id;
     let view = store.task(id).expect("read").expect("exists");
     (store, view)
 }
@@ -499,12 +497,7 @@ fn unfinished_tasks_are_pending_and_in_progress_oldest_first(db: &Db) {
     let template = template();
     store.register_template(&template).unwrap();
     let ids: Vec<TaskId> = (0..4)
-        .map(|i| {
-            let new = new_task(store, &template, at(i * 10));
-            let id = new.task.task_id;
-            apply(store, vec![Change::CreateTask(Box::new(new))]).unwrap();
-            id
-        })
+        .map(|i| create_task(store, &template, at(i * 10)).task.task_id)
         .collect();
     apply(
         store,
@@ -767,9 +760,7 @@ fn open_store_picks_the_backend_from_the_url_and_redacts_passwords() {
     assert_eq!(store.describe(), "sqlite::memory:");
     let template = template();
     store.register_template(&template).unwrap();
-    let new = new_task(store.as_ref(), &template, at(0));
-    let id = new.task.task_id;
-    apply(store.as_ref(), vec![Change::CreateTask(Box::new(new))]).unwrap();
+    let id = create_task(store.as_ref(), &template, at(0)).task.task_id;
     assert_eq!(store.task_state(id).unwrap(), Some(State::Pending));
     // Two in-memory stores are two databases.
     let other = open_store("sqlite::memory:").unwrap();
@@ -876,13 +867,20 @@ fn sqlite_ids_never_collide_across_stores_on_one_file() {
     }
 }
 
-#[test]
-fn postgres_two_stores_never_collide_on_ids() {
-    let Some(schema) = PgSchema::new("ids") else {
-        return;
-    };
+/// Two stores on one fresh PostgreSQL schema, as two processes would open it; `None`
+/// without PostgreSQL. Bound in this order, the stores are dropped before their schema.
+fn two_pg_stores(tag: &str) -> Option<(PgSchema, PostgresStore, PostgresStore)> {
+    let schema = PgSchema::new(tag)?;
     let a = PostgresStore::open(&schema.url()).unwrap();
     let b = PostgresStore::open(&schema.url()).unwrap();
+    Some((schema, a, b))
+}
+
+#[test]
+fn postgres_two_stores_never_collide_on_ids() {
+    let Some((_schema, a, b)) = two_pg_stores("ids") else {
+        return;
+    };
     let template = template();
     a.register_template(&template).unwrap();
     b.register_template(&template).unwrap();
@@ -902,9 +900,7 @@ fn postgres_two_stores_never_collide_on_ids() {
     }
     // Both write tasks into the same tables.
     for store in [&a as &dyn Store, &b] {
-        let new = new_task(store, &template, at(0));
-        let id = new.task.task_id;
-        apply(store, vec![Change::CreateTask(Box::new(new))]).unwrap();
+        let id = create_task(store, &template, at(0)).task.task_id;
         assert_eq!(a.task_state(id).unwrap(), Some(State::Pending));
         assert_eq!(b.task_state(id).unwrap(), Some(State::Pending));
     }
@@ -912,23 +908,17 @@ fn postgres_two_stores_never_collide_on_ids() {
 
 #[test]
 fn postgres_claims_let_one_store_own_a_task_until_it_is_dropped() {
-    let Some(schema) = PgSchema::new("claims") else {
+    let Some((_schema, a, b)) = two_pg_stores("claims") else {
         return;
     };
     let template = template();
-    let a = PostgresStore::open(&schema.url()).unwrap();
-    let b = PostgresStore::open(&schema.url()).unwrap();
     a.register_template(&template).unwrap();
     // A task created by `a` is claimed by the batch that creates it.
-    let new = new_task(&a, &template, at(0));
-    let t1 = new.task.task_id;
-    apply(&a, vec![Change::CreateTask(Box::new(new))]).unwrap();
+    let t1 = create_task(&a, &template, at(0)).task.task_id;
     assert_eq!(b.claim_tasks(&[t1]).unwrap(), vec![]);
     assert_eq!(a.claim_tasks(&[t1]).unwrap(), vec![t1]);
     // A finished task is released.
-    let new = new_task(&a, &template, at(1));
-    let t2 = new.task.task_id;
-    apply(&a, vec![Change::CreateTask(Box::new(new))]).unwrap();
+    let t2 = create_task(&a, &template, at(1)).task.task_id;
     assert_eq!(b.claim_tasks(&[t1, t2]).unwrap(), vec![]);
     apply(
         &a,
@@ -960,18 +950,15 @@ fn postgres_claims_let_one_store_own_a_task_until_it_is_dropped() {
 
 #[test]
 fn postgres_a_stale_cache_is_caught_by_the_database() {
-    let Some(schema) = PgSchema::new("stale") else {
+    let Some((_schema, a, b)) = two_pg_stores("stale") else {
         return;
     };
     let template = template();
-    let a = PostgresStore::open(&schema.url()).unwrap();
-    let b = PostgresStore::open(&schema.url()).unwrap();
     a.register_template(&template).unwrap();
-    let new = new_task(&a, &template, at(0));
+    let new = create_task(&a, &template, at(0));
     let t = new.task.task_id;
     let s = new.steps[0].step_id;
     let s1 = new.steps[1].step_id;
-    apply(&a, vec![Change::CreateTask(Box::new(new))]).unwrap();
     apply(
         &a,
         vec![step_move(t, s, State::Pending, State::InProgress, at(1))],
@@ -1037,8 +1024,7 @@ fn postgres_a_dropped_store_closes_its_connections() {
     for _ in 0..3 {
         let store = PostgresStore::open(&url).unwrap();
         store.register_template(&template()).unwrap();
-        let new = new_task(&store, &template(), at(0));
-        apply(&store, vec![Change::CreateTask(Box::new(new))]).unwrap();
+        create_task(&store, &template(), at(0));
         assert!(count() >= 2, "a pool connection and the lock connection");
         drop(store);
         let deadline = Instant::now() + Duration::from_secs(5);

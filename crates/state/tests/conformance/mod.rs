@@ -11,21 +11,21 @@
 #![allow(dead_code)] // not every helper is used by every test binary
 
 pub mod bench;
+#[path = "../common/mod.rs"]
+mod common;
 pub mod db;
+
+use common::CONNECT_TIMEOUT;
+pub use common::{pg_url, unique_name, SqliteFile, TABLES};
 
 use serde_json::json;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 use std::future::Future;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tasker_model::{StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
 use tasker_state::{Change, NewTask, StepPatch, StepRecord, Store, TaskRecord, TransitionMeta};
-
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs a future on a small runtime of its own (as the state actor awaits a commit on
 /// actix's runtime, not the store's).
@@ -40,15 +40,6 @@ pub fn run<F: Future>(f: F) -> F::Output {
 /// Applies a batch and waits for its commit.
 pub fn apply(store: &dyn Store, batch: Vec<Change>) -> TaskerResult<()> {
     run(store.apply(batch))
-}
-
-/// A name no other run is using.
-pub fn unique_name(prefix: &str, tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{nanos}_{tag}", std::process::id()).to_lowercase()
 }
 
 pub const TEMPLATE_YAML: &str = "
@@ -79,6 +70,13 @@ pub fn new_task(store: &dyn Store, template: &TaskTemplate, at: Timestamp) -> Ne
         .allocate_ids(template.step_templates.len() as u32)
         .expect("ids");
     new_task_with_ids(template, task_id, &step_ids, at)
+}
+
+/// Creates a task of `template` in `store`, in a batch of its own, and returns it.
+pub fn create_task(store: &dyn Store, template: &TaskTemplate, at: Timestamp) -> NewTask {
+    let new = new_task(store, template, at);
+    apply(store, vec![Change::CreateTask(Box::new(new.clone()))]).expect("create the task");
+    new
 }
 
 pub fn new_task_with_ids(
@@ -150,38 +148,6 @@ pub fn task_move(task: TaskId, from: State, to: State, at: Timestamp) -> Change 
 }
 
 pub use tasker_model::State;
-
-/// A SQLite file in the temp dir, deleted with its journal files when dropped.
-pub struct SqliteFile {
-    pub path: PathBuf,
-}
-
-impl SqliteFile {
-    pub fn new(tag: &str) -> SqliteFile {
-        SqliteFile {
-            path: std::env::temp_dir().join(format!("{}.sqlite3", unique_name("tasker_conf", tag))),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("sqlite://{}", self.path.display())
-    }
-}
-
-impl Drop for SqliteFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// `TASKER_TEST_DATABASE_URL`, or the local server's `test` database.
-pub fn pg_url() -> String {
-    std::env::var("TASKER_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
-}
 
 /// Whether PostgreSQL answers (asked once per test binary). When it does not: under CI
 /// (`CI` set) this panics, since a green run must mean the SQL stores were checked;

@@ -196,14 +196,13 @@ fn a_refused_transition_writes_nothing(db: &Db) {
     let store = store.as_ref();
     let t = before.task.task_id;
     let s = before.steps[0].step.step_id;
-    let err = apply(
+    let err = refused(
         store,
         vec![
             step_move(t, s, State::Pending, State::InProgress, at(1)),
             step_move(t, s, State::InProgress, State::Pending, at(2)),
         ],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -211,15 +210,14 @@ fn a_refused_transition_writes_nothing(db: &Db) {
     );
     assert_eq!(store.task(t).unwrap().as_ref(), Some(&before));
 
-    let err = apply(
+    let err = refused(
         store,
         vec![step_move(t, s, State::Error, State::Pending, at(3))],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::InvalidState { .. }), "{err}");
     assert!(err.to_string().contains("is pending, not error"), "{err}");
 
-    let err = apply(
+    let err = refused(
         store,
         vec![step_move(
             t,
@@ -228,13 +226,12 @@ fn a_refused_transition_writes_nothing(db: &Db) {
             State::InProgress,
             at(3),
         )],
-    )
-    .unwrap_err();
+    );
     assert_eq!(
         err,
         TaskerError::Database("step 987654321 does not exist".into())
     );
-    let err = apply(
+    let err = refused(
         store,
         vec![task_move(
             TaskId(987_654_321),
@@ -242,8 +239,7 @@ fn a_refused_transition_writes_nothing(db: &Db) {
             State::InProgress,
             at(3),
         )],
-    )
-    .unwrap_err();
+    );
     assert_eq!(
         err,
         TaskerError::Database("task 987654321 does not exist".into())
@@ -254,26 +250,24 @@ fn a_refused_transition_writes_nothing(db: &Db) {
     let new = new_task(store, &template, at(4));
     let new_id = new.task.task_id;
     let new_step = new.steps[0].step_id;
-    let err = apply(
+    let err = refused(
         store,
         vec![
             Change::CreateTask(Box::new(new.clone())),
             step_move(new_id, new_step, State::Pending, State::Complete, at(5)),
         ],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
     assert_eq!(store.task(new_id).unwrap(), None);
     assert!(!store.unfinished_tasks().unwrap().contains(&new_id));
     // Creating the same task twice in one batch is refused as MemoryStore refuses it.
-    let err = apply(
+    let err = refused(
         store,
         vec![
             Change::CreateTask(Box::new(new.clone())),
             Change::CreateTask(Box::new(new.clone())),
         ],
-    )
-    .unwrap_err();
+    );
     assert_eq!(
         err,
         TaskerError::Database(format!("task {new_id} already exists"))
@@ -290,11 +284,10 @@ fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
     let store = store.as_ref();
     let t = view.task.task_id;
     let s = view.steps[0].step.step_id;
-    let err = apply(
+    let err = refused(
         store,
         vec![step_move(t, s, State::Pending, State::Pending, at(1))],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
     apply(
         store,
@@ -333,7 +326,7 @@ fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
         ]
     );
     // The same edit from a reader who saw sort_key 2 is now stale.
-    let err = apply(store, vec![amend]).unwrap_err();
+    let err = refused(store, vec![amend]);
     assert!(
         matches!(err, TaskerError::ConcurrentModification { .. }),
         "{err}"
@@ -354,7 +347,7 @@ fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {
     let before = store.task(t).unwrap();
 
     let stale = expecting(step_move(t, s, State::InProgress, State::Error, at(2)), 0);
-    let err = apply(store, vec![stale]).unwrap_err();
+    let err = refused(store, vec![stale]);
     assert!(
         matches!(err, TaskerError::ConcurrentModification { .. }),
         "{err}"
@@ -374,7 +367,7 @@ fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {
         },
         expect_sort_key: None,
     };
-    let err = apply(store, vec![expecting(patch.clone(), 2)]).unwrap_err();
+    let err = refused(store, vec![expecting(patch.clone(), 2)]);
     assert!(
         matches!(err, TaskerError::ConcurrentModification { .. }),
         "{err}"
@@ -384,14 +377,13 @@ fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {
             .starts_with(&format!("step {s} was changed")),
         "{err}"
     );
-    let err = apply(
+    let err = refused(
         store,
         vec![expecting(
             task_move(t, State::Pending, State::InProgress, at(2)),
             3,
         )],
-    )
-    .unwrap_err();
+    );
     assert!(err.to_string().contains("sort_key 0, not 3"), "{err}");
     assert_eq!(store.task(t).unwrap(), before);
 
@@ -783,7 +775,7 @@ fn an_unregistered_template_is_refused(store: &dyn Store) {
     let template = template();
     let new = new_task(store, &template, at(0));
     let id = new.task.task_id;
-    let err = apply(store, vec![Change::CreateTask(Box::new(new))]).unwrap_err();
+    let err = refused(store, vec![Change::CreateTask(Box::new(new))]);
     assert!(matches!(err, TaskerError::Database(_)), "{err}");
     assert!(
         err.to_string()
@@ -975,22 +967,20 @@ fn postgres_a_stale_cache_is_caught_by_the_database() {
         vec![step_move(t, s1, State::Pending, State::InProgress, at(2))],
     )
     .unwrap();
-    let err = apply(
+    let err = refused(
         &a,
         vec![step_move(t, s, State::InProgress, State::Error, at(3))],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::InvalidState { .. }), "{err}");
     assert!(
         err.to_string().contains("is complete, not in_progress"),
         "{err}"
     );
     // A step `a` cached as never moved: the database refuses a second first transition.
-    let err = apply(
+    let err = refused(
         &a,
         vec![step_move(t, s1, State::Pending, State::InProgress, at(3))],
-    )
-    .unwrap_err();
+    );
     assert!(
         err.to_string().contains("is in_progress, not pending"),
         "{err}"

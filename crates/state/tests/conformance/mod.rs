@@ -24,7 +24,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
-use tasker_model::{StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
+use tasker_model::{StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{Change, NewTask, StepPatch, StepRecord, Store, TaskRecord, TransitionMeta};
 
 /// Runs a future on a small runtime of its own (as the state actor awaits a commit on
@@ -40,6 +40,11 @@ pub fn run<F: Future>(f: F) -> F::Output {
 /// Applies a batch and waits for its commit.
 pub fn apply(store: &dyn Store, batch: Vec<Change>) -> TaskerResult<()> {
     run(store.apply(batch))
+}
+
+/// The error the store refuses `batch` with; panics if it commits it.
+pub fn refused(store: &dyn Store, batch: Vec<Change>) -> TaskerError {
+    apply(store, batch).expect_err("the store refuses the batch")
 }
 
 pub const TEMPLATE_YAML: &str = "

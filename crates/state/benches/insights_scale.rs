@@ -39,7 +39,7 @@ use tasker_model::{TaskTemplate, Timestamp};
 use tasker_state::{PostgresStore, SlowQuery, Store};
 
 mod support;
-use support::{connect, database_url, BenchResult, Schema};
+use support::{database_url, in_fresh_schema, BenchResult, Schema};
 
 const TASKS: i64 = 250_000;
 const STEPS_PER_TASK: i64 = 4;
@@ -53,35 +53,20 @@ fn main() {
         .and_then(|d| d.parse().ok())
         .filter(|d: &i64| *d >= 1)
         .unwrap_or(DAYS);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let conn = match rt.block_on(connect(&url)) {
-        Ok(conn) => conn,
-        Err(why) => {
-            println!(
-                "SKIPPED: PostgreSQL unreachable ({why}); the insights bench did not run \
-                 (set TASKER_BENCH_DATABASE_URL)"
-            );
-            println!("insights-bench: skipped=1");
-            return;
-        }
+    let skip = |why| {
+        println!(
+            "SKIPPED: PostgreSQL unreachable ({why}); the insights bench did not run \
+             (set TASKER_BENCH_DATABASE_URL)"
+        );
+        println!("insights-bench: skipped=1");
     };
-    let schema = rt
-        .block_on(Schema::create(
-            conn,
-            &url,
-            "tasker_core_insights_bench",
-            "insights_scale",
-        ))
-        .expect("create the bench schema");
-    let outcome = run(&rt, &schema, days);
-    rt.block_on(schema.drop_now());
-    match outcome {
-        Ok(line) => println!("{line}"),
-        Err(e) => panic!("insights bench failed: {e}"),
-    }
+    in_fresh_schema(
+        &url,
+        "tasker_core_insights_bench",
+        "insights_scale",
+        skip,
+        |rt, schema| run(rt, schema, days),
+    );
 }
 
 /// Namespace `ns_i`, task `task_j`, steps `step_0` → … → `step_3`.

@@ -51,7 +51,7 @@ use tasker_state::{
 mod layered;
 mod support;
 use layered::{layered_yaml, LAYER_WIDTH, MAX_PARENTS, SEED};
-use support::{connect, database_url, BenchResult, Schema};
+use support::{database_url, in_fresh_schema, BenchResult, Schema};
 
 const STEPS: usize = 1_000;
 const RETRY_LIMIT: u32 = 3;
@@ -66,36 +66,15 @@ const RUST_SAMPLE: Duration = Duration::from_millis(1);
 
 fn main() {
     let url = database_url();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let conn = match rt.block_on(connect(&url)) {
-        Ok(conn) => conn,
-        Err(why) => {
-            println!(
-                "SKIPPED: PostgreSQL unreachable at {} ({why}); the SQL readiness bench did not \
-                 run (set TASKER_BENCH_DATABASE_URL)",
-                redact(&url)
-            );
-            println!("sql-readiness-bench: skipped=1 steps={STEPS}");
-            return;
-        }
+    let skip = |why| {
+        println!(
+            "SKIPPED: PostgreSQL unreachable at {} ({why}); the SQL readiness bench did not \
+             run (set TASKER_BENCH_DATABASE_URL)",
+            redact(&url)
+        );
+        println!("sql-readiness-bench: skipped=1 steps={STEPS}");
     };
-    let schema = rt
-        .block_on(Schema::create(
-            conn,
-            &url,
-            "tasker_core_bench",
-            "sql_readiness",
-        ))
-        .expect("create the bench schema");
-    let outcome = run(&rt, &schema);
-    rt.block_on(schema.drop_now());
-    match outcome {
-        Ok(line) => println!("{line}"),
-        Err(e) => panic!("sql_readiness bench failed: {e}"),
-    }
+    in_fresh_schema(&url, "tasker_core_bench", "sql_readiness", skip, run);
 }
 
 /// The URL with any password replaced, for messages.
@@ -493,20 +472,36 @@ fn mid_run_task(
         ..StepPatch::default()
     };
     use State::{Complete, Error, InProgress, Pending};
+    let start = |batch: &mut Vec<Change>, i: usize, at| {
+        mv(
+            batch,
+            i,
+            Pending,
+            InProgress,
+            "handler_started",
+            at,
+            started.clone(),
+        );
+    };
+    // An attempt that ends in error at `fail_at`, half a second after it started.
+    let fail = |batch: &mut Vec<Change>, i: usize, fail_at: Timestamp, patch| {
+        start(batch, i, fail_at.plus_seconds(-0.5));
+        mv(
+            batch,
+            i,
+            InProgress,
+            Error,
+            "handler_failed",
+            fail_at,
+            patch,
+        );
+    };
     for (i, story) in stories.iter().enumerate() {
         match *story {
             Story::Fresh => {}
             Story::Complete { ago } => {
                 let done = at(ago as f64);
-                mv(
-                    &mut batch,
-                    i,
-                    Pending,
-                    InProgress,
-                    "handler_started",
-                    at(ago as f64 + 0.5),
-                    started.clone(),
-                );
+                start(&mut batch, i, at(ago as f64 + 0.5));
                 let patch = StepPatch {
                     in_process: Some(false),
                     processed: Some(true),
@@ -524,15 +519,7 @@ fn mid_run_task(
                     patch,
                 );
             }
-            Story::Running { ago } => mv(
-                &mut batch,
-                i,
-                Pending,
-                InProgress,
-                "handler_started",
-                at(ago as f64),
-                started.clone(),
-            ),
+            Story::Running { ago } => start(&mut batch, i, at(ago as f64)),
             Story::Failed {
                 attempts,
                 ago,
@@ -552,48 +539,19 @@ fn mid_run_task(
                             StepPatch::default(),
                         );
                     }
-                    mv(
-                        &mut batch,
-                        i,
-                        Pending,
-                        InProgress,
-                        "handler_started",
-                        fail_at.plus_seconds(-0.5),
-                        started.clone(),
-                    );
                     let requested = if attempt == attempts {
                         retry_after
                     } else {
                         None
                     };
-                    mv(
-                        &mut batch,
-                        i,
-                        InProgress,
-                        Error,
-                        "handler_failed",
-                        fail_at,
-                        failed(attempt, fail_at, requested),
-                    );
+                    fail(&mut batch, i, fail_at, failed(attempt, fail_at, requested));
                 }
             }
             Story::RetriedWithBackoff { ago, retry_after } => {
                 let fail_at = at(ago as f64);
-                mv(
+                fail(
                     &mut batch,
                     i,
-                    Pending,
-                    InProgress,
-                    "handler_started",
-                    fail_at.plus_seconds(-0.5),
-                    started.clone(),
-                );
-                mv(
-                    &mut batch,
-                    i,
-                    InProgress,
-                    Error,
-                    "handler_failed",
                     fail_at,
                     failed(1, fail_at, Some(retry_after)),
                 );

@@ -20,11 +20,40 @@ pub fn database_url() -> String {
 }
 
 /// A connection, or why there is none: a bench without a server skips instead of hanging.
-pub async fn connect(url: &str) -> Result<PgConnection, String> {
+async fn connect(url: &str) -> Result<PgConnection, String> {
     match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+    }
+}
+
+/// A bench's life around its schema: connects to `url` (or calls `skip` with why not, and
+/// returns), creates a schema named after `prefix`, runs `run` against it, drops it (also
+/// when `run` panics) and prints the line `run` returns.
+pub fn in_fresh_schema(
+    url: &str,
+    prefix: &str,
+    bench: &'static str,
+    skip: impl FnOnce(String),
+    run: impl FnOnce(&tokio::runtime::Runtime, &Schema) -> BenchResult<String>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let conn = match rt.block_on(connect(url)) {
+        Ok(conn) => conn,
+        Err(why) => return skip(why),
+    };
+    let schema = rt
+        .block_on(Schema::create(conn, url, prefix, bench))
+        .expect("create the bench schema");
+    let outcome = run(&rt, &schema);
+    rt.block_on(schema.drop_now());
+    match outcome {
+        Ok(line) => println!("{line}"),
+        Err(e) => panic!("{bench} bench failed: {e}"),
     }
 }
 
@@ -41,7 +70,7 @@ pub struct Schema {
 
 impl Schema {
     /// A schema named `<prefix>_<pid>_<nanos>`, so that runs never meet.
-    pub async fn create(
+    async fn create(
         mut conn: PgConnection,
         base_url: &str,
         prefix: &str,
@@ -66,7 +95,7 @@ impl Schema {
         })
     }
 
-    pub async fn drop_now(mut self) {
+    async fn drop_now(mut self) {
         match drop_schema(&self.base_url, &self.name).await {
             Ok(()) => self.dropped = true,
             Err(e) => eprintln!("{}: dropping schema {}: {e}", self.bench, self.name),

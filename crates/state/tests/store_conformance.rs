@@ -838,15 +838,13 @@ fn sqlite_registers_tasker_rows_once() {
     );
 }
 
-#[test]
-fn sqlite_ids_never_collide_across_stores_on_one_file() {
-    let file = SqliteFile::new("ids");
-    let a = open_store(&file.url()).unwrap();
-    let b = open_store(&file.url()).unwrap();
+/// Allocates ids `rounds` times, two in three from `b`, and checks that no task or step id
+/// is handed out twice and that a task's step ids increase.
+fn allocate_without_collisions(a: &dyn Store, b: &dyn Store, rounds: u32) {
     let mut tasks = std::collections::HashSet::new();
     let mut steps = std::collections::HashSet::new();
-    for i in 0..2500u32 {
-        let store = if i % 3 == 0 { &a } else { &b };
+    for i in 0..rounds {
+        let store = if i % 3 == 0 { a } else { b };
         let (t, s) = store.allocate_ids(1 + i % 4).unwrap();
         assert!(tasks.insert(t), "task id {t} handed out twice");
         assert!(
@@ -857,6 +855,14 @@ fn sqlite_ids_never_collide_across_stores_on_one_file() {
             assert!(steps.insert(id), "step id {id} handed out twice");
         }
     }
+}
+
+#[test]
+fn sqlite_ids_never_collide_across_stores_on_one_file() {
+    let file = SqliteFile::new("ids");
+    let a = open_store(&file.url()).unwrap();
+    let b = open_store(&file.url()).unwrap();
+    allocate_without_collisions(a.as_ref(), b.as_ref(), 2500);
 }
 
 /// Two stores on one fresh PostgreSQL schema, as two processes would open it; `None`
@@ -876,20 +882,7 @@ fn postgres_two_stores_never_collide_on_ids() {
     let template = template();
     a.register_template(&template).unwrap();
     b.register_template(&template).unwrap();
-    let mut tasks = std::collections::HashSet::new();
-    let mut steps = std::collections::HashSet::new();
-    for i in 0..1500u32 {
-        let store: &dyn Store = if i % 3 == 0 { &a } else { &b };
-        let (t, s) = store.allocate_ids(1 + i % 4).unwrap();
-        assert!(tasks.insert(t), "task id {t} handed out twice");
-        assert!(
-            s.windows(2).all(|w| w[0] < w[1]),
-            "a task's step ids increase: {s:?}"
-        );
-        for id in s {
-            assert!(steps.insert(id), "step id {id} handed out twice");
-        }
-    }
+    allocate_without_collisions(&a, &b, 1500);
     // Both write tasks into the same tables.
     for store in [&a as &dyn Store, &b] {
         let id = create_task(store, &template, at(0)).task.task_id;

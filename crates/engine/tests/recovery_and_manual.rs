@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tasker_engine::engine::Interrupt;
 use tasker_engine::operations::{Operation, Request};
-use tasker_engine::{Engine, EngineOptions, StepFailure, SubmitRequest};
-use tasker_model::{EngineConfig, State, TaskId, TaskerError};
-use tasker_state::{MemoryStore, Store};
+use tasker_engine::{Engine, EngineOptions, ReadyStep, StepFailure, SubmitRequest, WaitEnd};
+use tasker_model::{EngineConfig, State, StepId, TaskId, TaskerError};
+use tasker_state::{MemoryStore, Store, TransitionRecord};
 
 const CHAIN: &str = "name: chain\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2}\n - {name: b, handler_class: H, depends_on_step: a}\n";
 const T: Duration = Duration::from_secs(5);
@@ -52,21 +52,49 @@ fn run_to_end(e: &Engine, id: TaskId) -> State {
     }
 }
 
+/// The next waiting step, waiting at most `T` for it.
+fn take_next(e: &Engine) -> ReadyStep {
+    e.take_steps_waiting(1, T, &Interrupt::default())
+        .unwrap()
+        .remove(0)
+}
+
+/// Takes the next waiting step and fails it with `error_class`, retryable or not.
+fn fail_next(e: &Engine, error_class: &str, message: &str, retryable: bool) -> StepId {
+    let step = take_next(e).step_id;
+    e.fail_step(
+        step,
+        StepFailure {
+            error_class: error_class.into(),
+            message: message.into(),
+            retryable,
+            retry_after: None,
+            details: None,
+        },
+    )
+    .unwrap();
+    step
+}
+
+/// How task `id` ended, or why the wait (at most `T`) did.
+fn ended(e: &Engine, id: TaskId) -> Result<State, WaitEnd> {
+    e.wait_for_task(id, T, &Interrupt::default()).unwrap()
+}
+
+/// The states a history went through, oldest first.
+fn path(transitions: &[TransitionRecord]) -> Vec<&str> {
+    transitions.iter().map(|t| t.to_state.as_str()).collect()
+}
+
 #[test]
 fn a_second_engine_resumes_what_the_first_left_and_reruns_only_unfinished_steps() {
     let store = Arc::new(MemoryStore::new());
     let first = engine_on(store.clone());
     let id = submit(&first);
-    let a = first
-        .take_steps_waiting(1, T, &Interrupt::default())
-        .unwrap();
-    first
-        .complete_step(a[0].step_id, json!({"ran": "a"}))
-        .unwrap();
-    let b = first
-        .take_steps_waiting(1, T, &Interrupt::default())
-        .unwrap();
-    assert_eq!(&**b[0].name(), "b");
+    let a = take_next(&first);
+    first.complete_step(a.step_id, json!({"ran": "a"})).unwrap();
+    let b = take_next(&first);
+    assert_eq!(&**b.name(), "b");
     first.stop(T).unwrap(); // b was started: it goes to error (engine_stopped)
     drop(first);
 
@@ -75,21 +103,13 @@ fn a_second_engine_resumes_what_the_first_left_and_reruns_only_unfinished_steps(
     assert_eq!(report.resumed, 1);
     assert_eq!(run_to_end(&second, id), State::Complete);
     let view = second.task(id).unwrap().unwrap();
-    let a_path: Vec<&str> = view.steps[0]
-        .transitions
-        .iter()
-        .map(|t| t.to_state.as_str())
-        .collect();
+    let a_path = path(&view.steps[0].transitions);
     assert_eq!(
         a_path,
         vec!["in_progress", "complete"],
         "a completed once and never ran again"
     );
-    let b_path: Vec<&str> = view.steps[1]
-        .transitions
-        .iter()
-        .map(|t| t.to_state.as_str())
-        .collect();
+    let b_path = path(&view.steps[1].transitions);
     assert_eq!(
         b_path,
         vec!["in_progress", "error", "pending", "in_progress", "complete"]
@@ -102,9 +122,7 @@ fn steps_running_at_a_crash_fail_with_engine_restart_and_count_an_attempt() {
     let store = Arc::new(MemoryStore::new());
     let first = engine_on(store.clone());
     let id = submit(&first);
-    let _a = first
-        .take_steps_waiting(1, T, &Interrupt::default())
-        .unwrap();
+    let _a = take_next(&first);
     first.flush(T).unwrap();
     // A crash: the engine's memory is gone but the store keeps a running step. Recover on a
     // second engine while the first is still alive but ignored (no stop, no take-back).
@@ -136,23 +154,9 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
     let id = submit(&e);
     // Fail a twice: its retry limit is 2, so the task ends in error.
     for _ in 0..2 {
-        let s = e.take_steps_waiting(1, T, &Interrupt::default()).unwrap();
-        e.fail_step(
-            s[0].step_id,
-            StepFailure {
-                error_class: "Boom".into(),
-                message: "no".into(),
-                retryable: true,
-                retry_after: None,
-                details: None,
-            },
-        )
-        .unwrap();
+        fail_next(&e, "Boom", "no", true);
     }
-    assert_eq!(
-        e.wait_for_task(id, T, &Interrupt::default()).unwrap(),
-        Ok(State::Error)
-    );
+    assert_eq!(ended(&e, id), Ok(State::Error));
     let view = e.task(id).unwrap().unwrap();
     let a = view.steps[0].step.step_id;
     let a_key = view.steps[0].transitions.last().unwrap().sort_key;
@@ -233,11 +237,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
         (Some(State::Error), State::Pending)
     );
     assert_eq!(view.steps[0].step.retry_limit, 5);
-    let task_path: Vec<&str> = view
-        .transitions
-        .iter()
-        .map(|t| t.to_state.as_str())
-        .collect();
+    let task_path = path(&view.transitions);
     assert_eq!(
         task_path,
         vec!["in_progress", "error", "pending", "in_progress", "complete"]
@@ -259,40 +259,23 @@ fn marking_a_failed_step_completed_lets_its_children_run() {
     let store = Arc::new(MemoryStore::new());
     let e = engine_on(store.clone());
     let id = submit(&e);
-    let s = e.take_steps_waiting(1, T, &Interrupt::default()).unwrap();
-    e.fail_step(
-        s[0].step_id,
-        StepFailure {
-            error_class: "Bad".into(),
-            message: "declined".into(),
-            retryable: false,
-            retry_after: None,
-            details: None,
-        },
-    )
-    .unwrap();
-    assert_eq!(
-        e.wait_for_task(id, T, &Interrupt::default()).unwrap(),
-        Ok(State::Error)
-    );
+    let a = fail_next(&e, "Bad", "declined", false);
+    assert_eq!(ended(&e, id), Ok(State::Error));
     e.operate(
         id,
         Operation::MarkStepCompleted {
-            step_id: s[0].step_id,
+            step_id: a,
             results: json!({"manual": true}),
         },
         Request::default(),
         T,
     )
     .unwrap();
-    let b = e.take_steps_waiting(1, T, &Interrupt::default()).unwrap();
-    assert_eq!(&**b[0].name(), "b");
-    assert_eq!(*b[0].parent_results[0].1, json!({"manual": true}));
-    e.complete_step(b[0].step_id, json!(1)).unwrap();
-    assert_eq!(
-        e.wait_for_task(id, T, &Interrupt::default()).unwrap(),
-        Ok(State::Complete)
-    );
+    let b = take_next(&e);
+    assert_eq!(&**b.name(), "b");
+    assert_eq!(*b.parent_results[0].1, json!({"manual": true}));
+    e.complete_step(b.step_id, json!(1)).unwrap();
+    assert_eq!(ended(&e, id), Ok(State::Complete));
     let a = &e.task(id).unwrap().unwrap().steps[0];
     assert_eq!(a.state, State::ResolvedManually);
     e.stop(T).unwrap();

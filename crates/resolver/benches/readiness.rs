@@ -19,37 +19,22 @@ use tasker_model::{State, TaskTemplate, Timestamp};
 use tasker_resolver::readiness::{self, StepReadiness};
 use tasker_resolver::{RuntimeDag, StepSnapshot, TemplateGraph};
 
+#[path = "support/layered.rs"]
+mod layered;
+use layered::{layered_yaml, LAYER_WIDTH, MAX_PARENTS, SEED};
+
 const STEPS: usize = 1_000;
-const LAYER_WIDTH: usize = 50;
-const MAX_PARENTS: usize = 3;
-const SEED: u64 = 42;
 const WARM_UP: Duration = Duration::from_secs(1);
 const MEASUREMENT: Duration = Duration::from_secs(3);
 const SAMPLES: usize = 100;
 
 /// A layered template of `steps` steps as YAML, parsed and compiled the way the engine does.
 fn layered_graph(steps: usize) -> TemplateGraph {
-    let mut rng = fastrand::Rng::with_seed(SEED);
-    let mut yaml = format!("name: generated_{steps}\nnamespace_name: generated\nstep_templates:\n");
-    let mut previous: Vec<usize> = Vec::new();
-    for first in (0..steps).step_by(LAYER_WIDTH) {
-        let layer: Vec<usize> = (first..(first + LAYER_WIDTH).min(steps)).collect();
-        for &i in &layer {
-            yaml.push_str(&format!(
-                "  - name: s{i}\n    handler_class: Fixtures::NoopHandler\n"
-            ));
-            if !previous.is_empty() {
-                let mut pool = previous.clone();
-                rng.shuffle(&mut pool);
-                let parents: Vec<String> = pool[..rng.usize(1..=MAX_PARENTS.min(pool.len()))]
-                    .iter()
-                    .map(|p| format!("s{p}"))
-                    .collect();
-                yaml.push_str(&format!("    depends_on_steps: [{}]\n", parents.join(", ")));
-            }
-        }
-        previous = layer;
-    }
+    let yaml = layered_yaml(
+        &format!("name: generated_{steps}\nnamespace_name: generated\nstep_templates:\n"),
+        steps,
+        "",
+    );
     let template =
         TaskTemplate::from_yaml(&yaml, "benches/readiness.rs").expect("generated template parses");
     TemplateGraph::compile(&template).expect("generated template compiles")

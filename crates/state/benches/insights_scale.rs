@@ -33,126 +33,40 @@
 
 use chrono::{DateTime, NaiveDateTime};
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use sqlx::Connection;
+use std::time::Instant;
 use tasker_model::{TaskTemplate, Timestamp};
 use tasker_state::{PostgresStore, SlowQuery, Store};
+
+mod support;
+use support::{database_url, in_fresh_schema, BenchResult, Schema};
 
 const TASKS: i64 = 250_000;
 const STEPS_PER_TASK: i64 = 4;
 const DAYS: i64 = 30;
 const RUNS: usize = 10;
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
-
 fn main() {
-    let url = std::env::var("TASKER_BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("TASKER_TEST_DATABASE_URL"))
-        .unwrap_or_else(|_| DEFAULT_PG_URL.to_string());
+    let url = database_url();
     let days = std::env::var("TASKER_INSIGHTS_BENCH_DAYS")
         .ok()
         .and_then(|d| d.parse().ok())
         .filter(|d: &i64| *d >= 1)
         .unwrap_or(DAYS);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let conn = match rt.block_on(connect(&url)) {
-        Ok(conn) => conn,
-        Err(why) => {
-            println!(
-                "SKIPPED: PostgreSQL unreachable ({why}); the insights bench did not run \
-                 (set TASKER_BENCH_DATABASE_URL)"
-            );
-            println!("insights-bench: skipped=1");
-            return;
-        }
+    let skip = |why| {
+        println!(
+            "SKIPPED: PostgreSQL unreachable ({why}); the insights bench did not run \
+             (set TASKER_BENCH_DATABASE_URL)"
+        );
+        println!("insights-bench: skipped=1");
     };
-    let schema = rt
-        .block_on(Schema::create(conn, &url))
-        .expect("create the bench schema");
-    let outcome = run(&rt, &schema, days);
-    rt.block_on(schema.drop_now());
-    match outcome {
-        Ok(line) => println!("{line}"),
-        Err(e) => panic!("insights bench failed: {e}"),
-    }
-}
-
-async fn connect(url: &str) -> Result<PgConnection, String> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url)).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
-    }
-}
-
-/// A schema of this run's own; its URL points `search_path` at it. Dropped by
-/// [`Schema::drop_now`], or by `Drop` from a fresh connection if the bench panics first.
-struct Schema {
-    name: String,
-    base_url: String,
-    url: String,
-    dropped: bool,
-}
-
-impl Schema {
-    async fn create(mut conn: PgConnection, base_url: &str) -> BenchResult<Schema> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!("tasker_core_insights_bench_{}_{nanos}", std::process::id());
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
-        let joiner = if base_url.contains('?') { '&' } else { '?' };
-        Ok(Schema {
-            url: format!("{base_url}{joiner}options=-c%20search_path%3D{name}"),
-            base_url: base_url.to_string(),
-            name,
-            dropped: false,
-        })
-    }
-
-    async fn drop_now(mut self) {
-        match drop_schema(&self.base_url, &self.name).await {
-            Ok(()) => self.dropped = true,
-            Err(e) => eprintln!("insights_scale: dropping schema {}: {e}", self.name),
-        }
-    }
-}
-
-async fn drop_schema(url: &str, name: &str) -> BenchResult<()> {
-    let mut conn = PgConnection::connect(url).await?;
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{name}\" CASCADE")))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
-    Ok(())
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        if self.dropped {
-            return;
-        }
-        let (url, name) = (self.base_url.clone(), self.name.clone());
-        // A thread of its own: this may run while the bench's runtime is unwinding.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(drop_schema(&url, &name)).ok()
-        })
-        .join();
-    }
+    in_fresh_schema(
+        &url,
+        "tasker_core_insights_bench",
+        "insights_scale",
+        skip,
+        |rt, schema| run(rt, schema, days),
+    );
 }
 
 /// Namespace `ns_i`, task `task_j`, steps `step_0` → … → `step_3`.

@@ -35,10 +35,10 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::{Connection, Row};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tasker_model::{State, StepId, TaskId, TaskTemplate, Timestamp};
 use tasker_resolver::readiness::{self, StepReadiness, StepSnapshot};
 use tasker_resolver::TemplateGraph;
@@ -47,10 +47,13 @@ use tasker_state::{
     TransitionMeta,
 };
 
+#[path = "../../resolver/benches/support/layered.rs"]
+mod layered;
+mod support;
+use layered::{layered_yaml, LAYER_WIDTH, MAX_PARENTS, SEED};
+use support::{database_url, in_fresh_schema, BenchResult, Schema};
+
 const STEPS: usize = 1_000;
-const LAYER_WIDTH: usize = 50;
-const MAX_PARENTS: usize = 3;
-const SEED: u64 = 42;
 const RETRY_LIMIT: u32 = 3;
 
 const SQL_WARM_UP: usize = 20;
@@ -61,48 +64,17 @@ const SQL_BUDGET: Duration = Duration::from_secs(4);
 const CONTEXT_CALLS: usize = 200;
 const RUST_SAMPLE: Duration = Duration::from_millis(1);
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
-
 fn main() {
-    let url = std::env::var("TASKER_BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("TASKER_TEST_DATABASE_URL"))
-        .unwrap_or_else(|_| DEFAULT_PG_URL.to_string());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let conn = match rt.block_on(connect(&url)) {
-        Ok(conn) => conn,
-        Err(why) => {
-            println!(
-                "SKIPPED: PostgreSQL unreachable at {} ({why}); the SQL readiness bench did not \
-                 run (set TASKER_BENCH_DATABASE_URL)",
-                redact(&url)
-            );
-            println!("sql-readiness-bench: skipped=1 steps={STEPS}");
-            return;
-        }
+    let url = database_url();
+    let skip = |why| {
+        println!(
+            "SKIPPED: PostgreSQL unreachable at {} ({why}); the SQL readiness bench did not \
+             run (set TASKER_BENCH_DATABASE_URL)",
+            redact(&url)
+        );
+        println!("sql-readiness-bench: skipped=1 steps={STEPS}");
     };
-    let schema = rt
-        .block_on(Schema::create(conn, &url))
-        .expect("create the bench schema");
-    let outcome = run(&rt, &schema);
-    rt.block_on(schema.drop_now());
-    match outcome {
-        Ok(line) => println!("{line}"),
-        Err(e) => panic!("sql_readiness bench failed: {e}"),
-    }
-}
-
-async fn connect(url: &str) -> Result<PgConnection, String> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url)).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
-    }
+    in_fresh_schema(&url, "tasker_core_bench", "sql_readiness", skip, run);
 }
 
 /// The URL with any password replaced, for messages.
@@ -113,70 +85,6 @@ fn redact(url: &str) -> String {
             format!("{}***{}", &url[..=colon], &url[at..])
         }
         _ => url.to_string(),
-    }
-}
-
-/// A schema of this run's own; its URL points `search_path` at it. Dropped by
-/// [`Schema::drop_now`], or by `Drop` from a fresh connection if the bench panics first.
-struct Schema {
-    name: String,
-    base_url: String,
-    url: String,
-    dropped: bool,
-}
-
-impl Schema {
-    async fn create(mut conn: PgConnection, base_url: &str) -> BenchResult<Schema> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!("tasker_core_bench_{}_{nanos}", std::process::id());
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
-        let joiner = if base_url.contains('?') { '&' } else { '?' };
-        Ok(Schema {
-            url: format!("{base_url}{joiner}options=-c%20search_path%3D{name}"),
-            base_url: base_url.to_string(),
-            name,
-            dropped: false,
-        })
-    }
-
-    async fn drop_now(mut self) {
-        match drop_schema(&self.base_url, &self.name).await {
-            Ok(()) => self.dropped = true,
-            Err(e) => eprintln!("sql_readiness: dropping schema {}: {e}", self.name),
-        }
-    }
-}
-
-async fn drop_schema(url: &str, name: &str) -> BenchResult<()> {
-    let mut conn = PgConnection::connect(url).await?;
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{name}\" CASCADE")))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
-    Ok(())
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        if self.dropped {
-            return;
-        }
-        let (url, name) = (self.base_url.clone(), self.name.clone());
-        // A thread of its own: this may run while the bench's runtime is unwinding.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(drop_schema(&url, &name)).ok()
-        })
-        .join();
     }
 }
 
@@ -411,29 +319,13 @@ impl Stats {
 /// A layered template of `steps` steps, generated as `crates/resolver/benches/readiness.rs`
 /// does (same seed, same DAG).
 fn layered_template(steps: usize) -> TaskTemplate {
-    let mut rng = fastrand::Rng::with_seed(SEED);
-    let mut yaml = format!(
-        "name: generated_{steps}\nnamespace_name: generated\nversion: 1.0.0\nstep_templates:\n"
+    let yaml = layered_yaml(
+        &format!(
+            "name: generated_{steps}\nnamespace_name: generated\nversion: 1.0.0\nstep_templates:\n"
+        ),
+        steps,
+        &format!("    default_retry_limit: {RETRY_LIMIT}\n"),
     );
-    let mut previous: Vec<usize> = Vec::new();
-    for first in (0..steps).step_by(LAYER_WIDTH) {
-        let layer: Vec<usize> = (first..(first + LAYER_WIDTH).min(steps)).collect();
-        for &i in &layer {
-            yaml.push_str(&format!(
-                "  - name: s{i}\n    handler_class: Fixtures::NoopHandler\n    default_retry_limit: {RETRY_LIMIT}\n"
-            ));
-            if !previous.is_empty() {
-                let mut pool = previous.clone();
-                rng.shuffle(&mut pool);
-                let parents: Vec<String> = pool[..rng.usize(1..=MAX_PARENTS.min(pool.len()))]
-                    .iter()
-                    .map(|p| format!("s{p}"))
-                    .collect();
-                yaml.push_str(&format!("    depends_on_steps: [{}]\n", parents.join(", ")));
-            }
-        }
-        previous = layer;
-    }
     TaskTemplate::from_yaml(&yaml, "benches/sql_readiness.rs").expect("generated template parses")
 }
 
@@ -520,23 +412,9 @@ fn mid_run_task(
         .step_templates
         .iter()
         .enumerate()
-        .map(|(i, st)| StepRecord {
-            step_id: step_ids[i],
-            task_id,
-            name: Arc::from(st.name.as_str()),
-            template_index: i as u32,
-            retryable: st.default_retryable,
-            retry_limit: st.default_retry_limit,
-            in_process: false,
-            processed: false,
-            processed_at: None,
-            attempts: None,
-            last_attempted_at: None,
-            backoff_request_seconds: None,
-            results: None,
-            skippable: st.skippable,
-            created_at: created,
-            updated_at: created,
+        .map(|(i, st)| {
+            let name = Arc::from(st.name.as_str());
+            StepRecord::of_template(step_ids[i], task_id, name, i as u32, st, created)
         })
         .collect();
     let mut edges = Vec::new();
@@ -548,17 +426,13 @@ fn mid_run_task(
     let mut batch = vec![
         Change::CreateTask(Box::new(NewTask {
             task: TaskRecord {
-                task_id,
-                template: template.key(),
-                context: Arc::new(json!({"bench": "sql_readiness"})),
                 initiator: Some("benches/sql_readiness.rs".into()),
-                source_system: None,
-                reason: None,
-                tags: json!([]),
-                complete: false,
-                requested_at: created,
-                created_at: created,
-                updated_at: created,
+                ..TaskRecord::new(
+                    task_id,
+                    template.key(),
+                    Arc::new(json!({"bench": "sql_readiness"})),
+                    created,
+                )
             },
             steps,
             edges,
@@ -598,20 +472,36 @@ fn mid_run_task(
         ..StepPatch::default()
     };
     use State::{Complete, Error, InProgress, Pending};
+    let start = |batch: &mut Vec<Change>, i: usize, at| {
+        mv(
+            batch,
+            i,
+            Pending,
+            InProgress,
+            "handler_started",
+            at,
+            started.clone(),
+        );
+    };
+    // An attempt that ends in error at `fail_at`, half a second after it started.
+    let fail = |batch: &mut Vec<Change>, i: usize, fail_at: Timestamp, patch| {
+        start(batch, i, fail_at.plus_seconds(-0.5));
+        mv(
+            batch,
+            i,
+            InProgress,
+            Error,
+            "handler_failed",
+            fail_at,
+            patch,
+        );
+    };
     for (i, story) in stories.iter().enumerate() {
         match *story {
             Story::Fresh => {}
             Story::Complete { ago } => {
                 let done = at(ago as f64);
-                mv(
-                    &mut batch,
-                    i,
-                    Pending,
-                    InProgress,
-                    "handler_started",
-                    at(ago as f64 + 0.5),
-                    started.clone(),
-                );
+                start(&mut batch, i, at(ago as f64 + 0.5));
                 let patch = StepPatch {
                     in_process: Some(false),
                     processed: Some(true),
@@ -629,15 +519,7 @@ fn mid_run_task(
                     patch,
                 );
             }
-            Story::Running { ago } => mv(
-                &mut batch,
-                i,
-                Pending,
-                InProgress,
-                "handler_started",
-                at(ago as f64),
-                started.clone(),
-            ),
+            Story::Running { ago } => start(&mut batch, i, at(ago as f64)),
             Story::Failed {
                 attempts,
                 ago,
@@ -657,48 +539,19 @@ fn mid_run_task(
                             StepPatch::default(),
                         );
                     }
-                    mv(
-                        &mut batch,
-                        i,
-                        Pending,
-                        InProgress,
-                        "handler_started",
-                        fail_at.plus_seconds(-0.5),
-                        started.clone(),
-                    );
                     let requested = if attempt == attempts {
                         retry_after
                     } else {
                         None
                     };
-                    mv(
-                        &mut batch,
-                        i,
-                        InProgress,
-                        Error,
-                        "handler_failed",
-                        fail_at,
-                        failed(attempt, fail_at, requested),
-                    );
+                    fail(&mut batch, i, fail_at, failed(attempt, fail_at, requested));
                 }
             }
             Story::RetriedWithBackoff { ago, retry_after } => {
                 let fail_at = at(ago as f64);
-                mv(
+                fail(
                     &mut batch,
                     i,
-                    Pending,
-                    InProgress,
-                    "handler_started",
-                    fail_at.plus_seconds(-0.5),
-                    started.clone(),
-                );
-                mv(
-                    &mut batch,
-                    i,
-                    InProgress,
-                    Error,
-                    "handler_failed",
                     fail_at,
                     failed(1, fail_at, Some(retry_after)),
                 );

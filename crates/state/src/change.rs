@@ -84,7 +84,13 @@ impl Change {
     /// history head is then at `sort_key` (its `expect_sort_key`). A `CreateTask` has no
     /// head and is returned as it is.
     pub fn expecting(mut self, sort_key: i32) -> Change {
-        match &mut self {
+        self.set_expect_sort_key(Some(sort_key));
+        self
+    }
+
+    /// Sets this change's `expect_sort_key` (`None`: no check); a `CreateTask` has none.
+    pub fn set_expect_sort_key(&mut self, sort_key: Option<i32>) {
+        match self {
             Change::TaskTransition {
                 expect_sort_key, ..
             }
@@ -93,9 +99,8 @@ impl Change {
             }
             | Change::PatchStep {
                 expect_sort_key, ..
-            } => *expect_sort_key = Some(sort_key),
+            } => *expect_sort_key = sort_key,
             Change::CreateTask(_) => {}
         }
-        self
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value as Json};
 use std::borrow::Cow;
 use std::sync::Arc;
-use tasker_model::{State, StepId, TaskId, TemplateKey, Timestamp};
+use tasker_model::{State, StepId, StepTemplate, TaskId, TemplateKey, Timestamp};
 
 /// A `tasker_tasks` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,74 @@ pub struct StepRecord {
     pub skippable: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl TaskRecord {
+    /// A task as it is submitted at `at`: not complete, no initiator, source or reason, and
+    /// the empty tag list Tasker stores. Set the other fields with struct-update syntax.
+    pub fn new(task_id: TaskId, template: TemplateKey, context: Arc<Json>, at: Timestamp) -> Self {
+        TaskRecord {
+            task_id,
+            template,
+            context,
+            initiator: None,
+            source_system: None,
+            reason: None,
+            tags: Json::Array(Vec::new()),
+            complete: false,
+            requested_at: at,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+impl StepRecord {
+    /// A step as it is created at `at`, before any attempt: not in process, not processed,
+    /// `attempts` NULL, retryable up to Tasker's default of 3 tries, not skippable.
+    pub fn new(
+        step_id: StepId,
+        task_id: TaskId,
+        name: Arc<str>,
+        template_index: u32,
+        at: Timestamp,
+    ) -> Self {
+        StepRecord {
+            step_id,
+            task_id,
+            name,
+            template_index,
+            retryable: true,
+            retry_limit: 3,
+            in_process: false,
+            processed: false,
+            processed_at: None,
+            attempts: None,
+            last_attempted_at: None,
+            backoff_request_seconds: None,
+            results: None,
+            skippable: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// [`StepRecord::new`] with the retry and skip settings of its template entry `st`.
+    pub fn of_template(
+        step_id: StepId,
+        task_id: TaskId,
+        name: Arc<str>,
+        template_index: u32,
+        st: &StepTemplate,
+        at: Timestamp,
+    ) -> Self {
+        StepRecord {
+            retryable: st.default_retryable,
+            retry_limit: st.default_retry_limit,
+            skippable: st.skippable,
+            ..StepRecord::new(step_id, task_id, name, template_index, at)
+        }
+    }
 }
 
 /// Why a transition happened. Kept typed on the hot path and rendered to the `metadata`

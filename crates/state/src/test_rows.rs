@@ -27,39 +27,18 @@ pub(crate) fn create_task(
     let steps: Vec<StepRecord> = names
         .iter()
         .enumerate()
-        .map(|(i, name)| StepRecord {
-            step_id: StepId(first_step.0 + i as i64),
-            task_id,
-            name: Arc::from(*name),
-            template_index: i as u32,
-            retryable: true,
-            retry_limit: 3,
-            in_process: false,
-            processed: false,
-            processed_at: None,
-            attempts: None,
-            last_attempted_at: None,
-            backoff_request_seconds: None,
-            results: None,
-            skippable: false,
-            created_at: at,
-            updated_at: at,
+        .map(|(i, name)| {
+            StepRecord::new(
+                StepId(first_step.0 + i as i64),
+                task_id,
+                Arc::from(*name),
+                i as u32,
+                at,
+            )
         })
         .collect();
     Change::CreateTask(Box::new(NewTask {
-        task: TaskRecord {
-            task_id,
-            template: template_key(),
-            context: Arc::new(json!({})),
-            initiator: None,
-            source_system: None,
-            reason: None,
-            tags: json!([]),
-            complete: false,
-            requested_at: at,
-            created_at: at,
-            updated_at: at,
-        },
+        task: TaskRecord::new(task_id, template_key(), Arc::new(json!({})), at),
         steps,
         edges: vec![(first_step, StepId(first_step.0 + 1))],
     }))

@@ -17,7 +17,6 @@ mod support;
 
 use sqlx::error::ErrorKind;
 use sqlx::postgres::PgConnection;
-use sqlx::sqlite::SqliteConnection;
 use sqlx::Connection;
 use std::time::Instant;
 use support::random_task::{edge_cases, generate, Case};
@@ -351,7 +350,7 @@ async fn postgres_migrations_create_the_tables_and_change_nothing_when_run_again
         (true, true, true, true),
         "defaults: steps, template steps, transitions, tasks"
     );
-    check_constraints_pg(&mut schema.conn).await;
+    check_constraints::<sqlx::Postgres>("PostgreSQL", &mut schema.conn).await;
 
     let rows_before = pg_counts(&mut schema.conn).await;
 
@@ -390,31 +389,15 @@ fn expect_refused(
     }
 }
 
-async fn check_constraints_pg(conn: &mut PgConnection) {
+/// Every refused write is refused and every allowed one allowed, on either database.
+async fn check_constraints<DB: sqlx::Database>(db: &str, conn: &mut DB::Connection)
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    DB::QueryResult: std::fmt::Debug,
+{
     for (what, kind, sql) in MUST_FAIL {
-        expect_refused(
-            "PostgreSQL",
-            what,
-            kind,
-            sqlx::query(sql).execute(&mut *conn).await,
-        );
-    }
-    for sql in MUST_SUCCEED {
-        sqlx::query(sql)
-            .execute(&mut *conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-}
-
-async fn check_constraints_sqlite(conn: &mut SqliteConnection) {
-    for (what, kind, sql) in MUST_FAIL {
-        expect_refused(
-            "SQLite",
-            what,
-            kind,
-            sqlx::query(sql).execute(&mut *conn).await,
-        );
+        expect_refused(db, what, kind, sqlx::query(sql).execute(&mut *conn).await);
     }
     for sql in MUST_SUCCEED {
         sqlx::query(sql)
@@ -502,7 +485,7 @@ async fn sqlite_migration_creates_every_table_and_changes_nothing_when_run_again
         (true, true, true, true),
         "defaults: steps, template steps, transitions, tasks"
     );
-    check_constraints_sqlite(&mut conn).await;
+    check_constraints::<sqlx::Sqlite>("SQLite", &mut conn).await;
     let not_json = sqlx::query("UPDATE tasker_tasks SET context = 'not json' WHERE task_id = 1")
         .execute(&mut conn)
         .await;

@@ -6,29 +6,11 @@
 
 mod conformance;
 
-use conformance::bench::{finish, start};
+use conformance::bench::{finish, four_step_template, start};
 use conformance::*;
 use std::time::Instant;
-use tasker_model::{StepId, TaskTemplate, Timestamp};
+use tasker_model::{StepId, Timestamp};
 use tasker_state::{open_store, Change, MemoryStore, Store};
-
-const LINEAR_YAML: &str = "
-name: linear
-namespace_name: tests
-version: 1.0.0
-step_templates:
-  - name: a
-    handler_class: H
-  - name: b
-    handler_class: H
-    depends_on_steps: [a]
-  - name: c
-    handler_class: H
-    depends_on_steps: [b]
-  - name: d
-    handler_class: H
-    depends_on_steps: [c]
-";
 
 const TASKS: usize = 300;
 
@@ -38,7 +20,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn measure(label: &str, store: &dyn Store) {
-    let template = TaskTemplate::from_yaml(LINEAR_YAML, "linear.yaml").unwrap();
+    let template = four_step_template("linear", true);
     store.register_template(&template).unwrap();
     let mut batches: Vec<f64> = Vec::new();
     let mut tasks: Vec<f64> = Vec::new();

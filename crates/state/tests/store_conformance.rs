@@ -65,9 +65,7 @@ fn store_with_task(db: &Db) -> (Arc<dyn Store>, TaskView) {
     let store = db.open();
     let template = template();
     store.register_template(&template).expect("register");
-    let new = new_task(store.as_ref(), &template, at(0));
-    let id = new.task.task_id;
-    apply(store.as_ref(), vec![Change::CreateTask(Box::new(new))]).expect("create");
+    let id = create_task(store.as_ref(), &template, at(0)).task.task_id;
     let view = store.task(id).expect("read").expect("exists");
     (store, view)
 }
@@ -198,14 +196,13 @@ fn a_refused_transition_writes_nothing(db: &Db) {
     let store = store.as_ref();
     let t = before.task.task_id;
     let s = before.steps[0].step.step_id;
-    let err = apply(
+    let err = refused(
         store,
         vec![
             step_move(t, s, State::Pending, State::InProgress, at(1)),
             step_move(t, s, State::InProgress, State::Pending, at(2)),
         ],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -213,15 +210,14 @@ fn a_refused_transition_writes_nothing(db: &Db) {
     );
     assert_eq!(store.task(t).unwrap().as_ref(), Some(&before));
 
-    let err = apply(
+    let err = refused(
         store,
         vec![step_move(t, s, State::Error, State::Pending, at(3))],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::InvalidState { .. }), "{err}");
     assert!(err.to_string().contains("is pending, not error"), "{err}");
 
-    let err = apply(
+    let err = refused(
         store,
         vec![step_move(
             t,
@@ -230,13 +226,12 @@ fn a_refused_transition_writes_nothing(db: &Db) {
             State::InProgress,
             at(3),
         )],
-    )
-    .unwrap_err();
+    );
     assert_eq!(
         err,
         TaskerError::Database("step 987654321 does not exist".into())
     );
-    let err = apply(
+    let err = refused(
         store,
         vec![task_move(
             TaskId(987_654_321),
@@ -244,8 +239,7 @@ fn a_refused_transition_writes_nothing(db: &Db) {
             State::InProgress,
             at(3),
         )],
-    )
-    .unwrap_err();
+    );
     assert_eq!(
         err,
         TaskerError::Database("task 987654321 does not exist".into())
@@ -256,26 +250,24 @@ fn a_refused_transition_writes_nothing(db: &Db) {
     let new = new_task(store, &template, at(4));
     let new_id = new.task.task_id;
     let new_step = new.steps[0].step_id;
-    let err = apply(
+    let err = refused(
         store,
         vec![
             Change::CreateTask(Box::new(new.clone())),
             step_move(new_id, new_step, State::Pending, State::Complete, at(5)),
         ],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
     assert_eq!(store.task(new_id).unwrap(), None);
     assert!(!store.unfinished_tasks().unwrap().contains(&new_id));
     // Creating the same task twice in one batch is refused as MemoryStore refuses it.
-    let err = apply(
+    let err = refused(
         store,
         vec![
             Change::CreateTask(Box::new(new.clone())),
             Change::CreateTask(Box::new(new.clone())),
         ],
-    )
-    .unwrap_err();
+    );
     assert_eq!(
         err,
         TaskerError::Database(format!("task {new_id} already exists"))
@@ -292,11 +284,10 @@ fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
     let store = store.as_ref();
     let t = view.task.task_id;
     let s = view.steps[0].step.step_id;
-    let err = apply(
+    let err = refused(
         store,
         vec![step_move(t, s, State::Pending, State::Pending, at(1))],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::StateTransition { .. }), "{err}");
     apply(
         store,
@@ -335,7 +326,7 @@ fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
         ]
     );
     // The same edit from a reader who saw sort_key 2 is now stale.
-    let err = apply(store, vec![amend]).unwrap_err();
+    let err = refused(store, vec![amend]);
     assert!(
         matches!(err, TaskerError::ConcurrentModification { .. }),
         "{err}"
@@ -356,7 +347,7 @@ fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {
     let before = store.task(t).unwrap();
 
     let stale = expecting(step_move(t, s, State::InProgress, State::Error, at(2)), 0);
-    let err = apply(store, vec![stale]).unwrap_err();
+    let err = refused(store, vec![stale]);
     assert!(
         matches!(err, TaskerError::ConcurrentModification { .. }),
         "{err}"
@@ -376,7 +367,7 @@ fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {
         },
         expect_sort_key: None,
     };
-    let err = apply(store, vec![expecting(patch.clone(), 2)]).unwrap_err();
+    let err = refused(store, vec![expecting(patch.clone(), 2)]);
     assert!(
         matches!(err, TaskerError::ConcurrentModification { .. }),
         "{err}"
@@ -386,14 +377,13 @@ fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {
             .starts_with(&format!("step {s} was changed")),
         "{err}"
     );
-    let err = apply(
+    let err = refused(
         store,
         vec![expecting(
             task_move(t, State::Pending, State::InProgress, at(2)),
             3,
         )],
-    )
-    .unwrap_err();
+    );
     assert!(err.to_string().contains("sort_key 0, not 3"), "{err}");
     assert_eq!(store.task(t).unwrap(), before);
 
@@ -499,12 +489,7 @@ fn unfinished_tasks_are_pending_and_in_progress_oldest_first(db: &Db) {
     let template = template();
     store.register_template(&template).unwrap();
     let ids: Vec<TaskId> = (0..4)
-        .map(|i| {
-            let new = new_task(store, &template, at(i * 10));
-            let id = new.task.task_id;
-            apply(store, vec![Change::CreateTask(Box::new(new))]).unwrap();
-            id
-        })
+        .map(|i| create_task(store, &template, at(i * 10)).task.task_id)
         .collect();
     apply(
         store,
@@ -767,9 +752,7 @@ fn open_store_picks_the_backend_from_the_url_and_redacts_passwords() {
     assert_eq!(store.describe(), "sqlite::memory:");
     let template = template();
     store.register_template(&template).unwrap();
-    let new = new_task(store.as_ref(), &template, at(0));
-    let id = new.task.task_id;
-    apply(store.as_ref(), vec![Change::CreateTask(Box::new(new))]).unwrap();
+    let id = create_task(store.as_ref(), &template, at(0)).task.task_id;
     assert_eq!(store.task_state(id).unwrap(), Some(State::Pending));
     // Two in-memory stores are two databases.
     let other = open_store("sqlite::memory:").unwrap();
@@ -792,7 +775,7 @@ fn an_unregistered_template_is_refused(store: &dyn Store) {
     let template = template();
     let new = new_task(store, &template, at(0));
     let id = new.task.task_id;
-    let err = apply(store, vec![Change::CreateTask(Box::new(new))]).unwrap_err();
+    let err = refused(store, vec![Change::CreateTask(Box::new(new))]);
     assert!(matches!(err, TaskerError::Database(_)), "{err}");
     assert!(
         err.to_string()
@@ -855,15 +838,13 @@ fn sqlite_registers_tasker_rows_once() {
     );
 }
 
-#[test]
-fn sqlite_ids_never_collide_across_stores_on_one_file() {
-    let file = SqliteFile::new("ids");
-    let a = open_store(&file.url()).unwrap();
-    let b = open_store(&file.url()).unwrap();
+/// Allocates ids `rounds` times, two in three from `b`, and checks that no task or step id
+/// is handed out twice and that a task's step ids increase.
+fn allocate_without_collisions(a: &dyn Store, b: &dyn Store, rounds: u32) {
     let mut tasks = std::collections::HashSet::new();
     let mut steps = std::collections::HashSet::new();
-    for i in 0..2500u32 {
-        let store = if i % 3 == 0 { &a } else { &b };
+    for i in 0..rounds {
+        let store = if i % 3 == 0 { a } else { b };
         let (t, s) = store.allocate_ids(1 + i % 4).unwrap();
         assert!(tasks.insert(t), "task id {t} handed out twice");
         assert!(
@@ -877,34 +858,34 @@ fn sqlite_ids_never_collide_across_stores_on_one_file() {
 }
 
 #[test]
-fn postgres_two_stores_never_collide_on_ids() {
-    let Some(schema) = PgSchema::new("ids") else {
-        return;
-    };
+fn sqlite_ids_never_collide_across_stores_on_one_file() {
+    let file = SqliteFile::new("ids");
+    let a = open_store(&file.url()).unwrap();
+    let b = open_store(&file.url()).unwrap();
+    allocate_without_collisions(a.as_ref(), b.as_ref(), 2500);
+}
+
+/// Two stores on one fresh PostgreSQL schema, as two processes would open it; `None`
+/// without PostgreSQL. Bound in this order, the stores are dropped before their schema.
+fn two_pg_stores(tag: &str) -> Option<(PgSchema, PostgresStore, PostgresStore)> {
+    let schema = PgSchema::new(tag)?;
     let a = PostgresStore::open(&schema.url()).unwrap();
     let b = PostgresStore::open(&schema.url()).unwrap();
+    Some((schema, a, b))
+}
+
+#[test]
+fn postgres_two_stores_never_collide_on_ids() {
+    let Some((_schema, a, b)) = two_pg_stores("ids") else {
+        return;
+    };
     let template = template();
     a.register_template(&template).unwrap();
     b.register_template(&template).unwrap();
-    let mut tasks = std::collections::HashSet::new();
-    let mut steps = std::collections::HashSet::new();
-    for i in 0..1500u32 {
-        let store: &dyn Store = if i % 3 == 0 { &a } else { &b };
-        let (t, s) = store.allocate_ids(1 + i % 4).unwrap();
-        assert!(tasks.insert(t), "task id {t} handed out twice");
-        assert!(
-            s.windows(2).all(|w| w[0] < w[1]),
-            "a task's step ids increase: {s:?}"
-        );
-        for id in s {
-            assert!(steps.insert(id), "step id {id} handed out twice");
-        }
-    }
+    allocate_without_collisions(&a, &b, 1500);
     // Both write tasks into the same tables.
     for store in [&a as &dyn Store, &b] {
-        let new = new_task(store, &template, at(0));
-        let id = new.task.task_id;
-        apply(store, vec![Change::CreateTask(Box::new(new))]).unwrap();
+        let id = create_task(store, &template, at(0)).task.task_id;
         assert_eq!(a.task_state(id).unwrap(), Some(State::Pending));
         assert_eq!(b.task_state(id).unwrap(), Some(State::Pending));
     }
@@ -912,23 +893,17 @@ fn postgres_two_stores_never_collide_on_ids() {
 
 #[test]
 fn postgres_claims_let_one_store_own_a_task_until_it_is_dropped() {
-    let Some(schema) = PgSchema::new("claims") else {
+    let Some((_schema, a, b)) = two_pg_stores("claims") else {
         return;
     };
     let template = template();
-    let a = PostgresStore::open(&schema.url()).unwrap();
-    let b = PostgresStore::open(&schema.url()).unwrap();
     a.register_template(&template).unwrap();
     // A task created by `a` is claimed by the batch that creates it.
-    let new = new_task(&a, &template, at(0));
-    let t1 = new.task.task_id;
-    apply(&a, vec![Change::CreateTask(Box::new(new))]).unwrap();
+    let t1 = create_task(&a, &template, at(0)).task.task_id;
     assert_eq!(b.claim_tasks(&[t1]).unwrap(), vec![]);
     assert_eq!(a.claim_tasks(&[t1]).unwrap(), vec![t1]);
     // A finished task is released.
-    let new = new_task(&a, &template, at(1));
-    let t2 = new.task.task_id;
-    apply(&a, vec![Change::CreateTask(Box::new(new))]).unwrap();
+    let t2 = create_task(&a, &template, at(1)).task.task_id;
     assert_eq!(b.claim_tasks(&[t1, t2]).unwrap(), vec![]);
     apply(
         &a,
@@ -960,18 +935,15 @@ fn postgres_claims_let_one_store_own_a_task_until_it_is_dropped() {
 
 #[test]
 fn postgres_a_stale_cache_is_caught_by_the_database() {
-    let Some(schema) = PgSchema::new("stale") else {
+    let Some((_schema, a, b)) = two_pg_stores("stale") else {
         return;
     };
     let template = template();
-    let a = PostgresStore::open(&schema.url()).unwrap();
-    let b = PostgresStore::open(&schema.url()).unwrap();
     a.register_template(&template).unwrap();
-    let new = new_task(&a, &template, at(0));
+    let new = create_task(&a, &template, at(0));
     let t = new.task.task_id;
     let s = new.steps[0].step_id;
     let s1 = new.steps[1].step_id;
-    apply(&a, vec![Change::CreateTask(Box::new(new))]).unwrap();
     apply(
         &a,
         vec![step_move(t, s, State::Pending, State::InProgress, at(1))],
@@ -988,22 +960,20 @@ fn postgres_a_stale_cache_is_caught_by_the_database() {
         vec![step_move(t, s1, State::Pending, State::InProgress, at(2))],
     )
     .unwrap();
-    let err = apply(
+    let err = refused(
         &a,
         vec![step_move(t, s, State::InProgress, State::Error, at(3))],
-    )
-    .unwrap_err();
+    );
     assert!(matches!(err, TaskerError::InvalidState { .. }), "{err}");
     assert!(
         err.to_string().contains("is complete, not in_progress"),
         "{err}"
     );
     // A step `a` cached as never moved: the database refuses a second first transition.
-    let err = apply(
+    let err = refused(
         &a,
         vec![step_move(t, s1, State::Pending, State::InProgress, at(3))],
-    )
-    .unwrap_err();
+    );
     assert!(
         err.to_string().contains("is in_progress, not pending"),
         "{err}"
@@ -1037,8 +1007,7 @@ fn postgres_a_dropped_store_closes_its_connections() {
     for _ in 0..3 {
         let store = PostgresStore::open(&url).unwrap();
         store.register_template(&template()).unwrap();
-        let new = new_task(&store, &template(), at(0));
-        apply(&store, vec![Change::CreateTask(Box::new(new))]).unwrap();
+        create_task(&store, &template(), at(0));
         assert!(count() >= 2, "a pool connection and the lock connection");
         drop(store);
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -365,64 +365,56 @@ fn write_scenario(store: &dyn Store, now: Timestamp) -> Vec<TaskId> {
         ..StepPatch::default()
     };
 
+    // One attempt of step `s`: started at `start`, ended in `to` at `end` with `patch`.
+    let attempt = |batch: &mut Vec<Change>, t, s, start, to, end, patch| {
+        batch.push(move_step(
+            t,
+            s,
+            State::Pending,
+            State::InProgress,
+            start,
+            started.clone(),
+        ));
+        batch.push(move_step(t, s, State::InProgress, to, end, patch));
+    };
+
     // Complete: every step run once.
     let (t, s) = task(&mut batch, Some(0));
     batch.push(move_task(t, State::Pending, State::InProgress, ago(500)));
     for step in &s {
-        batch.push(move_step(
+        attempt(
+            &mut batch,
             t,
             *step,
-            State::Pending,
-            State::InProgress,
             ago(400),
-            started.clone(),
-        ));
-        batch.push(move_step(
-            t,
-            *step,
-            State::InProgress,
             State::Complete,
             ago(300),
             done(ago(300)),
-        ));
+        );
     }
     batch.push(move_task(t, State::InProgress, State::Complete, ago(300)));
 
     // Error: fetch complete, charge failed five times (its limit), ship never started.
     let (t, s) = task(&mut batch, Some(0));
     batch.push(move_task(t, State::Pending, State::InProgress, ago(500)));
-    batch.push(move_step(
+    attempt(
+        &mut batch,
         t,
         s[0],
-        State::Pending,
-        State::InProgress,
         ago(400),
-        started.clone(),
-    ));
-    batch.push(move_step(
-        t,
-        s[0],
-        State::InProgress,
         State::Complete,
         ago(390),
         done(ago(390)),
-    ));
-    batch.push(move_step(
+    );
+    attempt(
+        &mut batch,
         t,
         s[1],
-        State::Pending,
-        State::InProgress,
         ago(400),
-        started.clone(),
-    ));
-    batch.push(move_step(
-        t,
-        s[1],
-        State::InProgress,
         State::Error,
         ago(100),
         failed(5, ago(100)),
-    ));
+    );
     batch.push(move_task(t, State::InProgress, State::Error, ago(100)));
 
     // Retrying: fetch running, charge failed once a second ago (in its 2 s backoff).
@@ -436,22 +428,15 @@ fn write_scenario(store: &dyn Store, now: Timestamp) -> Vec<TaskId> {
         ago(10),
         started.clone(),
     ));
-    batch.push(move_step(
+    attempt(
+        &mut batch,
         t,
         s[1],
-        State::Pending,
-        State::InProgress,
         ago(20),
-        started.clone(),
-    ));
-    batch.push(move_step(
-        t,
-        s[1],
-        State::InProgress,
         State::Error,
         ago(1),
         failed(1, ago(1)),
-    ));
+    );
 
     // Fresh, written as earlier versions wrote steps (attempts NULL); no transition row.
     task(&mut batch, None);
@@ -464,22 +449,15 @@ fn write_scenario(store: &dyn Store, now: Timestamp) -> Vec<TaskId> {
     // Due: charge failed once a minute ago, its backoff over; ready again for both.
     let (t, s) = task(&mut batch, Some(0));
     batch.push(move_task(t, State::Pending, State::InProgress, ago(500)));
-    batch.push(move_step(
+    attempt(
+        &mut batch,
         t,
         s[1],
-        State::Pending,
-        State::InProgress,
         ago(70),
-        started.clone(),
-    ));
-    batch.push(move_step(
-        t,
-        s[1],
-        State::InProgress,
         State::Error,
         ago(60),
         failed(1, ago(60)),
-    ));
+    );
 
     conformance::apply(store, batch).expect("write the scenario");
     ids

@@ -130,25 +130,18 @@ impl LiveTask {
                 sort_key: 0,
             });
             records.push(StepRecord {
-                step_id,
-                task_id: id,
-                name: template.graph.name(i as u32).clone(),
-                template_index: i as u32,
-                retryable: st.default_retryable,
-                retry_limit: st.default_retry_limit,
-                in_process: false,
-                processed: false,
-                processed_at: None,
                 // 0, not NULL, as Tasker creates steps: its readiness function compares
                 // `attempts < retry_limit` without COALESCE, so a NULL would keep a new step
                 // from ever being ready there (issue 19).
                 attempts: Some(0),
-                last_attempted_at: None,
-                backoff_request_seconds: None,
-                results: None,
-                skippable: st.skippable,
-                created_at: now,
-                updated_at: now,
+                ..StepRecord::of_template(
+                    step_id,
+                    id,
+                    template.graph.name(i as u32).clone(),
+                    i as u32,
+                    st,
+                    now,
+                )
             });
             for &p in template.graph.parents(i as u32) {
                 edges.push((step_ids[p as usize], step_id));
@@ -156,17 +149,11 @@ impl LiveTask {
         }
         fx.changes.push(Change::CreateTask(Box::new(NewTask {
             task: TaskRecord {
-                task_id: id,
-                template: template.key.clone(),
-                context: context.clone(),
                 initiator: origin.initiator,
                 source_system: origin.source_system,
                 reason: origin.reason,
                 tags: origin.tags.unwrap_or_else(|| json!([])),
-                complete: false,
-                requested_at: now,
-                created_at: now,
-                updated_at: now,
+                ..TaskRecord::new(id, template.key.clone(), context.clone(), now)
             },
             steps: records,
             edges,

@@ -33,18 +33,7 @@ fn meta(op: &Operation, request: &Request, now: Timestamp) -> TransitionMeta {
 /// double-checks it inside the transaction.
 fn expect_on_first(fx: &mut Effects, from: usize, expect: Option<i32>) {
     if let Some(change) = fx.changes.get_mut(from) {
-        match change {
-            Change::TaskTransition {
-                expect_sort_key, ..
-            }
-            | Change::StepTransition {
-                expect_sort_key, ..
-            }
-            | Change::PatchStep {
-                expect_sort_key, ..
-            } => *expect_sort_key = expect,
-            Change::CreateTask(_) => {}
-        }
+        change.set_expect_sort_key(expect);
     }
 }
 

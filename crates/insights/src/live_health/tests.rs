@@ -9,43 +9,28 @@ use tasker_state::{HealthCounts, NewTask, StepPatch, StepRecord, TaskRecord, Tra
 fn create(task: i64, steps: &[i64], retry_limit: u32) -> Change {
     let at = Timestamp(0);
     Change::CreateTask(Box::new(NewTask {
-        task: TaskRecord {
-            task_id: TaskId(task),
-            template: TemplateKey {
+        task: TaskRecord::new(
+            TaskId(task),
+            TemplateKey {
                 namespace: "n".into(),
                 name: "t".into(),
                 version: "1".into(),
             },
-            context: Arc::new(json!({})),
-            initiator: None,
-            source_system: None,
-            reason: None,
-            tags: json!([]),
-            complete: false,
-            requested_at: at,
-            created_at: at,
-            updated_at: at,
-        },
+            Arc::new(json!({})),
+            at,
+        ),
         steps: steps
             .iter()
             .enumerate()
             .map(|(i, &s)| StepRecord {
-                step_id: StepId(s),
-                task_id: TaskId(task),
-                name: Arc::from(format!("s{i}")),
-                template_index: i as u32,
-                retryable: true,
                 retry_limit,
-                in_process: false,
-                processed: false,
-                processed_at: None,
-                attempts: None,
-                last_attempted_at: None,
-                backoff_request_seconds: None,
-                results: None,
-                skippable: false,
-                created_at: at,
-                updated_at: at,
+                ..StepRecord::new(
+                    StepId(s),
+                    TaskId(task),
+                    Arc::from(format!("s{i}")),
+                    i as u32,
+                    at,
+                )
             })
             .collect(),
         edges: Vec::new(),

@@ -8,23 +8,24 @@ use std::time::Instant;
 use tasker_model::{StepId, TaskId, TaskTemplate, Timestamp};
 use tasker_state::{Change, NewTask, StepPatch, Store, TransitionMeta};
 
-const BENCH_YAML: &str = "
-name: bench
-namespace_name: tests
-version: 1.0.0
-step_templates:
-  - name: a
-    handler_class: H
-  - name: b
-    handler_class: H
-  - name: c
-    handler_class: H
-  - name: d
-    handler_class: H
-";
-
 const TASKS: usize = 2500;
 const ROUNDS: usize = 5;
+
+/// Template `name` of four steps `a` to `d` (handler `H`): a chain, each step after the
+/// one before, when `chained`; else four independent steps.
+pub fn four_step_template(name: &str, chained: bool) -> TaskTemplate {
+    let mut yaml =
+        format!("name: {name}\nnamespace_name: tests\nversion: 1.0.0\nstep_templates:\n");
+    let mut previous = None;
+    for step in ["a", "b", "c", "d"] {
+        yaml.push_str(&format!("  - name: {step}\n    handler_class: H\n"));
+        if let (true, Some(p)) = (chained, previous) {
+            yaml.push_str(&format!("    depends_on_steps: [{p}]\n"));
+        }
+        previous = Some(step);
+    }
+    TaskTemplate::from_yaml(&yaml, &format!("{name}.yaml")).unwrap()
+}
 
 /// A step handed out (pending → in_progress, in_process).
 pub fn start(task: TaskId, step: StepId, at: Timestamp) -> Change {
@@ -104,7 +105,7 @@ fn steps_of(tasks: &[NewTask]) -> Vec<(TaskId, StepId)> {
 ///   them and hands out their steps (15,000 changes); the next completes the steps and the
 ///   tasks (12,500 changes).
 pub fn measure(label: &str, store: &dyn Store) {
-    let template = TaskTemplate::from_yaml(BENCH_YAML, "bench.yaml").unwrap();
+    let template = four_step_template("bench", false);
     store.register_template(&template).unwrap();
     let mut separate: [Vec<f64>; 3] = Default::default();
     let mut grouped: Vec<f64> = Vec::new();

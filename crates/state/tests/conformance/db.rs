@@ -1,6 +1,6 @@
 //! [`Db`]: a database under test, and a snapshot of its tables.
 
-use super::{run, PgSchema, SqliteFile};
+use super::{run, PgSchema, SqliteFile, TABLES};
 use std::sync::Arc;
 use tasker_state::{open_store, Change, MemoryStore, Store};
 
@@ -41,19 +41,6 @@ impl Db {
         }
     }
 }
-
-const TABLES: [&str; 10] = [
-    "tasker_task_namespaces",
-    "tasker_dependent_systems",
-    "tasker_named_tasks",
-    "tasker_named_steps",
-    "tasker_named_tasks_named_steps",
-    "tasker_tasks",
-    "tasker_workflow_steps",
-    "tasker_workflow_step_edges",
-    "tasker_task_transitions",
-    "tasker_workflow_step_transitions",
-];
 
 async fn sqlite_snapshot(file: &SqliteFile) -> Vec<String> {
     use sqlx::{AssertSqlSafe, ConnectOptions, Connection};

@@ -11,21 +11,21 @@
 #![allow(dead_code)] // not every helper is used by every test binary
 
 pub mod bench;
+#[path = "../common/mod.rs"]
+mod common;
 pub mod db;
+
+use common::CONNECT_TIMEOUT;
+pub use common::{pg_url, unique_name, SqliteFile, TABLES};
 
 use serde_json::json;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 use std::future::Future;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tasker_model::{StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
+use tasker_model::{StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{Change, NewTask, StepPatch, StepRecord, Store, TaskRecord, TransitionMeta};
-
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs a future on a small runtime of its own (as the state actor awaits a commit on
 /// actix's runtime, not the store's).
@@ -42,13 +42,9 @@ pub fn apply(store: &dyn Store, batch: Vec<Change>) -> TaskerResult<()> {
     run(store.apply(batch))
 }
 
-/// A name no other run is using.
-pub fn unique_name(prefix: &str, tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{nanos}_{tag}", std::process::id()).to_lowercase()
+/// The error the store refuses `batch` with; panics if it commits it.
+pub fn refused(store: &dyn Store, batch: Vec<Change>) -> TaskerError {
+    apply(store, batch).expect_err("the store refuses the batch")
 }
 
 pub const TEMPLATE_YAML: &str = "
@@ -81,6 +77,13 @@ pub fn new_task(store: &dyn Store, template: &TaskTemplate, at: Timestamp) -> Ne
     new_task_with_ids(template, task_id, &step_ids, at)
 }
 
+/// Creates a task of `template` in `store`, in a batch of its own, and returns it.
+pub fn create_task(store: &dyn Store, template: &TaskTemplate, at: Timestamp) -> NewTask {
+    let new = new_task(store, template, at);
+    apply(store, vec![Change::CreateTask(Box::new(new.clone()))]).expect("create the task");
+    new
+}
+
 pub fn new_task_with_ids(
     template: &TaskTemplate,
     task_id: TaskId,
@@ -91,23 +94,9 @@ pub fn new_task_with_ids(
         .step_templates
         .iter()
         .enumerate()
-        .map(|(i, st)| StepRecord {
-            step_id: step_ids[i],
-            task_id,
-            name: Arc::from(st.name.as_str()),
-            template_index: i as u32,
-            retryable: st.default_retryable,
-            retry_limit: st.default_retry_limit,
-            in_process: false,
-            processed: false,
-            processed_at: None,
-            attempts: None,
-            last_attempted_at: None,
-            backoff_request_seconds: None,
-            results: None,
-            skippable: st.skippable,
-            created_at: at,
-            updated_at: at,
+        .map(|(i, st)| {
+            let name = Arc::from(st.name.as_str());
+            StepRecord::of_template(step_ids[i], task_id, name, i as u32, st, at)
         })
         .collect();
     let mut edges = Vec::new();
@@ -123,17 +112,15 @@ pub fn new_task_with_ids(
     }
     NewTask {
         task: TaskRecord {
-            task_id,
-            template: template.key(),
-            context: Arc::new(json!({"order_id": task_id.0, "note": "ünïcode ✓"})),
             initiator: Some("conformance".into()),
-            source_system: None,
             reason: Some("testing".into()),
             tags: json!(["a", "b"]),
-            complete: false,
-            requested_at: at,
-            created_at: at,
-            updated_at: at,
+            ..TaskRecord::new(
+                task_id,
+                template.key(),
+                Arc::new(json!({"order_id": task_id.0, "note": "ünïcode ✓"})),
+                at,
+            )
         },
         steps,
         edges,
@@ -166,38 +153,6 @@ pub fn task_move(task: TaskId, from: State, to: State, at: Timestamp) -> Change 
 }
 
 pub use tasker_model::State;
-
-/// A SQLite file in the temp dir, deleted with its journal files when dropped.
-pub struct SqliteFile {
-    pub path: PathBuf,
-}
-
-impl SqliteFile {
-    pub fn new(tag: &str) -> SqliteFile {
-        SqliteFile {
-            path: std::env::temp_dir().join(format!("{}.sqlite3", unique_name("tasker_conf", tag))),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("sqlite://{}", self.path.display())
-    }
-}
-
-impl Drop for SqliteFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// `TASKER_TEST_DATABASE_URL`, or the local server's `test` database.
-pub fn pg_url() -> String {
-    std::env::var("TASKER_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
-}
 
 /// Whether PostgreSQL answers (asked once per test binary). When it does not: under CI
 /// (`CI` set) this panics, since a green run must mean the SQL stores were checked;

@@ -11,15 +11,17 @@
 
 #![allow(dead_code)] // each test binary uses part of this module
 
+#[path = "../common/mod.rs"]
+mod common;
 pub mod random_task;
 pub mod readiness_rows;
 
+use common::CONNECT_TIMEOUT;
+pub use common::{pg_url, unique_name, SqliteFile, TABLES};
+
 use sqlx::postgres::PgConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use sqlx::{AssertSqlSafe, Connection};
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The Tasker tables on PostgreSQL.
 pub const PG_TABLES: &str = include_str!("../../migrations/postgres/0001_tasker_tables.sql");
@@ -28,28 +30,6 @@ pub const PG_STEP_READINESS: &str =
     include_str!("../../migrations/postgres/optional/step_readiness.sql");
 /// The Tasker tables on SQLite.
 pub const SQLITE_TABLES: &str = include_str!("../../migrations/sqlite/0001_tasker_tables.sql");
-
-/// Every table the migrations create (TASKER.md, "Database").
-pub const TABLES: [&str; 10] = [
-    "tasker_task_namespaces",
-    "tasker_dependent_systems",
-    "tasker_named_tasks",
-    "tasker_named_steps",
-    "tasker_named_tasks_named_steps",
-    "tasker_tasks",
-    "tasker_workflow_steps",
-    "tasker_workflow_step_edges",
-    "tasker_task_transitions",
-    "tasker_workflow_step_transitions",
-];
-
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// `TASKER_TEST_DATABASE_URL`, or the local server's `test` database.
-pub fn pg_url() -> String {
-    std::env::var("TASKER_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
-}
 
 /// Connects to the test server. When it cannot: under CI (`CI` set) the test fails, since a
 /// green run must mean the SQL was checked; elsewhere it prints one `SKIPPED:` line and
@@ -75,15 +55,6 @@ pub async fn pg_connect(test: &str) -> Option<PgConnection> {
          (set TASKER_TEST_DATABASE_URL, or CI to make this a failure)"
     );
     None
-}
-
-/// A name no other run is using: the process id and the clock, plus a tag.
-fn unique_name(prefix: &str, tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{nanos}_{tag}", std::process::id())
 }
 
 /// A schema created for one test, the connection's `search_path` set to it.
@@ -157,40 +128,6 @@ impl Drop for PgSchema {
         });
         if cleanup.join().ok().flatten().is_none() {
             eprintln!("could not drop test schema {}; drop it by hand", self.name);
-        }
-    }
-}
-
-/// A SQLite database file in the temp dir, deleted (with its journal files) when dropped.
-pub struct SqliteFile {
-    pub path: PathBuf,
-}
-
-impl SqliteFile {
-    /// A path no other run is using; the file itself is created by [`SqliteFile::connect`].
-    pub fn new(tag: &str) -> SqliteFile {
-        let path =
-            std::env::temp_dir().join(format!("{}.sqlite3", unique_name("tasker_core", tag)));
-        SqliteFile { path }
-    }
-
-    /// Opens (creating if missing) the file, foreign keys on.
-    pub async fn connect(&self) -> Result<SqliteConnection, sqlx::Error> {
-        SqliteConnectOptions::new()
-            .filename(&self.path)
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .connect()
-            .await
-    }
-}
-
-impl Drop for SqliteFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
         }
     }
 }

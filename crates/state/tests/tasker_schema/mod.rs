@@ -81,6 +81,32 @@ const VC255: &str = "character varying(255)";
 const CREATED: Column = req("created_at", TS6);
 const UPDATED: Column = req("updated_at", TS6);
 
+/// A transitions table (Statesman's layout): the history of the row `$owner` names.
+macro_rules! history_table {
+    ($name:literal, $owner:literal) => {
+        Table {
+            name: $name,
+            id: "id",
+            sequence: (concat!($name, "_id_seq"), BIG),
+            columns: &[
+                req_def(
+                    "id",
+                    BIG,
+                    concat!("nextval('", $name, "_id_seq'::regclass)"),
+                ),
+                req("to_state", VC),
+                col("from_state", VC),
+                col_def("metadata", JSONB, "'{}'::jsonb"),
+                req("sort_key", INT),
+                req_def("most_recent", BOOL, "true"),
+                req($owner, BIG),
+                CREATED,
+                UPDATED,
+            ],
+        }
+    };
+}
+
 /// Every table of Tasker's schema.
 pub const TABLES: &[Table] = &[
     Table {
@@ -228,26 +254,7 @@ pub const TABLES: &[Table] = &[
             UPDATED,
         ],
     },
-    Table {
-        name: "tasker_task_transitions",
-        id: "id",
-        sequence: ("tasker_task_transitions_id_seq", BIG),
-        columns: &[
-            req_def(
-                "id",
-                BIG,
-                "nextval('tasker_task_transitions_id_seq'::regclass)",
-            ),
-            req("to_state", VC),
-            col("from_state", VC),
-            col_def("metadata", JSONB, "'{}'::jsonb"),
-            req("sort_key", INT),
-            req_def("most_recent", BOOL, "true"),
-            req("task_id", BIG),
-            CREATED,
-            UPDATED,
-        ],
-    },
+    history_table!("tasker_task_transitions", "task_id"),
     Table {
         name: "tasker_tasks",
         id: "task_id",
@@ -289,26 +296,7 @@ pub const TABLES: &[Table] = &[
             UPDATED,
         ],
     },
-    Table {
-        name: "tasker_workflow_step_transitions",
-        id: "id",
-        sequence: ("tasker_workflow_step_transitions_id_seq", BIG),
-        columns: &[
-            req_def(
-                "id",
-                BIG,
-                "nextval('tasker_workflow_step_transitions_id_seq'::regclass)",
-            ),
-            req("to_state", VC),
-            col("from_state", VC),
-            col_def("metadata", JSONB, "'{}'::jsonb"),
-            req("sort_key", INT),
-            req_def("most_recent", BOOL, "true"),
-            req("workflow_step_id", BIG),
-            CREATED,
-            UPDATED,
-        ],
-    },
+    history_table!("tasker_workflow_step_transitions", "workflow_step_id"),
     Table {
         name: "tasker_workflow_steps",
         id: "workflow_step_id",

@@ -37,6 +37,18 @@ impl Statement {
         Ok(self.bound)
     }
 
+    /// Binds one array parameter: what `f` picks from each of `rows`, in order.
+    pub(super) fn bind_column<'q, R, T>(
+        &mut self,
+        rows: &'q [R],
+        f: impl FnMut(&'q R) -> T,
+    ) -> Result<usize, sqlx::Error>
+    where
+        Vec<T>: Encode<'q, Postgres> + Type<Postgres> + 'q,
+    {
+        self.bind(rows.iter().map(f).collect::<Vec<_>>())
+    }
+
     /// `sql` with its parameters `$1`, `$2`, … renumbered to follow those bound before the
     /// `params` it uses (bound just now, in order).
     pub(super) fn renumber(&self, sql: &str, params: usize) -> String {

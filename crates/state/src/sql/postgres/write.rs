@@ -30,6 +30,42 @@ fn after(name: &Option<String>) -> String {
     }
 }
 
+/// Clearing `most_recent` on the heads of history table `$table` (owned by `$owner`) that
+/// the checks saw, counting the rows so that every one must still be there.
+macro_rules! flip_sql {
+    ($table:literal, $owner:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " t SET most_recent = false, updated_at = u.at \
+             FROM UNNEST($1::int8[], $2::int4[], $3::timestamp[]) AS u(owner, sort_key, at) \
+             WHERE t.",
+            $owner,
+            " = u.owner AND t.sort_key = u.sort_key AND t.most_recent \
+             RETURNING 1"
+        )
+    };
+}
+
+/// The insert of new rows into history table `$table` (owned by `$owner`), up to where
+/// [`after`] and the ordering follow.
+macro_rules! insert_transitions_sql {
+    ($table:literal, $owner:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (to_state, from_state, metadata, sort_key, most_recent, ",
+            $owner,
+            ", created_at, updated_at) \
+             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
+                u.owner, u.at, u.at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
+                $7::timestamp[]) WITH ORDINALITY \
+                AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) "
+        )
+    };
+}
+
 /// Writes a checked plan as one statement, in autocommit: it is atomic by itself.
 pub(super) async fn write(
     conn: &mut PgConnection,
@@ -40,8 +76,8 @@ pub(super) async fn write(
     insert_tasks(&mut st, plan)?;
     insert_steps(&mut st, plan)?;
     if !plan.edges.is_empty() {
-        st.bind(plan.edges.iter().map(|e| e.0 .0).collect::<Vec<_>>())?;
-        st.bind(plan.edges.iter().map(|e| e.1 .0).collect::<Vec<_>>())?;
+        st.bind_column(&plan.edges, |e| e.0 .0)?;
+        st.bind_column(&plan.edges, |e| e.1 .0)?;
         st.bind(times(&plan.edges, |e| e.2))?;
         st.cte(
             "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, \
@@ -53,51 +89,19 @@ pub(super) async fn write(
             3,
         );
     }
-    let task_flips = flip(
+    history(
         &mut st,
         &plan.task_flips,
-        "UPDATE tasker_task_transitions t SET most_recent = false, updated_at = u.at \
-         FROM UNNEST($1::int8[], $2::int4[], $3::timestamp[]) AS u(owner, sort_key, at) \
-         WHERE t.task_id = u.owner AND t.sort_key = u.sort_key AND t.most_recent \
-         RETURNING 1",
-    )?;
-    insert_transitions(
-        &mut st,
         &plan.task_transitions,
-        &format!(
-            "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
-                most_recent, task_id, created_at, updated_at) \
-             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
-                u.owner, u.at, u.at \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
-                $7::timestamp[]) WITH ORDINALITY \
-                AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) \
-             {} ORDER BY u.n",
-            after(&task_flips)
-        ),
+        flip_sql!("tasker_task_transitions", "task_id"),
+        insert_transitions_sql!("tasker_task_transitions", "task_id"),
     )?;
-    let step_flips = flip(
+    history(
         &mut st,
         &plan.step_flips,
-        "UPDATE tasker_workflow_step_transitions t SET most_recent = false, updated_at = u.at \
-         FROM UNNEST($1::int8[], $2::int4[], $3::timestamp[]) AS u(owner, sort_key, at) \
-         WHERE t.workflow_step_id = u.owner AND t.sort_key = u.sort_key AND t.most_recent \
-         RETURNING 1",
-    )?;
-    insert_transitions(
-        &mut st,
         &plan.step_transitions,
-        &format!(
-            "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
-                sort_key, most_recent, workflow_step_id, created_at, updated_at) \
-             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
-                u.owner, u.at, u.at \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
-                $7::timestamp[]) WITH ORDINALITY \
-                AS u(to_state, from_state, metadata, sort_key, most_recent, owner, at, n) \
-             {} ORDER BY u.n",
-            after(&step_flips)
-        ),
+        flip_sql!("tasker_workflow_step_transitions", "workflow_step_id"),
+        insert_transitions_sql!("tasker_workflow_step_transitions", "workflow_step_id"),
     )?;
     update_tasks(&mut st, plan)?;
     update_steps(&mut st, plan)?;
@@ -119,9 +123,9 @@ fn claims(st: &mut Statement, plan: &Plan, owner: i32) -> Result<(), sqlx::Error
         .map(|(t, row)| (t.0, to_naive(row.record.created_at)))
         .collect();
     if !claimed.is_empty() {
-        st.bind(claimed.iter().map(|c| c.0).collect::<Vec<_>>())?;
+        st.bind_column(&claimed, |c| c.0)?;
         st.bind(owner)?;
-        st.bind(claimed.iter().map(|c| c.1).collect::<Vec<_>>())?;
+        st.bind_column(&claimed, |c| c.1)?;
         st.cte(
             "INSERT INTO tasker_core_task_claims (task_id, owner, claimed_at) \
              SELECT u.id, $2, u.at FROM UNNEST($1::int8[], $3::timestamp[]) AS u(id, at)",
@@ -129,7 +133,7 @@ fn claims(st: &mut Statement, plan: &Plan, owner: i32) -> Result<(), sqlx::Error
         );
     }
     if !plan.finished.is_empty() {
-        st.bind(plan.finished.iter().map(|t| t.0).collect::<Vec<_>>())?;
+        st.bind_column(&plan.finished, |t| t.0)?;
         st.bind(owner)?;
         st.cte(
             "DELETE FROM tasker_core_task_claims WHERE task_id = ANY($1) AND owner = $2",
@@ -144,40 +148,16 @@ fn insert_tasks(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    st.bind(rows.iter().map(|t| t.record.task_id.0).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|t| t.named_task_id).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|t| t.record.complete).collect::<Vec<_>>())?;
+    st.bind_column(rows, |t| t.record.task_id.0)?;
+    st.bind_column(rows, |t| t.named_task_id)?;
+    st.bind_column(rows, |t| t.record.complete)?;
     st.bind(times(rows, |t| t.record.requested_at))?;
-    st.bind(
-        rows.iter()
-            .map(|t| t.record.initiator.clone())
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|t| t.record.source_system.clone())
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|t| t.record.reason.clone())
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|t| json_text(&t.record.tags))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|t| json_text(&t.record.context))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|t| t.identity_hash.clone())
-            .collect::<Vec<_>>(),
-    )?;
+    st.bind_column(rows, |t| t.record.initiator.clone())?;
+    st.bind_column(rows, |t| t.record.source_system.clone())?;
+    st.bind_column(rows, |t| t.record.reason.clone())?;
+    st.bind_column(rows, |t| json_text(&t.record.tags))?;
+    st.bind_column(rows, |t| json_text(&t.record.context))?;
+    st.bind_column(rows, |t| t.identity_hash.clone())?;
     st.bind(times(rows, |t| t.record.created_at))?;
     st.bind(times(rows, |t| t.record.updated_at))?;
     st.cte(
@@ -201,55 +181,23 @@ fn insert_steps(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    let r = |i: usize| &rows[i].record;
-    let n = rows.len();
-    st.bind((0..n).map(|i| r(i).step_id.0).collect::<Vec<_>>())?;
-    st.bind((0..n).map(|i| r(i).task_id.0).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|s| s.named_step_id).collect::<Vec<_>>())?;
-    st.bind((0..n).map(|i| r(i).retryable).collect::<Vec<_>>())?;
-    st.bind(
-        (0..n)
-            .map(|i| int_column(r(i).retry_limit))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind((0..n).map(|i| r(i).in_process).collect::<Vec<_>>())?;
-    st.bind((0..n).map(|i| r(i).processed).collect::<Vec<_>>())?;
-    st.bind(
-        (0..n)
-            .map(|i| r(i).processed_at.map(to_naive))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        (0..n)
-            .map(|i| r(i).attempts.map(int_column))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        (0..n)
-            .map(|i| r(i).last_attempted_at.map(to_naive))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        (0..n)
-            .map(|i| r(i).backoff_request_seconds.map(backoff_column))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        (0..n)
-            .map(|i| r(i).results.as_ref().map(|j| j.to_string()))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind((0..n).map(|i| r(i).skippable).collect::<Vec<_>>())?;
-    st.bind(
-        (0..n)
-            .map(|i| to_naive(r(i).created_at))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        (0..n)
-            .map(|i| to_naive(r(i).updated_at))
-            .collect::<Vec<_>>(),
-    )?;
+    st.bind_column(rows, |s| s.record.step_id.0)?;
+    st.bind_column(rows, |s| s.record.task_id.0)?;
+    st.bind_column(rows, |s| s.named_step_id)?;
+    st.bind_column(rows, |s| s.record.retryable)?;
+    st.bind_column(rows, |s| int_column(s.record.retry_limit))?;
+    st.bind_column(rows, |s| s.record.in_process)?;
+    st.bind_column(rows, |s| s.record.processed)?;
+    st.bind_column(rows, |s| s.record.processed_at.map(to_naive))?;
+    st.bind_column(rows, |s| s.record.attempts.map(int_column))?;
+    st.bind_column(rows, |s| s.record.last_attempted_at.map(to_naive))?;
+    st.bind_column(rows, |s| {
+        s.record.backoff_request_seconds.map(backoff_column)
+    })?;
+    st.bind_column(rows, |s| s.record.results.as_ref().map(|j| j.to_string()))?;
+    st.bind_column(rows, |s| s.record.skippable)?;
+    st.bind_column(rows, |s| to_naive(s.record.created_at))?;
+    st.bind_column(rows, |s| to_naive(s.record.updated_at))?;
     st.cte(
         "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable, \
             retry_limit, in_process, processed, processed_at, attempts, last_attempted_at, \
@@ -268,6 +216,23 @@ fn insert_steps(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// One history table's part of the batch: the flip of its old heads, then its new rows,
+/// which wait for the flip (the partial unique index allows one `most_recent` row).
+fn history(
+    st: &mut Statement,
+    heads: &[HeadCheck],
+    rows: &[TransitionRow],
+    flip_sql: &'static str,
+    insert_sql: &'static str,
+) -> Result<(), sqlx::Error> {
+    let flipped = flip(st, heads, flip_sql)?;
+    insert_transitions(
+        st,
+        rows,
+        &format!("{insert_sql}{} ORDER BY u.n", after(&flipped)),
+    )
+}
+
 /// Clears `most_recent` on the heads the checks saw; every one must still be there.
 /// Returns the CTE's name, for the insert that must follow it.
 fn flip(
@@ -278,8 +243,8 @@ fn flip(
     if heads.is_empty() {
         return Ok(None);
     }
-    st.bind(heads.iter().map(|h| h.owner).collect::<Vec<_>>())?;
-    st.bind(heads.iter().map(|h| h.sort_key).collect::<Vec<_>>())?;
+    st.bind_column(heads, |h| h.owner)?;
+    st.bind_column(heads, |h| h.sort_key)?;
     st.bind(times(heads, |h| h.at))?;
     st.counted_cte(sql, 3, heads.len()).map(Some)
 }
@@ -292,16 +257,12 @@ fn insert_transitions(
     if rows.is_empty() {
         return Ok(());
     }
-    st.bind(rows.iter().map(|t| t.to.as_str()).collect::<Vec<_>>())?;
-    st.bind(
-        rows.iter()
-            .map(|t| t.from.map(State::as_str))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(rows.iter().map(|t| t.metadata.as_str()).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|t| t.sort_key).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|t| t.most_recent).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|t| t.owner).collect::<Vec<_>>())?;
+    st.bind_column(rows, |t| t.to.as_str())?;
+    st.bind_column(rows, |t| t.from.map(State::as_str))?;
+    st.bind_column(rows, |t| t.metadata.as_str())?;
+    st.bind_column(rows, |t| t.sort_key)?;
+    st.bind_column(rows, |t| t.most_recent)?;
+    st.bind_column(rows, |t| t.owner)?;
     st.bind(times(rows, |t| t.at))?;
     st.cte(sql, 7);
     Ok(())
@@ -312,8 +273,8 @@ fn update_tasks(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    st.bind(rows.iter().map(|u| u.task_id.0).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|u| u.complete).collect::<Vec<_>>())?;
+    st.bind_column(rows, |u| u.task_id.0)?;
+    st.bind_column(rows, |u| u.complete)?;
     st.bind(times(rows, |u| u.at))?;
     st.counted_cte(
         "UPDATE tasker_tasks t SET complete = COALESCE(u.complete, t.complete), \
@@ -332,50 +293,22 @@ fn update_steps(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    st.bind(rows.iter().map(|u| u.step_id.0).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|u| u.patch.in_process).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|u| u.patch.processed).collect::<Vec<_>>())?;
-    st.bind(rows.iter().map(|u| u.patch.retryable).collect::<Vec<_>>())?;
-    st.bind(
-        rows.iter()
-            .map(|u| u.patch.processed_at.map(to_naive))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|u| u.patch.attempts.map(int_column))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|u| u.patch.retry_limit.map(int_column))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|u| u.patch.last_attempted_at.map(to_naive))
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|u| u.patch.backoff_request_seconds.is_some())
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|u| {
-                u.patch
-                    .backoff_request_seconds
-                    .flatten()
-                    .map(backoff_column)
-            })
-            .collect::<Vec<_>>(),
-    )?;
-    st.bind(
-        rows.iter()
-            .map(|u| u.patch.results.as_ref().map(|j| j.to_string()))
-            .collect::<Vec<_>>(),
-    )?;
+    st.bind_column(rows, |u| u.step_id.0)?;
+    st.bind_column(rows, |u| u.patch.in_process)?;
+    st.bind_column(rows, |u| u.patch.processed)?;
+    st.bind_column(rows, |u| u.patch.retryable)?;
+    st.bind_column(rows, |u| u.patch.processed_at.map(to_naive))?;
+    st.bind_column(rows, |u| u.patch.attempts.map(int_column))?;
+    st.bind_column(rows, |u| u.patch.retry_limit.map(int_column))?;
+    st.bind_column(rows, |u| u.patch.last_attempted_at.map(to_naive))?;
+    st.bind_column(rows, |u| u.patch.backoff_request_seconds.is_some())?;
+    st.bind_column(rows, |u| {
+        u.patch
+            .backoff_request_seconds
+            .flatten()
+            .map(backoff_column)
+    })?;
+    st.bind_column(rows, |u| u.patch.results.as_ref().map(|j| j.to_string()))?;
     st.bind(times(rows, |u| u.at))?;
     st.counted_cte(
         "UPDATE tasker_workflow_steps s SET \
@@ -409,8 +342,8 @@ fn check_steps(st: &mut Statement, checks: &[HeadCheck]) -> Result<(), sqlx::Err
     if checks.is_empty() {
         return Ok(());
     }
-    st.bind(checks.iter().map(|c| c.owner).collect::<Vec<_>>())?;
-    st.bind(checks.iter().map(|c| c.sort_key).collect::<Vec<_>>())?;
+    st.bind_column(checks, |c| c.owner)?;
+    st.bind_column(checks, |c| c.sort_key)?;
     st.bind(checks.len() as i64)?;
     let sql = st.renumber(
         "(SELECT count(*) FROM UNNEST($1::int8[], $2::int4[]) AS u(id, sort_key) \

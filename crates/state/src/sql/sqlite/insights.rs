@@ -37,6 +37,13 @@ macro_rules! micros {
     };
 }
 
+/// `<finished> - <started> AS micros`: the time between two timestamp-text columns.
+macro_rules! elapsed_micros {
+    ($started:literal, $finished:literal) => {
+        concat!(micros!($finished), " - ", micros!($started), " AS micros")
+    };
+}
+
 /// Steps by current state, retries and backoff at ?1 (microseconds; `HealthCounts` says
 /// which rules).
 const STEP_COUNTS: &str = concat!(
@@ -58,10 +65,8 @@ const ANALYTICS: &str = concat!(
     "
 WITH finished_tasks AS (
     SELECT f.to_state, ",
-    micros!("f.created_at"),
-    " - ",
-    micros!("t.created_at"),
-    " AS micros
+    elapsed_micros!("t.created_at", "f.created_at"),
+    "
     FROM tasker_task_transitions f
     JOIN tasker_tasks t ON t.task_id = f.task_id
     WHERE f.most_recent AND f.to_state IN ('complete', 'error')
@@ -69,10 +74,8 @@ WITH finished_tasks AS (
 ),
 completed_steps AS (
     SELECT ",
-    micros!("f.created_at"),
-    " - ",
-    micros!("ws.created_at"),
-    " AS micros
+    elapsed_micros!("ws.created_at", "f.created_at"),
+    "
     FROM tasker_workflow_step_transitions f
     JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id
     WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.to_state = 'complete'
@@ -107,10 +110,8 @@ macro_rules! slowest_steps_sql {
             "WITH top AS (
     SELECT ws.workflow_step_id, ws.task_id, ws.named_step_id, ws.attempts, ws.retryable,
            ws.created_at, f.created_at AS completed_at, f.to_state, ",
-            micros!("f.created_at"),
-            " - ",
-            micros!("ws.created_at"),
-            " AS micros
+            elapsed_micros!("ws.created_at", "f.created_at"),
+            "
     FROM tasker_workflow_step_transitions f
     JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id ",
             $join,
@@ -136,10 +137,8 @@ const STEP_GROUPS: &str = concat!(
     "
 SELECT tn.name, nt.name, ns.name, count(*), sum(s.micros), max(s.micros)
 FROM (SELECT ws.task_id, ws.named_step_id, ",
-    micros!("f.created_at"),
-    " - ",
-    micros!("ws.created_at"),
-    " AS micros
+    elapsed_micros!("ws.created_at", "f.created_at"),
+    "
       FROM tasker_workflow_step_transitions f
       JOIN tasker_workflow_steps ws ON ws.workflow_step_id = f.workflow_step_id
       WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.created_at >= ?1) s
@@ -158,10 +157,8 @@ const SLOWEST_TASKS: &str = concat!(
 WITH top AS (
     SELECT t.task_id, t.named_task_id, t.created_at, f.created_at AS completed_at, f.to_state,
            t.initiator, t.source_system, ",
-    micros!("f.created_at"),
-    " - ",
-    micros!("t.created_at"),
-    " AS micros
+    elapsed_micros!("t.created_at", "f.created_at"),
+    "
     FROM tasker_task_transitions f
     JOIN tasker_tasks t ON t.task_id = f.task_id
     WHERE f.most_recent AND f.to_state IN ('complete', 'error') AND f.created_at >= ?1

@@ -12,6 +12,6 @@
 //!   done. A reading is a `tasker_state::HealthCounts`, the one type for health counts
 //!   whether they come from these counters or from a query.
 
-pub mod live_health;
+pub(crate) mod live_health;
 
 pub use live_health::{HealthObserver, HealthUpdate, LiveHealth};

@@ -13,9 +13,9 @@
 //! - [`metrics`]: [`Metrics`], every counter and histogram of one engine, named once.
 //! - [`prometheus`]: the Prometheus text exposition of a reading.
 
-pub mod histogram;
-pub mod metrics;
-pub mod prometheus;
+pub(crate) mod histogram;
+pub(crate) mod metrics;
+pub(crate) mod prometheus;
 
 pub use histogram::{bucket_upper_ns, Histogram, HistogramSnapshot, BUCKETS};
 pub use metrics::{Levels, Metrics};

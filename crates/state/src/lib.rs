@@ -23,14 +23,14 @@
 //! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
 //!   and wakes waiters once a batch is applied.
 
-pub mod actor;
-pub mod change;
+pub(crate) mod actor;
+pub(crate) mod change;
 pub mod checks;
 pub mod insights;
-pub mod memory;
-pub mod records;
+pub(crate) mod memory;
+pub(crate) mod records;
 pub mod sql;
-pub mod store;
+pub(crate) mod store;
 #[cfg(test)]
 mod test_rows;
 

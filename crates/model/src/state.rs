@@ -29,6 +29,19 @@ impl State {
         State::ResolvedManually,
     ];
 
+    /// This state's position in [`State::ALL`], for arrays indexed by state (counters):
+    /// a match, not a search, because commits ask it once per change.
+    pub const fn index(self) -> usize {
+        match self {
+            State::Pending => 0,
+            State::InProgress => 1,
+            State::Complete => 2,
+            State::Error => 3,
+            State::Cancelled => 4,
+            State::ResolvedManually => 5,
+        }
+    }
+
     /// The name stored in `to_state` / `from_state` columns.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -105,6 +118,14 @@ pub fn step_targets(from: State) -> &'static [State] {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, state) in State::ALL.into_iter().enumerate() {
+            assert_eq!(state.index(), i, "{state:?}");
+        }
+    }
+
     use super::State::*;
     use super::*;
 

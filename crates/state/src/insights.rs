@@ -93,12 +93,12 @@ pub struct HealthCounts {
 impl HealthCounts {
     /// Tasks in `state`.
     pub fn tasks_in(&self, state: State) -> u64 {
-        self.tasks_by_state()[state_index(state)]
+        self.tasks_by_state()[state.index()]
     }
 
     /// Steps in `state`.
     pub fn steps_in(&self, state: State) -> u64 {
-        self.steps_by_state()[state_index(state)]
+        self.steps_by_state()[state.index()]
     }
 
     /// Tasks per state, in [`State::ALL`]'s order.
@@ -124,13 +124,6 @@ impl HealthCounts {
             self.resolved_manually_steps,
         ]
     }
-}
-
-fn state_index(state: State) -> usize {
-    State::ALL
-        .iter()
-        .position(|s| *s == state)
-        .expect("every state is in ALL")
 }
 
 /// Throughput and outcomes over a period (TASKER.md's analytics metrics).

@@ -101,11 +101,3 @@ impl CommitObserver for HealthObserver {
         Box::new(move || health.apply(update))
     }
 }
-
-/// Position of `state` in [`State::ALL`], the order of the counters' arrays.
-fn index(state: State) -> usize {
-    State::ALL
-        .iter()
-        .position(|s| *s == state)
-        .expect("every state is in ALL")
-}

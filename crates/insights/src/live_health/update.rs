@@ -3,7 +3,7 @@
 //! moves nothing. It owns the per-step facts the retryable/exhausted split needs and keeps
 //! them only for unfinished tasks' steps and steps in error; it must not read the store.
 
-use super::{index, LiveHealth};
+use super::LiveHealth;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use tasker_model::{State, StepId, TaskId};
@@ -103,8 +103,8 @@ impl LiveHealth {
         for change in changes {
             match change {
                 Change::CreateTask(new) => {
-                    update.tasks[index(State::Pending)] += 1;
-                    update.steps[index(State::Pending)] += new.steps.len() as i64;
+                    update.tasks[State::Pending.index()] += 1;
+                    update.steps[State::Pending.index()] += new.steps.len() as i64;
                     let ids: Vec<StepId> = new.steps.iter().map(|s| s.step_id).collect();
                     for s in &new.steps {
                         let facts = StepFacts {
@@ -122,8 +122,8 @@ impl LiveHealth {
                 Change::TaskTransition {
                     task_id, from, to, ..
                 } => {
-                    update.tasks[index(from.unwrap_or(State::Pending))] -= 1;
-                    update.tasks[index(*to)] += 1;
+                    update.tasks[from.unwrap_or(State::Pending).index()] -= 1;
+                    update.tasks[to.index()] += 1;
                     if ends(*to) {
                         update.ended_tasks.push(*task_id);
                     } else if from.is_some_and(ends) {
@@ -138,8 +138,8 @@ impl LiveHealth {
                     patch,
                     ..
                 } => {
-                    update.steps[index(from.unwrap_or(State::Pending))] -= 1;
-                    update.steps[index(*to)] += 1;
+                    update.steps[from.unwrap_or(State::Pending).index()] -= 1;
+                    update.steps[to.index()] += 1;
                     let mut facts = current(&touched, &known, *step_id)
                         .unwrap_or_else(|| StepFacts::unknown(*task_id));
                     if let Some(kind) = facts.error.take() {

@@ -26,6 +26,7 @@ pub use wait::{Interrupt, WaitEnd};
 use crate::awaiting::AwaitingTemplates;
 use crate::inflight::Inflight;
 use crate::orchestrator::Orchestrator;
+use crate::outcomes::Outcomes;
 use crate::registry::TemplateRegistry;
 use crate::work::ReadyStep;
 use actix::prelude::*;
@@ -61,6 +62,9 @@ pub struct Engine {
     event_interest: Arc<Interest>,
     next_subscriber: AtomicU64,
     finished: Arc<TaskFinishedSignal>,
+    /// Outcomes of the tasks this engine finished (committed), and the tasks it submitted
+    /// and has not finished: results read back without the store.
+    outcomes: Arc<Outcomes>,
     /// True once stopping began. Reports take it shared, `stop` exclusively, so no report
     /// can slip into the orchestrator's mailbox after the shutdown message.
     stopping: RwLock<bool>,

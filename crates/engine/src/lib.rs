@@ -34,6 +34,9 @@
 //! - [`operations`]: the manual operations a caller may ask for ([`operations::Operation`]:
 //!   reset a step for retry, mark it pending or completed, update its results; cancel,
 //!   retry or resolve a task) and [`operations::Request`] (who asked and why).
+//! - [`outcomes`]: [`TaskOutcome`] (a task's state and its steps' outcomes) and the
+//!   bounded set of outcomes of tasks this engine finished, so a result read back right
+//!   after its task ends costs no store round trip.
 //! - `awaiting`: unfinished tasks found before their template was registered; the
 //!   registration that brings the template resumes them.
 //! - `orchestrator`: the actor that owns live tasks and applies the rules (`apply`: carrying
@@ -54,6 +57,7 @@ pub(crate) mod inflight;
 pub(crate) mod live_task;
 pub mod operations;
 pub(crate) mod orchestrator;
+pub mod outcomes;
 pub(crate) mod registry;
 pub(crate) mod stored_graph;
 pub(crate) mod work;
@@ -61,6 +65,7 @@ pub(crate) mod work;
 pub use engine::{
     DurableSubmission, Engine, EngineOptions, Interrupt, RecoveryReport, SubmitRequest, WaitEnd,
 };
+pub use outcomes::{StepOutcome, TaskOutcome};
 pub use registry::{RegisteredTemplate, TemplateRegistry};
 pub use stored_graph::StoredGraph;
 pub use work::{ReadyStep, Routed, StepFailure};

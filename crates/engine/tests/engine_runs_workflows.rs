@@ -293,3 +293,63 @@ fn a_rust_subscriber_gets_the_events_it_asked_for_after_their_commit() {
     );
     assert_eq!(sub.stats.dropped.load(Ordering::Relaxed), 0);
 }
+
+/// The outcome an engine keeps of a task it finished is the one the store holds; a task
+/// with a failed step is left to the store; a manual operation drops the kept outcome and
+/// the store answers until the operation's own finish is kept.
+#[test]
+fn a_finished_task_is_read_back_from_memory_as_the_store_has_it() {
+    use tasker_engine::operations::{Operation, Request};
+    use tasker_engine::TaskOutcome;
+    let engine = engine();
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = worker(engine.clone(), stop.clone(), 1);
+    let clean = submit(&engine);
+    let wait = |id| {
+        engine
+            .wait_for_task(id, Duration::from_secs(5), &Interrupt::default())
+            .unwrap()
+    };
+    assert_eq!(wait(clean), Ok(State::Complete));
+    // The worker fails `d` once: the second task retries it and completes.
+    let flaky_first = submit(&engine);
+    assert_eq!(wait(flaky_first), Ok(State::Complete));
+    stop.store(true, Ordering::Relaxed);
+    w.join().unwrap();
+
+    // Which of the two tasks met the failure depends on the worker's order; the one that
+    // did is not kept, and its outcome from the store names the failure.
+    let (failed_one, kept_id) = match engine.kept_outcome(clean) {
+        Some(_) => (flaky_first, clean),
+        None => (clean, flaky_first),
+    };
+    assert!(engine.kept_outcome(failed_one).is_none());
+    let read = engine.task_outcome(failed_one).unwrap().unwrap();
+    assert_eq!(read.state, State::Complete);
+    assert_eq!(read.steps[3].error.as_deref(), Some("failure 1"));
+
+    let kept = engine
+        .kept_outcome(kept_id)
+        .expect("kept once its finish committed");
+    let stored = TaskOutcome::from_view(&engine.task(kept_id).unwrap().unwrap());
+    assert_eq!(*kept, stored);
+    assert_eq!(kept.steps.len(), 4);
+    assert_eq!(
+        kept.steps[3].results.as_deref(),
+        Some(&json!({"step": "d", "parents": ["b", "c"]}))
+    );
+    assert_eq!(engine.task_state(kept_id).unwrap(), Some(State::Complete));
+
+    engine
+        .operate(
+            kept_id,
+            Operation::CancelTask,
+            Request::default(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    let after = engine.task_outcome(kept_id).unwrap().unwrap();
+    assert_eq!(after.state, State::Cancelled);
+    assert_eq!(engine.task_state(kept_id).unwrap(), Some(State::Cancelled));
+    engine.stop(Duration::from_secs(5)).unwrap();
+}

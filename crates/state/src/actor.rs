@@ -294,9 +294,6 @@ impl StateActor {
                         act.unreported = Some(e.clone());
                     }
                 }
-                if finishes_a_task {
-                    act.finished.notify();
-                }
                 let running: Vec<_> = act.waiting_on_running.drain(..).collect();
                 for w in waiters.into_iter().chain(running) {
                     act.answer(w, &result);
@@ -306,6 +303,11 @@ impl StateActor {
                     for f in after_commit.into_iter().chain(after_running) {
                         f();
                     }
+                }
+                // After the `AfterCommit`s: the engine keeps a finished task's outcome
+                // through one, and a woken waiter should find it there.
+                if finishes_a_task {
+                    act.finished.notify();
                 }
                 act.maybe_commit(ctx);
             },

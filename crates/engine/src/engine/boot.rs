@@ -9,6 +9,7 @@ use super::{Engine, Running};
 use crate::awaiting::AwaitingTemplates;
 use crate::inflight::Inflight;
 use crate::orchestrator::{Orchestrator, OrchestratorLinks};
+use crate::outcomes::Outcomes;
 use crate::registry::TemplateRegistry;
 use actix::prelude::*;
 use crossbeam_channel::{bounded, unbounded};
@@ -60,6 +61,7 @@ impl Engine {
         let health = Arc::new(LiveHealth::seeded(&store.health_counts(Timestamp::now())?));
         let last_store_error = Arc::new(LastStoreError::default());
         let finished = Arc::new(TaskFinishedSignal::default());
+        let outcomes = Arc::new(Outcomes::default());
         let event_interest = Arc::new(Interest::default());
         let queues = [unbounded(), unbounded()];
         let receivers = [queues[0].1.clone(), queues[1].1.clone()];
@@ -72,6 +74,7 @@ impl Engine {
             let health = health.clone();
             let last_store_error = last_store_error.clone();
             let finished = finished.clone();
+            let outcomes = outcomes.clone();
             let event_interest = event_interest.clone();
             let backoff_scale = options.config.backoff_scale;
             let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
@@ -107,6 +110,7 @@ impl Engine {
                             work: queues,
                             inflight,
                             metrics,
+                            outcomes,
                             backoff_scale,
                         })
                         .start();
@@ -136,6 +140,7 @@ impl Engine {
             event_interest,
             next_subscriber: AtomicU64::new(1),
             finished,
+            outcomes,
             stopping: RwLock::new(false),
             running: Mutex::new(Some(Running { system, thread })),
             metrics,

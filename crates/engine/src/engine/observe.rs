@@ -6,8 +6,10 @@
 //! `tasker_metrics::Metrics`.
 
 use super::Engine;
+use crate::outcomes::{Known, TaskOutcome};
 use crate::StoredGraph;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tasker_event_bus::{Event, EventBus, Overflow, Pattern, Publish, Subscription, Unsubscribe};
 use tasker_metrics::{HistogramSnapshot, Levels, Metrics};
@@ -29,9 +31,34 @@ impl Engine {
     }
 
     /// A task's current state (its most recent transition), or `None` when there is no such
-    /// task; reads its own writes like [`Engine::task`]. One indexed read, no steps.
+    /// task; reads its own writes like [`Engine::task`]. A task this engine finished is
+    /// answered from its kept outcome; otherwise one indexed read, no steps.
     pub fn task_state(&self, task_id: TaskId) -> TaskerResult<Option<State>> {
+        if let Known::Finished(outcome) = self.outcomes.known(task_id) {
+            return Ok(Some(outcome.state));
+        }
         self.read_own(|store| store.task_state(task_id))
+    }
+
+    /// The outcome this engine kept of a task it finished, if it kept one: a map lookup,
+    /// never the store.
+    pub fn kept_outcome(&self, task_id: TaskId) -> Option<Arc<TaskOutcome>> {
+        match self.outcomes.known(task_id) {
+            Known::Finished(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// A task's state and its steps' outcomes (no history): kept in memory for a task this
+    /// engine finished (see [`crate::outcomes`]), else read from the store like
+    /// [`Engine::task`].
+    pub fn task_outcome(&self, task_id: TaskId) -> TaskerResult<Option<Arc<TaskOutcome>>> {
+        if let Known::Finished(outcome) = self.outcomes.known(task_id) {
+            return Ok(Some(outcome));
+        }
+        Ok(self
+            .task(task_id)?
+            .map(|view| Arc::new(TaskOutcome::from_view(&view))))
     }
 
     /// Reads a task with `read`; when the store does not have it yet and this engine

@@ -65,6 +65,8 @@ impl Engine {
                 ));
             }
         }
+        // No task finishes here any more; what was kept of finished ones stays true.
+        self.outcomes.stopped();
         self.finished.notify();
         result
     }

@@ -144,6 +144,8 @@ impl Engine {
         let stopping = self.stopping.read();
         self.ensure_running(&stopping)?;
         let (task_id, step_ids) = self.store.allocate_ids(template.graph.len() as u32)?;
+        // Marked before the orchestrator hears of it, so its finish cannot come first.
+        self.outcomes.submitted(task_id);
         self.orchestrator.do_send(SubmitTask {
             task_id,
             step_ids,
@@ -246,6 +248,9 @@ impl Engine {
         request: Request,
         timeout: Duration,
     ) -> TaskerResult<()> {
+        // What this engine kept of the task stops being true once the operation commits;
+        // until then the store answers (it holds the same).
+        self.outcomes.forget(task_id);
         let view = self.read_own(|store| store.task(task_id))?.ok_or_else(|| {
             TaskerError::validation(
                 format!("task {task_id}"),

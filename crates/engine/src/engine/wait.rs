@@ -6,6 +6,7 @@
 
 use super::Engine;
 use crate::orchestrator::Barrier;
+use crate::outcomes::Known;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -83,6 +84,11 @@ impl Engine {
 
     /// Waits until the task reaches a state where the engine stops driving it (complete,
     /// error, cancelled, resolved_manually) and returns that state.
+    ///
+    /// A task this engine finished is answered from its kept outcome; one it submitted and
+    /// runs is waited for on the finish signal, and the store is asked only when a wait
+    /// ran out without a signal (a creation the store refused never finishes here). Any
+    /// other task is read from the store at every wake, as another engine may run it.
     pub fn wait_for_task(
         &self,
         task_id: TaskId,
@@ -90,24 +96,31 @@ impl Engine {
         interrupt: &Interrupt,
     ) -> TaskerResult<Result<State, WaitEnd>> {
         let deadline = Instant::now() + timeout;
-        // The task's creation may still be on its way to the store.
-        self.read_own(|store| store.task_state(task_id))?;
+        let mut signalled = true;
         loop {
             let seen = self.finished.generation();
-            match self.store.task_state(task_id)? {
-                None => {
-                    return Err(TaskerError::validation(
-                        format!("task {task_id}"),
-                        "no such task in this engine's store",
-                    ));
+            let ask_store = match self.outcomes.known(task_id) {
+                Known::Finished(outcome) => return Ok(Ok(outcome.state)),
+                Known::Live => !signalled,
+                Known::Unknown => true,
+            };
+            if ask_store {
+                match self.read_own(|store| store.task_state(task_id))? {
+                    None => {
+                        self.outcomes.live_ended(task_id);
+                        return Err(TaskerError::validation(
+                            format!("task {task_id}"),
+                            "no such task in this engine's store",
+                        ));
+                    }
+                    Some(
+                        s @ (State::Complete
+                        | State::Error
+                        | State::Cancelled
+                        | State::ResolvedManually),
+                    ) => return Ok(Ok(s)),
+                    Some(_) => {}
                 }
-                Some(
-                    s @ (State::Complete
-                    | State::Error
-                    | State::Cancelled
-                    | State::ResolvedManually),
-                ) => return Ok(Ok(s)),
-                Some(_) => {}
             }
             if interrupt.is_set() {
                 return Ok(Err(WaitEnd::Interrupted));
@@ -123,6 +136,7 @@ impl Engine {
             }
             self.finished
                 .wait_past(seen, (deadline - now).min(Duration::from_millis(100)));
+            signalled = self.finished.generation() != seen;
         }
     }
 

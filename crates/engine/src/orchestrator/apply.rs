@@ -1,12 +1,14 @@
 //! Carrying out a rule's [`Effects`] for the orchestrator, in a fixed order: steps to their
 //! queue or route (recorded in flight first), retries onto the actor's timer, changes to
-//! the state actor, events once those changes commit, a finished task dropped.
+//! the state actor, events once those changes commit, a finished task dropped (its outcome
+//! kept once its finish commits).
 //!
 //! It must not decide anything about a task: the rules in `live_task` did.
 
 use super::{Delivery, Orchestrator};
 use crate::inflight::InflightStep;
 use crate::live_task::{Effects, LiveTask};
+use crate::outcomes::TaskOutcome;
 use crate::work::{ReadyStep, Routed};
 use actix::prelude::*;
 use crossbeam_channel::Sender;
@@ -86,6 +88,13 @@ impl Orchestrator {
                 if let Some((route, _)) = &task.route {
                     let _ = route.send(Routed::Finished(task_id, final_state));
                 }
+                // Known only once the finish is committed (dropped if that commit fails),
+                // so a result read from here agrees with the store.
+                let outcome = TaskOutcome::of_finished(&task, final_state);
+                let ended = LiveEnded(self.links.outcomes.clone(), task_id);
+                self.links.state.do_send(AfterCommit(Box::new(move || {
+                    ended.0.finished(ended.1, outcome)
+                })));
             }
         }
     }
@@ -119,4 +128,14 @@ fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
         }
     }
     let _ = shared.send(step);
+}
+
+/// Ends a task's `live` mark in [`crate::outcomes::Outcomes`] when dropped, so a finish
+/// whose commit failed (its `AfterCommit` dropped unrun) does not leave the mark behind.
+struct LiveEnded(std::sync::Arc<crate::outcomes::Outcomes>, TaskId);
+
+impl Drop for LiveEnded {
+    fn drop(&mut self) {
+        self.0.live_ended(self.1);
+    }
 }

@@ -17,6 +17,7 @@ mod stored;
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::{Effects, LiveTask, TaskOrigin};
 use crate::operations::{Operation, Request};
+use crate::outcomes::Outcomes;
 use crate::registry::RegisteredTemplate;
 use crate::work::{ReadyStep, Routed, StepFailure};
 use actix::prelude::*;
@@ -132,6 +133,8 @@ pub struct OrchestratorLinks {
     pub work: [(Sender<ReadyStep>, Receiver<ReadyStep>); 2],
     pub inflight: Arc<Inflight>,
     pub metrics: Arc<Metrics>,
+    /// Where a finished task's outcome goes once its finish is committed.
+    pub outcomes: Arc<Outcomes>,
     pub backoff_scale: f64,
 }
 

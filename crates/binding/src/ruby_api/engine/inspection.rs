@@ -15,8 +15,9 @@ use crate::ruby_api::task_graph::TaskGraph;
 use magnus::{Error, Ruby, Value};
 use serde::Serialize;
 use serde_json::Value as Json;
-use tasker_engine::RegisteredTemplate;
-use tasker_model::{State, TaskId};
+use std::sync::Arc;
+use tasker_engine::{Engine as Core, RegisteredTemplate, TaskOutcome};
+use tasker_model::TaskId;
 use tasker_state::{StepView, TaskView, TransitionRecord};
 
 /// `Native::Engine#task`: a task as stored, its steps and both histories.
@@ -176,25 +177,20 @@ fn task_row(v: &TaskView) -> TaskRow<'_> {
     }
 }
 
-fn task_summary(v: &TaskView) -> TaskSummary<'_> {
+fn task_summary(v: &TaskOutcome) -> TaskSummary<'_> {
     TaskSummary {
-        task_id: v.task.task_id.0,
+        task_id: v.task_id.0,
         state: v.state.as_str(),
         steps: v
             .steps
             .iter()
             .map(|s| StepSummary {
-                step_id: s.step.step_id.0,
-                name: &s.step.name,
+                step_id: s.step_id.0,
+                name: &s.name,
                 state: s.state.as_str(),
-                attempts: s.step.attempts.unwrap_or(0),
-                results: s.step.results.as_deref(),
-                error: s
-                    .transitions
-                    .iter()
-                    .rev()
-                    .find(|t| t.to_state == State::Error)
-                    .and_then(|t| t.meta.error_message.as_deref()),
+                attempts: s.attempts,
+                results: s.results.as_deref(),
+                error: s.error.as_deref(),
             })
             .collect(),
     }
@@ -242,10 +238,8 @@ impl Engine {
         blocking("the read", || engine.task(id))
     }
 
-    /// `task` (`SUMMARY` false): the task as stored, as a Hash; `task_summary` (true): its
-    /// state and, per step, its outcome — without history, so a summary of a large task is
-    /// cheap. nil when there is no such task.
-    pub(super) fn task_view<const SUMMARY: bool>(
+    /// `task`: the task as stored, as a Hash, or nil when there is no such task.
+    pub(super) fn task(
         ruby: &Ruby,
         rb_self: &Self,
         task_id: Value,
@@ -254,12 +248,25 @@ impl Engine {
             let Some(task) = rb_self.read_task(task_id)? else {
                 return Ok(None);
             };
-            let value = if SUMMARY {
-                to_ruby(ruby, &task_summary(&task), Keys::String)
-            } else {
-                to_ruby(ruby, &task_row(&task), Keys::String)
+            to_ruby(ruby, &task_row(&task), Keys::String).map(Some)
+        })
+    }
+
+    /// `task_summary`: the task's state and, per step, its outcome — without history, so a
+    /// summary of a large task is cheap, and one of a task this engine finished is read
+    /// from memory (`tasker_engine::outcomes`). nil when there is no such task.
+    pub(super) fn task_summary(
+        ruby: &Ruby,
+        rb_self: &Self,
+        task_id: Value,
+    ) -> Result<Option<Value>, Error> {
+        guard(|| {
+            let id = TaskId(to_i64(task_id, "task_id")?);
+            let engine = rb_self.live()?;
+            let Some(outcome) = blocking_unless_kept(engine, id)? else {
+                return Ok(None);
             };
-            value.map(Some)
+            to_ruby(ruby, &task_summary(&outcome), Keys::String).map(Some)
         })
     }
 
@@ -268,6 +275,9 @@ impl Engine {
     pub(super) fn task_state(&self, task_id: Value) -> Result<Option<String>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
+            if let Some(kept) = self.inner.kept_outcome(id) {
+                return Ok(Some(kept.state.as_str().to_string()));
+            }
             let state = blocking("the read", || self.inner.task_state(id))?;
             Ok(state.map(|s| s.as_str().to_string()))
         })
@@ -343,4 +353,13 @@ impl Engine {
             .collect();
         to_ruby(ruby, &Pairs(awaiting), Keys::String)
     }
+}
+
+/// A task's outcome: from memory when the engine kept it (no GVL release needed for a map
+/// lookup), else read from the store with the GVL released.
+fn blocking_unless_kept(engine: &Core, id: TaskId) -> Result<Option<Arc<TaskOutcome>>, Error> {
+    if let Some(kept) = engine.kept_outcome(id) {
+        return Ok(Some(kept));
+    }
+    blocking("the read", || engine.task_outcome(id))
 }

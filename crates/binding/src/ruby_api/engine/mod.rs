@@ -385,8 +385,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         // Manual operations (operations.rs).
         "operate" => (Engine::operate, 3),
         // Tasks (inspection.rs).
-        "task" => (Engine::task_view::<false>, 1),
-        "task_summary" => (Engine::task_view::<true>, 1),
+        "task" => (Engine::task, 1),
+        "task_summary" => (Engine::task_summary, 1),
         "task_state" => (Engine::task_state, 1),
         "task_graph" => (Engine::task_graph, 1),
         // Templates (inspection.rs).

@@ -59,6 +59,11 @@ pub(crate) trait ReadRow: Send {
 
 /// The statements that read a task back, each with the task id as its only parameter
 /// (see `read.rs` for the columns each returns).
+///
+/// Each is keyed by ids it already knows, through a unique or selective index — the task id
+/// for the first three, the step ids the `steps` read returned (`Param::Ids`) for the last
+/// two — never by a join that leaves the plan to table statistics: those go stale on tables
+/// that grow fast, and a join through `task_id` then seq-scans the history.
 pub(crate) struct TaskReads {
     pub(crate) task: &'static str,
     pub(crate) transitions: &'static str,

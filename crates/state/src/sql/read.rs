@@ -45,12 +45,15 @@ pub(crate) async fn task<D: Dialect>(db: &D, id: TaskId) -> Result<Option<TaskRo
         .iter()
         .map(|r| step(r, id))
         .collect::<Result<Vec<_>, _>>()?;
-    let step_transitions = D::rows(&mut tx, sql.step_transitions, &params)
+    // The history and edges by the step ids just read (see `TaskReads`): their plans do not
+    // depend on statistics.
+    let step_ids = [Param::Ids(steps.iter().map(|s| s.step_id.0).collect())];
+    let step_transitions = D::rows(&mut tx, sql.step_transitions, &step_ids)
         .await?
         .iter()
         .map(|r| transition(r).map(|(s, t)| (StepId(s), t)))
         .collect::<Result<Vec<_>, _>>()?;
-    let edges = D::rows(&mut tx, sql.edges, &params)
+    let edges = D::rows(&mut tx, sql.edges, &step_ids)
         .await?
         .iter()
         .map(|r| Ok((StepId(r.get(0)?), StepId(r.get(1)?))))

@@ -128,6 +128,12 @@ impl PostgresStore {
             Some(_) => options,
             None => options.application_name("tasker-core"),
         };
+        // Every statement is planned for its own arguments and the tables' size now. The
+        // default lets a prepared statement settle on a generic plan made while the tables
+        // were small (a hash join over a sequential scan), and keep it as they grow by
+        // millions of rows: no ANALYZE ever replaces it where autovacuum is off or behind.
+        // Planning each batch's statement costs less than one scan of a large history.
+        let options = options.options([("plan_cache_mode", "force_custom_plan")]);
         let runtime = StoreRuntime::new(2)?;
         let opening = format!("opening {describe}");
         let (pool, task_sequence, step_sequence, owner) = runtime.block_on(async {

@@ -31,12 +31,10 @@ pub(super) const STATEMENTS: Statements = Statements {
                                   tr.metadata::text, tr.sort_key, tr.most_recent, \
                                   tr.created_at \
                            FROM tasker_workflow_step_transitions tr \
-                           JOIN tasker_workflow_steps ws \
-                             ON ws.workflow_step_id = tr.workflow_step_id \
-                           WHERE ws.task_id = $1 ORDER BY tr.workflow_step_id, tr.sort_key",
+                           WHERE tr.workflow_step_id = ANY($1) \
+                           ORDER BY tr.workflow_step_id, tr.sort_key",
         edges: "SELECT e.from_step_id, e.to_step_id FROM tasker_workflow_step_edges e \
-                JOIN tasker_workflow_steps ws ON ws.workflow_step_id = e.to_step_id \
-                WHERE ws.task_id = $1 ORDER BY e.id",
+                WHERE e.to_step_id = ANY($1) ORDER BY e.id",
     },
     task_heads: "SELECT t.task_id, tr.to_state, tr.sort_key FROM tasker_tasks t \
                  LEFT JOIN tasker_task_transitions tr \

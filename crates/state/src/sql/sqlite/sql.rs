@@ -28,13 +28,12 @@ pub(super) const STATEMENTS: Statements = Statements {
                 WHERE ws.task_id = ?1 ORDER BY ws.workflow_step_id",
         step_transitions: "SELECT tr.workflow_step_id, tr.from_state, tr.to_state, \
                                   tr.metadata, tr.sort_key, tr.most_recent, tr.created_at \
-                           FROM tasker_workflow_step_transitions tr \
-                           JOIN tasker_workflow_steps ws \
-                             ON ws.workflow_step_id = tr.workflow_step_id \
-                           WHERE ws.task_id = ?1 ORDER BY tr.workflow_step_id, tr.sort_key",
-        edges: "SELECT e.from_step_id, e.to_step_id FROM tasker_workflow_step_edges e \
-                JOIN tasker_workflow_steps ws ON ws.workflow_step_id = e.to_step_id \
-                WHERE ws.task_id = ?1 ORDER BY e.id",
+                           FROM jsonb_each(?1) AS j \
+                           JOIN tasker_workflow_step_transitions tr \
+                             ON tr.workflow_step_id = j.value \
+                           ORDER BY tr.workflow_step_id, tr.sort_key",
+        edges: "SELECT e.from_step_id, e.to_step_id FROM jsonb_each(?1) AS j \
+                JOIN tasker_workflow_step_edges e ON e.to_step_id = j.value ORDER BY e.id",
     },
     task_heads: "SELECT t.task_id, tr.to_state, tr.sort_key FROM jsonb_each(?1) AS j \
                  JOIN tasker_tasks t ON t.task_id = j.value \

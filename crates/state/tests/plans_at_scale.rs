@@ -1,0 +1,215 @@
+//! The hot path keeps its plans when the tables are large and their statistics stale
+//! (issue 15, item 5): on PostgreSQL, with the Tasker tables holding 30,000 finished tasks
+//! and never analyzed (no statistics, as where autovacuum is off or behind), every statement a
+//! running engine sends — allocating ids, creating tasks, moving steps and tasks (with the
+//! heads the writer reads first), reading a task's state and a whole task back — must
+//! reach rows through indexes, never by a sequential scan of a Tasker table. The store is
+//! the one that prepared its statements while the tables were small, as in a long-running
+//! engine.
+//!
+//! Why this way: the server on these machines runs with autovacuum off, and production
+//! tables that grow by millions of rows also go minutes without fresh statistics; a plan
+//! that leans on them (or a generic plan kept from when the tables were small) turns a
+//! lookup into a scan of the history. The test counts what the server itself counts
+//! (`pg_stat_user_tables.seq_tup_read`, published when the store's connections close), so
+//! it covers every statement the store sent, not a list kept beside the code.
+
+mod conformance;
+
+use conformance::bench::{finish, four_step_template, start};
+use conformance::*;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::collections::BTreeMap;
+use tasker_model::{StepId, Timestamp};
+use tasker_state::{open_store, Change, Store};
+
+/// Finished tasks written after the statistics were taken.
+const FILL_TASKS: i64 = 30_000;
+/// Ids of the filled rows start here, far from the sequences the store allocates from.
+const FILL_BASE: i64 = 1_000_000_000;
+/// Tasks the hot path runs on the large tables.
+const RUNS: usize = 20;
+
+/// The Tasker tables a running engine reads and writes per task.
+const HOT_TABLES: [&str; 5] = [
+    "tasker_tasks",
+    "tasker_workflow_steps",
+    "tasker_workflow_step_edges",
+    "tasker_task_transitions",
+    "tasker_workflow_step_transitions",
+];
+
+/// Runs `sql` (one or more statements) in `schema`.
+fn exec(schema: &PgSchema, sql: &str) {
+    let (url, sql) = (schema.url(), sql.to_string());
+    run(async move {
+        let mut conn = PgConnection::connect(&url).await?;
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+        conn.close().await
+    })
+    .expect("statement in the test schema");
+}
+
+/// Rows the server counted as read by sequential scans so far, per hot table.
+fn rows_scanned(schema: &PgSchema) -> BTreeMap<String, i64> {
+    schema
+        .texts(&format!(
+            "SELECT relname || '=' || seq_tup_read FROM pg_stat_user_tables \
+             WHERE schemaname = '{}' ORDER BY relname",
+            schema.name
+        ))
+        .into_iter()
+        .filter_map(|row| {
+            let (table, count) = row.split_once('=')?;
+            let count: i64 = count.parse().ok()?;
+            HOT_TABLES
+                .contains(&table)
+                .then(|| (table.to_string(), count))
+        })
+        .collect()
+}
+
+/// Time for the counts of closed connections to be visible (a backend publishes its
+/// counts when it exits).
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+}
+
+/// One 4-step chain from creation to completion, in the batches an engine commits, then
+/// read back as a user reads a result.
+fn run_one(store: &dyn Store, template: &tasker_model::TaskTemplate) {
+    let now = Timestamp::now();
+    let new = new_task(store, template, now);
+    let id = new.task.task_id;
+    let steps: Vec<StepId> = new.steps.iter().map(|s| s.step_id).collect();
+    apply(
+        store,
+        vec![
+            Change::CreateTask(Box::new(new)),
+            task_move(id, State::Pending, State::InProgress, now),
+            start(id, steps[0], now),
+        ],
+    )
+    .unwrap();
+    for w in steps.windows(2) {
+        apply(store, vec![finish(id, w[0], now), start(id, w[1], now)]).unwrap();
+    }
+    apply(
+        store,
+        vec![
+            finish(id, steps[3], now),
+            task_move(id, State::InProgress, State::Complete, now),
+        ],
+    )
+    .unwrap();
+    assert_eq!(store.task_state(id).unwrap(), Some(State::Complete));
+    let view = store.task(id).unwrap().expect("the task just written");
+    assert_eq!(view.steps.len(), 4);
+    assert!(view.steps.iter().all(|s| s.state == State::Complete));
+}
+
+#[test]
+fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
+    let Some(schema) = PgSchema::new("plans") else {
+        return;
+    };
+    let template = four_step_template("plans", true);
+    // One store for the whole test, as a long-running engine keeps its connections: the
+    // statements it prepares while the tables are small must not keep plans for small
+    // tables once they are large.
+    let store = open_store(&schema.url()).unwrap();
+    store.register_template(&template).unwrap();
+    // No statistics at all (the server here never analyzes by itself), and enough small
+    // runs for every statement to be prepared and planned while the tables are small
+    // (PostgreSQL settles on a generic plan after five executions).
+    for _ in 0..10 {
+        run_one(store.as_ref(), &template);
+    }
+    exec(&schema, &fill_sql());
+    let filled = schema.texts("SELECT count(*)::text FROM tasker_workflow_step_transitions");
+    assert!(
+        filled[0].parse::<i64>().unwrap() > FILL_TASKS * 8,
+        "the fill wrote {filled:?} step transitions"
+    );
+    settle();
+    let before = rows_scanned(&schema);
+    for _ in 0..RUNS {
+        run_one(store.as_ref(), &template);
+    }
+    // Reads of filled (old) tasks too, as a dashboard or a late reader does.
+    for n in [1, FILL_TASKS / 2, FILL_TASKS] {
+        let id = tasker_model::TaskId(FILL_BASE + n);
+        assert_eq!(store.task_state(id).unwrap(), Some(State::Complete));
+        let view = store.task(id).unwrap().expect("a filled task");
+        assert_eq!(view.steps.len(), 4);
+        assert_eq!(view.steps[3].parents.len(), 1);
+        assert_eq!(view.steps[3].transitions.len(), 2);
+    }
+    // Closing ends the store's connections, which makes the server publish their counts.
+    store.close();
+    drop(store);
+    settle();
+    let after = rows_scanned(&schema);
+    assert_eq!(before.len(), HOT_TABLES.len(), "counters: {before:?}");
+    // The small runs before the fill may have scanned the then-small tables (a few hundred
+    // rows at most, and counted on either side of `before`); one scan of a filled table
+    // reads at least FILL_TASKS rows.
+    let scanned: Vec<String> = HOT_TABLES
+        .iter()
+        .filter(|t| after[**t] - before[**t] >= FILL_TASKS)
+        .map(|t| {
+            format!(
+                "{t} ({} rows read by sequential scans)",
+                after[*t] - before[*t]
+            )
+        })
+        .collect();
+    assert!(
+        scanned.is_empty(),
+        "on tables of {FILL_TASKS} tasks with stale statistics, {RUNS} hot-path runs scanned {}",
+        scanned.join(", ")
+    );
+}
+
+/// `FILL_TASKS` finished 4-step chains, set-based, copying the named rows of the task the
+/// store wrote (so they are Tasker's rows as the engine writes them).
+fn fill_sql() -> String {
+    format!(
+        "SET synchronous_commit = off;
+         CREATE TEMP TABLE model AS
+           SELECT t.named_task_id,
+                  (SELECT array_agg(named_step_id ORDER BY workflow_step_id)
+                     FROM tasker_workflow_steps WHERE task_id = t.task_id) AS named_steps
+           FROM tasker_tasks t ORDER BY t.task_id LIMIT 1;
+         INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, context,
+                                   identity_hash, created_at, updated_at)
+           SELECT {b} + g, m.named_task_id, true, now(), '{{}}'::jsonb, 'fill-' || g, now(), now()
+           FROM model m, generate_series(1, {n}) g;
+         INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable,
+                                            retry_limit, in_process, processed, processed_at,
+                                            attempts, results, created_at, updated_at)
+           SELECT {b} + g * 4 + k, {b} + g, m.named_steps[k + 1], true, 3, false, true, now(),
+                  1, '{{\"ok\": true}}'::jsonb, now(), now()
+           FROM model m, generate_series(1, {n}) g, generate_series(0, 3) k;
+         INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at,
+                                                 updated_at)
+           SELECT {b} + g * 4 + k - 1, {b} + g * 4 + k, 'provides', now(), now()
+           FROM generate_series(1, {n}) g, generate_series(1, 3) k;
+         INSERT INTO tasker_task_transitions (to_state, from_state, sort_key, most_recent,
+                                              task_id, created_at, updated_at)
+           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = 2, {b} + g, now(), now()
+           FROM generate_series(1, {n}) g,
+                (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
+                  AS s(to_state, from_state, sort_key);
+         INSERT INTO tasker_workflow_step_transitions (to_state, from_state, sort_key,
+                                                       most_recent, workflow_step_id,
+                                                       created_at, updated_at)
+           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = 2, {b} + g * 4 + k,
+                  now(), now()
+           FROM generate_series(1, {n}) g, generate_series(0, 3) k,
+                (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
+                  AS s(to_state, from_state, sort_key);",
+        b = FILL_BASE,
+        n = FILL_TASKS
+    )
+}

@@ -179,6 +179,11 @@ RSpec.describe "Events" do
     ids.each { |id| expect(engine.wait_for_task(id, timeout: 10)).to be_complete }
     got = drain(events, count: 3)
     expect(got.count { |e| e.name == "step.completed" }).to eq(6)
+    # Each subscriber has its own dispatcher thread: the raiser's may still be behind the
+    # steady one's here, so wait (bounded) until it has seen as many events.
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
+    sleep 0.01 while engine.events.stats["raiser"][:handled] < got.size &&
+                     Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
     stats = engine.events.stats
     expect(stats["raiser"][:errors]).to eq(stats["raiser"][:handled])
     expect(stats["raiser"][:errors]).to be >= got.size

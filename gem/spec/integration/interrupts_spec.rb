@@ -15,13 +15,15 @@ RSpec.describe "Interrupting a thread that waits in the engine" do
     thread
   end
 
-  # The fastest of three: on a loaded 2-core machine one run can lose 10 ms to scheduling,
-  # while an interrupt that did not reach the wait would take its whole 30 s every time.
+  # The fastest of three, against a bound far below the wait's 30 s: an interrupt that did
+  # not reach the wait would take all of it every time, while on a loaded 2-core machine
+  # (benches or builds beside the suite) even the fastest run has lost over 50 ms to
+  # scheduling.
   def fastest_of_three
     Array.new(3) { yield }.min
   end
 
-  it "Thread#kill ends a wait in next_steps within 50 ms" do
+  it "Thread#kill ends a wait in next_steps within 250 ms" do
     took = fastest_of_three do
       thread = blocked_in_next_steps
       started = monotonic
@@ -29,7 +31,7 @@ RSpec.describe "Interrupting a thread that waits in the engine" do
       expect(thread.join(1)).to be(thread)
       monotonic - started
     end
-    expect(took).to be < 0.05
+    expect(took).to be < 0.25
   end
 
   it "Thread#raise reaches a thread waiting in next_steps" do
@@ -40,7 +42,7 @@ RSpec.describe "Interrupting a thread that waits in the engine" do
       expect { thread.value }.to raise_error(ArgumentError, "wake up")
       monotonic - started
     end
-    expect(took).to be < 0.05
+    expect(took).to be < 0.25
   end
 
   it "Timeout.timeout interrupts a wait for a task" do

@@ -19,6 +19,9 @@ end
 def order_report(order, engine)
   order.reload
   result = engine.wait_for_task(order.task_id, timeout: 30)
+  # Events reach ActiveSupport::Notifications on a dispatcher thread of their own, a moment
+  # after the commit that wait_for_task returns on.
+  wait_until(10) { TaskerEventLog.for_task(order.task_id).include?("task.completed") }
   { "order_id" => order.id, "status" => order.status, "tracking" => order.tracking, "task_id" => order.task_id,
     "task_state" => result.state, "results" => result.results,
     "reservations" => order.reservations.count, "payments" => order.payments.pluck(:status).sort,

@@ -117,8 +117,14 @@ module Bench
       WorkloadSidekiq.new.run(tasks: TASKS, repetitions: REPETITIONS, warm_up: SERIAL_WARM_UP, samples: SERIAL_SAMPLES)
     end
 
-    # A store of `backend` holding FILL finished tasks, then the same measurements.
+    # A store of `backend` holding FILL finished tasks, then the same measurements. With
+    # TASKER_BENCH_WORKLOAD_FILLED_SQLITE / _POSTGRES (a database_url), a store filled earlier by
+    # support/workload_fill.rb is used as it is (its fill time, if known, in
+    # TASKER_BENCH_WORKLOAD_FILLED_<STORE>_SECONDS): the fills are most of this bench's time.
     def after_fill(stores, backend)
+      reused = ENV["TASKER_BENCH_WORKLOAD_FILLED_#{backend.upcase}"]
+      return measure_store(reused, FILL_REPETITIONS).merge("fill" => reused_fill(backend)) if reused
+
       url = stores.url(backend) or return { "skipped" => stores.postgres_skipped }
       # An engine creates the tables and registers the templates, as an app's would, and is
       # closed before the fill: the filled ids start after every id it used.
@@ -129,6 +135,11 @@ module Bench
       measure_store(url, FILL_REPETITIONS).merge("fill" => fill)
     ensure
       WorkloadFill.new(url).drop if url && backend == "sqlite" # the file is large: free it now
+    end
+
+    def reused_fill(backend)
+      seconds = ENV["TASKER_BENCH_WORKLOAD_FILLED_#{backend.upcase}_SECONDS"]
+      { "reused" => true, "tasks" => FILL, "seconds" => seconds && Float(seconds), "rows" => {} }
     end
 
     def start_engine(url)
@@ -283,7 +294,7 @@ if $PROGRAM_NAME == __FILE__
         puts format("  %-22s %-8s chain %s / %s, diamond %s / %s; serial %s / %s / %s%s", label, backend,
                     rate.(a["chain_read_back"]), rate.(a["chain_state_only"]), rate.(a["diamond_read_back"]),
                     rate.(a["diamond_state_only"]), ms.(s["p50"]), ms.(s["p90"]), ms.(s["p99"]),
-                    r["fill"] ? format(" (fill %.1f s)", r["fill"]["seconds"]) : "")
+                    r.dig("fill", "seconds") ? format(" (fill %.1f s)", r["fill"]["seconds"]) : "")
       end
     end
   sk = results["sidekiq"]

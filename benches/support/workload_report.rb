@@ -203,7 +203,7 @@ module Bench
                    "–"
                  end
         "| #{wl_label(store)} | #{state} | " + AT_ONCE.map { |key, _| wl_rate_text(a[key]) }.join(" | ") +
-          " | #{format('%.2f', chain['store_batches_per_task'])} | #{server} |"
+          " | #{format('%.3f', chain['store_batches_per_task'])} | #{server} |"
       end
       heads = AT_ONCE.map { |_, shape, how| "#{shape.capitalize}, #{how}" }
       <<~MD

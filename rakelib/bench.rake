@@ -3,9 +3,12 @@
 # rake bench: the benchmark suite of issues 2 to 8. Runs the Rust benches (the resolver's
 # readiness benches, criterion; the SQL readiness function against the resolver on
 # PostgreSQL) and the Ruby benches (per-call cost; throughput against plain Ruby; durable
-# throughput and latency on SQLite and PostgreSQL; event delivery; Ractor handlers; graph analysis; insights), keeps what they measured in target/bench/,
-# and writes docs/benchmarks.md from it. Three to four minutes once everything is compiled.
-# `rake bench:rust` and `rake bench:ruby` run one half, `rake bench:durable` issue 3's benches;
+# throughput and latency on SQLite and PostgreSQL; event delivery; Ractor handlers; graph analysis; insights;
+# small workflows against Sidekiq, issue 15), keeps what they measured in target/bench/,
+# and writes docs/benchmarks.md from it. About twenty minutes once everything is compiled, most of
+# it issue 15's workload bench (its 1,000,000-task fills; TASKER_BENCH_FILL=100000 for a quick run).
+# `rake bench:rust` and `rake bench:ruby` run one half, `rake bench:durable` issue 3's benches,
+# `rake bench:workload` issue 15's (small workflows, the fills, Sidekiq, the ceilings);
 # none of them writes the document. Without PostgreSQL the benches that need it print a
 # SKIPPED line and the document says so.
 
@@ -23,13 +26,19 @@ module BenchRun
   RUST_BENCHES = {
     "readiness" => %w[cargo bench -p tasker-resolver --bench readiness],
     "sql_readiness" => %w[cargo bench -p tasker-state --bench sql_readiness],
-    "insights_scale" => %w[cargo bench -p tasker-state --bench insights_scale]
+    "insights_scale" => %w[cargo bench -p tasker-state --bench insights_scale],
+    "ceiling" => %w[cargo bench -p tasker-state --bench ceiling]
   }.freeze
   CRITERION_BENCHES = %w[readiness].freeze
-  RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors ractor_submit graph insights].freeze
+  RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors ractor_submit graph insights
+                    workload].freeze
   # Issue 3's benches, for `rake bench:durable`.
   DURABLE_RUST = %w[sql_readiness].freeze
   DURABLE_RUBY = %w[durable_throughput durable_latency].freeze
+  # Issue 15's benches, for `rake bench:workload`: the ceilings, then the workload (with its
+  # 1,000,000-task fills and the Sidekiq baseline; TASKER_BENCH_FILL makes the fill smaller).
+  WORKLOAD_RUST = %w[ceiling].freeze
+  WORKLOAD_RUBY = %w[workload].freeze
 
   module_function
 
@@ -108,6 +117,14 @@ namespace :bench do
   task durable: :compile do
     BenchRun.rust(BenchRun::DURABLE_RUST)
     BenchRun.ruby(BenchRun::DURABLE_RUBY)
+  end
+
+  desc "Run issue 15's benches (the ceilings, then small workflows on each store, after the fill, and Sidekiq) only"
+  task workload: :compile do
+    started = Time.now
+    BenchRun.rust(BenchRun::WORKLOAD_RUST)
+    BenchRun.ruby(BenchRun::WORKLOAD_RUBY)
+    puts format("rake bench:workload took %.0f s", Time.now - started)
   end
 end
 

@@ -7,6 +7,7 @@ require_relative "events_report"
 require_relative "ractors_report"
 require_relative "graph_report"
 require_relative "insights_report"
+require_relative "workload_report"
 
 module Bench
   # Writes docs/benchmarks.md from one `rake bench` run.
@@ -26,6 +27,7 @@ module Bench
     include RactorsReport
     include GraphReport
     include InsightsReport
+    include WorkloadReport
 
     # Issue 2's targets. Not assertions: the report says whether each was met.
     TARGETS = {
@@ -63,7 +65,7 @@ module Bench
     # @return [String] the Markdown document
     def render
       [header, machine_section, targets_section, comparison_section, readiness_section, calls_section,
-       throughput_section, durable_section, events_section, ractors_section, ractor_submit_section, graph_section, insights_section, method_section].join("\n")
+       throughput_section, durable_section, events_section, ractors_section, ractor_submit_section, graph_section, insights_section, workload_section, method_section].join("\n")
     end
 
     private
@@ -360,6 +362,7 @@ module Bench
           runs each step with `NoopHandler.new.process(context)` (a Struct context), and counts
           children down, inline for 1 thread, with a `Queue` and a `Mutex` for more.
         #{durable_method_lines}
+        #{workload_method_lines}
       MD
     end
 

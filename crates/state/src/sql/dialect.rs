@@ -25,8 +25,6 @@ use tasker_model::{StepId, TaskId, TaskerResult, Timestamp};
 #[derive(Clone)]
 pub(crate) enum Param<'a> {
     Int(i64),
-    Int4(i32),
-    Bool(bool),
     Text(&'a str),
     OptText(Option<&'a str>),
     /// A timestamp column: SQLite's DATETIME text, PostgreSQL's `timestamp`.

@@ -36,6 +36,11 @@ module TaskerCore
     # @raise [ValidationError] for an unknown template, a context breaking its schema, a non-Hash context
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false)
+      # The common call (at most a namespace and a version) builds no options Struct.
+      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable
+        return @native.submit_in(name.to_s, context, namespace&.to_s, version&.to_s)
+      end
+
       @native.submit(name.to_s, context, Native::SubmitOptions.new(namespace&.to_s, version&.to_s, initiator, source_system,
                                                                    reason, tags, true, durable_timeout(durable)))
     end

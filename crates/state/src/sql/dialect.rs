@@ -25,8 +25,6 @@ use tasker_model::{StepId, TaskId, TaskerResult, Timestamp};
 #[derive(Clone)]
 pub(crate) enum Param<'a> {
     Int(i64),
-    Int4(i32),
-    Bool(bool),
     Text(&'a str),
     OptText(Option<&'a str>),
     /// A timestamp column: SQLite's DATETIME text, PostgreSQL's `timestamp`.
@@ -72,19 +70,25 @@ pub(crate) struct TaskReads {
     pub(crate) edges: &'static str,
 }
 
-/// `register_template`'s statements: for each named row, a `find` and an `insert … ON
-/// CONFLICT DO NOTHING RETURNING id` (see `register.rs` for their parameters).
+/// `register_template`'s statements (see `register.rs` for their parameters). The namespace
+/// and the named task have a `find` and an `insert … ON CONFLICT DO NOTHING RETURNING id`;
+/// the dependent systems, named steps and links are sets, each an `insert_*` over a JSON
+/// array of rows that skips the rows that exist and ignores conflicts, and a `find_*` over
+/// the same array whose one row is a JSON array of [position in the array, id].
 pub(crate) struct RegisterSql {
     pub(crate) find_namespace: &'static str,
     pub(crate) insert_namespace: &'static str,
-    pub(crate) find_system: &'static str,
-    pub(crate) insert_system: &'static str,
+    /// $1 the names (a JSON array of strings), $2 now.
+    pub(crate) insert_systems: &'static str,
+    pub(crate) find_systems: &'static str,
     pub(crate) find_named_task: &'static str,
     pub(crate) insert_named_task: &'static str,
-    pub(crate) find_named_step: &'static str,
-    pub(crate) insert_named_step: &'static str,
-    pub(crate) find_link: &'static str,
-    pub(crate) insert_link: &'static str,
+    /// $1 a JSON array of `{"system", "name", "description"}`, $2 now.
+    pub(crate) insert_named_steps: &'static str,
+    pub(crate) find_named_steps: &'static str,
+    /// $1 the named task, $2 a JSON array of `{"step", "skippable", "retryable",
+    /// "retry_limit"}`, $3 now. Returns nothing: nothing reads a link's id.
+    pub(crate) insert_links: &'static str,
 }
 
 /// One database's text of the statements the shared body runs.

@@ -1,12 +1,41 @@
 //! Writing a registered template's named rows (`templates.rs` says which, and in what order),
 //! for both databases, over the dialect's [`RegisterSql`]. Must not decide what a template
 //! registers: that is `templates.rs`'s plan.
+//!
+//! The dependent systems, named steps and links are written set-based: each kind is one
+//! `INSERT … SELECT` over a JSON array of its rows (skipping rows that exist, and `ON
+//! CONFLICT DO NOTHING` for rows another writer creates meanwhile), then one `SELECT` over
+//! the same array reads every id back. A template's cost is then a handful of statements
+//! whatever its size (a row at a time, 10,000 steps took seconds). The read-back is a
+//! separate statement so that, under PostgreSQL's READ COMMITTED, it sees rows a concurrent
+//! registration committed while the insert waited on them. JSON rather than one bound
+//! parameter per value: one statement text serves any size, SQLite's limit on bound
+//! parameters never applies, and both databases take the same text parameter (PostgreSQL
+//! arrays through `UNNEST` would need a text-array [`Param`]).
 
 use crate::sql::dialect::{Dialect, Param, ReadRow, RegisterSql};
 use crate::sql::read::begin;
 use crate::sql::templates::TemplatePlan;
+use serde::Serialize;
 use sqlx::Database;
 use tasker_model::Timestamp;
+
+/// A named step to find or create.
+#[derive(Serialize)]
+struct NamedStep<'a> {
+    system: i64,
+    name: &'a str,
+    description: Option<&'a str>,
+}
+
+/// A `tasker_named_tasks_named_steps` row of the named task.
+#[derive(Serialize)]
+struct Link {
+    step: i64,
+    skippable: bool,
+    retryable: bool,
+    retry_limit: i32,
+}
 
 /// Finds or creates every named row of `template` in one transaction; returns the named
 /// task's id and each step's named step id, in template order.
@@ -25,17 +54,18 @@ pub(crate) async fn register<D: Dialect>(
         (sql.insert_namespace, &named),
     )
     .await?;
-    let mut systems = Vec::with_capacity(template.dependent_systems.len());
-    for name in &template.dependent_systems {
-        let named = [Param::Text(name), now.clone()];
-        let id = find_or_insert::<D>(
-            &mut tx,
-            (sql.find_system, &named[..1]),
-            (sql.insert_system, &named),
-        )
-        .await?;
-        systems.push(id);
-    }
+
+    let names = json(&template.dependent_systems);
+    let names = [Param::Text(&names), now.clone()];
+    D::rows(&mut tx, sql.insert_systems, &names).await?;
+    let systems = ids_in_order::<D>(
+        &mut tx,
+        sql.find_systems,
+        &names[..1],
+        template.dependent_systems.len(),
+    )
+    .await?;
+
     let named_task = find_or_insert::<D>(
         &mut tx,
         (
@@ -59,45 +89,78 @@ pub(crate) async fn register<D: Dialect>(
         ),
     )
     .await?;
-    let mut steps = Vec::with_capacity(template.steps.len());
-    for step in &template.steps {
-        let system = Param::Int(systems[step.dependent_system]);
-        let name = Param::Text(&step.name);
-        let named_step = find_or_insert::<D>(
-            &mut tx,
-            (sql.find_named_step, &[system.clone(), name.clone()]),
-            (
-                sql.insert_named_step,
-                &[
-                    system,
-                    name,
-                    Param::OptText(step.description.as_deref()),
-                    now.clone(),
-                ],
-            ),
-        )
-        .await?;
-        let pair = [Param::Int(named_task), Param::Int(named_step)];
-        find_or_insert::<D>(
-            &mut tx,
-            (sql.find_link, &pair),
-            (
-                sql.insert_link,
-                &[
-                    Param::Int(named_task),
-                    Param::Int(named_step),
-                    Param::Bool(step.skippable),
-                    Param::Bool(step.default_retryable),
-                    Param::Int4(step.default_retry_limit),
-                    now.clone(),
-                ],
-            ),
-        )
-        .await?;
-        steps.push(named_step);
-    }
+
+    let named_steps = json(
+        &template
+            .steps
+            .iter()
+            .map(|step| NamedStep {
+                system: systems[step.dependent_system],
+                name: &step.name,
+                description: step.description.as_deref(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let named_steps = [Param::Text(&named_steps), now.clone()];
+    D::rows(&mut tx, sql.insert_named_steps, &named_steps).await?;
+    let steps = ids_in_order::<D>(
+        &mut tx,
+        sql.find_named_steps,
+        &named_steps[..1],
+        template.steps.len(),
+    )
+    .await?;
+
+    let links = json(
+        &template
+            .steps
+            .iter()
+            .zip(&steps)
+            .map(|(step, id)| Link {
+                step: *id,
+                skippable: step.skippable,
+                retryable: step.default_retryable,
+                retry_limit: step.default_retry_limit,
+            })
+            .collect::<Vec<_>>(),
+    );
+    D::rows(
+        &mut tx,
+        sql.insert_links,
+        &[Param::Int(named_task), Param::Text(&links), now],
+    )
+    .await?;
     tx.commit().await?;
     Ok((named_task, steps))
+}
+
+/// The rows of a set-based statement, as the JSON array its statement reads.
+fn json<T: Serialize>(rows: &T) -> String {
+    serde_json::to_string(rows).expect("named rows serialize")
+}
+
+/// Runs a `find_*` statement, whose one row is a JSON array of [position in the rows' JSON
+/// array, id] (one row rather than one per id: SQLite hands rows over one at a time), and
+/// returns the ids in array order; every position must have one.
+async fn ids_in_order<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    find: &'static str,
+    params: &[Param<'_>],
+    len: usize,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = D::rows(conn, find, params).await?;
+    let found: String = rows.first().ok_or(sqlx::Error::RowNotFound)?.get(0)?;
+    let found: Vec<(usize, i64)> =
+        serde_json::from_str(&found).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let mut ids = vec![None; len];
+    for (position, id) in found {
+        if let Some(slot) = ids.get_mut(position) {
+            *slot = Some(id);
+        }
+    }
+    ids.into_iter()
+        .map(|id| id.ok_or(sqlx::Error::RowNotFound))
+        .collect()
 }
 
 /// A statement and its parameters.

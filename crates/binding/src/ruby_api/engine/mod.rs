@@ -197,6 +197,37 @@ impl Engine {
         })
     }
 
+    /// `submit_in(name, context, namespace, version)`: `submit` with no other option (the
+    /// task starts, the call does not wait for the commit), for the common call: no options
+    /// Struct to build and read (a tenth of a submit's instructions). `namespace` and
+    /// `version` are Strings or nil.
+    fn submit_in(
+        ruby: &Ruby,
+        rb_self: &Self,
+        name: String,
+        context: Value,
+        namespace: Value,
+        version: Value,
+    ) -> Result<i64, Error> {
+        let started = Instant::now();
+        guard(|| {
+            let request = SubmitRequest {
+                context: to_json(ruby, context, || "context".to_string())?,
+                namespace: opt_string(namespace, "submit option namespace")?,
+                version: opt_string(version, "submit option version")?,
+                initiator: None,
+                source_system: None,
+                reason: None,
+                tags: None,
+                start: true,
+                name,
+            };
+            let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
+            rb_self.inner.metrics().submit.record(started.elapsed());
+            id
+        })
+    }
+
     /// Starts a pending task; with `routed` returns the task's own route.
     fn start_task(
         &self,
@@ -361,6 +392,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "recover" => (Engine::recover, 1),
         // Submitting, starting and awaiting tasks.
         "submit" => (Engine::submit, 3),
+        "submit_in" => (Engine::submit_in, 4),
         "start_task" => (Engine::start_task, 4),
         "wait_for_task" => (Engine::wait_for_task, 2),
         "await_task" => (Engine::await_task, 2),

@@ -45,17 +45,25 @@ pub(super) const STATEMENTS: Statements = Statements {
                  LEFT JOIN tasker_workflow_step_transitions tr \
                    ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent \
                  WHERE ws.workflow_step_id = ANY($1)",
+    // The systems and named steps are inserted in key order: two registrations sharing rows
+    // then wait for each other's uncommitted rows in one order, never in a deadlock.
     register: RegisterSql {
         find_namespace: "SELECT task_namespace_id::bigint FROM tasker_task_namespaces \
                          WHERE name = $1",
         insert_namespace: "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) \
                            VALUES ($1, $2, $2) ON CONFLICT DO NOTHING \
                            RETURNING task_namespace_id::bigint",
-        find_system: "SELECT dependent_system_id::bigint FROM tasker_dependent_systems \
-                      WHERE name = $1",
-        insert_system: "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
-                        VALUES ($1, $2, $2) ON CONFLICT DO NOTHING \
-                        RETURNING dependent_system_id::bigint",
+        insert_systems: "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
+                         SELECT j.name, $2, $2 \
+                         FROM json_array_elements_text($1::json) AS j(name) \
+                         WHERE NOT EXISTS (SELECT 1 FROM tasker_dependent_systems d \
+                                           WHERE d.name = j.name) \
+                         ORDER BY j.name \
+                         ON CONFLICT DO NOTHING",
+        find_systems: "SELECT COALESCE(json_agg(json_build_array(j.i - 1, \
+                                                         d.dependent_system_id)), '[]')::text \
+                       FROM json_array_elements_text($1::json) WITH ORDINALITY AS j(name, i) \
+                       JOIN tasker_dependent_systems d ON d.name = j.name",
         find_named_task: "SELECT named_task_id::bigint FROM tasker_named_tasks \
                           WHERE task_namespace_id = $1 AND name = $2 AND version = $3",
         insert_named_task: "INSERT INTO tasker_named_tasks \
@@ -63,19 +71,34 @@ pub(super) const STATEMENTS: Statements = Statements {
                              created_at, updated_at) \
                             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) \
                             ON CONFLICT DO NOTHING RETURNING named_task_id::bigint",
-        find_named_step: "SELECT named_step_id::bigint FROM tasker_named_steps \
-                          WHERE dependent_system_id = $1 AND name = $2",
-        insert_named_step: "INSERT INTO tasker_named_steps \
-                            (dependent_system_id, name, description, created_at, updated_at) \
-                            VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING \
-                            RETURNING named_step_id::bigint",
-        find_link: "SELECT id::bigint FROM tasker_named_tasks_named_steps \
-                    WHERE named_task_id = $1 AND named_step_id = $2",
-        insert_link: "INSERT INTO tasker_named_tasks_named_steps \
-                      (named_task_id, named_step_id, skippable, default_retryable, \
-                       default_retry_limit, created_at, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING \
-                      RETURNING id::bigint",
+        insert_named_steps: "INSERT INTO tasker_named_steps \
+                             (dependent_system_id, name, description, created_at, updated_at) \
+                             SELECT r.system, r.name, r.description, $2, $2 \
+                             FROM json_to_recordset($1::json) \
+                               AS r(system integer, name text, description text) \
+                             WHERE NOT EXISTS (SELECT 1 FROM tasker_named_steps ns \
+                                               WHERE ns.dependent_system_id = r.system \
+                                                 AND ns.name = r.name) \
+                             ORDER BY r.system, r.name \
+                             ON CONFLICT DO NOTHING",
+        find_named_steps: "SELECT COALESCE(json_agg(json_build_array(r.i - 1, \
+                                                             ns.named_step_id)), '[]')::text \
+                           FROM ROWS FROM (json_to_recordset($1::json) \
+                                             AS (system integer, name text)) \
+                             WITH ORDINALITY AS r(system, name, i) \
+                           JOIN tasker_named_steps ns \
+                             ON ns.dependent_system_id = r.system AND ns.name = r.name",
+        insert_links: "INSERT INTO tasker_named_tasks_named_steps \
+                       (named_task_id, named_step_id, skippable, default_retryable, \
+                        default_retry_limit, created_at, updated_at) \
+                       SELECT $1, r.step, r.skippable, r.retryable, r.retry_limit, $3, $3 \
+                       FROM json_to_recordset($2::json) \
+                         AS r(step integer, skippable boolean, retryable boolean, \
+                              retry_limit integer) \
+                       WHERE NOT EXISTS (SELECT 1 FROM tasker_named_tasks_named_steps nn \
+                                         WHERE nn.named_task_id = $1 \
+                                           AND nn.named_step_id = r.step) \
+                       ON CONFLICT DO NOTHING",
     },
     begin_snapshot: Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
     begin_write: None,

@@ -160,8 +160,6 @@ type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
 fn bind<'q>(query: Query<'q>, param: &Param<'_>) -> Query<'q> {
     match param {
         Param::Int(v) => query.bind(*v),
-        Param::Int4(v) => query.bind(*v),
-        Param::Bool(v) => query.bind(*v),
         Param::Text(v) => query.bind(*v),
         Param::OptText(v) => query.bind(*v),
         Param::Time(t) => query.bind(sqlite_time(*t)),

@@ -49,10 +49,14 @@ pub(super) const STATEMENTS: Statements = Statements {
         insert_namespace: "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) \
                            VALUES (?1, ?2, ?2) ON CONFLICT DO NOTHING \
                            RETURNING task_namespace_id",
-        find_system: "SELECT dependent_system_id FROM tasker_dependent_systems WHERE name = ?1",
-        insert_system: "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
-                        VALUES (?1, ?2, ?2) ON CONFLICT DO NOTHING \
-                        RETURNING dependent_system_id",
+        insert_systems: "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
+                         SELECT j.value, ?2, ?2 FROM json_each(?1) AS j \
+                         WHERE NOT EXISTS (SELECT 1 FROM tasker_dependent_systems d \
+                                           WHERE d.name = j.value) \
+                         ON CONFLICT DO NOTHING",
+        find_systems: "SELECT json_group_array(json_array(j.key, d.dependent_system_id)) \
+                       FROM json_each(?1) AS j \
+                       JOIN tasker_dependent_systems d ON d.name = j.value",
         find_named_task: "SELECT named_task_id FROM tasker_named_tasks \
                           WHERE task_namespace_id = ?1 AND name = ?2 AND version = ?3",
         insert_named_task: "INSERT INTO tasker_named_tasks \
@@ -60,18 +64,30 @@ pub(super) const STATEMENTS: Statements = Statements {
                              created_at, updated_at) \
                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT DO NOTHING \
                             RETURNING named_task_id",
-        find_named_step: "SELECT named_step_id FROM tasker_named_steps \
-                          WHERE dependent_system_id = ?1 AND name = ?2",
-        insert_named_step: "INSERT INTO tasker_named_steps \
-                            (dependent_system_id, name, description, created_at, updated_at) \
-                            VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT DO NOTHING \
-                            RETURNING named_step_id",
-        find_link: "SELECT id FROM tasker_named_tasks_named_steps \
-                    WHERE named_task_id = ?1 AND named_step_id = ?2",
-        insert_link: "INSERT INTO tasker_named_tasks_named_steps \
-                      (named_task_id, named_step_id, skippable, default_retryable, \
-                       default_retry_limit, created_at, updated_at) \
-                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT DO NOTHING RETURNING id",
+        insert_named_steps: "INSERT INTO tasker_named_steps \
+                             (dependent_system_id, name, description, created_at, updated_at) \
+                             SELECT j.value ->> 'system', j.value ->> 'name', \
+                                    j.value ->> 'description', ?2, ?2 \
+                             FROM json_each(?1) AS j \
+                             WHERE NOT EXISTS (SELECT 1 FROM tasker_named_steps ns \
+                                               WHERE ns.dependent_system_id = j.value ->> 'system' \
+                                                 AND ns.name = j.value ->> 'name') \
+                             ON CONFLICT DO NOTHING",
+        find_named_steps: "SELECT json_group_array(json_array(j.key, ns.named_step_id)) \
+                           FROM json_each(?1) AS j \
+                           JOIN tasker_named_steps ns \
+                             ON ns.dependent_system_id = j.value ->> 'system' \
+                            AND ns.name = j.value ->> 'name'",
+        insert_links: "INSERT INTO tasker_named_tasks_named_steps \
+                       (named_task_id, named_step_id, skippable, default_retryable, \
+                        default_retry_limit, created_at, updated_at) \
+                       SELECT ?1, j.value ->> 'step', j.value ->> 'skippable', \
+                              j.value ->> 'retryable', j.value ->> 'retry_limit', ?3, ?3 \
+                       FROM json_each(?2) AS j \
+                       WHERE NOT EXISTS (SELECT 1 FROM tasker_named_tasks_named_steps nn \
+                                         WHERE nn.named_task_id = ?1 \
+                                           AND nn.named_step_id = j.value ->> 'step') \
+                       ON CONFLICT DO NOTHING",
     },
     begin_snapshot: None,
     begin_write: Some("BEGIN IMMEDIATE"),

@@ -1,0 +1,239 @@
+//! `register_template` on the SQL stores with a template of 10,000 steps: the named rows it
+//! writes set-based, that registering again changes nothing, that two stores registering
+//! the same template at once both succeed without duplicating a row, and that a template
+//! rejected for one of its steps registers nothing.
+
+mod conformance;
+
+use conformance::db::Db;
+use conformance::{run, SqliteFile};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use std::sync::Arc;
+use tasker_model::TaskTemplate;
+use tasker_state::Store;
+
+const STEPS: usize = 10_000;
+
+/// A chain of `STEPS` steps spread over three dependent systems, every fifth one skippable,
+/// retry limits 0..7, descriptions on every other step. `suffix` names the task; the step
+/// names are shared by every suffix (so two templates share their named steps).
+fn big_template(suffix: &str, bad_step: Option<usize>) -> TaskTemplate {
+    let mut yaml = format!(
+        "name: big_{suffix}\nnamespace_name: register\nversion: 1.0.0\n\
+         default_dependent_system: warehouse\nstep_templates:\n"
+    );
+    for i in 0..STEPS {
+        let name = if bad_step == Some(i) {
+            "x".repeat(129)
+        } else {
+            format!("step_{i}")
+        };
+        yaml.push_str(&format!(
+            "  - name: {name}\n    handler_class: Register::Step\n    default_retry_limit: {}\n",
+            i % 7
+        ));
+        if i % 3 == 1 {
+            yaml.push_str("    dependent_system: payments\n");
+        } else if i % 3 == 2 {
+            yaml.push_str("    dependent_system: shipping\n");
+        }
+        if i.is_multiple_of(5) {
+            yaml.push_str("    skippable: true\n");
+        }
+        if i.is_multiple_of(2) {
+            yaml.push_str(&format!("    description: the step number {i}\n"));
+        }
+        if i > 0 {
+            yaml.push_str(&format!("    depends_on_steps: [step_{}]\n", i - 1));
+        }
+    }
+    TaskTemplate::from_yaml(&yaml, &format!("big_{suffix}.yaml")).expect("valid template")
+}
+
+/// What the tables hold, one line each: row counts, then every link of every named task
+/// with its step's system and defaults, in link order. Ids are included (so a rewrite or a
+/// new row shows).
+const SUMMARY: &str = "\
+    SELECT 'namespaces ' || COUNT(*) FROM tasker_task_namespaces \
+    UNION ALL SELECT 'systems ' || COUNT(*) FROM tasker_dependent_systems \
+    UNION ALL SELECT 'named tasks ' || COUNT(*) FROM tasker_named_tasks \
+    UNION ALL SELECT 'named steps ' || COUNT(*) FROM tasker_named_steps \
+    UNION ALL SELECT 'links ' || COUNT(*) FROM tasker_named_tasks_named_steps";
+
+const LINKS: &str = "\
+    SELECT nt.name || ' ' || nn.id || ' ' || st.named_step_id || ' ' || st.name || ' ' || \
+           ds.name || ' ' || COALESCE(st.description, '-') || ' ' || \
+           CASE WHEN nn.skippable THEN 1 ELSE 0 END || \
+           CASE WHEN nn.default_retryable THEN 1 ELSE 0 END || ' ' || nn.default_retry_limit \
+    FROM tasker_named_tasks_named_steps nn \
+    JOIN tasker_named_tasks nt ON nt.named_task_id = nn.named_task_id \
+    JOIN tasker_named_steps st ON st.named_step_id = nn.named_step_id \
+    JOIN tasker_dependent_systems ds ON ds.dependent_system_id = st.dependent_system_id \
+    ORDER BY nn.id";
+
+fn texts(db: &Db, sql: &str) -> Vec<String> {
+    match db {
+        Db::Postgres(schema) => schema.texts(sql),
+        Db::Sqlite(file) => run(sqlite_texts(file, sql)),
+        Db::Memory(_) => unreachable!("SQL stores only"),
+    }
+}
+
+async fn sqlite_texts(file: &SqliteFile, sql: &str) -> Vec<String> {
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file.path)
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open the file");
+    let rows = sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
+        .fetch_all(&mut conn)
+        .await
+        .expect("query the file");
+    conn.close().await.expect("close");
+    rows
+}
+
+/// The link line [`LINKS`] gives step `i` of the big template (ids left out).
+fn expected_link(task: &str, i: usize) -> String {
+    let system = ["warehouse", "payments", "shipping"][i % 3];
+    let description = if i.is_multiple_of(2) {
+        format!("the step number {i}")
+    } else {
+        "-".to_string()
+    };
+    let skippable = u8::from(i.is_multiple_of(5));
+    format!(
+        "big_{task} step_{i} {system} {description} {skippable}1 {}",
+        i % 7
+    )
+}
+
+/// A [`LINKS`] line without its two ids.
+fn without_ids(line: &str) -> String {
+    let mut parts = line.splitn(4, ' ');
+    let task = parts.next().unwrap_or_default();
+    let (_link, _step) = (parts.next(), parts.next());
+    format!("{task} {}", parts.next().unwrap_or_default())
+}
+
+fn registers_10000_steps_once(db: &Db) {
+    let store = db.open();
+    let first = big_template("a", None);
+    store.register_template(&first).expect("register");
+    let summary = texts(db, SUMMARY);
+    assert_eq!(
+        summary,
+        [
+            "namespaces 1",
+            "systems 3",
+            "named tasks 1",
+            "named steps 10000",
+            "links 10000"
+        ]
+    );
+    let links = texts(db, LINKS);
+    let expected: Vec<String> = (0..STEPS).map(|i| expected_link("a", i)).collect();
+    assert_eq!(
+        links.iter().map(|l| without_ids(l)).collect::<Vec<_>>(),
+        expected
+    );
+
+    // Again, from this store and from a fresh one (no cache): nothing changes, ids included.
+    store.register_template(&first).expect("register again");
+    drop(store);
+    db.open().register_template(&first).expect("register again");
+    assert_eq!(texts(db, SUMMARY), summary);
+    assert_eq!(texts(db, LINKS), links);
+
+    // A second template with the same step names reuses the named steps and adds its links.
+    let store = db.open();
+    store
+        .register_template(&big_template("b", None))
+        .expect("register a second template");
+    assert_eq!(
+        texts(db, SUMMARY),
+        [
+            "namespaces 1",
+            "systems 3",
+            "named tasks 2",
+            "named steps 10000",
+            "links 20000"
+        ]
+    );
+    let all = texts(db, LINKS);
+    assert_eq!(all[..STEPS], links[..]);
+    let step_ids = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.split(' ').nth(2).unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(step_ids(&all[STEPS..]), step_ids(&links));
+
+    // A template refused for its last step writes nothing.
+    let refused = store
+        .register_template(&big_template("c", Some(STEPS - 1)))
+        .expect_err("a step name over 128 characters is refused");
+    assert!(refused.to_string().contains("step name"), "{refused}");
+    assert_eq!(texts(db, SUMMARY)[2], "named tasks 2");
+    assert_eq!(texts(db, SUMMARY)[4], "links 20000");
+}
+
+#[test]
+fn sqlite_registers_a_10000_step_template_set_based_and_once() {
+    registers_10000_steps_once(&Db::sqlite("register_10000"));
+}
+
+#[test]
+fn postgres_registers_a_10000_step_template_set_based_and_once() {
+    if let Some(db) = Db::postgres("register_10000") {
+        registers_10000_steps_once(&db);
+    }
+}
+
+/// Two stores (two processes' worth of connections) register the same big template at the
+/// same moment: both succeed, and every row exists once.
+fn concurrent_registrations(db: &Db) {
+    let template = Arc::new(big_template("racing", None));
+    let stores: Vec<Arc<dyn Store>> = (0..2).map(|_| db.open()).collect();
+    let barrier = Arc::new(std::sync::Barrier::new(stores.len()));
+    let racers: Vec<_> = stores
+        .into_iter()
+        .map(|store| {
+            let (template, barrier) = (template.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.register_template(&template)
+            })
+        })
+        .collect();
+    for racer in racers {
+        racer
+            .join()
+            .expect("no panic")
+            .expect("both registrations succeed");
+    }
+    assert_eq!(
+        texts(db, SUMMARY),
+        [
+            "namespaces 1",
+            "systems 3",
+            "named tasks 1",
+            "named steps 10000",
+            "links 10000"
+        ]
+    );
+}
+
+#[test]
+fn sqlite_two_stores_register_one_template_at_once() {
+    concurrent_registrations(&Db::sqlite("register_race"));
+}
+
+#[test]
+fn postgres_two_stores_register_one_template_at_once() {
+    if let Some(db) = Db::postgres("register_race") {
+        concurrent_registrations(&db);
+    }
+}

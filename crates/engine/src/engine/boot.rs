@@ -80,7 +80,7 @@ impl Engine {
         });
         let last_store_error = Arc::new(LastStoreError::default());
         let finished = Arc::new(TaskFinishedSignal::default());
-        let outcomes = Arc::new(Outcomes::default());
+        let outcomes = Arc::new(Outcomes::new(finished.clone()));
         let event_interest = Arc::new(Interest::default());
         let queues = [unbounded(), unbounded()];
         let receivers = [queues[0].1.clone(), queues[1].1.clone()];

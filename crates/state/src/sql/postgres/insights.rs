@@ -37,9 +37,14 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Er
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
+    // The store's connections plan with index scans and nested loops only (`mod.rs`);
+    // aggregates over whole tables want the planner's full choice back.
     sqlx::query(
         "SELECT set_config('random_page_cost', \
-                least(current_setting('random_page_cost')::float8, 1.1)::text, true)",
+                least(current_setting('random_page_cost')::float8, 1.1)::text, true), \
+                set_config('enable_seqscan', 'on', true), \
+                set_config('enable_hashjoin', 'on', true), \
+                set_config('enable_mergejoin', 'on', true)",
     )
     .execute(&mut *tx)
     .await?;

@@ -128,12 +128,20 @@ impl PostgresStore {
             Some(_) => options,
             None => options.application_name("tasker-core"),
         };
-        // Every statement is planned for its own arguments and the tables' size now. The
-        // default lets a prepared statement settle on a generic plan made while the tables
-        // were small (a hash join over a sequential scan), and keep it as they grow by
-        // millions of rows: no ANALYZE ever replaces it where autovacuum is off or behind.
-        // Planning each batch's statement costs less than one scan of a large history.
-        let options = options.options([("plan_cache_mode", "force_custom_plan")]);
+        // The engine's statements reach rows by ids it knows (primary keys, and the unique
+        // indexes on history heads), and those plans must hold however large the tables
+        // grow. Left to its costs, the planner picks hash joins over sequential scans while
+        // the tables are small or their statistics stale or absent (autovacuum off or
+        // behind), and a prepared statement keeps that generic plan as the tables grow by
+        // millions of rows. So these connections plan with index scans and nested loops
+        // only; the insights queries, which aggregate whole tables, turn the others back on
+        // for their own transactions (`insights.rs`). Planning per call instead
+        // (`plan_cache_mode`) also held, at 1.3 ms more per small batch.
+        let options = options.options([
+            ("enable_seqscan", "off"),
+            ("enable_hashjoin", "off"),
+            ("enable_mergejoin", "off"),
+        ]);
         let runtime = StoreRuntime::new(2)?;
         let opening = format!("opening {describe}");
         let (pool, task_sequence, step_sequence, owner) = runtime.block_on(async {

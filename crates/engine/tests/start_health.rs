@@ -1,6 +1,5 @@
 //! An engine started on a store that already holds tasks: its live health counts include
-//! them (read after start, see `engine/boot.rs`) together with what it commits itself,
-//! whenever the first reading is taken.
+//! them (read at start, see `engine/boot.rs`) together with what it commits itself.
 
 use serde_json::json;
 use std::sync::Arc;

@@ -3,12 +3,6 @@
 //!
 //! It must not hand out work or wait on Ruby: it returns once the actors answer that they
 //! are up. Stopping them is `shutdown.rs`'s job.
-//!
-//! Nor does it wait for the store's health counts (a full scan: 0.9 s at 1,000,000 steps).
-//! The event bus's arbiter reads them after start and seeds the live counters with them
-//! ([`LiveHealth::seed`]); until then the state actor's store ([`SeedGate`]) holds commits
-//! back, so the scan never sees a change the counters also count. A submission is taken
-//! at once meanwhile; only its commit waits, at most the scan.
 
 use super::wait::await_reply;
 use super::{Engine, Running};
@@ -20,21 +14,14 @@ use crate::registry::TemplateRegistry;
 use actix::prelude::*;
 use crossbeam_channel::{bounded, unbounded};
 use parking_lot::{Mutex, RwLock};
-use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 use tasker_event_bus::{EventBus, Interest};
 use tasker_insights::{HealthObserver, LiveHealth};
 use tasker_metrics::Metrics;
-use tasker_model::{
-    EngineConfig, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp,
-};
-use tasker_state::{
-    AnalyticsMetrics, Change, Commit, HealthCounts, LastStoreError, MemoryStore, SlowQuery,
-    SlowestStep, SlowestStepGroup, SlowestTask, StateActor, Store, TaskFinishedSignal, TaskView,
-};
+use tasker_model::{EngineConfig, TaskerError, TaskerResult, Timestamp};
+use tasker_state::{LastStoreError, MemoryStore, StateActor, Store, TaskFinishedSignal};
 
 /// How to build an engine.
 pub struct EngineOptions {
@@ -69,15 +56,9 @@ impl Engine {
             .unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let inflight = Arc::new(Inflight::default());
         let metrics = Arc::new(Metrics::default());
-        // Live counts start from what the store holds (tasks of earlier runs), read after
-        // start (see the module documentation), and move with every batch this engine
-        // commits from here on.
-        let health = Arc::new(LiveHealth::awaiting_seed());
-        let gate = Arc::new(Gate::default());
-        let gated: Arc<dyn Store> = Arc::new(SeedGate {
-            store: store.clone(),
-            gate: gate.clone(),
-        });
+        // Live counts start from what the store holds (tasks of earlier runs) and move
+        // with every batch this engine commits from here on.
+        let health = Arc::new(LiveHealth::seeded(&store.health_counts(Timestamp::now())?));
         let last_store_error = Arc::new(LastStoreError::default());
         let finished = Arc::new(TaskFinishedSignal::default());
         let outcomes = Arc::new(Outcomes::new(finished.clone()));
@@ -87,8 +68,7 @@ impl Engine {
 
         let (ready_tx, ready_rx) = bounded(1);
         let thread = {
-            let seed_store = store.clone();
-            let store = gated;
+            let store = store.clone();
             let inflight = inflight.clone();
             let metrics = metrics.clone();
             let health = health.clone();
@@ -104,16 +84,6 @@ impl Engine {
                     let system = System::new();
                     let state_arbiter = Arbiter::new();
                     let events_arbiter = Arbiter::new();
-                    {
-                        // On the event bus's thread, before the bus starts: no extra thread,
-                        // and the bus has nothing to announce until commits, which wait for
-                        // the seed anyway.
-                        let (health, last_store_error) = (health.clone(), last_store_error.clone());
-                        events_arbiter.spawn_fn(move || {
-                            seed(&*seed_store, &health, &last_store_error);
-                            gate.open();
-                        });
-                    }
                     system.block_on(async {
                         let state_metrics = metrics.clone();
                         let state =
@@ -187,134 +157,5 @@ impl Engine {
             stop_receiver,
             awaiting: AwaitingTemplates::default(),
         })
-    }
-}
-
-/// Reads the store's health counts into `health` (see the module documentation). A store
-/// that cannot count leaves this engine's own changes counted, and says why where store
-/// errors are reported.
-fn seed(store: &dyn Store, health: &LiveHealth, last_store_error: &LastStoreError) {
-    match store.health_counts(Timestamp::now()) {
-        Ok(counts) => health.seed(Some(&counts)),
-        Err(e) => {
-            eprintln!(
-                "tasker-core: could not count the tasks stored in {} at start ({e}); health counts only this engine's changes",
-                store.describe()
-            );
-            *last_store_error.lock() = Some(e);
-            health.seed(None);
-        }
-    }
-}
-
-/// Shut until the live counters are seeded; then every wait on it returns at once.
-#[derive(Default)]
-struct Gate {
-    open: AtomicBool,
-    waiting: parking_lot::Mutex<Vec<Waker>>,
-}
-
-impl Gate {
-    fn open(&self) {
-        self.open.store(true, Ordering::Release);
-        // Under the lock, so a waiter that found the gate shut has registered its waker.
-        for waker in self.waiting.lock().drain(..) {
-            waker.wake();
-        }
-    }
-
-    fn is_open(&self) -> bool {
-        self.open.load(Ordering::Acquire)
-    }
-
-    async fn wait(&self) {
-        poll_fn(|cx| {
-            if self.is_open() {
-                return Poll::Ready(());
-            }
-            let mut waiting = self.waiting.lock();
-            if self.is_open() {
-                return Poll::Ready(());
-            }
-            waiting.push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-}
-
-/// The state actor's view of the store: commits wait for the [`Gate`]; everything else
-/// goes straight through.
-struct SeedGate {
-    store: Arc<dyn Store>,
-    gate: Arc<Gate>,
-}
-
-impl Store for SeedGate {
-    fn apply(&self, batch: Vec<Change>) -> Commit {
-        if self.gate.is_open() {
-            return self.store.apply(batch);
-        }
-        let (store, gate) = (self.store.clone(), self.gate.clone());
-        Box::pin(async move {
-            gate.wait().await;
-            store.apply(batch).await
-        })
-    }
-
-    fn register_template(&self, template: &TaskTemplate) -> TaskerResult<()> {
-        self.store.register_template(template)
-    }
-
-    fn allocate_ids(&self, steps: u32) -> TaskerResult<(TaskId, Vec<StepId>)> {
-        self.store.allocate_ids(steps)
-    }
-
-    fn task(&self, id: TaskId) -> TaskerResult<Option<TaskView>> {
-        self.store.task(id)
-    }
-
-    fn task_state(&self, id: TaskId) -> TaskerResult<Option<tasker_model::State>> {
-        self.store.task_state(id)
-    }
-
-    fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>> {
-        self.store.unfinished_tasks()
-    }
-
-    fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts> {
-        self.store.health_counts(now)
-    }
-
-    fn analytics_metrics(
-        &self,
-        since: Timestamp,
-        now: Timestamp,
-    ) -> TaskerResult<AnalyticsMetrics> {
-        self.store.analytics_metrics(since, now)
-    }
-
-    fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
-        self.store.slowest_steps(query)
-    }
-
-    fn slowest_step_groups(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStepGroup>> {
-        self.store.slowest_step_groups(query)
-    }
-
-    fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
-        self.store.slowest_tasks(query)
-    }
-
-    fn claim_tasks(&self, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
-        self.store.claim_tasks(ids)
-    }
-
-    fn close(&self) {
-        self.store.close()
-    }
-
-    fn describe(&self) -> String {
-        self.store.describe()
     }
 }

@@ -174,6 +174,30 @@ fn diamond() {
 }
 
 #[test]
+fn diamond8() {
+    let dag = load("patterns/diamond8.yaml");
+    let branches = [
+        "branch_1", "branch_2", "branch_3", "branch_4", "branch_5", "branch_6",
+    ];
+    let levels = vec![owned(&["start"]), owned(&branches), owned(&["join"])];
+    // The six branches tie; the first in the template is taken.
+    let longest = ["start", "branch_1", "join"];
+    assert_shape(
+        &dag,
+        Topology::Diamond,
+        &["start"],
+        &["join"],
+        levels,
+        &longest,
+    );
+    let mut below_start = owned(&branches);
+    below_start.push("join".into());
+    assert_eq!(downstream(&dag, "start"), (below_start, 7));
+    assert_eq!(downstream(&dag, "branch_6"), (owned(&["join"]), 1));
+    assert_eq!(strs(dag.dependency_map().get("join").unwrap()), branches);
+}
+
+#[test]
 fn tree() {
     let dag = load("patterns/tree.yaml");
     let leaves = ["leaf_a1", "leaf_a2", "leaf_b1", "leaf_b2"];

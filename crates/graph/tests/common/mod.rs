@@ -9,8 +9,9 @@ use tasker_graph::{Dag, StepFacts};
 use tasker_model::{State, TaskTemplate};
 
 /// Every template under fixtures/templates, relative to it, in path order.
-pub const FIXTURES: [&str; 6] = [
+pub const FIXTURES: [&str; 7] = [
     "patterns/diamond.yaml",
+    "patterns/diamond8.yaml",
     "patterns/linear.yaml",
     "patterns/mixed.yaml",
     "patterns/tree.yaml",

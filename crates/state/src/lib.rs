@@ -45,4 +45,4 @@ pub use insights::{
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 pub use sql::{open_store, PostgresStore, SqliteStore};
-pub use store::{Commit, StepView, Store, TaskView};
+pub use store::{Commit, HealthDelivery, StepView, Store, TaskView};

@@ -36,6 +36,10 @@ pub struct StepView {
 /// await a commit that runs on the store's own runtime.
 pub type Commit = Pin<Box<dyn Future<Output = TaskerResult<()>> + Send + 'static>>;
 
+/// Where [`Store::count_health_in_background`] delivers its counts, once: `Ok(None)` when
+/// the store closed before they were counted.
+pub type HealthDelivery = Box<dyn FnOnce(TaskerResult<Option<HealthCounts>>) + Send + 'static>;
+
 /// A place tasks live.
 ///
 /// Writes come only from the state actor, one batch at a time and in order; reads may come
@@ -67,6 +71,24 @@ pub trait Store: Send + Sync + 'static {
     /// Tasks and steps by state, retries and backoff, as of `now` (see [`HealthCounts`]).
     /// Reads every row: for history and cross-checks, not for a hot path.
     fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts>;
+
+    /// [`Store::health_counts`] as of `now`, off the caller's path: the store pins a read
+    /// snapshot before this returns and counts in it on its own threads, then hands the
+    /// counts (or the error) to `deliver`. A commit made after this returns is not in the
+    /// counts, and none waits for the scan. An engine starts with this so that a store of
+    /// millions of rows does not hold up its start. An error pinning the snapshot is
+    /// returned and `deliver` is not called.
+    ///
+    /// The default counts at once, on the caller's thread.
+    fn count_health_in_background(
+        &self,
+        now: Timestamp,
+        deliver: HealthDelivery,
+    ) -> TaskerResult<()> {
+        let counts = self.health_counts(now)?;
+        deliver(Ok(Some(counts)));
+        Ok(())
+    }
 
     /// Throughput, outcomes and durations over `[since, now]` (see [`AnalyticsMetrics`]).
     fn analytics_metrics(&self, since: Timestamp, now: Timestamp)

@@ -16,9 +16,10 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tasker_model::{StepId, TaskId, TaskerError, Timestamp};
+use tasker_model::TaskerResult;
 use tasker_state::{
-    open_store, Change, MemoryStore, PostgresStore, StepPatch, StepView, Store, TaskView,
-    TransitionMeta,
+    open_store, Change, HealthCounts, MemoryStore, PostgresStore, StepPatch, StepView, Store,
+    TaskView, TransitionMeta,
 };
 
 /// Runs each case against every backend, one `#[test]` per case and backend.
@@ -53,6 +54,7 @@ suite!(
     the_same_batches_give_what_memory_gives,
     reopening_shows_the_same_data_and_allocates_fresh_ids,
     an_amendment_keeps_the_state_and_appends_a_row,
+    health_counted_in_background_is_a_count_of_then,
 );
 
 fn at(micros: i64) -> Timestamp {
@@ -1020,6 +1022,105 @@ fn postgres_a_dropped_store_closes_its_connections() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The background count (engine start) answers what `health_counts` answers.
+fn health_counted_in_background_is_a_count_of_then(db: &Db) {
+    let (store, view) = store_with_task(db);
+    apply(
+        store.as_ref(),
+        vec![task_move(view.task.task_id, State::Pending, State::InProgress, at(5))],
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    store
+        .count_health_in_background(at(6), Box::new(move |c| tx.send(c).unwrap()))
+        .unwrap();
+    let counts = delivered(&rx).expect("counted before the store closed");
+    let then = store.health_counts(at(6)).unwrap();
+    assert_eq!(counts.tasks_by_state(), then.tasks_by_state());
+    assert_eq!(counts.steps_by_state(), then.steps_by_state());
+    assert_eq!(counts.in_backoff_steps, then.in_backoff_steps);
+    assert_eq!(counts.tasks_by_state(), [0, 1, 0, 0, 0, 0]);
+}
+
+/// What `count_health_in_background` delivered, waited for.
+fn delivered(rx: &std::sync::mpsc::Receiver<TaskerResult<Option<HealthCounts>>>) -> Option<HealthCounts> {
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the counts are delivered")
+        .expect("the count succeeds")
+}
+
+/// A count in the background reads one snapshot, taken before the count's first table: a
+/// side connection holds `tasker_tasks` locked so the count waits behind it, moves the
+/// stored task to in_progress and commits; the count then reads on and must still see the
+/// task pending (a count reading each table as it finds it would see the move). That the
+/// snapshot is taken before `count_health_in_background` returns is what lets an engine
+/// add its own commits to the count: `crates/engine/tests/start_health.rs`.
+#[test]
+fn postgres_health_counted_in_background_reads_one_snapshot() {
+    use sqlx::Connection;
+    let Some(schema) = PgSchema::new("health_snapshot") else {
+        return;
+    };
+    let store = PostgresStore::open(&schema.url()).unwrap();
+    store.register_template(&template()).unwrap();
+    let task = create_task(&store, &template(), at(0)).task.task_id;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = schema.url();
+    run(async {
+        let mut side = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+        let mut locked = side.begin().await.unwrap();
+        sqlx::query("LOCK TABLE tasker_tasks IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *locked)
+            .await
+            .unwrap();
+        store
+            .count_health_in_background(at(1), Box::new(move |c| tx.send(c).unwrap()))
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO tasker_task_transitions \
+               (task_id, to_state, from_state, sort_key, most_recent, metadata, created_at, updated_at) \
+             VALUES ($1, 'in_progress', 'pending', 1, true, '{}', now(), now())",
+        )
+        .bind(task.0)
+        .execute(&mut *locked)
+        .await
+        .unwrap();
+        locked.commit().await.unwrap();
+    });
+    let counts = delivered(&rx).expect("counted before the store closed");
+    assert_eq!(counts.tasks_by_state(), [1, 0, 0, 0, 0, 0]);
+    let now = store.health_counts(at(2)).unwrap();
+    assert_eq!(now.tasks_by_state(), [0, 1, 0, 0, 0, 0]);
+}
+
+/// Closing the store while a background count waits (behind a lock here) ends the count and
+/// delivers "not counted", so a health reading waiting for it is let through.
+#[test]
+fn postgres_closing_ends_a_background_count_unfinished() {
+    use sqlx::Connection;
+    let Some(schema) = PgSchema::new("health_close") else {
+        return;
+    };
+    let store = PostgresStore::open(&schema.url()).unwrap();
+    store.register_template(&template()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = schema.url();
+    run(async {
+        let mut side = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+        let mut locked = side.begin().await.unwrap();
+        sqlx::query("LOCK TABLE tasker_tasks IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *locked)
+            .await
+            .unwrap();
+        store
+            .count_health_in_background(at(1), Box::new(move |c| tx.send(c).unwrap()))
+            .unwrap();
+        store.close();
+        assert!(delivered(&rx).is_none(), "nothing counted");
+        locked.rollback().await.unwrap();
+    });
 }
 
 #[test]

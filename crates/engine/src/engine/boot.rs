@@ -3,6 +3,13 @@
 //!
 //! It must not hand out work or wait on Ruby: it returns once the actors answer that they
 //! are up. Stopping them is `shutdown.rs`'s job.
+//!
+//! Nor does it wait for the store's health counts: they are a full scan (seconds at
+//! millions of rows). The store pins a read snapshot here, before the state actor exists,
+//! and counts in it on its own threads ([`Store::count_health_in_background`]); the live
+//! counters take the counts when they arrive ([`LiveHealth::seed`]) on top of what this
+//! engine committed meanwhile, which the snapshot cannot contain. No commit waits for the
+//! scan; a health reading taken before it ends does.
 
 use super::wait::await_reply;
 use super::{Engine, Running};
@@ -56,10 +63,24 @@ impl Engine {
             .unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let inflight = Arc::new(Inflight::default());
         let metrics = Arc::new(Metrics::default());
-        // Live counts start from what the store holds (tasks of earlier runs) and move
-        // with every batch this engine commits from here on.
-        let health = Arc::new(LiveHealth::seeded(&store.health_counts(Timestamp::now())?));
+        // Live counts: what the store holds (tasks of earlier runs, counted off the start
+        // path, see the module documentation) plus every batch this engine commits.
+        let health = Arc::new(LiveHealth::awaiting_seed());
         let last_store_error = Arc::new(LastStoreError::default());
+        store.count_health_in_background(Timestamp::now(), {
+            let (health, last_store_error, describe) =
+                (health.clone(), last_store_error.clone(), store.describe());
+            Box::new(move |counts| match counts {
+                Ok(counts) => health.seed(counts.as_ref()),
+                Err(e) => {
+                    eprintln!(
+                        "tasker-core: could not count the tasks stored in {describe} at start ({e}); health counts only this engine's changes"
+                    );
+                    *last_store_error.lock() = Some(e);
+                    health.seed(None);
+                }
+            })
+        })?;
         let finished = Arc::new(TaskFinishedSignal::default());
         let outcomes = Arc::new(Outcomes::new(finished.clone()));
         let event_interest = Arc::new(Interest::default());

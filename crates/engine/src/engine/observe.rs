@@ -96,9 +96,15 @@ impl Engine {
         &self.metrics
     }
 
-    /// Tasks and steps by state now (O(1): counters moved by every committed batch).
+    /// Tasks and steps by state now (O(1): counters moved by every committed batch). Until
+    /// the stored tasks counted at start have arrived (`boot.rs`), waits for them.
     pub fn health(&self) -> HealthCounts {
         self.health.counts()
+    }
+
+    /// Whether [`Engine::health`] answers at once (the count made at start has arrived).
+    pub fn health_is_counted(&self) -> bool {
+        self.health.is_seeded()
     }
 
     /// Health counts as the store holds them (a query; exact, and includes the

@@ -256,3 +256,36 @@ fn memory_follows_the_work_in_flight_not_the_work_done() {
     assert_eq!(h.known_steps(), 0);
     assert!(h.known.lock().task_steps.is_empty());
 }
+
+#[test]
+fn a_late_seed_adds_to_what_committed_before_it_and_readings_wait_for_it() {
+    let h = Arc::new(LiveHealth::awaiting_seed());
+    assert!(!h.is_seeded());
+    // Committed while the stored counts were being read (which, the engine ensures, did
+    // not see this batch).
+    commit(&h, vec![create(9, &[90, 91], 3)]);
+    let reader = {
+        let h = h.clone();
+        std::thread::spawn(move || h.counts())
+    };
+    h.seed(Some(&HealthCounts {
+        complete_tasks: 5,
+        complete_steps: 20,
+        error_steps: 1,
+        retryable_error_steps: 1,
+        ..HealthCounts::default()
+    }));
+    let c = reader.join().expect("the reading returns once seeded");
+    assert_eq!(c.tasks_by_state(), [1, 0, 5, 0, 0, 0]);
+    assert_eq!(c.steps_by_state(), [2, 0, 20, 1, 0, 0]);
+    assert_eq!(c.retryable_error_steps, 1);
+    assert_eq!(h.counts(), c);
+}
+
+#[test]
+fn a_failed_seed_still_lets_readings_through() {
+    let h = LiveHealth::awaiting_seed();
+    commit(&h, vec![create(1, &[10], 3)]);
+    h.seed(None);
+    assert_eq!(h.counts().tasks_by_state(), [1, 0, 0, 0, 0, 0]);
+}

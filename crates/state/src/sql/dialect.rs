@@ -196,10 +196,25 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
 /// The insights statements of a database (their rows become answers in `insights.rs`).
 /// Apart from [`Dialect`] so each database implements them next to their SQL.
 pub(crate) trait InsightRows: Dialect {
+    /// Begins the read-only transaction health is counted in, its snapshot taken before the
+    /// future ends: commits made after that are not in the counts, and none waits for them.
+    fn pin_snapshot(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+
+    /// The health rows as of `now`, counted in `snapshot` (from [`InsightRows::pin_snapshot`]).
+    fn health_rows_in(
+        snapshot: sqlx::Transaction<'static, Self::Db>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<HealthRows<Self::Row>, sqlx::Error>> + Send;
+
+    /// The health rows as of `now`, in a snapshot of their own.
     fn health_rows(
         &self,
         now: Timestamp,
-    ) -> impl Future<Output = Result<HealthRows<Self::Row>, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<HealthRows<Self::Row>, sqlx::Error>> + Send {
+        async move { Self::health_rows_in(self.pin_snapshot().await?, now).await }
+    }
 
     /// The analytics totals' one row over `[since, now]` (columns: `insights.rs`).
     fn analytics_row(

@@ -7,7 +7,7 @@ use crate::insights::{
     SlowestStepGroup, SlowestTask, StepGroupTotals,
 };
 use crate::sql::codec::{count, parse_state, ReadError};
-use crate::sql::dialect::{InsightRows, ReadRow};
+use crate::sql::dialect::{HealthRows, InsightRows, ReadRow};
 use tasker_model::{StepId, TaskId, Timestamp};
 
 /// A count column read as u64.
@@ -22,7 +22,18 @@ pub(crate) async fn health_counts<D: InsightRows>(
     db: &D,
     now: Timestamp,
 ) -> Result<HealthCounts, sqlx::Error> {
-    let rows = db.health_rows(now).await?;
+    counts_of::<D>(db.health_rows(now).await?)
+}
+
+/// [`health_counts`] in a snapshot pinned earlier ([`InsightRows::pin_snapshot`]).
+pub(crate) async fn health_counts_in<D: InsightRows>(
+    snapshot: sqlx::Transaction<'static, D::Db>,
+    now: Timestamp,
+) -> Result<HealthCounts, sqlx::Error> {
+    counts_of::<D>(D::health_rows_in(snapshot, now).await?)
+}
+
+fn counts_of<D: InsightRows>(rows: HealthRows<D::Row>) -> Result<HealthCounts, sqlx::Error> {
     let (t, s) = (&rows.tasks, &rows.steps);
     let c = |row: &D::Row, i: usize| row.get::<i64>(i).map(n);
     Ok(HealthCounts {

@@ -17,7 +17,7 @@ use crate::sql::runtime::StoreRuntime;
 use crate::sql::templates::{plan_template, TemplateCache};
 use crate::sql::view::assemble;
 use crate::sql::{check, insights, read, register};
-use crate::store::{Commit, TaskView};
+use crate::store::{Commit, HealthDelivery, TaskView};
 use parking_lot::Mutex;
 use std::future::Future;
 use std::sync::Arc;
@@ -45,6 +45,8 @@ pub(crate) struct Shared<D> {
     /// Batches are applied one at a time even if `apply` is called before the previous
     /// commit finished.
     writer: tokio::sync::Mutex<()>,
+    /// Set by `close`: background reads (the health count) let their connection go.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl<D: InsightRows> SqlStore<D> {
@@ -56,6 +58,7 @@ impl<D: InsightRows> SqlStore<D> {
                 templates: TemplateCache::default(),
                 heads: Mutex::new(Heads::default()),
                 writer: tokio::sync::Mutex::new(()),
+                closing: tokio::sync::watch::Sender::new(false),
             }),
             runtime,
         }
@@ -157,6 +160,38 @@ impl<D: InsightRows> SqlStore<D> {
         self.read(doing, insights::health_counts(&self.inner.db, now))
     }
 
+    /// See `Store::count_health_in_background`. A pool of one connection (SQLite in memory)
+    /// counts at once instead: the scan would hold the only connection, and every commit
+    /// would wait for it.
+    pub(crate) fn count_health_in_background(
+        &self,
+        now: Timestamp,
+        deliver: HealthDelivery,
+    ) -> TaskerResult<()> {
+        if self.inner.db.pool().options().get_max_connections() < 2 {
+            deliver(Ok(Some(self.health_counts(now)?)));
+            return Ok(());
+        }
+        let doing = || "counting health".to_string();
+        let snapshot = self.read(doing, self.inner.db.pin_snapshot())?;
+        let describe = self.inner.describe.clone();
+        let mut closing = self.inner.closing.subscribe();
+        let delivery = Delivery(Some(deliver));
+        self.runtime.spawn(async move {
+            tokio::select! {
+                counts = insights::health_counts_in::<D>(snapshot, now) => {
+                    delivery.send(counts.map(Some).map_err(|e| {
+                        db_error(format!("counting health in {describe}"), e)
+                    }));
+                }
+                // Dropping the count returns its connection, so closing need not wait for
+                // the scan; `Delivery` then says the count did not finish.
+                _ = closing.wait_for(|closing| *closing) => {}
+            }
+        });
+        Ok(())
+    }
+
     pub(crate) fn analytics_metrics(
         &self,
         since: Timestamp,
@@ -190,12 +225,33 @@ impl<D: InsightRows> SqlStore<D> {
     }
 
     pub(crate) fn close(&self) {
+        self.inner.closing.send_replace(true);
         self.runtime
             .close_within(&self.inner.describe, self.inner.db.close());
     }
 
     pub(crate) fn describe(&self) -> String {
         self.inner.describe.clone()
+    }
+}
+
+/// A [`HealthDelivery`] that is made even when its count is dropped unfinished (the store
+/// closed first), so nobody waits for counts that will not come.
+struct Delivery(Option<HealthDelivery>);
+
+impl Delivery {
+    fn send(mut self, counts: TaskerResult<Option<HealthCounts>>) {
+        if let Some(deliver) = self.0.take() {
+            deliver(counts);
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some(deliver) = self.0.take() {
+            deliver(Ok(None));
+        }
     }
 }
 
@@ -291,6 +347,13 @@ macro_rules! delegate_store {
                 now: tasker_model::Timestamp,
             ) -> tasker_model::TaskerResult<$crate::insights::HealthCounts> {
                 self.0.health_counts(now)
+            }
+            fn count_health_in_background(
+                &self,
+                now: tasker_model::Timestamp,
+                deliver: $crate::store::HealthDelivery,
+            ) -> tasker_model::TaskerResult<()> {
+                self.0.count_health_in_background(now, deliver)
             }
             fn analytics_metrics(
                 &self,

@@ -67,7 +67,13 @@ impl Engine {
     /// Hash (and built directly, not as a view) because `SystemHealthCounts.current` is
     /// meant to cost microseconds.
     pub(super) fn health(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
-        let c = rb_self.inner.health();
+        let engine = &rb_self.inner;
+        let c = if engine.health_is_counted() {
+            engine.health()
+        } else {
+            // Just after start on a large store: the count is still running.
+            blocking("reading health", || Ok(engine.health()))?
+        };
         let out = ruby.ary_new_capa(20);
         out.push(c.total_tasks)?;
         for n in c.tasks_by_state() {

@@ -194,8 +194,15 @@ WITH top AS (
 );
 
 impl InsightRows for PgDb {
-    async fn health_rows(&self, now: Timestamp) -> Result<HealthRows<PgRow>, sqlx::Error> {
-        let mut tx = begin(&self.pool).await?;
+    async fn pin_snapshot(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        // `begin`'s SELECT is the transaction's first statement: it takes the snapshot.
+        begin(&self.pool).await
+    }
+
+    async fn health_rows_in(
+        mut tx: Transaction<'static, Postgres>,
+        now: Timestamp,
+    ) -> Result<HealthRows<PgRow>, sqlx::Error> {
         let tasks = sqlx::query(TASK_COUNTS)
             .persistent(false)
             .fetch_one(&mut *tx)

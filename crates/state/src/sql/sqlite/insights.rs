@@ -19,7 +19,8 @@ use crate::sql::insights_sql::{
     slowest_steps_names, slowest_tasks_counts, step_counts, step_group_names, used_named_tasks,
     TASK_COUNTS,
 };
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
+use sqlx::Transaction;
 use tasker_model::Timestamp;
 
 /// Microseconds since the epoch of a timestamp column: whole seconds from `strftime('%s')`,
@@ -181,8 +182,19 @@ async fn one_row(
 }
 
 impl InsightRows for SqliteDb {
-    async fn health_rows(&self, now: Timestamp) -> Result<HealthRows<SqliteRow>, sqlx::Error> {
+    async fn pin_snapshot(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // A deferred transaction takes its (WAL) snapshot at its first read of a table.
+        sqlx::query("SELECT 1 FROM tasker_tasks LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    async fn health_rows_in(
+        mut tx: Transaction<'static, Sqlite>,
+        now: Timestamp,
+    ) -> Result<HealthRows<SqliteRow>, sqlx::Error> {
         let tasks = one_row(&mut tx, TASK_COUNTS, &[]).await?;
         let steps = one_row(&mut tx, STEP_COUNTS, &[Param::Int(now.0)]).await?;
         tx.commit().await?;

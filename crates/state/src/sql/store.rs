@@ -23,11 +23,16 @@ use std::future::Future;
 use std::sync::Arc;
 use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
 
-/// Tasks not finished, oldest first (the same text in both databases: no parameters).
+/// Tasks not finished, oldest first (the same text in both databases: no parameters). Only a
+/// complete task has `complete` set, so `t.complete = false` keeps every unfinished one and
+/// lets the database read an index of the tasks not complete in creation order
+/// (PostgreSQL: Tasker's `idx_tasks_completion_status_created`; SQLite:
+/// `tasker_core_tasks_unfinished`, whose predicate is this term) instead of every task.
 const UNFINISHED_TASKS: &str = "SELECT t.task_id FROM tasker_tasks t \
      LEFT JOIN tasker_task_transitions tr \
        ON tr.task_id = t.task_id AND tr.most_recent \
-     WHERE COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
+     WHERE t.complete = false \
+       AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
      ORDER BY t.created_at, t.task_id";
 
 /// A store on one database `D`; see the module documentation.

@@ -38,6 +38,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_tasker_other_tables.sql",
         include_str!("../../../migrations/sqlite/0003_tasker_other_tables.sql"),
     ),
+    (
+        "0004_tasker_core_unfinished.sql",
+        include_str!("../../../migrations/sqlite/0004_tasker_core_unfinished.sql"),
+    ),
 ];
 
 /// How long a statement waits for another connection's write lock.

@@ -38,7 +38,8 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Er
         .execute(&mut *tx)
         .await?;
     // The store's connections plan with index scans and nested loops only (`mod.rs`);
-    // aggregates over whole tables want the planner's full choice back.
+    // aggregates over whole tables want the planner's full choice back. JIT and parallel
+    // workers stay off (as on those connections): the engine's own work shares the cores.
     sqlx::query(
         "SELECT set_config('random_page_cost', \
                 least(current_setting('random_page_cost')::float8, 1.1)::text, true), \

@@ -3,7 +3,10 @@
 //! and never analyzed (no statistics, as where autovacuum is off or behind), every statement a
 //! running engine sends — allocating ids, creating tasks, moving steps and tasks (with the
 //! heads the writer reads first), reading a task's state and a whole task back — must
-//! reach rows through indexes, never by a sequential scan of a Tasker table. The store is
+//! reach rows through indexes, never by a sequential scan of a Tasker table; so must the
+//! listing of unfinished tasks an engine reads at start (`recover`). Nor may it read a
+//! large range of an index (a bitmap scan of a non-selective index reads as much as a
+//! sequential scan: Tasker's index on `sort_key` alone once was). The store is
 //! the one that prepared its statements while the tables were small, as in a long-running
 //! engine.
 //!
@@ -65,6 +68,28 @@ fn rows_scanned(schema: &PgSchema) -> BTreeMap<String, i64> {
             HOT_TABLES
                 .contains(&table)
                 .then(|| (table.to_string(), count))
+        })
+        .collect()
+}
+
+/// Index entries the server counted as returned by scans so far, per index of a hot table
+/// (`table.index`): a lookup by id returns one, a scan of a large range of an index returns
+/// thousands (a bitmap scan of a non-selective index is no sequential scan, but reads as
+/// much).
+fn index_entries_read(schema: &PgSchema) -> BTreeMap<String, i64> {
+    schema
+        .texts(&format!(
+            "SELECT relname || '.' || indexrelname || '=' || idx_tup_read FROM pg_stat_user_indexes \
+             WHERE schemaname = '{}' ORDER BY 1",
+            schema.name
+        ))
+        .into_iter()
+        .filter_map(|row| {
+            let (index, count) = row.split_once('=')?;
+            let count: i64 = count.parse().ok()?;
+            HOT_TABLES
+                .contains(&index.split('.').next()?)
+                .then(|| (index.to_string(), count))
         })
         .collect()
 }
@@ -133,6 +158,7 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
     );
     settle();
     let before = rows_scanned(&schema);
+    let entries_before = index_entries_read(&schema);
     for _ in 0..RUNS {
         run_one(store.as_ref(), &template);
     }
@@ -145,11 +171,14 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
         assert_eq!(view.steps[3].parents.len(), 1);
         assert_eq!(view.steps[3].transitions.len(), 2);
     }
+    // What an engine lists at start to take over (`recover`): none of the filled tasks.
+    assert!(store.unfinished_tasks().unwrap().is_empty());
     // Closing ends the store's connections, which makes the server publish their counts.
     store.close();
     drop(store);
     settle();
     let after = rows_scanned(&schema);
+    let entries_after = index_entries_read(&schema);
     assert_eq!(before.len(), HOT_TABLES.len(), "counters: {before:?}");
     // The small runs before the fill may have scanned the then-small tables (a few hundred
     // rows at most, and counted on either side of `before`); one scan of a filled table
@@ -168,6 +197,21 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
         scanned.is_empty(),
         "on tables of {FILL_TASKS} tasks with stale statistics, {RUNS} hot-path runs scanned {}",
         scanned.join(", ")
+    );
+    // The runs and reads above need a few hundred index entries in all; one scan of a
+    // large range of a filled index returns about FILL_TASKS.
+    let ranges: Vec<String> = entries_after
+        .iter()
+        .filter(|(index, n)| **n - entries_before.get(*index).copied().unwrap_or(0) >= FILL_TASKS)
+        .map(|(index, n)| {
+            let read = n - entries_before.get(index).copied().unwrap_or(0);
+            format!("{index} ({read} entries)")
+        })
+        .collect();
+    assert!(
+        ranges.is_empty(),
+        "on tables of {FILL_TASKS} tasks with stale statistics, {RUNS} hot-path runs read large ranges of {}",
+        ranges.join(", ")
     );
 }
 

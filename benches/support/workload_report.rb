@@ -369,8 +369,9 @@ module Bench
         rows = f["rows"].empty? ? "" : " (#{f['rows'].map { |t, n| "#{num(n)} #{t.delete_prefix('tasker_')}" }.join(', ')})"
         reused = f["reused"] ? ", filled before this run by the same code (TASKER_BENCH_WORKLOAD_FILLED_*)" : ""
         "#{wl_label(store)}: #{took} for #{num(f['tasks'])} tasks#{rows}#{reused}; " \
-          "then `Engine.start` on the full store took #{dur(r['engine_start_seconds'])} " \
-          "(fresh: #{dur(workload.dig('fresh', store, 'engine_start_seconds') || 0)})"
+          "then `Engine.start` (with `recover`) and registering the templates on the full store took " \
+          "#{dur(r['engine_start_seconds'])} (fresh: #{dur(workload.dig('fresh', store, 'engine_start_seconds') || 0)})" \
+          "#{first_health(r)}"
       end
       <<~MD
         ### The fill
@@ -387,6 +388,13 @@ module Bench
       MD
     end
 
+    # The wait of the first health reading after start: the stored counts are made off the
+    # start path (engine/boot.rs). Older results have no such figure.
+    def first_health(result)
+      seconds = result["first_health_seconds"] or return ""
+      "; the first health reading after it waited #{dur(seconds)} for the store's counts"
+    end
+
     def workload_how_measured
       la = workload["load_average_before"]
       load = la ? "Load average (1, 5, 15 min) when the workload bench began: #{la.join(', ')}; at its end: " \
@@ -396,7 +404,7 @@ module Bench
 
         #{load}The workload bench took #{dur(workload['seconds'])}. Each store's engine:
         `TaskerCore::Engine.start(workers: #{workload['workers']}, batch_size: #{workload['batch_size']},
-        database_url: URL, recover: false)` on a store of its own (a fresh SQLite file on
+        database_url: URL, recover: true)` on a store of its own (a fresh SQLite file on
         #{workload['sqlite_file_system']}, a fresh PostgreSQL schema on #{workload['postgres_server']}),
         alone in the process; #{num(workload['warm_up_tasks'])} warm-up tasks. A measurement still
         running after #{workload['budget_seconds']} s stops reading and counts what it read

@@ -15,8 +15,7 @@ use conformance::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tasker_model::{StepId, TaskId, TaskerError, Timestamp};
-use tasker_model::TaskerResult;
+use tasker_model::{StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{
     open_store, Change, HealthCounts, MemoryStore, PostgresStore, StepPatch, StepView, Store,
     TaskView, TransitionMeta,
@@ -1029,7 +1028,12 @@ fn health_counted_in_background_is_a_count_of_then(db: &Db) {
     let (store, view) = store_with_task(db);
     apply(
         store.as_ref(),
-        vec![task_move(view.task.task_id, State::Pending, State::InProgress, at(5))],
+        vec![task_move(
+            view.task.task_id,
+            State::Pending,
+            State::InProgress,
+            at(5),
+        )],
     )
     .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -1045,7 +1049,9 @@ fn health_counted_in_background_is_a_count_of_then(db: &Db) {
 }
 
 /// What `count_health_in_background` delivered, waited for.
-fn delivered(rx: &std::sync::mpsc::Receiver<TaskerResult<Option<HealthCounts>>>) -> Option<HealthCounts> {
+fn delivered(
+    rx: &std::sync::mpsc::Receiver<TaskerResult<Option<HealthCounts>>>,
+) -> Option<HealthCounts> {
     rx.recv_timeout(Duration::from_secs(10))
         .expect("the counts are delivered")
         .expect("the count succeeds")

@@ -53,23 +53,33 @@ fn exec(schema: &PgSchema, sql: &str) {
     .expect("statement in the test schema");
 }
 
-/// Rows the server counted as read by sequential scans so far, per hot table.
-fn rows_scanned(schema: &PgSchema) -> BTreeMap<String, i64> {
+/// Counters of the server's statistics views, `name=count` rows of `select` (its first
+/// column names a relation of the test's schema, `table` or `table.index`), kept for the
+/// hot tables.
+fn hot_counters(schema: &PgSchema, select: &str, view: &str) -> BTreeMap<String, i64> {
     schema
         .texts(&format!(
-            "SELECT relname || '=' || seq_tup_read FROM pg_stat_user_tables \
-             WHERE schemaname = '{}' ORDER BY relname",
+            "SELECT {select} FROM {view} WHERE schemaname = '{}' ORDER BY 1",
             schema.name
         ))
         .into_iter()
         .filter_map(|row| {
-            let (table, count) = row.split_once('=')?;
+            let (name, count) = row.split_once('=')?;
             let count: i64 = count.parse().ok()?;
             HOT_TABLES
-                .contains(&table)
-                .then(|| (table.to_string(), count))
+                .contains(&name.split('.').next()?)
+                .then(|| (name.to_string(), count))
         })
         .collect()
+}
+
+/// Rows the server counted as read by sequential scans so far, per hot table.
+fn rows_scanned(schema: &PgSchema) -> BTreeMap<String, i64> {
+    hot_counters(
+        schema,
+        "relname || '=' || seq_tup_read",
+        "pg_stat_user_tables",
+    )
 }
 
 /// Index entries the server counted as returned by scans so far, per index of a hot table
@@ -77,21 +87,11 @@ fn rows_scanned(schema: &PgSchema) -> BTreeMap<String, i64> {
 /// thousands (a bitmap scan of a non-selective index is no sequential scan, but reads as
 /// much).
 fn index_entries_read(schema: &PgSchema) -> BTreeMap<String, i64> {
-    schema
-        .texts(&format!(
-            "SELECT relname || '.' || indexrelname || '=' || idx_tup_read FROM pg_stat_user_indexes \
-             WHERE schemaname = '{}' ORDER BY 1",
-            schema.name
-        ))
-        .into_iter()
-        .filter_map(|row| {
-            let (index, count) = row.split_once('=')?;
-            let count: i64 = count.parse().ok()?;
-            HOT_TABLES
-                .contains(&index.split('.').next()?)
-                .then(|| (index.to_string(), count))
-        })
-        .collect()
+    hot_counters(
+        schema,
+        "relname || '.' || indexrelname || '=' || idx_tup_read",
+        "pg_stat_user_indexes",
+    )
 }
 
 /// Time for the counts of closed connections to be visible (a backend publishes its

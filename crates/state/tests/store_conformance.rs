@@ -1049,12 +1049,32 @@ fn health_counted_in_background_is_a_count_of_then(db: &Db) {
 }
 
 /// What `count_health_in_background` delivered, waited for.
-fn delivered(
-    rx: &std::sync::mpsc::Receiver<TaskerResult<Option<HealthCounts>>>,
-) -> Option<HealthCounts> {
+fn delivered(rx: &Counted) -> Option<HealthCounts> {
     rx.recv_timeout(Duration::from_secs(10))
         .expect("the counts are delivered")
         .expect("the count succeeds")
+}
+
+/// Where a count started in the background on `store` arrives.
+type Counted = std::sync::mpsc::Receiver<TaskerResult<Option<HealthCounts>>>;
+
+/// Starts a background count on `store` while a side connection holds `tasker_tasks`
+/// locked, so the count waits behind the lock until the returned transaction ends.
+async fn count_behind_a_lock(
+    store: &PostgresStore,
+    url: &str,
+) -> (sqlx::Transaction<'static, sqlx::Postgres>, Counted) {
+    let side = sqlx::PgPool::connect(url).await.unwrap();
+    let mut locked = side.begin().await.unwrap();
+    sqlx::query("LOCK TABLE tasker_tasks IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *locked)
+        .await
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    store
+        .count_health_in_background(at(1), Box::new(move |c| tx.send(c).unwrap()))
+        .unwrap();
+    (locked, rx)
 }
 
 /// A count in the background reads one snapshot, taken before the count's first table: a
@@ -1065,25 +1085,14 @@ fn delivered(
 /// add its own commits to the count: `crates/engine/tests/start_health.rs`.
 #[test]
 fn postgres_health_counted_in_background_reads_one_snapshot() {
-    use sqlx::Connection;
     let Some(schema) = PgSchema::new("health_snapshot") else {
         return;
     };
     let store = PostgresStore::open(&schema.url()).unwrap();
     store.register_template(&template()).unwrap();
     let task = create_task(&store, &template(), at(0)).task.task_id;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let url = schema.url();
-    run(async {
-        let mut side = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
-        let mut locked = side.begin().await.unwrap();
-        sqlx::query("LOCK TABLE tasker_tasks IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut *locked)
-            .await
-            .unwrap();
-        store
-            .count_health_in_background(at(1), Box::new(move |c| tx.send(c).unwrap()))
-            .unwrap();
+    let counted = run(async {
+        let (mut locked, counted) = count_behind_a_lock(&store, &schema.url()).await;
         sqlx::query(
             "INSERT INTO tasker_task_transitions \
                (task_id, to_state, from_state, sort_key, most_recent, metadata, created_at, updated_at) \
@@ -1094,8 +1103,9 @@ fn postgres_health_counted_in_background_reads_one_snapshot() {
         .await
         .unwrap();
         locked.commit().await.unwrap();
+        counted
     });
-    let counts = delivered(&rx).expect("counted before the store closed");
+    let counts = delivered(&counted).expect("counted before the store closed");
     assert_eq!(counts.tasks_by_state(), [1, 0, 0, 0, 0, 0]);
     let now = store.health_counts(at(2)).unwrap();
     assert_eq!(now.tasks_by_state(), [0, 1, 0, 0, 0, 0]);
@@ -1105,26 +1115,15 @@ fn postgres_health_counted_in_background_reads_one_snapshot() {
 /// delivers "not counted", so a health reading waiting for it is let through.
 #[test]
 fn postgres_closing_ends_a_background_count_unfinished() {
-    use sqlx::Connection;
     let Some(schema) = PgSchema::new("health_close") else {
         return;
     };
     let store = PostgresStore::open(&schema.url()).unwrap();
     store.register_template(&template()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let url = schema.url();
     run(async {
-        let mut side = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
-        let mut locked = side.begin().await.unwrap();
-        sqlx::query("LOCK TABLE tasker_tasks IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut *locked)
-            .await
-            .unwrap();
-        store
-            .count_health_in_background(at(1), Box::new(move |c| tx.send(c).unwrap()))
-            .unwrap();
+        let (locked, counted) = count_behind_a_lock(&store, &schema.url()).await;
         store.close();
-        assert!(delivered(&rx).is_none(), "nothing counted");
+        assert!(delivered(&counted).is_none(), "nothing counted");
         locked.rollback().await.unwrap();
     });
 }

@@ -49,18 +49,6 @@ RSpec.describe "Events" do
     [events, subscriber]
   end
 
-  # Queue#pop(timeout:) arrives in Ruby 3.2; this is it for 3.1.
-  def pop_within(queue, seconds)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
-    loop do
-      return queue.pop(true)
-    rescue ThreadError
-      raise "nothing arrived within #{seconds} s" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep 0.002
-    end
-  end
-
   # Events from `queue` until `count` named `until_name` arrived, plus whatever is queued.
   def drain(queue, until_name: "task.completed", count: 1, timeout: 5)
     got = []

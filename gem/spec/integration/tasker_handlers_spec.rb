@@ -56,7 +56,7 @@ RSpec.describe "Tasker's own handlers" do
     expect(attempt).to have_attributes(error_class: "Tasker::PermanentError", error_code: "PAYMENT_DECLINED",
                                        error_context: { "amount" => 92.34 })
     expect(payment.state_transitions.last.reason).to eq("permanent_error")
-    event = failures.pop(timeout: 5)
+    event = pop_within(failures, 5)
     expect(event).to include("error_class" => "Tasker::PermanentError", "error_code" => "PAYMENT_DECLINED",
                              "step_name" => "process_payment")
   end

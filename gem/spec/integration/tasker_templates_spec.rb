@@ -39,7 +39,7 @@ RSpec.describe "Tasker-format templates" do
     registration = engine.submit_task("user_registration", { "email" => "ada@example.test" })
     expect(engine.wait_for_task(checkout, timeout: 10)).to be_complete
     expect(engine.wait_for_task(registration, timeout: 10)).to be_complete
-    expect(seen.pop(timeout: 5)).to eq("service_call_started")
+    expect(pop_within(seen, 5)).to eq("service_call_started")
 
     payment = engine.task(checkout).steps.find_by(name: "process_payment")
     expect(payment.retry_limit).to eq(1) # environments.test

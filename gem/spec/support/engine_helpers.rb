@@ -15,6 +15,20 @@ module EngineHelpers
     engine
   end
 
+  # The next item of `queue`, waiting at most `seconds` for one. Ruby 3.1's Queue#pop has no
+  # timeout: `pop(timeout: 5)` there is `pop(non_block = {timeout: 5})`, a non-blocking pop
+  # that raises at once when an event is still on its way (a spec failed that way by chance).
+  def pop_within(queue, seconds)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+    loop do
+      return queue.pop(true)
+    rescue ThreadError
+      raise "nothing arrived within #{seconds} s" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.002
+    end
+  end
+
   def stop_engines
     # close, not just stop: a PostgreSQL store would otherwise keep its connections until
     # the engine object is garbage-collected.

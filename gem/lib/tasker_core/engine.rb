@@ -55,6 +55,12 @@ module TaskerCore
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0)
+      check_count(:workers, workers)
+      check_count(:ractors, ractors)
+      unless backoff_scale.is_a?(Numeric) && !backoff_scale.is_a?(Complex)
+        raise ValidationError, "backoff_scale: expected a non-negative number, got #{backoff_scale.inspect}"
+      end
+
       database_url ||= ENV.fetch("TASKER_DATABASE_URL") { "sqlite://#{File.expand_path(DEFAULT_DATABASE_FILE)}" }
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
                                     database_url: database_url.to_s })
@@ -72,6 +78,21 @@ module TaskerCore
         raise
       end
       engine
+    end
+
+    # More handler threads or Ractors than this is taken for a mistake (a count computed
+    # wrongly), not a wish: each one is a native thread.
+    MAX_WORKERS = 10_000
+
+    # Refuses a pool size that is not an Integer in 0..MAX_WORKERS, naming the option.
+    # @param option [Symbol]
+    # @param value [Object]
+    # @return [void]
+    # @raise [ValidationError]
+    def self.check_count(option, value)
+      return if value.is_a?(Integer) && value.between?(0, MAX_WORKERS)
+
+      raise ValidationError, "#{option}: expected an Integer from 0 to #{MAX_WORKERS}, got #{value.inspect[0, 100]}"
     end
 
     # Wraps an already started native engine; prefer {Engine.start}.
@@ -170,10 +191,14 @@ module TaskerCore
     end
 
     # Registers one template from YAML text (checked as {#register_templates} does).
-    # @param yaml [String]
+    # @param yaml [String] UTF-8 (or binary holding UTF-8, or any encoding Ruby can
+    #   transcode to UTF-8)
     # @param source [String] names the template in error messages
     # @return [Array<String>]
+    # @raise [ValidationError] for a bad template, text that is not UTF-8 (the message names
+    #   `source` and the byte offset of the first bad byte), or a yaml that is not a String
     def register_template(yaml, source: "<string>")
+      yaml, source = @native.template_input(yaml, source)
       declare_handler_executions(@native.undeclared_handlers_in(source, yaml))
       check_ractor_handlers(@native.ractor_steps_in(source, yaml))
       resuming_awaiting { @native.register_template_yaml(yaml, source) }

@@ -4,7 +4,7 @@
 //! place of the bad value (`context.items[2].price: Float::NAN is not valid JSON`) and so
 //! Time, Symbol and ActiveSupport's `as_json` objects convert the way a Rails user expects.
 
-use crate::helpers::errors::invalid;
+use crate::helpers::errors::{invalid, to_ruby as to_ruby_error};
 use magnus::{
     prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Float, Integer, RArray,
     RHash, RString, Ruby, Symbol, Value,
@@ -253,6 +253,43 @@ pub fn interned_utf8(s: &str) -> Value {
     };
     // SAFETY: rb_enc_interned_str returns a live String VALUE.
     unsafe { <Value as magnus::rb_sys::FromRawValue>::from_raw(value) }
+}
+
+/// Template text from Ruby as UTF-8, or a `ValidationError` naming `source`. Text in UTF-8,
+/// US-ASCII or binary (`File.binread`) is taken byte for byte and must be UTF-8; the first
+/// bad byte is named by offset, line and column (`tasker_model::template::utf8_text`).
+/// Text in another encoding (ISO-8859-1, UTF-16, …) is transcoded first, as Ruby would.
+/// magnus's own `String` conversion would raise `EncodingError` or `TypeError` instead,
+/// which a caller rescuing `TaskerCore::Error` does not expect.
+pub fn template_text(ruby: &Ruby, v: Value, source: &str) -> Result<String, Error> {
+    let Some(s) = RString::from_value(v) else {
+        return Err(invalid(
+            source,
+            format!("template text must be a String, got {}", inspect(v)),
+        ));
+    };
+    let s = if s.is_utf8_compatible_encoding() || s.enc_get() == ruby.ascii8bit_encindex() {
+        s
+    } else {
+        let encoding = s.enc_get();
+        let encoding = magnus::encoding::RbEncoding::from(encoding);
+        let name = encoding.name().to_owned();
+        s.funcall::<_, _, RString>("encode", ("UTF-8",))
+            .map_err(|e| {
+                invalid(
+                    source,
+                    format!("template text in {name} cannot be converted to UTF-8: {e}"),
+                )
+            })?
+    };
+    // SAFETY: the GVL is held and nothing runs Ruby code while the slice is read and copied.
+    let bytes = unsafe { s.as_slice() }.to_vec();
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) => Err(to_ruby_error(
+            tasker_model::template::utf8_text(e.as_bytes(), source).unwrap_err(),
+        )),
+    }
 }
 
 /// A Ruby Integer as an id (`i64`), naming `what` when it is not one.

@@ -188,3 +188,15 @@ fn a_file_that_is_not_utf8_is_refused_with_its_path_and_offset() {
         )
     );
 }
+
+#[test]
+fn a_name_holding_nul_is_refused() {
+    assert_rejected(
+        "name: \"a\\u0000b\"\nstep_templates: [{name: a, handler_class: A}]",
+        &["name: contains a NUL character"],
+    );
+    assert_rejected(
+        "name: x\nstep_templates: [{name: a, handler_class: \"A\\0\"}]",
+        &["step 'a': handler_class: contains a NUL character"],
+    );
+}

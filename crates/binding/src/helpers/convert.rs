@@ -97,10 +97,14 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
         return Ok(Json::Bool(false));
     }
     if let Some(s) = RString::from_value(v) {
-        return s
+        let s = s
             .to_string()
-            .map(Json::String)
-            .map_err(|_| bad("string is not valid UTF-8 (nor convertible to it)"));
+            .map_err(|_| bad("string is not valid UTF-8 (nor convertible to it)"))?;
+        return if s.contains('\0') {
+            Err(bad(NUL_MESSAGE))
+        } else {
+            Ok(Json::String(s))
+        };
     }
     if let Some(i) = Integer::from_value(v) {
         if let Ok(n) = i.to_i64() {
@@ -120,12 +124,12 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
         let mut map = Map::new();
         let mut failure = None;
         h.foreach(|k: Value, val: Value| {
-            let Some(key) = hash_key(k) else {
-                failure = Some(bad(format!(
-                    "hash key {} is not a String or Symbol",
-                    inspect(k)
-                )));
-                return Ok(ForEach::Stop);
+            let key = match hash_key(k) {
+                Ok(key) => key,
+                Err(message) => {
+                    failure = Some(bad(message));
+                    return Ok(ForEach::Stop);
+                }
             };
             match walk(ruby, val, depth + 1) {
                 Ok(j) => {
@@ -172,18 +176,35 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
     )))
 }
 
-fn hash_key(k: Value) -> Option<String> {
-    if let Some(s) = RString::from_value(k) {
-        return s.to_string().ok();
+/// A hash key as a JSON object key, or why it cannot be one.
+fn hash_key(k: Value) -> Result<String, String> {
+    let key = if let Some(s) = RString::from_value(k) {
+        s.to_string().ok()
+    } else if let Some(s) = Symbol::from_value(k) {
+        s.name().ok().map(|c| c.into_owned())
+    } else if let Some(i) = Integer::from_value(k) {
+        i.to_i64().ok().map(|n| n.to_string())
+    } else {
+        return Err(format!(
+            "hash key {} is not a String, Symbol or Integer",
+            inspect(k)
+        ));
+    };
+    match key {
+        None => Err(format!(
+            "hash key {} is not valid UTF-8 (nor convertible to it), or an Integer outside the 64-bit range",
+            inspect(k)
+        )),
+        Some(key) if key.contains('\0') => Err(format!("hash key {}: {NUL_MESSAGE}", inspect(k))),
+        Some(key) => Ok(key),
     }
-    if let Some(s) = Symbol::from_value(k) {
-        return s.name().ok().map(|c| c.into_owned());
-    }
-    if let Some(i) = Integer::from_value(k) {
-        return i.to_i64().ok().map(|n| n.to_string());
-    }
-    None
 }
+
+/// Why a string holding U+0000 is refused: PostgreSQL cannot store it (text and jsonb
+/// alike), and a value one store refuses must be refused by all, at the call, rather than
+/// fail a later group commit.
+const NUL_MESSAGE: &str =
+    "string contains a NUL character (\\u0000), which PostgreSQL cannot store";
 
 fn inspect(v: Value) -> String {
     v.inspect()

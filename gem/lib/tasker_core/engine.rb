@@ -180,11 +180,13 @@ module TaskerCore
     # `execution:` runs where its handler class declares ({BaseStepHandler.execution}), else
     # where the template says. The handler class of every step that will run in a Ractor is
     # checked first ({RactorSafety}).
-    # @param path [String]
+    # @param path [String, Pathname]
     # @return [Array<String>] the keys registered ("namespace/name@version")
-    # @raise [ValidationError] for a bad template or a handler that cannot run in a Ractor
+    # @raise [ValidationError] for a bad template (a file that is not UTF-8: naming the file
+    #   and the byte offset of its first bad byte), a handler that cannot run in a Ractor, or
+    #   a path that is not a UTF-8 String without NUL bytes
     def register_templates(path)
-      path = File.expand_path(path.to_s)
+      path = File.expand_path(Inputs.path(path, "template path"))
       declare_handler_executions(@native.undeclared_handlers_in(path, nil))
       check_ractor_handlers(@native.ractor_steps_in(path, nil))
       resuming_awaiting { @native.register_templates(path) }
@@ -211,7 +213,10 @@ module TaskerCore
     # @return [TemplateGraphAnalyzer]
     # @raise [ValidationError] when no such template is registered
     def template_graph(name, namespace: nil, version: nil)
-      TemplateGraphAnalyzer.new(@native.template_graph(name.to_s, namespace, version))
+      name = Inputs.name(name.to_s, "template name")
+      namespace = Inputs.name(namespace, "namespace") unless namespace.nil?
+      version = Inputs.name(version, "version") unless version.nil?
+      TemplateGraphAnalyzer.new(@native.template_graph(name, namespace, version))
     end
 
     # Whether this process is a fork of the one that started the engine: it cannot be used
@@ -261,6 +266,9 @@ module TaskerCore
 
       @submitter.submit_task(name, context, namespace: namespace, version: version, initiator: initiator,
                                             source_system: source_system, reason: reason, tags: tags, durable: durable)
+    rescue EncodingError => e
+      # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
+      raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
@@ -274,6 +282,8 @@ module TaskerCore
       context = @task_handler_hooks.before_submit(name, namespace, version, context)
       @submitter.create_task(name, context, namespace: namespace, version: version, initiator: initiator,
                                             source_system: source_system, reason: reason, tags: tags, durable: durable)
+    rescue EncodingError => e
+      raise Inputs.explain_encoding(e, "create_task name" => name, "namespace" => namespace, "version" => version)
     end
 
     # Waits until the task ends (GVL released) and returns its result; `:reenqueue` when
@@ -344,11 +354,16 @@ module TaskerCore
       @native.task(task_id) || raise(ValidationError, "task #{task_id}: no such task in this engine's store")
     end
 
+    # Most steps one {#take_steps} call takes.
+    MAX_TAKE = 100_000
+
     # Takes up to `max` ready steps, waiting up to `timeout` seconds for the first (for
     # engines started with `workers: 0`). Report each with {#complete_step} or {#fail_step}.
+    # @param max [Integer] 1 to {MAX_TAKE}
+    # @param timeout [Numeric] seconds
     # @return [Array<TaskerCore::Native::ReadyStep>]
     def take_steps(max: 16, timeout: 0)
-      @native.take_steps(max, timeout)
+      @native.take_steps(Inputs.integer(max, "take_steps max", 1..MAX_TAKE), timeout)
     end
 
     # @!method next_steps(max: 16, timeout: 0)
@@ -373,8 +388,10 @@ module TaskerCore
     # @param details [Hash, nil] kept with the attempt and in the `step.failed` event
     #   (e.g. `{"error_code" => "PAYMENT_DECLINED"}`)
     # @return [void]
+    # `error_class` and `message` are recorded as UTF-8, bytes that are not replaced by U+FFFD:
+    # a failure is never refused for its text.
     def fail_step(step_id, error_class:, message:, retryable: true, retry_after: nil, details: nil)
-      @native.fail_step(step_id, error_class.to_s, message.to_s, retryable, retry_after, details)
+      @native.fail_step(step_id, Inputs.text(error_class), Inputs.text(message), retryable, retry_after, details)
     end
 
     # Counters (tasks and steps by outcome, store batches), gauges (steps in flight and
@@ -409,6 +426,7 @@ module TaskerCore
     # @param timeout [Numeric] seconds
     # @return [Integer] steps taken back
     def stop(timeout: 30)
+      Inputs.seconds(timeout, "stop timeout")
       return 0 if forked? # the parent's engine: nothing of it runs here
 
       # One deadline for the handlers, shared by both pools (each had its own before, so
@@ -431,11 +449,14 @@ module TaskerCore
     # @param timeout [Numeric] seconds
     # @return [Integer] steps taken back
     def close(timeout: 30)
-      taken_back = stopped? ? 0 : stop(timeout: timeout)
-    ensure
-      # Even when stop raised (its last flush timed out, say), the store's connections and
-      # threads are released now rather than at exit.
-      @native.close([timeout, 5].max) unless forked?
+      Inputs.seconds(timeout, "close timeout") # refused before anything stops
+      begin
+        stopped? ? 0 : stop(timeout: timeout)
+      ensure
+        # Even when stop raised (its last flush timed out, say), the store's connections and
+        # threads are released now rather than at exit.
+        @native.close([timeout, 5].max) unless forked?
+      end
     end
 
     # @return [Boolean]

@@ -110,12 +110,12 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<usize>();
     prop_oneof![
-        (at.clone(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
-        (at.clone(), any::<u8>()).prop_map(|(at, byte)| Mutation::SetByte { at, byte }),
-        at.clone().prop_map(|at| Mutation::Truncate { at }),
-        (at.clone(), prop::sample::select(YAML_SPECIAL))
+        (at, 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
+        (at, any::<u8>()).prop_map(|(at, byte)| Mutation::SetByte { at, byte }),
+        at.prop_map(|at| Mutation::Truncate { at }),
+        (at, prop::sample::select(YAML_SPECIAL))
             .prop_map(|(at, text)| Mutation::Insert { at, text }),
-        (at.clone(), 1usize..40).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        (at, 1usize..40).prop_map(|(at, len)| Mutation::Delete { at, len }),
         at.prop_map(|at| Mutation::DuplicateLine { at }),
     ]
 }

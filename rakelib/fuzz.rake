@@ -3,7 +3,7 @@
 require "etc"
 
 # The long run of the seeded mutation fuzz (gem/spec/integration/fuzz_spec.rb, issue 23):
-# the suite runs 4,000 cases on every run; this runs FUZZ_CASES (default 100,000) with a
+# the suite runs 3,000 cases on every run; this runs FUZZ_CASES (default 100,000) with a
 # seed (FUZZ_SEED, default a new random one, printed) on TASKER_SPEC_STORE (sqlite by
 # default; postgres or memory), and prints cases/s, the count of each outcome and the
 # slowest case. A failing case is reproduced with

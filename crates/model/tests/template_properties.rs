@@ -170,10 +170,14 @@ fn parse_bytes(bytes: &[u8], source: &str) -> Result<TaskTemplate, String> {
 fn assert_accepted_is_valid(t: &TaskTemplate) {
     assert!(!t.name.trim().is_empty());
     assert!(!t.step_templates.is_empty());
+    for name in [&t.name, &t.namespace_name, &t.version] {
+        assert!(!name.contains('\0'), "a stored name holds U+0000: {name:?}");
+    }
     let names: HashSet<&str> = t.step_templates.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names.len(), t.step_templates.len(), "unique step names");
     for s in &t.step_templates {
         assert!(!s.handler_class.trim().is_empty());
+        assert!(!s.name.contains('\0') && !s.handler_class.contains('\0'));
         for p in s.parents() {
             assert!(p != s.name && names.contains(p), "parent {p} of {}", s.name);
         }

@@ -94,6 +94,7 @@ module TaskerCore
 
       raise ValidationError, "#{option}: expected an Integer from 0 to #{MAX_WORKERS}, got #{value.inspect[0, 100]}"
     end
+    private_class_method :check_count
 
     # Wraps an already started native engine; prefer {Engine.start}.
     # @param native [TaskerCore::Native::Engine]
@@ -379,7 +380,9 @@ module TaskerCore
       @native.complete_step(step_id, results)
     end
 
-    # Reports a step's failure (non-blocking).
+    # Reports a step's failure (non-blocking). `error_class` and `message` are recorded as
+    # UTF-8, bytes that are not replaced by U+FFFD ({Inputs.text}): a failure is never
+    # refused for its text.
     # @param step_id [Integer]
     # @param error_class [String]
     # @param message [String]
@@ -388,8 +391,6 @@ module TaskerCore
     # @param details [Hash, nil] kept with the attempt and in the `step.failed` event
     #   (e.g. `{"error_code" => "PAYMENT_DECLINED"}`)
     # @return [void]
-    # `error_class` and `message` are recorded as UTF-8, bytes that are not replaced by U+FFFD:
-    # a failure is never refused for its text.
     def fail_step(step_id, error_class:, message:, retryable: true, retry_after: nil, details: nil)
       @native.fail_step(step_id, Inputs.text(error_class), Inputs.text(message), retryable, retry_after, details)
     end

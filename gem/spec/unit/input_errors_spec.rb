@@ -115,8 +115,11 @@ RSpec.describe "Bad input raises TaskerCore errors" do
     expect { start_engine(templates: nil, workers: 0, backoff_scale: "x") }.to raise_error(TaskerCore::ValidationError, /backoff_scale/)
   end
 
-  # The sweep that found the cases above, kept so the next one is found here.
-  it "raises only TaskerCore errors from every entry point given any hostile value" do
+  # The sweep that found the cases above, kept so the next one is found here. It checks error
+  # classes, not memory: under GC.stress (bin/test's binding pass) it would take four minutes
+  # and add nothing the examples above do not cover there.
+  it "raises only TaskerCore errors from every entry point given any hostile value",
+     skip: (ENV["TASKER_GC_STRESS"] == "1" && "slow under GC.stress; runs in the normal passes") do
     engine.register_template(template)
     id = engine.submit_task("t", {})
     # Waits below end at once: on a finished task, and with a step always ready to take.

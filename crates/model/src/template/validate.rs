@@ -1,5 +1,6 @@
 //! The checks on a template that need no graph: steps present, named, unique, with a
-//! handler, dependencies known, Tasker's `named_steps` rule, custom event names.
+//! handler, dependencies known, Tasker's `named_steps` rule, custom event names, and no
+//! U+0000 in the names a store keeps.
 //!
 //! Owns only these rules, run on every parsed and every environment-overridden template;
 //! it must not parse, and must not look for cycles longer than a step naming itself (the

@@ -56,6 +56,29 @@ module TaskerCore
       label
     end
 
+    # Template text as UTF-8, refused as the engine refuses it when registering (the same
+    # message: `tasker_model::template::utf8_text`, pinned by spec/unit/input_errors_spec.rb),
+    # for the Ruby-side readers of templates that do not register ({TemplateGraphAnalyzer}).
+    # @param value [String]
+    # @param source [String] names the template in errors
+    # @return [String] UTF-8
+    # @raise [ValidationError]
+    def template_text(value, source)
+      raise ValidationError, "#{source}: template text must be a String, got #{value.inspect}" unless value.is_a?(String)
+
+      text = utf8(value)
+      return text if text
+
+      unless [Encoding::UTF_8, Encoding::BINARY, Encoding::US_ASCII].include?(value.encoding)
+        begin
+          value.encode(Encoding::UTF_8)
+        rescue EncodingError => e
+          raise ValidationError, "#{source}: template text in #{value.encoding} cannot be converted to UTF-8: #{e.message}"
+        end
+      end
+      raise ValidationError, "#{source}: template text is not valid UTF-8: #{where_not_utf8(value.b)}"
+    end
+
     # A file or directory path as the engine reads it: UTF-8 without NUL bytes.
     # @param value [String, Pathname]
     # @param what [String]
@@ -139,11 +162,42 @@ module TaskerCore
       end
     end
 
+    # Where the first byte that is not UTF-8 sits in `bytes` (binary), worded as the engine
+    # words it: "byte 0xE9 at byte offset 9 (line 1, byte column 10)".
+    def where_not_utf8(bytes)
+      offset = 0
+      bytes.dup.force_encoding(Encoding::UTF_8).each_char do |c|
+        break unless c.valid_encoding?
+
+        offset += c.bytesize
+      end
+      before = bytes.byteslice(0, offset)
+      line = before.count("\n") + 1
+      column = offset - (before.rindex("\n") || -1)
+      what = incomplete_at_end?(bytes.byteslice(offset..)) ? "an incomplete character at the end" : format("byte 0x%02X", bytes.getbyte(offset))
+      "#{what} at byte offset #{offset} (line #{line}, byte column #{column})"
+    end
+
+    # Whether `rest` is the start of a UTF-8 character cut off by the end of the text (what
+    # Rust's Utf8Error reports with no error_len).
+    def incomplete_at_end?(rest)
+      lead = rest.getbyte(0)
+      length = if lead.between?(0xC2, 0xDF) then 2
+               elsif lead.between?(0xE0, 0xEF) then 3
+               elsif lead.between?(0xF0, 0xF4) then 4
+               else return false
+               end
+      return false unless rest.bytesize < length
+
+      second = { 0xE0 => 0xA0..0xBF, 0xED => 0x80..0x9F, 0xF0 => 0x90..0xBF, 0xF4 => 0x80..0x8F }.fetch(lead, 0x80..0xBF)
+      rest.bytes.drop(1).each_with_index.all? { |b, i| (i.zero? ? second : 0x80..0xBF).cover?(b) }
+    end
+
     # An inspect cut short, for messages.
     def short(value)
       shown = value.inspect
       shown.length > 80 ? "#{shown[0, 80]}..." : shown
     end
-    private_class_method :utf8, :not_utf8, :short
+    private_class_method :utf8, :not_utf8, :short, :where_not_utf8, :incomplete_at_end?
   end
 end

@@ -40,6 +40,24 @@ RSpec.describe "Bad input raises TaskerCore errors" do
       expect(engine.register_template(template.encode(Encoding::UTF_16LE))).to eq(["ns/t@0.1.0"])
     end
 
+    it "is refused in the same words by the graph analyzer, which reads templates in Ruby" do
+      random = Random.new(23)
+      bad = ["\x80", "\xC3", "\xE2\x82", "\xF0\x9F\x92", "\xC0\xAF", "\xED\xA0\x80", "\xE0\x80", "\xF4\x90", "\xFF"].map(&:b)
+      200.times do
+        text = template.b
+        at = random.rand(text.bytesize + 1)
+        text = text.byteslice(0, at) + bad.sample(random: random) + (random.rand(3).zero? ? "".b : text.byteslice(at..))
+        native = (engine.register_template(text, source: "s.yaml") rescue $!) # rubocop:disable Style/RescueModifier
+        ruby = (TaskerCore::TemplateGraphAnalyzer.from_yaml(text, source: "s.yaml") rescue $!) # rubocop:disable Style/RescueModifier
+        expect(native).to be_a(TaskerCore::ValidationError)
+        expect(ruby.message).to eq(native.message)
+      end
+      path = template_file("name: caf\xE9\n".b)
+      expect { TaskerCore::TemplateGraphAnalyzer.from_file(path) }
+        .to raise_error(TaskerCore::ValidationError, "#{path}: template text is not valid UTF-8: byte 0xE9 at byte offset 9 (line 1, byte column 10)")
+      expect { TaskerCore::TemplateGraphAnalyzer.from_file("a\0b") }.to raise_error(TaskerCore::ValidationError, /NUL byte/)
+    end
+
     it "says when text in another encoding cannot become UTF-8" do
       text = "name: \x81\n".dup.force_encoding(Encoding::Windows_1252)
       expect { engine.register_template(text, source: "w.yaml") }
@@ -139,6 +157,9 @@ RSpec.describe "Bad input raises TaskerCore errors" do
       attempt.call("register_template(source: #{shown})") { engine.register_template(template, source: v) }
       attempt.call("register_templates(#{shown})") { engine.register_templates(v) }
       attempt.call("template_graph(#{shown})") { engine.template_graph(v) }
+      attempt.call("TemplateGraphAnalyzer.from_yaml(#{shown})") { TaskerCore::TemplateGraphAnalyzer.from_yaml(v) }
+      attempt.call("TemplateGraphAnalyzer.from_yaml(source: #{shown})") { TaskerCore::TemplateGraphAnalyzer.from_yaml(template, source: v) }
+      attempt.call("TemplateGraphAnalyzer.from_file(#{shown})") { TaskerCore::TemplateGraphAnalyzer.from_file(v) }
       attempt.call("submit_task(#{shown})") { engine.submit_task(v, {}) }
       attempt.call("submit_task(t, #{shown})") { engine.submit_task("t", v) }
       attempt.call("submit_task(t, {k: #{shown}})") { engine.submit_task("t", { "k" => v, v.to_s => 1 }) }

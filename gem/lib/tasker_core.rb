@@ -108,6 +108,7 @@ end
 
 require_relative "tasker_core/version"
 require_relative "tasker_core/errors"
+require_relative "tasker_core/inputs"
 require_relative "tasker_core/failure"
 require_relative "tasker_core/tasker_core_ext"
 require_relative "tasker_core/native_options"

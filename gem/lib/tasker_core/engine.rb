@@ -55,6 +55,12 @@ module TaskerCore
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0)
+      check_count(:workers, workers)
+      check_count(:ractors, ractors)
+      unless backoff_scale.is_a?(Numeric) && !backoff_scale.is_a?(Complex)
+        raise ValidationError, "backoff_scale: expected a non-negative number, got #{backoff_scale.inspect}"
+      end
+
       database_url ||= ENV.fetch("TASKER_DATABASE_URL") { "sqlite://#{File.expand_path(DEFAULT_DATABASE_FILE)}" }
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
                                     database_url: database_url.to_s })
@@ -73,6 +79,22 @@ module TaskerCore
       end
       engine
     end
+
+    # More handler threads or Ractors than this is taken for a mistake (a count computed
+    # wrongly), not a wish: each one is a native thread.
+    MAX_WORKERS = 10_000
+
+    # Refuses a pool size that is not an Integer in 0..MAX_WORKERS, naming the option.
+    # @param option [Symbol]
+    # @param value [Object]
+    # @return [void]
+    # @raise [ValidationError]
+    def self.check_count(option, value)
+      return if value.is_a?(Integer) && value.between?(0, MAX_WORKERS)
+
+      raise ValidationError, "#{option}: expected an Integer from 0 to #{MAX_WORKERS}, got #{value.inspect[0, 100]}"
+    end
+    private_class_method :check_count
 
     # Wraps an already started native engine; prefer {Engine.start}.
     # @param native [TaskerCore::Native::Engine]
@@ -159,21 +181,27 @@ module TaskerCore
     # `execution:` runs where its handler class declares ({BaseStepHandler.execution}), else
     # where the template says. The handler class of every step that will run in a Ractor is
     # checked first ({RactorSafety}).
-    # @param path [String]
+    # @param path [String, Pathname]
     # @return [Array<String>] the keys registered ("namespace/name@version")
-    # @raise [ValidationError] for a bad template or a handler that cannot run in a Ractor
+    # @raise [ValidationError] for a bad template (a file that is not UTF-8: naming the file
+    #   and the byte offset of its first bad byte), a handler that cannot run in a Ractor, or
+    #   a path that is not a UTF-8 String without NUL bytes
     def register_templates(path)
-      path = File.expand_path(path.to_s)
+      path = File.expand_path(Inputs.path(path, "template path"))
       declare_handler_executions(@native.undeclared_handlers_in(path, nil))
       check_ractor_handlers(@native.ractor_steps_in(path, nil))
       resuming_awaiting { @native.register_templates(path) }
     end
 
     # Registers one template from YAML text (checked as {#register_templates} does).
-    # @param yaml [String]
+    # @param yaml [String] UTF-8 (or binary holding UTF-8, or any encoding Ruby can
+    #   transcode to UTF-8)
     # @param source [String] names the template in error messages
     # @return [Array<String>]
+    # @raise [ValidationError] for a bad template, text that is not UTF-8 (the message names
+    #   `source` and the byte offset of the first bad byte), or a yaml that is not a String
     def register_template(yaml, source: "<string>")
+      yaml, source = @native.template_input(yaml, source)
       declare_handler_executions(@native.undeclared_handlers_in(source, yaml))
       check_ractor_handlers(@native.ractor_steps_in(source, yaml))
       resuming_awaiting { @native.register_template_yaml(yaml, source) }
@@ -186,7 +214,10 @@ module TaskerCore
     # @return [TemplateGraphAnalyzer]
     # @raise [ValidationError] when no such template is registered
     def template_graph(name, namespace: nil, version: nil)
-      TemplateGraphAnalyzer.new(@native.template_graph(name.to_s, namespace, version))
+      name = Inputs.name(name.to_s, "template name")
+      namespace = Inputs.name(namespace, "namespace") unless namespace.nil?
+      version = Inputs.name(version, "version") unless version.nil?
+      TemplateGraphAnalyzer.new(@native.template_graph(name, namespace, version))
     end
 
     # Whether this process is a fork of the one that started the engine: it cannot be used
@@ -236,6 +267,9 @@ module TaskerCore
 
       @submitter.submit_task(name, context, namespace: namespace, version: version, initiator: initiator,
                                             source_system: source_system, reason: reason, tags: tags, durable: durable)
+    rescue EncodingError => e
+      # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
+      raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
@@ -249,6 +283,8 @@ module TaskerCore
       context = @task_handler_hooks.before_submit(name, namespace, version, context)
       @submitter.create_task(name, context, namespace: namespace, version: version, initiator: initiator,
                                             source_system: source_system, reason: reason, tags: tags, durable: durable)
+    rescue EncodingError => e
+      raise Inputs.explain_encoding(e, "create_task name" => name, "namespace" => namespace, "version" => version)
     end
 
     # Waits until the task ends (GVL released) and returns its result; `:reenqueue` when
@@ -319,11 +355,16 @@ module TaskerCore
       @native.task(task_id) || raise(ValidationError, "task #{task_id}: no such task in this engine's store")
     end
 
+    # Most steps one {#take_steps} call takes.
+    MAX_TAKE = 100_000
+
     # Takes up to `max` ready steps, waiting up to `timeout` seconds for the first (for
     # engines started with `workers: 0`). Report each with {#complete_step} or {#fail_step}.
+    # @param max [Integer] 1 to {MAX_TAKE}
+    # @param timeout [Numeric] seconds
     # @return [Array<TaskerCore::Native::ReadyStep>]
     def take_steps(max: 16, timeout: 0)
-      @native.take_steps(max, timeout)
+      @native.take_steps(Inputs.integer(max, "take_steps max", 1..MAX_TAKE), timeout)
     end
 
     # @!method next_steps(max: 16, timeout: 0)
@@ -339,7 +380,9 @@ module TaskerCore
       @native.complete_step(step_id, results)
     end
 
-    # Reports a step's failure (non-blocking).
+    # Reports a step's failure (non-blocking). `error_class` and `message` are recorded as
+    # UTF-8, bytes that are not replaced by U+FFFD ({Inputs.text}): a failure is never
+    # refused for its text.
     # @param step_id [Integer]
     # @param error_class [String]
     # @param message [String]
@@ -349,7 +392,7 @@ module TaskerCore
     #   (e.g. `{"error_code" => "PAYMENT_DECLINED"}`)
     # @return [void]
     def fail_step(step_id, error_class:, message:, retryable: true, retry_after: nil, details: nil)
-      @native.fail_step(step_id, error_class.to_s, message.to_s, retryable, retry_after, details)
+      @native.fail_step(step_id, Inputs.text(error_class), Inputs.text(message), retryable, retry_after, details)
     end
 
     # Counters (tasks and steps by outcome, store batches), gauges (steps in flight and
@@ -384,6 +427,7 @@ module TaskerCore
     # @param timeout [Numeric] seconds
     # @return [Integer] steps taken back
     def stop(timeout: 30)
+      Inputs.seconds(timeout, "stop timeout")
       return 0 if forked? # the parent's engine: nothing of it runs here
 
       # One deadline for the handlers, shared by both pools (each had its own before, so
@@ -406,11 +450,14 @@ module TaskerCore
     # @param timeout [Numeric] seconds
     # @return [Integer] steps taken back
     def close(timeout: 30)
-      taken_back = stopped? ? 0 : stop(timeout: timeout)
-    ensure
-      # Even when stop raised (its last flush timed out, say), the store's connections and
-      # threads are released now rather than at exit.
-      @native.close([timeout, 5].max) unless forked?
+      Inputs.seconds(timeout, "close timeout") # refused before anything stops
+      begin
+        stopped? ? 0 : stop(timeout: timeout)
+      ensure
+        # Even when stop raised (its last flush timed out, say), the store's connections and
+        # threads are released now rather than at exit.
+        @native.close([timeout, 5].max) unless forked?
+      end
     end
 
     # @return [Boolean]

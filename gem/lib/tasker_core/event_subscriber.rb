@@ -21,6 +21,10 @@ module TaskerCore
   # {#handle_events_missed}) counting what it missed. The engine never waits for it.
   class EventSubscriber
     DEFAULT_CAPACITY = 65_536
+    # A larger buffer is taken for a mistake; the engine allocates it up front.
+    MAX_CAPACITY = 16_777_216 # benches/events.rb uses 1,000,000
+    # The overflow policies the engine knows.
+    OVERFLOWS = %w[drop_newest drop_oldest].freeze
 
     class << self
       # Patterns instances of this class subscribe to.
@@ -51,11 +55,16 @@ module TaskerCore
     # @param name [String, nil] shown in stats and logs (default: the class name)
     # @yieldparam event [Event] when given, the block receives every event (gaps included)
     def initialize(*patterns, capacity: DEFAULT_CAPACITY, overflow: :drop_newest, name: nil, &block)
-      @patterns = (patterns.empty? ? self.class.patterns : patterns.flatten.map(&:to_s)).freeze
-      raise ValidationError, "event subscriber: capacity must be a positive Integer" unless capacity.is_a?(Integer) && capacity.positive?
+      @patterns = (patterns.empty? ? self.class.patterns : patterns.flatten.map { |p| Inputs.name(p.to_s, "event pattern") }).freeze
+      unless capacity.is_a?(Integer) && capacity.between?(1, MAX_CAPACITY)
+        raise ValidationError, "event subscriber: capacity must be an Integer from 1 to #{MAX_CAPACITY}, got #{capacity.inspect[0, 80]}"
+      end
+      unless OVERFLOWS.include?(overflow.to_s)
+        raise ValidationError, "event subscriber: overflow: expected drop_newest or drop_oldest, got #{overflow.inspect[0, 80]}"
+      end
 
       @capacity = capacity
-      @overflow = overflow.to_sym
+      @overflow = overflow.to_s.to_sym
       @name = name
       @block = block
       @handler_methods = {}

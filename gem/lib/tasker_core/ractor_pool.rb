@@ -28,7 +28,7 @@ module TaskerCore
     # @param batch_size [Integer] steps a Ractor takes per wait
     # @param logger [Logger, nil]
     def initialize(engine, size: 2, batch_size: 4, logger: nil)
-      raise ValidationError, "ractors: must be a positive Integer, got #{size.inspect}" unless size.is_a?(Integer) && size.positive?
+      raise ValidationError, "ractors: must be an Integer from 1 to #{Engine::MAX_WORKERS}, got #{size.inspect[0, 100]}" unless size.is_a?(Integer) && size.between?(1, Engine::MAX_WORKERS)
 
       @native = engine.respond_to?(:native) ? engine.native : engine
       @size = size

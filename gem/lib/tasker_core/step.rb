@@ -150,7 +150,7 @@ module TaskerCore
     # followed by `step.mark_pending!` works as written) and returns it.
     def operate(operation, payload, reason)
       task.engine.native.operate(task.task_id, operation,
-                                 Native::OperateOptions.new(step_id, payload, reason, history_head, 30))
+                                 Native::OperateOptions.new(step_id, payload, Inputs.label(reason, "reason"), history_head, 30))
       fresh = task.reload.steps.find_by(step_id: step_id)
       initialize(fresh.task, fresh.instance_variable_get(:@row))
       self

@@ -88,6 +88,8 @@ module TaskerCore
     # @return [void]
     def publish_event(name, payload = {})
       @native.publish_event(step_id, name.to_s, payload)
+    rescue EncodingError => e
+      raise Inputs.explain_encoding(e, "event name" => name.to_s)
     end
 
     # @return [TaskerCore::TaskContext]

@@ -93,10 +93,12 @@ module TaskerCore
     end
 
     def report_failure(ready, error, retryable:, retry_after: nil, note: nil, details: nil)
-      message = error.message.to_s
-      message = "#{message} (#{note})" if note
-      message = "#{message} (#{error.backtrace.first})" if error.backtrace&.first
-      @native.fail_step(ready.step_id, error.class.name || "AnonymousError", message, retryable, retry_after, details)
+      # A message may hold any bytes (binary data, another encoding): it is recorded as
+      # UTF-8 so the report itself cannot fail and leave the step handed out.
+      message = Inputs.text(error.message)
+      message = "#{message} (#{Inputs.text(note)})" if note
+      message = "#{message} (#{Inputs.text(error.backtrace.first)})" if error.backtrace&.first
+      @native.fail_step(ready.step_id, Inputs.text(error.class.name || "AnonymousError"), message, retryable, retry_after, details)
       false
     end
   end

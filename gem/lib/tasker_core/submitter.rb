@@ -41,16 +41,21 @@ module TaskerCore
         return @native.submit_in(name.to_s, context, namespace&.to_s, version&.to_s)
       end
 
-      @native.submit(name.to_s, context, Native::SubmitOptions.new(namespace&.to_s, version&.to_s, initiator, source_system,
-                                                                   reason, tags, true, durable_timeout(durable)))
+      @native.submit(name.to_s, context, Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
+                                                                   tags, true, durable_timeout(durable)))
+    rescue EncodingError => e
+      # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
+      raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
     # @return [Integer] the task id
     def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false)
-      @native.submit(name.to_s, context, Native::SubmitOptions.new(namespace&.to_s, version&.to_s, initiator, source_system,
-                                                                   reason, tags, false, durable_timeout(durable)))
+      @native.submit(name.to_s, context, Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
+                                                                   tags, false, durable_timeout(durable)))
+    rescue EncodingError => e
+      raise Inputs.explain_encoding(e, "create_task name" => name, "namespace" => namespace, "version" => version)
     end
 
     # Waits (GVL released; Thread#kill, Timeout and Ctrl-C interrupt it) until the task
@@ -82,6 +87,22 @@ module TaskerCore
     end
 
     private
+
+    # Characters Tasker's tasks table keeps of an initiator, source_system or reason.
+    LABEL_MAX = 128
+
+    # namespace and version as UTF-8 Strings (or nil), each refused by name when it is not
+    # text (the options Struct would only say "expected a String").
+    def names(namespace, version)
+      [namespace && Inputs.name(namespace.to_s, "namespace"), version && Inputs.name(version.to_s, "version")]
+    end
+
+    # initiator, source_system and reason, checked as the stores will keep them (a value
+    # PostgreSQL refuses would otherwise fail a later group commit, not this call).
+    def labels(initiator, source_system, reason)
+      [Inputs.label(initiator, "initiator", LABEL_MAX), Inputs.label(source_system, "source_system", LABEL_MAX),
+       Inputs.label(reason, "reason", LABEL_MAX)]
+    end
 
     def durable_timeout(durable)
       case durable

@@ -159,6 +159,7 @@ module TaskerCore
 
     # Runs the operation, then brings this object up to date and returns it.
     def operate(operation, reason)
+      reason = Inputs.label(reason, "reason")
       engine.native.operate(task_id, operation, Native::OperateOptions.new(nil, nil, reason, history_head, 30))
       @graph = nil
       initialize(engine, engine.task_hash(task_id))

@@ -11,21 +11,26 @@ module TaskerCore
   class TemplateGraphAnalyzer
     # @param path [String] a template YAML file
     # @return [TemplateGraphAnalyzer]
-    # @raise [ValidationError] when the file cannot be read or is not a template
+    # @raise [ValidationError] when the file cannot be read or is not a template (a file that
+    #   is not UTF-8: naming it and the byte offset of its first bad byte)
     def self.from_file(path)
+      path = Inputs.path(path, "template path")
       yaml = begin
-        File.read(path)
+        File.binread(path)
       rescue SystemCallError => e
         raise ValidationError, "#{path}: cannot read: #{e.message}"
       end
       from_yaml(yaml, source: path)
     end
 
-    # @param yaml [String] one template
+    # @param yaml [String] one template (UTF-8, binary holding UTF-8, or another encoding
+    #   Ruby can transcode)
     # @param source [String] named in errors
     # @return [TemplateGraphAnalyzer]
+    # @raise [ValidationError] when it is not a template, or not UTF-8 text
     def self.from_yaml(yaml, source: "<string>")
-      new(Native::TaskGraph.from_template_yaml(yaml, source))
+      source = Inputs.text(source)
+      new(Native::TaskGraph.from_template_yaml(Inputs.template_text(yaml, source), source))
     end
 
     # @param graph [Native::TaskGraph]

@@ -22,7 +22,7 @@ module TaskerCore
     # @param batch_size [Integer] steps taken per wait
     # @param logger [Logger, nil]
     def initialize(native, runner, size:, batch_size: 16, logger: nil)
-      raise ValidationError, "workers: must be a positive Integer, got #{size.inspect}" unless size.is_a?(Integer) && size.positive?
+      raise ValidationError, "workers: must be an Integer from 1 to #{Engine::MAX_WORKERS}, got #{size.inspect[0, 100]}" unless size.is_a?(Integer) && size.between?(1, Engine::MAX_WORKERS)
       raise ValidationError, "batch_size: must be a positive Integer, got #{batch_size.inspect}" unless batch_size.is_a?(Integer) && batch_size.positive?
 
       @native = native

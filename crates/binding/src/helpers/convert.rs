@@ -4,7 +4,7 @@
 //! place of the bad value (`context.items[2].price: Float::NAN is not valid JSON`) and so
 //! Time, Symbol and ActiveSupport's `as_json` objects convert the way a Rails user expects.
 
-use crate::helpers::errors::invalid;
+use crate::helpers::errors::{invalid, to_ruby as to_ruby_error};
 use magnus::{
     prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Float, Integer, RArray,
     RHash, RString, Ruby, Symbol, Value,
@@ -97,10 +97,14 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
         return Ok(Json::Bool(false));
     }
     if let Some(s) = RString::from_value(v) {
-        return s
+        let s = s
             .to_string()
-            .map(Json::String)
-            .map_err(|_| bad("string is not valid UTF-8 (nor convertible to it)"));
+            .map_err(|_| bad("string is not valid UTF-8 (nor convertible to it)"))?;
+        return if s.contains('\0') {
+            Err(bad(NUL_MESSAGE))
+        } else {
+            Ok(Json::String(s))
+        };
     }
     if let Some(i) = Integer::from_value(v) {
         if let Ok(n) = i.to_i64() {
@@ -120,12 +124,12 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
         let mut map = Map::new();
         let mut failure = None;
         h.foreach(|k: Value, val: Value| {
-            let Some(key) = hash_key(k) else {
-                failure = Some(bad(format!(
-                    "hash key {} is not a String or Symbol",
-                    inspect(k)
-                )));
-                return Ok(ForEach::Stop);
+            let key = match hash_key(k) {
+                Ok(key) => key,
+                Err(message) => {
+                    failure = Some(bad(message));
+                    return Ok(ForEach::Stop);
+                }
             };
             match walk(ruby, val, depth + 1) {
                 Ok(j) => {
@@ -172,18 +176,35 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
     )))
 }
 
-fn hash_key(k: Value) -> Option<String> {
-    if let Some(s) = RString::from_value(k) {
-        return s.to_string().ok();
+/// A hash key as a JSON object key, or why it cannot be one.
+fn hash_key(k: Value) -> Result<String, String> {
+    let key = if let Some(s) = RString::from_value(k) {
+        s.to_string().ok()
+    } else if let Some(s) = Symbol::from_value(k) {
+        s.name().ok().map(|c| c.into_owned())
+    } else if let Some(i) = Integer::from_value(k) {
+        i.to_i64().ok().map(|n| n.to_string())
+    } else {
+        return Err(format!(
+            "hash key {} is not a String, Symbol or Integer",
+            inspect(k)
+        ));
+    };
+    match key {
+        None => Err(format!(
+            "hash key {} is not valid UTF-8 (nor convertible to it), or an Integer outside the 64-bit range",
+            inspect(k)
+        )),
+        Some(key) if key.contains('\0') => Err(format!("hash key {}: {NUL_MESSAGE}", inspect(k))),
+        Some(key) => Ok(key),
     }
-    if let Some(s) = Symbol::from_value(k) {
-        return s.name().ok().map(|c| c.into_owned());
-    }
-    if let Some(i) = Integer::from_value(k) {
-        return i.to_i64().ok().map(|n| n.to_string());
-    }
-    None
 }
+
+/// Why a string holding U+0000 is refused: PostgreSQL cannot store it (text and jsonb
+/// alike), and a value one store refuses must be refused by all, at the call, rather than
+/// fail a later group commit.
+const NUL_MESSAGE: &str =
+    "string contains a NUL character (\\u0000), which PostgreSQL cannot store";
 
 fn inspect(v: Value) -> String {
     v.inspect()
@@ -253,6 +274,43 @@ pub fn interned_utf8(s: &str) -> Value {
     };
     // SAFETY: rb_enc_interned_str returns a live String VALUE.
     unsafe { <Value as magnus::rb_sys::FromRawValue>::from_raw(value) }
+}
+
+/// Template text from Ruby as UTF-8, or a `ValidationError` naming `source`. Text in UTF-8,
+/// US-ASCII or binary (`File.binread`) is taken byte for byte and must be UTF-8; the first
+/// bad byte is named by offset, line and column (`tasker_model::template::utf8_text`).
+/// Text in another encoding (ISO-8859-1, UTF-16, …) is transcoded first, as Ruby would.
+/// magnus's own `String` conversion would raise `EncodingError` or `TypeError` instead,
+/// which a caller rescuing `TaskerCore::Error` does not expect.
+pub fn template_text(ruby: &Ruby, v: Value, source: &str) -> Result<String, Error> {
+    let Some(s) = RString::from_value(v) else {
+        return Err(invalid(
+            source,
+            format!("template text must be a String, got {}", inspect(v)),
+        ));
+    };
+    let s = if s.is_utf8_compatible_encoding() || s.enc_get() == ruby.ascii8bit_encindex() {
+        s
+    } else {
+        let encoding = s.enc_get();
+        let encoding = magnus::encoding::RbEncoding::from(encoding);
+        let name = encoding.name().to_owned();
+        s.funcall::<_, _, RString>("encode", ("UTF-8",))
+            .map_err(|e| {
+                invalid(
+                    source,
+                    format!("template text in {name} cannot be converted to UTF-8: {e}"),
+                )
+            })?
+    };
+    // SAFETY: the GVL is held and nothing runs Ruby code while the slice is read and copied.
+    let bytes = unsafe { s.as_slice() }.to_vec();
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) => Err(to_ruby_error(
+            tasker_model::template::utf8_text(e.as_bytes(), source).unwrap_err(),
+        )),
+    }
 }
 
 /// A Ruby Integer as an id (`i64`), naming `what` when it is not one.

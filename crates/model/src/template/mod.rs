@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - this file: the template types, as the rest of tasker-core reads them.
-//! - `parse`: YAML text or a file into a [`TaskTemplate`] (the top-level keys, then each step).
+//! - `parse`: YAML text or a file into a [`TaskTemplate`] (the top-level keys, then each step),
+//!   and [`utf8_text`], the UTF-8 check every template's bytes pass first.
 //! - `validate`: the graph-free checks every parsed or overridden template must pass.
 //! - `environment`: [`TaskTemplate::for_environment`], Tasker's per-environment overrides.
 //! - `load`: [`load_templates`], every template file under a path, all or nothing.
@@ -16,6 +17,7 @@ mod tests;
 mod validate;
 
 pub use load::load_templates;
+pub use parse::utf8_text;
 
 use crate::schema::ContextSchema;
 use serde::{Deserialize, Serialize};

@@ -140,13 +140,37 @@ impl TaskTemplate {
         Ok(template)
     }
 
-    /// Reads and parses one template file.
+    /// Reads and parses one template file. A file that is not UTF-8 is refused with the
+    /// offset of its first bad byte (see [`utf8_text`]).
     pub fn from_file(path: &Path) -> TaskerResult<TaskTemplate> {
         let source = path.display().to_string();
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| TaskerError::validation(&source, format!("cannot read: {e}")))?;
-        TaskTemplate::from_yaml(&text, &source)
+        TaskTemplate::from_yaml(utf8_text(&bytes, &source)?, &source)
     }
+}
+
+/// Template text as UTF-8, or a validation error naming `source` and where the first byte
+/// that is not UTF-8 sits (byte offset, line and column), so a user can find it in an
+/// editor. Files and Ruby Strings both go through here, so the message is the same
+/// whichever way the text came.
+pub fn utf8_text<'a>(bytes: &'a [u8], source: &str) -> TaskerResult<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        let before = &bytes[..offset];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        let what = match e.error_len() {
+            Some(_) => format!("byte 0x{:02X}", bytes[offset]),
+            None => "an incomplete character at the end".to_string(),
+        };
+        TaskerError::validation(
+            source,
+            format!(
+                "template text is not valid UTF-8: {what} at byte offset {offset} (line {line}, byte column {column})"
+            ),
+        )
+    })
 }
 
 /// Decodes a YAML value, prefixing the error with the path of the offending field

@@ -150,3 +150,53 @@ environments:
         "http://prod"
     );
 }
+
+#[test]
+fn utf8_text_names_the_source_and_the_first_bad_byte() {
+    let text = b"name: x\nstep_templates: [{name: \xC3\xA9t\xFFe, handler_class: A}]";
+    let m = utf8_text(text, "bad.yaml").unwrap_err().to_string();
+    assert_eq!(
+        m,
+        "bad.yaml: template text is not valid UTF-8: byte 0xFF at byte offset 35 (line 2, byte column 28)"
+    );
+    let m = utf8_text(b"name: \xE2\x82", "cut.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("an incomplete character at the end at byte offset 6 (line 1, byte column 7)"),
+        "{m}"
+    );
+    assert_eq!(utf8_text("name: é".as_bytes(), "ok").unwrap(), "name: é");
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_with_its_path_and_offset() {
+    let path =
+        std::env::temp_dir().join(format!("tasker-model-latin1-{}.yaml", std::process::id()));
+    std::fs::write(
+        &path,
+        b"name: caf\xE9\nstep_templates: [{name: a, handler_class: A}]",
+    )
+    .unwrap();
+    let m = TaskTemplate::from_file(&path).unwrap_err().to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        m,
+        format!(
+            "{}: template text is not valid UTF-8: byte 0xE9 at byte offset 9 (line 1, byte column 10)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_name_holding_nul_is_refused() {
+    assert_rejected(
+        "name: \"a\\u0000b\"\nstep_templates: [{name: a, handler_class: A}]",
+        &["name: contains a NUL character"],
+    );
+    assert_rejected(
+        "name: x\nstep_templates: [{name: a, handler_class: \"A\\0\"}]",
+        &["step 'a': handler_class: contains a NUL character"],
+    );
+}

@@ -1,5 +1,6 @@
 //! The checks on a template that need no graph: steps present, named, unique, with a
-//! handler, dependencies known, Tasker's `named_steps` rule, custom event names.
+//! handler, dependencies known, Tasker's `named_steps` rule, custom event names, and no
+//! U+0000 in the names a store keeps.
 //!
 //! Owns only these rules, run on every parsed and every environment-overridden template;
 //! it must not parse, and must not look for cycles longer than a step naming itself (the
@@ -84,6 +85,7 @@ impl TaskTemplate {
                 }
             }
         }
+        self.check_no_nul(&subject)?;
         if let Some(events) = &self.custom_events {
             if let Some(bad) = events.iter().find(|e| e.trim().is_empty()) {
                 return Err(TaskerError::validation(
@@ -93,5 +95,36 @@ impl TaskTemplate {
             }
         }
         Ok(())
+    }
+
+    /// Names the stores keep must not hold U+0000: PostgreSQL cannot store it, and a
+    /// template one store refuses must be refused by all, when it is registered.
+    fn check_no_nul(&self, subject: &str) -> TaskerResult<()> {
+        let mut names: Vec<(String, &str)> = vec![
+            ("name".to_string(), &self.name),
+            ("namespace_name".to_string(), &self.namespace_name),
+            ("version".to_string(), &self.version),
+        ];
+        if let Some(ds) = &self.default_dependent_system {
+            names.push(("default_dependent_system".to_string(), ds));
+        }
+        for step in &self.step_templates {
+            let at =
+                |field: &str| format!("step '{}': {field}", step.name.replace('\0', "\\u0000"));
+            names.push((at("name"), &step.name));
+            names.push((at("handler_class"), &step.handler_class));
+            if let Some(ds) = &step.dependent_system {
+                names.push((at("dependent_system"), ds));
+            }
+        }
+        match names.into_iter().find(|(_, value)| value.contains('\0')) {
+            Some((field, _)) => Err(TaskerError::validation(
+                subject,
+                format!(
+                    "{field}: contains a NUL character (\\u0000), which PostgreSQL cannot store"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 }

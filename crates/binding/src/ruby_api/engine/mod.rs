@@ -18,7 +18,7 @@ mod steps;
 
 use super::event_subscription::EventSubscription;
 use super::task_route::TaskRoute;
-use crate::helpers::convert::{to_i64, to_json, to_seconds};
+use crate::helpers::convert::{template_text, to_i64, to_json, to_seconds};
 use crate::helpers::errors::{error, guard, invalid, to_ruby as err};
 use crate::helpers::nogvl::{blocking, check_interrupts, interruptible};
 use crate::helpers::options::Kind;
@@ -67,6 +67,25 @@ fn opt<T: magnus::TryConvert>(ruby: &Ruby, h: RHash, key: &str) -> Result<Option
             .map_err(|e| invalid(&format!("option {key}"), e)),
         _ => Ok(None),
     }
+}
+
+/// The name a template's errors give as its source: a String (in any encoding; bytes that
+/// are not UTF-8 show as U+FFFD, since the name only labels messages) or a Symbol.
+fn template_source(source: Value) -> Result<String, Error> {
+    if let Some(s) = magnus::RString::from_value(source) {
+        // SAFETY: the GVL is held and the slice is copied before any Ruby code runs.
+        return Ok(String::from_utf8_lossy(unsafe { s.as_slice() }).into_owned());
+    }
+    if let Some(s) = magnus::Symbol::from_value(source) {
+        return Ok(s.name()?.into_owned());
+    }
+    Err(invalid(
+        "template source",
+        format!(
+            "expected a String naming the template, got {}",
+            source.inspect()
+        ),
+    ))
 }
 
 /// A String argument that may be nil, naming `what` when it is something else.
@@ -147,11 +166,37 @@ impl Engine {
         })
     }
 
-    fn register_template_yaml(&self, yaml: String, source: String) -> Result<Vec<String>, Error> {
+    /// `register_template_yaml(yaml, source)`: registers one template from text. Both
+    /// arguments are read here rather than by magnus, so text that is not UTF-8 (or not a
+    /// String) is a `ValidationError` naming the source and the first bad byte.
+    fn register_template_yaml(
+        ruby: &Ruby,
+        rb_self: &Self,
+        yaml: Value,
+        source: Value,
+    ) -> Result<Vec<String>, Error> {
         guard(|| {
-            self.live()?
+            let source = template_source(source)?;
+            let yaml = template_text(ruby, yaml, &source)?;
+            rb_self
+                .live()?
                 .register_template_yaml(&yaml, &source)
                 .map_err(err)
+        })
+    }
+
+    /// `template_input(yaml, source)`: `[text, source]` as UTF-8 Strings, read as
+    /// `register_template_yaml` reads them, so the Ruby side checks a template's text once,
+    /// before the calls that look into it ahead of registering it.
+    fn template_input(
+        ruby: &Ruby,
+        _rb_self: &Self,
+        yaml: Value,
+        source: Value,
+    ) -> Result<(String, String), Error> {
+        guard(|| {
+            let source = template_source(source)?;
+            Ok((template_text(ruby, yaml, &source)?, source))
         })
     }
 
@@ -389,6 +434,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         // Templates and recovery (this file, like the next three groups).
         "register_templates" => (Engine::register_templates, 1),
         "register_template_yaml" => (Engine::register_template_yaml, 2),
+        "template_input" => (Engine::template_input, 2),
         "recover" => (Engine::recover, 1),
         // Submitting, starting and awaiting tasks.
         "submit" => (Engine::submit, 3),

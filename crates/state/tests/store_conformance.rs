@@ -54,6 +54,7 @@ suite!(
     reopening_shows_the_same_data_and_allocates_fresh_ids,
     an_amendment_keeps_the_state_and_appends_a_row,
     health_counted_in_background_is_a_count_of_then,
+    a_task_of_a_template_registered_again_with_other_steps_still_commits,
 );
 
 fn at(micros: i64) -> Timestamp {
@@ -1021,6 +1022,48 @@ fn postgres_a_dropped_store_closes_its_connections() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// A task built from a template, then the template registered again under the same key with
+/// a step renamed (a deploy while the task waits for its group commit): the task's batch
+/// still commits and reads back with its own steps, and a task of the new version commits
+/// too. (The SQL stores once looked the old step up in the new registration only and
+/// refused the batch, losing the task and every other task in it.)
+fn a_task_of_a_template_registered_again_with_other_steps_still_commits(db: &Db) {
+    let store = db.open();
+    let store = store.as_ref();
+    let first = template();
+    store.register_template(&first).unwrap();
+    let old = new_task(store, &first, at(0));
+    let renamed = tasker_model::TaskTemplate::from_yaml(
+        &TEMPLATE_YAML
+            .replace("name: ship", "name: deliver")
+            .replace("[fetch, charge]", "[charge, fetch]"),
+        "conformance_v2.yaml",
+    )
+    .unwrap();
+    store.register_template(&renamed).unwrap();
+    let old_id = old.task.task_id;
+    apply(store, vec![Change::CreateTask(Box::new(old))]).expect("the older task commits");
+    let names: Vec<String> = store
+        .task(old_id)
+        .unwrap()
+        .unwrap()
+        .steps
+        .iter()
+        .map(|s| s.step.name.to_string())
+        .collect();
+    assert_eq!(names, ["fetch", "charge", "ship"]);
+    let new_id = create_task(store, &renamed, at(1)).task.task_id;
+    let names: Vec<String> = store
+        .task(new_id)
+        .unwrap()
+        .unwrap()
+        .steps
+        .iter()
+        .map(|s| s.step.name.to_string())
+        .collect();
+    assert_eq!(names, ["fetch", "charge", "deliver"]);
 }
 
 /// The background count (engine start) answers what `health_counts` answers.

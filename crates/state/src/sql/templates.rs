@@ -44,9 +44,21 @@ impl TemplateCache {
         self.maps.read().by_named_task.get(&named_task_id).cloned()
     }
 
-    pub(crate) fn insert(&self, rows: TemplateRows) {
-        let rows = Arc::new(rows);
+    /// Records a registration. Registered again under the same key (the same named task),
+    /// the steps of the earlier registration stay known beside the new ones: a task built
+    /// from the earlier version may still be waiting for its group commit, and its named
+    /// steps' rows are still in the database (registration never deletes them). The new
+    /// version's positions win for names both have.
+    pub(crate) fn insert(&self, mut rows: TemplateRows) {
         let mut maps = self.maps.write();
+        if let Some(earlier) = maps.by_key.get(&rows.key) {
+            if earlier.named_task_id == rows.named_task_id {
+                for (name, step) in &earlier.steps {
+                    rows.steps.entry(name.clone()).or_insert(*step);
+                }
+            }
+        }
+        let rows = Arc::new(rows);
         maps.by_named_task.insert(rows.named_task_id, rows.clone());
         maps.by_key.insert(rows.key.clone(), rows);
     }

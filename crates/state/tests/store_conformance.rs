@@ -1045,25 +1045,15 @@ fn a_task_of_a_template_registered_again_with_other_steps_still_commits(db: &Db)
     store.register_template(&renamed).unwrap();
     let old_id = old.task.task_id;
     apply(store, vec![Change::CreateTask(Box::new(old))]).expect("the older task commits");
-    let names: Vec<String> = store
-        .task(old_id)
-        .unwrap()
-        .unwrap()
-        .steps
-        .iter()
-        .map(|s| s.step.name.to_string())
-        .collect();
-    assert_eq!(names, ["fetch", "charge", "ship"]);
+    assert_eq!(step_names(store, old_id), ["fetch", "charge", "ship"]);
     let new_id = create_task(store, &renamed, at(1)).task.task_id;
-    let names: Vec<String> = store
-        .task(new_id)
-        .unwrap()
-        .unwrap()
-        .steps
-        .iter()
-        .map(|s| s.step.name.to_string())
-        .collect();
-    assert_eq!(names, ["fetch", "charge", "deliver"]);
+    assert_eq!(step_names(store, new_id), ["fetch", "charge", "deliver"]);
+}
+
+/// The names of a stored task's steps, in template order.
+fn step_names(store: &dyn Store, id: TaskId) -> Vec<String> {
+    let view = store.task(id).unwrap().expect("the task is stored");
+    view.steps.iter().map(|s| s.step.name.to_string()).collect()
 }
 
 /// The background count (engine start) answers what `health_counts` answers.

@@ -12,6 +12,7 @@
 //! uses) imports none of them.
 
 mod boot;
+mod claiming;
 mod observe;
 mod shutdown;
 mod steps;
@@ -20,6 +21,7 @@ mod templates;
 mod wait;
 
 pub use boot::EngineOptions;
+pub use claiming::ClaimSettings;
 pub use submit::{DurableSubmission, RecoveryReport, SubmitRequest};
 pub use wait::{Interrupt, WaitEnd};
 
@@ -51,7 +53,7 @@ struct Running {
 
 /// See the module documentation.
 pub struct Engine {
-    registry: TemplateRegistry,
+    registry: Arc<TemplateRegistry>,
     store: Arc<dyn Store>,
     inflight: Arc<Inflight>,
     /// Ready steps, one queue per executor (`Execution::index`).
@@ -92,7 +94,14 @@ pub struct Engine {
     stop_sender: Mutex<Option<Sender<()>>>,
     stop_receiver: Receiver<()>,
     /// Claimed unfinished tasks whose template was not registered when `recover` ran.
-    awaiting: AwaitingTemplates,
+    awaiting: Arc<AwaitingTemplates>,
+    /// The store leaves this engine's new tasks to workers in other processes (a `client`):
+    /// it does not drive them.
+    submit_only: bool,
+    /// Receives when a task of this engine ends, so claiming can refill (`claiming.rs`).
+    task_ended: Receiver<()>,
+    /// The thread claiming work from a shared store, once started.
+    claiming: Mutex<Option<claiming::ClaimLoop>>,
 }
 
 impl Engine {

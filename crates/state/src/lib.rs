@@ -20,6 +20,8 @@
 //! - [`insights`]: health counts, analytics over a period, the slowest steps and tasks
 //!   ([`HealthCounts`], [`AnalyticsMetrics`], [`SlowestStep`], [`SlowestTask`]), answered by
 //!   every store through the [`Store`] trait.
+//! - [`sharing`]: [`Sharing`], how a store shares one database's tasks with other engines'
+//!   processes (role, lease, heartbeat); only [`PostgresStore`] shares.
 //! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
 //!   and wakes waiters once a batch is applied.
 
@@ -29,6 +31,7 @@ pub mod checks;
 pub mod insights;
 pub(crate) mod memory;
 pub(crate) mod records;
+pub(crate) mod sharing;
 pub mod sql;
 pub(crate) mod store;
 #[cfg(test)]
@@ -44,5 +47,6 @@ pub use insights::{
 };
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
-pub use sql::{open_store, PostgresStore, SqliteStore};
+pub use sharing::{Role, Sharing};
+pub use sql::{open_store, open_store_with, PostgresStore, SqliteStore};
 pub use store::{Commit, HealthDelivery, StepView, Store, TaskView};

@@ -105,11 +105,47 @@ pub trait Store: Send + Sync + 'static {
     fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>>;
 
     /// Takes ownership of `ids` for this engine so no other engine orchestrates them;
-    /// returns the ones it got. Ownership ends when the task finishes or the engine's
-    /// process ends. A store that serves one process only grants everything.
+    /// returns the ones it got. Ownership ends when the task finishes, the store closes, or
+    /// the engine's process is found dead (its lease expired; on the same host, at once). A
+    /// store that serves one process only grants everything.
     fn claim_tasks(&self, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
         Ok(ids.to_vec())
     }
+
+    /// Whether other engines' processes share this store's tasks (PostgreSQL): then tasks
+    /// can be claimed from it ([`Store::claim_available`]) and lost to others
+    /// ([`Store::take_lost_tasks`]).
+    fn shares_tasks(&self) -> bool {
+        false
+    }
+
+    /// Whether the tasks this store creates are left unclaimed, for other engines' workers
+    /// (a `client` role's store).
+    fn leaves_new_tasks_unclaimed(&self) -> bool {
+        false
+    }
+
+    /// Claims up to `limit` unfinished tasks that no live engine holds (never claimed, or
+    /// held by a dead process), oldest first; returns them. Tasks being claimed by another
+    /// engine at the same moment are skipped, not waited for.
+    fn claim_available(&self, _limit: usize) -> TaskerResult<Vec<TaskId>> {
+        Ok(Vec::new())
+    }
+
+    /// Tasks this store found taken over by another process since the last call (its
+    /// changes to them were dropped): the engine must stop driving them.
+    fn take_lost_tasks(&self) -> Vec<TaskId> {
+        Vec::new()
+    }
+
+    /// A channel that receives when other processes leave work to claim (PostgreSQL's
+    /// LISTEN); `None` where nothing announces it. Only a hint: polling finds the same work.
+    fn work_signal(&self) -> Option<crossbeam_channel::Receiver<()>> {
+        None
+    }
+
+    /// The engine's handler slots (threads and Ractors), published for other processes.
+    fn set_capacity(&self, _slots: usize) {}
 
     /// Releases what the store holds outside the process — database connections, and with
     /// them the claims on its tasks — once the engine is done with it. Reads after `close`

@@ -51,19 +51,35 @@ module TaskerCore
     # @param instrument [Boolean, :auto] re-publish events through ActiveSupport::Notifications
     #   ("step.completed.tasker_core", …); :auto does so when ActiveSupport is loaded
     # @param ractors [Integer] Ractors for `execution: ractor` steps (see {RactorPool}); 0 runs none
+    # @param role [Symbol] with a PostgreSQL database shared by several processes (see
+    #   docs/processes.md): :worker (default) drives the tasks it submits and, with `recover:`
+    #   and handler capacity, claims tasks other processes left (a client's, a dead process's);
+    #   :client (a web process) only submits: its tasks are stored for workers, and it runs no
+    #   handlers
+    # @param lease_timeout [Numeric] seconds without a heartbeat after which a process is dead
+    #   and its tasks are taken over (PostgreSQL; default 30)
+    # @param heartbeat_interval [Numeric] seconds between heartbeats (PostgreSQL; default 5)
+    # @param claim_interval [Numeric] longest wait, in seconds, between two looks for work to
+    #   claim (PostgreSQL workers; NOTIFY wakes them sooner; default 1)
+    # @param max_tasks [Integer, nil] most claimed tasks driven at once (default 25 per handler
+    #   thread or Ractor)
     # @return [Engine]
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
-                   instrument: :auto, ractors: 0)
+                   instrument: :auto, ractors: 0, role: :worker, lease_timeout: nil, heartbeat_interval: nil,
+                   claim_interval: 1.0, max_tasks: nil)
       check_count(:workers, workers)
       check_count(:ractors, ractors)
+      check_role(role, workers, ractors)
+      check_count(:max_tasks, max_tasks) unless max_tasks.nil?
       unless backoff_scale.is_a?(Numeric) && !backoff_scale.is_a?(Complex)
         raise ValidationError, "backoff_scale: expected a non-negative number, got #{backoff_scale.inspect}"
       end
 
       database_url ||= ENV.fetch("TASKER_DATABASE_URL") { "sqlite://#{File.expand_path(DEFAULT_DATABASE_FILE)}" }
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
-                                    database_url: database_url.to_s })
+                                    database_url: database_url.to_s, role: role.to_s,
+                                    lease_timeout: lease_timeout, heartbeat_interval: heartbeat_interval })
       engine = new(native, logger: logger,
                            resolver: HandlerResolver.new(cache: cache_handlers, lookup: handler_lookup),
                            around_step: around_step, database_url: Engine.redact(database_url.to_s))
@@ -73,12 +89,32 @@ module TaskerCore
         engine.recover if recover
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
         engine.start_ractor_pool(size: ractors) if ractors.positive?
+        slots = workers + ractors
+        native.start_claiming(claim_interval, max_tasks || (25 * slots)) if recover && slots.positive?
       rescue StandardError
         native.stop(5)
         raise
       end
       engine
     end
+
+    # Refuses an unknown role, and a client with handler threads or Ractors: a client's tasks
+    # run in worker processes, so its pools would never get a step.
+    # @param role [Object]
+    # @param workers [Integer]
+    # @param ractors [Integer]
+    # @return [void]
+    # @raise [ValidationError]
+    def self.check_role(role, workers, ractors)
+      unless %i[worker client].include?(role)
+        raise ValidationError, "role: expected :worker or :client, got #{role.inspect[0, 100]}"
+      end
+      return unless role == :client && (workers + ractors).positive?
+
+      raise ValidationError, "role: :client runs no handlers (its tasks run in worker processes): " \
+                             "start it with workers: 0 and ractors: 0, got workers: #{workers}, ractors: #{ractors}"
+    end
+    private_class_method :check_role
 
     # More handler threads or Ractors than this is taken for a mistake (a count computed
     # wrongly), not a wish: each one is a native thread.

@@ -81,6 +81,8 @@ impl Engine {
                 }
             })
         })?;
+        let submit_only = store.leaves_new_tasks_unclaimed();
+        let (task_ended_tx, task_ended) = bounded(1);
         let finished = Arc::new(TaskFinishedSignal::default());
         let outcomes = Arc::new(Outcomes::new(finished.clone()));
         let event_interest = Arc::new(Interest::default());
@@ -133,6 +135,8 @@ impl Engine {
                             metrics,
                             outcomes,
                             backoff_scale,
+                            submit_only,
+                            task_ended: task_ended_tx,
                         })
                         .start();
                         let _ = ready_tx.send((System::current(), orchestrator, state, events));
@@ -151,7 +155,7 @@ impl Engine {
             await_reply(&ready_rx, Duration::from_secs(10), "engine start")?;
         let (stop_sender, stop_receiver) = bounded(0);
         Ok(Engine {
-            registry: TemplateRegistry::default(),
+            registry: Arc::new(TemplateRegistry::default()),
             store,
             inflight,
             work: receivers,
@@ -176,7 +180,10 @@ impl Engine {
             born: (crate::fork::generation(), std::process::id()),
             stop_sender: Mutex::new(Some(stop_sender)),
             stop_receiver,
-            awaiting: AwaitingTemplates::default(),
+            awaiting: Arc::new(AwaitingTemplates::default()),
+            submit_only,
+            task_ended,
+            claiming: Mutex::new(None),
         })
     }
 }

@@ -150,6 +150,8 @@ impl Engine {
                     Some(c.saturating_sub(slots.unsigned_abs()))
                 });
         }
+        self.store
+            .set_capacity(self.capacity.load(Ordering::Relaxed));
     }
 
     /// Steps the running pools can run at once.

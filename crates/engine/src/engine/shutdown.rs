@@ -1,7 +1,7 @@
 //! Stopping an engine, and closing its store.
 //!
 //! # The shutdown protocol
-//! [`Engine::stop`]: the orchestrator stops dispatching, hands back every step still queued
+//! [`Engine::stop`]: the claiming thread (if any) stops, the orchestrator stops dispatching, hands back every step still queued
 //! (it returns to pending, `in_process` cleared), marks steps that a worker started but did
 //! not finish as `error` with reason `engine_stopped` (so they run again, at least once),
 //! gives its last changes to the state actor, and answers. The handle then flushes the
@@ -44,6 +44,9 @@ impl Engine {
             *stopping = true;
         }
         drop(self.stop_sender.lock().take());
+        // No task claimed from now on; one being resumed is resumed before the shutdown
+        // message, so its steps are handed back with the rest.
+        self.stop_claiming();
         let deadline = Instant::now() + timeout;
         let remaining = || deadline.saturating_duration_since(Instant::now());
         let mut result = Ok(0);

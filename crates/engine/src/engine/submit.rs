@@ -6,9 +6,11 @@
 
 use super::wait::await_reply;
 use super::Engine;
+use crate::awaiting::AwaitingTemplates;
 use crate::live_task::TaskOrigin;
 use crate::operations::{Operation, Request};
 use crate::orchestrator::{Operate, Orchestrator, Recover, StartTask, SubmitTask};
+use crate::registry::{RegisteredTemplate, TemplateRegistry};
 use crate::work::Routed;
 use actix::{Handler, Message};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -16,6 +18,7 @@ use serde_json::Value as Json;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_model::{State, TaskId, TaskerError, TaskerResult};
+use tasker_state::{Store, TaskView};
 
 /// A task submission.
 #[derive(Debug, Clone, Default)]
@@ -144,8 +147,11 @@ impl Engine {
         let stopping = self.stopping.read();
         self.ensure_running(&stopping)?;
         let (task_id, step_ids) = self.store.allocate_ids(template.graph.len() as u32)?;
-        // Marked before the orchestrator hears of it, so its finish cannot come first.
-        self.outcomes.submitted(task_id);
+        // Marked before the orchestrator hears of it, so its finish cannot come first. A
+        // client's task finishes elsewhere: waits for it read the store.
+        if !self.submit_only {
+            self.outcomes.submitted(task_id);
+        }
         self.orchestrator.do_send(SubmitTask {
             task_id,
             step_ids,
@@ -208,27 +214,13 @@ impl Engine {
         timeout: Duration,
         report: &mut RecoveryReport,
     ) -> TaskerResult<()> {
-        let mut tasks = Vec::with_capacity(claimed.len());
-        for id in claimed {
-            let Some(view) = self.store.task(id)? else {
-                continue;
-            };
-            let key = &view.task.template;
-            match self
-                .registry
-                .find(&key.name, Some(&key.namespace), Some(&key.version))
-            {
-                Ok(template) => tasks.push((view, template)),
-                Err(_) => {
-                    let key = key.to_string();
-                    self.awaiting.park(&key, id);
-                    report.skipped.push((
-                        id,
-                        format!("template {key} is not registered; the task resumes when it is"),
-                    ));
-                }
-            }
-        }
+        let tasks = read_claimed(
+            self.store.as_ref(),
+            &self.registry,
+            &self.awaiting,
+            claimed,
+            report,
+        )?;
         if tasks.is_empty() {
             return Ok(());
         }
@@ -296,4 +288,35 @@ fn json_kind(value: &Json) -> String {
         Json::String(_) => "a String".into(),
         other => format!("{other}"),
     }
+}
+
+/// Claimed tasks read from the store with their templates, for [`Recover`]; a task whose
+/// template is not registered is parked in `awaiting` (and listed in `report.skipped`)
+/// until it is.
+pub(super) fn read_claimed(
+    store: &dyn Store,
+    registry: &TemplateRegistry,
+    awaiting: &AwaitingTemplates,
+    claimed: Vec<TaskId>,
+    report: &mut RecoveryReport,
+) -> TaskerResult<Vec<(TaskView, Arc<RegisteredTemplate>)>> {
+    let mut tasks = Vec::with_capacity(claimed.len());
+    for id in claimed {
+        let Some(view) = store.task(id)? else {
+            continue;
+        };
+        let key = &view.task.template;
+        match registry.find(&key.name, Some(&key.namespace), Some(&key.version)) {
+            Ok(template) => tasks.push((view, template)),
+            Err(_) => {
+                let key = key.to_string();
+                awaiting.park(&key, id);
+                report.skipped.push((
+                    id,
+                    format!("template {key} is not registered; the task resumes when it is"),
+                ));
+            }
+        }
+    }
+    Ok(tasks)
 }

@@ -85,6 +85,7 @@ impl Orchestrator {
         }
         if let Some(final_state) = fx.finished {
             if let Some(task) = self.tasks.remove(&task_id) {
+                let _ = self.links.task_ended.try_send(());
                 if let Some((route, _)) = &task.route {
                     let _ = route.send(Routed::Finished(task_id, final_state));
                 }

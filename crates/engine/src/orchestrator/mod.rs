@@ -112,6 +112,17 @@ pub struct Operate {
     pub reply: Sender<TaskerResult<()>>,
 }
 
+/// Answers how many tasks this engine drives.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CountLive(pub Sender<usize>);
+
+/// Stops driving tasks another process took over (the store refused this engine's changes
+/// to them); steps of theirs still running report into nothing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DropTasks(pub Vec<TaskId>);
+
 /// Answers once every message sent before it has been handled.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -136,6 +147,11 @@ pub struct OrchestratorLinks {
     /// Where a finished task's outcome goes once its finish is committed.
     pub outcomes: Arc<Outcomes>,
     pub backoff_scale: f64,
+    /// A `client` engine's: new tasks are stored for workers in other processes and not
+    /// driven here.
+    pub submit_only: bool,
+    /// Told (without blocking) whenever a task leaves this engine, so claiming can refill.
+    pub task_ended: Sender<()>,
 }
 
 /// See the module documentation.
@@ -214,12 +230,41 @@ impl Handler<SubmitTask> for Orchestrator {
         if msg.start && !self.stopping {
             task.start(now, &mut fx).expect("a new task is pending");
         }
-        self.tasks.insert(msg.task_id, task);
+        if self.links.submit_only {
+            // Stored unclaimed for a worker elsewhere (woken by the store): not driven here.
+            fx.dispatch.clear();
+        } else {
+            self.tasks.insert(msg.task_id, task);
+        }
         let delivery = match msg.durable {
             Some(reply) => Delivery::Acked(reply),
             None => Delivery::Batched,
         };
         self.apply_with(msg.task_id, fx, delivery, ctx);
+    }
+}
+
+impl Handler<CountLive> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: CountLive, _ctx: &mut Self::Context) {
+        let _ = msg.0.send(self.tasks.len());
+    }
+}
+
+impl Handler<DropTasks> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: DropTasks, _ctx: &mut Self::Context) {
+        for task_id in msg.0 {
+            if let Some(task) = self.tasks.remove(&task_id) {
+                if let Some((route, _)) = &task.route {
+                    let _ = route.send(Routed::Finished(task_id, task.state));
+                }
+                self.links.outcomes.live_ended(task_id);
+                let _ = self.links.task_ended.try_send(());
+            }
+        }
     }
 }
 

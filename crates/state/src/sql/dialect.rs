@@ -11,6 +11,7 @@
 //! Everything is generic, not `dyn`: applying a batch is the hot path of a durable engine.
 
 use crate::insights::SlowQuery;
+use crate::sharing::Sharing;
 use crate::sql::codec::{is_history_conflict, ReadError};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
@@ -119,21 +120,28 @@ pub(crate) struct HealthRows<R> {
 pub(crate) enum WriteError {
     /// The database disagrees with a head the checks used.
     Stale,
+    /// Another process took over a task the batch touches (PostgreSQL's fence, see
+    /// `postgres/claims.rs`): nothing was written.
+    Fenced,
     Sql(sqlx::Error),
 }
 
 /// SQLSTATE `division_by_zero`: PostgreSQL's write statement signals a failed check with it
 /// (`postgres/write.rs`); SQLite's numeric result codes never take this value.
 const CHECK_FAILED: &str = "22012";
+/// SQLSTATE `invalid_argument_for_power_function`: PostgreSQL's write statement signals a
+/// lost claim with it (`postgres/statement.rs`).
+const FENCED: &str = "2201F";
 
 impl From<sqlx::Error> for WriteError {
     fn from(e: sqlx::Error) -> Self {
         // A duplicate key on a history table: someone else appended to it (the cache said
         // otherwise). A duplicate task or step id is the batch's fault.
-        let check_failed = e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .is_some_and(|c| c == CHECK_FAILED);
+        let code = e.as_database_error().and_then(|d| d.code());
+        if code.as_deref() == Some(FENCED) {
+            return WriteError::Fenced;
+        }
+        let check_failed = code.as_deref() == Some(CHECK_FAILED);
         if check_failed || is_history_conflict(&e) {
             WriteError::Stale
         } else {
@@ -188,6 +196,43 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = TaskerResult<Vec<TaskId>>> + Send + 'e {
         std::future::ready(Ok(ids.to_vec()))
     }
+
+    /// See `Store::claim_available`: nothing where the store serves one process only.
+    fn claim_available(
+        &self,
+        _limit: usize,
+    ) -> impl Future<Output = TaskerResult<Vec<TaskId>>> + Send + '_ {
+        std::future::ready(Ok(Vec::new()))
+    }
+
+    /// Which of `tasks` this store held and no longer does (another process took them over);
+    /// they stop being held here.
+    fn find_lost<'e>(
+        &'e self,
+        _tasks: &'e [TaskId],
+    ) -> impl Future<Output = TaskerResult<Vec<TaskId>>> + Send + 'e {
+        std::future::ready(Ok(Vec::new()))
+    }
+
+    /// After `plan` committed (claims it made or released).
+    fn committed(&self, _plan: &Plan) {}
+
+    /// See [`Store`](crate::Store)'s methods of the same names.
+    fn sharing(&self) -> Option<&Sharing> {
+        None
+    }
+    fn take_lost_tasks(&self) -> Vec<TaskId> {
+        Vec::new()
+    }
+    /// A future that sends on `wake` whenever other processes leave work to claim, for the
+    /// store to run on its runtime; `None` where nothing announces it.
+    fn work_listener(
+        &self,
+        _wake: crossbeam_channel::Sender<()>,
+    ) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+        None
+    }
+    fn set_capacity(&self, _slots: usize) {}
 
     /// Releases the connections (and with them anything held through them).
     fn close(&self) -> impl Future<Output = ()> + Send;

@@ -8,7 +8,7 @@
 //! | URL | `sqlite://path`, `sqlite::memory:` | `postgres://…`, `postgresql://…` |
 //! | processes | one per file | any number, on any machines |
 //! | ids | counted in memory, reserved in blocks in `sqlite_sequence` | the tables' own sequences, prefetched in blocks |
-//! | `claim_tasks` | grants everything | a claims table; one session advisory lock per store |
+//! | `claim_tasks` | grants everything | a claims table with fencing tokens; a process table with heartbeats (`postgres/claims.rs`) |
 //! | set-based writes | `jsonb_each(?)` | `UNNEST($1::bigint[], …)` |
 //!
 //! One body, two databases: `store.rs` holds the [`Store`] methods' logic once (applying a
@@ -58,6 +58,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::memory::MemoryStore;
+use crate::sharing::{Role, Sharing};
 use crate::store::Store;
 use std::sync::Arc;
 use tasker_model::{TaskerError, TaskerResult};
@@ -69,6 +70,23 @@ use tasker_model::{TaskerError, TaskerResult};
 ///
 /// Anything else is a [`TaskerError::Validation`] naming the URL (its password redacted).
 pub fn open_store(database_url: &str) -> TaskerResult<Arc<dyn Store>> {
+    open_store_with(database_url, Sharing::default())
+}
+
+/// Like [`open_store`], with how a shared (PostgreSQL) store takes part in sharing tasks;
+/// a `client` role is refused for a store that serves one process only, since no other
+/// engine could run its tasks.
+pub fn open_store_with(database_url: &str, sharing: Sharing) -> TaskerResult<Arc<dyn Store>> {
+    let is_postgres = {
+        let url = database_url.trim().to_ascii_lowercase();
+        (url.starts_with("postgres:") || url.starts_with("postgresql:")) && url.contains("://")
+    };
+    if sharing.role == Role::Client && !is_postgres {
+        return Err(TaskerError::validation(
+            format!("role client with database_url {}", redact_url(database_url)),
+            "a client engine leaves its tasks to workers in other processes, which only a PostgreSQL database can share: use a postgres:// URL, or role worker",
+        ));
+    }
     if database_url == "memory:" {
         return Ok(Arc::new(MemoryStore::new()));
     }
@@ -77,7 +95,7 @@ pub fn open_store(database_url: &str) -> TaskerResult<Arc<dyn Store>> {
     match scheme.as_str() {
         "sqlite" => Ok(Arc::new(SqliteStore::open(url)?)),
         "postgres" | "postgresql" if url.contains("://") => {
-            Ok(Arc::new(PostgresStore::open(url)?))
+            Ok(Arc::new(PostgresStore::open_with(url, sharing)?))
         }
         _ => Err(TaskerError::validation(
             format!("database_url {}", redact_url(url)),

@@ -114,6 +114,18 @@ impl Heads {
         }
     }
 
+    /// The cached steps of `task`.
+    pub(crate) fn steps_of(&self, task: TaskId) -> &[StepId] {
+        self.task_steps.get(&task).map_or(&[], Vec::as_slice)
+    }
+
+    /// Forgets everything cached of `tasks` (another process took them over).
+    pub(crate) fn forget_tasks(&mut self, tasks: &HashSet<TaskId>) {
+        for t in tasks {
+            self.drop_task(*t);
+        }
+    }
+
     fn drop_task(&mut self, task: TaskId) {
         self.tasks.remove(&task);
         for s in self.task_steps.remove(&task).unwrap_or_default() {
@@ -255,6 +267,18 @@ pub(crate) struct Plan {
     pub(crate) finished: Vec<TaskId>,
     pub(crate) task_heads: Vec<(TaskId, Head)>,
     pub(crate) step_heads: Vec<(StepId, TaskId, Head)>,
+}
+
+impl Plan {
+    /// Every task the plan writes (with repeats): by a transition, an update, or one of
+    /// its steps.
+    pub(crate) fn touched_tasks(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.task_heads
+            .iter()
+            .map(|(t, _)| *t)
+            .chain(self.step_heads.iter().map(|(_, t, _)| *t))
+            .chain(self.task_updates.iter().map(|u| u.task_id))
+    }
 }
 
 /// Why an attempt at a batch wrote nothing.

@@ -19,6 +19,7 @@ use crate::sql::view::assemble;
 use crate::sql::{check, insights, read, register};
 use crate::store::{Commit, HealthDelivery, TaskView};
 use parking_lot::Mutex;
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
@@ -229,6 +230,25 @@ impl<D: InsightRows> SqlStore<D> {
         self.runtime.block_on(self.inner.db.claim(ids))
     }
 
+    /// See `Store::work_signal`: the dialect's listener runs on the store's runtime until the
+    /// store closes.
+    pub(crate) fn work_signal(&self) -> Option<crossbeam_channel::Receiver<()>> {
+        let (wake, signal) = crossbeam_channel::bounded(1);
+        let listener = self.inner.db.work_listener(wake)?;
+        let mut closing = self.inner.closing.subscribe();
+        self.runtime.spawn(async move {
+            tokio::select! {
+                _ = listener => {}
+                _ = closing.wait_for(|closing| *closing) => {}
+            }
+        });
+        Some(signal)
+    }
+
+    pub(crate) fn claim_available(&self, limit: usize) -> TaskerResult<Vec<TaskId>> {
+        self.runtime.block_on(self.inner.db.claim_available(limit))
+    }
+
     pub(crate) fn close(&self) {
         self.inner.closing.send_replace(true);
         self.runtime
@@ -270,12 +290,35 @@ impl<D: Dialect> Drop for SqlStore<D> {
 impl<D: Dialect> Shared<D> {
     async fn apply(&self, batch: Vec<Change>) -> TaskerResult<()> {
         let _writer = self.writer.lock().await;
-        let batch = &batch;
-        apply_with_retry(batch, &self.heads, |all| self.attempt(batch, all)).await
+        let mut batch = batch;
+        loop {
+            let lost = {
+                let batch = &batch;
+                apply_with_retry(batch, &self.heads, |all| self.attempt(batch, all)).await?
+            };
+            let Some((tasks, steps)) = lost else {
+                return Ok(());
+            };
+            // Another process took these tasks over: their changes are not this store's to
+            // write any more (the engine drops the tasks, see `Store::take_lost_tasks`); the
+            // rest of the batch is written as if they had never been in it.
+            self.heads.lock().forget_tasks(&tasks);
+            batch.retain(|change| match change.task_id() {
+                Some(t) => !tasks.contains(&t),
+                None => match change {
+                    Change::PatchStep { step_id, .. } => !steps.contains(step_id),
+                    _ => true,
+                },
+            });
+            if batch.is_empty() {
+                return Ok(());
+            }
+        }
     }
 
-    /// One try at the batch.
-    async fn attempt(&self, batch: &[Change], all: bool) -> Result<(), Failure> {
+    /// One try at the batch: `Some` of the tasks (and their steps) that another process
+    /// took over when the database refused the batch for them, having written nothing.
+    async fn attempt(&self, batch: &[Change], all: bool) -> Result<Option<Lost>, Failure> {
         let doing = || {
             format!(
                 "writing a batch of {} changes to {}",
@@ -283,6 +326,13 @@ impl<D: Dialect> Shared<D> {
                 self.describe
             )
         };
+        if all {
+            // The second try, after the database disagreed with the first: a task taken over
+            // would now fail the checks (its head moved on), so ask first whether it was.
+            if let Some(lost) = self.lost_in(batch).await? {
+                return Ok(Some(lost));
+            }
+        }
         let mut writer = self
             .db
             .begin_batch()
@@ -292,25 +342,73 @@ impl<D: Dialect> Shared<D> {
         let loaded = read::load_heads::<D>(&mut writer, &wanted)
             .await
             .map_err(|e| db_error(doing(), e))?;
-        let plan = {
+        let checked = {
             let heads = self.heads.lock();
             check::check(batch, &heads, &loaded, &self.templates, &self.describe)
-                .map_err(|e| refusal(e, batch, &heads, all))?
+                .map_err(|e| refusal(e, batch, &heads, all))
         };
-        self.db
-            .write(&mut writer, &plan)
-            .await
-            .map_err(|e| match e {
-                WriteError::Stale => Failure::Stale,
-                WriteError::Sql(e) => db_error(doing(), e).into(),
-            })?;
+        let plan = match checked {
+            Ok(plan) => plan,
+            // Read from the database, a task another process took over and moved on fails
+            // the checks: that is a lost task, not a wrong batch.
+            Err(Failure::Refused(e)) => {
+                drop(writer);
+                return match self.lost_in(batch).await? {
+                    Some(lost) => Ok(Some(lost)),
+                    None => Err(Failure::Refused(e)),
+                };
+            }
+            Err(stale) => return Err(stale),
+        };
+        match self.db.write(&mut writer, &plan).await {
+            Ok(()) => {}
+            Err(WriteError::Stale) => return Err(Failure::Stale),
+            Err(WriteError::Fenced) => {
+                drop(writer);
+                // Found lost and claimed back in between: the second try sees it.
+                return match self.lost_in(batch).await? {
+                    Some(lost) => Ok(Some(lost)),
+                    None => Err(Failure::Stale),
+                };
+            }
+            Err(WriteError::Sql(e)) => return Err(db_error(doing(), e).into()),
+        }
         D::end_batch(writer)
             .await
             .map_err(|e| db_error(doing(), e))?;
         self.heads.lock().commit(&plan);
-        Ok(())
+        self.db.committed(&plan);
+        Ok(None)
+    }
+
+    /// The tasks of `batch` this store held and another process has taken over, with the
+    /// steps of theirs the batch touches; `None` when there are none.
+    async fn lost_in(&self, batch: &[Change]) -> Result<Option<Lost>, Failure> {
+        let mut tasks: Vec<TaskId> = batch.iter().filter_map(Change::task_id).collect();
+        tasks.sort_unstable();
+        tasks.dedup();
+        let lost: HashSet<TaskId> = self.db.find_lost(&tasks).await?.into_iter().collect();
+        if lost.is_empty() {
+            return Ok(None);
+        }
+        let mut steps: HashSet<StepId> = {
+            let heads = self.heads.lock();
+            lost.iter()
+                .flat_map(|t| heads.steps_of(*t).to_vec())
+                .collect()
+        };
+        steps.extend(batch.iter().filter_map(|c| match c {
+            Change::StepTransition {
+                task_id, step_id, ..
+            } if lost.contains(task_id) => Some(*step_id),
+            _ => None,
+        }));
+        Ok(Some((lost, steps)))
     }
 }
+
+/// Tasks another process took over, and their steps a batch touched.
+type Lost = (HashSet<TaskId>, HashSet<StepId>);
 
 /// `impl Store for $store`, a public wrapper whose field `0` is a [`SqlStore`]: every method
 /// passes through, so both wrappers share one body.
@@ -390,6 +488,31 @@ macro_rules! delegate_store {
                 ids: &[tasker_model::TaskId],
             ) -> tasker_model::TaskerResult<Vec<tasker_model::TaskId>> {
                 self.0.claim_tasks(ids)
+            }
+            fn shares_tasks(&self) -> bool {
+                self.0.inner.db.sharing().is_some()
+            }
+            fn leaves_new_tasks_unclaimed(&self) -> bool {
+                self.0
+                    .inner
+                    .db
+                    .sharing()
+                    .is_some_and(|s| s.role == $crate::sharing::Role::Client)
+            }
+            fn claim_available(
+                &self,
+                limit: usize,
+            ) -> tasker_model::TaskerResult<Vec<tasker_model::TaskId>> {
+                self.0.claim_available(limit)
+            }
+            fn take_lost_tasks(&self) -> Vec<tasker_model::TaskId> {
+                self.0.inner.db.take_lost_tasks()
+            }
+            fn work_signal(&self) -> Option<crossbeam_channel::Receiver<()>> {
+                self.0.work_signal()
+            }
+            fn set_capacity(&self, slots: usize) {
+                self.0.inner.db.set_capacity(slots)
             }
             fn close(&self) {
                 self.0.close()

@@ -14,6 +14,7 @@
 mod insights;
 mod inspection;
 mod operations;
+mod sharing;
 mod steps;
 
 use super::event_subscription::EventSubscription;
@@ -144,11 +145,12 @@ impl Engine {
             if let Some(n) = opt::<usize>(ruby, options, "max_batch")? {
                 engine_options.max_batch = n.max(1);
             }
+            let sharing = sharing::sharing(ruby, options)?;
             if let Some(url) = opt::<String>(ruby, options, "database_url")? {
                 // Opening a SQL store connects and migrates: no GVL needed for that
                 // (`memory:` is the in-process store, also chosen by `open_store`).
                 engine_options.store = Some(blocking("opening the store", move || {
-                    tasker_state::open_store(&url)
+                    tasker_state::open_store_with(&url, sharing)
                 })?);
             }
             let inner = CoreEngine::start(engine_options).map_err(err)?;
@@ -436,6 +438,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "register_template_yaml" => (Engine::register_template_yaml, 2),
         "template_input" => (Engine::template_input, 2),
         "recover" => (Engine::recover, 1),
+        // Sharing a database's tasks with other processes (sharing.rs).
+        "start_claiming" => (Engine::start_claiming, 2),
         // Submitting, starting and awaiting tasks.
         "submit" => (Engine::submit, 3),
         "submit_in" => (Engine::submit_in, 4),

@@ -1,154 +1,419 @@
-//! Task ownership among several engines sharing one PostgreSQL database.
+//! Task ownership among engines sharing one PostgreSQL database: the process table, leases
+//! and fencing tokens (`migrations/postgres/0002_tasker_core.sql` and `0005`).
 //!
-//! Each store is one owner, named by a key of its own. It holds ONE session-level advisory
-//! lock, `(class, owner)`, on a connection it keeps for its whole life outside the pool;
-//! `class` is the OID of `tasker_core_task_claims`, so stores on different schemas of one
-//! database stay out of each other's way. Which tasks an owner has is in that table
-//! (`migrations/postgres/0002_tasker_core.sql`): a row per claimed, unfinished task.
-//!
-//! - A claim is live while its owner's lock is held. When a process dies the server ends
-//!   its session and frees the lock at once, so its tasks can be claimed by another engine
-//!   right away; dropping the store closes the connection, to the same effect.
-//! - Claiming a task (one statement for all ids): insert the row, or take it over when its
-//!   owner is this store or is dead. "Dead" is tested after the row is locked, with
-//!   `pg_try_advisory_xact_lock(class, owner)`: it succeeds only when no session holds the
-//!   owner's lock. Two engines claiming one task are serialised by the row lock; the second
-//!   finds the first alive.
-//! - A store's new tasks are claimed, and its finished tasks released, inside the batch
-//!   transaction that creates or finishes them (see `write.rs`).
+//! - Each store is a row of `tasker_core_processes`; its id is the `owner` of its claims. The
+//!   store refreshes the row's `heartbeat_at` every heartbeat interval (`beat`). A process
+//!   whose heartbeat is older than the lease timeout is dead: its claims may be taken. On the
+//!   same host (same pid namespace and boot) a process that no longer exists is dead at once,
+//!   so a restarted engine does not wait out its predecessor's lease.
+//! - A claim is a row of `tasker_core_task_claims` with a fencing token. Taking over a dead
+//!   owner's claim increments the token; claiming what one holds keeps it. The store keeps the
+//!   token of every task it holds, and every batch it writes checks in its statement, under
+//!   a `FOR SHARE` lock on those claims, that they are still its own with the same token
+//!   (`write.rs`). A batch that fails that check is `Fenced`: the tasks lost are found, dropped
+//!   from the batch and from this store (`take_lost` reports them to the engine), and the
+//!   rest is written.
+//! - Claims are short statements (`INSERT … ON CONFLICT DO UPDATE`, candidates picked with
+//!   `FOR UPDATE SKIP LOCKED`), and nothing depends on a session outliving its transaction,
+//!   so the store works through a transaction-pooling PgBouncer. LISTEN (`mod.rs`) only wakes
+//!   engines early; polling finds the same work.
+//! - Closing the store hands its claims back and deletes its row, so a deploy moves work at
+//!   once.
 //!
 //! Why not one advisory lock per task: advisory locks live in the server's shared lock table
-//! (about 6,400 slots by default, for the whole server), and a few thousand live tasks ran
-//! it out.
+//! (about 6,400 slots by default, for the whole server), and a few thousand live tasks ran it
+//! out. Why not one session advisory lock per store (the previous design): it needs a
+//! connection held for the process's life, which transaction pooling does not give.
 
+use crate::sharing::{Role, Sharing};
 use crate::sql::codec::{db_error, to_naive};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
-use sqlx::{ConnectOptions, Connection};
-use std::collections::HashSet;
-use tasker_model::{TaskId, TaskerError, TaskerResult, Timestamp};
+use crate::sql::plan::Plan;
+use parking_lot::Mutex;
+use sqlx::postgres::PgPool;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI32, Ordering};
+use tasker_model::{TaskId, TaskerResult, Timestamp};
 
-/// This store's identity as an owner of tasks, and the connection that keeps it alive.
-pub(crate) struct Owner {
-    options: PgConnectOptions,
-    /// The first key of every owner lock: the claims table's OID.
-    class: i32,
-    /// This store's key.
-    key: i32,
-    conn: Option<PgConnection>,
+/// The NOTIFY channel that wakes engines when unclaimed work appears.
+pub(crate) const WORK_CHANNEL: &str = "tasker_core_work";
+
+/// This process as the host sees it, for telling at once that a process on the same host
+/// is gone.
+struct Here {
+    hostname: String,
+    pid: i32,
+    /// The pid namespace and boot this process's pid is valid in (`None` where /proc does
+    /// not say: then only leases tell).
+    pid_namespace: Option<String>,
 }
 
-/// Attempts at finding a free owner key before giving up.
-const KEY_ATTEMPTS: usize = 16;
-
-impl Owner {
-    /// Connects and takes a fresh owner key (random, positive, not held by a live store).
-    pub(crate) async fn open(options: PgConnectOptions, pool: &PgPool) -> TaskerResult<Owner> {
-        let oid: i64 = sqlx::query_scalar("SELECT 'tasker_core_task_claims'::regclass::oid::int8")
-            .fetch_one(pool)
-            .await
-            .map_err(|e| db_error("finding tasker_core_task_claims", e))?;
-        let mut owner = Owner {
-            options,
-            class: oid as u32 as i32,
-            key: 0,
-            conn: None,
+impl Here {
+    fn find() -> Here {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
         };
-        for _ in 0..KEY_ATTEMPTS {
-            let key = fastrand::i32(1..i32::MAX);
-            if owner.lock(key).await? {
-                owner.key = key;
-                return Ok(owner);
-            }
+        let hostname = read("/proc/sys/kernel/hostname")
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown".into());
+        let ns = std::fs::read_link("/proc/self/ns/pid")
+            .ok()
+            .map(|p| p.display().to_string());
+        let boot = read("/proc/sys/kernel/random/boot_id");
+        Here {
+            hostname,
+            pid: std::process::id() as i32,
+            pid_namespace: ns.zip(boot).map(|(ns, boot)| format!("{ns} {boot}")),
         }
-        Err(TaskerError::Database(format!(
-            "no free owner key for task claims after {KEY_ATTEMPTS} attempts"
-        )))
     }
 
-    /// Takes `(class, key)` on the owner connection (opening it when needed).
-    async fn lock(&mut self, key: i32) -> TaskerResult<bool> {
-        if self.conn.is_none() {
-            let conn = self
-                .options
-                .connect()
-                .await
-                .map_err(|e| db_error("opening the task-claims connection", e))?;
-            self.conn = Some(conn);
-        }
-        let conn = self.conn.as_mut().expect("just opened");
-        let got = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-            .bind(self.class)
-            .bind(key)
-            .fetch_one(conn)
-            .await;
-        match got {
-            Ok(got) => Ok(got),
-            Err(e) => {
-                // Whatever this session held is gone with it.
-                self.conn = None;
-                Err(db_error("taking the task-claims lock", e))
-            }
-        }
+    /// Whether process `pid` of this host's namespace still exists.
+    fn alive(pid: i32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+}
+
+/// How many lost tasks an owner remembers (see `Owner::gone`).
+const GONE_KEPT: usize = 10_000;
+
+/// This store as an owner of tasks.
+pub(crate) struct Owner {
+    id: i32,
+    sharing: Sharing,
+    here: Here,
+    /// The fencing token of every task this store holds.
+    tokens: Mutex<HashMap<TaskId, i64>>,
+    /// Tasks found taken over by another process, not yet reported (`take_lost`).
+    lost: Mutex<Vec<TaskId>>,
+    /// Tasks found taken over and not claimed back since (the most recent
+    /// [`GONE_KEPT`]): later batches touching them, sent before the engine dropped them,
+    /// are known lost without asking the database.
+    gone: Mutex<(HashSet<TaskId>, VecDeque<TaskId>)>,
+    /// Handler slots of the engine, published in the process row.
+    capacity: AtomicI32,
+}
+
+/// Liveness of the owner `c.owner`, in SQL: `$lease` seconds of lease, `$dead` the ids
+/// known dead here.
+macro_rules! owner_alive {
+    ($lease:literal, $dead:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM tasker_core_processes p WHERE p.id = c.owner \
+               AND p.heartbeat_at > now() - make_interval(secs => ",
+            $lease,
+            ") AND p.id <> ALL(",
+            $dead,
+            "))"
+        )
+    };
+}
+
+/// Claiming: insert, or take over when the claim is this owner's or its owner is dead. The
+/// token moves only on a takeover, so a batch in flight with the held token stays valid.
+macro_rules! claim_upsert {
+    ($lease:literal, $dead:literal) => {
+        concat!(
+            "ON CONFLICT (task_id) DO UPDATE \
+                SET owner = EXCLUDED.owner, claimed_at = EXCLUDED.claimed_at, \
+                    token = CASE WHEN c.owner = EXCLUDED.owner THEN c.token ELSE c.token + 1 END \
+                WHERE c.owner = EXCLUDED.owner OR NOT ",
+            owner_alive!($lease, $dead),
+            " RETURNING c.task_id, c.token"
+        )
+    };
+}
+
+impl Owner {
+    /// Adds this process to the process table.
+    pub(crate) async fn open(pool: &PgPool, sharing: Sharing) -> TaskerResult<Owner> {
+        let here = Here::find();
+        let id: i32 = sqlx::query_scalar(
+            "INSERT INTO tasker_core_processes (hostname, pid, pid_namespace, role, version) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(&here.hostname)
+        .bind(here.pid)
+        .bind(here.pid_namespace.clone().unwrap_or_default())
+        .bind(sharing.role.as_str())
+        .bind(env!("CARGO_PKG_VERSION"))
+        .fetch_one(pool)
+        .await
+        .map_err(|e| db_error("adding this process to tasker_core_processes", e))?;
+        Ok(Owner {
+            id,
+            sharing,
+            here,
+            tokens: Mutex::default(),
+            lost: Mutex::default(),
+            gone: Mutex::default(),
+            capacity: AtomicI32::new(0),
+        })
     }
 
     /// This store's key (the `owner` column of its claims).
     pub(crate) fn key(&self) -> i32 {
-        self.key
+        self.id
     }
 
-    /// Checks the owner connection and, if it was lost, reconnects and takes the same key
-    /// again (claims of this store made meanwhile by others stay theirs).
-    pub(crate) async fn ensure_alive(&mut self) -> TaskerResult<()> {
-        if let Some(conn) = self.conn.as_mut() {
-            if conn.ping().await.is_ok() {
-                return Ok(());
-            }
-            self.conn = None;
-        }
-        if self.lock(self.key).await? {
-            Ok(())
-        } else {
-            Err(TaskerError::Database(format!(
-                "lost the task-claims connection, and owner key {} is now held by another session",
-                self.key
-            )))
-        }
+    pub(crate) fn sharing(&self) -> &Sharing {
+        &self.sharing
     }
 
-    /// Claims `ids` for this store; returns those it owns afterwards, in the order given.
-    pub(crate) async fn claim(
-        &mut self,
-        pool: &PgPool,
-        ids: &[TaskId],
-    ) -> TaskerResult<Vec<TaskId>> {
-        self.ensure_alive().await?;
-        let got: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
-             SELECT t.task_id, $2, $3 FROM tasker_tasks t WHERE t.task_id = ANY($1) \
-             ON CONFLICT (task_id) DO UPDATE \
-                SET owner = EXCLUDED.owner, claimed_at = EXCLUDED.claimed_at \
-                WHERE c.owner = EXCLUDED.owner OR pg_try_advisory_xact_lock($4, c.owner) \
-             RETURNING c.task_id",
+    pub(crate) fn set_capacity(&self, slots: usize) {
+        self.capacity
+            .store(slots.min(i32::MAX as usize) as i32, Ordering::Relaxed);
+    }
+
+    /// Refreshes the heartbeat (putting the row back if a survivor pruned it while this
+    /// process was paused) and prunes processes dead for four leases.
+    pub(crate) async fn beat(&self, pool: &PgPool) -> TaskerResult<()> {
+        sqlx::query(
+            "INSERT INTO tasker_core_processes AS p \
+                (id, hostname, pid, pid_namespace, role, version, capacity) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), capacity = EXCLUDED.capacity",
         )
-        .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
-        .bind(self.key)
-        .bind(to_naive(Timestamp::now()))
-        .bind(self.class)
+        .bind(self.id)
+        .bind(&self.here.hostname)
+        .bind(self.here.pid)
+        .bind(self.here.pid_namespace.clone().unwrap_or_default())
+        .bind(self.sharing.role.as_str())
+        .bind(env!("CARGO_PKG_VERSION"))
+        .bind(self.capacity.load(Ordering::Relaxed))
+        .execute(pool)
+        .await
+        .map_err(|e| db_error("refreshing this process's heartbeat", e))?;
+        sqlx::query(
+            "DELETE FROM tasker_core_processes \
+             WHERE heartbeat_at < now() - make_interval(secs => $1) AND id <> $2",
+        )
+        .bind(4.0 * self.sharing.lease_timeout.as_secs_f64())
+        .bind(self.id)
+        .execute(pool)
+        .await
+        .map_err(|e| db_error("pruning dead processes", e))?;
+        Ok(())
+    }
+
+    /// Processes of this host's pid namespace that no longer exist.
+    async fn dead_here(&self, pool: &PgPool) -> TaskerResult<Vec<i32>> {
+        let Some(ns) = &self.here.pid_namespace else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(i32, i32)> = sqlx::query_as(
+            "SELECT id, pid FROM tasker_core_processes \
+             WHERE hostname = $1 AND pid_namespace = $2 AND id <> $3",
+        )
+        .bind(&self.here.hostname)
+        .bind(ns)
+        .bind(self.id)
         .fetch_all(pool)
         .await
-        .map_err(|e| db_error("claiming tasks", e))?;
-        let got: HashSet<i64> = got.into_iter().collect();
-        Ok(ids
-            .iter()
-            .filter(|id| got.contains(&id.0))
-            .copied()
+        .map_err(|e| db_error("listing this host's processes", e))?;
+        Ok(rows
+            .into_iter()
+            .filter(|&(_, pid)| !Here::alive(pid))
+            .map(|(id, _)| id)
             .collect())
     }
 
-    /// Ends the session: the owner lock is freed now, not when the server notices.
-    pub(crate) async fn close(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            let _ = conn.close().await;
+    /// Claims `ids` for this store; returns those it owns afterwards, in the order given.
+    pub(crate) async fn claim(&self, pool: &PgPool, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
+        let dead = self.dead_here(pool).await?;
+        let got: Vec<(i64, i64)> = sqlx::query_as(concat!(
+            "INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
+             SELECT t.task_id, $2, $3 FROM tasker_tasks t WHERE t.task_id = ANY($1) ",
+            claim_upsert!("$4", "$5")
+        ))
+        .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
+        .bind(self.id)
+        .bind(to_naive(Timestamp::now()))
+        .bind(self.sharing.lease_timeout.as_secs_f64())
+        .bind(dead)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| db_error("claiming tasks", e))?;
+        let got = self.record(got);
+        Ok(ids.iter().filter(|id| got.contains(id)).copied().collect())
+    }
+
+    /// Claims up to `limit` unfinished tasks no live process holds (unclaimed ones, and
+    /// those of dead processes), oldest first; tasks other engines are claiming at the same
+    /// moment are skipped, not waited for.
+    pub(crate) async fn claim_available(
+        &self,
+        pool: &PgPool,
+        limit: usize,
+    ) -> TaskerResult<Vec<TaskId>> {
+        if limit == 0 {
+            return Ok(Vec::new());
         }
+        let dead = self.dead_here(pool).await?;
+        let got: Vec<(i64, i64)> = sqlx::query_as(concat!(
+            "WITH candidates AS ( \
+                SELECT t.task_id FROM tasker_tasks t \
+                LEFT JOIN tasker_task_transitions tr \
+                  ON tr.task_id = t.task_id AND tr.most_recent \
+                WHERE t.complete = false \
+                  AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
+                  AND NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c WHERE c.task_id = t.task_id AND ",
+            owner_alive!("$3", "$4"),
+            ") ORDER BY t.task_id LIMIT $5 FOR UPDATE OF t SKIP LOCKED) \
+             INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
+             SELECT task_id, $1, $2 FROM candidates ",
+            claim_upsert!("$3", "$4")
+        ))
+        .bind(self.id)
+        .bind(to_naive(Timestamp::now()))
+        .bind(self.sharing.lease_timeout.as_secs_f64())
+        .bind(dead)
+        .bind(limit.min(i64::MAX as usize) as i64)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| db_error("claiming available tasks", e))?;
+        let mut got: Vec<TaskId> = self.record(got).into_iter().collect();
+        got.sort_unstable();
+        Ok(got)
+    }
+
+    /// Keeps the tokens of claims just granted.
+    fn record(&self, granted: Vec<(i64, i64)>) -> HashSet<TaskId> {
+        let mut tokens = self.tokens.lock();
+        let mut gone = self.gone.lock();
+        for (id, _) in &granted {
+            gone.0.remove(&TaskId(*id));
+        }
+        drop(gone);
+        granted
+            .into_iter()
+            .map(|(id, token)| {
+                tokens.insert(TaskId(id), token);
+                TaskId(id)
+            })
+            .collect()
+    }
+
+    /// Whether a batch creating tasks claims them for this store (a client leaves them for
+    /// workers).
+    pub(crate) fn claims_new_tasks(&self) -> bool {
+        self.sharing.role == Role::Worker
+    }
+
+    /// The held tasks `plan` touches without creating them, with their tokens: the claims
+    /// its statement must find unchanged.
+    pub(crate) fn fence(&self, plan: &Plan) -> Vec<(i64, i64)> {
+        let tokens = self.tokens.lock();
+        if tokens.is_empty() {
+            return Vec::new();
+        }
+        let created: HashSet<TaskId> = plan.created.iter().copied().collect();
+        let mut fence: Vec<(i64, i64)> = plan
+            .touched_tasks()
+            .filter(|t| !created.contains(t))
+            .filter_map(|t| tokens.get(&t).map(|token| (t.0, *token)))
+            .collect();
+        fence.sort_unstable();
+        fence.dedup();
+        fence
+    }
+
+    /// Which of `tasks` this store holds, with their tokens.
+    pub(crate) fn held(&self, tasks: &[TaskId]) -> Vec<(i64, i64)> {
+        let tokens = self.tokens.lock();
+        tasks
+            .iter()
+            .filter_map(|t| tokens.get(t).map(|token| (t.0, *token)))
+            .collect()
+    }
+
+    /// Which of `tasks` were found lost before and not claimed back.
+    pub(crate) fn gone(&self, tasks: &[TaskId]) -> Vec<TaskId> {
+        let gone = self.gone.lock();
+        tasks
+            .iter()
+            .filter(|t| gone.0.contains(t))
+            .copied()
+            .collect()
+    }
+
+    /// After `plan` committed: its new tasks are held (token 1), its finished ones are not.
+    pub(crate) fn committed(&self, plan: &Plan) {
+        let mut tokens = self.tokens.lock();
+        if self.claims_new_tasks() {
+            for t in &plan.created {
+                tokens.insert(*t, 1);
+            }
+        }
+        for t in &plan.finished {
+            tokens.remove(t);
+        }
+    }
+
+    /// After a fenced write: which of `fence` this store no longer holds. They are dropped
+    /// here and kept for `take_lost`.
+    pub(crate) async fn find_lost(
+        &self,
+        pool: &PgPool,
+        fence: &[(i64, i64)],
+    ) -> TaskerResult<Vec<TaskId>> {
+        if fence.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lost: Vec<i64> = sqlx::query_scalar(
+            "SELECT u.id FROM UNNEST($1::int8[], $2::int8[]) AS u(id, token) \
+             WHERE NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c \
+                WHERE c.task_id = u.id AND c.owner = $3 AND c.token = u.token)",
+        )
+        .bind(fence.iter().map(|f| f.0).collect::<Vec<_>>())
+        .bind(fence.iter().map(|f| f.1).collect::<Vec<_>>())
+        .bind(self.id)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| db_error("finding the tasks taken over by another process", e))?;
+        let lost: Vec<TaskId> = lost.into_iter().map(TaskId).collect();
+        if !lost.is_empty() {
+            eprintln!(
+                "tasker-core: task(s) {} were taken over by another process (this one missed its lease); its changes to them are dropped",
+                lost.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        let mut tokens = self.tokens.lock();
+        let mut gone = self.gone.lock();
+        for t in &lost {
+            tokens.remove(t);
+            if gone.0.insert(*t) {
+                gone.1.push_back(*t);
+            }
+        }
+        while gone.1.len() > GONE_KEPT {
+            let old = gone.1.pop_front().expect("longer than the bound");
+            gone.0.remove(&old);
+        }
+        drop((tokens, gone));
+        self.lost.lock().extend(lost.iter().copied());
+        Ok(lost)
+    }
+
+    /// Tasks found taken over since the last call.
+    pub(crate) fn take_lost(&self) -> Vec<TaskId> {
+        std::mem::take(&mut *self.lost.lock())
+    }
+
+    /// Hands every claim back and leaves the process table; wakes the other engines for the
+    /// tasks handed back.
+    pub(crate) async fn close(&self, pool: &PgPool) -> TaskerResult<()> {
+        sqlx::query(
+            "WITH released AS (DELETE FROM tasker_core_task_claims WHERE owner = $1 RETURNING 1), \
+                  gone AS (DELETE FROM tasker_core_processes WHERE id = $1) \
+             SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM released)",
+        )
+        .bind(self.id)
+        .bind(WORK_CHANNEL)
+        .execute(pool)
+        .await
+        .map_err(|e| db_error("handing back this process's claims", e))?;
+        self.tokens.lock().clear();
+        Ok(())
     }
 }

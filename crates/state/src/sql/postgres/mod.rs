@@ -9,6 +9,7 @@ mod sql;
 mod statement;
 mod write;
 
+use crate::sharing::Sharing;
 use crate::sql::codec::{db_error, from_naive, redact_url, to_naive, ReadError};
 use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteError};
 use crate::sql::plan::Plan;
@@ -47,6 +48,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_tasker_schema_conformance.sql",
         include_str!("../../../migrations/postgres/0004_tasker_schema_conformance.sql"),
     ),
+    (
+        "0005_tasker_core_processes.sql",
+        include_str!("../../../migrations/postgres/0005_tasker_core_processes.sql"),
+    ),
 ];
 
 /// `tasker_core_step_readiness` (`migrations/postgres/optional/`), not applied on open.
@@ -82,15 +87,16 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 ///   from memory, so they never collide with other engines or the Rails app (they are not
 ///   contiguous across engines).
 /// - Tasks are owned through claims ([`Store::claim_tasks`](crate::Store::claim_tasks)): rows of
-///   `tasker_core_task_claims` naming this store, live while the store holds one session
-///   advisory lock on a connection it keeps (see `claims.rs`). A task this store creates is
-///   claimed in the transaction that creates it and released in the one that finishes it
+///   `tasker_core_task_claims` naming this store's row of `tasker_core_processes`, live while
+///   its heartbeat is younger than the lease timeout, each with a fencing token every write
+///   checks (see `claims.rs`). A task this store creates is claimed in the statement that
+///   creates it (unless its role is `client`) and released in the one that finishes it
 ///   (complete, error, cancelled, resolved_manually).
 /// - Threads: `apply` runs on the store's own runtime and may be awaited from any executor;
 ///   the other methods block and must be called from threads outside an async runtime
 ///   (Ruby threads, the engine's start-up).
-/// - Dropping the store closes its pool and its claims connection (its claims can be taken
-///   over at once) and stops its runtime, with bounded waits.
+/// - Dropping the store hands its claims back (they can be taken over at once), closes its
+///   pool and stops its runtime, with bounded waits.
 pub struct PostgresStore(SqlStore<PgDb>);
 
 delegate_store!(PostgresStore);
@@ -101,9 +107,10 @@ pub(crate) struct PgDb {
     ids: Mutex<IdBlocks>,
     task_sequence: String,
     step_sequence: String,
-    /// This store as an owner of tasks; `owner_key` is its key, fixed for its life.
-    owner: tokio::sync::Mutex<Owner>,
-    owner_key: i32,
+    /// This store as an owner of tasks.
+    owner: Owner,
+    /// For the LISTEN connection ([`Dialect::work_listener`]).
+    options: PgConnectOptions,
 }
 
 /// Ids taken from the sequences and not handed out yet, in increasing order.
@@ -114,8 +121,14 @@ struct IdBlocks {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://…` or `postgresql://…`) and prepares the tables.
+    /// Connects to `url` (`postgres://…` or `postgresql://…`) and prepares the tables, as a
+    /// `worker` with the default lease (see [`Sharing`]).
     pub fn open(url: &str) -> TaskerResult<PostgresStore> {
+        Self::open_with(url, Sharing::default())
+    }
+
+    /// Like [`PostgresStore::open`], taking part in sharing tasks as `sharing` says.
+    pub fn open_with(url: &str, sharing: Sharing) -> TaskerResult<PostgresStore> {
         let describe = redact_url(url);
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             TaskerError::validation(
@@ -175,7 +188,7 @@ impl PostgresStore {
             migrate(&pool).await.map_err(|e| db_error(&opening, e))?;
             let tasks = sequence(&pool, "tasker_tasks", "task_id").await?;
             let steps = sequence(&pool, "tasker_workflow_steps", "workflow_step_id").await?;
-            let owner = Owner::open(options, &pool).await?;
+            let owner = Owner::open(&pool, sharing).await?;
             Ok::<_, TaskerError>((pool, tasks, steps, owner))
         })?;
         let db = PgDb {
@@ -183,13 +196,13 @@ impl PostgresStore {
             ids: Mutex::new(IdBlocks::default()),
             task_sequence,
             step_sequence,
-            owner_key: owner.key(),
-            owner: tokio::sync::Mutex::new(owner),
+            owner,
+            options,
         };
         let store = SqlStore::new(db, describe, runtime);
         store
             .runtime()
-            .spawn(keep_owner_alive(Arc::downgrade(&store.inner)));
+            .spawn(heartbeat(Arc::downgrade(&store.inner)));
         Ok(PostgresStore(store))
     }
 
@@ -214,24 +227,45 @@ impl PostgresStore {
     }
 }
 
-/// How often the owner connection is checked (and restored when lost).
-const OWNER_CHECK: Duration = Duration::from_secs(10);
-
-/// Checks the owner connection every [`OWNER_CHECK`], so a lost connection (which lets
-/// other engines take this store's tasks) is restored within seconds, not at the next
-/// `claim_tasks`. Ends with the store.
-async fn keep_owner_alive(inner: std::sync::Weak<Shared<PgDb>>) {
+/// Refreshes this store's heartbeat every heartbeat interval, so other engines do not take
+/// its tasks. A failed beat is logged and tried again at the next: the lease is several
+/// beats long. Ends with the store.
+async fn heartbeat(inner: std::sync::Weak<Shared<PgDb>>) {
     loop {
-        tokio::time::sleep(OWNER_CHECK).await;
+        let every = match inner.upgrade() {
+            Some(inner) => inner.db.owner.sharing().heartbeat_interval,
+            None => return,
+        };
+        tokio::time::sleep(every).await;
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let checked = {
-            let mut owner = inner.db.owner.lock().await;
-            owner.ensure_alive().await
-        };
-        if let Err(e) = checked {
+        if let Err(e) = inner.db.owner.beat(&inner.db.pool).await {
             eprintln!("tasker-core: store {}: {e}", inner.describe);
+        }
+    }
+}
+
+/// Wakes `wake` on every NOTIFY of [`claims::WORK_CHANNEL`], on a connection of its own; on a
+/// lost connection it tries again every few seconds (polling covers the gap).
+async fn listen(options: PgConnectOptions, wake: crossbeam_channel::Sender<()>) {
+    loop {
+        let listener = async {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(claims::WORK_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                let _ = wake.try_send(());
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        if listener.await.is_err() {
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
     }
 }
@@ -335,12 +369,18 @@ impl Dialect for PgDb {
         self.pool.acquire().await
     }
 
-    fn write<'e>(
-        &'e self,
-        writer: &'e mut Self::Writer,
-        plan: &'e Plan,
-    ) -> impl Future<Output = Result<(), WriteError>> + Send + 'e {
-        write::write(writer, plan, self.owner_key)
+    async fn write(&self, writer: &mut Self::Writer, plan: &Plan) -> Result<(), WriteError> {
+        let touched: Vec<TaskId> = plan.touched_tasks().collect();
+        if !self.owner.gone(&touched).is_empty() {
+            // Lost already (the engine has not dropped them yet): no round trip needed.
+            return Err(WriteError::Fenced);
+        }
+        let claiming = write::Claiming {
+            owner: self.owner.key(),
+            claim_new: self.owner.claims_new_tasks(),
+            fence: self.owner.fence(plan),
+        };
+        write::write(writer, plan, &claiming).await
     }
 
     async fn end_batch(_writer: Self::Writer) -> Result<(), sqlx::Error> {
@@ -369,11 +409,50 @@ impl Dialect for PgDb {
     }
 
     async fn claim<'e>(&'e self, ids: &'e [TaskId]) -> TaskerResult<Vec<TaskId>> {
-        self.owner.lock().await.claim(&self.pool, ids).await
+        self.owner.claim(&self.pool, ids).await
+    }
+
+    async fn claim_available(&self, limit: usize) -> TaskerResult<Vec<TaskId>> {
+        self.owner.claim_available(&self.pool, limit).await
+    }
+
+    async fn find_lost<'e>(&'e self, tasks: &'e [TaskId]) -> TaskerResult<Vec<TaskId>> {
+        let held = self.owner.held(tasks);
+        let mut lost = self.owner.find_lost(&self.pool, &held).await?;
+        lost.extend(self.owner.gone(tasks));
+        Ok(lost)
+    }
+
+    fn committed(&self, plan: &Plan) {
+        self.owner.committed(plan)
+    }
+
+    fn sharing(&self) -> Option<&Sharing> {
+        Some(self.owner.sharing())
+    }
+
+    fn take_lost_tasks(&self) -> Vec<TaskId> {
+        self.owner.take_lost()
+    }
+
+    fn work_listener(
+        &self,
+        wake: crossbeam_channel::Sender<()>,
+    ) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+        Some(Box::pin(listen(self.options.clone(), wake)))
+    }
+
+    fn set_capacity(&self, slots: usize) {
+        self.owner.set_capacity(slots)
     }
 
     async fn close(&self) {
-        self.owner.lock().await.close().await;
+        if self.pool.is_closed() {
+            return;
+        }
+        if let Err(e) = self.owner.close(&self.pool).await {
+            eprintln!("tasker-core: {e}");
+        }
         self.pool.close().await;
     }
 }

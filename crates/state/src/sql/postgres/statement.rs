@@ -24,6 +24,10 @@ pub(super) struct Statement {
     bound: usize,
     /// Boolean SQL expressions that must all hold.
     pub(super) checks: Vec<String>,
+    /// A boolean SQL expression that holds while this store still holds the tasks the
+    /// statement writes (`write.rs`'s fence); evaluated before `checks`, and failing with
+    /// its own error, `WriteError::Fenced`.
+    pub(super) fence: Option<String>,
 }
 
 impl Statement {
@@ -100,8 +104,12 @@ impl Statement {
         } else {
             self.checks.join(" AND ")
         };
+        // A lost claim raises "square root of a negative number" (SQLSTATE 2201F), a failed
+        // check a division by zero (22012): both abort the statement, telling which it was.
+        let fence = self.fence.as_deref().unwrap_or("true");
         let sql = format!(
-            "WITH {} SELECT 1 / (CASE WHEN {checks} THEN 1 ELSE 0 END)",
+            "WITH {} SELECT sqrt(CASE WHEN {fence} THEN 1.0 ELSE -1.0 END), \
+                1 / (CASE WHEN {checks} THEN 1 ELSE 0 END)",
             self.ctes.join(",\n")
         );
         sqlx::query_with(AssertSqlSafe(sql), self.args)

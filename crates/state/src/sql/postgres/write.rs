@@ -14,6 +14,7 @@
 //! after an update of the same table (a new `most_recent` transition after the flip of the
 //! old one, for the partial unique index) waits for it by reading its count.
 
+use super::claims::WORK_CHANNEL;
 use super::statement::{times, Statement};
 use crate::sql::codec::{backoff_column, int_column, json_text, to_naive};
 use crate::sql::dialect::WriteError;
@@ -71,13 +72,26 @@ macro_rules! insert_transitions_sql {
     };
 }
 
+/// What a batch's statement does with claims (see `claims.rs`).
+pub(super) struct Claiming {
+    /// This store's owner key.
+    pub(super) owner: i32,
+    /// Whether the tasks the batch creates are claimed for this store (a client's are left
+    /// unclaimed for workers, who are woken by a NOTIFY on commit).
+    pub(super) claim_new: bool,
+    /// (task_id, token) of the held tasks the batch touches: each must still be this
+    /// store's with that token.
+    pub(super) fence: Vec<(i64, i64)>,
+}
+
 /// Writes a checked plan as one statement, in autocommit: it is atomic by itself.
 pub(super) async fn write(
     conn: &mut PgConnection,
     plan: &Plan,
-    owner: i32,
+    claiming: &Claiming,
 ) -> Result<(), WriteError> {
     let mut st = Statement::default();
+    fence(&mut st, claiming.owner, &claiming.fence)?;
     insert_tasks(&mut st, plan)?;
     insert_steps(&mut st, plan)?;
     if !plan.edges.is_empty() {
@@ -111,15 +125,44 @@ pub(super) async fn write(
     update_tasks(&mut st, plan)?;
     update_steps(&mut st, plan)?;
     check_steps(&mut st, &plan.step_checks)?;
-    claims(&mut st, plan, owner)?;
+    claims(&mut st, plan, claiming)?;
     st.run(conn).await
+}
+
+/// Locks the claims of the held tasks the batch touches (`FOR SHARE`: a takeover's update
+/// waits for this statement, and one committed first is seen) and checks that every one is
+/// still this store's, with the token it holds; a failure is `WriteError::Fenced`.
+fn fence(st: &mut Statement, owner: i32, fence: &[(i64, i64)]) -> Result<(), sqlx::Error> {
+    if fence.is_empty() {
+        return Ok(());
+    }
+    st.bind_column(fence, |f| f.0)?;
+    st.bind_column(fence, |f| f.1)?;
+    st.bind(owner)?;
+    let claims = st.cte(
+        "SELECT c.task_id FROM tasker_core_task_claims c \
+         JOIN UNNEST($1::int8[], $2::int8[]) AS u(id, token) \
+           ON c.task_id = u.id AND c.token = u.token \
+         WHERE c.task_id = ANY($1::int8[]) AND c.owner = $3 FOR SHARE OF c",
+        3,
+    );
+    let n = st.bind(fence.len() as i64)?;
+    st.fence = Some(format!("(SELECT count(*) FROM {claims}) = ${n}::int8"));
+    Ok(())
 }
 
 /// Claims the tasks the batch creates for `owner`, and gives back the ones it finishes
 /// (see `claims.rs`): in the batch's statement, so a claim neither precedes its task nor
 /// outlives its final transition. A task the batch both creates and finishes is not
 /// claimed at all (the statement's delete would not see its insert).
-fn claims(st: &mut Statement, plan: &Plan, owner: i32) -> Result<(), sqlx::Error> {
+fn claims(st: &mut Statement, plan: &Plan, claiming: &Claiming) -> Result<(), sqlx::Error> {
+    let owner = claiming.owner;
+    if !claiming.claim_new && !plan.created.is_empty() {
+        st.bind(WORK_CHANNEL)?;
+        let notify = st.cte("SELECT pg_notify($1, '')", 1);
+        st.checks
+            .push(format!("(SELECT count(*) FROM {notify}) = 1"));
+    }
     let claimed: Vec<(i64, NaiveDateTime)> = plan
         .created
         .iter()
@@ -127,7 +170,7 @@ fn claims(st: &mut Statement, plan: &Plan, owner: i32) -> Result<(), sqlx::Error
         .filter(|(t, _)| !plan.finished.contains(t))
         .map(|(t, row)| (t.0, to_naive(row.record.created_at)))
         .collect();
-    if !claimed.is_empty() {
+    if claiming.claim_new && !claimed.is_empty() {
         st.bind_column(&claimed, |c| c.0)?;
         st.bind(owner)?;
         st.bind_column(&claimed, |c| c.1)?;

@@ -1,0 +1,180 @@
+//! Taking work from a store shared by several engines' processes (PostgreSQL): tasks a
+//! `client` engine submitted, and tasks of processes found dead, claimed up to this engine's
+//! share and driven here as if recovered (steps a dead process had running fail with
+//! `engine_restart` and are retried; committed completions never rerun).
+//!
+//! One thread per engine, started by [`Engine::start_claiming`] once the handler pools
+//! are up. It wakes when the store announces work (NOTIFY), when a task of this engine
+//! ends (room to refill), and every `interval` in any case (polling is what finds dead
+//! processes' tasks, and covers a lost LISTEN). It also tells the orchestrator to drop
+//! the tasks the store found taken over by another process. Claims are statements of the
+//! store's; this file must not write to the store nor decide anything about a task.
+
+use super::submit::{read_claimed, RecoveryReport};
+use super::wait::await_reply;
+use super::Engine;
+use crate::awaiting::AwaitingTemplates;
+use crate::orchestrator::{CountLive, DropTasks, Orchestrator, Recover};
+use crate::registry::TemplateRegistry;
+use actix::Addr;
+use crossbeam_channel::{bounded, never, select, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tasker_model::{TaskerError, TaskerResult};
+use tasker_state::Store;
+
+/// How an engine claims work from a shared store.
+#[derive(Debug, Clone)]
+pub struct ClaimSettings {
+    /// Longest wait between two looks for work.
+    pub interval: Duration,
+    /// Most tasks this engine drives at once through claiming: it claims only while it
+    /// drives fewer (its own submissions are not limited).
+    pub max_tasks: usize,
+}
+
+/// The claiming thread and the way to stop it.
+pub(crate) struct ClaimLoop {
+    stop: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl ClaimLoop {
+    /// Stops the thread and waits for it (a claim or resume in progress finishes first).
+    pub(crate) fn stop(self) {
+        drop(self.stop);
+        let _ = self.thread.join();
+    }
+}
+
+/// What the claiming thread works with: parts of the engine it shares.
+struct Claimer {
+    store: Arc<dyn Store>,
+    registry: Arc<TemplateRegistry>,
+    awaiting: Arc<AwaitingTemplates>,
+    orchestrator: Addr<Orchestrator>,
+    settings: ClaimSettings,
+}
+
+/// How long one exchange with the orchestrator may take before the thread gives up on it.
+const ORCHESTRATOR_WAIT: Duration = Duration::from_secs(30);
+/// After a failed claim (database unreachable), the wait before the next.
+const AFTER_FAILURE: Duration = Duration::from_secs(2);
+
+impl Engine {
+    /// Starts claiming work from a shared store (see the module documentation); `false`
+    /// when the store serves this process only (SQLite, memory), where there is nothing to
+    /// claim. Once per engine.
+    pub fn start_claiming(&self, settings: ClaimSettings) -> TaskerResult<bool> {
+        if !self.store.shares_tasks() || self.submit_only {
+            return Ok(false);
+        }
+        let mut claiming = self.claiming.lock();
+        if claiming.is_some() {
+            return Err(TaskerError::Orchestration(
+                "this engine is already claiming work".into(),
+            ));
+        }
+        if self.is_stopped() {
+            return Err(TaskerError::Orchestration("the engine is stopped".into()));
+        }
+        let claimer = Claimer {
+            store: self.store.clone(),
+            registry: self.registry.clone(),
+            awaiting: self.awaiting.clone(),
+            orchestrator: self.orchestrator.clone(),
+            settings,
+        };
+        let (stop, stopped) = bounded::<()>(0);
+        let work = self.store.work_signal().unwrap_or_else(never);
+        let ended = self.task_ended.clone();
+        let thread = std::thread::Builder::new()
+            .name("tasker-claims".into())
+            .spawn(move || claimer.run(&stopped, &work, &ended))
+            .map_err(|e| {
+                TaskerError::Orchestration(format!("cannot spawn the claiming thread: {e}"))
+            })?;
+        *claiming = Some(ClaimLoop { stop, thread });
+        Ok(true)
+    }
+
+    /// Stops the claiming thread, if any, and waits for it (`shutdown.rs`).
+    pub(super) fn stop_claiming(&self) {
+        if let Some(claiming) = self.claiming.lock().take() {
+            claiming.stop();
+        }
+    }
+}
+
+impl Claimer {
+    fn run(&self, stopped: &Receiver<()>, work: &Receiver<()>, ended: &Receiver<()>) {
+        let mut pause = Duration::ZERO;
+        loop {
+            select! {
+                recv(stopped) -> _ => return,
+                default(pause) => {}
+            }
+            pause = match self.round() {
+                // A full claim: more may be waiting.
+                Ok(true) => Duration::ZERO,
+                Ok(false) => {
+                    select! {
+                        recv(stopped) -> _ => return,
+                        recv(work) -> _ => {}
+                        recv(ended) -> _ => {}
+                        default(self.settings.interval) => {}
+                    }
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    eprintln!(
+                        "tasker-core: claiming work from {}: {e}",
+                        self.store.describe()
+                    );
+                    AFTER_FAILURE
+                }
+            };
+        }
+    }
+
+    /// Drops what was lost, then claims up to the room left and resumes it; `true` when it
+    /// claimed as much as it asked for.
+    fn round(&self) -> TaskerResult<bool> {
+        let lost = self.store.take_lost_tasks();
+        if !lost.is_empty() {
+            self.orchestrator.do_send(DropTasks(lost));
+        }
+        let (tx, rx) = bounded(1);
+        self.orchestrator.do_send(CountLive(tx));
+        let live = await_reply(&rx, ORCHESTRATOR_WAIT, "counting live tasks")?;
+        let room = self.settings.max_tasks.saturating_sub(live);
+        // Refill in batches (a quarter of the share at least), unless idle: one claim per
+        // finished task would be a statement per task.
+        if room == 0 || (live > 0 && room < self.settings.max_tasks.div_ceil(4)) {
+            return Ok(false);
+        }
+        let claimed = self.store.claim_available(room)?;
+        if claimed.is_empty() {
+            return Ok(false);
+        }
+        let full = claimed.len() == room;
+        let mut report = RecoveryReport::default();
+        let tasks = read_claimed(
+            self.store.as_ref(),
+            &self.registry,
+            &self.awaiting,
+            claimed,
+            &mut report,
+        )?;
+        for (id, why) in &report.skipped {
+            eprintln!("tasker-core: claimed task {id}: {why}");
+        }
+        if !tasks.is_empty() {
+            let (tx, rx) = bounded(1);
+            self.orchestrator.do_send(Recover { tasks, reply: tx });
+            await_reply(&rx, ORCHESTRATOR_WAIT, "resuming claimed tasks")??;
+        }
+        Ok(full)
+    }
+}

@@ -1,0 +1,120 @@
+# frozen_string_literal: true
+
+require "rbconfig"
+
+# Issue 16: engines in several processes sharing one PostgreSQL database. A client engine
+# (a web process: role :client, no handlers) submits; three worker processes claim and run
+# the tasks; one worker is SIGKILLed and another SIGSTOPped past its lease mid-run. Every
+# task completes, each worker ran some, the killed worker's tasks move on within the lease
+# timeout plus 5 s, and no step whose completion was committed runs again.
+RSpec.describe "Engines in several processes on one PostgreSQL database", :slow do
+  WORKER = File.expand_path("../bin/worker_child.rb", __dir__)
+  SHARED_CHAIN = <<~YAML
+    name: shared_chain
+    namespace_name: processes
+    version: 1.0.0
+    step_templates:
+      - { name: a, handler_class: SharedChainHandler, default_retry_limit: 5 }
+      - { name: b, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: a }
+      - { name: c, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: b }
+      - { name: d, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: c }
+  YAML
+  LEASE = 3 # seconds, as worker_child.rb starts its engine
+
+  before { skip "several processes share a PostgreSQL database only" unless SpecStore.postgres? }
+
+  def spawn_worker(url, template, log)
+    reader, writer = IO.pipe
+    pid = Process.spawn(RbConfig.ruby, WORKER, url, template, log, out: writer, err: [File.join(File.dirname(log), "worker-#{@spawned = (@spawned || 0) + 1}.err"), "w"])
+    writer.close
+    raise "worker #{pid} did not start" unless reader.wait_readable(60) && reader.gets == "ready\n"
+
+    reader.close
+    pid
+  end
+
+  def now = Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)
+
+  # [[pid, task_id, step, µs], …] from the workers' log.
+  def executions(log)
+    return [] unless File.exist?(log)
+
+    File.readlines(log).map { |line| line.split.then { |p, t, s, at| [Integer(p), Integer(t), s, Integer(at)] } }
+  end
+
+  def wait_until(seconds)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+    sleep 0.05 until yield || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    yield
+  end
+
+  it "runs a client's tasks in worker processes and moves a dead or stalled worker's tasks to the others" do
+    dir = ENV["KEEP_DIR"] || Dir.mktmpdir("tasker-processes")
+    url = SpecStore.isolated_url("processes", dir)
+    template = File.join(dir, "shared_chain.yaml")
+    File.write(template, SHARED_CHAIN)
+    log = File.join(dir, "executions.log")
+    pids = Array.new(3) { spawn_worker(url, template, log) }
+    begin
+      client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
+      client.register_template(SHARED_CHAIN, source: "shared_chain.yaml")
+      ids = Array.new(300) { |i| client.submit_task("shared_chain", { "i" => i }, namespace: "processes") }
+      client.flush
+
+      # Kill one worker once every worker has run something and work remains.
+      started = wait_until(60) { executions(log).map(&:first).uniq.size == 3 }
+      expect(started).to be(true), "not every worker ran a step: #{executions(log).map(&:first).tally}"
+      victim, stalled = pids
+      Process.kill("KILL", victim)
+      Process.wait(victim)
+      killed_at = now
+      held = executions(log).select { |p, *| p == victim }.map { |_, t, *| t }.uniq
+
+      # Stall another past its lease; its tasks move on, and its late writes are refused.
+      Process.kill("STOP", stalled)
+      sleep LEASE + 2
+      Process.kill("CONT", stalled)
+
+      ids.each do |id|
+        expect(client.wait_for_task(id, timeout: 120).state).to eq("complete"), "task #{id}"
+      end
+
+      runs = executions(log)
+      ran = runs.map(&:first).tally
+      expect(ran.keys).to include(*pids), "every worker ran some steps: #{ran}"
+
+      # The killed worker's unfinished tasks were taken over within the lease timeout + 5 s.
+      unfinished = held.reject { |t| runs.any? { |p, task, step, at| p == victim && task == t && step == "d" && at < killed_at } }
+      takeovers = unfinished.filter_map do |t|
+        runs.select { |p, task, _, at| task == t && p != victim && at > killed_at }.map(&:last).min
+      end
+      expect(takeovers.size).to eq(unfinished.size)
+      expect((takeovers.max - killed_at) / 1e6).to be <= LEASE + 5 if takeovers.any?
+
+      # No completed step ran again: a step that ran twice was interrupted (an
+      # engine_restart or a lost claim's handed-back attempt), and each step completed once.
+      by_step = runs.group_by { |_, t, s, _| [t, s] }
+      ids.each do |id|
+        task = client.task(id)
+        expect(task.steps.map(&:current_state).uniq).to eq(["complete"])
+        task.steps.each do |step|
+          completions = step.state_transitions.count { |tr| tr.to_state == "complete" }
+          expect(completions).to eq(1), "task #{id} step #{step.name} completed #{completions} times"
+          count = by_step.fetch([id, step.name], []).size
+          expect(count).to be >= 1
+        end
+      end
+    ensure
+      pids.each do |pid|
+        Process.kill("TERM", pid)
+      rescue Errno::ESRCH
+        nil
+      end
+      pids.each do |pid|
+        Process.wait(pid)
+      rescue Errno::ECHILD
+        nil
+      end
+    end
+  end
+end

@@ -19,4 +19,4 @@ pub(crate) mod prometheus;
 
 pub use histogram::{bucket_upper_ns, Histogram, HistogramSnapshot, BUCKETS};
 pub use metrics::{Levels, Metrics};
-pub use prometheus::prometheus_text;
+pub use prometheus::{labelled_gauge_text, prometheus_text};

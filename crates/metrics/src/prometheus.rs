@@ -53,11 +53,51 @@ pub fn prometheus_text(
     out
 }
 
+/// A labelled gauge, `tasker_core_{name}{label="value",…} value` per row, with its TYPE
+/// line; label values escaped as the exposition format wants. Nothing when `rows` is empty.
+pub fn labelled_gauge_text(name: &str, rows: &[(Vec<(&str, String)>, f64)]) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "# TYPE tasker_core_{name} gauge");
+    for (labels, value) in rows {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| {
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                format!("{k}=\"{v}\"")
+            })
+            .collect();
+        let _ = writeln!(out, "tasker_core_{name}{{{}}} {value}", labels.join(","));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::histogram::Histogram;
     use std::time::Duration;
+
+    #[test]
+    fn labelled_gauges_escape_their_values() {
+        let text = labelled_gauge_text(
+            "processes",
+            &[(
+                vec![("role", "worker".into()), ("host", "a\"b".into())],
+                3.0,
+            )],
+        );
+        assert_eq!(
+            text,
+            "# TYPE tasker_core_processes gauge\ntasker_core_processes{role=\"worker\",host=\"a\\\"b\"} 3\n"
+        );
+        assert_eq!(labelled_gauge_text("processes", &[]), "");
+    }
 
     #[test]
     fn prometheus_text_has_cumulative_buckets_ending_in_inf_and_typed_series() {

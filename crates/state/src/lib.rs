@@ -47,6 +47,6 @@ pub use insights::{
 };
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
-pub use sharing::{Role, Sharing};
+pub use sharing::{ProcessInfo, Role, Sharing};
 pub use sql::{open_store, open_store_with, PostgresStore, SqliteStore};
 pub use store::{Commit, HealthDelivery, StepView, Store, TaskView};

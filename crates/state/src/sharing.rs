@@ -3,7 +3,9 @@
 //! from a dead one. Only the PostgreSQL store shares (`sql/postgres/claims.rs`); the
 //! others serve one process and ignore it. It must not hold any mechanics of claiming.
 
+use serde::Serialize;
 use std::time::Duration;
+use tasker_model::Timestamp;
 
 /// How a store takes part in sharing tasks with other engines.
 #[derive(Debug, Clone)]
@@ -44,4 +46,28 @@ impl Default for Sharing {
             heartbeat_interval: Duration::from_secs(5),
         }
     }
+}
+
+/// One engine's process as the process table shows it (`Store::processes`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessInfo {
+    pub id: i32,
+    pub hostname: String,
+    pub pid: i32,
+    /// `worker` or `client`.
+    pub role: String,
+    pub started_at: Timestamp,
+    /// Seconds since its last heartbeat, by the database's clock.
+    pub heartbeat_age_seconds: f64,
+    /// Whether its heartbeat is younger than the lease timeout of the store asking and, on
+    /// the asking store's host, its pid still exists: whether its tasks are safe from claims.
+    pub alive: bool,
+    /// Handler slots (threads and Ractors).
+    pub capacity: i32,
+    /// Steps it had handed out at its last heartbeat.
+    pub steps_in_flight: i32,
+    /// Unfinished tasks it holds.
+    pub claimed_tasks: i64,
+    /// tasker-core's version in that process.
+    pub version: String,
 }

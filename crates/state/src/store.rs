@@ -5,6 +5,7 @@ use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
 use crate::records::{StepRecord, TaskRecord, TransitionRecord};
+use crate::sharing::ProcessInfo;
 use std::future::Future;
 use std::pin::Pin;
 use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
@@ -146,6 +147,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The engine's handler slots (threads and Ractors), published for other processes.
     fn set_capacity(&self, _slots: usize) {}
+
+    /// The steps the engine has handed out now, published with the next heartbeat.
+    fn set_steps_in_flight(&self, _steps: usize) {}
+
+    /// The engines' processes sharing this store, oldest first (empty where the store serves
+    /// one process only).
+    fn processes(&self) -> TaskerResult<Vec<ProcessInfo>> {
+        Ok(Vec::new())
+    }
 
     /// Releases what the store holds outside the process — database connections, and with
     /// them the claims on its tasks — once the engine is done with it. Reads after `close`

@@ -25,7 +25,7 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
 
   def spawn_worker(url, template, log)
     reader, writer = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, WORKER, url, template, log, out: writer, err: [File.join(File.dirname(log), "worker-#{@spawned = (@spawned || 0) + 1}.err"), "w"])
+    pid = Process.spawn(RbConfig.ruby, WORKER, url, template, log, out: writer)
     writer.close
     raise "worker #{pid} did not start" unless reader.wait_readable(60) && reader.gets == "ready\n"
 
@@ -49,7 +49,7 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
   end
 
   it "runs a client's tasks in worker processes and moves a dead or stalled worker's tasks to the others" do
-    dir = ENV["KEEP_DIR"] || Dir.mktmpdir("tasker-processes")
+    dir = Dir.mktmpdir("tasker-processes")
     url = SpecStore.isolated_url("processes", dir)
     template = File.join(dir, "shared_chain.yaml")
     File.write(template, SHARED_CHAIN)
@@ -64,10 +64,26 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
       # Kill one worker once every worker has run something and work remains.
       started = wait_until(60) { executions(log).map(&:first).uniq.size == 3 }
       expect(started).to be(true), "not every worker ran a step: #{executions(log).map(&:first).tally}"
+      # Every engine is in the process table, with what it can run.
+      # (Capacity is published with the heartbeat after the pools start.)
+      processes = nil
+      wait_until(30) do
+        processes = TaskerCore::Insights::Processes.all(engine: client)
+        processes.select { |p| p.role == "worker" }.map(&:capacity) == [2, 2, 2]
+      end
+      workers = processes.select { |p| p.role == "worker" }
+      expect(workers.map(&:pid)).to match_array(pids)
+      expect(workers.map(&:capacity)).to all(eq(2))
+      expect(processes.map(&:role).tally).to eq("worker" => 3, "client" => 1)
+      expect(processes).to all(have_attributes(alive: true))
+      expect(client.metrics_text).to include('tasker_core_processes{role="worker",alive="true"} 3')
+
       victim, stalled = pids
       Process.kill("KILL", victim)
       Process.wait(victim)
       killed_at = now
+      # Gone from this host: dead at once, before its lease runs out.
+      expect(TaskerCore::Insights::Processes.all(engine: client).find { |p| p.pid == victim }.alive).to be(false)
       held = executions(log).select { |p, *| p == victim }.map { |_, t, *| t }.uniq
 
       # Stall another past its lease; its tasks move on, and its late writes are refused.

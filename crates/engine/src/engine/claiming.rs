@@ -14,6 +14,7 @@ use super::submit::{read_claimed, RecoveryReport};
 use super::wait::await_reply;
 use super::Engine;
 use crate::awaiting::AwaitingTemplates;
+use crate::inflight::Inflight;
 use crate::orchestrator::{CountLive, DropTasks, Orchestrator, Recover};
 use crate::registry::TemplateRegistry;
 use actix::Addr;
@@ -51,6 +52,7 @@ impl ClaimLoop {
 /// What the claiming thread works with: parts of the engine it shares.
 struct Claimer {
     store: Arc<dyn Store>,
+    inflight: Arc<Inflight>,
     registry: Arc<TemplateRegistry>,
     awaiting: Arc<AwaitingTemplates>,
     orchestrator: Addr<Orchestrator>,
@@ -81,6 +83,7 @@ impl Engine {
         }
         let claimer = Claimer {
             store: self.store.clone(),
+            inflight: self.inflight.clone(),
             registry: self.registry.clone(),
             awaiting: self.awaiting.clone(),
             orchestrator: self.orchestrator.clone(),
@@ -141,6 +144,7 @@ impl Claimer {
     /// Drops what was lost, then claims up to the room left and resumes it; `true` when it
     /// claimed as much as it asked for.
     fn round(&self) -> TaskerResult<bool> {
+        self.store.set_steps_in_flight(self.inflight.len());
         let lost = self.store.take_lost_tasks();
         if !lost.is_empty() {
             self.orchestrator.do_send(DropTasks(lost));

@@ -12,12 +12,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_event_bus::{Event, EventBus, Overflow, Pattern, Publish, Subscription, Unsubscribe};
-use tasker_metrics::{HistogramSnapshot, Levels, Metrics};
+use tasker_metrics::{labelled_gauge_text, HistogramSnapshot, Levels, Metrics};
 use tasker_model::{EngineConfig, State, TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
-use tasker_state::{Store, TaskView};
+use tasker_state::{ProcessInfo, Store, TaskView};
 
 /// How long a read of a task this engine just accepted waits for its creation to commit.
 const READ_OWN_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
@@ -176,7 +176,7 @@ impl Engine {
 
     /// Every counter, gauge and histogram in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        tasker_metrics::prometheus_text(
+        let mut text = tasker_metrics::prometheus_text(
             &self.stats(),
             &Levels::NAMES,
             &self.latency(),
@@ -184,7 +184,21 @@ impl Engine {
                 ("steps_per_second", self.steps_per_second() as f64),
                 ("uptime_seconds", self.uptime().as_secs_f64()),
             ],
-        )
+        );
+        if self.store.shares_tasks() {
+            // One query of the process table, so a scrape of any process shows them all.
+            match self.processes() {
+                Ok(processes) => text.push_str(&processes_text(&processes)),
+                Err(e) => text.push_str(&format!("# tasker_core_processes unavailable: {e}\n")),
+            }
+        }
+        text
+    }
+
+    /// The engines' processes sharing this engine's store (a query; empty where the store
+    /// serves one process only).
+    pub fn processes(&self) -> TaskerResult<Vec<ProcessInfo>> {
+        self.store.processes()
     }
 
     /// Every counter since start, and the levels of the queues now (`engine.stats`).
@@ -235,4 +249,47 @@ impl Engine {
     pub fn unsubscribe(&self, id: u64) {
         self.events.do_send(Unsubscribe(id));
     }
+}
+
+/// The process table as gauges: live and dead processes by role, and per live process its
+/// claimed tasks, steps in flight, capacity and heartbeat age.
+fn processes_text(processes: &[ProcessInfo]) -> String {
+    let mut by_role: Vec<(Vec<(&str, String)>, f64)> = Vec::new();
+    for p in processes {
+        let labels = vec![("role", p.role.clone()), ("alive", p.alive.to_string())];
+        match by_role.iter_mut().find(|(l, _)| *l == labels) {
+            Some((_, n)) => *n += 1.0,
+            None => by_role.push((labels, 1.0)),
+        }
+    }
+    let live: Vec<&ProcessInfo> = processes.iter().filter(|p| p.alive).collect();
+    let per_process = |value: fn(&ProcessInfo) -> f64| -> Vec<(Vec<(&str, String)>, f64)> {
+        live.iter()
+            .map(|p| {
+                let labels = vec![
+                    ("hostname", p.hostname.clone()),
+                    ("pid", p.pid.to_string()),
+                    ("role", p.role.clone()),
+                ];
+                (labels, value(p))
+            })
+            .collect()
+    };
+    [
+        labelled_gauge_text("processes", &by_role),
+        labelled_gauge_text(
+            "process_claimed_tasks",
+            &per_process(|p| p.claimed_tasks as f64),
+        ),
+        labelled_gauge_text(
+            "process_steps_in_flight",
+            &per_process(|p| p.steps_in_flight as f64),
+        ),
+        labelled_gauge_text("process_capacity", &per_process(|p| p.capacity as f64)),
+        labelled_gauge_text(
+            "process_heartbeat_age_seconds",
+            &per_process(|p| p.heartbeat_age_seconds),
+        ),
+    ]
+    .concat()
 }

@@ -11,7 +11,8 @@
 -- pruned by the survivors.
 -- - hostname, pid and pid_namespace let an engine on the same host (same pid namespace,
 --   same boot) see at once that a process is gone, instead of waiting out its lease.
--- - role: 'worker' (runs handlers, claims tasks) or 'client' (submits only).
+-- - role: 'worker' (runs handlers, claims tasks) or 'client' (submits only); capacity
+--   (handler slots) and steps_in_flight as of the last heartbeat, for dashboards.
 --
 -- tasker_core_task_claims.token: the fencing token, incremented whenever another process
 -- takes the task over. Every batch a store writes checks, in its statement and under a
@@ -28,6 +29,24 @@ CREATE TABLE IF NOT EXISTS tasker_core_processes (
     started_at timestamptz NOT NULL DEFAULT now(),
     heartbeat_at timestamptz NOT NULL DEFAULT now(),
     capacity integer NOT NULL DEFAULT 0,
+    steps_in_flight integer NOT NULL DEFAULT 0,
     version text NOT NULL
 );
-ALTER TABLE tasker_core_task_claims ADD COLUMN IF NOT EXISTS token bigint NOT NULL DEFAULT 1;
+-- Columns added to existing tables only when missing: ALTER TABLE takes an ACCESS EXCLUSIVE
+-- lock even when IF NOT EXISTS finds the column, and an engine starting while others write
+-- claims and heartbeats deadlocked on it (every open runs the migrations).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = 'tasker_core_task_claims'
+                     AND column_name = 'token') THEN
+        ALTER TABLE tasker_core_task_claims ADD COLUMN token bigint NOT NULL DEFAULT 1;
+    END IF;
+    -- Added after the table's first version (a database that ran it lacks the column).
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = 'tasker_core_processes'
+                     AND column_name = 'steps_in_flight') THEN
+        ALTER TABLE tasker_core_processes ADD COLUMN steps_in_flight integer NOT NULL DEFAULT 0;
+    END IF;
+END
+$$;

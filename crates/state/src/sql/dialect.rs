@@ -11,7 +11,7 @@
 //! Everything is generic, not `dyn`: applying a batch is the hot path of a durable engine.
 
 use crate::insights::SlowQuery;
-use crate::sharing::Sharing;
+use crate::sharing::{ProcessInfo, Sharing};
 use crate::sql::codec::{is_history_conflict, ReadError};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
@@ -233,6 +233,10 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         None
     }
     fn set_capacity(&self, _slots: usize) {}
+    fn set_steps_in_flight(&self, _steps: usize) {}
+    fn processes(&self) -> impl Future<Output = TaskerResult<Vec<ProcessInfo>>> + Send + '_ {
+        std::future::ready(Ok(Vec::new()))
+    }
 
     /// Releases the connections (and with them anything held through them).
     fn close(&self) -> impl Future<Output = ()> + Send;

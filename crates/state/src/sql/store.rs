@@ -245,6 +245,10 @@ impl<D: InsightRows> SqlStore<D> {
         Some(signal)
     }
 
+    pub(crate) fn processes(&self) -> TaskerResult<Vec<crate::sharing::ProcessInfo>> {
+        self.runtime.block_on(self.inner.db.processes())
+    }
+
     pub(crate) fn claim_available(&self, limit: usize) -> TaskerResult<Vec<TaskId>> {
         self.runtime.block_on(self.inner.db.claim_available(limit))
     }
@@ -513,6 +517,12 @@ macro_rules! delegate_store {
             }
             fn set_capacity(&self, slots: usize) {
                 self.0.inner.db.set_capacity(slots)
+            }
+            fn set_steps_in_flight(&self, steps: usize) {
+                self.0.inner.db.set_steps_in_flight(steps)
+            }
+            fn processes(&self) -> tasker_model::TaskerResult<Vec<$crate::sharing::ProcessInfo>> {
+                self.0.processes()
             }
             fn close(&self) {
                 self.0.close()

@@ -1,6 +1,6 @@
 //! The numbers of `TaskerCore::Native::Engine`: live `health` counts, `stats` and
 //! `metrics_text` (the engine's counters and latency histograms), `add_capacity`, and the
-//! stored Insights (`stored_health`, `analytics_metrics`, `slowest`), answered by the store
+//! stored Insights (`stored_health`, `analytics_metrics`, `slowest`, `processes`), answered by the store
 //! in one query each with the GVL released.
 //!
 //! Pass-throughs only: the engine and the store count and compute; this file converts
@@ -96,14 +96,26 @@ impl Engine {
     }
 
     /// Every counter, gauge and latency histogram in the Prometheus text format.
-    pub(super) fn metrics_text(&self) -> String {
-        self.inner.metrics_text()
+    /// On a shared store the text includes the process table (a query): the GVL is
+    /// released for it.
+    pub(super) fn metrics_text(&self) -> Result<String, Error> {
+        guard(|| {
+            let engine = self.inner.clone();
+            blocking("metrics_text", move || Ok(engine.metrics_text()))
+        })
     }
 
     /// Health counts as stored: `{total_tasks:, pending_tasks:, …, in_backoff_steps:,
     /// active_connections:, max_connections:}`.
     pub(super) fn stored_health(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         query(ruby, || rb_self.inner.stored_health())
+    }
+
+    /// The engines' processes sharing the store: `[{id:, hostname:, pid:, role:,
+    /// started_at: (µs), heartbeat_age_seconds:, alive:, capacity:, steps_in_flight:,
+    /// claimed_tasks:, version:}, …]`.
+    pub(super) fn processes(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
+        query(ruby, || rb_self.inner.processes())
     }
 
     /// Analytics since `since_us` (microseconds since the epoch).

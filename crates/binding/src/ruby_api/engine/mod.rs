@@ -485,6 +485,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "stored_health" => (Engine::stored_health, 0),
         "analytics_metrics" => (Engine::analytics_metrics, 1),
         "slowest" => (Engine::slowest, 6),
+        "processes" => (Engine::processes, 0),
     }
     Ok(())
 }

@@ -25,7 +25,7 @@
 //! out. Why not one session advisory lock per store (the previous design): it needs a
 //! connection held for the process's life, which transaction pooling does not give.
 
-use crate::sharing::{Role, Sharing};
+use crate::sharing::{ProcessInfo, Role, Sharing};
 use crate::sql::codec::{db_error, to_naive};
 use crate::sql::plan::Plan;
 use parking_lot::Mutex;
@@ -92,6 +92,8 @@ pub(crate) struct Owner {
     gone: Mutex<(HashSet<TaskId>, VecDeque<TaskId>)>,
     /// Handler slots of the engine, published in the process row.
     capacity: AtomicI32,
+    /// Steps the engine has handed out, published in the process row.
+    steps_in_flight: AtomicI32,
 }
 
 /// Liveness of the owner `c.owner`, in SQL: `$lease` seconds of lease, `$dead` the ids
@@ -148,6 +150,7 @@ impl Owner {
             lost: Mutex::default(),
             gone: Mutex::default(),
             capacity: AtomicI32::new(0),
+            steps_in_flight: AtomicI32::new(0),
         })
     }
 
@@ -165,14 +168,68 @@ impl Owner {
             .store(slots.min(i32::MAX as usize) as i32, Ordering::Relaxed);
     }
 
+    pub(crate) fn set_steps_in_flight(&self, steps: usize) {
+        self.steps_in_flight
+            .store(steps.min(i32::MAX as usize) as i32, Ordering::Relaxed);
+    }
+
+    /// Every process of the table, with the tasks each holds (`Store::processes`); alive
+    /// as a claim would judge it (heartbeat within the lease, and on this host still there).
+    pub(crate) async fn processes(&self, pool: &PgPool) -> TaskerResult<Vec<ProcessInfo>> {
+        type Row = (
+            i32,
+            String,
+            i32,
+            String,
+            i64,
+            f64,
+            bool,
+            i32,
+            i32,
+            i64,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT p.id, p.hostname, p.pid, p.role, \
+                (EXTRACT(EPOCH FROM p.started_at) * 1000000)::int8, \
+                EXTRACT(EPOCH FROM now() - p.heartbeat_at)::float8, \
+                p.heartbeat_at > now() - make_interval(secs => $1), \
+                p.capacity, p.steps_in_flight, \
+                (SELECT count(*) FROM tasker_core_task_claims c WHERE c.owner = p.id), p.version \
+             FROM tasker_core_processes p ORDER BY p.id",
+        )
+        .bind(self.sharing.lease_timeout.as_secs_f64())
+        .fetch_all(pool)
+        .await
+        .map_err(|e| db_error("listing tasker_core_processes", e))?;
+        let dead = self.dead_here(pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ProcessInfo {
+                id: r.0,
+                hostname: r.1,
+                pid: r.2,
+                role: r.3,
+                started_at: Timestamp(r.4),
+                heartbeat_age_seconds: r.5.max(0.0),
+                alive: r.6 && !dead.contains(&r.0),
+                capacity: r.7,
+                steps_in_flight: r.8,
+                claimed_tasks: r.9,
+                version: r.10,
+            })
+            .collect())
+    }
+
     /// Refreshes the heartbeat (putting the row back if a survivor pruned it while this
     /// process was paused) and prunes processes dead for four leases.
     pub(crate) async fn beat(&self, pool: &PgPool) -> TaskerResult<()> {
         sqlx::query(
             "INSERT INTO tasker_core_processes AS p \
-                (id, hostname, pid, pid_namespace, role, version, capacity) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), capacity = EXCLUDED.capacity",
+                (id, hostname, pid, pid_namespace, role, version, capacity, steps_in_flight) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), capacity = EXCLUDED.capacity, \
+                steps_in_flight = EXCLUDED.steps_in_flight",
         )
         .bind(self.id)
         .bind(&self.here.hostname)
@@ -181,6 +238,7 @@ impl Owner {
         .bind(self.sharing.role.as_str())
         .bind(env!("CARGO_PKG_VERSION"))
         .bind(self.capacity.load(Ordering::Relaxed))
+        .bind(self.steps_in_flight.load(Ordering::Relaxed))
         .execute(pool)
         .await
         .map_err(|e| db_error("refreshing this process's heartbeat", e))?;

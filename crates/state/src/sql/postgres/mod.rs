@@ -9,7 +9,7 @@ mod sql;
 mod statement;
 mod write;
 
-use crate::sharing::Sharing;
+use crate::sharing::{ProcessInfo, Sharing};
 use crate::sql::codec::{db_error, from_naive, redact_url, to_naive, ReadError};
 use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteError};
 use crate::sql::plan::Plan;
@@ -240,6 +240,9 @@ async fn heartbeat(inner: std::sync::Weak<Shared<PgDb>>) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
+        if inner.db.pool.is_closed() {
+            return;
+        }
         if let Err(e) = inner.db.owner.beat(&inner.db.pool).await {
             eprintln!("tasker-core: store {}: {e}", inner.describe);
         }
@@ -270,15 +273,46 @@ async fn listen(options: PgConnectOptions, wake: crossbeam_channel::Sender<()>) 
     }
 }
 
-/// Runs every migration in one transaction, under an advisory lock.
+/// Runs the migrations not yet applied, in one transaction, under an advisory lock, and
+/// records them in `tasker_core_migrations`. A database that has them all is not locked at
+/// all: an engine starting beside running ones (a deploy) must not take table locks, since
+/// `CREATE INDEX IF NOT EXISTS` and `ALTER TABLE` lock their table before finding there is
+/// nothing to do, and with other engines writing that deadlocked.
 async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let applied = |names: Vec<String>| MIGRATIONS.iter().all(|(n, _)| names.iter().any(|a| a == n));
+    if let Ok(names) = sqlx::query_scalar::<_, String>("SELECT name FROM tasker_core_migrations")
+        .fetch_all(pool)
+        .await
+    {
+        if applied(names) {
+            return Ok(());
+        }
+    }
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
-    for (_name, sql) in MIGRATIONS {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS tasker_core_migrations ( \
+            name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let done: Vec<String> = sqlx::query_scalar("SELECT name FROM tasker_core_migrations")
+        .fetch_all(&mut *tx)
+        .await?;
+    for (name, sql) in MIGRATIONS {
+        // Each is idempotent, so one recorded by an engine that raced this one is skipped
+        // and one from before the ledger existed runs again harmlessly.
+        if done.iter().any(|d| d == name) {
+            continue;
+        }
         sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO tasker_core_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(*name)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await
 }
@@ -444,6 +478,14 @@ impl Dialect for PgDb {
 
     fn set_capacity(&self, slots: usize) {
         self.owner.set_capacity(slots)
+    }
+
+    fn set_steps_in_flight(&self, steps: usize) {
+        self.owner.set_steps_in_flight(steps)
+    }
+
+    async fn processes(&self) -> TaskerResult<Vec<ProcessInfo>> {
+        self.owner.processes(&self.pool).await
     }
 
     async fn close(&self) {

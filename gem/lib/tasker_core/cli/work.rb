@@ -100,8 +100,9 @@ module TaskerCore
         load_code
         engine = start_engine(workers, logger)
         logger.info("tasker-core: #{describe(engine, workers)}")
-        process.run(engine) { engine.close(timeout: @shutdown_timeout) }
-        CLI::EXIT_OK
+        outcome = process.run(engine) { engine.close(timeout: @shutdown_timeout) }
+        # Abandoned: the store may not have written its last changes nor released its claims.
+        outcome == :abandoned ? CLI::EXIT_FAILURE : CLI::EXIT_OK
       rescue Failure => e
         @err.puts "tasker-core work: #{one_line(e.message)}"
         CLI::EXIT_FAILURE

@@ -11,6 +11,7 @@
 namespace :tasker_core do
   desc "Run workflow steps until TERM or INT: a worker process on the app's database (see docs/processes.md)"
   task work: :environment do
-    TaskerCore::Rails.work
+    # Exit status 1 when the stop was abandoned (see TaskerCore::CLI::WorkerProcess#run).
+    exit 1 if TaskerCore::Rails.work == :abandoned
   end
 end

@@ -56,10 +56,13 @@ module TaskerCore
                    "(#{signal} again hands them back at once)")
         stopper = start_stopper(stop)
         outcome = wait_for_stop(engine)
-        log(:info, format("stopped in %.2f s%s", monotonic - started, outcome == :forced ? " (forced)" : ""))
+        unless outcome == :abandoned
+          log(:info, format("stopped in %.2f s%s", monotonic - started, outcome == :forced ? " (forced)" : ""))
+        end
         outcome
       ensure
         stopper&.kill if outcome == :abandoned
+        @timer&.kill
         restore_signals
       end
 
@@ -99,7 +102,7 @@ module TaskerCore
       def force(engine, signal)
         log(:warn, "#{signal} received again: handing back running steps now")
         engine.pool&.kill
-        Thread.new do
+        @timer = Thread.new do
           sleep FORCED_STOP_WAIT
           @events << :gave_up
         end

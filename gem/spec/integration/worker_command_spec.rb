@@ -139,6 +139,7 @@ RSpec.describe "tasker-core work, the worker command" do
       ready = worker.stdout.lines.grep(/worker ready/).first
       expect(ready).to include("pid #{worker.pid}", "2 handler threads", "1 template: cli/cli_chain@1.0.0")
       expect(ready).not_to include("hunter2") if url.include?("hunter2")
+      expect(worker.stdout).not_to include("handler classes not loaded")
       expect(psql(url, "SELECT role FROM tasker_core_processes WHERE pid = #{worker.pid}")).to eq("worker")
 
       client = start_engine(templates: templates, workers: 0, role: :client, database_url: url)
@@ -242,6 +243,15 @@ RSpec.describe "tasker-core work, the worker command" do
       File.write(broken, "raise 'handlers refuse to load'\n")
       expect(refused("work", "-r", broken, "-d", "sqlite://#{dir}/t.sqlite3", status: 1))
         .to include("--require #{broken}: RuntimeError: handlers refuse to load")
+    end
+
+    it "warns at start of handler classes its templates name that no --require loaded" do
+      worker = work("--templates", templates, "--database-url", "memory:")
+      worker.wait_for(/worker ready/)
+      expect(worker.stdout).to include("WARN: tasker-core: handler classes not loaded: CliChainHandler " \
+                                       "(cli/cli_chain@1.0.0); their steps fail until they are (load them with --require)")
+      worker.signal("INT")
+      expect(worker.wait(timeout: 60)&.exitstatus).to eq(0), worker.output
     end
 
     it "answers --help and --version" do

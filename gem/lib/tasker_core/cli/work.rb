@@ -99,6 +99,7 @@ module TaskerCore
         require_relative "../../tasker_core"
         load_code
         engine = start_engine(workers, logger)
+        warn_unloaded_handlers(engine, logger)
         logger.info("tasker-core: #{describe(engine, workers)}")
         outcome = process.run(engine) { engine.close(timeout: @shutdown_timeout) }
         # Abandoned: the store may not have written its last changes nor released its claims.
@@ -146,6 +147,25 @@ module TaskerCore
                      role: :worker, recover: true, logger: logger, **@engine_options)
       rescue TaskerCore::Error => e
         raise Failure, "could not start the engine: #{e.message}"
+      end
+
+      # The usual first-run mistake (no --require, or the wrong file) otherwise shows only as
+      # steps failing with HandlerNotFoundError, retried until their retry limit.
+      def warn_unloaded_handlers(engine, logger)
+        missing = engine.templates.reject { |t| t["module_namespace"] }.flat_map do |template|
+          key = "#{template['namespace']}/#{template['name']}@#{template['version']}"
+          template["steps"].map { |step| [step["handler_class"], key] }
+        end
+        missing = missing.uniq.reject do |handler_class, _key|
+          engine.resolver.handler_class(handler_class)
+        rescue HandlerNotFoundError
+          false
+        end
+        return if missing.empty?
+
+        names = missing.group_by(&:first).map { |name, pairs| "#{name} (#{pairs.map(&:last).join(', ')})" }
+        logger.warn("tasker-core: handler classes not loaded: #{names.join(', ')}; their steps fail until they are " \
+                    "(load them with --require)")
       end
 
       def describe(engine, workers)

@@ -16,7 +16,10 @@ Gem::Specification.new do |spec|
   # This gemspec serves a checkout (Bundler `path:`, after `rake compile`); the gems users
   # install are built from it by `rake gem:source` (adds the Rust workspace) and
   # `rake gem:native` (adds the compiled extension) — rakelib/package.rake.
-  spec.files = Dir["lib/**/*.{rb,rake,tt}", "ext/**/*.rb", "sig/**/*", "README.md"]
+  spec.files = Dir["lib/**/*.{rb,rake,tt}", "ext/**/*.rb", "exe/*", "sig/**/*", "README.md"]
   spec.require_paths = ["lib"]
+  # `tasker-core work` (a worker process) and the commands to come; see TaskerCore::CLI.
+  spec.bindir = "exe"
+  spec.executables = ["tasker-core"]
   spec.extensions = ["ext/tasker_core/extconf.rb"]
 end

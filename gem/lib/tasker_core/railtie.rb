@@ -7,6 +7,7 @@ require_relative "rails/handler_lookup"
 require_relative "rails/executor_wrap"
 require_relative "rails/log_subscriber"
 require_relative "rails/launcher"
+require_relative "cli/worker_process"
 
 module TaskerCore
   # tasker-core inside a Rails app: settings, start and stop (see {Railtie}).
@@ -49,6 +50,13 @@ module TaskerCore
       # @return [void]
       def stop
         launcher&.stop
+      end
+
+      # Runs this process as a worker until TERM or INT: what `bin/rails tasker_core:work`
+      # does, for a script of your own (`bin/jobs`).
+      # @return [Symbol] how it stopped
+      def work
+        launcher!.work
       end
 
       # In a forked child (Puma's `on_worker_boot`): starts a fresh engine in place of the
@@ -108,9 +116,10 @@ module TaskerCore
       launcher.autostart
     end
 
-    # rake tasker:graph[path/to/template.yaml] in the app.
+    # rake tasker:graph[path/to/template.yaml] and bin/rails tasker_core:work in the app.
     rake_tasks do
       load File.expand_path("tasks/graph.rake", __dir__)
+      load File.expand_path("tasks/work.rake", __dir__)
     end
 
     # Handlers written for the Tasker engine (Tasker::StepHandler::Base, Tasker's errors)

@@ -39,6 +39,19 @@ RSpec.describe "the gems users install", :packaging do
       expect(loaded["features"]).to all(start_with("#{@home}/"))
       expect(loaded["load_path"]).to all(satisfy { |dir| !dir.start_with?("#{Packaging::ROOT}/") })
     end
+
+    it "installs the tasker-core executable, which loads the installed gem's extension" do
+      exe = File.join(@home, "bin", "tasker-core")
+      expect(File).to be_executable(exe)
+      env = Packaging.env(@home, path: Packaging::PATH_WITHOUT_RUST)
+      version = Packaging.run([RbConfig.ruby, exe, "--version"], chdir: @dir, env: env, timeout: 60)
+      expect(version.stdout).to eq("tasker-core #{Gem::Package.new(@gem).spec.version}\n"), version.to_s
+      # An unusable database fails after the extension loaded: the engine names the file.
+      work = Packaging.run([RbConfig.ruby, exe, "work", "-d", "sqlite://#{@dir}/no/such/dir/t.sqlite3"],
+                           chdir: @dir, env: env, timeout: 60)
+      expect(work.status.exitstatus).to eq(1), work.to_s
+      expect(work.stderr).to include("tasker-core work: could not start the engine", "#{@dir}/no/such/dir/t.sqlite3")
+    end
   end
 
   describe "the precompiled gem (#{Gem::Platform.local})" do

@@ -180,6 +180,40 @@ RSpec.describe "A Rails app running workflows", :rails do
     expect(log).to include("tasker-core: restarted after fork in pid #{automatic.report['child']['pid']}")
   end
 
+  it "runs a worker process with `bin/rails tasker_core:work`, even where the app's web processes are clients, until TERM" do
+    # The app's processes are configured as clients (web processes that only submit); the
+    # task still runs a worker, and the initializer's autostart starts no engine beside it.
+    worker = app.start_child("tasker_core:work", env: { "SHOP_TASKER_ROLE" => "client" },
+                                                 ready: /tasker-core: worker ready/, timeout: 90)
+    expect(worker.stdout).to match(/worker ready: pid #{worker.pid}, database .*, 4 handler threads, 1 template: shop\/fulfil_order@1\.0\.0/)
+    if app.postgres?
+      expect(app.query("SELECT role FROM shop.tasker_core_processes WHERE pid = #{worker.pid}").split).to eq(["worker"])
+
+      server = app.start_server(env: { "SHOP_TASKER_ROLE" => "client" })
+      expect(server.get("/up")).to include("orchestrating" => true, "workers" => nil)
+      response = server.post("/orders", order: { sku: "WORKER-1", quantity: 3 })
+      expect(response.code).to eq("202"), response.body
+      accepted = JSON.parse(response.body)
+      shown = wait_for_task_state(server, accepted["order_id"], "complete")
+      # The worker's handlers wrote the rows: the web process runs none.
+      expect(shown["order"]).to include("status" => "shipped", "task_id" => accepted["task_id"])
+      expect(shown["payments"].map { |p| p["status"] }).to eq(%w[declined captured])
+      expect(shown["reservations"]).to eq([{ "sku" => "WORKER-1", "quantity" => 3 }])
+      expect(server.stop("TERM", timeout: 30)).not_to be_nil, server.output
+    end
+
+    status = worker.stop("TERM", timeout: 60)
+    expect(status).not_to be_nil, "tasker_core:work did not exit within 60 s of TERM:\n#{worker.output}"
+    expect(status.exitstatus).to eq(0), worker.output
+    expect(worker.stdout).to include("TERM received: stopping").and match(/tasker-core: stopped in \d+\.\d+ s\n/)
+    expect(app.log("development")).to include("tasker-core: started in rake tasker_core:work")
+    if app.postgres?
+      # A graceful stop hands everything back: no process row, no claim left behind.
+      expect(app.query("SELECT count(*) FROM shop.tasker_core_processes WHERE pid = #{worker.pid}").strip).to eq("0")
+      expect(app.query("SELECT count(*) FROM shop.tasker_core_task_claims").strip).to eq("0")
+    end
+  end
+
   it "refuses to boot with a bad setting, naming it" do
     run = app.rails("runner", "-e", "production", "puts :booted", env: { "SHOP_TASKER_WORKERS" => "-1" })
     expect(run).not_to be_success
@@ -196,6 +230,19 @@ RSpec.describe "A Rails app running workflows", :rails do
       run = app.rails("runner", "-e", "production", "puts :booted", env: { "TASKER_DATABASE_URL" => "sqlite://#{app.database}" })
       expect(run).not_to be_success
       expect(run.stderr).to include("TASKER_DATABASE_URL names ActiveRecord's own SQLite file #{app.database}")
+    end
+  end
+
+  # Polls GET /orders/:id until its task is in `state` (or ended otherwise).
+  def wait_for_task_state(server, order_id, state, timeout: 90)
+    deadline = monotonic + timeout
+    loop do
+      shown = server.get("/orders/#{order_id}")
+      return shown if shown.dig("task", "state") == state
+      raise "order #{order_id}'s task ended #{shown.dig('task', 'state')}: #{shown}" if %w[error cancelled].include?(shown.dig("task", "state"))
+      raise "order #{order_id} not #{state} after #{timeout} s: #{shown}\n#{server.output}" if monotonic > deadline
+
+      sleep 0.2
     end
   end
 

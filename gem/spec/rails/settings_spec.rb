@@ -44,6 +44,26 @@ RSpec.describe "TaskerCore::Rails settings", :rails do
         .to raise_error(TaskerCore::ConfigurationError, %r{config\.tasker_core\.database_url .*got mysql2://root:\*\*\*@db/shop})
     end
 
+    it "takes the settings of several processes on one database, checked like the others" do
+      expect(config.to_h).to include(role: :worker, lease_timeout: nil, heartbeat_interval: nil, claim_interval: 1.0,
+                                     max_tasks: nil)
+      config.role = "client"
+      config.lease_timeout = "20"
+      config.heartbeat_interval = 2
+      config.claim_interval = 0.25
+      config.max_tasks = "50"
+      expect(config.to_h).to include(role: :client, lease_timeout: 20.0, heartbeat_interval: 2, claim_interval: 0.25,
+                                     max_tasks: 50)
+      expect { config.role = :web }
+        .to raise_error(TaskerCore::ConfigurationError, "config.tasker_core.role must be :worker or :client, got :web")
+      expect { config.lease_timeout = 0 }.to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.lease_timeout/)
+      expect { config.heartbeat_interval = "often" }
+        .to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.heartbeat_interval/)
+      expect { config.claim_interval = nil }.to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.claim_interval/)
+      expect { config.max_tasks = 0 }
+        .to raise_error(TaskerCore::ConfigurationError, "config.tasker_core.max_tasks must be an Integer >= 1, got 0")
+    end
+
     it "refuses unknown settings, listing the known ones" do
       expect { config.wrokers = 8 }
         .to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.wrokers is not a setting; the settings are: enabled, /)

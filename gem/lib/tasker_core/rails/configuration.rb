@@ -29,7 +29,11 @@ module TaskerCore
 
       # Every setting, for error messages and #to_h.
       SETTINGS = %i[enabled autostart database_url templates workers batch_size ractors executor environment
-                    logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork].freeze
+                    logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork
+                    role lease_timeout heartbeat_interval claim_interval max_tasks].freeze
+
+      # Values `role` accepts (see {TaskerCore::Engine.start}).
+      ROLES = %i[worker client].freeze
 
       # Strings an environment variable may hold for a Boolean setting.
       BOOLEAN_STRINGS = { "true" => true, "1" => true, "yes" => true, "on" => true,
@@ -67,6 +71,16 @@ module TaskerCore
       attr_reader :skip_tasks
       # @return [Boolean] start a fresh engine in every forked child
       attr_reader :restart_after_fork
+      # @return [Symbol] :worker (runs handlers) or :client (only submits)
+      attr_reader :role
+      # @return [Numeric, nil] nil: the engine's 30 s
+      attr_reader :lease_timeout
+      # @return [Numeric, nil] nil: the engine's 5 s
+      attr_reader :heartbeat_interval
+      # @return [Numeric] seconds between two looks for work to claim
+      attr_reader :claim_interval
+      # @return [Integer, nil] nil: 25 per handler thread and Ractor
+      attr_reader :max_tasks
 
       # The defaults: enabled, started where the process serves or works, on the app's
       # database, four handler threads inside the Rails reloader.
@@ -87,6 +101,11 @@ module TaskerCore
         @shutdown_timeout = 10
         @skip_tasks = DEFAULT_SKIP_TASKS.dup
         @restart_after_fork = false
+        @role = :worker
+        @lease_timeout = nil
+        @heartbeat_interval = nil
+        @claim_interval = 1.0
+        @max_tasks = nil
       end
 
       # The seed's feature flag: with it off the engine never starts, so an app migrating
@@ -229,6 +248,51 @@ module TaskerCore
       # @param value [Boolean]
       def restart_after_fork=(value)
         @restart_after_fork = boolean(:restart_after_fork, value)
+      end
+
+      # What this app's processes do with tasks on a PostgreSQL database shared by several
+      # processes (docs/processes.md). `:worker` (the default) runs handlers: it drives the
+      # tasks it submits and claims those other processes left. `:client` only submits —
+      # the setting for web processes when separate worker processes
+      # (`bin/rails tasker_core:work`) run the handlers: it starts no handler threads or
+      # Ractors whatever `workers` and `ractors` say, so one configuration serves both kinds
+      # of process. `bin/rails tasker_core:work` always runs as a worker. Accepts
+      # `"worker"`/`"client"` so an environment variable can be assigned as it is.
+      # @param value [Symbol, String]
+      def role=(value)
+        value = value.strip.downcase.to_sym if value.is_a?(String)
+        unless ROLES.include?(value)
+          raise ConfigurationError, "config.tasker_core.role must be :worker or :client, got #{value.inspect}"
+        end
+
+        @role = value
+      end
+
+      # Use the same value in every process of the app: it is how long the others wait for a
+      # silent process before taking its tasks.
+      # @param value [Numeric, nil] seconds without a heartbeat after which a process is
+      #   dead; nil: the engine's default (30)
+      def lease_timeout=(value)
+        @lease_timeout = value.nil? ? nil : number(:lease_timeout, value)
+      end
+
+      # @param value [Numeric, nil] seconds between heartbeats, below `lease_timeout`; nil:
+      #   the engine's default (5)
+      def heartbeat_interval=(value)
+        @heartbeat_interval = value.nil? ? nil : number(:heartbeat_interval, value)
+      end
+
+      # NOTIFY wakes workers at once where it reaches them; this bounds the wait where it
+      # does not (a transaction-pooling PgBouncer).
+      # @param value [Numeric] longest wait, in seconds, between two looks for work
+      def claim_interval=(value)
+        @claim_interval = number(:claim_interval, value)
+      end
+
+      # @param value [Integer, nil] most claimed tasks a worker drives at once; nil: 25 per
+      #   handler thread and Ractor
+      def max_tasks=(value)
+        @max_tasks = value.nil? ? nil : integer(:max_tasks, value, min: 1)
       end
 
       # Every setting and its value (the database URL's password hidden).

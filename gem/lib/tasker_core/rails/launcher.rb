@@ -13,7 +13,8 @@ module TaskerCore
     #   each handler run;
     # - stop the engine when the process exits, within `shutdown_timeout`, so a server or
     #   `rails runner` never hangs on it;
-    # - in a forked child (Puma workers), start a fresh engine when asked.
+    # - in a forked child (Puma workers), start a fresh engine when asked;
+    # - in `bin/rails tasker_core:work`, run a worker engine until TERM or INT ({#work}).
     class Launcher
       # @return [Configuration]
       attr_reader :config
@@ -38,6 +39,10 @@ module TaskerCore
         return nil if config.autostart == false
 
         role = ProcessRole.new(skip_tasks: config.skip_tasks)
+        if role.kind == :worker_task
+          log(:debug, "not autostarted in #{role}: the task starts a worker engine itself")
+          return nil
+        end
         if config.autostart == :auto && !role.serves_or_works?
           log(:debug, "not started in #{role} (config.tasker_core.autostart = true starts it anyway)")
           return nil
@@ -47,20 +52,45 @@ module TaskerCore
 
       # Starts the engine now (once; later calls return the running one).
       # @param role [ProcessRole, nil] only names the process in the log line
+      # @param as [Symbol] the engine's role: config.tasker_core.role, or :worker for
+      #   `tasker_core:work` in an app whose web processes are clients
       # @return [TaskerCore::Engine]
       # @raise [ConfigurationError] when disabled or a setting cannot be used
-      def start(role = nil)
+      def start(role = nil, as: config.role)
         raise ConfigurationError, "tasker-core is disabled (config.tasker_core.enabled is false)" unless config.enabled
         return TaskerCore.engine if running?
         return after_fork if TaskerCore.engine&.forked?
 
-        options = engine_options
+        options = engine_options(role: as)
         engine = TaskerCore.start(**options)
         install_exit_hook
-        check_ractor_steps(engine, options[:templates])
-        check_connection_pool
+        check_ractor_steps(engine, options)
+        check_connection_pool(options[:workers])
         log(:info, "started#{" in #{role}" if role} (#{describe(engine, options)})")
         engine
+      end
+
+      # Runs this process as a worker until TERM or INT (`bin/rails tasker_core:work`):
+      # starts a worker-role engine with the app's settings, logs to stdout when it is
+      # ready, and stops it by {TaskerCore::CLI::WorkerProcess}'s protocol — running steps
+      # get `shutdown_timeout` seconds, a second signal hands them back at once.
+      # @param out [IO] where the worker's own lines go (the Rails log gets its usual ones)
+      # @return [Symbol] how it stopped (see {TaskerCore::CLI::WorkerProcess#run})
+      # @raise [ConfigurationError] when disabled, or when this process already runs a
+      #   client engine (started by hand)
+      def work(out: $stdout)
+        raise ConfigurationError, "tasker-core is disabled (config.tasker_core.enabled is false)" unless config.enabled
+        if running? && TaskerCore.start_options&.fetch(:role, :worker) != :worker
+          raise ConfigurationError, "tasker_core:work: this process already runs a client engine (started before " \
+                                    "the task ran); leave the engine to the task"
+        end
+
+        console = worker_logger(out)
+        process = CLI::WorkerProcess.new(logger: console, shutdown_timeout: config.shutdown_timeout).trap_signals
+        engine = start(ProcessRole.new(skip_tasks: config.skip_tasks), as: :worker)
+        console.info("tasker-core: worker ready: pid #{Process.pid}, #{describe(engine, TaskerCore.start_options)} " \
+                     "(TERM or INT stops it)")
+        process.run(engine) { stop }
       end
 
       # Stops the engine: running steps get `shutdown_timeout` seconds, then the engine
@@ -99,14 +129,20 @@ module TaskerCore
         !engine.nil? && !engine.forked? && !engine.stopped?
       end
 
-      # The options {Engine.start} gets.
+      # The options {Engine.start} gets. A client runs no handlers, so its `workers` and
+      # `ractors` are 0 whatever the settings say: they are the worker processes' numbers.
+      # @param role [Symbol] :worker or :client
       # @return [Hash{Symbol => Object}]
-      def engine_options
-        { database_url: database_url, templates: template_paths, workers: config.workers,
-          batch_size: config.batch_size, ractors: config.ractors, environment: config.environment || ::Rails.env.to_s,
+      def engine_options(role: config.role)
+        client = role == :client
+        { database_url: database_url, templates: template_paths, workers: client ? 0 : config.workers,
+          batch_size: config.batch_size, ractors: client ? 0 : config.ractors,
+          environment: config.environment || ::Rails.env.to_s,
           logger: logger, handler_lookup: HandlerLookup.new, cache_handlers: app.config.cache_classes,
           around_step: ExecutorWrap.for(config.executor, app), recover: config.recover,
-          backoff_scale: config.backoff_scale, instrument: config.instrument }
+          backoff_scale: config.backoff_scale, instrument: config.instrument, role: role,
+          lease_timeout: config.lease_timeout, heartbeat_interval: config.heartbeat_interval,
+          claim_interval: config.claim_interval, max_tasks: config.max_tasks }
       end
 
       # Where tasks live: config.tasker_core.database_url, else TASKER_DATABASE_URL, else
@@ -187,11 +223,12 @@ module TaskerCore
         at_exit { stop }
       end
 
-      # `execution: ractor` steps wait forever for a Ractor pool that was not started.
-      def check_ractor_steps(engine, paths)
-        return if config.ractors.positive?
+      # `execution: ractor` steps wait forever for a Ractor pool that was not started (in a
+      # worker: a client runs no steps).
+      def check_ractor_steps(engine, options)
+        return if options[:role] == :client || options[:ractors].positive?
 
-        steps = paths.flat_map { |path| engine.native.ractor_steps_in(path, nil) }
+        steps = options[:templates].flat_map { |path| engine.native.ractor_steps_in(path, nil) }
         return if steps.empty?
 
         TaskerCore.stop(timeout: 1)
@@ -200,21 +237,33 @@ module TaskerCore
       end
 
       # Each handler run checks out a connection while it uses ActiveRecord.
-      def check_connection_pool
-        return unless defined?(::ActiveRecord::Railtie) && config.workers.positive?
+      def check_connection_pool(workers)
+        return unless defined?(::ActiveRecord::Railtie) && workers.positive?
 
         size = ::ActiveRecord::Base.connection_pool.size
-        return if size > config.workers
+        return if size > workers
 
-        log(:warn, "config.tasker_core.workers is #{config.workers} but the database pool holds #{size} " \
+        log(:warn, "config.tasker_core.workers is #{workers} but the database pool holds #{size} " \
                    "connections, shared with request threads: raise `pool:` in config/database.yml")
       rescue ::ActiveRecord::ActiveRecordError
         nil
       end
 
+      # A console logger for `tasker_core:work`, as `rails server` prints to its terminal.
+      def worker_logger(out)
+        out.sync = true if out.respond_to?(:sync=)
+        console = ::Logger.new(out)
+        console.formatter = proc do |severity, time, _progname, message|
+          "#{time.utc.iso8601(3)} pid=#{Process.pid} #{severity}: #{message}\n"
+        end
+        console
+      end
+
       def describe(engine, options)
         keys = engine.templates.map { |t| "#{t['namespace']}/#{t['name']}@#{t['version']}" }
-        "database #{DatabaseUrl.redact(engine.database_url.to_s)}, #{options[:workers]} handler threads" \
+        role = options[:role] == :client ? "client (submits; worker processes run the handlers)" : nil
+        "database #{DatabaseUrl.redact(engine.database_url.to_s)}, " \
+          "#{role || "#{options[:workers]} handler threads"}" \
           "#{", #{options[:ractors]} Ractors" if options[:ractors].positive?}, " \
           "#{keys.size} #{keys.size == 1 ? 'template' : 'templates'}#{": #{keys.join(', ')}" if keys.any?}"
       end

@@ -15,25 +15,32 @@ module TaskerCore
       # `rails` commands that only look at or generate code.
       QUIET_COMMANDS = %i[GenerateCommand DestroyCommand ConsoleCommand RoutesCommand NotesCommand CredentialsCommand
                           EncryptedCommand SecretsCommand InitializersCommand].freeze
+      # The rake task that runs this process as a worker: it starts the engine itself,
+      # with `role: :worker` whatever `config.tasker_core.role` says.
+      WORKER_TASK = "tasker_core:work"
 
       # @param skip_tasks [Array<String>] glob patterns of rake tasks that do not start it
       def initialize(skip_tasks:)
         @skip_tasks = skip_tasks
       end
 
-      # @return [Symbol] :server, :runner, :generator, :console, :command, :skipped_task, :task or :other
+      # @return [Symbol] :server, :runner, :generator, :console, :command, :worker_task,
+      #   :skipped_task, :task or :other
       def kind
         @kind ||= if command?(:GenerateCommand) || command?(:DestroyCommand) then :generator
                   elsif defined?(::Rails::Console) || command?(:ConsoleCommand) then :console
                   elsif defined?(::Rails::Server) then :server
                   elsif command?(:RunnerCommand) then :runner
                   elsif QUIET_COMMANDS.any? { |c| command?(c) } then :command
+                  elsif rake_tasks.include?(WORKER_TASK) then :worker_task
                   elsif rake_tasks.any? then rake_tasks.any? { |t| skipped?(t) } ? :skipped_task : :task
                   else :other
                   end
       end
 
-      # Whether `autostart = :auto` starts the engine here.
+      # Whether `autostart = :auto` starts the engine here. Not in `tasker_core:work`, which
+      # starts a worker engine of its own (an autostarted one would be a second engine, or
+      # a client in a web app's configuration).
       # @return [Boolean]
       def serves_or_works?
         %i[server runner task other].include?(kind)
@@ -47,7 +54,7 @@ module TaskerCore
         when :console then "rails console"
         when :server then "rails server"
         when :runner then "rails runner"
-        when :skipped_task, :task then "rake #{rake_tasks.join(' ')}"
+        when :skipped_task, :task, :worker_task then "rake #{rake_tasks.join(' ')}"
         when :command then "a rails command"
         else "this process"
         end

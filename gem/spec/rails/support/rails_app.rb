@@ -107,6 +107,20 @@ class RailsApp
     server
   end
 
+  # Starts `bin/rails ARGS` and leaves it running (a worker: `tasker_core:work`); stop it
+  # with Server#stop. Waits until its stdout matches `ready`.
+  # @return [Server] with no port
+  def start_child(*args, env: {}, ready:, timeout: 60)
+    log = File.join(root, "tmp", "child-#{Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)}")
+    FileUtils.mkdir_p(File.dirname(log))
+    pid = Process.spawn(self.env.merge(env), RbConfig.ruby, "bin/rails", *args, chdir: root, out: "#{log}.out",
+                                                                               err: "#{log}.err", in: File::NULL, pgroup: true)
+    child = Server.new(pid, nil, "#{log}.out", "#{log}.err")
+    @servers << child
+    child.wait_for_output(ready, timeout)
+    child
+  end
+
   # The app's log for a Rails environment.
   # @return [String]
   def log(rails_env)
@@ -131,6 +145,12 @@ class RailsApp
                "WHERE type = 'table' AND name LIKE 'tasker%'\").flatten"
       IO.popen([RbConfig.ruby, "-e", script, file], &:read).split
     end
+  end
+
+  # Runs one SQL query on the app's PostgreSQL database.
+  # @return [String] psql's unaligned output
+  def query(sql)
+    psql(database, sql, capture: true)
   end
 
   # Rewrites a file of the app copy (a handler, to see reloading).
@@ -180,6 +200,20 @@ class RailsApp
 
     # Output so far, for failure messages.
     def output = "#{File.read(@out)}\n#{File.read(@err)}"
+
+    # Standard output so far.
+    def stdout = File.read(@out)
+
+    # Waits until standard output matches `pattern`.
+    def wait_for_output(pattern, timeout)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      until stdout.match?(pattern)
+        raise "#{pid} exited before printing #{pattern.inspect}:\n#{output}" if Process.waitpid(pid, Process::WNOHANG)
+        raise "#{pid} did not print #{pattern.inspect} within #{timeout} s:\n#{output}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+        sleep 0.1
+      end
+    end
 
     def wait_until_up(timeout)
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout

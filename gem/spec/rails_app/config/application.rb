@@ -27,5 +27,8 @@ module ShopApp
     config.tasker_core.templates = ENV["SHOP_TASKER_TEMPLATES"] if ENV["SHOP_TASKER_TEMPLATES"]
     config.tasker_core.restart_after_fork = ENV.fetch("SHOP_RESTART_AFTER_FORK", "false")
     config.tasker_core.backoff_scale = 0.05 # the flaky gateway's retry comes quickly
+    # A web process that only submits, beside `bin/rails tasker_core:work` (PostgreSQL).
+    config.tasker_core.role = ENV.fetch("SHOP_TASKER_ROLE", "worker")
+    config.tasker_core.claim_interval = 0.5
   end
 end

@@ -472,6 +472,9 @@ module TaskerCore
       # one of these phases, and the log says which.
       deadline = monotonic + timeout
       phases = {}
+      # No more work claimed from other processes while the pools drain: it would only be
+      # handed back.
+      @native.stop_claiming
       timed(phases, :handler_threads) { @pool&.stop(timeout: timeout) }
       timed(phases, :ractors) { @ractor_pool&.stop(timeout: [deadline - monotonic, 0].max) }
       taken_back = timed(phases, :engine) { @native.stop([timeout, 5].max) }

@@ -102,8 +102,9 @@ impl Engine {
         Ok(true)
     }
 
-    /// Stops the claiming thread, if any, and waits for it (`shutdown.rs`).
-    pub(super) fn stop_claiming(&self) {
+    /// Stops the claiming thread, if any, and waits for it (the first step of `stop`, and
+    /// of a binding's graceful stop before its pools drain).
+    pub fn stop_claiming(&self) {
         if let Some(claiming) = self.claiming.lock().take() {
             claiming.stop();
         }

@@ -440,6 +440,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "recover" => (Engine::recover, 1),
         // Sharing a database's tasks with other processes (sharing.rs).
         "start_claiming" => (Engine::start_claiming, 2),
+        "stop_claiming" => (Engine::stop_claiming, 0),
         // Submitting, starting and awaiting tasks.
         "submit" => (Engine::submit, 3),
         "submit_in" => (Engine::submit_in, 4),

@@ -71,3 +71,18 @@ impl Engine {
         })
     }
 }
+
+impl Engine {
+    /// `stop_claiming`: stops taking work from a shared store (the first step of a
+    /// graceful stop, so nothing is claimed while the pools drain). Waits, with the GVL
+    /// released, for a claim in progress to finish.
+    pub(super) fn stop_claiming(&self) -> Result<(), Error> {
+        guard(|| {
+            let engine = self.live()?.clone();
+            crate::helpers::nogvl::blocking("stop_claiming", move || {
+                engine.stop_claiming();
+                Ok(())
+            })
+        })
+    }
+}

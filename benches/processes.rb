@@ -19,6 +19,11 @@ require_relative "support/durable_stores"
 require "pg"
 require "tmpdir"
 
+# The single-process path runs the chain in this process: the same no-op handler.
+class ProcessBenchHandler < TaskerCore::BaseStepHandler
+  def process(_context) = nil
+end
+
 module ProcessesBench
   TASKS = Integer(ENV.fetch("TASKER_BENCH_PROCESS_TASKS", "2000"))
   WORKER = File.expand_path("support/process_worker.rb", __dir__)
@@ -103,17 +108,20 @@ module ProcessesBench
     url = stores.postgres_url
     template = File.join(dir, "process_chain.yaml")
     File.write(template, TEMPLATE)
-    log = File.join(dir, "failover-#{signal}.log")
+    log = File.join(dir, "failover-#{signal}-#{Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)}.log")
     workers = Array.new(2) { spawn_worker(url, template, sleep_ms: 20, log: log) }
     engine = client(url)
     200.times { |i| engine.submit_task("process_chain", { "i" => i }, namespace: "bench") }
     engine.flush
     victim = workers.first.first
     sleep 0.05 until File.exist?(log) && File.readlines(log).map { |l| l.split.first.to_i }.uniq.size == 2
+    pg = PG.connect(url)
     signalled = Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)
     Process.kill(signal, victim)
+    # What the victim held at the signal, from the claims table.
+    held = pg.exec_params("SELECT c.task_id FROM tasker_core_task_claims c JOIN tasker_core_processes p " \
+                          "ON p.id = c.owner WHERE p.pid = $1", [victim]).column_values(0).map(&:to_i)
     lines = -> { File.readlines(log).map { |l| l.split.map(&:to_i) } }
-    held = lines.call.select { |pid, _, at| pid == victim && at < signalled }.map { |_, t, _| t }.uniq
     taken = nil
     deadline = Bench.now + 60
     until taken || Bench.now > deadline
@@ -123,6 +131,7 @@ module ProcessesBench
     Process.kill("CONT", victim) if signal == "STOP"
     taken && (taken - signalled) / 1e6
   ensure
+    pg&.close
     engine&.close(timeout: 10)
     workers&.each do |pid, reader|
       Process.kill("KILL", pid)
@@ -150,7 +159,8 @@ module ProcessesBench
       r
     end
     result["failover"] = { "killed" => failover(stores, dir, "KILL"), "stalled" => failover(stores, dir, "STOP") }
-    puts format("failover: killed %.2f s, stalled past its lease %.2f s", *result["failover"].values_at("killed", "stalled"))
+    puts "failover: killed #{result['failover']['killed']&.round(2).inspect} s, " \
+         "stalled past its lease #{result['failover']['stalled']&.round(2).inspect} s"
     File.write(json_path, JSON.pretty_generate(result)) if json_path
   ensure
     stores&.cleanup

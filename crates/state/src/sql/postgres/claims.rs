@@ -68,9 +68,18 @@ impl Here {
         }
     }
 
-    /// Whether process `pid` of this host's namespace still exists.
+    /// Whether process `pid` of this host's namespace still runs: it exists and is not a
+    /// zombie (killed, not yet reaped by its parent: it will never write again).
     fn alive(pid: i32) -> bool {
-        std::path::Path::new(&format!("/proc/{pid}")).exists()
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // "pid (comm) state …"; comm may hold spaces and parentheses, state follows the
+            // last ')'.
+            Ok(stat) => !matches!(
+                stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()),
+                Some('Z' | 'X')
+            ),
+            Err(_) => false,
+        }
     }
 }
 

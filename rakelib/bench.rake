@@ -4,7 +4,7 @@
 # readiness benches, criterion; the SQL readiness function against the resolver on
 # PostgreSQL) and the Ruby benches (per-call cost; throughput against plain Ruby; durable
 # throughput and latency on SQLite and PostgreSQL; event delivery; Ractor handlers; graph analysis; insights;
-# small workflows against Sidekiq, issue 15), keeps what they measured in target/bench/,
+# small workflows against Sidekiq, issue 15; worker processes on one PostgreSQL database, issue 16), keeps what they measured in target/bench/,
 # and writes docs/benchmarks.md from it. About twenty minutes once everything is compiled, most of
 # it issue 15's workload bench (its 1,000,000-task fills; TASKER_BENCH_FILL=100000 for a quick run).
 # `rake bench:rust` and `rake bench:ruby` run one half, `rake bench:durable` issue 3's benches,
@@ -31,7 +31,7 @@ module BenchRun
   }.freeze
   CRITERION_BENCHES = %w[readiness].freeze
   RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors ractor_submit graph insights
-                    workload].freeze
+                    workload processes].freeze
   # Issue 3's benches, for `rake bench:durable`.
   DURABLE_RUST = %w[sql_readiness].freeze
   DURABLE_RUBY = %w[durable_throughput durable_latency].freeze

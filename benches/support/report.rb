@@ -8,6 +8,7 @@ require_relative "ractors_report"
 require_relative "graph_report"
 require_relative "insights_report"
 require_relative "workload_report"
+require_relative "processes_report"
 
 module Bench
   # Writes docs/benchmarks.md from one `rake bench` run.
@@ -28,6 +29,7 @@ module Bench
     include GraphReport
     include InsightsReport
     include WorkloadReport
+    include ProcessesReport
 
     # Issue 2's targets. Not assertions: the report says whether each was met.
     TARGETS = {
@@ -65,7 +67,7 @@ module Bench
     # @return [String] the Markdown document
     def render
       [header, machine_section, targets_section, comparison_section, readiness_section, calls_section,
-       throughput_section, durable_section, events_section, ractors_section, ractor_submit_section, graph_section, insights_section, workload_section, method_section].join("\n")
+       throughput_section, durable_section, events_section, ractors_section, ractor_submit_section, graph_section, insights_section, workload_section, processes_section, method_section].join("\n")
     end
 
     private

@@ -58,10 +58,15 @@ RSpec.describe "Engine metrics" do
         _, _, name, type = line.split(" ")
         types[name] = type
       else
-        expect(line).to match(/\A[a-z_]+(\{le="[^"]+"\})? -?[0-9.e+-]+\z/), line
+        # Labels: a histogram's `le`, and on a shared PostgreSQL store the process table's.
+        expect(line).to match(/\A[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+\z/), line
         name, value = line.rpartition(" ").values_at(0, 2)
         samples[name] = Float(value)
       end
+    end
+    if SpecStore.postgres?
+      # This engine is a live worker in the process table, and the text says so.
+      expect(samples['tasker_core_processes{role="worker",alive="true"}']).to be >= 1
     end
     expect(types["tasker_core_steps_completed_total"]).to eq("counter")
     expect(samples["tasker_core_steps_completed_total"]).to eq(stats[:steps_completed])

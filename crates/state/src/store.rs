@@ -133,6 +133,12 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// Gives up this store's claims on `ids` and wakes other engines for them (a client
+    /// engine after a manual operation restarted one of them: its workers run it).
+    fn release_tasks(&self, _ids: &[TaskId]) -> TaskerResult<()> {
+        Ok(())
+    }
+
     /// Tasks this store found taken over by another process since the last call (its
     /// changes to them were dropped): the engine must stop driving them.
     fn take_lost_tasks(&self) -> Vec<TaskId> {

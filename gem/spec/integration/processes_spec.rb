@@ -133,4 +133,40 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
       end
     end
   end
+
+  it "leaves a client's recovery to the workers, and a step it retries to a worker" do
+    dir = Dir.mktmpdir("tasker-processes")
+    url = SpecStore.isolated_url("processes_client", dir)
+    template = File.join(dir, "shared_chain.yaml")
+    File.write(template, SHARED_CHAIN.gsub("default_retry_limit: 5", "default_retry_limit: 1"))
+    log = File.join(dir, "executions.log")
+    client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
+    client.register_template(File.read(template), source: "shared_chain.yaml")
+    # Submitted before any worker runs: unfinished, unclaimed.
+    ids = Array.new(3) { |i| client.submit_task("shared_chain", { "i" => i, "fail" => File.join(dir, "broken") }, namespace: "processes") }
+    client.flush
+    # A second client starting with recover: true (the default) takes none of them.
+    other = start_engine(templates: nil, workers: 0, database_url: url, role: :client, recover: true)
+    expect(TaskerCore::Insights::Processes.all(engine: other).sum(&:claimed_tasks)).to eq(0)
+
+    File.write(File.join(dir, "broken"), "")
+    pid = spawn_worker(url, template, log)
+    begin
+      states = ids.map { |id| client.wait_for_task(id, timeout: 60).state }
+      expect(states).to all(eq("error"))
+      # The client retries the failed step; a worker runs it.
+      File.delete(File.join(dir, "broken"))
+      ids.each do |id|
+        failed = client.task(id).steps.find { |s| s.current_state == "error" }
+        expect(failed).not_to be_nil, "task #{id}: #{client.task(id).steps.map { |s| [s.name, s.current_state] }}"
+        failed.reset_for_retry!(new_retry_limit: 2, reason: "fixed")
+      end
+      expect(ids.map { |id| client.wait_for_task(id, timeout: 60).state }).to all(eq("complete"))
+      expect(TaskerCore::Insights::Processes.all(engine: client).find { |p| p.role == "client" && p.pid == Process.pid }
+        .claimed_tasks).to eq(0)
+    ensure
+      Process.kill("TERM", pid)
+      Process.wait(pid)
+    end
+  end
 end

@@ -195,7 +195,13 @@ impl Engine {
     /// retried; the rest continue where they were. A task whose template is not registered
     /// yet stays claimed, is listed in the report's `skipped`, and resumes as soon as its
     /// template is registered (so start-then-register works as well as the other order).
+    ///
+    /// A client engine (its store leaves new tasks to workers) recovers nothing: it runs no
+    /// handlers, so what it took would wait for a worker it will never have.
     pub fn recover(&self, timeout: Duration) -> TaskerResult<RecoveryReport> {
+        if self.submit_only {
+            return Ok(RecoveryReport::default());
+        }
         let ids = self.store.unfinished_tasks()?;
         let claimed = self.store.claim_tasks(&ids)?;
         let mut report = RecoveryReport {
@@ -276,7 +282,13 @@ impl Engine {
             stored: Some((view, template)),
             reply: tx,
         })?;
-        await_reply(&rx, timeout, &format!("manual operation on task {task_id}"))?
+        await_reply(&rx, timeout, &format!("manual operation on task {task_id}"))??;
+        if self.submit_only {
+            // Committed; a client does not drive the task (its orchestrator let it go):
+            // hand the claim back so a worker takes it.
+            self.store.release_tasks(&[task_id])?;
+        }
+        Ok(())
     }
 }
 

@@ -84,6 +84,12 @@ impl Orchestrator {
         if self.stopping {
             fx.dispatch.clear();
         }
+        if self.links.submit_only && fx.finished.is_none() {
+            // A client runs no handlers: the task goes to a worker (the handle hands its
+            // claim back once this commits).
+            fx.dispatch.clear();
+            self.tasks.remove(&msg.task_id);
+        }
         self.apply_with(msg.task_id, fx, Delivery::Alone(msg.reply), ctx);
     }
 }

@@ -214,6 +214,14 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         std::future::ready(Ok(Vec::new()))
     }
 
+    /// See `Store::release_tasks`.
+    fn release<'e>(
+        &'e self,
+        _ids: &'e [TaskId],
+    ) -> impl Future<Output = TaskerResult<()>> + Send + 'e {
+        std::future::ready(Ok(()))
+    }
+
     /// After `plan` committed (claims it made or released).
     fn committed(&self, _plan: &Plan) {}
 

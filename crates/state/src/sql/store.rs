@@ -249,6 +249,10 @@ impl<D: InsightRows> SqlStore<D> {
         self.runtime.block_on(self.inner.db.processes())
     }
 
+    pub(crate) fn release_tasks(&self, ids: &[TaskId]) -> TaskerResult<()> {
+        self.runtime.block_on(self.inner.db.release(ids))
+    }
+
     pub(crate) fn claim_available(&self, limit: usize) -> TaskerResult<Vec<TaskId>> {
         self.runtime.block_on(self.inner.db.claim_available(limit))
     }
@@ -508,6 +512,12 @@ macro_rules! delegate_store {
                 limit: usize,
             ) -> tasker_model::TaskerResult<Vec<tasker_model::TaskId>> {
                 self.0.claim_available(limit)
+            }
+            fn release_tasks(
+                &self,
+                ids: &[tasker_model::TaskId],
+            ) -> tasker_model::TaskerResult<()> {
+                self.0.release_tasks(ids)
             }
             fn take_lost_tasks(&self) -> Vec<tasker_model::TaskId> {
                 self.0.inner.db.take_lost_tasks()

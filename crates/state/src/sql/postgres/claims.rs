@@ -75,7 +75,8 @@ impl Here {
             // "pid (comm) state …"; comm may hold spaces and parentheses, state follows the
             // last ')'.
             Ok(stat) => !matches!(
-                stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()),
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.trim_start().chars().next()),
                 Some('Z' | 'X')
             ),
             Err(_) => false,
@@ -465,6 +466,26 @@ impl Owner {
     /// Tasks found taken over since the last call.
     pub(crate) fn take_lost(&self) -> Vec<TaskId> {
         std::mem::take(&mut *self.lost.lock())
+    }
+
+    /// Hands the claims on `ids` back and wakes the other engines for them.
+    pub(crate) async fn release(&self, pool: &PgPool, ids: &[TaskId]) -> TaskerResult<()> {
+        sqlx::query(
+            "WITH released AS (DELETE FROM tasker_core_task_claims \
+                WHERE task_id = ANY($1) AND owner = $2 RETURNING 1) \
+             SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM released)",
+        )
+        .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
+        .bind(self.id)
+        .bind(WORK_CHANNEL)
+        .execute(pool)
+        .await
+        .map_err(|e| db_error("handing tasks back", e))?;
+        let mut tokens = self.tokens.lock();
+        for t in ids {
+            tokens.remove(t);
+        }
+        Ok(())
     }
 
     /// Hands every claim back and leaves the process table; wakes the other engines for the

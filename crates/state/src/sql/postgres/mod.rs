@@ -446,6 +446,10 @@ impl Dialect for PgDb {
         self.owner.claim(&self.pool, ids).await
     }
 
+    async fn release<'e>(&'e self, ids: &'e [TaskId]) -> TaskerResult<()> {
+        self.owner.release(&self.pool, ids).await
+    }
+
     async fn claim_available(&self, limit: usize) -> TaskerResult<Vec<TaskId>> {
         self.owner.claim_available(&self.pool, limit).await
     }

@@ -127,7 +127,7 @@ module BenchRun
       <<~MD
         ## Engine cycles (issue 23)
 
-        #{results['cycles']} cycles per store, after #{results['warmup']} warm-up cycles, in one Ruby
+        #{num(results['cycles'])} cycles per store, after #{results['warmup']} warm-up cycles, in one Ruby
         process: start an engine (#{results['workers']} worker threads) on the store, register a
         two-step template, submit a task, wait for it, close. One SQLite file and one PostgreSQL
         schema per store, reused by every cycle. RSS is read after a full GC; threads
@@ -158,10 +158,11 @@ module BenchRun
       met = rss["growth"] <= GROWTH_TARGET_KB &&
             %w[threads fds connections].all? { |k| r["before"][k] == r["after"][k] }
       "| #{store} | #{mb(rss['after_warmup'])} | #{mb(rss['end'])} | #{format('%+.1f MB', rss['growth'] / 1024.0)} " \
-        "over #{results['cycles']} cycles | ≤ 5 MB, counts back | #{met ? 'yes' : 'no'} | #{counts.join(' | ')} |"
+        "over #{num(results['cycles'])} cycles | ≤ 5 MB, counts back | #{met ? 'yes' : 'no'} | #{counts.join(' | ')} |"
     end
 
     def mb(kb) = format("%.1f MB", kb / 1024.0)
+    def num(n) = n.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
   end
 end
 

@@ -103,38 +103,46 @@ fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
 mod mimalloc_ffi {
     extern "C" {
         pub fn mi_collect(force: bool);
+        pub fn mi_option_get(option: i32) -> std::ffi::c_long;
         pub fn mi_option_set(option: i32, value: std::ffi::c_long);
     }
     /// `mi_option_purge_delay`.
     pub const PURGE_DELAY: i32 = 15;
 }
 
-/// Has mimalloc give freed pages back to the system at once instead of 10 ms later, unless
-/// `MIMALLOC_PURGE_DELAY` says otherwise. Once per process, before the first engine starts.
+/// While it lives, mimalloc gives pages back to the system as soon as they are free, instead
+/// of 10 ms later; `Drop` restores the delay. `close` holds one while the engine's threads end.
 ///
-/// Why (issue 23): every engine has threads of its own, each with a mimalloc heap. A delayed
-/// purge runs only when the allocator next touches that memory, and the pages an ended
-/// engine thread freed are often not touched again: a program that started, used and closed
-/// an engine 1,000 times on SQLite kept 14 MB more resident at the end (about 25 kB a cycle
-/// in mimalloc's arena, the rest in glibc's, see `Engine::close`); with immediate purging,
-/// 1.8 MB, flat after the first hundred cycles. `mi_collect(true)` at close (below) did not
-/// reach those pages. No steady-state cost showed: benches/call_cost.rb and
-/// benches/throughput.rb, run alternately with a 0 and a 10 ms delay, differed by less than
-/// this machine's run-to-run noise (docs/benchmarks.md, "Engine cycles").
-fn purge_freed_memory_at_once() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            // SAFETY: sets a process-wide option; mimalloc reads it on each purge decision.
-            unsafe { mimalloc_ffi::mi_option_set(mimalloc_ffi::PURGE_DELAY, 0) }
+/// Why (issue 23): every engine has threads of its own, each with a mimalloc heap. A purge
+/// that is delayed runs only when the allocator next touches that memory, and the pages an
+/// ended engine thread freed often are not touched again: a program that started, used and
+/// closed an engine 1,000 times on SQLite kept about 25 kB a cycle of them resident.
+/// Purging at once for the whole process cost the hot path (`complete_step` with a Hash:
+/// 1.5 µs of the Ruby thread's CPU instead of 0.8-1.1 µs, benches/call_cost.rb), so it is
+/// on only while a close runs: the option is process-wide, and an engine still running
+/// elsewhere in the process merely purges eagerly for that moment.
+struct PurgeAtOnce(std::ffi::c_long);
+
+impl PurgeAtOnce {
+    fn begin() -> PurgeAtOnce {
+        // SAFETY: reads and sets a process-wide option; mimalloc reads it on each purge.
+        unsafe {
+            let delay = mimalloc_ffi::mi_option_get(mimalloc_ffi::PURGE_DELAY);
+            mimalloc_ffi::mi_option_set(mimalloc_ffi::PURGE_DELAY, 0);
+            PurgeAtOnce(delay)
         }
-    });
+    }
+}
+
+impl Drop for PurgeAtOnce {
+    fn drop(&mut self) {
+        // SAFETY: as in `begin`.
+        unsafe { mimalloc_ffi::mi_option_set(mimalloc_ffi::PURGE_DELAY, self.0) }
+    }
 }
 
 /// Makes mimalloc free now what the closed engine's threads left (abandoned heaps). Runs
-/// after `close` has joined every engine thread, so there is nothing left to race. Measured
-/// (200 SQLite cycles, with immediate purging): RSS grew 2.5-3.0 MB with it, 3.1-4.1 MB
-/// without.
+/// after `close` has joined every engine thread, so there is nothing left to race.
 fn release_freed_memory() {
     // SAFETY: mi_collect only frees memory that no one uses any more; any thread may call it.
     unsafe { mimalloc_ffi::mi_collect(true) }
@@ -193,7 +201,6 @@ impl Engine {
                     tasker_state::open_store(&url)
                 })?);
             }
-            purge_freed_memory_at_once();
             let inner = CoreEngine::start(engine_options).map_err(err)?;
             Ok(Engine {
                 inner: Arc::new(inner),
@@ -433,6 +440,7 @@ impl Engine {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
             blocking("close", || {
+                let _purging = PurgeAtOnce::begin();
                 let taken_back = self.inner.close(timeout);
                 release_freed_memory();
                 taken_back

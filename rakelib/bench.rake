@@ -6,10 +6,12 @@
 # throughput and latency on SQLite and PostgreSQL; event delivery; Ractor handlers; graph analysis; insights;
 # small workflows against Sidekiq, issue 15; start/run/close cycles of an engine, issue 23),
 # keeps what they measured in target/bench/,
-# and writes docs/benchmarks.md from it. About twenty minutes once everything is compiled, most of
-# it issue 15's workload bench (its 1,000,000-task fills; TASKER_BENCH_FILL=100000 for a quick run).
+# and writes docs/benchmarks.md from it. About twenty-five minutes once everything is compiled, most
+# of it issue 15's workload bench (its 1,000,000-task fills; TASKER_BENCH_FILL=100000 for a quick
+# run) and issue 23's engine cycles (about five minutes).
 # `rake bench:rust` and `rake bench:ruby` run one half, `rake bench:durable` issue 3's benches,
-# `rake bench:workload` issue 15's (small workflows, the fills, Sidekiq, the ceilings);
+# `rake bench:workload` issue 15's (small workflows, the fills, Sidekiq, the ceilings),
+# `rake bench:cycles` issue 23's (1,000 engine start/run/close cycles per store);
 # none of them writes the document. Without PostgreSQL the benches that need it print a
 # SKIPPED line and the document says so.
 

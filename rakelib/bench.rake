@@ -4,11 +4,15 @@
 # readiness benches, criterion; the SQL readiness function against the resolver on
 # PostgreSQL) and the Ruby benches (per-call cost; throughput against plain Ruby; durable
 # throughput and latency on SQLite and PostgreSQL; event delivery; Ractor handlers; graph analysis; insights;
-# small workflows against Sidekiq, issue 15; worker processes on one PostgreSQL database, issue 16), keeps what they measured in target/bench/,
-# and writes docs/benchmarks.md from it. About twenty minutes once everything is compiled, most of
-# it issue 15's workload bench (its 1,000,000-task fills; TASKER_BENCH_FILL=100000 for a quick run).
+# small workflows against Sidekiq, issue 15; worker processes on one PostgreSQL database, issue 16;
+# start/run/close cycles of an engine, issue 23),
+# keeps what they measured in target/bench/,
+# and writes docs/benchmarks.md from it. About twenty-five minutes once everything is compiled, most
+# of it issue 15's workload bench (its 1,000,000-task fills; TASKER_BENCH_FILL=100000 for a quick
+# run) and issue 23's engine cycles (about five minutes).
 # `rake bench:rust` and `rake bench:ruby` run one half, `rake bench:durable` issue 3's benches,
-# `rake bench:workload` issue 15's (small workflows, the fills, Sidekiq, the ceilings);
+# `rake bench:workload` issue 15's (small workflows, the fills, Sidekiq, the ceilings),
+# `rake bench:cycles` issue 23's (1,000 engine start/run/close cycles per store);
 # none of them writes the document. Without PostgreSQL the benches that need it print a
 # SKIPPED line and the document says so.
 
@@ -31,7 +35,7 @@ module BenchRun
   }.freeze
   CRITERION_BENCHES = %w[readiness].freeze
   RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors ractor_submit graph insights
-                    workload processes].freeze
+                    workload processes engine_cycles].freeze
   # Issue 3's benches, for `rake bench:durable`.
   DURABLE_RUST = %w[sql_readiness].freeze
   DURABLE_RUBY = %w[durable_throughput durable_latency].freeze
@@ -98,7 +102,70 @@ module BenchRun
   def report(commands, load_before:)
     require path("benches/support/report")
     Bench::Report.new(dir: path(DIR), commands: commands, root: ROOT, load_before: load_before).write(path(DOC))
+    EngineCyclesSection.insert(path(DOC), path("#{DIR}/engine_cycles.json"))
     puts "wrote #{DOC}"
+  end
+
+  # The "Engine cycles (issue 23)" section of docs/benchmarks.md, from engine_cycles.json
+  # (benches/engine_cycles.rb), placed before "How each number was measured". It lives here
+  # rather than in benches/support/report.rb, which the issue-23 memory work did not own;
+  # moving it there, mixed into Bench::Report like the other sections, is a pure move.
+  # Loads no gem code.
+  module EngineCyclesSection
+    COMMAND = "ruby benches/engine_cycles.rb --json target/bench/engine_cycles.json"
+    GROWTH_TARGET_KB = 5 * 1024
+
+    module_function
+
+    def insert(doc, json)
+      return unless File.exist?(json)
+
+      text = File.read(doc)
+      anchor = text.index("## How each number was measured") || text.length
+      File.write(doc, text.dup.insert(anchor, "#{render(JSON.parse(File.read(json)))}\n"))
+    end
+
+    def render(results)
+      rows = results["stores"].map { |store, r| rows(store, r, results) }.join("\n")
+      <<~MD
+        ## Engine cycles (issue 23)
+
+        #{num(results['cycles'])} cycles per store, after #{results['warmup']} warm-up cycles, in one Ruby
+        process: start an engine (#{results['workers']} worker threads) on the store, register a
+        two-step template, submit a task, wait for it, close. One SQLite file and one PostgreSQL
+        schema per store, reused by every cycle. RSS is read after a full GC; threads
+        (`/proc/self/task`), descriptors (`/proc/self/fd`) and the database's sessions
+        (`pg_stat_activity`, the counting connection included) are counted without a GC once they
+        settle, before the first cycle / after the warm-up / after the last. Target: RSS growth
+        ≤ 5 MB from the end of the warm-up, and the counts back to their values after it (the
+        warm-up makes what a process makes once, e.g. tokio's signal socket pair). Command (also
+        run by `rake bench`):
+
+        ```
+        #{COMMAND}
+        ```
+
+        | Store | RSS after warm-up | RSS at the end | Growth | Target | Met | Threads | Descriptors | Sessions |
+        | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+        #{rows}
+      MD
+    end
+
+    def rows(store, r, results)
+      return "| #{store} | SKIPPED: #{r['skipped']} | | | | | | | |" if r["skipped"]
+
+      rss = r["rss_kb"]
+      counts = %w[threads fds connections].map do |k|
+        [r["at_start"], r["before"], r["after"]].map { |c| c[k].nil? ? "–" : c[k].to_s }.join(" / ")
+      end
+      met = rss["growth"] <= GROWTH_TARGET_KB &&
+            %w[threads fds connections].all? { |k| r["before"][k] == r["after"][k] }
+      "| #{store} | #{mb(rss['after_warmup'])} | #{mb(rss['end'])} | #{format('%+.1f MB', rss['growth'] / 1024.0)} " \
+        "over #{num(results['cycles'])} cycles | ≤ 5 MB, counts back | #{met ? 'yes' : 'no'} | #{counts.join(' | ')} |"
+    end
+
+    def mb(kb) = format("%.1f MB", kb / 1024.0)
+    def num(n) = n.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
   end
 end
 
@@ -117,6 +184,11 @@ namespace :bench do
   task durable: :compile do
     BenchRun.rust(BenchRun::DURABLE_RUST)
     BenchRun.ruby(BenchRun::DURABLE_RUBY)
+  end
+
+  desc "Run issue 23's engine-cycle bench (1,000 start/run/close cycles per store) only"
+  task cycles: :compile do
+    BenchRun.ruby(%w[engine_cycles])
   end
 
   desc "Run issue 15's benches (the ceilings, then small workflows on each store, after the fill, and Sidekiq) only"

@@ -21,8 +21,11 @@ use crate::registry::TemplateRegistry;
 use actix::prelude::*;
 use crossbeam_channel::{bounded, unbounded};
 use parking_lot::{Mutex, RwLock};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 use tasker_event_bus::{EventBus, Interest};
 use tasker_insights::{HealthObserver, LiveHealth};
@@ -52,6 +55,102 @@ impl Default for EngineOptions {
             max_batch: 1024,
             environment: None,
         }
+    }
+}
+
+/// Like `Actor::start_in_arbiter`, with the actor's task wrapped in [`LetsGoOfItsTask`].
+fn start_in_arbiter<A>(
+    arbiter: &ArbiterHandle,
+    make: impl FnOnce(&mut Context<A>) -> A + Send + 'static,
+) -> Addr<A>
+where
+    A: Actor<Context = Context<A>>,
+{
+    let (tx, rx) = actix::dev::channel::channel(MAILBOX_CAPACITY);
+    arbiter.spawn_fn(move || {
+        let mut ctx = Context::with_receiver(rx);
+        let actor = make(&mut ctx);
+        actix_rt::spawn(LetsGoOfItsTask::new(ctx.into_future(actor)));
+    });
+    Addr::new(tx)
+}
+
+/// Like `Actor::start` (on the current arbiter), with the task wrapped in [`LetsGoOfItsTask`].
+fn start_here<A>(actor: A) -> Addr<A>
+where
+    A: Actor<Context = Context<A>>,
+{
+    let ctx = Context::new();
+    let addr = ctx.address();
+    actix_rt::spawn(LetsGoOfItsTask::new(ctx.into_future(actor)));
+    addr
+}
+
+/// actix's mailbox size (`actix::dev::DEFAULT_CAPACITY`), as `start_in_arbiter` uses it.
+const MAILBOX_CAPACITY: usize = 16;
+
+/// An actor's task, polled with a waker that reaches the task only until the task ends.
+///
+/// Why (issue 23): an actor's mailbox keeps the waker of the last poll that found it empty,
+/// and the mailbox lives as long as any address does — the `Engine` keeps three until Ruby's
+/// GC frees it. A tokio waker holds its task, and the task its runtime's driver: an epoll
+/// descriptor, an eventfd and the timer wheel of the System's runtime and of each arbiter's,
+/// three pairs of descriptors and their memory per closed engine, until a GC. The mailbox
+/// gets this future's own waker instead, which forwards to the task's while the task runs;
+/// when the task ends (the System stopped its runtime), `Drop` empties it, so what the
+/// mailbox keeps is a few bytes and the runtime is freed with its thread.
+struct LetsGoOfItsTask<F> {
+    inner: F,
+    slot: Arc<WakerSlot>,
+    waker: Waker,
+}
+
+/// The running task's waker, while it runs.
+#[derive(Default)]
+struct WakerSlot(Mutex<Option<Waker>>);
+
+impl Wake for WakerSlot {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let task = self.0.lock().clone();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+}
+
+impl<F> LetsGoOfItsTask<F> {
+    fn new(inner: F) -> Self {
+        let slot = Arc::new(WakerSlot::default());
+        LetsGoOfItsTask {
+            inner,
+            waker: Waker::from(slot.clone()),
+            slot,
+        }
+    }
+}
+
+impl<F: Future<Output = ()> + Unpin> Future for LetsGoOfItsTask<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        {
+            let mut task = this.slot.0.lock();
+            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
+        Pin::new(&mut this.inner).poll(&mut TaskContext::from_waker(&this.waker))
+    }
+}
+
+impl<F> Drop for LetsGoOfItsTask<F> {
+    fn drop(&mut self) {
+        self.slot.0.lock().take();
     }
 }
 
@@ -109,23 +208,21 @@ impl Engine {
                     let events_arbiter = Arbiter::new();
                     system.block_on(async {
                         let state_metrics = metrics.clone();
-                        let state =
-                            StateActor::start_in_arbiter(&state_arbiter.handle(), move |_| {
-                                StateActor::new(
-                                    store,
-                                    max_batch,
-                                    commit_interval,
-                                    finished,
-                                    state_metrics,
-                                    last_store_error,
-                                )
-                                .with_observer(Arc::new(HealthObserver(health)))
-                            });
+                        let state = start_in_arbiter(&state_arbiter.handle(), move |_| {
+                            StateActor::new(
+                                store,
+                                max_batch,
+                                commit_interval,
+                                finished,
+                                state_metrics,
+                                last_store_error,
+                            )
+                            .with_observer(Arc::new(HealthObserver(health)))
+                        });
                         let interest = event_interest.clone();
-                        let events =
-                            EventBus::start_in_arbiter(&events_arbiter.handle(), move |_| {
-                                EventBus::new(interest)
-                            });
+                        let events = start_in_arbiter(&events_arbiter.handle(), move |_| {
+                            EventBus::new(interest)
+                        });
                         let orchestrator = Orchestrator::new(OrchestratorLinks {
                             state: state.clone(),
                             events: events.clone(),
@@ -137,8 +234,8 @@ impl Engine {
                             backoff_scale,
                             submit_only,
                             task_ended: task_ended_tx,
-                        })
-                        .start();
+                        });
+                        let orchestrator = start_here(orchestrator);
                         let _ = ready_tx.send((System::current(), orchestrator, state, events));
                     });
                     let _ = system.run();

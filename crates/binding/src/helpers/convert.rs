@@ -341,3 +341,22 @@ pub fn to_seconds(v: Value, what: &str) -> Result<std::time::Duration, Error> {
     }
     Ok(std::time::Duration::from_secs_f64(secs.min(1.0e9)))
 }
+
+/// The name a template's errors give as its source: a String (in any encoding; bytes that
+/// are not UTF-8 show as U+FFFD, since the name only labels messages) or a Symbol.
+pub fn template_source(source: Value) -> Result<String, Error> {
+    if let Some(s) = magnus::RString::from_value(source) {
+        // SAFETY: the GVL is held and the slice is copied before any Ruby code runs.
+        return Ok(String::from_utf8_lossy(unsafe { s.as_slice() }).into_owned());
+    }
+    if let Some(s) = magnus::Symbol::from_value(source) {
+        return Ok(s.name()?.into_owned());
+    }
+    Err(invalid(
+        "template source",
+        format!(
+            "expected a String naming the template, got {}",
+            source.inspect()
+        ),
+    ))
+}

@@ -19,8 +19,8 @@
 //!
 //! # Layout
 //! - [`open_store`]: picks a store from a `database_url`.
-//! - `store`: `SqlStore`, the shared body, and `delegate_store!`, the public stores' `Store`
-//!   impl.
+//! - `store`: `SqlStore`, the shared body; `delegate`: `delegate_store!`, the public stores'
+//!   `Store` impl.
 //! - `dialect`: the `Dialect` trait, `Param` (a bound value), `ReadRow` (a row read by
 //!   position), `Statements` (a database's SQL text for the shared body).
 //! - `plan`: the cache of history heads, the plan of set-based writes, the retry when the
@@ -31,7 +31,8 @@
 //!   `insights_sql`: the insights SQL both databases share to the letter.
 //! - `sqlite`: [`SqliteStore`] (opening, migrations, `ids`, `sql` text, `insights`
 //!   statements, the `write` script).
-//! - `postgres`: [`PostgresStore`] (connecting, migrations, sequences, `claims`, `sql` text,
+//! - `postgres`: [`PostgresStore`] (connecting, migrations, sequences, `claims` and `here`
+//!   (leases, fencing, the process table), `sql` text,
 //!   `insights` statements, the one-statement `write` built by `statement`).
 //! - `templates`: what `register_template` writes and the ids it caches.
 //! - `view`: a [`TaskView`](crate::TaskView) assembled from rows; step order.
@@ -40,6 +41,7 @@
 
 mod check;
 mod codec;
+mod delegate;
 mod dialect;
 mod insights;
 mod insights_sql;

@@ -19,8 +19,9 @@ mod steps;
 
 use super::event_subscription::EventSubscription;
 use super::task_route::TaskRoute;
-use crate::helpers::convert::{template_text, to_i64, to_json, to_seconds};
+use crate::helpers::convert::{template_source, template_text, to_i64, to_json, to_seconds};
 use crate::helpers::errors::{error, guard, invalid, to_ruby as err};
+use crate::helpers::memory::{release_freed_memory, PurgeAtOnce};
 use crate::helpers::nogvl::{blocking, check_interrupts, interruptible};
 use crate::helpers::options::Kind;
 use crate::helpers::view::{to_ruby, Keys};
@@ -70,25 +71,6 @@ fn opt<T: magnus::TryConvert>(ruby: &Ruby, h: RHash, key: &str) -> Result<Option
     }
 }
 
-/// The name a template's errors give as its source: a String (in any encoding; bytes that
-/// are not UTF-8 show as U+FFFD, since the name only labels messages) or a Symbol.
-fn template_source(source: Value) -> Result<String, Error> {
-    if let Some(s) = magnus::RString::from_value(source) {
-        // SAFETY: the GVL is held and the slice is copied before any Ruby code runs.
-        return Ok(String::from_utf8_lossy(unsafe { s.as_slice() }).into_owned());
-    }
-    if let Some(s) = magnus::Symbol::from_value(source) {
-        return Ok(s.name()?.into_owned());
-    }
-    Err(invalid(
-        "template source",
-        format!(
-            "expected a String naming the template, got {}",
-            source.inspect()
-        ),
-    ))
-}
-
 /// A String argument that may be nil, naming `what` when it is something else.
 fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
     if v.is_nil() {
@@ -97,56 +79,6 @@ fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
     String::try_convert(v)
         .map(Some)
         .map_err(|_| invalid(what, "expected a String"))
-}
-
-/// mimalloc's options (`mi_option_t` in `mimalloc.h`) and calls this file uses; the
-/// library is linked in by the `mimalloc` crate, the extension's allocator (see `lib.rs`).
-mod mimalloc_ffi {
-    extern "C" {
-        pub fn mi_collect(force: bool);
-        pub fn mi_option_get(option: i32) -> std::ffi::c_long;
-        pub fn mi_option_set(option: i32, value: std::ffi::c_long);
-    }
-    /// `mi_option_purge_delay`.
-    pub const PURGE_DELAY: i32 = 15;
-}
-
-/// While it lives, mimalloc gives pages back to the system as soon as they are free, instead
-/// of 10 ms later; `Drop` restores the delay. `close` holds one while the engine's threads end.
-///
-/// Why (issue 23): every engine has threads of its own, each with a mimalloc heap. A purge
-/// that is delayed runs only when the allocator next touches that memory, and the pages an
-/// ended engine thread freed often are not touched again: a program that started, used and
-/// closed an engine 1,000 times on SQLite kept about 25 kB a cycle of them resident.
-/// Purging at once for the whole process cost the hot path (`complete_step` with a Hash:
-/// 1.5 µs of the Ruby thread's CPU instead of 0.8-1.1 µs, benches/call_cost.rb), so it is
-/// on only while a close runs: the option is process-wide, and an engine still running
-/// elsewhere in the process merely purges eagerly for that moment.
-struct PurgeAtOnce(std::ffi::c_long);
-
-impl PurgeAtOnce {
-    fn begin() -> PurgeAtOnce {
-        // SAFETY: reads and sets a process-wide option; mimalloc reads it on each purge.
-        unsafe {
-            let delay = mimalloc_ffi::mi_option_get(mimalloc_ffi::PURGE_DELAY);
-            mimalloc_ffi::mi_option_set(mimalloc_ffi::PURGE_DELAY, 0);
-            PurgeAtOnce(delay)
-        }
-    }
-}
-
-impl Drop for PurgeAtOnce {
-    fn drop(&mut self) {
-        // SAFETY: as in `begin`.
-        unsafe { mimalloc_ffi::mi_option_set(mimalloc_ffi::PURGE_DELAY, self.0) }
-    }
-}
-
-/// Makes mimalloc free now what the closed engine's threads left (abandoned heaps). Runs
-/// after `close` has joined every engine thread, so there is nothing left to race.
-fn release_freed_memory() {
-    // SAFETY: mi_collect only frees memory that no one uses any more; any thread may call it.
-    unsafe { mimalloc_ffi::mi_collect(true) }
 }
 
 impl Engine {

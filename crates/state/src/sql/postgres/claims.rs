@@ -25,6 +25,7 @@
 //! out. Why not one session advisory lock per store (the previous design): it needs a
 //! connection held for the process's life, which transaction pooling does not give.
 
+use super::here::Here;
 use crate::sharing::{ProcessInfo, Role, Sharing};
 use crate::sql::codec::{db_error, to_naive};
 use crate::sql::plan::Plan;
@@ -36,53 +37,6 @@ use tasker_model::{TaskId, TaskerResult, Timestamp};
 
 /// The NOTIFY channel that wakes engines when unclaimed work appears.
 pub(crate) const WORK_CHANNEL: &str = "tasker_core_work";
-
-/// This process as the host sees it, for telling at once that a process on the same host
-/// is gone.
-struct Here {
-    hostname: String,
-    pid: i32,
-    /// The pid namespace and boot this process's pid is valid in (`None` where /proc does
-    /// not say: then only leases tell).
-    pid_namespace: Option<String>,
-}
-
-impl Here {
-    fn find() -> Here {
-        let read = |p: &str| {
-            std::fs::read_to_string(p)
-                .ok()
-                .map(|s| s.trim().to_string())
-        };
-        let hostname = read("/proc/sys/kernel/hostname")
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .unwrap_or_else(|| "unknown".into());
-        let ns = std::fs::read_link("/proc/self/ns/pid")
-            .ok()
-            .map(|p| p.display().to_string());
-        let boot = read("/proc/sys/kernel/random/boot_id");
-        Here {
-            hostname,
-            pid: std::process::id() as i32,
-            pid_namespace: ns.zip(boot).map(|(ns, boot)| format!("{ns} {boot}")),
-        }
-    }
-
-    /// Whether process `pid` of this host's namespace still runs: it exists and is not a
-    /// zombie (killed, not yet reaped by its parent: it will never write again).
-    fn alive(pid: i32) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // "pid (comm) state …"; comm may hold spaces and parentheses, state follows the
-            // last ')'.
-            Ok(stat) => !matches!(
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.trim_start().chars().next()),
-                Some('Z' | 'X')
-            ),
-            Err(_) => false,
-        }
-    }
-}
 
 /// How many lost tasks an owner remembers (see `Owner::gone`).
 const GONE_KEPT: usize = 10_000;

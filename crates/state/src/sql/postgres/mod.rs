@@ -4,6 +4,8 @@
 //! store's body is `sql/store.rs`, shared with SQLite.
 
 mod claims;
+mod heartbeat;
+mod here;
 mod insights;
 mod sql;
 mod statement;
@@ -11,12 +13,14 @@ mod write;
 
 use crate::sharing::{ProcessInfo, Sharing};
 use crate::sql::codec::{db_error, from_naive, redact_url, to_naive, ReadError};
+use crate::sql::delegate::delegate_store;
 use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteError};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
-use crate::sql::store::{delegate_store, Shared, SqlStore};
+use crate::sql::store::SqlStore;
 use chrono::NaiveDateTime;
 use claims::Owner;
+use heartbeat::{heartbeat, listen};
 use parking_lot::Mutex;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{
@@ -224,52 +228,6 @@ impl PostgresStore {
                     e,
                 )
             })
-    }
-}
-
-/// Refreshes this store's heartbeat every heartbeat interval, so other engines do not take
-/// its tasks. A failed beat is logged and tried again at the next: the lease is several
-/// beats long. Ends with the store.
-async fn heartbeat(inner: std::sync::Weak<Shared<PgDb>>) {
-    loop {
-        let every = match inner.upgrade() {
-            Some(inner) => inner.db.owner.sharing().heartbeat_interval,
-            None => return,
-        };
-        tokio::time::sleep(every).await;
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        if inner.db.pool.is_closed() {
-            return;
-        }
-        if let Err(e) = inner.db.owner.beat(&inner.db.pool).await {
-            eprintln!("tasker-core: store {}: {e}", inner.describe);
-        }
-    }
-}
-
-/// Wakes `wake` on every NOTIFY of [`claims::WORK_CHANNEL`], on a connection of its own; on a
-/// lost connection it tries again every few seconds (polling covers the gap).
-async fn listen(options: PgConnectOptions, wake: crossbeam_channel::Sender<()>) {
-    loop {
-        let listener = async {
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(options.clone())
-                .await?;
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(claims::WORK_CHANNEL).await?;
-            loop {
-                listener.recv().await?;
-                let _ = wake.try_send(());
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        if listener.await.is_err() {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
     }
 }
 

@@ -8,10 +8,11 @@ mod sql;
 mod write;
 
 use crate::sql::codec::{db_error, parse_sqlite_time, sqlite_time, ReadError};
+use crate::sql::delegate::delegate_store;
 use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteError};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
-use crate::sql::store::{delegate_store, SqlStore};
+use crate::sql::store::SqlStore;
 use ids::Ids;
 use parking_lot::Mutex;
 use sqlx::sqlite::{

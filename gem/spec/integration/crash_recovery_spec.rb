@@ -9,16 +9,25 @@ RSpec.describe "Crash recovery", :slow do
   CHILD = File.expand_path("../bin/crash_child.rb", __dir__)
   TASKS = 200
 
-  # Runs the child; with `kill_after`, SIGKILLs it that many seconds after it reports it is
-  # ready (templates registered, recovery done), so a slow start on a loaded machine does
-  # not use up the time meant for work.
+  # Runs the child; with `kill_after`, SIGKILLs it that many seconds after it has started
+  # running steps (a handler logged an execution after the child said it was ready), so a
+  # slow start on a loaded machine does not use up the time meant for work: on a full
+  # suite run with builds beside it, kills timed from "ready" alone once all landed before
+  # any step was in flight.
   def run_child(url, dir, kill_after: nil)
+    log = File.join(dir, "executions.log")
     reader, writer = IO.pipe
     pid = Process.spawn(RbConfig.ruby, CHILD, url, dir, TASKS.to_s, out: writer, err: File::NULL)
     writer.close
     if kill_after
       ready = reader.wait_readable(60) && reader.gets
-      sleep kill_after if ready
+      if ready
+        logged = File.exist?(log) ? File.size(log) : 0
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 60
+        sleep 0.005 until (File.exist?(log) && File.size(log) > logged) ||
+                          Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        sleep kill_after
+      end
       Process.kill("KILL", pid)
     end
     _, status = Process.wait2(pid)

@@ -322,24 +322,6 @@ impl Owner {
         self.sharing.role == Role::Worker
     }
 
-    /// The held tasks `plan` touches without creating them, with their tokens: the claims
-    /// its statement must find unchanged.
-    pub(crate) fn fence(&self, plan: &Plan) -> Vec<(i64, i64)> {
-        let tokens = self.tokens.lock();
-        if tokens.is_empty() {
-            return Vec::new();
-        }
-        let created: HashSet<TaskId> = plan.created.iter().copied().collect();
-        let mut fence: Vec<(i64, i64)> = plan
-            .touched_tasks()
-            .filter(|t| !created.contains(t))
-            .filter_map(|t| tokens.get(&t).map(|token| (t.0, *token)))
-            .collect();
-        fence.sort_unstable();
-        fence.dedup();
-        fence
-    }
-
     /// Which of `tasks` this store holds, with their tokens.
     pub(crate) fn held(&self, tasks: &[TaskId]) -> Vec<(i64, i64)> {
         let tokens = self.tokens.lock();

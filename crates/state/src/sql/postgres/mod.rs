@@ -362,7 +362,9 @@ impl Dialect for PgDb {
     }
 
     async fn write(&self, writer: &mut Self::Writer, plan: &Plan) -> Result<(), WriteError> {
-        let touched: Vec<TaskId> = plan.touched_tasks().collect();
+        let mut touched: Vec<TaskId> = plan.touched_tasks().collect();
+        touched.sort_unstable();
+        touched.dedup();
         if !self.owner.gone(&touched).is_empty() {
             // Lost already (the engine has not dropped them yet): no round trip needed.
             return Err(WriteError::Fenced);
@@ -370,7 +372,9 @@ impl Dialect for PgDb {
         let claiming = write::Claiming {
             owner: self.owner.key(),
             claim_new: self.owner.claims_new_tasks(),
-            fence: self.owner.fence(plan),
+            // The held tasks the batch touches (a task it creates is held only once the
+            // batch commits, so it is not among them).
+            fence: self.owner.held(&touched),
         };
         write::write(writer, plan, &claiming).await
     }

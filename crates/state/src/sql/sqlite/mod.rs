@@ -2,6 +2,7 @@
 //! what SQLite does its own way (opening, migrations, ids, the write script, the SQL text);
 //! the store's body is `sql/store.rs`, shared with PostgreSQL.
 
+mod file_lock;
 mod ids;
 mod insights;
 mod sql;
@@ -13,6 +14,7 @@ use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteErro
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::store::SqlStore;
+use file_lock::FileLock;
 use ids::Ids;
 use parking_lot::Mutex;
 use sqlx::sqlite::{
@@ -55,7 +57,8 @@ const FILE_CONNECTIONS: u32 = 4;
 /// - Opening applies the migrations (idempotent) and sets WAL, `synchronous = NORMAL`
 ///   (a commit survives the process crashing; the last commits may be lost if the machine
 ///   loses power), foreign keys and a busy timeout.
-/// - **One process per file.** Ids are counted in memory, in blocks of 1,000 reserved in
+/// - **One process per file**, enforced: a second process opening the file is refused,
+///   naming the holder (`file_lock.rs`). Ids are counted in memory, in blocks of 1,000 reserved in
 ///   the file (`sqlite_sequence`, after the largest id the file has used), so an id handed
 ///   out but never committed is not reused after a restart and two stores on one file do
 ///   not collide. But each store trusts its own cache of history heads (a disagreement is
@@ -76,6 +79,8 @@ delegate_store!(SqliteStore);
 pub(crate) struct SqliteDb {
     pool: SqlitePool,
     ids: Mutex<Ids>,
+    /// A file's store holds it against other processes until closed (`file_lock.rs`).
+    lock: Mutex<Option<FileLock>>,
 }
 
 impl SqliteStore {
@@ -105,6 +110,12 @@ impl SqliteStore {
         describe: String,
         in_memory: bool,
     ) -> TaskerResult<SqliteStore> {
+        // Before anything touches the file: another process's engine may be using it.
+        let lock = if in_memory {
+            None
+        } else {
+            Some(FileLock::acquire(options.get_filename(), &describe)?)
+        };
         let runtime = StoreRuntime::new(2)?;
         let mut options = options
             .create_if_missing(true)
@@ -145,6 +156,7 @@ impl SqliteStore {
         let db = SqliteDb {
             pool,
             ids: Mutex::new(Ids::default()),
+            lock: Mutex::new(lock),
         };
         Ok(SqliteStore(SqlStore::new(db, describe, runtime)))
     }
@@ -240,6 +252,7 @@ impl Dialect for SqliteDb {
     }
 
     async fn close(&self) {
-        self.pool.close().await
+        self.pool.close().await;
+        self.lock.lock().take();
     }
 }

@@ -50,7 +50,36 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
 
   it "runs a client's tasks in worker processes and moves a dead or stalled worker's tasks to the others" do
     dir = Dir.mktmpdir("tasker-processes")
-    url = SpecStore.isolated_url("processes", dir)
+    three_workers_and_a_client(SpecStore.isolated_url("processes", dir), dir)
+  end
+
+  # The same, every engine connecting through PgBouncer in transaction pooling mode: no
+  # session outlives a transaction, so nothing may rest on one (issue 16).
+  it "does the same through PgBouncer in transaction pooling mode" do
+    if (why = SpecPgBouncer.missing)
+      raise "cannot start PgBouncer: #{why}" if ENV["CI"]
+
+      skip "cannot start PgBouncer: #{why}"
+    end
+    database = "tasker_core_pgbouncer_spec"
+    sql = "DROP DATABASE IF EXISTS #{database} WITH (FORCE)"
+    ok = system("psql", SpecStore::PG_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, "-c", "CREATE DATABASE #{database}", out: File::NULL)
+    raise "could not create #{database} with psql" unless ok
+
+    server = URI.parse(SpecStore::PG_URL.sub(/\Apostgres(ql)?:/, "http:"))
+    bouncer = SpecPgBouncer.new(host: server.host || "127.0.0.1", server_port: server.port || 5432).start
+    begin
+      three_workers_and_a_client(bouncer.url(database), Dir.mktmpdir("tasker-processes"))
+    rescue RSpec::Expectations::ExpectationNotMetError, StandardError
+      warn "PgBouncer's log:\n#{bouncer.log}"
+      raise
+    ensure
+      stop_engines
+      bouncer.stop
+    end
+  end
+
+  def three_workers_and_a_client(url, dir)
     template = File.join(dir, "shared_chain.yaml")
     File.write(template, SHARED_CHAIN)
     log = File.join(dir, "executions.log")

@@ -104,8 +104,19 @@ impl Engine {
                 Known::Live => !signalled,
                 Known::Unknown => true,
             };
+            // The last read's failure while the database could not answer (a restart, a
+            // failover): the wait goes on and reports it only if time runs out first.
+            let mut unanswered = None;
             if ask_store {
-                match self.read_own(|store| store.task_state(task_id))? {
+                let state = match self.read_own(|store| store.task_state(task_id)) {
+                    Ok(state) => state,
+                    Err(e @ TaskerError::Database(_)) => {
+                        unanswered = Some(e);
+                        Some(State::Pending)
+                    }
+                    Err(e) => return Err(e),
+                };
+                match state {
                     None => {
                         self.outcomes.live_ended(task_id);
                         return Err(TaskerError::validation(
@@ -127,7 +138,10 @@ impl Engine {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(Err(WaitEnd::TimedOut));
+                return match unanswered {
+                    Some(e) => Err(e),
+                    None => Ok(Err(WaitEnd::TimedOut)),
+                };
             }
             if *self.stopping.read() {
                 return Err(TaskerError::Orchestration(format!(

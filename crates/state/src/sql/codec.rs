@@ -143,6 +143,20 @@ pub(crate) fn db_error(doing: impl std::fmt::Display, e: sqlx::Error) -> TaskerE
     TaskerError::Database(format!("{doing}: {e}"))
 }
 
+/// Whether `e` says the database could not be reached rather than that the statement was
+/// wrong: a refused or dropped connection, a pool that found no live connection in time, or
+/// the server ending sessions (SQLSTATE class 08, and 57P01-57P03: shutdown, crash,
+/// starting up). PostgreSQL restarting or failing over looks like this for a few seconds.
+pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
 /// Whether `e` is a duplicate key in a history table (`tasker_task_transitions`,
 /// `tasker_workflow_step_transitions`): another writer appended to a history the checks
 /// read from the cache. PostgreSQL names the table; SQLite's message names `table.column`.

@@ -158,9 +158,17 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// statement, atomic by itself.
     type Writer: DerefMut<Target = <Self::Db as Database>::Connection> + Send;
 
+    /// What a read of one statement runs on: a pooled connection, in a transaction where
+    /// the database is reached through a transaction pooler (`postgres/pooling.rs`).
+    type Reader: DerefMut<Target = <Self::Db as Database>::Connection> + Send;
+
     const SQL: Statements;
 
     fn pool(&self) -> &Pool<Self::Db>;
+
+    fn begin_read(&self) -> impl Future<Output = Result<Self::Reader, sqlx::Error>> + Send;
+
+    fn end_read(reader: Self::Reader) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
     /// Runs `sql` with `params` on `conn` and returns its rows.
     fn rows<'e>(

@@ -288,6 +288,9 @@ pub(crate) enum Failure {
     /// The database disagrees with a head the checks took from the cache: try again with
     /// every head read from the database.
     Stale,
+    /// The database could not be reached (a restart, a failover, a dropped connection):
+    /// nothing was written; the same attempt is worth making again shortly.
+    Unreachable(TaskerError),
 }
 
 impl From<TaskerError> for Failure {
@@ -310,12 +313,12 @@ where
 {
     match attempt(false).await {
         Ok(done) => return Ok(done),
-        Err(Failure::Refused(e)) => return Err(e),
+        Err(Failure::Refused(e) | Failure::Unreachable(e)) => return Err(e),
         Err(Failure::Stale) => heads.lock().forget(batch),
     }
     match attempt(true).await {
         Ok(done) => Ok(done),
-        Err(Failure::Refused(e)) => Err(e),
+        Err(Failure::Refused(e) | Failure::Unreachable(e)) => Err(e),
         Err(Failure::Stale) => Err(TaskerError::ConcurrentModification {
             subject: format!("a batch of {} changes", batch.len()),
             message: "touches tasks or steps that another writer changed while it was being written; nothing was written: read them again and retry".to_string(),

@@ -10,7 +10,7 @@ use crate::change::Change;
 use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
-use crate::sql::codec::{db_error, parse_state, ReadError};
+use crate::sql::codec::{db_error, is_unreachable, parse_state, ReadError};
 use crate::sql::dialect::{Dialect, InsightRows, Param, ReadRow, WriteError};
 use crate::sql::plan::{apply_with_retry, refusal, Failure, Heads};
 use crate::sql::runtime::StoreRuntime;
@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
 
 /// Tasks not finished, oldest first (the same text in both databases: no parameters). Only a
@@ -74,17 +75,34 @@ impl<D: InsightRows> SqlStore<D> {
         &self.runtime
     }
 
-    /// Runs `work` on the store's runtime; a failure is a `Database` error saying what the
-    /// store was `doing`.
-    fn read<T, E, F>(&self, doing: impl FnOnce() -> String, work: F) -> TaskerResult<T>
+    /// Runs the read `work()` makes on the store's runtime; a failure is a `Database` error
+    /// saying what the store was `doing`. While the database cannot be reached the read is
+    /// made again with backoff, for up to [`READ_RECONNECT_WINDOW`]: after a server restart
+    /// every pooled connection fails once before the pool replaces it.
+    fn read<T, E, F, W>(&self, doing: impl FnOnce() -> String, work: W) -> TaskerResult<T>
     where
+        W: Fn() -> F + Send + Sync,
         F: Future<Output = Result<T, E>> + Send,
         T: Send,
         E: Into<ReadError> + Send,
     {
-        self.runtime.block_on(work).map_err(|e| {
-            e.into()
-                .into_tasker(format!("{} in {}", doing(), self.inner.describe))
+        let retrying = async {
+            let started = std::time::Instant::now();
+            let mut pause = Duration::from_millis(20);
+            loop {
+                match work().await.map_err(Into::into) {
+                    Err(ReadError::Sql(e))
+                        if is_unreachable(&e) && started.elapsed() < READ_RECONNECT_WINDOW =>
+                    {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                    outcome => return outcome,
+                }
+            }
+        };
+        self.runtime.block_on(retrying).map_err(|e: ReadError| {
+            e.into_tasker(format!("{} in {}", doing(), self.inner.describe))
         })
     }
 
@@ -121,32 +139,19 @@ impl<D: InsightRows> SqlStore<D> {
     }
 
     pub(crate) fn task(&self, id: TaskId) -> TaskerResult<Option<TaskView>> {
-        let rows = self
-            .runtime
-            .block_on(read::task(&self.inner.db, id))
-            .map_err(|e| {
-                e.into_tasker(format!("reading task {id} from {}", self.inner.describe))
-            })?;
+        let doing = || format!("reading task {id}");
+        let rows = self.read(doing, || read::task(&self.inner.db, id))?;
         Ok(rows.map(|r| assemble(r, &self.inner.templates)))
     }
 
     pub(crate) fn task_state(&self, id: TaskId) -> TaskerResult<Option<State>> {
-        let state: Option<Option<String>> = self
-            .runtime
-            .block_on(async {
-                let mut conn = self.inner.db.pool().acquire().await?;
-                let rows = D::rows(&mut conn, D::SQL.task_state, &[Param::Int(id.0)]).await?;
-                rows.first().map(|r| r.get(1)).transpose()
-            })
-            .map_err(|e| {
-                db_error(
-                    format!(
-                        "reading the state of task {id} from {}",
-                        self.inner.describe
-                    ),
-                    e,
-                )
-            })?;
+        let doing = || format!("reading the state of task {id}");
+        let state: Option<Option<String>> = self.read(doing, || async {
+            let mut conn = self.inner.db.begin_read().await?;
+            let rows = D::rows(&mut conn, D::SQL.task_state, &[Param::Int(id.0)]).await?;
+            D::end_read(conn).await?;
+            rows.first().map(|r| r.get(1)).transpose()
+        })?;
         state
             .map(|s| s.map_or(Ok(State::Pending), |s| parse_state(&s)))
             .transpose()
@@ -154,16 +159,17 @@ impl<D: InsightRows> SqlStore<D> {
 
     pub(crate) fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>> {
         let doing = || "listing unfinished tasks".to_string();
-        self.read(doing, async {
-            let mut conn = self.inner.db.pool().acquire().await?;
+        self.read(doing, || async {
+            let mut conn = self.inner.db.begin_read().await?;
             let rows = D::rows(&mut conn, UNFINISHED_TASKS, &[]).await?;
+            D::end_read(conn).await?;
             rows.iter().map(|r| r.get(0).map(TaskId)).collect()
         })
     }
 
     pub(crate) fn health_counts(&self, now: Timestamp) -> TaskerResult<HealthCounts> {
         let doing = || "counting health".to_string();
-        self.read(doing, insights::health_counts(&self.inner.db, now))
+        self.read(doing, || insights::health_counts(&self.inner.db, now))
     }
 
     /// See `Store::count_health_in_background`. A pool of one connection (SQLite in memory)
@@ -179,7 +185,7 @@ impl<D: InsightRows> SqlStore<D> {
             return Ok(());
         }
         let doing = || "counting health".to_string();
-        let snapshot = self.read(doing, self.inner.db.pin_snapshot())?;
+        let snapshot = self.read(doing, || self.inner.db.pin_snapshot())?;
         let describe = self.inner.describe.clone();
         let mut closing = self.inner.closing.subscribe();
         let delivery = Delivery(Some(deliver));
@@ -205,12 +211,12 @@ impl<D: InsightRows> SqlStore<D> {
     ) -> TaskerResult<AnalyticsMetrics> {
         let doing = || "computing analytics".to_string();
         let db = &self.inner.db;
-        self.read(doing, insights::analytics_metrics(db, since, now))
+        self.read(doing, || insights::analytics_metrics(db, since, now))
     }
 
     pub(crate) fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
         let doing = || "finding the slowest steps".to_string();
-        self.read(doing, insights::slowest_steps(&self.inner.db, query))
+        self.read(doing, || insights::slowest_steps(&self.inner.db, query))
     }
 
     pub(crate) fn slowest_step_groups(
@@ -218,12 +224,14 @@ impl<D: InsightRows> SqlStore<D> {
         query: &SlowQuery,
     ) -> TaskerResult<Vec<SlowestStepGroup>> {
         let doing = || "grouping the slowest steps".to_string();
-        self.read(doing, insights::slowest_step_groups(&self.inner.db, query))
+        self.read(doing, || {
+            insights::slowest_step_groups(&self.inner.db, query)
+        })
     }
 
     pub(crate) fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
         let doing = || "finding the slowest tasks".to_string();
-        self.read(doing, insights::slowest_tasks(&self.inner.db, query))
+        self.read(doing, || insights::slowest_tasks(&self.inner.db, query))
     }
 
     pub(crate) fn claim_tasks(&self, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
@@ -302,7 +310,10 @@ impl<D: Dialect> Shared<D> {
         loop {
             let lost = {
                 let batch = &batch;
-                apply_with_retry(batch, &self.heads, |all| self.attempt(batch, all)).await?
+                apply_with_retry(batch, &self.heads, |all| {
+                    self.attempt_until_reached(batch, all)
+                })
+                .await?
             };
             let Some((tasks, steps)) = lost else {
                 return Ok(());
@@ -320,6 +331,46 @@ impl<D: Dialect> Shared<D> {
             });
             if batch.is_empty() {
                 return Ok(());
+            }
+        }
+    }
+
+    /// [`Self::attempt`], made again with backoff while the database cannot be reached, for
+    /// up to [`RECONNECT_WINDOW`]: a restart or failover of the server delays the batch (and
+    /// the ones queued behind it) instead of losing it. The attempt wrote nothing each time
+    /// it failed so, except in the instant of a commit the server never acknowledged (then the
+    /// retry finds its own rows and reports a concurrent modification).
+    async fn attempt_until_reached(
+        &self,
+        batch: &[Change],
+        all: bool,
+    ) -> Result<Option<Lost>, Failure> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(50);
+        let mut logged = false;
+        loop {
+            match self.attempt(batch, all).await {
+                Err(Failure::Unreachable(e)) if started.elapsed() < RECONNECT_WINDOW => {
+                    if !logged {
+                        eprintln!(
+                            "tasker-core: {e}; the store retries the batch until the database answers (up to {} s)",
+                            RECONNECT_WINDOW.as_secs()
+                        );
+                        logged = true;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                outcome => {
+                    if logged {
+                        eprintln!(
+                            "tasker-core: {} answers again after {:.1} s; the batch went on",
+                            self.describe,
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    return outcome;
+                }
             }
         }
     }
@@ -345,11 +396,11 @@ impl<D: Dialect> Shared<D> {
             .db
             .begin_batch()
             .await
-            .map_err(|e| db_error(doing(), e))?;
+            .map_err(|e| failure(doing(), e))?;
         let wanted = self.heads.lock().wanted(batch, all);
         let loaded = read::load_heads::<D>(&mut writer, &wanted)
             .await
-            .map_err(|e| db_error(doing(), e))?;
+            .map_err(|e| failure(doing(), e))?;
         let checked = {
             let heads = self.heads.lock();
             check::check(batch, &heads, &loaded, &self.templates, &self.describe)
@@ -379,11 +430,11 @@ impl<D: Dialect> Shared<D> {
                     None => Err(Failure::Stale),
                 };
             }
-            Err(WriteError::Sql(e)) => return Err(db_error(doing(), e).into()),
+            Err(WriteError::Sql(e)) => return Err(failure(doing(), e)),
         }
         D::end_batch(writer)
             .await
-            .map_err(|e| db_error(doing(), e))?;
+            .map_err(|e| failure(doing(), e))?;
         self.heads.lock().commit(&plan);
         self.db.committed(&plan);
         Ok(None)
@@ -417,3 +468,18 @@ impl<D: Dialect> Shared<D> {
 
 /// Tasks another process took over, and their steps a batch touched.
 type Lost = (HashSet<TaskId>, HashSet<StepId>);
+
+/// How long a read waits for an unreachable database before it is reported as failed.
+const READ_RECONNECT_WINDOW: Duration = Duration::from_secs(10);
+
+/// How long a batch waits for an unreachable database before it is reported as failed.
+const RECONNECT_WINDOW: Duration = Duration::from_secs(120);
+
+/// A failed statement of an attempt: worth retrying when the database was unreachable.
+fn failure(doing: String, e: sqlx::Error) -> Failure {
+    if is_unreachable(&e) {
+        Failure::Unreachable(db_error(doing, e))
+    } else {
+        Failure::Refused(db_error(doing, e))
+    }
+}

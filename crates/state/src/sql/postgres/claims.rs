@@ -26,6 +26,7 @@
 //! connection held for the process's life, which transaction pooling does not give.
 
 use super::here::Here;
+use super::pooling::{prepared, Session};
 use crate::sharing::{ProcessInfo, Role, Sharing};
 use crate::sql::codec::{db_error, to_naive};
 use crate::sql::plan::Plan;
@@ -94,18 +95,26 @@ impl Owner {
     /// Adds this process to the process table.
     pub(crate) async fn open(pool: &PgPool, sharing: Sharing) -> TaskerResult<Owner> {
         let here = Here::find();
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("adding this process to tasker_core_processes", e))?;
         let id: i32 = sqlx::query_scalar(
             "INSERT INTO tasker_core_processes (hostname, pid, pid_namespace, role, version) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
+        .persistent(prepared())
         .bind(&here.hostname)
         .bind(here.pid)
         .bind(here.pid_namespace.clone().unwrap_or_default())
         .bind(sharing.role.as_str())
         .bind(env!("CARGO_PKG_VERSION"))
-        .fetch_one(pool)
+        .fetch_one(&mut *session)
         .await
         .map_err(|e| db_error("adding this process to tasker_core_processes", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("adding this process to tasker_core_processes", e))?;
         Ok(Owner {
             id,
             sharing,
@@ -153,6 +162,9 @@ impl Owner {
             i64,
             String,
         );
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("listing tasker_core_processes", e))?;
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT p.id, p.hostname, p.pid, p.role, \
                 (EXTRACT(EPOCH FROM p.started_at) * 1000000)::int8, \
@@ -162,10 +174,15 @@ impl Owner {
                 (SELECT count(*) FROM tasker_core_task_claims c WHERE c.owner = p.id), p.version \
              FROM tasker_core_processes p ORDER BY p.id",
         )
+        .persistent(prepared())
         .bind(self.sharing.lease_timeout.as_secs_f64())
-        .fetch_all(pool)
+        .fetch_all(&mut *session)
         .await
         .map_err(|e| db_error("listing tasker_core_processes", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("listing tasker_core_processes", e))?;
         let dead = self.dead_here(pool).await?;
         Ok(rows
             .into_iter()
@@ -188,6 +205,9 @@ impl Owner {
     /// Refreshes the heartbeat (putting the row back if a survivor pruned it while this
     /// process was paused) and prunes processes dead for four leases.
     pub(crate) async fn beat(&self, pool: &PgPool) -> TaskerResult<()> {
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("refreshing this process's heartbeat", e))?;
         sqlx::query(
             "INSERT INTO tasker_core_processes AS p \
                 (id, hostname, pid, pid_namespace, role, version, capacity, steps_in_flight) \
@@ -195,6 +215,7 @@ impl Owner {
              ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), capacity = EXCLUDED.capacity, \
                 steps_in_flight = EXCLUDED.steps_in_flight",
         )
+        .persistent(prepared())
         .bind(self.id)
         .bind(&self.here.hostname)
         .bind(self.here.pid)
@@ -203,18 +224,30 @@ impl Owner {
         .bind(env!("CARGO_PKG_VERSION"))
         .bind(self.capacity.load(Ordering::Relaxed))
         .bind(self.steps_in_flight.load(Ordering::Relaxed))
-        .execute(pool)
+        .execute(&mut *session)
         .await
         .map_err(|e| db_error("refreshing this process's heartbeat", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("refreshing this process's heartbeat", e))?;
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("pruning dead processes", e))?;
         sqlx::query(
             "DELETE FROM tasker_core_processes \
              WHERE heartbeat_at < now() - make_interval(secs => $1) AND id <> $2",
         )
+        .persistent(prepared())
         .bind(4.0 * self.sharing.lease_timeout.as_secs_f64())
         .bind(self.id)
-        .execute(pool)
+        .execute(&mut *session)
         .await
         .map_err(|e| db_error("pruning dead processes", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("pruning dead processes", e))?;
         Ok(())
     }
 
@@ -223,16 +256,24 @@ impl Owner {
         let Some(ns) = &self.here.pid_namespace else {
             return Ok(Vec::new());
         };
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("listing this host's processes", e))?;
         let rows: Vec<(i32, i32)> = sqlx::query_as(
             "SELECT id, pid FROM tasker_core_processes \
              WHERE hostname = $1 AND pid_namespace = $2 AND id <> $3",
         )
+        .persistent(prepared())
         .bind(&self.here.hostname)
         .bind(ns)
         .bind(self.id)
-        .fetch_all(pool)
+        .fetch_all(&mut *session)
         .await
         .map_err(|e| db_error("listing this host's processes", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("listing this host's processes", e))?;
         Ok(rows
             .into_iter()
             .filter(|&(_, pid)| !Here::alive(pid))
@@ -243,19 +284,27 @@ impl Owner {
     /// Claims `ids` for this store; returns those it owns afterwards, in the order given.
     pub(crate) async fn claim(&self, pool: &PgPool, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
         let dead = self.dead_here(pool).await?;
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("claiming tasks", e))?;
         let got: Vec<(i64, i64)> = sqlx::query_as(concat!(
             "INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
              SELECT t.task_id, $2, $3 FROM tasker_tasks t WHERE t.task_id = ANY($1) ",
             claim_upsert!("$4", "$5")
         ))
+        .persistent(prepared())
         .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
         .bind(self.id)
         .bind(to_naive(Timestamp::now()))
         .bind(self.sharing.lease_timeout.as_secs_f64())
         .bind(dead)
-        .fetch_all(pool)
+        .fetch_all(&mut *session)
         .await
         .map_err(|e| db_error("claiming tasks", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("claiming tasks", e))?;
         let got = self.record(got);
         Ok(ids.iter().filter(|id| got.contains(id)).copied().collect())
     }
@@ -272,6 +321,9 @@ impl Owner {
             return Ok(Vec::new());
         }
         let dead = self.dead_here(pool).await?;
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("claiming available tasks", e))?;
         let got: Vec<(i64, i64)> = sqlx::query_as(concat!(
             "WITH candidates AS ( \
                 SELECT t.task_id FROM tasker_tasks t \
@@ -286,14 +338,19 @@ impl Owner {
              SELECT task_id, $1, $2 FROM candidates ",
             claim_upsert!("$3", "$4")
         ))
+            .persistent(prepared())
         .bind(self.id)
         .bind(to_naive(Timestamp::now()))
         .bind(self.sharing.lease_timeout.as_secs_f64())
         .bind(dead)
         .bind(limit.min(i64::MAX as usize) as i64)
-        .fetch_all(pool)
+        .fetch_all(&mut *session)
         .await
         .map_err(|e| db_error("claiming available tasks", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("claiming available tasks", e))?;
         let mut got: Vec<TaskId> = self.record(got).into_iter().collect();
         got.sort_unstable();
         Ok(got)
@@ -364,17 +421,25 @@ impl Owner {
         if fence.is_empty() {
             return Ok(Vec::new());
         }
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("finding the tasks taken over by another process", e))?;
         let lost: Vec<i64> = sqlx::query_scalar(
             "SELECT u.id FROM UNNEST($1::int8[], $2::int8[]) AS u(id, token) \
              WHERE NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c \
                 WHERE c.task_id = u.id AND c.owner = $3 AND c.token = u.token)",
         )
+        .persistent(prepared())
         .bind(fence.iter().map(|f| f.0).collect::<Vec<_>>())
         .bind(fence.iter().map(|f| f.1).collect::<Vec<_>>())
         .bind(self.id)
-        .fetch_all(pool)
+        .fetch_all(&mut *session)
         .await
         .map_err(|e| db_error("finding the tasks taken over by another process", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("finding the tasks taken over by another process", e))?;
         let lost: Vec<TaskId> = lost.into_iter().map(TaskId).collect();
         if !lost.is_empty() {
             eprintln!(
@@ -406,17 +471,25 @@ impl Owner {
 
     /// Hands the claims on `ids` back and wakes the other engines for them.
     pub(crate) async fn release(&self, pool: &PgPool, ids: &[TaskId]) -> TaskerResult<()> {
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("handing tasks back", e))?;
         sqlx::query(
             "WITH released AS (DELETE FROM tasker_core_task_claims \
                 WHERE task_id = ANY($1) AND owner = $2 RETURNING 1) \
              SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM released)",
         )
+        .persistent(prepared())
         .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
         .bind(self.id)
         .bind(WORK_CHANNEL)
-        .execute(pool)
+        .execute(&mut *session)
         .await
         .map_err(|e| db_error("handing tasks back", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("handing tasks back", e))?;
         let mut tokens = self.tokens.lock();
         for t in ids {
             tokens.remove(t);
@@ -427,16 +500,24 @@ impl Owner {
     /// Hands every claim back and leaves the process table; wakes the other engines for the
     /// tasks handed back.
     pub(crate) async fn close(&self, pool: &PgPool) -> TaskerResult<()> {
+        let mut session = Session::open(pool)
+            .await
+            .map_err(|e| db_error("handing back this process's claims", e))?;
         sqlx::query(
             "WITH released AS (DELETE FROM tasker_core_task_claims WHERE owner = $1 RETURNING 1), \
                   gone AS (DELETE FROM tasker_core_processes WHERE id = $1) \
              SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM released)",
         )
+        .persistent(prepared())
         .bind(self.id)
         .bind(WORK_CHANNEL)
-        .execute(pool)
+        .execute(&mut *session)
         .await
         .map_err(|e| db_error("handing back this process's claims", e))?;
+        session
+            .finish()
+            .await
+            .map_err(|e| db_error("handing back this process's claims", e))?;
         self.tokens.lock().clear();
         Ok(())
     }

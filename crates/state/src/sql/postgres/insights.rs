@@ -19,6 +19,7 @@
 //! into the ids of the named tasks it keeps (`named_tasks`); for steps it adds the join to
 //! the task before the top rows are taken, so it has its own statement.
 
+use super::pooling::prepared;
 use super::PgDb;
 use crate::insights::SlowQuery;
 use crate::sql::codec::to_naive;
@@ -35,6 +36,7 @@ use tasker_model::Timestamp;
 async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .persistent(prepared())
         .execute(&mut *tx)
         .await?;
     // The store's connections plan with index scans and nested loops only (`mod.rs`);
@@ -47,6 +49,7 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Er
                 set_config('enable_hashjoin', 'on', true), \
                 set_config('enable_mergejoin', 'on', true)",
     )
+    .persistent(prepared())
     .execute(&mut *tx)
     .await?;
     Ok(tx)

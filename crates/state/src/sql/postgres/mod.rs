@@ -7,6 +7,7 @@ mod claims;
 mod heartbeat;
 mod here;
 mod insights;
+mod pooling;
 mod sql;
 mod statement;
 mod write;
@@ -22,7 +23,7 @@ use chrono::NaiveDateTime;
 use claims::Owner;
 use heartbeat::{heartbeat, listen};
 use parking_lot::Mutex;
-use sqlx::pool::PoolConnection;
+use pooling::{prepared, Session};
 use sqlx::postgres::{
     PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres,
 };
@@ -115,6 +116,8 @@ pub(crate) struct PgDb {
     owner: Owner,
     /// For the LISTEN connection ([`Dialect::work_listener`]).
     options: PgConnectOptions,
+    /// Connected through a transaction pooler (`pooling.rs`): no LISTEN.
+    through_pooler: bool,
 }
 
 /// Ids taken from the sequences and not handed out yet, in increasing order.
@@ -134,7 +137,8 @@ impl PostgresStore {
     /// Like [`PostgresStore::open`], taking part in sharing tasks as `sharing` says.
     pub fn open_with(url: &str, sharing: Sharing) -> TaskerResult<PostgresStore> {
         let describe = redact_url(url);
-        let options = PgConnectOptions::from_str(url).map_err(|e| {
+        let (url, through_pooler) = pooling::from_url(url);
+        let options = PgConnectOptions::from_str(&url).map_err(|e| {
             TaskerError::validation(
                 format!("database_url {describe}"),
                 format!("is not a PostgreSQL URL: {}", redact_url(&e.to_string())),
@@ -160,13 +164,19 @@ impl PostgresStore {
         // lookups above `jit_above_cost` and the parallel thresholds, and compiling the plan
         // and starting two workers then cost 30-60 ms around a read of one index page
         // (listing the unfinished tasks of a 200,000-task store: 60 ms, 0.06 ms without).
-        let options = options.options([
-            ("enable_seqscan", "off"),
-            ("enable_hashjoin", "off"),
-            ("enable_mergejoin", "off"),
-            ("jit", "off"),
-            ("max_parallel_workers_per_gather", "0"),
-        ]);
+        let options = if through_pooler {
+            // Set per transaction instead (`pooling.rs`): a pooler refuses these.
+            pooling::switch_on();
+            options.statement_cache_capacity(0).extra_float_digits(None)
+        } else {
+            options.options([
+                ("enable_seqscan", "off"),
+                ("enable_hashjoin", "off"),
+                ("enable_mergejoin", "off"),
+                ("jit", "off"),
+                ("max_parallel_workers_per_gather", "0"),
+            ])
+        };
         let runtime = StoreRuntime::new(2)?;
         let opening = format!("opening {describe}");
         let (pool, task_sequence, step_sequence, owner) = runtime.block_on(async {
@@ -188,7 +198,16 @@ impl PostgresStore {
                 })
                 .connect_with(options.clone())
                 .await
-                .map_err(|e| db_error(&opening, e))?;
+                .map_err(|e| {
+                    let e = db_error(&opening, e);
+                    if e.to_string().contains("unsupported startup parameter") {
+                        // PgBouncer's answer to the options the store sends when it can.
+                        return TaskerError::Database(format!(
+                            "{e}: through PgBouncer (or another pooler) add prepared_statements=false to the URL"
+                        ));
+                    }
+                    e
+                })?;
             migrate(&pool).await.map_err(|e| db_error(&opening, e))?;
             let tasks = sequence(&pool, "tasker_tasks", "task_id").await?;
             let steps = sequence(&pool, "tasker_workflow_steps", "workflow_step_id").await?;
@@ -202,6 +221,7 @@ impl PostgresStore {
             step_sequence,
             owner,
             options,
+            through_pooler,
         };
         let store = SqlStore::new(db, describe, runtime);
         store
@@ -238,16 +258,18 @@ impl PostgresStore {
 /// nothing to do, and with other engines writing that deadlocked.
 async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
     let applied = |names: Vec<String>| MIGRATIONS.iter().all(|(n, _)| names.iter().any(|a| a == n));
-    if let Ok(names) = sqlx::query_scalar::<_, String>("SELECT name FROM tasker_core_migrations")
-        .fetch_all(pool)
-        .await
-    {
-        if applied(names) {
-            return Ok(());
-        }
+    let mut session = Session::open(pool).await?;
+    let names = sqlx::query_scalar::<_, String>("SELECT name FROM tasker_core_migrations")
+        .persistent(prepared())
+        .fetch_all(&mut *session)
+        .await;
+    drop(session);
+    if names.is_ok_and(applied) {
+        return Ok(());
     }
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+        .persistent(prepared())
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
@@ -258,6 +280,7 @@ async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
     .execute(&mut *tx)
     .await?;
     let done: Vec<String> = sqlx::query_scalar("SELECT name FROM tasker_core_migrations")
+        .persistent(prepared())
         .fetch_all(&mut *tx)
         .await?;
     for (name, sql) in MIGRATIONS {
@@ -268,6 +291,7 @@ async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
         }
         sqlx::raw_sql(*sql).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO tasker_core_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .persistent(prepared())
             .bind(*name)
             .execute(&mut *tx)
             .await?;
@@ -277,12 +301,18 @@ async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
 
 /// The sequence behind `table.column` (bigserial in our migration and in Tasker's schema).
 async fn sequence(pool: &PgPool, table: &str, column: &str) -> TaskerResult<String> {
+    let doing = || format!("finding the id sequence of {table}.{column}");
+    let mut session = Session::open(pool)
+        .await
+        .map_err(|e| db_error(doing(), e))?;
     let name: Option<String> = sqlx::query_scalar("SELECT pg_get_serial_sequence($1, $2)")
+        .persistent(prepared())
         .bind(table)
         .bind(column)
-        .fetch_one(pool)
+        .fetch_one(&mut *session)
         .await
-        .map_err(|e| db_error(format!("finding the id sequence of {table}.{column}"), e))?;
+        .map_err(|e| db_error(doing(), e))?;
+    session.finish().await.map_err(|e| db_error(doing(), e))?;
     name.ok_or_else(|| {
         TaskerError::Database(format!(
             "{table}.{column} has no sequence; tasker-core takes ids from it so they never collide with other writers"
@@ -293,13 +323,19 @@ async fn sequence(pool: &PgPool, table: &str, column: &str) -> TaskerResult<Stri
 impl PgDb {
     /// `n` ids from `sequence`, increasing.
     async fn take_ids(&self, sequence: &str, n: usize) -> TaskerResult<Vec<i64>> {
+        let doing = || format!("taking ids from {sequence}");
+        let mut session = Session::open(&self.pool)
+            .await
+            .map_err(|e| db_error(doing(), e))?;
         let mut ids: Vec<i64> =
             sqlx::query_scalar("SELECT nextval($1::text::regclass) FROM generate_series(1, $2)")
+                .persistent(prepared())
                 .bind(sequence)
                 .bind(n as i32)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *session)
                 .await
-                .map_err(|e| db_error(format!("taking ids from {sequence}"), e))?;
+                .map_err(|e| db_error(doing(), e))?;
+        session.finish().await.map_err(|e| db_error(doing(), e))?;
         ids.sort_unstable();
         Ok(ids)
     }
@@ -340,8 +376,10 @@ impl Dialect for PgDb {
     type Db = Postgres;
     /// A connection, no transaction: the write is one statement, atomic by itself, that
     /// verifies every head the checks used (see `write.rs`); the heads read before it are
-    /// only as current as a read in a READ COMMITTED transaction would be.
-    type Writer = PoolConnection<Postgres>;
+    /// only as current as a read in a READ COMMITTED transaction would be. Through a
+    /// transaction pooler the batch is one transaction (`pooling.rs`), with the same meaning.
+    type Writer = Session;
+    type Reader = Session;
 
     const SQL: Statements = sql::STATEMENTS;
 
@@ -354,11 +392,20 @@ impl Dialect for PgDb {
         sql: &'static str,
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
-        params.iter().fold(sqlx::query(sql), bind).fetch_all(conn)
+        let query = sqlx::query(sql).persistent(prepared());
+        params.iter().fold(query, bind).fetch_all(conn)
+    }
+
+    async fn begin_read(&self) -> Result<Session, sqlx::Error> {
+        Session::open(&self.pool).await
+    }
+
+    async fn end_read(reader: Session) -> Result<(), sqlx::Error> {
+        reader.finish().await
     }
 
     async fn begin_batch(&self) -> Result<Self::Writer, sqlx::Error> {
-        self.pool.acquire().await
+        Session::open(&self.pool).await
     }
 
     async fn write(&self, writer: &mut Self::Writer, plan: &Plan) -> Result<(), WriteError> {
@@ -379,8 +426,8 @@ impl Dialect for PgDb {
         write::write(writer, plan, &claiming).await
     }
 
-    async fn end_batch(_writer: Self::Writer) -> Result<(), sqlx::Error> {
-        Ok(())
+    async fn end_batch(writer: Self::Writer) -> Result<(), sqlx::Error> {
+        writer.finish().await
     }
 
     fn allocate_ids(
@@ -439,6 +486,10 @@ impl Dialect for PgDb {
         &self,
         wake: crossbeam_channel::Sender<()>,
     ) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+        if self.through_pooler {
+            // A pooler would hand the listening session to other clients: poll only.
+            return None;
+        }
         Some(Box::pin(listen(self.options.clone(), wake)))
     }
 

@@ -2,6 +2,7 @@
 //! arrays and the checks of its final `SELECT` (see `write.rs` for why). It knows nothing of
 //! Tasker's tables: `write.rs` says what goes into it.
 
+use super::pooling::prepared;
 use crate::sql::codec::to_naive;
 use crate::sql::dialect::WriteError;
 use chrono::NaiveDateTime;
@@ -113,6 +114,7 @@ impl Statement {
             self.ctes.join(",\n")
         );
         sqlx::query_with(AssertSqlSafe(sql), self.args)
+            .persistent(prepared())
             .execute(conn)
             .await?;
         Ok(())

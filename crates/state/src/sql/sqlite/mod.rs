@@ -17,6 +17,7 @@ use crate::sql::store::SqlStore;
 use file_lock::FileLock;
 use ids::Ids;
 use parking_lot::Mutex;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -211,6 +212,7 @@ impl Dialect for SqliteDb {
     /// One write transaction (`BEGIN IMMEDIATE`: SQLite serialises writers), committed by
     /// [`Dialect::end_batch`].
     type Writer = Transaction<'static, Sqlite>;
+    type Reader = PoolConnection<Sqlite>;
 
     const SQL: Statements = sql::STATEMENTS;
 
@@ -224,6 +226,14 @@ impl Dialect for SqliteDb {
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<SqliteRow>, sqlx::Error>> + Send + 'e {
         params.iter().fold(sqlx::query(sql), bind).fetch_all(conn)
+    }
+
+    async fn begin_read(&self) -> Result<PoolConnection<Sqlite>, sqlx::Error> {
+        self.pool.acquire().await
+    }
+
+    async fn end_read(_reader: PoolConnection<Sqlite>) -> Result<(), sqlx::Error> {
+        Ok(())
     }
 
     async fn begin_batch(&self) -> Result<Self::Writer, sqlx::Error> {

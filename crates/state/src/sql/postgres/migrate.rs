@@ -1,0 +1,104 @@
+//! Preparing a PostgreSQL database for the store: the migrations (additive, recorded in
+//! `tasker_core_migrations`, skipped without a lock once applied) and the id sequences the
+//! store takes ids from. Must not hold the store's own statements.
+
+use super::pooling::{prepared, Session};
+use crate::sql::codec::db_error;
+use sqlx::postgres::PgPool;
+use tasker_model::{TaskerError, TaskerResult};
+
+/// The migrations, in order (`migrations/postgres/`).
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_tasker_tables.sql",
+        include_str!("../../../migrations/postgres/0001_tasker_tables.sql"),
+    ),
+    (
+        "0002_tasker_core.sql",
+        include_str!("../../../migrations/postgres/0002_tasker_core.sql"),
+    ),
+    (
+        "0003_tasker_core_insights.sql",
+        include_str!("../../../migrations/postgres/0003_tasker_core_insights.sql"),
+    ),
+    (
+        "0004_tasker_schema_conformance.sql",
+        include_str!("../../../migrations/postgres/0004_tasker_schema_conformance.sql"),
+    ),
+    (
+        "0005_tasker_core_processes.sql",
+        include_str!("../../../migrations/postgres/0005_tasker_core_processes.sql"),
+    ),
+];
+
+/// Serialises schema changes of engines starting at the same time: "tskm".
+const MIGRATION_LOCK: i32 = i32::from_be_bytes(*b"tskm");
+
+/// Runs the migrations not yet applied, in one transaction, under an advisory lock, and
+/// records them in `tasker_core_migrations`. A database that has them all is not locked at
+/// all: an engine starting beside running ones (a deploy) must not take table locks, since
+/// `CREATE INDEX IF NOT EXISTS` and `ALTER TABLE` lock their table before finding there is
+/// nothing to do, and with other engines writing that deadlocked.
+pub(super) async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let applied = |names: Vec<String>| MIGRATIONS.iter().all(|(n, _)| names.iter().any(|a| a == n));
+    let mut session = Session::open(pool).await?;
+    let names = sqlx::query_scalar::<_, String>("SELECT name FROM tasker_core_migrations")
+        .persistent(prepared())
+        .fetch_all(&mut *session)
+        .await;
+    drop(session);
+    if names.is_ok_and(applied) {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+        .persistent(prepared())
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS tasker_core_migrations ( \
+            name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let done: Vec<String> = sqlx::query_scalar("SELECT name FROM tasker_core_migrations")
+        .persistent(prepared())
+        .fetch_all(&mut *tx)
+        .await?;
+    for (name, sql) in MIGRATIONS {
+        // Each is idempotent, so one recorded by an engine that raced this one is skipped
+        // and one from before the ledger existed runs again harmlessly.
+        if done.iter().any(|d| d == name) {
+            continue;
+        }
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO tasker_core_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .persistent(prepared())
+            .bind(*name)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// The sequence behind `table.column` (bigserial in our migration and in Tasker's schema).
+pub(super) async fn sequence(pool: &PgPool, table: &str, column: &str) -> TaskerResult<String> {
+    let doing = || format!("finding the id sequence of {table}.{column}");
+    let mut session = Session::open(pool)
+        .await
+        .map_err(|e| db_error(doing(), e))?;
+    let name: Option<String> = sqlx::query_scalar("SELECT pg_get_serial_sequence($1, $2)")
+        .persistent(prepared())
+        .bind(table)
+        .bind(column)
+        .fetch_one(&mut *session)
+        .await
+        .map_err(|e| db_error(doing(), e))?;
+    session.finish().await.map_err(|e| db_error(doing(), e))?;
+    name.ok_or_else(|| {
+        TaskerError::Database(format!(
+            "{table}.{column} has no sequence; tasker-core takes ids from it so they never collide with other writers"
+        ))
+    })
+}

@@ -19,8 +19,9 @@ GEM_SRC = File.join(ROOT, "gem")
 GEMSPEC = File.join(GEM_SRC, "tasker-core-rb.gemspec")
 # What each workspace crate needs to build, beside its Cargo.toml: sources, a build script,
 # the SQL migrations `include_str!` reads, and the benches its [[bench]] sections name (cargo
-# refuses a manifest whose bench file is missing). Tests are not needed to build.
-CRATE_PARTS = %w[Cargo.toml build.rs src migrations benches].freeze
+# refuses a manifest whose bench file is missing). Tests are not needed to build. A patched
+# third-party crate (crates/vendored) keeps its licence files and the note on the patch.
+CRATE_PARTS = %w[Cargo.toml build.rs src migrations benches LICENSE-MIT LICENSE-APACHE PATCHED.md].freeze
 # Where the source gem carries the workspace: extconf.rb looks there first.
 CARRIED_WORKSPACE = "ext/tasker_core/workspace"
 
@@ -46,14 +47,16 @@ def build_gem(spec, stage)
   File.join(out, built)
 end
 
-# Copies the workspace's manifests, lock file and each member's build inputs into `dest`.
+# Copies the workspace's manifests, lock file and the build inputs of each crate that lives
+# in the repository (the members, and the [patch] crates under crates/vendored) into `dest`.
 # @return [Array<String>] the copied files, relative to `dest`
 def copy_workspace(dest)
-  metadata = JSON.parse(Dir.chdir(ROOT) { IO.popen(%w[cargo metadata --format-version 1 --no-deps], &:read) })
+  metadata = JSON.parse(Dir.chdir(ROOT) { IO.popen(%w[cargo metadata --format-version 1 --locked], &:read) })
   raise "cargo metadata failed in #{ROOT}" unless $?.success?
 
   files = %w[Cargo.toml Cargo.lock]
-  metadata.fetch("packages").each do |package|
+  local = metadata.fetch("packages").select { |package| package["source"].nil? }
+  local.each do |package|
     crate = File.dirname(package.fetch("manifest_path")).delete_prefix("#{ROOT}/")
     CRATE_PARTS.each do |part|
       path = File.join(ROOT, crate, part)

@@ -33,5 +33,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     // SAFETY: declares that this extension's methods may run in any Ractor; it must precede
     // every method definition, which is why it is the first statement.
     unsafe { rb_sys::rb_ext_ractor_safe(true) };
+    helpers::fork::install();
     ruby_api::init(ruby)
 }

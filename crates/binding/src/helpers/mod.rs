@@ -2,6 +2,7 @@
 
 pub(crate) mod convert;
 pub(crate) mod errors;
+pub(crate) mod fork;
 pub(crate) mod memory;
 pub(crate) mod nogvl;
 pub(crate) mod options;

@@ -4,7 +4,7 @@
 # worker engine on a shared PostgreSQL database, then registers the template (the order
 # many apps use), says "ready" on stdout and runs claimed tasks until TERM.
 #
-#   ruby worker_child.rb DATABASE_URL TEMPLATE_PATH LOG_PATH
+#   ruby worker_child.rb DATABASE_URL TEMPLATE_PATH LOG_PATH   (TEMPLATE_PATH: a file or a directory)
 #
 # Every handler run appends "pid task_id step_name monotonic_µs" to LOG_PATH (one write per
 # line, O_APPEND) before it does its work, so the parent sees which process ran what, when.
@@ -32,7 +32,7 @@ end
 
 engine = TaskerCore::Engine.start(templates: nil, workers: 2, database_url: url, backoff_scale: 0.001,
                                   lease_timeout: 3, heartbeat_interval: 0.5, claim_interval: 0.5)
-engine.register_template(File.read(template_path), source: template_path)
+engine.register_templates(template_path) # a file or a directory of them
 stop = Queue.new
 Signal.trap("TERM") { stop << true }
 $stdout.puts "ready"

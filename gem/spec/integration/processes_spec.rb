@@ -4,7 +4,8 @@ require "rbconfig"
 
 # Issue 16: engines in several processes sharing one PostgreSQL database. A client engine
 # (a web process: role :client, no handlers) submits; three worker processes claim and run
-# the tasks; one worker is SIGKILLed and another SIGSTOPped past its lease mid-run. Every
+# 1,000 tasks of a mixed fixture (a 4-step chain and a diamond); one worker is SIGKILLed and
+# another SIGSTOPped past its lease mid-run. Every
 # task completes, each worker ran some, the killed worker's tasks move on within the lease
 # timeout plus 5 s, and no step whose completion was committed runs again.
 RSpec.describe "Engines in several processes on one PostgreSQL database", :slow do
@@ -18,6 +19,17 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
       - { name: b, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: a }
       - { name: c, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: b }
       - { name: d, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: c }
+  YAML
+  # a -> (b, c) -> d: two steps of a task ready at once, possibly in two workers' threads.
+  SHARED_DIAMOND = <<~YAML
+    name: shared_diamond
+    namespace_name: processes
+    version: 1.0.0
+    step_templates:
+      - { name: a, handler_class: SharedChainHandler, default_retry_limit: 5 }
+      - { name: b, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: a }
+      - { name: c, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: a }
+      - { name: d, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_steps: [b, c] }
   YAML
   LEASE = 3 # seconds, as worker_child.rb starts its engine
 
@@ -80,14 +92,17 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
   end
 
   def three_workers_and_a_client(url, dir)
-    template = File.join(dir, "shared_chain.yaml")
-    File.write(template, SHARED_CHAIN)
+    template = File.join(dir, "templates")
+    Dir.mkdir(template)
+    File.write(File.join(template, "shared_chain.yaml"), SHARED_CHAIN)
+    File.write(File.join(template, "shared_diamond.yaml"), SHARED_DIAMOND)
     log = File.join(dir, "executions.log")
     pids = Array.new(3) { spawn_worker(url, template, log) }
     begin
-      client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
-      client.register_template(SHARED_CHAIN, source: "shared_chain.yaml")
-      ids = Array.new(300) { |i| client.submit_task("shared_chain", { "i" => i }, namespace: "processes") }
+      client = start_engine(templates: template, workers: 0, database_url: url, role: :client)
+      ids = Array.new(1000) do |i|
+        client.submit_task(i.even? ? "shared_chain" : "shared_diamond", { "i" => i }, namespace: "processes")
+      end
       client.flush
 
       # Kill one worker once every worker has run something and work remains.

@@ -57,6 +57,36 @@ RSpec.describe "One engine process per SQLite file" do
     expect(out).to include("opened")
   end
 
+  it "lets another process inspect the file read-only (?mode=ro) while the holder runs, and refuses its writes" do
+    engine = TaskerCore::Engine.start(database_url: @url, workers: 1, recover: false, templates: nil)
+    engine.register_template(<<~YAML, source: "inspected.yaml")
+      name: inspected
+      step_templates:
+        - { name: only, handler_class: Fixtures::RecordingHandler }
+    YAML
+    id = engine.submit_task("inspected", { "n" => 1 })
+    expect(engine.wait_for_task(id, timeout: 10)).to be_complete
+
+    script = <<~RUBY
+      Warning[:experimental] = false
+      require "tasker_core"
+      reader = TaskerCore::Engine.start(database_url: ARGV[0], workers: 0, recover: false)
+      puts "state=\#{reader.task_state(Integer(ARGV[1]))}"
+      begin
+        reader.register_template("name: other\nstep_templates:\n  - { name: a, handler_class: Object }\n", source: "other.yaml")
+        puts "wrote"
+      rescue TaskerCore::Error => e
+        puts "write refused: \#{e.class}: \#{e.message}"
+      end
+      reader.close
+    RUBY
+    out, status = Open3.capture2e(RbConfig.ruby, "-I", LIB, "-e", script, "#{@url}?mode=ro", id.to_s)
+    expect(status.exitstatus).to eq(0), out
+    expect(out).to include("state=complete")
+    expect(out).to match(/write refused: TaskerCore::DatabaseError: .*readonly/)
+    expect(engine.wait_for_task(engine.submit_task("inspected", { "n" => 2 }), timeout: 10)).to be_complete
+  end
+
   it "opens at once after the holder is SIGKILLed" do
     holder = IO.popen([RbConfig.ruby, "-I", LIB, "-e", <<~RUBY, @url], err: %i[child out])
       Warning[:experimental] = false

@@ -66,6 +66,8 @@ const FILE_CONNECTIONS: u32 = 4;
 ///   caught, as a failed batch, not avoided), claims nothing, and SQLite serialises all
 ///   writers: use [`PostgresStore`](crate::sql::PostgresStore) for several engine
 ///   processes.
+/// - `sqlite://path?mode=ro` opens the file read-only, for inspection: no lock, no
+///   migrations (the file must exist and hold the tables); every write fails.
 /// - `sqlite::memory:` is one private in-memory database, gone when the store is dropped.
 /// - Threads: the store owns a small tokio runtime (`tasker-store` threads). `apply` runs
 ///   there and its future may be awaited from any executor; the other methods block and
@@ -96,30 +98,41 @@ impl SqliteStore {
         })?;
         let in_memory = url.trim_start_matches("sqlite:").starts_with(":memory:")
             || url.contains("mode=memory");
-        Self::open_with(options, url.to_string(), in_memory)
+        let read_only = url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "mode=ro"));
+        Self::open_with(options, url.to_string(), in_memory, read_only)
     }
 
     /// Opens the SQLite file at `path`, creating it and the tables when missing.
     pub fn open_path(path: impl AsRef<std::path::Path>) -> TaskerResult<SqliteStore> {
         let path = path.as_ref();
         let options = SqliteConnectOptions::new().filename(path);
-        Self::open_with(options, format!("sqlite://{}", path.display()), false)
+        Self::open_with(
+            options,
+            format!("sqlite://{}", path.display()),
+            false,
+            false,
+        )
     }
 
     fn open_with(
         options: SqliteConnectOptions,
         describe: String,
         in_memory: bool,
+        read_only: bool,
     ) -> TaskerResult<SqliteStore> {
-        // Before anything touches the file: another process's engine may be using it.
-        let lock = if in_memory {
+        // Before anything touches the file: another process's engine may be using it. A
+        // read-only store (`?mode=ro`, for inspection) writes nothing, so it may look at a
+        // file another process's engine holds.
+        let lock = if in_memory || read_only {
             None
         } else {
             Some(FileLock::acquire(options.get_filename(), &describe)?)
         };
         let runtime = StoreRuntime::new(2)?;
         let mut options = options
-            .create_if_missing(true)
+            .create_if_missing(!read_only)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal)
@@ -127,7 +140,7 @@ impl SqliteStore {
             // touches more pages than that, and spilling them mid-transaction made large
             // batches about 1.5 times slower.
             .pragma("cache_size", "-32768");
-        if !in_memory {
+        if !in_memory && !read_only {
             options = options.journal_mode(SqliteJournalMode::Wal);
         }
         // No ping before handing out a connection: it is a round trip to the connection's
@@ -151,7 +164,9 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
                 .map_err(|e| db_error(&opening, e))?;
-            migrate(&pool).await.map_err(|e| db_error(&opening, e))?;
+            if !read_only {
+                migrate(&pool).await.map_err(|e| db_error(&opening, e))?;
+            }
             Ok::<_, TaskerError>(pool)
         })?;
         let db = SqliteDb {

@@ -7,6 +7,7 @@ mod claims;
 mod heartbeat;
 mod here;
 mod insights;
+mod retention;
 mod sql;
 mod statement;
 mod write;
@@ -55,6 +56,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0005_tasker_core_processes.sql",
         include_str!("../../../migrations/postgres/0005_tasker_core_processes.sql"),
+    ),
+    (
+        "0006_tasker_core_retention.sql",
+        include_str!("../../../migrations/postgres/0006_tasker_core_retention.sql"),
     ),
 ];
 

@@ -4,6 +4,7 @@
 
 mod ids;
 mod insights;
+mod retention;
 mod sql;
 mod write;
 
@@ -42,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_tasker_core_unfinished.sql",
         include_str!("../../../migrations/sqlite/0004_tasker_core_unfinished.sql"),
+    ),
+    (
+        "0005_tasker_core_retention.sql",
+        include_str!("../../../migrations/sqlite/0005_tasker_core_retention.sql"),
     ),
 ];
 

@@ -6,7 +6,11 @@
 //!   (`tasker_core_task_transitions_retention`, partial on the retained states), oldest
 //!   first, `LIMIT` the batch; every delete is keyed by the task or step ids selected, through
 //!   the index each table has on them. No join is left to table statistics, which go stale
-//!   where autovacuum is off.
+//!   where autovacuum is off. PostgreSQL without statistics still misjudges an id list of a
+//!   few hundred (a default selectivity of 1/200 per id: it expects the whole table and
+//!   seq-scans it) and the oldest rows of the index (a bitmap scan of every expired row, then
+//!   a sort): the purge's transaction turns sequential and bitmap scans off for itself
+//!   (`SET LOCAL`), leaving each statement the index plan it was written for.
 //! - It holds the store's writer lock, so it never interleaves with a batch of the state
 //!   actor, and forgets the deleted tasks' cached history heads before letting go: a later
 //!   change to one reads the database and finds no such task.
@@ -29,6 +33,8 @@ pub(crate) struct PurgeSql {
     /// What opens the purge's transaction (SQLite: `BEGIN IMMEDIATE`, so it takes the write
     /// lock before reading what it will delete).
     pub(crate) begin: &'static str,
+    /// Run first in the transaction, without parameters (PostgreSQL's planner settings).
+    pub(crate) setup: &'static [&'static str],
     /// `(task_id, to_state)` of the expired tasks finished before `$1`, oldest first, at
     /// most `$2`.
     pub(crate) expired: &'static str,
@@ -88,6 +94,9 @@ async fn purge<D: Retention>(db: &D, before: Timestamp, limit: usize) -> Result<
     let sql = &D::PURGE;
     let mut tx = db.pool().begin_with(sql.begin).await?;
     let conn: &mut <D::Db as Database>::Connection = &mut tx;
+    for statement in sql.setup {
+        D::rows(conn, statement, &[]).await?;
+    }
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let expired = D::rows(conn, sql.expired, &[Param::Time(before), Param::Int(limit)]).await?;
     let mut states: Vec<(TaskId, State)> = Vec::with_capacity(expired.len());

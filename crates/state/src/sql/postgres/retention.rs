@@ -8,6 +8,14 @@ use crate::sql::retention::{PurgeSql, Retention};
 impl Retention for PgDb {
     const PURGE: PurgeSql = PurgeSql {
         begin: "BEGIN",
+        // Without statistics (autovacuum off) the planner takes an id list of a few hundred
+        // for the whole table and seq-scans it, and reads every expired row of the index to
+        // sort them; local to the purge's transaction, these leave it the index plans (each
+        // statement here has its index, so none is left without a plan).
+        setup: &[
+            "SET LOCAL enable_seqscan = off",
+            "SET LOCAL enable_bitmapscan = off",
+        ],
         // Implies the predicate of `tasker_core_task_transitions_retention` (migration 0006),
         // whose order is the ORDER BY: the first rows of that index, nothing else read.
         expired: "SELECT task_id, to_state FROM tasker_task_transitions \

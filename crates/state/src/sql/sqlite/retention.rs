@@ -7,6 +7,7 @@ use crate::sql::retention::{PurgeSql, Retention};
 impl Retention for SqliteDb {
     const PURGE: PurgeSql = PurgeSql {
         begin: "BEGIN IMMEDIATE",
+        setup: &[],
         // The predicate is the one of `tasker_core_task_transitions_retention` (migration
         // 0005) to the letter: SQLite uses a partial index only when the query says so.
         expired: "SELECT task_id, to_state FROM tasker_task_transitions \

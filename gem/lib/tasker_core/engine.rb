@@ -95,7 +95,7 @@ module TaskerCore
         engine.instrument_with_active_support if instrument == true || (instrument == :auto && ActiveSupportBridge.available?)
         Array(templates).each { |path| engine.register_templates(path) }
         engine.recover if recover
-        native.start_retention(retention, retention_interval, retention_batch) unless retention.nil?
+        native.start_retention(Float(retention), retention_interval&.to_f, retention_batch) unless retention.nil?
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
         engine.start_ractor_pool(size: ractors) if ractors.positive?
         slots = workers + ractors

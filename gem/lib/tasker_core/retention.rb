@@ -68,7 +68,7 @@ module TaskerCore
       def cleanup(older_than:, batch_size: nil)
         Retention.seconds!(:older_than, older_than, zero: true)
         Retention.batch!(:batch_size, batch_size) unless batch_size.nil?
-        @native.purge_finished(older_than, batch_size)
+        @native.purge_finished(Float(older_than), batch_size)
       end
 
       # What retention deleted in this engine so far (its thread and {#cleanup} runs).

@@ -37,6 +37,8 @@ struct StepRow {
 struct Tables {
     tasks: HashMap<TaskId, TaskRow>,
     steps: HashMap<StepId, StepRow>,
+    /// Tasks retention may delete, by when they got there (`retention.rs`).
+    finished: std::collections::BTreeSet<(Timestamp, TaskId)>,
 }
 
 /// See the module documentation.
@@ -223,11 +225,13 @@ impl Tables {
                 ..
             } => {
                 let row = self.tasks.get_mut(task_id).expect("checked");
+                let before = row.transitions.last().map(|t| (t.to_state, t.created_at));
                 append(&mut row.transitions, *from, *to, meta, *at);
                 if let Some(c) = complete {
                     row.record.complete = *c;
                 }
                 row.record.updated_at = *at;
+                self.note_finish(*task_id, before, (*to, *at));
             }
             Change::StepTransition {
                 step_id,

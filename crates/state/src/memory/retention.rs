@@ -1,14 +1,15 @@
 //! [`MemoryStore::purge_now`]: retention in the in-process store (see [`crate::retention`]).
 //!
 //! The in-process store keeps everything in its maps, so without retention a process that
-//! runs work forever grows forever (about 2.3 GB after 1,000,000 steps). Expired tasks are
-//! found by a scan of the tasks under the read lock (the store holds only what retention
-//! leaves, so the scan is as small as the retained work) and removed under the write lock,
-//! which then hands back the maps' spare room once they are mostly empty.
+//! runs work forever grows forever (about 1.4 GB of RSS after 1,000,000 steps). The store
+//! keeps the tasks retention may delete ordered by when they got there
+//! ([`Tables::note_finish`], on every task transition), so a purge reads the oldest `limit`
+//! of them instead of scanning every task, and removes them under the write lock, which then
+//! hands back the maps' spare room once they are mostly empty.
 
 use super::{current, MemoryStore, Tables};
 use crate::retention::{expires, Purged};
-use tasker_model::{TaskId, TaskerResult, Timestamp};
+use tasker_model::{State, TaskId, TaskerResult, Timestamp};
 
 /// A map keeps its largest size's room after entries leave; past this many spare slots per
 /// entry kept it is shrunk, so the memory follows what is retained, not the peak.
@@ -19,36 +20,41 @@ const SHRINK_FLOOR: usize = 4096;
 impl MemoryStore {
     /// See [`Store::purge_finished`](crate::Store::purge_finished).
     pub fn purge_now(&self, before: Timestamp, limit: usize) -> TaskerResult<Purged> {
-        let mut expired: Vec<(Timestamp, TaskId)> = {
-            let tables = self.tables.read();
-            tables
-                .tasks
-                .iter()
-                .filter_map(|(id, row)| {
-                    let last = row.transitions.last()?;
-                    (expires(last.to_state) && last.created_at < before)
-                        .then_some((last.created_at, *id))
-                })
-                .collect()
-        };
-        expired.sort_unstable();
-        expired.truncate(limit);
         let mut tables = self.tables.write();
+        let expired: Vec<(Timestamp, TaskId)> = tables
+            .finished
+            .range(..(before, TaskId(i64::MIN)))
+            .take(limit)
+            .copied()
+            .collect();
         let mut purged = Purged::default();
-        for (_, id) in expired {
-            // Checked again under the write lock: a manual operation may have moved it
-            // since the scan (a complete task cancelled is still expired, but its time moved).
-            let still = tables
-                .tasks
-                .get(&id)
-                .and_then(|row| row.transitions.last())
-                .is_some_and(|last| expires(last.to_state) && last.created_at < before);
-            if still {
-                remove_task(&mut tables, id, &mut purged);
-            }
+        for entry in expired {
+            tables.finished.remove(&entry);
+            remove_task(&mut tables, entry.1, &mut purged);
         }
         shrink(&mut tables);
         Ok(purged)
+    }
+}
+
+impl Tables {
+    /// Keeps `finished` in step with a task transition from `before` (the task's state and
+    /// its time, if it had a transition) to `after`: a task that reaches a state retention
+    /// may delete enters it at that time; one that moves on (complete -> cancelled) moves.
+    pub(super) fn note_finish(
+        &mut self,
+        task: TaskId,
+        before: Option<(State, Timestamp)>,
+        after: (State, Timestamp),
+    ) {
+        if let Some((state, at)) = before {
+            if expires(state) {
+                self.finished.remove(&(at, task));
+            }
+        }
+        if expires(after.0) {
+            self.finished.insert((after.1, task));
+        }
     }
 }
 
@@ -142,6 +148,32 @@ mod tests {
         let tables = store.tables.read();
         assert_eq!(tables.tasks.len(), 3);
         assert_eq!(tables.steps.len(), 6);
+        assert_eq!(
+            tables.finished.len(),
+            1,
+            "only the recent complete task is listed"
+        );
+    }
+
+    #[test]
+    fn a_complete_task_cancelled_later_expires_from_its_cancellation() {
+        let store = MemoryStore::new();
+        let id = task_to(&store, State::Complete, Timestamp(1));
+        let cancel = Change::TaskTransition {
+            task_id: id,
+            from: Some(State::Complete),
+            to: State::Cancelled,
+            meta: TransitionMeta::engine("test"),
+            at: Timestamp(100),
+            complete: None,
+            expect_sort_key: None,
+        };
+        store.apply_now(&[cancel]).unwrap();
+        assert!(store.purge_now(Timestamp(50), 10).unwrap().is_empty());
+        let purged = store.purge_now(Timestamp(101), 10).unwrap();
+        assert_eq!(purged.tasks, vec![id]);
+        assert_eq!(purged.task_states[State::Cancelled.index()], 1);
+        assert!(store.tables.read().finished.is_empty());
     }
 
     #[test]

@@ -39,6 +39,7 @@ macro_rules! suite {
 suite!(
     deletes_exactly_the_expired_finished_tasks_and_all_their_rows,
     a_deleted_task_cannot_be_changed_and_the_others_still_can,
+    two_stores_purging_at_once_delete_each_task_once,
 );
 
 fn at(micros: i64) -> Timestamp {
@@ -317,4 +318,40 @@ fn a_deleted_task_cannot_be_changed_and_the_others_still_can(db: &Db) {
     )
     .expect("a kept task still changes");
     assert_eq!(s.task_state(failed).expect("read"), Some(State::Pending));
+}
+
+fn two_stores_purging_at_once_delete_each_task_once(db: &Db) {
+    // Two engines' stores on one database (on PostgreSQL, two processes' worth of
+    // connections) purge the same backlog at the same time: each task is deleted, and
+    // counted, by exactly one of them, and neither fails.
+    let first = db.open();
+    first.register_template(&template()).expect("register");
+    let expired: Vec<TaskId> = (0..40)
+        .map(|i| task_in(first.as_ref(), State::Complete, 10 * i))
+        .collect();
+    let second = db.open();
+    let purgers: Vec<_> = [first.clone(), second.clone()]
+        .into_iter()
+        .map(|store| {
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                loop {
+                    let purged = store.purge_finished(at(CUTOFF), 3).expect("purge");
+                    if purged.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(purged.tasks);
+                }
+            })
+        })
+        .collect();
+    let mut deleted: Vec<TaskId> = purgers
+        .into_iter()
+        .flat_map(|p| p.join().expect("a purging thread"))
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, expired, "every task deleted once");
+    for id in &expired {
+        assert_eq!(second.task_state(*id).expect("read"), None);
+    }
 }

@@ -91,6 +91,9 @@ RSpec.describe "Retention" do
     expect(stats.last_run_at).to be_within(60).of(Time.now.utc)
     expect(stats.enabled).to be(false)
     expect(engine.cleanup(older_than: 1.0)).to eq(deleted_tasks: 0, deleted_steps: 0)
+    expect(engine.metrics_text).to include("tasker_core_retention_deleted_tasks_total 6\n",
+                                           "tasker_core_retention_deleted_steps_total 12\n",
+                                           "tasker_core_retention_runs_total 2\n")
 
     RetentionGateHandler::GATE.push(:go)
     expect(engine.wait_for_task(held, timeout: 10).state).to eq("complete")

@@ -150,6 +150,33 @@ impl Engine {
     pub fn retention_stats(&self) -> RetentionStats {
         self.retention.stats.lock().clone()
     }
+
+    /// [`RetentionStats`] in the Prometheus text format, for `metrics_text`.
+    pub(super) fn retention_metrics_text(&self) -> String {
+        use std::fmt::Write;
+        let stats = self.retention_stats();
+        let mut out = String::new();
+        for (name, value) in [
+            ("retention_runs", stats.runs),
+            ("retention_deleted_tasks", stats.deleted_tasks),
+            ("retention_deleted_steps", stats.deleted_steps),
+        ] {
+            let _ = writeln!(out, "# TYPE tasker_core_{name}_total counter");
+            let _ = writeln!(out, "tasker_core_{name}_total {value}");
+        }
+        if let Some(at) = stats.last_run_at {
+            let _ = writeln!(
+                out,
+                "# TYPE tasker_core_retention_last_run_timestamp_seconds gauge"
+            );
+            let seconds = at.0 as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "tasker_core_retention_last_run_timestamp_seconds {seconds}"
+            );
+        }
+        out
+    }
 }
 
 fn check(settings: &RetentionSettings) -> TaskerResult<()> {

@@ -23,7 +23,7 @@ mod wait;
 
 pub use boot::EngineOptions;
 pub use claiming::ClaimSettings;
-pub use retention::{RetentionSettings, RetentionStats};
+pub use retention::{Deleted, RetentionSettings, RetentionStats};
 pub use submit::{DurableSubmission, RecoveryReport, SubmitRequest};
 pub use wait::{Interrupt, WaitEnd};
 

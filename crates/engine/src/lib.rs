@@ -65,8 +65,8 @@ pub(crate) mod stored_graph;
 pub(crate) mod work;
 
 pub use engine::{
-    DurableSubmission, Engine, EngineOptions, Interrupt, RecoveryReport, RetentionSettings,
-    RetentionStats, SubmitRequest, WaitEnd,
+    Deleted, DurableSubmission, Engine, EngineOptions, Interrupt, RecoveryReport,
+    RetentionSettings, RetentionStats, SubmitRequest, WaitEnd,
 };
 pub use outcomes::{StepOutcome, TaskOutcome};
 pub use registry::{RegisteredTemplate, TemplateRegistry};

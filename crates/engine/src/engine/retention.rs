@@ -51,6 +51,13 @@ impl RetentionSettings {
     }
 }
 
+/// What one run deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub tasks: u64,
+    pub steps: u64,
+}
+
 /// What retention did so far in this engine (all runs, the thread's and one-off ones).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RetentionStats {
@@ -135,7 +142,7 @@ impl Engine {
 
     /// Deletes now, on the caller's thread, every task that finished more than `older_than`
     /// ago, `batch` per transaction; returns what was deleted (`rake tasker_core:cleanup`).
-    pub fn purge_finished(&self, older_than: Duration, batch: usize) -> TaskerResult<Purged> {
+    pub fn purge_finished(&self, older_than: Duration, batch: usize) -> TaskerResult<Deleted> {
         check(&RetentionSettings {
             keep: older_than,
             interval: Duration::from_secs(1),
@@ -216,16 +223,18 @@ impl Purger {
     }
 
     /// One run: batches until one comes back short, or `stopped` says to stop.
-    fn run(&self, keep: Duration, batch: usize, stopped: &Receiver<()>) -> TaskerResult<Purged> {
+    fn run(&self, keep: Duration, batch: usize, stopped: &Receiver<()>) -> TaskerResult<Deleted> {
         let started = Instant::now();
         let cutoff = Timestamp::now().plus_seconds(-keep.as_secs_f64());
-        let mut all = Purged::default();
+        // Counts only: a backlog of millions must not be held as ids.
+        let mut all = Deleted::default();
         let outcome = loop {
             match self.store.purge_finished(cutoff, batch) {
                 Ok(purged) => {
                     let full = purged.tasks.len() >= batch;
                     self.forget(&purged);
-                    all.extend(purged);
+                    all.tasks += purged.tasks.len() as u64;
+                    all.steps += purged.steps.len() as u64;
                     // Disconnected (stopping) or sent: end between batches.
                     let stopping = !matches!(
                         stopped.try_recv(),
@@ -239,13 +248,13 @@ impl Purger {
             }
         };
         let mut stats = self.stats.lock();
-        stats.deleted_tasks += all.tasks.len() as u64;
-        stats.deleted_steps += all.steps.len() as u64;
+        stats.deleted_tasks += all.tasks;
+        stats.deleted_steps += all.steps;
         match outcome {
             Ok(()) => {
                 stats.runs += 1;
                 stats.last_run_at = Some(Timestamp::now());
-                stats.last_run_tasks = all.tasks.len() as u64;
+                stats.last_run_tasks = all.tasks;
                 stats.last_run_seconds = started.elapsed().as_secs_f64();
                 stats.last_error = None;
                 Ok(all)

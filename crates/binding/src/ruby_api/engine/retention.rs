@@ -44,8 +44,8 @@ struct Stats {
 /// `purge_finished`'s answer.
 #[derive(Serialize)]
 struct Deleted {
-    deleted_tasks: usize,
-    deleted_steps: usize,
+    deleted_tasks: u64,
+    deleted_steps: u64,
 }
 
 impl Engine {
@@ -88,8 +88,8 @@ impl Engine {
                 engine.purge_finished(older_than, size)
             })?;
             let deleted = Deleted {
-                deleted_tasks: purged.tasks.len(),
-                deleted_steps: purged.steps.len(),
+                deleted_tasks: purged.tasks,
+                deleted_steps: purged.steps,
             };
             to_ruby(ruby, &deleted, Keys::Symbol)
         })

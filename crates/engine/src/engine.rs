@@ -14,6 +14,7 @@
 mod boot;
 mod claiming;
 mod observe;
+mod retention;
 mod shutdown;
 mod steps;
 mod submit;
@@ -22,6 +23,7 @@ mod wait;
 
 pub use boot::EngineOptions;
 pub use claiming::ClaimSettings;
+pub use retention::{Deleted, RetentionSettings, RetentionStats};
 pub use submit::{DurableSubmission, RecoveryReport, SubmitRequest};
 pub use wait::{Interrupt, WaitEnd};
 
@@ -102,6 +104,8 @@ pub struct Engine {
     task_ended: Receiver<()>,
     /// The thread claiming work from a shared store, once started.
     claiming: Mutex<Option<claiming::ClaimLoop>>,
+    /// Deleting expired finished tasks: the thread, once started, and what it deleted.
+    retention: retention::Retention,
 }
 
 impl Engine {

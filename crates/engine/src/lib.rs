@@ -18,6 +18,8 @@
 //!     `take_routed_waiting`), **report** (`complete_step`, `fail_step`), custom events.
 //!   - `wait`: [`Interrupt`], [`WaitEnd`], `wait_for_task`, `flush`, `wake_waiters`.
 //!   - `observe`: reading tasks, stats, metrics, health, insights, event subscriptions.
+//!   - `retention`: [`RetentionSettings`], the thread deleting expired finished tasks,
+//!     one-off purges, [`RetentionStats`].
 //!   - `shutdown`: `stop`, `close`, `Drop`, and the shutdown protocol that **hands back**
 //!     the steps still out.
 //! - `registry`: registered templates ([`RegisteredTemplate`], [`TemplateRegistry`]),
@@ -63,7 +65,8 @@ pub(crate) mod stored_graph;
 pub(crate) mod work;
 
 pub use engine::{
-    DurableSubmission, Engine, EngineOptions, Interrupt, RecoveryReport, SubmitRequest, WaitEnd,
+    Deleted, DurableSubmission, Engine, EngineOptions, Interrupt, RecoveryReport,
+    RetentionSettings, RetentionStats, SubmitRequest, WaitEnd,
 };
 pub use outcomes::{StepOutcome, TaskOutcome};
 pub use registry::{RegisteredTemplate, TemplateRegistry};

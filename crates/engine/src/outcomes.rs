@@ -184,6 +184,21 @@ impl Outcomes {
         }
     }
 
+    /// Tasks deleted from the store (retention): nothing of them is kept any more, so a
+    /// reader asks the store and finds no task. One pass over the eviction order for all.
+    pub(crate) fn forget_all(&self, task_ids: &[TaskId]) {
+        let mut kept = self.inner.lock();
+        let mut dropped = false;
+        for id in task_ids {
+            kept.live.remove(id);
+            dropped |= kept.done.remove(id).is_some();
+        }
+        if dropped {
+            let Kept { done, order, .. } = &mut *kept;
+            order.retain(|id| done.contains_key(id));
+        }
+    }
+
     /// What is known of `task_id` here.
     pub fn known(&self, task_id: TaskId) -> Known {
         let kept = self.inner.lock();
@@ -243,6 +258,19 @@ mod tests {
         o.submitted(TaskId(2));
         o.finished(TaskId(2), None);
         assert!(matches!(o.known(TaskId(2)), Known::Unknown));
+    }
+
+    #[test]
+    fn tasks_deleted_from_the_store_are_forgotten_with_their_place_in_the_order() {
+        let o = Outcomes::default();
+        for id in 0..5 {
+            o.finished(TaskId(id), Some(outcome(id)));
+        }
+        o.forget_all(&[TaskId(1), TaskId(3), TaskId(9)]);
+        assert!(matches!(o.known(TaskId(1)), Known::Unknown));
+        assert!(matches!(o.known(TaskId(2)), Known::Finished(_)));
+        let kept = o.inner.lock();
+        assert_eq!(kept.order, vec![TaskId(0), TaskId(2), TaskId(4)]);
     }
 
     #[test]

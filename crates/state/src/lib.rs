@@ -22,6 +22,8 @@
 //!   every store through the [`Store`] trait.
 //! - [`sharing`]: [`Sharing`], how a store shares one database's tasks with other engines'
 //!   processes (role, lease, heartbeat); only [`PostgresStore`] shares.
+//! - [`retention`]: [`Purged`], what deleting expired finished tasks removed, and which
+//!   states expire ([`Store::purge_finished`]).
 //! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
 //!   and wakes waiters once a batch is applied.
 
@@ -31,6 +33,7 @@ pub mod checks;
 pub mod insights;
 pub(crate) mod memory;
 pub(crate) mod records;
+pub mod retention;
 pub(crate) mod sharing;
 pub mod sql;
 pub(crate) mod store;
@@ -47,6 +50,7 @@ pub use insights::{
 };
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
+pub use retention::Purged;
 pub use sharing::{ProcessInfo, Role, Sharing};
 pub use sql::{open_store, open_store_with, PostgresStore, SqliteStore};
 pub use store::{Commit, HealthDelivery, StepView, Store, TaskView};

@@ -2,8 +2,10 @@
 //!
 //! Everything lives in maps behind one lock; a batch is checked in full before any of it is
 //! applied, so a refused batch leaves no trace. It keeps every task until the engine that
-//! owns it is dropped: use it for tests and for short-lived engines, not for a process that
-//! runs work forever.
+//! owns it is dropped, or until retention deletes it (`retention.rs`): a process that runs
+//! work forever on it needs retention on.
+
+mod retention;
 
 use crate::change::Change;
 use crate::checks::{check_sort_key, check_step_change, check_task_change, patch_step};
@@ -12,6 +14,7 @@ use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
 use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
+use crate::retention::Purged;
 use crate::store::{Commit, StepView, Store, TaskView};
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -34,6 +37,8 @@ struct StepRow {
 struct Tables {
     tasks: HashMap<TaskId, TaskRow>,
     steps: HashMap<StepId, StepRow>,
+    /// Tasks retention may delete, by when they got there (`retention.rs`).
+    finished: std::collections::BTreeSet<(Timestamp, TaskId)>,
 }
 
 /// See the module documentation.
@@ -220,11 +225,13 @@ impl Tables {
                 ..
             } => {
                 let row = self.tasks.get_mut(task_id).expect("checked");
+                let before = row.transitions.last().map(|t| (t.to_state, t.created_at));
                 append(&mut row.transitions, *from, *to, meta, *at);
                 if let Some(c) = complete {
                     row.record.complete = *c;
                 }
                 row.record.updated_at = *at;
+                self.note_finish(*task_id, before, (*to, *at));
             }
             Change::StepTransition {
                 step_id,
@@ -382,6 +389,10 @@ impl Store for MemoryStore {
 
     fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
         self.insight(|tasks| reference::slowest_tasks(tasks, query))
+    }
+
+    fn purge_finished(&self, before: Timestamp, limit: usize) -> TaskerResult<Purged> {
+        self.purge_now(before, limit)
     }
 
     fn describe(&self) -> String {

@@ -5,6 +5,7 @@ use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
 use crate::records::{StepRecord, TaskRecord, TransitionRecord};
+use crate::retention::Purged;
 use crate::sharing::ProcessInfo;
 use std::future::Future;
 use std::pin::Pin;
@@ -104,6 +105,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The longest-running finished tasks that `query` selects, longest first.
     fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>>;
+
+    /// Deletes up to `limit` tasks that finished (see [`crate::retention`]) before `before`,
+    /// oldest first, with every row of theirs, in one transaction; says what it deleted.
+    /// Unfinished tasks and tasks in `error` are never deleted, whatever their age.
+    fn purge_finished(&self, before: Timestamp, limit: usize) -> TaskerResult<Purged>;
 
     /// Takes ownership of `ids` for this engine so no other engine orchestrates them;
     /// returns the ones it got. Ownership ends when the task finishes, the store closes, or

@@ -37,10 +37,12 @@ const EARLIER_SQLITE_0001: &str = include_str!("fixtures/sqlite_0001_before_issu
 const PG_0002: &str = include_str!("../migrations/postgres/0002_tasker_core.sql");
 const PG_0003: &str = include_str!("../migrations/postgres/0003_tasker_core_insights.sql");
 
-/// tasker-core's own indexes on Tasker's tables (0003), the only extra objects allowed there.
-const OWN_INDEXES: [&str; 2] = [
+/// tasker-core's own indexes on Tasker's tables (0003, and 0006 for retention), the only
+/// extra objects allowed there.
+const OWN_INDEXES: [&str; 3] = [
     "tasker_core_step_transitions_finished",
     "tasker_core_task_transitions_finished",
+    "tasker_core_task_transitions_retention",
 ];
 
 fn assert_same(what: &str, expected: &BTreeSet<String>, actual: &BTreeSet<String>) {

@@ -12,6 +12,8 @@ module TaskerCore
   # Every method may be called from any thread. Calls that change something return at once;
   # waits release the GVL and can be interrupted (Thread#kill, Timeout, Ctrl-C).
   class Engine
+    include Retention::EngineMethods
+
     # Where tasks live when neither `database_url:` nor TASKER_DATABASE_URL says: an SQLite
     # file in the current directory.
     DEFAULT_DATABASE_FILE = "tasker_core.sqlite3"
@@ -63,15 +65,21 @@ module TaskerCore
     #   claim (PostgreSQL workers; NOTIFY wakes them sooner; default 1)
     # @param max_tasks [Integer, nil] most claimed tasks driven at once (default 25 per handler
     #   thread or Ractor)
+    # @param retention [Numeric, nil] seconds a finished task is kept before it is deleted with
+    #   all its rows (see {Retention}); nil (the default) keeps every task
+    # @param retention_interval [Numeric, nil] seconds between two deleting runs (default half
+    #   of `retention`, between 0.1 and 60)
+    # @param retention_batch [Integer, nil] tasks deleted per transaction (default 1,000)
     # @return [Engine]
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0, role: :worker, lease_timeout: nil, heartbeat_interval: nil,
-                   claim_interval: 1.0, max_tasks: nil)
+                   claim_interval: 1.0, max_tasks: nil, retention: nil, retention_interval: nil, retention_batch: nil)
       check_count(:workers, workers)
       check_count(:ractors, ractors)
       check_role(role, workers, ractors)
       check_count(:max_tasks, max_tasks) unless max_tasks.nil?
+      Retention.check!(retention: retention, interval: retention_interval, batch: retention_batch)
       unless backoff_scale.is_a?(Numeric) && !backoff_scale.is_a?(Complex)
         raise ValidationError, "backoff_scale: expected a non-negative number, got #{backoff_scale.inspect}"
       end
@@ -87,6 +95,7 @@ module TaskerCore
         engine.instrument_with_active_support if instrument == true || (instrument == :auto && ActiveSupportBridge.available?)
         Array(templates).each { |path| engine.register_templates(path) }
         engine.recover if recover
+        native.start_retention(Float(retention), retention_interval&.to_f, retention_batch) unless retention.nil?
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
         engine.start_ractor_pool(size: ractors) if ractors.positive?
         slots = workers + ractors

@@ -52,6 +52,18 @@ module TaskerCore
         launcher&.stop
       end
 
+      # Deletes finished tasks older than `older_than` seconds (default
+      # `config.tasker_core.retention`) now: what `bin/rails tasker_core:cleanup` does. Uses
+      # this process's engine when it runs, else starts one that runs nothing (no handlers,
+      # no recovery) for the while.
+      # @param older_than [Numeric, String, nil] seconds
+      # @param batch_size [Integer, String, nil] tasks per transaction (default 1,000)
+      # @return [Hash] deleted_tasks:, deleted_steps:, older_than:
+      # @raise [ConfigurationError] when no age is given and none is configured
+      def cleanup(older_than: nil, batch_size: nil)
+        launcher!.cleanup(older_than: older_than, batch_size: batch_size)
+      end
+
       # Runs this process as a worker until TERM or INT: what `bin/rails tasker_core:work`
       # does, for a script of your own (`bin/jobs`).
       # @return [Symbol] how it stopped
@@ -120,6 +132,7 @@ module TaskerCore
     rake_tasks do
       load File.expand_path("tasks/graph.rake", __dir__)
       load File.expand_path("tasks/work.rake", __dir__)
+      load File.expand_path("tasks/cleanup.rake", __dir__)
     end
 
     # Handlers written for the Tasker engine (Tasker::StepHandler::Base, Tasker's errors)

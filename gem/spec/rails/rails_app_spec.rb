@@ -214,6 +214,18 @@ RSpec.describe "A Rails app running workflows", :rails do
     end
   end
 
+  it "deletes old finished tasks with `bin/rails tasker_core:cleanup`, and asks for an age when none is set" do
+    run = app.rails("tasker_core:cleanup", env: { "OLDER_THAN" => "0", "BATCH_SIZE" => "50" })
+    expect(run).to be_success, "#{run.stdout}\n#{run.stderr}"
+    expect(run.stdout).to match(/tasker-core: deleted \d+ finished tasks \(\d+ steps\) older than 0\.0 s/)
+    again = app.rails("tasker_core:cleanup", env: { "OLDER_THAN" => "0" })
+    expect(again.stdout).to include("deleted 0 finished tasks (0 steps)")
+
+    missing = app.rails("tasker_core:cleanup")
+    expect(missing).not_to be_success
+    expect(missing.stderr).to include("tasker_core:cleanup needs an age: set config.tasker_core.retention or OLDER_THAN=seconds")
+  end
+
   it "refuses to boot with a bad setting, naming it" do
     run = app.rails("runner", "-e", "production", "puts :booted", env: { "SHOP_TASKER_WORKERS" => "-1" })
     expect(run).not_to be_success

@@ -64,6 +64,20 @@ RSpec.describe "TaskerCore::Rails settings", :rails do
         .to raise_error(TaskerCore::ConfigurationError, "config.tasker_core.max_tasks must be an Integer >= 1, got 0")
     end
 
+    it "takes the retention settings, checked like the others" do
+      expect(config.to_h).to include(retention: nil, retention_interval: nil, retention_batch: nil)
+      config.retention = "604800"
+      config.retention_interval = 30
+      config.retention_batch = "500"
+      expect(config.to_h).to include(retention: 604_800.0, retention_interval: 30.0, retention_batch: 500)
+      expect { config.retention = "a week" }.to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.retention /)
+      expect { config.retention_interval = 0 }
+        .to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.retention_interval/)
+      expect { config.retention_batch = 0 }
+        .to raise_error(TaskerCore::ConfigurationError, "config.tasker_core.retention_batch must be an Integer >= 1, got 0")
+      expect(config.retention).to eq(604_800.0)
+    end
+
     it "refuses unknown settings, listing the known ones" do
       expect { config.wrokers = 8 }
         .to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.wrokers is not a setting; the settings are: enabled, /)

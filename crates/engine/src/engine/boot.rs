@@ -281,6 +281,7 @@ impl Engine {
             submit_only,
             task_ended,
             claiming: Mutex::new(None),
+            retention: Default::default(),
         })
     }
 }

@@ -185,6 +185,7 @@ impl Engine {
                 ("uptime_seconds", self.uptime().as_secs_f64()),
             ],
         );
+        text.push_str(&self.retention_metrics_text());
         if self.store.shares_tasks() {
             // One query of the process table, so a scrape of any process shows them all.
             match self.processes() {

@@ -47,6 +47,7 @@ impl Engine {
         // No task claimed from now on; one being resumed is resumed before the shutdown
         // message, so its steps are handed back with the rest.
         self.stop_claiming();
+        self.stop_retention();
         let deadline = Instant::now() + timeout;
         let remaining = || deadline.saturating_duration_since(Instant::now());
         let mut result = Ok(0);

@@ -24,6 +24,7 @@
 //! kept for the steps of unfinished tasks and for steps in error only, so memory follows
 //! the work in flight, not the work done.
 
+mod purged;
 #[cfg(test)]
 mod tests;
 mod update;

@@ -29,7 +29,7 @@ pub(super) struct StepFacts {
     retryable: bool,
     attempts: u32,
     /// Set while the step is in error.
-    error: Option<ErrorKind>,
+    pub(super) error: Option<ErrorKind>,
     /// In its task's list in `Known::task_steps` (so it is forgotten when the task ends).
     listed: bool,
 }

@@ -75,6 +75,13 @@ macro_rules! delegate_store {
             ) -> tasker_model::TaskerResult<Vec<$crate::insights::SlowestTask>> {
                 self.0.slowest_tasks(query)
             }
+            fn purge_finished(
+                &self,
+                before: tasker_model::Timestamp,
+                limit: usize,
+            ) -> tasker_model::TaskerResult<$crate::retention::Purged> {
+                self.0.purge_finished(before, limit)
+            }
             fn claim_tasks(
                 &self,
                 ids: &[tasker_model::TaskId],

@@ -34,6 +34,8 @@
 //! - `postgres`: [`PostgresStore`] (connecting, migrations, sequences, `claims` and `here`
 //!   (leases, fencing, the process table), `sql` text,
 //!   `insights` statements, the one-statement `write` built by `statement`).
+//! - `retention`: `purge_finished`, one batch of expired finished tasks deleted (the SQL
+//!   text in `sqlite/retention.rs` and `postgres/retention.rs`).
 //! - `templates`: what `register_template` writes and the ids it caches.
 //! - `view`: a [`TaskView`](crate::TaskView) assembled from rows; step order.
 //! - `runtime`: the tokio runtime each store owns.
@@ -49,6 +51,7 @@ mod plan;
 mod postgres;
 mod read;
 mod register;
+mod retention;
 mod runtime;
 mod sqlite;
 mod store;

@@ -48,10 +48,10 @@ pub(crate) struct Shared<D> {
     pub(crate) db: D,
     pub(crate) describe: String,
     templates: TemplateCache,
-    heads: Mutex<Heads>,
+    pub(crate) heads: Mutex<Heads>,
     /// Batches are applied one at a time even if `apply` is called before the previous
     /// commit finished.
-    writer: tokio::sync::Mutex<()>,
+    pub(crate) writer: tokio::sync::Mutex<()>,
     /// Set by `close`: background reads (the health count) let their connection go.
     closing: tokio::sync::watch::Sender<bool>,
 }

@@ -30,7 +30,8 @@ module TaskerCore
       # Every setting, for error messages and #to_h.
       SETTINGS = %i[enabled autostart database_url templates workers batch_size ractors executor environment
                     logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork
-                    role lease_timeout heartbeat_interval claim_interval max_tasks].freeze
+                    role lease_timeout heartbeat_interval claim_interval max_tasks
+                    retention retention_interval retention_batch].freeze
 
       # Values `role` accepts (see {TaskerCore::Engine.start}).
       ROLES = %i[worker client].freeze
@@ -81,6 +82,12 @@ module TaskerCore
       attr_reader :claim_interval
       # @return [Integer, nil] nil: 25 per handler thread and Ractor
       attr_reader :max_tasks
+      # @return [Numeric, nil] seconds a finished task is kept; nil: kept forever
+      attr_reader :retention
+      # @return [Numeric, nil] nil: half of `retention`, between 0.1 and 60 s
+      attr_reader :retention_interval
+      # @return [Integer, nil] nil: 1,000 tasks per transaction
+      attr_reader :retention_batch
 
       # The defaults: enabled, started where the process serves or works, on the app's
       # database, four handler threads inside the Rails reloader.
@@ -106,6 +113,9 @@ module TaskerCore
         @heartbeat_interval = nil
         @claim_interval = 1.0
         @max_tasks = nil
+        @retention = nil
+        @retention_interval = nil
+        @retention_batch = nil
       end
 
       # The seed's feature flag: with it off the engine never starts, so an app migrating
@@ -293,6 +303,27 @@ module TaskerCore
       #   handler thread and Ractor
       def max_tasks=(value)
         @max_tasks = value.nil? ? nil : integer(:max_tasks, value, min: 1)
+      end
+
+      # Finished tasks (complete, cancelled, resolved_manually) older than this are deleted
+      # with all their rows by the engine, in batches (see TaskerCore::Retention); tasks
+      # not finished or in error never are. Also the default age of
+      # `bin/rails tasker_core:cleanup`. Accepts a String so an environment variable can be
+      # assigned as it is.
+      # @param value [Numeric, String, nil] seconds (`7.days` works too); nil keeps every task
+      def retention=(value)
+        @retention = value.nil? ? nil : number(:retention, value.is_a?(Numeric) ? value.to_f : value)
+      end
+
+      # @param value [Numeric, nil] seconds between two deleting runs; nil: half of
+      #   `retention`, between 0.1 and 60
+      def retention_interval=(value)
+        @retention_interval = value.nil? ? nil : number(:retention_interval, value.is_a?(Numeric) ? value.to_f : value)
+      end
+
+      # @param value [Integer, nil] tasks deleted per transaction; nil: 1,000
+      def retention_batch=(value)
+        @retention_batch = value.nil? ? nil : integer(:retention_batch, value, min: 1)
       end
 
       # Every setting and its value (the database URL's password hidden).

@@ -93,6 +93,34 @@ module TaskerCore
         process.run(engine) { stop }
       end
 
+      # Deletes finished tasks older than `older_than` seconds (default `retention`) now
+      # (`bin/rails tasker_core:cleanup`): with this process's engine when it runs, else with
+      # one started for the while that runs no handlers and recovers nothing.
+      # @param older_than [Numeric, String, nil]
+      # @param batch_size [Integer, String, nil]
+      # @return [Hash] deleted_tasks:, deleted_steps:, older_than:
+      # @raise [ConfigurationError] when no age is given and `retention` is not set
+      def cleanup(older_than: nil, batch_size: nil)
+        raise ConfigurationError, "tasker-core is disabled (config.tasker_core.enabled is false)" unless config.enabled
+
+        age = older_than.nil? ? config.retention : Float(older_than, exception: false)
+        if age.nil?
+          raise ConfigurationError, "tasker_core:cleanup needs an age: set config.tasker_core.retention or " \
+                                    "OLDER_THAN=seconds#{" (got #{older_than.inspect})" unless older_than.nil?}"
+        end
+        batch = batch_size.nil? ? config.retention_batch : Integer(batch_size, exception: false) || batch_size
+        return TaskerCore.engine.cleanup(older_than: age, batch_size: batch).merge(older_than: age) if running?
+
+        options = engine_options(role: :worker).merge(workers: 0, ractors: 0, recover: false, templates: [],
+                                                      retention: nil, retention_interval: nil, retention_batch: nil)
+        engine = TaskerCore::Engine.start(**options)
+        begin
+          engine.cleanup(older_than: age, batch_size: batch).merge(older_than: age)
+        ensure
+          engine.stop(timeout: 5)
+        end
+      end
+
       # Stops the engine: running steps get `shutdown_timeout` seconds, then the engine
       # takes back what is still handed out (it runs again later) and closes its store.
       # @return [void]
@@ -142,7 +170,8 @@ module TaskerCore
           around_step: ExecutorWrap.for(config.executor, app), recover: config.recover,
           backoff_scale: config.backoff_scale, instrument: config.instrument, role: role,
           lease_timeout: config.lease_timeout, heartbeat_interval: config.heartbeat_interval,
-          claim_interval: config.claim_interval, max_tasks: config.max_tasks }
+          claim_interval: config.claim_interval, max_tasks: config.max_tasks, retention: config.retention,
+          retention_interval: config.retention_interval, retention_batch: config.retention_batch }
       end
 
       # Where tasks live: config.tasker_core.database_url, else TASKER_DATABASE_URL, else

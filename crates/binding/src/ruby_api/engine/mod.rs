@@ -14,6 +14,7 @@
 mod insights;
 mod inspection;
 mod operations;
+mod retention;
 mod sharing;
 mod steps;
 
@@ -474,6 +475,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "analytics_metrics" => (Engine::analytics_metrics, 1),
         "slowest" => (Engine::slowest, 6),
         "processes" => (Engine::processes, 0),
+        // Deleting expired finished tasks (retention.rs).
+        "start_retention" => (Engine::start_retention, 3),
+        "purge_finished" => (Engine::purge_finished, 2),
+        "retention_stats" => (Engine::retention_stats, 0),
     }
     Ok(())
 }

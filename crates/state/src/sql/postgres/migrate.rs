@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_tasker_core_processes.sql",
         include_str!("../../../migrations/postgres/0005_tasker_core_processes.sql"),
     ),
+    (
+        "0006_tasker_core_retention.sql",
+        include_str!("../../../migrations/postgres/0006_tasker_core_retention.sql"),
+    ),
 ];
 
 /// Serialises schema changes of engines starting at the same time: "tskm".

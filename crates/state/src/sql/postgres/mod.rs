@@ -9,6 +9,7 @@ mod here;
 mod insights;
 mod migrate;
 mod pooling;
+mod retention;
 mod sql;
 mod statement;
 mod write;

@@ -5,6 +5,7 @@
 mod file_lock;
 mod ids;
 mod insights;
+mod retention;
 mod sql;
 mod write;
 
@@ -45,6 +46,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_tasker_core_unfinished.sql",
         include_str!("../../../migrations/sqlite/0004_tasker_core_unfinished.sql"),
+    ),
+    (
+        "0005_tasker_core_retention.sql",
+        include_str!("../../../migrations/sqlite/0005_tasker_core_retention.sql"),
     ),
 ];
 

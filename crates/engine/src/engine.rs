@@ -13,6 +13,7 @@
 
 mod boot;
 mod claiming;
+mod identified;
 mod observe;
 mod shutdown;
 mod steps;
@@ -22,6 +23,7 @@ mod wait;
 
 pub use boot::EngineOptions;
 pub use claiming::ClaimSettings;
+pub use identified::Submitted;
 pub use submit::{DurableSubmission, RecoveryReport, SubmitRequest};
 pub use wait::{Interrupt, WaitEnd};
 
@@ -102,6 +104,8 @@ pub struct Engine {
     task_ended: Receiver<()>,
     /// The thread claiming work from a shared store, once started.
     claiming: Mutex<Option<claiming::ClaimLoop>>,
+    /// Identities being submitted by this engine's callers now (`identified.rs`).
+    identities: crate::identity::IdentityGate,
 }
 
 impl Engine {

@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "rbconfig"
 require "securerandom"
 require "tmpdir"
 
@@ -138,6 +139,39 @@ RSpec.describe "Idempotent submission" do
       # id returned): more tasks were submitted to the orchestrators than stored.
       submitted = worker.stats[:tasks_submitted] + client.stats[:tasks_submitted]
       expect(submitted).to be > 20
+    end
+
+    it "yields one task per identity when a client process and a worker process submit them at once" do
+      dir = Dir.mktmpdir("tasker-idem-processes")
+      url = SpecStore.isolated_url("idempotent_processes", dir)
+      template = File.join(dir, "charge_card.yaml")
+      File.write(template, TEMPLATE)
+      keys = 40
+      worker = start_engine(templates: nil, workers: 0, database_url: url)
+      worker.register_template(TEMPLATE, source: template)
+      child = IO.popen([RbConfig.ruby, File.expand_path("../bin/identity_child.rb", __dir__), url, template, keys.to_s],
+                       "r+")
+      expect(child.gets).to eq("ready\n")
+      child.puts "go"
+      child.flush
+      mine = Array.new(3) do
+        Thread.new do
+          Array.new(keys) do |i|
+            s = worker.submit_once("charge_card", { "n" => i }, identity: { key: "key-#{i}" })
+            ["key-#{i}", s.task_id, s.created?]
+          end
+        end
+      end.flat_map(&:value)
+      theirs = child.read.split("\n").map { |l| l.split.then { |k, id, created| [k, Integer(id), created == "true"] } }
+      child.close
+      expect($?.success?).to be(true)
+      all = mine + theirs
+      expect(all.size).to eq(6 * keys)
+      all.group_by(&:first).each do |key, rows|
+        expect(rows.map { |r| r[1] }.uniq.size).to eq(1), "#{key}: #{rows.inspect}"
+        expect(rows.count { |r| r[2] }).to eq(1), "#{key}: #{rows.inspect}"
+      end
+      expect(stored_tasks(worker)).to eq(keys)
     end
   end
 end

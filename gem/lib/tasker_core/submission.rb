@@ -55,6 +55,7 @@ module TaskerCore
       end
     end
 
+    # A Hash identity: its keys checked, the strategy implied by a key when not given.
     def from_hash(identity)
       unknown = identity.keys.map(&:to_sym) - KEYS
       raise ValidationError, "identity: unknown key(s) #{unknown.join(', ')} (expected strategy:, key:, window:)" if unknown.any?
@@ -66,6 +67,7 @@ module TaskerCore
       [strategy(name), key, window(options[:window])]
     end
 
+    # A strategy's name, refused by name when it is not one of {STRATEGIES}.
     def strategy(name)
       name = name.to_s
       return name if STRATEGIES.include?(name)
@@ -73,11 +75,13 @@ module TaskerCore
       raise ValidationError, "identity strategy #{name.inspect}: not one of #{STRATEGIES.join(', ')}"
     end
 
+    # Window seconds (a Numeric or an ActiveSupport::Duration), at least 1.
     def window(value)
       return nil if value.nil?
       return value.to_f if value.respond_to?(:to_f) && !value.is_a?(String) && value.to_f >= 1
 
       raise ValidationError, "identity window: expected at least 1 second, got #{value.inspect}"
     end
+    private_class_method :from_hash, :strategy, :window
   end
 end

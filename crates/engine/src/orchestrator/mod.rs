@@ -260,6 +260,11 @@ impl Handler<ReleaseTask> for Orchestrator {
     type Result = ();
 
     fn handle(&mut self, msg: ReleaseTask, ctx: &mut Self::Context) {
+        if self.stopping {
+            // Nothing is handed out any more; the task is stored running, and the next
+            // engine's recovery resumes it.
+            return;
+        }
         let mut fx = self.effects();
         let Some(task) = self.tasks.get_mut(&msg.0) else {
             return;

@@ -35,7 +35,7 @@ module BenchRun
   }.freeze
   CRITERION_BENCHES = %w[readiness].freeze
   RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors ractor_submit graph insights
-                    workload processes engine_cycles].freeze
+                    workload processes engine_cycles idempotent_submit].freeze
   # Issue 3's benches, for `rake bench:durable`.
   DURABLE_RUST = %w[sql_readiness].freeze
   DURABLE_RUBY = %w[durable_throughput durable_latency].freeze
@@ -103,6 +103,7 @@ module BenchRun
     require path("benches/support/report")
     Bench::Report.new(dir: path(DIR), commands: commands, root: ROOT, load_before: load_before).write(path(DOC))
     EngineCyclesSection.insert(path(DOC), path("#{DIR}/engine_cycles.json"))
+    IdempotentSection.insert(path(DOC), path("#{DIR}/idempotent_submit.json"))
     puts "wrote #{DOC}"
   end
 
@@ -167,6 +168,50 @@ module BenchRun
     def mb(kb) = format("%.1f MB", kb / 1024.0)
     def num(n) = n.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
   end
+
+  # The "Idempotent submission (issue 17)" section of docs/benchmarks.md, from
+  # idempotent_submit.json (benches/idempotent_submit.rb), placed like EngineCyclesSection.
+  module IdempotentSection
+    COMMAND = "ruby benches/idempotent_submit.rb --json target/bench/idempotent_submit.json"
+
+    module_function
+
+    def insert(doc, json)
+      return unless File.exist?(json)
+
+      text = File.read(doc)
+      anchor = text.index("## How each number was measured") || text.length
+      File.write(doc, text.dup.insert(anchor, "#{render(JSON.parse(File.read(json)))}\n"))
+    end
+
+    def render(results)
+      rows = results["results"].map do |store, r|
+        next "| #{store} | SKIPPED: #{r['skipped']} | | | |" if r["skipped"]
+
+        cells = %w[plain durable identified_new identified_repeat].map { |k| format("%.1f µs", r[k] * 1e6) }
+        "| #{store} | #{cells.join(' | ')} |"
+      end
+      <<~MD
+        ## Idempotent submission (issue 17)
+
+        Wall time per submit, sequential, one engine per store with no workers (only the
+        submission is timed): `plain` is `submit_task` without `identity:` (#{results['plain_calls']} calls; the
+        feature adds one `nil` check to it), `durable` is `submit_task(durable: true)` (the
+        baseline for an identified submit, which also waits for the commit), `identified, new`
+        is `submit_once` with a new key per call (store read, commit, start), `identified,
+        repeat` the same keys again (the store read only); #{results['calls']} calls each. Command (also run by
+        `rake bench`):
+
+        ```
+        #{COMMAND}
+        ```
+
+        | Store | plain | durable | identified, new | identified, repeat |
+        | --- | --- | --- | --- | --- |
+        #{rows.join("\n")}
+      MD
+    end
+  end
 end
 
 namespace :bench do
@@ -184,6 +229,11 @@ namespace :bench do
   task durable: :compile do
     BenchRun.rust(BenchRun::DURABLE_RUST)
     BenchRun.ruby(BenchRun::DURABLE_RUBY)
+  end
+
+  desc "Run issue 17's idempotent-submission bench (per-submit cost with and without identity) only"
+  task idempotent: :compile do
+    BenchRun.ruby(%w[idempotent_submit])
   end
 
   desc "Run issue 23's engine-cycle bench (1,000 start/run/close cycles per store) only"

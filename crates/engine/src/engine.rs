@@ -13,6 +13,7 @@
 
 mod boot;
 mod claiming;
+mod identified;
 mod observe;
 mod retention;
 mod shutdown;
@@ -23,6 +24,7 @@ mod wait;
 
 pub use boot::EngineOptions;
 pub use claiming::ClaimSettings;
+pub use identified::Submitted;
 pub use retention::{Deleted, RetentionSettings, RetentionStats};
 pub use submit::{DurableSubmission, RecoveryReport, SubmitRequest};
 pub use wait::{Interrupt, WaitEnd};
@@ -106,6 +108,8 @@ pub struct Engine {
     claiming: Mutex<Option<claiming::ClaimLoop>>,
     /// Deleting expired finished tasks: the thread, once started, and what it deleted.
     retention: retention::Retention,
+    /// Identities being submitted by this engine's callers now (`identified.rs`).
+    identities: crate::identity::IdentityGate,
 }
 
 impl Engine {

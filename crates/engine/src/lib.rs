@@ -13,6 +13,7 @@
 //!     tasks awaiting a template.
 //!   - `submit`: [`SubmitRequest`], submit (plain or [`DurableSubmission`]), `start_task`,
 //!     `recover` ([`RecoveryReport`]), `operate` (the manual operations).
+//!   - `identified`: `submit_identified` ([`Submitted`]), idempotent submission.
 //!   - `steps`: the worker's side of a step's life: **take** (`take_steps`,
 //!     `take_steps_for`, `take_steps_waiting`, `take_steps_waiting_for`,
 //!     `take_routed_waiting`), **report** (`complete_step`, `fail_step`), custom events.
@@ -36,6 +37,8 @@
 //! - [`operations`]: the manual operations a caller may ask for ([`operations::Operation`]:
 //!   reset a step for retry, mark it pending or completed, update its results; cancel,
 //!   retry or resolve a task) and [`operations::Request`] (who asked and why).
+//! - [`identity`]: [`Identity`] and [`IdentityStrategy`] (Tasker's identity strategies),
+//!   the identity_hash they give, and the gate that admits one submission per identity.
 //! - [`outcomes`]: [`TaskOutcome`] (a task's state and its steps' outcomes) and the
 //!   bounded set of outcomes of tasks this engine finished, so a result read back right
 //!   after its task ends costs no store round trip.
@@ -55,6 +58,7 @@
 pub(crate) mod awaiting;
 pub mod engine;
 pub(crate) mod fork;
+pub mod identity;
 pub(crate) mod inflight;
 pub(crate) mod live_task;
 pub mod operations;
@@ -66,8 +70,9 @@ pub(crate) mod work;
 
 pub use engine::{
     Deleted, DurableSubmission, Engine, EngineOptions, Interrupt, RecoveryReport,
-    RetentionSettings, RetentionStats, SubmitRequest, WaitEnd,
+    RetentionSettings, RetentionStats, SubmitRequest, Submitted, WaitEnd,
 };
+pub use identity::{Identity, IdentityStrategy};
 pub use outcomes::{StepOutcome, TaskOutcome};
 pub use registry::{RegisteredTemplate, TemplateRegistry};
 pub use stored_graph::StoredGraph;

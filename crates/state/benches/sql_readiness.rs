@@ -436,6 +436,7 @@ fn mid_run_task(
             },
             steps,
             edges,
+            identity_hash: None,
         })),
         Change::TaskTransition {
             task_id,

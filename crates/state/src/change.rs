@@ -12,6 +12,9 @@ pub struct NewTask {
     pub steps: Vec<StepRecord>,
     /// (parent, child) pairs (`tasker_workflow_step_edges`: from_step_id, to_step_id).
     pub edges: Vec<(StepId, StepId)>,
+    /// `tasker_tasks.identity_hash` for an idempotent submission (its unique index lets one
+    /// task have it); `None` writes a value no other task has.
+    pub identity_hash: Option<String>,
 }
 
 /// Step columns a change may set; `None` leaves a column as it is.

@@ -39,6 +39,8 @@ struct Tables {
     steps: HashMap<StepId, StepRow>,
     /// Tasks retention may delete, by when they got there (`retention.rs`).
     finished: std::collections::BTreeSet<(Timestamp, TaskId)>,
+    /// `tasker_tasks.identity_hash` of identified tasks: the unique index's part.
+    identities: HashMap<String, TaskId>,
 }
 
 /// See the module documentation.
@@ -111,6 +113,13 @@ impl Tables {
                     let id = new.task.task_id;
                     if self.tasks.contains_key(&id) || task_states.contains_key(&id) {
                         return Err(TaskerError::Database(format!("task {id} already exists")));
+                    }
+                    if let Some(other) = new
+                        .identity_hash
+                        .as_ref()
+                        .and_then(|h| self.identities.get(h))
+                    {
+                        return Err(TaskerError::Database(format!("task {id}: its identity_hash is task {other}'s (unique index index_tasks_on_identity_hash)")));
                     }
                     task_states.insert(id, (State::Pending, 0));
                     for s in &new.steps {
@@ -195,6 +204,9 @@ impl Tables {
                 let mut parents: HashMap<StepId, Vec<StepId>> = HashMap::new();
                 for (p, c) in &new.edges {
                     parents.entry(*c).or_default().push(*p);
+                }
+                if let Some(hash) = &new.identity_hash {
+                    self.identities.insert(hash.clone(), new.task.task_id);
                 }
                 for s in &new.steps {
                     self.steps.insert(
@@ -315,6 +327,10 @@ impl Store for MemoryStore {
             TaskId(task),
             (0..i64::from(steps)).map(|i| StepId(first + i)).collect(),
         ))
+    }
+
+    fn task_with_identity(&self, identity_hash: &str) -> TaskerResult<Option<TaskId>> {
+        Ok(self.tables.read().identities.get(identity_hash).copied())
     }
 
     fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>> {

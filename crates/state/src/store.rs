@@ -67,6 +67,19 @@ pub trait Store: Send + Sync + 'static {
     /// Just the task's current state (cheap; waiters poll it).
     fn task_state(&self, id: TaskId) -> TaskerResult<Option<State>>;
 
+    /// The task stored with `identity_hash` (an idempotent submission's), if any. The
+    /// default finds none: a store that keeps identities must say so here.
+    fn task_with_identity(&self, _identity_hash: &str) -> TaskerResult<Option<TaskId>> {
+        Ok(None)
+    }
+
+    /// The task another process stored first with the identity of `task`, when a batch
+    /// dropped `task`'s creation for that (the unique index decided; the engine drops its
+    /// copy and answers with the winner). Asked once per identified submission; forgets.
+    fn duplicate_of(&self, _task: TaskId) -> Option<TaskId> {
+        None
+    }
+
     /// Tasks not finished (pending or in_progress), oldest first: what recovery reloads.
     fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>>;
 

@@ -41,5 +41,6 @@ pub(crate) fn create_task(
         task: TaskRecord::new(task_id, template_key(), Arc::new(json!({})), at),
         steps,
         edges: vec![(first_step, StepId(first_step.0 + 1))],
+        identity_hash: None,
     }))
 }

@@ -294,11 +294,13 @@ module TaskerCore
     # @param namespace [String, nil] needed when the name exists in several namespaces
     # @param version [String, nil] defaults to the highest registered version
     # @param durable [Boolean, Numeric] wait for the commit (true: up to 10 s)
+    # @param identity [Symbol, String, Hash, nil] submit once per identity, as {#submit_once}
+    #   does (a repeat returns the existing task's id; the call waits for the commit)
     # @return [Integer] the task id
     # @raise [DatabaseError] with `durable`, when the transaction storing the task failed
     # @raise [TimeoutError] with `durable`, when the commit took longer (it may still land)
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false)
+                    reason: nil, tags: nil, durable: false, identity: nil)
       name = name.to_s
       namespace = namespace&.to_s
       version = version&.to_s
@@ -306,15 +308,43 @@ module TaskerCore
       # The common call goes straight to the native submit (as Submitter#submit_task would):
       # no second call with eight keywords, no options Struct (together about a quarter of
       # the instructions a submit cost, benches/submit_instructions.rb).
-      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable
+      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil?
         return @native.submit_in(name, context, namespace, version)
       end
 
       @submitter.submit_task(name, context, namespace: namespace, version: version, initiator: initiator,
-                                            source_system: source_system, reason: reason, tags: tags, durable: durable)
+                                            source_system: source_system, reason: reason, tags: tags, durable: durable,
+                                            identity: identity)
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
       raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
+    end
+
+    # Submits a task unless one with the same identity exists, and says which happened.
+    # Tasker's identity strategies (see {Identity}): `:default` (template, context,
+    # initiator, source_system and reason), `{ key: "..." }` (`caller_provided`: an
+    # idempotency key) or `:always_unique`; a Hash may add `window:` seconds. The same
+    # identity submitted again - sequentially, from several threads at once, or from
+    # several processes on one PostgreSQL database - yields one task: a repeat gets the
+    # existing task's id with `created?` false. The call waits (GVL released) until the
+    # task's creation is committed, so a repeat always finds it.
+    #
+    #   s = engine.submit_once("fulfil_order", { "order_id" => 42 }, identity: { key: "order-42" })
+    #   s.created? # => true, then false for every repeat
+    # @param identity [Symbol, String, Hash]
+    # @param durable [Boolean, Numeric] how long to wait for the commit (true: 10 s)
+    # @return [Submission]
+    # @raise [ValidationError] for an unknown strategy, a caller_provided without a key, a bad window
+    # @raise [TimeoutError] when the commit took longer (it may still land)
+    def submit_once(name, context = {}, identity: :default, namespace: nil, version: nil, initiator: nil,
+                    source_system: nil, reason: nil, tags: nil, durable: true)
+      name = name.to_s
+      namespace = namespace&.to_s
+      version = version&.to_s
+      context = @task_handler_hooks.before_submit(name, namespace, version, context)
+      @submitter.submit_once(name, context, identity: identity, namespace: namespace, version: version,
+                                            initiator: initiator, source_system: source_system, reason: reason,
+                                            tags: tags, durable: durable)
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.

@@ -11,15 +11,18 @@ module TaskerCore
   #
   # The job waits until the task's creation is committed (`durable: true`, unless the
   # options say otherwise), so a job the queue counts as done never loses its task. A job
-  # run twice (queues deliver at least once) submits two tasks.
+  # run twice (queues deliver at least once) submits one task: its identity is the job's
+  # id (`caller_provided`), which stays the same across deliveries and retries of one
+  # enqueued job. Pass `identity:` to choose another (`:always_unique` for the old
+  # behaviour).
   class SubmitTaskJob < ActiveJob::Base
     queue_as :default
 
     # @param name [String] the template's name
     # @param context [Hash] the task's context (JSON-compatible)
     # @param options [Hash] as for {Engine#submit_task}: namespace:, version:, initiator:,
-    #   source_system:, reason:, tags:, durable:
-    # @return [Integer] the task id
+    #   source_system:, reason:, tags:, durable:, identity:
+    # @return [Integer] the task id (the first delivery's task for a repeat)
     # @raise [OrchestrationError] when no engine runs in this process (the job is retried
     #   as your queue retries failed jobs)
     def perform(name, context = {}, **options)
@@ -28,7 +31,7 @@ module TaskerCore
                                   "(config.tasker_core.enabled or autostart leaves it stopped)"
       end
 
-      TaskerCore.submit(name, context, **{ durable: true }.merge(options))
+      TaskerCore.submit(name, context, **{ durable: true, identity: { key: "#{self.class.name}/#{job_id}" } }.merge(options))
     end
   end
 end

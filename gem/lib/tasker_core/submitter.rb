@@ -32,13 +32,20 @@ module TaskerCore
     # @param name [String]
     # @param context [Hash]
     # @param durable [Boolean, Numeric] wait (GVL released) until the task is committed
+    # @param identity [Symbol, String, Hash, nil] submit once per identity (see {Identity});
+    #   the call then waits for the commit and returns the existing task's id for a repeat
     # @return [Integer] the task id
     # @raise [ValidationError] for an unknown template, a context breaking its schema, a non-Hash context
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false)
+                    reason: nil, tags: nil, durable: false, identity: nil)
       # The common call (at most a namespace and a version) builds no options Struct.
-      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable
+      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil?
         return @native.submit_in(name.to_s, context, namespace&.to_s, version&.to_s)
+      end
+      unless identity.nil?
+        return submit_once(name, context, identity: identity, namespace: namespace, version: version,
+                                          initiator: initiator, source_system: source_system, reason: reason,
+                                          tags: tags, durable: durable).task_id
       end
 
       @native.submit(name.to_s, context, Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
@@ -46,6 +53,24 @@ module TaskerCore
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
       raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
+    end
+
+    # Submits a task unless one with the same identity exists (see {Engine#submit_once}).
+    # Always waits (GVL released) until the task's creation is committed: up to `durable`
+    # seconds when a number, else {DEFAULT_DURABLE_TIMEOUT}.
+    # @param identity [Symbol, String, Hash] see {Identity}
+    # @return [Submission] the task id, and whether this call created it
+    # @raise [ValidationError] for a bad identity (naming it), template or context
+    # @raise [TimeoutError] when the commit took longer (it may still land)
+    def submit_once(name, context = {}, identity: :default, namespace: nil, version: nil, initiator: nil,
+                    source_system: nil, reason: nil, tags: nil, durable: true)
+      identity = Identity.read(identity)
+      timeout = durable.is_a?(Numeric) ? durable : DEFAULT_DURABLE_TIMEOUT
+      options = Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
+                                          tags, true, timeout)
+      Submission.new(*@native.submit_identified(name.to_s, context, options, identity))
+    rescue EncodingError => e
+      raise Inputs.explain_encoding(e, "submit_once name" => name, "namespace" => namespace, "version" => version)
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.

@@ -279,6 +279,7 @@ impl Engine {
             stop_receiver,
             awaiting: Arc::new(AwaitingTemplates::default()),
             submit_only,
+            identities: Default::default(),
             task_ended,
             claiming: Mutex::new(None),
             retention: Default::default(),

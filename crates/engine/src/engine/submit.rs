@@ -102,7 +102,7 @@ impl Engine {
     /// store commits its creation (soon, with the next group commit; [`Engine::flush`]
     /// waits for it); use [`Engine::submit_durable`] to be told.
     pub fn submit(&self, req: SubmitRequest) -> TaskerResult<TaskId> {
-        self.submit_with(req, None)
+        self.submit_with(req, None, None)
     }
 
     /// Like [`Engine::submit`], and returns a [`DurableSubmission`] that says when the task's
@@ -110,14 +110,17 @@ impl Engine {
     /// on it before acknowledging its own request.
     pub fn submit_durable(&self, req: SubmitRequest) -> TaskerResult<DurableSubmission> {
         let (tx, rx) = bounded(1);
-        let task_id = self.submit_with(req, Some(tx))?;
+        let task_id = self.submit_with(req, Some(tx), None)?;
         Ok(DurableSubmission { task_id, rx })
     }
 
-    fn submit_with(
+    /// The submission every submit makes; `identity_hash` is an identified submission's
+    /// (`identified.rs`), `None` a unique one.
+    pub(super) fn submit_with(
         &self,
         req: SubmitRequest,
         durable: Option<Sender<TaskerResult<()>>>,
+        identity_hash: Option<String>,
     ) -> TaskerResult<TaskId> {
         let template =
             self.registry
@@ -147,6 +150,7 @@ impl Engine {
         let stopping = self.stopping.read();
         self.ensure_running(&stopping)?;
         let (task_id, step_ids) = self.store.allocate_ids(template.graph.len() as u32)?;
+        let held = identity_hash.is_some() && !self.submit_only;
         // Marked before the orchestrator hears of it, so its finish cannot come first. A
         // client's task finishes elsewhere: waits for it read the store.
         if !self.submit_only {
@@ -162,9 +166,13 @@ impl Engine {
                 source_system: req.source_system,
                 reason: req.reason,
                 tags: req.tags,
+                identity_hash,
             },
             start: req.start,
             durable,
+            // A client hands no step out anyway; a worker holds an identified task's
+            // steps until it is known to be the only one (`identified.rs`).
+            held,
         });
         Ok(task_id)
     }

@@ -57,6 +57,8 @@ pub struct TaskOrigin {
     pub source_system: Option<String>,
     pub reason: Option<String>,
     pub tags: Option<Json>,
+    /// An idempotent submission's identity (`tasker_tasks.identity_hash`).
+    pub identity_hash: Option<String>,
 }
 
 /// A step's live state (the orchestrator's copy of its row).
@@ -157,6 +159,7 @@ impl LiveTask {
             },
             steps: records,
             edges,
+            identity_hash: origin.identity_hash,
         })));
         let task = LiveTask {
             id,

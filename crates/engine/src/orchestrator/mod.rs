@@ -44,7 +44,15 @@ pub struct SubmitTask {
     pub start: bool,
     /// Answered once the task's creation is committed (a durable submission).
     pub durable: Option<Sender<TaskerResult<()>>>,
+    /// Started, but no step is handed out until [`ReleaseTask`]: an identified task waits
+    /// until its creation is committed and found to be the only one of its identity.
+    pub held: bool,
 }
+
+/// Hands out the ready steps of a task submitted `held`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseTask(pub TaskId);
 
 /// Start a pending task, optionally on a dedicated route; answers on `reply`.
 #[derive(Message)]
@@ -227,6 +235,10 @@ impl Handler<SubmitTask> for Orchestrator {
             .metrics
             .tasks_submitted
             .fetch_add(1, Ordering::Relaxed);
+        if msg.held {
+            // No room: every ready step waits in `deferred` until ReleaseTask.
+            task.max_parallel = Some(0);
+        }
         if msg.start && !self.stopping {
             task.start(now, &mut fx).expect("a new task is pending");
         }
@@ -241,6 +253,29 @@ impl Handler<SubmitTask> for Orchestrator {
             None => Delivery::Batched,
         };
         self.apply_with(msg.task_id, fx, delivery, ctx);
+    }
+}
+
+impl Handler<ReleaseTask> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReleaseTask, ctx: &mut Self::Context) {
+        if self.stopping {
+            // Nothing is handed out any more; the task is stored running, and the next
+            // engine's recovery resumes it.
+            return;
+        }
+        let mut fx = self.effects();
+        let Some(task) = self.tasks.get_mut(&msg.0) else {
+            return;
+        };
+        task.max_parallel = None;
+        let steps = &task.steps;
+        fx.dispatch = std::mem::take(&mut task.deferred)
+            .into_iter()
+            .filter(|&i| steps[i as usize].state == State::Pending && !steps[i as usize].in_process)
+            .collect();
+        self.apply(msg.0, fx, ctx);
     }
 }
 

@@ -34,6 +34,7 @@ fn create(task: i64, steps: &[i64], retry_limit: u32) -> Change {
             })
             .collect(),
         edges: Vec::new(),
+        identity_hash: None,
     }))
 }
 

@@ -32,6 +32,12 @@ impl MemoryStore {
             tables.finished.remove(&entry);
             remove_task(&mut tables, entry.1, &mut purged);
         }
+        if !tables.identities.is_empty() && !purged.tasks.is_empty() {
+            // A deleted task's identity is free again, as its row's unique index entry is on
+            // the SQL stores. One pass a batch: the identities are those of retained tasks.
+            let gone: std::collections::HashSet<TaskId> = purged.tasks.iter().copied().collect();
+            tables.identities.retain(|_, task| !gone.contains(task));
+        }
         shrink(&mut tables);
         Ok(purged)
     }

@@ -93,7 +93,10 @@ pub(crate) fn check(
                 plan.new_tasks.push(NewTaskRow {
                     record: new.task.clone(),
                     named_task_id: rows.named_task_id,
-                    identity_hash: identity_hash(id),
+                    identity_hash: new
+                        .identity_hash
+                        .clone()
+                        .unwrap_or_else(|| identity_hash(id)),
                 });
                 for s in &new.steps {
                     let (named_step_id, _) = *rows.steps.get(&*s.name).ok_or_else(|| {

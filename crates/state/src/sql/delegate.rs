@@ -34,6 +34,15 @@ macro_rules! delegate_store {
             ) -> tasker_model::TaskerResult<Option<tasker_model::State>> {
                 self.0.task_state(id)
             }
+            fn task_with_identity(
+                &self,
+                identity_hash: &str,
+            ) -> tasker_model::TaskerResult<Option<tasker_model::TaskId>> {
+                self.0.task_with_identity(identity_hash)
+            }
+            fn duplicate_of(&self, task: tasker_model::TaskId) -> Option<tasker_model::TaskId> {
+                self.0.duplicate_of(task)
+            }
             fn unfinished_tasks(&self) -> tasker_model::TaskerResult<Vec<tasker_model::TaskId>> {
                 self.0.unfinished_tasks()
             }

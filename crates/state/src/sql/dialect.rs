@@ -96,6 +96,8 @@ pub(crate) struct RegisterSql {
 pub(crate) struct Statements {
     /// (task id, most recent to_state) of task $1.
     pub(crate) task_state: &'static str,
+    /// The task_id of the task whose identity_hash is $1.
+    pub(crate) task_with_identity: &'static str,
     pub(crate) read: TaskReads,
     /// (task_id, to_state, sort_key) of the tasks in the ids $1.
     pub(crate) task_heads: &'static str,

@@ -25,7 +25,8 @@
 //!   position), `Statements` (a database's SQL text for the shared body).
 //! - `plan`: the cache of history heads, the plan of set-based writes, the retry when the
 //!   cache was stale. `check`: the batch checks (MemoryStore's, same errors) producing the
-//!   plan.
+//!   plan. `duplicates`: identified tasks another process stored first, dropped from a
+//!   batch the unique index refused.
 //! - `read`: a task's rows and the history heads, read and decoded. `register`: the named
 //!   rows `register_template` finds or creates. `insights`: the insights from rows;
 //!   `insights_sql`: the insights SQL both databases share to the letter.
@@ -45,6 +46,7 @@ mod check;
 mod codec;
 mod delegate;
 mod dialect;
+mod duplicates;
 mod insights;
 mod insights_sql;
 mod plan;

@@ -12,6 +12,9 @@ use crate::insights::{
 };
 use crate::sql::codec::{db_error, is_unreachable, parse_state, ReadError};
 use crate::sql::dialect::{Dialect, InsightRows, Param, ReadRow, WriteError};
+use crate::sql::duplicates::{
+    creates_identified, drop_duplicates, is_identity_conflict, Duplicates,
+};
 use crate::sql::plan::{apply_with_retry, refusal, Failure, Heads};
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::templates::{plan_template, TemplateCache};
@@ -54,6 +57,8 @@ pub(crate) struct Shared<D> {
     pub(crate) writer: tokio::sync::Mutex<()>,
     /// Set by `close`: background reads (the health count) let their connection go.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Identified tasks another process stored first (`duplicates.rs`).
+    duplicates: Duplicates,
 }
 
 impl<D: InsightRows> SqlStore<D> {
@@ -66,6 +71,7 @@ impl<D: InsightRows> SqlStore<D> {
                 heads: Mutex::new(Heads::default()),
                 writer: tokio::sync::Mutex::new(()),
                 closing: tokio::sync::watch::Sender::new(false),
+                duplicates: Duplicates::default(),
             }),
             runtime,
         }
@@ -155,6 +161,21 @@ impl<D: InsightRows> SqlStore<D> {
         state
             .map(|s| s.map_or(Ok(State::Pending), |s| parse_state(&s)))
             .transpose()
+    }
+
+    pub(crate) fn task_with_identity(&self, identity_hash: &str) -> TaskerResult<Option<TaskId>> {
+        let doing = || "finding the task of an identity_hash".to_string();
+        self.read(doing, || async {
+            let mut conn = self.inner.db.begin_read().await?;
+            let params = [Param::Text(identity_hash)];
+            let rows = D::rows(&mut conn, D::SQL.task_with_identity, &params).await?;
+            D::end_read(conn).await?;
+            rows.first().map(|r| r.get(0).map(TaskId)).transpose()
+        })
+    }
+
+    pub(crate) fn duplicate_of(&self, task: TaskId) -> Option<TaskId> {
+        self.inner.duplicates.lock().remove(&task)
     }
 
     pub(crate) fn unfinished_tasks(&self) -> TaskerResult<Vec<TaskId>> {
@@ -307,13 +328,36 @@ impl<D: Dialect> Shared<D> {
     async fn apply(&self, batch: Vec<Change>) -> TaskerResult<()> {
         let _writer = self.writer.lock().await;
         let mut batch = batch;
+        let mut deduplicated = false;
         loop {
             let lost = {
                 let batch = &batch;
                 apply_with_retry(batch, &self.heads, |all| {
                     self.attempt_until_reached(batch, all)
                 })
-                .await?
+                .await
+            };
+            let lost = match lost {
+                // Another process stored one of the batch's identities first: write the
+                // rest without the losers (the conflict is committed, so they are found).
+                Err(e)
+                    if !deduplicated && is_identity_conflict(&e) && creates_identified(&batch) =>
+                {
+                    deduplicated = true;
+                    drop_duplicates(&self.db, &mut batch, &self.duplicates)
+                        .await
+                        .map_err(|e| {
+                            db_error(
+                                format!("finding duplicate identities in {}", self.describe),
+                                e,
+                            )
+                        })?;
+                    if batch.is_empty() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                other => other?,
             };
             let Some((tasks, steps)) = lost else {
                 return Ok(());

@@ -124,6 +124,7 @@ pub fn new_task_with_ids(
         },
         steps,
         edges,
+        identity_hash: None,
     }
 }
 

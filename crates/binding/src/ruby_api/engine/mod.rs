@@ -2,7 +2,8 @@
 //!
 //! This file owns the wrapped class, its lifecycle (start, templates, recover, flush, stop,
 //! close), submitting, starting and awaiting tasks, and `init`; the other methods are
-//! defined by one file per area: [`steps`] (taking and reporting steps), [`operations`]
+//! defined by one file per area: [`steps`] (taking and reporting steps), [`identity`]
+//! (idempotent submission), [`operations`]
 //! (manual operations), [`inspection`] (reading tasks, graphs and templates) and
 //! [`insights`] (health, stats, metrics, stored insights). Must not decide anything the
 //! engine decides: each method converts its arguments, calls the engine, converts back.
@@ -11,6 +12,7 @@
 //! interrupted. Positional arguments and options Structs only: `TaskerCore::Engine` (Ruby)
 //! owns keywords and defaults.
 
+mod identity;
 mod insights;
 mod inspection;
 mod operations;
@@ -80,6 +82,30 @@ fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
     String::try_convert(v)
         .map(Some)
         .map_err(|_| invalid(what, "expected a String"))
+}
+
+/// A [`SubmitRequest`] from `submit`'s arguments (`options` a `Native::SubmitOptions`),
+/// and its `durable_timeout`.
+fn submit_request(
+    ruby: &Ruby,
+    name: String,
+    context: Value,
+    options: Value,
+) -> Result<(SubmitRequest, Option<std::time::Duration>), Error> {
+    let [namespace, version, initiator, source_system, reason, tags, start, durable] =
+        SUBMIT_OPTIONS.read(options)?;
+    let request = SubmitRequest {
+        context: to_json(ruby, context, || "context".to_string())?,
+        namespace: namespace.opt_string()?,
+        version: version.opt_string()?,
+        initiator: initiator.opt_string()?,
+        source_system: source_system.opt_string()?,
+        reason: reason.opt_string()?,
+        tags: tags.opt_json(ruby)?,
+        start: start.flag(),
+        name,
+    };
+    Ok((request, durable.opt_seconds()?))
 }
 
 impl Engine {
@@ -197,20 +223,7 @@ impl Engine {
     ) -> Result<i64, Error> {
         let started = Instant::now();
         guard(|| {
-            let [namespace, version, initiator, source_system, reason, tags, start, durable] =
-                SUBMIT_OPTIONS.read(options)?;
-            let durable_timeout = durable.opt_seconds()?;
-            let request = SubmitRequest {
-                context: to_json(ruby, context, || "context".to_string())?,
-                namespace: namespace.opt_string()?,
-                version: version.opt_string()?,
-                initiator: initiator.opt_string()?,
-                source_system: source_system.opt_string()?,
-                reason: reason.opt_string()?,
-                tags: tags.opt_json(ruby)?,
-                start: start.flag(),
-                name,
-            };
+            let (request, durable_timeout) = submit_request(ruby, name, context, options)?;
             let Some(timeout) = durable_timeout else {
                 let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
                 rb_self.inner.metrics().submit.record(started.elapsed());
@@ -432,6 +445,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         // Submitting, starting and awaiting tasks.
         "submit" => (Engine::submit, 3),
         "submit_in" => (Engine::submit_in, 4),
+        "submit_identified" => (Engine::submit_identified, 4),
         "start_task" => (Engine::start_task, 4),
         "wait_for_task" => (Engine::wait_for_task, 2),
         "await_task" => (Engine::await_task, 2),

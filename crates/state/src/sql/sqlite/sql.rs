@@ -8,6 +8,7 @@ pub(super) const STATEMENTS: Statements = Statements {
                  LEFT JOIN tasker_task_transitions tr \
                    ON tr.task_id = t.task_id AND tr.most_recent \
                  WHERE t.task_id = ?1",
+    task_with_identity: "SELECT task_id FROM tasker_tasks WHERE identity_hash = ?1",
     read: TaskReads {
         task: "SELECT t.named_task_id, ns.name, nt.name, nt.version, t.context, t.initiator, \
                       t.source_system, t.reason, t.tags, t.complete, t.requested_at, \

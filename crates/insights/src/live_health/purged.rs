@@ -66,6 +66,7 @@ mod tests {
                 })
                 .collect(),
             edges: Vec::new(),
+            identity_hash: None,
         }))
     }
 

@@ -52,6 +52,7 @@ mod insights_sql;
 mod plan;
 mod postgres;
 mod read;
+mod reconnect;
 mod register;
 mod retention;
 mod runtime;

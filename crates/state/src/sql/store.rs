@@ -10,12 +10,13 @@ use crate::change::Change;
 use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
-use crate::sql::codec::{db_error, is_unreachable, parse_state, ReadError};
+use crate::sql::codec::{db_error, parse_state, ReadError};
 use crate::sql::dialect::{Dialect, InsightRows, Param, ReadRow, WriteError};
 use crate::sql::duplicates::{
     creates_identified, drop_duplicates, is_identity_conflict, Duplicates,
 };
 use crate::sql::plan::{apply_with_retry, refusal, Failure, Heads};
+use crate::sql::reconnect::{self, failure};
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::templates::{plan_template, TemplateCache};
 use crate::sql::view::assemble;
@@ -25,7 +26,6 @@ use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
 
 /// Tasks not finished, oldest first (the same text in both databases: no parameters). Only a
@@ -83,7 +83,7 @@ impl<D: InsightRows> SqlStore<D> {
 
     /// Runs the read `work()` makes on the store's runtime; a failure is a `Database` error
     /// saying what the store was `doing`. While the database cannot be reached the read is
-    /// made again with backoff, for up to [`READ_RECONNECT_WINDOW`]: after a server restart
+    /// made again with backoff while the database cannot be reached (`reconnect.rs`): after a server restart
     /// every pooled connection fails once before the pool replaces it.
     fn read<T, E, F, W>(&self, doing: impl FnOnce() -> String, work: W) -> TaskerResult<T>
     where
@@ -92,21 +92,7 @@ impl<D: InsightRows> SqlStore<D> {
         T: Send,
         E: Into<ReadError> + Send,
     {
-        let retrying = async {
-            let started = std::time::Instant::now();
-            let mut pause = Duration::from_millis(20);
-            loop {
-                match work().await.map_err(Into::into) {
-                    Err(ReadError::Sql(e))
-                        if is_unreachable(&e) && started.elapsed() < READ_RECONNECT_WINDOW =>
-                    {
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(1));
-                    }
-                    outcome => return outcome,
-                }
-            }
-        };
+        let retrying = reconnect::retry_read(work);
         self.runtime.block_on(retrying).map_err(|e: ReadError| {
             e.into_tasker(format!("{} in {}", doing(), self.inner.describe))
         })
@@ -379,44 +365,14 @@ impl<D: Dialect> Shared<D> {
         }
     }
 
-    /// [`Self::attempt`], made again with backoff while the database cannot be reached, for
-    /// up to [`RECONNECT_WINDOW`]: a restart or failover of the server delays the batch (and
-    /// the ones queued behind it) instead of losing it. The attempt wrote nothing each time
-    /// it failed so, except in the instant of a commit the server never acknowledged (then the
-    /// retry finds its own rows and reports a concurrent modification).
+    /// [`Self::attempt`], made again while the database cannot be reached
+    /// (`reconnect.rs`): a restart or failover delays the batch instead of losing it.
     async fn attempt_until_reached(
         &self,
         batch: &[Change],
         all: bool,
     ) -> Result<Option<Lost>, Failure> {
-        let started = std::time::Instant::now();
-        let mut pause = Duration::from_millis(50);
-        let mut logged = false;
-        loop {
-            match self.attempt(batch, all).await {
-                Err(Failure::Unreachable(e)) if started.elapsed() < RECONNECT_WINDOW => {
-                    if !logged {
-                        eprintln!(
-                            "tasker-core: {e}; the store retries the batch until the database answers (up to {} s)",
-                            RECONNECT_WINDOW.as_secs()
-                        );
-                        logged = true;
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-                outcome => {
-                    if logged {
-                        eprintln!(
-                            "tasker-core: {} answers again after {:.1} s; the batch went on",
-                            self.describe,
-                            started.elapsed().as_secs_f64()
-                        );
-                    }
-                    return outcome;
-                }
-            }
-        }
+        reconnect::retry_batch(&self.describe, || self.attempt(batch, all)).await
     }
 
     /// One try at the batch: `Some` of the tasks (and their steps) that another process
@@ -512,18 +468,3 @@ impl<D: Dialect> Shared<D> {
 
 /// Tasks another process took over, and their steps a batch touched.
 type Lost = (HashSet<TaskId>, HashSet<StepId>);
-
-/// How long a read waits for an unreachable database before it is reported as failed.
-const READ_RECONNECT_WINDOW: Duration = Duration::from_secs(10);
-
-/// How long a batch waits for an unreachable database before it is reported as failed.
-const RECONNECT_WINDOW: Duration = Duration::from_secs(120);
-
-/// A failed statement of an attempt: worth retrying when the database was unreachable.
-fn failure(doing: String, e: sqlx::Error) -> Failure {
-    if is_unreachable(&e) {
-        Failure::Unreachable(db_error(doing, e))
-    } else {
-        Failure::Refused(db_error(doing, e))
-    }
-}

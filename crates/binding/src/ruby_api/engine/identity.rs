@@ -1,7 +1,8 @@
 //! `submit_identified`: idempotent submission (Tasker's identity strategies). Must not
 //! decide identities: `tasker_engine::identity` does.
 
-use super::{submit_request, Engine};
+use super::arguments::submit_request;
+use super::Engine;
 use crate::helpers::errors::{guard, to_ruby as err};
 use crate::helpers::nogvl::blocking;
 use magnus::{Error, Ruby, Value};

@@ -6,7 +6,8 @@
 //! crossing through `helpers::view`; store reads let go of the GVL. Must not change
 //! anything, nor take part in running steps: nothing here is on the hot path.
 
-use super::{opt_string, Engine};
+use super::arguments::opt_string;
+use super::Engine;
 use crate::helpers::convert::to_i64;
 use crate::helpers::errors::{guard, to_ruby as err};
 use crate::helpers::nogvl::blocking;

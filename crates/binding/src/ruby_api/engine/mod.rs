@@ -12,6 +12,7 @@
 //! interrupted. Positional arguments and options Structs only: `TaskerCore::Engine` (Ruby)
 //! owns keywords and defaults.
 
+mod arguments;
 mod identity;
 mod insights;
 mod inspection;
@@ -26,8 +27,8 @@ use crate::helpers::convert::{template_source, template_text, to_i64, to_json, t
 use crate::helpers::errors::{error, guard, invalid, to_ruby as err};
 use crate::helpers::memory::{release_freed_memory, PurgeAtOnce};
 use crate::helpers::nogvl::{blocking, check_interrupts, interruptible};
-use crate::helpers::options::Kind;
 use crate::helpers::view::{to_ruby, Keys};
+use arguments::{opt, opt_string, submit_request};
 use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby, Value};
 use serde::Serialize;
 use std::path::Path;
@@ -56,56 +57,6 @@ struct Recovered {
     task_ids: Vec<i64>,
     owned_elsewhere: usize,
     skipped: Vec<(i64, String)>,
-}
-
-/// `TaskerCore::Native::SubmitOptions`: everything `submit` takes beyond name and context.
-static SUBMIT_OPTIONS: Kind<8> = Kind::new(
-    "SubmitOptions",
-    "submit option",
-    "namespace version initiator source_system reason tags start durable_timeout",
-);
-
-fn opt<T: magnus::TryConvert>(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<T>, Error> {
-    match h.get(ruby.to_symbol(key)) {
-        Some(v) if !v.is_nil() => T::try_convert(v)
-            .map(Some)
-            .map_err(|e| invalid(&format!("option {key}"), e)),
-        _ => Ok(None),
-    }
-}
-
-/// A String argument that may be nil, naming `what` when it is something else.
-fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
-    if v.is_nil() {
-        return Ok(None);
-    }
-    String::try_convert(v)
-        .map(Some)
-        .map_err(|_| invalid(what, "expected a String"))
-}
-
-/// A [`SubmitRequest`] from `submit`'s arguments (`options` a `Native::SubmitOptions`),
-/// and its `durable_timeout`.
-fn submit_request(
-    ruby: &Ruby,
-    name: String,
-    context: Value,
-    options: Value,
-) -> Result<(SubmitRequest, Option<std::time::Duration>), Error> {
-    let [namespace, version, initiator, source_system, reason, tags, start, durable] =
-        SUBMIT_OPTIONS.read(options)?;
-    let request = SubmitRequest {
-        context: to_json(ruby, context, || "context".to_string())?,
-        namespace: namespace.opt_string()?,
-        version: version.opt_string()?,
-        initiator: initiator.opt_string()?,
-        source_system: source_system.opt_string()?,
-        reason: reason.opt_string()?,
-        tags: tags.opt_json(ruby)?,
-        start: start.flag(),
-        name,
-    };
-    Ok((request, durable.opt_seconds()?))
 }
 
 impl Engine {

@@ -1,0 +1,62 @@
+//! Reading `TaskerCore::Native::Engine`'s arguments: optional Hash entries and Strings, and
+//! `submit`'s options Struct, each failure naming the option. Must not call the engine.
+
+use crate::helpers::convert::to_json;
+use crate::helpers::errors::invalid;
+use crate::helpers::options::Kind;
+use magnus::{prelude::*, Error, RHash, Ruby, Value};
+use tasker_engine::SubmitRequest;
+
+/// `TaskerCore::Native::SubmitOptions`: everything `submit` takes beyond name and context.
+static SUBMIT_OPTIONS: Kind<8> = Kind::new(
+    "SubmitOptions",
+    "submit option",
+    "namespace version initiator source_system reason tags start durable_timeout",
+);
+
+pub(super) fn opt<T: magnus::TryConvert>(
+    ruby: &Ruby,
+    h: RHash,
+    key: &str,
+) -> Result<Option<T>, Error> {
+    match h.get(ruby.to_symbol(key)) {
+        Some(v) if !v.is_nil() => T::try_convert(v)
+            .map(Some)
+            .map_err(|e| invalid(&format!("option {key}"), e)),
+        _ => Ok(None),
+    }
+}
+
+/// A String argument that may be nil, naming `what` when it is something else.
+pub(super) fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
+    if v.is_nil() {
+        return Ok(None);
+    }
+    String::try_convert(v)
+        .map(Some)
+        .map_err(|_| invalid(what, "expected a String"))
+}
+
+/// A [`SubmitRequest`] from `submit`'s arguments (`options` a `Native::SubmitOptions`),
+/// and its `durable_timeout`.
+pub(super) fn submit_request(
+    ruby: &Ruby,
+    name: String,
+    context: Value,
+    options: Value,
+) -> Result<(SubmitRequest, Option<std::time::Duration>), Error> {
+    let [namespace, version, initiator, source_system, reason, tags, start, durable] =
+        SUBMIT_OPTIONS.read(options)?;
+    let request = SubmitRequest {
+        context: to_json(ruby, context, || "context".to_string())?,
+        namespace: namespace.opt_string()?,
+        version: version.opt_string()?,
+        initiator: initiator.opt_string()?,
+        source_system: source_system.opt_string()?,
+        reason: reason.opt_string()?,
+        tags: tags.opt_json(ruby)?,
+        start: start.flag(),
+        name,
+    };
+    Ok((request, durable.opt_seconds()?))
+}

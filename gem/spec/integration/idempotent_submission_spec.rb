@@ -8,7 +8,7 @@ require "tmpdir"
 # sequential, from many threads at once, from a client and a worker engine on one
 # PostgreSQL database, a job delivered twice - get the first task's id and say so.
 RSpec.describe "Idempotent submission" do
-  TEMPLATE = <<~YAML
+  CHARGE_CARD_TEMPLATE = <<~YAML
     name: charge_card
     namespace_name: billing
     version: 1.0.0
@@ -19,7 +19,7 @@ RSpec.describe "Idempotent submission" do
   let(:engine) { start_engine(templates: nil, workers: 0) }
   let(:run) { SecureRandom.hex(6) } # keeps identities apart on a shared PostgreSQL schema
 
-  before { engine.register_template(TEMPLATE, source: "charge_card.yaml") }
+  before { engine.register_template(CHARGE_CARD_TEMPLATE, source: "charge_card.yaml") }
 
   def stored_tasks(on = engine) = TaskerCore::Insights::SystemHealthCounts.from_store(engine: on).total_tasks
 
@@ -96,7 +96,7 @@ RSpec.describe "Idempotent submission" do
     require "tasker_core/submit_task_job"
     ActiveJob::Base.logger = Logger.new(nil)
     TaskerCore.start(templates: nil, workers: 0, database_url: SpecStore.url, recover: false, instrument: false)
-    TaskerCore.engine.register_template(TEMPLATE, source: "charge_card.yaml")
+    TaskerCore.engine.register_template(CHARGE_CARD_TEMPLATE, source: "charge_card.yaml")
     before = stored_tasks(TaskerCore.engine)
     job = TaskerCore::SubmitTaskJob.new("charge_card", { "order" => run }, namespace: "billing")
     data = job.serialize # what a queue stores; each delivery runs a copy of it
@@ -117,7 +117,7 @@ RSpec.describe "Idempotent submission" do
       url = SpecStore.isolated_url("idempotent", Dir.mktmpdir("tasker-idem"))
       worker = start_engine(templates: nil, workers: 0, database_url: url)
       client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
-      [worker, client].each { |e| e.register_template(TEMPLATE, source: "charge_card.yaml") }
+      [worker, client].each { |e| e.register_template(CHARGE_CARD_TEMPLATE, source: "charge_card.yaml") }
       20.times do |round|
         gate = Queue.new
         threads = [worker, client].flat_map do |e|
@@ -145,10 +145,10 @@ RSpec.describe "Idempotent submission" do
       dir = Dir.mktmpdir("tasker-idem-processes")
       url = SpecStore.isolated_url("idempotent_processes", dir)
       template = File.join(dir, "charge_card.yaml")
-      File.write(template, TEMPLATE)
+      File.write(template, CHARGE_CARD_TEMPLATE)
       keys = 40
       worker = start_engine(templates: nil, workers: 0, database_url: url)
-      worker.register_template(TEMPLATE, source: template)
+      worker.register_template(CHARGE_CARD_TEMPLATE, source: template)
       child = IO.popen([RbConfig.ruby, File.expand_path("../bin/identity_child.rb", __dir__), url, template, keys.to_s],
                        "r+")
       expect(child.gets).to eq("ready\n")

@@ -8,7 +8,7 @@ require "tmpdir"
 # same file is refused, naming the process that holds it; the file opens again as soon as the
 # holder closes its engine or dies (SIGKILL included); a forked child is not a holder.
 RSpec.describe "One engine process per SQLite file" do
-  LIB = File.expand_path("../../lib", __dir__)
+  GEM_LIB = File.expand_path("../../lib", __dir__)
 
   # Starts an engine on `url` in a new Ruby process; returns [exit status, stdout+stderr].
   def open_in_other_process(url)
@@ -24,7 +24,7 @@ RSpec.describe "One engine process per SQLite file" do
         exit 3
       end
     RUBY
-    out, status = Open3.capture2e(RbConfig.ruby, "-I", LIB, "-e", script, url)
+    out, status = Open3.capture2e(RbConfig.ruby, "-I", GEM_LIB, "-e", script, url)
     [status.exitstatus, out]
   end
 
@@ -80,7 +80,7 @@ RSpec.describe "One engine process per SQLite file" do
       end
       reader.close
     RUBY
-    out, status = Open3.capture2e(RbConfig.ruby, "-I", LIB, "-e", script, "#{@url}?mode=ro", id.to_s)
+    out, status = Open3.capture2e(RbConfig.ruby, "-I", GEM_LIB, "-e", script, "#{@url}?mode=ro", id.to_s)
     expect(status.exitstatus).to eq(0), out
     expect(out).to include("state=complete")
     expect(out).to match(/write refused: TaskerCore::DatabaseError: .*readonly/)
@@ -88,7 +88,7 @@ RSpec.describe "One engine process per SQLite file" do
   end
 
   it "opens at once after the holder is SIGKILLed" do
-    holder = IO.popen([RbConfig.ruby, "-I", LIB, "-e", <<~RUBY, @url], err: %i[child out])
+    holder = IO.popen([RbConfig.ruby, "-I", GEM_LIB, "-e", <<~RUBY, @url], err: %i[child out])
       Warning[:experimental] = false
       require "tasker_core"
       TaskerCore::Engine.start(database_url: ARGV[0], workers: 1, recover: false)

@@ -1,22 +1,10 @@
 # frozen_string_literal: true
 
-require "rbconfig"
-
 # Issue 16: PostgreSQL restarted mid-run (`pg_ctl restart -m fast`, which ends every session):
 # the engines reconnect with backoff and finish, and nothing is lost or run twice. Two worker
 # processes and a client engine, on a server of the spec's own (spec/support/private_postgres.rb).
 RSpec.describe "A PostgreSQL restart in the middle of a run", :slow do
-  WORKER_CHILD = File.expand_path("../bin/worker_child.rb", __dir__)
-  RESTART_CHAIN = <<~YAML
-    name: shared_chain
-    namespace_name: processes
-    version: 1.0.0
-    step_templates:
-      - { name: a, handler_class: SharedChainHandler, default_retry_limit: 5 }
-      - { name: b, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: a }
-      - { name: c, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: b }
-      - { name: d, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: c }
-  YAML
+  include WorkerChildren
 
   before do
     skip "the restart test runs in the PostgreSQL run" unless SpecStore.postgres?
@@ -27,28 +15,18 @@ RSpec.describe "A PostgreSQL restart in the middle of a run", :slow do
     end
   end
 
-  def spawn_worker(url, template, log)
-    reader, writer = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, WORKER_CHILD, url, template, log, out: writer)
-    writer.close
-    raise "worker #{pid} did not start" unless reader.wait_readable(60) && reader.gets == "ready\n"
-
-    reader.close
-    pid
-  end
-
   def steps_run(log) = File.exist?(log) ? File.readlines(log).size : 0
 
   it "finishes every task after the server restarts, each step completed once" do
     server = PrivatePostgres.new.start
     dir = Dir.mktmpdir("tasker-restart")
     template = File.join(dir, "shared_chain.yaml")
-    File.write(template, RESTART_CHAIN)
+    File.write(template, WorkerChildren::SHARED_CHAIN)
     log = File.join(dir, "executions.log")
     url = server.url
     pids = []
     client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
-    client.register_template(RESTART_CHAIN, source: "shared_chain.yaml")
+    client.register_template(WorkerChildren::SHARED_CHAIN, source: "shared_chain.yaml")
     pids = Array.new(2) { spawn_worker(url, template, log) }
     ids = Array.new(300) { |i| client.submit_task("shared_chain", { "i" => i }, namespace: "processes") }
     client.flush

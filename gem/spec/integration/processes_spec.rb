@@ -9,17 +9,8 @@ require "rbconfig"
 # task completes, each worker ran some, the killed worker's tasks move on within the lease
 # timeout plus 5 s, and no step whose completion was committed runs again.
 RSpec.describe "Engines in several processes on one PostgreSQL database", :slow do
-  WORKER = File.expand_path("../bin/worker_child.rb", __dir__)
-  SHARED_CHAIN = <<~YAML
-    name: shared_chain
-    namespace_name: processes
-    version: 1.0.0
-    step_templates:
-      - { name: a, handler_class: SharedChainHandler, default_retry_limit: 5 }
-      - { name: b, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: a }
-      - { name: c, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: b }
-      - { name: d, handler_class: SharedChainHandler, default_retry_limit: 5, depends_on_step: c }
-  YAML
+  include WorkerChildren
+
   # a -> (b, c) -> d: two steps of a task ready at once, possibly in two workers' threads.
   SHARED_DIAMOND = <<~YAML
     name: shared_diamond
@@ -34,16 +25,6 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
   LEASE = 3 # seconds, as worker_child.rb starts its engine
 
   before { skip "several processes share a PostgreSQL database only" unless SpecStore.postgres? }
-
-  def spawn_worker(url, template, log)
-    reader, writer = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, WORKER, url, template, log, out: writer)
-    writer.close
-    raise "worker #{pid} did not start" unless reader.wait_readable(60) && reader.gets == "ready\n"
-
-    reader.close
-    pid
-  end
 
   def now = Process.clock_gettime(Process::CLOCK_REALTIME, :microsecond)
 
@@ -94,7 +75,7 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
   def three_workers_and_a_client(url, dir)
     template = File.join(dir, "templates")
     Dir.mkdir(template)
-    File.write(File.join(template, "shared_chain.yaml"), SHARED_CHAIN)
+    File.write(File.join(template, "shared_chain.yaml"), WorkerChildren::SHARED_CHAIN)
     File.write(File.join(template, "shared_diamond.yaml"), SHARED_DIAMOND)
     log = File.join(dir, "executions.log")
     pids = Array.new(3) { spawn_worker(url, template, log) }
@@ -182,7 +163,7 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
     dir = Dir.mktmpdir("tasker-processes")
     url = SpecStore.isolated_url("processes_client", dir)
     template = File.join(dir, "shared_chain.yaml")
-    File.write(template, SHARED_CHAIN.gsub("default_retry_limit: 5", "default_retry_limit: 1"))
+    File.write(template, WorkerChildren::SHARED_CHAIN.gsub("default_retry_limit: 5", "default_retry_limit: 1"))
     log = File.join(dir, "executions.log")
     client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
     client.register_template(File.read(template), source: "shared_chain.yaml")

@@ -411,6 +411,14 @@ impl Store for MemoryStore {
         self.purge_now(before, limit)
     }
 
+    fn expired_finished(&self, before: Timestamp, limit: usize) -> TaskerResult<Vec<TaskId>> {
+        Ok(self.expired_now(before, limit))
+    }
+
+    fn purge_expired(&self, before: Timestamp, ids: &[TaskId]) -> TaskerResult<Purged> {
+        Ok(self.purge_among(before, ids))
+    }
+
     fn describe(&self) -> String {
         "memory".to_string()
     }

@@ -124,6 +124,14 @@ pub trait Store: Send + Sync + 'static {
     /// Unfinished tasks and tasks in `error` are never deleted, whatever their age.
     fn purge_finished(&self, before: Timestamp, limit: usize) -> TaskerResult<Purged>;
 
+    /// The ids of up to `limit` tasks [`Store::purge_finished`] would delete now, oldest
+    /// first, deleting nothing: what an export hook reads before [`Store::purge_expired`].
+    fn expired_finished(&self, before: Timestamp, limit: usize) -> TaskerResult<Vec<TaskId>>;
+
+    /// Deletes, like [`Store::purge_finished`], those of `ids` still finished before
+    /// `before`, in one transaction; an id no longer expired (or gone) is left alone.
+    fn purge_expired(&self, before: Timestamp, ids: &[TaskId]) -> TaskerResult<Purged>;
+
     /// Takes ownership of `ids` for this engine so no other engine orchestrates them;
     /// returns the ones it got. Ownership ends when the task finishes, the store closes, or
     /// the engine's process is found dead (its lease expired; on the same host, at once). A

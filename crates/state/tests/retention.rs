@@ -40,6 +40,7 @@ suite!(
     deletes_exactly_the_expired_finished_tasks_and_all_their_rows,
     a_deleted_task_cannot_be_changed_and_the_others_still_can,
     two_stores_purging_at_once_delete_each_task_once,
+    an_exported_batch_is_read_then_deleted_if_still_expired,
 );
 
 fn at(micros: i64) -> Timestamp {
@@ -354,4 +355,54 @@ fn two_stores_purging_at_once_delete_each_task_once(db: &Db) {
     for id in &expired {
         assert_eq!(second.task_state(*id).expect("read"), None);
     }
+}
+
+fn an_exported_batch_is_read_then_deleted_if_still_expired(db: &Db) {
+    // The export hook's protocol: read a batch of expired ids (nothing deleted), then
+    // delete those ids; an id given that is not expired (unfinished, in error, finished
+    // after the cutoff, unknown) is left alone.
+    let store = db.open();
+    store.register_template(&template()).expect("register");
+    let s = store.as_ref();
+    let expired = vec![
+        task_in(s, State::Complete, 100),
+        task_in(s, State::Cancelled, 200),
+        task_in(s, State::Complete, 300),
+    ];
+    let running = task_in(s, State::InProgress, 0);
+    let failed = task_in(s, State::Error, 1);
+    let recent = task_in(s, State::Complete, CUTOFF + 100);
+
+    let read = s.expired_finished(at(CUTOFF), 2).expect("read");
+    assert_eq!(
+        read,
+        expired[..2].to_vec(),
+        "oldest first, at most the limit"
+    );
+    assert_eq!(s.expired_finished(at(CUTOFF), 10).expect("read"), expired);
+    for id in &expired {
+        assert!(
+            s.task(*id).expect("read").is_some(),
+            "reading deletes nothing"
+        );
+    }
+
+    let mut offered = read.clone();
+    offered.extend([running, failed, recent, TaskId(9_999_999)]);
+    let purged = s.purge_expired(at(CUTOFF), &offered).expect("purge");
+    let mut deleted = purged.tasks.clone();
+    deleted.sort();
+    assert_eq!(deleted, read, "only the expired ones of the ids given");
+    assert_eq!(purged.steps.len(), 6);
+    for id in &read {
+        assert_eq!(s.task(*id).expect("read"), None, "task {id} deleted");
+    }
+    for id in [running, failed, recent, expired[2]] {
+        assert!(s.task(id).expect("read").is_some(), "task {id} kept");
+    }
+    assert!(s.purge_expired(at(CUTOFF), &[]).expect("purge").is_empty());
+    assert_eq!(
+        s.expired_finished(at(CUTOFF), 10).expect("read"),
+        vec![expired[2]]
+    );
 }

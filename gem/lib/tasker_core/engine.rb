@@ -70,16 +70,23 @@ module TaskerCore
     # @param retention_interval [Numeric, nil] seconds between two deleting runs (default half
     #   of `retention`, between 0.1 and 60)
     # @param retention_batch [Integer, nil] tasks deleted per transaction (default 1,000)
+    # @param retention_export [#call, nil] called with each batch of expired tasks (an Array
+    #   of {Task}) before they are deleted; deleted only once it returns (see {Retention})
     # @return [Engine]
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0, role: :worker, lease_timeout: nil, heartbeat_interval: nil,
-                   claim_interval: 1.0, max_tasks: nil, retention: nil, retention_interval: nil, retention_batch: nil)
+                   claim_interval: 1.0, max_tasks: nil, retention: nil, retention_interval: nil, retention_batch: nil,
+                   retention_export: nil)
       check_count(:workers, workers)
       check_count(:ractors, ractors)
       check_role(role, workers, ractors)
       check_count(:max_tasks, max_tasks) unless max_tasks.nil?
       Retention.check!(retention: retention, interval: retention_interval, batch: retention_batch)
+      Retention.export!(:retention_export, retention_export)
+      if retention_export && retention.nil?
+        raise ValidationError, "retention_export needs retention: (seconds a finished task is kept)"
+      end
       unless backoff_scale.is_a?(Numeric) && !backoff_scale.is_a?(Complex)
         raise ValidationError, "backoff_scale: expected a non-negative number, got #{backoff_scale.inspect}"
       end
@@ -95,12 +102,18 @@ module TaskerCore
         engine.instrument_with_active_support if instrument == true || (instrument == :auto && ActiveSupportBridge.available?)
         Array(templates).each { |path| engine.register_templates(path) }
         engine.recover if recover
-        native.start_retention(Float(retention), retention_interval&.to_f, retention_batch) unless retention.nil?
+        if retention_export
+          engine.start_retention_export(keep: retention, interval: retention_interval, batch: retention_batch,
+                                        export: retention_export)
+        elsif !retention.nil?
+          native.start_retention(Float(retention), retention_interval&.to_f, retention_batch)
+        end
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
         engine.start_ractor_pool(size: ractors) if ractors.positive?
         slots = workers + ractors
         native.start_claiming(claim_interval, max_tasks || (25 * slots)) if recover && slots.positive?
       rescue StandardError
+        engine.stop_retention_export
         native.stop(5)
         raise
       end
@@ -514,6 +527,7 @@ module TaskerCore
       # No more work claimed from other processes while the pools drain: it would only be
       # handed back.
       @native.stop_claiming
+      timed(phases, :retention_export) { stop_retention_export }
       timed(phases, :handler_threads) { @pool&.stop(timeout: timeout) }
       timed(phases, :ractors) { @ractor_pool&.stop(timeout: [deadline - monotonic, 0].max) }
       taken_back = timed(phases, :engine) { @native.stop([timeout, 5].max) }

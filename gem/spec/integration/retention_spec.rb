@@ -149,4 +149,61 @@ RSpec.describe "Retention" do
     expect(ids.map { |id| engine.task_state(id) }).to all(eq("complete"))
     expect(engine.retention_stats[:deleted_tasks]).to eq(0)
   end
+
+  describe "with an export hook" do
+    it "hands each batch to the hook as Tasks before deleting it, on the engine's schedule" do
+      exported = Queue.new
+      hook = ->(tasks) { exported << tasks.map { |t| [t.task_id, t.current_state, t.steps.size] } }
+      engine = start_engine(templates: nil, workers: 2, database_url: url, retention: 0.3, retention_interval: 0.1,
+                            retention_batch: 4, retention_export: hook)
+      register(engine)
+      ids = finished(engine, "retention_pair", 10)
+      deadline = monotonic + 15
+      sleep 0.05 until engine.retention_stats[:deleted_tasks] >= 10 || monotonic > deadline
+      batches = Array.new(exported.size) { exported.pop }
+      expect(batches.map(&:size)).to all(be <= 4)
+      expect(batches.flatten(1)).to match_array(ids.map { |id| [id, "complete", 2] })
+      expect(engine.retention_stats).to include(enabled: true, export: true, deleted_tasks: 10, deleted_steps: 20,
+                                                batch_size: 4, last_error: nil)
+      expect(ids.map { |id| engine.task_state(id) }).to all(be_nil)
+    end
+
+    it "deletes nothing of a batch whose hook raised, and offers it again" do
+      calls = 0
+      hook = lambda do |tasks|
+        calls += 1
+        raise IOError, "archive unreachable" if calls == 1
+
+        tasks
+      end
+      engine = start_engine(templates: nil, workers: 2, database_url: url)
+      register(engine)
+      ids = finished(engine, "retention_pair", 3)
+      expect { engine.cleanup(older_than: 0, export: hook) }.to raise_error(IOError, /archive unreachable/)
+      expect(ids.map { |id| engine.task_state(id) }).to all(eq("complete"))
+      expect(engine.cleanup(older_than: 0, export: hook)).to eq(deleted_tasks: 3, deleted_steps: 6, exported_tasks: 3)
+      expect(ids.map { |id| engine.task_state(id) }).to all(be_nil)
+    end
+
+    it "exports only tasks still expired: a task acted on meanwhile is not deleted" do
+      engine = start_engine(templates: nil, workers: 2, database_url: url)
+      register(engine)
+      failed = finished(engine, "retention_fails", 1).first
+      done = finished(engine, "retention_pair", 2)
+      seen = []
+      expect(engine.cleanup(older_than: 0, export: ->(tasks) { seen.concat(tasks.map(&:task_id)) }))
+        .to eq(deleted_tasks: 2, deleted_steps: 4, exported_tasks: 2)
+      expect(seen).to match_array(done)
+      expect(engine.task_state(failed)).to eq("error")
+    end
+
+    it "refuses a hook that cannot be called, or one without retention:" do
+      expect { start_engine(database_url: url, retention: 10, retention_export: "archive") }
+        .to raise_error(TaskerCore::ValidationError, /retention_export: expected something that responds to #call/)
+      expect { start_engine(database_url: url, retention_export: ->(_) {}) }
+        .to raise_error(TaskerCore::ValidationError, /retention_export needs retention:/)
+      engine = start_engine(templates: nil, workers: 0, database_url: url)
+      expect { engine.cleanup(older_than: 0, export: 42) }.to raise_error(TaskerCore::ValidationError, /export:/)
+    end
+  end
 end

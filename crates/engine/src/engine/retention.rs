@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tasker_insights::LiveHealth;
-use tasker_model::{TaskerError, TaskerResult, Timestamp};
+use tasker_model::{TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{Purged, Store};
 
 /// How an engine deletes its store's finished tasks.
@@ -153,6 +153,31 @@ impl Engine {
         self.purger().run(older_than, batch, &stopped)
     }
 
+    /// The ids of up to `limit` tasks finished more than `older_than` ago, oldest first,
+    /// deleting nothing: the batch an export hook reads before [`Engine::purge_exported`].
+    pub fn expired_tasks(&self, older_than: Duration, limit: usize) -> TaskerResult<Vec<TaskId>> {
+        self.store.expired_finished(cutoff(older_than), limit)
+    }
+
+    /// Deletes those of `ids` still finished more than `older_than` ago, in one transaction
+    /// (a batch an export hook has taken; an id no longer expired is left alone), and
+    /// counts it as one run.
+    pub fn purge_exported(&self, older_than: Duration, ids: &[TaskId]) -> TaskerResult<Deleted> {
+        let started = Instant::now();
+        let purger = self.purger();
+        match self.store.purge_expired(cutoff(older_than), ids) {
+            Ok(purged) => {
+                purger.forget(&purged);
+                let all = Deleted {
+                    tasks: purged.tasks.len() as u64,
+                    steps: purged.steps.len() as u64,
+                };
+                purger.record(started, all, Ok(()))
+            }
+            Err(e) => purger.record(started, Deleted::default(), Err(e)),
+        }
+    }
+
     /// What retention did so far (see [`RetentionStats`]).
     pub fn retention_stats(&self) -> RetentionStats {
         self.retention.stats.lock().clone()
@@ -184,6 +209,11 @@ impl Engine {
         }
         out
     }
+}
+
+/// The time before which a task finished more than `keep` ago finished.
+fn cutoff(keep: Duration) -> Timestamp {
+    Timestamp::now().plus_seconds(-keep.as_secs_f64())
 }
 
 fn check(settings: &RetentionSettings) -> TaskerResult<()> {
@@ -225,7 +255,7 @@ impl Purger {
     /// One run: batches until one comes back short, or `stopped` says to stop.
     fn run(&self, keep: Duration, batch: usize, stopped: &Receiver<()>) -> TaskerResult<Deleted> {
         let started = Instant::now();
-        let cutoff = Timestamp::now().plus_seconds(-keep.as_secs_f64());
+        let cutoff = cutoff(keep);
         // Counts only: a backlog of millions must not be held as ids.
         let mut all = Deleted::default();
         let outcome = loop {
@@ -247,6 +277,17 @@ impl Purger {
                 Err(e) => break Err(e),
             }
         };
+        self.record(started, all, outcome)
+    }
+
+    /// Counts a run that took since `started` and deleted `all` (before its error, if it
+    /// failed) into the stats.
+    fn record(
+        &self,
+        started: Instant,
+        all: Deleted,
+        outcome: TaskerResult<()>,
+    ) -> TaskerResult<Deleted> {
         let mut stats = self.stats.lock();
         stats.deleted_tasks += all.tasks;
         stats.deleted_steps += all.steps;

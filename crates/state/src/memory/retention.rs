@@ -21,26 +21,58 @@ impl MemoryStore {
     /// See [`Store::purge_finished`](crate::Store::purge_finished).
     pub fn purge_now(&self, before: Timestamp, limit: usize) -> TaskerResult<Purged> {
         let mut tables = self.tables.write();
-        let expired: Vec<(Timestamp, TaskId)> = tables
-            .finished
-            .range(..(before, TaskId(i64::MIN)))
-            .take(limit)
-            .copied()
-            .collect();
-        let mut purged = Purged::default();
-        for entry in expired {
-            tables.finished.remove(&entry);
-            remove_task(&mut tables, entry.1, &mut purged);
-        }
-        if !tables.identities.is_empty() && !purged.tasks.is_empty() {
-            // A deleted task's identity is free again, as its row's unique index entry is on
-            // the SQL stores. One pass a batch: the identities are those of retained tasks.
-            let gone: std::collections::HashSet<TaskId> = purged.tasks.iter().copied().collect();
-            tables.identities.retain(|_, task| !gone.contains(task));
-        }
-        shrink(&mut tables);
-        Ok(purged)
+        let expired = oldest(&tables, before, limit);
+        Ok(remove_expired(&mut tables, expired))
     }
+
+    /// See [`Store::expired_finished`](crate::Store::expired_finished).
+    pub fn expired_now(&self, before: Timestamp, limit: usize) -> Vec<TaskId> {
+        let tables = self.tables.read();
+        oldest(&tables, before, limit)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    }
+
+    /// See [`Store::purge_expired`](crate::Store::purge_expired).
+    pub fn purge_among(&self, before: Timestamp, ids: &[TaskId]) -> Purged {
+        let mut tables = self.tables.write();
+        let expired = ids
+            .iter()
+            .filter_map(|id| {
+                let last = tables.tasks.get(id)?.transitions.last()?;
+                (expires(last.to_state) && last.created_at < before)
+                    .then_some((last.created_at, *id))
+            })
+            .collect();
+        remove_expired(&mut tables, expired)
+    }
+}
+
+/// The oldest `limit` tasks finished before `before`, with when they finished.
+fn oldest(tables: &Tables, before: Timestamp, limit: usize) -> Vec<(Timestamp, TaskId)> {
+    tables
+        .finished
+        .range(..(before, TaskId(i64::MIN)))
+        .take(limit)
+        .copied()
+        .collect()
+}
+
+fn remove_expired(tables: &mut Tables, expired: Vec<(Timestamp, TaskId)>) -> Purged {
+    let mut purged = Purged::default();
+    for entry in expired {
+        tables.finished.remove(&entry);
+        remove_task(tables, entry.1, &mut purged);
+    }
+    if !tables.identities.is_empty() && !purged.tasks.is_empty() {
+        // A deleted task's identity is free again, as its row's unique index entry is on
+        // the SQL stores. One pass a batch: the identities are those of retained tasks.
+        let gone: std::collections::HashSet<TaskId> = purged.tasks.iter().copied().collect();
+        tables.identities.retain(|_, task| !gone.contains(task));
+    }
+    shrink(tables);
+    purged
 }
 
 impl Tables {

@@ -91,6 +91,20 @@ macro_rules! delegate_store {
             ) -> tasker_model::TaskerResult<$crate::retention::Purged> {
                 self.0.purge_finished(before, limit)
             }
+            fn expired_finished(
+                &self,
+                before: tasker_model::Timestamp,
+                limit: usize,
+            ) -> tasker_model::TaskerResult<Vec<tasker_model::TaskId>> {
+                self.0.expired_finished(before, limit)
+            }
+            fn purge_expired(
+                &self,
+                before: tasker_model::Timestamp,
+                ids: &[tasker_model::TaskId],
+            ) -> tasker_model::TaskerResult<$crate::retention::Purged> {
+                self.0.purge_expired(before, ids)
+            }
             fn claim_tasks(
                 &self,
                 ids: &[tasker_model::TaskId],

@@ -38,6 +38,9 @@ pub(crate) struct PurgeSql {
     /// `(task_id, to_state)` of the expired tasks finished before `$1`, oldest first, at
     /// most `$2`.
     pub(crate) expired: &'static str,
+    /// `(task_id, to_state)` of the tasks among the ids `$2` that are expired (finished
+    /// before `$1`): what an export hook saw, still to be deleted.
+    pub(crate) expired_among: &'static str,
     /// Of the task ids `$1`, the ones this purge may delete (locked for it), as `task_id`.
     pub(crate) lock: &'static str,
     /// `workflow_step_id` of the steps of the tasks `$1`.
@@ -55,15 +58,68 @@ pub(crate) trait Retention: Dialect {
     const PURGE: PurgeSql;
 }
 
+/// Which expired tasks one purge deletes.
+enum Pick<'a> {
+    /// The oldest, at most this many.
+    Oldest(usize),
+    /// Those of these ids still expired.
+    Among(&'a [TaskId]),
+}
+
 impl<D: InsightRows + Retention> SqlStore<D> {
     /// See [`Store::purge_finished`](crate::Store::purge_finished).
     pub(crate) fn purge_finished(&self, before: Timestamp, limit: usize) -> TaskerResult<Purged> {
+        self.purge(before, Pick::Oldest(limit))
+    }
+
+    /// See [`Store::purge_expired`](crate::Store::purge_expired).
+    pub(crate) fn purge_expired(&self, before: Timestamp, ids: &[TaskId]) -> TaskerResult<Purged> {
+        if ids.is_empty() {
+            return Ok(Purged::default());
+        }
+        self.purge(before, Pick::Among(ids))
+    }
+
+    /// See [`Store::expired_finished`](crate::Store::expired_finished).
+    pub(crate) fn expired_finished(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> TaskerResult<Vec<TaskId>> {
+        let inner = &self.inner;
+        self.runtime()
+            .block_on(async {
+                // A plain transaction (no write lock), for the planner settings only.
+                let mut tx = inner.db.pool().begin().await?;
+                let conn: &mut <D::Db as Database>::Connection = &mut tx;
+                for statement in D::PURGE.setup {
+                    D::rows(conn, statement, &[]).await?;
+                }
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let params = [Param::Time(before), Param::Int(limit)];
+                let ids = D::rows(conn, D::PURGE.expired, &params)
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0).map(TaskId))
+                    .collect::<Result<Vec<_>, _>>()?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(ids)
+            })
+            .map_err(|e| {
+                db_error(
+                    format!("reading expired finished tasks from {}", inner.describe),
+                    e,
+                )
+            })
+    }
+
+    fn purge(&self, before: Timestamp, pick: Pick<'_>) -> TaskerResult<Purged> {
         let inner = &self.inner;
         let purged = self
             .runtime()
             .block_on(async {
                 let _writer = inner.writer.lock().await;
-                let purged = purge::<D>(&inner.db, before, limit).await?;
+                let purged = purge::<D>(&inner.db, before, pick).await?;
                 let gone: HashSet<TaskId> = purged.tasks.iter().copied().collect();
                 inner.heads.lock().forget_tasks(&gone);
                 Ok::<_, Failed>(purged)
@@ -90,15 +146,28 @@ impl From<sqlx::Error> for Failed {
     }
 }
 
-async fn purge<D: Retention>(db: &D, before: Timestamp, limit: usize) -> Result<Purged, Failed> {
+async fn purge<D: Retention>(db: &D, before: Timestamp, pick: Pick<'_>) -> Result<Purged, Failed> {
     let sql = &D::PURGE;
     let mut tx = db.pool().begin_with(sql.begin).await?;
     let conn: &mut <D::Db as Database>::Connection = &mut tx;
     for statement in sql.setup {
         D::rows(conn, statement, &[]).await?;
     }
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let expired = D::rows(conn, sql.expired, &[Param::Time(before), Param::Int(limit)]).await?;
+    let expired = match pick {
+        Pick::Oldest(limit) => {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            D::rows(conn, sql.expired, &[Param::Time(before), Param::Int(limit)]).await?
+        }
+        Pick::Among(ids) => {
+            let ids = ids.iter().map(|t| t.0).collect();
+            D::rows(
+                conn,
+                sql.expired_among,
+                &[Param::Time(before), Param::Ids(ids)],
+            )
+            .await?
+        }
+    };
     let mut states: Vec<(TaskId, State)> = Vec::with_capacity(expired.len());
     for row in &expired {
         let state: String = row.get(1)?;

@@ -31,7 +31,7 @@ module TaskerCore
       SETTINGS = %i[enabled autostart database_url templates workers batch_size ractors executor environment
                     logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork
                     role lease_timeout heartbeat_interval claim_interval max_tasks
-                    retention retention_interval retention_batch].freeze
+                    retention retention_interval retention_batch retention_export].freeze
 
       # Values `role` accepts (see {TaskerCore::Engine.start}).
       ROLES = %i[worker client].freeze
@@ -88,6 +88,8 @@ module TaskerCore
       attr_reader :retention_interval
       # @return [Integer, nil] nil: 1,000 tasks per transaction
       attr_reader :retention_batch
+      # @return [#call, nil] nil: expired tasks are deleted without being exported first
+      attr_reader :retention_export
 
       # The defaults: enabled, started where the process serves or works, on the app's
       # database, four handler threads inside the Rails reloader.
@@ -116,6 +118,7 @@ module TaskerCore
         @retention = nil
         @retention_interval = nil
         @retention_batch = nil
+        @retention_export = nil
       end
 
       # The seed's feature flag: with it off the engine never starts, so an app migrating
@@ -324,6 +327,20 @@ module TaskerCore
       # @param value [Integer, nil] tasks deleted per transaction; nil: 1,000
       def retention_batch=(value)
         @retention_batch = value.nil? ? nil : integer(:retention_batch, value, min: 1)
+      end
+
+      # Called with each batch of expired finished tasks (an Array of TaskerCore::Task)
+      # before they are deleted, by the engine's retention and by `bin/rails
+      # tasker_core:cleanup`; a batch is deleted only once it returns (see
+      # TaskerCore::Retention). Needs `retention` for the engine's runs.
+      # @param value [#call, nil] a Proc or an object responding to #call
+      def retention_export=(value)
+        unless value.nil? || value.respond_to?(:call)
+          raise ConfigurationError, "config.tasker_core.retention_export must respond to #call (a Proc or an object), " \
+                                    "not #{value.inspect[0, 100]}"
+        end
+
+        @retention_export = value
       end
 
       # Every setting and its value (the database URL's password hidden).

@@ -443,6 +443,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         // Deleting expired finished tasks (retention.rs).
         "start_retention" => (Engine::start_retention, 3),
         "purge_finished" => (Engine::purge_finished, 2),
+        "expired_tasks" => (Engine::expired_tasks, 2),
+        "purge_exported" => (Engine::purge_exported, 2),
         "retention_stats" => (Engine::retention_stats, 0),
     }
     Ok(())

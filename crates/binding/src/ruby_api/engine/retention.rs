@@ -1,6 +1,8 @@
 //! Retention on `TaskerCore::Native::Engine`: `start_retention` (the engine's thread that
 //! deletes expired finished tasks), `purge_finished` (one run now, for
-//! `rake tasker_core:cleanup`) and `retention_stats` (what was deleted, for Insights).
+//! `rake tasker_core:cleanup`), `expired_tasks` and `purge_exported` (the two halves of a
+//! run the Ruby side drives when an export hook must see the tasks first) and
+//! `retention_stats` (what was deleted, for Insights).
 //! Conversions only: what expires and how it is deleted is the engine's and the store's.
 
 use super::Engine;
@@ -8,10 +10,11 @@ use crate::helpers::convert::{to_i64, to_seconds};
 use crate::helpers::errors::{guard, invalid, to_ruby as err};
 use crate::helpers::nogvl::blocking;
 use crate::helpers::view::{to_ruby, Keys};
-use magnus::{prelude::*, Error, Ruby, Value};
+use magnus::{prelude::*, Error, RArray, Ruby, Value};
 use serde::Serialize;
 use std::time::Duration;
 use tasker_engine::RetentionSettings;
+use tasker_model::TaskId;
 
 /// A batch size from Ruby: a positive Integer, or nil for the default.
 fn batch(v: Value, what: &str) -> Result<usize, Error> {
@@ -86,6 +89,46 @@ impl Engine {
             let engine = rb_self.live()?.clone();
             let purged = blocking("deleting finished tasks", move || {
                 engine.purge_finished(older_than, size)
+            })?;
+            let deleted = Deleted {
+                deleted_tasks: purged.tasks,
+                deleted_steps: purged.steps,
+            };
+            to_ruby(ruby, &deleted, Keys::Symbol)
+        })
+    }
+
+    /// `expired_tasks(older_than, limit)`: with the GVL released, the ids (Integers) of up
+    /// to `limit` tasks finished more than `older_than` seconds ago, oldest first, deleting
+    /// nothing (a batch for the export hook).
+    pub(super) fn expired_tasks(&self, older_than: Value, limit: Value) -> Result<Vec<i64>, Error> {
+        guard(|| {
+            let older_than: Duration = to_seconds(older_than, "older_than")?;
+            let limit = batch(limit, "batch_size")?;
+            let engine = self.live()?.clone();
+            let ids = blocking("reading expired finished tasks", move || {
+                engine.expired_tasks(older_than, limit)
+            })?;
+            Ok(ids.into_iter().map(|id| id.0).collect())
+        })
+    }
+
+    /// `purge_exported(older_than, ids)`: with the GVL released, deletes those of `ids`
+    /// still finished more than `older_than` seconds ago; `{deleted_tasks:, deleted_steps:}`.
+    pub(super) fn purge_exported(
+        ruby: &Ruby,
+        rb_self: &Self,
+        older_than: Value,
+        ids: RArray,
+    ) -> Result<Value, Error> {
+        guard(|| {
+            let older_than: Duration = to_seconds(older_than, "older_than")?;
+            let ids = (0..ids.len())
+                .map(|i| to_i64(ids.entry::<Value>(i as isize)?, "task id").map(TaskId))
+                .collect::<Result<Vec<_>, _>>()?;
+            let engine = rb_self.live()?.clone();
+            let purged = blocking("deleting exported finished tasks", move || {
+                engine.purge_exported(older_than, &ids)
             })?;
             let deleted = Deleted {
                 deleted_tasks: purged.tasks,

@@ -22,6 +22,11 @@ impl Retention for PgDb {
                   WHERE most_recent AND to_state IN ('complete', 'cancelled', 'resolved_manually') \
                     AND created_at < $1 \
                   ORDER BY created_at LIMIT $2",
+        // By the ids an export hook saw; the task_id index serves it.
+        expired_among: "SELECT task_id, to_state FROM tasker_task_transitions \
+                        WHERE task_id = ANY($2) AND most_recent \
+                          AND to_state IN ('complete', 'cancelled', 'resolved_manually') \
+                          AND created_at < $1",
         // Another engine purging now holds its batch's rows: skip them rather than wait and
         // delete (and count) them twice.
         lock: "SELECT task_id FROM tasker_tasks WHERE task_id = ANY($1) \

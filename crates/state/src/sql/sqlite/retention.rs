@@ -14,6 +14,11 @@ impl Retention for SqliteDb {
                   WHERE most_recent AND to_state IN ('complete', 'cancelled', 'resolved_manually') \
                     AND created_at < ?1 \
                   ORDER BY created_at, task_id LIMIT ?2",
+        // By the ids an export hook saw; the task_id index serves it.
+        expired_among: "SELECT task_id, to_state FROM tasker_task_transitions \
+                        WHERE task_id IN (SELECT value FROM jsonb_each(?2)) AND most_recent \
+                          AND to_state IN ('complete', 'cancelled', 'resolved_manually') \
+                          AND created_at < ?1",
         // One writer at a time (BEGIN IMMEDIATE took the lock): every selected task is ours.
         lock: "SELECT task_id FROM tasker_tasks \
                WHERE task_id IN (SELECT value FROM jsonb_each(?1))",

@@ -20,7 +20,7 @@ GEMSPEC = File.join(GEM_SRC, "tasker-core-rb.gemspec")
 # What each workspace crate needs to build, beside its Cargo.toml: sources, a build script,
 # the SQL migrations `include_str!` reads, and the benches its [[bench]] sections name (cargo
 # refuses a manifest whose bench file is missing). Tests are not needed to build. A patched
-# third-party crate (crates/vendored) keeps its licence files and the note on the patch.
+# third-party crate (vendor) keeps its licence files and the note on the patch.
 CRATE_PARTS = %w[Cargo.toml build.rs src migrations benches LICENSE-MIT LICENSE-APACHE PATCHED.md].freeze
 # Where the source gem carries the workspace: extconf.rb looks there first.
 CARRIED_WORKSPACE = "ext/tasker_core/workspace"
@@ -48,7 +48,7 @@ def build_gem(spec, stage)
 end
 
 # Copies the workspace's manifests, lock file and the build inputs of each crate that lives
-# in the repository (the members, and the [patch] crates under crates/vendored) into `dest`.
+# in the repository (the members, and the [patch] crates under vendor) into `dest`.
 # @return [Array<String>] the copied files, relative to `dest`
 def copy_workspace(dest)
   metadata = JSON.parse(Dir.chdir(ROOT) { IO.popen(%w[cargo metadata --format-version 1 --locked], &:read) })

@@ -1,5 +1,5 @@
 //! What a forked child must forget before it starts threads of its own: parking_lot's table
-//! of parked threads (`crates/vendored/parking_lot_core/PATCHED.md`). Puma, Unicorn and
+//! of parked threads (`vendor/parking_lot_core/PATCHED.md`). Puma, Unicorn and
 //! Sidekiq fork a process whose engine is running, and the child starts an engine of its own
 //! (`TaskerCore.after_fork`). Must not do anything else: a fork handler runs in a process
 //! with one thread and must be async-signal-safe.

@@ -22,6 +22,8 @@
 //!   every store through the [`Store`] trait.
 //! - [`sharing`]: [`Sharing`], how a store shares one database's tasks with other engines'
 //!   processes (role, lease, heartbeat); only [`PostgresStore`] shares.
+//! - [`listing`]: [`TaskFilter`] and [`TaskListing`], tasks listed for people a page at a
+//!   time ([`Store::list_tasks`]).
 //! - [`retention`]: [`Purged`], what deleting expired finished tasks removed, and which
 //!   states expire ([`Store::purge_finished`]).
 //! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
@@ -31,6 +33,7 @@ pub(crate) mod actor;
 pub(crate) mod change;
 pub mod checks;
 pub mod insights;
+pub mod listing;
 pub(crate) mod memory;
 pub(crate) mod records;
 pub mod retention;
@@ -48,6 +51,7 @@ pub use change::{Change, NewTask, StepPatch};
 pub use insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
+pub use listing::{TaskFilter, TaskListing};
 pub use memory::MemoryStore;
 pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 pub use retention::Purged;

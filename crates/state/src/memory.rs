@@ -13,6 +13,7 @@ use crate::insights::reference::{self, StepRef, TaskRef};
 use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
+use crate::listing::{TaskFilter, TaskListing};
 use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 use crate::retention::Purged;
 use crate::store::{Commit, StepView, Store, TaskView};
@@ -409,6 +410,42 @@ impl Store for MemoryStore {
 
     fn purge_finished(&self, before: Timestamp, limit: usize) -> TaskerResult<Purged> {
         self.purge_now(before, limit)
+    }
+
+    fn list_tasks(&self, filter: &TaskFilter) -> TaskerResult<Vec<TaskListing>> {
+        // Every task looked at: the in-process store holds what one process ran, and has
+        // no index to walk.
+        let tables = self.tables.read();
+        let mut rows: Vec<TaskListing> = tables
+            .tasks
+            .values()
+            .map(|row| {
+                let last = row.transitions.last();
+                let key = &row.record.template;
+                TaskListing {
+                    task_id: row.record.task_id,
+                    namespace: key.namespace.clone(),
+                    name: key.name.clone(),
+                    version: key.version.clone(),
+                    state: current(&row.transitions),
+                    created_at: row.record.created_at,
+                    state_since: last.map_or(row.record.created_at, |t| t.created_at),
+                }
+            })
+            .filter(|row| filter.admits(row))
+            .collect();
+        rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.task_id));
+        rows.truncate(filter.limit);
+        Ok(rows)
+    }
+
+    fn task_of_step(&self, step: StepId) -> TaskerResult<Option<TaskId>> {
+        Ok(self
+            .tables
+            .read()
+            .steps
+            .get(&step)
+            .map(|s| s.record.task_id))
     }
 
     fn expired_finished(&self, before: Timestamp, limit: usize) -> TaskerResult<Vec<TaskId>> {

@@ -4,6 +4,7 @@ use crate::change::Change;
 use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
+use crate::listing::{TaskFilter, TaskListing};
 use crate::records::{StepRecord, TaskRecord, TransitionRecord};
 use crate::retention::Purged;
 use crate::sharing::ProcessInfo;
@@ -131,6 +132,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes, like [`Store::purge_finished`], those of `ids` still finished before
     /// `before`, in one transaction; an id no longer expired (or gone) is left alone.
     fn purge_expired(&self, before: Timestamp, ids: &[TaskId]) -> TaskerResult<Purged>;
+
+    /// Tasks for people to look through (see [`crate::listing`]): newest first, a page at a
+    /// time.
+    fn list_tasks(&self, filter: &TaskFilter) -> TaskerResult<Vec<TaskListing>>;
+
+    /// The task step `step` belongs to, if it exists.
+    fn task_of_step(&self, step: StepId) -> TaskerResult<Option<TaskId>>;
 
     /// Takes ownership of `ids` for this engine so no other engine orchestrates them;
     /// returns the ones it got. Ownership ends when the task finishes, the store closes, or

@@ -52,72 +52,7 @@ const CUTOFF: i64 = 10_000;
 
 /// A task of the conformance template moved to `state` with its transitions at `t`, `t+1`…
 fn task_in(store: &dyn Store, state: State, t: i64) -> TaskId {
-    let template = template();
-    let new = create_task(store, &template, at(t));
-    let id = new.task.task_id;
-    let steps: Vec<_> = new.steps.iter().map(|s| s.step_id).collect();
-    let mut batch: Vec<Change> = Vec::new();
-    let mut clock = t;
-    let mut tick = || {
-        clock += 1;
-        at(clock)
-    };
-    match state {
-        State::Pending => {}
-        State::Cancelled => batch.push(task_move(id, State::Pending, State::Cancelled, tick())),
-        _ => {
-            batch.push(task_move(id, State::Pending, State::InProgress, tick()));
-            match state {
-                State::InProgress => {
-                    batch.push(step_move(
-                        id,
-                        steps[0],
-                        State::Pending,
-                        State::InProgress,
-                        tick(),
-                    ));
-                }
-                State::Complete => {
-                    for s in &steps {
-                        batch.push(step_move(id, *s, State::Pending, State::InProgress, tick()));
-                        batch.push(step_move(
-                            id,
-                            *s,
-                            State::InProgress,
-                            State::Complete,
-                            tick(),
-                        ));
-                    }
-                    batch.push(task_move(id, State::InProgress, State::Complete, tick()));
-                }
-                State::Error | State::ResolvedManually => {
-                    batch.push(step_move(
-                        id,
-                        steps[0],
-                        State::Pending,
-                        State::InProgress,
-                        tick(),
-                    ));
-                    batch.push(step_move(
-                        id,
-                        steps[0],
-                        State::InProgress,
-                        State::Error,
-                        tick(),
-                    ));
-                    batch.push(task_move(id, State::InProgress, State::Error, tick()));
-                    if state == State::ResolvedManually {
-                        batch.push(task_move(id, State::Error, State::ResolvedManually, tick()));
-                    }
-                }
-                _ => unreachable!(),
-            }
-        }
-    }
-    if !batch.is_empty() {
-        apply(store, batch).expect("moving the task");
-    }
-    id
+    task_in_state(store, state, at(t))
 }
 
 /// Rows per table, where the backend has tables.

@@ -5,6 +5,13 @@ require_relative "version"
 require_relative "cli/command"
 require_relative "cli/worker_process"
 require_relative "cli/work"
+require_relative "cli/validate"
+require_relative "cli/database_command"
+require_relative "cli/status"
+require_relative "cli/tasks"
+require_relative "cli/show_task"
+require_relative "cli/graph"
+require_relative "cli/task_operations"
 
 module TaskerCore
   # The `tasker-core` executable: `tasker-core COMMAND [options]`.
@@ -27,7 +34,11 @@ module TaskerCore
     EXIT_USAGE = 64
 
     # Command name => class name, loaded on use.
-    COMMANDS = { "work" => "TaskerCore::CLI::Work" }.freeze
+    COMMANDS = { "work" => "TaskerCore::CLI::Work", "validate" => "TaskerCore::CLI::Validate",
+                 "graph" => "TaskerCore::CLI::Graph", "status" => "TaskerCore::CLI::Status",
+                 "tasks" => "TaskerCore::CLI::Tasks", "task" => "TaskerCore::CLI::ShowTask",
+                 "retry" => "TaskerCore::CLI::RetryStep", "cancel" => "TaskerCore::CLI::CancelTask",
+                 "resolve" => "TaskerCore::CLI::ResolveTask" }.freeze
 
     # Runs the executable with `argv` and returns its exit status.
     # @param argv [Array<String>]

@@ -13,6 +13,7 @@ module TaskerCore
   # waits release the GVL and can be interrupted (Thread#kill, Timeout, Ctrl-C).
   class Engine
     include Retention::EngineMethods
+    include Listing::EngineMethods
 
     # Where tasks live when neither `database_url:` nor TASKER_DATABASE_URL says: an SQLite
     # file in the current directory.

@@ -17,12 +17,22 @@ use tasker_model::{EngineConfig, State, TaskId, TaskerError, TaskerResult, Times
 use tasker_state::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };
-use tasker_state::{ProcessInfo, Store, TaskView};
+use tasker_state::{ProcessInfo, Store, TaskFilter, TaskListing, TaskView};
 
 /// How long a read of a task this engine just accepted waits for its creation to commit.
 const READ_OWN_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Engine {
+    /// Stored tasks, newest first, a page at a time (see `tasker_state::listing`).
+    pub fn list_tasks(&self, filter: &TaskFilter) -> TaskerResult<Vec<TaskListing>> {
+        self.store.list_tasks(filter)
+    }
+
+    /// The task step `step` belongs to, from the store.
+    pub fn task_of_step(&self, step: tasker_model::StepId) -> TaskerResult<Option<TaskId>> {
+        self.store.task_of_step(step)
+    }
+
     /// A task with its steps and history, read from the store (works after `stop` too).
     /// Reads its own writes: a task this engine just accepted is found (see
     /// `read_own`).

@@ -105,6 +105,18 @@ macro_rules! delegate_store {
             ) -> tasker_model::TaskerResult<$crate::retention::Purged> {
                 self.0.purge_expired(before, ids)
             }
+            fn list_tasks(
+                &self,
+                filter: &$crate::listing::TaskFilter,
+            ) -> tasker_model::TaskerResult<Vec<$crate::listing::TaskListing>> {
+                self.0.list_tasks(filter)
+            }
+            fn task_of_step(
+                &self,
+                step: tasker_model::StepId,
+            ) -> tasker_model::TaskerResult<Option<tasker_model::TaskId>> {
+                self.0.task_of_step(step)
+            }
             fn claim_tasks(
                 &self,
                 ids: &[tasker_model::TaskId],

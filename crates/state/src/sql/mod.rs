@@ -49,6 +49,7 @@ mod dialect;
 mod duplicates;
 mod insights;
 mod insights_sql;
+mod listing;
 mod plan;
 mod postgres;
 mod read;

@@ -85,7 +85,11 @@ impl<D: InsightRows> SqlStore<D> {
     /// saying what the store was `doing`. While the database cannot be reached the read is
     /// made again with backoff while the database cannot be reached (`reconnect.rs`): after a server restart
     /// every pooled connection fails once before the pool replaces it.
-    fn read<T, E, F, W>(&self, doing: impl FnOnce() -> String, work: W) -> TaskerResult<T>
+    pub(crate) fn read<T, E, F, W>(
+        &self,
+        doing: impl FnOnce() -> String,
+        work: W,
+    ) -> TaskerResult<T>
     where
         W: Fn() -> F + Send + Sync,
         F: Future<Output = Result<T, E>> + Send,

@@ -264,3 +264,74 @@ impl Drop for PgSchema {
         }
     }
 }
+
+/// A task of the conformance template created at `t` and moved to `state` with its
+/// transitions at `t`+1µs, `t`+2µs… (the states the conformance tests need).
+pub fn task_in_state(store: &dyn Store, state: State, t: Timestamp) -> TaskId {
+    let template = template();
+    let new = create_task(store, &template, t);
+    let id = new.task.task_id;
+    let steps: Vec<_> = new.steps.iter().map(|s| s.step_id).collect();
+    let mut batch: Vec<Change> = Vec::new();
+    let mut clock = t;
+    let mut tick = || {
+        clock = Timestamp(clock.0 + 1);
+        clock
+    };
+    match state {
+        State::Pending => {}
+        State::Cancelled => batch.push(task_move(id, State::Pending, State::Cancelled, tick())),
+        _ => {
+            batch.push(task_move(id, State::Pending, State::InProgress, tick()));
+            match state {
+                State::InProgress => {
+                    batch.push(step_move(
+                        id,
+                        steps[0],
+                        State::Pending,
+                        State::InProgress,
+                        tick(),
+                    ));
+                }
+                State::Complete => {
+                    for s in &steps {
+                        batch.push(step_move(id, *s, State::Pending, State::InProgress, tick()));
+                        batch.push(step_move(
+                            id,
+                            *s,
+                            State::InProgress,
+                            State::Complete,
+                            tick(),
+                        ));
+                    }
+                    batch.push(task_move(id, State::InProgress, State::Complete, tick()));
+                }
+                State::Error | State::ResolvedManually => {
+                    batch.push(step_move(
+                        id,
+                        steps[0],
+                        State::Pending,
+                        State::InProgress,
+                        tick(),
+                    ));
+                    batch.push(step_move(
+                        id,
+                        steps[0],
+                        State::InProgress,
+                        State::Error,
+                        tick(),
+                    ));
+                    batch.push(task_move(id, State::InProgress, State::Error, tick()));
+                    if state == State::ResolvedManually {
+                        batch.push(task_move(id, State::Error, State::ResolvedManually, tick()));
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+    }
+    if !batch.is_empty() {
+        apply(store, batch).expect("moving the task");
+    }
+    id
+}

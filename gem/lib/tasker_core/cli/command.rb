@@ -42,7 +42,7 @@ module TaskerCore
       # @return [OptionParser]
       def parser
         @parser ||= OptionParser.new do |parser|
-          parser.banner = "Usage: tasker-core #{name} [options]"
+          parser.banner = "Usage: tasker-core #{name} [options]#{" #{usage_arguments}" if usage_arguments}"
           parser.separator ""
           parser.separator self.class::SUMMARY
           parser.separator ""
@@ -51,6 +51,10 @@ module TaskerCore
           parser.on("-h", "--help", "This text") { @help = true }
         end
       end
+
+      # What follows the options on the command line, for the help's first line (nil: nothing).
+      # @return [String, nil]
+      def usage_arguments = nil
 
       # The command's name on the command line.
       # @return [String]

@@ -16,6 +16,7 @@ mod arguments;
 mod identity;
 mod insights;
 mod inspection;
+mod listing;
 mod operations;
 mod retention;
 mod sharing;
@@ -425,6 +426,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "task_summary" => (Engine::task_summary, 1),
         "task_state" => (Engine::task_state, 1),
         "task_graph" => (Engine::task_graph, 1),
+        // Listing (listing.rs).
+        "list_tasks" => (Engine::list_tasks, 6),
+        "task_of_step" => (Engine::task_of_step, 1),
         // Templates (inspection.rs).
         "template_graph" => (Engine::template_graph, 3),
         "template_info" => (Engine::template_info, 3),

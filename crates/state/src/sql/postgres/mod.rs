@@ -7,6 +7,7 @@ mod claims;
 mod heartbeat;
 mod here;
 mod insights;
+mod listing;
 mod migrate;
 mod pooling;
 mod retention;

@@ -5,6 +5,7 @@
 mod file_lock;
 mod ids;
 mod insights;
+mod listing;
 mod retention;
 mod sql;
 mod write;

@@ -1,0 +1,94 @@
+# frozen_string_literal: true
+
+module TaskerCore
+  class CLI
+    # `tasker-core graph TEMPLATE` or `graph --task ID`: a picture of a template's DAG, or of
+    # a stored task's with its steps coloured by state, as SVG (Graphviz's `dot`), Mermaid or
+    # DOT text, on stdout or into `--output`. A template with a dependency cycle is drawn
+    # rather than refused, so a broken one can be looked at.
+    class Graph < DatabaseCommand
+      # One line for `tasker-core --help`.
+      SUMMARY = "Draw a template's or a task's step graph (--format svg|mermaid|dot)"
+      # What --format accepts.
+      FORMATS = %w[svg mermaid dot].freeze
+
+      # @return [String]
+      def usage_arguments = "TEMPLATE_FILE | --task ID"
+
+      # @param argv [Array<String>]
+      # @param out [IO]
+      # @param err [IO]
+      def initialize(argv, out: $stdout, err: $stderr)
+        super
+        @task_id = nil
+        @format = nil
+        @output = nil
+      end
+
+      private
+
+      def accepts_arguments? = true
+
+      def define_command_options(parser)
+        parser.on("--task ID", "A stored task's graph, its steps coloured by state (needs the database)") do |v|
+          @task_id = id("--task", v)
+        end
+        parser.on("-f", "--format FORMAT", "#{FORMATS.join(', ')} (default: svg when Graphviz's dot is " \
+                                           "installed, else mermaid)") do |v|
+          raise UsageError, "--format #{v}: not one of #{FORMATS.join(', ')}" unless FORMATS.include?(v)
+
+          @format = v
+        end
+        parser.on("-o", "--output FILE", "Write to FILE instead of stdout") { |v| @output = v }
+      end
+
+      def execute(*paths)
+        if @task_id
+          raise UsageError, "give a template file or --task ID, not both" unless paths.empty?
+
+          return super
+        end
+        raise UsageError, "give one template file (or --task ID)" unless paths.size == 1
+
+        path = existing_path("TEMPLATE_FILE", paths.first)
+        require_relative "../../tasker_core"
+        draw(TemplateGraphAnalyzer.from_file(path))
+      rescue TaskerCore::Error => e
+        raise Failure, e.message
+      end
+
+      def perform(engine)
+        draw(engine.task(@task_id))
+      end
+
+      # `source` answers to_dot and to_mermaid.
+      def draw(source)
+        format = @format || (dot_command ? "svg" : "mermaid")
+        text = case format
+               when "mermaid" then source.to_mermaid
+               when "dot" then source.to_dot
+               else svg(source.to_dot)
+               end
+        @output ? File.write(@output, text) : @out.write(text.end_with?("\n") ? text : "#{text}\n")
+        CLI::EXIT_OK
+      end
+
+      def svg(dot_text)
+        dot = dot_command or raise Failure, "--format svg needs Graphviz's dot on PATH (Debian: apt install " \
+                                            "graphviz); --format mermaid or dot needs nothing"
+        svg = IO.popen([dot, "-Tsvg"], "r+") do |io|
+          io.write(dot_text)
+          io.close_write
+          io.read
+        end
+        raise Failure, "#{dot} failed (exit #{$?.exitstatus})" unless $?.success?
+
+        svg
+      end
+
+      def dot_command
+        ENV.fetch("PATH", "").split(File::PATH_SEPARATOR).map { |d| File.join(d, "dot") }.find { |f| File.executable?(f) }
+      end
+    end
+  end
+end

@@ -13,7 +13,7 @@ use conformance::*;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use std::collections::HashMap;
 use tasker_model::{TaskId, Timestamp};
-use tasker_state::{Change, Store, TaskView};
+use tasker_state::{Store, TaskView};
 
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {

@@ -5,33 +5,13 @@
 //!
 //! PostgreSQL: `TASKER_TEST_DATABASE_URL` (a fresh schema per test, see `conformance`).
 
+#[macro_use]
 mod conformance;
 
 use conformance::db::Db;
 use conformance::*;
 use tasker_model::{TaskId, Timestamp};
 use tasker_state::TaskFilter;
-
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $( #[test] fn $case() { super::$case(&super::Db::memory()); } )*
-        }
-        mod sqlite {
-            $( #[test] fn $case() { super::$case(&super::Db::sqlite(stringify!($case))); } )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $case() {
-                    if let Some(db) = super::Db::postgres(stringify!($case)) {
-                        super::$case(&db);
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     lists_newest_first_filtered_and_paged,

@@ -6,6 +6,7 @@
 //!
 //! PostgreSQL: `TASKER_TEST_DATABASE_URL` (a fresh schema per test, see `conformance`).
 
+#[macro_use]
 mod conformance;
 
 use conformance::db::Db;
@@ -14,27 +15,6 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use std::collections::HashMap;
 use tasker_model::{TaskId, Timestamp};
 use tasker_state::{Store, TaskView};
-
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $( #[test] fn $case() { super::$case(&super::Db::memory()); } )*
-        }
-        mod sqlite {
-            $( #[test] fn $case() { super::$case(&super::Db::sqlite(stringify!($case))); } )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $case() {
-                    if let Some(db) = super::Db::postgres(stringify!($case)) {
-                        super::$case(&db);
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     deletes_exactly_the_expired_finished_tasks_and_all_their_rows,

@@ -7,6 +7,7 @@
 //! cache caught by the database, URL parsing. And an ignored throughput measurement:
 //! `cargo test -p tasker-state --release --test store_conformance -- --ignored --nocapture`.
 
+#[macro_use]
 mod conformance;
 
 use conformance::bench;
@@ -20,28 +21,6 @@ use tasker_state::{
     open_store, Change, HealthCounts, MemoryStore, PostgresStore, StepPatch, StepView, Store,
     TaskView, TransitionMeta,
 };
-
-/// Runs each case against every backend, one `#[test]` per case and backend.
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $( #[test] fn $case() { super::$case(&super::Db::memory()); } )*
-        }
-        mod sqlite {
-            $( #[test] fn $case() { super::$case(&super::Db::sqlite(stringify!($case))); } )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $case() {
-                    if let Some(db) = super::Db::postgres(stringify!($case)) {
-                        super::$case(&db);
-                    }
-                }
-            )*
-        }
-    };
-}
 
 suite!(
     a_created_task_reads_back_whole,

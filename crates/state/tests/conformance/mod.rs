@@ -10,6 +10,29 @@
 
 #![allow(dead_code)] // not every helper is used by every test binary
 
+/// Runs each case (a `fn(&Db)` of the including file) against every backend, one `#[test]`
+/// per case and backend; the including file declares `#[macro_use] mod conformance;`.
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $( #[test] fn $case() { super::$case(&super::Db::memory()); } )*
+        }
+        mod sqlite {
+            $( #[test] fn $case() { super::$case(&super::Db::sqlite(stringify!($case))); } )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $case() {
+                    if let Some(db) = super::Db::postgres(stringify!($case)) {
+                        super::$case(&db);
+                    }
+                }
+            )*
+        }
+    };
+}
+
 pub mod bench;
 #[path = "../common/mod.rs"]
 mod common;

@@ -12,6 +12,7 @@
 
 /// Runs each case (a `fn(&Db)` of the including file) against every backend, one `#[test]`
 /// per case and backend; the including file declares `#[macro_use] mod conformance;`.
+#[allow(unused_macros)] // not every test binary runs cases on every backend
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {

@@ -4,7 +4,8 @@
 //! running engine sends — allocating ids, creating tasks, moving steps and tasks (with the
 //! heads the writer reads first), reading a task's state and a whole task back — must
 //! reach rows through indexes, never by a sequential scan of a Tasker table; so must the
-//! listing of unfinished tasks an engine reads at start (`recover`). Nor may it read a
+//! listing of unfinished tasks an engine reads at start (`recover`), and pages of the task
+//! listing people read (`list_tasks`, unfiltered). Nor may it read a
 //! large range of an index (a bitmap scan of a non-selective index reads as much as a
 //! sequential scan: Tasker's index on `sort_key` alone once was). The store is
 //! the one that prepared its statements while the tables were small, as in a long-running
@@ -23,8 +24,8 @@ use conformance::bench::{finish, four_step_template, start};
 use conformance::*;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::collections::BTreeMap;
-use tasker_model::{StepId, Timestamp};
-use tasker_state::{open_store, Change, Store};
+use tasker_model::{StepId, TaskId, Timestamp};
+use tasker_state::{open_store, Change, Store, TaskFilter};
 
 /// Finished tasks written after the statistics were taken.
 const FILL_TASKS: i64 = 30_000;
@@ -173,6 +174,20 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
     }
     // What an engine lists at start to take over (`recover`): none of the filled tasks.
     assert!(store.unfinished_tasks().unwrap().is_empty());
+    // Pages of the task listing (the command line's `tasks`, a dashboard's list): the
+    // newest, and one from the middle by keyset.
+    let newest = store.list_tasks(&TaskFilter::default()).unwrap();
+    assert_eq!(newest.len(), TaskFilter::DEFAULT_LIMIT);
+    let middle = TaskId(FILL_BASE + FILL_TASKS / 2);
+    let page = store
+        .list_tasks(&TaskFilter {
+            before: Some(middle),
+            ..TaskFilter::default()
+        })
+        .unwrap();
+    assert_eq!(page.len(), TaskFilter::DEFAULT_LIMIT);
+    assert_eq!(page[0].task_id, TaskId(middle.0 - 1));
+    assert!(page.iter().all(|t| t.state == State::Complete));
     // Closing ends the store's connections, which makes the server publish their counts.
     store.close();
     drop(store);

@@ -35,7 +35,7 @@ module BenchRun
   }.freeze
   CRITERION_BENCHES = %w[readiness].freeze
   RUBY_BENCHES = %w[call_cost throughput durable_throughput durable_latency events ractors ractor_submit graph insights
-                    workload processes engine_cycles idempotent_submit].freeze
+                    workload processes engine_cycles idempotent_submit operating_cost].freeze
   # Issue 3's benches, for `rake bench:durable`.
   DURABLE_RUST = %w[sql_readiness].freeze
   DURABLE_RUBY = %w[durable_throughput durable_latency].freeze
@@ -104,6 +104,8 @@ module BenchRun
     Bench::Report.new(dir: path(DIR), commands: commands, root: ROOT, load_before: load_before).write(path(DOC))
     EngineCyclesSection.insert(path(DOC), path("#{DIR}/engine_cycles.json"))
     IdempotentSection.insert(path(DOC), path("#{DIR}/idempotent_submit.json"))
+    require path("benches/support/operating_report")
+    Bench::OperatingReport.insert(path(DOC), path("#{DIR}/operating_cost.json"))
     puts "wrote #{DOC}"
   end
 
@@ -234,6 +236,11 @@ namespace :bench do
   desc "Run issue 17's idempotent-submission bench (per-submit cost with and without identity) only"
   task idempotent: :compile do
     BenchRun.ruby(%w[idempotent_submit])
+  end
+
+  desc "Run issue 17's operating-cost bench (timeouts, priority, concurrency limits against none) only"
+  task operating: :compile do
+    BenchRun.ruby(%w[operating_cost])
   end
 
   desc "Run issue 23's engine-cycle bench (1,000 start/run/close cycles per store) only"

@@ -31,7 +31,7 @@ module TaskerCore
       SETTINGS = %i[enabled autostart database_url templates workers batch_size ractors executor environment
                     logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork
                     role lease_timeout heartbeat_interval claim_interval max_tasks
-                    retention retention_interval retention_batch].freeze
+                    retention retention_interval retention_batch schedules].freeze
 
       # Values `role` accepts (see {TaskerCore::Engine.start}).
       ROLES = %i[worker client].freeze
@@ -88,6 +88,8 @@ module TaskerCore
       attr_reader :retention_interval
       # @return [Integer, nil] nil: 1,000 tasks per transaction
       attr_reader :retention_batch
+      # @return [Hash, nil] recurring tasks by name (see TaskerCore::Schedules); nil: none
+      attr_reader :schedules
 
       # The defaults: enabled, started where the process serves or works, on the app's
       # database, four handler threads inside the Rails reloader.
@@ -116,6 +118,7 @@ module TaskerCore
         @retention = nil
         @retention_interval = nil
         @retention_batch = nil
+        @schedules = nil
       end
 
       # The seed's feature flag: with it off the engine never starts, so an app migrating
@@ -324,6 +327,18 @@ module TaskerCore
       # @param value [Integer, nil] tasks deleted per transaction; nil: 1,000
       def retention_batch=(value)
         @retention_batch = value.nil? ? nil : integer(:retention_batch, value, min: 1)
+      end
+
+      # Recurring tasks from cron expressions, submitted once per occurrence even by several
+      # processes on one database (see TaskerCore::Schedules):
+      #   config.tasker_core.schedules = { "nightly_report" => { cron: "0 2 * * *", task: "report" } }
+      # @param value [Hash{String => Hash}, nil] name => { cron:, task:, namespace:, version:,
+      #   context:, catch_up: }
+      # @raise [ConfigurationError] naming the schedule and key at fault (the cron expression
+      #   itself is checked when the engine starts)
+      def schedules=(value)
+        TaskerCore::Schedules.rows(value) unless value.nil?
+        @schedules = value
       end
 
       # Every setting and its value (the database URL's password hidden).

@@ -112,7 +112,8 @@ module TaskerCore
         return TaskerCore.engine.cleanup(older_than: age, batch_size: batch).merge(older_than: age) if running?
 
         options = engine_options(role: :worker).merge(workers: 0, ractors: 0, recover: false, templates: [],
-                                                      retention: nil, retention_interval: nil, retention_batch: nil)
+                                                      retention: nil, retention_interval: nil, retention_batch: nil,
+                                                      schedules: nil)
         engine = TaskerCore::Engine.start(**options)
         begin
           engine.cleanup(older_than: age, batch_size: batch).merge(older_than: age)
@@ -171,7 +172,8 @@ module TaskerCore
           backoff_scale: config.backoff_scale, instrument: config.instrument, role: role,
           lease_timeout: config.lease_timeout, heartbeat_interval: config.heartbeat_interval,
           claim_interval: config.claim_interval, max_tasks: config.max_tasks, retention: config.retention,
-          retention_interval: config.retention_interval, retention_batch: config.retention_batch }
+          retention_interval: config.retention_interval, retention_batch: config.retention_batch,
+          schedules: config.schedules }
       end
 
       # Where tasks live: config.tasker_core.database_url, else TASKER_DATABASE_URL, else

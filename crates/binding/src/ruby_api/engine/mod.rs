@@ -18,6 +18,7 @@ mod insights;
 mod inspection;
 mod operations;
 mod retention;
+mod schedules;
 mod sharing;
 mod steps;
 
@@ -214,6 +215,7 @@ impl Engine {
                 reason: None,
                 tags: None,
                 start: true,
+                run_at: None,
                 name,
             };
             let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
@@ -444,6 +446,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "start_retention" => (Engine::start_retention, 3),
         "purge_finished" => (Engine::purge_finished, 2),
         "retention_stats" => (Engine::retention_stats, 0),
+        // Recurring schedules (schedules.rs).
+        "start_schedules" => (Engine::start_schedules, 1),
+        "schedule_stats" => (Engine::schedule_stats, 0),
     }
     Ok(())
 }

@@ -103,6 +103,20 @@ RSpec.describe "Schedules" do
     expect(began.values).to all(be >= run_at.to_f)
   end
 
+  it "passes run_at through a SubmitTaskJob's arguments" do
+    require "tasker_core/submit_task_job"
+    ActiveJob::Base.logger = Logger.new(nil)
+    TaskerCore.start(templates: templates, workers: 2, database_url: url, recover: false, instrument: false)
+    run_at = Time.now + 1
+    job = TaskerCore::SubmitTaskJob.new("scheduled_pair", { "n" => 7 }, run_at: run_at)
+    id = ActiveJob::Base.execute(job.serialize)
+    root = TaskerCore.engine.task(id).steps.find_by(name: "first")
+    expect(root.last_attempted_at.to_f + root.backoff_request_seconds).to be_within(0.001).of(run_at.to_f)
+    expect(start_times([id])[id]).to be >= run_at.to_f - 0.001
+  ensure
+    TaskerCore.stop
+  end
+
   it "keeps a run_at task waiting across a restart of the engine" do
     skip "memory: keeps nothing across a restart" if SpecStore::KIND == "memory"
     first = start_engine(templates: templates, workers: 2, database_url: url)

@@ -16,6 +16,7 @@ mod claiming;
 mod identified;
 mod observe;
 mod retention;
+mod schedules;
 mod shutdown;
 mod steps;
 mod submit;
@@ -26,6 +27,7 @@ pub use boot::EngineOptions;
 pub use claiming::ClaimSettings;
 pub use identified::Submitted;
 pub use retention::{Deleted, RetentionSettings, RetentionStats};
+pub use schedules::{Schedule, ScheduleSpec, ScheduleStats};
 pub use submit::{DurableSubmission, RecoveryReport, SubmitRequest};
 pub use wait::{Interrupt, WaitEnd};
 
@@ -108,6 +110,8 @@ pub struct Engine {
     claiming: Mutex<Option<claiming::ClaimLoop>>,
     /// Deleting expired finished tasks: the thread, once started, and what it deleted.
     retention: retention::Retention,
+    /// Recurring schedules: the thread submitting their occurrences, and its counts.
+    schedules: schedules::Schedules,
     /// Identities being submitted by this engine's callers now (`identified.rs`).
     identities: crate::identity::IdentityGate,
 }

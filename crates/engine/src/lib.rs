@@ -21,6 +21,8 @@
 //!   - `observe`: reading tasks, stats, metrics, health, insights, event subscriptions.
 //!   - `retention`: [`RetentionSettings`], the thread deleting expired finished tasks,
 //!     one-off purges, [`RetentionStats`].
+//!   - `schedules`: [`ScheduleSpec`], recurring schedules (cron), the thread submitting
+//!     each occurrence once by its identity, [`ScheduleStats`].
 //!   - `shutdown`: `stop`, `close`, `Drop`, and the shutdown protocol that **hands back**
 //!     the steps still out.
 //! - `registry`: registered templates ([`RegisteredTemplate`], [`TemplateRegistry`]),
@@ -33,7 +35,7 @@
 //!   unit-tested without actors): `dispatch` (hand out, start, retry, hand back),
 //!   `reports` (complete, fail, finish), `operate` (the manual operations), `recovery`
 //!   (a stored task brought back to life; steps a crash interrupted fail with
-//!   `engine_restart`).
+//!   `engine_restart`), `schedule` (a task's steps held until its `run_at`).
 //! - [`operations`]: the manual operations a caller may ask for ([`operations::Operation`]:
 //!   reset a step for retry, mark it pending or completed, update its results; cancel,
 //!   retry or resolve a task) and [`operations::Request`] (who asked and why).
@@ -70,7 +72,8 @@ pub(crate) mod work;
 
 pub use engine::{
     Deleted, DurableSubmission, Engine, EngineOptions, Interrupt, RecoveryReport,
-    RetentionSettings, RetentionStats, SubmitRequest, Submitted, WaitEnd,
+    RetentionSettings, RetentionStats, ScheduleSpec, ScheduleStats, SubmitRequest, Submitted,
+    WaitEnd,
 };
 pub use identity::{Identity, IdentityStrategy};
 pub use outcomes::{StepOutcome, TaskOutcome};

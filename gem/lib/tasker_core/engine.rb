@@ -73,12 +73,15 @@ module TaskerCore
     # @param retention_batch [Integer, nil] tasks deleted per transaction (default 1,000)
     # @param retention_export [#call, nil] called with each batch of expired tasks (an Array
     #   of {Task}) before they are deleted; deleted only once it returns (see {Retention})
+    # @param schedules [Hash, nil] recurring tasks: name => { cron:, task:, namespace:,
+    #   version:, context:, catch_up: } (see {Schedules}); a bad cron expression or unknown
+    #   task raises {ConfigurationError} naming the schedule
     # @return [Engine]
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0, role: :worker, lease_timeout: nil, heartbeat_interval: nil,
                    claim_interval: 1.0, max_tasks: nil, retention: nil, retention_interval: nil, retention_batch: nil,
-                   retention_export: nil)
+                   retention_export: nil, schedules: nil)
       check_count(:workers, workers)
       check_count(:ractors, ractors)
       check_role(role, workers, ractors)
@@ -88,6 +91,7 @@ module TaskerCore
       if retention_export && retention.nil?
         raise ValidationError, "retention_export needs retention: (seconds a finished task is kept)"
       end
+      schedule_rows = schedules.nil? ? [] : Schedules.rows(schedules)
       unless backoff_scale.is_a?(Numeric) && !backoff_scale.is_a?(Complex)
         raise ValidationError, "backoff_scale: expected a non-negative number, got #{backoff_scale.inspect}"
       end
@@ -109,6 +113,7 @@ module TaskerCore
         elsif !retention.nil?
           native.start_retention(Float(retention), retention_interval&.to_f, retention_batch)
         end
+        native.start_schedules(schedule_rows) unless schedule_rows.empty?
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
         engine.start_ractor_pool(size: ractors) if ractors.positive?
         slots = workers + ractors
@@ -310,11 +315,15 @@ module TaskerCore
     # @param durable [Boolean, Numeric] wait for the commit (true: up to 10 s)
     # @param identity [Symbol, String, Hash, nil] submit once per identity, as {#submit_once}
     #   does (a repeat returns the existing task's id; the call waits for the commit)
+    # @param run_at [Time, nil] the task is stored now, and no step starts before this time
+    #   (also after a restart; see {Schedules})
+    # @param delay [Numeric, nil] or: no step starts before this many seconds from now
     # @return [Integer] the task id
     # @raise [DatabaseError] with `durable`, when the transaction storing the task failed
     # @raise [TimeoutError] with `durable`, when the commit took longer (it may still land)
+    # @raise [ValidationError] for run_at and delay both given, a negative delay, a run_at not a Time
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false, identity: nil)
+                    reason: nil, tags: nil, durable: false, identity: nil, run_at: nil, delay: nil)
       name = name.to_s
       namespace = namespace&.to_s
       version = version&.to_s
@@ -322,13 +331,14 @@ module TaskerCore
       # The common call goes straight to the native submit (as Submitter#submit_task would):
       # no second call with eight keywords, no options Struct (together about a quarter of
       # the instructions a submit cost, benches/submit_instructions.rb).
-      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil?
+      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil? &&
+         run_at.nil? && delay.nil?
         return @native.submit_in(name, context, namespace, version)
       end
 
       @submitter.submit_task(name, context, namespace: namespace, version: version, initiator: initiator,
                                             source_system: source_system, reason: reason, tags: tags, durable: durable,
-                                            identity: identity)
+                                            identity: identity, run_at: run_at, delay: delay)
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
       raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
@@ -350,28 +360,33 @@ module TaskerCore
     # @return [Submission]
     # @raise [ValidationError] for an unknown strategy, a caller_provided without a key, a bad window
     # @raise [TimeoutError] when the commit took longer (it may still land)
+    # @param run_at [Time, nil] as for {#submit_task}
+    # @param delay [Numeric, nil] as for {#submit_task}
     def submit_once(name, context = {}, identity: :default, namespace: nil, version: nil, initiator: nil,
-                    source_system: nil, reason: nil, tags: nil, durable: true)
+                    source_system: nil, reason: nil, tags: nil, durable: true, run_at: nil, delay: nil)
       name = name.to_s
       namespace = namespace&.to_s
       version = version&.to_s
       context = @task_handler_hooks.before_submit(name, namespace, version, context)
       @submitter.submit_once(name, context, identity: identity, namespace: namespace, version: version,
                                             initiator: initiator, source_system: source_system, reason: reason,
-                                            tags: tags, durable: durable)
+                                            tags: tags, durable: durable, run_at: run_at, delay: delay)
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
     # @param durable [Boolean, Numeric] as for {#submit_task}
+    # @param run_at [Time, nil] once started, no step starts before this time
+    # @param delay [Numeric, nil] or: seconds from now
     # @return [Integer] the task id
     def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false)
+                    reason: nil, tags: nil, durable: false, run_at: nil, delay: nil)
       name = name.to_s
       namespace = namespace&.to_s
       version = version&.to_s
       context = @task_handler_hooks.before_submit(name, namespace, version, context)
       @submitter.create_task(name, context, namespace: namespace, version: version, initiator: initiator,
-                                            source_system: source_system, reason: reason, tags: tags, durable: durable)
+                                            source_system: source_system, reason: reason, tags: tags, durable: durable,
+                                            run_at: run_at, delay: delay)
     rescue EncodingError => e
       raise Inputs.explain_encoding(e, "create_task name" => name, "namespace" => namespace, "version" => version)
     end
@@ -494,6 +509,15 @@ module TaskerCore
     # @return [Hash{Symbol => Numeric, Hash}]
     def stats
       @native.stats
+    end
+
+    # What each recurring schedule did so far in this engine (see {Schedules}): per
+    # schedule `{name:, cron:, created:, existing:, failed:, last_occurrence:,
+    # next_occurrence:, last_error:}`; `existing` counts occurrences another engine (or an
+    # earlier run) had submitted already. Empty without `schedules:`.
+    # @return [Array<Hash{Symbol => Object}>]
+    def schedules
+      @native.schedule_stats
     end
 
     # The same numbers in the Prometheus text format (counters as `tasker_core_*_total`,

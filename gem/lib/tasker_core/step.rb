@@ -66,6 +66,11 @@ module TaskerCore
     # @return [Time, nil]
     def last_attempted_at = @row["last_attempted_at"]
 
+    # Seconds after `last_attempted_at` before the step may run again (a handler's retry
+    # request, or a task's `run_at`, see {Schedules}).
+    # @return [Integer, nil]
+    def backoff_request_seconds = @row["backoff_request_seconds"]
+
     # When the step last failed.
     # @return [Time, nil]
     def last_failure_at

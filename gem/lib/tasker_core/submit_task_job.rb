@@ -21,7 +21,8 @@ module TaskerCore
     # @param name [String] the template's name
     # @param context [Hash] the task's context (JSON-compatible)
     # @param options [Hash] as for {Engine#submit_task}: namespace:, version:, initiator:,
-    #   source_system:, reason:, tags:, durable:, identity:
+    #   source_system:, reason:, tags:, durable:, identity:, run_at: (a Time; ActiveJob
+    #   serializes it), delay: (seconds from when the job runs, not from when it was enqueued)
     # @return [Integer] the task id (the first delivery's task for a repeat)
     # @raise [OrchestrationError] when no engine runs in this process (the job is retried
     #   as your queue retries failed jobs)

@@ -34,22 +34,26 @@ module TaskerCore
     # @param durable [Boolean, Numeric] wait (GVL released) until the task is committed
     # @param identity [Symbol, String, Hash, nil] submit once per identity (see {Identity});
     #   the call then waits for the commit and returns the existing task's id for a repeat
+    # @param run_at [Time, nil] no step starts before this time (see {Schedules})
+    # @param delay [Numeric, nil] or: no step starts before this many seconds from now
     # @return [Integer] the task id
     # @raise [ValidationError] for an unknown template, a context breaking its schema, a non-Hash context
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false, identity: nil)
+                    reason: nil, tags: nil, durable: false, identity: nil, run_at: nil, delay: nil)
       # The common call (at most a namespace and a version) builds no options Struct.
-      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil?
+      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil? &&
+         run_at.nil? && delay.nil?
         return @native.submit_in(name.to_s, context, namespace&.to_s, version&.to_s)
       end
       unless identity.nil?
         return submit_once(name, context, identity: identity, namespace: namespace, version: version,
                                           initiator: initiator, source_system: source_system, reason: reason,
-                                          tags: tags, durable: durable).task_id
+                                          tags: tags, durable: durable, run_at: run_at, delay: delay).task_id
       end
 
       @native.submit(name.to_s, context, Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
-                                                                   tags, true, durable_timeout(durable)))
+                                                                   tags, true, durable_timeout(durable),
+                                                                   Schedules.run_at(run_at, delay)))
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
       raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
@@ -63,11 +67,11 @@ module TaskerCore
     # @raise [ValidationError] for a bad identity (naming it), template or context
     # @raise [TimeoutError] when the commit took longer (it may still land)
     def submit_once(name, context = {}, identity: :default, namespace: nil, version: nil, initiator: nil,
-                    source_system: nil, reason: nil, tags: nil, durable: true)
+                    source_system: nil, reason: nil, tags: nil, durable: true, run_at: nil, delay: nil)
       identity = Identity.read(identity)
       timeout = durable.is_a?(Numeric) ? durable : DEFAULT_DURABLE_TIMEOUT
       options = Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
-                                          tags, true, timeout)
+                                          tags, true, timeout, Schedules.run_at(run_at, delay))
       Submission.new(*@native.submit_identified(name.to_s, context, options, identity))
     rescue EncodingError => e
       raise Inputs.explain_encoding(e, "submit_once name" => name, "namespace" => namespace, "version" => version)
@@ -76,9 +80,10 @@ module TaskerCore
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.
     # @return [Integer] the task id
     def create_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false)
+                    reason: nil, tags: nil, durable: false, run_at: nil, delay: nil)
       @native.submit(name.to_s, context, Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
-                                                                   tags, false, durable_timeout(durable)))
+                                                                   tags, false, durable_timeout(durable),
+                                                                   Schedules.run_at(run_at, delay)))
     rescue EncodingError => e
       raise Inputs.explain_encoding(e, "create_task name" => name, "namespace" => namespace, "version" => version)
     end

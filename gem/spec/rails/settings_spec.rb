@@ -78,6 +78,19 @@ RSpec.describe "TaskerCore::Rails settings", :rails do
       expect(config.retention).to eq(604_800.0)
     end
 
+    it "takes schedules, refusing a bad one by name when assigned" do
+      expect(config.to_h).to include(schedules: nil)
+      nightly = { "nightly_report" => { cron: "0 2 * * *", task: "report", context: { "kind" => "daily" } } }
+      config.schedules = nightly
+      expect(config.to_h).to include(schedules: nightly)
+      expect { config.schedules = { "x" => { cron: "0 2 * * *" } } }
+        .to raise_error(TaskerCore::ConfigurationError, /schedule "x": task:/)
+      expect { config.schedules = { "y" => { cron: 5, task: "report" } } }
+        .to raise_error(TaskerCore::ConfigurationError, /schedule "y": cron:/)
+      expect { config.schedules = ["0 2 * * *"] }.to raise_error(TaskerCore::ConfigurationError, /schedules: expected a Hash/)
+      expect(config.schedules).to eq(nightly)
+    end
+
     it "refuses unknown settings, listing the known ones" do
       expect { config.wrokers = 8 }
         .to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.wrokers is not a setting; the settings are: enabled, /)

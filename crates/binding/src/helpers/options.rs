@@ -123,6 +123,20 @@ impl Field {
             .map_err(|_| self.invalid("expected a String"))
     }
 
+    /// A time as seconds since the Unix epoch (a Float, as `Time#to_f` gives); nil is
+    /// `None`.
+    pub(crate) fn opt_epoch(&self) -> Result<Option<tasker_model::Timestamp>, Error> {
+        if self.value.is_nil() {
+            return Ok(None);
+        }
+        match f64::try_convert(self.value) {
+            Ok(s) if s.is_finite() && s.abs() < 1e12 => Ok(Some(tasker_model::Timestamp(
+                (s * 1_000_000.0).round() as i64,
+            ))),
+            _ => Err(self.invalid("expected seconds since the epoch (Time#to_f)")),
+        }
+    }
+
     /// Seconds (Integer or Float, ≥ 0).
     pub(crate) fn seconds(&self) -> Result<Duration, Error> {
         to_seconds(self.value, &self.label())

@@ -283,6 +283,7 @@ impl Engine {
             task_ended,
             claiming: Mutex::new(None),
             retention: Default::default(),
+            schedules: Default::default(),
         })
     }
 }

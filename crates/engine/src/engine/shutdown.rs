@@ -48,6 +48,7 @@ impl Engine {
         // message, so its steps are handed back with the rest.
         self.stop_claiming();
         self.stop_retention();
+        self.stop_schedules();
         let deadline = Instant::now() + timeout;
         let remaining = || deadline.saturating_duration_since(Instant::now());
         let mut result = Ok(0);

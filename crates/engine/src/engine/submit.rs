@@ -17,7 +17,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use serde_json::Value as Json;
 use std::sync::Arc;
 use std::time::Duration;
-use tasker_model::{State, TaskId, TaskerError, TaskerResult};
+use tasker_model::{State, TaskId, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{Store, TaskView};
 
 /// A task submission.
@@ -33,6 +33,9 @@ pub struct SubmitRequest {
     pub tags: Option<Json>,
     /// False creates the task pending, to be started later (e.g. by a coordinator).
     pub start: bool,
+    /// No step starts before this time (the task is stored at once); see
+    /// `live_task/schedule.rs`.
+    pub run_at: Option<Timestamp>,
 }
 
 /// A submitted task whose creation may not be committed yet; see [`Engine::submit_durable`].
@@ -167,6 +170,7 @@ impl Engine {
                 reason: req.reason,
                 tags: req.tags,
                 identity_hash,
+                run_at: req.run_at,
             },
             start: req.start,
             durable,

@@ -26,7 +26,9 @@ impl LiveTask {
         self.move_task(State::InProgress, TransitionMeta::engine("start"), now, fx);
         self.emit(fx, LifecycleEvent::TaskStartRequested, None, |_| {});
         let roots: Vec<u32> = self.template.graph.roots().collect();
-        fx.dispatch.extend(roots);
+        for i in roots {
+            self.dispatch_or_hold(i, now, fx);
+        }
         self.discovered(fx);
         Ok(())
     }
@@ -127,9 +129,14 @@ impl LiveTask {
         self.emit(fx, LifecycleEvent::StepBeforeHandle, Some(i), |_| {});
     }
 
-    /// A scheduled retry of step `i` is due: error → pending, and hand it out again.
+    /// A scheduled retry of step `i` is due: error → pending, and hand it out again. A
+    /// pending step held until the task's `run_at` is handed out (`schedule.rs`).
     pub fn retry_due(&mut self, i: u32, at: Timestamp, dispatch: bool, fx: &mut Effects) {
         let step = &self.steps[i as usize];
+        if step.state == State::Pending {
+            self.run_at_due(i, dispatch, fx);
+            return;
+        }
         if self.state != State::InProgress || !step.retry_scheduled || step.state != State::Error {
             return;
         }

@@ -17,6 +17,7 @@ mod dispatch;
 mod operate;
 mod recovery;
 mod reports;
+mod schedule;
 #[cfg(test)]
 mod tests;
 
@@ -43,6 +44,8 @@ pub struct Effects {
     pub dispatch: Vec<u32>,
     /// Steps to retry after a delay.
     pub retries: Vec<(u32, Duration)>,
+    /// Steps of a task submitted with `run_at` to hand out once it comes (schedules).
+    pub delayed: Vec<(u32, Duration)>,
     /// The task reached this final state.
     pub finished: Option<State>,
     /// Steps that were handed out and are no longer (a manual operation moved them): their
@@ -59,6 +62,8 @@ pub struct TaskOrigin {
     pub tags: Option<Json>,
     /// An idempotent submission's identity (`tasker_tasks.identity_hash`).
     pub identity_hash: Option<String>,
+    /// No step starts before this time (`submit_task(run_at:/delay:)`, see `schedule.rs`).
+    pub run_at: Option<Timestamp>,
 }
 
 /// A step's live state (the orchestrator's copy of its row).
@@ -99,6 +104,8 @@ pub struct LiveTask {
     pub(crate) max_parallel: Option<u32>,
     pub(crate) deferred: Vec<u32>,
     pub(crate) last_error: Option<(String, String)>,
+    /// No step is handed out before this time (`schedule.rs`).
+    pub(crate) run_at: Option<Timestamp>,
 }
 
 impl LiveTask {
@@ -117,6 +124,7 @@ impl LiveTask {
         let mut steps = Vec::with_capacity(n);
         let mut records = Vec::with_capacity(n);
         let mut edges = Vec::new();
+        let run_at = origin.run_at.filter(|at| *at > now);
         for (i, st) in template.template.step_templates.iter().enumerate() {
             let step_id = step_ids[i];
             steps.push(LiveStep {
@@ -131,7 +139,7 @@ impl LiveTask {
                 started_at: None,
                 sort_key: 0,
             });
-            records.push(StepRecord {
+            let mut record = StepRecord {
                 // 0, not NULL, as Tasker creates steps: its readiness function compares
                 // `attempts < retry_limit` without COALESCE, so a NULL would keep a new step
                 // from ever being ready there (issue 19).
@@ -144,7 +152,13 @@ impl LiveTask {
                     st,
                     now,
                 )
-            });
+            };
+            if let Some(at) = run_at {
+                if template.graph.parents(i as u32).is_empty() {
+                    schedule::hold_until(&mut record, at, now);
+                }
+            }
+            records.push(record);
             for &p in template.graph.parents(i as u32) {
                 edges.push((step_ids[p as usize], step_id));
             }
@@ -176,6 +190,7 @@ impl LiveTask {
             max_parallel: None,
             deferred: Vec::new(),
             last_error: None,
+            run_at,
         };
         task.emit(fx, LifecycleEvent::TaskInitializeRequested, None, |_| {});
         task

@@ -90,6 +90,7 @@ impl LiveTask {
             max_parallel: None,
             deferred: Vec::new(),
             last_error,
+            run_at: super::schedule::stored_run_at(view, now),
         };
         if restart {
             task.fail_interrupted_steps(now, fx);
@@ -143,7 +144,7 @@ impl LiveTask {
             let deps = self.dag.dependencies_met(i);
             match step.state {
                 State::Pending if deps && step.retryable && step.attempts < step.retry_limit => {
-                    fx.dispatch.push(i)
+                    self.dispatch_or_hold(i, now, fx)
                 }
                 State::Error if step.retryable && step.attempts < step.retry_limit => {
                     let delay =

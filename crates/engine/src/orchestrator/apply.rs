@@ -56,6 +56,10 @@ impl Orchestrator {
                     .fetch_add(1, Ordering::Relaxed);
                 ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
             }
+            // Steps held until their task's run_at: the same timer, not counted as retries.
+            for (i, delay) in fx.delayed.drain(..) {
+                ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
+            }
         }
         // Counted before the changes go out: a waiter woken by the store's commit must see
         // the counters already moved.

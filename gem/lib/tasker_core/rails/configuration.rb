@@ -31,7 +31,7 @@ module TaskerCore
       SETTINGS = %i[enabled autostart database_url templates workers batch_size ractors executor environment
                     logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork
                     role lease_timeout heartbeat_interval claim_interval max_tasks
-                    retention retention_interval retention_batch retention_export].freeze
+                    retention retention_interval retention_batch retention_export schedules].freeze
 
       # Values `role` accepts (see {TaskerCore::Engine.start}).
       ROLES = %i[worker client].freeze
@@ -90,6 +90,8 @@ module TaskerCore
       attr_reader :retention_batch
       # @return [#call, nil] nil: expired tasks are deleted without being exported first
       attr_reader :retention_export
+      # @return [Hash, nil] recurring tasks by name (see TaskerCore::Schedules); nil: none
+      attr_reader :schedules
 
       # The defaults: enabled, started where the process serves or works, on the app's
       # database, four handler threads inside the Rails reloader.
@@ -119,6 +121,7 @@ module TaskerCore
         @retention_interval = nil
         @retention_batch = nil
         @retention_export = nil
+        @schedules = nil
       end
 
       # The seed's feature flag: with it off the engine never starts, so an app migrating
@@ -341,6 +344,16 @@ module TaskerCore
         end
 
         @retention_export = value
+      # Recurring tasks from cron expressions, submitted once per occurrence even by several
+      # processes on one database (see TaskerCore::Schedules):
+      #   config.tasker_core.schedules = { "nightly_report" => { cron: "0 2 * * *", task: "report" } }
+      # @param value [Hash{String => Hash}, nil] name => { cron:, task:, namespace:, version:,
+      #   context:, catch_up: }
+      # @raise [ConfigurationError] naming the schedule and key at fault (the cron expression
+      #   itself is checked when the engine starts)
+      def schedules=(value)
+        TaskerCore::Schedules.rows(value) unless value.nil?
+        @schedules = value
       end
 
       # Every setting and its value (the database URL's password hidden).

@@ -113,7 +113,7 @@ module TaskerCore
 
         options = engine_options(role: :worker).merge(workers: 0, ractors: 0, recover: false, templates: [],
                                                       retention: nil, retention_interval: nil, retention_batch: nil,
-                                                      retention_export: nil)
+                                                      retention_export: nil, schedules: nil)
         engine = TaskerCore::Engine.start(**options)
         begin
           engine.cleanup(older_than: age, batch_size: batch, export: config.retention_export).merge(older_than: age)
@@ -173,7 +173,8 @@ module TaskerCore
           lease_timeout: config.lease_timeout, heartbeat_interval: config.heartbeat_interval,
           claim_interval: config.claim_interval, max_tasks: config.max_tasks, retention: config.retention,
           retention_interval: config.retention_interval, retention_batch: config.retention_batch,
-          retention_export: config.retention.nil? ? nil : config.retention_export }
+          retention_export: config.retention.nil? ? nil : config.retention_export,
+          schedules: config.schedules }
       end
 
       # Where tasks live: config.tasker_core.database_url, else TASKER_DATABASE_URL, else

@@ -8,10 +8,10 @@ use magnus::{prelude::*, Error, RHash, Ruby, Value};
 use tasker_engine::SubmitRequest;
 
 /// `TaskerCore::Native::SubmitOptions`: everything `submit` takes beyond name and context.
-static SUBMIT_OPTIONS: Kind<8> = Kind::new(
+static SUBMIT_OPTIONS: Kind<9> = Kind::new(
     "SubmitOptions",
     "submit option",
-    "namespace version initiator source_system reason tags start durable_timeout",
+    "namespace version initiator source_system reason tags start durable_timeout run_at",
 );
 
 pub(super) fn opt<T: magnus::TryConvert>(
@@ -45,7 +45,7 @@ pub(super) fn submit_request(
     context: Value,
     options: Value,
 ) -> Result<(SubmitRequest, Option<std::time::Duration>), Error> {
-    let [namespace, version, initiator, source_system, reason, tags, start, durable] =
+    let [namespace, version, initiator, source_system, reason, tags, start, durable, run_at] =
         SUBMIT_OPTIONS.read(options)?;
     let request = SubmitRequest {
         context: to_json(ruby, context, || "context".to_string())?,
@@ -56,6 +56,7 @@ pub(super) fn submit_request(
         reason: reason.opt_string()?,
         tags: tags.opt_json(ruby)?,
         start: start.flag(),
+        run_at: run_at.opt_epoch()?,
         name,
     };
     Ok((request, durable.opt_seconds()?))

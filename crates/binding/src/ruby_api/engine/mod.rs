@@ -19,6 +19,7 @@ mod inspection;
 mod listing;
 mod operations;
 mod retention;
+mod schedules;
 mod sharing;
 mod steps;
 
@@ -215,6 +216,7 @@ impl Engine {
                 reason: None,
                 tags: None,
                 start: true,
+                run_at: None,
                 name,
             };
             let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
@@ -450,6 +452,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "expired_tasks" => (Engine::expired_tasks, 2),
         "purge_exported" => (Engine::purge_exported, 2),
         "retention_stats" => (Engine::retention_stats, 0),
+        // Recurring schedules (schedules.rs).
+        "start_schedules" => (Engine::start_schedules, 1),
+        "schedule_stats" => (Engine::schedule_stats, 0),
     }
     Ok(())
 }

@@ -344,6 +344,8 @@ module TaskerCore
         end
 
         @retention_export = value
+      end
+
       # Recurring tasks from cron expressions, submitted once per occurrence even by several
       # processes on one database (see TaskerCore::Schedules):
       #   config.tasker_core.schedules = { "nightly_report" => { cron: "0 2 * * *", task: "report" } }

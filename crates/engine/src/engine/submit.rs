@@ -33,6 +33,8 @@ pub struct SubmitRequest {
     pub tags: Option<Json>,
     /// False creates the task pending, to be started later (e.g. by a coordinator).
     pub start: bool,
+    /// Higher first when its steps wait for workers (default 0); see `gate`.
+    pub priority: i32,
 }
 
 /// A submitted task whose creation may not be committed yet; see [`Engine::submit_durable`].
@@ -86,7 +88,7 @@ impl Engine {
 
     /// Sends `msg` to the orchestrator unless the engine is stopping; the `stopping` lock is
     /// held across the send so the message cannot land after the shutdown message.
-    fn send_if_running<M>(&self, msg: M) -> TaskerResult<()>
+    pub(super) fn send_if_running<M>(&self, msg: M) -> TaskerResult<()>
     where
         M: Message<Result = ()> + Send + 'static,
         Orchestrator: Handler<M>,
@@ -167,6 +169,7 @@ impl Engine {
                 reason: req.reason,
                 tags: req.tags,
                 identity_hash,
+                priority: req.priority,
             },
             start: req.start,
             durable,

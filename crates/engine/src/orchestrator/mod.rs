@@ -12,8 +12,12 @@
 //! `LiveTask`'s.
 
 mod apply;
+mod gating;
 mod stored;
 
+pub use gating::SetPaused;
+
+use crate::gate::{Gate, Limits, DEPTH};
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::{Effects, LiveTask, TaskOrigin};
 use crate::operations::{Operation, Request};
@@ -160,6 +164,8 @@ pub struct OrchestratorLinks {
     pub submit_only: bool,
     /// Told (without blocking) whenever a task leaves this engine, so claiming can refill.
     pub task_ended: Sender<()>,
+    /// The dispatch gate's concurrency limits.
+    pub limits: Limits,
 }
 
 /// See the module documentation.
@@ -167,6 +173,8 @@ pub struct Orchestrator {
     tasks: HashMap<TaskId, LiveTask>,
     links: OrchestratorLinks,
     stopping: bool,
+    /// Between handed-out steps and the workers' queues (`gating.rs`).
+    gate: Gate,
 }
 
 impl Orchestrator {
@@ -174,6 +182,7 @@ impl Orchestrator {
     pub fn new(links: OrchestratorLinks) -> Orchestrator {
         Orchestrator {
             tasks: HashMap::new(),
+            gate: Gate::new(links.limits.clone(), DEPTH),
             links,
             stopping: false,
         }
@@ -362,7 +371,9 @@ impl Handler<StepFinished> for Orchestrator {
         let started = Instant::now();
         let mut fx = self.effects();
         let dispatch = !self.stopping;
+        self.gate.finished(msg.step);
         let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
+            self.refill();
             return;
         };
         let result = match msg.outcome {
@@ -446,6 +457,8 @@ impl Handler<Shutdown> for Orchestrator {
 
     fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) {
         self.stopping = true;
+        // What the gate held is still in flight: the sweep below hands it back.
+        self.gate.clear();
         let now = Timestamp::now();
         // Empty the queues; what was on them is handed back by the sweep below.
         for (_, queue) in &self.links.work {

@@ -214,6 +214,7 @@ impl Engine {
                 reason: None,
                 tags: None,
                 start: true,
+                priority: 0,
                 name,
             };
             let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);

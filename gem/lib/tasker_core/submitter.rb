@@ -37,9 +37,9 @@ module TaskerCore
     # @return [Integer] the task id
     # @raise [ValidationError] for an unknown template, a context breaking its schema, a non-Hash context
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false, identity: nil)
+                    reason: nil, tags: nil, durable: false, identity: nil, priority: nil)
       # The common call (at most a namespace and a version) builds no options Struct.
-      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil?
+      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil? && priority.nil?
         return @native.submit_in(name.to_s, context, namespace&.to_s, version&.to_s)
       end
       unless identity.nil?
@@ -49,7 +49,8 @@ module TaskerCore
       end
 
       @native.submit(name.to_s, context, Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
-                                                                   tags, true, durable_timeout(durable)))
+                                                                   tags, true, durable_timeout(durable),
+                                                                   DispatchGate.priority(priority)))
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
       raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)

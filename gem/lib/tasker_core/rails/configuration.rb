@@ -31,7 +31,7 @@ module TaskerCore
       SETTINGS = %i[enabled autostart database_url templates workers batch_size ractors executor environment
                     logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork
                     role lease_timeout heartbeat_interval claim_interval max_tasks
-                    retention retention_interval retention_batch].freeze
+                    retention retention_interval retention_batch concurrency].freeze
 
       # Values `role` accepts (see {TaskerCore::Engine.start}).
       ROLES = %i[worker client].freeze
@@ -88,6 +88,8 @@ module TaskerCore
       attr_reader :retention_interval
       # @return [Integer, nil] nil: 1,000 tasks per transaction
       attr_reader :retention_batch
+      # @return [Hash, nil] caps on steps out at once (see TaskerCore::DispatchGate); nil: none
+      attr_reader :concurrency
 
       # The defaults: enabled, started where the process serves or works, on the app's
       # database, four handler threads inside the Rails reloader.
@@ -116,6 +118,7 @@ module TaskerCore
         @retention = nil
         @retention_interval = nil
         @retention_batch = nil
+        @concurrency = nil
       end
 
       # The seed's feature flag: with it off the engine never starts, so an app migrating
@@ -324,6 +327,15 @@ module TaskerCore
       # @param value [Integer, nil] tasks deleted per transaction; nil: 1,000
       def retention_batch=(value)
         @retention_batch = value.nil? ? nil : integer(:retention_batch, value, min: 1)
+      end
+
+      # Caps on how many steps are out at once, per handler class, namespace or context
+      # key: `{ handlers: { "PaymentHandler" => 2 }, namespaces: { "billing" => 5 },
+      # keys: { "account_id" => 1 } }`. Checked here, so a bad entry fails at boot.
+      # @param value [Hash, nil]
+      # @raise [ConfigurationError] naming the entry at fault
+      def concurrency=(value)
+        @concurrency = TaskerCore::DispatchGate.concurrency(value)
       end
 
       # Every setting and its value (the database URL's password hidden).

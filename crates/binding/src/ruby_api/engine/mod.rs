@@ -17,6 +17,7 @@ mod identity;
 mod insights;
 mod inspection;
 mod operations;
+mod pausing;
 mod retention;
 mod sharing;
 mod steps;
@@ -104,6 +105,13 @@ impl Engine {
             }
             if let Some(n) = opt::<usize>(ruby, options, "max_batch")? {
                 engine_options.max_batch = n.max(1);
+            }
+            if let Some(v) = options.get(ruby.to_symbol("concurrency")) {
+                if !v.is_nil() {
+                    let config = to_json(ruby, v, || "option concurrency".to_string())?;
+                    engine_options.limits = tasker_engine::gate::Limits::from_json(&config)
+                        .map_err(|e| error("ConfigurationError", e.to_string()))?;
+                }
             }
             let sharing = sharing::sharing(ruby, options)?;
             if let Some(url) = opt::<String>(ruby, options, "database_url")? {
@@ -445,6 +453,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "start_retention" => (Engine::start_retention, 3),
         "purge_finished" => (Engine::purge_finished, 2),
         "retention_stats" => (Engine::retention_stats, 0),
+        // Pausing namespaces and templates (pausing.rs).
+        "pause" => (Engine::pause, 3),
+        "resume" => (Engine::resume, 3),
+        "paused" => (Engine::paused, 1),
     }
     Ok(())
 }

@@ -31,10 +31,16 @@ impl Limits {
     /// Integer ≥ 1. The error names the entry at fault.
     pub fn from_json(config: &Json) -> TaskerResult<Limits> {
         let bad = |what: String, message: &str| {
-            TaskerError::validation(format!("concurrency {what}").trim_end().to_string(), message)
+            TaskerError::validation(
+                format!("concurrency {what}").trim_end().to_string(),
+                message,
+            )
         };
         let Json::Object(groups) = config else {
-            return Err(bad("".into(), "expected a Hash of handlers:, namespaces:, keys:"));
+            return Err(bad(
+                "".into(),
+                "expected a Hash of handlers:, namespaces:, keys:",
+            ));
         };
         let mut limits = Limits::default();
         for (group, entries) in groups {
@@ -50,7 +56,10 @@ impl Limits {
                 }
             };
             let Json::Object(entries) = entries else {
-                return Err(bad(group.clone(), "expected a Hash of name => Integer limit"));
+                return Err(bad(
+                    group.clone(),
+                    "expected a Hash of name => Integer limit",
+                ));
             };
             for (name, limit) in entries {
                 let limit = limit

@@ -62,7 +62,6 @@ struct Held {
     /// priority × 1000 − milliseconds since the gate began, at entry: higher goes first.
     rank: i64,
     seq: u64,
-    priority: i32,
     lane: usize,
     caps: Vec<Cap>,
     step: ReadyStep,
@@ -164,7 +163,6 @@ impl Gate {
         let held = Held {
             rank: priority as i64 * 1000 / AGING_PER_SECOND.max(1) - now_ms,
             seq: self.seq,
-            priority,
             lane: lane_of(&step, routed),
             caps: self.limits.caps_of(&step),
             step,
@@ -289,14 +287,6 @@ impl Gate {
     /// How many steps are held (in lanes or parked, stale entries aside).
     pub fn held_count(&self) -> usize {
         self.held.len()
-    }
-
-    /// The priority a held entry was given (for tests and inspection).
-    #[cfg(test)]
-    fn priorities(&self, lane: usize) -> Vec<i32> {
-        let mut v: Vec<&Held> = self.lanes[lane].iter().collect();
-        v.sort_by(|a, b| b.cmp(a));
-        v.into_iter().map(|h| h.priority).collect()
     }
 
     /// Drops every held step and count (the engine is stopping: the shutdown sweep hands

@@ -26,7 +26,8 @@ impl Handler<SetPaused> for Orchestrator {
     fn handle(&mut self, msg: SetPaused, _ctx: &mut Self::Context) {
         match msg.change {
             Some((key, true)) => {
-                if self.gate.pause(key) {
+                let fresh = self.gate.pause(key);
+                if fresh {
                     self.regate_queued();
                 }
             }

@@ -50,7 +50,11 @@ pub(super) fn submit_request(
     let priority = match priority.opt_i64()? {
         None => 0,
         Some(p) => i32::try_from(p).map_err(|_| {
-            priority.invalid(format!("must be between {} and {}, got {p}", i32::MIN, i32::MAX))
+            priority.invalid(format!(
+                "must be between {} and {}, got {p}",
+                i32::MIN,
+                i32::MAX
+            ))
         })?,
     };
     let request = SubmitRequest {

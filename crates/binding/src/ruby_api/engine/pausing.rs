@@ -23,11 +23,18 @@ fn key(namespace: Value, template: Value) -> Result<PauseKey, Error> {
 }
 
 fn listed(keys: Vec<PauseKey>) -> Paused {
-    keys.into_iter().map(|k| (k.namespace, k.template)).collect()
+    keys.into_iter()
+        .map(|k| (k.namespace, k.template))
+        .collect()
 }
 
 impl Engine {
-    pub(super) fn pause(&self, namespace: Value, template: Value, timeout: Value) -> Result<Paused, Error> {
+    pub(super) fn pause(
+        &self,
+        namespace: Value,
+        template: Value,
+        timeout: Value,
+    ) -> Result<Paused, Error> {
         guard(|| {
             let (key, timeout) = (key(namespace, template)?, to_seconds(timeout, "timeout")?);
             let engine = self.live()?.clone();
@@ -35,7 +42,12 @@ impl Engine {
         })
     }
 
-    pub(super) fn resume(&self, namespace: Value, template: Value, timeout: Value) -> Result<Paused, Error> {
+    pub(super) fn resume(
+        &self,
+        namespace: Value,
+        template: Value,
+        timeout: Value,
+    ) -> Result<Paused, Error> {
         guard(|| {
             let (key, timeout) = (key(namespace, template)?, to_seconds(timeout, "timeout")?);
             let engine = self.live()?.clone();

@@ -14,10 +14,11 @@ use tasker_model::{TaskerError, TaskerResult};
 /// Caps per handler class, per namespace, and per value of a task-context field.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
-    /// Handler class name → most steps of that class out at once.
-    pub handlers: HashMap<String, u32>,
-    /// Namespace → most steps of tasks in it out at once.
-    pub namespaces: HashMap<String, u32>,
+    /// Handler class name → its cap (named once here: `handler:<class>`, no allocation
+    /// per step).
+    pub handlers: HashMap<String, Cap>,
+    /// Namespace → its cap (`namespace:<name>`).
+    pub namespaces: HashMap<String, Cap>,
     /// Task-context field → most steps out at once per distinct value of that field (a
     /// task whose context lacks the field is not capped by it).
     pub keys: HashMap<String, u32>,
@@ -44,10 +45,10 @@ impl Limits {
         };
         let mut limits = Limits::default();
         for (group, entries) in groups {
-            let target = match group.as_str() {
-                "handlers" => &mut limits.handlers,
-                "namespaces" => &mut limits.namespaces,
-                "keys" => &mut limits.keys,
+            let prefix = match group.as_str() {
+                "handlers" => "handler",
+                "namespaces" => "namespace",
+                "keys" => "key",
                 other => {
                     return Err(bad(
                         other.to_string(),
@@ -66,7 +67,14 @@ impl Limits {
                     .as_u64()
                     .filter(|&n| (1..=u32::MAX as u64).contains(&n))
                     .ok_or_else(|| bad(format!("{group}.{name}"), "expected an Integer ≥ 1"))?;
-                target.insert(name.clone(), limit as u32);
+                let limit = limit as u32;
+                let named = || -> Cap { (format!("{prefix}:{name}").into(), limit) };
+                match prefix {
+                    "handler" => drop(limits.handlers.insert(name.clone(), named())),
+                    "namespace" => drop(limits.namespaces.insert(name.clone(), named())),
+                    // A key's cap is named per value, when a step meets it.
+                    _ => drop(limits.keys.insert(name.clone(), limit)),
+                }
             }
         }
         Ok(limits)
@@ -77,17 +85,27 @@ impl Limits {
         self.handlers.is_empty() && self.namespaces.is_empty() && self.keys.is_empty()
     }
 
+    /// Whether any cap applies to `step` (the fast path asks this; it allocates nothing).
+    pub fn apply_to(&self, step: &ReadyStep) -> bool {
+        self.handlers.contains_key(&**step.handler_class())
+            || self.namespaces.contains_key(&*step.template.namespace)
+            || self
+                .keys
+                .keys()
+                .any(|f| step.task_context.get(f).is_some_and(|v| !v.is_null()))
+    }
+
     /// The caps `step` counts against (none when nothing applies).
     pub fn caps_of(&self, step: &ReadyStep) -> Vec<Cap> {
         let mut caps = Vec::new();
         if self.is_empty() {
             return caps;
         }
-        if let Some(&n) = self.handlers.get(&**step.handler_class()) {
-            caps.push((format!("handler:{}", step.handler_class()).into(), n));
+        if let Some(cap) = self.handlers.get(&**step.handler_class()) {
+            caps.push(cap.clone());
         }
-        if let Some(&n) = self.namespaces.get(&*step.template.namespace) {
-            caps.push((format!("namespace:{}", step.template.namespace).into(), n));
+        if let Some(cap) = self.namespaces.get(&*step.template.namespace) {
+            caps.push(cap.clone());
         }
         for (field, &n) in &self.keys {
             let value = match step.task_context.get(field) {

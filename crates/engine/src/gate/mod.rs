@@ -154,7 +154,7 @@ impl Gate {
         self.lanes[lane].is_empty()
             && self.pauses.is_empty()
             && (lane == ROUTED || queued < self.depth)
-            && (self.limits.is_empty() || self.limits.caps_of(step).is_empty())
+            && (self.limits.is_empty() || !self.limits.apply_to(step))
     }
 
     /// Holds `step` (of a task of `priority`) until [`Gate::release`] lets it out.

@@ -336,6 +336,8 @@ module TaskerCore
       # @raise [ConfigurationError] naming the entry at fault
       def concurrency=(value)
         @concurrency = TaskerCore::DispatchGate.concurrency(value)
+      rescue ConfigurationError => e
+        raise ConfigurationError, "config.tasker_core.#{e.message}"
       end
 
       # Every setting and its value (the database URL's password hidden).

@@ -1,5 +1,6 @@
 //! The orchestrator's side of the dispatch gate ([`crate::gate`]): refilling the workers'
-//! queues from what the gate holds, and pausing or resuming a namespace or template.
+//! queues from what the gate holds, pausing or resuming a namespace or template, and
+//! letting out the steps of an identified task once it is known to be the only one.
 //!
 //! It must not decide which step goes first or whether a cap is full: the gate does.
 
@@ -10,6 +11,12 @@ use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
 use actix::prelude::*;
 use crossbeam_channel::Sender;
+use tasker_model::{State, TaskId};
+
+/// Hands out the ready steps of a task submitted `held`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseTask(pub TaskId);
 
 /// Pauses (`Some((key, true))`) or resumes (`Some((key, false))`) a namespace or
 /// template, or changes nothing (`None`); answers with what is paused afterwards.
@@ -38,6 +45,29 @@ impl Handler<SetPaused> for Orchestrator {
         }
         self.refill();
         let _ = msg.reply.send(self.gate.paused());
+    }
+}
+
+impl Handler<ReleaseTask> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReleaseTask, ctx: &mut Self::Context) {
+        if self.stopping {
+            // Nothing is handed out any more; the task is stored running, and the next
+            // engine's recovery resumes it.
+            return;
+        }
+        let mut fx = self.effects();
+        let Some(task) = self.tasks.get_mut(&msg.0) else {
+            return;
+        };
+        task.max_parallel = None;
+        let steps = &task.steps;
+        fx.dispatch = std::mem::take(&mut task.deferred)
+            .into_iter()
+            .filter(|&i| steps[i as usize].state == State::Pending && !steps[i as usize].in_process)
+            .collect();
+        self.apply(msg.0, fx, ctx);
     }
 }
 

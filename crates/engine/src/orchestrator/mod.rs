@@ -15,7 +15,7 @@ mod apply;
 mod gating;
 mod stored;
 
-pub use gating::SetPaused;
+pub use gating::{ReleaseTask, SetPaused};
 
 use crate::gate::{Gate, Limits, DEPTH};
 use crate::inflight::{Inflight, InflightStep};
@@ -52,11 +52,6 @@ pub struct SubmitTask {
     /// until its creation is committed and found to be the only one of its identity.
     pub held: bool,
 }
-
-/// Hands out the ready steps of a task submitted `held`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReleaseTask(pub TaskId);
 
 /// Start a pending task, optionally on a dedicated route; answers on `reply`.
 #[derive(Message)]
@@ -262,29 +257,6 @@ impl Handler<SubmitTask> for Orchestrator {
             None => Delivery::Batched,
         };
         self.apply_with(msg.task_id, fx, delivery, ctx);
-    }
-}
-
-impl Handler<ReleaseTask> for Orchestrator {
-    type Result = ();
-
-    fn handle(&mut self, msg: ReleaseTask, ctx: &mut Self::Context) {
-        if self.stopping {
-            // Nothing is handed out any more; the task is stored running, and the next
-            // engine's recovery resumes it.
-            return;
-        }
-        let mut fx = self.effects();
-        let Some(task) = self.tasks.get_mut(&msg.0) else {
-            return;
-        };
-        task.max_parallel = None;
-        let steps = &task.steps;
-        fx.dispatch = std::mem::take(&mut task.deferred)
-            .into_iter()
-            .filter(|&i| steps[i as usize].state == State::Pending && !steps[i as usize].in_process)
-            .collect();
-        self.apply(msg.0, fx, ctx);
     }
 }
 

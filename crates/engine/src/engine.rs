@@ -15,6 +15,7 @@ mod boot;
 mod claiming;
 mod identified;
 mod observe;
+mod pausing;
 mod retention;
 mod schedules;
 mod shutdown;

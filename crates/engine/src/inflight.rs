@@ -9,7 +9,7 @@ use dashmap::DashMap;
 use tasker_model::{StepId, TaskId};
 
 /// Where a handed-out step belongs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InflightStep {
     pub task_id: TaskId,
     pub index: u32,

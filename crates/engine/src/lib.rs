@@ -50,6 +50,9 @@
 //!   out their effects; `stored`: tasks brought in from the store).
 //! - `stored_graph`: [`StoredGraph`], a stored task as `tasker-graph`'s input (graph,
 //!   states, readiness, durations), for analysis and pictures.
+//! - [`gate`]: the dispatch gate between ready steps and the workers' queues: priority
+//!   (with aging), concurrency limits ([`gate::Limits`]), pause and resume
+//!   ([`gate::PauseKey`]); a fast path when it has nothing to hold.
 //! - `fork`: the fork counter that keeps an engine inherited by a forked child unused.
 //!
 //! # Shutdown
@@ -60,6 +63,7 @@
 pub(crate) mod awaiting;
 pub mod engine;
 pub(crate) mod fork;
+pub mod gate;
 pub mod identity;
 pub(crate) mod inflight;
 pub(crate) mod live_task;

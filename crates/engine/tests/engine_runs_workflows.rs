@@ -78,6 +78,7 @@ fn submit(engine: &Engine) -> tasker_model::TaskId {
             name: "diamond".into(),
             context: json!({"n": 1}),
             start: true,
+            priority: 0,
             ..SubmitRequest::default()
         })
         .unwrap()

@@ -25,6 +25,7 @@ fn request(context: serde_json::Value) -> SubmitRequest {
         name: "charge".into(),
         context,
         start: true,
+        priority: 0,
         ..SubmitRequest::default()
     }
 }

@@ -31,6 +31,7 @@ fn submit(e: &Engine) -> TaskId {
         name: "chain".into(),
         context: json!({}),
         start: true,
+        priority: 0,
         ..SubmitRequest::default()
     })
     .unwrap()

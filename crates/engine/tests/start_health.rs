@@ -27,6 +27,7 @@ fn submit(e: &Engine, start: bool) -> TaskId {
         name: "chain".into(),
         context: json!({}),
         start,
+        priority: 0,
         ..SubmitRequest::default()
     })
     .unwrap()

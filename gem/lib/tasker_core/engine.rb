@@ -76,12 +76,15 @@ module TaskerCore
     # @param schedules [Hash, nil] recurring tasks: name => { cron:, task:, namespace:,
     #   version:, context:, catch_up: } (see {Schedules}); a bad cron expression or unknown
     #   task raises {ConfigurationError} naming the schedule
+    # @param concurrency [Hash, nil] caps on steps out at once (see {DispatchGate}):
+    #   `{ handlers: { "PaymentHandler" => 2 }, namespaces: { "billing" => 5 }, keys: { "account_id" => 1 } }`
     # @return [Engine]
+    # @raise [ConfigurationError] for a bad `concurrency` entry, naming it
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0, role: :worker, lease_timeout: nil, heartbeat_interval: nil,
                    claim_interval: 1.0, max_tasks: nil, retention: nil, retention_interval: nil, retention_batch: nil,
-                   retention_export: nil, schedules: nil)
+                   retention_export: nil, schedules: nil, concurrency: nil)
       check_count(:workers, workers)
       check_count(:ractors, ractors)
       check_role(role, workers, ractors)
@@ -92,6 +95,7 @@ module TaskerCore
         raise ValidationError, "retention_export needs retention: (seconds a finished task is kept)"
       end
       schedule_rows = schedules.nil? ? [] : Schedules.rows(schedules)
+      concurrency = DispatchGate.concurrency(concurrency)
       unless backoff_scale.is_a?(Numeric) && !backoff_scale.is_a?(Complex)
         raise ValidationError, "backoff_scale: expected a non-negative number, got #{backoff_scale.inspect}"
       end
@@ -99,7 +103,8 @@ module TaskerCore
       database_url ||= ENV.fetch("TASKER_DATABASE_URL") { "sqlite://#{File.expand_path(DEFAULT_DATABASE_FILE)}" }
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
                                     database_url: database_url.to_s, role: role.to_s,
-                                    lease_timeout: lease_timeout, heartbeat_interval: heartbeat_interval })
+                                    lease_timeout: lease_timeout, heartbeat_interval: heartbeat_interval,
+                                    concurrency: concurrency })
       engine = new(native, logger: logger,
                            resolver: HandlerResolver.new(cache: cache_handlers, lookup: handler_lookup),
                            around_step: around_step, database_url: Engine.redact(database_url.to_s))
@@ -318,12 +323,14 @@ module TaskerCore
     # @param run_at [Time, nil] the task is stored now, and no step starts before this time
     #   (also after a restart; see {Schedules})
     # @param delay [Numeric, nil] or: no step starts before this many seconds from now
+    # @param priority [Integer, nil] higher first when steps wait for workers (default 0;
+    #   aging: +1 per second waited); kept for the live task only
     # @return [Integer] the task id
     # @raise [DatabaseError] with `durable`, when the transaction storing the task failed
     # @raise [TimeoutError] with `durable`, when the commit took longer (it may still land)
     # @raise [ValidationError] for run_at and delay both given, a negative delay, a run_at not a Time
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false, identity: nil, run_at: nil, delay: nil)
+                    reason: nil, tags: nil, durable: false, identity: nil, run_at: nil, delay: nil, priority: nil)
       name = name.to_s
       namespace = namespace&.to_s
       version = version&.to_s
@@ -332,13 +339,13 @@ module TaskerCore
       # no second call with eight keywords, no options Struct (together about a quarter of
       # the instructions a submit cost, benches/submit_instructions.rb).
       if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil? &&
-         run_at.nil? && delay.nil?
+         run_at.nil? && delay.nil? && priority.nil?
         return @native.submit_in(name, context, namespace, version)
       end
 
       @submitter.submit_task(name, context, namespace: namespace, version: version, initiator: initiator,
                                             source_system: source_system, reason: reason, tags: tags, durable: durable,
-                                            identity: identity, run_at: run_at, delay: delay)
+                                            identity: identity, run_at: run_at, delay: delay, priority: priority)
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
       raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
@@ -449,6 +456,34 @@ module TaskerCore
     # @return [Hash{String => Array<Integer>}] "namespace/name@version" => task ids
     def awaiting_templates
       @native.awaiting_templates
+    end
+
+    # Pauses a namespace, or one template in it: from now on their new steps wait (held by
+    # the engine, occupying no worker) until {#resume}; steps already running finish.
+    # Steps queued for workers and not yet taken wait too.
+    #   engine.pause(namespace: "billing")
+    #   engine.pause(template: "order", namespace: "shop")
+    # @param namespace [String, Symbol]
+    # @param template [String, Symbol, nil] a template name; nil pauses the whole namespace
+    # @return [Array<Hash>] what is paused now, as {#paused} gives it
+    # @raise [ValidationError] when no registered template has that namespace (or name)
+    def pause(namespace:, template: nil)
+      paused_list(@native.pause(namespace.to_s, template&.to_s, 10))
+    end
+
+    # Resumes what {#pause} paused (the same namespace and template): its waiting steps go
+    # out, by priority. Resuming what is not paused changes nothing.
+    # @param namespace [String, Symbol]
+    # @param template [String, Symbol, nil]
+    # @return [Array<Hash>] what is still paused
+    def resume(namespace:, template: nil)
+      paused_list(@native.resume(namespace.to_s, template&.to_s, 10))
+    end
+
+    # What is paused: `[{ namespace: "billing", template: nil }, …]`.
+    # @return [Array<Hash>]
+    def paused
+      paused_list(@native.paused(10))
     end
 
     # The task as stored (state, steps, transitions), as a Hash.
@@ -588,6 +623,8 @@ module TaskerCore
     SLOW_STOP_PHASE = 1.0
 
     def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+    def paused_list(pairs) = pairs.map { |namespace, template| { namespace: namespace, template: template } }
 
     def timed(phases, name)
       started = monotonic

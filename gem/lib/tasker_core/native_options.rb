@@ -8,7 +8,7 @@ module TaskerCore
     # keep the order. A Struct, not a Hash, so a submit pays for one small object, and so a
     # bad value's error names its field ("submit option namespace: expected a String").
     SubmitOptions = Struct.new(:namespace, :version, :initiator, :source_system, :reason, :tags, :start,
-                               :durable_timeout, :run_at)
+                               :durable_timeout, :run_at, :priority)
 
     # The arguments of `Native::Engine#operate(task_id, operation, options)` beyond the
     # task and the operation, built by {Task} and {Step}; read like {SubmitOptions}

@@ -39,10 +39,10 @@ module TaskerCore
     # @return [Integer] the task id
     # @raise [ValidationError] for an unknown template, a context breaking its schema, a non-Hash context
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
-                    reason: nil, tags: nil, durable: false, identity: nil, run_at: nil, delay: nil)
+                    reason: nil, tags: nil, durable: false, identity: nil, run_at: nil, delay: nil, priority: nil)
       # The common call (at most a namespace and a version) builds no options Struct.
       if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil? &&
-         run_at.nil? && delay.nil?
+         run_at.nil? && delay.nil? && priority.nil?
         return @native.submit_in(name.to_s, context, namespace&.to_s, version&.to_s)
       end
       unless identity.nil?
@@ -53,7 +53,8 @@ module TaskerCore
 
       @native.submit(name.to_s, context, Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
                                                                    tags, true, durable_timeout(durable),
-                                                                   Schedules.run_at(run_at, delay)))
+                                                                   Schedules.run_at(run_at, delay),
+                                                                   DispatchGate.priority(priority)))
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
       raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)

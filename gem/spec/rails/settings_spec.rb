@@ -91,6 +91,16 @@ RSpec.describe "TaskerCore::Rails settings", :rails do
       expect(config.schedules).to eq(nightly)
     end
 
+    it "takes concurrency limits, naming a bad entry" do
+      expect(config.concurrency).to be_nil
+      config.concurrency = { handlers: { "Pay" => 2 }, namespaces: { billing: 5 } }
+      expect(config.to_h[:concurrency]).to eq("handlers" => { "Pay" => 2 }, "namespaces" => { "billing" => 5 })
+      expect { config.concurrency = { handlers: { "Pay" => 0 } } }
+        .to raise_error(TaskerCore::ConfigurationError, /\Aconfig\.tasker_core\.concurrency handlers\.Pay: expected an Integer/)
+      expect { config.concurrency = { lanes: {} } }
+        .to raise_error(TaskerCore::ConfigurationError, /concurrency lanes: unknown group/)
+    end
+
     it "refuses unknown settings, listing the known ones" do
       expect { config.wrokers = 8 }
         .to raise_error(TaskerCore::ConfigurationError, /config\.tasker_core\.wrokers is not a setting; the settings are: enabled, /)

@@ -44,6 +44,8 @@ pub struct EngineOptions {
     pub max_batch: usize,
     /// Environment whose template overrides apply (`environments:` in a template).
     pub environment: Option<String>,
+    /// Concurrency caps the dispatch gate enforces (none by default).
+    pub limits: crate::gate::Limits,
 }
 
 impl Default for EngineOptions {
@@ -54,6 +56,7 @@ impl Default for EngineOptions {
             commit_interval: Duration::ZERO,
             max_batch: 1024,
             environment: None,
+            limits: Default::default(),
         }
     }
 }
@@ -199,6 +202,7 @@ impl Engine {
             let outcomes = outcomes.clone();
             let event_interest = event_interest.clone();
             let backoff_scale = options.config.backoff_scale;
+            let limits = options.limits;
             let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
             std::thread::Builder::new()
                 .name("tasker-engine".into())
@@ -234,6 +238,7 @@ impl Engine {
                             backoff_scale,
                             submit_only,
                             task_ended: task_ended_tx,
+                            limits,
                         });
                         let orchestrator = start_here(orchestrator);
                         let _ = ready_tx.send((System::current(), orchestrator, state, events));

@@ -36,6 +36,8 @@ pub struct SubmitRequest {
     /// No step starts before this time (the task is stored at once); see
     /// `live_task/schedule.rs`.
     pub run_at: Option<Timestamp>,
+    /// Higher first when its steps wait for workers (default 0); see `gate`.
+    pub priority: i32,
 }
 
 /// A submitted task whose creation may not be committed yet; see [`Engine::submit_durable`].
@@ -89,7 +91,7 @@ impl Engine {
 
     /// Sends `msg` to the orchestrator unless the engine is stopping; the `stopping` lock is
     /// held across the send so the message cannot land after the shutdown message.
-    fn send_if_running<M>(&self, msg: M) -> TaskerResult<()>
+    pub(super) fn send_if_running<M>(&self, msg: M) -> TaskerResult<()>
     where
         M: Message<Result = ()> + Send + 'static,
         Orchestrator: Handler<M>,
@@ -171,6 +173,7 @@ impl Engine {
                 tags: req.tags,
                 identity_hash,
                 run_at: req.run_at,
+                priority: req.priority,
             },
             start: req.start,
             durable,

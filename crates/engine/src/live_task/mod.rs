@@ -64,6 +64,8 @@ pub struct TaskOrigin {
     pub identity_hash: Option<String>,
     /// No step starts before this time (`submit_task(run_at:/delay:)`, see `schedule.rs`).
     pub run_at: Option<Timestamp>,
+    /// Higher first when steps wait for workers (see `gate`); kept in memory only.
+    pub priority: i32,
 }
 
 /// A step's live state (the orchestrator's copy of its row).
@@ -103,6 +105,9 @@ pub struct LiveTask {
     /// coordinator's `max_parallel_steps`); ready steps beyond it wait in `deferred`.
     pub(crate) max_parallel: Option<u32>,
     pub(crate) deferred: Vec<u32>,
+    /// Its steps' priority in the dispatch gate (higher first; 0 for a recovered task:
+    /// Tasker's tables have no column for it).
+    pub(crate) priority: i32,
     pub(crate) last_error: Option<(String, String)>,
     /// No step is handed out before this time (`schedule.rs`).
     pub(crate) run_at: Option<Timestamp>,
@@ -163,6 +168,7 @@ impl LiveTask {
                 edges.push((step_ids[p as usize], step_id));
             }
         }
+        let priority = origin.priority;
         fx.changes.push(Change::CreateTask(Box::new(NewTask {
             task: TaskRecord {
                 initiator: origin.initiator,
@@ -189,6 +195,7 @@ impl LiveTask {
             route: None,
             max_parallel: None,
             deferred: Vec::new(),
+            priority,
             last_error: None,
             run_at,
         };

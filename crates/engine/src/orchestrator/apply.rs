@@ -14,7 +14,7 @@ use actix::prelude::*;
 use crossbeam_channel::Sender;
 use std::sync::atomic::Ordering;
 use tasker_event_bus::Publish;
-use tasker_model::{State, TaskId, Timestamp};
+use tasker_model::{Execution, State, TaskId, Timestamp};
 use tasker_state::{AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges};
 
 impl Orchestrator {
@@ -32,7 +32,9 @@ impl Orchestrator {
         ctx: &mut Context<Self>,
     ) {
         for step_id in fx.released.drain(..) {
-            self.links.inflight.take(step_id);
+            if let Some(at) = self.links.inflight.take(step_id) {
+                self.gate.forget(at);
+            }
         }
         if let Some(task) = self.tasks.get_mut(&task_id) {
             let mut dispatch = std::mem::take(&mut fx.dispatch);
@@ -47,7 +49,13 @@ impl Orchestrator {
                     .steps_dispatched
                     .fetch_add(1, Ordering::Relaxed);
                 let queue = &self.links.work[step.execution().index()].0;
-                send_step(task, queue, step);
+                let routed = task.route.is_some() && step.execution() == Execution::Thread;
+                if self.gate.straight(&step, routed, queue.len()) {
+                    send_step(task, queue, step);
+                } else {
+                    let now = self.gate.now_ms();
+                    self.gate.hold(step, task.priority, routed, now);
+                }
             }
             for (i, delay) in fx.retries.drain(..) {
                 self.links
@@ -60,6 +68,9 @@ impl Orchestrator {
             for (i, delay) in fx.delayed.drain(..) {
                 ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
             }
+        }
+        if !self.gate.is_idle() {
+            self.refill();
         }
         // Counted before the changes go out: a waiter woken by the store's commit must see
         // the counters already moved.
@@ -117,7 +128,7 @@ impl Orchestrator {
 /// Sends a step to its task's route, or to the shared channel. A route whose receiver is
 /// gone (its coordinator went away) is dropped and the step goes to the shared channel, so
 /// it is not lost.
-fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
+pub(super) fn send_step(task: &mut LiveTask, shared: &Sender<ReadyStep>, step: ReadyStep) {
     // A route carries thread steps only: Ractor steps go to the Ractor pool either way.
     let routed = step.execution() == tasker_model::Execution::Thread;
     if let (true, Some((route, _))) = (routed, &task.route) {

@@ -12,8 +12,12 @@
 //! `LiveTask`'s.
 
 mod apply;
+mod gating;
 mod stored;
 
+pub use gating::{ReleaseTask, SetPaused};
+
+use crate::gate::{Gate, Limits, DEPTH};
 use crate::inflight::{Inflight, InflightStep};
 use crate::live_task::{Effects, LiveTask, TaskOrigin};
 use crate::operations::{Operation, Request};
@@ -48,11 +52,6 @@ pub struct SubmitTask {
     /// until its creation is committed and found to be the only one of its identity.
     pub held: bool,
 }
-
-/// Hands out the ready steps of a task submitted `held`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReleaseTask(pub TaskId);
 
 /// Start a pending task, optionally on a dedicated route; answers on `reply`.
 #[derive(Message)]
@@ -160,6 +159,8 @@ pub struct OrchestratorLinks {
     pub submit_only: bool,
     /// Told (without blocking) whenever a task leaves this engine, so claiming can refill.
     pub task_ended: Sender<()>,
+    /// The dispatch gate's concurrency limits.
+    pub limits: Limits,
 }
 
 /// See the module documentation.
@@ -167,6 +168,8 @@ pub struct Orchestrator {
     tasks: HashMap<TaskId, LiveTask>,
     links: OrchestratorLinks,
     stopping: bool,
+    /// Between handed-out steps and the workers' queues (`gating.rs`).
+    gate: Gate,
 }
 
 impl Orchestrator {
@@ -174,6 +177,7 @@ impl Orchestrator {
     pub fn new(links: OrchestratorLinks) -> Orchestrator {
         Orchestrator {
             tasks: HashMap::new(),
+            gate: Gate::new(links.limits.clone(), DEPTH),
             links,
             stopping: false,
         }
@@ -253,29 +257,6 @@ impl Handler<SubmitTask> for Orchestrator {
             None => Delivery::Batched,
         };
         self.apply_with(msg.task_id, fx, delivery, ctx);
-    }
-}
-
-impl Handler<ReleaseTask> for Orchestrator {
-    type Result = ();
-
-    fn handle(&mut self, msg: ReleaseTask, ctx: &mut Self::Context) {
-        if self.stopping {
-            // Nothing is handed out any more; the task is stored running, and the next
-            // engine's recovery resumes it.
-            return;
-        }
-        let mut fx = self.effects();
-        let Some(task) = self.tasks.get_mut(&msg.0) else {
-            return;
-        };
-        task.max_parallel = None;
-        let steps = &task.steps;
-        fx.dispatch = std::mem::take(&mut task.deferred)
-            .into_iter()
-            .filter(|&i| steps[i as usize].state == State::Pending && !steps[i as usize].in_process)
-            .collect();
-        self.apply(msg.0, fx, ctx);
     }
 }
 
@@ -362,7 +343,9 @@ impl Handler<StepFinished> for Orchestrator {
         let started = Instant::now();
         let mut fx = self.effects();
         let dispatch = !self.stopping;
+        self.gate.finished(msg.step);
         let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
+            self.refill();
             return;
         };
         let result = match msg.outcome {
@@ -446,6 +429,8 @@ impl Handler<Shutdown> for Orchestrator {
 
     fn handle(&mut self, msg: Shutdown, ctx: &mut Self::Context) {
         self.stopping = true;
+        // What the gate held is still in flight: the sweep below hands it back.
+        self.gate.clear();
         let now = Timestamp::now();
         // Empty the queues; what was on them is handed back by the sweep below.
         for (_, queue) in &self.links.work {

@@ -31,7 +31,7 @@ module TaskerCore
       SETTINGS = %i[enabled autostart database_url templates workers batch_size ractors executor environment
                     logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork
                     role lease_timeout heartbeat_interval claim_interval max_tasks
-                    retention retention_interval retention_batch retention_export schedules].freeze
+                    retention retention_interval retention_batch retention_export schedules concurrency].freeze
 
       # Values `role` accepts (see {TaskerCore::Engine.start}).
       ROLES = %i[worker client].freeze
@@ -92,6 +92,8 @@ module TaskerCore
       attr_reader :retention_export
       # @return [Hash, nil] recurring tasks by name (see TaskerCore::Schedules); nil: none
       attr_reader :schedules
+      # @return [Hash, nil] caps on steps out at once (see TaskerCore::DispatchGate); nil: none
+      attr_reader :concurrency
 
       # The defaults: enabled, started where the process serves or works, on the app's
       # database, four handler threads inside the Rails reloader.
@@ -122,6 +124,7 @@ module TaskerCore
         @retention_batch = nil
         @retention_export = nil
         @schedules = nil
+        @concurrency = nil
       end
 
       # The seed's feature flag: with it off the engine never starts, so an app migrating
@@ -356,6 +359,17 @@ module TaskerCore
       def schedules=(value)
         TaskerCore::Schedules.rows(value) unless value.nil?
         @schedules = value
+      end
+
+      # Caps on how many steps are out at once, per handler class, namespace or context
+      # key: `{ handlers: { "PaymentHandler" => 2 }, namespaces: { "billing" => 5 },
+      # keys: { "account_id" => 1 } }`. Checked here, so a bad entry fails at boot.
+      # @param value [Hash, nil]
+      # @raise [ConfigurationError] naming the entry at fault
+      def concurrency=(value)
+        @concurrency = TaskerCore::DispatchGate.concurrency(value)
+      rescue ConfigurationError => e
+        raise ConfigurationError, "config.tasker_core.#{e.message}"
       end
 
       # Every setting and its value (the database URL's password hidden).

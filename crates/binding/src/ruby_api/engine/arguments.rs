@@ -8,10 +8,10 @@ use magnus::{prelude::*, Error, RHash, Ruby, Value};
 use tasker_engine::SubmitRequest;
 
 /// `TaskerCore::Native::SubmitOptions`: everything `submit` takes beyond name and context.
-static SUBMIT_OPTIONS: Kind<9> = Kind::new(
+static SUBMIT_OPTIONS: Kind<10> = Kind::new(
     "SubmitOptions",
     "submit option",
-    "namespace version initiator source_system reason tags start durable_timeout run_at",
+    "namespace version initiator source_system reason tags start durable_timeout run_at priority",
 );
 
 pub(super) fn opt<T: magnus::TryConvert>(
@@ -45,8 +45,18 @@ pub(super) fn submit_request(
     context: Value,
     options: Value,
 ) -> Result<(SubmitRequest, Option<std::time::Duration>), Error> {
-    let [namespace, version, initiator, source_system, reason, tags, start, durable, run_at] =
+    let [namespace, version, initiator, source_system, reason, tags, start, durable, run_at, priority] =
         SUBMIT_OPTIONS.read(options)?;
+    let priority = match priority.opt_i64()? {
+        None => 0,
+        Some(p) => i32::try_from(p).map_err(|_| {
+            priority.invalid(format!(
+                "must be between {} and {}, got {p}",
+                i32::MIN,
+                i32::MAX
+            ))
+        })?,
+    };
     let request = SubmitRequest {
         context: to_json(ruby, context, || "context".to_string())?,
         namespace: namespace.opt_string()?,
@@ -57,6 +67,7 @@ pub(super) fn submit_request(
         tags: tags.opt_json(ruby)?,
         start: start.flag(),
         run_at: run_at.opt_epoch()?,
+        priority,
         name,
     };
     Ok((request, durable.opt_seconds()?))

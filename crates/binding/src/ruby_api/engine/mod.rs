@@ -18,6 +18,7 @@ mod insights;
 mod inspection;
 mod listing;
 mod operations;
+mod pausing;
 mod retention;
 mod schedules;
 mod sharing;
@@ -106,6 +107,13 @@ impl Engine {
             }
             if let Some(n) = opt::<usize>(ruby, options, "max_batch")? {
                 engine_options.max_batch = n.max(1);
+            }
+            if let Some(v) = options.get(ruby.to_symbol("concurrency")) {
+                if !v.is_nil() {
+                    let config = to_json(ruby, v, || "option concurrency".to_string())?;
+                    engine_options.limits = tasker_engine::gate::Limits::from_json(&config)
+                        .map_err(|e| error("ConfigurationError", e.to_string()))?;
+                }
             }
             let sharing = sharing::sharing(ruby, options)?;
             if let Some(url) = opt::<String>(ruby, options, "database_url")? {
@@ -217,6 +225,7 @@ impl Engine {
                 tags: None,
                 start: true,
                 run_at: None,
+                priority: 0,
                 name,
             };
             let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
@@ -455,6 +464,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         // Recurring schedules (schedules.rs).
         "start_schedules" => (Engine::start_schedules, 1),
         "schedule_stats" => (Engine::schedule_stats, 0),
+        // Pausing namespaces and templates (pausing.rs).
+        "pause" => (Engine::pause, 3),
+        "resume" => (Engine::resume, 3),
+        "paused" => (Engine::paused, 1),
     }
     Ok(())
 }

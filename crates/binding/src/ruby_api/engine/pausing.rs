@@ -1,0 +1,65 @@
+//! Pause and resume on `TaskerCore::Native::Engine`: `pause(namespace, template, timeout)`,
+//! `resume(namespace, template, timeout)`, `paused(timeout)`, each answering what is
+//! paused as `[[namespace, template or nil], …]`. Conversions only: what a pause holds is
+//! the engine's dispatch gate's (`tasker_engine::gate`).
+
+use super::arguments::opt_string;
+use super::Engine;
+use crate::helpers::convert::to_seconds;
+use crate::helpers::errors::{guard, invalid};
+use crate::helpers::nogvl::blocking;
+use magnus::{Error, Value};
+use tasker_engine::gate::PauseKey;
+
+type Paused = Vec<(String, Option<String>)>;
+
+fn key(namespace: Value, template: Value) -> Result<PauseKey, Error> {
+    let namespace = opt_string(namespace, "pause namespace")?
+        .ok_or_else(|| invalid("pause namespace", "is required (a String)"))?;
+    Ok(PauseKey {
+        namespace,
+        template: opt_string(template, "pause template")?,
+    })
+}
+
+fn listed(keys: Vec<PauseKey>) -> Paused {
+    keys.into_iter()
+        .map(|k| (k.namespace, k.template))
+        .collect()
+}
+
+impl Engine {
+    pub(super) fn pause(
+        &self,
+        namespace: Value,
+        template: Value,
+        timeout: Value,
+    ) -> Result<Paused, Error> {
+        guard(|| {
+            let (key, timeout) = (key(namespace, template)?, to_seconds(timeout, "timeout")?);
+            let engine = self.live()?.clone();
+            blocking("pause", move || engine.pause(key, timeout).map(listed))
+        })
+    }
+
+    pub(super) fn resume(
+        &self,
+        namespace: Value,
+        template: Value,
+        timeout: Value,
+    ) -> Result<Paused, Error> {
+        guard(|| {
+            let (key, timeout) = (key(namespace, template)?, to_seconds(timeout, "timeout")?);
+            let engine = self.live()?.clone();
+            blocking("resume", move || engine.resume(key, timeout).map(listed))
+        })
+    }
+
+    pub(super) fn paused(&self, timeout: Value) -> Result<Paused, Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            let engine = self.live()?.clone();
+            blocking("paused", move || engine.paused(timeout).map(listed))
+        })
+    }
+}

@@ -1,0 +1,310 @@
+//! The dispatch gate: which handed-out step may go to a worker's queue now, and in what
+//! order (issue 17: priority, concurrency limits, pause and resume).
+//!
+//! The orchestrator offers every step it hands out. On the fast path (nothing held,
+//! nothing paused, no cap applies, the queue shallower than [`DEPTH`]) the step goes
+//! straight to its queue, as before the gate existed. Otherwise it is held here, in a
+//! priority queue per lane (thread pool, Ractor pool, task routes), and released when
+//! there is room: the orchestrator calls [`Gate::release`] when workers take steps or
+//! steps finish. A step whose namespace or template is paused, or one of whose caps is
+//! full, is parked apart (it occupies no worker) until a resume or a finish frees it.
+//!
+//! Order: higher effective priority first, then first come first served. Effective
+//! priority = task priority + seconds waited in the gate × [`AGING_PER_SECOND`], so a
+//! low-priority step is not starved: it overtakes a step [`AGING_PER_SECOND`]⁻¹ seconds
+//! younger per priority point. Since every held step ages at the same rate, the order
+//! of two held steps never changes, and one rank fixed on entry orders the heap.
+//!
+//! A held step stays handed out (in flight, `in_process`): the task rules do not know the
+//! gate exists. It must not send anything itself: it returns steps to the orchestrator.
+
+mod limits;
+#[cfg(test)]
+mod tests;
+
+pub use limits::{Cap, Limits};
+
+use crate::inflight::InflightStep;
+use crate::work::ReadyStep;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Most steps kept queued for one pool beyond what its workers hold: deep enough that
+/// workers taking batches never wait for a refill, shallow enough that a new urgent step
+/// waits behind at most this many.
+pub const DEPTH: usize = 256;
+
+/// How much a held step's priority grows per second it waits.
+pub const AGING_PER_SECOND: i64 = 1;
+
+/// What a pause names: a whole namespace, or one template (by name) in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PauseKey {
+    pub namespace: String,
+    pub template: Option<String>,
+}
+
+impl PauseKey {
+    fn covers(&self, step: &ReadyStep) -> bool {
+        *self.namespace == *step.template.namespace
+            && self
+                .template
+                .as_deref()
+                .is_none_or(|t| t == &*step.template.task_name)
+    }
+}
+
+/// One held step.
+#[derive(Debug)]
+struct Held {
+    /// priority × 1000 − milliseconds since the gate began, at entry: higher goes first.
+    rank: i64,
+    seq: u64,
+    lane: usize,
+    caps: Vec<Cap>,
+    step: ReadyStep,
+}
+
+impl Held {
+    fn at(&self) -> InflightStep {
+        InflightStep {
+            task_id: self.step.task_id,
+            index: self.step.index,
+        }
+    }
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank
+            .cmp(&other.rank)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+/// Lanes: 0 the thread pool's queue, 1 the Ractor pool's, 2 task routes (no depth limit).
+const LANES: usize = 3;
+const ROUTED: usize = 2;
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Gate {
+    limits: Limits,
+    depth: usize,
+    epoch: Instant,
+    seq: u64,
+    lanes: [BinaryHeap<Held>; LANES],
+    /// Held steps by where they belong → their entry's `seq` (an entry whose seq is not
+    /// here any more is stale: its step was taken back).
+    held: HashMap<InflightStep, u64>,
+    pauses: Vec<PauseKey>,
+    parked_paused: Vec<Held>,
+    parked_capped: HashMap<Arc<str>, BinaryHeap<Held>>,
+    /// Steps out (queued or running) per cap.
+    running: HashMap<Arc<str>, u32>,
+    /// The caps each released step counts against, until it is reported.
+    holding: HashMap<InflightStep, Vec<Cap>>,
+}
+
+impl Gate {
+    /// A gate enforcing `limits`, keeping at most `depth` steps queued per pool.
+    pub fn new(limits: Limits, depth: usize) -> Gate {
+        Gate {
+            limits,
+            depth: depth.max(1),
+            epoch: Instant::now(),
+            seq: 0,
+            lanes: Default::default(),
+            held: HashMap::new(),
+            pauses: Vec::new(),
+            parked_paused: Vec::new(),
+            parked_capped: HashMap::new(),
+            running: HashMap::new(),
+            holding: HashMap::new(),
+        }
+    }
+
+    /// Milliseconds since the gate began (the clock aging reads).
+    pub fn now_ms(&self) -> i64 {
+        self.epoch.elapsed().as_millis() as i64
+    }
+
+    /// True when no step waits in a lane (parked steps wait for a resume or a finish).
+    pub fn is_idle(&self) -> bool {
+        self.lanes.iter().all(BinaryHeap::is_empty)
+    }
+
+    /// Whether `step` may go straight to its queue, which holds `queued` steps now: the
+    /// fast path, taken when the gate has nothing to say about it.
+    pub fn straight(&self, step: &ReadyStep, routed: bool, queued: usize) -> bool {
+        let lane = lane_of(step, routed);
+        self.lanes[lane].is_empty()
+            && self.pauses.is_empty()
+            && (lane == ROUTED || queued < self.depth)
+            && (self.limits.is_empty() || !self.limits.apply_to(step))
+    }
+
+    /// Holds `step` (of a task of `priority`) until [`Gate::release`] lets it out.
+    pub fn hold(&mut self, step: ReadyStep, priority: i32, routed: bool, now_ms: i64) {
+        self.seq += 1;
+        let held = Held {
+            rank: priority as i64 * 1000 / AGING_PER_SECOND.max(1) - now_ms,
+            seq: self.seq,
+            lane: lane_of(&step, routed),
+            caps: self.limits.caps_of(&step),
+            step,
+        };
+        self.held.insert(held.at(), held.seq);
+        self.lanes[held.lane].push(held);
+    }
+
+    /// The held steps that may go out now, best first: `queued` is how many steps each
+    /// pool's queue holds. Caps are counted from here until [`Gate::finished`].
+    pub fn release(&mut self, queued: [usize; 2]) -> Vec<ReadyStep> {
+        let mut out = Vec::new();
+        for lane in 0..LANES {
+            let mut room = match lane {
+                ROUTED => usize::MAX,
+                pool => self.depth.saturating_sub(queued[pool]),
+            };
+            while room > 0 {
+                let Some(h) = self.lanes[lane].pop() else {
+                    break;
+                };
+                if self.held.get(&h.at()) != Some(&h.seq) {
+                    continue;
+                }
+                if self.pauses.iter().any(|p| p.covers(&h.step)) {
+                    self.parked_paused.push(h);
+                    continue;
+                }
+                let full = h
+                    .caps
+                    .iter()
+                    .find(|(name, limit)| self.running.get(name).copied().unwrap_or(0) >= *limit);
+                if let Some((name, _)) = full {
+                    let name = name.clone();
+                    self.parked_capped.entry(name).or_default().push(h);
+                    continue;
+                }
+                self.held.remove(&h.at());
+                for (name, _) in &h.caps {
+                    *self.running.entry(name.clone()).or_default() += 1;
+                }
+                if !h.caps.is_empty() {
+                    self.holding.insert(h.at(), h.caps);
+                }
+                out.push(h.step);
+                room -= 1;
+            }
+        }
+        out
+    }
+
+    /// Step `at` was reported (or taken back, or put back into the gate): its caps are
+    /// free, and as many steps parked on them move back to their lanes.
+    pub fn finished(&mut self, at: InflightStep) {
+        if self.holding.is_empty() {
+            return;
+        }
+        let Some(caps) = self.holding.remove(&at) else {
+            return;
+        };
+        for (name, limit) in caps {
+            let running = self.running.entry(name.clone()).or_default();
+            *running = running.saturating_sub(1);
+            let room = limit.saturating_sub(*running);
+            if *running == 0 {
+                self.running.remove(&name);
+            }
+            if let Some(parked) = self.parked_capped.get_mut(&name) {
+                for _ in 0..room {
+                    match parked.pop() {
+                        Some(h) => self.lanes[h.lane].push(h),
+                        None => break,
+                    }
+                }
+                if parked.is_empty() {
+                    self.parked_capped.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// Step `at` is no longer handed out (a manual operation moved it): a held entry of it
+    /// is dropped when met, its caps are free.
+    pub fn forget(&mut self, at: InflightStep) {
+        self.held.remove(&at);
+        self.finished(at);
+    }
+
+    /// Pauses `key`; false when it was paused already.
+    pub fn pause(&mut self, key: PauseKey) -> bool {
+        if self.pauses.contains(&key) {
+            return false;
+        }
+        self.pauses.push(key);
+        self.pauses.sort();
+        true
+    }
+
+    /// Resumes `key`: its parked steps move back to their lanes (a step another pause
+    /// still covers parks again when met). False when it was not paused.
+    pub fn resume(&mut self, key: &PauseKey) -> bool {
+        let Some(i) = self.pauses.iter().position(|p| p == key) else {
+            return false;
+        };
+        self.pauses.remove(i);
+        for h in std::mem::take(&mut self.parked_paused) {
+            self.lanes[h.lane].push(h);
+        }
+        true
+    }
+
+    /// What is paused, sorted.
+    pub fn paused(&self) -> Vec<PauseKey> {
+        self.pauses.clone()
+    }
+
+    /// Whether anything is paused (the orchestrator then pulls queued steps back in).
+    pub fn any_paused(&self) -> bool {
+        !self.pauses.is_empty()
+    }
+
+    /// How many steps are held (in lanes or parked, stale entries aside).
+    pub fn held_count(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Drops every held step and count (the engine is stopping: the shutdown sweep hands
+    /// back what was held, since it is still in flight).
+    pub fn clear(&mut self) {
+        self.lanes = Default::default();
+        self.held.clear();
+        self.parked_paused.clear();
+        self.parked_capped.clear();
+        self.running.clear();
+        self.holding.clear();
+    }
+}
+
+fn lane_of(step: &ReadyStep, routed: bool) -> usize {
+    if routed {
+        ROUTED
+    } else {
+        step.execution().index()
+    }
+}

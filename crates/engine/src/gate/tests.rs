@@ -1,0 +1,181 @@
+//! The gate's rules, driven by hand: order, aging, depth, caps, pauses, stale entries.
+
+use super::*;
+use crate::registry::RegisteredTemplate;
+use serde_json::json;
+use tasker_model::{StepId, TaskId, TaskTemplate};
+
+fn template(namespace: &str, name: &str, handler: &str) -> Arc<RegisteredTemplate> {
+    let yaml = format!(
+        "name: {name}\nnamespace_name: {namespace}\nstep_templates:\n - {{name: a, handler_class: {handler}}}\n"
+    );
+    let t = TaskTemplate::from_yaml(&yaml, "t.yaml").unwrap();
+    Arc::new(RegisteredTemplate::compile(t).unwrap())
+}
+
+fn step(t: &Arc<RegisteredTemplate>, task: i64, context: serde_json::Value) -> ReadyStep {
+    ReadyStep {
+        task_id: TaskId(task),
+        step_id: StepId(task * 10),
+        index: 0,
+        attempt: 1,
+        retry_limit: 3,
+        template: t.clone(),
+        task_context: Arc::new(context),
+        parent_results: Vec::new(),
+    }
+}
+
+fn at(task: i64) -> InflightStep {
+    InflightStep {
+        task_id: TaskId(task),
+        index: 0,
+    }
+}
+
+fn ids(steps: &[ReadyStep]) -> Vec<i64> {
+    steps.iter().map(|s| s.task_id.0).collect()
+}
+
+fn limits(json: serde_json::Value) -> Limits {
+    Limits::from_json(&json).unwrap()
+}
+
+#[test]
+fn higher_priority_first_then_first_come() {
+    let t = template("ns", "t", "H");
+    let mut g = Gate::new(Limits::default(), 10);
+    g.hold(step(&t, 1, json!({})), 0, false, 0);
+    g.hold(step(&t, 2, json!({})), 5, false, 0);
+    g.hold(step(&t, 3, json!({})), 0, false, 0);
+    g.hold(step(&t, 4, json!({})), 5, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), vec![2, 4, 1, 3]);
+    assert!(g.is_idle());
+    assert_eq!(g.held_count(), 0);
+}
+
+#[test]
+fn aging_lets_an_old_low_priority_step_overtake() {
+    let t = template("ns", "t", "H");
+    let mut g = Gate::new(Limits::default(), 10);
+    // Priority 0 held 3 s before a priority-2 step: 3 s of aging beat 2 points.
+    g.hold(step(&t, 1, json!({})), 0, false, 0);
+    g.hold(step(&t, 2, json!({})), 2, false, 3_000);
+    // …but not a priority-5 one.
+    g.hold(step(&t, 3, json!({})), 5, false, 3_000);
+    assert_eq!(ids(&g.release([0, 0])), vec![3, 1, 2]);
+}
+
+#[test]
+fn depth_limits_what_goes_out_and_the_fast_path_respects_it() {
+    let t = template("ns", "t", "H");
+    let mut g = Gate::new(Limits::default(), 2);
+    assert!(g.straight(&step(&t, 1, json!({})), false, 1));
+    assert!(!g.straight(&step(&t, 1, json!({})), false, 2));
+    // Routes have no depth.
+    assert!(g.straight(&step(&t, 1, json!({})), true, 99));
+    for i in 1..=4 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    assert_eq!(ids(&g.release([1, 0])), vec![1]);
+    // Something is held: a new step may not jump the line.
+    assert!(!g.straight(&step(&t, 9, json!({})), false, 0));
+    assert_eq!(ids(&g.release([0, 0])), vec![2, 3]);
+    assert_eq!(ids(&g.release([0, 0])), vec![4]);
+    assert!(g.straight(&step(&t, 9, json!({})), false, 0));
+}
+
+#[test]
+fn a_full_cap_parks_steps_until_one_finishes() {
+    let t = template("ns", "t", "PaymentHandler");
+    let other = template("ns", "u", "Other");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 2}})), 100);
+    assert!(!g.straight(&step(&t, 1, json!({})), false, 0));
+    assert!(g.straight(&step(&other, 1, json!({})), false, 0));
+    for i in 1..=5 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    g.hold(step(&other, 6, json!({})), 0, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), vec![1, 2, 6]);
+    assert!(g.is_idle(), "the capped ones are parked, not in a lane");
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    g.finished(at(2));
+    g.finished(at(3));
+    assert_eq!(ids(&g.release([0, 0])), vec![4, 5]);
+    assert_eq!(g.held_count(), 0);
+}
+
+#[test]
+fn namespace_and_context_key_caps() {
+    let t = template("billing", "t", "H");
+    let mut g = Gate::new(
+        limits(json!({"namespaces": {"billing": 3}, "keys": {"account": 1}})),
+        100,
+    );
+    g.hold(step(&t, 1, json!({"account": 7})), 0, false, 0);
+    g.hold(step(&t, 2, json!({"account": 7})), 0, false, 0);
+    g.hold(step(&t, 3, json!({"account": "x"})), 0, false, 0);
+    g.hold(step(&t, 4, json!({})), 0, false, 0);
+    g.hold(step(&t, 5, json!({})), 0, false, 0);
+    // account 7 allows one; the namespace allows three in all.
+    assert_eq!(ids(&g.release([0, 0])), vec![1, 3, 4]);
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), vec![2]);
+    g.finished(at(4));
+    assert_eq!(ids(&g.release([0, 0])), vec![5]);
+}
+
+#[test]
+fn pause_parks_and_resume_releases_by_namespace_or_template() {
+    let order = template("shop", "order", "H");
+    let refund = template("shop", "refund", "H");
+    let mut g = Gate::new(Limits::default(), 100);
+    let key = PauseKey {
+        namespace: "shop".into(),
+        template: Some("order".into()),
+    };
+    assert!(g.pause(key.clone()));
+    assert!(!g.pause(key.clone()));
+    assert!(!g.straight(&step(&refund, 1, json!({})), false, 0));
+    g.hold(step(&order, 1, json!({})), 0, false, 0);
+    g.hold(step(&refund, 2, json!({})), 0, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), vec![2]);
+    let ns = PauseKey {
+        namespace: "shop".into(),
+        template: None,
+    };
+    g.pause(ns.clone());
+    assert!(g.resume(&key));
+    // Still covered by the namespace's pause.
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert_eq!(g.paused(), vec![ns.clone()]);
+    assert!(g.resume(&ns));
+    assert!(!g.resume(&ns));
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+}
+
+#[test]
+fn forgotten_and_re_held_steps_go_out_once() {
+    let t = template("ns", "t", "H");
+    let mut g = Gate::new(Limits::default(), 100);
+    g.hold(step(&t, 1, json!({})), 0, false, 0);
+    g.hold(step(&t, 2, json!({})), 0, false, 0);
+    g.forget(at(1));
+    // Step 2 held again (taken back, handed out anew): its old entry is stale.
+    g.hold(step(&t, 2, json!({})), 0, false, 10);
+    assert_eq!(ids(&g.release([0, 0])), vec![2]);
+    assert!(g.is_idle());
+}
+
+#[test]
+fn bad_limits_name_the_entry() {
+    let e = Limits::from_json(&json!({"handlers": {"Pay": 0}})).unwrap_err();
+    assert!(e.to_string().contains("concurrency handlers.Pay"), "{e}");
+    let e = Limits::from_json(&json!({"queues": {}})).unwrap_err();
+    assert!(e.to_string().contains("concurrency queues"), "{e}");
+    let e = Limits::from_json(&json!({"keys": {"a": "x"}})).unwrap_err();
+    assert!(e.to_string().contains("keys.a"), "{e}");
+    assert!(Limits::from_json(&json!({})).unwrap().is_empty());
+}

@@ -1,0 +1,119 @@
+//! The orchestrator's side of the dispatch gate ([`crate::gate`]): refilling the workers'
+//! queues from what the gate holds, pausing or resuming a namespace or template, and
+//! letting out the steps of an identified task once it is known to be the only one.
+//!
+//! It must not decide which step goes first or whether a cap is full: the gate does.
+
+use super::apply::send_step;
+use super::Orchestrator;
+use crate::gate::PauseKey;
+use crate::inflight::InflightStep;
+use crate::work::ReadyStep;
+use actix::prelude::*;
+use crossbeam_channel::Sender;
+use tasker_model::{State, TaskId};
+
+/// Hands out the ready steps of a task submitted `held`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseTask(pub TaskId);
+
+/// Pauses (`Some((key, true))`) or resumes (`Some((key, false))`) a namespace or
+/// template, or changes nothing (`None`); answers with what is paused afterwards.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPaused {
+    pub change: Option<(PauseKey, bool)>,
+    pub reply: Sender<Vec<PauseKey>>,
+}
+
+impl Handler<SetPaused> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPaused, _ctx: &mut Self::Context) {
+        match msg.change {
+            Some((key, true)) => {
+                let fresh = self.gate.pause(key);
+                if fresh {
+                    self.regate_queued();
+                }
+            }
+            Some((key, false)) => {
+                self.gate.resume(&key);
+            }
+            None => {}
+        }
+        self.refill();
+        let _ = msg.reply.send(self.gate.paused());
+    }
+}
+
+impl Handler<ReleaseTask> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReleaseTask, ctx: &mut Self::Context) {
+        if self.stopping {
+            // Nothing is handed out any more; the task is stored running, and the next
+            // engine's recovery resumes it.
+            return;
+        }
+        let mut fx = self.effects();
+        let Some(task) = self.tasks.get_mut(&msg.0) else {
+            return;
+        };
+        task.max_parallel = None;
+        let steps = &task.steps;
+        fx.dispatch = std::mem::take(&mut task.deferred)
+            .into_iter()
+            .filter(|&i| steps[i as usize].state == State::Pending && !steps[i as usize].in_process)
+            .collect();
+        self.apply(msg.0, fx, ctx);
+    }
+}
+
+impl Orchestrator {
+    /// Sends what the gate lets out now to the workers' queues (or the tasks' routes).
+    pub(super) fn refill(&mut self) {
+        if self.stopping {
+            return;
+        }
+        let queued = [self.links.work[0].0.len(), self.links.work[1].0.len()];
+        for step in self.gate.release(queued) {
+            let at = InflightStep {
+                task_id: step.task_id,
+                index: step.index,
+            };
+            match self.tasks.get_mut(&step.task_id) {
+                Some(task) => {
+                    let queue = &self.links.work[step.execution().index()].0;
+                    send_step(task, queue, step);
+                }
+                // The task left this engine while its step was held: nothing runs it.
+                None => {
+                    self.gate.finished(at);
+                    self.links.inflight.take(step.step_id);
+                }
+            }
+        }
+    }
+
+    /// A pause began: steps already queued for the pools (not yet taken by a worker) go
+    /// back into the gate, so those the pause covers wait too. A step a worker took
+    /// meanwhile runs: a pause stops new starts, not running work.
+    fn regate_queued(&mut self) {
+        let now = self.gate.now_ms();
+        for pool in 0..self.links.work.len() {
+            let queued: Vec<ReadyStep> = self.links.work[pool].1.try_iter().collect();
+            for step in queued {
+                let at = InflightStep {
+                    task_id: step.task_id,
+                    index: step.index,
+                };
+                // Its caps are counted again when it is let out anew.
+                self.gate.finished(at);
+                let priority = self.tasks.get(&step.task_id).map_or(0, |t| t.priority);
+                self.gate.hold(step, priority, false, now);
+            }
+        }
+    }
+}

@@ -199,6 +199,7 @@ impl Engine {
             let outcomes = outcomes.clone();
             let event_interest = event_interest.clone();
             let backoff_scale = options.config.backoff_scale;
+            let step_timeout = options.config.step_timeout;
             let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
             std::thread::Builder::new()
                 .name("tasker-engine".into())
@@ -234,6 +235,7 @@ impl Engine {
                             backoff_scale,
                             submit_only,
                             task_ended: task_ended_tx,
+                            step_timeout,
                         });
                         let orchestrator = start_here(orchestrator);
                         let _ = ready_tx.send((System::current(), orchestrator, state, events));

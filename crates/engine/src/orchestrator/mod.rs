@@ -12,6 +12,7 @@
 //! `LiveTask`'s.
 
 mod apply;
+mod deadlines;
 mod stored;
 
 use crate::inflight::{Inflight, InflightStep};
@@ -160,6 +161,8 @@ pub struct OrchestratorLinks {
     pub submit_only: bool,
     /// Told (without blocking) whenever a task leaves this engine, so claiming can refill.
     pub task_ended: Sender<()>,
+    /// How long an attempt may run when its template gives no timeout (`None`: no limit).
+    pub step_timeout: Option<Duration>,
 }
 
 /// See the module documentation.
@@ -167,6 +170,7 @@ pub struct Orchestrator {
     tasks: HashMap<TaskId, LiveTask>,
     links: OrchestratorLinks,
     stopping: bool,
+    deadlines: deadlines::Deadlines,
 }
 
 impl Orchestrator {
@@ -176,6 +180,7 @@ impl Orchestrator {
             tasks: HashMap::new(),
             links,
             stopping: false,
+            deadlines: Default::default(),
         }
     }
 
@@ -334,24 +339,7 @@ impl Handler<StepsStarted> for Orchestrator {
     type Result = ();
 
     fn handle(&mut self, msg: StepsStarted, ctx: &mut Self::Context) {
-        // Group by task so each task's effects are applied once.
-        let mut current: Option<(TaskId, Effects)> = None;
-        for s in msg.steps {
-            if current.as_ref().is_some_and(|(t, _)| *t != s.task_id) {
-                let (t, fx) = current.take().expect("checked");
-                self.apply(t, fx, ctx);
-            }
-            if current.is_none() {
-                current = Some((s.task_id, self.effects()));
-            }
-            let (_, fx) = current.as_mut().expect("set");
-            if let Some(task) = self.tasks.get_mut(&s.task_id) {
-                task.started(s.index, msg.at, fx);
-            }
-        }
-        if let Some((t, fx)) = current {
-            self.apply(t, fx, ctx);
-        }
+        self.steps_started(msg, ctx);
     }
 }
 
@@ -362,6 +350,7 @@ impl Handler<StepFinished> for Orchestrator {
         let started = Instant::now();
         let mut fx = self.effects();
         let dispatch = !self.stopping;
+        self.disarm_deadline(&msg.step, ctx);
         let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
             return;
         };

@@ -171,7 +171,8 @@ module TaskerCore
           backoff_scale: config.backoff_scale, instrument: config.instrument, role: role,
           lease_timeout: config.lease_timeout, heartbeat_interval: config.heartbeat_interval,
           claim_interval: config.claim_interval, max_tasks: config.max_tasks, retention: config.retention,
-          retention_interval: config.retention_interval, retention_batch: config.retention_batch }
+          retention_interval: config.retention_interval, retention_batch: config.retention_batch,
+          step_timeout: config.step_timeout }
       end
 
       # Where tasks live: config.tasker_core.database_url, else TASKER_DATABASE_URL, else

@@ -58,16 +58,17 @@ impl Inflight {
         if let Some((_, v)) = self.steps.remove_if(&step, |_, v| v.attempt == attempt) {
             return Reported::Taken(v);
         }
-        if self.steps.get(&step).is_some_and(|v| v.attempt > attempt) {
-            return Reported::Late;
-        }
-        if self.expired.is_empty() {
-            return Reported::Unknown;
-        }
-        match self.expired.remove_if(&step, |_, &latest| latest == attempt) {
-            Some(_) => Reported::Late,
-            None if self.expired.get(&step).is_some_and(|v| *v > attempt) => Reported::Late,
-            None => Reported::Unknown,
+        let newer_out = self.steps.get(&step).is_some_and(|v| v.attempt > attempt);
+        let timed_out = !self.expired.is_empty()
+            && (self
+                .expired
+                .remove_if(&step, |_, &latest| latest == attempt)
+                .is_some()
+                || self.expired.get(&step).is_some_and(|v| *v > attempt));
+        if newer_out || timed_out {
+            Reported::Late
+        } else {
+            Reported::Unknown
         }
     }
 

@@ -74,8 +74,8 @@ pub use engine::{
     RetentionSettings, RetentionStats, SubmitRequest, Submitted, WaitEnd,
 };
 pub use identity::{Identity, IdentityStrategy};
+pub use live_task::TIMEOUT_ERROR_CLASS;
 pub use outcomes::{StepOutcome, TaskOutcome};
 pub use registry::{RegisteredTemplate, TemplateRegistry};
 pub use stored_graph::StoredGraph;
-pub use live_task::TIMEOUT_ERROR_CLASS;
 pub use work::{ReadyStep, Routed, StepFailure};

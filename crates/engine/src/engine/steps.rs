@@ -129,7 +129,10 @@ impl Engine {
         if *stopping {
             return Err(stopped(step_id));
         }
-        let step = self.inflight.take(step_id).ok_or_else(|| not_out(step_id))?;
+        let step = self
+            .inflight
+            .take(step_id)
+            .ok_or_else(|| not_out(step_id))?;
         self.send_report(step, outcome);
         Ok(())
     }

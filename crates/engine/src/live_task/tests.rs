@@ -234,7 +234,10 @@ fn a_timed_out_attempt_fails_with_timeout_error_and_is_retried_then_errors() {
     let r = t.hand_out(0, &mut fx);
     assert_eq!(r.attempt, 2);
     t.started(0, now, &mut fx);
-    assert!(!t.time_out(0, 1, limit, now, 1.0, &mut fx), "attempt 1's timer");
+    assert!(
+        !t.time_out(0, 1, limit, now, 1.0, &mut fx),
+        "attempt 1's timer"
+    );
     assert!(t.time_out(0, 2, limit, now, 1.0, &mut fx));
     assert_eq!(last_error(&fx).1, Some(2));
     assert!(fx.retries.is_empty(), "retry_limit 2 reached");

@@ -218,9 +218,20 @@ fn step_timeouts_come_from_the_step_its_handler_config_or_the_template() {
 
 #[test]
 fn bad_timeouts_are_refused_naming_template_and_step() {
-    let step = |s: &str| format!("name: x\nstep_templates:\n - {{name: slow, handler_class: A, {s}}}");
-    assert_rejected(&step("timeout_seconds: -1"), &["t.yaml (task x), step 'slow'", "timeout_seconds", "positive"]);
-    assert_rejected(&step("timeout_seconds: soon"), &["step 'slow'", "timeout_seconds"]);
+    let step =
+        |s: &str| format!("name: x\nstep_templates:\n - {{name: slow, handler_class: A, {s}}}");
+    assert_rejected(
+        &step("timeout_seconds: -1"),
+        &[
+            "t.yaml (task x), step 'slow'",
+            "timeout_seconds",
+            "positive",
+        ],
+    );
+    assert_rejected(
+        &step("timeout_seconds: soon"),
+        &["step 'slow'", "timeout_seconds"],
+    );
     assert_rejected(&step("timeout_seconds: 0"), &["step 'slow'", "positive"]);
     assert_rejected(
         &step("handler_config: {timeout_seconds: ten}"),

@@ -84,7 +84,12 @@ impl Engine {
         self.complete(step_id, Some(attempt), results)
     }
 
-    fn complete(&self, step_id: Value, attempt: Option<u32>, results: Value) -> Result<bool, Error> {
+    fn complete(
+        &self,
+        step_id: Value,
+        attempt: Option<u32>,
+        results: Value,
+    ) -> Result<bool, Error> {
         let started = Instant::now();
         let ruby = Ruby::get_with(results);
         guard(|| {
@@ -139,7 +144,13 @@ impl Engine {
         rb_self: &Self,
         step_id: Value,
         attempt: Option<u32>,
-        (error_class, message, retryable, retry_after, details): (String, String, bool, Value, Value),
+        (error_class, message, retryable, retry_after, details): (
+            String,
+            String,
+            bool,
+            Value,
+            Value,
+        ),
     ) -> Result<bool, Error> {
         let started = Instant::now();
         guard(|| {

@@ -20,6 +20,7 @@ module TaskerCore
       @armed = {}
       @thread = nil
       @stopped = false
+      @sleeping_until = nil # the deadline the watchdog sleeps until (infinity: none armed)
     end
 
     # Watches the current thread until {#disarm}: at `deadline` (a monotonic clock
@@ -31,7 +32,9 @@ module TaskerCore
       @mutex.synchronize do
         @armed[Thread.current] = [deadline, message]
         @thread ||= start
-        @wake.signal
+        # Woken only when it sleeps past this deadline: with one timeout for every step,
+        # each new deadline is later than the one it waits for, and arming costs no wake-up.
+        @wake.signal if @sleeping_until.nil? || deadline < @sleeping_until
       end
     end
 
@@ -80,7 +83,9 @@ module TaskerCore
             thread.raise(TimeoutError, message) if thread.alive?
           end
           soonest = @armed.each_value.map(&:first).min
+          @sleeping_until = soonest || Float::INFINITY
           @wake.wait(@mutex, soonest ? [soonest - now, 0.001].max : nil)
+          @sleeping_until = nil
         end
       end
     end

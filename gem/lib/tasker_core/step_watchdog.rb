@@ -24,13 +24,13 @@ module TaskerCore
     end
 
     # Watches the current thread until {#disarm}: at `deadline` (a monotonic clock
-    # reading) it is raised a {TimeoutError} with `message`.
+    # reading) it is raised a {TimeoutError} naming `step`.
     # @param deadline [Float]
-    # @param message [String]
+    # @param step [TaskerCore::Native::ReadyStep] the step it runs (named only if it overruns)
     # @return [void]
-    def arm(deadline, message)
+    def arm(deadline, step)
       @mutex.synchronize do
-        @armed[Thread.current] = [deadline, message]
+        @armed[Thread.current] = [deadline, step]
         @thread ||= start
         # Woken only when it sleeps past this deadline: with one timeout for every step,
         # each new deadline is later than the one it waits for, and arming costs no wake-up.
@@ -72,15 +72,20 @@ module TaskerCore
       thread
     end
 
+    def message(step)
+      "step #{step.step_id} (#{step.name}) of task #{step.task_id} ran longer than its timeout of " \
+        "#{step.timeout} s (attempt #{step.attempt})"
+    end
+
     def watch
       @mutex.synchronize do
         until @stopped
           now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-          @armed.each do |thread, (deadline, message)|
+          @armed.each do |thread, (deadline, step)|
             next if deadline > now
 
             @armed.delete(thread)
-            thread.raise(TimeoutError, message) if thread.alive?
+            thread.raise(TimeoutError, message(step)) if thread.alive?
           end
           soonest = @armed.each_value.map(&:first).min
           @sleeping_until = soonest || Float::INFINITY

@@ -135,7 +135,7 @@ module TaskerCore
       deadline = taken_at + timeout
       return if monotonic >= deadline
 
-      @watchdog.arm(deadline, "step #{ready.step_id} (#{ready.name}) of task #{ready.task_id} ran longer than its timeout of #{timeout} s (attempt #{ready.attempt})")
+      @watchdog.arm(deadline, ready)
       begin
         @runner.run(ready, deadline: deadline)
       ensure

@@ -1,8 +1,11 @@
 //! Workers starting steps, and step timeouts, the orchestrator's part: started steps move
-//! to in_progress, and a timer on the actor's own clock is armed for each started attempt
-//! that has a timeout, cancelled when its report arrives, and, when it fires
-//! first, the attempt taken out of the in-flight registry and failed with
-//! `TaskerCore::TimeoutError` (the rule is `LiveTask::time_out`).
+//! to in_progress, and each started attempt that has a timeout gets a deadline; a report
+//! removes it; when one passes first, the attempt is taken out of the in-flight registry and
+//! failed with `TaskerCore::TimeoutError` (the rule is `LiveTask::time_out`).
+//!
+//! Deadlines wait in one ordered queue under a single timer on the actor's clock, armed for
+//! the earliest: arming or removing one is a map and a set operation, not a timer future
+//! per step (actix polls every future a context holds on each of its wake-ups).
 //!
 //! The engine enforces the deadline itself, whatever the worker does: a handler stuck in C
 //! code, a dead thread or a Ractor that never returns cannot keep a step in progress. It must
@@ -13,14 +16,33 @@ use super::{Orchestrator, StepsStarted};
 use crate::inflight::InflightStep;
 use crate::live_task::Effects;
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tasker_model::{Execution, TaskId, Timestamp};
 
-/// The armed timers, by (task, step index): the attempt each was armed for and its handle.
+/// The armed deadlines: by (task, step index), the attempt, its deadline and its timeout;
+/// the same ordered by deadline; and the one timer, armed for the earliest.
 #[derive(Default)]
-pub(super) struct Deadlines(HashMap<(TaskId, u32), (u32, SpawnHandle)>);
+pub(super) struct Deadlines {
+    armed: HashMap<(TaskId, u32), (u32, Instant, Duration)>,
+    queue: BTreeSet<(Instant, TaskId, u32)>,
+    timer: Option<(Instant, SpawnHandle)>,
+}
+
+impl Deadlines {
+    /// Removes the deadline of (task, index) when it is `attempt`'s; returns it.
+    fn remove(&mut self, task: TaskId, index: u32, attempt: u32) -> Option<(Instant, Duration)> {
+        match self.armed.get(&(task, index)) {
+            Some(&(a, at, timeout)) if a == attempt => {
+                self.armed.remove(&(task, index));
+                self.queue.remove(&(at, task, index));
+                Some((at, timeout))
+            }
+            _ => None,
+        }
+    }
+}
 
 impl Orchestrator {
     /// Workers began these steps: each moves to in_progress (grouped by task, so each
@@ -54,46 +76,74 @@ impl Orchestrator {
         }
     }
 
-    /// Arms the timer of a started attempt, `timeout` from now.
+    /// Gives a started attempt its deadline, `timeout` from now.
     pub(super) fn arm_deadline(
         &mut self,
         step: InflightStep,
         timeout: Duration,
         ctx: &mut Context<Self>,
     ) {
-        let handle = ctx.run_later(timeout, move |act, ctx| {
-            act.deadline_passed(step, timeout, ctx)
-        });
+        let at = Instant::now() + timeout;
+        let d = &mut self.deadlines;
         let key = (step.task_id, step.index);
-        if let Some((_, old)) = self.deadlines.0.insert(key, (step.attempt, handle)) {
-            ctx.cancel_future(old);
+        if let Some((_, old, _)) = d.armed.insert(key, (step.attempt, at, timeout)) {
+            d.queue.remove(&(old, step.task_id, step.index));
         }
+        d.queue.insert((at, step.task_id, step.index));
+        self.arm_timer(ctx);
     }
 
-    /// Cancels the timer of a reported attempt, if it has one.
-    pub(super) fn disarm_deadline(&mut self, step: &InflightStep, ctx: &mut Context<Self>) {
-        if self.deadlines.0.is_empty() {
+    /// Removes the deadline of a reported attempt, if it has one. The timer stays: when it
+    /// fires with nothing due, it is armed again for the earliest deadline left.
+    pub(super) fn disarm_deadline(&mut self, step: &InflightStep) {
+        if self.deadlines.armed.is_empty() {
             return;
         }
-        if let Some(handle) = self.take_deadline(step) {
+        self.deadlines
+            .remove(step.task_id, step.index, step.attempt);
+    }
+
+    /// Arms the timer for the earliest deadline unless it is armed for that time or sooner.
+    fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        let Some(&(first, _, _)) = self.deadlines.queue.first() else {
+            return;
+        };
+        if let Some((at, handle)) = self.deadlines.timer {
+            if at <= first {
+                return;
+            }
             ctx.cancel_future(handle);
         }
+        let wait = first.saturating_duration_since(Instant::now());
+        let handle = ctx.run_later(wait, |act, ctx| {
+            act.deadlines.timer = None;
+            act.deadlines_passed(ctx);
+        });
+        self.deadlines.timer = Some((first, handle));
     }
 
-    fn take_deadline(&mut self, step: &InflightStep) -> Option<SpawnHandle> {
-        let key = (step.task_id, step.index);
-        match self.deadlines.0.get(&key) {
-            Some((attempt, _)) if *attempt == step.attempt => {
-                self.deadlines.0.remove(&key).map(|(_, h)| h)
+    /// Fails every attempt whose deadline has passed, then arms the timer for the next.
+    fn deadlines_passed(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        while let Some(&(at, task_id, index)) = self.deadlines.queue.first() {
+            if at > now {
+                break;
             }
-            _ => None,
+            let (attempt, _, timeout) = self.deadlines.armed[&(task_id, index)];
+            self.deadlines.remove(task_id, index, attempt);
+            let step = InflightStep {
+                task_id,
+                index,
+                attempt,
+            };
+            self.deadline_passed(step, timeout, ctx);
         }
+        self.arm_timer(ctx);
     }
 
-    /// The timer of `step`'s attempt fired: unless its worker reported first (or the step
+    /// The deadline of `step`'s attempt passed: unless its worker reported first (or the step
     /// moved on), the attempt fails with a timeout and the engine stops waiting for it.
     fn deadline_passed(&mut self, step: InflightStep, timeout: Duration, ctx: &mut Context<Self>) {
-        self.take_deadline(&step);
         let Some(task) = self.tasks.get_mut(&step.task_id) else {
             return;
         };

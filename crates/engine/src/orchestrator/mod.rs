@@ -350,7 +350,7 @@ impl Handler<StepFinished> for Orchestrator {
         let started = Instant::now();
         let mut fx = self.effects();
         let dispatch = !self.stopping;
-        self.disarm_deadline(&msg.step, ctx);
+        self.disarm_deadline(&msg.step);
         let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
             return;
         };

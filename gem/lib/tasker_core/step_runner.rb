@@ -23,6 +23,10 @@ module TaskerCore
     # step back.
     FATAL = [ScriptError, NoMemoryError, SystemStackError, SecurityError].freeze
 
+    # While a timed step's handler runs, its {TimeoutError} (raised by the pool's
+    # {StepWatchdog}) is delivered at once (one frozen Hash, not one per step).
+    TIMEOUT_DELIVERED = Ractor.make_shareable({ TimeoutError => :immediate })
+
     # @param native [TaskerCore::Native::Engine]
     # @param resolver [TaskerCore::HandlerResolver]
     # @param executor [#call, nil] replaces handler dispatch (a coordinator's on_step_execute)
@@ -73,7 +77,7 @@ module TaskerCore
       context = StepContext.new(ready, @native, deadline: deadline)
       begin
         results = if deadline
-                    Thread.handle_interrupt(TimeoutError => :immediate) { call_handler(context) }
+                    Thread.handle_interrupt(TIMEOUT_DELIVERED) { call_handler(context) }
                   else
                     call_handler(context)
                   end

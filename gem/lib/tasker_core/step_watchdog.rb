@@ -46,7 +46,7 @@ module TaskerCore
       return unless Thread.pending_interrupt?(TimeoutError)
 
       begin
-        Thread.handle_interrupt(TimeoutError => :immediate) { Thread.pass }
+        Thread.handle_interrupt(StepRunner::TIMEOUT_DELIVERED) { Thread.pass }
       rescue TimeoutError
         nil
       end

@@ -8,7 +8,8 @@
 //! except the few messages that carry a crossbeam reply channel (start, stop, barrier).
 //!
 //! This file holds the messages, the actor and its handlers; `stored.rs` brings tasks in
-//! from the store (recovery, manual operations). It must not hold a task rule: those are
+//! from the store (recovery, manual operations); `deadlines.rs` moves started steps to
+//! in_progress and fails attempts that outlive their step's timeout. It must not hold a task rule: those are
 //! `LiveTask`'s.
 
 mod apply;

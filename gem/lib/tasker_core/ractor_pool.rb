@@ -92,7 +92,7 @@ module TaskerCore
     def wake_monitor
       @mutex.synchronize { @waker&.send(:wake) }
     rescue Ractor::ClosedError
-      nil
+      nil # woken already, and not yet replaced: the monitor looks again either way
     end
 
     # The engine's count of Ractor steps it failed for running past their timeout.
@@ -139,9 +139,12 @@ module TaskerCore
           @ractors[spawn(index)] = index
         end
       end
-      @mutex.synchronize do
-        @waker&.send(:done)
-        @waker = nil
+      # The waker ends here unless a wake-up (stop's) already ended it.
+      waker = @mutex.synchronize { @waker.tap { @waker = nil } }
+      begin
+        waker&.send(:done)
+      rescue Ractor::ClosedError
+        nil
       end
     end
 

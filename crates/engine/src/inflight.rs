@@ -4,6 +4,11 @@
 //! removes it on the worker's own thread. So a second report of the same step, a report of a
 //! step that was never handed out, or one after the step was handed back, is refused at once
 //! with a clear error instead of being lost in the actor.
+//!
+//! Each entry carries the attempt it was handed out for. A step's timeout takes its attempt
+//! out ([`Inflight::expire`]) and remembers it, so the timed-out worker's report, when it
+//! comes (late, or never), is told apart from a newer attempt's and ignored without an
+//! error ([`Reported::Late`]).
 
 use dashmap::DashMap;
 use tasker_model::{StepId, TaskId};
@@ -13,12 +18,27 @@ use tasker_model::{StepId, TaskId};
 pub struct InflightStep {
     pub task_id: TaskId,
     pub index: u32,
+    /// The attempt handed out (1 for the first run).
+    pub attempt: u32,
+}
+
+/// What a report of one attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    /// The attempt was in flight: it is the reporter's to report.
+    Taken(InflightStep),
+    /// The attempt timed out (or a newer attempt runs): the report is to be ignored.
+    Late,
+    /// Nothing of the step is in flight and no attempt of it timed out.
+    Unknown,
 }
 
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Inflight {
     steps: DashMap<StepId, InflightStep>,
+    /// Per step, its latest attempt that timed out and whose worker has not reported yet.
+    expired: DashMap<StepId, u32>,
 }
 
 impl Inflight {
@@ -32,6 +52,45 @@ impl Inflight {
         self.steps.remove(&step).map(|(_, v)| v)
     }
 
+    /// Takes attempt `attempt` of a step out for its worker's report; a timed-out attempt's
+    /// (or an older attempt's) report is [`Reported::Late`].
+    pub fn take_attempt(&self, step: StepId, attempt: u32) -> Reported {
+        if let Some((_, v)) = self.steps.remove_if(&step, |_, v| v.attempt == attempt) {
+            return Reported::Taken(v);
+        }
+        let newer_out = self.steps.get(&step).is_some_and(|v| v.attempt > attempt);
+        let timed_out = !self.expired.is_empty()
+            && (self
+                .expired
+                .remove_if(&step, |_, &latest| latest == attempt)
+                .is_some()
+                || self.expired.get(&step).is_some_and(|v| *v > attempt));
+        if newer_out || timed_out {
+            Reported::Late
+        } else {
+            Reported::Unknown
+        }
+    }
+
+    /// Takes attempt `attempt` of a step out because it ran past its timeout, remembering
+    /// it so its worker's report is ignored; `None` (nothing changed) when that attempt is
+    /// not in flight (its worker reported first).
+    pub fn expire(&self, step: StepId, attempt: u32) -> Option<InflightStep> {
+        // Remembered first, so a report racing with this finds the attempt either still
+        // in flight (the worker wins) or already remembered (late), never neither.
+        let before = self.expired.insert(step, attempt);
+        match self.steps.remove_if(&step, |_, v| v.attempt == attempt) {
+            Some((_, v)) => Some(v),
+            None => {
+                match before {
+                    Some(b) => self.expired.insert(step, b),
+                    None => self.expired.remove(&step).map(|(_, v)| v),
+                };
+                None
+            }
+        }
+    }
+
     /// Where a handed-out step belongs, leaving it handed out.
     pub fn get(&self, step: StepId) -> Option<InflightStep> {
         self.steps.get(&step).map(|v| *v)
@@ -40,5 +99,75 @@ impl Inflight {
     /// Number of steps handed out.
     pub fn len(&self) -> usize {
         self.steps.len()
+    }
+
+    /// Timed-out attempts whose workers have not reported (a handler that never returns
+    /// keeps its entry; each is a few bytes).
+    #[cfg(test)]
+    pub fn expired_len(&self) -> usize {
+        self.expired.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(attempt: u32) -> InflightStep {
+        InflightStep {
+            task_id: TaskId(1),
+            index: 0,
+            attempt,
+        }
+    }
+
+    #[test]
+    fn a_report_takes_its_own_attempt_once() {
+        let f = Inflight::default();
+        f.insert(StepId(7), at(1));
+        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Taken(at(1)));
+        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Unknown);
+        assert_eq!(f.take_attempt(StepId(8), 1), Reported::Unknown);
+    }
+
+    #[test]
+    fn a_timed_out_attempt_reports_late_and_never_takes_the_retry() {
+        let f = Inflight::default();
+        f.insert(StepId(7), at(1));
+        assert_eq!(f.expire(StepId(7), 1), Some(at(1)));
+        // The retry is handed out before the hung attempt reports.
+        f.insert(StepId(7), at(2));
+        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Late);
+        assert_eq!(f.get(StepId(7)), Some(at(2)));
+        assert_eq!(f.take_attempt(StepId(7), 2), Reported::Taken(at(2)));
+        assert_eq!(f.expired_len(), 0);
+    }
+
+    #[test]
+    fn a_late_report_after_the_task_moved_on_is_late_not_unknown() {
+        let f = Inflight::default();
+        f.insert(StepId(7), at(1));
+        f.expire(StepId(7), 1);
+        f.insert(StepId(7), at(2));
+        f.expire(StepId(7), 2);
+        // Attempt 2's worker, then attempt 1's, report long after: both ignored.
+        assert_eq!(f.take_attempt(StepId(7), 2), Reported::Late);
+        f.insert(StepId(7), at(3));
+        f.expire(StepId(7), 3);
+        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Late);
+        assert_eq!(f.take_attempt(StepId(7), 3), Reported::Late);
+        assert_eq!(f.expired_len(), 0);
+    }
+
+    #[test]
+    fn expiring_an_attempt_already_reported_changes_nothing() {
+        let f = Inflight::default();
+        f.insert(StepId(7), at(1));
+        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Taken(at(1)));
+        assert_eq!(f.expire(StepId(7), 1), None);
+        assert_eq!(f.expired_len(), 0);
+        f.insert(StepId(7), at(2));
+        assert_eq!(f.expire(StepId(7), 1), None);
+        assert_eq!(f.get(StepId(7)), Some(at(2)));
     }
 }

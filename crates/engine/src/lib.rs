@@ -35,7 +35,9 @@
 //!   unit-tested without actors): `dispatch` (hand out, start, retry, hand back),
 //!   `reports` (complete, fail, finish), `operate` (the manual operations), `recovery`
 //!   (a stored task brought back to life; steps a crash interrupted fail with
-//!   `engine_restart`), `schedule` (a task's steps held until its `run_at`).
+//!   `engine_restart`), `schedule` (a task's steps held until its `run_at`), `timeouts` (an
+//!   attempt that ran past its step's timeout fails with [`TIMEOUT_ERROR_CLASS`]; the
+//!   orchestrator's `deadlines` arms the timers).
 //! - [`operations`]: the manual operations a caller may ask for ([`operations::Operation`]:
 //!   reset a step for retry, mark it pending or completed, update its results; cancel,
 //!   retry or resolve a task) and [`operations::Request`] (who asked and why).
@@ -80,6 +82,7 @@ pub use engine::{
     WaitEnd,
 };
 pub use identity::{Identity, IdentityStrategy};
+pub use live_task::TIMEOUT_ERROR_CLASS;
 pub use outcomes::{StepOutcome, TaskOutcome};
 pub use registry::{RegisteredTemplate, TemplateRegistry};
 pub use stored_graph::StoredGraph;

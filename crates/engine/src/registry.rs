@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 use tasker_model::{Execution, TaskTemplate, TaskerError, TaskerResult, TemplateKey};
 use tasker_resolver::TemplateGraph;
 
@@ -26,6 +27,9 @@ pub struct RegisteredTemplate {
     pub handler_configs: Vec<Arc<Json>>,
     /// Per step, in template order: the step's `execution`, else the template's.
     pub executions: Vec<Execution>,
+    /// Per step, in template order: how long an attempt may run, from the template
+    /// (`TaskTemplate::step_timeout`); `None` leaves it to the engine's default.
+    pub timeouts: Vec<Option<Duration>>,
 }
 
 impl RegisteredTemplate {
@@ -51,6 +55,12 @@ impl RegisteredTemplate {
                 .step_templates
                 .iter()
                 .map(|s| s.execution.unwrap_or(template.execution))
+                .collect(),
+            timeouts: (0..template.step_templates.len())
+                .map(|i| {
+                    let secs = template.step_timeout(i)?;
+                    Duration::try_from_secs_f64(secs).ok()
+                })
                 .collect(),
             graph,
             template,

@@ -3,6 +3,7 @@
 use crate::registry::RegisteredTemplate;
 use serde_json::Value as Json;
 use std::sync::Arc;
+use std::time::Duration;
 use tasker_model::{Execution, State, StepId, TaskId};
 
 /// A step handed to a worker. Everything a handler's context needs is here, shared by
@@ -20,6 +21,10 @@ pub struct ReadyStep {
     pub task_context: Arc<Json>,
     /// (parent step name, its results), in the template's dependency order.
     pub parent_results: Vec<(Arc<str>, Arc<Json>)>,
+    /// How long this attempt may run (the step's, the template's or the engine's timeout):
+    /// the engine fails it with `TaskerCore::TimeoutError` that long after a worker takes
+    /// it, and the worker should stop it then. `None`: no limit.
+    pub timeout: Option<Duration>,
 }
 
 impl ReadyStep {

@@ -29,6 +29,12 @@ pub struct Metrics {
     pub store_failed_batches: AtomicU64,
     /// Steps completed in the last full second (a gauge the orchestrator sets each second).
     pub steps_last_second: AtomicU64,
+    /// Attempts the engine failed because they ran past their step's timeout.
+    pub steps_timed_out: AtomicU64,
+    /// Of those, steps of Ractor handlers (the Ractor pool replaces the Ractor of each).
+    pub ractor_steps_timed_out: AtomicU64,
+    /// Reports of timed-out attempts that came in late and were ignored.
+    pub late_reports_ignored: AtomicU64,
 
     /// `submit` from Ruby: context conversion, validation, hand-off to the orchestrator.
     pub submit: Histogram,
@@ -88,6 +94,9 @@ impl Metrics {
             ("store_changes", r(&self.store_changes)),
             ("store_failed_batches", r(&self.store_failed_batches)),
             (Levels::NAMES[3], levels.event_subscribers),
+            ("steps_timed_out", r(&self.steps_timed_out)),
+            ("ractor_steps_timed_out", r(&self.ractor_steps_timed_out)),
+            ("late_reports_ignored", r(&self.late_reports_ignored)),
         ]
     }
 

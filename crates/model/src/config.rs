@@ -10,6 +10,9 @@ pub struct EngineConfig {
     pub backoff_scale: f64,
     /// Capacity of each Rust-side event subscriber's buffer.
     pub event_buffer: usize,
+    /// How long a step's attempt may run when its template gives no timeout; `None` (the
+    /// default): no limit.
+    pub step_timeout: Option<std::time::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -17,6 +20,7 @@ impl Default for EngineConfig {
         EngineConfig {
             backoff_scale: 1.0,
             event_buffer: 65_536,
+            step_timeout: None,
         }
     }
 }

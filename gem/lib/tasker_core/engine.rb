@@ -78,13 +78,16 @@ module TaskerCore
     #   task raises {ConfigurationError} naming the schedule
     # @param concurrency [Hash, nil] caps on steps out at once (see {DispatchGate}):
     #   `{ handlers: { "PaymentHandler" => 2 }, namespaces: { "billing" => 5 }, keys: { "account_id" => 1 } }`
+    # @param step_timeout [Numeric, nil] seconds an attempt of a step may run when its template
+    #   gives no timeout (`timeout_seconds`); nil (the default): no limit. See README, "Step
+    #   timeouts"
     # @return [Engine]
     # @raise [ConfigurationError] for a bad `concurrency` entry, naming it
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0, role: :worker, lease_timeout: nil, heartbeat_interval: nil,
                    claim_interval: 1.0, max_tasks: nil, retention: nil, retention_interval: nil, retention_batch: nil,
-                   retention_export: nil, schedules: nil, concurrency: nil)
+                   retention_export: nil, schedules: nil, concurrency: nil, step_timeout: nil)
       check_count(:workers, workers)
       check_count(:ractors, ractors)
       check_role(role, workers, ractors)
@@ -104,7 +107,7 @@ module TaskerCore
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
                                     database_url: database_url.to_s, role: role.to_s,
                                     lease_timeout: lease_timeout, heartbeat_interval: heartbeat_interval,
-                                    concurrency: concurrency })
+                                    concurrency: concurrency, step_timeout: step_timeout })
       engine = new(native, logger: logger,
                            resolver: HandlerResolver.new(cache: cache_handlers, lookup: handler_lookup),
                            around_step: around_step, database_url: Engine.redact(database_url.to_s))

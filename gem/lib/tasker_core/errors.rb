@@ -26,7 +26,9 @@ module TaskerCore
   # cannot use; the message names the setting.
   class ConfigurationError < Error; end
 
-  # A wait ran out of time.
+  # A wait ran out of time; also the error a step's attempt fails with when it runs past its
+  # timeout (`timeout_seconds`), raised into the handler's thread by its worker pool
+  # (Thread#raise) and recorded with the attempt. Retryable, like any StandardError.
   class TimeoutError < Error; end
 
   # A step's handler_class names no loadable Ruby class.

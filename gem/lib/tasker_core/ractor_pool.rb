@@ -13,7 +13,12 @@ module TaskerCore
   # - a Ractor that dies is logged and replaced by a monitor thread;
   # - {#stop} raises a shared stop flag and waits for the Ractors to finish their steps; a
   #   Ractor still busy at the deadline is left to finish on its own, and the engine's stop
-  #   takes its steps back (they run again: at least once).
+  #   takes its steps back (they run again: at least once);
+  # - a step that runs past its timeout is failed by the engine and its Ractor abandoned (a
+  #   Ractor cannot be interrupted): a watcher thread sees the engine's count of timed-out
+  #   Ractor steps grow and starts a Ractor in its place, so the pool keeps its size; the
+  #   abandoned Ractor, if its handler ever returns, finds its report ignored, finishes its
+  #   batch and ends.
   # Handlers in Ractors cannot use `around_step` or a custom `handler_lookup` (procs from
   # the main Ractor are not shareable); classes are found with Object.const_get.
   class RactorPool
@@ -45,8 +50,12 @@ module TaskerCore
       @flag = Ractor.make_shareable(Native::StopFlag.new)
       @shared_native = Ractor.make_shareable(@native)
       @mutex.synchronize { @size.times { |i| @ractors[spawn(i)] = i } }
+      @waker = new_waker
       @monitor = Thread.new { monitor }
       @monitor.name = "tasker-ractor-monitor"
+      @timeouts_seen = timed_out_count
+      @watcher = Thread.new { watch_timeouts }
+      @watcher.name = "tasker-ractor-timeouts"
       self
     end
 
@@ -61,6 +70,8 @@ module TaskerCore
       return true unless @flag
 
       @flag.raise!
+      @watcher&.join(1)
+      wake_monitor
       @monitor.join(timeout) ? true : false
     end
 
@@ -72,13 +83,53 @@ module TaskerCore
       end
     end
 
+    # A Ractor that only waits to be told to end: the monitor waits on it too, so the
+    # watcher can wake the monitor when it adds Ractors.
+    def new_waker
+      Ractor.new { Ractor.receive }
+    end
+
+    def wake_monitor
+      @mutex.synchronize { @waker&.send(:wake) }
+    rescue Ractor::ClosedError
+      nil # woken already, and not yet replaced: the monitor looks again either way
+    end
+
+    # The engine's count of Ractor steps it failed for running past their timeout.
+    def timed_out_count
+      @native.stats[:ractor_steps_timed_out].to_i
+    rescue TaskerCore::Error
+      0
+    end
+
+    # Starts a Ractor in place of each one whose step timed out (it is abandoned: see the
+    # class documentation), so the pool keeps its size. Polls while the pool runs.
+    def watch_timeouts
+      until @flag.raised?
+        sleep POLL_SECONDS
+        now = timed_out_count
+        next unless now > @timeouts_seen
+
+        added = now - @timeouts_seen
+        @timeouts_seen = now
+        @mutex.synchronize do
+          added.times { @ractors[spawn(@ractors.size)] = @ractors.size }
+        end
+        wake_monitor
+      end
+    end
+
     # Ends when every Ractor has ended; replaces one that died unless the pool is stopping.
     def monitor
       loop do
-        ractors = @mutex.synchronize { @ractors.keys }
+        ractors, waker = @mutex.synchronize { [@ractors.keys, @waker] }
         break if ractors.empty?
 
-        ractor, _value, error = RactorShim.wait_any(ractors)
+        ractor, _value, error = RactorShim.wait_any(ractors + [waker])
+        if ractor.equal?(waker)
+          @mutex.synchronize { @waker = new_waker }
+          next
+        end
         @mutex.synchronize do
           index = @ractors.delete(ractor)
           next unless error && !@flag.raised?
@@ -87,6 +138,13 @@ module TaskerCore
           @logger ? @logger.error(message) : warn(message)
           @ractors[spawn(index)] = index
         end
+      end
+      # The waker ends here unless a wake-up (stop's) already ended it.
+      waker = @mutex.synchronize { @waker.tap { @waker = nil } }
+      begin
+        waker&.send(:done)
+      rescue Ractor::ClosedError
+        nil
       end
     end
 
@@ -103,9 +161,15 @@ module TaskerCore
           rescue OrchestrationError
             break # the engine stopped (or this process is a fork)
           end
+          taken_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          abandoned = false
           steps.each do |ready|
             begin
-              runner.run(ready)
+              timeout = ready.timeout
+              outcome = runner.run(ready, deadline: timeout && (taken_at + timeout))
+              # Its report came after the engine timed the step out: the pool has started
+              # a Ractor in this one's place; this one ends after its batch.
+              abandoned ||= outcome == :late
             rescue TaskerCore::Error
               nil # the engine refused the report: it stopped and took the step back
             rescue Exception => e # rubocop:disable Lint/RescueException
@@ -117,6 +181,7 @@ module TaskerCore
             end
             ran += 1
           end
+          break if abandoned
         end
         ran
       end

@@ -6,10 +6,41 @@ module TaskerCore
   class StepContext
     # @param ready [TaskerCore::Native::ReadyStep]
     # @param native [TaskerCore::Native::Engine] used to publish custom events
-    def initialize(ready, native)
+    # @param deadline [Float, nil] monotonic time at which this attempt times out
+    def initialize(ready, native, deadline: nil)
       @ready = ready
       @native = native
+      @deadline = deadline
     end
+
+    # When this attempt times out, as a monotonic clock reading
+    # (`Process.clock_gettime(Process::CLOCK_MONOTONIC)`), or nil when the step has no
+    # timeout. At that time the engine fails the attempt with {TimeoutError} and a thread
+    # worker's handler is interrupted (Thread#raise); a handler that must clean up can watch
+    # {#cancelled?} or {#time_left} and stop on its own first.
+    # @return [Float, nil]
+    attr_reader :deadline
+
+    # Seconds this attempt has left before it times out (never negative), or nil when the
+    # step has no timeout.
+    # @return [Float, nil]
+    def time_left
+      return nil unless @deadline
+
+      [@deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0.0].max
+    end
+
+    # Whether this attempt has run past its timeout: the engine no longer waits for it, and
+    # whatever it reports now is ignored.
+    # @return [Boolean]
+    def cancelled?
+      !@deadline.nil? && Process.clock_gettime(Process::CLOCK_MONOTONIC) >= @deadline
+    end
+
+    # Seconds this attempt may run in all (the step's, its template's or the engine's
+    # timeout), or nil.
+    # @return [Float, nil]
+    def timeout = @ready.timeout
 
     # @return [Integer]
     def task_id = @ready.task_id

@@ -12,13 +12,20 @@ module TaskerCore
   #   → fail_step, not retried: it would fail the same way again;
   # - any other StandardError → fail_step, retried under the normal backoff;
   # - a {FATAL} exception (LoadError, NotImplementedError, NoMemoryError, …) → fail_step,
-  #   retried, and re-raised so the pool replaces the thread or Ractor it ran on.
+  #   retried, and re-raised so the pool replaces the thread or Ractor it ran on;
+  # - a step with a timeout ({Native::ReadyStep#timeout}) is reported for its attempt: when
+  #   the engine has already failed that attempt with a TimeoutError, the late report is
+  #   ignored (the engine no longer waits for it, and a retry may be running).
   class StepRunner
     # Exceptions a handler may raise that are not StandardErrors but are still the step's
     # failure (a missing require, an unimplemented method, memory or stack exhausted).
     # Interrupts, signals and exit are not: they stop the thread, and its pool hands the
     # step back.
     FATAL = [ScriptError, NoMemoryError, SystemStackError, SecurityError].freeze
+
+    # While a timed step's handler runs, its {TimeoutError} (raised by the pool's
+    # {StepWatchdog}) is delivered at once (one frozen Hash, not one per step).
+    TIMEOUT_DELIVERED = Ractor.make_shareable({ TimeoutError => :immediate })
 
     # @param native [TaskerCore::Native::Engine]
     # @param resolver [TaskerCore::HandlerResolver]
@@ -33,14 +40,18 @@ module TaskerCore
 
     # Runs `ready` and reports it. Never raises for a handler failure.
     # @param ready [TaskerCore::Native::ReadyStep]
-    # @return [Boolean] whether the step succeeded
-    def run(ready)
+    # @param deadline [Float, nil] monotonic time at which the attempt times out (see
+    #   {StepContext#deadline}); only the handler runs with a pending {TimeoutError}
+    #   delivered at once (a worker pool masks it elsewhere, see {StepWatchdog})
+    # @return [Boolean, Symbol] whether the step succeeded; `:late` when the engine had
+    #   timed the attempt out already and ignored the report
+    def run(ready, deadline: nil)
       if @around
         ok = false
-        @around.call { ok = execute(ready) }
+        @around.call { ok = execute(ready, deadline) }
         ok
       else
-        execute(ready)
+        execute(ready, deadline)
       end
     end
 
@@ -54,7 +65,7 @@ module TaskerCore
     # @return [void]
     def hand_back(steps, error_class, message, retry_after: nil)
       steps.each do |ready|
-        @native.fail_step(ready.step_id, error_class, message, true, retry_after, nil)
+        @native.fail_attempt(ready.step_id, ready.attempt, error_class, message, true, retry_after, nil)
       rescue TaskerCore::Error
         nil
       end
@@ -62,13 +73,13 @@ module TaskerCore
 
     private
 
-    def execute(ready)
-      context = StepContext.new(ready, @native)
+    def execute(ready, deadline)
+      context = StepContext.new(ready, @native, deadline: deadline)
       begin
-        results = if @executor
-                    @executor.call(ViableStep.new(context))
+        results = if deadline
+                    Thread.handle_interrupt(TIMEOUT_DELIVERED) { call_handler(context) }
                   else
-                    @resolver.runner_for(context).call(context)
+                    call_handler(context)
                   end
       rescue Ractor::IsolationError => e
         return report_failure(ready, e, retryable: false,
@@ -84,12 +95,20 @@ module TaskerCore
         raise
       end
       begin
-        @native.complete_step(ready.step_id, results)
+        return :late unless @native.complete_attempt(ready.step_id, ready.attempt, results)
       rescue ValidationError => e
         # Results that cannot be stored (not JSON-compatible): a retry will not change that.
         return report_failure(ready, e, retryable: false)
       end
       true
+    end
+
+    def call_handler(context)
+      if @executor
+        @executor.call(ViableStep.new(context))
+      else
+        @resolver.runner_for(context).call(context)
+      end
     end
 
     def report_failure(ready, error, retryable:, retry_after: nil, note: nil, details: nil)
@@ -98,8 +117,9 @@ module TaskerCore
       message = Inputs.text(error.message)
       message = "#{message} (#{Inputs.text(note)})" if note
       message = "#{message} (#{Inputs.text(error.backtrace.first)})" if error.backtrace&.first
-      @native.fail_step(ready.step_id, Inputs.text(error.class.name || "AnonymousError"), message, retryable, retry_after, details)
-      false
+      accepted = @native.fail_attempt(ready.step_id, ready.attempt, Inputs.text(error.class.name || "AnonymousError"),
+                                      message, retryable, retry_after, details)
+      accepted ? false : :late
     end
   end
 end

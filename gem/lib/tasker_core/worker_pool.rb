@@ -7,7 +7,10 @@ module TaskerCore
   # - each thread waits for steps with the GVL released, runs a batch, reports each result;
   # - a thread that dies from an unexpected error is logged and replaced;
   # - {#quiet} stops taking new steps; {#stop} waits for running steps up to a deadline;
-  #   {#kill} ends the threads at once (the engine then takes their steps back).
+  #   {#kill} ends the threads at once (the engine then takes their steps back);
+  # - a step with a timeout is interrupted when it overruns (Thread#raise of
+  #   {TimeoutError} by the pool's one {StepWatchdog}), so the thread is freed; the engine
+  #   has failed the attempt by then on its own.
   # Steps run at least once: a step taken but not reported is run again.
   class WorkerPool
     # How long one wait for steps lasts; bounds how fast quiet/stop are noticed.
@@ -33,6 +36,7 @@ module TaskerCore
       @quiet = false
       @threads = []
       @mutex = Mutex.new
+      @watchdog = StepWatchdog.new
     end
 
     # Starts the threads.
@@ -62,6 +66,7 @@ module TaskerCore
       clean = threads.all? { |t| t.join([deadline - monotonic, 0].max) }
       @last_stop_stragglers = clean ? [] : stragglers
       kill unless clean
+      @watchdog.stop
       clean
     end
 
@@ -77,6 +82,7 @@ module TaskerCore
     def kill
       quiet
       threads.each(&:kill).each { |t| t.join(1) }
+      @watchdog.stop
     end
 
     # Threads alive now.
@@ -113,9 +119,27 @@ module TaskerCore
     end
 
     def work
-      until @quiet
-        batch = @native.take_steps(@batch_size, POLL_SECONDS)
-        run_batch(batch)
+      # A step's TimeoutError (see StepWatchdog) is delivered only while its handler runs.
+      Thread.handle_interrupt(TimeoutError => :never) do
+        until @quiet
+          batch = @native.take_steps(@batch_size, POLL_SECONDS)
+          run_batch(batch, monotonic)
+        end
+      end
+    end
+
+    # Runs a step that has a timeout under the watchdog. Its deadline counts from when the
+    # batch was taken, as the engine's does; one already past is not run (the engine has
+    # failed that attempt, or is about to).
+    def run_timed(ready, timeout, taken_at)
+      deadline = taken_at + timeout
+      return if monotonic >= deadline
+
+      @watchdog.arm(deadline, ready)
+      begin
+        @runner.run(ready, deadline: deadline)
+      ensure
+        @watchdog.disarm
       end
     end
 
@@ -123,12 +147,18 @@ module TaskerCore
     # reported as failed attempts so the engine retries them instead of waiting for them.
     # (A handler's fatal exception has already failed its own step, see StepRunner; the
     # second report of that step is refused and ignored.)
-    def run_batch(batch)
+    def run_batch(batch, taken_at)
       done = 0
       batch.each do |ready|
         begin
           Thread.current[:tasker_step] = ready
-          @runner.run(ready)
+          if (timeout = ready.timeout)
+            run_timed(ready, timeout, taken_at)
+          else
+            @runner.run(ready)
+          end
+        rescue TimeoutError
+          nil # interrupted after its handler returned (or while reporting): the engine decides
         rescue TaskerCore::Error => e
           # The engine refused the report (it stopped and took the step back).
           @logger&.warn("tasker-core: step #{ready.step_id}: #{e.message}")

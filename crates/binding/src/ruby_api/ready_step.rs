@@ -46,6 +46,12 @@ impl ReadyStep {
         self.inner.retry_limit
     }
 
+    /// Seconds this attempt may run (`nil`: no limit); the engine fails it that long after
+    /// it was taken.
+    fn timeout(&self) -> Option<f64> {
+        self.inner.timeout.map(|t| t.as_secs_f64())
+    }
+
     fn task_name(&self) -> &str {
         &self.inner.template.task_name
     }
@@ -89,8 +95,9 @@ pub(crate) fn wrap_steps(ruby: &Ruby, steps: Vec<CoreReadyStep>) -> Result<RArra
 /// as retryable at once, so they run again rather than stay stranded in progress.
 pub(crate) fn hand_back(engine: &CoreEngine, steps: &[CoreReadyStep], why: &str) {
     for s in steps {
-        let _ = engine.fail_step(
+        let _ = engine.fail_attempt(
             s.step_id,
+            s.attempt,
             StepFailure {
                 error_class: "TaskerCore::WorkerInterrupted".into(),
                 message: why.into(),
@@ -112,6 +119,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("handler_class", method!(ReadyStep::handler_class, 0))?;
     class.define_method("attempt", method!(ReadyStep::attempt, 0))?;
     class.define_method("retry_limit", method!(ReadyStep::retry_limit, 0))?;
+    class.define_method("timeout", method!(ReadyStep::timeout, 0))?;
     class.define_method("task_name", method!(ReadyStep::task_name, 0))?;
     class.define_method("namespace", method!(ReadyStep::namespace, 0))?;
     class.define_method("version", method!(ReadyStep::version, 0))?;

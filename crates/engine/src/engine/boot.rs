@@ -203,6 +203,7 @@ impl Engine {
             let event_interest = event_interest.clone();
             let backoff_scale = options.config.backoff_scale;
             let limits = options.limits;
+            let step_timeout = options.config.step_timeout;
             let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
             std::thread::Builder::new()
                 .name("tasker-engine".into())
@@ -239,6 +240,7 @@ impl Engine {
                             submit_only,
                             task_ended: task_ended_tx,
                             limits,
+                            step_timeout,
                         });
                         let orchestrator = start_here(orchestrator);
                         let _ = ready_tx.send((System::current(), orchestrator, state, events));

@@ -8,7 +8,7 @@
 
 use super::wait::{await_reply, Interrupt, WaitEnd};
 use super::Engine;
-use crate::inflight::InflightStep;
+use crate::inflight::{InflightStep, Reported};
 use crate::orchestrator::{PublishCustom, StepFinished, StepOutcome, StepsStarted};
 use crate::work::{ReadyStep, Routed, StepFailure};
 use crossbeam_channel::{bounded, select, Receiver};
@@ -93,6 +93,7 @@ impl Engine {
                 Routed::Step(s) => Some(InflightStep {
                     task_id: s.task_id,
                     index: s.index,
+                    attempt: s.attempt,
                 }),
                 Routed::Finished(..) => None,
             })
@@ -116,6 +117,7 @@ impl Engine {
                 .map(|s| InflightStep {
                     task_id: s.task_id,
                     index: s.index,
+                    attempt: s.attempt,
                 })
                 .collect(),
             at: Timestamp::now(),
@@ -125,25 +127,49 @@ impl Engine {
     fn report(&self, step_id: StepId, outcome: StepOutcome) -> TaskerResult<()> {
         let stopping = self.stopping.read();
         if *stopping {
-            return Err(TaskerError::Orchestration(format!(
-                "step {step_id}: the engine is stopped; the step was taken back and will run again"
-            )));
+            return Err(stopped(step_id));
         }
         let step = self
             .inflight
             .take(step_id)
-            .ok_or_else(|| TaskerError::InvalidState {
-                subject: format!("step {step_id}"),
-                message:
-                    "is not handed out to a worker (unknown id, already reported, or taken back)"
-                        .into(),
-            })?;
+            .ok_or_else(|| not_out(step_id))?;
+        self.send_report(step, outcome);
+        Ok(())
+    }
+
+    /// Reports attempt `attempt` of a step. `Ok(false)`: the attempt had timed out (or a
+    /// newer one runs) and the report was ignored, as the engine no longer waits for it.
+    fn report_attempt(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+        outcome: StepOutcome,
+    ) -> TaskerResult<bool> {
+        let stopping = self.stopping.read();
+        if *stopping {
+            return Err(stopped(step_id));
+        }
+        match self.inflight.take_attempt(step_id, attempt) {
+            Reported::Taken(step) => {
+                self.send_report(step, outcome);
+                Ok(true)
+            }
+            Reported::Late => {
+                self.metrics
+                    .late_reports_ignored
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(false)
+            }
+            Reported::Unknown => Err(not_out(step_id)),
+        }
+    }
+
+    fn send_report(&self, step: InflightStep, outcome: StepOutcome) {
         self.orchestrator.do_send(StepFinished {
             step,
             outcome,
             at: Timestamp::now(),
         });
-        Ok(())
     }
 
     /// Reports a step's success.
@@ -154,6 +180,28 @@ impl Engine {
     /// Reports a step's failure.
     pub fn fail_step(&self, step_id: StepId, failure: StepFailure) -> TaskerResult<()> {
         self.report(step_id, StepOutcome::Failed(failure))
+    }
+
+    /// Reports the success of attempt `attempt` ([`ReadyStep::attempt`]) of a step; returns
+    /// false when that attempt timed out meanwhile and the report was ignored (a late result
+    /// never overwrites a newer attempt's).
+    pub fn complete_attempt(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+        results: Json,
+    ) -> TaskerResult<bool> {
+        self.report_attempt(step_id, attempt, StepOutcome::Completed(Arc::new(results)))
+    }
+
+    /// Reports the failure of attempt `attempt` of a step; false as [`Engine::complete_attempt`].
+    pub fn fail_attempt(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+        failure: StepFailure,
+    ) -> TaskerResult<bool> {
+        self.report_attempt(step_id, attempt, StepOutcome::Failed(failure))
     }
 
     /// Publishes a custom event from the handler running `step_id`; refused when the template
@@ -180,6 +228,20 @@ impl Engine {
             reply: tx,
         });
         await_reply(&rx, timeout, &format!("publish event {name}"))?
+    }
+}
+
+fn stopped(step_id: StepId) -> TaskerError {
+    TaskerError::Orchestration(format!(
+        "step {step_id}: the engine is stopped; the step was taken back and will run again"
+    ))
+}
+
+fn not_out(step_id: StepId) -> TaskerError {
+    TaskerError::InvalidState {
+        subject: format!("step {step_id}"),
+        message: "is not handed out to a worker (unknown id, already reported, or taken back)"
+            .into(),
     }
 }
 

@@ -72,6 +72,7 @@ impl Held {
         InflightStep {
             task_id: self.step.task_id,
             index: self.step.index,
+            attempt: self.step.attempt,
         }
     }
 }

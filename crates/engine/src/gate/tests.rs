@@ -23,6 +23,7 @@ fn step(t: &Arc<RegisteredTemplate>, task: i64, context: serde_json::Value) -> R
         template: t.clone(),
         task_context: Arc::new(context),
         parent_results: Vec::new(),
+        timeout: None,
     }
 }
 
@@ -30,6 +31,7 @@ fn at(task: i64) -> InflightStep {
     InflightStep {
         task_id: TaskId(task),
         index: 0,
+        attempt: 1,
     }
 }
 

@@ -115,6 +115,8 @@ impl LiveTask {
             template: self.template.clone(),
             task_context: self.context.clone(),
             parent_results,
+            // The template's; the orchestrator fills in the engine's default.
+            timeout: self.template.timeouts[i as usize],
         }
     }
 

@@ -10,6 +10,7 @@
 //! - `reports`: a worker's report (complete, fail, custom event) and the task finishing.
 //! - `operate`: the manual operations ([`crate::operations`]).
 //! - `recovery`: a stored task brought back to life.
+//! - `timeouts`: an attempt that ran past its step's timeout.
 //!
 //! Nothing here talks to actors, channels or the store: a rule only records [`Effects`].
 
@@ -20,6 +21,9 @@ mod reports;
 mod schedule;
 #[cfg(test)]
 mod tests;
+mod timeouts;
+
+pub use timeouts::TIMEOUT_ERROR_CLASS;
 
 use crate::registry::RegisteredTemplate;
 use crate::work::Routed;

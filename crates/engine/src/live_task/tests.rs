@@ -177,3 +177,84 @@ fn requested_delay_is_used_for_the_retry() {
     t.fail(0, &f, now, 1.0, &mut fx).unwrap();
     assert_eq!(fx.retries[0].1, Duration::from_secs(7));
 }
+
+const TIMED: &str = "name: t\ndefault_timeout_seconds: 30\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2, handler_config: {timeout_seconds: 1}}\n - {name: b, handler_class: H, depends_on_step: a}\n";
+
+/// The error class and attempt of the last step transition in `fx`.
+fn last_error(fx: &Effects) -> (Option<String>, Option<u32>) {
+    fx.changes
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            Change::StepTransition {
+                to: State::Error,
+                meta,
+                ..
+            } => Some((meta.error_class.clone(), meta.attempt)),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn step_timeouts_come_from_the_template_else_the_engine_default() {
+    let (t, _) = task(TIMED);
+    let engine = Some(Duration::from_secs(9));
+    assert_eq!(t.step_timeout(0, engine), Some(Duration::from_secs(1)));
+    assert_eq!(t.step_timeout(1, engine), Some(Duration::from_secs(30)));
+    let (t, _) = task(CHAIN);
+    assert_eq!(t.step_timeout(0, engine), Some(Duration::from_secs(9)));
+    assert_eq!(t.step_timeout(0, None), None);
+}
+
+#[test]
+fn a_timed_out_attempt_fails_with_timeout_error_and_is_retried_then_errors() {
+    let (mut t, mut fx) = task(TIMED);
+    let now = Timestamp::now();
+    let limit = Duration::from_secs(1);
+    t.start(now, &mut fx).unwrap();
+    let r = t.hand_out(0, &mut fx);
+    // Not started yet: a timer cannot be running for it.
+    assert!(!t.is_running_attempt(0, r.attempt));
+    assert!(!t.time_out(0, r.attempt, limit, now, 1.0, &mut fx));
+    t.started(0, now, &mut fx);
+    assert!(t.is_running_attempt(0, 1));
+    assert!(!t.is_running_attempt(0, 2));
+    assert!(t.time_out(0, 1, limit, now, 1.0, &mut fx));
+    assert_eq!(
+        last_error(&fx),
+        (Some(TIMEOUT_ERROR_CLASS.to_string()), Some(1))
+    );
+    assert_eq!(fx.retries.len(), 1, "retryable: a retry is scheduled");
+    // The same timer again (or one armed for that attempt) is stale now.
+    assert!(!t.time_out(0, 1, limit, now, 1.0, &mut fx));
+    fx.retries.clear();
+    t.retry_due(0, now, true, &mut fx);
+    fx.dispatch.clear();
+    let r = t.hand_out(0, &mut fx);
+    assert_eq!(r.attempt, 2);
+    t.started(0, now, &mut fx);
+    assert!(
+        !t.time_out(0, 1, limit, now, 1.0, &mut fx),
+        "attempt 1's timer"
+    );
+    assert!(t.time_out(0, 2, limit, now, 1.0, &mut fx));
+    assert_eq!(last_error(&fx).1, Some(2));
+    assert!(fx.retries.is_empty(), "retry_limit 2 reached");
+    assert_eq!(fx.finished, Some(State::Error));
+}
+
+#[test]
+fn a_timer_for_an_attempt_already_reported_changes_nothing() {
+    let (mut t, mut fx) = task(TIMED);
+    let now = Timestamp::now();
+    t.start(now, &mut fx).unwrap();
+    t.hand_out(0, &mut fx);
+    t.started(0, now, &mut fx);
+    t.complete(0, Arc::new(json!(1)), now, true, &mut fx)
+        .unwrap();
+    let changes = fx.changes.len();
+    assert!(!t.time_out(0, 1, Duration::from_secs(1), now, 1.0, &mut fx));
+    assert_eq!(fx.changes.len(), changes);
+    assert_eq!(t.steps[0].state, State::Complete);
+}

@@ -40,10 +40,16 @@ impl Orchestrator {
             let mut dispatch = std::mem::take(&mut fx.dispatch);
             task.admit(&mut dispatch);
             for i in dispatch {
-                let step = task.hand_out(i, &mut fx);
-                self.links
-                    .inflight
-                    .insert(step.step_id, InflightStep { task_id, index: i });
+                let mut step = task.hand_out(i, &mut fx);
+                if step.timeout.is_none() {
+                    step.timeout = self.links.step_timeout;
+                }
+                let at = InflightStep {
+                    task_id,
+                    index: i,
+                    attempt: step.attempt,
+                };
+                self.links.inflight.insert(step.step_id, at);
                 self.links
                     .metrics
                     .steps_dispatched

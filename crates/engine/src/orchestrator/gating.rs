@@ -82,6 +82,7 @@ impl Orchestrator {
             let at = InflightStep {
                 task_id: step.task_id,
                 index: step.index,
+                attempt: step.attempt,
             };
             match self.tasks.get_mut(&step.task_id) {
                 Some(task) => {
@@ -108,6 +109,7 @@ impl Orchestrator {
                 let at = InflightStep {
                     task_id: step.task_id,
                     index: step.index,
+                    attempt: step.attempt,
                 };
                 // Its caps are counted again when it is let out anew.
                 self.gate.finished(at);

@@ -8,11 +8,13 @@
 //! except the few messages that carry a crossbeam reply channel (start, stop, barrier).
 //!
 //! This file holds the messages, the actor and its handlers; `stored.rs` brings tasks in
-//! from the store (recovery, manual operations). It must not hold a task rule: those are
+//! from the store (recovery, manual operations); `deadlines.rs` moves started steps to
+//! in_progress and fails attempts that outlive their step's timeout. It must not hold a task rule: those are
 //! `LiveTask`'s.
 
 mod apply;
 mod gating;
+mod deadlines;
 mod stored;
 
 pub use gating::{ReleaseTask, SetPaused};
@@ -161,6 +163,8 @@ pub struct OrchestratorLinks {
     pub task_ended: Sender<()>,
     /// The dispatch gate's concurrency limits.
     pub limits: Limits,
+    /// How long an attempt may run when its template gives no timeout (`None`: no limit).
+    pub step_timeout: Option<Duration>,
 }
 
 /// See the module documentation.
@@ -170,6 +174,7 @@ pub struct Orchestrator {
     stopping: bool,
     /// Between handed-out steps and the workers' queues (`gating.rs`).
     gate: Gate,
+    deadlines: deadlines::Deadlines,
 }
 
 impl Orchestrator {
@@ -180,6 +185,7 @@ impl Orchestrator {
             gate: Gate::new(links.limits.clone(), DEPTH),
             links,
             stopping: false,
+            deadlines: Default::default(),
         }
     }
 
@@ -315,24 +321,7 @@ impl Handler<StepsStarted> for Orchestrator {
     type Result = ();
 
     fn handle(&mut self, msg: StepsStarted, ctx: &mut Self::Context) {
-        // Group by task so each task's effects are applied once.
-        let mut current: Option<(TaskId, Effects)> = None;
-        for s in msg.steps {
-            if current.as_ref().is_some_and(|(t, _)| *t != s.task_id) {
-                let (t, fx) = current.take().expect("checked");
-                self.apply(t, fx, ctx);
-            }
-            if current.is_none() {
-                current = Some((s.task_id, self.effects()));
-            }
-            let (_, fx) = current.as_mut().expect("set");
-            if let Some(task) = self.tasks.get_mut(&s.task_id) {
-                task.started(s.index, msg.at, fx);
-            }
-        }
-        if let Some((t, fx)) = current {
-            self.apply(t, fx, ctx);
-        }
+        self.steps_started(msg, ctx);
     }
 }
 
@@ -344,6 +333,7 @@ impl Handler<StepFinished> for Orchestrator {
         let mut fx = self.effects();
         let dispatch = !self.stopping;
         self.gate.finished(msg.step);
+        self.disarm_deadline(&msg.step);
         let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
             self.refill();
             return;

@@ -71,6 +71,11 @@ pub struct StepTemplate {
     /// join the template's list.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_events: Vec<CustomEvent>,
+    /// Seconds an attempt may run before it fails with `TaskerCore::TimeoutError`; wins over
+    /// `handler_config: {timeout_seconds:}` (Tasker's place for it) and the template's
+    /// `default_timeout_seconds` (see [`TaskTemplate::step_timeout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<f64>,
 }
 
 /// A custom event a template declares: a name, as Tasker's example templates write it
@@ -183,6 +188,9 @@ pub struct TaskTemplate {
     pub step_templates: Vec<StepTemplate>,
     /// Where steps run unless a step says otherwise (`execution: ractor`).
     pub execution: Execution,
+    /// Seconds an attempt of any step may run unless the step says otherwise
+    /// (`default_timeout_seconds:`); `None`: the engine's default applies.
+    pub default_timeout_seconds: Option<f64>,
     /// Where the template came from (a file path, or `<string>`), for error messages.
     pub source: String,
 }
@@ -195,5 +203,26 @@ impl TaskTemplate {
             name: self.name.clone(),
             version: self.version.clone(),
         }
+    }
+
+    /// Step `index`'s timeout in seconds, first given of: the step's `timeout_seconds`, its
+    /// `handler_config.timeout_seconds`, the template's `default_timeout_seconds`. `None`
+    /// when none is given (the engine's default then applies). Validation has checked each
+    /// is a positive number.
+    pub fn step_timeout(&self, index: usize) -> Option<f64> {
+        let step = &self.step_templates[index];
+        step.timeout_seconds
+            .or_else(|| step.config_timeout())
+            .or(self.default_timeout_seconds)
+    }
+}
+
+impl StepTemplate {
+    /// `handler_config.timeout_seconds` when it is a number.
+    pub(crate) fn config_timeout(&self) -> Option<f64> {
+        self.handler_config
+            .as_ref()?
+            .get("timeout_seconds")
+            .and_then(Json::as_f64)
     }
 }

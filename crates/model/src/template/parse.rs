@@ -48,6 +48,8 @@ struct Header {
     environments: Option<BTreeMap<String, Json>>,
     #[serde(default)]
     execution: Option<Execution>,
+    #[serde(default)]
+    default_timeout_seconds: Option<f64>,
     // Keys of Tasker's format that the engine accepts and does not use (Tasker itself
     // ignores them, or they configure its Ruby task handler); typed, so a wrong type is
     // still refused with the key's name.
@@ -134,6 +136,7 @@ impl TaskTemplate {
             environments,
             step_templates,
             execution: header.execution.unwrap_or_default(),
+            default_timeout_seconds: header.default_timeout_seconds,
             source: source.to_string(),
         };
         template.validate()?;

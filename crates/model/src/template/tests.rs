@@ -200,3 +200,45 @@ fn a_name_holding_nul_is_refused() {
         &["step 'a': handler_class: contains a NUL character"],
     );
 }
+
+#[test]
+fn step_timeouts_come_from_the_step_its_handler_config_or_the_template() {
+    let t = TaskTemplate::from_yaml(ORDER, "t.yaml").unwrap();
+    assert_eq!(t.step_timeout(0), None);
+    assert_eq!(t.step_timeout(1), Some(10.0));
+    let t = TaskTemplate::from_yaml(
+        "name: x\ndefault_timeout_seconds: 30\nstep_templates:\n - {name: a, handler_class: A}\n - {name: b, handler_class: B, timeout_seconds: 0.5, handler_config: {timeout_seconds: 9}}\n - {name: c, handler_class: C, handler_config: {timeout_seconds: 2}}",
+        "t.yaml",
+    )
+    .unwrap();
+    assert_eq!(t.step_timeout(0), Some(30.0));
+    assert_eq!(t.step_timeout(1), Some(0.5));
+    assert_eq!(t.step_timeout(2), Some(2.0));
+}
+
+#[test]
+fn bad_timeouts_are_refused_naming_template_and_step() {
+    let step =
+        |s: &str| format!("name: x\nstep_templates:\n - {{name: slow, handler_class: A, {s}}}");
+    assert_rejected(
+        &step("timeout_seconds: -1"),
+        &[
+            "t.yaml (task x), step 'slow'",
+            "timeout_seconds",
+            "positive",
+        ],
+    );
+    assert_rejected(
+        &step("timeout_seconds: soon"),
+        &["step 'slow'", "timeout_seconds"],
+    );
+    assert_rejected(&step("timeout_seconds: 0"), &["step 'slow'", "positive"]);
+    assert_rejected(
+        &step("handler_config: {timeout_seconds: ten}"),
+        &["step 'slow'", "handler_config.timeout_seconds", "\"ten\""],
+    );
+    assert_rejected(
+        "name: x\ndefault_timeout_seconds: -5\nstep_templates: [{name: a, handler_class: A}]",
+        &["task x", "default_timeout_seconds"],
+    );
+}

@@ -86,6 +86,7 @@ impl TaskTemplate {
             }
         }
         self.check_no_nul(&subject)?;
+        self.check_timeouts(&subject)?;
         if let Some(events) = &self.custom_events {
             if let Some(bad) = events.iter().find(|e| e.trim().is_empty()) {
                 return Err(TaskerError::validation(
@@ -126,5 +127,44 @@ impl TaskTemplate {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Every timeout given (a step's `timeout_seconds`, its `handler_config.timeout_seconds`,
+    /// the template's `default_timeout_seconds`) is a positive, finite number of seconds.
+    fn check_timeouts(&self, subject: &str) -> TaskerResult<()> {
+        // Bounded (about 31 years) so every accepted value is a `Duration`.
+        let bad = |v: f64| !(v.is_finite() && v > 0.0 && v <= 1e9);
+        if let Some(v) = self.default_timeout_seconds.filter(|&v| bad(v)) {
+            return Err(TaskerError::validation(
+                subject,
+                format!("default_timeout_seconds: must be a positive number of seconds, not {v}"),
+            ));
+        }
+        for step in &self.step_templates {
+            let at = format!("{subject}, step '{}'", step.name);
+            if let Some(v) = step.timeout_seconds.filter(|&v| bad(v)) {
+                return Err(TaskerError::validation(
+                    at,
+                    format!("timeout_seconds: must be a positive number of seconds, not {v}"),
+                ));
+            }
+            let given = step
+                .handler_config
+                .as_ref()
+                .and_then(|c| c.get("timeout_seconds"));
+            match given {
+                None | Some(serde_json::Value::Null) => {}
+                Some(v) if v.as_f64().is_some_and(|n| !bad(n)) => {}
+                Some(v) => {
+                    return Err(TaskerError::validation(
+                        at,
+                        format!(
+                            "handler_config.timeout_seconds: must be a positive number of seconds, not {v}"
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 }

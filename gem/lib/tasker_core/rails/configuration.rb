@@ -31,7 +31,8 @@ module TaskerCore
       SETTINGS = %i[enabled autostart database_url templates workers batch_size ractors executor environment
                     logger instrument recover backoff_scale shutdown_timeout skip_tasks restart_after_fork
                     role lease_timeout heartbeat_interval claim_interval max_tasks
-                    retention retention_interval retention_batch retention_export schedules concurrency].freeze
+                    retention retention_interval retention_batch retention_export schedules concurrency
+                    step_timeout].freeze
 
       # Values `role` accepts (see {TaskerCore::Engine.start}).
       ROLES = %i[worker client].freeze
@@ -94,6 +95,9 @@ module TaskerCore
       attr_reader :schedules
       # @return [Hash, nil] caps on steps out at once (see TaskerCore::DispatchGate); nil: none
       attr_reader :concurrency
+      # @return [Numeric, nil] seconds a step's attempt may run when its template gives no
+      #   timeout; nil: no limit
+      attr_reader :step_timeout
 
       # The defaults: enabled, started where the process serves or works, on the app's
       # database, four handler threads inside the Rails reloader.
@@ -125,6 +129,7 @@ module TaskerCore
         @retention_export = nil
         @schedules = nil
         @concurrency = nil
+        @step_timeout = nil
       end
 
       # The seed's feature flag: with it off the engine never starts, so an app migrating
@@ -370,6 +375,14 @@ module TaskerCore
         @concurrency = TaskerCore::DispatchGate.concurrency(value)
       rescue ConfigurationError => e
         raise ConfigurationError, "config.tasker_core.#{e.message}"
+      end
+
+      # The engine's default step timeout: an attempt of a step whose template gives no
+      # `timeout_seconds` fails with TaskerCore::TimeoutError after this long (retried by
+      # the usual rules). Accepts a String so an environment variable can be assigned as it is.
+      # @param value [Numeric, String, nil] seconds (`5.minutes` works too); nil: no limit
+      def step_timeout=(value)
+        @step_timeout = value.nil? ? nil : number(:step_timeout, value.is_a?(Numeric) ? value.to_f : value)
       end
 
       # Every setting and its value (the database URL's password hidden).

@@ -174,7 +174,7 @@ module TaskerCore
           claim_interval: config.claim_interval, max_tasks: config.max_tasks, retention: config.retention,
           retention_interval: config.retention_interval, retention_batch: config.retention_batch,
           retention_export: config.retention.nil? ? nil : config.retention_export,
-          schedules: config.schedules, concurrency: config.concurrency }
+          schedules: config.schedules, concurrency: config.concurrency, step_timeout: config.step_timeout }
       end
 
       # Where tasks live: config.tasker_core.database_url, else TASKER_DATABASE_URL, else

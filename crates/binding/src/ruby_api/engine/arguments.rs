@@ -27,6 +27,26 @@ pub(super) fn opt<T: magnus::TryConvert>(
     }
 }
 
+/// The engine's `step_timeout` option: seconds, positive; nil or absent for no limit.
+pub(super) fn step_timeout(
+    ruby: &Ruby,
+    options: RHash,
+) -> Result<Option<std::time::Duration>, Error> {
+    match options.get(ruby.to_symbol("step_timeout")) {
+        Some(v) if !v.is_nil() => {
+            let t = crate::helpers::convert::to_seconds(v, "option step_timeout")?;
+            if t.is_zero() {
+                return Err(invalid(
+                    "option step_timeout",
+                    "must be a positive number of seconds (or nil for no limit)",
+                ));
+            }
+            Ok(Some(t))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// A String argument that may be nil, naming `what` when it is something else.
 pub(super) fn opt_string(v: Value, what: &str) -> Result<Option<String>, Error> {
     if v.is_nil() {

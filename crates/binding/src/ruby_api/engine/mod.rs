@@ -31,7 +31,7 @@ use crate::helpers::errors::{error, guard, invalid, to_ruby as err};
 use crate::helpers::memory::{release_freed_memory, PurgeAtOnce};
 use crate::helpers::nogvl::{blocking, check_interrupts, interruptible};
 use crate::helpers::view::{to_ruby, Keys};
-use arguments::{opt, opt_string, submit_request};
+use arguments::{opt, opt_string, step_timeout, submit_request};
 use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby, Value};
 use serde::Serialize;
 use std::path::Path;
@@ -92,6 +92,7 @@ impl Engine {
                 }
                 config.backoff_scale = s;
             }
+            config.step_timeout = step_timeout(ruby, options)?;
             if let Some(b) = opt::<usize>(ruby, options, "event_buffer")? {
                 config.event_buffer = b.max(1);
             }
@@ -425,6 +426,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "take_ractor_steps" => (Engine::take::<true>, 2),
         "complete_step" => (Engine::complete_step, 2),
         "fail_step" => (Engine::fail_step, 6),
+        "complete_attempt" => (Engine::complete_attempt, 3),
+        "fail_attempt" => (Engine::fail_attempt, 7),
         "publish_event" => (Engine::publish_event, 3),
         // Where handlers run (steps.rs).
         "ractor_steps_in" => (Engine::ractor_steps_in, 2),

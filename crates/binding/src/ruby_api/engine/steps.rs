@@ -1,6 +1,6 @@
 //! The step methods of `TaskerCore::Native::Engine`: taking ready steps for a pool
-//! (`take_steps`, `take_ractor_steps`), reporting them (`complete_step`, `fail_step`,
-//! `publish_event`), handing back what Ruby was interrupted while taking, and where a
+//! (`take_steps`, `take_ractor_steps`), reporting them (`complete_step`, `fail_step`, and
+//! per attempt `complete_attempt`, `fail_attempt`), `publish_event`, handing back what Ruby was interrupted while taking, and where a
 //! handler's steps run.
 //!
 //! This is the hot path: every step crosses it twice. It must stay direct — no serde, no
@@ -70,14 +70,38 @@ impl Engine {
     }
 
     pub(super) fn complete_step(&self, step_id: Value, results: Value) -> Result<(), Error> {
+        self.complete(step_id, None, results).map(|_| ())
+    }
+
+    /// `complete_attempt(step_id, attempt, results)`: `complete_step` for the attempt a
+    /// worker ran; false when that attempt timed out and the result was ignored.
+    pub(super) fn complete_attempt(
+        &self,
+        step_id: Value,
+        attempt: u32,
+        results: Value,
+    ) -> Result<bool, Error> {
+        self.complete(step_id, Some(attempt), results)
+    }
+
+    fn complete(
+        &self,
+        step_id: Value,
+        attempt: Option<u32>,
+        results: Value,
+    ) -> Result<bool, Error> {
         let started = Instant::now();
         let ruby = Ruby::get_with(results);
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
             let results = to_json(&ruby, results, || format!("results of step {id}"))?;
-            let done = self.live()?.complete_step(id, results).map_err(err);
+            let engine = self.live()?;
+            let done = match attempt {
+                None => engine.complete_step(id, results).map(|()| true),
+                Some(a) => engine.complete_attempt(id, a, results),
+            };
             self.inner.metrics().complete.record(started.elapsed());
-            done
+            done.map_err(err)
         })
     }
 
@@ -92,6 +116,42 @@ impl Engine {
         retry_after: Value,
         details: Value,
     ) -> Result<(), Error> {
+        let failure = (error_class, message, retryable, retry_after, details);
+        Self::fail(ruby, rb_self, step_id, None, failure).map(|_| ())
+    }
+
+    /// `fail_attempt(step_id, attempt, error_class, message, retryable, retry_after,
+    /// details)`: `fail_step` for the attempt a worker ran; false when that attempt timed
+    /// out and the report was ignored.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fail_attempt(
+        ruby: &Ruby,
+        rb_self: &Self,
+        step_id: Value,
+        attempt: u32,
+        error_class: String,
+        message: String,
+        retryable: bool,
+        retry_after: Value,
+        details: Value,
+    ) -> Result<bool, Error> {
+        let failure = (error_class, message, retryable, retry_after, details);
+        Self::fail(ruby, rb_self, step_id, Some(attempt), failure)
+    }
+
+    fn fail(
+        ruby: &Ruby,
+        rb_self: &Self,
+        step_id: Value,
+        attempt: Option<u32>,
+        (error_class, message, retryable, retry_after, details): (
+            String,
+            String,
+            bool,
+            Value,
+            Value,
+        ),
+    ) -> Result<bool, Error> {
         let started = Instant::now();
         guard(|| {
             let id = StepId(to_i64(step_id, "step_id")?);
@@ -113,20 +173,20 @@ impl Engine {
                     }
                 }
             };
-            rb_self
-                .live()?
-                .fail_step(
-                    id,
-                    StepFailure {
-                        error_class,
-                        message,
-                        retryable,
-                        retry_after,
-                        details,
-                    },
-                )
-                .map_err(err)
-                .inspect(|()| rb_self.inner.metrics().fail.record(started.elapsed()))
+            let failure = StepFailure {
+                error_class,
+                message,
+                retryable,
+                retry_after,
+                details,
+            };
+            let engine = rb_self.live()?;
+            let done = match attempt {
+                None => engine.fail_step(id, failure).map(|()| true),
+                Some(a) => engine.fail_attempt(id, a, failure),
+            };
+            done.map_err(err)
+                .inspect(|_| rb_self.inner.metrics().fail.record(started.elapsed()))
         })
     }
 

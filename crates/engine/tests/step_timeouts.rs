@@ -1,0 +1,132 @@
+//! Black-box tests of step timeouts: a real engine whose worker takes a step and never
+//! reports it (a hung handler), then reports it late.
+
+use serde_json::json;
+use std::time::Duration;
+use tasker_engine::engine::Interrupt;
+use tasker_engine::{Engine, EngineOptions, SubmitRequest, TIMEOUT_ERROR_CLASS};
+use tasker_model::{EngineConfig, State};
+
+const TIMED: &str = "name: timed\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2, timeout_seconds: 0.2}\n";
+const ROOMY: &str = "name: roomy\nstep_templates:\n - {name: a, handler_class: H, handler_config: {timeout_seconds: 60}}\n";
+const PLAIN: &str =
+    "name: plain\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 1}\n";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn engine(step_timeout: Option<Duration>) -> Engine {
+    let e = Engine::start(EngineOptions {
+        config: EngineConfig {
+            backoff_scale: 0.001,
+            step_timeout,
+            ..EngineConfig::default()
+        },
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    e.register_template_yaml(TIMED, "timed.yaml").unwrap();
+    e.register_template_yaml(PLAIN, "plain.yaml").unwrap();
+    e.register_template_yaml(ROOMY, "roomy.yaml").unwrap();
+    e
+}
+
+fn submit(e: &Engine, name: &str) -> tasker_model::TaskId {
+    e.submit(SubmitRequest {
+        name: name.into(),
+        context: json!({}),
+        start: true,
+        ..SubmitRequest::default()
+    })
+    .unwrap()
+}
+
+fn stat(e: &Engine, name: &str) -> u64 {
+    e.stats().into_iter().find(|(n, _)| *n == name).unwrap().1
+}
+
+#[test]
+fn a_hung_attempt_times_out_is_retried_and_its_late_report_is_ignored() {
+    let e = engine(None);
+    let id = submit(&e, "timed");
+    let first = e
+        .take_steps_waiting(8, WAIT, &Interrupt::default())
+        .unwrap();
+    assert_eq!(
+        (first[0].attempt, first[0].timeout),
+        (1, Some(Duration::from_millis(200)))
+    );
+    // Never reported: the engine times it out and hands out the retry.
+    let second = e
+        .take_steps_waiting(8, WAIT, &Interrupt::default())
+        .unwrap();
+    assert_eq!(
+        (second[0].step_id, second[0].attempt),
+        (first[0].step_id, 2)
+    );
+    // Attempt 1's result arrives late: ignored, and attempt 2 is still the worker's to report.
+    assert!(!e
+        .complete_attempt(first[0].step_id, 1, json!({"late": true}))
+        .unwrap());
+    assert!(e
+        .complete_attempt(second[0].step_id, 2, json!({"attempt": 2}))
+        .unwrap());
+    assert_eq!(
+        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
+        Ok(State::Complete)
+    );
+    e.flush(WAIT).unwrap();
+    let view = e.task(id).unwrap().unwrap();
+    let step = &view.steps[0];
+    assert_eq!(step.step.results.as_deref(), Some(&json!({"attempt": 2})));
+    let error = step
+        .transitions
+        .iter()
+        .find(|t| t.to_state == State::Error)
+        .unwrap();
+    assert_eq!(error.meta.error_class.as_deref(), Some(TIMEOUT_ERROR_CLASS));
+    assert_eq!(error.meta.attempt, Some(1));
+    assert_eq!(
+        (
+            stat(&e, "steps_timed_out"),
+            stat(&e, "late_reports_ignored")
+        ),
+        (1, 1)
+    );
+    e.stop(WAIT).unwrap();
+}
+
+#[test]
+fn the_engine_default_applies_and_the_task_errors_when_retries_run_out() {
+    let e = engine(Some(Duration::from_millis(100)));
+    let id = submit(&e, "plain");
+    let taken = e
+        .take_steps_waiting(8, WAIT, &Interrupt::default())
+        .unwrap();
+    assert_eq!(taken[0].timeout, Some(Duration::from_millis(100)));
+    assert_eq!(
+        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
+        Ok(State::Error)
+    );
+    // Reported long after: refused without an error, whether as complete or as failed.
+    assert!(!e.complete_attempt(taken[0].step_id, 1, json!(1)).unwrap());
+    assert_eq!(stat(&e, "steps_timed_out"), 1);
+    e.stop(WAIT).unwrap();
+}
+
+#[test]
+fn a_step_reported_in_time_is_not_timed_out() {
+    let e = engine(None);
+    let id = submit(&e, "roomy");
+    let taken = e
+        .take_steps_waiting(8, WAIT, &Interrupt::default())
+        .unwrap();
+    assert_eq!(taken[0].timeout, Some(Duration::from_secs(60)));
+    assert!(e.complete_attempt(taken[0].step_id, 1, json!(1)).unwrap());
+    assert_eq!(
+        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
+        Ok(State::Complete)
+    );
+    // A second report of the same attempt is still refused as before.
+    assert!(e.complete_attempt(taken[0].step_id, 1, json!(1)).is_err());
+    assert_eq!(stat(&e, "steps_timed_out"), 0);
+    e.stop(WAIT).unwrap();
+}

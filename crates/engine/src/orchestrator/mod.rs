@@ -13,8 +13,8 @@
 //! `LiveTask`'s.
 
 mod apply;
-mod gating;
 mod deadlines;
+mod gating;
 mod stored;
 
 pub use gating::{ReleaseTask, SetPaused};

@@ -46,13 +46,15 @@ module TaskerCore
     # @return [Boolean, Symbol] whether the step succeeded; `:late` when the engine had
     #   timed the attempt out already and ignored the report
     def run(ready, deadline: nil)
-      if @around
-        ok = false
-        @around.call { ok = execute(ready, deadline) }
-        ok
-      else
-        execute(ready, deadline)
-      end
+      perform(ready, deadline, deadline || ready.timeout ? ready.attempt : nil)
+    end
+
+    # Runs a step its caller knows has no timeout (a worker pool read
+    # {Native::ReadyStep#timeout} already), as {#run} does, with its plain reports.
+    # @param ready [TaskerCore::Native::ReadyStep]
+    # @return [Boolean]
+    def run_untimed(ready)
+      perform(ready, nil, nil)
     end
 
     # Reports steps a worker took but will not run (its thread was killed, its Ractor died)
@@ -73,8 +75,21 @@ module TaskerCore
 
     private
 
-    def execute(ready, deadline)
-      context = StepContext.new(ready, @native, deadline: deadline)
+    # Only a step with a timeout can have a late report (its attempt timed out and a retry
+    # runs): it reports its `attempt`. The others (`attempt` nil) keep the plain reports,
+    # which cost less, on a path whose no-op run is a few microseconds of Ruby.
+    def perform(ready, deadline, attempt)
+      if @around
+        ok = false
+        @around.call { ok = execute(ready, deadline, attempt) }
+        ok
+      else
+        execute(ready, deadline, attempt)
+      end
+    end
+
+    def execute(ready, deadline, attempt)
+      context = deadline ? StepContext.new(ready, @native, deadline: deadline) : StepContext.new(ready, @native)
       begin
         results = if deadline
                     Thread.handle_interrupt(TIMEOUT_DELIVERED) { call_handler(context) }
@@ -82,23 +97,27 @@ module TaskerCore
                     call_handler(context)
                   end
       rescue Ractor::IsolationError => e
-        return report_failure(ready, e, retryable: false,
+        return report_failure(ready, attempt, e, retryable: false,
                                         note: "#{e.class}: handler #{ready.handler_class} is not Ractor-safe: run it with execution: thread")
       rescue StandardError => e
         failure = Failure.classify(e)
-        return report_failure(ready, e, retryable: failure[:retryable], retry_after: failure[:retry_after],
+        return report_failure(ready, attempt, e, retryable: failure[:retryable], retry_after: failure[:retry_after],
                                         details: failure[:details])
       rescue *FATAL => e
         # The step fails with it like with any error (retried under the normal rules);
         # then it goes on, so the thread or Ractor it broke is replaced by its pool.
-        report_failure(ready, e, retryable: true)
+        report_failure(ready, attempt, e, retryable: true)
         raise
       end
       begin
-        return :late unless @native.complete_attempt(ready.step_id, ready.attempt, results)
+        if attempt
+          return :late unless @native.complete_attempt(ready.step_id, attempt, results)
+        else
+          @native.complete_step(ready.step_id, results)
+        end
       rescue ValidationError => e
         # Results that cannot be stored (not JSON-compatible): a retry will not change that.
-        return report_failure(ready, e, retryable: false)
+        return report_failure(ready, attempt, e, retryable: false)
       end
       true
     end
@@ -111,15 +130,20 @@ module TaskerCore
       end
     end
 
-    def report_failure(ready, error, retryable:, retry_after: nil, note: nil, details: nil)
+    # `attempt` nil: a step without a timeout, reported plainly (see #execute).
+    def report_failure(ready, attempt, error, retryable:, retry_after: nil, note: nil, details: nil)
       # A message may hold any bytes (binary data, another encoding): it is recorded as
       # UTF-8 so the report itself cannot fail and leave the step handed out.
       message = Inputs.text(error.message)
       message = "#{message} (#{Inputs.text(note)})" if note
       message = "#{message} (#{Inputs.text(error.backtrace.first)})" if error.backtrace&.first
-      accepted = @native.fail_attempt(ready.step_id, ready.attempt, Inputs.text(error.class.name || "AnonymousError"),
-                                      message, retryable, retry_after, details)
-      accepted ? false : :late
+      error_class = Inputs.text(error.class.name || "AnonymousError")
+      unless attempt
+        @native.fail_step(ready.step_id, error_class, message, retryable, retry_after, details)
+        return false
+      end
+
+      @native.fail_attempt(ready.step_id, attempt, error_class, message, retryable, retry_after, details) ? false : :late
     end
   end
 end

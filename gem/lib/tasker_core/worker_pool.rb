@@ -155,7 +155,7 @@ module TaskerCore
           if (timeout = ready.timeout)
             run_timed(ready, timeout, taken_at)
           else
-            @runner.run(ready)
+            @runner.run_untimed(ready)
           end
         rescue TimeoutError
           nil # interrupted after its handler returned (or while reporting): the engine decides

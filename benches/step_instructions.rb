@@ -11,13 +11,14 @@
 #
 # ARGV[0]: the checkout whose gem/lib (and built extension) to load; ARGV[1]: how many
 # 2,000-step no-op tasks to run, one after another, on 1 worker thread.
+$LOAD_PATH.unshift File.join(File.expand_path(ARGV.fetch(0)), "gem/lib")
 require "tasker_core"
 require File.join(File.expand_path(ARGV.fetch(0)), "fixtures/generated_templates")
 require File.join(File.expand_path(ARGV.fetch(0)), "fixtures/handlers/recording")
-e = TaskerCore::Engine.start(workers: 1, database_url: "memory:", instrument: false)
-e.register_template(Fixtures::GeneratedTemplates.layered(steps: 2_000), source: "g")
+engine = TaskerCore::Engine.start(workers: 1, database_url: "memory:", instrument: false)
+engine.register_template(Fixtures::GeneratedTemplates.layered(steps: 2_000), source: "g")
 Integer(ARGV.fetch(1)).times do
-  id = e.submit_task("generated_2000", {}, namespace: "generated")
-  raise "not complete" unless e.native.wait_for_task(id, 120) == "complete"
+  id = engine.submit_task("generated_2000", {}, namespace: "generated")
+  raise "not complete" unless engine.native.wait_for_task(id, 120) == "complete"
 end
-e.stop
+engine.stop

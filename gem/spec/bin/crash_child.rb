@@ -47,8 +47,10 @@ if ENV["LATE_REGISTRATION"] == "1"
   engine.register_template(template, source: "mixed.yaml")
   $stdout.puts "awaiting #{awaiting}, then #{engine.awaiting_templates.values.sum(&:size)}"
 else
-  engine = TaskerCore::Engine.start(database_url: url, workers: 4, batch_size: 2,
-                                    backoff_scale: 0.01, recover: false)
+  # No handler threads until the tasks are submitted and written down (below): the parent
+  # times its kill from the first handler run, and a kill before the ids file exists would
+  # have the next run submit a second set of tasks, leaving the first set's restarts uncounted.
+  engine = TaskerCore::Engine.start(database_url: url, workers: 0, backoff_scale: 0.01, recover: false)
   engine.register_template(template, source: "mixed.yaml")
   report = engine.recover
   $stdout.puts "recovered #{report[:resumed]}"
@@ -65,6 +67,7 @@ unless File.exist?(ids_path)
   File.rename("#{ids_path}.tmp", ids_path)
 end
 ids = File.read(ids_path).split.map { |id| Integer(id) }
+engine.start_pool(workers: 4, batch_size: 2) unless ENV["LATE_REGISTRATION"] == "1"
 
 deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + Float(ENV.fetch("CHILD_DEADLINE", "600"))
 until ids.all? { |id| %w[complete error].include?(engine.native.task_summary(id)&.fetch("state")) }

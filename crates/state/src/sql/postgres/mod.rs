@@ -45,8 +45,10 @@ const STEP_READINESS: &str =
 
 /// Ids taken from a sequence at a time; the common `allocate_ids` call touches no database.
 const ID_BLOCK: usize = 1000;
-/// Pool size: one writer (the state actor) and readers on Ruby threads.
-const POOL_CONNECTIONS: u32 = 5;
+/// Pool size: readers on Ruby threads, claims, heartbeats and retention.
+const POOL_CONNECTIONS: u32 = 4;
+/// The batch writes' pool: the state actor commits one batch at a time.
+const WRITER_CONNECTIONS: u32 = 1;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A pool connection unused this long is closed, so an idle engine holds little more than
 /// its lock connection (servers cap connections, typically at 100).
@@ -86,6 +88,8 @@ delegate_store!(PostgresStore);
 /// What PostgreSQL does its own way (see [`Dialect`]).
 pub(crate) struct PgDb {
     pool: PgPool,
+    /// The batch writes' connections (see `open_with`: generic plans).
+    writer: PgPool,
     ids: Mutex<IdBlocks>,
     task_sequence: String,
     step_sequence: String,
@@ -95,6 +99,26 @@ pub(crate) struct PgDb {
     options: PgConnectOptions,
     /// Connected through a transaction pooler (`pooling.rs`): no LISTEN.
     through_pooler: bool,
+}
+
+/// A pool of at most `connections`, with the store's timeouts.
+fn pool_options(connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(IDLE_TIMEOUT)
+        // sqlx pings every connection it hands out (a round trip, a quarter of a small
+        // commit's time); ping only one that sat idle a while, which is when a server
+        // restart or a dropped socket would have broken it.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Ids taken from the sequences and not handed out yet, in increasing order.
@@ -134,7 +158,7 @@ impl PostgresStore {
         // millions of rows. So these connections plan with index scans and nested loops
         // only; the insights queries, which aggregate whole tables, turn the others back on
         // for their own transactions (`insights.rs`). Planning per call instead
-        // (`plan_cache_mode`) also held, at 1.3 ms more per small batch.
+        // (`force_custom_plan`) also held, at 1.3 ms more per small batch.
         //
         // For the same reason no JIT and no parallel workers: with statistics stale, the
         // planner's row guesses (hundreds of rows per id where there is one) put small
@@ -154,25 +178,26 @@ impl PostgresStore {
                 ("max_parallel_workers_per_gather", "0"),
             ])
         };
+        // The batch writes go through connections of their own that plan each statement
+        // once (`force_generic_plan`). Left to choose, PostgreSQL plans the write for its
+        // bound arrays at every call (the generic plan's guess of 100 rows per array never
+        // looks cheaper than a custom plan for a 1-task batch): ~0.4 ms of a small batch's
+        // ~1.3 ms in the server (`log_min_duration_statement`, one 4-step chain at a time).
+        // Large batches are planned for their arrays all the same (`write.rs`). Only the
+        // writes: reads whose plans use a partial index on a bound value (the unfinished
+        // tasks, a state filter) cannot use it in a generic plan, and read large ranges
+        // instead (`plans_at_scale` caught it).
+        let writer_options = if through_pooler {
+            options.clone()
+        } else {
+            options
+                .clone()
+                .options([("plan_cache_mode", "force_generic_plan")])
+        };
         let runtime = StoreRuntime::new(2)?;
         let opening = format!("opening {describe}");
-        let (pool, task_sequence, step_sequence, owner) = runtime.block_on(async {
-            let pool = PgPoolOptions::new()
-                .max_connections(POOL_CONNECTIONS)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .idle_timeout(IDLE_TIMEOUT)
-                // sqlx pings every connection it hands out (a round trip, a quarter of a
-                // small commit's time); ping only one that sat idle a while, which is when a
-                // server restart or a dropped socket would have broken it.
-                .test_before_acquire(false)
-                .before_acquire(|conn, meta| {
-                    Box::pin(async move {
-                        if meta.idle_for >= PING_AFTER_IDLE {
-                            sqlx::Connection::ping(conn).await?;
-                        }
-                        Ok(true)
-                    })
-                })
+        let (pool, writer, task_sequence, step_sequence, owner) = runtime.block_on(async {
+            let pool = pool_options(POOL_CONNECTIONS)
                 .connect_with(options.clone())
                 .await
                 .map_err(|e| {
@@ -186,13 +211,16 @@ impl PostgresStore {
                     e
                 })?;
             migrate(&pool).await.map_err(|e| db_error(&opening, e))?;
+            // Connected on first use: a store that only reads never opens one.
+            let writer = pool_options(WRITER_CONNECTIONS).connect_lazy_with(writer_options);
             let tasks = sequence(&pool, "tasker_tasks", "task_id").await?;
             let steps = sequence(&pool, "tasker_workflow_steps", "workflow_step_id").await?;
             let owner = Owner::open(&pool, sharing).await?;
-            Ok::<_, TaskerError>((pool, tasks, steps, owner))
+            Ok::<_, TaskerError>((pool, writer, tasks, steps, owner))
         })?;
         let db = PgDb {
             pool,
+            writer,
             ids: Mutex::new(IdBlocks::default()),
             task_sequence,
             step_sequence,
@@ -313,7 +341,7 @@ impl Dialect for PgDb {
     }
 
     async fn begin_batch(&self) -> Result<Self::Writer, sqlx::Error> {
-        Session::open(&self.pool).await
+        Session::open(&self.writer).await
     }
 
     async fn write(&self, writer: &mut Self::Writer, plan: &Plan) -> Result<(), WriteError> {
@@ -421,5 +449,6 @@ impl Dialect for PgDb {
             eprintln!("tasker-core: {e}");
         }
         self.pool.close().await;
+        self.writer.close().await;
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! One thread per engine, started by [`Engine::start_claiming`] once the handler pools
 //! are up. It wakes when the store announces work (NOTIFY), when a task of this engine
-//! ends (room to refill), and every `interval` in any case (polling is what finds dead
+//! ends while work was left for lack of room ([`Look`]), and every `interval` in any case (polling is what finds dead
 //! processes' tasks, and covers a lost LISTEN). It also tells the orchestrator to drop
 //! the tasks the store found taken over by another process. Claims are statements of the
 //! store's; this file must not write to the store nor decide anything about a task.
@@ -18,7 +18,7 @@ use crate::inflight::Inflight;
 use crate::orchestrator::{CountLive, DropTasks, Orchestrator, Recover};
 use crate::registry::TemplateRegistry;
 use actix::Addr;
-use crossbeam_channel::{bounded, never, select, Receiver, Sender};
+use crossbeam_channel::{after, bounded, never, select, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -111,6 +111,19 @@ impl Engine {
     }
 }
 
+/// What a round of claiming found, which says what may wake the next one.
+enum Look {
+    /// It claimed as many as it asked for: more may be waiting, look again at once.
+    Full,
+    /// It claimed fewer (or none): nothing else is waiting until the store announces work
+    /// or the interval passes (a process may have died). A task of this engine ending
+    /// changes nothing, so it does not wake the next look (idle, one look per finished
+    /// task would be two statements per task).
+    Drained,
+    /// It did not look, for lack of room: a task of this engine ending may make some.
+    NoRoom,
+}
+
 impl Claimer {
     fn run(&self, stopped: &Receiver<()>, work: &Receiver<()>, ended: &Receiver<()>) {
         let mut pause = Duration::ZERO;
@@ -120,14 +133,16 @@ impl Claimer {
                 default(pause) => {}
             }
             pause = match self.round() {
-                // A full claim: more may be waiting.
-                Ok(true) => Duration::ZERO,
-                Ok(false) => {
-                    select! {
-                        recv(stopped) -> _ => return,
-                        recv(work) -> _ => {}
-                        recv(ended) -> _ => {}
-                        default(self.settings.interval) => {}
+                Ok(Look::Full) => Duration::ZERO,
+                Ok(look) => {
+                    let interval = after(self.settings.interval);
+                    loop {
+                        select! {
+                            recv(stopped) -> _ => return,
+                            recv(work) -> _ => break,
+                            recv(ended) -> _ => if matches!(look, Look::NoRoom) { break },
+                            recv(interval) -> _ => break,
+                        }
                     }
                     Duration::ZERO
                 }
@@ -142,9 +157,8 @@ impl Claimer {
         }
     }
 
-    /// Drops what was lost, then claims up to the room left and resumes it; `true` when it
-    /// claimed as much as it asked for.
-    fn round(&self) -> TaskerResult<bool> {
+    /// Drops what was lost, then claims up to the room left and resumes it.
+    fn round(&self) -> TaskerResult<Look> {
         self.store.set_steps_in_flight(self.inflight.len());
         let lost = self.store.take_lost_tasks();
         if !lost.is_empty() {
@@ -157,13 +171,17 @@ impl Claimer {
         // Refill in batches (a quarter of the share at least), unless idle: one claim per
         // finished task would be a statement per task.
         if room == 0 || (live > 0 && room < self.settings.max_tasks.div_ceil(4)) {
-            return Ok(false);
+            return Ok(Look::NoRoom);
         }
         let claimed = self.store.claim_available(room)?;
         if claimed.is_empty() {
-            return Ok(false);
+            return Ok(Look::Drained);
         }
-        let full = claimed.len() == room;
+        let look = if claimed.len() == room {
+            Look::Full
+        } else {
+            Look::Drained
+        };
         let mut report = RecoveryReport::default();
         let tasks = read_claimed(
             self.store.as_ref(),
@@ -180,6 +198,6 @@ impl Claimer {
             self.orchestrator.do_send(Recover { tasks, reply: tx });
             await_reply(&rx, ORCHESTRATOR_WAIT, "resuming claimed tasks")??;
         }
-        Ok(full)
+        Ok(look)
     }
 }

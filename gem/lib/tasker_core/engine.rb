@@ -81,13 +81,18 @@ module TaskerCore
     # @param step_timeout [Numeric, nil] seconds an attempt of a step may run when its template
     #   gives no timeout (`timeout_seconds`); nil (the default): no limit. See README, "Step
     #   timeouts"
+    # @param commit_interval [Numeric, nil] seconds the engine may hold a small batch of
+    #   writes for more to join it before committing (fewer commits, more latency); nil or 0
+    #   (the default): a batch commits as soon as the previous commit is done. A flush or a
+    #   durable submission never waits for it
     # @return [Engine]
     # @raise [ConfigurationError] for a bad `concurrency` entry, naming it
     def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0, role: :worker, lease_timeout: nil, heartbeat_interval: nil,
                    claim_interval: 1.0, max_tasks: nil, retention: nil, retention_interval: nil, retention_batch: nil,
-                   retention_export: nil, schedules: nil, concurrency: nil, step_timeout: nil)
+                   retention_export: nil, schedules: nil, concurrency: nil, step_timeout: nil,
+                   commit_interval: nil)
       check_count(:workers, workers)
       check_count(:ractors, ractors)
       check_role(role, workers, ractors)
@@ -99,6 +104,7 @@ module TaskerCore
       end
       schedule_rows = schedules.nil? ? [] : Schedules.rows(schedules)
       concurrency = DispatchGate.concurrency(concurrency)
+      Inputs.seconds(commit_interval, "commit_interval") unless commit_interval.nil?
       unless backoff_scale.is_a?(Numeric) && !backoff_scale.is_a?(Complex)
         raise ValidationError, "backoff_scale: expected a non-negative number, got #{backoff_scale.inspect}"
       end
@@ -107,7 +113,8 @@ module TaskerCore
       native = Native::Engine.new({ backoff_scale: Float(backoff_scale), environment: environment&.to_s,
                                     database_url: database_url.to_s, role: role.to_s,
                                     lease_timeout: lease_timeout, heartbeat_interval: heartbeat_interval,
-                                    concurrency: concurrency, step_timeout: step_timeout })
+                                    concurrency: concurrency, step_timeout: step_timeout,
+                                    commit_interval: commit_interval&.to_f })
       engine = new(native, logger: logger,
                            resolver: HandlerResolver.new(cache: cache_handlers, lookup: handler_lookup),
                            around_step: around_step, database_url: Engine.redact(database_url.to_s))

@@ -47,6 +47,22 @@ RSpec.describe "Durable submission" do
       .to raise_error(TaskerCore::ValidationError, /does not match the template's schema/)
   end
 
+  it "never holds a durable submission or a flush for the group-commit window" do
+    held = start_engine(templates: nil, workers: 0, commit_interval: 30)
+    held.register_template(<<~YAML, source: "held.yaml")
+      name: held
+      step_templates:
+        - { name: only, handler_class: Fixtures::RecordingHandler }
+    YAML
+    # A 30-second window: a submission or flush that waited for it would time out here.
+    id = held.submit_task("held", {}, durable: 5)
+    expect(held.task(id).current_state).to eq("in_progress")
+    held.submit_task("held", {})
+    expect { held.flush(timeout: 5) }.not_to raise_error
+  ensure
+    held&.close
+  end
+
   it "creates a pending task durably for a coordinator" do
     id = engine.create_task("durable", { "n" => 3 }, durable: true)
     expect(engine.task(id).current_state).to eq("pending")

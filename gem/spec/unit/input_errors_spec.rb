@@ -131,6 +131,10 @@ RSpec.describe "Bad input raises TaskerCore errors" do
       .to raise_error(TaskerCore::ValidationError, /ractors: expected an Integer from 0 to 10000/)
     expect { start_engine(templates: nil, workers: "4") }.to raise_error(TaskerCore::ValidationError, /workers:/)
     expect { start_engine(templates: nil, workers: 0, backoff_scale: "x") }.to raise_error(TaskerCore::ValidationError, /backoff_scale/)
+    expect { start_engine(templates: nil, workers: 0, commit_interval: -0.001) }
+      .to raise_error(TaskerCore::ValidationError, /commit_interval: expected a non-negative number of seconds, got -0.001/)
+    expect { start_engine(templates: nil, workers: 0, commit_interval: "1ms") }
+      .to raise_error(TaskerCore::ValidationError, /commit_interval: expected a non-negative number of seconds/)
   end
 
   # The sweep that found the cases above, kept so the next one is found here. It checks error

@@ -120,7 +120,7 @@ fn read(svg: &str) -> Picture {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse().unwrap())
                 .collect();
-            assert!(nums.len() >= 4 && nums.len() % 2 == 0, "path {d}");
+            assert!(nums.len() >= 4 && nums.len().is_multiple_of(2), "path {d}");
             edges.push(Edge {
                 from: number(node.attribute("data-from")) as u32,
                 to: number(node.attribute("data-to")) as u32,

@@ -394,8 +394,11 @@ fn num(out: &mut String, v: f64) {
     }
     let t = tenths.unsigned_abs();
     let _ = write!(out, "{}", t / 10);
-    if t % 10 != 0 {
-        let _ = write!(out, ".{}", t % 10);
+    match t % 10 {
+        0 => {}
+        tenth => {
+            let _ = write!(out, ".{tenth}");
+        }
     }
 }
 

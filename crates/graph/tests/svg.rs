@@ -266,8 +266,18 @@ fn failed_steps_critical_path_and_error_chain_are_marked() {
     assert_eq!(edge(0, 1).classes, ["edge", "critical", "error-chain"]);
     assert_eq!(edge(1, 3).classes, ["edge", "critical"]);
     assert_eq!(edge(0, 2).classes, ["edge"]);
-    // A template has no state classes.
-    let plain = read(&to_svg(&dag, None, &[]));
+    // The legend lists the states present, in State::ALL order, then the marked path.
+    let legend = &svg[svg.find("<g class=\"legend\"").expect("a legend")..];
+    let order: Vec<usize> = ["pending<", "complete<", "error<", "critical path<"]
+        .iter()
+        .map(|t| legend.find(t).unwrap_or_else(|| panic!("{t} in {legend}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]));
+    assert!(!legend.contains("in_progress"));
+    // A template has no state classes and no legend.
+    let plain_svg = to_svg(&dag, None, &[]);
+    assert!(!plain_svg.contains("legend"));
+    let plain = read(&plain_svg);
     assert!(plain.steps.iter().all(|s| s.classes == ["step"]));
     assert!(plain.edges.iter().all(|e| e.classes == ["edge"]));
 }

@@ -8,7 +8,8 @@
 //! path's steps and edges, `failed` on steps in error, `error-chain` on edges into a failed
 //! step, `back` on edges that close a cycle (drawn upward). Edges are
 //! `<path class="edge" data-from="<parent index>" data-to="<child index>">`. A template
-//! (no facts) has no `state-…` class.
+//! (no facts) has no `state-…` class; a task's picture ends with a `<g class="legend">` row
+//! (the states present and the marked path) below the graph.
 //!
 //! Names are XML-escaped everywhere; characters XML cannot hold at all (most control
 //! characters) become U+FFFD. Long names are shortened in the box, never in `data-step` or
@@ -47,7 +48,19 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
     let lay = layout(dag, &widths);
 
     let mut out = String::with_capacity(1024 + dag.len() * 320 + dag.edge_count() * 160);
-    let (w, h) = lay.canvas;
+    let legend = legend_items(dag, facts, critical_marked(&marked, n));
+    let legend_width = legend
+        .iter()
+        .map(|(text, _, _)| text_width(text) + 8.0)
+        .sum::<f64>();
+    let (w, h) = if legend.is_empty() {
+        lay.canvas
+    } else {
+        (
+            lay.canvas.0.max(legend_width + LEGEND_X * 2.0),
+            lay.canvas.1 + LEGEND_HEIGHT,
+        )
+    };
     out.push_str("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"tasker-graph\" viewBox=\"0 0 ");
     num(&mut out, w);
     out.push(' ');
@@ -111,7 +124,9 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
             marked.step(s),
         );
     }
-    out.push_str("</g>\n</svg>\n");
+    out.push_str("</g>\n");
+    write_legend(&mut out, &legend, h - LEGEND_HEIGHT);
+    out.push_str("</svg>\n");
     out
 }
 
@@ -180,6 +195,72 @@ fn write_step(
         "\" text-anchor=\"middle\" fill=\"#212121\">{}</text></g>",
         text(label)
     );
+}
+
+/// Space below the graph for the legend, and its left margin.
+const LEGEND_HEIGHT: f64 = 34.0;
+const LEGEND_X: f64 = 20.0;
+
+fn critical_marked(marked: &Marked, n: u32) -> bool {
+    (0..n).any(|s| marked.step(s))
+}
+
+/// (text, fill, stroke) per legend entry: the states present, in [`State::ALL`] order, and
+/// the marked path. Only for a task (a template's picture has no colours to explain).
+fn legend_items(
+    dag: &Dag,
+    facts: Option<&[StepFacts]>,
+    critical: bool,
+) -> Vec<(&'static str, &'static str, &'static str)> {
+    if facts.is_none() || dag.is_empty() {
+        return Vec::new();
+    }
+    let present: Vec<State> = (0..dag.len() as u32)
+        .filter_map(|s| state_of(facts, s))
+        .collect();
+    let mut items: Vec<_> = State::ALL
+        .into_iter()
+        .filter(|s| present.contains(s))
+        .map(|s| {
+            let (fill, stroke) = colours(s);
+            (s.as_str(), fill, stroke)
+        })
+        .collect();
+    if critical {
+        items.push(("critical path", NEUTRAL_FILL, CRITICAL_COLOUR));
+    }
+    items
+}
+
+/// One row of small boxes, each in its entry's colours, below the graph.
+fn write_legend(out: &mut String, items: &[(&str, &str, &str)], top: f64) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str("<g class=\"legend\" font-size=\"11\">\n");
+    let mut x = LEGEND_X;
+    for (text, fill, stroke) in items {
+        let w = text_width(text);
+        out.push_str("<rect x=\"");
+        num(out, x);
+        out.push_str("\" y=\"");
+        num(out, top + 6.0);
+        out.push_str("\" width=\"");
+        num(out, w);
+        let _ = write!(
+            out,
+            "\" height=\"20\" rx=\"4\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"1.5\"/><text x=\""
+        );
+        num(out, x + w / 2.0);
+        out.push_str("\" y=\"");
+        num(out, top + 20.0);
+        let _ = writeln!(
+            out,
+            "\" text-anchor=\"middle\" fill=\"#212121\">{text}</text>"
+        );
+        x += w + 8.0;
+    }
+    out.push_str("</g>\n");
 }
 
 /// Where each forward edge leaves its parent and enters its child (x): spread over the

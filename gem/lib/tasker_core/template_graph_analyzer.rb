@@ -52,5 +52,10 @@ module TaskerCore
 
     # @return [String] a Graphviz digraph, the longest path marked
     def to_dot = @graph.to_dot
+
+    # Drawn and laid out in Rust, so no Graphviz is needed; each step is a
+    # `<g class="step" id="step-INDEX" data-step="NAME">` (see docs/cli.md).
+    # @return [String] an SVG document, the longest path marked
+    def to_svg = @graph.to_svg
   end
 end

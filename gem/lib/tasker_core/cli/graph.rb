@@ -4,8 +4,9 @@ module TaskerCore
   class CLI
     # `tasker-core graph TEMPLATE` or `graph --task ID`: a picture of a template's DAG, or of
     # a stored task's with its steps coloured by state, as SVG (laid out by the graph crate,
-    # no Graphviz needed), Mermaid or DOT text, on stdout or into `--output`. A template with a dependency cycle is drawn
-    # rather than refused, so a broken one can be looked at.
+    # no Graphviz needed; the default), Mermaid or DOT text, on stdout or into `--output`. A
+    # template with a dependency cycle is drawn rather than refused, so a broken one can be
+    # looked at.
     class Graph < DatabaseCommand
       # One line for `tasker-core --help`.
       SUMMARY = "Draw a template's or a task's step graph (--format svg|mermaid|dot)"

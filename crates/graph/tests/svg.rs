@@ -378,6 +378,37 @@ fn output_is_deterministic() {
 }
 
 #[test]
+fn past_the_dummy_cap_long_edges_are_drawn_directly() {
+    // A 3,000-step chain whose root also feeds every step: ~4.5 million dummy points
+    // uncapped. Past the cap the longest edges become one curve each; the picture is still
+    // complete and well-formed.
+    let n = 3_000u32;
+    let parents = (0..n)
+        .map(|i| match i {
+            0 => vec![],
+            1 => vec![0],
+            _ => vec![i - 1, 0],
+        })
+        .collect();
+    let dag = common::named(parents);
+    let svg = to_svg(&dag, None, &[]);
+    check_acyclic(&dag, &read(&svg));
+    let longest = svg
+        .lines()
+        .find(|l| l.contains("data-from=\"0\" data-to=\"2999\""))
+        .unwrap();
+    assert!(!longest.contains(" L"), "drawn directly: {longest}");
+    let short = svg
+        .lines()
+        .find(|l| l.contains("data-from=\"0\" data-to=\"2\""))
+        .unwrap();
+    assert!(
+        short.contains(" L"),
+        "routed through one dummy point: {short}"
+    );
+}
+
+#[test]
 fn ten_thousand_step_graphs_draw() {
     for dag in [
         common::random_layered(10_000, 50, 3, 42),

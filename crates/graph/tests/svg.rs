@@ -259,19 +259,30 @@ fn failed_steps_critical_path_and_error_chain_are_marked() {
         ["step", "state-error", "critical", "failed"]
     );
     assert_eq!(step(2).classes, ["step", "state-complete"]);
-    assert_eq!(step(3).classes, ["step", "state-pending", "critical"]);
+    // d waits behind b: blocked.
+    assert_eq!(
+        step(3).classes,
+        ["step", "state-pending", "critical", "blocked"]
+    );
     assert!(svg
         .contains("id=\"step-1\" data-step=\"step_1\" data-state=\"error\" data-step-id=\"101\""));
     let edge = |p: u32, c: u32| pic.edges.iter().find(|e| e.from == p && e.to == c).unwrap();
     assert_eq!(edge(0, 1).classes, ["edge", "critical", "error-chain"]);
-    assert_eq!(edge(1, 3).classes, ["edge", "critical"]);
+    assert_eq!(edge(1, 3).classes, ["edge", "critical", "blocked"]);
+    assert_eq!(edge(2, 3).classes, ["edge"]);
     assert_eq!(edge(0, 2).classes, ["edge"]);
     // The legend lists the states present, in State::ALL order, then the marked path.
     let legend = &svg[svg.find("<g class=\"legend\"").expect("a legend")..];
-    let order: Vec<usize> = ["pending<", "complete<", "error<", "critical path<"]
-        .iter()
-        .map(|t| legend.find(t).unwrap_or_else(|| panic!("{t} in {legend}")))
-        .collect();
+    let order: Vec<usize> = [
+        "pending<",
+        "complete<",
+        "error<",
+        "blocked by an error<",
+        "critical path<",
+    ]
+    .iter()
+    .map(|t| legend.find(t).unwrap_or_else(|| panic!("{t} in {legend}")))
+    .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]));
     assert!(!legend.contains("in_progress"));
     // A template has no state classes and no legend.

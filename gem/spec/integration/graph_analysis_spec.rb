@@ -141,7 +141,9 @@ RSpec.describe "Dependency-graph analysis" do
       classes = steps.to_h { |g| [g.attributes["data-step"], g.attributes["class"].split] }
       expect(classes.keys).to match_array(task.steps.map(&:name))
       expect(classes["transform_b"]).to include("step", "state-error", "failed")
-      expect(classes["merge"]).to include("state-pending")
+      expect(classes["merge"]).to include("state-pending", "blocked")
+      expect(classes["publish"]).to include("state-pending", "blocked")
+      expect(classes.select { |_, c| c.include?("blocked") }.keys).to match_array(%w[merge publish])
       expect(classes["audit"]).to include("state-complete")
       expect(classes.values.flatten).to include("critical")
       expect(steps.find { |g| g.attributes["data-step"] == "transform_b" }.attributes["data-step-id"])
@@ -153,6 +155,9 @@ RSpec.describe "Dependency-graph analysis" do
       expect(drawn).to match_array(dependencies)
       chain = edges.select { |e| e.attributes["class"].split.include?("error-chain") }
       expect(chain.map { |e| index.fetch(e.attributes["data-to"].to_i) }).to eq(%w[transform_b])
+      blocked = edges.select { |e| e.attributes["class"].split.include?("blocked") }
+      expect(blocked.map { |e| [index.fetch(e.attributes["data-from"].to_i), index.fetch(e.attributes["data-to"].to_i)] })
+        .to match_array([%w[transform_b merge], %w[merge publish]])
       expect(task.runtime_graph_analyzer.to_svg).to eq(task.to_svg)
     end
 

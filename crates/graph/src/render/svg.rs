@@ -6,7 +6,9 @@
 //! `<g class="step state-<state>" id="step-<index>" data-step="<name>">` holding a `<title>`
 //! (shown on hover), a `<rect>` and a `<text>`. Extra classes: `critical` on the marked
 //! path's steps and edges, `failed` on steps in error, `error-chain` on edges into a failed
-//! step, `back` on edges that close a cycle (drawn upward). Edges are
+//! step, `blocked` on the unfinished (pending or in-progress) steps downstream of a failed
+//! one and on the edges leading to them from a failed or blocked step, `back` on edges
+//! that close a cycle (drawn upward). Edges are
 //! `<path class="edge" data-from="<parent index>" data-to="<child index>">`. A template
 //! (no facts) has no `state-…` class; a task's picture ends with a `<g class="legend">` row
 //! (the states present and the marked path) below the graph.
@@ -33,6 +35,8 @@ const MIN_WIDTH: f64 = 48.0;
 const FONT_SIZE: f64 = 12.0;
 const EDGE_COLOUR: &str = "#757575";
 const ERROR_CHAIN_COLOUR: &str = "#c62828";
+/// Edges to steps held back by an error: the error's colour, lighter.
+const BLOCKED_COLOUR: &str = "#e57373";
 /// Horizontal shift of an edge that closes a cycle, so it does not lie on the edge it
 /// mirrors.
 const BACK_OFFSET: f64 = 10.0;
@@ -48,7 +52,13 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
     let lay = layout(dag, &widths);
 
     let mut out = String::with_capacity(1024 + dag.len() * 320 + dag.edge_count() * 160);
-    let legend = legend_items(dag, facts, critical_marked(&marked, n));
+    let blocked = blocked_steps(dag, facts);
+    let legend = legend_items(
+        dag,
+        facts,
+        critical_marked(&marked, n),
+        blocked.contains(&true),
+    );
     let legend_width = legend
         .iter()
         .map(|(text, _, _)| text_width(text) + 8.0)
@@ -89,14 +99,20 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
     // Plain edges first, then error chains, then the marked path, so the ones that matter
     // are drawn on top.
     let failed = |s: u32| state_of(facts, s) == Some(State::Error);
+    let flags = |r: &Route| Flags {
+        critical: marked.edge(r.parent, r.child),
+        failed: failed(r.child),
+        blocked: blocked[r.child as usize] && (failed(r.parent) || blocked[r.parent as usize]),
+    };
     let mut edges: Vec<(u8, usize)> = lay
         .routes
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let rank = if marked.edge(r.parent, r.child) {
+            let f = flags(r);
+            let rank = if f.critical {
                 2
-            } else if failed(r.child) {
+            } else if f.failed || f.blocked {
                 1
             } else {
                 0
@@ -109,8 +125,7 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
     out.push_str("<g class=\"edges\">\n");
     for (_, i) in edges {
         let r = &lay.routes[i];
-        let critical = marked.edge(r.parent, r.child);
-        write_edge(&mut out, &lay, r, ports[i], critical, failed(r.child));
+        write_edge(&mut out, &lay, r, ports[i], flags(r));
     }
     out.push_str("</g>\n<g class=\"steps\">\n");
     for s in 0..n {
@@ -121,13 +136,45 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
             &lay,
             s,
             &labels[s as usize],
-            marked.step(s),
+            Flags {
+                critical: marked.step(s),
+                failed: failed(s),
+                blocked: blocked[s as usize],
+            },
         );
     }
     out.push_str("</g>\n");
     write_legend(&mut out, &legend, h - LEGEND_HEIGHT);
     out.push_str("</svg>\n");
     out
+}
+
+/// How a step or an edge is marked. For an edge, `failed` means it leads into a failed
+/// step (class `error-chain`) and `blocked` that it leads to a blocked one.
+#[derive(Clone, Copy)]
+struct Flags {
+    critical: bool,
+    failed: bool,
+    blocked: bool,
+}
+
+/// Steps held back by an error: pending or in-progress steps downstream of a step in
+/// error, reached through other such steps (the runtime analysis's "blocked steps").
+fn blocked_steps(dag: &Dag, facts: Option<&[StepFacts]>) -> Vec<bool> {
+    let mut blocked = vec![false; dag.len()];
+    let mut stack: Vec<u32> = (0..dag.len() as u32)
+        .filter(|&s| state_of(facts, s) == Some(State::Error))
+        .collect();
+    while let Some(s) = stack.pop() {
+        for &c in dag.children_of(s) {
+            let waiting = matches!(state_of(facts, c), Some(State::Pending | State::InProgress));
+            if waiting && !blocked[c as usize] {
+                blocked[c as usize] = true;
+                stack.push(c);
+            }
+        }
+    }
+    blocked
 }
 
 fn write_step(
@@ -137,8 +184,9 @@ fn write_step(
     lay: &Layout,
     s: u32,
     label: &str,
-    critical: bool,
+    flags: Flags,
 ) {
+    let critical = flags.critical;
     let name = dag.name_of(s);
     let fact = facts.and_then(|f| f.get(s as usize));
     let state = fact.map(|f| f.state);
@@ -149,8 +197,11 @@ fn write_step(
     if critical {
         out.push_str(" critical");
     }
-    if state == Some(State::Error) {
+    if flags.failed {
         out.push_str(" failed");
+    }
+    if flags.blocked {
+        out.push_str(" blocked");
     }
     let _ = write!(out, "\" id=\"step-{s}\" data-step=\"{}\"", attr(name));
     if let Some(f) = fact {
@@ -181,9 +232,14 @@ fn write_step(
     } else {
         (stroke, 1.2)
     };
+    let dash = if flags.blocked && !critical {
+        " stroke-dasharray=\"4 3\""
+    } else {
+        ""
+    };
     let _ = write!(
         out,
-        " fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{stroke_width}\"/><text x=\""
+        " fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{stroke_width}\"{dash}/><text x=\""
     );
     num(out, x);
     out.push_str("\" y=\"");
@@ -211,6 +267,7 @@ fn legend_items(
     dag: &Dag,
     facts: Option<&[StepFacts]>,
     critical: bool,
+    blocked: bool,
 ) -> Vec<(&'static str, &'static str, &'static str)> {
     if facts.is_none() || dag.is_empty() {
         return Vec::new();
@@ -226,6 +283,9 @@ fn legend_items(
             (s.as_str(), fill, stroke)
         })
         .collect();
+    if blocked {
+        items.push(("blocked by an error", NEUTRAL_FILL, BLOCKED_COLOUR));
+    }
     if critical {
         items.push(("critical path", NEUTRAL_FILL, CRITICAL_COLOUR));
     }
@@ -304,14 +364,8 @@ fn ports(lay: &Layout) -> Vec<(f64, f64)> {
     at
 }
 
-fn write_edge(
-    out: &mut String,
-    lay: &Layout,
-    r: &Route,
-    (from_x, to_x): (f64, f64),
-    critical: bool,
-    error_chain: bool,
-) {
+fn write_edge(out: &mut String, lay: &Layout, r: &Route, (from_x, to_x): (f64, f64), flags: Flags) {
+    let (critical, error_chain) = (flags.critical, flags.failed);
     out.push_str("<path class=\"edge");
     if r.back {
         out.push_str(" back");
@@ -321,6 +375,9 @@ fn write_edge(
     }
     if error_chain {
         out.push_str(" error-chain");
+    }
+    if flags.blocked {
+        out.push_str(" blocked");
     }
     let _ = write!(
         out,
@@ -383,6 +440,13 @@ fn write_edge(
             2.0,
             "tasker-arrow-error",
             " stroke-dasharray=\"6 3\"",
+        )
+    } else if flags.blocked {
+        (
+            BLOCKED_COLOUR,
+            1.6,
+            "tasker-arrow-error",
+            " stroke-dasharray=\"4 3\"",
         )
     } else {
         (EDGE_COLOUR, 1.4, "tasker-arrow", "")

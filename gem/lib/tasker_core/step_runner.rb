@@ -49,6 +49,15 @@ module TaskerCore
       perform(ready, deadline, deadline || ready.timeout ? ready.attempt : nil)
     end
 
+    # Runs a step its caller has given a deadline (a worker pool, which read
+    # {Native::ReadyStep#timeout} already), as {#run} does with `deadline:`.
+    # @param ready [TaskerCore::Native::ReadyStep]
+    # @param deadline [Float] monotonic time at which the attempt times out
+    # @return [Boolean, Symbol] as {#run}
+    def run_timed(ready, deadline)
+      perform(ready, deadline, ready.attempt)
+    end
+
     # Runs a step its caller knows has no timeout (a worker pool read
     # {Native::ReadyStep#timeout} already), as {#run} does, with its plain reports.
     # @param ready [TaskerCore::Native::ReadyStep]

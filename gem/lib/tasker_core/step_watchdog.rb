@@ -13,14 +13,18 @@ module TaskerCore
   # on a coarse tick ({TICK}; timeouts are fractions of a second at least) while any is
   # armed, and sleeps untimed, until an arm wakes it, while none is.
   #
-  # An interrupt never lands in the wrong place: workers keep {TimeoutError} masked
-  # (Thread.handle_interrupt) outside the handler, so one that arrives as the handler
-  # returns stays pending through the report, and {Slot#disarm} discards it; and the
-  # watchdog announces which step it is about to interrupt before checking the slot still
-  # holds it, while the worker clears the slot before checking that announcement, so
-  # whenever the interrupt is sent, the disarm sees it coming and waits to discard it
-  # rather than let it into the next step (a Dekker-style handshake: with the GVL, one of
-  # the two always sees the other's write).
+  # An interrupt lands only inside {Slot#watch}, i.e. in the handler or as it returns,
+  # never in the report that follows or in the next step, without a per-step
+  # Thread.handle_interrupt (each one allocates a mask Hash: it was a third of the timed
+  # path's cost). The watchdog announces which step it is about to interrupt (`firing`)
+  # before checking the slot still holds that step and raising; the worker clears the slot
+  # before checking that announcement, and when it names the step just run, waits until
+  # the watchdog is done (`fired`), passing the GVL, so the exception arrives there (a
+  # pending exception is raised at the thread's next interrupt check: Thread.pass and
+  # every method return make one). With the GVL's ordering one of the two always sees the
+  # other's write (a Dekker-style handshake): either the watchdog sees the slot cleared
+  # and raises nothing, or the worker sees the announcement and waits for the exception.
+  # Once {Slot#watch} has returned, nothing is raised into that thread for that step.
   class StepWatchdog
     # Seconds between scans while a step is armed: how late, at most, an overrunning
     # handler is interrupted (the engine has failed its attempt on time regardless).
@@ -50,24 +54,20 @@ module TaskerCore
         @fired = nil
       end
 
-      # Watches this slot's thread until {#disarm}: at `deadline` (a monotonic clock
-      # reading) it is raised a {TimeoutError} naming `step`. Call from the slot's thread.
+      # Runs the block (a handler) on this slot's thread, which is raised a {TimeoutError}
+      # naming `step` if the block still runs at `deadline` (a monotonic clock reading).
+      # The exception, when raised, comes out of this call (from the block, or as it
+      # returns), and never after it. Call from the slot's thread.
       # @param deadline [Float]
       # @param step [TaskerCore::Native::ReadyStep] the step it runs (one object per attempt)
-      # @return [void]
-      def arm(deadline, step)
+      # @return [Object] the block's value
+      def watch(deadline, step)
         # The deadline first: a watchdog that sees the step sees its deadline.
         @deadline = deadline
         @armed = step
         @watchdog.wake if @watchdog.idle
-      end
-
-      # Stops watching; when the watchdog was interrupting the step just run, waits for it
-      # to finish doing so and discards the {TimeoutError} still pending (masked) because
-      # the handler returned first. Call from the slot's thread, with {TimeoutError} masked.
-      # @return [void]
-      def disarm
-        step = @armed
+        yield
+      ensure
         @armed = nil
         firing = @firing
         settle(firing) if firing && firing.equal?(step)
@@ -75,15 +75,13 @@ module TaskerCore
 
       private
 
+      # The watchdog is interrupting (or has decided not to interrupt) `step`, just run:
+      # wait until it is done, so its exception is raised here, before the report.
       def settle(step)
         Thread.pass until @fired.equal?(step)
-        return unless Thread.pending_interrupt?(TimeoutError)
-
-        begin
-          Thread.handle_interrupt(StepRunner::TIMEOUT_DELIVERED) { Thread.pass }
-        rescue TimeoutError
-          nil
-        end
+        # Raised by now, unless something masked it (a caller's Thread.handle_interrupt):
+        # then it is let through here, as this step's.
+        Thread.handle_interrupt(StepRunner::TIMEOUT_DELIVERED) { Thread.pass } if Thread.pending_interrupt?(TimeoutError)
       end
     end
 
@@ -176,9 +174,15 @@ module TaskerCore
     # interrupt, then say it is done.
     def fire(slot, step)
       slot.firing = step
-      slot.thread.raise(TimeoutError, message(step)) if slot.armed.equal?(step) && slot.thread.alive?
+      interrupt(slot.thread, step) if slot.armed.equal?(step)
     ensure
       slot.fired = step
+    end
+
+    # Raises into `thread` (the watchdog may lose the GVL anywhere before this: the
+    # handshake is what makes that safe, and a spec widens the gap here to show it).
+    def interrupt(thread, step)
+      thread.raise(TimeoutError, message(step)) if thread.alive?
     end
 
     def watch

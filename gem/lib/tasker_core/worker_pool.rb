@@ -134,14 +134,12 @@ module TaskerCore
 
     def work
       # This thread's place in the watchdog, made once: arming it per step is two
-      # assignments (see StepWatchdog).
+      # assignments, and a step's TimeoutError is raised only inside its handler's
+      # watch (see StepWatchdog).
       slot = @watchdog.slot
-      # A step's TimeoutError (see StepWatchdog) is delivered only while its handler runs.
-      Thread.handle_interrupt(TimeoutError => :never) do
-        until @quiet
-          batch = @native.take_steps(@batch_size, POLL_SECONDS)
-          run_batch(batch, monotonic, slot)
-        end
+      until @quiet
+        batch = @native.take_steps(@batch_size, POLL_SECONDS)
+        run_batch(batch, monotonic, slot)
       end
     end
 
@@ -152,12 +150,7 @@ module TaskerCore
       deadline = taken_at + timeout
       return if monotonic >= deadline
 
-      slot.arm(deadline, ready)
-      begin
-        @runner.run_timed(ready, deadline)
-      ensure
-        slot.disarm
-      end
+      @runner.run_timed(ready, deadline, slot)
     end
 
     # Runs a batch; when the thread is killed or raised mid-batch, the steps not yet run are
@@ -175,7 +168,7 @@ module TaskerCore
             @runner.run_untimed(ready)
           end
         rescue TimeoutError
-          nil # interrupted after its handler returned (or while reporting): the engine decides
+          nil # not raised outside a handler's watch (see StepWatchdog); kept as a guard
         rescue TaskerCore::Error => e
           # The engine refused the report (it stopped and took the step back).
           @logger&.warn("tasker-core: step #{ready.step_id}: #{e.message}")

@@ -1,8 +1,8 @@
 # frozen_string_literal: true
 
-# The pool's StepWatchdog on its own, with real threads: it interrupts a thread whose armed
-# step is past its deadline, and its lock-free handshake never lets an interrupt meant for
-# one step reach the next step, or the code between steps (where workers report).
+# The pool's StepWatchdog on its own, with real threads: it interrupts a thread whose
+# watched step is past its deadline, and its lock-free handshake never lets an interrupt
+# meant for one step out of that step's watch (into the report after it, or the next step).
 module StepWatchdogSpec
   # What the watchdog reads of a step to name it.
   Step = Struct.new(:step_id, :name, :task_id, :timeout, :attempt)
@@ -16,24 +16,22 @@ RSpec.describe TaskerCore::StepWatchdog do
 
   def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
-  # Runs `steps` one after another on a new thread the way a worker does: TimeoutError
-  # masked except inside each step's "handler" (the block, given the step and its slot).
-  # Returns what each handler rescued, as [step index, message] pairs.
+  # Runs `steps` one after another on a new thread the way a worker does: each step's
+  # "handler" (the block, given the step, its slot and its index) under the slot's watch,
+  # then a "report" that passes the GVL (an interrupt that escaped the watch would land
+  # there and end the thread with it). Returns what each watch raised, as
+  # [step index, message] pairs.
   def run_worker(steps, deadline_of)
     Thread.new do
       slot = watchdog.slot
       caught = []
-      Thread.handle_interrupt(TaskerCore::TimeoutError => :never) do
-        steps.each_with_index do |step, i|
-          slot.arm(deadline_of.call(i), step)
-          begin
-            Thread.handle_interrupt(TaskerCore::StepRunner::TIMEOUT_DELIVERED) { yield step, slot, i }
-          rescue TaskerCore::TimeoutError => e
-            caught << [i, e.message]
-          ensure
-            slot.disarm
-          end
+      steps.each_with_index do |step, i|
+        begin
+          slot.watch(deadline_of.call(i), step) { yield step, slot, i }
+        rescue TaskerCore::TimeoutError => e
+          caught << [i, e.message]
         end
+        3.times { Thread.pass }
       end
       caught
     end.value
@@ -44,6 +42,22 @@ RSpec.describe TaskerCore::StepWatchdog do
   it "interrupts a hung step once its deadline passes, naming it" do
     caught = run_worker([step(0)], ->(_) { monotonic + 0.05 }) { sleep 30 }
     expect(caught).to eq([[0, "step 1000 (s0) of task 7 ran longer than its timeout of 0.5 s (attempt 1)"]])
+  end
+
+  # A watchdog that loses the GVL between deciding to interrupt a step and raising, as a
+  # busy process's may: the worker has left the step's handler by then, and must still get
+  # the exception inside the step's watch, not in its report.
+  class SlowToRaise < TaskerCore::StepWatchdog
+    # The step it has decided to interrupt, before it raises.
+    attr_reader :raising
+
+    private
+
+    def interrupt(thread, step)
+      @raising = step
+      5.times { Thread.pass }
+      super
+    end
   end
 
   it "never lets an interrupt reach the next step or the code between steps" do
@@ -59,11 +73,27 @@ RSpec.describe TaskerCore::StepWatchdog do
       end
       Thread.pass
     end
-    # Had an interrupt escaped the handlers, the worker thread would have raised it above.
+    # Had an interrupt escaped a watch, the worker thread would have raised it above.
     waited = (0...2000).step(10).to_a
     expect(caught.map(&:first)).to include(*waited)
     caught.each do |i, message|
       expect(message).to start_with("step #{1000 + i} (s#{i}) ")
+    end
+  end
+
+  context "when the watchdog loses the GVL just before raising" do
+    let(:watchdog) { SlowToRaise.new(name: "spec-watchdog") }
+
+    it "still raises inside the step's watch, never in the report after it" do
+      steps = Array.new(500) { |i| step(i) }
+      # Every 50th handler returns only once the watchdog has decided to interrupt it, so
+      # that race certainly happens: the exception is raised after the handler returned.
+      caught = run_worker(steps, ->(_) { monotonic - 1 }) do |s, _slot, i|
+        give_up = monotonic + 30
+        Thread.pass until !(i % 50).zero? || watchdog.raising.equal?(s) || monotonic > give_up
+      end
+      expect(caught.map(&:first)).to include(*(0...500).step(50).to_a)
+      caught.each { |i, message| expect(message).to start_with("step #{1000 + i} (s#{i}) ") }
     end
   end
 

@@ -34,6 +34,7 @@ pub use limits::{Cap, Limits};
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
 use std::cmp::Ordering;
+use rustc_hash::FxHashMap;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
@@ -131,14 +132,14 @@ pub struct Gate {
     lanes: [BinaryHeap<Held>; LANES],
     /// Held steps by where they belong → their entry's `seq` (an entry whose seq is not
     /// here any more is stale: its step was taken back).
-    held: HashMap<InflightStep, u64>,
+    held: FxHashMap<InflightStep, u64>,
     pauses: Vec<PauseKey>,
     parked_paused: Vec<Held>,
     parked_capped: HashMap<Arc<str>, BinaryHeap<Held>>,
     /// Steps out (queued or running) per cap.
     running: HashMap<Arc<str>, u32>,
     /// The caps each released step counts against, until it is reported.
-    holding: HashMap<InflightStep, Vec<Cap>>,
+    holding: FxHashMap<InflightStep, Vec<Cap>>,
 }
 
 impl Gate {
@@ -151,12 +152,12 @@ impl Gate {
             epoch: Instant::now(),
             seq: 0,
             lanes: Default::default(),
-            held: HashMap::new(),
+            held: FxHashMap::default(),
             pauses: Vec::new(),
             parked_paused: Vec::new(),
             parked_capped: HashMap::new(),
             running: HashMap::new(),
-            holding: HashMap::new(),
+            holding: FxHashMap::default(),
         }
     }
 

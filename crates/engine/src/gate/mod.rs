@@ -33,8 +33,8 @@ pub use limits::{Cap, Limits};
 
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
-use std::cmp::Ordering;
 use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,9 +44,11 @@ use std::time::Instant;
 pub const DEPTH: usize = 256;
 
 /// Batches per worker a pool's queue holds once the gate knows the pool
-/// ([`Gate::set_depth`]): one for each worker to take while its last batch's start is still
-/// on its way to the orchestrator (which refills the queue on it), one for it to take next.
-/// Measured on the no-op throughput bench: one batch per worker costs throughput, two do not.
+/// ([`Gate::set_depth`]): one for each worker to take while the start of its last batch is
+/// still on its way to the orchestrator (which refills the queue on it), one to spare. On
+/// the no-op throughput bench, depths of one batch, two and 256 steps per 4 workers did not
+/// differ beyond the noise, and two cost 0.5 % more instructions per step than 256
+/// (docs/benchmarks.md, "Dispatch gate").
 pub const QUEUED_BATCHES: usize = 2;
 
 /// The queue depth for a pool of `workers` taking up to `batch` steps at a time.

@@ -7,9 +7,9 @@ module TaskerCore
     # @param ready [TaskerCore::Native::ReadyStep]
     # @param native [TaskerCore::Native::Engine] used to publish custom events
     # @param deadline [Float, nil] monotonic time at which this attempt times out
-    # @param at [Float, nil] the same, positional: a worker's per-step call passes it so,
-    #   since keywords through Class#new build a Hash per call
-    def initialize(ready, native, at = nil, deadline: at)
+    #   (positional: made once per step, and keywords through Class#new build a Hash each
+    #   time)
+    def initialize(ready, native, deadline = nil)
       @ready = ready
       @native = native
       @deadline = deadline

@@ -103,7 +103,7 @@ module TaskerCore
     # `slot`: the pool's watchdog interrupts the handler at its deadline (see StepWatchdog);
     # without one (a Ractor, a direct {#run}), a deadline only unmasks TimeoutError for it.
     def execute(ready, deadline, attempt, slot)
-      context = StepContext.new(ready, @native, deadline)
+      context = deadline ? StepContext.new(ready, @native, deadline) : StepContext.new(ready, @native)
       begin
         results = if slot
                     slot.watch(deadline, ready) { call_handler(context) }

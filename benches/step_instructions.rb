@@ -10,12 +10,15 @@
 #   # per step = (PROGRAM TOTALS of cg-3.out - of cg-1.out) / 4000   (callgrind_annotate)
 #
 # ARGV[0]: the checkout whose gem/lib (and built extension) to load; ARGV[1]: how many
-# 2,000-step no-op tasks to run, one after another, on 1 worker thread.
+# 2,000-step no-op tasks to run, one after another, on 1 worker thread; ARGV[2] (optional):
+# an engine-wide `step_timeout:` in seconds, so every step is timed (the cost of timeouts in
+# use: arming and disarming the pool's watchdog, the engine's deadline per attempt).
 $LOAD_PATH.unshift File.join(File.expand_path(ARGV.fetch(0)), "gem/lib")
 require "tasker_core"
 require File.join(File.expand_path(ARGV.fetch(0)), "fixtures/generated_templates")
 require File.join(File.expand_path(ARGV.fetch(0)), "fixtures/handlers/recording")
-engine = TaskerCore::Engine.start(workers: 1, database_url: "memory:", instrument: false)
+timeout = ARGV[2] ? { step_timeout: Float(ARGV[2]) } : {}
+engine = TaskerCore::Engine.start(workers: 1, database_url: "memory:", instrument: false, **timeout)
 engine.register_template(Fixtures::GeneratedTemplates.layered(steps: 2_000), source: "g")
 Integer(ARGV.fetch(1)).times do
   id = engine.submit_task("generated_2000", {}, namespace: "generated")

@@ -379,15 +379,17 @@ module TaskerCore
     # @raise [TimeoutError] when the commit took longer (it may still land)
     # @param run_at [Time, nil] as for {#submit_task}
     # @param delay [Numeric, nil] as for {#submit_task}
+    # @param priority [Integer, nil] as for {#submit_task} (a new task's; a repeat changes nothing)
     def submit_once(name, context = {}, identity: :default, namespace: nil, version: nil, initiator: nil,
-                    source_system: nil, reason: nil, tags: nil, durable: true, run_at: nil, delay: nil)
+                    source_system: nil, reason: nil, tags: nil, durable: true, run_at: nil, delay: nil, priority: nil)
       name = name.to_s
       namespace = namespace&.to_s
       version = version&.to_s
       context = @task_handler_hooks.before_submit(name, namespace, version, context)
       @submitter.submit_once(name, context, identity: identity, namespace: namespace, version: version,
                                             initiator: initiator, source_system: source_system, reason: reason,
-                                            tags: tags, durable: durable, run_at: run_at, delay: delay)
+                                            tags: tags, durable: durable, run_at: run_at, delay: delay,
+                                            priority: priority)
     end
 
     # Creates a task without starting it (pending), for {WorkflowCoordinator}.

@@ -35,6 +35,8 @@ module TaskerCore
     def initialize(engine, size: 2, batch_size: 4, logger: nil)
       raise ValidationError, "ractors: must be an Integer from 1 to #{Engine::MAX_WORKERS}, got #{size.inspect[0, 100]}" unless size.is_a?(Integer) && size.between?(1, Engine::MAX_WORKERS)
 
+      raise ValidationError, "ractor batch_size: must be a positive Integer, got #{batch_size.inspect[0, 100]}" unless batch_size.is_a?(Integer) && batch_size.positive?
+
       @native = engine.respond_to?(:native) ? engine.native : engine
       @size = size
       @batch_size = batch_size
@@ -47,6 +49,8 @@ module TaskerCore
     # @return [self]
     def start
       RactorShim.quiet_warnings
+      # The Ractor queue is kept as deep as the Ractors take at once (see WorkerPool#start).
+      @queue_depth = @native.size_pool("ractor", @size, @batch_size, WorkerPool::SIZE_TIMEOUT)
       @flag = Ractor.make_shareable(Native::StopFlag.new)
       @shared_native = Ractor.make_shareable(@native)
       @mutex.synchronize { @size.times { |i| @ractors[spawn(i)] = i } }
@@ -58,6 +62,10 @@ module TaskerCore
       @watcher.name = "tasker-ractor-timeouts"
       self
     end
+
+    # How many steps the engine keeps queued for the Ractors (nil before {#start}).
+    # @return [Integer, nil]
+    attr_reader :queue_depth
 
     # Ractors running now.
     # @return [Integer]

@@ -7,7 +7,9 @@ module TaskerCore
     # @param ready [TaskerCore::Native::ReadyStep]
     # @param native [TaskerCore::Native::Engine] used to publish custom events
     # @param deadline [Float, nil] monotonic time at which this attempt times out
-    def initialize(ready, native, deadline: nil)
+    #   (positional: made once per step, and keywords through Class#new build a Hash each
+    #   time)
+    def initialize(ready, native, deadline = nil)
       @ready = ready
       @native = native
       @deadline = deadline

@@ -23,8 +23,8 @@ module TaskerCore
     # step back.
     FATAL = [ScriptError, NoMemoryError, SystemStackError, SecurityError].freeze
 
-    # While a timed step's handler runs, its {TimeoutError} (raised by the pool's
-    # {StepWatchdog}) is delivered at once (one frozen Hash, not one per step).
+    # While a timed step's handler runs outside a worker pool (a Ractor, a direct {#run}),
+    # a {TimeoutError} is delivered at once even where its caller masks it.
     TIMEOUT_DELIVERED = Ractor.make_shareable({ TimeoutError => :immediate })
 
     # @param native [TaskerCore::Native::Engine]
@@ -41,12 +41,24 @@ module TaskerCore
     # Runs `ready` and reports it. Never raises for a handler failure.
     # @param ready [TaskerCore::Native::ReadyStep]
     # @param deadline [Float, nil] monotonic time at which the attempt times out (see
-    #   {StepContext#deadline}); only the handler runs with a pending {TimeoutError}
-    #   delivered at once (a worker pool masks it elsewhere, see {StepWatchdog})
+    #   {StepContext#deadline}); the handler runs with a pending {TimeoutError} delivered at
+    #   once (for a caller that masks it elsewhere; a worker pool uses {#run_timed})
     # @return [Boolean, Symbol] whether the step succeeded; `:late` when the engine had
     #   timed the attempt out already and ignored the report
     def run(ready, deadline: nil)
-      perform(ready, deadline, deadline || ready.timeout ? ready.attempt : nil)
+      perform(ready, deadline, deadline || ready.timeout ? ready.attempt : nil, nil)
+    end
+
+    # Runs a step its caller has given a deadline (a worker pool, which read
+    # {Native::ReadyStep#timeout} already), as {#run} does with `deadline:`, its handler
+    # under the pool's watchdog (which interrupts it at the deadline) instead of
+    # Thread.handle_interrupt.
+    # @param ready [TaskerCore::Native::ReadyStep]
+    # @param deadline [Float] monotonic time at which the attempt times out
+    # @param slot [StepWatchdog::Slot] the calling thread's
+    # @return [Boolean, Symbol] as {#run}
+    def run_timed(ready, deadline, slot)
+      perform(ready, deadline, ready.attempt, slot)
     end
 
     # Runs a step its caller knows has no timeout (a worker pool read
@@ -54,7 +66,7 @@ module TaskerCore
     # @param ready [TaskerCore::Native::ReadyStep]
     # @return [Boolean]
     def run_untimed(ready)
-      perform(ready, nil, nil)
+      perform(ready, nil, nil, nil)
     end
 
     # Reports steps a worker took but will not run (its thread was killed, its Ractor died)
@@ -78,20 +90,24 @@ module TaskerCore
     # Only a step with a timeout can have a late report (its attempt timed out and a retry
     # runs): it reports its `attempt`. The others (`attempt` nil) keep the plain reports,
     # which cost less, on a path whose no-op run is a few microseconds of Ruby.
-    def perform(ready, deadline, attempt)
+    def perform(ready, deadline, attempt, slot)
       if @around
         ok = false
-        @around.call { ok = execute(ready, deadline, attempt) }
+        @around.call { ok = execute(ready, deadline, attempt, slot) }
         ok
       else
-        execute(ready, deadline, attempt)
+        execute(ready, deadline, attempt, slot)
       end
     end
 
-    def execute(ready, deadline, attempt)
-      context = deadline ? StepContext.new(ready, @native, deadline: deadline) : StepContext.new(ready, @native)
+    # `slot`: the pool's watchdog interrupts the handler at its deadline (see StepWatchdog);
+    # without one (a Ractor, a direct {#run}), a deadline only unmasks TimeoutError for it.
+    def execute(ready, deadline, attempt, slot)
+      context = deadline ? StepContext.new(ready, @native, deadline) : StepContext.new(ready, @native)
       begin
-        results = if deadline
+        results = if slot
+                    slot.watch(deadline, ready) { call_handler(context) }
+                  elsif deadline
                     Thread.handle_interrupt(TIMEOUT_DELIVERED) { call_handler(context) }
                   else
                     call_handler(context)

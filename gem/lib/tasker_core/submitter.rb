@@ -48,7 +48,8 @@ module TaskerCore
       unless identity.nil?
         return submit_once(name, context, identity: identity, namespace: namespace, version: version,
                                           initiator: initiator, source_system: source_system, reason: reason,
-                                          tags: tags, durable: durable, run_at: run_at, delay: delay).task_id
+                                          tags: tags, durable: durable, run_at: run_at, delay: delay,
+                                          priority: priority).task_id
       end
 
       @native.submit(name.to_s, context, Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
@@ -64,15 +65,17 @@ module TaskerCore
     # Always waits (GVL released) until the task's creation is committed: up to `durable`
     # seconds when a number, else {DEFAULT_DURABLE_TIMEOUT}.
     # @param identity [Symbol, String, Hash] see {Identity}
+    # @param priority [Integer, nil] the new task's (see {Engine#submit_task}); a repeat's is ignored
     # @return [Submission] the task id, and whether this call created it
     # @raise [ValidationError] for a bad identity (naming it), template or context
     # @raise [TimeoutError] when the commit took longer (it may still land)
     def submit_once(name, context = {}, identity: :default, namespace: nil, version: nil, initiator: nil,
-                    source_system: nil, reason: nil, tags: nil, durable: true, run_at: nil, delay: nil)
+                    source_system: nil, reason: nil, tags: nil, durable: true, run_at: nil, delay: nil, priority: nil)
       identity = Identity.read(identity)
       timeout = durable.is_a?(Numeric) ? durable : DEFAULT_DURABLE_TIMEOUT
       options = Native::SubmitOptions.new(*names(namespace, version), *labels(initiator, source_system, reason),
-                                          tags, true, timeout, Schedules.run_at(run_at, delay))
+                                          tags, true, timeout, Schedules.run_at(run_at, delay),
+                                          DispatchGate.priority(priority))
       Submission.new(*@native.submit_identified(name.to_s, context, options, identity))
     rescue EncodingError => e
       raise Inputs.explain_encoding(e, "submit_once name" => name, "namespace" => namespace, "version" => version)

@@ -15,9 +15,20 @@ module TaskerCore
   class WorkerPool
     # How long one wait for steps lasts; bounds how fast quiet/stop are noticed.
     POLL_SECONDS = 0.1
+    # Seconds to wait for the engine to size the pool's queue.
+    SIZE_TIMEOUT = 10
 
     # @return [Integer]
     attr_reader :size
+
+    # @return [Integer] steps taken per wait
+    attr_reader :batch_size
+
+    # How many steps the engine keeps queued for this pool once started (two batches per
+    # worker; nil before {#start}): a high-priority step waits behind at most these, plus
+    # what the workers hold, not behind everything submitted before it.
+    # @return [Integer, nil]
+    attr_reader :queue_depth
 
     # @param native [TaskerCore::Native::Engine]
     # @param runner [TaskerCore::StepRunner]
@@ -42,6 +53,9 @@ module TaskerCore
     # Starts the threads.
     # @return [self]
     def start
+      # The queue is sized before the threads take from it (the engine's default depth is
+      # for takers it was not told about).
+      @queue_depth = @native.size_pool("thread", @size, @batch_size, SIZE_TIMEOUT)
       @mutex.synchronize { @threads = Array.new(@size) { |i| spawn(i) } }
       self
     end
@@ -119,46 +133,42 @@ module TaskerCore
     end
 
     def work
-      # A step's TimeoutError (see StepWatchdog) is delivered only while its handler runs.
-      Thread.handle_interrupt(TimeoutError => :never) do
-        until @quiet
-          batch = @native.take_steps(@batch_size, POLL_SECONDS)
-          run_batch(batch, monotonic)
-        end
+      # This thread's place in the watchdog, made once: arming it per step is two
+      # assignments, and a step's TimeoutError is raised only inside its handler's
+      # watch (see StepWatchdog).
+      slot = @watchdog.slot
+      until @quiet
+        batch = @native.take_steps(@batch_size, POLL_SECONDS)
+        run_batch(batch, monotonic, slot)
       end
     end
 
     # Runs a step that has a timeout under the watchdog. Its deadline counts from when the
     # batch was taken, as the engine's does; one already past is not run (the engine has
     # failed that attempt, or is about to).
-    def run_timed(ready, timeout, taken_at)
+    def run_timed(ready, timeout, taken_at, slot)
       deadline = taken_at + timeout
       return if monotonic >= deadline
 
-      @watchdog.arm(deadline, ready)
-      begin
-        @runner.run(ready, deadline: deadline)
-      ensure
-        @watchdog.disarm
-      end
+      @runner.run_timed(ready, deadline, slot)
     end
 
     # Runs a batch; when the thread is killed or raised mid-batch, the steps not yet run are
     # reported as failed attempts so the engine retries them instead of waiting for them.
     # (A handler's fatal exception has already failed its own step, see StepRunner; the
     # second report of that step is refused and ignored.)
-    def run_batch(batch, taken_at)
+    def run_batch(batch, taken_at, slot)
       done = 0
       batch.each do |ready|
         begin
           Thread.current[:tasker_step] = ready
           if (timeout = ready.timeout)
-            run_timed(ready, timeout, taken_at)
+            run_timed(ready, timeout, taken_at, slot)
           else
             @runner.run_untimed(ready)
           end
         rescue TimeoutError
-          nil # interrupted after its handler returned (or while reporting): the engine decides
+          nil # not raised outside a handler's watch (see StepWatchdog); kept as a guard
         rescue TaskerCore::Error => e
           # The engine refused the report (it stopped and took the step back).
           @logger&.warn("tasker-core: step #{ready.step_id}: #{e.message}")

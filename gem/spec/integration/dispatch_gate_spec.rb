@@ -89,17 +89,59 @@ RSpec.describe "Dispatch gate" do
     end
   end
 
-  it "starts a high-priority task submitted behind 1,000 low-priority ones before the remaining low ones" do
+  # Submits 1,000 low-priority tasks, then one high-priority task (`submit_high` does),
+  # while the only worker is busy; returns the labels in the order their steps started, and
+  # the pool.
+  def run_behind_low(submit_high)
+    engine = start_engine(templates: nil, workers: 1, batch_size: 16)
+    engine.register_template(DispatchGateSpec.template("gate_prio", "gate_prio", "Recording"))
+    engine.register_template(DispatchGateSpec.template("gate_hold", "gate_hold", "Blocking"))
+    # The one worker runs a step that waits for the spec, so it takes nothing else meanwhile.
+    blocker = engine.submit_task("gate_hold", { "label" => "blocker" })
+    wait_until { DispatchGateSpec.started.include?("blocker:first") }
+    low = Array.new(1000) { |i| engine.submit_task("gate_prio", { "label" => "low#{i}" }) }
+    high = submit_high.call(engine)
+    # A round trip through the engine: every submission before it has been handed out
+    # (queued for the pool, or held in the gate) before the worker takes anything more.
+    engine.paused
+    DispatchGateSpec.gate("blocker") << true
+    ([blocker, high] + low).each { |id| expect(engine.wait_for_task(id, timeout: 60)).to be_complete }
+    [DispatchGateSpec.started - ["blocker:first"], engine.pool]
+  end
+
+  it "starts a high-priority task submitted behind 1,000 low-priority ones before every low one not yet handed out" do
+    order, pool = run_behind_low(->(e) { e.submit_task("gate_prio", { "label" => "high" }, priority: 10) })
+    # The queue the gate keeps for the pool: two batches per worker, not a fixed depth.
+    expect(pool.queue_depth).to eq(pool.size * pool.batch_size * 2)
+    expect(order.size).to eq(1001)
+    # Handed out before the high task arrived: what the pool's queue held (the worker held
+    # only the blocker), the first low tasks in submission order. Every other low task
+    # starts after the high one.
+    before = order.index("high")
+    expect(before).to be <= pool.queue_depth
+    expect(order.first(before)).to eq(Array.new(before) { |i| "low#{i}" })
+  end
+
+  it "takes the priority of a task submitted once (submit_once) too" do
+    submit = lambda do |e|
+      e.submit_once("gate_prio", { "label" => "high" }, identity: { key: "gate-high" }, priority: 10).task_id
+    end
+    order, pool = run_behind_low(submit)
+    expect(order.index("high")).to be <= pool.queue_depth
+  end
+
+  it "keeps only a started pool's depth queued: steps queued before the pool started go back to wait by priority" do
     engine = start_engine(templates: nil, workers: 0)
     engine.register_template(DispatchGateSpec.template("gate_prio", "gate_prio", "Recording"))
     low = Array.new(1000) { |i| engine.submit_task("gate_prio", { "label" => "low#{i}" }) }
     high = engine.submit_task("gate_prio", { "label" => "high" }, priority: 10)
-    engine.start_pool(workers: 1, batch_size: 16)
+    pool = engine.start_pool(workers: 1, batch_size: 16)
     ([high] + low).each { |id| expect(engine.wait_for_task(id, timeout: 60)).to be_complete }
     order = DispatchGateSpec.started
     expect(order.size).to eq(1001)
-    # At most one queue's depth (256) and a batch were out before the high one arrived.
-    expect(order.size - order.index("high") - 1).to be >= 500
+    # The engine queued its default depth for takers it knew nothing of; the pool's start
+    # kept only the pool's depth of them queued, and the high task went next.
+    expect(order.index("high")).to be <= pool.queue_depth
   end
 
   it "never runs more than 2 steps of a capped handler at once under 8 workers" do

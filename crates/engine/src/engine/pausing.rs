@@ -1,16 +1,17 @@
 //! Pausing and resuming a namespace or a template: new steps of paused work wait in the
-//! dispatch gate ([`crate::gate`]); steps already running finish.
+//! dispatch gate ([`crate::gate`]); steps already running finish. And sizing a pool's
+//! queue in the gate to what its workers take at once.
 //!
 //! Each call sends one message to the orchestrator and waits for its answer (what is
 //! paused afterwards); it must not hold or release steps itself.
 
 use super::wait::await_reply;
 use super::Engine;
-use crate::gate::PauseKey;
-use crate::orchestrator::SetPaused;
+use crate::gate::{pool_depth, PauseKey};
+use crate::orchestrator::{SetPaused, SizePool};
 use crossbeam_channel::bounded;
 use std::time::Duration;
-use tasker_model::{TaskerError, TaskerResult};
+use tasker_model::{Execution, TaskerError, TaskerResult};
 
 impl Engine {
     /// Pauses `key` (a namespace, or a template in one): from now on its steps wait until
@@ -29,6 +30,26 @@ impl Engine {
     /// What is paused now.
     pub fn paused(&self, timeout: Duration) -> TaskerResult<Vec<PauseKey>> {
         self.set_paused(None, timeout)
+    }
+
+    /// A pool of `workers` taking up to `batch` steps at a time now runs `executor`'s steps:
+    /// its queue is kept [`pool_depth`] deep from now on, so an urgent step waits behind
+    /// at most that many queued ones (steps queued beyond it go back to wait by priority).
+    /// Returns the depth.
+    pub fn size_pool(
+        &self,
+        executor: Execution,
+        workers: usize,
+        batch: usize,
+        timeout: Duration,
+    ) -> TaskerResult<usize> {
+        let (tx, rx) = bounded(1);
+        self.send_if_running(SizePool {
+            pool: executor.index(),
+            depth: pool_depth(workers, batch),
+            reply: tx,
+        })?;
+        await_reply(&rx, timeout, "size pool")
     }
 
     fn set_paused(

@@ -2,12 +2,19 @@
 //! order (issue 17: priority, concurrency limits, pause and resume).
 //!
 //! The orchestrator offers every step it hands out. On the fast path (nothing held,
-//! nothing paused, no cap applies, the queue shallower than [`DEPTH`]) the step goes
+//! nothing paused, no cap applies, the queue shallower than its depth) the step goes
 //! straight to its queue, as before the gate existed. Otherwise it is held here, in a
 //! priority queue per lane (thread pool, Ractor pool, task routes), and released when
 //! there is room: the orchestrator calls [`Gate::release`] when workers take steps or
 //! steps finish. A step whose namespace or template is paused, or one of whose caps is
 //! full, is parked apart (it occupies no worker) until a resume or a finish frees it.
+//!
+//! Depth: a pool's queue is kept as deep as its workers take at once, [`QUEUED_BATCHES`]
+//! batches per worker (the pool says how many workers and how big a batch when it starts,
+//! [`Gate::set_depth`]); [`DEPTH`] until then. A step handed out ahead of an urgent one waits
+//! either in a worker's hands or in that queue, so an urgent step starts after at most
+//! `workers × batch × QUEUED_BATCHES` steps that were queued before it (plus those the
+//! workers already held), not after everything queued in bulk before it.
 //!
 //! Order: higher effective priority first, then first come first served. Effective
 //! priority = task priority + seconds waited in the gate × [`AGING_PER_SECOND`], so a
@@ -26,15 +33,31 @@ pub use limits::{Cap, Limits};
 
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
+use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Most steps kept queued for one pool beyond what its workers hold: deep enough that
-/// workers taking batches never wait for a refill, shallow enough that a new urgent step
-/// waits behind at most this many.
+/// Most steps kept queued for a pool whose workers and batch size the gate was not told
+/// (`take_steps` callers without a pool): deep enough that takers never wait for a refill.
 pub const DEPTH: usize = 256;
+
+/// Batches per worker a pool's queue holds once the gate knows the pool
+/// ([`Gate::set_depth`]): one for each worker to take while the start of its last batch is
+/// still on its way to the orchestrator (which refills the queue on it), one to spare. On
+/// the no-op throughput bench, depths of one batch, two and 256 steps per 4 workers did not
+/// differ beyond the noise, and two cost 0.5 % more instructions per step than 256
+/// (docs/benchmarks.md, "Dispatch gate").
+pub const QUEUED_BATCHES: usize = 2;
+
+/// The queue depth for a pool of `workers` taking up to `batch` steps at a time.
+pub fn pool_depth(workers: usize, batch: usize) -> usize {
+    workers
+        .max(1)
+        .saturating_mul(batch.max(1))
+        .saturating_mul(QUEUED_BATCHES)
+}
 
 /// How much a held step's priority grows per second it waits.
 pub const AGING_PER_SECOND: i64 = 1;
@@ -104,43 +127,55 @@ const ROUTED: usize = 2;
 #[derive(Debug)]
 pub struct Gate {
     limits: Limits,
-    depth: usize,
+    /// Most steps kept queued, per pool (lanes 0 and 1).
+    depth: [usize; 2],
     epoch: Instant,
     seq: u64,
     lanes: [BinaryHeap<Held>; LANES],
     /// Held steps by where they belong → their entry's `seq` (an entry whose seq is not
     /// here any more is stale: its step was taken back).
-    held: HashMap<InflightStep, u64>,
+    held: FxHashMap<InflightStep, u64>,
     pauses: Vec<PauseKey>,
     parked_paused: Vec<Held>,
     parked_capped: HashMap<Arc<str>, BinaryHeap<Held>>,
     /// Steps out (queued or running) per cap.
     running: HashMap<Arc<str>, u32>,
     /// The caps each released step counts against, until it is reported.
-    holding: HashMap<InflightStep, Vec<Cap>>,
+    holding: FxHashMap<InflightStep, Vec<Cap>>,
 }
 
 impl Gate {
-    /// A gate enforcing `limits`, keeping at most `depth` steps queued per pool.
+    /// A gate enforcing `limits`, keeping at most `depth` steps queued per pool until
+    /// [`Gate::set_depth`] says otherwise.
     pub fn new(limits: Limits, depth: usize) -> Gate {
         Gate {
             limits,
-            depth: depth.max(1),
+            depth: [depth.max(1); 2],
             epoch: Instant::now(),
             seq: 0,
             lanes: Default::default(),
-            held: HashMap::new(),
+            held: FxHashMap::default(),
             pauses: Vec::new(),
             parked_paused: Vec::new(),
             parked_capped: HashMap::new(),
             running: HashMap::new(),
-            holding: HashMap::new(),
+            holding: FxHashMap::default(),
         }
     }
 
     /// Milliseconds since the gate began (the clock aging reads).
     pub fn now_ms(&self) -> i64 {
         self.epoch.elapsed().as_millis() as i64
+    }
+
+    /// Keeps at most `depth` steps queued for `pool` (0 threads, 1 Ractors) from now on.
+    pub fn set_depth(&mut self, pool: usize, depth: usize) {
+        self.depth[pool] = depth.max(1);
+    }
+
+    /// Most steps kept queued for `pool`.
+    pub fn depth(&self, pool: usize) -> usize {
+        self.depth[pool]
     }
 
     /// True when no step waits in a lane (parked steps wait for a resume or a finish).
@@ -154,7 +189,7 @@ impl Gate {
         let lane = lane_of(step, routed);
         self.lanes[lane].is_empty()
             && self.pauses.is_empty()
-            && (lane == ROUTED || queued < self.depth)
+            && (lane == ROUTED || queued < self.depth[lane])
             && (self.limits.is_empty() || !self.limits.apply_to(step))
     }
 
@@ -179,7 +214,7 @@ impl Gate {
         for lane in 0..LANES {
             let mut room = match lane {
                 ROUTED => usize::MAX,
-                pool => self.depth.saturating_sub(queued[pool]),
+                pool => self.depth[pool].saturating_sub(queued[pool]),
             };
             while room > 0 {
                 let Some(h) = self.lanes[lane].pop() else {

@@ -88,6 +88,25 @@ fn depth_limits_what_goes_out_and_the_fast_path_respects_it() {
 }
 
 #[test]
+fn a_sized_pool_keeps_its_own_depth_and_the_other_pool_the_default() {
+    let t = template("ns", "t", "H");
+    let mut g = Gate::new(Limits::default(), DEPTH);
+    assert_eq!(pool_depth(4, 16), 4 * 16 * QUEUED_BATCHES);
+    assert_eq!(pool_depth(0, 0), QUEUED_BATCHES);
+    g.set_depth(0, pool_depth(1, 2));
+    assert_eq!(g.depth(0), 2 * QUEUED_BATCHES);
+    assert_eq!(g.depth(1), DEPTH);
+    let depth = g.depth(0);
+    assert!(g.straight(&step(&t, 1, json!({})), false, depth - 1));
+    assert!(!g.straight(&step(&t, 1, json!({})), false, depth));
+    for i in 1..=10 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    assert_eq!(g.release([0, 0]).len(), depth);
+    assert_eq!(g.release([depth, 0]).len(), 0);
+}
+
+#[test]
 fn a_full_cap_parks_steps_until_one_finishes() {
     let t = template("ns", "t", "PaymentHandler");
     let other = template("ns", "u", "Other");

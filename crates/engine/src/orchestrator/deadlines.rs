@@ -16,7 +16,8 @@ use super::{Orchestrator, StepsStarted};
 use crate::inflight::InflightStep;
 use crate::live_task::Effects;
 use actix::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tasker_model::{Execution, TaskId, Timestamp};
@@ -25,7 +26,7 @@ use tasker_model::{Execution, TaskId, Timestamp};
 /// the same ordered by deadline; and the one timer, armed for the earliest.
 #[derive(Default)]
 pub(super) struct Deadlines {
-    armed: HashMap<(TaskId, u32), (u32, Instant, Duration)>,
+    armed: FxHashMap<(TaskId, u32), (u32, Instant, Duration)>,
     queue: BTreeSet<(Instant, TaskId, u32)>,
     timer: Option<(Instant, SpawnHandle)>,
 }
@@ -71,19 +72,22 @@ impl Orchestrator {
         if let Some((t, fx)) = current {
             self.apply(t, fx, ctx);
         }
+        // One clock read per batch: its steps were taken together.
+        let now = Instant::now();
         for (s, t) in timed {
-            self.arm_deadline(s, t, ctx);
+            self.arm_deadline(s, t, now, ctx);
         }
     }
 
-    /// Gives a started attempt its deadline, `timeout` from now.
+    /// Gives a started attempt its deadline, `timeout` from `now`.
     pub(super) fn arm_deadline(
         &mut self,
         step: InflightStep,
         timeout: Duration,
+        now: Instant,
         ctx: &mut Context<Self>,
     ) {
-        let at = Instant::now() + timeout;
+        let at = now + timeout;
         let d = &mut self.deadlines;
         let key = (step.task_id, step.index);
         if let Some((_, old, _)) = d.armed.insert(key, (step.attempt, at, timeout)) {

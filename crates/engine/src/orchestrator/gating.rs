@@ -48,6 +48,27 @@ impl Handler<SetPaused> for Orchestrator {
     }
 }
 
+/// A pool took over executor queue `pool` (0 threads, 1 Ractors): its queue is kept
+/// `depth` steps deep from now on; answers with the depth kept.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SizePool {
+    pub pool: usize,
+    pub depth: usize,
+    pub reply: Sender<usize>,
+}
+
+impl Handler<SizePool> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: SizePool, _ctx: &mut Self::Context) {
+        self.gate.set_depth(msg.pool, msg.depth);
+        self.trim_queue(msg.pool);
+        self.refill();
+        let _ = msg.reply.send(self.gate.depth(msg.pool));
+    }
+}
+
 impl Handler<ReleaseTask> for Orchestrator {
     type Result = ();
 
@@ -95,6 +116,34 @@ impl Orchestrator {
                     self.links.inflight.take(step.step_id);
                 }
             }
+        }
+    }
+
+    /// The queue of `pool` was made shallower: steps queued beyond its depth go back into
+    /// the gate (the first `depth` stay, in their order), so a step more urgent than them
+    /// does not wait behind what was queued in bulk before the pool started.
+    fn trim_queue(&mut self, pool: usize) {
+        let depth = self.gate.depth(pool);
+        let (queue, taken) = &self.links.work[pool];
+        if queue.len() <= depth {
+            return;
+        }
+        let queued: Vec<ReadyStep> = taken.try_iter().collect();
+        let now = self.gate.now_ms();
+        for (i, step) in queued.into_iter().enumerate() {
+            if i < depth {
+                let _ = self.links.work[pool].0.send(step);
+                continue;
+            }
+            let at = InflightStep {
+                task_id: step.task_id,
+                index: step.index,
+                attempt: step.attempt,
+            };
+            // Its caps are counted again when it is let out anew.
+            self.gate.finished(at);
+            let priority = self.tasks.get(&step.task_id).map_or(0, |t| t.priority);
+            self.gate.hold(step, priority, false, now);
         }
     }
 

@@ -17,7 +17,7 @@ mod deadlines;
 mod gating;
 mod stored;
 
-pub use gating::{ReleaseTask, SetPaused};
+pub use gating::{ReleaseTask, SetPaused, SizePool};
 
 use crate::gate::{Gate, Limits, DEPTH};
 use crate::inflight::{Inflight, InflightStep};
@@ -28,8 +28,8 @@ use crate::registry::RegisteredTemplate;
 use crate::work::{ReadyStep, Routed, StepFailure};
 use actix::prelude::*;
 use crossbeam_channel::{unbounded, Receiver, Sender};
+use rustc_hash::FxHashMap;
 use serde_json::Value as Json;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -169,7 +169,7 @@ pub struct OrchestratorLinks {
 
 /// See the module documentation.
 pub struct Orchestrator {
-    tasks: HashMap<TaskId, LiveTask>,
+    tasks: FxHashMap<TaskId, LiveTask>,
     links: OrchestratorLinks,
     stopping: bool,
     /// Between handed-out steps and the workers' queues (`gating.rs`).
@@ -181,7 +181,7 @@ impl Orchestrator {
     /// An orchestrator with no tasks.
     pub fn new(links: OrchestratorLinks) -> Orchestrator {
         Orchestrator {
-            tasks: HashMap::new(),
+            tasks: FxHashMap::default(),
             gate: Gate::new(links.limits.clone(), DEPTH),
             links,
             stopping: false,

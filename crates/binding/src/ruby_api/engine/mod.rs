@@ -471,6 +471,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "pause" => (Engine::pause, 3),
         "resume" => (Engine::resume, 3),
         "paused" => (Engine::paused, 1),
+        "size_pool" => (Engine::size_pool, 4),
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Pause and resume on `TaskerCore::Native::Engine`: `pause(namespace, template, timeout)`,
 //! `resume(namespace, template, timeout)`, `paused(timeout)`, each answering what is
-//! paused as `[[namespace, template or nil], …]`. Conversions only: what a pause holds is
-//! the engine's dispatch gate's (`tasker_engine::gate`).
+//! paused as `[[namespace, template or nil], …]`; and `size_pool(execution, workers,
+//! batch, timeout)`, a pool telling the gate how much it takes at once. Conversions only:
+//! what a pause holds, and how deep a queue is kept, is the engine's dispatch gate's
+//! (`tasker_engine::gate`).
 
 use super::arguments::opt_string;
 use super::Engine;
@@ -10,6 +12,7 @@ use crate::helpers::errors::{guard, invalid};
 use crate::helpers::nogvl::blocking;
 use magnus::{Error, Value};
 use tasker_engine::gate::PauseKey;
+use tasker_model::Execution;
 
 type Paused = Vec<(String, Option<String>)>;
 
@@ -60,6 +63,33 @@ impl Engine {
             let timeout = to_seconds(timeout, "timeout")?;
             let engine = self.live()?.clone();
             blocking("paused", move || engine.paused(timeout).map(listed))
+        })
+    }
+
+    /// A pool of `workers` taking `batch` steps at a time runs `execution` ("thread" or
+    /// "ractor") steps from now on; returns the queue depth the gate keeps for it.
+    pub(super) fn size_pool(
+        &self,
+        execution: String,
+        workers: usize,
+        batch: usize,
+        timeout: Value,
+    ) -> Result<usize, Error> {
+        guard(|| {
+            let executor = Execution::ALL
+                .into_iter()
+                .find(|e| e.as_str() == execution)
+                .ok_or_else(|| {
+                    invalid(
+                        "size_pool execution",
+                        format!("must be thread or ractor, not {execution:?}"),
+                    )
+                })?;
+            let timeout = to_seconds(timeout, "timeout")?;
+            let engine = self.live()?.clone();
+            blocking("size_pool", move || {
+                engine.size_pool(executor, workers, batch, timeout)
+            })
         })
     }
 }

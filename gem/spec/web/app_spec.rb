@@ -75,7 +75,7 @@ RSpec.describe TaskerCore::Web::App do
     end
 
     it "answers an action on a missing step with 404 and an action the state refuses with 409" do
-      cookie, token = session_and_token("/tasks/#{ids[:complete]}")
+      cookie, token = session_and_token("/tasks/#{ids[:error]}")
       missing = mock.post("/steps/987654321/retry", "HTTP_COOKIE" => cookie, params: { "authenticity_token" => token })
       expect(missing.status).to eq(404)
       refused = mock.post("/tasks/#{ids[:complete]}/resolve", "HTTP_COOKIE" => cookie,
@@ -87,24 +87,24 @@ RSpec.describe TaskerCore::Web::App do
 
   describe "CSRF" do
     it "refuses a POST without a token, with a forged token, or without the session cookie, and changes nothing" do
-      cookie, token = session_and_token("/tasks/#{ids[:error]}")
-      path = "/tasks/#{ids[:error]}/cancel"
+      cookie, token = session_and_token("/tasks/#{ids[:running]}")
+      path = "/tasks/#{ids[:running]}/cancel"
       expect(mock.post(path, "HTTP_COOKIE" => cookie, params: { "reason" => "x" }).status).to eq(403)
       expect(mock.post(path, "HTTP_COOKIE" => cookie, params: { "authenticity_token" => "0" * 64 }).status).to eq(403)
       expect(mock.post(path, params: { "authenticity_token" => token }).status).to eq(403)
       other = described_class.new(engine: engine, secret: "another-secret-#{'y' * 32}")
       expect(Rack::MockRequest.new(other).post(path, "HTTP_COOKIE" => cookie,
                                                      params: { "authenticity_token" => token }).status).to eq(403)
-      expect(engine.task(ids[:error]).current_state).to eq("error")
+      expect(engine.task(ids[:running]).current_state).to eq("in_progress")
     end
 
     it "accepts the page's own form: the task is cancelled with the reason" do
-      cookie, token = session_and_token("/tasks/#{ids[:error]}")
-      response = mock.post("/tasks/#{ids[:error]}/cancel", "HTTP_COOKIE" => cookie,
-                                                           params: { "authenticity_token" => token, "reason" => "test run" })
+      cookie, token = session_and_token("/tasks/#{ids[:running]}")
+      response = mock.post("/tasks/#{ids[:running]}/cancel", "HTTP_COOKIE" => cookie,
+                                                             params: { "authenticity_token" => token, "reason" => "test run" })
       expect(response.status).to eq(303)
-      expect(response["Location"]).to start_with("/tasks/#{ids[:error]}?done=")
-      task = engine.task(ids[:error])
+      expect(response["Location"]).to start_with("/tasks/#{ids[:running]}?done=")
+      task = engine.task(ids[:running])
       expect(task.current_state).to eq("cancelled")
       expect(task.state_transitions.last.metadata["reason"]).to eq("test run")
     end
@@ -114,7 +114,7 @@ RSpec.describe TaskerCore::Web::App do
     it "escapes error messages, contexts and echoed filters" do
       body = mock.get("/tasks/#{ids[:error]}").body
       expect(body).not_to include(WebSpecHandler::HOSTILE)
-      expect(body).to include(Rack::Utils.escape_html(WebSpecHandler::HOSTILE))
+      expect(body).to include(CGI.escapeHTML(WebSpecHandler::HOSTILE))
       expect(body).not_to include("<script>alert('ctx')")
       expect(body).to include("&lt;script&gt;")
       listing = mock.get("/tasks?namespace=%22%3E%3Cscript%3Ealert(1)%3C/script%3E").body

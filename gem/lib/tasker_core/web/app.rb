@@ -12,6 +12,9 @@ module TaskerCore
       # What a page needs to render: the engine, the request, the mount point, the form token.
       View = Struct.new(:engine, :request, :base, :token)
 
+      # The largest id the store's BIGINT keys hold.
+      MAX_ID = (2**63) - 1
+
       # The task, or a 404 naming the id.
       # @param engine [TaskerCore::Engine]
       # @param task_id [Integer]
@@ -94,6 +97,7 @@ module TaskerCore
       def id_of(text, what)
         id = Integer(text, 10, exception: false)
         raise HttpError.new(404, "No #{what} #{text.inspect}: #{what} ids are whole numbers.") unless id&.positive?
+        raise HttpError.new(404, "No #{what} #{id} in this store.") if id > MAX_ID
 
         id
       end

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require "erb"
+require "cgi"
 require "time"
 
 module TaskerCore
@@ -54,10 +54,11 @@ module TaskerCore
 
       module_function
 
-      # HTML-escapes anything (nil is "").
+      # HTML-escapes anything (nil is ""): & < > " ' (CGI's set; Rack's also escapes "/",
+      # which makes every URL unreadable in the source for no safety gained in quoted attributes).
       # @param value [Object]
       # @return [String]
-      def h(value) = Rack::Utils.escape_html(value.to_s)
+      def h(value) = CGI.escapeHTML(value.to_s)
 
       # A URL under the mount point, with a query string of the non-empty values.
       # @param base [String] the request's script_name
@@ -100,7 +101,7 @@ module TaskerCore
           <title>#{h(title)} · tasker-core</title>
           <style>#{CSS}</style></head>
           <body><header><strong>tasker-core</strong>
-          #{nav.map { |label, path| %(<a href="#{h(base)}#{path.sub(%r{\A/\z}, '/')}">#{label}</a>) }.join("\n")}
+          #{nav.map { |label, path| %(<a href="#{h(base)}#{h(path)}">#{label}</a>) }.join("\n")}
           </header><main>
           #{body}
           </main><script>#{JS}</script></body></html>

@@ -9,8 +9,10 @@ module TaskerCore
       class TaskPage
         include Html
 
-        # Task states an operator may cancel from.
-        CANCELLABLE = %w[pending in_progress error].freeze
+        # Task states the page offers to cancel from (TASKER.md also allows complete and
+        # resolved_manually → cancelled, which an operator rarely means; a task in error is
+        # resolved or retried, not cancelled).
+        CANCELLABLE = %w[pending in_progress].freeze
 
         # @param view [App::View]
         # @param task_id [Integer]

@@ -127,7 +127,7 @@ RSpec.describe TaskerCore::Web::App do
     it "renders the overview with counts, the chart and the slowest steps" do
       response = mock.get("/")
       expect(response.status).to eq(200)
-      expect(response.body).to include('id="health"', "<svg", "prepare")
+      expect(response.body).to include('id="health"', "<svg", "Slowest steps", "web_spec/web_order")
     end
 
     it "lists tasks newest first, filters by state, and pages by keyset" do

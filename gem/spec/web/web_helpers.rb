@@ -50,6 +50,8 @@ module WebSpecHelpers
     expect(engine.wait_for_task(ids[:error], timeout: 20)).to be_error
     ids[:running] = engine.submit_task("web_order", { "mode" => "block" }, namespace: "web_spec")
     wait_until { engine.task(ids[:running]).steps.find_by(name: "charge").current_state == "in_progress" }
+    # The pages read the store: every finished step must be written (group commit) first.
+    engine.flush
     [engine, ids]
   end
 

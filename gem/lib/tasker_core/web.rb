@@ -1,7 +1,12 @@
 # frozen_string_literal: true
 
-require "rack"
 require_relative "../tasker_core"
+begin
+  require "rack"
+rescue LoadError
+  # Not a gem dependency: a Rails app has Rack already; elsewhere it is one line to add.
+  raise TaskerCore::ConfigurationError, "TaskerCore::Web needs the rack gem (gem \"rack\" in the Gemfile; Debian: ruby-rack)"
+end
 require_relative "store_status"
 require_relative "task_history"
 require_relative "task_filter"
@@ -17,7 +22,6 @@ require_relative "web/pages/task_page"
 require_relative "web/pages/processes"
 require_relative "web/actions"
 require_relative "web/app"
-require_relative "web/server"
 
 module TaskerCore
   # The dashboard: a Rack app that shows what the engine's store holds (overview, tasks,
@@ -37,6 +41,9 @@ module TaskerCore
   # {App} of its own on WEBrick (see {Server}). Layout: web/app.rb routes; web/pages/* render
   # one page each; web/actions.rb changes tasks; web/authorization.rb and web/csrf.rb guard.
   module Web
+    # WEBrick only when served on its own: a Rails app under Puma need not bundle it.
+    autoload :Server, File.expand_path("web/server", __dir__)
+
     class << self
       # Who may use the dashboard: called with the Rack::Request of every request; a falsy
       # answer is a 403. Unset, the dashboard is open except in production (RACK_ENV or

@@ -49,6 +49,8 @@ module TaskerCore
       end
 
       def clock(time) = time.utc.strftime("%H:%M")
+
+      private_class_method :bar, :clock
     end
   end
 end

@@ -1,7 +1,12 @@
 # frozen_string_literal: true
 
-require "webrick"
-require "rack/handler/webrick"
+begin
+  require "webrick"
+  require "rack/handler/webrick"
+rescue LoadError
+  # Ruby 3 no longer bundles WEBrick; only `tasker-core web` needs it.
+  raise TaskerCore::ConfigurationError, "tasker-core web needs the webrick gem (gem \"webrick\"; Debian: ruby-webrick)"
+end
 
 module TaskerCore
   module Web

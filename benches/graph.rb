@@ -55,11 +55,12 @@ module Bench
       template = Array.new(ROUNDS) { Bench.time { task.template_graph_analyzer.analyze } }
       mermaid = Array.new(5) { Bench.time { task.to_mermaid } }
       dot = Array.new(5) { Bench.time { task.to_dot } }
+      svg = Array.new(5) { Bench.time { task.to_svg } } # layout included
       dependencies = task.template_dependency_graph
       baseline = Array.new(5) { Bench.time { ruby_longest_path_and_widths(dependencies) } }
       { "states" => states, "load" => Bench.summary(load), "analysis" => Bench.summary(analysis),
         "template_analysis" => Bench.summary(template), "mermaid" => Bench.summary(mermaid),
-        "dot" => Bench.summary(dot), "ruby_baseline" => Bench.summary(baseline),
+        "dot" => Bench.summary(dot), "svg" => Bench.summary(svg), "ruby_baseline" => Bench.summary(baseline),
         "longest_path_length" => sample[:critical_paths][:longest_path_length],
         "error_steps" => sample[:error_chains][:total_error_steps],
         "blocked_by_errors" => sample[:error_chains][:chains].sum { |c| c[:blocked_count] } }
@@ -86,7 +87,7 @@ if $PROGRAM_NAME == __FILE__
   results = Bench::Graph.new.run
   results["tasks"].each do |label, r|
     puts "#{label} (#{r['states']}):"
-    %w[load analysis template_analysis mermaid dot ruby_baseline].each do |k|
+    %w[load analysis template_analysis mermaid dot svg ruby_baseline].each do |k|
       puts format("  %-18s median %8.3f ms  best %8.3f ms", k, r[k]["median"] * 1e3, r[k]["best"] * 1e3)
     end
     puts "  longest path #{r['longest_path_length']} steps; #{r['error_steps']} steps in error blocking " \

@@ -14,7 +14,7 @@ use criterion::measurement::WallTime;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use std::time::Duration;
 use tasker_graph::{
-    analyze_many, analyze_runtime, analyze_template, to_dot, to_mermaid, Dag, StepFacts,
+    analyze_many, analyze_runtime, analyze_template, to_dot, to_mermaid, to_svg, Dag, StepFacts,
 };
 use tasker_model::State;
 
@@ -102,6 +102,15 @@ fn render(c: &mut Criterion) {
     });
     g.bench_function("dot", |b| {
         b.iter(|| to_dot(black_box(&dag), Some(&facts), &path))
+    });
+    // Layout included: layers, dummy points, ordering sweeps, placement.
+    g.bench_function("svg", |b| {
+        b.iter(|| to_svg(black_box(&dag), Some(&facts), &path))
+    });
+    let wide = common::wide(STEPS);
+    let wide_path = wide.longest_path();
+    g.bench_function("svg_wide", |b| {
+        b.iter(|| to_svg(black_box(&wide), None, &wide_path))
     });
     g.finish();
 }

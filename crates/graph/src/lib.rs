@@ -2,7 +2,7 @@
 //!
 //! This crate answers questions about the *shape* of a workflow — a template's levels and
 //! cycles, a running task's critical path, what an error holds back, which unfinished step
-//! blocks the most work — and draws the graph as Mermaid or Graphviz text. It owns plain
+//! blocks the most work — and draws the graph as Mermaid or Graphviz text or as SVG. It owns plain
 //! data and pure functions only: it must not read stores, hold task state over time, spawn
 //! anything but rayon's data-parallel work, or know about actors or Ruby. Callers hand it a
 //! [`Dag`] and, for a task, one [`StepFacts`] per step, and get plain, serialisable answers.
@@ -20,7 +20,8 @@
 //! - `runtime_analysis`: [`RuntimeGraph`] (a `Dag` plus [`StepFacts`]) → [`RuntimeAnalysis`]:
 //!   critical paths, parallelism, error chains, bottlenecks; per-step helpers;
 //!   [`analyze_many`] for many tasks at once on rayon.
-//! - `render`: [`to_mermaid`] and [`to_dot`], coloured by step state, critical path marked.
+//! - `render`: [`to_mermaid`], [`to_dot`] and [`to_svg`] (laid out in this crate, Sugiyama
+//!   style), coloured by step state, critical path marked.
 //! - [`OrderedMap`]: the insertion-ordered map results use (a dependency map in step order).
 //! - [`GraphError`]: what can go wrong (a bad parent index, an unknown dependency, facts that
 //!   do not match the graph, a cycle where a DAG is required).
@@ -42,7 +43,7 @@ pub(crate) mod template_analysis;
 pub use dag::{Dag, DownstreamImpact};
 pub use error::GraphError;
 pub use ordered_map::OrderedMap;
-pub use render::{to_dot, to_mermaid};
+pub use render::{to_dot, to_mermaid, to_svg};
 pub use runtime_analysis::{
     analyze_many, analyze_runtime, Bottleneck, CriticalPaths, ErrorChain, ErrorChains, Parallelism,
     RuntimeAnalysis, RuntimeGraph, StepFacts,

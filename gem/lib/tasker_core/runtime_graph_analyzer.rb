@@ -44,5 +44,10 @@ module TaskerCore
 
     # @return [String] a Graphviz digraph coloured by step state, the critical path marked
     def to_dot = @graph.to_dot
+
+    # Laid out in Rust (no Graphviz). Steps are `<g class="step state-STATE">` with
+    # `failed` / `critical` classes; edges into failed steps have class `error-chain`.
+    # @return [String] an SVG document coloured by step state, the critical path marked
+    def to_svg = @graph.to_svg
   end
 end

@@ -147,6 +147,10 @@ module TaskerCore
     # @return [String] a Graphviz digraph of the steps, coloured by state
     def to_dot = graph.to_dot
 
+    # Laid out in Rust, no Graphviz needed; failed steps and the edges into them are marked.
+    # @return [String] an SVG document of the steps, coloured by state
+    def to_svg = graph.to_svg
+
     # The task's graph in Rust, read from the store the first time it is needed (so it may
     # be newer than this object's own reading; {#reload} starts over).
     # @return [Native::TaskGraph]

@@ -5,7 +5,7 @@ module TaskerCore
   #
   #   analyzer = task.template_graph_analyzer            # or engine.template_graph("order")
   #   analyzer.analyze[:levels]                           # => [["a"], ["b", "c"], ["d"]]
-  #   TemplateGraphAnalyzer.from_file("config/tasker/tasks/order.yaml").to_dot
+  #   TemplateGraphAnalyzer.from_file("config/tasker/tasks/order.yaml").to_svg
   #
   # A template file may hold a dependency cycle (registration refuses one; this reports it).
   class TemplateGraphAnalyzer
@@ -52,5 +52,10 @@ module TaskerCore
 
     # @return [String] a Graphviz digraph, the longest path marked
     def to_dot = @graph.to_dot
+
+    # Drawn and laid out in Rust, so no Graphviz is needed; each step is a
+    # `<g class="step" id="step-INDEX" data-step="NAME">` (README, "Graph analysis").
+    # @return [String] an SVG document, the longest path marked
+    def to_svg = @graph.to_svg
   end
 end

@@ -36,14 +36,14 @@ RSpec.describe "tasker-core, the command line" do
   end
 
   # Runs the executable; returns [stdout, stderr, exit status].
-  def cli(*args)
-    out, err, status = Open3.capture3({ "TASKER_DATABASE_URL" => nil }, RbConfig.ruby, "-I", CliSpec::LIB,
+  def cli(*args, env: {})
+    out, err, status = Open3.capture3({ "TASKER_DATABASE_URL" => nil, **env }, RbConfig.ruby, "-I", CliSpec::LIB,
                                       CliSpec::EXE, *args, chdir: dir)
     [out, err, status.exitstatus]
   end
 
-  def cli_ok(*args)
-    out, err, status = cli(*args)
+  def cli_ok(*args, env: {})
+    out, err, status = cli(*args, env: env)
     expect(status).to eq(0), "tasker-core #{args.join(' ')} exited #{status}:\n#{out}\n#{err}"
     out
   end
@@ -105,7 +105,12 @@ RSpec.describe "tasker-core, the command line" do
     expect(cli_ok("graph", "--task", failed.to_s, "-d", url, "--format", "dot")).to include("digraph")
     svg = File.join(dir, "task.svg")
     cli_ok("graph", "--task", done.to_s, "-d", url, "--format", "svg", "--output", svg)
-    expect(File.read(svg)).to include("<svg")
+    expect(File.read(svg)).to start_with("<svg").and include('data-step="step_4"', "state-complete")
+    # SVG is the default and is drawn without Graphviz: no `dot` on this PATH.
+    drawn = cli_ok("graph", "--task", failed.to_s, "-d", url, env: { "PATH" => dir })
+    expect(drawn).to match(/<g class="step state-error[^"]*\bfailed" id="step-1" data-step="second"/)
+    expect(drawn).to match(/<path class="edge[^"]*\berror-chain" data-from="0" data-to="1"/)
+    expect(cli_ok("graph", File.join(CliSpec::PATTERNS, "diamond.yaml"), env: { "PATH" => dir })).to start_with("<svg")
     expect(engine.task_state(done)).to eq("complete") # the engine was left alone
   end
 

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "open3"
+require "rexml/document"
 require "tmpdir"
 
 # Issue 6: template and runtime graph analysis, and pictures. Expected values are worked out
@@ -32,6 +33,16 @@ RSpec.describe "Dependency-graph analysis" do
                        %w[reserve_stock ship notify], "fan_in",
                        { "charge_card" => %w[ship notify], "ship" => %w[notify] }]
   }.freeze
+
+  # The step groups and edge paths of an SVG picture, read back with an XML parser.
+  def svg_parts(svg)
+    doc = REXML::Document.new(svg)
+    expect(doc.root.name).to eq("svg")
+    nodes = []
+    doc.root.each_recursive { |e| nodes << e }
+    [nodes.select { |e| e.name == "g" && e.attributes["class"].to_s.split.first == "step" },
+     nodes.select { |e| e.name == "path" && e.attributes["class"].to_s.split.first == "edge" }]
+  end
 
   def namespace_of(name) = name == "fulfil_order" ? "shop" : "fixtures"
 
@@ -122,6 +133,29 @@ RSpec.describe "Dependency-graph analysis" do
       expect(mermaid).to match(/classDef pending /)
     end
 
+    it "draws the task as SVG without Graphviz: each step once, the failed step and the edges into it marked" do
+      id = engine.submit_task("mixed_failing", {}, namespace: "fixtures")
+      expect(engine.wait_for_task(id, timeout: 20).status).to eq(:error)
+      task = engine.task(id)
+      steps, edges = svg_parts(task.to_svg)
+      classes = steps.to_h { |g| [g.attributes["data-step"], g.attributes["class"].split] }
+      expect(classes.keys).to match_array(task.steps.map(&:name))
+      expect(classes["transform_b"]).to include("step", "state-error", "failed")
+      expect(classes["merge"]).to include("state-pending")
+      expect(classes["audit"]).to include("state-complete")
+      expect(classes.values.flatten).to include("critical")
+      expect(steps.find { |g| g.attributes["data-step"] == "transform_b" }.attributes["data-step-id"])
+        .to eq(task.steps.find_by(name: "transform_b").step_id.to_s)
+
+      index = steps.to_h { |g| [g.attributes["id"].delete_prefix("step-").to_i, g.attributes["data-step"]] }
+      drawn = edges.map { |e| [index.fetch(e.attributes["data-from"].to_i), index.fetch(e.attributes["data-to"].to_i)] }
+      dependencies = task.template_dependency_graph.flat_map { |c, ps| ps.map { |p| [p, c] } }
+      expect(drawn).to match_array(dependencies)
+      chain = edges.select { |e| e.attributes["class"].split.include?("error-chain") }
+      expect(chain.map { |e| index.fetch(e.attributes["data-to"].to_i) }).to eq(%w[transform_b])
+      expect(task.runtime_graph_analyzer.to_svg).to eq(task.to_svg)
+    end
+
     it "counts the roots of a created, unstarted task as ready to run in parallel" do
       id = engine.create_task("mixed_failing", {}, namespace: "fixtures", durable: true)
       analysis = engine.task(id).runtime_graph_analyzer.analyze
@@ -180,6 +214,28 @@ RSpec.describe "Dependency-graph analysis" do
       expect(lines.grep(/\Aclass /).join).to include("complete")
     end
 
+    it "draws a template as SVG: no states, the longest path marked, a cycle drawn" do
+      analyzer = TaskerCore::TemplateGraphAnalyzer.from_file(mixed)
+      steps, edges = svg_parts(analyzer.to_svg)
+      expect(steps.map { |g| g.attributes["data-step"] }).to match_array(EXPECTED["mixed"][2].flatten)
+      expect(edges.size).to eq(analyzer.dependency_graph.values.sum(&:size))
+      expect(steps.map { |g| g.attributes["class"] }.uniq).to match_array(["step", "step critical"])
+      expect(steps.select { |g| g.attributes["class"].include?("critical") }.map { |g| g.attributes["data-step"] })
+        .to eq(EXPECTED["mixed"][3])
+
+      cyclic = TaskerCore::TemplateGraphAnalyzer.from_yaml(<<~YAML, source: "cyclic.yaml")
+        name: cyclic
+        step_templates:
+          - { name: a, handler_class: H, depends_on_step: '<c> & "d"' }
+          - { name: b, handler_class: H, depends_on_step: a }
+          - { name: '<c> & "d"', handler_class: H, depends_on_step: b }
+      YAML
+      steps, edges = svg_parts(cyclic.to_svg)
+      expect(steps.map { |g| g.attributes["data-step"] }).to eq(['a', 'b', '<c> & "d"'])
+      expect(edges.map { |e| e.attributes["class"] }).to include("edge back")
+      expect(engine.template_graph("mixed", namespace: "fixtures").to_svg).to include('data-step="merge"')
+    end
+
     it "escapes step names Mermaid and DOT would misread" do
       analyzer = TaskerCore::TemplateGraphAnalyzer.from_yaml(<<~YAML, source: "odd.yaml")
         name: odd
@@ -204,19 +260,18 @@ RSpec.describe "Dependency-graph analysis" do
       end
     end
 
-    it "rake tasker:graph writes an SVG (or Mermaid without dot) for a template file" do
+    it "rake tasker:graph writes an SVG for a template file, with no Graphviz needed" do
       Dir.mktmpdir do |out|
         root = File.expand_path("../../..", __dir__)
-        stdout, err, status = Open3.capture3({ "OUT" => out }, "rake", "tasker:graph[#{mixed}]", chdir: root)
+        # A PATH holding only Ruby's own directory: no `dot`.
+        env = { "OUT" => out, "PATH" => File.dirname(RbConfig.ruby) }
+        rake = Gem.bin_path("rake", "rake")
+        stdout, err, status = Open3.capture3(env, RbConfig.ruby, rake, "tasker:graph[#{mixed}]", chdir: root)
         expect(status).to be_success, err
         target = stdout.strip
         expect(File.dirname(target)).to eq(out)
-        if system("which dot > /dev/null 2>&1")
-          expect(target).to end_with("mixed.svg")
-          expect(File.read(target)).to include("<svg")
-        else
-          expect(File.read(target)).to start_with("flowchart TD")
-        end
+        expect(target).to end_with("mixed.svg")
+        expect(File.read(target)).to start_with("<svg").and include('data-step="merge"')
         _, err, status = Open3.capture3("rake", "tasker:graph[/nonexistent.yaml]", chdir: root)
         expect(status).not_to be_success
         expect(err).to include("/nonexistent.yaml: cannot read")

@@ -4,11 +4,12 @@
 
 use crate::helpers::convert::interned_utf8;
 use crate::helpers::errors::{error, guard, to_ruby as err};
+use crate::helpers::nogvl::blocking;
 use crate::helpers::view::{to_ruby, Keys};
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
 use tasker_engine::StoredGraph as CoreGraph;
 use tasker_graph::{
-    analyze_template, to_dot, to_mermaid, Dag, RuntimeAnalysis, RuntimeGraph, StepFacts,
+    analyze_template, to_dot, to_mermaid, to_svg, Dag, RuntimeAnalysis, RuntimeGraph, StepFacts,
 };
 use tasker_model::TaskTemplate;
 
@@ -138,6 +139,18 @@ impl TaskGraph {
     /// Graphviz DOT text: steps filled by state, the critical path in thick red.
     fn to_dot(&self) -> String {
         to_dot(&self.dag, self.facts.as_deref(), &self.critical_path())
+    }
+
+    /// An SVG document laid out in Rust (no Graphviz): steps coloured by state, the critical
+    /// path and edges into failed steps marked. The layout is the slow part of a picture, so
+    /// it runs without the GVL; a panic becomes a Ruby exception.
+    fn to_svg(&self) -> Result<String, Error> {
+        let critical = self.critical_path();
+        guard(|| {
+            blocking("drawing the graph", || {
+                Ok(to_svg(&self.dag, self.facts.as_deref(), &critical))
+            })
+        })
     }
 
     /// The path to mark: by recorded durations once steps have run, else by step count.
@@ -303,5 +316,6 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     )?;
     class.define_method("to_mermaid", method!(TaskGraph::to_mermaid, 0))?;
     class.define_method("to_dot", method!(TaskGraph::to_dot, 0))?;
+    class.define_method("to_svg", method!(TaskGraph::to_svg, 0))?;
     Ok(())
 }

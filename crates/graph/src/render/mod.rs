@@ -1,20 +1,24 @@
-//! Pictures of a graph as text: Mermaid (`flowchart TD`, for Markdown and web pages) and
-//! Graphviz DOT (for `dot -Tsvg`).
+//! Pictures of a graph as text: Mermaid (`flowchart TD`, for Markdown and web pages),
+//! Graphviz DOT (for `dot -Tsvg`) and SVG laid out here (for web pages and files, with no
+//! Graphviz installed).
 //!
-//! Both draw the same thing: one box per step labelled with its name, an arrow from each
+//! All three draw the same thing: one box per step labelled with its name, an arrow from each
 //! parent to its child, boxes filled by state when [`StepFacts`] are given (neutral
 //! otherwise, e.g. for a template), and a path — usually a critical path — drawn thick and
 //! red. Node ids are generated (`s0`, `s1`, …) so that no step name, whatever characters it
 //! holds, can break the syntax; names appear only inside escaped, quoted labels.
 //!
-//! Neither function fails: facts missing for a step leave it neutral, and indices in the
+//! No function fails: facts missing for a step leave it neutral, and indices in the
 //! marked path that name no step are ignored, so a picture is always produced.
 
 mod dot;
+mod layout;
 mod mermaid;
+mod svg;
 
 pub use dot::to_dot;
 pub use mermaid::to_mermaid;
+pub use svg::to_svg;
 
 use crate::dag::Dag;
 use crate::runtime_analysis::StepFacts;

@@ -3,9 +3,10 @@
 module TaskerCore
   class CLI
     # `tasker-core graph TEMPLATE` or `graph --task ID`: a picture of a template's DAG, or of
-    # a stored task's with its steps coloured by state, as SVG (Graphviz's `dot`), Mermaid or
-    # DOT text, on stdout or into `--output`. A template with a dependency cycle is drawn
-    # rather than refused, so a broken one can be looked at.
+    # a stored task's with its steps coloured by state, as SVG (laid out by the graph crate,
+    # no Graphviz needed; the default), Mermaid or DOT text, on stdout or into `--output`. A
+    # template with a dependency cycle is drawn rather than refused, so a broken one can be
+    # looked at.
     class Graph < DatabaseCommand
       # One line for `tasker-core --help`.
       SUMMARY = "Draw a template's or a task's step graph (--format svg|mermaid|dot)"
@@ -33,8 +34,7 @@ module TaskerCore
         parser.on("--task ID", "A stored task's graph, its steps coloured by state (needs the database)") do |v|
           @task_id = id("--task", v)
         end
-        parser.on("-f", "--format FORMAT", "#{FORMATS.join(', ')} (default: svg when Graphviz's dot is " \
-                                           "installed, else mermaid)") do |v|
+        parser.on("-f", "--format FORMAT", "#{FORMATS.join(', ')} (default: svg, drawn without Graphviz)") do |v|
           raise UsageError, "--format #{v}: not one of #{FORMATS.join(', ')}" unless FORMATS.include?(v)
 
           @format = v
@@ -61,33 +61,15 @@ module TaskerCore
         draw(engine.task(@task_id))
       end
 
-      # `source` answers to_dot and to_mermaid.
+      # `source` answers to_svg, to_dot and to_mermaid.
       def draw(source)
-        format = @format || (dot_command ? "svg" : "mermaid")
-        text = case format
+        text = case @format || "svg"
                when "mermaid" then source.to_mermaid
                when "dot" then source.to_dot
-               else svg(source.to_dot)
+               else source.to_svg
                end
         @output ? File.write(@output, text) : @out.write(text.end_with?("\n") ? text : "#{text}\n")
         CLI::EXIT_OK
-      end
-
-      def svg(dot_text)
-        dot = dot_command or raise Failure, "--format svg needs Graphviz's dot on PATH (Debian: apt install " \
-                                            "graphviz); --format mermaid or dot needs nothing"
-        svg = IO.popen([dot, "-Tsvg"], "r+") do |io|
-          io.write(dot_text)
-          io.close_write
-          io.read
-        end
-        raise Failure, "#{dot} failed (exit #{$?.exitstatus})" unless $?.success?
-
-        svg
-      end
-
-      def dot_command
-        ENV.fetch("PATH", "").split(File::PATH_SEPARATOR).map { |d| File.join(d, "dot") }.find { |f| File.executable?(f) }
       end
     end
   end

@@ -313,7 +313,10 @@ impl Dialect for PgDb {
         sql: &'static str,
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
-        params.iter().fold(sqlx::query(sql).persistent(false), bind).fetch_all(conn)
+        params
+            .iter()
+            .fold(sqlx::query(sql).persistent(false), bind)
+            .fetch_all(conn)
     }
 
     async fn begin_read(&self) -> Result<Session, sqlx::Error> {

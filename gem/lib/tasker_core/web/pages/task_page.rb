@@ -48,12 +48,10 @@ module TaskerCore
           notice.is_a?(String) && !notice.empty? ? %(<p class="flash" id="flash">#{h(notice)}</p>) : ""
         end
 
-        # The DAG picture, when the task can draw itself as SVG (the engine's own layout);
-        # otherwise its Mermaid text, which says the same in words.
+        # The engine lays the DAG out itself (no Graphviz) and escapes the names it writes;
+        # the SVG marks failed steps (`failed`), the critical path (`critical`) and states.
         def dag(task)
-          return task.to_svg if task.respond_to?(:to_svg)
-
-          %(<pre class="mermaid">#{h(task.to_mermaid)}</pre>)
+          task.to_svg
         rescue TaskerCore::Error => e
           %(<p class="muted">The graph is not available: #{h(e.message)}</p>)
         end

@@ -51,8 +51,10 @@ RSpec.describe "The dashboard in Chromium" do
     driver.manage.window.resize_to(1280, 1100)
   end
 
+  # Waits for the block to return something truthy; a confirm() not open yet is waited for too.
   def wait_for(seconds = 20, &block)
-    Selenium::WebDriver::Wait.new(timeout: seconds, interval: 0.02).until(&block)
+    ignored = [Selenium::WebDriver::Error::NoSuchElementError, Selenium::WebDriver::Error::NoSuchAlertError]
+    Selenium::WebDriver::Wait.new(timeout: seconds, interval: 0.02, ignore: ignored).until(&block)
   end
 
   it "shows the pages, marks the failed step, retries it to completion, and refuses a POST without a token" do

@@ -24,7 +24,7 @@ RSpec.describe "TaskerCore::Web mounted in Rails routes" do
   it "serves the app's running engine under the mount point" do
     WebSpecHandler.broken = false
     WebSpecHandler.gate = Queue.new
-    engine = TaskerCore.start(templates: nil, workers: 1, database_url: SpecStore.url, recover: false,
+    engine = TaskerCore.start(templates: nil, workers: 1, database_url: isolated_store, recover: false,
                               backoff_scale: 0.001, instrument: false)
     engine.register_template(WebSpecHelpers::TEMPLATE, source: "web_order.yaml")
     id = engine.submit_task("web_order", { "mode" => "block" }, namespace: "web_spec")

@@ -40,7 +40,7 @@ module WebSpecHelpers
   def engine_with_tasks
     WebSpecHandler.broken = true
     WebSpecHandler.gate = Queue.new
-    engine = start_engine(templates: nil, workers: 2)
+    engine = start_engine(templates: nil, workers: 2, database_url: isolated_store)
     engine.register_template(TEMPLATE, source: "web_order.yaml")
     ids = {}
     ids[:complete] = engine.submit_task("web_order", { "mode" => "ok" }, namespace: "web_spec")
@@ -53,6 +53,14 @@ module WebSpecHelpers
     # The pages read the store: every finished step must be written (group commit) first.
     engine.flush
     [engine, ids]
+  end
+
+  # A store of the dashboard specs' own (a SQLite file, or on PostgreSQL a schema reset now):
+  # the pages list every task, so other specs' tasks in the shared schema must not show.
+  def isolated_store
+    return SpecStore.url unless %w[sqlite postgres].include?(SpecStore::KIND)
+
+    SpecStore.isolated_url("web", Dir.mktmpdir("tasker-web"))
   end
 
   # Lets a blocked handler finish, so the engine can stop.

@@ -12,6 +12,7 @@ require_relative "cli/tasks"
 require_relative "cli/show_task"
 require_relative "cli/graph"
 require_relative "cli/task_operations"
+require_relative "cli/web"
 
 module TaskerCore
   # The `tasker-core` executable: `tasker-core COMMAND [options]`.
@@ -38,7 +39,8 @@ module TaskerCore
                  "graph" => "TaskerCore::CLI::Graph", "status" => "TaskerCore::CLI::Status",
                  "tasks" => "TaskerCore::CLI::Tasks", "task" => "TaskerCore::CLI::ShowTask",
                  "retry" => "TaskerCore::CLI::RetryStep", "cancel" => "TaskerCore::CLI::CancelTask",
-                 "resolve" => "TaskerCore::CLI::ResolveTask" }.freeze
+                 "resolve" => "TaskerCore::CLI::ResolveTask",
+                 "web" => "TaskerCore::CLI::Web" }.freeze
 
     # Runs the executable with `argv` and returns its exit status.
     # @param argv [Array<String>]

@@ -179,6 +179,18 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
 
+    /// Like [`Dialect::rows`], but planned for these parameters on every call: for a
+    /// statement whose best plan depends on which optional filters are given (the task
+    /// listing), where one cached generic plan would serve every filter with the plan of
+    /// the worst (PostgreSQL: an unnamed statement; SQLite plans per call anyway).
+    fn rows_planned<'e>(
+        conn: &'e mut <Self::Db as Database>::Connection,
+        sql: &'static str,
+        params: &'e [Param<'e>],
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e {
+        Self::rows(conn, sql, params)
+    }
+
     fn begin_batch(&self) -> impl Future<Output = Result<Self::Writer, sqlx::Error>> + Send;
 
     /// Writes a checked plan (see `plan.rs`), verifying in the database every head the

@@ -41,7 +41,8 @@ impl<D: InsightRows + Listing> SqlStore<D> {
                 Param::Int(limit),
             ];
             let mut conn = self.inner.db.begin_read().await?;
-            let rows = D::rows(&mut conn, D::LIST.tasks, &params).await?;
+            // Planned per call: the best plan depends on which filters are given.
+            let rows = D::rows_planned(&mut conn, D::LIST.tasks, &params).await?;
             D::end_read(conn).await?;
             rows.iter()
                 .map(listing)

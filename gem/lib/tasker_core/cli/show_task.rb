@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "../task_history"
+
 module TaskerCore
   class CLI
     # `tasker-core task ID`: one task as stored — its state and context, each step's state,
@@ -38,21 +40,12 @@ module TaskerCore
         [step.name, step.step_id, step.current_state, step.attempts, step.retry_limit, last_error(step)]
       end
 
-      # The most recent failure's class and message, from its transition's metadata.
-      def last_error(step)
-        failure = step.state_transitions.reverse.find { |t| t.to_state == "error" }
-        return "" unless failure
-
-        meta = failure.metadata || {}
-        [meta["error_class"], meta["error_message"] || meta["reason"]].compact.join(": ")[0, 160]
-      end
+      def last_error(step) = TaskerCore::TaskHistory.last_error(step)
 
       def history(task)
-        lines = task.state_transitions.map { |t| [t.created_at, "task #{t.from_state || '-'} -> #{t.to_state}"] }
-        task.steps.each do |step|
-          step.state_transitions.each { |t| lines << [t.created_at, "step #{step.name} #{t.from_state || '-'} -> #{t.to_state}"] }
+        TaskerCore::TaskHistory.new(task).entries.map do |e|
+          "#{time(e.at)}  #{e.subject} #{e.from_state || '-'} -> #{e.to_state}"
         end
-        lines.sort_by(&:first).map { |at, what| "#{time(at)}  #{what}" }
       end
 
       def json_ready(value)

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require "socket"
+require_relative "../store_status"
 
 module TaskerCore
   class CLI
@@ -13,17 +13,13 @@ module TaskerCore
       private
 
       def perform(engine)
-        health = Insights::SystemHealthCounts.from_store(engine: engine).to_h
-        # Not this command's own (client) process.
-        processes = Insights::Processes.all(engine: engine).reject do |p|
-          p.pid == ::Process.pid && p.hostname == Socket.gethostname
-        end
+        status = TaskerCore::StoreStatus.read(engine)
+        health = status.health
+        processes = status.processes
         return print_json(health: health, processes: processes.map { |p| json_ready(p) }) if @json
 
         @out.puts "database  #{engine.database_url}"
-        print_table(%w[states tasks steps], STATES.map do |state|
-          [state, health[:"#{state}_tasks"], health[:"#{state}_steps"]]
-        end + [["total", health[:total_tasks], health[:total_steps]]])
+        print_table(%w[states tasks steps], status.counts)
         @out.puts "retryable errors #{health[:retryable_error_steps]}, retries exhausted #{health[:exhausted_retry_steps]}"
         return CLI::EXIT_OK if processes.empty?
 

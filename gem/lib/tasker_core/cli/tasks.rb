@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require "time"
+require_relative "../task_filter"
 
 module TaskerCore
   class CLI
@@ -22,9 +22,7 @@ module TaskerCore
 
       def define_command_options(parser)
         parser.on("-s", "--state STATE", "Only tasks in this state (#{STATES.join(', ')})") do |v|
-          raise UsageError, "--state #{v}: not one of #{STATES.join(', ')}" unless STATES.include?(v)
-
-          @filter[:state] = v
+          @filter[:state] = filter_value { TaskerCore::TaskFilter.state(v) }
         end
         parser.on("-n", "--namespace NAME", "Only tasks of templates in this namespace") { |v| @filter[:namespace] = v }
         parser.on("--name NAME", "Only tasks of templates with this name") { |v| @filter[:name] = v }
@@ -37,14 +35,13 @@ module TaskerCore
         end
       end
 
-      def since(value)
-        if (m = value.match(/\A(\d+)([smhd])\z/))
-          return Time.now - (Integer(m[1]) * { "s" => 1, "m" => 60, "h" => 3600, "d" => 86_400 }.fetch(m[2]))
-        end
+      def since(value) = filter_value { TaskerCore::TaskFilter.since(value) }
 
-        Time.iso8601(value)
-      rescue ArgumentError
-        raise UsageError, "--since #{value}: expected an ISO 8601 time (2026-12-01T00:00:00Z) or an age (30m, 2h, 7d)"
+      # TaskFilter names the filter ("since X: ..."); the command line calls it an option.
+      def filter_value
+        yield
+      rescue ArgumentError => e
+        raise UsageError, "--#{e.message}"
       end
 
       def perform(engine)

@@ -1,0 +1,161 @@
+# frozen_string_literal: true
+
+require_relative "web_helpers"
+
+# The dashboard as a Rack app, driven with Rack::MockRequest against a real engine and
+# store: authorization, error pages, CSRF refusal, escaping, mounting under a path.
+RSpec::Matchers.define_negated_matcher :exclude, :include
+
+RSpec.describe TaskerCore::Web::App do
+  include WebSpecHelpers
+
+  before(:context) { @saved_env = ENV.to_h.slice("RACK_ENV", "RAILS_ENV") }
+
+  after do
+    release_blocked
+    TaskerCore::Web.authorize = nil
+    %w[RACK_ENV RAILS_ENV].each { |k| @saved_env.key?(k) ? ENV[k] = @saved_env[k] : ENV.delete(k) }
+  end
+
+  let(:secret) { "spec-secret-#{'x' * 32}" }
+  let(:setup) { engine_with_tasks }
+  let(:engine) { setup[0] }
+  let(:ids) { setup[1] }
+  let(:app) { described_class.new(engine: engine, secret: secret) }
+  let(:mock) { Rack::MockRequest.new(app) }
+
+  # A GET that keeps the session cookie, and the form token of the page it returned.
+  def session_and_token(path)
+    response = mock.get(path)
+    cookie = response["Set-Cookie"][/\A[^;]+/]
+    token = response.body[/name="authenticity_token" value="([^"]+)"/, 1]
+    [cookie, token]
+  end
+
+  describe "authorization" do
+    it "is closed in production when no hook is set, and says how to open it" do
+      ENV["RACK_ENV"] = "production"
+      response = mock.get("/tasks")
+      expect(response.status).to eq(403)
+      expect(response.body).to include("TaskerCore::Web.authorize")
+      expect(response.body).not_to include("web_order")
+    end
+
+    it "lets the hook decide, in production too" do
+      ENV["RAILS_ENV"] = "production"
+      TaskerCore::Web.authorize = ->(request) { request.get_header("HTTP_X_ADMIN") == "yes" }
+      expect(mock.get("/tasks").status).to eq(403)
+      expect(mock.get("/tasks", "HTTP_X_ADMIN" => "yes").status).to eq(200)
+    end
+
+    it "is open outside production when no hook is set" do
+      ENV.delete("RACK_ENV")
+      ENV.delete("RAILS_ENV")
+      expect(mock.get("/").status).to eq(200)
+    end
+  end
+
+  describe "error pages" do
+    it "answers an unknown task id with 404 naming it, and no backtrace" do
+      response = mock.get("/tasks/987654321")
+      expect(response.status).to eq(404)
+      expect(response.body).to include("No task 987654321")
+      expect(response.body).not_to match(/\.rb:\d+/)
+      expect(mock.get("/tasks/abc").status).to eq(404)
+      expect(mock.get("/nowhere").status).to eq(404)
+    end
+
+    it "answers a bad filter with 400 naming the filter" do
+      { "state=bogus" => "state bogus", "since=yesterday" => "since yesterday", "limit=0" => "limit 0",
+        "before=-3" => "before -3" }.each do |query, named|
+        response = mock.get("/tasks?#{query}")
+        expect(response.status).to eq(400), query
+        expect(response.body).to include(named)
+      end
+    end
+
+    it "answers an action on a missing step with 404 and an action the state refuses with 409" do
+      cookie, token = session_and_token("/tasks/#{ids[:error]}")
+      missing = mock.post("/steps/987654321/retry", "HTTP_COOKIE" => cookie, params: { "authenticity_token" => token })
+      expect(missing.status).to eq(404)
+      refused = mock.post("/tasks/#{ids[:complete]}/resolve", "HTTP_COOKIE" => cookie,
+                                                              params: { "authenticity_token" => token })
+      expect(refused.status).to eq(409)
+      expect(engine.task(ids[:complete]).current_state).to eq("complete")
+    end
+  end
+
+  describe "CSRF" do
+    it "refuses a POST without a token, with a forged token, or without the session cookie, and changes nothing" do
+      cookie, token = session_and_token("/tasks/#{ids[:running]}")
+      path = "/tasks/#{ids[:running]}/cancel"
+      expect(mock.post(path, "HTTP_COOKIE" => cookie, params: { "reason" => "x" }).status).to eq(403)
+      expect(mock.post(path, "HTTP_COOKIE" => cookie, params: { "authenticity_token" => "0" * 64 }).status).to eq(403)
+      expect(mock.post(path, params: { "authenticity_token" => token }).status).to eq(403)
+      other = described_class.new(engine: engine, secret: "another-secret-#{'y' * 32}")
+      expect(Rack::MockRequest.new(other).post(path, "HTTP_COOKIE" => cookie,
+                                                     params: { "authenticity_token" => token }).status).to eq(403)
+      expect(engine.task(ids[:running]).current_state).to eq("in_progress")
+    end
+
+    it "accepts the page's own form: the task is cancelled with the reason" do
+      cookie, token = session_and_token("/tasks/#{ids[:running]}")
+      response = mock.post("/tasks/#{ids[:running]}/cancel", "HTTP_COOKIE" => cookie,
+                                                             params: { "authenticity_token" => token, "reason" => "test run" })
+      expect(response.status).to eq(303)
+      expect(response["Location"]).to start_with("/tasks/#{ids[:running]}?done=")
+      task = engine.task(ids[:running])
+      expect(task.current_state).to eq("cancelled")
+      expect(task.state_transitions.last.metadata["reason"]).to eq("test run")
+    end
+  end
+
+  describe "escaping" do
+    it "escapes error messages, contexts and echoed filters" do
+      body = mock.get("/tasks/#{ids[:error]}").body
+      expect(body).not_to include(WebSpecHandler::HOSTILE)
+      expect(body).to include(CGI.escapeHTML(WebSpecHandler::HOSTILE))
+      expect(body).not_to include("<script>alert('ctx')")
+      expect(body).to include("&lt;script&gt;")
+      listing = mock.get("/tasks?namespace=%22%3E%3Cscript%3Ealert(1)%3C/script%3E").body
+      expect(listing).not_to include("<script>alert(1)")
+      expect(listing).to include("&quot;&gt;&lt;script&gt;alert(1)")
+    end
+  end
+
+  describe "pages" do
+    it "renders the overview with counts, the chart and the slowest steps" do
+      response = mock.get("/")
+      expect(response.status).to eq(200)
+      expect(response.body).to include('id="health"', "<svg", "Slowest steps", "web_spec/web_order")
+    end
+
+    it "lists tasks newest first, filters by state, and pages by keyset" do
+      body = mock.get("/tasks?limit=2").body
+      listed = body.scan(%r{href="/tasks/(\d+)"}).flatten.map(&:to_i).uniq
+      expect(listed).to eq([ids[:running], ids[:error]])
+      older = body[/id="older" href="([^"]+)"/, 1]
+      expect(CGI.unescapeHTML(older)).to eq("/tasks?limit=2&before=#{ids[:error]}")
+      expect(mock.get(CGI.unescapeHTML(older)).body).to include(%(href="/tasks/#{ids[:complete]}"))
+      errors = mock.get("/tasks?state=error").body
+      expect(errors).to include(%(href="/tasks/#{ids[:error]}")).and(exclude(%(href="/tasks/#{ids[:complete]}")))
+    end
+
+    it "links under the mount point when mounted (SCRIPT_NAME)" do
+      body = mock.get("/tasks", "SCRIPT_NAME" => "/tasker").body
+      expect(body).to include(%(href="/tasker/tasks/#{ids[:running]}"))
+      expect(mock.get("/", "SCRIPT_NAME" => "/tasker")["Set-Cookie"]).to include("path=/tasker")
+    end
+
+    it "shows the processes page" do
+      expect(mock.get("/processes").status).to eq(200)
+    end
+
+    it "mounted as TaskerCore::Web without a started engine, says so with 503" do
+      skip "a process-wide engine is running" if TaskerCore.engine
+      response = Rack::MockRequest.new(TaskerCore::Web).get("/tasks")
+      expect(response.status).to eq(503)
+      expect(response.body).to include("TaskerCore is not started")
+    end
+  end
+end

@@ -26,7 +26,10 @@ module TaskerCore
         return now - (Integer(m[1], 10) * UNITS.fetch(m[2]))
       end
 
-      Time.iso8601(value.to_s.strip)
+      text = value.to_s.strip
+      # Without an offset, UTC (the times the dashboard and the CLI show), not the server's zone.
+      text += "Z" if text.match?(/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?\z/)
+      Time.iso8601(text)
     rescue ArgumentError
       raise ArgumentError, "since #{value}: expected an ISO 8601 time (2026-12-01T00:00:00Z) or an age (30m, 2h, 7d)"
     end

@@ -9,12 +9,13 @@ RSpec::Matchers.define_negated_matcher :exclude, :include
 RSpec.describe TaskerCore::Web::App do
   include WebSpecHelpers
 
-  before(:context) { @saved_env = ENV.to_h.slice("RACK_ENV", "RAILS_ENV") }
+  ENVIRONMENT = %w[RACK_ENV RAILS_ENV APP_ENV].freeze
+  before(:context) { @saved_env = ENV.to_h.slice(*ENVIRONMENT) }
 
   after do
     release_blocked
     TaskerCore::Web.authorize = nil
-    %w[RACK_ENV RAILS_ENV].each { |k| @saved_env.key?(k) ? ENV[k] = @saved_env[k] : ENV.delete(k) }
+    ENVIRONMENT.each { |k| @saved_env.key?(k) ? ENV[k] = @saved_env[k] : ENV.delete(k) }
   end
 
   let(:secret) { "spec-secret-#{'x' * 32}" }
@@ -48,10 +49,22 @@ RSpec.describe TaskerCore::Web::App do
       expect(mock.get("/tasks", "HTTP_X_ADMIN" => "yes").status).to eq(200)
     end
 
-    it "is open outside production when no hook is set" do
-      ENV.delete("RACK_ENV")
-      ENV.delete("RAILS_ENV")
+    it "is open in development and test when no hook is set (no environment named counts as development)" do
+      ENVIRONMENT.each { |k| ENV.delete(k) }
       expect(mock.get("/").status).to eq(200)
+      ENV["RACK_ENV"] = "test"
+      expect(mock.get("/").status).to eq(200)
+    end
+
+    it "is closed in any other environment, staging too, for POSTs as well, changing nothing" do
+      ENVIRONMENT.each { |k| ENV.delete(k) }
+      cookie, token = session_and_token("/tasks/#{ids[:running]}")
+      ENV["APP_ENV"] = "staging"
+      expect(mock.get("/tasks").status).to eq(403)
+      cancel = mock.post("/tasks/#{ids[:running]}/cancel", "HTTP_COOKIE" => cookie,
+                                                            params: { "authenticity_token" => token })
+      expect(cancel.status).to eq(403)
+      expect(engine.task(ids[:running]).current_state).to eq("in_progress")
     end
   end
 
@@ -65,9 +78,21 @@ RSpec.describe TaskerCore::Web::App do
       expect(mock.get("/nowhere").status).to eq(404)
     end
 
+    it "reads a since time without an offset as UTC, the zone every page shows" do
+      expect(TaskerCore::TaskFilter.since("2026-12-01T00:00:00")).to eq(Time.utc(2026, 12, 1))
+      expect(TaskerCore::TaskFilter.since("2026-12-01T00:00:00+02:00")).to eq(Time.utc(2026, 11, 30, 22))
+    end
+
+    it "answers a query string it cannot parse with 400, not 500" do
+      response = mock.get("/tasks?a[]=1&a[b]=2")
+      expect(response.status).to eq(400)
+      expect(response.body).to include("Malformed request")
+    end
+
     it "answers a bad filter with 400 naming the filter" do
       { "state=bogus" => "state bogus", "since=yesterday" => "since yesterday", "limit=0" => "limit 0",
-        "before=-3" => "before -3" }.each do |query, named|
+        "before=-3" => "before -3", "before=99999999999999999999" => "before 99999999999999999999",
+        "since=2026-12-01T00:00:00X" => "since 2026-12-01T00:00:00X" }.each do |query, named|
         response = mock.get("/tasks?#{query}")
         expect(response.status).to eq(400), query
         expect(response.body).to include(named)
@@ -92,6 +117,10 @@ RSpec.describe TaskerCore::Web::App do
       expect(mock.post(path, "HTTP_COOKIE" => cookie, params: { "reason" => "x" }).status).to eq(403)
       expect(mock.post(path, "HTTP_COOKIE" => cookie, params: { "authenticity_token" => "0" * 64 }).status).to eq(403)
       expect(mock.post(path, params: { "authenticity_token" => token }).status).to eq(403)
+      # A real token, of another session: tokens are bound to their session's cookie.
+      _, other_token = session_and_token("/tasks/#{ids[:running]}")
+      expect(other_token).not_to eq(token)
+      expect(mock.post(path, "HTTP_COOKIE" => cookie, params: { "authenticity_token" => other_token }).status).to eq(403)
       other = described_class.new(engine: engine, secret: "another-secret-#{'y' * 32}")
       expect(Rack::MockRequest.new(other).post(path, "HTTP_COOKIE" => cookie,
                                                      params: { "authenticity_token" => token }).status).to eq(403)

@@ -2,6 +2,7 @@
 
 require_relative "web_helpers"
 require "net/http"
+require "io/wait"
 require "open3"
 require "rbconfig"
 
@@ -30,9 +31,10 @@ RSpec.describe "tasker-core web" do
     expect(engine.wait_for_task(id, timeout: 20)).to be_complete
     engine.close # one engine process per SQLite file
 
-    Open3.popen3({ "TASKER_DATABASE_URL" => nil, "RACK_ENV" => nil, "RAILS_ENV" => nil },
+    Open3.popen3({ "TASKER_DATABASE_URL" => nil, "RACK_ENV" => nil, "RAILS_ENV" => nil, "APP_ENV" => nil },
                  *command, "-d", url, "--port", "0") do |_in, out, err, wait|
-      line = out.gets.to_s
+      # A server that never says where it listens fails the example instead of hanging CI.
+      line = out.wait_readable(60) ? out.gets.to_s : ""
       base = line[%r{http://127\.0\.0\.1:\d+}] or raise "no URL in #{line.inspect}: #{err.read}"
       tasks = Net::HTTP.get_response(URI("#{base}/tasks"))
       expect(tasks.code).to eq("200")

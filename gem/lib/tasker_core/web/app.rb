@@ -14,6 +14,11 @@ module TaskerCore
 
       # The largest id the store's BIGINT keys hold.
       MAX_ID = (2**63) - 1
+      # What Rack raises for a query string or form body it cannot parse: a 400, not a 500.
+      MALFORMED = [EOFError, (Rack::Utils::InvalidParameterError if defined?(Rack::Utils::InvalidParameterError)),
+                   (Rack::Utils::ParameterTypeError if defined?(Rack::Utils::ParameterTypeError)),
+                   (Rack::QueryParser::ParamsTooDeepError if defined?(Rack::QueryParser::ParamsTooDeepError))]
+                  .compact.freeze
 
       # The task, or a 404 naming the id.
       # @param engine [TaskerCore::Engine]
@@ -40,25 +45,30 @@ module TaskerCore
       # @return [Array] a Rack response
       def call(env)
         request = Rack::Request.new(env)
-        csrf = Csrf.new(@secret || Web.secret)
-        session = csrf.session_id(request)
-        # A first visit gets a session now: its forms carry the token of the cookie this
-        # response sets. A POST never passes with it (verify! reads the request's cookie).
-        fresh = session.nil?
-        session ||= csrf.new_session_id
+        csrf = session = fresh = nil
         response = begin
+          csrf = Csrf.new(@secret || Web.secret)
+          session = csrf.session_id(request)
+          # A first visit gets a session now: its forms carry the token of the cookie this
+          # response sets. A POST never passes with it (verify! reads the request's cookie).
+          fresh = session.nil?
+          session ||= csrf.new_session_id
           Authorization.check!(request, @authorize || Web.authorize)
           csrf.verify!(request) if request.post?
           route(request, View.new(nil, request, request.script_name.to_s, csrf.token(session)))
         rescue HttpError => e
           error_page(request, e.status, e.message)
+        rescue *MALFORMED => e
+          error_page(request, 400, "Malformed request (#{e.class.name.split('::').last}).")
         rescue TaskerCore::Error => e
           error_page(request, 500, "#{e.class.name.split('::').last}: #{e.message}")
         rescue StandardError => e
           env["rack.errors"]&.puts("tasker-core web: #{e.class}: #{e.message}\n#{e.backtrace&.first(20)&.join("\n")}")
           error_page(request, 500, "Internal error (#{e.class}); the details are in the server's log.")
         end
-        response[1]["Set-Cookie"] = csrf.cookie(session, path: request.script_name.to_s, secure: request.ssl?) if fresh
+        if fresh
+          response[1]["Set-Cookie"] = csrf.cookie(session, path: request.script_name.to_s, secure: request.ssl?)
+        end
         response
       end
 

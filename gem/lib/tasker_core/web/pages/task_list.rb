@@ -45,7 +45,7 @@ module TaskerCore
           f[:namespace] = param("namespace") if param("namespace")
           f[:name] = param("name") if param("name")
           f[:since] = TaskFilter.since(param("since")) if param("since")
-          f[:before] = TaskFilter.integer("before", param("before"), min: 1) if param("before")
+          f[:before] = TaskFilter.integer("before", param("before"), min: 1, max: App::MAX_ID) if param("before")
           f[:limit] = TaskFilter.integer("limit", param("limit"), min: 1, max: MAX_PER_PAGE) if param("limit")
           f
         rescue ArgumentError => e

@@ -1,0 +1,64 @@
+# frozen_string_literal: true
+
+# Issue 15's two figures for one checkout, quick enough to alternate two builds in one
+# session (A/B) where the full workload bench (benches/workload.rb) takes many minutes:
+# one 4-step chain at a time, submitted then read back with `wait_for_task` (p50 and p90
+# of SAMPLES, and the store batches per task), then 2,000 chains submitted at once and
+# each read back (steps/s). Each run uses a store of its own: a new PostgreSQL schema
+# (dropped at the end) or a new SQLite file.
+#
+#   for i in 1 2 3; do for c in ../base .; do
+#     ruby benches/chain_ab.rb $c postgres://postgres@127.0.0.1:5432/test
+#   done; done
+#
+# ARGV[0]: the checkout whose gem/lib (and built extension) to load; ARGV[1]: a PostgreSQL
+# server URL, or `sqlite`. Knobs: SAMPLES (default 500), TASKS (2,000).
+require "tmpdir"
+root = File.expand_path(ARGV.fetch(0))
+$LOAD_PATH.unshift File.join(root, "gem/lib")
+require "tasker_core"
+require File.join(root, "fixtures/handlers/recording")
+require "pg" unless ARGV.fetch(1) == "sqlite"
+
+samples = Integer(ENV.fetch("SAMPLES", "500"))
+tasks = Integer(ENV.fetch("TASKS", "2000"))
+dir = Dir.mktmpdir("chain_ab")
+schema = "chain_ab_#{Process.pid}"
+url = if ARGV[1] == "sqlite"
+        "sqlite://#{dir}/chain_ab.sqlite3"
+      else
+        PG.connect(ARGV[1]).tap { |c| c.exec("CREATE SCHEMA #{schema}") }.close
+        "#{ARGV[1]}#{ARGV[1].include?('?') ? '&' : '?'}options=-csearch_path%3D#{schema}"
+      end
+template = File.read(File.join(root, "fixtures/templates/patterns/linear.yaml"))
+               .gsub("Fixtures::RecordingHandler", "Fixtures::NoopHandler")
+engine = TaskerCore::Engine.start(workers: 4, batch_size: 16, database_url: url, instrument: false)
+begin
+  engine.register_template(template, source: "linear.yaml")
+  run = -> { engine.submit_task("linear", {}, namespace: "fixtures") }
+  200.times { engine.wait_for_task(run.call) } # warm-up
+  mono = -> { Process.clock_gettime(Process::CLOCK_MONOTONIC) }
+
+  batches = engine.stats[:store_batches]
+  latencies = Array.new(samples) do
+    started = mono.call
+    raise "not complete" unless engine.wait_for_task(run.call).complete?
+
+    mono.call - started
+  end.sort
+  per_task = (engine.stats[:store_batches] - batches).fdiv(samples)
+
+  started = mono.call
+  ids = Array.new(tasks) { run.call }
+  ids.each { |id| raise "not complete" unless engine.wait_for_task(id).complete? }
+  rate = tasks * 4 / (mono.call - started)
+
+  puts format("%s %s: one at a time p50 %.2f ms p90 %.2f ms (%.2f store batches/task); " \
+              "%d at once %d steps/s; load %s",
+              root, ARGV[1] == "sqlite" ? "sqlite" : "postgres", latencies[samples / 2] * 1e3,
+              latencies[samples * 9 / 10] * 1e3, per_task, tasks, rate, File.read("/proc/loadavg").split[0, 3].join(" "))
+ensure
+  engine.close
+  PG.connect(ARGV[1]).tap { |c| c.exec("SET client_min_messages = warning; DROP SCHEMA #{schema} CASCADE") }.close unless ARGV[1] == "sqlite"
+  FileUtils.rm_rf(dir)
+end

@@ -119,8 +119,10 @@ module TaskerCore
       @mutex.synchronize do
         return if @stopped || !@idle
 
-        @idle = false
+        # Started before the flag changes: a thread that cannot start leaves the watchdog
+        # idle, and the next arm tries again.
         @thread ||= start
+        @idle = false
         @wake.signal
       end
     end
@@ -197,6 +199,16 @@ module TaskerCore
           end
           wait = soonest && (soonest - Process.clock_gettime(Process::CLOCK_MONOTONIC)).clamp(0.001, TICK)
           @wake.wait(@mutex, wait)
+        end
+      end
+    ensure
+      # A watchdog that died (an error in a scan) must not leave the slots believing it awake:
+      # idle again, the next arm starts a new thread.
+      unless @stopped
+        warn("tasker-core: the step watchdog stopped (#{$!.class}: #{$!.message}); the next timed step restarts it") if $!
+        @mutex.synchronize do
+          @idle = true
+          @thread = nil
         end
       end
     end

@@ -80,7 +80,7 @@ module TaskerCore
       clean = threads.all? { |t| t.join([deadline - monotonic, 0].max) }
       @last_stop_stragglers = clean ? [] : stragglers
       kill unless clean
-      @watchdog.stop
+      @watchdog.stop # (kill stopped it already)
       clean
     end
 
@@ -95,8 +95,10 @@ module TaskerCore
     # @return [void]
     def kill
       quiet
-      threads.each(&:kill).each { |t| t.join(1) }
+      # The watchdog first: once it has stopped no timeout is on its way into a thread, where
+      # it could land in the ensure that a kill runs and take the kill's place.
       @watchdog.stop
+      threads.each(&:kill).each { |t| t.join(1) }
     end
 
     # Threads alive now.

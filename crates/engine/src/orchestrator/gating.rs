@@ -135,15 +135,7 @@ impl Orchestrator {
                 let _ = self.links.work[pool].0.send(step);
                 continue;
             }
-            let at = InflightStep {
-                task_id: step.task_id,
-                index: step.index,
-                attempt: step.attempt,
-            };
-            // Its caps are counted again when it is let out anew.
-            self.gate.finished(at);
-            let priority = self.tasks.get(&step.task_id).map_or(0, |t| t.priority);
-            self.gate.hold(step, priority, false, now);
+            self.regate(step, now);
         }
     }
 
@@ -155,16 +147,20 @@ impl Orchestrator {
         for pool in 0..self.links.work.len() {
             let queued: Vec<ReadyStep> = self.links.work[pool].1.try_iter().collect();
             for step in queued {
-                let at = InflightStep {
-                    task_id: step.task_id,
-                    index: step.index,
-                    attempt: step.attempt,
-                };
-                // Its caps are counted again when it is let out anew.
-                self.gate.finished(at);
-                let priority = self.tasks.get(&step.task_id).map_or(0, |t| t.priority);
-                self.gate.hold(step, priority, false, now);
+                self.regate(step, now);
             }
         }
+    }
+
+    /// A step taken back from a pool's queue waits in the gate again, by its task's
+    /// priority; its caps are counted again when it is let out anew.
+    fn regate(&mut self, step: ReadyStep, now: i64) {
+        self.gate.finished(InflightStep {
+            task_id: step.task_id,
+            index: step.index,
+            attempt: step.attempt,
+        });
+        let priority = self.tasks.get(&step.task_id).map_or(0, |t| t.priority);
+        self.gate.hold(step, priority, false, now);
     }
 }

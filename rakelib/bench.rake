@@ -98,15 +98,19 @@ module BenchRun
     nil
   end
 
-  # Writes docs/benchmarks.md from the results folder.
+  # Writes docs/benchmarks.md from the results folder; the hand-written blocks of the old
+  # document are carried over (Bench::DocSections).
   def report(commands, load_before:)
     require path("benches/support/report")
+    require path("benches/support/doc_sections")
+    before = File.read(path(DOC))
     Bench::Report.new(dir: path(DIR), commands: commands, root: ROOT, load_before: load_before).write(path(DOC))
     EngineCyclesSection.insert(path(DOC), path("#{DIR}/engine_cycles.json"))
     IdempotentSection.insert(path(DOC), path("#{DIR}/idempotent_submit.json"))
     require path("benches/support/operating_report")
     Bench::OperatingReport.insert(path(DOC), path("#{DIR}/operating_cost.json"))
-    puts "wrote #{DOC}"
+    kept = Bench::DocSections.carry_over(before, path(DOC))
+    puts "wrote #{DOC} (#{kept} hand-written blocks carried over)"
   end
 
   # The "Engine cycles (issue 23)" section of docs/benchmarks.md, from engine_cycles.json
@@ -121,11 +125,7 @@ module BenchRun
     module_function
 
     def insert(doc, json)
-      return unless File.exist?(json)
-
-      text = File.read(doc)
-      anchor = text.index("## How each number was measured") || text.length
-      File.write(doc, text.dup.insert(anchor, "#{render(JSON.parse(File.read(json)))}\n"))
+      Bench::DocSections.insert_before_method(doc, render(JSON.parse(File.read(json)))) if File.exist?(json)
     end
 
     def render(results)
@@ -179,11 +179,7 @@ module BenchRun
     module_function
 
     def insert(doc, json)
-      return unless File.exist?(json)
-
-      text = File.read(doc)
-      anchor = text.index("## How each number was measured") || text.length
-      File.write(doc, text.dup.insert(anchor, "#{render(JSON.parse(File.read(json)))}\n"))
+      Bench::DocSections.insert_before_method(doc, render(JSON.parse(File.read(json)))) if File.exist?(json)
     end
 
     def render(results)

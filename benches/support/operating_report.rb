@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require_relative "doc_sections"
 
 module Bench
   # The "Operating cost: timeouts, priority, concurrency limits (issue 17)" section of
@@ -16,11 +17,7 @@ module Bench
     # Inserts the section into `doc` when `json` exists.
     # @return [void]
     def insert(doc, json)
-      return unless File.exist?(json)
-
-      text = File.read(doc)
-      anchor = text.index("## How each number was measured") || text.length
-      File.write(doc, text.dup.insert(anchor, "#{render(JSON.parse(File.read(json)))}\n"))
+      DocSections.insert_before_method(doc, render(JSON.parse(File.read(json)))) if File.exist?(json)
     end
 
     # @param results [Hash] operating_cost.json

@@ -56,7 +56,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections for a file: one writer at a time (WAL), the rest serve concurrent reads.
+/// Connections for a file's reads (WAL lets them run beside the writer).
 const FILE_CONNECTIONS: u32 = 4;
 
 /// Tasker's tables in a SQLite file (or in memory), for an engine that needs no server.
@@ -87,6 +87,9 @@ delegate_store!(SqliteStore);
 /// What SQLite does its own way (see [`Dialect`]).
 pub(crate) struct SqliteDb {
     pool: SqlitePool,
+    /// The batch writes' one connection, kept open (see `open_with`). For `:memory:` the
+    /// same one-connection pool as `pool`.
+    writer: SqlitePool,
     ids: Mutex<Ids>,
     /// A file's store holds it against other processes until closed (`file_lock.rs`).
     lock: Mutex<Option<FileLock>>,
@@ -165,18 +168,37 @@ impl SqliteStore {
                 .test_before_acquire(false)
         };
         let opening = format!("opening {describe}");
-        let pool = runtime.block_on(async {
+        let (pool, writer) = runtime.block_on(async {
             let pool = pool_options
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(|e| db_error(&opening, e))?;
             if !read_only {
                 migrate(&pool).await.map_err(|e| db_error(&opening, e))?;
             }
-            Ok::<_, TaskerError>(pool)
+            // The batch writes keep one connection of their own, open for the store's life.
+            // SQLite drops a connection's page cache whenever another connection wrote since
+            // its last transaction; batches taking whichever pooled connection was free
+            // re-read the B-tree pages of every index they touched (about 55 `pread`s per
+            // 4-step task, strace). The connection that wrote last keeps its cache.
+            let writer = if in_memory || read_only {
+                pool.clone()
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .test_before_acquire(false)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| db_error(&opening, e))?
+            };
+            Ok::<_, TaskerError>((pool, writer))
         })?;
         let db = SqliteDb {
             pool,
+            writer,
             ids: Mutex::new(Ids::default()),
             lock: Mutex::new(lock),
         };
@@ -258,7 +280,7 @@ impl Dialect for SqliteDb {
     }
 
     async fn begin_batch(&self) -> Result<Self::Writer, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
     fn write<'e>(
@@ -283,6 +305,7 @@ impl Dialect for SqliteDb {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
         self.lock.lock().take();
     }

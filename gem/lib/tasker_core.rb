@@ -10,6 +10,10 @@
 module TaskerCore
   # Loaded on first use: it needs ActiveSupport.
   autoload :LogSubscriber, File.expand_path("tasker_core/log_subscriber", __dir__)
+  # Loaded on first use: it needs Rack, and most processes never serve the dashboard. So
+  # `TaskerCore::Web.authorize = …` in an initializer works before config/routes.rb
+  # requires "tasker_core/web" (initializers run first).
+  autoload :Web, File.expand_path("tasker_core/web", __dir__)
 
   class << self
     # The engine started by {TaskerCore.start}, if any.

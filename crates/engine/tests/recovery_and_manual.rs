@@ -5,7 +5,7 @@ mod support;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{chain_engine, run_to_end, submit_chain};
+use support::{chain_engine, run_to_end, submit_chain, take};
 use tasker_engine::engine::Interrupt;
 use tasker_engine::operations::{Operation, Request};
 use tasker_engine::{Engine, ReadyStep, StepFailure, WaitEnd};
@@ -30,9 +30,7 @@ fn submit(e: &Engine) -> TaskId {
 
 /// The next waiting step, waiting at most `T` for it.
 fn take_next(e: &Engine) -> ReadyStep {
-    e.take_steps_waiting(1, T, &Interrupt::default())
-        .unwrap()
-        .remove(0)
+    take(e, 1, T).remove(0)
 }
 
 /// Takes the next waiting step and fails it with `error_class`, retryable or not.

@@ -1,6 +1,6 @@
 //! What several engine test files share: the two-step chain template, an engine started on
-//! a given store with it registered, a submission of it, and running a task to its end by
-//! completing every step handed out. Must not assert anything a test file is about.
+//! a given store with it registered, a submission of it, taking steps, and running a task to
+//! its end by completing every step handed out. Must not assert anything a test file is about.
 
 #![allow(dead_code)] // each test binary uses a part
 
@@ -8,7 +8,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_engine::engine::Interrupt;
-use tasker_engine::{Engine, EngineOptions, SubmitRequest};
+use tasker_engine::{Engine, EngineOptions, ReadyStep, SubmitRequest};
 use tasker_model::{EngineConfig, State, TaskId, Timestamp};
 use tasker_state::Store;
 
@@ -37,6 +37,13 @@ pub fn submit_chain(e: &Engine, start: bool, run_at: Option<Timestamp>) -> TaskI
         ..SubmitRequest::default()
     })
     .unwrap()
+}
+
+/// Up to `max` steps handed out, waiting at most `wait` for the first; a test that expects
+/// work fails here when none comes.
+pub fn take(e: &Engine, max: usize, wait: Duration) -> Vec<ReadyStep> {
+    e.take_steps_waiting(max, wait, &Interrupt::default())
+        .unwrap()
 }
 
 /// Completes every step handed out (its results name it) until the task ends; polls in

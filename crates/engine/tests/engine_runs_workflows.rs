@@ -1,11 +1,14 @@
 //! Black-box tests: a real engine (actix System on its own threads), a worker thread that
 //! takes and reports, and the in-memory store read back.
 
+mod support;
+
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
+use support::take;
 use tasker_engine::engine::Interrupt;
 use tasker_engine::{Engine, EngineOptions, StepFailure, SubmitRequest};
 use tasker_model::{EngineConfig, State};
@@ -176,9 +179,7 @@ fn a_step_that_always_fails_ends_the_task_in_error() {
 fn reports_of_unknown_or_repeated_steps_are_refused() {
     let engine = engine();
     let id = submit(&engine);
-    let steps = engine
-        .take_steps_waiting(8, Duration::from_secs(2), &Interrupt::default())
-        .unwrap();
+    let steps = take(&engine, 8, Duration::from_secs(2));
     assert_eq!(steps.len(), 1);
     engine.complete_step(steps[0].step_id, json!(1)).unwrap();
     let e = engine
@@ -197,14 +198,10 @@ fn reports_of_unknown_or_repeated_steps_are_refused() {
 fn stop_takes_back_queued_and_started_steps() {
     let engine = engine();
     let id = submit(&engine);
-    let first = engine
-        .take_steps_waiting(8, Duration::from_secs(2), &Interrupt::default())
-        .unwrap();
+    let first = take(&engine, 8, Duration::from_secs(2));
     engine.complete_step(first[0].step_id, json!(1)).unwrap();
     // b and c become ready; take one (started), leave the other queued.
-    let started = engine
-        .take_steps_waiting(1, Duration::from_secs(2), &Interrupt::default())
-        .unwrap();
+    let started = take(&engine, 1, Duration::from_secs(2));
     assert_eq!(started.len(), 1);
     engine.flush(Duration::from_secs(2)).unwrap();
     let taken_back = engine.stop(Duration::from_secs(5)).unwrap();

@@ -1,63 +1,36 @@
 //! Recovery from a shared store and the manual operations, against a real engine.
 
+mod support;
+
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use support::{chain_engine, run_to_end, submit_chain, take};
 use tasker_engine::engine::Interrupt;
 use tasker_engine::operations::{Operation, Request};
-use tasker_engine::{Engine, EngineOptions, ReadyStep, StepFailure, SubmitRequest, WaitEnd};
+use tasker_engine::{Engine, ReadyStep, StepFailure, WaitEnd};
 use tasker_model::{EngineConfig, State, StepId, TaskId, TaskerError};
 use tasker_state::{MemoryStore, Store, TransitionRecord};
 
+/// The shared chain, `a` retried at most twice.
 const CHAIN: &str = "name: chain\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2}\n - {name: b, handler_class: H, depends_on_step: a}\n";
 const T: Duration = Duration::from_secs(5);
 
 fn engine_on(store: Arc<MemoryStore>) -> Engine {
-    let e = Engine::start(EngineOptions {
-        config: EngineConfig {
-            backoff_scale: 0.001,
-            ..EngineConfig::default()
-        },
-        store: Some(store),
-        ..EngineOptions::default()
-    })
-    .unwrap();
-    e.register_template_yaml(CHAIN, "chain.yaml").unwrap();
-    e
+    let config = EngineConfig {
+        backoff_scale: 0.001,
+        ..EngineConfig::default()
+    };
+    chain_engine(store, CHAIN, config)
 }
 
 fn submit(e: &Engine) -> TaskId {
-    e.submit(SubmitRequest {
-        name: "chain".into(),
-        context: json!({}),
-        start: true,
-        priority: 0,
-        ..SubmitRequest::default()
-    })
-    .unwrap()
-}
-
-/// Completes every step handed out until the task ends.
-fn run_to_end(e: &Engine, id: TaskId) -> State {
-    let interrupt = Interrupt::default();
-    loop {
-        if let Ok(steps) = e.take_steps_waiting(8, Duration::from_millis(20), &interrupt) {
-            for s in steps {
-                e.complete_step(s.step_id, json!({"ran": &**s.name()}))
-                    .unwrap();
-            }
-        }
-        if let Ok(Ok(state)) = e.wait_for_task(id, Duration::from_millis(1), &interrupt) {
-            return state;
-        }
-    }
+    submit_chain(e, true, None)
 }
 
 /// The next waiting step, waiting at most `T` for it.
 fn take_next(e: &Engine) -> ReadyStep {
-    e.take_steps_waiting(1, T, &Interrupt::default())
-        .unwrap()
-        .remove(0)
+    take(e, 1, T).remove(0)
 }
 
 /// Takes the next waiting step and fails it with `error_class`, retryable or not.

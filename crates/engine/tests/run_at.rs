@@ -2,36 +2,25 @@
 //! before `run_at`, by the engine that took it and by one that recovers it from the store
 //! after a restart. (The rules themselves: `live_task/schedule.rs`.)
 
+mod support;
+
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use support::{chain_engine, submit_chain, CHAIN};
 use tasker_engine::engine::Interrupt;
-use tasker_engine::{Engine, EngineOptions, SubmitRequest};
-use tasker_model::{State, TaskId, Timestamp};
+use tasker_engine::Engine;
+use tasker_model::{EngineConfig, State, TaskId, Timestamp};
 use tasker_state::{MemoryStore, Store};
 
-const CHAIN: &str = "name: chain\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H, depends_on_step: a}\n";
 const T: Duration = Duration::from_secs(10);
 
 fn engine_on(store: Arc<MemoryStore>) -> Engine {
-    let e = Engine::start(EngineOptions {
-        store: Some(store),
-        ..EngineOptions::default()
-    })
-    .unwrap();
-    e.register_template_yaml(CHAIN, "chain.yaml").unwrap();
-    e
+    chain_engine(store, CHAIN, EngineConfig::default())
 }
 
 fn submit_at(e: &Engine, run_at: Timestamp) -> TaskId {
-    e.submit(SubmitRequest {
-        name: "chain".into(),
-        context: json!({}),
-        start: true,
-        run_at: Some(run_at),
-        ..SubmitRequest::default()
-    })
-    .unwrap()
+    submit_chain(e, true, Some(run_at))
 }
 
 /// Runs the task's steps as they come (waiting at most `T` for each) and returns when its

@@ -1,50 +1,23 @@
 //! An engine started on a store that already holds tasks: its live health counts include
 //! them (read at start, see `engine/boot.rs`) together with what it commits itself.
 
-use serde_json::json;
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
-use tasker_engine::engine::Interrupt;
-use tasker_engine::{Engine, EngineOptions, SubmitRequest};
-use tasker_model::{State, TaskId};
+use support::{chain_engine, run_to_end, submit_chain, CHAIN};
+use tasker_engine::Engine;
+use tasker_model::{EngineConfig, State, TaskId};
 use tasker_state::{open_store, MemoryStore, Store};
 
-const CHAIN: &str = "name: chain\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H, depends_on_step: a}\n";
 const T: Duration = Duration::from_secs(10);
 
 fn engine_on(store: Arc<dyn Store>) -> Engine {
-    let e = Engine::start(EngineOptions {
-        store: Some(store),
-        ..EngineOptions::default()
-    })
-    .unwrap();
-    e.register_template_yaml(CHAIN, "chain.yaml").unwrap();
-    e
+    chain_engine(store, CHAIN, EngineConfig::default())
 }
 
 fn submit(e: &Engine, start: bool) -> TaskId {
-    e.submit(SubmitRequest {
-        name: "chain".into(),
-        context: json!({}),
-        start,
-        priority: 0,
-        ..SubmitRequest::default()
-    })
-    .unwrap()
-}
-
-fn run_to_end(e: &Engine, id: TaskId) -> State {
-    let interrupt = Interrupt::default();
-    loop {
-        if let Ok(steps) = e.take_steps_waiting(8, Duration::from_millis(20), &interrupt) {
-            for s in steps {
-                e.complete_step(s.step_id, json!({})).unwrap();
-            }
-        }
-        if let Ok(Ok(state)) = e.wait_for_task(id, Duration::from_millis(1), &interrupt) {
-            return state;
-        }
-    }
+    submit_chain(e, start, None)
 }
 
 /// Two tasks complete and one pending from a first engine; a second engine on the same

@@ -1,8 +1,11 @@
 //! Black-box tests of step timeouts: a real engine whose worker takes a step and never
 //! reports it (a hung handler), then reports it late.
 
+mod support;
+
 use serde_json::json;
 use std::time::Duration;
+use support::take;
 use tasker_engine::engine::Interrupt;
 use tasker_engine::{Engine, EngineOptions, SubmitRequest, TIMEOUT_ERROR_CLASS};
 use tasker_model::{EngineConfig, State};
@@ -47,17 +50,13 @@ fn stat(e: &Engine, name: &str) -> u64 {
 fn a_hung_attempt_times_out_is_retried_and_its_late_report_is_ignored() {
     let e = engine(None);
     let id = submit(&e, "timed");
-    let first = e
-        .take_steps_waiting(8, WAIT, &Interrupt::default())
-        .unwrap();
+    let first = take(&e, 8, WAIT);
     assert_eq!(
         (first[0].attempt, first[0].timeout),
         (1, Some(Duration::from_millis(200)))
     );
     // Never reported: the engine times it out and hands out the retry.
-    let second = e
-        .take_steps_waiting(8, WAIT, &Interrupt::default())
-        .unwrap();
+    let second = take(&e, 8, WAIT);
     assert_eq!(
         (second[0].step_id, second[0].attempt),
         (first[0].step_id, 2)
@@ -98,9 +97,7 @@ fn a_hung_attempt_times_out_is_retried_and_its_late_report_is_ignored() {
 fn the_engine_default_applies_and_the_task_errors_when_retries_run_out() {
     let e = engine(Some(Duration::from_millis(100)));
     let id = submit(&e, "plain");
-    let taken = e
-        .take_steps_waiting(8, WAIT, &Interrupt::default())
-        .unwrap();
+    let taken = take(&e, 8, WAIT);
     assert_eq!(taken[0].timeout, Some(Duration::from_millis(100)));
     assert_eq!(
         e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
@@ -116,9 +113,7 @@ fn the_engine_default_applies_and_the_task_errors_when_retries_run_out() {
 fn a_step_reported_in_time_is_not_timed_out() {
     let e = engine(None);
     let id = submit(&e, "roomy");
-    let taken = e
-        .take_steps_waiting(8, WAIT, &Interrupt::default())
-        .unwrap();
+    let taken = take(&e, 8, WAIT);
     assert_eq!(taken[0].timeout, Some(Duration::from_secs(60)));
     assert!(e.complete_attempt(taken[0].step_id, 1, json!(1)).unwrap());
     assert_eq!(

@@ -484,6 +484,23 @@ impl Stmt<'_> {
         }
         Ok(())
     }
+
+    /// Runs this transitions insert (to, from, metadata, sort_key, most_recent, owner, at)
+    /// once for each of `history`, all owned by `owner` and written at `now`.
+    fn insert_history(&mut self, history: &[Transition], owner: i64, now: &str) -> BenchResult<()> {
+        for (to, from, key, recent, meta) in history {
+            self.run(&[
+                V::T(to),
+                V::T(from),
+                V::T(meta),
+                V::I(i64::from(*key)),
+                V::I(i64::from(*recent)),
+                V::I(owner),
+                V::T(now),
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Stmt<'_> {
@@ -592,17 +609,7 @@ fn sqlite_in(path: &std::path::Path, template: &TaskTemplate) -> BenchResult<Str
                     insert_edge.run(&[V::I(step - 1), V::I(step), V::T(&now)])?;
                 }
             }
-            for (to, from, key, recent, meta) in TASK_CREATED {
-                insert_task_transition.run(&[
-                    V::T(to),
-                    V::T(from),
-                    V::T(meta),
-                    V::I(i64::from(*key)),
-                    V::I(i64::from(*recent)),
-                    V::I(task),
-                    V::T(&now),
-                ])?;
-            }
+            insert_task_transition.insert_history(TASK_CREATED, task, &now)?;
         }
         db.exec("COMMIT")?;
         let created = ms_since(started);
@@ -614,33 +621,13 @@ fn sqlite_in(path: &std::path::Path, template: &TaskTemplate) -> BenchResult<Str
             let task = t0 + i;
             for k in 0..STEPS {
                 let step = s0 + STEPS * (i - 1) + k + 1;
-                for (to, from, key, recent, meta) in STEP_FINISHED {
-                    insert_step_transition.run(&[
-                        V::T(to),
-                        V::T(from),
-                        V::T(meta),
-                        V::I(i64::from(*key)),
-                        V::I(i64::from(*recent)),
-                        V::I(step),
-                        V::T(&now),
-                    ])?;
-                }
+                insert_step_transition.insert_history(STEP_FINISHED, step, &now)?;
                 update_step.run(&[V::I(step), V::T(&now)])?;
             }
             if !TASK_CREATED.is_empty() {
                 flip_task.run(&[V::I(task), V::T(&now)])?;
             }
-            for (to, from, key, recent, meta) in TASK_FINISHED {
-                insert_task_transition.run(&[
-                    V::T(to),
-                    V::T(from),
-                    V::T(meta),
-                    V::I(i64::from(*key)),
-                    V::I(i64::from(*recent)),
-                    V::I(task),
-                    V::T(&now),
-                ])?;
-            }
+            insert_task_transition.insert_history(TASK_FINISHED, task, &now)?;
             complete_task.run(&[V::I(task), V::T(&now)])?;
         }
         db.exec("COMMIT")?;

@@ -7,7 +7,7 @@ mod conformance;
 
 use conformance::db::Db;
 use conformance::{run, SqliteFile};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use sqlx::{AssertSqlSafe, Connection};
 use std::sync::Arc;
 use tasker_model::TaskTemplate;
 use tasker_state::Store;
@@ -80,12 +80,7 @@ fn texts(db: &Db, sql: &str) -> Vec<String> {
 }
 
 async fn sqlite_texts(file: &SqliteFile, sql: &str) -> Vec<String> {
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file.path)
-        .read_only(true)
-        .connect()
-        .await
-        .expect("open the file");
+    let mut conn = file.connect_read_only().await.expect("open the file");
     let rows = sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
         .fetch_all(&mut conn)
         .await

@@ -9,7 +9,7 @@ mod conformance;
 use conformance::*;
 use std::collections::HashSet;
 use std::time::Duration;
-use tasker_model::{State, TaskId, TaskerError, Timestamp};
+use tasker_model::{State, TaskId, TaskTemplate, TaskerError, Timestamp};
 use tasker_state::{open_store_with, PostgresStore, Role, Sharing, Store};
 
 fn at(micros: i64) -> Timestamp {
@@ -46,20 +46,38 @@ fn owner_key(schema: &PgSchema, store: &PostgresStore) -> String {
         .clone()
 }
 
+/// A client: leaves the tasks it creates for workers.
+fn client() -> Sharing {
+    Sharing {
+        role: Role::Client,
+        ..Sharing::default()
+    }
+}
+
+/// Two processes on a fresh schema, the template registered in both: `a` opened with
+/// `a_sharing`, `b` a default worker. None without PostgreSQL.
+fn two_stores(
+    tag: &str,
+    a_sharing: Sharing,
+) -> Option<(PgSchema, PostgresStore, PostgresStore, TaskTemplate)> {
+    let schema = PgSchema::new(tag)?;
+    let a = PostgresStore::open_with(&schema.url(), a_sharing).unwrap();
+    let b = PostgresStore::open(&schema.url()).unwrap();
+    let template = template();
+    a.register_template(&template).unwrap();
+    b.register_template(&template).unwrap();
+    Some((schema, a, b, template))
+}
+
 fn state(store: &dyn Store, t: TaskId) -> State {
     store.task_state(t).unwrap().unwrap()
 }
 
 #[test]
 fn a_dead_process_tasks_are_taken_over_and_its_late_writes_fenced() {
-    let Some(schema) = PgSchema::new("takeover") else {
+    let Some((schema, a, b, template)) = two_stores("takeover", quiet_worker()) else {
         return;
     };
-    let a = PostgresStore::open_with(&schema.url(), quiet_worker()).unwrap();
-    let b = PostgresStore::open(&schema.url()).unwrap();
-    let template = template();
-    a.register_template(&template).unwrap();
-    b.register_template(&template).unwrap();
     let t1 = create_task(&a, &template, at(1)).task.task_id;
     // Alive: nobody else gets its task.
     assert_eq!(b.claim_tasks(&[t1]).unwrap(), vec![]);
@@ -104,14 +122,9 @@ fn a_dead_process_tasks_are_taken_over_and_its_late_writes_fenced() {
 
 #[test]
 fn a_late_write_after_the_new_owner_moved_the_task_is_fenced_too() {
-    let Some(schema) = PgSchema::new("late_write") else {
+    let Some((schema, a, b, template)) = two_stores("late_write", quiet_worker()) else {
         return;
     };
-    let a = PostgresStore::open_with(&schema.url(), quiet_worker()).unwrap();
-    let b = PostgresStore::open(&schema.url()).unwrap();
-    let template = template();
-    a.register_template(&template).unwrap();
-    b.register_template(&template).unwrap();
     let new = create_task(&a, &template, at(1));
     let (t, s) = (new.task.task_id, new.steps[0].step_id);
     apply(
@@ -149,11 +162,7 @@ fn a_client_leaves_its_tasks_unclaimed_for_workers() {
     let Some(schema) = PgSchema::new("client") else {
         return;
     };
-    let client_sharing = Sharing {
-        role: Role::Client,
-        ..Sharing::default()
-    };
-    let client = open_store_with(&schema.url(), client_sharing).unwrap();
+    let client = open_store_with(&schema.url(), client()).unwrap();
     let worker = PostgresStore::open(&schema.url()).unwrap();
     assert!(client.leaves_new_tasks_unclaimed());
     assert!(!worker.leaves_new_tasks_unclaimed());
@@ -174,17 +183,11 @@ fn a_client_leaves_its_tasks_unclaimed_for_workers() {
 #[test]
 fn a_client_needs_a_shared_database() {
     let file = std::env::temp_dir().join(format!("tasker-client-{}.sqlite3", std::process::id()));
-    let client = Sharing {
-        role: Role::Client,
-        ..Sharing::default()
-    };
     for url in [
         "memory:".to_string(),
         format!("sqlite://{}", file.display()),
     ] {
-        let err = open_store_with(&url, client.clone())
-            .err()
-            .expect("refused");
+        let err = open_store_with(&url, client()).err().expect("refused");
         assert!(matches!(err, TaskerError::Validation { .. }), "{err}");
         assert!(err.to_string().contains("postgres://"), "{err}");
     }
@@ -193,13 +196,9 @@ fn a_client_needs_a_shared_database() {
 
 #[test]
 fn a_closed_store_hands_its_tasks_back_at_once() {
-    let Some(schema) = PgSchema::new("handback") else {
+    let Some((schema, a, b, template)) = two_stores("handback", Sharing::default()) else {
         return;
     };
-    let a = PostgresStore::open(&schema.url()).unwrap();
-    let b = PostgresStore::open(&schema.url()).unwrap();
-    let template = template();
-    a.register_template(&template).unwrap();
     let t = create_task(&a, &template, at(0)).task.task_id;
     assert_eq!(b.claim_available(10).unwrap(), vec![]);
     a.close();
@@ -210,13 +209,9 @@ fn a_closed_store_hands_its_tasks_back_at_once() {
 
 #[test]
 fn a_gone_process_on_this_host_loses_its_tasks_without_waiting_for_its_lease() {
-    let Some(schema) = PgSchema::new("gone_here") else {
+    let Some((schema, a, b, template)) = two_stores("gone_here", Sharing::default()) else {
         return;
     };
-    let a = PostgresStore::open(&schema.url()).unwrap();
-    let b = PostgresStore::open(&schema.url()).unwrap();
-    let template = template();
-    a.register_template(&template).unwrap();
     let t = create_task(&a, &template, at(0)).task.task_id;
     // A process of this host and pid namespace that does not exist (any more), beating
     // just now, owns the task.
@@ -245,14 +240,7 @@ fn two_workers_claiming_at_once_never_get_the_same_task() {
     let Some(schema) = PgSchema::new("skip_locked") else {
         return;
     };
-    let client = open_store_with(
-        &schema.url(),
-        Sharing {
-            role: Role::Client,
-            ..Sharing::default()
-        },
-    )
-    .unwrap();
+    let client = open_store_with(&schema.url(), client()).unwrap();
     let template = template();
     client.register_template(&template).unwrap();
     let ids: HashSet<TaskId> = (0..200)

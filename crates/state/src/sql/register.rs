@@ -55,14 +55,12 @@ pub(crate) async fn register<D: Dialect>(
     )
     .await?;
 
-    let names = json(&template.dependent_systems);
-    let names = [Param::Text(&names), now.clone()];
-    D::rows(&mut tx, sql.insert_systems, &names).await?;
-    let systems = ids_in_order::<D>(
+    let systems = insert_set::<D>(
         &mut tx,
-        sql.find_systems,
-        &names[..1],
+        (sql.insert_systems, sql.find_systems),
+        &json(&template.dependent_systems),
         template.dependent_systems.len(),
+        &now,
     )
     .await?;
 
@@ -101,13 +99,12 @@ pub(crate) async fn register<D: Dialect>(
             })
             .collect::<Vec<_>>(),
     );
-    let named_steps = [Param::Text(&named_steps), now.clone()];
-    D::rows(&mut tx, sql.insert_named_steps, &named_steps).await?;
-    let steps = ids_in_order::<D>(
+    let steps = insert_set::<D>(
         &mut tx,
-        sql.find_named_steps,
-        &named_steps[..1],
+        (sql.insert_named_steps, sql.find_named_steps),
+        &named_steps,
         template.steps.len(),
+        &now,
     )
     .await?;
 
@@ -137,6 +134,22 @@ pub(crate) async fn register<D: Dialect>(
 /// The rows of a set-based statement, as the JSON array its statement reads.
 fn json<T: Serialize>(rows: &T) -> String {
     serde_json::to_string(rows).expect("named rows serialize")
+}
+
+/// Writes one kind of named rows set-based: `insert` creates those of `rows` (their JSON
+/// array, `len` long, written at `now`) that are missing, then `find` reads every id back;
+/// returns the ids in array order.
+async fn insert_set<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    (insert, find): (&'static str, &'static str),
+    rows: &str,
+    len: usize,
+    now: &Param<'_>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    // (rows, now): the find takes the rows only.
+    let params = [Param::Text(rows), now.clone()];
+    D::rows(conn, insert, &params).await?;
+    ids_in_order::<D>(conn, find, &params[..1], len).await
 }
 
 /// Runs a `find_*` statement, whose one row is a JSON array of [position in the rows' JSON

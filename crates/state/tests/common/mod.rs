@@ -59,6 +59,15 @@ impl SqliteFile {
         format!("sqlite://{}", self.path.display())
     }
 
+    /// Opens the file read only, to look at what a store wrote without taking part.
+    pub async fn connect_read_only(&self) -> Result<SqliteConnection, sqlx::Error> {
+        SqliteConnectOptions::new()
+            .filename(&self.path)
+            .read_only(true)
+            .connect()
+            .await
+    }
+
     /// Opens (creating if missing) the file, foreign keys on.
     pub async fn connect(&self) -> Result<SqliteConnection, sqlx::Error> {
         SqliteConnectOptions::new()

@@ -43,13 +43,8 @@ impl Db {
 }
 
 async fn sqlite_snapshot(file: &SqliteFile) -> Vec<String> {
-    use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file.path)
-        .read_only(true)
-        .connect()
-        .await
-        .expect("open the file");
+    use sqlx::{AssertSqlSafe, Connection};
+    let mut conn = file.connect_read_only().await.expect("open the file");
     let mut out: Vec<String> = sqlx::query_scalar(
         "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master ORDER BY name",
     )

@@ -296,64 +296,45 @@ pub fn task_in_state(store: &dyn Store, state: State, t: Timestamp) -> TaskId {
     let new = create_task(store, &template, t);
     let id = new.task.task_id;
     let steps: Vec<_> = new.steps.iter().map(|s| s.step_id).collect();
-    let mut batch: Vec<Change> = Vec::new();
-    let mut clock = t;
-    let mut tick = || {
-        clock = Timestamp(clock.0 + 1);
-        clock
+    use State::*;
+    // Each move: the step it moves (None: the task), from, to; in the order written.
+    let first = Some(steps[0]);
+    let started = [(None, Pending, InProgress)];
+    let moves: Vec<(Option<StepId>, State, State)> = match state {
+        Pending => vec![],
+        Cancelled => vec![(None, Pending, Cancelled)],
+        InProgress => [started[0], (first, Pending, InProgress)].to_vec(),
+        Complete => started
+            .into_iter()
+            .chain(steps.iter().flat_map(|s| {
+                [
+                    (Some(*s), Pending, InProgress),
+                    (Some(*s), InProgress, Complete),
+                ]
+            }))
+            .chain([(None, InProgress, Complete)])
+            .collect(),
+        Error | ResolvedManually => started
+            .into_iter()
+            .chain([
+                (first, Pending, InProgress),
+                (first, InProgress, Error),
+                (None, InProgress, Error),
+            ])
+            .chain((state == ResolvedManually).then_some((None, Error, ResolvedManually)))
+            .collect(),
     };
-    match state {
-        State::Pending => {}
-        State::Cancelled => batch.push(task_move(id, State::Pending, State::Cancelled, tick())),
-        _ => {
-            batch.push(task_move(id, State::Pending, State::InProgress, tick()));
-            match state {
-                State::InProgress => {
-                    batch.push(step_move(
-                        id,
-                        steps[0],
-                        State::Pending,
-                        State::InProgress,
-                        tick(),
-                    ));
-                }
-                State::Complete => {
-                    for s in &steps {
-                        batch.push(step_move(id, *s, State::Pending, State::InProgress, tick()));
-                        batch.push(step_move(
-                            id,
-                            *s,
-                            State::InProgress,
-                            State::Complete,
-                            tick(),
-                        ));
-                    }
-                    batch.push(task_move(id, State::InProgress, State::Complete, tick()));
-                }
-                State::Error | State::ResolvedManually => {
-                    batch.push(step_move(
-                        id,
-                        steps[0],
-                        State::Pending,
-                        State::InProgress,
-                        tick(),
-                    ));
-                    batch.push(step_move(
-                        id,
-                        steps[0],
-                        State::InProgress,
-                        State::Error,
-                        tick(),
-                    ));
-                    batch.push(task_move(id, State::InProgress, State::Error, tick()));
-                    if state == State::ResolvedManually {
-                        batch.push(task_move(id, State::Error, State::ResolvedManually, tick()));
-                    }
-                }
-                _ => unreachable!(),
+    let batch: Vec<Change> = moves
+        .into_iter()
+        .zip(1..)
+        .map(|((step, from, to), n)| {
+            let at = Timestamp(t.0 + n);
+            match step {
+                Some(s) => step_move(id, s, from, to, at),
+                None => task_move(id, from, to, at),
             }
-        }
-    }
+        })
+        .collect();
     if !batch.is_empty() {
         apply(store, batch).expect("moving the task");
     }

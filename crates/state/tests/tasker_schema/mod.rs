@@ -81,19 +81,37 @@ const VC255: &str = "character varying(255)";
 const CREATED: Column = req("created_at", TS6);
 const UPDATED: Column = req("updated_at", TS6);
 
+/// A table whose id column is serial, as Rails creates it: the id comes first and defaults
+/// to its sequence, named `{table}_{id}_seq` unless PostgreSQL had to cut the name to 63
+/// bytes (then written out, before the type).
+macro_rules! serial_table {
+    ($name:literal, $id:literal, $seq:literal, $ty:expr, [$($column:expr),* $(,)?]) => {
+        serial_table!(@ $name, $id, $seq, $ty, [$($column),*])
+    };
+    ($name:literal, $id:literal, $ty:expr, [$($column:expr),* $(,)?]) => {
+        serial_table!(@ $name, $id, concat!($name, "_", $id, "_seq"), $ty, [$($column),*])
+    };
+    (@ $name:literal, $id:literal, $seq:expr, $ty:expr, [$($column:expr),*]) => {
+        Table {
+            name: $name,
+            id: $id,
+            sequence: ($seq, $ty),
+            columns: &[
+                req_def($id, $ty, concat!("nextval('", $seq, "'::regclass)")),
+                $($column),*
+            ],
+        }
+    };
+}
+
 /// A transitions table (Statesman's layout): the history of the row `$owner` names.
 macro_rules! history_table {
     ($name:literal, $owner:literal) => {
-        Table {
-            name: $name,
-            id: "id",
-            sequence: (concat!($name, "_id_seq"), BIG),
-            columns: &[
-                req_def(
-                    "id",
-                    BIG,
-                    concat!("nextval('", $name, "_id_seq'::regclass)"),
-                ),
+        serial_table!(
+            $name,
+            "id",
+            BIG,
+            [
                 req("to_state", VC),
                 col("from_state", VC),
                 col_def("metadata", JSONB, "'{}'::jsonb"),
@@ -102,93 +120,66 @@ macro_rules! history_table {
                 req($owner, BIG),
                 CREATED,
                 UPDATED,
-            ],
-        }
+            ]
+        )
     };
 }
 
 /// Every table of Tasker's schema.
 pub const TABLES: &[Table] = &[
-    Table {
-        name: "tasker_annotation_types",
-        id: "annotation_type_id",
-        sequence: ("tasker_annotation_types_annotation_type_id_seq", INT),
-        columns: &[
-            req_def(
-                "annotation_type_id",
-                INT,
-                "nextval('tasker_annotation_types_annotation_type_id_seq'::regclass)",
-            ),
+    serial_table!(
+        "tasker_annotation_types",
+        "annotation_type_id",
+        INT,
+        [
             req("name", VC64),
             col("description", VC255),
             CREATED,
             UPDATED,
-        ],
-    },
-    Table {
-        name: "tasker_dependent_system_object_maps",
-        id: "dependent_system_object_map_id",
-        sequence: (
-            "tasker_dependent_system_objec_dependent_system_object_map_i_seq",
-            BIG,
-        ),
-        columns: &[
-            req_def(
-                "dependent_system_object_map_id",
-                BIG,
-                "nextval('tasker_dependent_system_objec_dependent_system_object_map_i_seq'::regclass)",
-            ),
+        ]
+    ),
+    serial_table!(
+        "tasker_dependent_system_object_maps",
+        "dependent_system_object_map_id",
+        "tasker_dependent_system_objec_dependent_system_object_map_i_seq",
+        BIG,
+        [
             req("dependent_system_one_id", INT),
             req("dependent_system_two_id", INT),
             req("remote_id_one", VC128),
             req("remote_id_two", VC128),
             CREATED,
             UPDATED,
-        ],
-    },
-    Table {
-        name: "tasker_dependent_systems",
-        id: "dependent_system_id",
-        sequence: ("tasker_dependent_systems_dependent_system_id_seq", INT),
-        columns: &[
-            req_def(
-                "dependent_system_id",
-                INT,
-                "nextval('tasker_dependent_systems_dependent_system_id_seq'::regclass)",
-            ),
+        ]
+    ),
+    serial_table!(
+        "tasker_dependent_systems",
+        "dependent_system_id",
+        INT,
+        [
             req("name", VC64),
             col("description", VC255),
             CREATED,
             UPDATED,
-        ],
-    },
-    Table {
-        name: "tasker_named_steps",
-        id: "named_step_id",
-        sequence: ("tasker_named_steps_named_step_id_seq", INT),
-        columns: &[
-            req_def(
-                "named_step_id",
-                INT,
-                "nextval('tasker_named_steps_named_step_id_seq'::regclass)",
-            ),
+        ]
+    ),
+    serial_table!(
+        "tasker_named_steps",
+        "named_step_id",
+        INT,
+        [
             req("dependent_system_id", INT),
             req("name", VC128),
             col("description", VC255),
             CREATED,
             UPDATED,
-        ],
-    },
-    Table {
-        name: "tasker_named_tasks",
-        id: "named_task_id",
-        sequence: ("tasker_named_tasks_named_task_id_seq", INT),
-        columns: &[
-            req_def(
-                "named_task_id",
-                INT,
-                "nextval('tasker_named_tasks_named_task_id_seq'::regclass)",
-            ),
+        ]
+    ),
+    serial_table!(
+        "tasker_named_tasks",
+        "named_task_id",
+        INT,
+        [
             req("name", VC64),
             col("description", VC255),
             CREATED,
@@ -200,18 +191,13 @@ pub const TABLES: &[Table] = &[
                 "'0.1.0'::character varying",
             ),
             col_def("configuration", JSONB, "'\"{}\"'::jsonb"),
-        ],
-    },
-    Table {
-        name: "tasker_named_tasks_named_steps",
-        id: "id",
-        sequence: ("tasker_named_tasks_named_steps_id_seq", INT),
-        columns: &[
-            req_def(
-                "id",
-                INT,
-                "nextval('tasker_named_tasks_named_steps_id_seq'::regclass)",
-            ),
+        ]
+    ),
+    serial_table!(
+        "tasker_named_tasks_named_steps",
+        "id",
+        INT,
+        [
             req("named_task_id", INT),
             req("named_step_id", INT),
             req_def("skippable", BOOL, "false"),
@@ -219,52 +205,37 @@ pub const TABLES: &[Table] = &[
             req_def("default_retry_limit", INT, "3"),
             CREATED,
             UPDATED,
-        ],
-    },
-    Table {
-        name: "tasker_task_annotations",
-        id: "task_annotation_id",
-        sequence: ("tasker_task_annotations_task_annotation_id_seq", BIG),
-        columns: &[
-            req_def(
-                "task_annotation_id",
-                BIG,
-                "nextval('tasker_task_annotations_task_annotation_id_seq'::regclass)",
-            ),
+        ]
+    ),
+    serial_table!(
+        "tasker_task_annotations",
+        "task_annotation_id",
+        BIG,
+        [
             req("task_id", BIG),
             req("annotation_type_id", INT),
             col("annotation", JSONB),
             CREATED,
             UPDATED,
-        ],
-    },
-    Table {
-        name: "tasker_task_namespaces",
-        id: "task_namespace_id",
-        sequence: ("tasker_task_namespaces_task_namespace_id_seq", INT),
-        columns: &[
-            req_def(
-                "task_namespace_id",
-                INT,
-                "nextval('tasker_task_namespaces_task_namespace_id_seq'::regclass)",
-            ),
+        ]
+    ),
+    serial_table!(
+        "tasker_task_namespaces",
+        "task_namespace_id",
+        INT,
+        [
             req("name", VC64),
             col("description", VC255),
             CREATED,
             UPDATED,
-        ],
-    },
+        ]
+    ),
     history_table!("tasker_task_transitions", "task_id"),
-    Table {
-        name: "tasker_tasks",
-        id: "task_id",
-        sequence: ("tasker_tasks_task_id_seq", BIG),
-        columns: &[
-            req_def(
-                "task_id",
-                BIG,
-                "nextval('tasker_tasks_task_id_seq'::regclass)",
-            ),
+    serial_table!(
+        "tasker_tasks",
+        "task_id",
+        BIG,
+        [
             req("named_task_id", INT),
             req_def("complete", BOOL, "false"),
             req("requested_at", TS),
@@ -277,36 +248,26 @@ pub const TABLES: &[Table] = &[
             req("identity_hash", VC128),
             CREATED,
             UPDATED,
-        ],
-    },
-    Table {
-        name: "tasker_workflow_step_edges",
-        id: "id",
-        sequence: ("tasker_workflow_step_edges_id_seq", BIG),
-        columns: &[
-            req_def(
-                "id",
-                BIG,
-                "nextval('tasker_workflow_step_edges_id_seq'::regclass)",
-            ),
+        ]
+    ),
+    serial_table!(
+        "tasker_workflow_step_edges",
+        "id",
+        BIG,
+        [
             req("from_step_id", BIG),
             req("to_step_id", BIG),
             req("name", VC),
             CREATED,
             UPDATED,
-        ],
-    },
+        ]
+    ),
     history_table!("tasker_workflow_step_transitions", "workflow_step_id"),
-    Table {
-        name: "tasker_workflow_steps",
-        id: "workflow_step_id",
-        sequence: ("tasker_workflow_steps_workflow_step_id_seq", BIG),
-        columns: &[
-            req_def(
-                "workflow_step_id",
-                BIG,
-                "nextval('tasker_workflow_steps_workflow_step_id_seq'::regclass)",
-            ),
+    serial_table!(
+        "tasker_workflow_steps",
+        "workflow_step_id",
+        BIG,
+        [
             req("task_id", BIG),
             req("named_step_id", INT),
             req_def("retryable", BOOL, "true"),
@@ -322,8 +283,8 @@ pub const TABLES: &[Table] = &[
             CREATED,
             UPDATED,
             req_def("skippable", BOOL, "false"),
-        ],
-    },
+        ]
+    ),
 ];
 
 /// Foreign keys: (table, constraint name, definition).

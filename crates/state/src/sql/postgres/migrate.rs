@@ -2,8 +2,7 @@
 //! `tasker_core_migrations`, skipped without a lock once applied) and the id sequences the
 //! store takes ids from. Must not hold the store's own statements.
 
-use super::pooling::{prepared, Session};
-use crate::sql::codec::db_error;
+use super::pooling::{in_session, prepared, Session};
 use sqlx::postgres::PgPool;
 use tasker_model::{TaskerError, TaskerResult};
 
@@ -88,18 +87,16 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
 
 /// The sequence behind `table.column` (bigserial in our migration and in Tasker's schema).
 pub(super) async fn sequence(pool: &PgPool, table: &str, column: &str) -> TaskerResult<String> {
-    let doing = || format!("finding the id sequence of {table}.{column}");
-    let mut session = Session::open(pool)
-        .await
-        .map_err(|e| db_error(doing(), e))?;
-    let name: Option<String> = sqlx::query_scalar("SELECT pg_get_serial_sequence($1, $2)")
-        .persistent(prepared())
-        .bind(table)
-        .bind(column)
-        .fetch_one(&mut *session)
-        .await
-        .map_err(|e| db_error(doing(), e))?;
-    session.finish().await.map_err(|e| db_error(doing(), e))?;
+    let doing = format!("finding the id sequence of {table}.{column}");
+    let name: Option<String> = in_session(pool, doing, async |conn| {
+        sqlx::query_scalar("SELECT pg_get_serial_sequence($1, $2)")
+            .persistent(prepared())
+            .bind(table)
+            .bind(column)
+            .fetch_one(conn)
+            .await
+    })
+    .await?;
     name.ok_or_else(|| {
         TaskerError::Database(format!(
             "{table}.{column} has no sequence; tasker-core takes ids from it so they never collide with other writers"

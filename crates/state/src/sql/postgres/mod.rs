@@ -27,7 +27,7 @@ use claims::Owner;
 use heartbeat::{heartbeat, listen};
 use migrate::{migrate, sequence};
 use parking_lot::Mutex;
-use pooling::{prepared, Session};
+use pooling::{in_session, prepared, Session};
 use sqlx::postgres::{
     PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres,
 };
@@ -259,19 +259,16 @@ impl PostgresStore {
 impl PgDb {
     /// `n` ids from `sequence`, increasing.
     async fn take_ids(&self, sequence: &str, n: usize) -> TaskerResult<Vec<i64>> {
-        let doing = || format!("taking ids from {sequence}");
-        let mut session = Session::open(&self.pool)
-            .await
-            .map_err(|e| db_error(doing(), e))?;
-        let mut ids: Vec<i64> =
+        let doing = format!("taking ids from {sequence}");
+        let mut ids: Vec<i64> = in_session(&self.pool, doing, async |conn| {
             sqlx::query_scalar("SELECT nextval($1::text::regclass) FROM generate_series(1, $2)")
                 .persistent(prepared())
                 .bind(sequence)
                 .bind(n as i32)
-                .fetch_all(&mut *session)
+                .fetch_all(conn)
                 .await
-                .map_err(|e| db_error(doing(), e))?;
-        session.finish().await.map_err(|e| db_error(doing(), e))?;
+        })
+        .await?;
         ids.sort_unstable();
         Ok(ids)
     }

@@ -19,10 +19,13 @@
 //! through a pooler, every PostgreSQL store of the process sends unnamed statements: slower
 //! by a parse per statement, never wrong.
 
+use crate::sql::codec::db_error;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use std::fmt::Display;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
+use tasker_model::TaskerResult;
 
 static POOLED: AtomicBool = AtomicBool::new(false);
 
@@ -104,6 +107,23 @@ impl Session {
             Session::Pooled(tx) => tx.commit().await,
         }
     }
+}
+
+/// Runs `work` in a [`Session`] of `pool` and ends it. Opening, the work and the commit fail
+/// alike: as one `TaskerError::Database` saying what was being `doing`. A failed session is
+/// dropped unfinished, so its transaction (through a pooler) rolls back.
+pub(crate) async fn in_session<T>(
+    pool: &PgPool,
+    doing: impl Display,
+    work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+) -> TaskerResult<T> {
+    let run = async {
+        let mut session = Session::open(pool).await?;
+        let out = work(&mut session).await?;
+        session.finish().await?;
+        Ok(out)
+    };
+    run.await.map_err(|e| db_error(doing, e))
 }
 
 impl Deref for Session {

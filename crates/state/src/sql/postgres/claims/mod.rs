@@ -28,9 +28,9 @@
 mod process_row;
 
 use super::here::Here;
-use super::pooling::{prepared, Session};
+use super::pooling::{in_session, prepared};
 use crate::sharing::{Role, Sharing};
-use crate::sql::codec::{db_error, to_naive};
+use crate::sql::codec::to_naive;
 use crate::sql::plan::Plan;
 use parking_lot::Mutex;
 use sqlx::postgres::PgPool;
@@ -106,27 +106,22 @@ impl Owner {
     /// Claims `ids` for this store; returns those it owns afterwards, in the order given.
     pub(crate) async fn claim(&self, pool: &PgPool, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
         let dead = self.dead_here(pool).await?;
-        let mut session = Session::open(pool)
+        let got: Vec<(i64, i64)> = in_session(pool, "claiming tasks", async |conn| {
+            sqlx::query_as(concat!(
+                "INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
+                 SELECT t.task_id, $2, $3 FROM tasker_tasks t WHERE t.task_id = ANY($1) ",
+                claim_upsert!("$4", "$5")
+            ))
+            .persistent(prepared())
+            .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
+            .bind(self.id)
+            .bind(to_naive(Timestamp::now()))
+            .bind(self.sharing.lease_timeout.as_secs_f64())
+            .bind(dead)
+            .fetch_all(conn)
             .await
-            .map_err(|e| db_error("claiming tasks", e))?;
-        let got: Vec<(i64, i64)> = sqlx::query_as(concat!(
-            "INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
-             SELECT t.task_id, $2, $3 FROM tasker_tasks t WHERE t.task_id = ANY($1) ",
-            claim_upsert!("$4", "$5")
-        ))
-        .persistent(prepared())
-        .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
-        .bind(self.id)
-        .bind(to_naive(Timestamp::now()))
-        .bind(self.sharing.lease_timeout.as_secs_f64())
-        .bind(dead)
-        .fetch_all(&mut *session)
-        .await
-        .map_err(|e| db_error("claiming tasks", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("claiming tasks", e))?;
+        })
+        .await?;
         let got = self.record(got);
         Ok(ids.iter().filter(|id| got.contains(id)).copied().collect())
     }
@@ -143,36 +138,31 @@ impl Owner {
             return Ok(Vec::new());
         }
         let dead = self.dead_here(pool).await?;
-        let mut session = Session::open(pool)
-            .await
-            .map_err(|e| db_error("claiming available tasks", e))?;
-        let got: Vec<(i64, i64)> = sqlx::query_as(concat!(
-            "WITH candidates AS ( \
-                SELECT t.task_id FROM tasker_tasks t \
-                LEFT JOIN tasker_task_transitions tr \
-                  ON tr.task_id = t.task_id AND tr.most_recent \
-                WHERE t.complete = false \
-                  AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
-                  AND NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c WHERE c.task_id = t.task_id AND ",
-            owner_alive!("$3", "$4"),
-            ") ORDER BY t.task_id LIMIT $5 FOR UPDATE OF t SKIP LOCKED) \
-             INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
-             SELECT task_id, $1, $2 FROM candidates ",
-            claim_upsert!("$3", "$4")
-        ))
-            .persistent(prepared())
-        .bind(self.id)
-        .bind(to_naive(Timestamp::now()))
-        .bind(self.sharing.lease_timeout.as_secs_f64())
-        .bind(dead)
-        .bind(limit.min(i64::MAX as usize) as i64)
-        .fetch_all(&mut *session)
-        .await
-        .map_err(|e| db_error("claiming available tasks", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("claiming available tasks", e))?;
+        let got: Vec<(i64, i64)> = in_session(pool, "claiming available tasks", async |conn| {
+            sqlx::query_as(concat!(
+                "WITH candidates AS ( \
+                    SELECT t.task_id FROM tasker_tasks t \
+                    LEFT JOIN tasker_task_transitions tr \
+                      ON tr.task_id = t.task_id AND tr.most_recent \
+                    WHERE t.complete = false \
+                      AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
+                      AND NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c WHERE c.task_id = t.task_id AND ",
+                owner_alive!("$3", "$4"),
+                ") ORDER BY t.task_id LIMIT $5 FOR UPDATE OF t SKIP LOCKED) \
+                 INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
+                 SELECT task_id, $1, $2 FROM candidates ",
+                claim_upsert!("$3", "$4")
+            ))
+                .persistent(prepared())
+            .bind(self.id)
+            .bind(to_naive(Timestamp::now()))
+            .bind(self.sharing.lease_timeout.as_secs_f64())
+            .bind(dead)
+            .bind(limit.min(i64::MAX as usize) as i64)
+    .fetch_all(conn)
+                .await
+        })
+        .await?;
         let mut got: Vec<TaskId> = self.record(got).into_iter().collect();
         got.sort_unstable();
         Ok(got)
@@ -243,25 +233,24 @@ impl Owner {
         if fence.is_empty() {
             return Ok(Vec::new());
         }
-        let mut session = Session::open(pool)
-            .await
-            .map_err(|e| db_error("finding the tasks taken over by another process", e))?;
-        let lost: Vec<i64> = sqlx::query_scalar(
-            "SELECT u.id FROM UNNEST($1::int8[], $2::int8[]) AS u(id, token) \
-             WHERE NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c \
-                WHERE c.task_id = u.id AND c.owner = $3 AND c.token = u.token)",
+        let lost: Vec<i64> = in_session(
+            pool,
+            "finding the tasks taken over by another process",
+            async |conn| {
+                sqlx::query_scalar(
+                    "SELECT u.id FROM UNNEST($1::int8[], $2::int8[]) AS u(id, token) \
+                 WHERE NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c \
+                    WHERE c.task_id = u.id AND c.owner = $3 AND c.token = u.token)",
+                )
+                .persistent(prepared())
+                .bind(fence.iter().map(|f| f.0).collect::<Vec<_>>())
+                .bind(fence.iter().map(|f| f.1).collect::<Vec<_>>())
+                .bind(self.id)
+                .fetch_all(conn)
+                .await
+            },
         )
-        .persistent(prepared())
-        .bind(fence.iter().map(|f| f.0).collect::<Vec<_>>())
-        .bind(fence.iter().map(|f| f.1).collect::<Vec<_>>())
-        .bind(self.id)
-        .fetch_all(&mut *session)
-        .await
-        .map_err(|e| db_error("finding the tasks taken over by another process", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("finding the tasks taken over by another process", e))?;
+        .await?;
         let lost: Vec<TaskId> = lost.into_iter().map(TaskId).collect();
         if !lost.is_empty() {
             eprintln!(
@@ -293,25 +282,20 @@ impl Owner {
 
     /// Hands the claims on `ids` back and wakes the other engines for them.
     pub(crate) async fn release(&self, pool: &PgPool, ids: &[TaskId]) -> TaskerResult<()> {
-        let mut session = Session::open(pool)
+        in_session(pool, "handing tasks back", async |conn| {
+            sqlx::query(
+                "WITH released AS (DELETE FROM tasker_core_task_claims \
+                    WHERE task_id = ANY($1) AND owner = $2 RETURNING 1) \
+                 SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM released)",
+            )
+            .persistent(prepared())
+            .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
+            .bind(self.id)
+            .bind(WORK_CHANNEL)
+            .execute(conn)
             .await
-            .map_err(|e| db_error("handing tasks back", e))?;
-        sqlx::query(
-            "WITH released AS (DELETE FROM tasker_core_task_claims \
-                WHERE task_id = ANY($1) AND owner = $2 RETURNING 1) \
-             SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM released)",
-        )
-        .persistent(prepared())
-        .bind(ids.iter().map(|t| t.0).collect::<Vec<_>>())
-        .bind(self.id)
-        .bind(WORK_CHANNEL)
-        .execute(&mut *session)
-        .await
-        .map_err(|e| db_error("handing tasks back", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("handing tasks back", e))?;
+        })
+        .await?;
         let mut tokens = self.tokens.lock();
         for t in ids {
             tokens.remove(t);
@@ -322,24 +306,19 @@ impl Owner {
     /// Hands every claim back and leaves the process table; wakes the other engines for the
     /// tasks handed back.
     pub(crate) async fn close(&self, pool: &PgPool) -> TaskerResult<()> {
-        let mut session = Session::open(pool)
-            .await
-            .map_err(|e| db_error("handing back this process's claims", e))?;
-        sqlx::query(
-            "WITH released AS (DELETE FROM tasker_core_task_claims WHERE owner = $1 RETURNING 1), \
-                  gone AS (DELETE FROM tasker_core_processes WHERE id = $1) \
-             SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM released)",
-        )
-        .persistent(prepared())
-        .bind(self.id)
-        .bind(WORK_CHANNEL)
-        .execute(&mut *session)
-        .await
-        .map_err(|e| db_error("handing back this process's claims", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("handing back this process's claims", e))?;
+        in_session(pool, "handing back this process's claims", async |conn| {
+            sqlx::query(
+                "WITH released AS (DELETE FROM tasker_core_task_claims WHERE owner = $1 RETURNING 1), \
+                      gone AS (DELETE FROM tasker_core_processes WHERE id = $1) \
+                 SELECT pg_notify($2, '') WHERE EXISTS (SELECT 1 FROM released)",
+            )
+            .persistent(prepared())
+            .bind(self.id)
+            .bind(WORK_CHANNEL)
+    .execute(conn)
+                .await
+        })
+        .await?;
         self.tokens.lock().clear();
         Ok(())
     }

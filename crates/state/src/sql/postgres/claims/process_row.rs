@@ -4,9 +4,8 @@
 
 use super::Owner;
 use crate::sharing::{ProcessInfo, Sharing};
-use crate::sql::codec::db_error;
 use crate::sql::postgres::here::Here;
-use crate::sql::postgres::pooling::{prepared, Session};
+use crate::sql::postgres::pooling::{in_session, prepared};
 use parking_lot::Mutex;
 use sqlx::postgres::PgPool;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -16,26 +15,25 @@ impl Owner {
     /// Adds this process to the process table.
     pub(crate) async fn open(pool: &PgPool, sharing: Sharing) -> TaskerResult<Owner> {
         let here = Here::find();
-        let mut session = Session::open(pool)
-            .await
-            .map_err(|e| db_error("adding this process to tasker_core_processes", e))?;
-        let id: i32 = sqlx::query_scalar(
-            "INSERT INTO tasker_core_processes (hostname, pid, pid_namespace, role, version) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        let id: i32 = in_session(
+            pool,
+            "adding this process to tasker_core_processes",
+            async |conn| {
+                sqlx::query_scalar(
+                "INSERT INTO tasker_core_processes (hostname, pid, pid_namespace, role, version) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .persistent(prepared())
+            .bind(&here.hostname)
+            .bind(here.pid)
+            .bind(here.pid_namespace.clone().unwrap_or_default())
+            .bind(sharing.role.as_str())
+            .bind(env!("CARGO_PKG_VERSION"))
+    .fetch_one(conn)
+                .await
+            },
         )
-        .persistent(prepared())
-        .bind(&here.hostname)
-        .bind(here.pid)
-        .bind(here.pid_namespace.clone().unwrap_or_default())
-        .bind(sharing.role.as_str())
-        .bind(env!("CARGO_PKG_VERSION"))
-        .fetch_one(&mut *session)
-        .await
-        .map_err(|e| db_error("adding this process to tasker_core_processes", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("adding this process to tasker_core_processes", e))?;
+        .await?;
         Ok(Owner {
             id,
             sharing,
@@ -74,27 +72,22 @@ impl Owner {
             i64,
             String,
         );
-        let mut session = Session::open(pool)
-            .await
-            .map_err(|e| db_error("listing tasker_core_processes", e))?;
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT p.id, p.hostname, p.pid, p.role, \
-                (EXTRACT(EPOCH FROM p.started_at) * 1000000)::int8, \
-                EXTRACT(EPOCH FROM now() - p.heartbeat_at)::float8, \
-                p.heartbeat_at > now() - make_interval(secs => $1), \
-                p.capacity, p.steps_in_flight, \
-                (SELECT count(*) FROM tasker_core_task_claims c WHERE c.owner = p.id), p.version \
-             FROM tasker_core_processes p ORDER BY p.id",
-        )
-        .persistent(prepared())
-        .bind(self.sharing.lease_timeout.as_secs_f64())
-        .fetch_all(&mut *session)
-        .await
-        .map_err(|e| db_error("listing tasker_core_processes", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("listing tasker_core_processes", e))?;
+        let rows: Vec<Row> = in_session(pool, "listing tasker_core_processes", async |conn| {
+            sqlx::query_as(
+                "SELECT p.id, p.hostname, p.pid, p.role, \
+                    (EXTRACT(EPOCH FROM p.started_at) * 1000000)::int8, \
+                    EXTRACT(EPOCH FROM now() - p.heartbeat_at)::float8, \
+                    p.heartbeat_at > now() - make_interval(secs => $1), \
+                    p.capacity, p.steps_in_flight, \
+                    (SELECT count(*) FROM tasker_core_task_claims c WHERE c.owner = p.id), p.version \
+                 FROM tasker_core_processes p ORDER BY p.id",
+            )
+            .persistent(prepared())
+            .bind(self.sharing.lease_timeout.as_secs_f64())
+    .fetch_all(conn)
+                .await
+        })
+        .await?;
         let dead = self.dead_here(pool).await?;
         Ok(rows
             .into_iter()
@@ -117,49 +110,39 @@ impl Owner {
     /// Refreshes the heartbeat (putting the row back if a survivor pruned it while this
     /// process was paused) and prunes processes dead for four leases.
     pub(crate) async fn beat(&self, pool: &PgPool) -> TaskerResult<()> {
-        let mut session = Session::open(pool)
+        in_session(pool, "refreshing this process's heartbeat", async |conn| {
+            sqlx::query(
+                "INSERT INTO tasker_core_processes AS p \
+                    (id, hostname, pid, pid_namespace, role, version, capacity, steps_in_flight) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), capacity = EXCLUDED.capacity, \
+                    steps_in_flight = EXCLUDED.steps_in_flight",
+            )
+            .persistent(prepared())
+            .bind(self.id)
+            .bind(&self.here.hostname)
+            .bind(self.here.pid)
+            .bind(self.here.pid_namespace.clone().unwrap_or_default())
+            .bind(self.sharing.role.as_str())
+            .bind(env!("CARGO_PKG_VERSION"))
+            .bind(self.capacity.load(Ordering::Relaxed))
+            .bind(self.steps_in_flight.load(Ordering::Relaxed))
+    .execute(conn)
+                .await
+        })
+        .await?;
+        in_session(pool, "pruning dead processes", async |conn| {
+            sqlx::query(
+                "DELETE FROM tasker_core_processes \
+                 WHERE heartbeat_at < now() - make_interval(secs => $1) AND id <> $2",
+            )
+            .persistent(prepared())
+            .bind(4.0 * self.sharing.lease_timeout.as_secs_f64())
+            .bind(self.id)
+            .execute(conn)
             .await
-            .map_err(|e| db_error("refreshing this process's heartbeat", e))?;
-        sqlx::query(
-            "INSERT INTO tasker_core_processes AS p \
-                (id, hostname, pid, pid_namespace, role, version, capacity, steps_in_flight) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), capacity = EXCLUDED.capacity, \
-                steps_in_flight = EXCLUDED.steps_in_flight",
-        )
-        .persistent(prepared())
-        .bind(self.id)
-        .bind(&self.here.hostname)
-        .bind(self.here.pid)
-        .bind(self.here.pid_namespace.clone().unwrap_or_default())
-        .bind(self.sharing.role.as_str())
-        .bind(env!("CARGO_PKG_VERSION"))
-        .bind(self.capacity.load(Ordering::Relaxed))
-        .bind(self.steps_in_flight.load(Ordering::Relaxed))
-        .execute(&mut *session)
-        .await
-        .map_err(|e| db_error("refreshing this process's heartbeat", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("refreshing this process's heartbeat", e))?;
-        let mut session = Session::open(pool)
-            .await
-            .map_err(|e| db_error("pruning dead processes", e))?;
-        sqlx::query(
-            "DELETE FROM tasker_core_processes \
-             WHERE heartbeat_at < now() - make_interval(secs => $1) AND id <> $2",
-        )
-        .persistent(prepared())
-        .bind(4.0 * self.sharing.lease_timeout.as_secs_f64())
-        .bind(self.id)
-        .execute(&mut *session)
-        .await
-        .map_err(|e| db_error("pruning dead processes", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("pruning dead processes", e))?;
+        })
+        .await?;
         Ok(())
     }
 
@@ -168,24 +151,20 @@ impl Owner {
         let Some(ns) = &self.here.pid_namespace else {
             return Ok(Vec::new());
         };
-        let mut session = Session::open(pool)
-            .await
-            .map_err(|e| db_error("listing this host's processes", e))?;
-        let rows: Vec<(i32, i32)> = sqlx::query_as(
-            "SELECT id, pid FROM tasker_core_processes \
-             WHERE hostname = $1 AND pid_namespace = $2 AND id <> $3",
-        )
-        .persistent(prepared())
-        .bind(&self.here.hostname)
-        .bind(ns)
-        .bind(self.id)
-        .fetch_all(&mut *session)
-        .await
-        .map_err(|e| db_error("listing this host's processes", e))?;
-        session
-            .finish()
-            .await
-            .map_err(|e| db_error("listing this host's processes", e))?;
+        let rows: Vec<(i32, i32)> =
+            in_session(pool, "listing this host's processes", async |conn| {
+                sqlx::query_as(
+                    "SELECT id, pid FROM tasker_core_processes \
+                 WHERE hostname = $1 AND pid_namespace = $2 AND id <> $3",
+                )
+                .persistent(prepared())
+                .bind(&self.here.hostname)
+                .bind(ns)
+                .bind(self.id)
+                .fetch_all(conn)
+                .await
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .filter(|&(_, pid)| !Here::alive(pid))

@@ -179,6 +179,17 @@ RSpec.describe TaskerCore::Web::App do
       expect(response.body).to include('id="health"', "<svg", "Slowest steps", "web_spec/web_order")
     end
 
+    it "counts tasks exactly on a small store, and only up to a cap on a large one" do
+      expect(TaskerCore::StoreStatus.glance(engine).health).to eq(TaskerCore::StoreStatus.read(engine).health)
+      capped = TaskerCore::StoreStatus.glance(engine, cap: 1)
+      expect(capped.cap).to eq(1)
+      expect(capped.health).to include(complete_tasks: 1, error_tasks: 1, in_progress_tasks: 1, pending_tasks: 0,
+                                       total_tasks: 3)
+      stub_const("TaskerCore::Web::Pages::Overview::CAP", 1)
+      body = mock.get("/").body
+      expect(body).to include('id="capped"', "more than 1").and(exclude("<th>steps</th>"))
+    end
+
     it "lists tasks newest first, filters by state, and pages by keyset" do
       body = mock.get("/tasks?limit=2").body
       listed = body.scan(%r{href="/tasks/(\d+)"}).flatten.map(&:to_i).uniq

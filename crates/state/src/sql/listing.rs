@@ -108,7 +108,7 @@ impl<D: InsightRows + Listing> SqlStore<D> {
                         .iter()
                         .map(listing)
                         .collect::<Result<Vec<_>, ReadError>>()?;
-                    tasks.sort_unstable_by(|a, b| b.task_id.0.cmp(&a.task_id.0));
+                    tasks.sort_unstable_by_key(|t| std::cmp::Reverse(t.task_id.0));
                     tasks.truncate(filter.limit);
                     return Ok(tasks);
                 }

@@ -258,6 +258,11 @@ fn failed_steps_critical_path_and_error_chain_are_marked() {
         step(1).classes,
         ["step", "state-error", "critical", "failed"]
     );
+    // a led to b's failure: on its error chain.
+    assert_eq!(
+        step(0).classes,
+        ["step", "state-complete", "critical", "error-chain"]
+    );
     assert_eq!(step(2).classes, ["step", "state-complete"]);
     // d waits behind b: blocked.
     assert_eq!(
@@ -277,6 +282,7 @@ fn failed_steps_critical_path_and_error_chain_are_marked() {
         "pending<",
         "complete<",
         "error<",
+        "error chain<",
         "blocked by an error<",
         "critical path<",
     ]
@@ -291,6 +297,57 @@ fn failed_steps_critical_path_and_error_chain_are_marked() {
     let plain = read(&plain_svg);
     assert!(plain.steps.iter().all(|s| s.classes == ["step"]));
     assert!(plain.edges.iter().all(|e| e.classes == ["edge"]));
+}
+
+#[test]
+fn the_error_chain_is_every_path_from_the_roots_to_a_failed_step() {
+    // Roots r1 (0) and r2 (1); x (2) needs both; f (3) needs x and failed; y (4) needs r1
+    // only; z (5) needs f and waits; w (6) needs y and z.
+    let dag = common::named(vec![
+        vec![],
+        vec![],
+        vec![0, 1],
+        vec![2],
+        vec![0],
+        vec![3],
+        vec![4, 5],
+    ]);
+    let f = facts(&[
+        Complete, Complete, Complete, Error, Complete, Pending, Pending,
+    ]);
+    let pic = read(&to_svg(&dag, Some(&f), &[]));
+    check_acyclic(&dag, &pic);
+    let on_chain = |i: u32| {
+        let step = pic.steps.iter().find(|s| s.index == i).unwrap();
+        step.classes.iter().any(|c| c == "error-chain")
+    };
+    let chained: Vec<u32> = (0..7).filter(|&i| on_chain(i)).collect();
+    assert_eq!(
+        chained,
+        [0, 1, 2],
+        "the failed step's ancestors, and only they"
+    );
+    let mut chain_edges: Vec<(u32, u32)> = pic
+        .edges
+        .iter()
+        .filter(|e| e.classes.iter().any(|c| c == "error-chain"))
+        .map(|e| (e.from, e.to))
+        .collect();
+    chain_edges.sort_unstable();
+    assert_eq!(chain_edges, [(0, 2), (1, 2), (2, 3)]);
+    let classes = |p: u32, c: u32| {
+        let e = pic.edges.iter().find(|e| e.from == p && e.to == c).unwrap();
+        e.classes.clone()
+    };
+    assert_eq!(classes(0, 4), ["edge"]);
+    assert_eq!(classes(3, 5), ["edge", "blocked"]);
+    assert_eq!(classes(4, 6), ["edge"]);
+    // No failure, no chain.
+    let fine = facts(&[
+        Complete, Complete, Complete, Complete, Complete, Pending, Pending,
+    ]);
+    let svg = to_svg(&dag, Some(&fine), &[]);
+    assert!(!svg.contains("error-chain") && !svg.contains("error chain"));
 }
 
 #[test]

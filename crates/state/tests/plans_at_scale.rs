@@ -5,7 +5,8 @@
 //! heads the writer reads first), reading a task's state and a whole task back — must
 //! reach rows through indexes, never by a sequential scan of a Tasker table; so must the
 //! listing of unfinished tasks an engine reads at start (`recover`), and pages of the task
-//! listing people read (`list_tasks`, unfiltered). Nor may it read a
+//! listing people read (`list_tasks`: unfiltered, by a state no task is in, by template).
+//! Nor may it read a
 //! large range of an index (a bitmap scan of a non-selective index reads as much as a
 //! sequential scan: Tasker's index on `sort_key` alone once was). The store is
 //! the one that prepared its statements while the tables were small, as in a long-running
@@ -188,6 +189,28 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
     assert_eq!(page.len(), TaskFilter::DEFAULT_LIMIT);
     assert_eq!(page[0].task_id, TaskId(middle.0 - 1));
     assert!(page.iter().all(|t| t.state == State::Complete));
+    // Filtered pages, where walking the primary key until a page is full would read every
+    // task: states no task is in (errors and pending tasks are rare in a history), a template
+    // by namespace and name, and that template's complete tasks.
+    for state in [State::Error, State::Pending, State::ResolvedManually] {
+        let filter = TaskFilter {
+            state: Some(state),
+            ..TaskFilter::default()
+        };
+        assert_eq!(store.list_tasks(&filter).unwrap(), vec![], "{state:?}");
+    }
+    for state in [None, Some(State::Complete)] {
+        let filter = TaskFilter {
+            state,
+            namespace: Some("tests".into()),
+            name: Some("plans".into()),
+            before: Some(middle),
+            ..TaskFilter::default()
+        };
+        let page = store.list_tasks(&filter).unwrap();
+        assert_eq!(page.len(), TaskFilter::DEFAULT_LIMIT, "{state:?}");
+        assert_eq!(page[0].task_id, TaskId(middle.0 - 1), "{state:?}");
+    }
     // Closing ends the store's connections, which makes the server publish their counts.
     store.close();
     drop(store);

@@ -3,6 +3,7 @@
 require "optparse"
 require_relative "version"
 require_relative "cli/command"
+require_relative "cli/progress"
 require_relative "cli/worker_process"
 require_relative "cli/work"
 require_relative "cli/validate"

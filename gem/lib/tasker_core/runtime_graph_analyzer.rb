@@ -46,7 +46,8 @@ module TaskerCore
     def to_dot = @graph.to_dot
 
     # Laid out in Rust (no Graphviz). Steps are `<g class="step state-STATE">` with
-    # `failed` / `critical` classes; edges into failed steps have class `error-chain`.
+    # `failed` / `critical` classes; a failed step's ancestors and the edges from them into
+    # it (every path from the roots to the failure) have class `error-chain`.
     # @return [String] an SVG document coloured by step state, the critical path marked
     def to_svg = @graph.to_svg
   end

@@ -2,6 +2,7 @@
 
 require "json"
 require "open3"
+require "pty"
 require "rbconfig"
 
 # Issue 18 item 1: the `tasker-core` command line, run as a user runs it (a separate
@@ -42,6 +43,26 @@ RSpec.describe "tasker-core, the command line" do
     [out, err, status.exitstatus]
   end
 
+  # Runs the executable with stderr on a terminal (a pseudo-terminal) and stdout on a pipe;
+  # returns [stdout, what the terminal received, exit status].
+  def cli_on_terminal(*args)
+    master, terminal = PTY.open
+    out_r, out_w = IO.pipe
+    pid = Process.spawn({ "TASKER_DATABASE_URL" => nil }, RbConfig.ruby, "-I", CliSpec::LIB, CliSpec::EXE, *args,
+                        chdir: dir, out: out_w, err: terminal, in: File::NULL)
+    [terminal, out_w].each(&:close)
+    reader = Thread.new { out_r.read }
+    shown = +""
+    begin
+      loop { shown << master.readpartial(4096) }
+    rescue EOFError, Errno::EIO # the terminal's last writer exited
+      nil
+    end
+    [reader.value, shown, Process.wait2(pid).last.exitstatus]
+  ensure
+    [master, out_r].each { |io| io&.close unless io&.closed? }
+  end
+
   def cli_ok(*args, env: {})
     out, err, status = cli(*args, env: env)
     expect(status).to eq(0), "tasker-core #{args.join(' ')} exited #{status}:\n#{out}\n#{err}"
@@ -77,6 +98,30 @@ RSpec.describe "tasker-core, the command line" do
     _out, err, status = cli("validate", File.join(dir, "missing.yaml"))
     expect([status, err]).to eq([64, "tasker-core validate: #{dir}/missing.yaml: no such file or directory " \
                                      "(see `tasker-core validate --help`)\n"])
+  end
+
+  it "shows progress on stderr only when it is a terminal and the output is not JSON" do
+    out, shown, status = cli_on_terminal("validate", CliSpec::PATTERNS)
+    expect(status).to eq(0)
+    expect(shown).to include("validating 1/6 files", "validating 6/6 files")
+    expect(shown).to end_with("\r\e[K") # erased before the results
+    expect(out).to include("6 templates, 0 invalid")
+    expect(out).not_to include("\e[")
+    _out, shown, = cli_on_terminal("validate", "--json", CliSpec::PATTERNS)
+    expect(shown).to eq("")
+    _out, err, = cli("validate", CliSpec::PATTERNS) # stderr a pipe: nothing
+    expect(err).to eq("")
+
+    engine, done, = stored_tasks
+    out, shown, status = cli_on_terminal("tasks", "-d", url)
+    expect(status).to eq(0)
+    expect(shown).to include("opening #{url[/\A[a-z]+:/]}", "reading tasks")
+    expect(out).to match(/^#{done}\s+fixtures\s+linear/)
+    out, shown, = cli_on_terminal("graph", "--task", done.to_s, "-d", url)
+    expect(shown).to include("reading task #{done}", "drawing the graph (svg)")
+    expect(out).to start_with("<svg")
+    expect(cli_on_terminal("status", "-d", url, "--json")[1]).to eq("")
+    expect(engine.task_state(done)).to eq("complete")
   end
 
   it "shows status, lists tasks, shows a task and draws graphs beside the running engine" do

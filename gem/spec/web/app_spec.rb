@@ -132,7 +132,8 @@ RSpec.describe TaskerCore::Web::App do
       response = mock.post("/tasks/#{ids[:running]}/cancel", "HTTP_COOKIE" => cookie,
                                                              params: { "authenticity_token" => token, "reason" => "test run" })
       expect(response.status).to eq(303)
-      expect(response["Location"]).to start_with("/tasks/#{ids[:running]}?done=")
+      expect(response["Location"]).to eq("/tasks/#{ids[:running]}?done=cancelled")
+      expect(mock.get(response["Location"]).body).to include('<p class="flash" id="flash">The task was cancelled.</p>')
       task = engine.task(ids[:running])
       expect(task.current_state).to eq("cancelled")
       expect(task.state_transitions.last.metadata["reason"]).to eq("test run")
@@ -150,6 +151,25 @@ RSpec.describe TaskerCore::Web::App do
       expect(listing).not_to include("<script>alert(1)")
       expect(listing).to include("&quot;&gt;&lt;script&gt;alert(1)")
     end
+
+    it "shows a notice only for an action's own code, never text from the link" do
+      body = mock.get("/tasks/#{ids[:complete]}?done=Your+account+was+suspended").body
+      expect(body).not_to include("suspended")
+      expect(body).not_to include('id="flash"')
+    end
+
+    it "allows only the layout's own script and style (Content-Security-Policy), in lower-case headers" do
+      response = mock.get("/tasks/#{ids[:error]}")
+      names = response.headers.to_h.keys
+      expect(names).to include("content-type", "set-cookie").and(all(satisfy { |n| n == n.downcase }))
+      policy = response.headers.to_h.fetch("content-security-policy")
+      expect(policy).to include("default-src 'none'", "form-action 'self'", "base-uri 'none'")
+      script = response.body[%r{<script>(.*?)</script>}m, 1]
+      style = response.body[%r{<style>(.*?)</style>}m, 1]
+      expect(policy).to include("script-src 'sha256-#{Digest::SHA256.base64digest(script)}'")
+      expect(policy).to include("style-src 'sha256-#{Digest::SHA256.base64digest(style)}'")
+      expect(response.body.scan(/<script/).size).to eq(1)
+    end
   end
 
   describe "pages" do
@@ -157,6 +177,17 @@ RSpec.describe TaskerCore::Web::App do
       response = mock.get("/")
       expect(response.status).to eq(200)
       expect(response.body).to include('id="health"', "<svg", "Slowest steps", "web_spec/web_order")
+    end
+
+    it "counts tasks exactly on a small store, and only up to a cap on a large one" do
+      expect(TaskerCore::StoreStatus.glance(engine).health).to eq(TaskerCore::StoreStatus.read(engine).health)
+      capped = TaskerCore::StoreStatus.glance(engine, cap: 1)
+      expect(capped.cap).to eq(1)
+      expect(capped.health).to include(complete_tasks: 1, error_tasks: 1, in_progress_tasks: 1, pending_tasks: 0,
+                                       total_tasks: 3)
+      stub_const("TaskerCore::Web::Pages::Overview::CAP", 1)
+      body = mock.get("/").body
+      expect(body).to include('id="capped"', "more than 1").and(exclude("<th>steps</th>"))
     end
 
     it "lists tasks newest first, filters by state, and pages by keyset" do

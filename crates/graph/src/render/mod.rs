@@ -15,6 +15,9 @@ mod dot;
 mod layout;
 mod mermaid;
 mod svg;
+mod svg_edge;
+mod svg_marks;
+mod svg_text;
 
 pub use dot::to_dot;
 pub use mermaid::to_mermaid;

@@ -1,14 +1,16 @@
-//! SVG drawn here, with no Graphviz: the layout comes from [`super::layout`], this file only
-//! writes it out.
+//! SVG drawn here, with no Graphviz: the layout comes from [`super::layout`], this file
+//! writes the document, its steps and its legend; edges are `svg_edge.rs`'s, the error
+//! marks `svg_marks.rs`'s, escaping and numbers `svg_text.rs`'s.
 //!
 //! The markup is meant to be styled and scripted by a web page as well as viewed alone:
 //! colours are presentation attributes (which any CSS rule overrides), and every step is
 //! `<g class="step state-<state>" id="step-<index>" data-step="<name>">` holding a `<title>`
 //! (shown on hover), a `<rect>` and a `<text>`. Extra classes: `critical` on the marked
-//! path's steps and edges, `failed` on steps in error, `error-chain` on edges into a failed
-//! step, `blocked` on the unfinished (pending or in-progress) steps downstream of a failed
-//! one and on the edges leading to them from a failed or blocked step, `back` on edges
-//! that close a cycle (drawn upward). Edges are
+//! path's steps and edges, `failed` on steps in error, `error-chain` on a failed step's
+//! error chain — its ancestors (every step it depended on, up to the roots) and the edges
+//! among them and into it — `blocked` on the unfinished (pending or in-progress) steps
+//! downstream of a failed one and on the edges leading to them from a failed or blocked
+//! step, `back` on edges that close a cycle (drawn upward). Edges are
 //! `<path class="edge" data-from="<parent index>" data-to="<child index>">`. A template
 //! (no facts) has no `state-…` class; a task's picture ends with a `<g class="legend">` row
 //! (the states present and the marked path) below the graph.
@@ -19,27 +21,14 @@
 //! byte-identical output.
 
 use super::layout::{layout, Layout, Route, NODE_HEIGHT};
-use super::{
-    colours, escape_with, state_of, Marked, CRITICAL_COLOUR, NEUTRAL_FILL, NEUTRAL_STROKE,
-};
+use super::svg_edge::{ports, write_edge, BLOCKED_COLOUR, EDGE_COLOUR, ERROR_CHAIN_COLOUR};
+use super::svg_marks::{blocked_steps, chain_steps};
+use super::svg_text::{attr, label, num, text, text_width, FONT_SIZE};
+use super::{colours, state_of, Marked, CRITICAL_COLOUR, NEUTRAL_FILL, NEUTRAL_STROKE};
 use crate::dag::Dag;
 use crate::runtime_analysis::StepFacts;
 use std::fmt::Write;
 use tasker_model::State;
-
-/// Characters of a name shown in its box; the rest is in the title.
-const MAX_LABEL_CHARS: usize = 40;
-/// Space between a box's border and its text.
-const PADDING: f64 = 12.0;
-const MIN_WIDTH: f64 = 48.0;
-const FONT_SIZE: f64 = 12.0;
-const EDGE_COLOUR: &str = "#757575";
-const ERROR_CHAIN_COLOUR: &str = "#c62828";
-/// Edges to steps held back by an error: the error's colour, lighter.
-const BLOCKED_COLOUR: &str = "#e57373";
-/// Horizontal shift of an edge that closes a cycle, so it does not lie on the edge it
-/// mirrors.
-const BACK_OFFSET: f64 = 10.0;
 
 /// The graph as a standalone SVG document, laid out top to bottom (roots at the top).
 /// `facts` (one per step) colour the steps by state; `critical` is a path of step indices
@@ -53,11 +42,12 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
 
     let mut out = String::with_capacity(1024 + dag.len() * 320 + dag.edge_count() * 160);
     let blocked = blocked_steps(dag, facts);
+    let chain = chain_steps(dag, facts);
     let legend = legend_items(
         dag,
         facts,
         critical_marked(&marked, n),
-        blocked.contains(&true),
+        (chain.contains(&true), blocked.contains(&true)),
     );
     let legend_width = legend
         .iter()
@@ -101,7 +91,8 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
     let failed = |s: u32| state_of(facts, s) == Some(State::Error);
     let flags = |r: &Route| Flags {
         critical: marked.edge(r.parent, r.child),
-        failed: failed(r.child),
+        failed: false,
+        chain: failed(r.child) || chain[r.child as usize],
         blocked: blocked[r.child as usize] && (failed(r.parent) || blocked[r.parent as usize]),
     };
     let mut edges: Vec<(u8, usize)> = lay
@@ -112,7 +103,7 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
             let f = flags(r);
             let rank = if f.critical {
                 2
-            } else if f.failed || f.blocked {
+            } else if f.chain || f.blocked {
                 1
             } else {
                 0
@@ -139,6 +130,7 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
             Flags {
                 critical: marked.step(s),
                 failed: failed(s),
+                chain: chain[s as usize],
                 blocked: blocked[s as usize],
             },
         );
@@ -149,32 +141,15 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
     out
 }
 
-/// How a step or an edge is marked. For an edge, `failed` means it leads into a failed
-/// step (class `error-chain`) and `blocked` that it leads to a blocked one.
+/// How a step or an edge is marked. A step: `failed` in error, `chain` on a failed step's
+/// error chain (an ancestor), `blocked` held back by an error. An edge: `chain` leads into
+/// a failed step or a step on its chain (class `error-chain`), `blocked` to a blocked one.
 #[derive(Clone, Copy)]
-struct Flags {
-    critical: bool,
-    failed: bool,
-    blocked: bool,
-}
-
-/// Steps held back by an error: pending or in-progress steps downstream of a step in
-/// error, reached through other such steps (the runtime analysis's "blocked steps").
-fn blocked_steps(dag: &Dag, facts: Option<&[StepFacts]>) -> Vec<bool> {
-    let mut blocked = vec![false; dag.len()];
-    let mut stack: Vec<u32> = (0..dag.len() as u32)
-        .filter(|&s| state_of(facts, s) == Some(State::Error))
-        .collect();
-    while let Some(s) = stack.pop() {
-        for &c in dag.children_of(s) {
-            let waiting = matches!(state_of(facts, c), Some(State::Pending | State::InProgress));
-            if waiting && !blocked[c as usize] {
-                blocked[c as usize] = true;
-                stack.push(c);
-            }
-        }
-    }
-    blocked
+pub(super) struct Flags {
+    pub(super) critical: bool,
+    pub(super) failed: bool,
+    pub(super) chain: bool,
+    pub(super) blocked: bool,
 }
 
 fn write_step(
@@ -199,6 +174,9 @@ fn write_step(
     }
     if flags.failed {
         out.push_str(" failed");
+    }
+    if flags.chain {
+        out.push_str(" error-chain");
     }
     if flags.blocked {
         out.push_str(" blocked");
@@ -229,6 +207,8 @@ fn write_step(
         (CRITICAL_COLOUR, 3.0)
     } else if state == Some(State::Error) {
         (stroke, 2.5)
+    } else if flags.chain {
+        (ERROR_CHAIN_COLOUR, 2.0)
     } else {
         (stroke, 1.2)
     };
@@ -267,7 +247,7 @@ fn legend_items(
     dag: &Dag,
     facts: Option<&[StepFacts]>,
     critical: bool,
-    blocked: bool,
+    (chain, blocked): (bool, bool),
 ) -> Vec<(&'static str, &'static str, &'static str)> {
     if facts.is_none() || dag.is_empty() {
         return Vec::new();
@@ -283,6 +263,9 @@ fn legend_items(
             (s.as_str(), fill, stroke)
         })
         .collect();
+    if chain {
+        items.push(("error chain", NEUTRAL_FILL, ERROR_CHAIN_COLOUR));
+    }
     if blocked {
         items.push(("blocked by an error", NEUTRAL_FILL, BLOCKED_COLOUR));
     }
@@ -321,261 +304,4 @@ fn write_legend(out: &mut String, items: &[(&str, &str, &str)], top: f64) {
         x += w + 8.0;
     }
     out.push_str("</g>\n");
-}
-
-/// Where each forward edge leaves its parent and enters its child (x): spread over the
-/// middle of the box in the order of where the edges go, so a step with several children or
-/// parents shows separate arrows that do not cross at the box. Edges that close a cycle use
-/// the centre.
-fn ports(lay: &Layout) -> Vec<(f64, f64)> {
-    let mut at: Vec<(f64, f64)> = lay
-        .routes
-        .iter()
-        .map(|r| (lay.x[r.parent as usize], lay.x[r.child as usize]))
-        .collect();
-    // (step, x of the other end's first hop, route): one list for leaving, one for entering.
-    let mut leaving: Vec<(u32, f64, usize)> = Vec::new();
-    let mut entering: Vec<(u32, f64, usize)> = Vec::new();
-    for (i, r) in lay.routes.iter().enumerate() {
-        if r.back || r.parent == r.child {
-            continue;
-        }
-        let first = r.via.first().copied().unwrap_or(r.child);
-        let last = r.via.last().copied().unwrap_or(r.parent);
-        leaving.push((r.parent, lay.x[first as usize], i));
-        entering.push((r.child, lay.x[last as usize], i));
-    }
-    for (list, leave) in [(&mut leaving, true), (&mut entering, false)] {
-        list.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-        for group in list.chunk_by(|a, b| a.0 == b.0) {
-            let step = group[0].0 as usize;
-            let span = lay.width[step] * 0.6;
-            let k = group.len() as f64;
-            for (j, &(_, _, i)) in group.iter().enumerate() {
-                let x = lay.x[step] + span * ((j as f64 + 0.5) / k - 0.5);
-                if leave {
-                    at[i].0 = x;
-                } else {
-                    at[i].1 = x;
-                }
-            }
-        }
-    }
-    at
-}
-
-fn write_edge(out: &mut String, lay: &Layout, r: &Route, (from_x, to_x): (f64, f64), flags: Flags) {
-    let (critical, error_chain) = (flags.critical, flags.failed);
-    out.push_str("<path class=\"edge");
-    if r.back {
-        out.push_str(" back");
-    }
-    if critical {
-        out.push_str(" critical");
-    }
-    if error_chain {
-        out.push_str(" error-chain");
-    }
-    if flags.blocked {
-        out.push_str(" blocked");
-    }
-    let _ = write!(
-        out,
-        "\" data-from=\"{}\" data-to=\"{}\" d=\"",
-        r.parent, r.child
-    );
-    let (p, c) = (r.parent as usize, r.child as usize);
-    if r.parent == r.child {
-        // A step that depends on itself: a loop on its right side.
-        let right = lay.x[p] + lay.width[p] / 2.0;
-        let top = lay.y[p];
-        out.push('M');
-        point(out, right, top + 8.0);
-        out.push_str(" C");
-        point(out, right + 30.0, top - 8.0);
-        out.push(' ');
-        point(out, right + 30.0, top + NODE_HEIGHT + 8.0);
-        out.push(' ');
-        point(out, right + 1.0, top + NODE_HEIGHT - 8.0);
-    } else {
-        // Forward edges leave the parent's bottom and enter the child's top; back edges
-        // run upward, from the parent's top to the child's bottom, a little to the right.
-        let (shift, leave, enter) = if r.back {
-            (BACK_OFFSET, 0.0, NODE_HEIGHT)
-        } else {
-            (0.0, NODE_HEIGHT, 0.0)
-        };
-        let mut points = Vec::with_capacity(2 + r.via.len() * 2);
-        points.push((from_x + shift, lay.y[p] + leave));
-        for &d in &r.via {
-            let (dx, dy) = (lay.x[d as usize] + shift, lay.y[d as usize]);
-            points.push((dx, dy + NODE_HEIGHT - leave));
-            points.push((dx, dy + leave));
-        }
-        points.push((to_x + shift, lay.y[c] + enter));
-        out.push('M');
-        point(out, points[0].0, points[0].1);
-        // Pairs of points span a gap between layers (a vertical-tangent curve); the points
-        // inside a pair-to-pair hop cross a dummy's layer (a straight line).
-        for (i, pair) in points.windows(2).enumerate() {
-            let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
-            if i % 2 == 0 {
-                let mid = (ay + by) / 2.0;
-                out.push_str(" C");
-                point(out, ax, mid);
-                out.push(' ');
-                point(out, bx, mid);
-                out.push(' ');
-            } else {
-                out.push_str(" L");
-            }
-            point(out, bx, by);
-        }
-    }
-    let (stroke, width, marker, dash) = if critical {
-        (CRITICAL_COLOUR, 3.0, "tasker-arrow-critical", "")
-    } else if error_chain {
-        (
-            ERROR_CHAIN_COLOUR,
-            2.0,
-            "tasker-arrow-error",
-            " stroke-dasharray=\"6 3\"",
-        )
-    } else if flags.blocked {
-        (
-            BLOCKED_COLOUR,
-            1.6,
-            "tasker-arrow-error",
-            " stroke-dasharray=\"4 3\"",
-        )
-    } else {
-        (EDGE_COLOUR, 1.4, "tasker-arrow", "")
-    };
-    let _ = writeln!(
-        out,
-        "\" fill=\"none\" stroke=\"{stroke}\" stroke-width=\"{width}\"{dash} marker-end=\"url(#{marker})\"/>"
-    );
-}
-
-/// What a step's box shows: its name, shortened when long.
-fn label(name: &str) -> String {
-    if name.chars().count() <= MAX_LABEL_CHARS {
-        return name.to_string();
-    }
-    let mut short: String = name.chars().take(MAX_LABEL_CHARS - 1).collect();
-    short.push('…');
-    short
-}
-
-/// A box wide enough for `label`, estimated from its characters (no font metrics here):
-/// narrow, ordinary, wide Latin and full-width characters get different widths.
-fn text_width(label: &str) -> f64 {
-    let text: f64 = label
-        .chars()
-        .map(|ch| match ch {
-            'i' | 'l' | 'j' | 't' | 'f' | 'r' | 'I' | '.' | ',' | ':' | ';' | '|' | '!' | '\''
-            | ' ' => 0.32,
-            'm' | 'w' | 'M' | 'W' | '@' => 0.9,
-            'A'..='Z' | '_' => 0.68,
-            c if c.is_ascii() => 0.56,
-            c if is_wide(c) => 1.0,
-            _ => 0.62,
-        })
-        .sum();
-    (text * FONT_SIZE + 2.0 * PADDING).max(MIN_WIDTH).ceil()
-}
-
-/// East Asian wide characters and emoji, roughly: drawn about one em wide.
-fn is_wide(c: char) -> bool {
-    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x1F300..=0x1FAFF | 0x20000..=0x3FFFD)
-}
-
-/// Characters XML 1.0 cannot contain, even escaped.
-fn forbidden(ch: char) -> bool {
-    (ch < ' ' && !matches!(ch, '\t' | '\n' | '\r')) || matches!(ch, '\u{FFFE}' | '\u{FFFF}')
-}
-
-/// `name` safe inside a double-quoted attribute, line breaks kept as character references.
-fn attr(name: &str) -> String {
-    escape_with(name, |ch| match ch {
-        '&' => Some("&amp;"),
-        '<' => Some("&lt;"),
-        '>' => Some("&gt;"),
-        '"' => Some("&quot;"),
-        '\'' => Some("&apos;"),
-        '\n' => Some("&#10;"),
-        '\r' => Some("&#13;"),
-        '\t' => Some("&#9;"),
-        c if forbidden(c) => Some("\u{FFFD}"),
-        _ => None,
-    })
-}
-
-/// `name` safe as element text; line breaks become spaces (a box holds one line).
-fn text(name: &str) -> String {
-    escape_with(name, |ch| match ch {
-        '&' => Some("&amp;"),
-        '<' => Some("&lt;"),
-        '>' => Some("&gt;"),
-        '\n' | '\r' | '\t' => Some(" "),
-        c if forbidden(c) => Some("\u{FFFD}"),
-        _ => None,
-    })
-}
-
-/// `x,y`.
-fn point(out: &mut String, x: f64, y: f64) {
-    num(out, x);
-    out.push(',');
-    num(out, y);
-}
-
-/// A coordinate with at most one decimal (and no `-0`), so output is compact and stable.
-fn num(out: &mut String, v: f64) {
-    let tenths = (v * 10.0).round() as i64;
-    if tenths < 0 {
-        out.push('-');
-    }
-    let t = tenths.unsigned_abs();
-    let _ = write!(out, "{}", t / 10);
-    match t % 10 {
-        0 => {}
-        tenth => {
-            let _ = write!(out, ".{tenth}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{attr, label, num, text, text_width};
-
-    #[test]
-    fn names_are_escaped_for_attributes_and_text() {
-        assert_eq!(
-            attr("a<b>&\"c\"'\n\u{1}"),
-            "a&lt;b&gt;&amp;&quot;c&quot;&apos;&#10;\u{FFFD}"
-        );
-        assert_eq!(text("a<b>&\"\nc\u{1b}"), "a&lt;b&gt;&amp;\" c\u{FFFD}");
-    }
-
-    #[test]
-    fn long_names_are_shortened_and_widths_grow_with_text() {
-        let long = "x".repeat(100);
-        assert_eq!(label(&long).chars().count(), 40);
-        assert!(label(&long).ends_with('…'));
-        assert!(text_width("a_much_longer_step_name") > text_width("short"));
-        assert!(text_width("注文を処理する") > text_width("abcdefg"));
-    }
-
-    #[test]
-    fn numbers_have_at_most_one_decimal() {
-        let mut out = String::new();
-        for v in [0.0, -0.01, 12.34, -3.25, 100.0] {
-            num(&mut out, v);
-            out.push(' ');
-        }
-        assert_eq!(out, "0 0 12.3 -3.3 100 ");
-    }
 }

@@ -50,6 +50,15 @@ macro_rules! step_counts {
 pub(crate) use step_counts;
 
 /// The named tasks that have tasks, and the first columns of the analytics totals.
+///
+/// Neither reads the whole tasks table (the dashboard's overview runs this once per chart
+/// interval): a template "has tasks" if one probe of the tasks' index by template finds one
+/// (a correlated subquery with LIMIT is run per template, never turned into a join over
+/// every task), and the active tasks (pending, in progress) are among the tasks not complete,
+/// read from the partial index of those (Tasker's `idx_tasks_active_operations` on
+/// PostgreSQL, with this predicate): a task is marked complete only when its state is. Each
+/// one's state is a lookup per task, not a join (with merge joins allowed, the planner read
+/// every transition to join them).
 macro_rules! used_named_tasks {
     () => {
         "
@@ -57,12 +66,15 @@ used_named_tasks AS (
     SELECT nt.name, tn.name AS namespace
     FROM tasker_named_tasks nt
     JOIN tasker_task_namespaces tn ON tn.task_namespace_id = nt.task_namespace_id
-    WHERE nt.named_task_id IN (SELECT named_task_id FROM tasker_tasks)
+    WHERE (SELECT t.task_id FROM tasker_tasks t
+            WHERE t.named_task_id = nt.named_task_id LIMIT 1) IS NOT NULL
 )
 SELECT
     (SELECT count(*) FROM tasker_tasks t
-       LEFT JOIN tasker_task_transitions tr ON tr.task_id = t.task_id AND tr.most_recent
-      WHERE tr.to_state IS NULL OR tr.to_state IN ('pending', 'in_progress')),
+      WHERE (t.complete = false OR t.complete IS NULL)
+        AND coalesce((SELECT tr.to_state FROM tasker_task_transitions tr
+                       WHERE tr.task_id = t.task_id AND tr.most_recent), 'pending')
+            IN ('pending', 'in_progress')),
     (SELECT count(DISTINCT namespace) FROM used_named_tasks),
 "
     };
@@ -101,7 +113,8 @@ pub(crate) use step_group_names;
 /// The top tasks' steps counted, and their names joined, for those rows only.
 macro_rules! slowest_tasks_counts {
     () => {
-        "
+        concat!(
+            "
 ),
 counts AS (
     SELECT ws.task_id, count(*) AS steps,
@@ -112,7 +125,17 @@ counts AS (
            ON tr.workflow_step_id = ws.workflow_step_id AND tr.most_recent
     WHERE ws.task_id IN (SELECT task_id FROM top)
     GROUP BY ws.task_id
-)
+)",
+            $crate::sql::insights_sql::slowest_tasks_rows!()
+        )
+    };
+}
+pub(crate) use slowest_tasks_counts;
+
+/// The top tasks (`top`) with their names and step counts (`counts`), slowest first.
+macro_rules! slowest_tasks_rows {
+    () => {
+        "
 SELECT top.task_id, nt.name, tn.name, nt.version, top.micros,
        coalesce(c.steps, 0), coalesce(c.completed, 0), coalesce(c.errors, 0),
        top.created_at, top.completed_at, top.initiator, top.source_system, top.to_state
@@ -123,4 +146,4 @@ LEFT JOIN counts c ON c.task_id = top.task_id
 ORDER BY top.micros DESC, top.task_id"
     };
 }
-pub(crate) use slowest_tasks_counts;
+pub(crate) use slowest_tasks_rows;

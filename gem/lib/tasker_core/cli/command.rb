@@ -52,6 +52,12 @@ module TaskerCore
         end
       end
 
+      # Progress on stderr while the command works (a terminal only, never with --json).
+      # @return [Progress]
+      def progress
+        @progress ||= Progress.new(@err, json: @json ? true : false)
+      end
+
       # What follows the options on the command line, for the help's first line (nil: nothing).
       # @return [String, nil]
       def usage_arguments = nil

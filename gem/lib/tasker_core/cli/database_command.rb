@@ -79,8 +79,11 @@ module TaskerCore
         end
         url = sqlite_url(url) if url.start_with?("sqlite:")
         role = url.start_with?("postgres") ? :client : :worker
-        Engine.start(database_url: url, workers: 0, ractors: 0, recover: false, instrument: false, role: role,
-                     templates: templates)
+        # Opening may migrate (an upgrade builds indexes over the whole history).
+        progress.during("opening #{Engine.redact(url)}") do
+          Engine.start(database_url: url, workers: 0, ractors: 0, recover: false, instrument: false, role: role,
+                       templates: templates)
+        end
       rescue TaskerCore::Error => e
         raise Failure, "could not open #{Engine.redact(url)}: #{e.message}"
       end

@@ -58,16 +58,19 @@ module TaskerCore
       end
 
       def perform(engine)
-        draw(engine.task(@task_id))
+        draw(progress.during("reading task #{@task_id}") { engine.task(@task_id) })
       end
 
       # `source` answers to_svg, to_dot and to_mermaid.
       def draw(source)
-        text = case @format || "svg"
-               when "mermaid" then source.to_mermaid
-               when "dot" then source.to_dot
-               else source.to_svg
-               end
+        format = @format || "svg"
+        text = progress.during("drawing the graph (#{format})") do
+          case format
+          when "mermaid" then source.to_mermaid
+          when "dot" then source.to_dot
+          else source.to_svg
+          end
+        end
         @output ? File.write(@output, text) : @out.write(text.end_with?("\n") ? text : "#{text}\n")
         CLI::EXIT_OK
       end

@@ -21,7 +21,7 @@ module TaskerCore
         raise UsageError, "give one task id" unless ids.size == 1
 
         task_id = id("TASK_ID", ids.first)
-        row = engine.task_hash(task_id)
+        row = progress.during("reading task #{task_id}") { engine.task_hash(task_id) }
         return print_json(json_ready(row)) if @json
 
         task = TaskerCore::Task.new(engine, row)

@@ -13,7 +13,7 @@ module TaskerCore
       private
 
       def perform(engine)
-        status = TaskerCore::StoreStatus.read(engine)
+        status = progress.during("counting tasks and steps") { TaskerCore::StoreStatus.read(engine) }
         health = status.health
         processes = status.processes
         return print_json(health: health, processes: processes.map { |p| json_ready(p) }) if @json

@@ -45,7 +45,7 @@ module TaskerCore
       end
 
       def perform(engine)
-        rows = engine.tasks(**@filter)
+        rows = progress.during("reading tasks") { engine.tasks(**@filter) }
         return print_json(rows.map { |r| r.transform_values { |v| v.respond_to?(:iso8601) ? v.iso8601(6) : v } }) if @json
 
         if rows.empty?

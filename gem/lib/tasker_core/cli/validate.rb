@@ -52,12 +52,16 @@ module TaskerCore
 
         files = paths.flat_map { |path| template_files(path) }
         require_relative "../../tasker_core"
-        load_code
+        progress.during("loading #{@requires.size} handler path(s)") { load_code } unless @requires.empty?
         engine = Engine.start(database_url: "memory:", workers: 0, recover: false, instrument: false,
                               environment: @environment)
         results = begin
-          files.map { |file| check(engine, file) }
+          files.each_with_index.map do |file, i|
+            progress.count("validating", i + 1, files.size, files.size == 1 ? "file" : "files")
+            check(engine, file)
+          end
         ensure
+          progress.clear
           engine.close
         end
         report(results)

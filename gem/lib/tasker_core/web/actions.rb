@@ -16,29 +16,34 @@ module TaskerCore
         @reason = reason.empty? ? nil : reason[0, 500]
       end
 
+      # What the task page says after each action, by the code the redirect carries
+      # (`?done=retried`): fixed text, so a link cannot make the page announce anything else.
+      NOTICES = { "retried" => "The step was reset for another attempt.", "cancelled" => "The task was cancelled.",
+                  "resolved" => "The task was resolved manually." }.freeze
+
       # @param step_id [Integer]
-      # @return [Array(Integer, String)] the task id and what happened
+      # @return [Array(Integer, String)] the task id and what happened (a key of {NOTICES})
       def retry_step(step_id)
         task_id = @view.engine.task_of_step(step_id) or raise HttpError.new(404, "No step #{step_id} in this store.")
         step = App.find_task(@view.engine, task_id).steps.find_by(step_id: step_id)
         operate { step.reset_for_retry!(reason: @reason) }
-        [task_id, "Step #{step.name} (#{step_id}) was reset for another attempt."]
+        [task_id, "retried"]
       end
 
       # @param task_id [Integer]
-      # @return [Array(Integer, String)]
+      # @return [Array(Integer, String)] the task id and a key of {NOTICES}
       def cancel(task_id)
         task = App.find_task(@view.engine, task_id)
         operate { task.cancel!(reason: @reason) }
-        [task_id, "Task #{task_id} was cancelled."]
+        [task_id, "cancelled"]
       end
 
       # @param task_id [Integer]
-      # @return [Array(Integer, String)]
+      # @return [Array(Integer, String)] the task id and a key of {NOTICES}
       def resolve(task_id)
         task = App.find_task(@view.engine, task_id)
         operate { task.resolve_manually!(reason: @reason) }
-        [task_id, "Task #{task_id} was resolved manually."]
+        [task_id, "resolved"]
       end
 
       private

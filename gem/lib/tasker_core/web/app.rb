@@ -67,7 +67,7 @@ module TaskerCore
           error_page(request, 500, "Internal error (#{e.class}); the details are in the server's log.")
         end
         if fresh
-          response[1]["Set-Cookie"] = csrf.cookie(session, path: request.script_name.to_s, secure: request.ssl?)
+          response[1]["set-cookie"] = csrf.cookie(session, path: request.script_name.to_s, secure: request.ssl?)
         end
         response
       end
@@ -101,7 +101,7 @@ module TaskerCore
                         when %r{\A/tasks/([^/]+)/resolve\z} then actions.resolve(id_of(Regexp.last_match(1), "task"))
                         else raise HttpError.new(404, "No action at #{path}.")
                         end
-        [303, { "Location" => Html.url(view.base, "/tasks/#{task_id}", done: done), "Content-Type" => "text/plain" }, []]
+        [303, { "location" => Html.url(view.base, "/tasks/#{task_id}", done: done), "content-type" => "text/plain" }, []]
       end
 
       def id_of(text, what)
@@ -124,9 +124,11 @@ module TaskerCore
         html(status, Html.layout(title: title, base: request.script_name.to_s, body: body))
       end
 
+      # Header names in lower case, as Rack 3 requires (Rack 2 accepts them too).
       def html(status, body)
-        [status, { "Content-Type" => "text/html; charset=utf-8", "Cache-Control" => "no-store",
-                   "X-Content-Type-Options" => "nosniff", "X-Frame-Options" => "SAMEORIGIN" }, [body]]
+        [status, { "content-type" => "text/html; charset=utf-8", "cache-control" => "no-store",
+                   "x-content-type-options" => "nosniff", "x-frame-options" => "SAMEORIGIN",
+                   "content-security-policy" => Html::CONTENT_SECURITY_POLICY }, [body]]
       end
     end
   end

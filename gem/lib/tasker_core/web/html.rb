@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "cgi"
+require "digest"
 require "time"
 
 module TaskerCore
@@ -51,6 +52,16 @@ module TaskerCore
           if (q && !window.confirm(q)) { e.preventDefault(); }
         });
       JS
+
+      # Only the layout's own <style> and <script> run (by their hashes: nothing the store
+      # or a request put in a page can add a script, a style or an event handler), forms post
+      # and scripts connect only here (the browser spec's forged POST is same-origin), and
+      # nothing is loaded from elsewhere. The SVGs colour with attributes,
+      # which a policy does not govern.
+      CONTENT_SECURITY_POLICY = ["default-src 'none'", "script-src 'sha256-#{Digest::SHA256.base64digest(JS)}'",
+                                 "style-src 'sha256-#{Digest::SHA256.base64digest(CSS)}'", "img-src 'self' data:",
+                                 "connect-src 'self'",
+                                 "form-action 'self'", "frame-ancestors 'self'", "base-uri 'none'"].join("; ").freeze
 
       module_function
 

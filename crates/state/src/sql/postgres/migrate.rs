@@ -32,6 +32,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_tasker_core_retention.sql",
         include_str!("../../../migrations/postgres/0006_tasker_core_retention.sql"),
     ),
+    (
+        "0007_tasker_core_listing.sql",
+        include_str!("../../../migrations/postgres/0007_tasker_core_listing.sql"),
+    ),
 ];
 
 /// Serialises schema changes of engines starting at the same time: "tskm".

@@ -1,24 +1,91 @@
-//! SQLite's text of the listing statements (`sql/listing.rs` says what each returns).
-//! Text only.
+//! SQLite's text of the listing statements (`sql/listing.rs` says what each returns and when
+//! each is used). Text only.
+//!
+//! As PostgreSQL's, and the statements by state and by template name the index they read
+//! (INDEXED BY: SQLite fails the statement rather than pick another plan); each WHERE
+//! repeats its partial index's predicate to the letter (migrations/sqlite/0006).
 
 use super::SqliteDb;
 use crate::sql::listing::{ListSql, Listing};
 
+/// The columns of a listed task, from `t` (the task), `nt`, `ns` and `tt` (its most recent
+/// transition, if any).
+macro_rules! columns {
+    () => {
+        "SELECT t.task_id, ns.name, nt.name, nt.version, tt.to_state, t.created_at, \
+                COALESCE(tt.created_at, t.created_at) "
+    };
+}
+
+/// The template and namespace of task `t`.
+macro_rules! names {
+    () => {
+        "JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
+         JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id "
+    };
+}
+
+/// Task `t`'s most recent transition, if any.
+macro_rules! head {
+    () => {
+        "LEFT JOIN tasker_task_transitions tt ON tt.task_id = t.task_id AND tt.most_recent "
+    };
+}
+
+/// The filters other than the keyset's, for `tasks`, `by_state` and `pending`.
+macro_rules! filters {
+    () => {
+        "AND (?2 IS NULL OR COALESCE(tt.to_state, 'pending') = ?2) \
+         AND (?3 IS NULL OR ns.name = ?3) \
+         AND (?4 IS NULL OR nt.name = ?4) \
+         AND t.created_at >= ?5 "
+    };
+}
+
 impl Listing for SqliteDb {
     const LIST: ListSql = ListSql {
-        // As PostgreSQL's: the rowid walked backwards, lookups by unique indexes.
-        tasks: "SELECT t.task_id, ns.name, nt.name, nt.version, tt.to_state, t.created_at, \
-                       COALESCE(tt.created_at, t.created_at) \
-                FROM tasker_tasks t \
-                JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
-                JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
-                LEFT JOIN tasker_task_transitions tt ON tt.task_id = t.task_id AND tt.most_recent \
-                WHERE t.task_id < ?1 \
-                  AND (?2 IS NULL OR COALESCE(tt.to_state, 'pending') = ?2) \
-                  AND (?3 IS NULL OR ns.name = ?3) \
-                  AND (?4 IS NULL OR nt.name = ?4) \
-                  AND t.created_at >= ?5 \
-                ORDER BY t.task_id DESC LIMIT ?6",
+        tasks: concat!(
+            columns!(),
+            "FROM tasker_tasks t ",
+            names!(),
+            head!(),
+            "WHERE t.task_id < ?1 ",
+            filters!(),
+            "ORDER BY t.task_id DESC LIMIT ?6"
+        ),
+        by_state: concat!(
+            columns!(),
+            "FROM tasker_task_transitions tt INDEXED BY tasker_core_task_transitions_head \
+             JOIN tasker_tasks t ON t.task_id = tt.task_id ",
+            names!(),
+            "WHERE most_recent AND tt.to_state = ?2 AND tt.task_id < ?1 ",
+            filters!(),
+            "ORDER BY tt.task_id DESC LIMIT ?6"
+        ),
+        pending: concat!(
+            columns!(),
+            // Not INDEXED BY: SQLite finds no plan with it here (the partial index's
+            // predicate is not matched through the join), and without it picks that index.
+            "FROM tasker_tasks t ",
+            names!(),
+            head!(),
+            "WHERE complete = false AND t.task_id < ?1 ",
+            filters!(),
+            "ORDER BY t.task_id DESC LIMIT ?6"
+        ),
+        templates: "SELECT nt.named_task_id FROM tasker_named_tasks nt \
+                    JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
+                    WHERE (?1 IS NULL OR ns.name = ?1) AND (?2 IS NULL OR nt.name = ?2)",
+        of_template: concat!(
+            columns!(),
+            "FROM tasker_tasks t INDEXED BY tasker_core_tasks_by_template ",
+            names!(),
+            head!(),
+            "WHERE t.named_task_id = ?3 AND t.task_id < ?1 \
+               AND (?2 IS NULL OR COALESCE(tt.to_state, 'pending') = ?2) \
+               AND t.created_at >= ?4 \
+             ORDER BY t.task_id DESC LIMIT ?5"
+        ),
         task_of_step: "SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = ?1",
     };
 }

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_tasker_core_retention.sql",
         include_str!("../../../migrations/sqlite/0005_tasker_core_retention.sql"),
     ),
+    (
+        "0006_tasker_core_listing.sql",
+        include_str!("../../../migrations/sqlite/0006_tasker_core_listing.sql"),
+    ),
 ];
 
 /// How long a statement waits for another connection's write lock.

@@ -3,10 +3,20 @@
 module TaskerCore
   module Web
     module Pages
-      # `/`: how the store is doing — tasks and steps by state, steps/s and failed tasks
-      # over the last hour, the slowest steps and tasks of the last day.
+      # `/`: how the store is doing — tasks by state (and steps, on a small store), steps/s
+      # and failed tasks over the last hour, the slowest steps and tasks of the last hour.
+      #
+      # Every part reads a bounded range of an index (the current states' up to CAP, the
+      # finished transitions of the last hour), so the page costs about the same on a store
+      # of a thousand tasks or millions.
       class Overview
         include Html
+
+        # Tasks counted per state before the overview stops counting (StoreStatus.glance): a
+        # bounded read of an index, so the page costs the same at a thousand tasks or millions.
+        CAP = 1000
+        # How far back the slowest steps and tasks look.
+        SLOWEST_WINDOW = 3600
 
         # @param view [App::View]
         def initialize(view)
@@ -15,7 +25,7 @@ module TaskerCore
 
         # @return [Array(String, String)] title and body
         def render
-          status = StoreStatus.read(@view.engine)
+          status = StoreStatus.glance(@view.engine, cap: CAP)
           ["Overview", <<~HTML]
             <h1>Overview</h1>
             <h2>Tasks and steps by state</h2>
@@ -24,25 +34,34 @@ module TaskerCore
             <a href="#{h(url(@view.base, '/processes'))}">processes</a></p>
             <h2>Steps completed per second and tasks failed, last hour (5-minute intervals)</h2>
             #{Chart.render(Throughput.new(@view.engine).buckets)}
-            <h2>Slowest steps, last 24 hours</h2>
+            <h2>Slowest steps, last hour</h2>
             #{slowest_steps}
-            <h2>Slowest tasks, last 24 hours</h2>
+            <h2>Slowest tasks, last hour</h2>
             #{slowest_tasks}
           HTML
         end
 
         private
 
+        # A large store's counts stop at its cap (StoreStatus.glance): "more than 1000", and no
+        # steps column; `tasker-core status` counts everything.
         def counts(status)
+          cap = status.cap
           rows = status.counts.map do |state, tasks, steps|
             label = state == "total" ? "total" : %(<a href="#{h(url(@view.base, '/tasks', state: state))}">#{badge(state)}</a>)
-            %(<tr><td>#{label}</td><td class="num">#{h(tasks)}</td><td class="num">#{h(steps)}</td></tr>)
+            shown = cap && (state == "total" || tasks > cap) ? "more than #{cap}" : tasks
+            %(<tr><td>#{label}</td><td class="num">#{h(shown)}</td>#{%(<td class="num">#{h(steps)}</td>) unless cap}</tr>)
           end
-          %(<table id="health"><tr><th>state</th><th>tasks</th><th>steps</th></tr>#{rows.join}</table>)
+          head = %(<tr><th>state</th><th>tasks</th>#{'<th>steps</th>' unless cap}</tr>)
+          note = cap ? %(<p class="muted" id="capped">Counted up to #{cap} per state; exact counts of tasks and steps: <code>tasker-core status</code>.</p>) : ""
+          %(<table id="health">#{head}#{rows.join}</table>#{note})
         end
 
         def slowest_steps
-          rows = Insights::SlowestSteps.query(engine: @view.engine) { |q| q.limit = 5 }
+          rows = Insights::SlowestSteps.query(engine: @view.engine) do |q|
+            q.limit = 5
+            q.time_range = SLOWEST_WINDOW
+          end
           return %(<p class="muted">no finished steps</p>) if rows.empty?
 
           body = rows.map do |s|
@@ -55,7 +74,10 @@ module TaskerCore
         end
 
         def slowest_tasks
-          rows = Insights::SlowestTasks.query(engine: @view.engine) { |q| q.limit = 5 }
+          rows = Insights::SlowestTasks.query(engine: @view.engine) do |q|
+            q.limit = 5
+            q.time_range = SLOWEST_WINDOW
+          end
           return %(<p class="muted">no finished tasks</p>) if rows.empty?
 
           body = rows.map do |t|

@@ -44,8 +44,8 @@ module TaskerCore
         private
 
         def flash
-          notice = @view.request.GET["done"]
-          notice.is_a?(String) && !notice.empty? ? %(<p class="flash" id="flash">#{h(notice)}</p>) : ""
+          notice = Actions::NOTICES[@view.request.GET["done"]]
+          notice ? %(<p class="flash" id="flash">#{h(notice)}</p>) : ""
         end
 
         # The engine lays the DAG out itself (no Graphviz) and escapes the names it writes;

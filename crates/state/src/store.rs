@@ -180,6 +180,19 @@ pub trait Store: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Concurrency caps counted across every process sharing the store (issue 17): hands
+    /// back the cap slots `release` names — `(cap name, slot)` — and takes up to `n` free
+    /// slots of each `(cap name, limit, n)` in `want`; returns the slots taken. Only called
+    /// when [`Store::shares_tasks`]; a store serving one process has none (its engine counts
+    /// caps in memory).
+    fn trade_cap_slots(
+        &self,
+        _release: &[(String, i32)],
+        _want: &[(String, u32, u32)],
+    ) -> TaskerResult<Vec<(String, i32)>> {
+        Ok(Vec::new())
+    }
+
     /// A channel that receives when other processes leave work to claim (PostgreSQL's
     /// LISTEN); `None` where nothing announces it. Only a hint: polling finds the same work.
     fn work_signal(&self) -> Option<crossbeam_channel::Receiver<()>> {

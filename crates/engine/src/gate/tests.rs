@@ -200,3 +200,42 @@ fn bad_limits_name_the_entry() {
     assert!(e.to_string().contains("keys.a"), "{e}");
     assert!(Limits::from_json(&json!({})).unwrap().is_empty());
 }
+
+#[test]
+fn shared_caps_go_out_only_on_slots_held_and_hand_them_back_when_unneeded() {
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 2}})), 100);
+    g.share_caps();
+    for i in 1..=3 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    // No slot yet: every step parks, and the gate asks for as many as the cap allows.
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    let trade = g.trade();
+    let cap: Arc<str> = "handler:PaymentHandler".into();
+    assert!(trade.release.is_empty());
+    assert_eq!(trade.want, vec![(cap.clone(), 2, 2)]);
+    // Asked once: no second request until answered.
+    assert!(g.trade().is_empty());
+    // Another process holds one slot: this one gets one.
+    assert!(g.granted(&[cap.clone()], vec![(cap.clone(), 1)]).is_empty());
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+    // Step 1 finishes: its slot serves step 2, which is still parked, so nothing goes back.
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), vec![2]);
+    let trade = g.trade();
+    assert!(trade.release.is_empty());
+    // A second ask that gets nothing waits for ask_again.
+    assert_eq!(trade.want, vec![(cap.clone(), 2, 1)]);
+    assert_eq!(g.granted(&[cap.clone()], vec![]), vec![cap.clone()]);
+    assert!(g.trade().is_empty());
+    g.ask_again(&[cap.clone()]);
+    assert_eq!(g.trade().want, vec![(cap.clone(), 2, 1)]);
+    g.finished(at(2));
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    // Step 3 finishes and nothing waits: the slot goes back.
+    g.finished(at(3));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert_eq!(g.trade().release, vec![(cap.clone(), 1)]);
+    assert!(!g.trade_due());
+}

@@ -244,6 +244,16 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         std::future::ready(Ok(()))
     }
 
+    /// Hands back cap slots and takes free ones (`postgres/claims/caps.rs`); a database
+    /// serving one process has none to trade.
+    fn trade_cap_slots<'e>(
+        &'e self,
+        _release: &'e [(String, i32)],
+        _want: &'e [(String, u32, u32)],
+    ) -> impl Future<Output = TaskerResult<Vec<(String, i32)>>> + Send + 'e {
+        std::future::ready(Ok(Vec::new()))
+    }
+
     /// After `plan` committed (claims it made or released).
     fn committed(&self, _plan: &Plan) {}
 

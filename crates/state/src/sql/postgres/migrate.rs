@@ -33,6 +33,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_tasker_core_retention.sql",
         include_str!("../../../migrations/postgres/0006_tasker_core_retention.sql"),
     ),
+    // 0007 is another change's (numbers are names here: a gap is fine).
+    (
+        "0008_tasker_core_cap_slots.sql",
+        include_str!("../../../migrations/postgres/0008_tasker_core_cap_slots.sql"),
+    ),
 ];
 
 /// Serialises schema changes of engines starting at the same time: "tskm".

@@ -414,6 +414,14 @@ impl Dialect for PgDb {
         self.owner.claim_available(&self.pool, limit).await
     }
 
+    async fn trade_cap_slots<'e>(
+        &'e self,
+        release: &'e [(String, i32)],
+        want: &'e [(String, u32, u32)],
+    ) -> TaskerResult<Vec<(String, i32)>> {
+        self.owner.trade_cap_slots(&self.pool, release, want).await
+    }
+
     async fn find_lost<'e>(&'e self, tasks: &'e [TaskId]) -> TaskerResult<Vec<TaskId>> {
         let held = self.owner.held(tasks);
         let mut lost = self.owner.find_lost(&self.pool, &held).await?;

@@ -193,6 +193,24 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// The pauses every process sharing this store sees, sorted: `(namespace, template)`,
+    /// `None` for a whole namespace. `Ok(None)` where pauses live in the engine alone (a
+    /// store serving one process).
+    fn shared_pauses(&self) -> TaskerResult<Option<Vec<(String, Option<String>)>>> {
+        Ok(None)
+    }
+
+    /// Records (`paused`) or clears a pause for every process sharing this store, and wakes
+    /// their claim loops. Nothing where pauses live in the engine alone.
+    fn share_pause(
+        &self,
+        _namespace: &str,
+        _template: Option<&str>,
+        _paused: bool,
+    ) -> TaskerResult<()> {
+        Ok(())
+    }
+
     /// A channel that receives when other processes leave work to claim (PostgreSQL's
     /// LISTEN); `None` where nothing announces it. Only a hint: polling finds the same work.
     fn work_signal(&self) -> Option<crossbeam_channel::Receiver<()>> {

@@ -52,11 +52,13 @@ impl Handler<CapsTraded> for Orchestrator {
 pub struct ReleaseTask(pub TaskId);
 
 /// Pauses (`Some((key, true))`) or resumes (`Some((key, false))`) a namespace or
-/// template, or changes nothing (`None`); answers with what is paused afterwards.
+/// template, or changes nothing (`None`); or, with `all`, makes the pauses exactly those
+/// (the ones a shared store holds for every process). Answers with what is paused afterwards.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetPaused {
     pub change: Option<(PauseKey, bool)>,
+    pub all: Option<Vec<PauseKey>>,
     pub reply: Sender<Vec<PauseKey>>,
 }
 
@@ -75,6 +77,20 @@ impl Handler<SetPaused> for Orchestrator {
                 self.gate.resume(&key);
             }
             None => {}
+        }
+        if let Some(all) = msg.all {
+            let mut fresh = false;
+            for key in self.gate.paused() {
+                if !all.contains(&key) {
+                    self.gate.resume(&key);
+                }
+            }
+            for key in all {
+                fresh |= self.gate.pause(key);
+            }
+            if fresh {
+                self.regate_queued();
+            }
         }
         self.refill();
         let _ = msg.reply.send(self.gate.paused());

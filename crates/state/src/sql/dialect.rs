@@ -254,6 +254,25 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         std::future::ready(Ok(Vec::new()))
     }
 
+    /// The pauses every process sharing the database sees (`postgres/pauses.rs`); `None`
+    /// where pauses live in the engine alone.
+    fn shared_pauses(
+        &self,
+    ) -> impl Future<Output = TaskerResult<Option<Vec<(String, Option<String>)>>>> + Send + '_
+    {
+        std::future::ready(Ok(None))
+    }
+
+    /// Records or clears a pause for every process sharing the database.
+    fn share_pause<'e>(
+        &'e self,
+        _namespace: &'e str,
+        _template: Option<&'e str>,
+        _paused: bool,
+    ) -> impl Future<Output = TaskerResult<()>> + Send + 'e {
+        std::future::ready(Ok(()))
+    }
+
     /// After `plan` committed (claims it made or released).
     fn committed(&self, _plan: &Plan) {}
 

@@ -285,6 +285,20 @@ impl<D: InsightRows> SqlStore<D> {
             .block_on(self.inner.db.trade_cap_slots(release, want))
     }
 
+    pub(crate) fn shared_pauses(&self) -> TaskerResult<Option<Vec<(String, Option<String>)>>> {
+        self.runtime.block_on(self.inner.db.shared_pauses())
+    }
+
+    pub(crate) fn share_pause(
+        &self,
+        namespace: &str,
+        template: Option<&str>,
+        paused: bool,
+    ) -> TaskerResult<()> {
+        self.runtime
+            .block_on(self.inner.db.share_pause(namespace, template, paused))
+    }
+
     pub(crate) fn close(&self) {
         self.inner.closing.send_replace(true);
         self.runtime

@@ -35,8 +35,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     // 0007 is another change's (numbers are names here: a gap is fine).
     (
-        "0008_tasker_core_cap_slots.sql",
-        include_str!("../../../migrations/postgres/0008_tasker_core_cap_slots.sql"),
+        "0008_tasker_core_shared_gate.sql",
+        include_str!("../../../migrations/postgres/0008_tasker_core_shared_gate.sql"),
     ),
 ];
 

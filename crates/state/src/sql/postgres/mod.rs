@@ -9,6 +9,7 @@ mod here;
 mod insights;
 mod listing;
 mod migrate;
+mod pauses;
 mod pooling;
 mod retention;
 mod sql;
@@ -420,6 +421,19 @@ impl Dialect for PgDb {
         want: &'e [(String, u32, u32)],
     ) -> TaskerResult<Vec<(String, i32)>> {
         self.owner.trade_cap_slots(&self.pool, release, want).await
+    }
+
+    async fn shared_pauses(&self) -> TaskerResult<Option<Vec<(String, Option<String>)>>> {
+        pauses::read(&self.pool).await.map(Some)
+    }
+
+    async fn share_pause<'e>(
+        &'e self,
+        namespace: &'e str,
+        template: Option<&'e str>,
+        paused: bool,
+    ) -> TaskerResult<()> {
+        pauses::write(&self.pool, namespace, template, paused).await
     }
 
     async fn find_lost<'e>(&'e self, tasks: &'e [TaskId]) -> TaskerResult<Vec<TaskId>> {

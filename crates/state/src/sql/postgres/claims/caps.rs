@@ -1,5 +1,5 @@
 //! Concurrency-cap slots shared by every engine on one PostgreSQL database
-//! (`migrations/postgres/0008_tasker_core_cap_slots.sql`): handing slots back and taking
+//! (`migrations/postgres/0008_tasker_core_shared_gate.sql`): handing slots back and taking
 //! free ones, in as few statements as a trade needs. Which steps wait, and for which cap,
 //! is the engine's gate's business (`crates/engine/src/gate/`); this file must not decide it.
 //!

@@ -2,11 +2,12 @@
 
 require "rbconfig"
 
-# Issue 17 item 4 across processes: a concurrency cap holds for every engine on one
-# PostgreSQL database together, not per process, and a killed process's slots come back.
-# Two worker processes (spec/bin/capped_child.rb, 8 threads each, CappedHandler capped at 2)
-# and a client that submits; the handlers' start/end marks say how many ran at once.
-RSpec.describe "Concurrency caps across processes on one PostgreSQL database", :slow do
+# Issue 17 across processes: a concurrency cap holds for every engine on one PostgreSQL
+# database together, not per process, and a killed process's slots come back; a pause set
+# by one process holds every process's workers, and outlives the process that set it.
+# Worker processes (spec/bin/capped_child.rb, 8 threads each, CappedHandler capped at 2) and
+# a client that submits; the handlers' start/end marks say what ran, where and when.
+RSpec.describe "The dispatch gate across processes on one PostgreSQL database", :slow do
   include WorkerChildren
 
   CAPPED_CHILD = File.expand_path("../bin/capped_child.rb", __dir__)
@@ -17,13 +18,21 @@ RSpec.describe "Concurrency caps across processes on one PostgreSQL database", :
     step_templates:
       - { name: a, handler_class: CappedHandler }
   YAML
+  # The same step in another namespace: work a pause of `caps` does not hold.
+  CONTROL = CAPPED.sub("capped_one", "control_one").sub("namespace_name: caps", "namespace_name: control")
 
   before { skip "caps are shared across processes on PostgreSQL only" unless SpecStore.postgres? }
 
   let(:dir) { Dir.mktmpdir("tasker-caps") }
   let(:url) { SpecStore.isolated_url("shared_caps", dir) }
   let(:log) { File.join(dir, "marks.log") }
-  let(:template) { File.join(dir, "capped_one.yaml").tap { |f| File.write(f, CAPPED) } }
+  let(:template) do
+    File.join(dir, "templates").tap do |d|
+      Dir.mkdir(d)
+      File.write(File.join(d, "capped_one.yaml"), CAPPED)
+      File.write(File.join(d, "control_one.yaml"), CONTROL)
+    end
+  end
   let(:children) { [] }
 
   after do
@@ -101,5 +110,29 @@ RSpec.describe "Concurrency caps across processes on one PostgreSQL database", :
     after_kill = marks.select { |_, p, *| p == survivor }
     expect(after_kill.count { |w, *| w == :end }).to eq(6)
     expect(most_at_once(after_kill)).to be <= 2
+  end
+
+  it "holds a paused namespace in every process until resumed, and the pause outlives its setter" do
+    2.times { spawn_capped }
+    setter = start_engine(templates: template, workers: 0, database_url: url, role: :client)
+    expect(setter.pause(namespace: "caps")).to eq([{ namespace: "caps", template: nil }])
+    setter.close(timeout: 5)
+
+    client = start_engine(templates: template, workers: 0, database_url: url, role: :client)
+    # The engine that paused is gone; the pause is the database's.
+    expect(client.paused).to eq([{ namespace: "caps", template: nil }])
+    held = Array.new(4) { |i| client.submit_task("capped_one", { "i" => i }, namespace: "caps") }
+    # A worker reads the pauses before each claim, so once every held task is claimed its
+    # engine had the pause before it could hand out a step.
+    claimed = -> { TaskerCore::Insights::Processes.all(engine: client).select { |p| p.role == "worker" }.sum(&:claimed_tasks) }
+    expect(wait_until(60) { claimed.call == held.size }).to be(true)
+    control = Array.new(4) { |i| client.submit_task("control_one", { "i" => i }, namespace: "control") }
+    control.each { |id| expect(client.wait_for_task(id, timeout: 60).state).to eq("complete") }
+    expect(marks.map { |_, _, task, _| task } & held).to eq([])
+    expect(held.map { |id| client.task(id).state }).to all(satisfy { |s| s != "complete" })
+
+    expect(client.resume(namespace: "caps")).to eq([])
+    held.each { |id| expect(client.wait_for_task(id, timeout: 60).state).to eq("complete"), "task #{id}" }
+    expect(marks.count { |w, _, task, _| w == :end && held.include?(task) }).to eq(4)
   end
 end

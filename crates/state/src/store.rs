@@ -43,6 +43,10 @@ pub type Commit = Pin<Box<dyn Future<Output = TaskerResult<()>> + Send + 'static
 /// the store closed before they were counted.
 pub type HealthDelivery = Box<dyn FnOnce(TaskerResult<Option<HealthCounts>>) + Send + 'static>;
 
+/// Pauses as a shared store keeps them: `(namespace, template)`, `None` for a whole
+/// namespace.
+pub type SharedPauses = Vec<(String, Option<String>)>;
+
 /// A place tasks live.
 ///
 /// Writes come only from the state actor, one batch at a time and in order; reads may come
@@ -196,7 +200,7 @@ pub trait Store: Send + Sync + 'static {
     /// The pauses every process sharing this store sees, sorted: `(namespace, template)`,
     /// `None` for a whole namespace. `Ok(None)` where pauses live in the engine alone (a
     /// store serving one process).
-    fn shared_pauses(&self) -> TaskerResult<Option<Vec<(String, Option<String>)>>> {
+    fn shared_pauses(&self) -> TaskerResult<Option<SharedPauses>> {
         Ok(None)
     }
 

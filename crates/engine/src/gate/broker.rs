@@ -77,8 +77,7 @@ impl CapBroker {
                         .map(|(n, limit, more)| (n.to_string(), *limit, *more))
                         .collect();
                     let asked: Vec<Arc<str>> = trade.want.iter().map(|w| w.0.clone()).collect();
-                    let names: HashMap<&str, &Arc<str>> =
-                        asked.iter().map(|n| (&**n, n)).collect();
+                    let names: HashMap<&str, &Arc<str>> = asked.iter().map(|n| (&**n, n)).collect();
                     let got = match store.trade_cap_slots(&release, &want) {
                         Ok(got) => got
                             .into_iter()

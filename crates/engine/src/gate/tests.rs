@@ -218,7 +218,9 @@ fn shared_caps_go_out_only_on_slots_held_and_hand_them_back_when_unneeded() {
     // Asked once: no second request until answered.
     assert!(g.trade().is_empty());
     // Another process holds one slot: this one gets one.
-    assert!(g.granted(&[cap.clone()], vec![(cap.clone(), 1)]).is_empty());
+    assert!(g
+        .granted(std::slice::from_ref(&cap), vec![(cap.clone(), 1)])
+        .is_empty());
     assert_eq!(ids(&g.release([0, 0])), vec![1]);
     // Step 1 finishes: its slot serves step 2, which is still parked, so nothing goes back.
     g.finished(at(1));
@@ -227,9 +229,12 @@ fn shared_caps_go_out_only_on_slots_held_and_hand_them_back_when_unneeded() {
     assert!(trade.release.is_empty());
     // A second ask that gets nothing waits for ask_again.
     assert_eq!(trade.want, vec![(cap.clone(), 2, 1)]);
-    assert_eq!(g.granted(&[cap.clone()], vec![]), vec![cap.clone()]);
+    assert_eq!(
+        g.granted(std::slice::from_ref(&cap), vec![]),
+        vec![cap.clone()]
+    );
     assert!(g.trade().is_empty());
-    g.ask_again(&[cap.clone()]);
+    g.ask_again(std::slice::from_ref(&cap));
     assert_eq!(g.trade().want, vec![(cap.clone(), 2, 1)]);
     g.finished(at(2));
     assert_eq!(ids(&g.release([0, 0])), vec![3]);

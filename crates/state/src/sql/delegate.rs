@@ -154,7 +154,7 @@ macro_rules! delegate_store {
             }
             fn shared_pauses(
                 &self,
-            ) -> tasker_model::TaskerResult<Option<Vec<(String, Option<String>)>>> {
+            ) -> tasker_model::TaskerResult<Option<$crate::store::SharedPauses>> {
                 self.0.shared_pauses()
             }
             fn share_pause(

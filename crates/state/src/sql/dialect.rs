@@ -258,8 +258,7 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// where pauses live in the engine alone.
     fn shared_pauses(
         &self,
-    ) -> impl Future<Output = TaskerResult<Option<Vec<(String, Option<String>)>>>> + Send + '_
-    {
+    ) -> impl Future<Output = TaskerResult<Option<crate::store::SharedPauses>>> + Send + '_ {
         std::future::ready(Ok(None))
     }
 

@@ -285,7 +285,7 @@ impl<D: InsightRows> SqlStore<D> {
             .block_on(self.inner.db.trade_cap_slots(release, want))
     }
 
-    pub(crate) fn shared_pauses(&self) -> TaskerResult<Option<Vec<(String, Option<String>)>>> {
+    pub(crate) fn shared_pauses(&self) -> TaskerResult<Option<crate::store::SharedPauses>> {
         self.runtime.block_on(self.inner.db.shared_pauses())
     }
 

@@ -423,7 +423,7 @@ impl Dialect for PgDb {
         self.owner.trade_cap_slots(&self.pool, release, want).await
     }
 
-    async fn shared_pauses(&self) -> TaskerResult<Option<Vec<(String, Option<String>)>>> {
+    async fn shared_pauses(&self) -> TaskerResult<Option<crate::store::SharedPauses>> {
         pauses::read(&self.pool).await.map(Some)
     }
 

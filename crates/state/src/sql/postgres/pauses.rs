@@ -35,7 +35,11 @@ pub(super) async fn write(
     template: Option<&str>,
     paused: bool,
 ) -> TaskerResult<()> {
-    let doing = if paused { "recording a pause" } else { "clearing a pause" };
+    let doing = if paused {
+        "recording a pause"
+    } else {
+        "clearing a pause"
+    };
     let sql = if paused {
         "WITH changed AS (INSERT INTO tasker_core_pauses (namespace, template) VALUES ($1, $2) \
             ON CONFLICT DO NOTHING RETURNING 1) \

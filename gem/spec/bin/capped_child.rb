@@ -2,8 +2,9 @@
 
 # A worker process for the shared-caps spec (spec/integration/shared_caps_spec.rb): starts a
 # worker engine with 8 threads and a cap of 2 on CappedHandler on a shared PostgreSQL
-# database, registers the template, says "ready" and runs claimed tasks until TERM. It must
-# not check anything: the parent reads its log.
+# database, registers the template, says "ready" and runs claimed tasks until TERM. It
+# drives at most 4 claimed tasks at once, so two of them share a backlog rather than one
+# claiming it all. It must not check anything: the parent reads its log.
 #
 #   ruby capped_child.rb DATABASE_URL TEMPLATE_PATH LOG_PATH
 #
@@ -38,7 +39,7 @@ class CappedHandler < TaskerCore::BaseStepHandler
 end
 
 engine = TaskerCore::Engine.start(templates: nil, workers: 8, database_url: url, backoff_scale: 0.001,
-                                  lease_timeout: 3, heartbeat_interval: 0.5, claim_interval: 0.2,
+                                  lease_timeout: 3, heartbeat_interval: 0.5, claim_interval: 0.2, max_tasks: 4,
                                   concurrency: { handlers: { "CappedHandler" => 2 } })
 engine.register_templates(template_path)
 stop = Queue.new

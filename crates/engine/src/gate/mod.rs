@@ -27,9 +27,13 @@
 //! holds slots of it in the database ([`Gate::share_caps`], `limits.rs`). A step parked for
 //! want of a slot asks for more ([`Gate::trade`] gathers what to ask and what to hand back;
 //! the orchestrator's broker thread trades with the store and answers with
-//! [`Gate::granted`]). A slot is kept while steps of this process are parked on its cap and
-//! handed back as soon as none is, so an idle process holds none and a waiting one is never
-//! holding a slot of one cap while it waits for another (no deadlock between processes).
+//! [`Gate::granted`]). A step's caps are checked in one order (by name, the same in every
+//! process), and it parks on the first whose slots are all in use here. A slot is kept while
+//! steps of this process are parked on its cap, or parked on a later cap of theirs having
+//! found this one free (so a step needing two caps does not hand back the first while it
+//! asks for the second, then the second while it asks for the first again); otherwise it
+//! is handed back, so an idle process holds none. Since a step waits only on caps after
+//! those it keeps, two processes never wait on each other (no deadlock).
 //!
 //! A held step stays handed out (in flight, `in_process`): the task rules do not know the
 //! gate exists. It must not send anything itself: it returns steps to the orchestrator.
@@ -164,6 +168,9 @@ pub struct Gate {
     /// Caps whose slots may be more than this process needs, looked at by the next trade
     /// (after the refill that follows has let out the steps those slots were freed for).
     settle: HashSet<Arc<str>>,
+    /// Per cap, the steps parked on a later cap of theirs that found this one free: its
+    /// slots are kept for them.
+    passed: HashMap<Arc<str>, u32>,
 }
 
 impl Gate {
@@ -187,6 +194,7 @@ impl Gate {
             asked: HashSet::new(),
             returns: Vec::new(),
             settle: HashSet::new(),
+            passed: HashMap::new(),
         }
     }
 
@@ -280,7 +288,20 @@ impl Gate {
         if let Some(parked) = self.parked_capped.get_mut(name) {
             for _ in 0..room {
                 match parked.pop() {
-                    Some(h) => self.lanes[h.lane].push(h),
+                    Some(h) => {
+                        if self.slots.is_some() {
+                            for (cap, _) in h.caps.iter().take_while(|(c, _)| c != name) {
+                                if let Some(n) = self.passed.get_mut(cap) {
+                                    *n -= 1;
+                                    if *n == 0 {
+                                        self.passed.remove(cap);
+                                    }
+                                }
+                                self.settle.insert(cap.clone());
+                            }
+                        }
+                        self.lanes[h.lane].push(h)
+                    }
                     None => break,
                 }
             }
@@ -293,7 +314,7 @@ impl Gate {
     /// Hands back the slots of cap `name` this process holds beyond those out, when no
     /// step is parked on it.
     fn return_surplus(&mut self, name: &Arc<str>) {
-        if self.parked_capped.contains_key(name) {
+        if self.parked_capped.contains_key(name) || self.passed.contains_key(name) {
             return;
         }
         let Some(slots) = self.slots.as_mut().and_then(|s| s.get_mut(name)) else {
@@ -384,8 +405,13 @@ impl Gate {
                 });
                 if let Some((name, limit)) = full {
                     let (name, limit) = (name.clone(), *limit);
-                    if self.slots.is_some() && !self.asked.contains(&name) {
-                        self.wants.insert(name.clone(), limit);
+                    if self.slots.is_some() {
+                        if !self.asked.contains(&name) {
+                            self.wants.insert(name.clone(), limit);
+                        }
+                        for (cap, _) in h.caps.iter().take_while(|(c, _)| *c != name) {
+                            *self.passed.entry(cap.clone()).or_default() += 1;
+                        }
                     }
                     self.parked_capped.entry(name).or_default().push(h);
                     continue;
@@ -491,6 +517,7 @@ impl Gate {
         self.asked.clear();
         self.returns.clear();
         self.settle.clear();
+        self.passed.clear();
     }
 }
 

@@ -244,3 +244,128 @@ fn shared_caps_go_out_only_on_slots_held_and_hand_them_back_when_unneeded() {
     assert_eq!(g.trade().release, vec![(cap.clone(), 1)]);
     assert!(!g.trade_due());
 }
+
+/// Drives a shared-caps gate against a fake database of slots until every held step ran.
+fn drain_shared(g: &mut Gate, mut db: HashMap<Arc<str>, u32>, steps: usize) -> usize {
+    let mut done = 0;
+    let mut out: Vec<InflightStep> = Vec::new();
+    for _ in 0..1000 {
+        out.extend(g.release([0, 0]).iter().map(|s| InflightStep {
+            task_id: s.task_id,
+            index: s.index,
+            attempt: s.attempt,
+        }));
+        let trade = g.trade();
+        for (name, _) in &trade.release {
+            *db.get_mut(name).unwrap() -= 1;
+        }
+        let asked: Vec<Arc<str>> = trade.want.iter().map(|w| w.0.clone()).collect();
+        let mut got = Vec::new();
+        for (name, limit, more) in trade.want {
+            let used = db.entry(name.clone()).or_default();
+            let n = more.min(limit - *used);
+            *used += n;
+            got.extend((0..n).map(|i| (name.clone(), i as i32)));
+        }
+        let empty = g.granted(&asked, got);
+        g.ask_again(&empty);
+        if let Some(at) = out.pop() {
+            g.finished(at);
+            done += 1;
+        }
+        if done == steps {
+            break;
+        }
+    }
+    done
+}
+
+#[test]
+fn shared_caps_of_two_kinds_on_one_step_do_not_stall() {
+    let t = template("gate_ns", "gate_ns", "H");
+    let mut g = Gate::new(
+        limits(json!({"namespaces": {"gate_ns": 2}, "keys": {"account": 5}})),
+        100,
+    );
+    g.share_caps();
+    for i in 1..=8 {
+        g.hold(step(&t, i, json!({"account": i % 2})), 0, false, 0);
+    }
+    assert_eq!(drain_shared(&mut g, HashMap::new(), 8), 8);
+    assert_eq!(g.held_count(), 0);
+}
+
+#[test]
+fn shared_caps_progress_whatever_the_order_of_answers_and_finishes() {
+    let t = template("gate_ns", "gate_ns", "H");
+    for seed in 0..500u64 {
+        let mut rng = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut next = |n: usize| {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((rng >> 33) as usize) % n
+        };
+        let mut g = Gate::new(
+            limits(json!({"namespaces": {"gate_ns": 2}, "keys": {"account": 5}})),
+            100,
+        );
+        g.share_caps();
+        for i in 1..=8 {
+            g.hold(step(&t, i, json!({"account": i % 2})), 0, false, 0);
+        }
+        let mut db: HashMap<Arc<str>, u32> = HashMap::new();
+        let mut inflight: Vec<CapTrade> = Vec::new();
+        let mut retry: Vec<Vec<Arc<str>>> = Vec::new();
+        let mut running: Vec<InflightStep> = Vec::new();
+        let mut done = 0;
+        for _ in 0..5000 {
+            match next(4) {
+                0 => {
+                    running.extend(g.release([0, 0]).iter().map(|s| InflightStep {
+                        task_id: s.task_id,
+                        index: s.index,
+                        attempt: s.attempt,
+                    }));
+                    let trade = g.trade();
+                    if !trade.is_empty() {
+                        inflight.push(trade);
+                    }
+                }
+                1 if !inflight.is_empty() => {
+                    let trade = inflight.remove(0);
+                    for (name, _) in &trade.release {
+                        *db.get_mut(name).unwrap() -= 1;
+                    }
+                    let asked: Vec<Arc<str>> = trade.want.iter().map(|w| w.0.clone()).collect();
+                    let mut got = Vec::new();
+                    for (name, limit, more) in trade.want {
+                        let used = db.entry(name.clone()).or_default();
+                        let n = more.min(limit - *used);
+                        *used += n;
+                        got.extend((0..n).map(|i| (name.clone(), i as i32)));
+                    }
+                    if !asked.is_empty() {
+                        retry.push(g.granted(&asked, got));
+                    }
+                }
+                2 if !running.is_empty() => {
+                    let at = running.remove(next(running.len()));
+                    g.finished(at);
+                    done += 1;
+                }
+                3 if !retry.is_empty() => {
+                    let caps = retry.remove(0);
+                    g.ask_again(&caps);
+                }
+                _ => {}
+            }
+            if done == 8 {
+                break;
+            }
+        }
+        assert_eq!(done, 8, "seed {seed}: {} steps still held", g.held_count());
+    }
+}

@@ -245,56 +245,9 @@ fn shared_caps_go_out_only_on_slots_held_and_hand_them_back_when_unneeded() {
     assert!(!g.trade_due());
 }
 
-/// Drives a shared-caps gate against a fake database of slots until every held step ran.
-fn drain_shared(g: &mut Gate, mut db: HashMap<Arc<str>, u32>, steps: usize) -> usize {
-    let mut done = 0;
-    let mut out: Vec<InflightStep> = Vec::new();
-    for _ in 0..1000 {
-        out.extend(g.release([0, 0]).iter().map(|s| InflightStep {
-            task_id: s.task_id,
-            index: s.index,
-            attempt: s.attempt,
-        }));
-        let trade = g.trade();
-        for (name, _) in &trade.release {
-            *db.get_mut(name).unwrap() -= 1;
-        }
-        let asked: Vec<Arc<str>> = trade.want.iter().map(|w| w.0.clone()).collect();
-        let mut got = Vec::new();
-        for (name, limit, more) in trade.want {
-            let used = db.entry(name.clone()).or_default();
-            let n = more.min(limit - *used);
-            *used += n;
-            got.extend((0..n).map(|i| (name.clone(), i as i32)));
-        }
-        let empty = g.granted(&asked, got);
-        g.ask_again(&empty);
-        if let Some(at) = out.pop() {
-            g.finished(at);
-            done += 1;
-        }
-        if done == steps {
-            break;
-        }
-    }
-    done
-}
-
-#[test]
-fn shared_caps_of_two_kinds_on_one_step_do_not_stall() {
-    let t = template("gate_ns", "gate_ns", "H");
-    let mut g = Gate::new(
-        limits(json!({"namespaces": {"gate_ns": 2}, "keys": {"account": 5}})),
-        100,
-    );
-    g.share_caps();
-    for i in 1..=8 {
-        g.hold(step(&t, i, json!({"account": i % 2})), 0, false, 0);
-    }
-    assert_eq!(drain_shared(&mut g, HashMap::new(), 8), 8);
-    assert_eq!(g.held_count(), 0);
-}
-
+/// A step under two shared caps (a namespace's and a context key's) is let out whatever the
+/// order in which the store's answers, finishes and retries come: 500 orders drawn from a
+/// fixed generator.
 #[test]
 fn shared_caps_progress_whatever_the_order_of_answers_and_finishes() {
     let t = template("gate_ns", "gate_ns", "H");

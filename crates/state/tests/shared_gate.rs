@@ -46,14 +46,17 @@ fn cap_slots_never_exceed_the_limit_across_stores_and_a_dead_owners_come_back() 
     // A hands one back; B gets exactly that one. A store cannot hand back another's slot.
     let mine = got_a[0].clone();
     let got_b = b
-        .trade_cap_slots(&[mine.clone()], &want(cap, 2, 2))
+        .trade_cap_slots(std::slice::from_ref(&mine), &want(cap, 2, 2))
         .unwrap();
     assert_eq!(
         got_b,
         vec![],
         "b handed back a slot it does not hold: nothing freed"
     );
-    assert_eq!(a.trade_cap_slots(&[mine.clone()], &[]).unwrap(), vec![]);
+    assert_eq!(
+        a.trade_cap_slots(std::slice::from_ref(&mine), &[]).unwrap(),
+        vec![]
+    );
     assert_eq!(
         b.trade_cap_slots(&[], &want(cap, 2, 2)).unwrap(),
         vec![mine]

@@ -43,6 +43,10 @@ pub type Commit = Pin<Box<dyn Future<Output = TaskerResult<()>> + Send + 'static
 /// the store closed before they were counted.
 pub type HealthDelivery = Box<dyn FnOnce(TaskerResult<Option<HealthCounts>>) + Send + 'static>;
 
+/// Pauses as a shared store keeps them: `(namespace, template)`, `None` for a whole
+/// namespace.
+pub type SharedPauses = Vec<(String, Option<String>)>;
+
 /// A place tasks live.
 ///
 /// Writes come only from the state actor, one batch at a time and in order; reads may come
@@ -178,6 +182,37 @@ pub trait Store: Send + Sync + 'static {
     /// changes to them were dropped): the engine must stop driving them.
     fn take_lost_tasks(&self) -> Vec<TaskId> {
         Vec::new()
+    }
+
+    /// Concurrency caps counted across every process sharing the store (issue 17): hands
+    /// back the cap slots `release` names — `(cap name, slot)` — and takes up to `n` free
+    /// slots of each `(cap name, limit, n)` in `want`; returns the slots taken. Only called
+    /// when [`Store::shares_tasks`]; a store serving one process has none (its engine counts
+    /// caps in memory).
+    fn trade_cap_slots(
+        &self,
+        _release: &[(String, i32)],
+        _want: &[(String, u32, u32)],
+    ) -> TaskerResult<Vec<(String, i32)>> {
+        Ok(Vec::new())
+    }
+
+    /// The pauses every process sharing this store sees, sorted: `(namespace, template)`,
+    /// `None` for a whole namespace. `Ok(None)` where pauses live in the engine alone (a
+    /// store serving one process).
+    fn shared_pauses(&self) -> TaskerResult<Option<SharedPauses>> {
+        Ok(None)
+    }
+
+    /// Records (`paused`) or clears a pause for every process sharing this store, and wakes
+    /// their claim loops. Nothing where pauses live in the engine alone.
+    fn share_pause(
+        &self,
+        _namespace: &str,
+        _template: Option<&str>,
+        _paused: bool,
+    ) -> TaskerResult<()> {
+        Ok(())
     }
 
     /// A channel that receives when other processes leave work to claim (PostgreSQL's

@@ -3,7 +3,9 @@
 module TaskerCore
   # Checks for the dispatch gate's settings (issue 17): task priorities and concurrency
   # limits. The gate itself is the engine's (crates/engine/src/gate): this module only turns
-  # what an app wrote into what the engine reads, or raises an error naming the entry.
+  # what an app wrote into what the engine reads, or raises an error naming the entry. On
+  # PostgreSQL a cap holds for every engine process on the database together (slots in
+  # tasker_core_cap_slots); give every process the same caps.
   #
   #   TaskerCore::Engine.start(concurrency: {
   #     handlers: { "PaymentHandler" => 2 },  # steps of that handler class out at once

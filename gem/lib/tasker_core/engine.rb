@@ -472,7 +472,10 @@ module TaskerCore
 
     # Pauses a namespace, or one template in it: from now on their new steps wait (held by
     # the engine, occupying no worker) until {#resume}; steps already running finish.
-    # Steps queued for workers and not yet taken wait too.
+    # Steps queued for workers and not yet taken wait too. On PostgreSQL the pause is
+    # stored for every engine process on the database (each worker follows it before its
+    # next claim) and stays until resumed, even if this process ends; on SQLite and
+    # `memory:` it is this engine's.
     #   engine.pause(namespace: "billing")
     #   engine.pause(template: "order", namespace: "shop")
     # @param namespace [String, Symbol]
@@ -492,7 +495,8 @@ module TaskerCore
       paused_list(@native.resume(namespace.to_s, template&.to_s, 10))
     end
 
-    # What is paused: `[{ namespace: "billing", template: nil }, …]`.
+    # What is paused: `[{ namespace: "billing", template: nil }, …]` (on PostgreSQL, read
+    # from the database: every process's pauses).
     # @return [Array<Hash>]
     def paused
       paused_list(@native.paused(10))

@@ -202,6 +202,7 @@ impl Engine {
             let outcomes = outcomes.clone();
             let event_interest = event_interest.clone();
             let backoff_scale = options.config.backoff_scale;
+            let cap_store = store.shares_tasks().then(|| store.clone());
             let limits = options.limits;
             let step_timeout = options.config.step_timeout;
             let (max_batch, commit_interval) = (options.max_batch, options.commit_interval);
@@ -241,6 +242,7 @@ impl Engine {
                             task_ended: task_ended_tx,
                             limits,
                             step_timeout,
+                            cap_store,
                         });
                         let orchestrator = start_here(orchestrator);
                         let _ = ready_tx.send((System::current(), orchestrator, state, events));

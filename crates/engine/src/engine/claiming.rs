@@ -15,7 +15,7 @@ use super::wait::await_reply;
 use super::Engine;
 use crate::awaiting::AwaitingTemplates;
 use crate::inflight::Inflight;
-use crate::orchestrator::{CountLive, DropTasks, Orchestrator, Recover};
+use crate::orchestrator::{CountLive, DropTasks, Orchestrator, Recover, SetPaused};
 use crate::registry::TemplateRegistry;
 use actix::Addr;
 use crossbeam_channel::{after, bounded, never, select, Receiver, Sender};
@@ -57,6 +57,8 @@ struct Claimer {
     awaiting: Arc<AwaitingTemplates>,
     orchestrator: Addr<Orchestrator>,
     settings: ClaimSettings,
+    /// The shared pauses as last read, so the orchestrator hears only of changes.
+    pauses: std::cell::RefCell<Option<Vec<crate::gate::PauseKey>>>,
 }
 
 /// How long one exchange with the orchestrator may take before the thread gives up on it.
@@ -88,6 +90,7 @@ impl Engine {
             awaiting: self.awaiting.clone(),
             orchestrator: self.orchestrator.clone(),
             settings,
+            pauses: Default::default(),
         };
         let (stop, stopped) = bounded::<()>(0);
         let work = self.store.work_signal().unwrap_or_else(never);
@@ -157,9 +160,28 @@ impl Claimer {
         }
     }
 
+    /// Makes this engine's pauses those the store shares, when they changed since the last
+    /// round (another process paused or resumed: its NOTIFY woke this round).
+    fn follow_pauses(&self) -> TaskerResult<()> {
+        let all = super::pausing::shared_pauses(self.store.as_ref())?;
+        if all.is_none() || *self.pauses.borrow() == all {
+            return Ok(());
+        }
+        let (tx, rx) = bounded(1);
+        self.orchestrator.do_send(SetPaused {
+            change: None,
+            all: all.clone(),
+            reply: tx,
+        });
+        await_reply(&rx, ORCHESTRATOR_WAIT, "following the shared pauses")?;
+        *self.pauses.borrow_mut() = all;
+        Ok(())
+    }
+
     /// Drops what was lost, then claims up to the room left and resumes it.
     fn round(&self) -> TaskerResult<Look> {
         self.store.set_steps_in_flight(self.inflight.len());
+        self.follow_pauses()?;
         let lost = self.store.take_lost_tasks();
         if !lost.is_empty() {
             self.orchestrator.do_send(DropTasks(lost));

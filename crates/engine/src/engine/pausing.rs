@@ -3,7 +3,10 @@
 //! queue in the gate to what its workers take at once.
 //!
 //! Each call sends one message to the orchestrator and waits for its answer (what is
-//! paused afterwards); it must not hold or release steps itself.
+//! paused afterwards); it must not hold or release steps itself. On a store several
+//! processes share (PostgreSQL) a pause is written there first, for every process (their
+//! claim loops read it before each claim: `claiming.rs`), and what is paused is read from there: it
+//! outlives the process that set it, being an operator's decision.
 
 use super::wait::await_reply;
 use super::Engine;
@@ -12,6 +15,7 @@ use crate::orchestrator::{SetPaused, SizePool};
 use crossbeam_channel::bounded;
 use std::time::Duration;
 use tasker_model::{Execution, TaskerError, TaskerResult};
+use tasker_state::Store;
 
 impl Engine {
     /// Pauses `key` (a namespace, or a template in one): from now on its steps wait until
@@ -19,11 +23,15 @@ impl Engine {
     /// is paused. A namespace or template the registry does not know is refused.
     pub fn pause(&self, key: PauseKey, timeout: Duration) -> TaskerResult<Vec<PauseKey>> {
         self.check_pause_key(&key)?;
+        self.store
+            .share_pause(&key.namespace, key.template.as_deref(), true)?;
         self.set_paused(Some((key, true)), timeout)
     }
 
     /// Resumes `key`: its waiting steps go out (by priority). Returns what is still paused.
     pub fn resume(&self, key: PauseKey, timeout: Duration) -> TaskerResult<Vec<PauseKey>> {
+        self.store
+            .share_pause(&key.namespace, key.template.as_deref(), false)?;
         self.set_paused(Some((key, false)), timeout)
     }
 
@@ -52,13 +60,20 @@ impl Engine {
         await_reply(&rx, timeout, "size pool")
     }
 
+    /// Changes this engine's pauses by `change`, then, on a shared store, takes every
+    /// process's (so the answer is what the whole database has paused).
     fn set_paused(
         &self,
         change: Option<(PauseKey, bool)>,
         timeout: Duration,
     ) -> TaskerResult<Vec<PauseKey>> {
+        let all = shared_pauses(self.store.as_ref())?;
         let (tx, rx) = bounded(1);
-        self.send_if_running(SetPaused { change, reply: tx })?;
+        self.send_if_running(SetPaused {
+            change,
+            all,
+            reply: tx,
+        })?;
         await_reply(&rx, timeout, "pause")
     }
 
@@ -79,4 +94,16 @@ impl Engine {
             "no registered template has it (register the templates first)",
         ))
     }
+}
+
+/// The pauses `store` shares with other processes, as keys (`None`: it shares none).
+pub(crate) fn shared_pauses(store: &dyn Store) -> TaskerResult<Option<Vec<PauseKey>>> {
+    Ok(store.shared_pauses()?.map(|all| {
+        all.into_iter()
+            .map(|(namespace, template)| PauseKey {
+                namespace,
+                template,
+            })
+            .collect()
+    }))
 }

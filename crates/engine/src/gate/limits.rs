@@ -115,6 +115,10 @@ impl Limits {
             };
             caps.push((format!("key:{field}={value}").into(), n));
         }
+        // One order for every process: with shared caps a step takes its caps' slots in this
+        // order, never waiting on one while it keeps a later one (no cycle, so no deadlock
+        // between processes; `gate/mod.rs`).
+        caps.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         caps
     }
 }

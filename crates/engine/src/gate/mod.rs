@@ -22,20 +22,35 @@
 //! younger per priority point. Since every held step ages at the same rate, the order
 //! of two held steps never changes, and one rank fixed on entry orders the heap.
 //!
+//! Shared caps (a store several processes share, PostgreSQL): a cap's limit is then for
+//! every process together, and a process may let out only as many of a cap's steps as it
+//! holds slots of it in the database ([`Gate::share_caps`], `limits.rs`). A step parked for
+//! want of a slot asks for more ([`Gate::trade`] gathers what to ask and what to hand back;
+//! the orchestrator's broker thread trades with the store and answers with
+//! [`Gate::granted`]). A step's caps are checked in one order (by name, the same in every
+//! process), and it parks on the first whose slots are all in use here. A slot is kept while
+//! steps of this process are parked on its cap, or parked on a later cap of theirs having
+//! found this one free (so a step needing two caps does not hand back the first while it
+//! asks for the second, then the second while it asks for the first again); otherwise it
+//! is handed back, so an idle process holds none. Since a step waits only on caps after
+//! those it keeps, two processes never wait on each other (no deadlock).
+//!
 //! A held step stays handed out (in flight, `in_process`): the task rules do not know the
 //! gate exists. It must not send anything itself: it returns steps to the orchestrator.
 
+mod broker;
 mod limits;
 #[cfg(test)]
 mod tests;
 
+pub use broker::{CapBroker, CapTrade};
 pub use limits::{Cap, Limits};
 
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
 use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -142,6 +157,20 @@ pub struct Gate {
     running: HashMap<Arc<str>, u32>,
     /// The caps each released step counts against, until it is reported.
     holding: FxHashMap<InflightStep, Vec<Cap>>,
+    /// `Some` when caps are shared with other processes: the slots held per cap.
+    slots: Option<HashMap<Arc<str>, Vec<i32>>>,
+    /// Caps a step parked on for want of a slot, not asked for yet (with their limits).
+    wants: HashMap<Arc<str>, u32>,
+    /// Caps asked for and not answered yet (no second request meanwhile).
+    asked: HashSet<Arc<str>>,
+    /// Slots to hand back with the next trade.
+    returns: Vec<(Arc<str>, i32)>,
+    /// Caps whose slots may be more than this process needs, looked at by the next trade
+    /// (after the refill that follows has let out the steps those slots were freed for).
+    settle: HashSet<Arc<str>>,
+    /// Per cap, the steps parked on a later cap of theirs that found this one free: its
+    /// slots are kept for them.
+    passed: HashMap<Arc<str>, u32>,
 }
 
 impl Gate {
@@ -160,7 +189,151 @@ impl Gate {
             parked_capped: HashMap::new(),
             running: HashMap::new(),
             holding: FxHashMap::default(),
+            slots: None,
+            wants: HashMap::new(),
+            asked: HashSet::new(),
+            returns: Vec::new(),
+            settle: HashSet::new(),
+            passed: HashMap::new(),
         }
+    }
+
+    /// Counts caps across processes from now on: a step goes out only on slots this
+    /// process holds (see the module documentation). Before any step is held.
+    pub fn share_caps(&mut self) {
+        self.slots = Some(HashMap::new());
+    }
+
+    /// How many of cap `name` (limited to `limit`) may be out from this process now.
+    fn allowed(&self, name: &Arc<str>, limit: u32) -> u32 {
+        match &self.slots {
+            None => limit,
+            Some(slots) => slots.get(name).map_or(0, |s| s.len() as u32),
+        }
+    }
+
+    /// What to trade with the store now: slots to hand back, and for each cap a step waits
+    /// on, how many more slots (within its limit). Empty when caps are not shared or there
+    /// is nothing to trade. The caps asked for are not asked again until
+    /// [`Gate::granted`] or [`Gate::ask_again`].
+    pub fn trade(&mut self) -> CapTrade {
+        let mut trade = CapTrade::default();
+        if !self.trade_due() {
+            return trade;
+        }
+        for name in std::mem::take(&mut self.settle) {
+            self.return_surplus(&name);
+        }
+        trade.release = std::mem::take(&mut self.returns);
+        for (name, limit) in std::mem::take(&mut self.wants) {
+            let parked = self.parked_capped.get(&name).map_or(0, |p| p.len()) as u32;
+            let more = parked.min(limit.saturating_sub(self.allowed(&name, limit)));
+            if more > 0 && self.asked.insert(name.clone()) {
+                trade.want.push((name, limit, more));
+            }
+        }
+        trade
+    }
+
+    /// The store granted `got` (slots of caps asked for in `asked`): as many steps parked on
+    /// each cap move back to their lanes. Caps of `asked` that got nothing stay asked until
+    /// [`Gate::ask_again`] (the orchestrator waits a moment before asking again); returns them.
+    pub fn granted(&mut self, asked: &[Arc<str>], got: Vec<(Arc<str>, i32)>) -> Vec<Arc<str>> {
+        let Some(slots) = &mut self.slots else {
+            return Vec::new();
+        };
+        let mut fresh: HashMap<Arc<str>, usize> = HashMap::new();
+        for (name, slot) in got {
+            slots.entry(name.clone()).or_default().push(slot);
+            *fresh.entry(name).or_default() += 1;
+        }
+        let mut empty = Vec::new();
+        for name in asked {
+            let Some(&n) = fresh.get(name) else {
+                empty.push(name.clone());
+                continue;
+            };
+            self.asked.remove(name);
+            self.unpark(name, n as u32);
+            self.want_more(name);
+        }
+        // A slot nobody here waits for any more goes back with the next trade.
+        self.settle.extend(fresh.into_keys());
+        empty
+    }
+
+    /// Caps that got no slot at the last ask may be asked for again (another process may
+    /// have handed some back since).
+    pub fn ask_again(&mut self, caps: &[Arc<str>]) {
+        for name in caps {
+            self.asked.remove(name);
+            self.want_more(name);
+        }
+    }
+
+    /// Steps still parked on cap `name` want more of its slots (asked at the next trade).
+    fn want_more(&mut self, name: &Arc<str>) {
+        let limit = self
+            .parked_capped
+            .get(name)
+            .and_then(|p| p.peek())
+            .and_then(|h| h.caps.iter().find(|(n, _)| n == name));
+        if let Some((_, limit)) = limit {
+            self.wants.insert(name.clone(), *limit);
+        }
+    }
+
+    /// Moves up to `room` steps parked on cap `name` back to their lanes.
+    fn unpark(&mut self, name: &Arc<str>, room: u32) {
+        if let Some(parked) = self.parked_capped.get_mut(name) {
+            for _ in 0..room {
+                match parked.pop() {
+                    Some(h) => {
+                        if self.slots.is_some() {
+                            for (cap, _) in h.caps.iter().take_while(|(c, _)| c != name) {
+                                if let Some(n) = self.passed.get_mut(cap) {
+                                    *n -= 1;
+                                    if *n == 0 {
+                                        self.passed.remove(cap);
+                                    }
+                                }
+                                self.settle.insert(cap.clone());
+                            }
+                        }
+                        self.lanes[h.lane].push(h)
+                    }
+                    None => break,
+                }
+            }
+            if parked.is_empty() {
+                self.parked_capped.remove(name);
+            }
+        }
+    }
+
+    /// Hands back the slots of cap `name` this process holds beyond those out, when no
+    /// step is parked on it.
+    fn return_surplus(&mut self, name: &Arc<str>) {
+        if self.parked_capped.contains_key(name) || self.passed.contains_key(name) {
+            return;
+        }
+        let Some(slots) = self.slots.as_mut().and_then(|s| s.get_mut(name)) else {
+            return;
+        };
+        let out = self.running.get(name).copied().unwrap_or(0) as usize;
+        while slots.len() > out {
+            let slot = slots.pop().expect("longer than out");
+            self.returns.push((name.clone(), slot));
+        }
+        if slots.is_empty() {
+            self.slots.as_mut().expect("shared").remove(name);
+        }
+    }
+
+    /// Whether a trade with the store is due ([`Gate::trade`] has something to send).
+    pub fn trade_due(&self) -> bool {
+        self.slots.is_some()
+            && !(self.wants.is_empty() && self.returns.is_empty() && self.settle.is_empty())
     }
 
     /// Milliseconds since the gate began (the clock aging reads).
@@ -227,12 +400,19 @@ impl Gate {
                     self.parked_paused.push(h);
                     continue;
                 }
-                let full = h
-                    .caps
-                    .iter()
-                    .find(|(name, limit)| self.running.get(name).copied().unwrap_or(0) >= *limit);
-                if let Some((name, _)) = full {
-                    let name = name.clone();
+                let full = h.caps.iter().find(|(name, limit)| {
+                    self.running.get(name).copied().unwrap_or(0) >= self.allowed(name, *limit)
+                });
+                if let Some((name, limit)) = full {
+                    let (name, limit) = (name.clone(), *limit);
+                    if self.slots.is_some() {
+                        if !self.asked.contains(&name) {
+                            self.wants.insert(name.clone(), limit);
+                        }
+                        for (cap, _) in h.caps.iter().take_while(|(c, _)| *c != name) {
+                            *self.passed.entry(cap.clone()).or_default() += 1;
+                        }
+                    }
                     self.parked_capped.entry(name).or_default().push(h);
                     continue;
                 }
@@ -262,20 +442,14 @@ impl Gate {
         for (name, limit) in caps {
             let running = self.running.entry(name.clone()).or_default();
             *running = running.saturating_sub(1);
-            let room = limit.saturating_sub(*running);
-            if *running == 0 {
+            let running = *running;
+            if running == 0 {
                 self.running.remove(&name);
             }
-            if let Some(parked) = self.parked_capped.get_mut(&name) {
-                for _ in 0..room {
-                    match parked.pop() {
-                        Some(h) => self.lanes[h.lane].push(h),
-                        None => break,
-                    }
-                }
-                if parked.is_empty() {
-                    self.parked_capped.remove(&name);
-                }
+            let room = self.allowed(&name, limit).saturating_sub(running);
+            self.unpark(&name, room);
+            if self.slots.is_some() {
+                self.settle.insert(name);
             }
         }
     }
@@ -334,6 +508,16 @@ impl Gate {
         self.parked_capped.clear();
         self.running.clear();
         self.holding.clear();
+        // Slots stay held in the store until it closes (their process row goes, and
+        // with it its slots): nothing is handed back from a stopping engine.
+        if let Some(slots) = &mut self.slots {
+            slots.clear();
+        }
+        self.wants.clear();
+        self.asked.clear();
+        self.returns.clear();
+        self.settle.clear();
+        self.passed.clear();
     }
 }
 

@@ -200,3 +200,125 @@ fn bad_limits_name_the_entry() {
     assert!(e.to_string().contains("keys.a"), "{e}");
     assert!(Limits::from_json(&json!({})).unwrap().is_empty());
 }
+
+#[test]
+fn shared_caps_go_out_only_on_slots_held_and_hand_them_back_when_unneeded() {
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 2}})), 100);
+    g.share_caps();
+    for i in 1..=3 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    // No slot yet: every step parks, and the gate asks for as many as the cap allows.
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    let trade = g.trade();
+    let cap: Arc<str> = "handler:PaymentHandler".into();
+    assert!(trade.release.is_empty());
+    assert_eq!(trade.want, vec![(cap.clone(), 2, 2)]);
+    // Asked once: no second request until answered.
+    assert!(g.trade().is_empty());
+    // Another process holds one slot: this one gets one.
+    assert!(g
+        .granted(std::slice::from_ref(&cap), vec![(cap.clone(), 1)])
+        .is_empty());
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+    // Step 1 finishes: its slot serves step 2, which is still parked, so nothing goes back.
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), vec![2]);
+    let trade = g.trade();
+    assert!(trade.release.is_empty());
+    // A second ask that gets nothing waits for ask_again.
+    assert_eq!(trade.want, vec![(cap.clone(), 2, 1)]);
+    assert_eq!(
+        g.granted(std::slice::from_ref(&cap), vec![]),
+        vec![cap.clone()]
+    );
+    assert!(g.trade().is_empty());
+    g.ask_again(std::slice::from_ref(&cap));
+    assert_eq!(g.trade().want, vec![(cap.clone(), 2, 1)]);
+    g.finished(at(2));
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    // Step 3 finishes and nothing waits: the slot goes back.
+    g.finished(at(3));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert_eq!(g.trade().release, vec![(cap.clone(), 1)]);
+    assert!(!g.trade_due());
+}
+
+/// A step under two shared caps (a namespace's and a context key's) is let out whatever the
+/// order in which the store's answers, finishes and retries come: 500 orders drawn from a
+/// fixed generator.
+#[test]
+fn shared_caps_progress_whatever_the_order_of_answers_and_finishes() {
+    let t = template("gate_ns", "gate_ns", "H");
+    for seed in 0..500u64 {
+        let mut rng = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut next = |n: usize| {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((rng >> 33) as usize) % n
+        };
+        let mut g = Gate::new(
+            limits(json!({"namespaces": {"gate_ns": 2}, "keys": {"account": 5}})),
+            100,
+        );
+        g.share_caps();
+        for i in 1..=8 {
+            g.hold(step(&t, i, json!({"account": i % 2})), 0, false, 0);
+        }
+        let mut db: HashMap<Arc<str>, u32> = HashMap::new();
+        let mut inflight: Vec<CapTrade> = Vec::new();
+        let mut retry: Vec<Vec<Arc<str>>> = Vec::new();
+        let mut running: Vec<InflightStep> = Vec::new();
+        let mut done = 0;
+        for _ in 0..5000 {
+            match next(4) {
+                0 => {
+                    running.extend(g.release([0, 0]).iter().map(|s| InflightStep {
+                        task_id: s.task_id,
+                        index: s.index,
+                        attempt: s.attempt,
+                    }));
+                    let trade = g.trade();
+                    if !trade.is_empty() {
+                        inflight.push(trade);
+                    }
+                }
+                1 if !inflight.is_empty() => {
+                    let trade = inflight.remove(0);
+                    for (name, _) in &trade.release {
+                        *db.get_mut(name).unwrap() -= 1;
+                    }
+                    let asked: Vec<Arc<str>> = trade.want.iter().map(|w| w.0.clone()).collect();
+                    let mut got = Vec::new();
+                    for (name, limit, more) in trade.want {
+                        let used = db.entry(name.clone()).or_default();
+                        let n = more.min(limit - *used);
+                        *used += n;
+                        got.extend((0..n).map(|i| (name.clone(), i as i32)));
+                    }
+                    if !asked.is_empty() {
+                        retry.push(g.granted(&asked, got));
+                    }
+                }
+                2 if !running.is_empty() => {
+                    let at = running.remove(next(running.len()));
+                    g.finished(at);
+                    done += 1;
+                }
+                3 if !retry.is_empty() => {
+                    let caps = retry.remove(0);
+                    g.ask_again(&caps);
+                }
+                _ => {}
+            }
+            if done == 8 {
+                break;
+            }
+        }
+        assert_eq!(done, 8, "seed {seed}: {} steps still held", g.held_count());
+    }
+}

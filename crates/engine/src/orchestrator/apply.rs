@@ -75,7 +75,7 @@ impl Orchestrator {
                 ctx.run_later(delay, move |act, ctx| act.retry_due(task_id, i, ctx));
             }
         }
-        if !self.gate.is_idle() {
+        if !self.gate.is_idle() || self.gate.trade_due() {
             self.refill();
         }
         // Counted before the changes go out: a waiter woken by the store's commit must see

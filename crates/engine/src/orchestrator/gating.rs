@@ -6,12 +6,45 @@
 
 use super::apply::send_step;
 use super::Orchestrator;
-use crate::gate::PauseKey;
+use crate::gate::{CapBroker, PauseKey};
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
 use actix::prelude::*;
 use crossbeam_channel::Sender;
+use std::sync::Arc;
+use std::time::Duration;
 use tasker_model::{State, TaskId};
+
+/// A cap that got no slot is asked for again after this long (another process may have
+/// handed one back meanwhile): the most a free slot stays unused here, and the cost of a
+/// wait, about three statements per interval per cap waited on.
+const ASK_AGAIN: Duration = Duration::from_millis(100);
+
+/// The cap broker's answer: the caps asked for and the slots got.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CapsTraded {
+    pub asked: Vec<Arc<str>>,
+    pub got: Vec<(Arc<str>, i32)>,
+}
+
+impl Handler<CapsTraded> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: CapsTraded, ctx: &mut Self::Context) {
+        if self.stopping {
+            return;
+        }
+        let empty = self.gate.granted(&msg.asked, msg.got);
+        if !empty.is_empty() {
+            ctx.run_later(ASK_AGAIN, move |act, _| {
+                act.gate.ask_again(&empty);
+                act.refill();
+            });
+        }
+        self.refill();
+    }
+}
 
 /// Hands out the ready steps of a task submitted `held`.
 #[derive(Message)]
@@ -19,11 +52,13 @@ use tasker_model::{State, TaskId};
 pub struct ReleaseTask(pub TaskId);
 
 /// Pauses (`Some((key, true))`) or resumes (`Some((key, false))`) a namespace or
-/// template, or changes nothing (`None`); answers with what is paused afterwards.
+/// template, or changes nothing (`None`); or, with `all`, makes the pauses exactly those
+/// (the ones a shared store holds for every process). Answers with what is paused afterwards.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetPaused {
     pub change: Option<(PauseKey, bool)>,
+    pub all: Option<Vec<PauseKey>>,
     pub reply: Sender<Vec<PauseKey>>,
 }
 
@@ -42,6 +77,20 @@ impl Handler<SetPaused> for Orchestrator {
                 self.gate.resume(&key);
             }
             None => {}
+        }
+        if let Some(all) = msg.all {
+            let mut fresh = false;
+            for key in self.gate.paused() {
+                if !all.contains(&key) {
+                    self.gate.resume(&key);
+                }
+            }
+            for key in all {
+                fresh |= self.gate.pause(key);
+            }
+            if fresh {
+                self.regate_queued();
+            }
         }
         self.refill();
         let _ = msg.reply.send(self.gate.paused());
@@ -93,6 +142,28 @@ impl Handler<ReleaseTask> for Orchestrator {
 }
 
 impl Orchestrator {
+    /// With caps configured on a store other processes share, starts the broker that
+    /// trades their slots (`gate::broker`); otherwise this process counts alone.
+    pub(super) fn share_caps(&mut self, ctx: &mut Context<Self>) {
+        let Some(store) = self.links.cap_store.take() else {
+            return;
+        };
+        if self.links.limits.is_empty() {
+            return;
+        }
+        let me = ctx.address();
+        let deliver = Box::new(move |asked, got| me.do_send(CapsTraded { asked, got }));
+        // Shared even without a broker: counting here alone would let the processes
+        // together exceed the caps, so capped steps rather wait (and the log says why).
+        self.gate.share_caps();
+        match CapBroker::start(store, deliver) {
+            Ok(broker) => self.caps = Some(broker),
+            Err(e) => eprintln!(
+                "tasker-core: cannot spawn the concurrency-cap thread ({e}): capped steps wait"
+            ),
+        }
+    }
+
     /// Sends what the gate lets out now to the workers' queues (or the tasks' routes).
     pub(super) fn refill(&mut self) {
         if self.stopping {
@@ -115,6 +186,12 @@ impl Orchestrator {
                     self.gate.finished(at);
                     self.links.inflight.take(step.step_id);
                 }
+            }
+        }
+        if let Some(caps) = &self.caps {
+            let trade = self.gate.trade();
+            if !trade.is_empty() {
+                caps.send(trade);
             }
         }
     }

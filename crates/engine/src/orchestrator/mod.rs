@@ -165,6 +165,9 @@ pub struct OrchestratorLinks {
     pub limits: Limits,
     /// How long an attempt may run when its template gives no timeout (`None`: no limit).
     pub step_timeout: Option<Duration>,
+    /// A store shared with other processes (PostgreSQL): caps are counted in it, across
+    /// them all (`gate::broker`). `None`: this process's count is the whole count.
+    pub cap_store: Option<Arc<dyn tasker_state::Store>>,
 }
 
 /// See the module documentation.
@@ -174,6 +177,8 @@ pub struct Orchestrator {
     stopping: bool,
     /// Between handed-out steps and the workers' queues (`gating.rs`).
     gate: Gate,
+    /// Trades cap slots with a shared store, when caps are configured and shared.
+    caps: Option<crate::gate::CapBroker>,
     deadlines: deadlines::Deadlines,
 }
 
@@ -183,6 +188,7 @@ impl Orchestrator {
         Orchestrator {
             tasks: FxHashMap::default(),
             gate: Gate::new(links.limits.clone(), DEPTH),
+            caps: None,
             links,
             stopping: false,
             deadlines: Default::default(),
@@ -212,6 +218,7 @@ impl Actor for Orchestrator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.share_caps(ctx);
         // steps/s for `engine.metrics` and the metrics text: a once-a-second sample here keeps
         // the completion path free of any clock or window bookkeeping.
         let mut last = self.links.metrics.steps_completed.load(Ordering::Relaxed);

@@ -145,6 +145,26 @@ macro_rules! delegate_store {
             ) -> tasker_model::TaskerResult<()> {
                 self.0.release_tasks(ids)
             }
+            fn trade_cap_slots(
+                &self,
+                release: &[(String, i32)],
+                want: &[(String, u32, u32)],
+            ) -> tasker_model::TaskerResult<Vec<(String, i32)>> {
+                self.0.trade_cap_slots(release, want)
+            }
+            fn shared_pauses(
+                &self,
+            ) -> tasker_model::TaskerResult<Option<$crate::store::SharedPauses>> {
+                self.0.shared_pauses()
+            }
+            fn share_pause(
+                &self,
+                namespace: &str,
+                template: Option<&str>,
+                paused: bool,
+            ) -> tasker_model::TaskerResult<()> {
+                self.0.share_pause(namespace, template, paused)
+            }
             fn take_lost_tasks(&self) -> Vec<tasker_model::TaskId> {
                 self.0.inner.db.take_lost_tasks()
             }

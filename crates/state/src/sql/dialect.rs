@@ -244,6 +244,34 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         std::future::ready(Ok(()))
     }
 
+    /// Hands back cap slots and takes free ones (`postgres/claims/caps.rs`); a database
+    /// serving one process has none to trade.
+    fn trade_cap_slots<'e>(
+        &'e self,
+        _release: &'e [(String, i32)],
+        _want: &'e [(String, u32, u32)],
+    ) -> impl Future<Output = TaskerResult<Vec<(String, i32)>>> + Send + 'e {
+        std::future::ready(Ok(Vec::new()))
+    }
+
+    /// The pauses every process sharing the database sees (`postgres/pauses.rs`); `None`
+    /// where pauses live in the engine alone.
+    fn shared_pauses(
+        &self,
+    ) -> impl Future<Output = TaskerResult<Option<crate::store::SharedPauses>>> + Send + '_ {
+        std::future::ready(Ok(None))
+    }
+
+    /// Records or clears a pause for every process sharing the database.
+    fn share_pause<'e>(
+        &'e self,
+        _namespace: &'e str,
+        _template: Option<&'e str>,
+        _paused: bool,
+    ) -> impl Future<Output = TaskerResult<()>> + Send + 'e {
+        std::future::ready(Ok(()))
+    }
+
     /// After `plan` committed (claims it made or released).
     fn committed(&self, _plan: &Plan) {}
 

@@ -276,6 +276,29 @@ impl<D: InsightRows> SqlStore<D> {
         self.runtime.block_on(self.inner.db.claim_available(limit))
     }
 
+    pub(crate) fn trade_cap_slots(
+        &self,
+        release: &[(String, i32)],
+        want: &[(String, u32, u32)],
+    ) -> TaskerResult<Vec<(String, i32)>> {
+        self.runtime
+            .block_on(self.inner.db.trade_cap_slots(release, want))
+    }
+
+    pub(crate) fn shared_pauses(&self) -> TaskerResult<Option<crate::store::SharedPauses>> {
+        self.runtime.block_on(self.inner.db.shared_pauses())
+    }
+
+    pub(crate) fn share_pause(
+        &self,
+        namespace: &str,
+        template: Option<&str>,
+        paused: bool,
+    ) -> TaskerResult<()> {
+        self.runtime
+            .block_on(self.inner.db.share_pause(namespace, template, paused))
+    }
+
     pub(crate) fn close(&self) {
         self.inner.closing.send_replace(true);
         self.runtime

@@ -36,6 +36,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_tasker_core_listing.sql",
         include_str!("../../../migrations/postgres/0007_tasker_core_listing.sql"),
     ),
+    (
+        "0008_tasker_core_shared_gate.sql",
+        include_str!("../../../migrations/postgres/0008_tasker_core_shared_gate.sql"),
+    ),
 ];
 
 /// Serialises schema changes of engines starting at the same time: "tskm".

@@ -9,6 +9,7 @@ mod here;
 mod insights;
 mod listing;
 mod migrate;
+mod pauses;
 mod pooling;
 mod retention;
 mod sql;
@@ -409,6 +410,27 @@ impl Dialect for PgDb {
 
     async fn claim_available(&self, limit: usize) -> TaskerResult<Vec<TaskId>> {
         self.owner.claim_available(&self.pool, limit).await
+    }
+
+    async fn trade_cap_slots<'e>(
+        &'e self,
+        release: &'e [(String, i32)],
+        want: &'e [(String, u32, u32)],
+    ) -> TaskerResult<Vec<(String, i32)>> {
+        self.owner.trade_cap_slots(&self.pool, release, want).await
+    }
+
+    async fn shared_pauses(&self) -> TaskerResult<Option<crate::store::SharedPauses>> {
+        pauses::read(&self.pool).await.map(Some)
+    }
+
+    async fn share_pause<'e>(
+        &'e self,
+        namespace: &'e str,
+        template: Option<&'e str>,
+        paused: bool,
+    ) -> TaskerResult<()> {
+        pauses::write(&self.pool, namespace, template, paused).await
     }
 
     async fn find_lost<'e>(&'e self, tasks: &'e [TaskId]) -> TaskerResult<Vec<TaskId>> {

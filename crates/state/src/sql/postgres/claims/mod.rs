@@ -93,6 +93,8 @@ macro_rules! claim_upsert {
     };
 }
 
+mod caps;
+
 impl Owner {
     /// This store's key (the `owner` column of its claims).
     pub(crate) fn key(&self) -> i32 {

@@ -59,6 +59,9 @@ module TaskerCore
       attr_reader :thread
       # @return [Object, nil] see the class comment (the watchdog's side of the handshake)
       attr_accessor :firing, :fired
+      # @return [Float] the watchdog's {StepWatchdog#next_scan}, copied into each slot so an
+      #   arm reads its own slot rather than calling the watchdog
+      attr_accessor :next_scan
 
       # @param watchdog [StepWatchdog]
       # @param thread [Thread]
@@ -69,6 +72,7 @@ module TaskerCore
         @deadline = nil
         @firing = nil
         @fired = nil
+        @next_scan = Float::INFINITY # the first arm wakes the watchdog
       end
 
       # Runs the block (a handler) on this slot's thread, which is interrupted if the block
@@ -84,7 +88,7 @@ module TaskerCore
           # The deadline first: a watchdog that sees the step sees its deadline.
           @deadline = deadline
           @armed = step
-          @watchdog.wake if deadline < @watchdog.next_scan
+          @watchdog.wake if deadline < @next_scan
           yield
         ensure
           @armed = nil
@@ -112,8 +116,8 @@ module TaskerCore
     end
 
     # When the watchdog looks next (a monotonic clock reading; infinite while it sleeps
-    # until woken): an arm whose deadline is sooner wakes it. Read by {Slot#watch} without a
-    # lock; written under the watchdog's lock.
+    # until woken): an arm whose deadline is sooner wakes it. Written, with a copy in every
+    # slot (which {Slot#watch} reads without a lock), under the watchdog's lock.
     # @return [Float]
     attr_reader :next_scan
 
@@ -220,6 +224,12 @@ module TaskerCore
       thread.raise(Overrun, StepWatchdog.message(step)) if thread.alive?
     end
 
+    # Tells every slot when the watchdog looks next (under the lock).
+    def publish(plan)
+      @next_scan = plan
+      @slots.each { |slot| slot.next_scan = plan }
+    end
+
     def watch
       linger_until = nil
       @mutex.synchronize do
@@ -238,9 +248,9 @@ module TaskerCore
           end
           # Published before the last look: an arm after it compares against `plan` (and
           # wakes us when sooner), one before it is seen by this look.
-          @next_scan = plan
+          publish(plan)
           again = scan
-          @next_scan = plan = again if again && again < plan
+          publish(plan = again) if again && again < plan
           @wake.wait(@mutex, plan.infinite? ? nil : [plan - now, 0.001].max)
         end
       end
@@ -250,7 +260,7 @@ module TaskerCore
       unless @stopped
         warn("tasker-core: the step watchdog stopped (#{$!.class}: #{$!.message}); the next timed step restarts it") if $!
         @mutex.synchronize do
-          @next_scan = Float::INFINITY
+          publish(Float::INFINITY)
           @thread = nil
         end
       end

@@ -8,9 +8,10 @@ module TaskerCore
   # - a thread that dies from an unexpected error is logged and replaced;
   # - {#quiet} stops taking new steps; {#stop} waits for running steps up to a deadline;
   #   {#kill} ends the threads at once (the engine then takes their steps back);
-  # - a step with a timeout is interrupted when it overruns (Thread#raise of
-  #   {TimeoutError} by the pool's one {StepWatchdog}), so the thread is freed; the engine
-  #   has failed the attempt by then on its own.
+  # - a step with a timeout is interrupted when it overruns (Thread#raise by the pool's one
+  #   {StepWatchdog} of an exception a handler's `rescue => e` does not catch, which the
+  #   step fails with as {TimeoutError}), so the thread is freed; the engine has failed the
+  #   attempt by then on its own.
   # Steps run at least once: a step taken but not reported is run again.
   class WorkerPool
     # How long one wait for steps lasts; bounds how fast quiet/stop are noticed.

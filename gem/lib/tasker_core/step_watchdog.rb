@@ -48,8 +48,8 @@ module TaskerCore
     DELIVER = Ractor.make_shareable({ Overrun => :immediate })
 
     # One worker thread's armed step. Only its worker writes `armed` and `deadline`; only
-    # the watchdog writes `firing` (the step it is about to interrupt) and `fired` (the
-    # step it has finished interrupting, or decided not to).
+    # the watchdog writes `firing` (the step it is about to interrupt), `fired` (the step
+    # it has finished interrupting, or decided not to) and `next_scan`.
     class Slot
       # @return [TaskerCore::Native::ReadyStep, nil] the step its thread runs under a deadline
       attr_reader :armed

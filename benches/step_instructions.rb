@@ -9,6 +9,10 @@
 #   done
 #   # per step = (PROGRAM TOTALS of cg-3.out - of cg-1.out) / 4000   (callgrind_annotate)
 #
+# Counts move by up to ±1 % between runs of one build (the engine's threads poll as the
+# scheduler lets them), so compare builds run after one another, and prefer N = 1 and 9
+# (16,000 steps apart) when a few hundred instructions matter.
+#
 # ARGV[0]: the checkout whose gem/lib (and built extension) to load; ARGV[1]: how many
 # 2,000-step no-op tasks to run, one after another, on 1 worker thread; ARGV[2] (optional):
 # an engine-wide `step_timeout:` in seconds, so every step is timed (the cost of timeouts in

@@ -3,36 +3,53 @@
 module TaskerCore
   # Interrupts worker threads whose step ran past its timeout: one thread per worker pool
   # (started with the first timed step, so a pool whose steps have no timeout never starts
-  # it) raises {TimeoutError} (Thread#raise) in a worker thread whose armed step is past
-  # its deadline, freeing the worker for other steps. It must not decide the step's fate:
-  # the engine fails the attempt on its own timer whether or not the handler stops.
+  # it) raises {Overrun} (Thread#raise) in a worker thread whose armed step is past its
+  # deadline, freeing the worker for other steps; the step's {Slot#watch} turns it into a
+  # {TimeoutError}. It must not decide the step's fate: the engine fails the attempt on its
+  # own timer whether or not the handler stops.
   #
   # Arming sits on every timed step's path, so it takes no lock and allocates nothing: each
   # worker thread owns one preallocated {Slot} and writes its step and deadline there with
-  # plain assignments (each one atomic under the GVL). The watchdog thread scans the slots
-  # on a coarse tick ({TICK}; timeouts are fractions of a second at least) while any is
-  # armed, and sleeps untimed, until an arm wakes it, while none is.
+  # plain assignments (each one atomic under the GVL). The watchdog thread publishes when it
+  # will look next ({#next_scan}) and sleeps until then: the soonest armed deadline, or,
+  # with nothing armed, one {LINGER} and then untimed. An arm wakes it only when its
+  # deadline comes before that, so a pool whose steps share a timeout wakes it about once
+  # per timeout, not once per step or batch (each wake is a lock, a signal and a thread
+  # switch: it was most of the timed path's cost). The watchdog publishes before it looks
+  # again, so an arm is either seen by that look or compares against the new time.
   #
   # An interrupt lands only inside {Slot#watch}, i.e. in the handler or as it returns,
   # never in the report that follows or in the next step, without a per-step
-  # Thread.handle_interrupt (each one allocates a mask Hash: it was a third of the timed
-  # path's cost). The watchdog announces which step it is about to interrupt (`firing`)
-  # before checking the slot still holds that step and raising; the worker clears the slot
-  # before checking that announcement, and when it names the step just run, waits until
-  # the watchdog is done (`fired`), passing the GVL, so the exception arrives there (a
-  # pending exception is raised at the thread's next interrupt check: Thread.pass and
-  # every method return make one). With the GVL's ordering one of the two always sees the
-  # other's write (a Dekker-style handshake): either the watchdog sees the slot cleared
-  # and raises nothing, or the worker sees the announcement and waits for the exception.
-  # Once {Slot#watch} has returned, nothing is raised into that thread for that step.
+  # Thread.handle_interrupt (each one allocates a mask Hash). The watchdog announces which
+  # step it is about to interrupt (`firing`) before checking the slot still holds that step
+  # and raising; the worker clears the slot before checking that announcement, and when it
+  # names the step just run, waits until the watchdog is done (`fired`), passing the GVL, so
+  # the exception arrives there (a pending exception is raised at the thread's next
+  # interrupt check: Thread.pass and every method return make one). With the GVL's ordering
+  # one of the two always sees the other's write (a Dekker-style handshake): either the
+  # watchdog sees the slot cleared and raises nothing, or the worker sees the announcement
+  # and waits for the exception. Once {Slot#watch} has returned, nothing is raised into that
+  # thread for that step.
   class StepWatchdog
-    # Seconds between scans while a step is armed: how late, at most, an overrunning
-    # handler is interrupted (the engine has failed its attempt on time regardless).
-    TICK = 0.05
+    # Seconds the watchdog keeps looking after it found nothing armed before it sleeps
+    # untimed: a busy pool between batches does not pay a wake per batch.
+    LINGER = 1.0
+
+    # What the watchdog raises into a worker thread: an Exception but not a StandardError,
+    # so a handler's `rescue => e` (or `rescue StandardError`) does not swallow it and keep
+    # the thread, as Ruby's own Timeout does; `ensure` blocks still run. {Slot#watch}
+    # turns it into the {TimeoutError} the step fails with. Internal: nothing outside
+    # this file raises or rescues it (but the worker pool's last-resort guard).
+    class Overrun < Exception # rubocop:disable Lint/InheritException
+    end
+
+    # While a caller masks it (Thread.handle_interrupt), an {Overrun} already pending for the
+    # step just run is let through at the end of its watch.
+    DELIVER = Ractor.make_shareable({ Overrun => :immediate })
 
     # One worker thread's armed step. Only its worker writes `armed` and `deadline`; only
-    # the watchdog writes `firing` (the step it is about to interrupt) and `fired` (the
-    # step it has finished interrupting, or decided not to).
+    # the watchdog writes `firing` (the step it is about to interrupt), `fired` (the step
+    # it has finished interrupting, or decided not to) and `next_scan`.
     class Slot
       # @return [TaskerCore::Native::ReadyStep, nil] the step its thread runs under a deadline
       attr_reader :armed
@@ -42,6 +59,9 @@ module TaskerCore
       attr_reader :thread
       # @return [Object, nil] see the class comment (the watchdog's side of the handshake)
       attr_accessor :firing, :fired
+      # @return [Float] the watchdog's {StepWatchdog#next_scan}, copied into each slot so an
+      #   arm reads its own slot rather than calling the watchdog
+      attr_accessor :next_scan
 
       # @param watchdog [StepWatchdog]
       # @param thread [Thread]
@@ -52,25 +72,33 @@ module TaskerCore
         @deadline = nil
         @firing = nil
         @fired = nil
+        @next_scan = Float::INFINITY # the first arm wakes the watchdog
       end
 
-      # Runs the block (a handler) on this slot's thread, which is raised a {TimeoutError}
-      # naming `step` if the block still runs at `deadline` (a monotonic clock reading).
-      # The exception, when raised, comes out of this call (from the block, or as it
-      # returns), and never after it. Call from the slot's thread.
+      # Runs the block (a handler) on this slot's thread, which is interrupted if the block
+      # still runs at `deadline` (a monotonic clock reading): this call then raises a
+      # {TimeoutError} naming `step` (from the block, or as it returns; never after it),
+      # whatever the block rescues short of Exception. Call from the slot's thread.
       # @param deadline [Float]
       # @param step [TaskerCore::Native::ReadyStep] the step it runs (one object per attempt)
       # @return [Object] the block's value
+      # @raise [TimeoutError] when the watchdog interrupted it
       def watch(deadline, step)
-        # The deadline first: a watchdog that sees the step sees its deadline.
-        @deadline = deadline
-        @armed = step
-        @watchdog.wake if @watchdog.idle
-        yield
-      ensure
-        @armed = nil
-        firing = @firing
-        settle(firing) if firing && firing.equal?(step)
+        begin
+          # The deadline first: a watchdog that sees the step sees its deadline.
+          @deadline = deadline
+          @armed = step
+          @watchdog.wake if deadline < @next_scan
+          yield
+        ensure
+          @armed = nil
+          firing = @firing
+          settle(firing) if firing && firing.equal?(step)
+        end
+      rescue Overrun => e
+        # Out here, so that one raised in the ensure (settle's) is turned too. The handler's
+        # backtrace is kept: it tells where the handler was stuck.
+        raise TimeoutError, StepWatchdog.message(step), e.backtrace
       end
 
       private
@@ -80,15 +108,26 @@ module TaskerCore
       def settle(step)
         Thread.pass until @fired.equal?(step)
         # Raised by now, unless something masked it (a caller's Thread.handle_interrupt):
-        # then it is let through here, as this step's.
-        Thread.handle_interrupt(StepRunner::TIMEOUT_DELIVERED) { Thread.pass } if Thread.pending_interrupt?(TimeoutError)
+        # then it is let through here, as this step's (only it: other pending interrupts stay
+        # masked). Asked without a class: Ruby 3.1.2's Thread.pending_interrupt?(klass)
+        # crashes the VM (a segfault in rb_class_inherited_p) when an exception is pending.
+        Thread.handle_interrupt(DELIVER) { Thread.pass } if Thread.pending_interrupt?
       end
     end
 
-    # Whether the watchdog sleeps until an arm wakes it (read by {Slot#arm} without a lock;
-    # written under the watchdog's lock).
-    # @return [Boolean]
-    attr_reader :idle
+    # When the watchdog looks next (a monotonic clock reading; infinite while it sleeps
+    # until woken): an arm whose deadline is sooner wakes it. Written, with a copy in every
+    # slot (which {Slot#watch} reads without a lock), under the watchdog's lock.
+    # @return [Float]
+    attr_reader :next_scan
+
+    # The message of the {TimeoutError} a watched step is interrupted with.
+    # @param step [TaskerCore::Native::ReadyStep]
+    # @return [String]
+    def self.message(step)
+      "step #{step.step_id} (#{step.name}) of task #{step.task_id} ran longer than its timeout of " \
+        "#{step.timeout} s (attempt #{step.attempt})"
+    end
 
     # @param name [String] the watchdog thread's name
     def initialize(name: "tasker-step-watchdog")
@@ -98,8 +137,12 @@ module TaskerCore
       @slots = [].freeze
       @thread = nil
       @stopped = false
-      @idle = true
+      @next_scan = Float::INFINITY
     end
+
+    # Whether the watchdog sleeps until an arm wakes it.
+    # @return [Boolean]
+    def idle = @next_scan == Float::INFINITY
 
     # The current thread's slot (a new one each call: call once per worker thread). Slots
     # of threads that ended are dropped.
@@ -112,17 +155,16 @@ module TaskerCore
       slot
     end
 
-    # Wakes the watchdog (starting its thread with the first timed step) after a slot was
-    # armed while it slept untimed.
+    # Wakes the watchdog (starting its thread with the first timed step) to look at a slot
+    # armed with a deadline before its {#next_scan}.
     # @return [void]
     def wake
       @mutex.synchronize do
-        return if @stopped || !@idle
+        return if @stopped
 
-        # Started before the flag changes: a thread that cannot start leaves the watchdog
-        # idle, and the next arm tries again.
+        # A thread that cannot start raises here and leaves {#next_scan} as it was: the
+        # next arm tries again.
         @thread ||= start
-        @idle = false
         @wake.signal
       end
     end
@@ -145,11 +187,6 @@ module TaskerCore
       thread.name = @name
       thread.report_on_exception = false
       thread
-    end
-
-    def message(step)
-      "step #{step.step_id} (#{step.name}) of task #{step.task_id} ran longer than its timeout of " \
-        "#{step.timeout} s (attempt #{step.attempt})"
     end
 
     # Interrupts every thread whose armed step is past its deadline; returns the earliest
@@ -184,21 +221,37 @@ module TaskerCore
     # Raises into `thread` (the watchdog may lose the GVL anywhere before this: the
     # handshake is what makes that safe, and a spec widens the gap here to show it).
     def interrupt(thread, step)
-      thread.raise(TimeoutError, message(step)) if thread.alive?
+      thread.raise(Overrun, StepWatchdog.message(step)) if thread.alive?
+    end
+
+    # Tells every slot when the watchdog looks next (under the lock).
+    def publish(plan)
+      @next_scan = plan
+      @slots.each { |slot| slot.next_scan = plan }
     end
 
     def watch
+      linger_until = nil
       @mutex.synchronize do
         until @stopped
           soonest = scan
-          if soonest.nil?
-            # Published before the last look: an arm after it wakes us, one before it is seen.
-            @idle = true
-            soonest = scan
-            @idle = false if soonest
+          now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          if soonest
+            plan = soonest
+            linger_until = nil
+          else
+            # Nothing armed: look again after LINGER, and if still nothing, sleep until an
+            # arm wakes us (and linger again after that wake).
+            linger_until ||= now + LINGER
+            plan = now < linger_until ? linger_until : Float::INFINITY
+            linger_until = nil if plan.infinite?
           end
-          wait = soonest && (soonest - Process.clock_gettime(Process::CLOCK_MONOTONIC)).clamp(0.001, TICK)
-          @wake.wait(@mutex, wait)
+          # Published before the last look: an arm after it compares against `plan` (and
+          # wakes us when sooner), one before it is seen by this look.
+          publish(plan)
+          again = scan
+          publish(plan = again) if again && again < plan
+          @wake.wait(@mutex, plan.infinite? ? nil : [plan - now, 0.001].max)
         end
       end
     ensure
@@ -207,7 +260,7 @@ module TaskerCore
       unless @stopped
         warn("tasker-core: the step watchdog stopped (#{$!.class}: #{$!.message}); the next timed step restarts it") if $!
         @mutex.synchronize do
-          @idle = true
+          publish(Float::INFINITY)
           @thread = nil
         end
       end

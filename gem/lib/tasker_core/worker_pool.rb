@@ -8,9 +8,10 @@ module TaskerCore
   # - a thread that dies from an unexpected error is logged and replaced;
   # - {#quiet} stops taking new steps; {#stop} waits for running steps up to a deadline;
   #   {#kill} ends the threads at once (the engine then takes their steps back);
-  # - a step with a timeout is interrupted when it overruns (Thread#raise of
-  #   {TimeoutError} by the pool's one {StepWatchdog}), so the thread is freed; the engine
-  #   has failed the attempt by then on its own.
+  # - a step with a timeout is interrupted when it overruns (Thread#raise by the pool's one
+  #   {StepWatchdog} of an exception a handler's `rescue => e` does not catch, which the
+  #   step fails with as {TimeoutError}), so the thread is freed; the engine has failed the
+  #   attempt by then on its own.
   # Steps run at least once: a step taken but not reported is run again.
   class WorkerPool
     # How long one wait for steps lasts; bounds how fast quiet/stop are noticed.
@@ -140,36 +141,30 @@ module TaskerCore
       # watch (see StepWatchdog).
       slot = @watchdog.slot
       until @quiet
-        batch = @native.take_steps(@batch_size, POLL_SECONDS)
-        run_batch(batch, monotonic, slot)
+        run_batch(@native.take_steps(@batch_size, POLL_SECONDS), slot)
       end
-    end
-
-    # Runs a step that has a timeout under the watchdog. Its deadline counts from when the
-    # batch was taken, as the engine's does; one already past is not run (the engine has
-    # failed that attempt, or is about to).
-    def run_timed(ready, timeout, taken_at, slot)
-      deadline = taken_at + timeout
-      return if monotonic >= deadline
-
-      @runner.run_timed(ready, deadline, slot)
     end
 
     # Runs a batch; when the thread is killed or raised mid-batch, the steps not yet run are
     # reported as failed attempts so the engine retries them instead of waiting for them.
     # (A handler's fatal exception has already failed its own step, see StepRunner; the
     # second report of that step is refused and ignored.)
-    def run_batch(batch, taken_at, slot)
+    def run_batch(batch, slot)
       done = 0
       batch.each do |ready|
         begin
           Thread.current[:tasker_step] = ready
-          if (timeout = ready.timeout)
-            run_timed(ready, timeout, taken_at, slot)
-          else
+          # nil: no timeout. Otherwise its deadline, counted from when the batch was taken as
+          # the engine counts it, or false once that has passed: not run then (the engine has
+          # failed that attempt, or is about to). One call into Rust, which reads the clock:
+          # this is the timed path's cost (issue 17's 5 % bar).
+          deadline = ready.live_deadline
+          if deadline.nil?
             @runner.run_untimed(ready)
+          elsif deadline
+            @runner.run_timed(ready, deadline, slot)
           end
-        rescue TimeoutError
+        rescue TimeoutError, StepWatchdog::Overrun
           nil # not raised outside a handler's watch (see StepWatchdog); kept as a guard
         rescue TaskerCore::Error => e
           # The engine refused the report (it stopped and took the step back).

@@ -25,6 +25,30 @@ RSpec.describe "Step timeouts" do
       end
     end
 
+    # Swallows every StandardError and goes on waiting, as a careless handler's
+    # `rescue => e` does; counts the `ensure` runs (the interrupt must still unwind it).
+    class Swallows < TaskerCore::BaseStepHandler
+      @ensured = Queue.new
+
+      class << self
+        # @return [Queue] one entry per attempt whose ensure ran
+        attr_reader :ensured
+      end
+
+      def process(_context)
+        # Longer than the spec waits for the next task: a worker still held here fails it.
+        give_up = StepTimeoutsSpec.monotonic + 30
+        begin
+          sleep 0.01 while StepTimeoutsSpec.monotonic < give_up
+        rescue StandardError
+          retry
+        ensure
+          self.class.ensured << true
+        end
+        raise TaskerCore::PermanentError, "not interrupted within 30 s"
+      end
+    end
+
     # Returns at once.
     class Quick < TaskerCore::BaseStepHandler
       def process(context)
@@ -93,6 +117,19 @@ RSpec.describe "Step timeouts" do
     expect(engine.pool.threads.size).to eq(1)
   end
 
+  it "interrupts a handler that rescues StandardError and frees the worker, its ensure run" do
+    register("StepTimeoutsSpec::Swallows", retry_limit: 1)
+    register("StepTimeoutsSpec::Quick", config: "description: no timeout", name: "quick")
+    id = engine.submit_task("timed", {})
+    expect(engine.wait_for_task(id, timeout: 30)).to be_error
+    errors = transitions(id).select { |t| t["to_state"] == "error" }
+    expect(errors.map { |t| t["metadata"]["error_class"] }).to eq(%w[TaskerCore::TimeoutError])
+    # One thread: the next task runs only once the swallowing handler let go of it.
+    expect(engine.wait_for_task(engine.submit_task("quick", {}), timeout: 15)).to be_complete
+    expect(StepTimeoutsSpec::Swallows.ensured.size).to eq(1)
+    expect(engine.pool.threads.size).to eq(1)
+  end
+
   it "ignores the late result of a timed-out attempt: the retry's result is stored" do
     native = engine.native
     late = Class.new(TaskerCore::BaseStepHandler) do
@@ -101,9 +138,10 @@ RSpec.describe "Step timeouts" do
 
         begin
           sleep
-        rescue TaskerCore::TimeoutError
-          # Keep going past the interrupt, as a handler stuck in C code would: the engine
-          # fails the attempt on its own; then hand back a result it must ignore.
+        rescue Exception # rubocop:disable Lint/RescueException
+          # Keep going past the interrupt (only `rescue Exception` can: it is not a
+          # StandardError): the engine fails the attempt on its own; then hand back a
+          # result it must ignore.
           StepTimeoutsSpec.wait_until(20, "the engine's timeout") { native.stats[:steps_timed_out] >= 1 }
         end
         { "attempt" => 1, "late" => true }

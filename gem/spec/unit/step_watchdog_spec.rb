@@ -3,9 +3,34 @@
 # The pool's StepWatchdog on its own, with real threads: it interrupts a thread whose
 # watched step is past its deadline, and its lock-free handshake never lets an interrupt
 # meant for one step out of that step's watch (into the report after it, or the next step).
+# Every wait is bounded and fails with what it waited for: a broken watchdog fails these
+# examples within seconds instead of hanging them.
 module StepWatchdogSpec
   # What the watchdog reads of a step to name it.
   Step = Struct.new(:step_id, :name, :task_id, :timeout, :attempt)
+
+  # Seconds any wait here may last before the example fails (far above what a working
+  # watchdog needs: it interrupts at the deadline).
+  BOUND = 10
+
+  def self.monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+  # Passes the GVL until the block is true; raises (failing the example, from whichever
+  # thread) after BOUND seconds.
+  def self.wait_for(what)
+    give_up = monotonic + BOUND
+    until yield
+      raise "gave up waiting for #{what} after #{BOUND} s" if monotonic > give_up
+
+      Thread.pass
+    end
+  end
+
+  # A handler that hangs until interrupted; raises (not a TimeoutError) if it never is.
+  def self.hang(what)
+    sleep BOUND
+    raise "#{what} was not interrupted within #{BOUND} s"
+  end
 end
 
 RSpec.describe TaskerCore::StepWatchdog do
@@ -14,7 +39,7 @@ RSpec.describe TaskerCore::StepWatchdog do
 
   after { watchdog.stop }
 
-  def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  def monotonic = StepWatchdogSpec.monotonic
 
   # Runs `steps` one after another on a new thread the way a worker does: each step's
   # "handler" (the block, given the step, its slot and its index) under the slot's watch,
@@ -40,8 +65,43 @@ RSpec.describe TaskerCore::StepWatchdog do
   def step(i) = StepWatchdogSpec::Step.new(1000 + i, "s#{i}", 7, 0.5, 1)
 
   it "interrupts a hung step once its deadline passes, naming it" do
-    caught = run_worker([step(0)], ->(_) { monotonic + 0.05 }) { sleep 30 }
+    caught = run_worker([step(0)], ->(_) { monotonic + 0.05 }) { StepWatchdogSpec.hang("step 0") }
     expect(caught).to eq([[0, "step 1000 (s0) of task 7 ran longer than its timeout of 0.5 s (attempt 1)"]])
+  end
+
+  it "interrupts a handler that rescues StandardError, running its ensure" do
+    ensured = false
+    caught = run_worker([step(0)], ->(_) { monotonic + 0.05 }) do
+      give_up = monotonic + StepWatchdogSpec::BOUND
+      begin
+        sleep 0.01 while monotonic < give_up
+      rescue StandardError
+        retry # a TimeoutError (a StandardError) would be swallowed here, again and again
+      ensure
+        ensured = true
+      end
+      raise "step 0 was not interrupted within #{StepWatchdogSpec::BOUND} s"
+    end
+    expect(caught).to eq([[0, "step 1000 (s0) of task 7 ran longer than its timeout of 0.5 s (attempt 1)"]])
+    expect(ensured).to be(true)
+  end
+
+  it "lets an interrupt masked around the watch out at the watch's end, never after it" do
+    s = step(0)
+    outcome, pending = Thread.new do
+      slot = watchdog.slot
+      result = Thread.handle_interrupt(Exception => :never) do
+        slot.watch(monotonic - 1, s) do
+          StepWatchdogSpec.wait_for("the watchdog to interrupt step 0") { slot.fired.equal?(s) }
+          :returned
+        end
+      rescue TaskerCore::TimeoutError => e
+        e.message
+      end
+      [result, Thread.pending_interrupt?]
+    end.value
+    expect(outcome).to start_with("step 1000 (s0) ")
+    expect(pending).to be(false)
   end
 
   # A watchdog that loses the GVL between deciding to interrupt a step and raising, as a
@@ -67,9 +127,8 @@ RSpec.describe TaskerCore::StepWatchdog do
     # interrupts certainly happen; the others return at once, so most race a disarm.
     caught = run_worker(steps, ->(_) { monotonic - 1 }) do |s, slot, i|
       if (i % 10).zero?
-        give_up = monotonic + 30
-        Thread.pass until slot.fired.equal?(s) || monotonic > give_up
-        sleep 30 # the interrupt, pending since it fired, ends this at once
+        StepWatchdogSpec.wait_for("the watchdog to interrupt step #{i}") { slot.fired.equal?(s) }
+        StepWatchdogSpec.hang("step #{i}") # the interrupt, pending since it fired, ends this at once
       end
       Thread.pass
     end
@@ -89,11 +148,49 @@ RSpec.describe TaskerCore::StepWatchdog do
       # Every 50th handler returns only once the watchdog has decided to interrupt it, so
       # that race certainly happens: the exception is raised after the handler returned.
       caught = run_worker(steps, ->(_) { monotonic - 1 }) do |s, _slot, i|
-        give_up = monotonic + 30
-        Thread.pass until !(i % 50).zero? || watchdog.raising.equal?(s) || monotonic > give_up
+        next unless (i % 50).zero?
+
+        StepWatchdogSpec.wait_for("the watchdog to decide on step #{i}") { watchdog.raising.equal?(s) }
       end
       expect(caught.map(&:first)).to include(*(0...500).step(50).to_a)
       caught.each { |i, message| expect(message).to start_with("step #{1000 + i} (s#{i}) ") }
+    end
+  end
+
+  # A watchdog that loses the GVL between its scan (which found a step armed and past its
+  # deadline) and its announcement, until the worker has disarmed that step: only the
+  # re-check after the announcement stops it from raising into the worker's next code.
+  class SlowToAnnounce < TaskerCore::StepWatchdog
+    # How many times the worker disarmed a step in that gap (so the race certainly ran).
+    attr_reader :raced
+
+    private
+
+    def fire(slot, step)
+      # The lock let go meanwhile: the worker's arm of its next step may be waiting on it to
+      # wake us (its deadlines have all passed).
+      @mutex.unlock
+      begin
+        StepWatchdogSpec.wait_for("the worker to disarm step #{step.step_id}") { !slot.armed.equal?(step) }
+      ensure
+        @mutex.lock
+      end
+      @raced = (@raced || 0) + 1
+      super
+    end
+  end
+
+  context "when the watchdog loses the GVL between its scan and its announcement" do
+    let(:watchdog) { SlowToAnnounce.new(name: "spec-watchdog") }
+
+    it "interrupts nothing: every step it found had returned by the time it announced" do
+      steps = Array.new(300) { |i| step(i) }
+      # Every deadline has passed; every handler passes the GVL (so the watchdog finds it
+      # armed) and returns. An interrupt raised anyway lands after its step's watch (ending
+      # the worker thread, re-raised here) or in a later step's (caught).
+      caught = run_worker(steps, ->(_) { monotonic - 1 }) { Thread.pass }
+      expect(caught).to eq([])
+      expect(watchdog.raced.to_i).to be_positive
     end
   end
 
@@ -101,13 +198,12 @@ RSpec.describe TaskerCore::StepWatchdog do
     deadline_of = lambda do |i|
       next monotonic + 60 if i.zero?
 
-      # Step 0 returned at once and was disarmed: the watchdog's next look finds nothing armed.
-      give_up = monotonic + 30
-      sleep 0.001 until watchdog.idle || monotonic > give_up
-      expect(watchdog.idle).to be(true)
+      # Step 0 returned at once and was disarmed: the watchdog finds nothing armed, lingers,
+      # then sleeps untimed.
+      StepWatchdogSpec.wait_for("the watchdog to go idle") { watchdog.idle }
       monotonic + 0.05
     end
-    caught = run_worker([step(0), step(1)], deadline_of) { |_, _, i| sleep 30 if i == 1 }
+    caught = run_worker([step(0), step(1)], deadline_of) { |_, _, i| StepWatchdogSpec.hang("step 1") if i == 1 }
     expect(caught).to eq([[1, "step 1001 (s1) of task 7 ran longer than its timeout of 0.5 s (attempt 1)"]])
   end
 end

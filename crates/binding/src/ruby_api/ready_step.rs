@@ -7,19 +7,47 @@
 //! route): wrapping a batch for Ruby, and handing back a batch Ruby will not run.
 
 use crate::helpers::convert::to_ruby;
-use magnus::{method, prelude::*, Error, RArray, RHash, RModule, Ruby, Value};
+use magnus::{method, prelude::*, Error, IntoValue, RArray, RHash, RModule, Ruby, Value};
 use tasker_engine::{Engine as CoreEngine, ReadyStep as CoreReadyStep, StepFailure};
+use tasker_model::StepId;
 
 /// See the module documentation.
 #[magnus::wrap(class = "TaskerCore::Native::ReadyStep", free_immediately, size)]
 pub struct ReadyStep {
     inner: CoreReadyStep,
+    /// When this attempt times out, as a `CLOCK_MONOTONIC` reading in seconds (Ruby's
+    /// `Process.clock_gettime(Process::CLOCK_MONOTONIC)`): its timeout after the batch was
+    /// taken, as the engine counts it. `None`: no timeout.
+    deadline: Option<f64>,
+}
+
+/// `CLOCK_MONOTONIC` in seconds, the clock Ruby's worker pool and its watchdog compare
+/// deadlines with (Rust's `Instant` reads the same clock but does not expose it).
+fn monotonic() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux
+    // and macOS, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 impl ReadyStep {
-    /// Wraps a step handed out by the engine.
-    fn new(inner: CoreReadyStep) -> ReadyStep {
-        ReadyStep { inner }
+    /// Wraps a step handed out by the engine at `taken` (a [`monotonic`] reading).
+    fn new(inner: CoreReadyStep, taken: f64) -> ReadyStep {
+        let deadline = inner.timeout.map(|t| taken + t.as_secs_f64());
+        ReadyStep { inner, deadline }
+    }
+
+    /// What `complete_ready` reports it by: its id, and its attempt when it has a timeout
+    /// (only such an attempt can be late).
+    pub(crate) fn report_key(&self) -> (StepId, Option<u32>) {
+        (
+            self.inner.step_id,
+            self.deadline.map(|_| self.inner.attempt),
+        )
     }
 
     fn step_id(&self) -> i64 {
@@ -50,6 +78,18 @@ impl ReadyStep {
     /// it was taken.
     fn timeout(&self) -> Option<f64> {
         self.inner.timeout.map(|t| t.as_secs_f64())
+    }
+
+    /// `nil` when the step has no timeout; its deadline (a monotonic clock reading) while
+    /// that is still ahead; `false` once it has passed (the engine fails the attempt, so a
+    /// worker does not start it). One call, with the clock read in Rust, on the worker's
+    /// path before every step (issue 17: timeouts in use cost at most 5 %).
+    fn live_deadline(ruby: &Ruby, rb_self: &Self) -> Value {
+        match rb_self.deadline {
+            None => ruby.qnil().as_value(),
+            Some(d) if monotonic() < d => d.into_value_with(ruby),
+            Some(_) => ruby.qfalse().as_value(),
+        }
     }
 
     fn task_name(&self) -> &str {
@@ -85,8 +125,9 @@ impl ReadyStep {
 /// Wraps ready steps as `Native::ReadyStep` objects.
 pub(crate) fn wrap_steps(ruby: &Ruby, steps: Vec<CoreReadyStep>) -> Result<RArray, Error> {
     let out = ruby.ary_new_capa(steps.len());
+    let taken = monotonic();
     for s in steps {
-        out.push(ReadyStep::new(s))?;
+        out.push(ReadyStep::new(s, taken))?;
     }
     Ok(out)
 }
@@ -120,6 +161,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     class.define_method("attempt", method!(ReadyStep::attempt, 0))?;
     class.define_method("retry_limit", method!(ReadyStep::retry_limit, 0))?;
     class.define_method("timeout", method!(ReadyStep::timeout, 0))?;
+    class.define_method("live_deadline", method!(ReadyStep::live_deadline, 0))?;
     class.define_method("task_name", method!(ReadyStep::task_name, 0))?;
     class.define_method("namespace", method!(ReadyStep::namespace, 0))?;
     class.define_method("version", method!(ReadyStep::version, 0))?;

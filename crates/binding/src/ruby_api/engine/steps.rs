@@ -1,6 +1,6 @@
 //! The step methods of `TaskerCore::Native::Engine`: taking ready steps for a pool
-//! (`take_steps`, `take_ractor_steps`), reporting them (`complete_step`, `fail_step`, and
-//! per attempt `complete_attempt`, `fail_attempt`), `publish_event`, handing back what Ruby was interrupted while taking, and where a
+//! (`take_steps`, `take_ractor_steps`), reporting them (`complete_step`, `fail_step`,
+//! per attempt `complete_attempt`, `fail_attempt`, and `complete_ready` for a worker pool), `publish_event`, handing back what Ruby was interrupted while taking, and where a
 //! handler's steps run.
 //!
 //! This is the hot path: every step crosses it twice. It must stay direct — no serde, no
@@ -11,7 +11,7 @@ use super::Engine;
 use crate::helpers::convert::{to_i64, to_json, to_seconds};
 use crate::helpers::errors::{guard, invalid, to_ruby as err};
 use crate::helpers::nogvl::{blocking, check_interrupts, interruptible};
-use crate::ruby_api::ready_step::{hand_back, wrap_steps};
+use crate::ruby_api::ready_step::{hand_back, wrap_steps, ReadyStep};
 use magnus::{prelude::*, Error, RArray, Ruby, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -84,16 +84,28 @@ impl Engine {
         self.complete(step_id, Some(attempt), results)
     }
 
+    /// `complete_ready(ready, results)`: `complete_attempt` for a step with a timeout,
+    /// `complete_step` for one without, its id and attempt read here rather than by two
+    /// calls from Ruby (a worker pool's path, issue 17's 5 % bar); false when the attempt
+    /// timed out and the result was ignored.
+    pub(super) fn complete_ready(&self, ready: &ReadyStep, results: Value) -> Result<bool, Error> {
+        let (id, attempt) = ready.report_key();
+        self.complete_id(id, attempt, results)
+    }
+
     fn complete(
         &self,
         step_id: Value,
         attempt: Option<u32>,
         results: Value,
     ) -> Result<bool, Error> {
+        self.complete_id(StepId(to_i64(step_id, "step_id")?), attempt, results)
+    }
+
+    fn complete_id(&self, id: StepId, attempt: Option<u32>, results: Value) -> Result<bool, Error> {
         let started = Instant::now();
         let ruby = Ruby::get_with(results);
         guard(|| {
-            let id = StepId(to_i64(step_id, "step_id")?);
             let results = to_json(&ruby, results, || format!("results of step {id}"))?;
             let engine = self.live()?;
             let done = match attempt {

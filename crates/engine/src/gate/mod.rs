@@ -283,31 +283,62 @@ impl Gate {
         }
     }
 
-    /// Moves up to `room` steps parked on cap `name` back to their lanes.
+    /// Moves up to `room` steps parked on cap `name` back to their lanes. A parked step whose
+    /// task was cancelled or finished meanwhile (stale) is dropped without using up room: had
+    /// it taken the room, the next parked step would wait for a finish that may never come.
     fn unpark(&mut self, name: &Arc<str>, room: u32) {
         if let Some(parked) = self.parked_capped.get_mut(name) {
-            for _ in 0..room {
-                match parked.pop() {
-                    Some(h) => {
-                        if self.slots.is_some() {
-                            for (cap, _) in h.caps.iter().take_while(|(c, _)| c != name) {
-                                if let Some(n) = self.passed.get_mut(cap) {
-                                    *n -= 1;
-                                    if *n == 0 {
-                                        self.passed.remove(cap);
-                                    }
-                                }
-                                self.settle.insert(cap.clone());
+            let mut moved = 0;
+            while moved < room {
+                let Some(h) = parked.pop() else {
+                    break;
+                };
+                if self.slots.is_some() {
+                    for (cap, _) in h.caps.iter().take_while(|(c, _)| c != name) {
+                        if let Some(n) = self.passed.get_mut(cap) {
+                            *n -= 1;
+                            if *n == 0 {
+                                self.passed.remove(cap);
                             }
                         }
-                        self.lanes[h.lane].push(h)
+                        self.settle.insert(cap.clone());
                     }
-                    None => break,
+                }
+                if self.held.get(&h.at()) == Some(&h.seq) {
+                    self.lanes[h.lane].push(h);
+                    moved += 1;
                 }
             }
             if parked.is_empty() {
                 self.parked_capped.remove(name);
             }
+        }
+    }
+
+    /// Steps parked on a cap that has room again go back to their lanes. Room is handed to
+    /// parked steps when a step of the cap finishes, but the step unparked then may not take
+    /// it (it is paused, or parks on another of its caps); without this the rest would wait
+    /// beside a free slot until another step of that cap happened to finish. Nothing to do
+    /// (one emptiness check) when nothing is parked.
+    fn unpark_where_room(&mut self) {
+        if self.parked_capped.is_empty() {
+            return;
+        }
+        let rooms: Vec<(Arc<str>, u32)> = self
+            .parked_capped
+            .iter()
+            .filter_map(|(name, parked)| {
+                let limit = parked
+                    .peek()
+                    .and_then(|h| h.caps.iter().find(|(n, _)| n == name))
+                    .map(|(_, limit)| *limit)?;
+                let running = self.running.get(name).copied().unwrap_or(0);
+                let allowed = self.allowed(name, limit);
+                (running < allowed).then(|| (name.clone(), allowed - running))
+            })
+            .collect();
+        for (name, room) in rooms {
+            self.unpark(&name, room);
         }
     }
 
@@ -383,6 +414,7 @@ impl Gate {
     /// The held steps that may go out now, best first: `queued` is how many steps each
     /// pool's queue holds. Caps are counted from here until [`Gate::finished`].
     pub fn release(&mut self, queued: [usize; 2]) -> Vec<ReadyStep> {
+        self.unpark_where_room();
         let mut out = Vec::new();
         for lane in 0..LANES {
             let mut room = match lane {

@@ -129,6 +129,42 @@ fn a_full_cap_parks_steps_until_one_finishes() {
 }
 
 #[test]
+fn a_free_cap_is_not_left_idle_by_a_stale_or_paused_step_unparked_first() {
+    let t = template("ns", "t", "PaymentHandler");
+    let other_ns = template("other", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    for i in 1..=3 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+    // Step 2's task is cancelled while it waits; when 1 finishes, 3 takes the room.
+    g.forget(at(2));
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    g.finished(at(3));
+    // A paused step first in line: the free slot goes to the next one, not to nobody.
+    g.hold(step(&t, 4, json!({})), 0, false, 0);
+    g.hold(step(&other_ns, 5, json!({})), 0, false, 0);
+    g.hold(step(&other_ns, 6, json!({})), 0, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), vec![4]);
+    g.pause(PauseKey {
+        namespace: "other".into(),
+        template: None,
+    });
+    g.hold(step(&t, 7, json!({})), 0, false, 0);
+    g.finished(at(4));
+    assert_eq!(ids(&g.release([0, 0])), vec![7]);
+    g.resume(&PauseKey {
+        namespace: "other".into(),
+        template: None,
+    });
+    g.finished(at(7));
+    assert_eq!(ids(&g.release([0, 0])), vec![5]);
+    g.finished(at(5));
+    assert_eq!(ids(&g.release([0, 0])), vec![6]);
+}
+
+#[test]
 fn namespace_and_context_key_caps() {
     let t = template("billing", "t", "H");
     let mut g = Gate::new(

@@ -49,8 +49,18 @@ impl Owner {
                 (missing > 0).then(|| (cap.clone(), *limit, missing))
             })
             .collect();
-        if !short.is_empty() && self.free_dead_cap_slots(pool, &short).await? > 0 {
-            got.extend(self.take_cap_slots(pool, &short).await?);
+        // The slots taken above are committed and this store's: they must reach the gate
+        // even if what follows fails, or no one would ever hand them back (this process is
+        // alive, so no survivor frees them). A failure here is only a missed second look;
+        // the cap is asked for again at the next trade.
+        if !short.is_empty() {
+            if let Ok(freed) = self.free_dead_cap_slots(pool, &short).await {
+                if freed > 0 {
+                    if let Ok(more) = self.take_cap_slots(pool, &short).await {
+                        got.extend(more);
+                    }
+                }
+            }
         }
         Ok(got)
     }

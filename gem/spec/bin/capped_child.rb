@@ -1,12 +1,15 @@
 # frozen_string_literal: true
 
-# A worker process for the shared-caps spec (spec/integration/shared_caps_spec.rb): starts a
+# A worker process for the shared-caps spec (spec/integration/shared_gate_spec.rb): starts a
 # worker engine with 8 threads and a cap of 2 on CappedHandler on a shared PostgreSQL
 # database, registers the template, says "ready" and runs claimed tasks until TERM. It
 # drives at most 4 claimed tasks at once, so two of them share a backlog rather than one
 # claiming it all. It must not check anything: the parent reads its log.
 #
-#   ruby capped_child.rb DATABASE_URL TEMPLATE_PATH LOG_PATH
+#   ruby capped_child.rb DATABASE_URL TEMPLATE_PATH LOG_PATH [early]
+#
+# With `early` the templates are registered by `Engine.start` itself, so the tasks its
+# recovery takes are dispatched at once, before the claim loop's first round.
 #
 # Every CappedHandler run appends "start pid task µs" when it begins and "end pid task µs"
 # when it is done (CLOCK_REALTIME, one write per line, O_APPEND), so the parent can count how
@@ -18,7 +21,7 @@ $LOAD_PATH.unshift File.expand_path("../../lib", __dir__)
 Warning[:experimental] = false
 require "tasker_core"
 
-url, template_path, log_path = ARGV
+url, template_path, log_path, early = ARGV
 LOG = File.open(log_path, File::WRONLY | File::APPEND | File::CREAT)
 LOG.sync = true
 
@@ -38,10 +41,10 @@ class CappedHandler < TaskerCore::BaseStepHandler
   end
 end
 
-engine = TaskerCore::Engine.start(templates: nil, workers: 8, database_url: url, backoff_scale: 0.001,
+engine = TaskerCore::Engine.start(templates: early ? template_path : nil, workers: 8, database_url: url, backoff_scale: 0.001,
                                   lease_timeout: 3, heartbeat_interval: 0.5, claim_interval: 0.2, max_tasks: 4,
                                   concurrency: { handlers: { "CappedHandler" => 2 } })
-engine.register_templates(template_path)
+engine.register_templates(template_path) unless early
 stop = Queue.new
 Signal.trap("TERM") { stop << true }
 $stdout.puts "ready"

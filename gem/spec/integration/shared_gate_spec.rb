@@ -48,9 +48,9 @@ RSpec.describe "The dispatch gate across processes on one PostgreSQL database", 
     end
   end
 
-  def spawn_capped
+  def spawn_capped(*extra)
     reader, writer = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, CAPPED_CHILD, url, template, log, out: writer)
+    pid = Process.spawn(RbConfig.ruby, CAPPED_CHILD, url, template, log, *extra, out: writer)
     writer.close
     raise "worker #{pid} did not start" unless reader.wait_readable(60) && reader.gets == "ready\n"
 
@@ -113,6 +113,24 @@ RSpec.describe "The dispatch gate across processes on one PostgreSQL database", 
     after_kill = marks.select { |_, p, *| p == survivor }
     expect(after_kill.count { |w, *| w == :end }).to eq(6)
     expect(most_at_once(after_kill)).to be <= 2
+  end
+
+  it "holds a paused namespace's tasks that a worker recovers as it starts" do
+    client = start_engine(templates: template, workers: 0, database_url: url, role: :client)
+    client.pause(namespace: "caps")
+    held = Array.new(4) { |i| client.submit_task("capped_one", { "i" => i }, namespace: "caps") }
+    client.flush(timeout: 10)
+    # Started after the tasks were stored, its templates registered by Engine.start: its
+    # recovery takes them and would dispatch them at once, before any claim round.
+    spawn_capped("early")
+    claimed = -> { TaskerCore::Insights::Processes.all(engine: client).select { |p| p.role == "worker" }.sum(&:claimed_tasks) }
+    expect(wait_until(60) { claimed.call == held.size }).to be(true)
+    control = Array.new(4) { |i| client.submit_task("control_one", { "i" => i }, namespace: "control") }
+    control.each { |id| expect(client.wait_for_task(id, timeout: 60).state).to eq("complete") }
+    expect(marks.map { |_, _, task, _| task } & held).to eq([])
+
+    client.resume(namespace: "caps")
+    held.each { |id| expect(client.wait_for_task(id, timeout: 60).state).to eq("complete"), "task #{id}" }
   end
 
   it "holds a paused namespace in every process until resumed, and the pause outlives its setter" do

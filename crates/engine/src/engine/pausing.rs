@@ -77,6 +77,22 @@ impl Engine {
         await_reply(&rx, timeout, "pause")
     }
 
+    /// Takes on the pauses the store shares with other processes (none on a store that
+    /// shares none: nothing is sent).
+    pub(super) fn follow_shared_pauses(&self, timeout: Duration) -> TaskerResult<()> {
+        let all = shared_pauses(self.store.as_ref())?;
+        if all.is_none() {
+            return Ok(());
+        }
+        let (tx, rx) = bounded(1);
+        self.send_if_running(SetPaused {
+            change: None,
+            all,
+            reply: tx,
+        })?;
+        await_reply(&rx, timeout, "following the shared pauses").map(drop)
+    }
+
     /// A pause must name something registered, so a typo does not pause nothing silently.
     fn check_pause_key(&self, key: &PauseKey) -> TaskerResult<()> {
         let known = self.registry.keys().into_iter().any(|k| {

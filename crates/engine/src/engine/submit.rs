@@ -217,6 +217,10 @@ impl Engine {
         if self.submit_only {
             return Ok(RecoveryReport::default());
         }
+        // Before any recovered step can go out: pauses other processes set (PostgreSQL) hold
+        // here too. The claim loop follows them later, but recovery runs before its first
+        // round, and a restarted worker would otherwise run a paused namespace's steps.
+        self.follow_shared_pauses(timeout)?;
         let ids = self.store.unfinished_tasks()?;
         let claimed = self.store.claim_tasks(&ids)?;
         let mut report = RecoveryReport {

@@ -37,7 +37,7 @@ const EARLIER_SQLITE_0001: &str = include_str!("fixtures/sqlite_0001_before_issu
 const PG_0002: &str = include_str!("../migrations/postgres/0002_tasker_core.sql");
 const PG_0003: &str = include_str!("../migrations/postgres/0003_tasker_core_insights.sql");
 
-/// tasker-core's own indexes on Tasker's tables (0003, 0006 for retention, 0007 for
+/// tasker-core's own indexes on Tasker's tables (0003, 0006 for retention, 0007 and 0009 for
 /// listing tasks), the only extra objects allowed there.
 const OWN_INDEXES: [&str; 5] = [
     "tasker_core_step_transitions_finished",

@@ -10,16 +10,17 @@
 -- - tasker_core_task_transitions_head: each task's current state (its most recent
 --   transition), by state and task id. A state filter reads the range of that state
 --   backwards from the keyset's task id.
--- - tasker_core_tasks_by_template: the tasks of a template (named task) by id. A namespace or
---   name filter reads, for each matching template, its newest tasks.
+-- - tasker_core_tasks_by_template (migration 0009): the tasks of a template (named task) by
+--   id. A namespace or name filter reads, for each matching template, its newest tasks.
 --
 -- Cost to writers: one entry per transition inserted (the head index is partial, but a new
 -- transition is inserted most recent; flipping the previous one off removes nothing from the
 -- index until vacuum) and one per task.
 --
--- Cost of creating them on a long history: as 0003 (create them beforehand with CREATE INDEX
--- CONCURRENTLY and the same names and definitions to avoid the pause).
+-- Cost of creating them on a long history: writes to the table wait while its index builds
+-- (create them beforehand with CREATE INDEX CONCURRENTLY, the same names and definitions, to
+-- avoid the pause). One index, one table per migration: each migration commits on its own,
+-- so a build holds one table's lock and waits for no other. Both in one transaction
+-- deadlocked with writers that lock tasks and transitions in the other order.
 CREATE INDEX IF NOT EXISTS tasker_core_task_transitions_head
     ON tasker_task_transitions (to_state, task_id) WHERE most_recent;
-CREATE INDEX IF NOT EXISTS tasker_core_tasks_by_template
-    ON tasker_tasks (named_task_id, task_id);

@@ -40,14 +40,18 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_tasker_core_shared_gate.sql",
         include_str!("../../../migrations/postgres/0008_tasker_core_shared_gate.sql"),
     ),
+    (
+        "0009_tasker_core_listing_by_template.sql",
+        include_str!("../../../migrations/postgres/0009_tasker_core_listing_by_template.sql"),
+    ),
 ];
 
 /// Serialises schema changes of engines starting at the same time: "tskm".
 const MIGRATION_LOCK: i32 = i32::from_be_bytes(*b"tskm");
 
-/// Runs the migrations not yet applied, in one transaction, under an advisory lock, and
-/// records them in `tasker_core_migrations`. A database that has them all is not locked at
-/// all: an engine starting beside running ones (a deploy) must not take table locks, since
+/// Runs the migrations not yet applied, each in a transaction of its own under an advisory
+/// lock, and records them in `tasker_core_migrations`. A database that has them all is not
+/// locked at all: an engine starting beside running ones (a deploy) must not take table locks, since
 /// `CREATE INDEX IF NOT EXISTS` and `ALTER TABLE` lock their table before finding there is
 /// nothing to do, and with other engines writing that deadlocked.
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
@@ -61,36 +65,47 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
     if names.is_ok_and(applied) {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
-        .persistent(prepared())
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS tasker_core_migrations ( \
-            name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let done: Vec<String> = sqlx::query_scalar("SELECT name FROM tasker_core_migrations")
-        .persistent(prepared())
-        .fetch_all(&mut *tx)
-        .await?;
+    // Each migration commits on its own, under the lock: a migration's locks are held until
+    // its commit, and one holding a table while it waits for another deadlocked with
+    // writers that lock the two in the other order (0007's two index builds did).
+    let mut ledger = true;
     for (name, sql) in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+            .persistent(prepared())
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        if std::mem::take(&mut ledger) {
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS tasker_core_migrations ( \
+                    name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         // Each is idempotent, so one recorded by an engine that raced this one is skipped
         // and one from before the ledger existed runs again harmlessly.
-        if done.iter().any(|d| d == name) {
-            continue;
-        }
-        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO tasker_core_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        let done: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM tasker_core_migrations WHERE name = $1)",
+        )
+        .persistent(prepared())
+        .bind(*name)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !done {
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO tasker_core_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
             .persistent(prepared())
             .bind(*name)
             .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// The sequence behind `table.column` (bigserial in our migration and in Tasker's schema).

@@ -3,10 +3,11 @@
 //! line's `tasks` and a dashboard's task list (issue 18).
 //!
 //! This module owns the filter and the row; each store answers it
-//! ([`Store::list_tasks`](crate::Store::list_tasks)). The SQL stores walk the tasks' primary
-//! key backwards and look each task's name and current state up by unique indexes, so a page
-//! costs the same at a thousand tasks or millions, statistics fresh or not. It must not
-//! write.
+//! ([`Store::list_tasks`](crate::Store::list_tasks)). The SQL stores read one index range
+//! newest first per filter (`sql/listing.rs` picks the statement) and look each task's name
+//! and current state up by unique indexes, so a page costs the same at a thousand tasks or
+//! millions, statistics fresh or not, as long as the filter matches a page's worth of the
+//! range it reads (docs/web.md lists where it does not). It must not write.
 
 use tasker_model::{State, TaskId, Timestamp};
 

@@ -12,7 +12,12 @@
 #   done; done
 #
 # ARGV[0]: the checkout whose gem/lib (and built extension) to load; ARGV[1]: a PostgreSQL
-# server URL, or `sqlite`. Knobs: SAMPLES (default 500), TASKS (2,000).
+# server URL, or `sqlite`. Knobs: SAMPLES (default 500), TASKS (2,000; 0 skips the tasks at
+# once), WARMUP (200). For counting what a task costs with an outside tool rather than
+# timing it (docs/benchmarks.md, "A fourth round"):
+#
+#   WARMUP=300 SAMPLES=1000 TASKS=0 strace -f -c ruby benches/chain_ab.rb . sqlite
+#   # per task: the counts divided by WARMUP + SAMPLES
 require "tmpdir"
 root = File.expand_path(ARGV.fetch(0))
 $LOAD_PATH.unshift File.join(root, "gem/lib")
@@ -22,6 +27,7 @@ require "pg" unless ARGV.fetch(1) == "sqlite"
 
 samples = Integer(ENV.fetch("SAMPLES", "500"))
 tasks = Integer(ENV.fetch("TASKS", "2000"))
+warmup = Integer(ENV.fetch("WARMUP", "200"))
 dir = Dir.mktmpdir("chain_ab")
 schema = "chain_ab_#{Process.pid}"
 url = if ARGV[1] == "sqlite"
@@ -36,7 +42,7 @@ engine = TaskerCore::Engine.start(workers: 4, batch_size: 16, database_url: url,
 begin
   engine.register_template(template, source: "linear.yaml")
   run = -> { engine.submit_task("linear", {}, namespace: "fixtures") }
-  200.times { engine.wait_for_task(run.call) } # warm-up
+  warmup.times { engine.wait_for_task(run.call) }
   mono = -> { Process.clock_gettime(Process::CLOCK_MONOTONIC) }
 
   batches = engine.stats[:store_batches]
@@ -51,7 +57,7 @@ begin
   started = mono.call
   ids = Array.new(tasks) { run.call }
   ids.each { |id| raise "not complete" unless engine.wait_for_task(id).complete? }
-  rate = tasks * 4 / (mono.call - started)
+  rate = tasks.zero? ? 0 : tasks * 4 / (mono.call - started)
 
   puts format("%s %s: one at a time p50 %.2f ms p90 %.2f ms (%.2f store batches/task); " \
               "%d at once %d steps/s; load %s",

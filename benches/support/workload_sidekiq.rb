@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "fileutils"
+require "socket"
 require "tmpdir"
 require_relative "workload_support"
 
@@ -13,7 +14,10 @@ module Bench
   # - the server: `sidekiq -r benches/support/sidekiq_workload.rb -c 4 -q workload_bench -t 1`,
   #   a child process of this one, stopped (TERM, by its pid) at the end;
   # - Redis: the local server (SIDEKIQ_WORKLOAD_REDIS_URL, default redis://127.0.0.1:6379/13,
-  #   a db number nothing else here uses), flushed before and after.
+  #   a db number nothing else here uses), flushed before and after. When nothing answers
+  #   there and no URL was given, a private `redis-server` (Debian's redis-server) is started
+  #   on a free port for the run and stopped after it, so the baseline does not depend on a
+  #   service being up.
   #
   # {#run} returns {"skipped" => why} when Sidekiq cannot be loaded (Debian's ruby-sidekiq
   # missing), Redis does not answer, or the server does not start.
@@ -25,6 +29,7 @@ module Bench
     WAIT_TIMEOUT = 60
 
     def initialize
+      @own_url = ENV.key?("SIDEKIQ_WORKLOAD_REDIS_URL")
       @redis_url = ENV["SIDEKIQ_WORKLOAD_REDIS_URL"] ||= DEFAULT_REDIS_URL
     end
 
@@ -35,6 +40,7 @@ module Bench
     # @return [Hash] JSON-ready results, or {"skipped" => why}
     def run(tasks:, repetitions:, warm_up:, samples:)
       why = load_sidekiq
+      why = start_private_redis && load_sidekiq if why&.start_with?("Redis unreachable")
       return { "skipped" => why } if why
 
       log = File.join(Dir.tmpdir, "tasker_core_bench_sidekiq_#{Process.pid}.log")
@@ -59,6 +65,7 @@ module Bench
       rescue StandardError
         nil
       end
+      stop_private_redis
     end
 
     private
@@ -75,6 +82,39 @@ module Bench
     end
 
     def redis(&block) = Sidekiq.redis(&block)
+
+    # Starts `redis-server` on a free port (no persistence) when the default URL did not
+    # answer and none was given; returns true once it answers.
+    def start_private_redis
+      return false if @own_url || !system("command -v redis-server >/dev/null 2>&1")
+
+      port = TCPServer.open("127.0.0.1", 0) { |s| s.addr[1] }
+      @redis_dir = Dir.mktmpdir("tasker_core_bench_redis")
+      @redis_pid = Process.spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", @redis_dir,
+                                 out: File::NULL, err: File::NULL)
+      @redis_url = ENV["SIDEKIQ_WORKLOAD_REDIS_URL"] = "redis://127.0.0.1:#{port}/13"
+      Sidekiq.configure_client { |config| config.redis = { url: @redis_url } }
+      deadline = Bench.now + 10
+      loop do
+        return true if (TCPSocket.new("127.0.0.1", port).close || true)
+      rescue SystemCallError
+        return false if Bench.now > deadline
+
+        sleep 0.05
+      end
+    end
+
+    def stop_private_redis
+      return unless @redis_pid
+
+      Process.kill("TERM", @redis_pid)
+      Process.wait(@redis_pid)
+      FileUtils.rm_rf(@redis_dir)
+      @redis_pid = nil
+    rescue Errno::ESRCH, Errno::ECHILD
+      @redis_pid = nil
+    end
 
     def start_server(log)
       sidekiq = ENV["SIDEKIQ_BIN"] || "sidekiq"

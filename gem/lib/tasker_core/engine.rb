@@ -39,7 +39,8 @@ module TaskerCore
 
     # Starts an engine.
     # @param templates [String, Array<String>, nil] template files or directories to register
-    # @param workers [Integer] handler threads; 0 runs no pool (drive steps yourself)
+    # @param workers [Integer, nil] handler threads; 0 runs no pool (drive steps yourself);
+    #   nil (the default): 4, or 0 for `role: :client`
     # @param batch_size [Integer] steps a worker takes per wait
     # @param backoff_scale [Numeric] multiplies retry delays (tests use e.g. 0.001)
     # @param environment [String, nil] applies the templates' `environments:` overrides
@@ -87,12 +88,13 @@ module TaskerCore
     #   durable submission never waits for it
     # @return [Engine]
     # @raise [ConfigurationError] for a bad `concurrency` entry, naming it
-    def self.start(templates: nil, workers: 4, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
+    def self.start(templates: nil, workers: nil, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,
                    handler_lookup: nil, cache_handlers: true, around_step: nil, database_url: nil, recover: true,
                    instrument: :auto, ractors: 0, role: :worker, lease_timeout: nil, heartbeat_interval: nil,
                    claim_interval: 1.0, max_tasks: nil, retention: nil, retention_interval: nil, retention_batch: nil,
                    retention_export: nil, schedules: nil, concurrency: nil, step_timeout: nil,
                    commit_interval: nil)
+      workers = role == :client ? 0 : DEFAULT_WORKERS if workers.nil?
       check_count(:workers, workers)
       check_count(:ractors, ractors)
       check_role(role, workers, ractors)
@@ -158,6 +160,9 @@ module TaskerCore
                              "start it with workers: 0 and ractors: 0, got workers: #{workers}, ractors: #{ractors}"
     end
     private_class_method :check_role
+
+    # Handler threads of a worker engine when `workers:` is not given (a client runs none).
+    DEFAULT_WORKERS = 4
 
     # More handler threads or Ractors than this is taken for a mistake (a count computed
     # wrongly), not a wish: each one is a native thread.

@@ -159,6 +159,15 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
     end
   end
 
+  it "starts a client from role: :client alone, and refuses one given handler threads" do
+    url = SpecStore.isolated_url("processes_client_defaults", Dir.mktmpdir("tasker-processes"))
+    client = TaskerCore::Engine.start(database_url: url, role: :client, recover: false, instrument: false)
+    (@engines ||= []) << client
+    expect(TaskerCore::Insights::Processes.all(engine: client).map(&:role)).to eq(["client"])
+    expect { TaskerCore::Engine.start(database_url: url, role: :client, workers: 2) }
+      .to raise_error(TaskerCore::ValidationError, /role: :client runs no handlers.*workers: 2/)
+  end
+
   it "leaves a client's recovery to the workers, and a step it retries to a worker" do
     dir = Dir.mktmpdir("tasker-processes")
     url = SpecStore.isolated_url("processes_client", dir)

@@ -34,15 +34,27 @@ module TaskerCore
       @task = task
     end
 
-    # Every transition of the task and its steps, oldest first (ties keep the task first).
+    # Every transition of the task and its steps, oldest first. One commit stamps the task's
+    # finish and its last step's with the same time: at a tie the task's start comes before its
+    # steps and its finish after them, so the story reads in the order things happened.
     # @return [Array<Entry>]
     def entries
       rows = @task.state_transitions.map { |t| entry(t, nil) }
       @task.steps.each { |step| step.state_transitions.each { |t| rows << entry(t, step) } }
-      rows.each_with_index.sort_by { |e, i| [e.at, i] }.map(&:first)
+      rows.each_with_index.sort_by { |e, i| [e.at, tie_rank(e), i] }.map(&:first)
     end
 
     private
+
+    # Task states after which none of its steps moves: a transition to one of them, at a tie,
+    # goes after the steps'.
+    FINISHED = %w[complete error cancelled resolved_manually].freeze
+
+    def tie_rank(entry)
+      return 1 if entry.step
+
+      FINISHED.include?(entry.to_state) ? 2 : 0
+    end
 
     def entry(transition, step)
       Entry.new(at: transition.created_at, step: step, from_state: transition.from_state,

@@ -15,6 +15,15 @@ RSpec.describe TaskerCore::Task do
 
   after { TaskerCore.instance_variable_set(:@engine, nil) }
 
+  it "tells a task's history in order: its finish after the step whose commit it shares" do
+    require "tasker_core/task_history"
+    id = engine.submit_task("inspect_me", { "fail_times" => 0 })
+    engine.wait_for_task(id, timeout: 10)
+    entries = TaskerCore::TaskHistory.new(described_class.find(id)).entries
+    expect(entries.map { |e| [e.subject, e.to_state] }.values_at(0, -2, -1))
+      .to eq([%w[task in_progress], ["step store", "complete"], %w[task complete]])
+  end
+
   it "shows a finished task's state, history, steps and attempts" do
     id = engine.submit_task("inspect_me", { "fail_times" => 2 }, initiator: "spec", reason: "inspection")
     engine.wait_for_task(id, timeout: 10)

@@ -40,7 +40,7 @@ use std::time::Instant;
 use tasker_engine::engine::WaitEnd;
 use tasker_engine::{Engine as CoreEngine, EngineOptions, SubmitRequest};
 use tasker_event_bus::Overflow;
-use tasker_model::{EngineConfig, TaskId, TaskerError};
+use tasker_model::{EngineConfig, TaskId, TaskerError, TaskerResult};
 
 /// See the module documentation.
 #[magnus::wrap(
@@ -77,6 +77,17 @@ impl Engine {
             ));
         }
         Ok(&self.inner)
+    }
+
+    /// Runs `work` on the live engine with the GVL released ([`blocking`]: a store read, a
+    /// commit wait, a stop); `what` names it in the error of a call Ruby never let run.
+    fn off_gvl<R>(
+        &self,
+        what: &str,
+        work: impl FnOnce(&CoreEngine) -> TaskerResult<R>,
+    ) -> Result<R, Error> {
+        let engine = self.live()?;
+        blocking(what, || work(engine))
     }
 
     /// `Native::Engine.new(options)`: starts an engine.

@@ -249,11 +249,8 @@ impl Engine {
         execution: String,
     ) -> Result<(), Error> {
         guard(|| {
-            let execution = execution_named(
-                &execution,
-                "execution",
-                &format!("{handler_class}: "),
-            )?;
+            let execution =
+                execution_named(&execution, "execution", &format!("{handler_class}: "))?;
             self.live()?
                 .declare_handler_execution(&handler_class, execution);
             Ok(())

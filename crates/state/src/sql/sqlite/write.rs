@@ -11,7 +11,7 @@
 
 use crate::sql::codec::{json_text, sqlite_time};
 use crate::sql::dialect::WriteError;
-use crate::sql::plan::{self, Plan};
+use crate::sql::plan::{self, insert_transitions_into, Plan};
 use sqlx::{AssertSqlSafe, Either, Row, Sqlite, Transaction};
 use tasker_model::State;
 
@@ -104,6 +104,29 @@ impl Script {
     }
 }
 
+/// The flip and the insert of history table `$table` (owned by `$owner`) for [`history`].
+macro_rules! history_sql {
+    ($table:literal, $owner:literal) => {
+        (
+            concat!(
+                "UPDATE ",
+                $table,
+                " SET most_recent = 0, updated_at = j.value ->> 2 \
+                 FROM jsonb_each(?) AS j \
+                 WHERE ",
+                $owner,
+                " = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent"
+            ),
+            concat!(
+                insert_transitions_into!($table, $owner),
+                "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                    value ->> 5, value ->> 6, value ->> 6 \
+                 FROM jsonb_each(?)"
+            ),
+        )
+    };
+}
+
 /// Writes a checked plan: one statement per table and kind of write, each over a JSON array
 /// of rows (`jsonb_each`), so a batch of thousands of changes is a handful of statements,
 /// sent together as one [`Script`].
@@ -190,37 +213,17 @@ pub(super) async fn write(
         |(p, c, at)| (p.0, c.0, sqlite_time(*at)),
         Expect::Nothing,
     );
-    flip(
+    history(
         &mut script,
         &plan.task_flips,
-        "UPDATE tasker_task_transitions SET most_recent = 0, updated_at = j.value ->> 2 \
-     FROM jsonb_each(?) AS j \
-     WHERE task_id = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent",
-    );
-    insert_transitions(
-        &mut script,
         &plan.task_transitions,
-        "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
-        most_recent, task_id, created_at, updated_at) \
-     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-        value ->> 6, value ->> 6 \
-     FROM jsonb_each(?)",
+        history_sql!("tasker_task_transitions", "task_id"),
     );
-    flip(
+    history(
         &mut script,
         &plan.step_flips,
-        "UPDATE tasker_workflow_step_transitions SET most_recent = 0, updated_at = j.value ->> 2 \
-     FROM jsonb_each(?) AS j \
-     WHERE workflow_step_id = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent",
-    );
-    insert_transitions(
-        &mut script,
         &plan.step_transitions,
-        "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
-        sort_key, most_recent, workflow_step_id, created_at, updated_at) \
-     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-        value ->> 6, value ->> 6 \
-     FROM jsonb_each(?)",
+        history_sql!("tasker_workflow_step_transitions", "workflow_step_id"),
     );
     script.push(
         "UPDATE tasker_tasks SET complete = COALESCE(j.value ->> 1, complete), \
@@ -267,17 +270,17 @@ pub(super) async fn write(
     script.run(tx).await
 }
 
-/// Clears `most_recent` on the heads the checks saw; every one must still be there.
-fn flip(script: &mut Script, heads: &[plan::HeadCheck], sql: &'static str) {
-    let row = |h: &plan::HeadCheck| (h.owner, h.sort_key, sqlite_time(h.at));
-    script.push(sql, heads, row, Expect::Changes);
-}
-
-fn insert_transitions<'a>(
+/// One history table's part of the batch: clearing `most_recent` on the heads the checks
+/// saw (every one must still be there), then inserting the new rows, with the two statements
+/// of `history_sql!`.
+fn history<'a>(
     script: &mut Script,
+    heads: &'a [plan::HeadCheck],
     transitions: &'a [plan::TransitionRow],
-    sql: &'static str,
+    (flip_sql, insert_sql): (&'static str, &'static str),
 ) {
+    let flip = |h: &'a plan::HeadCheck| (h.owner, h.sort_key, sqlite_time(h.at));
+    script.push(flip_sql, heads, flip, Expect::Changes);
     let row = |t: &'a plan::TransitionRow| {
         (
             t.to.as_str(),
@@ -289,5 +292,5 @@ fn insert_transitions<'a>(
             sqlite_time(t.at),
         )
     };
-    script.push(sql, transitions, row, Expect::Nothing);
+    script.push(insert_sql, transitions, row, Expect::Nothing);
 }

@@ -326,8 +326,7 @@ impl Engine {
     fn recover(ruby: &Ruby, rb_self: &Self, timeout: Value) -> Result<Value, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let engine = rb_self.live()?;
-            let report = blocking("recover", || engine.recover(timeout))?;
+            let report = rb_self.off_gvl("recover", |engine| engine.recover(timeout))?;
             let recovered = Recovered {
                 resumed: report.resumed,
                 task_ids: report.resumed_ids.iter().map(|id| id.0).collect(),
@@ -345,8 +344,7 @@ impl Engine {
     fn flush(&self, timeout: Value) -> Result<(), Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let engine = self.live()?;
-            blocking("flush", || engine.flush(timeout))
+            self.off_gvl("flush", |engine| engine.flush(timeout))
         })
     }
 

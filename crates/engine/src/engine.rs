@@ -11,6 +11,7 @@
 //! check. Role files import from each other one way only: `wait` (the reply wait every role
 //! uses) imports none of them.
 
+mod background;
 mod boot;
 mod claiming;
 mod identified;

@@ -4,10 +4,8 @@ require "open3"
 require "rbconfig"
 
 RSpec.describe "Durable submission" do
-  let(:engine) { start_engine(templates: nil, workers: 0) }
-
-  before do
-    engine.register_template(<<~YAML, source: "durable.yaml")
+  let!(:engine) do
+    engine_with_template(<<~YAML, source: "durable.yaml")
       name: durable
       schema: { type: object, required: [n] }
       step_templates:
@@ -48,8 +46,7 @@ RSpec.describe "Durable submission" do
   end
 
   it "never holds a durable submission or a flush for the group-commit window" do
-    held = start_engine(templates: nil, workers: 0, commit_interval: 30)
-    held.register_template(<<~YAML, source: "held.yaml")
+    held = engine_with_template(<<~YAML, source: "held.yaml", commit_interval: 30)
       name: held
       step_templates:
         - { name: only, handler_class: Fixtures::RecordingHandler }

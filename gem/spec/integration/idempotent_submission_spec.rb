@@ -16,10 +16,8 @@ RSpec.describe "Idempotent submission" do
       - { name: charge, handler_class: NoSuchHandlerNeeded }
   YAML
 
-  let(:engine) { start_engine(templates: nil, workers: 0) }
+  let!(:engine) { engine_with_template(CHARGE_CARD_TEMPLATE, source: "charge_card.yaml") }
   let(:run) { SecureRandom.hex(6) } # keeps identities apart on a shared PostgreSQL schema
-
-  before { engine.register_template(CHARGE_CARD_TEMPLATE, source: "charge_card.yaml") }
 
   def stored_tasks(on = engine) = TaskerCore::Insights::SystemHealthCounts.from_store(engine: on).total_tasks
 
@@ -115,9 +113,8 @@ RSpec.describe "Idempotent submission" do
 
     it "yields one task for an identity both submit from several threads at once, run by the worker" do
       url = SpecStore.isolated_url("idempotent", Dir.mktmpdir("tasker-idem"))
-      worker = start_engine(templates: nil, workers: 0, database_url: url)
-      client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
-      [worker, client].each { |e| e.register_template(CHARGE_CARD_TEMPLATE, source: "charge_card.yaml") }
+      worker = engine_with_template(CHARGE_CARD_TEMPLATE, source: "charge_card.yaml", database_url: url)
+      client = engine_with_template(CHARGE_CARD_TEMPLATE, source: "charge_card.yaml", database_url: url, role: :client)
       20.times do |round|
         gate = Queue.new
         threads = [worker, client].flat_map do |e|
@@ -147,8 +144,7 @@ RSpec.describe "Idempotent submission" do
       template = File.join(dir, "charge_card.yaml")
       File.write(template, CHARGE_CARD_TEMPLATE)
       keys = 40
-      worker = start_engine(templates: nil, workers: 0, database_url: url)
-      worker.register_template(CHARGE_CARD_TEMPLATE, source: template)
+      worker = engine_with_template(CHARGE_CARD_TEMPLATE, source: template, database_url: url)
       child = IO.popen([RbConfig.ruby, File.expand_path("../bin/identity_child.rb", __dir__), url, template, keys.to_s],
                        "r+")
       expect(child.gets).to eq("ready\n")

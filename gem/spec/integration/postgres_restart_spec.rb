@@ -25,8 +25,8 @@ RSpec.describe "A PostgreSQL restart in the middle of a run", :slow do
     log = File.join(dir, "executions.log")
     url = server.url
     pids = []
-    client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
-    client.register_template(WorkerChildren::SHARED_CHAIN, source: "shared_chain.yaml")
+    client = engine_with_template(WorkerChildren::SHARED_CHAIN, source: "shared_chain.yaml", database_url: url,
+                                  role: :client)
     pids = Array.new(2) { spawn_worker(url, template, log) }
     ids = Array.new(300) { |i| client.submit_task("shared_chain", { "i" => i }, namespace: "processes") }
     client.flush

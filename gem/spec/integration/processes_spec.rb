@@ -174,8 +174,7 @@ RSpec.describe "Engines in several processes on one PostgreSQL database", :slow 
     template = File.join(dir, "shared_chain.yaml")
     File.write(template, WorkerChildren::SHARED_CHAIN.gsub("default_retry_limit: 5", "default_retry_limit: 1"))
     log = File.join(dir, "executions.log")
-    client = start_engine(templates: nil, workers: 0, database_url: url, role: :client)
-    client.register_template(File.read(template), source: "shared_chain.yaml")
+    client = engine_with_template(File.read(template), source: "shared_chain.yaml", database_url: url, role: :client)
     # Submitted before any worker runs: unfinished, unclaimed.
     ids = Array.new(3) { |i| client.submit_task("shared_chain", { "i" => i, "fail" => File.join(dir, "broken") }, namespace: "processes") }
     client.flush

@@ -133,8 +133,7 @@ RSpec.describe "Ractor handlers" do
 
   it "replaces a Ractor that died, and runs its step again" do
     log = StringIO.new
-    engine = start_engine(templates: nil, workers: 0, ractors: 2, logger: Logger.new(log))
-    engine.register_template(<<~YAML, source: "dies.yaml")
+    engine = engine_with_template(<<~YAML, source: "dies.yaml", ractors: 2, logger: Logger.new(log))
       name: dies
       step_templates:
         - { name: only, handler_class: RactorSpec::KillsItsRactor, execution: ractor }

@@ -15,6 +15,14 @@ module EngineHelpers
     engine
   end
 
+  # An engine (no handler threads unless `workers:` says otherwise) that knows the one template
+  # `yaml`, registered as read from `source`; `options` go to {#start_engine}.
+  def engine_with_template(yaml, source:, workers: 0, **options)
+    engine = start_engine(templates: nil, workers: workers, **options)
+    engine.register_template(yaml, source: source)
+    engine
+  end
+
   # The next item of `queue`, waiting at most `seconds` for one. Ruby 3.1's Queue#pop has no
   # timeout: `pop(timeout: 5)` there is `pop(non_block = {timeout: 5})`, a non-blocking pop
   # that raises at once when an event is still on its way (a spec failed that way by chance).

@@ -13,12 +13,12 @@
 //! What expires, and how each store deletes, is `tasker_state::retention`'s; this file must
 //! not decide it, nor write to the store otherwise.
 
+use super::background::Background;
 use super::Engine;
 use crate::outcomes::Outcomes;
-use crossbeam_channel::{bounded, select, Receiver, Sender};
+use crossbeam_channel::{bounded, select, Receiver};
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tasker_insights::LiveHealth;
 use tasker_model::{TaskId, TaskerError, TaskerResult, Timestamp};
@@ -79,7 +79,7 @@ pub struct RetentionStats {
 #[derive(Default)]
 pub(crate) struct Retention {
     stats: Arc<Mutex<RetentionStats>>,
-    thread: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    thread: Background,
 }
 
 /// What a run works with: the parts of the engine it shares.
@@ -108,34 +108,24 @@ impl Engine {
     /// Starts the retention thread (see the module documentation). Once per engine.
     pub fn start_retention(&self, settings: RetentionSettings) -> TaskerResult<()> {
         check(&settings)?;
-        let mut thread = self.retention.thread.lock();
-        if thread.is_some() {
-            return Err(TaskerError::Orchestration(
-                "this engine already runs retention".into(),
-            ));
-        }
-        if self.is_stopped() {
-            return Err(TaskerError::Orchestration("the engine is stopped".into()));
-        }
         let purger = self.purger();
-        let (stop, stopped) = bounded::<()>(0);
-        let handle = std::thread::Builder::new()
-            .name("tasker-retention".into())
-            .spawn(move || purger.run_every(settings, &stopped))
-            .map_err(|e| {
-                TaskerError::Orchestration(format!("cannot spawn the retention thread: {e}"))
-            })?;
-        self.retention.stats.lock().settings = Some(settings);
-        *thread = Some((stop, handle));
-        Ok(())
+        let stats = &self.retention.stats;
+        self.retention
+            .thread
+            .start(
+                "retention",
+                || self.is_stopped(),
+                || stats.lock().settings = Some(settings),
+                move |stopped| purger.run_every(settings, &stopped),
+            )
+            // Not running after all: nothing to report.
+            .inspect_err(|_| stats.lock().settings = None)
     }
 
     /// Stops the retention thread, if any, and waits for it (it ends after the batch in
     /// progress). Part of `stop`.
     pub fn stop_retention(&self) {
-        if let Some((stop, handle)) = self.retention.thread.lock().take() {
-            drop(stop);
-            let _ = handle.join();
+        if self.retention.thread.stop() {
             self.retention.stats.lock().settings = None;
         }
     }

@@ -17,12 +17,12 @@
 //! seconds first, evaluated in UTC. This file must not decide how a task runs: it only
 //! submits.
 
+use super::background::Background;
 use super::{Engine, SubmitRequest};
 use crate::identity::{Identity, IdentityStrategy};
-use crossbeam_channel::{bounded, select, Receiver, Sender};
+use crossbeam_channel::{select, Receiver};
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
-use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 use tasker_model::{TaskerError, TaskerResult, Timestamp};
 
@@ -142,7 +142,7 @@ pub struct ScheduleStats {
 #[derive(Default)]
 pub(crate) struct Schedules {
     stats: Arc<Mutex<Vec<ScheduleStats>>>,
-    thread: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    thread: Background,
 }
 
 /// How long one occurrence's submission waits for its commit.
@@ -174,16 +174,7 @@ impl Engine {
         if schedules.is_empty() {
             return Ok(());
         }
-        let mut thread = self.schedules.thread.lock();
-        if thread.is_some() {
-            return Err(TaskerError::Orchestration(
-                "this engine already runs schedules".into(),
-            ));
-        }
-        if self.is_stopped() {
-            return Err(TaskerError::Orchestration("the engine is stopped".into()));
-        }
-        *self.schedules.stats.lock() = schedules
+        let first_stats: Vec<ScheduleStats> = schedules
             .iter()
             .map(|s| ScheduleStats {
                 name: s.spec.name.clone(),
@@ -191,40 +182,27 @@ impl Engine {
                 ..ScheduleStats::default()
             })
             .collect();
-        let (stop, stopped) = bounded::<()>(0);
         let (engine, stats) = (Arc::downgrade(self), self.schedules.stats.clone());
-        let handle = std::thread::Builder::new()
-            .name("tasker-schedules".into())
-            .spawn(move || run(engine, schedules, stats, stopped))
-            .map_err(|e| {
-                TaskerError::Orchestration(format!("cannot spawn the schedules thread: {e}"))
-            })?;
-        *thread = Some((stop, handle));
-        Ok(())
+        self.schedules.thread.start(
+            "schedules",
+            || self.is_stopped(),
+            || *self.schedules.stats.lock() = first_stats,
+            move |stopped| run(engine, schedules, stats, stopped),
+        )
     }
 
     /// Stops the schedules' thread, if any, and waits for it (it ends after the submission
     /// in progress). Part of `stop`.
     pub fn stop_schedules(&self) {
-        let Some((stop, handle)) = self.schedules.thread.lock().take() else {
-            return;
-        };
-        drop(stop);
-        // The thread itself may drop the last handle (and so stop the engine): it must not
-        // wait for itself.
-        if handle.thread().id() != current_thread() {
-            let _ = handle.join();
-        }
+        // The thread itself may drop the last handle (and so stop the engine): `stop` does
+        // not wait for itself.
+        self.schedules.thread.stop();
     }
 
     /// What each schedule did so far (see [`ScheduleStats`]).
     pub fn schedule_stats(&self) -> Vec<ScheduleStats> {
         self.schedules.stats.lock().clone()
     }
-}
-
-fn current_thread() -> ThreadId {
-    std::thread::current().id()
 }
 
 /// The thread's loop: wait for the earliest next occurrence (or the stop signal), submit

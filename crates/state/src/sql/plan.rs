@@ -195,6 +195,22 @@ pub(crate) struct TransitionRow {
     pub(crate) at: Timestamp,
 }
 
+/// `INSERT INTO $table (…) ` with the columns a [`TransitionRow`] fills, in the order both
+/// databases' batch writes give them, for history table `$table` owned by `$owner`
+/// (`task_id` or `workflow_step_id`); each database appends where the rows come from.
+macro_rules! insert_transitions_into {
+    ($table:literal, $owner:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (to_state, from_state, metadata, sort_key, most_recent, ",
+            $owner,
+            ", created_at, updated_at) "
+        )
+    };
+}
+pub(crate) use insert_transitions_into;
+
 impl TransitionRow {
     /// The transition of `owner` from `from` to `to` after its head at `key` (not yet
     /// `most_recent`: only an owner's last transition in a batch is).

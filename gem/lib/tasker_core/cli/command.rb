@@ -103,6 +103,17 @@ module TaskerCore
         raise UsageError, "#{option} #{value}: no such file or directory"
       end
 
+      # Requires the --require paths in @requires (a directory: its **/*.rb, sorted), so handler
+      # classes exist before templates register; a file that fails raises +error+ naming it.
+      def load_code(error)
+        @requires.flat_map { |path| File.directory?(path) ? Dir.glob(File.join(path, "**", "*.rb")).sort : [path] }
+                 .each do |file|
+          require file
+        rescue ScriptError, StandardError => e
+          raise error, "--require #{file}: #{e.class}: #{e.message}"
+        end
+      end
+
       # Stores tasker-core opens: SQLite files, PostgreSQL, or the in-process store.
       DATABASE_URL = %r{\A(sqlite:|postgres(ql)?://|memory:)}.freeze
 

@@ -52,7 +52,7 @@ module TaskerCore
 
         files = paths.flat_map { |path| template_files(path) }
         require_relative "../../tasker_core"
-        progress.during("loading #{@requires.size} handler path(s)") { load_code } unless @requires.empty?
+        progress.during("loading #{@requires.size} handler path(s)") { load_code(UsageError) } unless @requires.empty?
         engine = Engine.start(database_url: "memory:", workers: 0, recover: false, instrument: false,
                               environment: @environment)
         results = begin
@@ -76,15 +76,6 @@ module TaskerCore
         raise UsageError, "#{path}: no *.yml or *.yaml file in it" if found.empty?
 
         found
-      end
-
-      def load_code
-        @requires.flat_map { |path| File.directory?(path) ? Dir.glob(File.join(path, "**", "*.rb")).sort : [path] }
-                 .each do |file|
-          require file
-        rescue ScriptError, StandardError => e
-          raise UsageError, "--require #{file}: #{e.class}: #{e.message}"
-        end
       end
 
       # @return [Hash] path:, valid:, line:, task:, error:

@@ -97,7 +97,9 @@ module TaskerCore
         logger = build_logger
         process = WorkerProcess.new(logger: logger, shutdown_timeout: @shutdown_timeout).trap_signals
         require_relative "../../tasker_core"
-        load_code
+        # Handler classes must exist before templates register: a class that declares
+        # `execution :ractor` is asked where its steps run.
+        load_code(Failure)
         engine = start_engine(workers, logger)
         warn_unloaded_handlers(engine, logger)
         logger.info("tasker-core: #{describe(engine, workers)}")
@@ -129,17 +131,6 @@ module TaskerCore
           "#{time.utc.iso8601(3)} pid=#{Process.pid} #{severity}: #{message}\n"
         end
         logger
-      end
-
-      # Handler classes must exist before templates register: a class that declares
-      # `execution :ractor` is asked where its steps run.
-      def load_code
-        @requires.flat_map { |path| File.directory?(path) ? Dir.glob(File.join(path, "**", "*.rb")).sort : [path] }
-                 .each do |file|
-          require file
-        rescue ScriptError, StandardError => e
-          raise Failure, "--require #{file}: #{e.class}: #{e.message}"
-        end
       end
 
       def start_engine(workers, logger)

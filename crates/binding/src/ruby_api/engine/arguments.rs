@@ -6,6 +6,7 @@ use crate::helpers::errors::invalid;
 use crate::helpers::options::Kind;
 use magnus::{prelude::*, Error, RHash, Ruby, Value};
 use tasker_engine::SubmitRequest;
+use tasker_model::Execution;
 
 /// `TaskerCore::Native::SubmitOptions`: everything `submit` takes beyond name and context.
 static SUBMIT_OPTIONS: Kind<10> = Kind::new(
@@ -13,6 +14,20 @@ static SUBMIT_OPTIONS: Kind<10> = Kind::new(
     "submit option",
     "namespace version initiator source_system reason tags start durable_timeout run_at priority",
 );
+
+/// Where steps run, by name ("thread" or "ractor"); otherwise an error naming `field`, its
+/// message opening with `whose` (e.g. the handler class and ": ").
+pub(super) fn execution(name: &str, field: &str, whose: &str) -> Result<Execution, Error> {
+    Execution::ALL
+        .into_iter()
+        .find(|e| e.as_str() == name)
+        .ok_or_else(|| {
+            invalid(
+                field,
+                format!("{whose}must be thread or ractor, not {name:?}"),
+            )
+        })
+}
 
 pub(super) fn opt<T: magnus::TryConvert>(
     ruby: &Ruby,

@@ -235,8 +235,7 @@ impl Engine {
     /// Reads a task from the store with the GVL released (a SQL store goes to the database).
     fn read_task(&self, task_id: Value) -> Result<Option<TaskView>, Error> {
         let id = TaskId(to_i64(task_id, "task_id")?);
-        let engine = self.live()?;
-        blocking("the read", || engine.task(id))
+        self.off_gvl("the read", |engine| engine.task(id))
     }
 
     /// `task`: the task as stored, as a Hash, or nil when there is no such task.
@@ -289,8 +288,7 @@ impl Engine {
     pub(super) fn task_graph(&self, task_id: Value) -> Result<Option<TaskGraph>, Error> {
         guard(|| {
             let id = TaskId(to_i64(task_id, "task_id")?);
-            let engine = self.live()?;
-            let graph = blocking("the read", || engine.task_graph(id))?;
+            let graph = self.off_gvl("the read", |engine| engine.task_graph(id))?;
             Ok(graph.map(TaskGraph::from_task))
         })
     }

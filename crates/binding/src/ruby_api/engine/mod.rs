@@ -40,7 +40,7 @@ use std::time::Instant;
 use tasker_engine::engine::WaitEnd;
 use tasker_engine::{Engine as CoreEngine, EngineOptions, SubmitRequest};
 use tasker_event_bus::Overflow;
-use tasker_model::{EngineConfig, TaskId, TaskerError};
+use tasker_model::{EngineConfig, TaskId, TaskerError, TaskerResult};
 
 /// See the module documentation.
 #[magnus::wrap(
@@ -77,6 +77,17 @@ impl Engine {
             ));
         }
         Ok(&self.inner)
+    }
+
+    /// Runs `work` on the live engine with the GVL released ([`blocking`]: a store read, a
+    /// commit wait, a stop); `what` names it in the error of a call Ruby never let run.
+    fn off_gvl<R>(
+        &self,
+        what: &str,
+        work: impl FnOnce(&CoreEngine) -> TaskerResult<R>,
+    ) -> Result<R, Error> {
+        let engine = self.live()?;
+        blocking(what, || work(engine))
     }
 
     /// `Native::Engine.new(options)`: starts an engine.
@@ -315,8 +326,7 @@ impl Engine {
     fn recover(ruby: &Ruby, rb_self: &Self, timeout: Value) -> Result<Value, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let engine = rb_self.live()?;
-            let report = blocking("recover", || engine.recover(timeout))?;
+            let report = rb_self.off_gvl("recover", |engine| engine.recover(timeout))?;
             let recovered = Recovered {
                 resumed: report.resumed,
                 task_ids: report.resumed_ids.iter().map(|id| id.0).collect(),
@@ -334,8 +344,7 @@ impl Engine {
     fn flush(&self, timeout: Value) -> Result<(), Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let engine = self.live()?;
-            blocking("flush", || engine.flush(timeout))
+            self.off_gvl("flush", |engine| engine.flush(timeout))
         })
     }
 

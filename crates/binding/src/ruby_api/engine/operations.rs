@@ -8,7 +8,6 @@
 use super::Engine;
 use crate::helpers::convert::to_i64;
 use crate::helpers::errors::{guard, invalid};
-use crate::helpers::nogvl::blocking;
 use crate::helpers::options::{Field, Kind};
 use magnus::{Error, Ruby, Value};
 use tasker_engine::operations::{Operation, Request};
@@ -89,8 +88,7 @@ impl Engine {
                 },
             };
             let timeout = timeout.seconds()?;
-            let engine = self.live()?;
-            blocking("the operation", || {
+            self.off_gvl("the operation", |engine| {
                 engine.operate(task_id, op, request, timeout)
             })
         })

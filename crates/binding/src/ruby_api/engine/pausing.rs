@@ -5,14 +5,15 @@
 //! what a pause holds, and how deep a queue is kept, is the engine's dispatch gate's
 //! (`tasker_engine::gate`).
 
-use super::arguments::opt_string;
+use super::arguments::{execution as parse_execution, opt_string};
 use super::Engine;
 use crate::helpers::convert::to_seconds;
 use crate::helpers::errors::{guard, invalid};
-use crate::helpers::nogvl::blocking;
 use magnus::{Error, Value};
+use std::time::Duration;
 use tasker_engine::gate::PauseKey;
-use tasker_model::Execution;
+use tasker_engine::Engine as CoreEngine;
+use tasker_model::TaskerResult;
 
 type Paused = Vec<(String, Option<String>)>;
 
@@ -32,17 +33,27 @@ fn listed(keys: Vec<PauseKey>) -> Paused {
 }
 
 impl Engine {
+    /// `pause` or `resume` (`change`) of the key `namespace`/`template`: what is paused after.
+    fn change_pause(
+        &self,
+        what: &str,
+        (namespace, template, timeout): (Value, Value, Value),
+        change: fn(&CoreEngine, PauseKey, Duration) -> TaskerResult<Vec<PauseKey>>,
+    ) -> Result<Paused, Error> {
+        guard(|| {
+            let (key, timeout) = (key(namespace, template)?, to_seconds(timeout, "timeout")?);
+            self.off_gvl(what, |engine| change(engine, key, timeout).map(listed))
+        })
+    }
+
     pub(super) fn pause(
         &self,
         namespace: Value,
         template: Value,
         timeout: Value,
     ) -> Result<Paused, Error> {
-        guard(|| {
-            let (key, timeout) = (key(namespace, template)?, to_seconds(timeout, "timeout")?);
-            let engine = self.live()?.clone();
-            blocking("pause", move || engine.pause(key, timeout).map(listed))
-        })
+        let args = (namespace, template, timeout);
+        self.change_pause("pause", args, CoreEngine::pause)
     }
 
     pub(super) fn resume(
@@ -51,18 +62,14 @@ impl Engine {
         template: Value,
         timeout: Value,
     ) -> Result<Paused, Error> {
-        guard(|| {
-            let (key, timeout) = (key(namespace, template)?, to_seconds(timeout, "timeout")?);
-            let engine = self.live()?.clone();
-            blocking("resume", move || engine.resume(key, timeout).map(listed))
-        })
+        let args = (namespace, template, timeout);
+        self.change_pause("resume", args, CoreEngine::resume)
     }
 
     pub(super) fn paused(&self, timeout: Value) -> Result<Paused, Error> {
         guard(|| {
             let timeout = to_seconds(timeout, "timeout")?;
-            let engine = self.live()?.clone();
-            blocking("paused", move || engine.paused(timeout).map(listed))
+            self.off_gvl("paused", |engine| engine.paused(timeout).map(listed))
         })
     }
 
@@ -76,18 +83,9 @@ impl Engine {
         timeout: Value,
     ) -> Result<usize, Error> {
         guard(|| {
-            let executor = Execution::ALL
-                .into_iter()
-                .find(|e| e.as_str() == execution)
-                .ok_or_else(|| {
-                    invalid(
-                        "size_pool execution",
-                        format!("must be thread or ractor, not {execution:?}"),
-                    )
-                })?;
+            let executor = parse_execution(&execution, "size_pool execution", "")?;
             let timeout = to_seconds(timeout, "timeout")?;
-            let engine = self.live()?.clone();
-            blocking("size_pool", move || {
+            self.off_gvl("size_pool", |engine| {
                 engine.size_pool(executor, workers, batch, timeout)
             })
         })

@@ -8,7 +8,6 @@
 use super::Engine;
 use crate::helpers::convert::{to_i64, to_seconds};
 use crate::helpers::errors::{guard, invalid, to_ruby as err};
-use crate::helpers::nogvl::blocking;
 use crate::helpers::view::{to_ruby, Keys};
 use magnus::{prelude::*, Error, RArray, Ruby, Value};
 use serde::Serialize;
@@ -86,8 +85,7 @@ impl Engine {
         guard(|| {
             let older_than: Duration = to_seconds(older_than, "older_than")?;
             let size = batch(size, "batch_size")?;
-            let engine = rb_self.live()?.clone();
-            let purged = blocking("deleting finished tasks", move || {
+            let purged = rb_self.off_gvl("deleting finished tasks", |engine| {
                 engine.purge_finished(older_than, size)
             })?;
             let deleted = Deleted {
@@ -105,8 +103,7 @@ impl Engine {
         guard(|| {
             let older_than: Duration = to_seconds(older_than, "older_than")?;
             let limit = batch(limit, "batch_size")?;
-            let engine = self.live()?.clone();
-            let ids = blocking("reading expired finished tasks", move || {
+            let ids = self.off_gvl("reading expired finished tasks", |engine| {
                 engine.expired_tasks(older_than, limit)
             })?;
             Ok(ids.into_iter().map(|id| id.0).collect())
@@ -126,8 +123,7 @@ impl Engine {
             let ids = (0..ids.len())
                 .map(|i| to_i64(ids.entry::<Value>(i as isize)?, "task id").map(TaskId))
                 .collect::<Result<Vec<_>, _>>()?;
-            let engine = rb_self.live()?.clone();
-            let purged = blocking("deleting exported finished tasks", move || {
+            let purged = rb_self.off_gvl("deleting exported finished tasks", |engine| {
                 engine.purge_exported(older_than, &ids)
             })?;
             let deleted = Deleted {

@@ -78,8 +78,7 @@ impl Engine {
     /// released, for a claim in progress to finish.
     pub(super) fn stop_claiming(&self) -> Result<(), Error> {
         guard(|| {
-            let engine = self.live()?.clone();
-            crate::helpers::nogvl::blocking("stop_claiming", move || {
+            self.off_gvl("stop_claiming", |engine| {
                 engine.stop_claiming();
                 Ok(())
             })

@@ -7,6 +7,7 @@
 //! options Struct, no allocation beyond the converted values — and it records the engine's
 //! per-call histograms (`submit` is in `mod.rs`), which measure the crossing, not waits.
 
+use super::arguments::execution as execution_named;
 use super::Engine;
 use crate::helpers::convert::{to_i64, to_json, to_seconds};
 use crate::helpers::errors::{guard, invalid, to_ruby as err};
@@ -248,15 +249,8 @@ impl Engine {
         execution: String,
     ) -> Result<(), Error> {
         guard(|| {
-            let execution = Execution::ALL
-                .into_iter()
-                .find(|e| e.as_str() == execution)
-                .ok_or_else(|| {
-                    invalid(
-                        "execution",
-                        format!("{handler_class}: must be thread or ractor, not {execution:?}"),
-                    )
-                })?;
+            let execution =
+                execution_named(&execution, "execution", &format!("{handler_class}: "))?;
             self.live()?
                 .declare_handler_execution(&handler_class, execution);
             Ok(())

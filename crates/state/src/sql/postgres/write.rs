@@ -19,7 +19,7 @@ use super::pooling::prepared;
 use super::statement::{times, Statement};
 use crate::sql::codec::{backoff_column, int_column, json_text, to_naive};
 use crate::sql::dialect::WriteError;
-use crate::sql::plan::{HeadCheck, Plan, TransitionRow};
+use crate::sql::plan::{insert_transitions_into, HeadCheck, Plan, TransitionRow};
 use chrono::NaiveDateTime;
 use sqlx::postgres::PgConnection;
 use tasker_model::State;
@@ -59,12 +59,8 @@ macro_rules! flip_sql {
 macro_rules! insert_transitions_sql {
     ($table:literal, $owner:literal) => {
         concat!(
-            "INSERT INTO ",
-            $table,
-            " (to_state, from_state, metadata, sort_key, most_recent, ",
-            $owner,
-            ", created_at, updated_at) \
-             SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
+            insert_transitions_into!($table, $owner),
+            "SELECT u.to_state, u.from_state, u.metadata::jsonb, u.sort_key, u.most_recent, \
                 u.owner, u.at, u.at \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::int8[], \
                 $7::timestamp[]) WITH ORDINALITY \

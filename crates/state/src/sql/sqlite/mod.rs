@@ -160,12 +160,7 @@ impl SqliteStore {
         // worker thread and finds nothing wrong with a local file.
         let pool_options = if in_memory {
             // Every connection would see its own empty database: keep exactly one, forever.
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .test_before_acquire(false)
+            one_connection()
         } else {
             SqlitePoolOptions::new()
                 .max_connections(FILE_CONNECTIONS)
@@ -188,12 +183,7 @@ impl SqliteStore {
             let writer = if in_memory || read_only {
                 pool.clone()
             } else {
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .test_before_acquire(false)
+                one_connection()
                     .connect_with(options)
                     .await
                     .map_err(|e| db_error(&opening, e))?
@@ -211,6 +201,17 @@ impl SqliteStore {
 }
 
 /// Runs every migration, each in one write transaction (its statements are idempotent).
+/// A pool of exactly one connection, kept open for the store's life: an in-memory database
+/// (each connection would see its own empty one) and the batch writer's own connection.
+fn one_connection() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+}
+
 async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     for (_name, sql) in MIGRATIONS {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;

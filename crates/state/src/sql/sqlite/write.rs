@@ -11,28 +11,23 @@
 
 use crate::sql::codec::{json_text, sqlite_time};
 use crate::sql::dialect::WriteError;
-use crate::sql::plan::{self, Plan};
+use crate::sql::plan::{self, insert_transitions_into, Plan};
 use sqlx::{AssertSqlSafe, Either, Row, Sqlite, Transaction};
 use tasker_model::State;
-
-/// JSON text of `rows` (tuples serialize as arrays), for `jsonb_each(?)`.
-fn json_rows<T: serde::Serialize>(rows: &[T]) -> String {
-    serde_json::to_string(rows).expect("plan rows serialize")
-}
 
 fn state_name(s: Option<State>) -> Option<&'static str> {
     s.map(State::as_str)
 }
 
-/// What a statement of the batch must report for the write to stand.
+/// What a statement of the batch must report for the write to stand, given its row count.
 #[derive(Clone, Copy)]
 enum Expect {
     /// Nothing (an insert: a failure is an error).
     Nothing,
-    /// Exactly this many changed rows, or a head the checks relied on moved.
-    Changes(u64),
-    /// One row whose first column is this count (the `step_checks` query).
-    Count(i64),
+    /// One changed row per row, or a head the checks relied on moved.
+    Changes,
+    /// One result row whose first column is the row count (the `step_checks` query).
+    Count,
 }
 
 /// The batch's statements as one multi-statement query, so the whole plan is one trip to
@@ -47,19 +42,33 @@ enum Expect {
 struct Script {
     sql: String,
     params: Vec<String>,
-    expects: Vec<Expect>,
+    /// Each statement's expectation and row count.
+    expects: Vec<(Expect, usize)>,
 }
 
 impl Script {
-    /// Appends `sql`, whose only parameter is one anonymous `?`, over `rows`.
-    fn push(&mut self, sql: &'static str, rows: String, expect: Expect) {
+    /// Appends `sql`, whose only parameter is one anonymous `?`, over the rows `row` makes of
+    /// `items` (JSON text, tuples as arrays, for `jsonb_each(?)`); nothing when there are
+    /// no items.
+    fn push<'a, T, R: serde::Serialize>(
+        &mut self,
+        sql: &'static str,
+        items: &'a [T],
+        row: impl FnMut(&'a T) -> R,
+        expect: Expect,
+    ) {
         debug_assert_eq!(sql.matches('?').count(), 1, "{sql}");
-        self.params.push(rows);
+        if items.is_empty() {
+            return;
+        }
+        let rows: Vec<R> = items.iter().map(row).collect();
+        self.params
+            .push(serde_json::to_string(&rows).expect("plan rows serialize"));
         if !self.sql.is_empty() {
             self.sql.push_str(";\n");
         }
         self.sql.push_str(sql);
-        self.expects.push(expect);
+        self.expects.push((expect, rows.len()));
     }
 
     /// Runs the statements in order. A statement that reports what it must not stops the
@@ -81,9 +90,9 @@ impl Script {
                 Either::Right(row) => count = Some(row.try_get(0)?),
                 Either::Left(done) => {
                     let agrees = match expects.next() {
-                        Some(Expect::Nothing) | None => true,
-                        Some(Expect::Changes(n)) => done.rows_affected() == n,
-                        Some(Expect::Count(n)) => count.take() == Some(n),
+                        Some((Expect::Nothing, _)) | None => true,
+                        Some((Expect::Changes, n)) => done.rows_affected() == n as u64,
+                        Some((Expect::Count, n)) => count.take() == Some(n as i64),
                     };
                     if !agrees {
                         return Err(WriteError::Stale);
@@ -95,6 +104,29 @@ impl Script {
     }
 }
 
+/// The flip and the insert of history table `$table` (owned by `$owner`) for [`history`].
+macro_rules! history_sql {
+    ($table:literal, $owner:literal) => {
+        (
+            concat!(
+                "UPDATE ",
+                $table,
+                " SET most_recent = 0, updated_at = j.value ->> 2 \
+                 FROM jsonb_each(?) AS j \
+                 WHERE ",
+                $owner,
+                " = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent"
+            ),
+            concat!(
+                insert_transitions_into!($table, $owner),
+                "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                    value ->> 5, value ->> 6, value ->> 6 \
+                 FROM jsonb_each(?)"
+            ),
+        )
+    };
+}
+
 /// Writes a checked plan: one statement per table and kind of write, each over a JSON array
 /// of rows (`jsonb_each`), so a batch of thousands of changes is a handful of statements,
 /// sent together as one [`Script`].
@@ -104,225 +136,161 @@ pub(super) async fn write(
 ) -> Result<(), WriteError> {
     let mut script = Script::default();
     // First: the heads as the batch found them (the batch may move these steps later).
-    if !plan.step_checks.is_empty() {
-        let rows: Vec<_> = plan
-            .step_checks
-            .iter()
-            .map(|c| (c.owner, c.sort_key))
-            .collect();
-        script.push(
-            "SELECT COUNT(*) FROM jsonb_each(?) AS j \
-             WHERE COALESCE((SELECT sort_key FROM tasker_workflow_step_transitions \
-                             WHERE workflow_step_id = j.value ->> 0 AND most_recent), 0) \
-                   = j.value ->> 1",
-            json_rows(&rows),
-            Expect::Count(rows.len() as i64),
-        );
-    }
-    if !plan.new_tasks.is_empty() {
-        let rows: Vec<_> = plan
-            .new_tasks
-            .iter()
-            .map(|t| {
-                let r = &t.record;
-                (
-                    r.task_id.0,
-                    t.named_task_id,
-                    r.complete,
-                    sqlite_time(r.requested_at),
-                    &r.initiator,
-                    &r.source_system,
-                    &r.reason,
-                    json_text(&r.tags),
-                    json_text(&r.context),
-                    &t.identity_hash,
-                    sqlite_time(r.created_at),
-                    sqlite_time(r.updated_at),
-                )
-            })
-            .collect();
-        script.push(
-            "INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, initiator, \
-                source_system, reason, tags, context, identity_hash, created_at, updated_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
-                value ->> 11 \
-             FROM jsonb_each(?)",
-            json_rows(&rows),
-            Expect::Nothing,
-        );
-    }
-    if !plan.new_steps.is_empty() {
-        let rows: Vec<_> = plan
-            .new_steps
-            .iter()
-            .map(|s| {
-                let r = &s.record;
-                (
-                    r.step_id.0,
-                    r.task_id.0,
-                    s.named_step_id,
-                    r.retryable,
-                    r.retry_limit,
-                    r.in_process,
-                    r.processed,
-                    r.processed_at.map(sqlite_time),
-                    r.attempts,
-                    r.last_attempted_at.map(sqlite_time),
-                    r.backoff_request_seconds,
-                    r.results.as_ref().map(|j| j.to_string()),
-                    r.skippable,
-                    sqlite_time(r.created_at),
-                    sqlite_time(r.updated_at),
-                )
-            })
-            .collect();
-        script.push(
-            "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, \
-                retryable, retry_limit, in_process, processed, processed_at, attempts, \
-                last_attempted_at, backoff_request_seconds, results, skippable, created_at, \
-                updated_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
-                value ->> 11, value ->> 12, value ->> 13, value ->> 14 \
-             FROM jsonb_each(?)",
-            json_rows(&rows),
-            Expect::Nothing,
-        );
-    }
-    if !plan.edges.is_empty() {
-        let rows: Vec<_> = plan
-            .edges
-            .iter()
-            .map(|(p, c, at)| (p.0, c.0, sqlite_time(*at)))
-            .collect();
-        script.push(
-            "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, \
-                updated_at) \
-             SELECT value ->> 0, value ->> 1, 'provides', value ->> 2, value ->> 2 \
-             FROM jsonb_each(?)",
-            json_rows(&rows),
-            Expect::Nothing,
-        );
-    }
-    flip(
+    script.push(
+        "SELECT COUNT(*) FROM jsonb_each(?) AS j \
+         WHERE COALESCE((SELECT sort_key FROM tasker_workflow_step_transitions \
+                         WHERE workflow_step_id = j.value ->> 0 AND most_recent), 0) \
+               = j.value ->> 1",
+        &plan.step_checks,
+        |c| (c.owner, c.sort_key),
+        Expect::Count,
+    );
+    script.push(
+        "INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, initiator, \
+            source_system, reason, tags, context, identity_hash, created_at, updated_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+            value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
+            value ->> 11 \
+         FROM jsonb_each(?)",
+        &plan.new_tasks,
+        |t| {
+            let r = &t.record;
+            (
+                r.task_id.0,
+                t.named_task_id,
+                r.complete,
+                sqlite_time(r.requested_at),
+                &r.initiator,
+                &r.source_system,
+                &r.reason,
+                json_text(&r.tags),
+                json_text(&r.context),
+                &t.identity_hash,
+                sqlite_time(r.created_at),
+                sqlite_time(r.updated_at),
+            )
+        },
+        Expect::Nothing,
+    );
+    script.push(
+        "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, \
+            retryable, retry_limit, in_process, processed, processed_at, attempts, \
+            last_attempted_at, backoff_request_seconds, results, skippable, created_at, \
+            updated_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+            value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
+            value ->> 11, value ->> 12, value ->> 13, value ->> 14 \
+         FROM jsonb_each(?)",
+        &plan.new_steps,
+        |s| {
+            let r = &s.record;
+            (
+                r.step_id.0,
+                r.task_id.0,
+                s.named_step_id,
+                r.retryable,
+                r.retry_limit,
+                r.in_process,
+                r.processed,
+                r.processed_at.map(sqlite_time),
+                r.attempts,
+                r.last_attempted_at.map(sqlite_time),
+                r.backoff_request_seconds,
+                r.results.as_ref().map(|j| j.to_string()),
+                r.skippable,
+                sqlite_time(r.created_at),
+                sqlite_time(r.updated_at),
+            )
+        },
+        Expect::Nothing,
+    );
+    script.push(
+        "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, \
+            updated_at) \
+         SELECT value ->> 0, value ->> 1, 'provides', value ->> 2, value ->> 2 \
+         FROM jsonb_each(?)",
+        &plan.edges,
+        |(p, c, at)| (p.0, c.0, sqlite_time(*at)),
+        Expect::Nothing,
+    );
+    history(
         &mut script,
         &plan.task_flips,
-        "UPDATE tasker_task_transitions SET most_recent = 0, updated_at = j.value ->> 2 \
-         FROM jsonb_each(?) AS j \
-         WHERE task_id = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent",
-    );
-    insert_transitions(
-        &mut script,
         &plan.task_transitions,
-        "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
-            most_recent, task_id, created_at, updated_at) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-            value ->> 6, value ->> 6 \
-         FROM jsonb_each(?)",
+        history_sql!("tasker_task_transitions", "task_id"),
     );
-    flip(
+    history(
         &mut script,
         &plan.step_flips,
-        "UPDATE tasker_workflow_step_transitions SET most_recent = 0, updated_at = j.value ->> 2 \
-         FROM jsonb_each(?) AS j \
-         WHERE workflow_step_id = j.value ->> 0 AND sort_key = j.value ->> 1 AND most_recent",
-    );
-    insert_transitions(
-        &mut script,
         &plan.step_transitions,
-        "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
-            sort_key, most_recent, workflow_step_id, created_at, updated_at) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-            value ->> 6, value ->> 6 \
-         FROM jsonb_each(?)",
+        history_sql!("tasker_workflow_step_transitions", "workflow_step_id"),
     );
-    if !plan.task_updates.is_empty() {
-        let rows: Vec<_> = plan
-            .task_updates
-            .iter()
-            .map(|u| (u.task_id.0, u.complete, sqlite_time(u.at)))
-            .collect();
-        script.push(
-            "UPDATE tasker_tasks SET complete = COALESCE(j.value ->> 1, complete), \
-                updated_at = j.value ->> 2 \
-             FROM jsonb_each(?) AS j WHERE task_id = j.value ->> 0",
-            json_rows(&rows),
-            Expect::Changes(rows.len() as u64),
-        );
-    }
-    if !plan.step_updates.is_empty() {
-        let rows: Vec<_> = plan
-            .step_updates
-            .iter()
-            .map(|u| {
-                let p = &u.patch;
-                (
-                    u.step_id.0,
-                    p.in_process,
-                    p.processed,
-                    p.retryable,
-                    p.processed_at.map(sqlite_time),
-                    p.attempts,
-                    p.retry_limit,
-                    p.last_attempted_at.map(sqlite_time),
-                    p.backoff_request_seconds.is_some(),
-                    p.backoff_request_seconds.flatten(),
-                    p.results.as_ref().map(|j| j.to_string()),
-                    sqlite_time(u.at),
-                )
-            })
-            .collect();
-        script.push(
-            "UPDATE tasker_workflow_steps SET \
-                in_process = COALESCE(j.value ->> 1, in_process), \
-                processed = COALESCE(j.value ->> 2, processed), \
-                retryable = COALESCE(j.value ->> 3, retryable), \
-                processed_at = COALESCE(j.value ->> 4, processed_at), \
-                attempts = COALESCE(j.value ->> 5, attempts), \
-                retry_limit = COALESCE(j.value ->> 6, retry_limit), \
-                last_attempted_at = COALESCE(j.value ->> 7, last_attempted_at), \
-                backoff_request_seconds = CASE WHEN j.value ->> 8 THEN j.value ->> 9 \
-                    ELSE backoff_request_seconds END, \
-                results = COALESCE(j.value ->> 10, results), \
-                updated_at = j.value ->> 11 \
-             FROM jsonb_each(?) AS j WHERE workflow_step_id = j.value ->> 0",
-            json_rows(&rows),
-            Expect::Changes(rows.len() as u64),
-        );
-    }
+    script.push(
+        "UPDATE tasker_tasks SET complete = COALESCE(j.value ->> 1, complete), \
+            updated_at = j.value ->> 2 \
+         FROM jsonb_each(?) AS j WHERE task_id = j.value ->> 0",
+        &plan.task_updates,
+        |u| (u.task_id.0, u.complete, sqlite_time(u.at)),
+        Expect::Changes,
+    );
+    script.push(
+        "UPDATE tasker_workflow_steps SET \
+            in_process = COALESCE(j.value ->> 1, in_process), \
+            processed = COALESCE(j.value ->> 2, processed), \
+            retryable = COALESCE(j.value ->> 3, retryable), \
+            processed_at = COALESCE(j.value ->> 4, processed_at), \
+            attempts = COALESCE(j.value ->> 5, attempts), \
+            retry_limit = COALESCE(j.value ->> 6, retry_limit), \
+            last_attempted_at = COALESCE(j.value ->> 7, last_attempted_at), \
+            backoff_request_seconds = CASE WHEN j.value ->> 8 THEN j.value ->> 9 \
+                ELSE backoff_request_seconds END, \
+            results = COALESCE(j.value ->> 10, results), \
+            updated_at = j.value ->> 11 \
+         FROM jsonb_each(?) AS j WHERE workflow_step_id = j.value ->> 0",
+        &plan.step_updates,
+        |u| {
+            let p = &u.patch;
+            (
+                u.step_id.0,
+                p.in_process,
+                p.processed,
+                p.retryable,
+                p.processed_at.map(sqlite_time),
+                p.attempts,
+                p.retry_limit,
+                p.last_attempted_at.map(sqlite_time),
+                p.backoff_request_seconds.is_some(),
+                p.backoff_request_seconds.flatten(),
+                p.results.as_ref().map(|j| j.to_string()),
+                sqlite_time(u.at),
+            )
+        },
+        Expect::Changes,
+    );
     script.run(tx).await
 }
 
-/// Clears `most_recent` on the heads the checks saw; every one must still be there.
-fn flip(script: &mut Script, heads: &[plan::HeadCheck], sql: &'static str) {
-    if heads.is_empty() {
-        return;
-    }
-    let rows: Vec<_> = heads
-        .iter()
-        .map(|h| (h.owner, h.sort_key, sqlite_time(h.at)))
-        .collect();
-    script.push(sql, json_rows(&rows), Expect::Changes(rows.len() as u64));
-}
-
-fn insert_transitions(script: &mut Script, transitions: &[plan::TransitionRow], sql: &'static str) {
-    if transitions.is_empty() {
-        return;
-    }
-    let rows: Vec<_> = transitions
-        .iter()
-        .map(|t| {
-            (
-                t.to.as_str(),
-                state_name(t.from),
-                &t.metadata,
-                t.sort_key,
-                t.most_recent,
-                t.owner,
-                sqlite_time(t.at),
-            )
-        })
-        .collect();
-    script.push(sql, json_rows(&rows), Expect::Nothing);
+/// One history table's part of the batch: clearing `most_recent` on the heads the checks
+/// saw (every one must still be there), then inserting the new rows, with the two statements
+/// of `history_sql!`.
+fn history<'a>(
+    script: &mut Script,
+    heads: &'a [plan::HeadCheck],
+    transitions: &'a [plan::TransitionRow],
+    (flip_sql, insert_sql): (&'static str, &'static str),
+) {
+    let flip = |h: &'a plan::HeadCheck| (h.owner, h.sort_key, sqlite_time(h.at));
+    script.push(flip_sql, heads, flip, Expect::Changes);
+    let row = |t: &'a plan::TransitionRow| {
+        (
+            t.to.as_str(),
+            state_name(t.from),
+            &t.metadata,
+            t.sort_key,
+            t.most_recent,
+            t.owner,
+            sqlite_time(t.at),
+        )
+    };
+    script.push(insert_sql, transitions, row, Expect::Nothing);
 }

@@ -113,6 +113,11 @@ RSpec.describe "Retention" do
     stored, live = counts(engine)
     expect(stored).to eq(live)
     expect(stored.first).to eq(0)
+    # A second start is refused and leaves the running thread's settings as they are (an
+    # exporter checks them before it starts beside the native thread).
+    expect { engine.native.start_retention(5.0, nil, nil) }
+      .to raise_error(TaskerCore::OrchestrationError, /already runs retention/)
+    expect(engine.retention_stats).to include(enabled: true, retention_seconds: 0.3, batch_size: 7)
   end
 
   it "keeps a memory: store flat over a long run (a small version of benches/retention_memory.rb)" do

@@ -16,12 +16,14 @@ impl Background {
     /// Starts the thread `tasker-{what}` running `work`, whose receiver disconnects at
     /// [`Background::stop`]. Refused (nothing run) when it runs already or `engine_stopped`
     /// says the engine stopped. `prepare` runs once those checks pass and before the thread
-    /// starts (what the thread reads must be in place), with the start/stop lock held.
-    pub(crate) fn start(
+    /// starts (what the thread reads must be in place), with the start/stop lock held; the
+    /// closure it returns runs only if the thread then cannot be spawned (a refused start
+    /// must not touch what a running thread reports).
+    pub(crate) fn start<U: FnOnce()>(
         &self,
         what: &str,
         engine_stopped: impl FnOnce() -> bool,
-        prepare: impl FnOnce(),
+        prepare: impl FnOnce() -> U,
         work: impl FnOnce(Receiver<()>) + Send + 'static,
     ) -> TaskerResult<()> {
         let mut thread = self.0.lock();
@@ -33,12 +35,13 @@ impl Background {
         if engine_stopped() {
             return Err(TaskerError::Orchestration("the engine is stopped".into()));
         }
-        prepare();
+        let undo = prepare();
         let (stop, stopped) = bounded::<()>(0);
         let handle = std::thread::Builder::new()
             .name(format!("tasker-{what}"))
             .spawn(move || work(stopped))
             .map_err(|e| {
+                undo();
                 TaskerError::Orchestration(format!("cannot spawn the {what} thread: {e}"))
             })?;
         *thread = Some((stop, handle));

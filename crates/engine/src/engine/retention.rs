@@ -110,16 +110,16 @@ impl Engine {
         check(&settings)?;
         let purger = self.purger();
         let stats = &self.retention.stats;
-        self.retention
-            .thread
-            .start(
-                "retention",
-                || self.is_stopped(),
-                || stats.lock().settings = Some(settings),
-                move |stopped| purger.run_every(settings, &stopped),
-            )
-            // Not running after all: nothing to report.
-            .inspect_err(|_| stats.lock().settings = None)
+        self.retention.thread.start(
+            "retention",
+            || self.is_stopped(),
+            || {
+                stats.lock().settings = Some(settings);
+                // Not running after all: nothing to report.
+                || stats.lock().settings = None
+            },
+            move |stopped| purger.run_every(settings, &stopped),
+        )
     }
 
     /// Stops the retention thread, if any, and waits for it (it ends after the batch in

@@ -186,7 +186,10 @@ impl Engine {
         self.schedules.thread.start(
             "schedules",
             || self.is_stopped(),
-            || *self.schedules.stats.lock() = first_stats,
+            || {
+                *self.schedules.stats.lock() = first_stats;
+                || ()
+            },
             move |stopped| run(engine, schedules, stats, stopped),
         )
     }

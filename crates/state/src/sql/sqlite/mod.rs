@@ -200,7 +200,6 @@ impl SqliteStore {
     }
 }
 
-/// Runs every migration, each in one write transaction (its statements are idempotent).
 /// A pool of exactly one connection, kept open for the store's life: an in-memory database
 /// (each connection would see its own empty one) and the batch writer's own connection.
 fn one_connection() -> SqlitePoolOptions {
@@ -212,6 +211,7 @@ fn one_connection() -> SqlitePoolOptions {
         .test_before_acquire(false)
 }
 
+/// Runs every migration, each in one write transaction (its statements are idempotent).
 async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     for (_name, sql) in MIGRATIONS {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;

@@ -100,8 +100,9 @@ impl Listing for SqliteDb {
         ),
         task_of_step: "SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = ?1",
         // The WHEREs are the analytics' (sqlite/insights.rs), so the same partial indexes on
-        // the finished transitions serve them; the time in microseconds as insights.rs
-        // computes it from the DATETIME text.
+        // the finished transitions serve them (named for the tasks': SQLite otherwise took
+        // the listing's head index, a whole state's range); the time in microseconds as
+        // insights.rs computes it from the DATETIME text.
         throughput: "SELECT min(((CAST(strftime('%s', c.at) AS INTEGER) * 1000000 \
                                  + CAST(substr(substr(c.at, 21) || '000000', 1, 6) AS INTEGER)) \
                                  - ?3) / ?4, ?5 - 1) AS bucket, \
@@ -113,6 +114,7 @@ impl Listing for SqliteDb {
                              AND f.created_at >= ?1 AND f.created_at <= ?2 \
                            UNION ALL \
                            SELECT f.created_at, 0, 1 FROM tasker_task_transitions f \
+                           INDEXED BY tasker_core_task_transitions_finished \
                            WHERE f.most_recent AND f.to_state IN ('complete', 'error') \
                              AND f.to_state = 'error' \
                              AND f.created_at >= ?1 AND f.created_at <= ?2) c \

@@ -11,7 +11,8 @@
 # Measured, each ROUNDS times after 2 warm-up calls (median and best, milliseconds):
 # `engine.tasks` (newest page, a page from the middle by keyset, then every kind of filter:
 # a common state, a rare one, states no task is in, namespace and name, name alone, a state
-# with a namespace or a template, creation time), and the dashboard's `/tasks` page through
+# with a namespace or a template, creation time alone and with a state or a template, where
+# few or no tasks match), and the dashboard's `/tasks` page through
 # Rack (the query of 51 rows plus the HTML), unfiltered, deep, and filtered; the overview
 # (`/`) the same way.
 #
@@ -105,7 +106,13 @@ module Bench
         "state error, namespace bench" => { state: "error", namespace: "bench" },
         "state complete, namespace fixtures, name linear" => { state: "complete", namespace: "fixtures", name: "linear" },
         "since 1 hour ago" => { since: Time.now - 3600 },
-        "since in 10 minutes (no task)" => { since: Time.now + 600 }
+        "since 10 minutes ago" => { since: Time.now - 600 },
+        "since in 10 minutes (no task)" => { since: Time.now + 600 },
+        "since in 10 minutes, state complete (no task)" => { since: Time.now + 600, state: "complete" },
+        "since in 10 minutes, namespace fixtures, name linear (no task)" =>
+          { since: Time.now + 600, namespace: "fixtures", name: "linear" },
+        "since 10 minutes ago, state error" => { since: Time.now - 600, state: "error" },
+        "since 10 minutes ago, state pending" => { since: Time.now - 600, state: "pending" }
       }
       cases.to_h do |label, filter|
         rows = engine.tasks(**filter, limit: 50).size
@@ -117,7 +124,8 @@ module Bench
       mock = Rack::MockRequest.new(TaskerCore::Web::App.new(engine: engine, secret: "bench-secret-#{'b' * 32}"))
       middle = engine.tasks(limit: 1).first["task_id"] / 2
       paths = ["/tasks", "/tasks?before=#{middle}", "/tasks?state=complete", "/tasks?state=error",
-               "/tasks?state=resolved_manually", "/tasks?namespace=fixtures&name=linear", "/tasks?since=1h"]
+               "/tasks?state=resolved_manually", "/tasks?namespace=fixtures&name=linear", "/tasks?since=1h",
+               "/tasks?since=10m&state=complete", "/tasks?since=10m&namespace=fixtures&name=linear"]
       results = paths.to_h do |path|
         status = mock.get(path).status
         raise "#{path} answered #{status}" unless status == 200

@@ -114,6 +114,31 @@ pub trait Store: Send + Sync + 'static {
     fn analytics_metrics(&self, since: Timestamp, now: Timestamp)
         -> TaskerResult<AnalyticsMetrics>;
 
+    /// `[from, to]` cut into `buckets` equal intervals, oldest first: per interval, the steps
+    /// completed and the tasks that entered error (and are still in it), as
+    /// [`Store::analytics_metrics`] counts `step_throughput` and `error_count`. The SQL stores
+    /// answer in one statement (a dashboard's chart); this default asks
+    /// [`Store::analytics_metrics`] once per interval edge.
+    fn throughput(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        buckets: u32,
+    ) -> TaskerResult<Vec<(u64, u64)>> {
+        let n = i64::from(buckets.max(1));
+        let width = ((to.0 - from.0) / n).max(1);
+        let mut since = Vec::new();
+        for k in 0..n {
+            let m = self.analytics_metrics(Timestamp(from.0 + k * width), to)?;
+            since.push((m.step_throughput, m.error_count));
+        }
+        since.push((0, 0));
+        Ok(since
+            .windows(2)
+            .map(|w| (w[0].0.saturating_sub(w[1].0), w[0].1.saturating_sub(w[1].1)))
+            .collect())
+    }
+
     /// The longest-running finished steps that `query` selects, longest first.
     fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>>;
 

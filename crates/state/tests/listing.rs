@@ -1,7 +1,8 @@
 //! Listing tasks on every backend (`MemoryStore`, `SqliteStore`, `PostgresStore`, through
 //! the conformance harness): `list_tasks` returns the newest first, filtered by state,
 //! namespace, name and creation time, a page at a time by keyset; `task_of_step` finds a
-//! step's task.
+//! step's task; `throughput` counts what the analytics count, per interval (a dashboard's
+//! chart).
 //!
 //! PostgreSQL: `TASKER_TEST_DATABASE_URL` (a fresh schema per test, see `conformance`).
 
@@ -15,7 +16,8 @@ use tasker_state::TaskFilter;
 
 suite!(
     lists_newest_first_filtered_and_paged,
-    finds_the_task_of_a_step
+    finds_the_task_of_a_step,
+    counts_throughput_per_interval
 );
 
 fn at(seconds: i64) -> Timestamp {
@@ -114,6 +116,41 @@ fn lists_newest_first_filtered_and_paged(db: &Db) {
         ids(&s.list_tasks(&since).expect("list")),
         vec![made[6], made[5], made[4]]
     );
+    // A creation time with each other filter (the SQL stores list these from the tasks
+    // created since, looked up by id: sql/listing.rs).
+    let since_and = |state, namespace: Option<&str>, before, limit| TaskFilter {
+        state,
+        namespace: namespace.map(String::from),
+        since: Some(at(20)),
+        before,
+        limit,
+        ..TaskFilter::default()
+    };
+    for (filter, expected) in [
+        (
+            since_and(Some(State::Complete), None, None, 50),
+            vec![made[6], made[4]],
+        ),
+        (
+            since_and(Some(State::Pending), None, None, 50),
+            vec![made[2]],
+        ),
+        (
+            since_and(None, Some("tests"), Some(made[6]), 2),
+            vec![made[5], made[4]],
+        ),
+        (since_and(None, Some("elsewhere"), None, 50), vec![]),
+        (
+            since_and(Some(State::Error), Some("tests"), None, 50),
+            vec![],
+        ),
+    ] {
+        assert_eq!(
+            ids(&s.list_tasks(&filter).expect("list")),
+            expected,
+            "{filter:?}"
+        );
+    }
     for (namespace, name, expected) in [
         (Some("tests"), None, 7),
         (Some("elsewhere"), None, 0),
@@ -148,5 +185,44 @@ fn finds_the_task_of_a_step(db: &Db) {
         s.task_of_step(tasker_model::StepId(987_654_321))
             .expect("read"),
         None
+    );
+}
+
+fn counts_throughput_per_interval(db: &Db) {
+    let store = db.open();
+    store.register_template(&template()).expect("register");
+    let s = store.as_ref();
+    for (state, t) in [
+        (State::Complete, 0),
+        (State::Error, 50),
+        (State::Complete, 120),
+        (State::Error, 250),
+        (State::Complete, 399),
+    ] {
+        task_in_state(s, state, at(t));
+    }
+    let (from, to) = (at(0), at(400));
+    let per_interval = s.throughput(from, to, 4).expect("throughput");
+    // What the chart computed before: the analytics' counts since each edge, differenced.
+    let since = |t| {
+        let m = s.analytics_metrics(t, to).expect("analytics");
+        (m.step_throughput, m.error_count)
+    };
+    let differenced: Vec<(u64, u64)> = (0..4)
+        .map(|k| {
+            let (a, b) = (since(at(k * 100)), since(at(k * 100 + 100)));
+            let b = if k == 3 { (0, 0) } else { b };
+            (a.0 - b.0, a.1 - b.1)
+        })
+        .collect();
+    assert_eq!(per_interval, differenced);
+    let steps = template().step_templates.len() as u64;
+    assert_eq!(
+        per_interval,
+        vec![(steps, 1), (steps, 0), (0, 1), (steps, 0)]
+    );
+    assert_eq!(
+        s.throughput(at(1000), at(2000), 3).expect("throughput"),
+        vec![(0, 0); 3]
     );
 }

@@ -5,7 +5,8 @@
 //! heads the writer reads first), reading a task's state and a whole task back — must
 //! reach rows through indexes, never by a sequential scan of a Tasker table; so must the
 //! listing of unfinished tasks an engine reads at start (`recover`), and pages of the task
-//! listing people read (`list_tasks`: unfiltered, by a state no task is in, by template).
+//! listing people read (`list_tasks`: unfiltered, by a state no task is in, by template, by
+//! a creation time only the newest tasks match, alone and with the other filters).
 //! Nor may it read a
 //! large range of an index (a bitmap scan of a non-selective index reads as much as a
 //! sequential scan: Tasker's index on `sort_key` alone once was). The store is
@@ -161,6 +162,8 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
     settle();
     let before = rows_scanned(&schema);
     let entries_before = index_entries_read(&schema);
+    // Every filled task was created before this (and has a larger id than the runs').
+    let runs_from = Timestamp::now();
     for _ in 0..RUNS {
         run_one(store.as_ref(), &template);
     }
@@ -210,6 +213,29 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
         let page = store.list_tasks(&filter).unwrap();
         assert_eq!(page.len(), TaskFilter::DEFAULT_LIMIT, "{state:?}");
         assert_eq!(page[0].task_id, TaskId(middle.0 - 1), "{state:?}");
+    }
+    // A creation time that only the runs match, alone and with the other filters: walking
+    // the filtered range newest first (the filled tasks' ids are the largest) until a page
+    // is full would read every filled task.
+    for (state, name) in [
+        (None, None),
+        (Some(State::Complete), None),
+        (None, Some("plans")),
+        (Some(State::Complete), Some("plans")),
+        (Some(State::Error), None),
+    ] {
+        let filter = TaskFilter {
+            state,
+            name: name.map(str::to_string),
+            since: Some(runs_from),
+            ..TaskFilter::default()
+        };
+        let page = store.list_tasks(&filter).unwrap();
+        let want = if state == Some(State::Error) { 0 } else { RUNS };
+        assert_eq!(page.len(), want, "{state:?} {name:?}");
+        assert!(page
+            .iter()
+            .all(|t| t.created_at >= runs_from && t.task_id.0 < FILL_BASE));
     }
     // Closing ends the store's connections, which makes the server publish their counts.
     store.close();

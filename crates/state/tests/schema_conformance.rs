@@ -37,13 +37,14 @@ const EARLIER_SQLITE_0001: &str = include_str!("fixtures/sqlite_0001_before_issu
 const PG_0002: &str = include_str!("../migrations/postgres/0002_tasker_core.sql");
 const PG_0003: &str = include_str!("../migrations/postgres/0003_tasker_core_insights.sql");
 
-/// tasker-core's own indexes on Tasker's tables (0003, 0006 for retention, 0007 and 0009 for
-/// listing tasks), the only extra objects allowed there.
-const OWN_INDEXES: [&str; 5] = [
+/// tasker-core's own indexes on Tasker's tables (0003, 0006 for retention, 0007, 0009 and 0010
+/// for listing tasks), the only extra objects allowed there.
+const OWN_INDEXES: [&str; 6] = [
     "tasker_core_step_transitions_finished",
     "tasker_core_task_transitions_finished",
     "tasker_core_task_transitions_head",
     "tasker_core_task_transitions_retention",
+    "tasker_core_tasks_by_creation",
     "tasker_core_tasks_by_template",
 ];
 

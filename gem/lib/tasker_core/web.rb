@@ -51,12 +51,23 @@ module TaskerCore
       # @return [#call, nil]
       attr_accessor :authorize
 
-      # The key the CSRF tokens are signed with: set it, or it is Rails'
-      # `secret_key_base` when Rails runs, else TASKER_WEB_SECRET, else a random one made
-      # once per process (forms then stop working across a restart).
+      # What {secret} says outside development and test when no key is given.
+      SECRET_MISSING = "TaskerCore::Web has no secret to sign its forms with: set TASKER_WEB_SECRET (32 or more " \
+                       "random characters, e.g. from `openssl rand -hex 32`, the same in every process that serves " \
+                       "the dashboard) or TaskerCore::Web.secret = ... (under Rails it is secret_key_base). A key " \
+                       "made up per process would refuse forms posted to another process or after a restart."
+
+      # The key the CSRF tokens are signed with; it must be the same in every process that
+      # serves the dashboard and across restarts, or a form rendered by one is refused by
+      # another. Set it, or it is Rails' `secret_key_base` when Rails runs, else
+      # TASKER_WEB_SECRET. Without any of them: in development and test (as
+      # {Authorization.open_without_hook?} decides) a random key made once per process;
+      # elsewhere an error ({SECRET_MISSING}), so that `tasker-core web` refuses to start and
+      # a mounted dashboard answers every request with that message, rather than break forms.
       # @return [String]
+      # @raise [ConfigurationError] outside development and test with no key
       def secret
-        @secret ||= rails_secret || ENV["TASKER_WEB_SECRET"] || SecureRandom.hex(32)
+        @secret ||= rails_secret || ENV["TASKER_WEB_SECRET"].then { |s| s unless s.to_s.empty? } || made_up_secret
       end
 
       # @param value [String]
@@ -70,6 +81,12 @@ module TaskerCore
       end
 
       private
+
+      def made_up_secret
+        raise ConfigurationError, SECRET_MISSING unless Authorization.open_without_hook?
+
+        SecureRandom.hex(32)
+      end
 
       def rails_secret
         return unless defined?(::Rails) && ::Rails.respond_to?(:application) && ::Rails.application

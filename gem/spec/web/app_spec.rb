@@ -140,6 +140,38 @@ RSpec.describe TaskerCore::Web::App do
     end
   end
 
+  describe "the CSRF key (Web.secret)" do
+    around do |example|
+      saved = ENV.fetch("TASKER_WEB_SECRET", nil)
+      ENV.delete("TASKER_WEB_SECRET")
+      TaskerCore::Web.secret = nil
+      example.run
+    ensure
+      saved ? ENV["TASKER_WEB_SECRET"] = saved : ENV.delete("TASKER_WEB_SECRET")
+      TaskerCore::Web.secret = nil
+    end
+
+    it "is not made up outside development and test: every request says how to set one, nothing is read" do
+      ENV["RACK_ENV"] = "production"
+      TaskerCore::Web.authorize = ->(_) { true }
+      expect { TaskerCore::Web.secret }.to raise_error(TaskerCore::ConfigurationError, /set TASKER_WEB_SECRET/)
+      response = Rack::MockRequest.new(described_class.new(engine: engine)).get("/tasks")
+      expect(response.status).to eq(500)
+      expect(response.body).to include("TASKER_WEB_SECRET").and exclude("web_order")
+    end
+
+    it "is TASKER_WEB_SECRET when set, in production too, so every process signs alike" do
+      ENV["RACK_ENV"] = "production"
+      ENV["TASKER_WEB_SECRET"] = "from-the-environment-#{'e' * 32}"
+      expect(TaskerCore::Web.secret).to eq(ENV.fetch("TASKER_WEB_SECRET"))
+    end
+
+    it "is made up once per process in development, where no key was given" do
+      ENVIRONMENT.each { |k| ENV.delete(k) }
+      expect(TaskerCore::Web.secret).to match(/\A\h{64}\z/)
+    end
+  end
+
   describe "escaping" do
     it "escapes error messages, contexts and echoed filters" do
       body = mock.get("/tasks/#{ids[:error]}").body
@@ -177,6 +209,21 @@ RSpec.describe TaskerCore::Web::App do
       response = mock.get("/")
       expect(response.status).to eq(200)
       expect(response.body).to include('id="health"', "<svg", "Slowest steps", "web_spec/web_order")
+    end
+
+    it "draws the chart from one read of the store, with the analytics' counts per interval" do
+      # A spy, not a stub: calls would go through to the real store. The chart asked the
+      # analytics once per edge (13 queries) before the store counted every interval in one.
+      allow(TaskerCore::Insights::AnalyticsMetrics).to receive(:current).and_call_original
+      engine # the tasks run first
+      now = Time.now
+      buckets = TaskerCore::Web::Throughput.new(engine, now: now).buckets
+      expect(TaskerCore::Insights::AnalyticsMetrics).not_to have_received(:current)
+      expect(buckets.size).to eq(12)
+      hour = TaskerCore::Insights::AnalyticsMetrics.current(since: now - 3600, engine: engine)
+      expect(buckets.sum(&:steps)).to eq(hour.step_throughput).and be_positive
+      expect(buckets.sum(&:errors)).to eq(hour.error_count).and eq(1)
+      expect(buckets.last.steps).to be_positive # the tasks ran just now
     end
 
     it "counts tasks exactly on a small store, and only up to a cap on a large one" do

@@ -46,6 +46,23 @@ RSpec.describe "tasker-core web" do
     end
   end
 
+  it "refuses to start in production without a CSRF key, saying how to set one" do
+    url = SpecStore.isolated_url("web_cli_secret", dir)
+    start_engine(templates: nil, workers: 1, database_url: url).close # a store to open
+    Open3.popen3({ "TASKER_DATABASE_URL" => nil, "RACK_ENV" => "production", "RAILS_ENV" => nil, "APP_ENV" => nil,
+                   "TASKER_WEB_SECRET" => nil }, *command, "-d", url, "--port", "0") do |_in, out, err, wait|
+      # Bounded: a server that starts instead of refusing is stopped and fails the example.
+      unless wait.join(60)
+        Process.kill("TERM", wait.pid)
+        wait.join(10)
+        raise "tasker-core web started without a key: #{out.read}"
+      end
+      expect(wait.value.exitstatus).to eq(1)
+      expect(err.read).to match(/\Atasker-core web: .*set TASKER_WEB_SECRET/)
+      expect(out.read).not_to include("serving")
+    end
+  end
+
   it "refuses a bad port or database URL with one line and status 64" do
     _out, err, status = Open3.capture3(*command, "--port", "http")
     expect([status.exitstatus, err]).to match([64, /--port expects an integer >= 0, got "http"/])

@@ -128,6 +128,17 @@ impl Engine {
         self.store.analytics_metrics(since, Timestamp::now())
     }
 
+    /// Steps completed and tasks failed per interval of `[from, to]` cut into `buckets`,
+    /// oldest first (one query on the SQL stores).
+    pub fn throughput(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        buckets: u32,
+    ) -> TaskerResult<Vec<(u64, u64)>> {
+        self.store.throughput(from, to, buckets)
+    }
+
     /// The slowest finished steps `query` selects (a query).
     pub fn slowest_steps(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestStep>> {
         self.store.slowest_steps(query)

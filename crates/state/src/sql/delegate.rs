@@ -66,6 +66,14 @@ macro_rules! delegate_store {
             ) -> tasker_model::TaskerResult<$crate::insights::AnalyticsMetrics> {
                 self.0.analytics_metrics(since, now)
             }
+            fn throughput(
+                &self,
+                from: tasker_model::Timestamp,
+                to: tasker_model::Timestamp,
+                buckets: u32,
+            ) -> tasker_model::TaskerResult<Vec<(u64, u64)>> {
+                self.0.throughput(from, to, buckets)
+            }
             fn slowest_steps(
                 &self,
                 query: &$crate::insights::SlowQuery,

@@ -13,6 +13,15 @@
 //!   `complete` with a namespace or name goes by template (complete is most of a history);
 //! - a namespace or name: the matching templates ([`ListSql::templates`]), then a page of
 //!   each one's tasks ([`ListSql::of_template`]), merged newest first.
+//!
+//! A creation time (`since`) first reads the tasks created at or after it, oldest first, from
+//! their index by creation time ([`ListSql::created_since`], migrations `postgres/0010`,
+//! `sqlite/0007`), at most [`SINCE_SET`] + 1 of them. When they are at most [`SINCE_SET`],
+//! the page comes from those tasks alone ([`ListSql::in_set`]), whatever the other filters:
+//! the cost is bounded by [`SINCE_SET`], not by how many older tasks the other filters
+//! match. (Task ids are not in creation order across processes, which reserve ids in blocks,
+//! so the time cannot be turned into an id bound.) When more tasks were created since, the
+//! statement of the other filters answers as without `since`, checking the time per row.
 
 use crate::listing::{TaskFilter, TaskListing};
 use crate::sql::codec::{parse_state, ReadError};
@@ -37,9 +46,25 @@ pub(crate) struct ListSql {
     /// As `tasks`, for the tasks of template (named task) `$3` instead of a namespace and
     /// name: `task_id < $1`, state `$2`, created at or after `$4`, at most `$5`.
     pub(crate) of_template: &'static str,
+    /// `task_id` of the tasks created at or after `$1`, oldest first, at most `$2`, from the
+    /// index by creation time.
+    pub(crate) created_since: &'static str,
+    /// As `tasks`, for the tasks whose ids are in `$7` (a [`Param::Ids`], at most
+    /// [`SINCE_SET`]): each looked up by its primary key.
+    pub(crate) in_set: &'static str,
     /// `task_id` of the step `$1`.
     pub(crate) task_of_step: &'static str,
+    /// The overview's chart: `bucket, steps, errors` for the intervals of `[$1, $2]` (from,
+    /// to) that have any, an interval being `(micros - $3) / $4` (from in microseconds, the
+    /// width) at most `$5 - 1` (the last bucket): the step transitions and task transitions
+    /// [`Store::analytics_metrics`](crate::Store::analytics_metrics) counts as completed
+    /// steps and failed tasks, read from the same index ranges, in one statement.
+    pub(crate) throughput: &'static str,
 }
+
+/// The most tasks created since a `since` filter's time that are listed from their ids
+/// alone (see the file comment).
+pub(crate) const SINCE_SET: usize = 1000;
 
 /// A database that can list tasks: its statements.
 pub(crate) trait Listing: Dialect {
@@ -76,6 +101,37 @@ impl<D: InsightRows + Listing> SqlStore<D> {
         let since = filter.since.unwrap_or(Timestamp(0));
         self.read(doing, || async {
             let mut conn = self.inner.db.begin_read().await?;
+            let params = [
+                Param::Int(before),
+                Param::OptText(state),
+                Param::OptText(filter.namespace.as_deref()),
+                Param::OptText(filter.name.as_deref()),
+                Param::Time(since),
+                Param::Int(limit),
+            ];
+            if filter.since.is_some() {
+                let bound = Param::Int(SINCE_SET as i64 + 1);
+                let ids = D::rows(
+                    &mut conn,
+                    D::LIST.created_since,
+                    &[Param::Time(since), bound],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect::<Result<Vec<i64>, _>>()
+                .map_err(ReadError::from)?;
+                if ids.len() <= SINCE_SET {
+                    let mut with_ids = params.to_vec();
+                    with_ids.push(Param::Ids(ids));
+                    let rows = D::rows_planned(&mut conn, D::LIST.in_set, &with_ids).await?;
+                    D::end_read(conn).await?;
+                    return rows
+                        .iter()
+                        .map(listing)
+                        .collect::<Result<Vec<_>, ReadError>>();
+                }
+            }
             let sql = match plan(filter) {
                 Plan::Tasks => D::LIST.tasks,
                 Plan::Pending => D::LIST.pending,
@@ -113,14 +169,6 @@ impl<D: InsightRows + Listing> SqlStore<D> {
                     return Ok(tasks);
                 }
             };
-            let params = [
-                Param::Int(before),
-                Param::OptText(state),
-                Param::OptText(filter.namespace.as_deref()),
-                Param::OptText(filter.name.as_deref()),
-                Param::Time(since),
-                Param::Int(limit),
-            ];
             // Planned per call (PostgreSQL): a generic plan once sorted every task of a
             // template for each page.
             let rows = D::rows_planned(&mut conn, sql, &params).await?;
@@ -128,6 +176,42 @@ impl<D: InsightRows + Listing> SqlStore<D> {
             rows.iter()
                 .map(listing)
                 .collect::<Result<Vec<_>, ReadError>>()
+        })
+    }
+
+    /// See [`Store::throughput`](crate::Store::throughput).
+    pub(crate) fn throughput(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        buckets: u32,
+    ) -> TaskerResult<Vec<(u64, u64)>> {
+        let doing = || "counting steps and failures per interval".to_string();
+        let n = i64::from(buckets.max(1));
+        let width = ((to.0 - from.0) / n).max(1);
+        self.read(doing, || async {
+            let mut conn = self.inner.db.begin_read().await?;
+            let params = [
+                Param::Time(from),
+                Param::Time(to),
+                Param::Int(from.0),
+                Param::Int(width),
+                Param::Int(n),
+            ];
+            let rows = D::rows(&mut conn, D::LIST.throughput, &params).await?;
+            D::end_read(conn).await?;
+            let mut counts = vec![(0u64, 0u64); n as usize];
+            for row in &rows {
+                let (bucket, steps, errors): (i64, i64, i64) = (
+                    row.get(0).map_err(ReadError::from)?,
+                    row.get(1).map_err(ReadError::from)?,
+                    row.get(2).map_err(ReadError::from)?,
+                );
+                let slot = usize::try_from(bucket.clamp(0, n - 1)).unwrap_or(0);
+                counts[slot].0 += u64::try_from(steps).unwrap_or(0);
+                counts[slot].1 += u64::try_from(errors).unwrap_or(0);
+            }
+            Ok::<_, ReadError>(counts)
         })
     }
 

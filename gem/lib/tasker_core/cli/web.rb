@@ -37,6 +37,9 @@ module TaskerCore
 
       def perform(engine)
         require_relative "../web"
+        # Before listening: outside development and test a missing key stops the command
+        # here, with the message saying how to set one (Web.secret).
+        TaskerCore::Web.secret
         server = TaskerCore::Web::Server.new(TaskerCore::Web::App.new(engine: engine), host: @bind, port: @port, log: @err)
         begin
           server.start

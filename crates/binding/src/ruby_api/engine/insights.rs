@@ -129,6 +129,22 @@ impl Engine {
         })
     }
 
+    /// `[[steps completed, tasks failed], …]` per interval of `[from_us, to_us]` cut into
+    /// `buckets`, oldest first (the dashboard's chart; one query on the SQL stores).
+    pub(super) fn throughput(
+        ruby: &Ruby,
+        rb_self: &Self,
+        from_us: i64,
+        to_us: i64,
+        buckets: u32,
+    ) -> Result<Value, Error> {
+        query(ruby, || {
+            rb_self
+                .inner
+                .throughput(Timestamp(from_us), Timestamp(to_us), buckets)
+        })
+    }
+
     /// The slowest finished rows: `kind` is "steps", "step_groups" or "tasks"; rows
     /// finished at or after `since_us`, at most `limit`, filtered by template when given.
     #[allow(clippy::too_many_arguments)]

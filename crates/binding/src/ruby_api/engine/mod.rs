@@ -466,6 +466,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         // Stored Insights (insights.rs).
         "stored_health" => (Engine::stored_health, 0),
         "analytics_metrics" => (Engine::analytics_metrics, 1),
+        "throughput" => (Engine::throughput, 3),
         "slowest" => (Engine::slowest, 6),
         "processes" => (Engine::processes, 0),
         // Deleting expired finished tasks (retention.rs).

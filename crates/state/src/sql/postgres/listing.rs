@@ -102,6 +102,40 @@ WHERE t.named_task_id = $3 AND t.task_id < $1 AND t.created_at >= $4
 ORDER BY t.task_id DESC LIMIT $5",
             page_rows!()
         ),
+        created_since: "SELECT task_id FROM tasker_tasks WHERE created_at >= $1 \
+                        ORDER BY created_at, task_id LIMIT $2",
+        // The ids first (a nested loop on the primary key from at most SINCE_SET ids, then
+        // a sort of those), never a walk of the primary key filtered by the set.
+        in_set: concat!(
+            "WITH page AS MATERIALIZED (
+SELECT t.task_id FROM unnest($7::int8[]) AS s(id)
+JOIN tasker_tasks t ON t.task_id = s.id
+WHERE t.task_id < $1 AND t.created_at >= $5
+  AND ($2::text IS NULL OR ",
+            state_of_t!(),
+            " = $2)",
+            template_filters!(),
+            "
+ORDER BY t.task_id DESC LIMIT $6",
+            page_rows!()
+        ),
         task_of_step: "SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = $1",
+        // The WHEREs are the analytics' (postgres/insights.rs), so the same partial indexes
+        // on the finished transitions serve them.
+        throughput:
+            "SELECT LEAST(((extract(epoch FROM c.at) * 1000000)::int8 - $3::int8) / $4::int8, \
+                            $5::int8 - 1) AS bucket, \
+                            sum(c.steps)::int8, sum(c.errors)::int8 \
+                     FROM (SELECT f.created_at AS at, 1 AS steps, 0 AS errors \
+                           FROM tasker_workflow_step_transitions f \
+                           WHERE f.most_recent AND f.to_state IN ('complete', 'error') \
+                             AND f.to_state = 'complete' \
+                             AND f.created_at >= $1 AND f.created_at <= $2 \
+                           UNION ALL \
+                           SELECT f.created_at, 0, 1 FROM tasker_task_transitions f \
+                           WHERE f.most_recent AND f.to_state IN ('complete', 'error') \
+                             AND f.to_state = 'error' \
+                             AND f.created_at >= $1 AND f.created_at <= $2) c \
+                     GROUP BY 1",
     };
 }

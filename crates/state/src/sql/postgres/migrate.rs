@@ -44,6 +44,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_tasker_core_listing_by_template.sql",
         include_str!("../../../migrations/postgres/0009_tasker_core_listing_by_template.sql"),
     ),
+    (
+        "0010_tasker_core_listing_by_creation.sql",
+        include_str!("../../../migrations/postgres/0010_tasker_core_listing_by_creation.sql"),
+    ),
 ];
 
 /// Serialises schema changes of engines starting at the same time: "tskm".

@@ -86,6 +86,38 @@ impl Listing for SqliteDb {
                AND t.created_at >= ?4 \
              ORDER BY t.task_id DESC LIMIT ?5"
         ),
+        created_since: "SELECT task_id FROM tasker_tasks INDEXED BY tasker_core_tasks_by_creation \
+                        WHERE created_at >= ?1 ORDER BY created_at, task_id LIMIT ?2",
+        // CROSS JOIN: the ids first, each task looked up by its primary key, then sorted.
+        in_set: concat!(
+            columns!(),
+            "FROM json_each(?7) AS s CROSS JOIN tasker_tasks t ON t.task_id = s.value ",
+            names!(),
+            head!(),
+            "WHERE t.task_id < ?1 ",
+            filters!(),
+            "ORDER BY t.task_id DESC LIMIT ?6"
+        ),
         task_of_step: "SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = ?1",
+        // The WHEREs are the analytics' (sqlite/insights.rs), so the same partial indexes on
+        // the finished transitions serve them (named for the tasks': SQLite otherwise took
+        // the listing's head index, a whole state's range); the time in microseconds as
+        // insights.rs computes it from the DATETIME text.
+        throughput: "SELECT min(((CAST(strftime('%s', c.at) AS INTEGER) * 1000000 \
+                                 + CAST(substr(substr(c.at, 21) || '000000', 1, 6) AS INTEGER)) \
+                                 - ?3) / ?4, ?5 - 1) AS bucket, \
+                            sum(c.steps), sum(c.errors) \
+                     FROM (SELECT f.created_at AS at, 1 AS steps, 0 AS errors \
+                           FROM tasker_workflow_step_transitions f \
+                           WHERE f.most_recent AND f.to_state IN ('complete', 'error') \
+                             AND f.to_state = 'complete' \
+                             AND f.created_at >= ?1 AND f.created_at <= ?2 \
+                           UNION ALL \
+                           SELECT f.created_at, 0, 1 FROM tasker_task_transitions f \
+                           INDEXED BY tasker_core_task_transitions_finished \
+                           WHERE f.most_recent AND f.to_state IN ('complete', 'error') \
+                             AND f.to_state = 'error' \
+                             AND f.created_at >= ?1 AND f.created_at <= ?2) c \
+                     GROUP BY 1",
     };
 }

@@ -56,6 +56,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_tasker_core_listing.sql",
         include_str!("../../../migrations/sqlite/0006_tasker_core_listing.sql"),
     ),
+    (
+        "0007_tasker_core_listing_by_creation.sql",
+        include_str!("../../../migrations/sqlite/0007_tasker_core_listing_by_creation.sql"),
+    ),
 ];
 
 /// How long a statement waits for another connection's write lock.

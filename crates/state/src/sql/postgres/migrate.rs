@@ -44,6 +44,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_tasker_core_listing_by_template.sql",
         include_str!("../../../migrations/postgres/0009_tasker_core_listing_by_template.sql"),
     ),
+    (
+        "0011_tasker_core_task_priorities.sql",
+        include_str!("../../../migrations/postgres/0011_tasker_core_task_priorities.sql"),
+    ),
 ];
 
 /// Serialises schema changes of engines starting at the same time: "tskm".

@@ -56,6 +56,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_tasker_core_listing.sql",
         include_str!("../../../migrations/sqlite/0006_tasker_core_listing.sql"),
     ),
+    (
+        "0008_tasker_core_task_priorities.sql",
+        include_str!("../../../migrations/sqlite/0008_tasker_core_task_priorities.sql"),
+    ),
 ];
 
 /// How long a statement waits for another connection's write lock.

@@ -151,6 +151,22 @@ pub(super) async fn write(
             json_rows(&rows),
             Expect::Nothing,
         );
+        // Non-zero priorities (`tasker_core_task_priorities`): no statement when every new
+        // task has the default 0.
+        let priorities: Vec<_> = plan
+            .new_tasks
+            .iter()
+            .filter(|t| t.record.priority != 0)
+            .map(|t| (t.record.task_id.0, t.record.priority))
+            .collect();
+        if !priorities.is_empty() {
+            script.push(
+                "INSERT INTO tasker_core_task_priorities (task_id, priority) \
+                 SELECT value ->> 0, value ->> 1 FROM jsonb_each(?)",
+                json_rows(&priorities),
+                Expect::Nothing,
+            );
+        }
     }
     if !plan.new_steps.is_empty() {
         let rows: Vec<_> = plan

@@ -347,7 +347,6 @@ impl Handler<StepFinished> for Orchestrator {
         let mut fx = self.effects();
         let dispatch = !self.stopping;
         self.gate.finished(msg.step);
-        self.disarm_deadline(&msg.step);
         let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
             self.refill();
             return;

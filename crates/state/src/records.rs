@@ -19,6 +19,10 @@ pub struct TaskRecord {
     pub requested_at: Timestamp,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The task's priority (higher first when its steps wait for workers). Not a Tasker
+    /// column: the SQL stores keep a non-zero one in `tasker_core_task_priorities`, written
+    /// with the task's row and read back with it.
+    pub priority: i32,
 }
 
 /// A `tasker_workflow_steps` row, plus the step's name and position in its template.
@@ -59,6 +63,7 @@ impl TaskRecord {
             requested_at: at,
             created_at: at,
             updated_at: at,
+            priority: 0,
         }
     }
 }

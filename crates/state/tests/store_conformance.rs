@@ -34,6 +34,7 @@ suite!(
     an_amendment_keeps_the_state_and_appends_a_row,
     health_counted_in_background_is_a_count_of_then,
     a_task_of_a_template_registered_again_with_other_steps_still_commits,
+    a_task_priority_reads_back_with_its_task,
 );
 
 fn at(micros: i64) -> Timestamp {
@@ -49,6 +50,27 @@ fn store_with_task(db: &Db) -> (Arc<dyn Store>, TaskView) {
     let id = create_task(store.as_ref(), &template, at(0)).task.task_id;
     let view = store.task(id).expect("read").expect("exists");
     (store, view)
+}
+
+/// A priority is not a Tasker column: the SQL stores keep a non-zero one in
+/// `tasker_core_task_priorities`, written in the task's batch, read back with the task.
+fn a_task_priority_reads_back_with_its_task(db: &Db) {
+    let store = db.open();
+    let template = template();
+    store.register_template(&template).expect("register");
+    let mut batch = Vec::new();
+    let mut ids = Vec::new();
+    for (i, priority) in [7, 0, -3, i32::MAX].into_iter().enumerate() {
+        let mut new = new_task(store.as_ref(), &template, at(i as i64));
+        new.task.priority = priority;
+        ids.push((new.task.task_id, priority));
+        batch.push(Change::CreateTask(Box::new(new)));
+    }
+    apply(store.as_ref(), batch).expect("create");
+    for (id, priority) in ids {
+        let view = store.task(id).expect("read").expect("exists");
+        assert_eq!(view.task.priority, priority, "task {id}");
+    }
 }
 
 fn a_created_task_reads_back_whole(db: &Db) {

@@ -131,6 +131,27 @@ RSpec.describe "Schedules" do
     expect(second.wait_for_task(id, timeout: 20).state).to eq("complete")
   end
 
+  # Issue 17: a task waiting for its run_at holds none of a worker's `max_tasks` room. Only
+  # PostgreSQL workers claim (and so have that limit); on SQLite and memory: a process runs
+  # what it submits, and the example above shows a plain task starting beside a delayed one.
+  it "leaves a client's waiting run_at tasks unclaimed, so they take no worker's max_tasks room" do
+    skip "only PostgreSQL workers claim tasks (max_tasks)" unless SpecStore.postgres?
+    start_engine(templates: templates, workers: 1, database_url: url, recover: true, max_tasks: 1, claim_interval: 0.2)
+    client = start_engine(templates: templates, workers: 0, database_url: url, role: :client)
+    # Far ahead: a worker that claimed one of them would have no room left for 10 minutes.
+    far = Array.new(3) { |i| client.submit_task("scheduled_pair", { "n" => 10 + i }, run_at: Time.now + 600, durable: true) }
+    soon_at = Time.now + 1
+    soon = client.submit_task("scheduled_pair", { "n" => 20 }, run_at: soon_at, durable: true)
+    plain = client.submit_task("scheduled_pair", { "n" => 21 }, durable: true)
+
+    expect(client.wait_for_task(plain, timeout: 20).state).to eq("complete")
+    expect(client.wait_for_task(soon, timeout: 20).state).to eq("complete")
+    expect(start_times([plain, soon])[soon]).to be >= soon_at.to_f
+    # The far tasks wait in the store, claimed by nobody.
+    expect(TaskerCore::Insights::Processes.all(engine: client).sum(&:claimed_tasks)).to eq(0)
+    expect(far.map { |id| client.task_state(id) }).to all(satisfy { |st| %w[pending in_progress].include?(st) })
+  end
+
   context "with a cron schedule" do
     let(:every_second) { { "every_second" => { cron: "* * * * * *", task: "scheduled_pair", context: { "from" => "cron" } } } }
 

@@ -68,7 +68,8 @@ pub struct TaskOrigin {
     pub identity_hash: Option<String>,
     /// No step starts before this time (`submit_task(run_at:/delay:)`, see `schedule.rs`).
     pub run_at: Option<Timestamp>,
-    /// Higher first when steps wait for workers (see `gate`); kept in memory only.
+    /// Higher first when steps wait for workers (see `gate`); stored with the task
+    /// (`TaskRecord::priority`), so a recovered or claimed task keeps it.
     pub priority: i32,
 }
 
@@ -109,8 +110,8 @@ pub struct LiveTask {
     /// coordinator's `max_parallel_steps`); ready steps beyond it wait in `deferred`.
     pub(crate) max_parallel: Option<u32>,
     pub(crate) deferred: Vec<u32>,
-    /// Its steps' priority in the dispatch gate (higher first; 0 for a recovered task:
-    /// Tasker's tables have no column for it).
+    /// Its steps' priority in the dispatch gate (higher first), as submitted; a recovered
+    /// or claimed task reads it back from the store (`TaskRecord::priority`).
     pub(crate) priority: i32,
     pub(crate) last_error: Option<(String, String)>,
     /// No step is handed out before this time (`schedule.rs`).
@@ -179,6 +180,7 @@ impl LiveTask {
                 source_system: origin.source_system,
                 reason: origin.reason,
                 tags: origin.tags.unwrap_or_else(|| json!([])),
+                priority,
                 ..TaskRecord::new(id, template.key.clone(), context.clone(), now)
             },
             steps: records,

@@ -89,7 +89,7 @@ impl LiveTask {
             route: None,
             max_parallel: None,
             deferred: Vec::new(),
-            priority: 0,
+            priority: view.task.priority,
             last_error,
             run_at: super::schedule::stored_run_at(view, now),
         };

@@ -3,46 +3,88 @@
 //! removes it; when one passes first, the attempt is taken out of the in-flight registry and
 //! failed with `TaskerCore::TimeoutError` (the rule is `LiveTask::time_out`).
 //!
-//! Deadlines wait in one ordered queue under a single timer on the actor's clock, armed for
-//! the earliest: arming or removing one is a map and a set operation, not a timer future
-//! per step (actix polls every future a context holds on each of its wake-ups).
+//! Deadlines wait in queues under a single timer on the actor's clock, armed for the
+//! earliest: one queue per distinct timeout, in arming order, which is deadline order (the
+//! clock is monotonic and every entry of a queue adds the same timeout). Arming is a push at
+//! a queue's back; a report removes nothing. An entry is checked against its task when it
+//! comes due ([`LiveTask::is_running_attempt`], then the in-flight registry), so one whose
+//! attempt reported is dropped then; and the queues are compacted, dropping such entries,
+//! whenever they hold twice the live ones of the last compaction plus [`COMPACT_SLACK`]
+//! (amortised: at most about two checks per armed attempt, and memory bounded by the live
+//! attempts, not by the step rate times the timeout). This replaced a map and an ordered
+//! set updated on every start and every report, which cost the engine about 600-800
+//! instructions per timed attempt (docs/benchmarks.md, "Step timeouts in use").
 //!
 //! The engine enforces the deadline itself, whatever the worker does: a handler stuck in C
 //! code, a dead thread or a Ractor that never returns cannot keep a step in progress. It must
 //! not decide the failure's consequences (retry, task failure): those are `LiveTask`'s.
-//! When no step has a timeout, nothing here runs beyond an `is_empty` check per report.
+//! When no step has a timeout, nothing here runs.
+//!
+//! [`LiveTask::is_running_attempt`]: crate::live_task::LiveTask::is_running_attempt
 
 use super::{Orchestrator, StepsStarted};
 use crate::inflight::InflightStep;
-use crate::live_task::Effects;
+use crate::live_task::{Effects, LiveTask};
 use actix::prelude::*;
 use rustc_hash::FxHashMap;
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tasker_model::{Execution, TaskId, Timestamp};
 
-/// The armed deadlines: by (task, step index), the attempt, its deadline and its timeout;
-/// the same ordered by deadline; and the one timer, armed for the earliest.
+/// Entries the queues may hold beyond twice the live ones before they are compacted.
+const COMPACT_SLACK: usize = 4096;
+
+/// One armed attempt: its deadline, the step, and when the attempt started (a step whose
+/// attempts were reset by a manual operation may run the same attempt number again; the
+/// start time tells the runs apart).
+struct Armed {
+    at: Instant,
+    step: InflightStep,
+    started: Timestamp,
+}
+
+/// The armed deadlines: per distinct timeout, the attempts armed with it, earliest first;
+/// and the one timer, armed for the earliest of all.
 #[derive(Default)]
 pub(super) struct Deadlines {
-    armed: FxHashMap<(TaskId, u32), (u32, Instant, Duration)>,
-    queue: BTreeSet<(Instant, TaskId, u32)>,
+    queues: Vec<(Duration, VecDeque<Armed>)>,
+    /// Entries in all queues, and how many trigger the next compaction.
+    len: usize,
+    compact_at: usize,
     timer: Option<(Instant, SpawnHandle)>,
 }
 
 impl Deadlines {
-    /// Removes the deadline of (task, index) when it is `attempt`'s; returns it.
-    fn remove(&mut self, task: TaskId, index: u32, attempt: u32) -> Option<(Instant, Duration)> {
-        match self.armed.get(&(task, index)) {
-            Some(&(a, at, timeout)) if a == attempt => {
-                self.armed.remove(&(task, index));
-                self.queue.remove(&(at, task, index));
-                Some((at, timeout))
-            }
-            _ => None,
-        }
+    /// The queue with the earliest front entry, and that entry's time.
+    fn earliest(&self) -> Option<(usize, Instant)> {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter_map(|(q, (_, queue))| queue.front().map(|a| (q, a.at)))
+            .min_by_key(|(_, at)| *at)
     }
+
+    /// The earliest entry, taken out when it is due at `now`, with its timeout.
+    fn pop_due(&mut self, now: Instant) -> Option<(Armed, Duration)> {
+        let (q, at) = self.earliest()?;
+        if at > now {
+            return None;
+        }
+        let (timeout, queue) = &mut self.queues[q];
+        let armed = queue.pop_front().expect("a front entry");
+        self.len -= 1;
+        Some((armed, *timeout))
+    }
+}
+
+/// Whether the attempt `a` armed is still running: the same attempt, started at the same
+/// time, in progress and handed out.
+fn running(tasks: &FxHashMap<TaskId, LiveTask>, a: &Armed) -> bool {
+    tasks.get(&a.step.task_id).is_some_and(|t| {
+        t.is_running_attempt(a.step.index, a.step.attempt)
+            && t.steps[a.step.index as usize].started_at == Some(a.started)
+    })
 }
 
 impl Orchestrator {
@@ -75,41 +117,53 @@ impl Orchestrator {
         // One clock read per batch: its steps were taken together.
         let now = Instant::now();
         for (s, t) in timed {
-            self.arm_deadline(s, t, now, ctx);
+            self.arm_deadline(s, t, now, msg.at, ctx);
         }
     }
 
-    /// Gives a started attempt its deadline, `timeout` from `now`.
-    pub(super) fn arm_deadline(
+    /// Gives an attempt started at `started` its deadline, `timeout` from `now` (`now`
+    /// never earlier than an earlier call's: the queues stay in deadline order).
+    fn arm_deadline(
         &mut self,
         step: InflightStep,
         timeout: Duration,
         now: Instant,
+        started: Timestamp,
         ctx: &mut Context<Self>,
     ) {
-        let at = now + timeout;
         let d = &mut self.deadlines;
-        let key = (step.task_id, step.index);
-        if let Some((_, old, _)) = d.armed.insert(key, (step.attempt, at, timeout)) {
-            d.queue.remove(&(old, step.task_id, step.index));
+        let at = now + timeout;
+        let q = match d.queues.iter().position(|(t, _)| *t == timeout) {
+            Some(q) => q,
+            None => {
+                d.queues.push((timeout, VecDeque::new()));
+                d.queues.len() - 1
+            }
+        };
+        d.queues[q].1.push_back(Armed { at, step, started });
+        d.len += 1;
+        if d.len > d.compact_at {
+            self.compact_deadlines();
         }
-        d.queue.insert((at, step.task_id, step.index));
         self.arm_timer(ctx);
     }
 
-    /// Removes the deadline of a reported attempt, if it has one. The timer stays: when it
-    /// fires with nothing due, it is armed again for the earliest deadline left.
-    pub(super) fn disarm_deadline(&mut self, step: &InflightStep) {
-        if self.deadlines.armed.is_empty() {
-            return;
+    /// Drops the entries whose attempt is no longer running (it reported, or its task is
+    /// gone), and sets when to compact next.
+    fn compact_deadlines(&mut self) {
+        let tasks = &self.tasks;
+        let d = &mut self.deadlines;
+        for (_, queue) in &mut d.queues {
+            queue.retain(|a| running(tasks, a));
         }
-        self.deadlines
-            .remove(step.task_id, step.index, step.attempt);
+        d.queues.retain(|(_, queue)| !queue.is_empty());
+        d.len = d.queues.iter().map(|(_, queue)| queue.len()).sum();
+        d.compact_at = 2 * d.len + COMPACT_SLACK;
     }
 
     /// Arms the timer for the earliest deadline unless it is armed for that time or sooner.
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
-        let Some(&(first, _, _)) = self.deadlines.queue.first() else {
+        let Some((_, first)) = self.deadlines.earliest() else {
             return;
         };
         if let Some((at, handle)) = self.deadlines.timer {
@@ -126,21 +180,14 @@ impl Orchestrator {
         self.deadlines.timer = Some((first, handle));
     }
 
-    /// Fails every attempt whose deadline has passed, then arms the timer for the next.
+    /// Fails every attempt whose deadline has passed (entries whose attempt reported are
+    /// dropped by `deadline_passed`'s checks), then arms the timer for the next.
     fn deadlines_passed(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        while let Some(&(at, task_id, index)) = self.deadlines.queue.first() {
-            if at > now {
-                break;
+        while let Some((armed, timeout)) = self.deadlines.pop_due(now) {
+            if running(&self.tasks, &armed) {
+                self.deadline_passed(armed.step, timeout, ctx);
             }
-            let (attempt, _, timeout) = self.deadlines.armed[&(task_id, index)];
-            self.deadlines.remove(task_id, index, attempt);
-            let step = InflightStep {
-                task_id,
-                index,
-                attempt,
-            };
-            self.deadline_passed(step, timeout, ctx);
         }
         self.arm_timer(ctx);
     }

@@ -121,7 +121,8 @@ pub struct Operate {
     pub reply: Sender<TaskerResult<()>>,
 }
 
-/// Answers how many tasks this engine drives.
+/// Answers how many tasks this engine drives, not counting those waiting for their
+/// `run_at` (a scheduled task holds no slot of `ClaimSettings::max_tasks` while it waits).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CountLive(pub Sender<usize>);
@@ -277,7 +278,13 @@ impl Handler<CountLive> for Orchestrator {
     type Result = ();
 
     fn handle(&mut self, msg: CountLive, _ctx: &mut Self::Context) {
-        let _ = msg.0.send(self.tasks.len());
+        let now = Timestamp::now();
+        let waiting = self
+            .tasks
+            .values()
+            .filter(|t| t.run_at.is_some_and(|at| at > now))
+            .count();
+        let _ = msg.0.send(self.tasks.len() - waiting);
     }
 }
 
@@ -340,7 +347,6 @@ impl Handler<StepFinished> for Orchestrator {
         let mut fx = self.effects();
         let dispatch = !self.stopping;
         self.gate.finished(msg.step);
-        self.disarm_deadline(&msg.step);
         let Some(task) = self.tasks.get_mut(&msg.step.task_id) else {
             self.refill();
             return;

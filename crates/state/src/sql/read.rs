@@ -70,7 +70,7 @@ pub(crate) async fn task<D: Dialect>(db: &D, id: TaskId) -> Result<Option<TaskRo
 }
 
 /// A task from `named_task_id, namespace, name, version, context, initiator, source_system,
-/// reason, tags, complete, requested_at, created_at, updated_at`.
+/// reason, tags, complete, requested_at, created_at, updated_at, priority`.
 fn task_record(row: &impl ReadRow, id: TaskId) -> Result<TaskRecord, ReadError> {
     Ok(TaskRecord {
         task_id: id,
@@ -88,6 +88,8 @@ fn task_record(row: &impl ReadRow, id: TaskId) -> Result<TaskRecord, ReadError> 
         requested_at: row.time(10)?,
         created_at: row.time(11)?,
         updated_at: row.time(12)?,
+        // Written from an i32 (`write.rs`), so it fits.
+        priority: row.opt_int(13)?.unwrap_or(0) as i32,
     })
 }
 

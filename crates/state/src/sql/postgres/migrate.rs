@@ -48,6 +48,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_tasker_core_listing_by_creation.sql",
         include_str!("../../../migrations/postgres/0010_tasker_core_listing_by_creation.sql"),
     ),
+    (
+        "0011_tasker_core_task_priorities.sql",
+        include_str!("../../../migrations/postgres/0011_tasker_core_task_priorities.sql"),
+    ),
 ];
 
 /// Serialises schema changes of engines starting at the same time: "tskm".

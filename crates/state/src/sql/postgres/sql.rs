@@ -13,10 +13,11 @@ pub(super) const STATEMENTS: Statements = Statements {
     read: TaskReads {
         task: "SELECT t.named_task_id::bigint, ns.name, nt.name, nt.version, t.context::text, \
                       t.initiator, t.source_system, t.reason, t.tags::text, t.complete, \
-                      t.requested_at, t.created_at, t.updated_at \
+                      t.requested_at, t.created_at, t.updated_at, COALESCE(p.priority, 0) \
                FROM tasker_tasks t \
                JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
                JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
+               LEFT JOIN tasker_core_task_priorities p ON p.task_id = t.task_id \
                WHERE t.task_id = $1",
         transitions: "SELECT task_id, from_state, to_state, metadata::text, sort_key, \
                              most_recent, created_at \

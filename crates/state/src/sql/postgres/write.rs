@@ -265,6 +265,28 @@ fn insert_tasks(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
                  tags, context, identity_hash, created_at, updated_at)",
         12,
     );
+    insert_priorities(st, plan)
+}
+
+/// The non-zero priorities of the new tasks (`tasker_core_task_priorities`), in the task's
+/// statement; nothing at all is bound when every new task has the default 0.
+fn insert_priorities(st: &mut Statement, plan: &Plan) -> Result<(), sqlx::Error> {
+    let rows: Vec<(i64, i32)> = plan
+        .new_tasks
+        .iter()
+        .filter(|t| t.record.priority != 0)
+        .map(|t| (t.record.task_id.0, t.record.priority))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    st.bind_column(&rows, |r| r.0)?;
+    st.bind_column(&rows, |r| r.1)?;
+    st.cte(
+        "INSERT INTO tasker_core_task_priorities (task_id, priority) \
+         SELECT u.id, u.priority FROM UNNEST($1::int8[], $2::int4[]) AS u(id, priority)",
+        2,
+    );
     Ok(())
 }
 

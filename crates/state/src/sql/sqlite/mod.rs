@@ -60,6 +60,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_tasker_core_listing_by_creation.sql",
         include_str!("../../../migrations/sqlite/0007_tasker_core_listing_by_creation.sql"),
     ),
+    (
+        "0008_tasker_core_task_priorities.sql",
+        include_str!("../../../migrations/sqlite/0008_tasker_core_task_priorities.sql"),
+    ),
 ];
 
 /// How long a statement waits for another connection's write lock.

@@ -172,6 +172,20 @@ pub(super) async fn write(
         },
         Expect::Nothing,
     );
+    // Non-zero priorities (`tasker_core_task_priorities`): no statement when every new task
+    // has the default 0.
+    let priorities: Vec<_> = plan
+        .new_tasks
+        .iter()
+        .filter(|t| t.record.priority != 0)
+        .collect();
+    script.push(
+        "INSERT INTO tasker_core_task_priorities (task_id, priority) \
+         SELECT value ->> 0, value ->> 1 FROM jsonb_each(?)",
+        &priorities,
+        |t| (t.record.task_id.0, t.record.priority),
+        Expect::Nothing,
+    );
     script.push(
         "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, \
             retryable, retry_limit, in_process, processed, processed_at, attempts, \

@@ -130,7 +130,9 @@ impl Owner {
 
     /// Claims up to `limit` unfinished tasks no live process holds (unclaimed ones, and
     /// those of dead processes), oldest first; tasks other engines are claiming at the same
-    /// moment are skipped, not waited for.
+    /// moment are skipped, not waited for. A task submitted with a `run_at` still ahead (a
+    /// step that never ran, held by its backoff columns: the engine's `schedule.rs`) is left
+    /// for a round after that time, so it takes no engine's room while it waits.
     pub(crate) async fn claim_available(
         &self,
         pool: &PgPool,
@@ -148,6 +150,10 @@ impl Owner {
                       ON tr.task_id = t.task_id AND tr.most_recent \
                     WHERE t.complete = false \
                       AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
+                      AND NOT EXISTS (SELECT 1 FROM tasker_workflow_steps ws \
+                        WHERE ws.task_id = t.task_id AND ws.attempts = 0 AND NOT ws.processed \
+                          AND ws.last_attempted_at \
+                              + make_interval(secs => ws.backoff_request_seconds) > $2) \
                       AND NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c WHERE c.task_id = t.task_id AND ",
                 owner_alive!("$3", "$4"),
                 ") ORDER BY t.task_id LIMIT $5 FOR UPDATE OF t SKIP LOCKED) \

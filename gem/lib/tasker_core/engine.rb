@@ -132,7 +132,13 @@ module TaskerCore
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
         engine.start_ractor_pool(size: ractors) if ractors.positive?
         slots = workers + ractors
-        native.start_claiming(claim_interval, max_tasks || (25 * slots)) if recover && slots.positive?
+        if recover && slots.positive?
+          native.start_claiming(claim_interval, [max_tasks || (25 * slots), 1].max)
+        else
+          # Claims nothing, but takes on the pauses other processes set: its own tasks'
+          # steps are handed out here too (a no-op off PostgreSQL and for a client).
+          native.start_claiming(claim_interval, 0)
+        end
       rescue StandardError
         engine.stop_retention_export
         native.stop(5)

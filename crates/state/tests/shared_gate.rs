@@ -85,7 +85,10 @@ fn cap_slots_never_exceed_the_limit_across_stores_and_a_dead_owners_come_back() 
     assert!(left.is_zero(), "a's heartbeat is past its lease: {left:?}");
     let (held_b, left_b) = b.held_cap_slots().unwrap();
     assert_eq!(held_b.len(), 2);
-    assert!(left_b > Duration::from_secs(7000), "b's lease is fresh: {left_b:?}");
+    assert!(
+        left_b > Duration::from_secs(7000),
+        "b's lease is fresh: {left_b:?}"
+    );
     assert_eq!(
         b.trade_cap_slots(&[], &want(cap, 2, 1)).unwrap(),
         vec![got_a[1].clone()]

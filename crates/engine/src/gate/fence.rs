@@ -51,7 +51,9 @@ impl Gate {
             return true;
         };
         let now = Instant::now();
-        let left = f.until.map_or(Duration::ZERO, |u| u.saturating_duration_since(now));
+        let left = f
+            .until
+            .map_or(Duration::ZERO, |u| u.saturating_duration_since(now));
         if left < f.granted / 2 || left.is_zero() {
             f.due = true;
         }

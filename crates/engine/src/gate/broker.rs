@@ -30,13 +30,17 @@ impl CapTrade {
     }
 }
 
+/// A read of the slots the store says this process holds: the slots, the moment the read
+/// was sent, and the lease the process had left.
+pub type HeldRead = (Vec<(Arc<str>, i32)>, Instant, Duration);
+
 /// A trade's answer.
 pub enum CapAnswer {
     /// The caps asked for, and the slots got (maybe none).
     Granted(Vec<Arc<str>>, Vec<(Arc<str>, i32)>),
     /// The slots the store says this process holds, the moment the read was sent, and the
     /// lease it had left; `None` when the read failed.
-    Held(Option<(Vec<(Arc<str>, i32)>, Instant, Duration)>),
+    Held(Option<HeldRead>),
 }
 
 /// Receives a trade's answers.
@@ -121,7 +125,7 @@ impl CapBroker {
 }
 
 /// Reads the slots this process holds and its lease left (`None` on failure, logged).
-fn read_held(store: &dyn Store) -> Option<(Vec<(Arc<str>, i32)>, Instant, Duration)> {
+fn read_held(store: &dyn Store) -> Option<HeldRead> {
     let sent = Instant::now();
     match store.held_cap_slots() {
         Ok((held, left)) => {

@@ -14,7 +14,7 @@
 //!
 //! This file must not talk to the store (the broker does) nor decide the order of steps.
 
-use super::Gate;
+use super::{Gate, HeldRead};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,9 +80,9 @@ impl Gate {
     /// The broker read the slots the store says this process holds, `held`, in a statement
     /// sent at `sent`, with `left` of its lease to run; `None` when the read failed (asked
     /// again with the next trade). Slots the gate had and the store does not are lost (taken
-    /// by another process after a stall): dropped, so fewer steps go out; slots the store has
-    /// and the gate did not know of are handed back. Returns whether any was lost.
-    pub fn verified(&mut self, read: Option<(Vec<(Arc<str>, i32)>, Instant, Duration)>) -> bool {
+    /// by another process after a stall): dropped, so fewer steps go out. Returns whether any
+    /// was lost.
+    pub fn verified(&mut self, read: Option<HeldRead>) -> bool {
         let Some(f) = &mut self.fence else {
             return false;
         };
@@ -91,6 +91,7 @@ impl Gate {
             f.due = true;
             return false;
         };
+        f.due = false;
         f.granted = left.mul_f64(TRUSTED);
         f.until = Some(sent + f.granted);
         let Some(slots) = &mut self.slots else {
@@ -98,23 +99,14 @@ impl Gate {
         };
         let store: HashSet<(Arc<str>, i32)> = held.into_iter().collect();
         let mut lost = false;
-        let mut known: HashSet<(Arc<str>, i32)> = HashSet::new();
         for (name, mine) in slots.iter_mut() {
             mine.retain(|&slot| {
                 let kept = store.contains(&(name.clone(), slot));
                 lost |= !kept;
-                if kept {
-                    known.insert((name.clone(), slot));
-                }
                 kept
             });
         }
         slots.retain(|_, mine| !mine.is_empty());
-        known.extend(self.returns.iter().cloned());
-        let mut orphans: Vec<(Arc<str>, i32)> =
-            store.into_iter().filter(|s| !known.contains(s)).collect();
-        orphans.sort();
-        self.returns.extend(orphans);
         let parked: Vec<Arc<str>> = self.parked_capped.keys().cloned().collect();
         for name in parked {
             if !self.asked.contains(&name) {

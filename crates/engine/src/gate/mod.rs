@@ -45,7 +45,7 @@ mod slots;
 #[cfg(test)]
 mod tests;
 
-pub use broker::{CapAnswer, CapBroker, CapTrade};
+pub use broker::{CapAnswer, CapBroker, CapTrade, HeldRead};
 pub use limits::{Cap, Limits};
 
 use crate::inflight::InflightStep;

@@ -63,7 +63,8 @@ module TaskerCore
     #   and its tasks are taken over (PostgreSQL; default 30)
     # @param heartbeat_interval [Numeric] seconds between heartbeats (PostgreSQL; default 5)
     # @param claim_interval [Numeric] longest wait, in seconds, between two looks for work to
-    #   claim (PostgreSQL workers; NOTIFY wakes them sooner; default 1)
+    #   claim (PostgreSQL workers; NOTIFY wakes them sooner; default 1); a worker that claims
+    #   nothing (no `recover:` or no handler capacity) reads other processes' pauses this often
     # @param max_tasks [Integer, nil] most claimed tasks driven at once (default 25 per handler
     #   thread or Ractor)
     # @param retention [Numeric, nil] seconds a finished task is kept before it is deleted with

@@ -14,30 +14,19 @@
 $LOAD_PATH.unshift ENV.fetch("TASKER_LIB", File.expand_path("../gem/lib", __dir__))
 Warning[:experimental] = false
 require "tasker_core"
-
-# The no-op step.
-class CapBenchHandler < TaskerCore::BaseStepHandler
-  def process(_context) = nil
-end
+require_relative "../fixtures/handlers/recording"
 
 module SharedCapsBench
   TASKS = Integer(ENV.fetch("TASKER_BENCH_CAP_TASKS", "500"))
   URL = ENV.fetch("TASKER_BENCH_DATABASE_URL")
   SCHEMA = "bench_shared_caps"
-  TEMPLATE = <<~YAML
-    name: cap_chain
-    namespace_name: bench
-    version: 1.0.0
-    step_templates:
-      - { name: a, handler_class: CapBenchHandler }
-      - { name: b, handler_class: CapBenchHandler, depends_on_step: a }
-      - { name: c, handler_class: CapBenchHandler, depends_on_step: b }
-      - { name: d, handler_class: CapBenchHandler, depends_on_step: c }
-  YAML
+  # The fixtures' 4-step chain, as benches/chain_ab.rb runs it: no-op handlers.
+  TEMPLATE = File.read(File.expand_path("../fixtures/templates/patterns/linear.yaml", __dir__))
+                 .gsub("Fixtures::RecordingHandler", "Fixtures::NoopHandler")
   VARIANTS = {
     "none" => nil,
-    "wide" => { handlers: { "CapBenchHandler" => 1_000_000 } },
-    "tight" => { handlers: { "CapBenchHandler" => 4 } }
+    "wide" => { handlers: { "Fixtures::NoopHandler" => 1_000_000 } },
+    "tight" => { handlers: { "Fixtures::NoopHandler" => 4 } }
   }.freeze
 
   module_function
@@ -48,9 +37,9 @@ module SharedCapsBench
     options = { workers: 4, database_url: url, templates: nil }
     options[:concurrency] = concurrency if concurrency
     engine = TaskerCore::Engine.start(**options)
-    engine.register_template(TEMPLATE)
+    engine.register_template(TEMPLATE, source: "linear.yaml")
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-    ids = Array.new(TASKS) { |i| engine.submit_task("cap_chain", { "i" => i }, namespace: "bench") }
+    ids = Array.new(TASKS) { |i| engine.submit_task("linear", { "i" => i }, namespace: "fixtures") }
     ids.each { |id| raise "task #{id} did not complete" unless engine.wait_for_task(id, timeout: 300).state == "complete" }
     TASKS * 4 / (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
   ensure

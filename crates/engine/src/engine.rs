@@ -16,6 +16,7 @@ mod boot;
 mod claiming;
 mod identified;
 mod observe;
+mod pause_reads;
 mod pausing;
 mod retention;
 mod schedules;
@@ -110,6 +111,8 @@ pub struct Engine {
     task_ended: Receiver<()>,
     /// The thread claiming work from a shared store, once started.
     claiming: Mutex<Option<claiming::ClaimLoop>>,
+    /// Reads of the shared pauses, applied one at a time (`pause_reads.rs`).
+    pause_reads: Arc<pause_reads::PauseReads>,
     /// Deleting expired finished tasks: the thread, once started, and what it deleted.
     retention: retention::Retention,
     /// Recurring schedules: the thread submitting their occurrences, and its counts.

@@ -222,6 +222,13 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// The cap slots this store's process owns in the store now, and how long its lease has
+    /// left (no other process may take them before). Only called when
+    /// [`Store::shares_tasks`]; a store serving one process holds none.
+    fn held_cap_slots(&self) -> TaskerResult<(Vec<(String, i32)>, std::time::Duration)> {
+        Ok((Vec::new(), std::time::Duration::ZERO))
+    }
+
     /// The pauses every process sharing this store sees, sorted: `(namespace, template)`,
     /// `None` for a whole namespace. `Ok(None)` where pauses live in the engine alone (a
     /// store serving one process).

@@ -78,10 +78,22 @@ fn cap_slots_never_exceed_the_limit_across_stores_and_a_dead_owners_come_back() 
         "UPDATE tasker_core_processes SET heartbeat_at = now() - interval '3 hours' \
          WHERE id = {a_key} RETURNING id::text"
     ));
+    // Until then A read its slot as its own, with most of its lease left; once dead it no
+    // longer can (review H2: a stalled process checks this before using its slots).
+    let (held, left) = a.held_cap_slots().unwrap();
+    assert_eq!(held, vec![got_a[1].clone()]);
+    assert!(left.is_zero(), "a's heartbeat is past its lease: {left:?}");
+    let (held_b, left_b) = b.held_cap_slots().unwrap();
+    assert_eq!(held_b.len(), 2);
+    assert!(
+        left_b > Duration::from_secs(7000),
+        "b's lease is fresh: {left_b:?}"
+    );
     assert_eq!(
         b.trade_cap_slots(&[], &want(cap, 2, 1)).unwrap(),
         vec![got_a[1].clone()]
     );
+    assert_eq!(a.held_cap_slots().unwrap().0, vec![]);
 
     // Closing a store frees its slots with its process row.
     b.close();

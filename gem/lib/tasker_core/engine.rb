@@ -64,7 +64,8 @@ module TaskerCore
     #   and its tasks are taken over (PostgreSQL; default 30)
     # @param heartbeat_interval [Numeric] seconds between heartbeats (PostgreSQL; default 5)
     # @param claim_interval [Numeric] longest wait, in seconds, between two looks for work to
-    #   claim (PostgreSQL workers; NOTIFY wakes them sooner; default 1)
+    #   claim (PostgreSQL workers; NOTIFY wakes them sooner; default 1); a worker that claims
+    #   nothing (no `recover:` or no handler capacity) reads other processes' pauses this often
     # @param max_tasks [Integer, nil] most claimed tasks driven at once (default 25 per handler
     #   thread or Ractor)
     # @param retention [Numeric, nil] seconds a finished task is kept before it is deleted with
@@ -134,7 +135,13 @@ module TaskerCore
         engine.start_pool(workers: workers, batch_size: batch_size) if workers.positive?
         engine.start_ractor_pool(size: ractors) if ractors.positive?
         slots = workers + ractors
-        native.start_claiming(claim_interval, max_tasks || (25 * slots)) if recover && slots.positive?
+        if recover && slots.positive?
+          native.start_claiming(claim_interval, [max_tasks || (25 * slots), 1].max)
+        else
+          # Claims nothing, but takes on the pauses other processes set: its own tasks'
+          # steps are handed out here too (a no-op off PostgreSQL and for a client).
+          native.start_claiming(claim_interval, 0)
+        end
       rescue StandardError
         engine.stop_retention_export
         native.stop(5)

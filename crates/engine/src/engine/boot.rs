@@ -291,6 +291,7 @@ impl Engine {
             identities: Default::default(),
             task_ended,
             claiming: Mutex::new(None),
+            pause_reads: Default::default(),
             retention: Default::default(),
             schedules: Default::default(),
         })

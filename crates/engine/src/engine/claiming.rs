@@ -31,7 +31,10 @@ pub struct ClaimSettings {
     /// Longest wait between two looks for work.
     pub interval: Duration,
     /// Most tasks this engine drives at once through claiming: it claims only while it
-    /// drives fewer (its own submissions are not limited).
+    /// drives fewer (its own submissions are not limited). Zero: it claims nothing, and
+    /// the thread only takes on the pauses other processes set (an engine that hands out
+    /// the steps of its own tasks only, `recover: false` or no handler threads, must still
+    /// honour them: review M3).
     pub max_tasks: usize,
 }
 
@@ -57,8 +60,8 @@ struct Claimer {
     awaiting: Arc<AwaitingTemplates>,
     orchestrator: Addr<Orchestrator>,
     settings: ClaimSettings,
-    /// The shared pauses as last read, so the orchestrator hears only of changes.
-    pauses: std::cell::RefCell<Option<Vec<crate::gate::PauseKey>>>,
+    /// Reads of the shared pauses, applied one at a time and only when changed.
+    pause_reads: Arc<super::pause_reads::PauseReads>,
 }
 
 /// How long one exchange with the orchestrator may take before the thread gives up on it.
@@ -90,10 +93,20 @@ impl Engine {
             awaiting: self.awaiting.clone(),
             orchestrator: self.orchestrator.clone(),
             settings,
-            pauses: Default::default(),
+            pause_reads: self.pause_reads.clone(),
         };
+        // The pauses other processes set hold from the start (the first round runs on the
+        // thread, and steps may go out before it); a failure is the first round's to retry.
+        if let Err(e) = self.follow_shared_pauses(ORCHESTRATOR_WAIT) {
+            eprintln!("tasker-core: reading the shared pauses: {e}");
+        }
         let (stop, stopped) = bounded::<()>(0);
-        let work = self.store.work_signal().unwrap_or_else(never);
+        // Pauses only: polled every interval, without a LISTEN connection of its own (every
+        // engine of a process would hold one, and be woken by every submission).
+        let work = match claimer.settings.max_tasks {
+            0 => never(),
+            _ => self.store.work_signal().unwrap_or_else(never),
+        };
         let ended = self.task_ended.clone();
         let thread = std::thread::Builder::new()
             .name("tasker-claims".into())
@@ -161,21 +174,24 @@ impl Claimer {
     }
 
     /// Makes this engine's pauses those the store shares, when they changed since the last
-    /// round (another process paused or resumed: its NOTIFY woke this round).
+    /// read applied (another process paused or resumed: its NOTIFY woke this round). One
+    /// read at a time with the engine's other reads (`pause_reads.rs`).
     fn follow_pauses(&self) -> TaskerResult<()> {
-        let all = super::pausing::shared_pauses(self.store.as_ref())?;
-        if all.is_none() || *self.pauses.borrow() == all {
-            return Ok(());
-        }
-        let (tx, rx) = bounded(1);
-        self.orchestrator.do_send(SetPaused {
-            change: None,
-            all: all.clone(),
-            reply: tx,
-        });
-        await_reply(&rx, ORCHESTRATOR_WAIT, "following the shared pauses")?;
-        *self.pauses.borrow_mut() = all;
-        Ok(())
+        self.pause_reads
+            .follow(
+                true,
+                || super::pausing::shared_pauses(self.store.as_ref()),
+                |all| {
+                    let (tx, rx) = bounded(1);
+                    self.orchestrator.do_send(SetPaused {
+                        change: None,
+                        all,
+                        reply: tx,
+                    });
+                    await_reply(&rx, ORCHESTRATOR_WAIT, "following the shared pauses")
+                },
+            )
+            .map(drop)
     }
 
     /// Drops what was lost, then claims up to the room left and resumes it.
@@ -185,6 +201,10 @@ impl Claimer {
         let lost = self.store.take_lost_tasks();
         if !lost.is_empty() {
             self.orchestrator.do_send(DropTasks(lost));
+        }
+        if self.settings.max_tasks == 0 {
+            // Pauses only: a task ending changes nothing here, so it does not wake a look.
+            return Ok(Look::Drained);
         }
         let (tx, rx) = bounded(1);
         self.orchestrator.do_send(CountLive(tx));

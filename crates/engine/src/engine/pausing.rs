@@ -61,36 +61,47 @@ impl Engine {
     }
 
     /// Changes this engine's pauses by `change`, then, on a shared store, takes every
-    /// process's (so the answer is what the whole database has paused).
+    /// process's (so the answer is what the whole database has paused). The read and its
+    /// hand-over go one at a time with the other reads of this engine (`pause_reads.rs`).
     fn set_paused(
         &self,
         change: Option<(PauseKey, bool)>,
         timeout: Duration,
     ) -> TaskerResult<Vec<PauseKey>> {
-        let all = shared_pauses(self.store.as_ref())?;
-        let (tx, rx) = bounded(1);
-        self.send_if_running(SetPaused {
-            change,
-            all,
-            reply: tx,
-        })?;
-        await_reply(&rx, timeout, "pause")
+        let answer = self.pause_reads.follow(
+            false,
+            || shared_pauses(self.store.as_ref()),
+            |all| {
+                let (tx, rx) = bounded(1);
+                self.send_if_running(SetPaused {
+                    change,
+                    all,
+                    reply: tx,
+                })?;
+                await_reply(&rx, timeout, "pause")
+            },
+        )?;
+        Ok(answer.unwrap_or_default())
     }
 
     /// Takes on the pauses the store shares with other processes (none on a store that
     /// shares none: nothing is sent).
     pub(super) fn follow_shared_pauses(&self, timeout: Duration) -> TaskerResult<()> {
-        let all = shared_pauses(self.store.as_ref())?;
-        if all.is_none() {
-            return Ok(());
-        }
-        let (tx, rx) = bounded(1);
-        self.send_if_running(SetPaused {
-            change: None,
-            all,
-            reply: tx,
-        })?;
-        await_reply(&rx, timeout, "following the shared pauses").map(drop)
+        self.pause_reads
+            .follow(
+                true,
+                || shared_pauses(self.store.as_ref()),
+                |all| {
+                    let (tx, rx) = bounded(1);
+                    self.send_if_running(SetPaused {
+                        change: None,
+                        all,
+                        reply: tx,
+                    })?;
+                    await_reply(&rx, timeout, "following the shared pauses")
+                },
+            )
+            .map(drop)
     }
 
     /// A pause must name something registered, so a typo does not pause nothing silently.

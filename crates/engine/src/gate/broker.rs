@@ -11,7 +11,7 @@
 use crossbeam_channel::{unbounded, RecvTimeoutError, Sender};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tasker_state::Store;
 
 /// What one trade asks of the store: slots handed back, and per cap `(name, limit, more)`.
@@ -19,17 +19,32 @@ use tasker_state::Store;
 pub struct CapTrade {
     pub release: Vec<(Arc<str>, i32)>,
     pub want: Vec<(Arc<str>, u32, u32)>,
+    /// Read afterwards which slots the store says this process holds (`gate/fence.rs`).
+    pub verify: bool,
 }
 
 impl CapTrade {
-    /// Nothing to hand back, nothing asked.
+    /// Nothing to hand back, nothing asked, nothing to read.
     pub fn is_empty(&self) -> bool {
-        self.release.is_empty() && self.want.is_empty()
+        self.release.is_empty() && self.want.is_empty() && !self.verify
     }
 }
 
-/// Receives a trade's answer: the caps asked for, and the slots got (maybe none).
-pub type Deliver = Box<dyn Fn(Vec<Arc<str>>, Vec<(Arc<str>, i32)>) + Send>;
+/// A read of the slots the store says this process holds: the slots, the moment the read
+/// was sent, and the lease the process had left.
+pub type HeldRead = (Vec<(Arc<str>, i32)>, Instant, Duration);
+
+/// A trade's answer.
+pub enum CapAnswer {
+    /// The caps asked for, and the slots got (maybe none).
+    Granted(Vec<Arc<str>>, Vec<(Arc<str>, i32)>),
+    /// The slots the store says this process holds, the moment the read was sent, and the
+    /// lease it had left; `None` when the read failed.
+    Held(Option<HeldRead>),
+}
+
+/// Receives a trade's answers.
+pub type Deliver = Box<dyn Fn(CapAnswer) + Send>;
 
 /// After a failed trade (database unreachable), the wait before the slots it could not hand
 /// back are tried again.
@@ -64,6 +79,7 @@ impl CapBroker {
                     for more in inbox.try_iter() {
                         trade.release.extend(more.release);
                         trade.want.extend(more.want);
+                        trade.verify |= more.verify;
                     }
                     trade.release.append(&mut unreturned);
                     let release: Vec<(String, i32)> = trade
@@ -90,7 +106,12 @@ impl CapBroker {
                         }
                     };
                     if !asked.is_empty() {
-                        deliver(asked, got);
+                        deliver(CapAnswer::Granted(asked, got));
+                    }
+                    // After the take, so the slots just got are among those read (and are
+                    // delivered before the read).
+                    if trade.verify {
+                        deliver(CapAnswer::Held(read_held(store.as_ref())));
                     }
                 }
             })?;
@@ -100,5 +121,20 @@ impl CapBroker {
     /// Queues `trade` (not waiting for it).
     pub fn send(&self, trade: CapTrade) {
         let _ = self.trades.send(trade);
+    }
+}
+
+/// Reads the slots this process holds and its lease left (`None` on failure, logged).
+fn read_held(store: &dyn Store) -> Option<HeldRead> {
+    let sent = Instant::now();
+    match store.held_cap_slots() {
+        Ok((held, left)) => {
+            let held = held.into_iter().map(|(n, s)| (Arc::from(n), s)).collect();
+            Some((held, sent, left))
+        }
+        Err(e) => {
+            eprintln!("tasker-core: concurrency caps: {e} (read again)");
+            None
+        }
     }
 }

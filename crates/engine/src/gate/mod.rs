@@ -39,12 +39,13 @@
 //! gate exists. It must not send anything itself: it returns steps to the orchestrator.
 
 mod broker;
+mod fence;
 mod limits;
 mod slots;
 #[cfg(test)]
 mod tests;
 
-pub use broker::{CapBroker, CapTrade};
+pub use broker::{CapAnswer, CapBroker, CapTrade, HeldRead};
 pub use limits::{Cap, Limits};
 
 use crate::inflight::InflightStep;
@@ -172,6 +173,9 @@ pub struct Gate {
     /// Per cap, the steps parked on a later cap of theirs that found this one free: its
     /// slots are kept for them.
     passed: HashMap<Arc<str>, u32>,
+    /// `Some` when slots are used only while a read of the store says they are still held
+    /// (`fence.rs`).
+    fence: Option<fence::Fence>,
 }
 
 impl Gate {
@@ -196,6 +200,7 @@ impl Gate {
             returns: Vec::new(),
             settle: HashSet::new(),
             passed: HashMap::new(),
+            fence: None,
         }
     }
 
@@ -248,6 +253,8 @@ impl Gate {
     pub fn release(&mut self, queued: [usize; 2]) -> Vec<ReadyStep> {
         self.unpark_where_room();
         let mut out = Vec::new();
+        // Whether shared slots may be used now (`fence.rs`), looked at once per call.
+        let mut fenced: Option<bool> = None;
         for lane in 0..LANES {
             let mut room = match lane {
                 ROUTED => usize::MAX,
@@ -263,6 +270,17 @@ impl Gate {
                 if self.pauses.iter().any(|p| p.covers(&h.step)) {
                     self.parked_paused.push(h);
                     continue;
+                }
+                if self.slots.is_some() && !h.caps.is_empty() {
+                    if fenced.is_none() {
+                        fenced = Some(self.fence_holds());
+                    }
+                    if fenced == Some(false) {
+                        // Not known to hold its slots any more: wait for the store's word.
+                        let first = h.caps[0].0.clone();
+                        self.parked_capped.entry(first).or_default().push(h);
+                        continue;
+                    }
                 }
                 let full = h.caps.iter().find(|(name, limit)| {
                     self.running.get(name).copied().unwrap_or(0) >= self.allowed(name, *limit)

@@ -36,6 +36,7 @@ impl Gate {
         for name in std::mem::take(&mut self.settle) {
             self.return_surplus(&name);
         }
+        trade.verify = self.take_fence_read();
         trade.release = std::mem::take(&mut self.returns);
         for (name, limit) in std::mem::take(&mut self.wants) {
             let parked = self.parked_capped.get(&name).map_or(0, |p| p.len()) as u32;
@@ -154,16 +155,17 @@ impl Gate {
         }
     }
 
-    /// Hands back the slots of cap `name` this process holds beyond those out, when no
-    /// step is parked on it.
+    /// Hands back the slots of cap `name` this process holds beyond those its steps use or
+    /// wait for: one per step out, parked on it, or parked on a later cap having passed it.
+    /// (Keeping every slot while one step waited let one process hold a whole cap while
+    /// a single step of its own needed one: review M4.)
     pub(super) fn return_surplus(&mut self, name: &Arc<str>) {
-        if self.parked_capped.contains_key(name) || self.passed.contains_key(name) {
-            return;
-        }
+        let waiting = self.parked_capped.get(name).map_or(0, |p| p.len())
+            + self.passed.get(name).copied().unwrap_or(0) as usize;
         let Some(slots) = self.slots.as_mut().and_then(|s| s.get_mut(name)) else {
             return;
         };
-        let out = self.running.get(name).copied().unwrap_or(0) as usize;
+        let out = self.running.get(name).copied().unwrap_or(0) as usize + waiting;
         while slots.len() > out {
             let slot = slots.pop().expect("longer than out");
             self.returns.push((name.clone(), slot));
@@ -176,6 +178,9 @@ impl Gate {
     /// Whether a trade with the store is due ([`Gate::trade`] has something to send).
     pub fn trade_due(&self) -> bool {
         self.slots.is_some()
-            && !(self.wants.is_empty() && self.returns.is_empty() && self.settle.is_empty())
+            && !(self.wants.is_empty()
+                && self.returns.is_empty()
+                && self.settle.is_empty()
+                && !self.fence_due())
     }
 }

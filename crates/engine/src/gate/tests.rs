@@ -358,3 +358,87 @@ fn shared_caps_progress_whatever_the_order_of_answers_and_finishes() {
         assert_eq!(done, 8, "seed {seed}: {} steps still held", g.held_count());
     }
 }
+
+fn seconds(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
+}
+
+/// Review H2: with the lease fence, a capped step goes out only while a read of the store
+/// says this process still holds its slots. Once that read has lapsed (the process stalled
+/// past its lease) a finish does not let the next step out on the slot it had: the gate
+/// asks for a new read first, drops the slots that read does not show (another process
+/// took them), and hands back those it did not know of.
+#[test]
+fn fenced_slots_are_used_only_while_a_read_says_they_are_still_held() {
+    use std::time::Instant;
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 2}})), 100);
+    g.share_caps();
+    g.fence_slots();
+    let cap: Arc<str> = "handler:PaymentHandler".into();
+    for i in 1..=4 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    // Never read: nothing goes out, and the next trade reads.
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(g.trade().verify);
+    assert!(!g.verified(Some((vec![], Instant::now(), seconds(60)))));
+    assert_eq!(g.trade().want, vec![(cap.clone(), 2, 2)]);
+    g.granted(
+        std::slice::from_ref(&cap),
+        vec![(cap.clone(), 0), (cap.clone(), 1)],
+    );
+    assert_eq!(ids(&g.release([0, 0])), vec![1, 2]);
+    // A read sent long ago, whose lease has run out since: as after a SIGSTOP.
+    let long_ago = Instant::now().checked_sub(seconds(120)).unwrap();
+    g.verified(Some((
+        vec![(cap.clone(), 0), (cap.clone(), 1)],
+        long_ago,
+        seconds(60),
+    )));
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(g.trade().verify);
+    // Another process took slot 1 meanwhile: it is dropped, and step 2 still runs on the
+    // other, so nothing goes out until step 2 finishes.
+    assert!(g.verified(Some((vec![(cap.clone(), 0)], Instant::now(), seconds(60)))));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    g.finished(at(2));
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    assert_eq!(fence::held_slots(&g)[&cap], vec![0]);
+}
+
+/// Review M4: slots of a cap that steps parked on a later cap have passed are kept one per
+/// such step, not all of them while any waits.
+#[test]
+fn a_cap_passed_by_waiting_steps_keeps_one_slot_per_step_and_hands_back_the_rest() {
+    let t = template("n", "t", "H");
+    let mut g = Gate::new(
+        limits(json!({"handlers": {"H": 3}, "namespaces": {"n": 1}})),
+        100,
+    );
+    g.share_caps();
+    let h: Arc<str> = "handler:H".into();
+    let n: Arc<str> = "namespace:n".into();
+    for i in 1..=3 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert_eq!(g.trade().want, vec![(h.clone(), 3, 3)]);
+    g.granted(
+        std::slice::from_ref(&h),
+        (0..3).map(|s| (h.clone(), s)).collect(),
+    );
+    // Each step passes H and parks on n.
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    let trade = g.trade();
+    assert!(trade.release.is_empty());
+    assert_eq!(trade.want, vec![(n.clone(), 1, 1)]);
+    g.granted(std::slice::from_ref(&n), vec![(n.clone(), 0)]);
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+    assert!(g.trade().release.is_empty());
+    // Step 1 finishes, step 2 goes out: two steps of this process need H now, not three.
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), vec![2]);
+    assert_eq!(g.trade().release, vec![(h.clone(), 2)]);
+}

@@ -6,12 +6,11 @@
 
 use super::apply::send_step;
 use super::Orchestrator;
-use crate::gate::{CapBroker, PauseKey};
+use crate::gate::{CapAnswer, CapBroker, PauseKey};
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
 use actix::prelude::*;
 use crossbeam_channel::Sender;
-use std::sync::Arc;
 use std::time::Duration;
 use tasker_model::{State, TaskId};
 
@@ -20,13 +19,10 @@ use tasker_model::{State, TaskId};
 /// wait, about three statements per interval per cap waited on.
 const ASK_AGAIN: Duration = Duration::from_millis(100);
 
-/// The cap broker's answer: the caps asked for and the slots got.
+/// The cap broker's answer (`gate::broker`).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CapsTraded {
-    pub asked: Vec<Arc<str>>,
-    pub got: Vec<(Arc<str>, i32)>,
-}
+pub struct CapsTraded(pub CapAnswer);
 
 impl Handler<CapsTraded> for Orchestrator {
     type Result = ();
@@ -35,12 +31,27 @@ impl Handler<CapsTraded> for Orchestrator {
         if self.stopping {
             return;
         }
-        let empty = self.gate.granted(&msg.asked, msg.got);
-        if !empty.is_empty() {
-            ctx.run_later(ASK_AGAIN, move |act, _| {
-                act.gate.ask_again(&empty);
-                act.refill();
-            });
+        match msg.0 {
+            CapAnswer::Granted(asked, got) => {
+                let empty = self.gate.granted(&asked, got);
+                if !empty.is_empty() {
+                    ctx.run_later(ASK_AGAIN, move |act, _| {
+                        act.gate.ask_again(&empty);
+                        act.refill();
+                    });
+                }
+            }
+            CapAnswer::Held(read) => {
+                let failed = read.is_none();
+                if self.gate.verified(read) {
+                    // Slots were lost while this process stalled: capped steps queued on
+                    // them and not yet taken by a worker go back to wait for slots.
+                    self.regate_queued();
+                }
+                if failed {
+                    ctx.run_later(ASK_AGAIN, |act, _| act.refill());
+                }
+            }
         }
         self.refill();
     }
@@ -152,10 +163,11 @@ impl Orchestrator {
             return;
         }
         let me = ctx.address();
-        let deliver = Box::new(move |asked, got| me.do_send(CapsTraded { asked, got }));
+        let deliver = Box::new(move |answer| me.do_send(CapsTraded(answer)));
         // Shared even without a broker: counting here alone would let the processes
         // together exceed the caps, so capped steps rather wait (and the log says why).
         self.gate.share_caps();
+        self.gate.fence_slots();
         match CapBroker::start(store, deliver) {
             Ok(broker) => self.caps = Some(broker),
             Err(e) => eprintln!(

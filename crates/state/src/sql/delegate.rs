@@ -160,6 +160,11 @@ macro_rules! delegate_store {
             ) -> tasker_model::TaskerResult<Vec<(String, i32)>> {
                 self.0.trade_cap_slots(release, want)
             }
+            fn held_cap_slots(
+                &self,
+            ) -> tasker_model::TaskerResult<(Vec<(String, i32)>, std::time::Duration)> {
+                self.0.held_cap_slots()
+            }
             fn shared_pauses(
                 &self,
             ) -> tasker_model::TaskerResult<Option<$crate::store::SharedPauses>> {

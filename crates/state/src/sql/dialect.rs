@@ -254,6 +254,14 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         std::future::ready(Ok(Vec::new()))
     }
 
+    /// The cap slots this process owns and its lease left (`postgres/claims/caps.rs`).
+    fn held_cap_slots(
+        &self,
+    ) -> impl Future<Output = TaskerResult<(Vec<(String, i32)>, std::time::Duration)>> + Send + '_
+    {
+        std::future::ready(Ok((Vec::new(), std::time::Duration::ZERO)))
+    }
+
     /// The pauses every process sharing the database sees (`postgres/pauses.rs`); `None`
     /// where pauses live in the engine alone.
     fn shared_pauses(

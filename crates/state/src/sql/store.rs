@@ -285,6 +285,10 @@ impl<D: InsightRows> SqlStore<D> {
             .block_on(self.inner.db.trade_cap_slots(release, want))
     }
 
+    pub(crate) fn held_cap_slots(&self) -> TaskerResult<(Vec<(String, i32)>, std::time::Duration)> {
+        self.runtime.block_on(self.inner.db.held_cap_slots())
+    }
+
     pub(crate) fn shared_pauses(&self) -> TaskerResult<Option<crate::store::SharedPauses>> {
         self.runtime.block_on(self.inner.db.shared_pauses())
     }

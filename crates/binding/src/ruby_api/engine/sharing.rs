@@ -55,7 +55,8 @@ pub(super) fn sharing(ruby: &Ruby, options: RHash) -> Result<Sharing, Error> {
 
 impl Engine {
     /// `start_claiming(interval, max_tasks)`: starts taking work from a shared store (see
-    /// `Engine::start_claiming`); false when the store serves this process only.
+    /// `Engine::start_claiming`); false when the store serves this process only. With
+    /// `max_tasks` 0 it claims nothing and only takes on other processes' pauses.
     pub(super) fn start_claiming(&self, interval: Value, max_tasks: usize) -> Result<bool, Error> {
         guard(|| {
             let interval = to_seconds(interval, "claim_interval")?;
@@ -65,7 +66,7 @@ impl Engine {
             self.live()?
                 .start_claiming(ClaimSettings {
                     interval,
-                    max_tasks: max_tasks.max(1),
+                    max_tasks,
                 })
                 .map_err(err)
         })

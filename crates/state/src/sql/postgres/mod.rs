@@ -420,6 +420,10 @@ impl Dialect for PgDb {
         self.owner.trade_cap_slots(&self.pool, release, want).await
     }
 
+    async fn held_cap_slots(&self) -> TaskerResult<(Vec<(String, i32)>, std::time::Duration)> {
+        self.owner.held_cap_slots(&self.pool).await
+    }
+
     async fn shared_pauses(&self) -> TaskerResult<Option<crate::store::SharedPauses>> {
         pauses::read(&self.pool).await.map(Some)
     }

@@ -13,6 +13,7 @@ use crate::sql::codec::db_error;
 use crate::sql::postgres::pooling::{prepared, Session};
 use sqlx::postgres::PgPool;
 use std::collections::HashMap;
+use std::time::Duration;
 use tasker_model::TaskerResult;
 
 /// Slots this store takes: `(cap name, slot number)`.
@@ -63,6 +64,39 @@ impl Owner {
             }
         }
         Ok(got)
+    }
+
+    /// The slots this store's process row owns now, and how long that row's lease has left
+    /// (heartbeat age subtracted from the lease): until then no other process may take them,
+    /// since slots are taken from a process only once it is dead. No row (it was deleted as
+    /// dead): no slots, no lease. The engine lets a capped step out only while such an
+    /// answer, read after the last stall, still holds (review H2).
+    pub(crate) async fn held_cap_slots(
+        &self,
+        pool: &PgPool,
+    ) -> TaskerResult<(Vec<CapSlot>, Duration)> {
+        let doing = "reading the concurrency-cap slots this process holds";
+        let mut session = Session::open(pool).await.map_err(|e| db_error(doing, e))?;
+        let rows: Vec<(f64, Option<String>, Option<i32>)> = sqlx::query_as(
+            "SELECT GREATEST(0, $2 - EXTRACT(EPOCH FROM now() - p.heartbeat_at))::float8, \
+                    c.cap, c.slot \
+             FROM tasker_core_processes p \
+             LEFT JOIN tasker_core_cap_slots c ON c.owner = p.id \
+             WHERE p.id = $1",
+        )
+        .persistent(prepared())
+        .bind(self.key())
+        .bind(self.sharing().lease_timeout.as_secs_f64())
+        .fetch_all(&mut *session)
+        .await
+        .map_err(|e| db_error(doing, e))?;
+        session.finish().await.map_err(|e| db_error(doing, e))?;
+        let left = rows.first().map_or(0.0, |r| r.0);
+        let held = rows
+            .into_iter()
+            .filter_map(|(_, cap, slot)| Some((cap?, slot?)))
+            .collect();
+        Ok((held, Duration::from_secs_f64(left.max(0.0))))
     }
 
     async fn release_cap_slots(&self, pool: &PgPool, release: &[CapSlot]) -> TaskerResult<()> {

@@ -61,6 +61,13 @@ RSpec.describe "tasker-core web" do
       expect(err.read).to match(/\Atasker-core web: .*set TASKER_WEB_SECRET/)
       expect(out.read).not_to include("serving")
     end
+    # Refused before the store is opened: no SQLite file made, no migration run.
+    fresh = File.join(dir, "never_opened.sqlite3")
+    _out, err, status = Open3.capture3({ "TASKER_DATABASE_URL" => nil, "RACK_ENV" => "production", "RAILS_ENV" => nil,
+                                         "APP_ENV" => nil, "TASKER_WEB_SECRET" => nil },
+                                       *command, "-d", "sqlite://#{fresh}", "--port", "0")
+    expect([status.exitstatus, err]).to match([1, /set TASKER_WEB_SECRET/])
+    expect(File.exist?(fresh)).to be(false)
   end
 
   it "refuses a bad port or database URL with one line and status 64" do

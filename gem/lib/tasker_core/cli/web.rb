@@ -35,11 +35,21 @@ module TaskerCore
         parser.on("-b", "--bind HOST", "Address to listen on (default 127.0.0.1)") { |v| @bind = v }
       end
 
-      def perform(engine)
+      # Before the store is opened (a SQLite file's lock, PostgreSQL's migrations): outside
+      # development and test a missing key stops the command here, with the message saying
+      # how to set one (Web.secret).
+      def execute(*args)
+        require_relative "../../tasker_core"
         require_relative "../web"
-        # Before listening: outside development and test a missing key stops the command
-        # here, with the message saying how to set one (Web.secret).
-        TaskerCore::Web.secret
+        begin
+          TaskerCore::Web.secret
+        rescue TaskerCore::Error => e
+          raise Failure, e.message
+        end
+        super
+      end
+
+      def perform(engine)
         server = TaskerCore::Web::Server.new(TaskerCore::Web::App.new(engine: engine), host: @bind, port: @port, log: @err)
         begin
           server.start

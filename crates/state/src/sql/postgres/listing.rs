@@ -105,12 +105,15 @@ ORDER BY t.task_id DESC LIMIT $5",
         created_since: "SELECT task_id FROM tasker_tasks WHERE created_at >= $1 \
                         ORDER BY created_at, task_id LIMIT $2",
         // The ids first (a nested loop on the primary key from at most SINCE_SET ids, then
-        // a sort of those), never a walk of the primary key filtered by the set.
+        // a sort of those), never a walk of the primary key filtered by the set. `pending`
+        // trusts Tasker's `complete` flag as the `pending` statement does, so a listing
+        // answers the same whichever path a page takes.
         in_set: concat!(
             "WITH page AS MATERIALIZED (
 SELECT t.task_id FROM unnest($7::int8[]) AS s(id)
 JOIN tasker_tasks t ON t.task_id = s.id
 WHERE t.task_id < $1 AND t.created_at >= $5
+  AND ($2::text IS DISTINCT FROM 'pending' OR t.complete = false OR t.complete IS NULL)
   AND ($2::text IS NULL OR ",
             state_of_t!(),
             " = $2)",

@@ -86,7 +86,10 @@ impl Listing for SqliteDb {
                AND t.created_at >= ?4 \
              ORDER BY t.task_id DESC LIMIT ?5"
         ),
-        created_since: "SELECT task_id FROM tasker_tasks INDEXED BY tasker_core_tasks_by_creation \
+        // Not INDEXED BY: a reader opened read-only (the CLI) does not migrate, and on a file
+        // an older tasker-core wrote the hint would fail every `since`; the ORDER BY and the
+        // LIMIT make SQLite read tasker_core_tasks_by_creation (migration 0007) where it exists.
+        created_since: "SELECT task_id FROM tasker_tasks \
                         WHERE created_at >= ?1 ORDER BY created_at, task_id LIMIT ?2",
         // CROSS JOIN: the ids first, each task looked up by its primary key, then sorted.
         in_set: concat!(
@@ -94,7 +97,8 @@ impl Listing for SqliteDb {
             "FROM json_each(?7) AS s CROSS JOIN tasker_tasks t ON t.task_id = s.value ",
             names!(),
             head!(),
-            "WHERE t.task_id < ?1 ",
+            // `pending` trusts Tasker's `complete` flag, as the `pending` statement does.
+            "WHERE t.task_id < ?1 AND (?2 IS NOT 'pending' OR complete = false) ",
             filters!(),
             "ORDER BY t.task_id DESC LIMIT ?6"
         ),

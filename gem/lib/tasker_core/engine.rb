@@ -139,8 +139,10 @@ module TaskerCore
           native.start_claiming(claim_interval, [max_tasks || (25 * slots), 1].max)
         else
           # Claims nothing, but takes on the pauses other processes set: its own tasks'
-          # steps are handed out here too (a no-op off PostgreSQL and for a client).
-          native.start_claiming(claim_interval, 0)
+          # steps are handed out here too (a no-op off PostgreSQL and for a client). An
+          # engine that claims nothing never checked `claim_interval`; it still does not.
+          pause_poll = claim_interval.is_a?(Numeric) && claim_interval.positive? ? claim_interval : 1.0
+          native.start_claiming(pause_poll, 0)
         end
       rescue StandardError
         engine.stop_retention_export

@@ -152,6 +152,20 @@ RSpec.describe "Schedules" do
     expect(far.map { |id| client.task_state(id) }).to all(satisfy { |st| %w[pending in_progress].include?(st) })
   end
 
+  it "leaves waiting run_at tasks in the store when a worker starts after they were submitted" do
+    skip "only PostgreSQL workers claim tasks (max_tasks)" unless SpecStore.postgres?
+    client = start_engine(templates: templates, workers: 0, database_url: url, role: :client)
+    far = Array.new(3) { |i| client.submit_task("scheduled_pair", { "n" => 30 + i }, run_at: Time.now + 600, durable: true) }
+    plain = client.submit_task("scheduled_pair", { "n" => 33 }, durable: true)
+    # The worker's start-up recovery finds all four unclaimed: it runs the plain one and hands
+    # the waiting ones back instead of holding them outside its max_tasks room.
+    worker = start_engine(templates: templates, workers: 1, database_url: url, recover: true, max_tasks: 1,
+                          claim_interval: 0.2)
+    expect(client.wait_for_task(plain, timeout: 20).state).to eq("complete")
+    expect(TaskerCore::Insights::Processes.all(engine: client).sum(&:claimed_tasks)).to eq(0)
+    expect(far.map { |id| worker.task_state(id) }).to all(satisfy { |st| %w[pending in_progress].include?(st) })
+  end
+
   context "with a cron schedule" do
     let(:every_second) { { "every_second" => { cron: "* * * * * *", task: "scheduled_pair", context: { "from" => "cron" } } } }
 

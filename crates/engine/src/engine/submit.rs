@@ -7,7 +7,7 @@
 use super::wait::await_reply;
 use super::Engine;
 use crate::awaiting::AwaitingTemplates;
-use crate::live_task::TaskOrigin;
+use crate::live_task::{stored_run_at, TaskOrigin};
 use crate::operations::{Operation, Request};
 use crate::orchestrator::{Operate, Orchestrator, Recover, StartTask, SubmitTask};
 use crate::registry::{RegisteredTemplate, TemplateRegistry};
@@ -227,7 +227,31 @@ impl Engine {
             owned_elsewhere: ids.len() - claimed.len(),
             ..RecoveryReport::default()
         };
-        self.resume_claimed(claimed, timeout, &mut report)?;
+        if !self.store.shares_tasks() {
+            self.resume_claimed(claimed, timeout, &mut report)?;
+            return Ok(report);
+        }
+        // On a shared store a task waiting for its `run_at` is handed back, not held: the
+        // claim loop takes it once it is due, within `max_tasks` (a restarted worker would
+        // otherwise hold every waiting task of the database in memory, outside that limit).
+        let mut tasks = read_claimed(
+            self.store.as_ref(),
+            &self.registry,
+            &self.awaiting,
+            claimed,
+            &mut report,
+        )?;
+        let now = Timestamp::now();
+        let waiting: Vec<TaskId> = tasks
+            .iter()
+            .filter(|(view, _)| stored_run_at(view, now).is_some())
+            .map(|(view, _)| view.task.task_id)
+            .collect();
+        if !waiting.is_empty() {
+            tasks.retain(|(view, _)| !waiting.contains(&view.task.task_id));
+            self.store.release_tasks(&waiting)?;
+        }
+        self.send_recovered(tasks, timeout, &mut report)?;
         Ok(report)
     }
 
@@ -246,6 +270,16 @@ impl Engine {
             claimed,
             report,
         )?;
+        self.send_recovered(tasks, timeout, report)
+    }
+
+    /// Hands tasks read from the store to the orchestrator, which resumes them.
+    fn send_recovered(
+        &self,
+        tasks: Vec<(TaskView, Arc<RegisteredTemplate>)>,
+        timeout: Duration,
+        report: &mut RecoveryReport,
+    ) -> TaskerResult<()> {
         if tasks.is_empty() {
             return Ok(());
         }

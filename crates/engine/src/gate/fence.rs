@@ -8,9 +8,10 @@
 //! lease has left ([`Gate::verified`]); until then no one else can take them, so a capped step
 //! may go out before that moment (less a margin) and not after. Past it (a stall, or a store
 //! out of reach), capped steps park until a fresh read says which slots are still held;
-//! those lost are dropped, and the store's slots the gate did not know of (an answer lost
-//! with a failed connection) are handed back. Steps let out before a stall may still start
-//! after it: see README, "Concurrency limits".
+//! those lost are dropped (slots the store shows that the gate did not know of, from an answer
+//! lost with a failed connection, are left alone: one released and taken back by a later
+//! trade would be lost under a running step). Steps let out before a stall may still start
+//! after it, until a successful read pulls queued ones back: see README, "Concurrency limits".
 //!
 //! This file must not talk to the store (the broker does) nor decide the order of steps.
 

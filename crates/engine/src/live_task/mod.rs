@@ -19,6 +19,8 @@ mod operate;
 mod recovery;
 mod reports;
 mod schedule;
+
+pub(crate) use schedule::stored_run_at;
 #[cfg(test)]
 mod tests;
 mod timeouts;

@@ -5,7 +5,7 @@
 
 use super::{opt, Engine};
 use crate::helpers::convert::to_seconds;
-use crate::helpers::errors::{guard, invalid, to_ruby as err};
+use crate::helpers::errors::{guard, invalid};
 use magnus::{prelude::*, Error, RHash, Ruby, Value};
 use std::time::Duration;
 use tasker_engine::engine::ClaimSettings;
@@ -63,12 +63,14 @@ impl Engine {
             if interval.is_zero() {
                 return Err(invalid("claim_interval", "must be above 0 seconds"));
             }
-            self.live()?
-                .start_claiming(ClaimSettings {
+            // Off the GVL: it reads the shared pauses before it returns (a database round trip
+            // and a wait on the orchestrator), and other Ruby threads must not stall on it.
+            self.off_gvl("start_claiming", |engine| {
+                engine.start_claiming(ClaimSettings {
                     interval,
                     max_tasks,
                 })
-                .map_err(err)
+            })
         })
     }
 }

@@ -151,7 +151,7 @@ impl Owner {
                     WHERE t.complete = false \
                       AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
                       AND NOT EXISTS (SELECT 1 FROM tasker_workflow_steps ws \
-                        WHERE ws.task_id = t.task_id AND ws.attempts = 0 AND NOT ws.processed \
+                        WHERE ws.task_id = t.task_id AND COALESCE(ws.attempts, 0) = 0 AND NOT ws.processed \
                           AND ws.last_attempted_at \
                               + make_interval(secs => ws.backoff_request_seconds) > $2) \
                       AND NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c WHERE c.task_id = t.task_id AND ",

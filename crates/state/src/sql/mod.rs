@@ -19,8 +19,8 @@
 //!
 //! # Layout
 //! - [`open_store`]: picks a store from a `database_url`.
-//! - `store`: `SqlStore`, the shared body; `delegate`: `delegate_store!`, the public stores'
-//!   `Store` impl.
+//! - `store`: `SqlStore`, the shared body (`store_sharing`: its claims, process table, cap
+//!   slots and pauses); `delegate`: `delegate_store!`, the public stores' `Store` impl.
 //! - `dialect`: the `Dialect` trait, `Param` (a bound value), `ReadRow` (a row read by
 //!   position), `Statements` (a database's SQL text for the shared body).
 //! - `plan`: the cache of history heads, the plan of set-based writes, the retry when the
@@ -59,6 +59,7 @@ mod retention;
 mod runtime;
 mod sqlite;
 mod store;
+mod store_sharing;
 mod templates;
 mod view;
 

@@ -43,7 +43,7 @@ const UNFINISHED_TASKS: &str = "SELECT t.task_id FROM tasker_tasks t \
 /// A store on one database `D`; see the module documentation.
 pub(crate) struct SqlStore<D: Dialect> {
     pub(crate) inner: Arc<Shared<D>>,
-    runtime: StoreRuntime,
+    pub(super) runtime: StoreRuntime,
 }
 
 /// What the store's runtime and the caller's threads share.
@@ -56,7 +56,7 @@ pub(crate) struct Shared<D> {
     /// commit finished.
     pub(crate) writer: tokio::sync::Mutex<()>,
     /// Set by `close`: background reads (the health count) let their connection go.
-    closing: tokio::sync::watch::Sender<bool>,
+    pub(super) closing: tokio::sync::watch::Sender<bool>,
     /// Identified tasks another process stored first (`duplicates.rs`).
     duplicates: Duplicates,
 }
@@ -243,64 +243,6 @@ impl<D: InsightRows> SqlStore<D> {
     pub(crate) fn slowest_tasks(&self, query: &SlowQuery) -> TaskerResult<Vec<SlowestTask>> {
         let doing = || "finding the slowest tasks".to_string();
         self.read(doing, || insights::slowest_tasks(&self.inner.db, query))
-    }
-
-    pub(crate) fn claim_tasks(&self, ids: &[TaskId]) -> TaskerResult<Vec<TaskId>> {
-        self.runtime.block_on(self.inner.db.claim(ids))
-    }
-
-    /// See `Store::work_signal`: the dialect's listener runs on the store's runtime until the
-    /// store closes.
-    pub(crate) fn work_signal(&self) -> Option<crossbeam_channel::Receiver<()>> {
-        let (wake, signal) = crossbeam_channel::bounded(1);
-        let listener = self.inner.db.work_listener(wake)?;
-        let mut closing = self.inner.closing.subscribe();
-        self.runtime.spawn(async move {
-            tokio::select! {
-                _ = listener => {}
-                _ = closing.wait_for(|closing| *closing) => {}
-            }
-        });
-        Some(signal)
-    }
-
-    pub(crate) fn processes(&self) -> TaskerResult<Vec<crate::sharing::ProcessInfo>> {
-        self.runtime.block_on(self.inner.db.processes())
-    }
-
-    pub(crate) fn release_tasks(&self, ids: &[TaskId]) -> TaskerResult<()> {
-        self.runtime.block_on(self.inner.db.release(ids))
-    }
-
-    pub(crate) fn claim_available(&self, limit: usize) -> TaskerResult<Vec<TaskId>> {
-        self.runtime.block_on(self.inner.db.claim_available(limit))
-    }
-
-    pub(crate) fn trade_cap_slots(
-        &self,
-        release: &[(String, i32)],
-        want: &[(String, u32, u32)],
-    ) -> TaskerResult<Vec<(String, i32)>> {
-        self.runtime
-            .block_on(self.inner.db.trade_cap_slots(release, want))
-    }
-
-    pub(crate) fn held_cap_slots(&self) -> TaskerResult<(Vec<(String, i32)>, std::time::Duration)> {
-        self.runtime.block_on(self.inner.db.held_cap_slots())
-    }
-
-    pub(crate) fn shared_pauses(&self) -> TaskerResult<Option<crate::store::SharedPauses>> {
-        self.runtime.block_on(self.inner.db.shared_pauses())
-    }
-
-    pub(crate) fn share_pause(
-        &self,
-        namespace: &str,
-        template: Option<&str>,
-        paused: bool,
-    ) -> TaskerResult<()> {
-        self.runtime
-            .block_on(self.inner.db.share_pause(namespace, template, paused))
     }
 
     pub(crate) fn close(&self) {

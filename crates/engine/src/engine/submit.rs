@@ -227,59 +227,39 @@ impl Engine {
             owned_elsewhere: ids.len() - claimed.len(),
             ..RecoveryReport::default()
         };
-        if !self.store.shares_tasks() {
-            self.resume_claimed(claimed, timeout, &mut report)?;
-            return Ok(report);
-        }
-        // On a shared store a task waiting for its `run_at` is handed back, not held: the
-        // claim loop takes it once it is due, within `max_tasks` (a restarted worker would
-        // otherwise hold every waiting task of the database in memory, outside that limit).
-        let mut tasks = read_claimed(
-            self.store.as_ref(),
-            &self.registry,
-            &self.awaiting,
-            claimed,
-            &mut report,
-        )?;
-        let now = Timestamp::now();
-        let waiting: Vec<TaskId> = tasks
-            .iter()
-            .filter(|(view, _)| stored_run_at(view, now).is_some())
-            .map(|(view, _)| view.task.task_id)
-            .collect();
-        if !waiting.is_empty() {
-            tasks.retain(|(view, _)| !waiting.contains(&view.task.task_id));
-            self.store.release_tasks(&waiting)?;
-        }
-        self.send_recovered(tasks, timeout, &mut report)?;
+        self.resume_claimed(claimed, timeout, &mut report)?;
         Ok(report)
     }
 
     /// Restores claimed tasks from the store and hands them to the orchestrator; a task
-    /// whose template is not registered is parked until it is.
+    /// whose template is not registered is parked until it is. On a shared store a task
+    /// waiting for its `run_at` is handed back, not held: the claim loop takes it once it is
+    /// due, within `max_tasks` (a restarted worker would otherwise hold every waiting task of
+    /// the database in memory, outside that limit).
     pub(super) fn resume_claimed(
         &self,
         claimed: Vec<TaskId>,
         timeout: Duration,
         report: &mut RecoveryReport,
     ) -> TaskerResult<()> {
-        let tasks = read_claimed(
+        let mut tasks = read_claimed(
             self.store.as_ref(),
             &self.registry,
             &self.awaiting,
             claimed,
             report,
         )?;
-        self.send_recovered(tasks, timeout, report)
-    }
-
-    /// Hands tasks read from the store to the orchestrator, which resumes them.
-    fn send_recovered(
-        &self,
-        tasks: Vec<(TaskView, Arc<RegisteredTemplate>)>,
-        timeout: Duration,
-        report: &mut RecoveryReport,
-    ) -> TaskerResult<()> {
+        if self.store.shares_tasks() {
+            let now = Timestamp::now();
+            let (waiting, due): (Vec<_>, Vec<_>) = tasks
+                .into_iter()
+                .partition(|(view, _)| stored_run_at(view, now).is_some());
+            tasks = due;
+            if !waiting.is_empty() {
+                let ids: Vec<TaskId> = waiting.iter().map(|(view, _)| view.task.task_id).collect();
+                self.store.release_tasks(&ids)?;
+            }
+        }
         if tasks.is_empty() {
             return Ok(());
         }

@@ -320,6 +320,13 @@ module TaskerCore
       @native.forked?
     end
 
+    # A one-line summary; the default would print the pools, their threads and the logger.
+    # @return [String]
+    def inspect
+      "#<#{self.class.name} #{@database_url || 'memory:'}, #{@pool ? @pool.size : 0} worker threads" \
+        "#{stopped? ? ', stopped' : ''}>"
+    end
+
     # Descriptions of every registered template (name, namespace, version, source, steps...).
     # @return [Array<Hash>]
     def templates

@@ -48,6 +48,14 @@ module TaskerCore
     # @return [String] one of {STATES}
     def current_state = @row["state"]
 
+    # A one-line summary; the default would print the whole task and engine this step holds
+    # (Ruby 3.1 puts it in every NoMethodError's message).
+    # @return [String]
+    def inspect
+      "#<#{self.class.name} #{step_id} #{name} of task #{task.task_id} #{current_state}, " \
+        "attempts #{attempts}, retry_limit #{retry_limit.inspect}>"
+    end
+
     STATES.each do |state|
       # @return [Boolean]
       define_method(:"#{state}?") { current_state == state }

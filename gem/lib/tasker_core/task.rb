@@ -86,6 +86,12 @@ module TaskerCore
     # @return [String]
     def current_state = @row["state"]
 
+    # A one-line summary; the default would print the engine and every step and transition.
+    # @return [String]
+    def inspect
+      "#<#{self.class.name} #{task_id} #{namespace}/#{name}@#{version} #{current_state}, #{steps.count} steps>"
+    end
+
     Step::STATES.each do |state|
       # @return [Boolean]
       define_method(:"#{state}?") { current_state == state }

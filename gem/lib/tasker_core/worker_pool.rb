@@ -31,6 +31,12 @@ module TaskerCore
     # @return [Integer, nil]
     attr_reader :queue_depth
 
+    # A one-line summary; the default would print every thread, the watchdog and the logger.
+    # @return [String]
+    def inspect
+      "#<#{self.class.name} #{@size} threads, batch #{@batch_size}>"
+    end
+
     # @param native [TaskerCore::Native::Engine]
     # @param runner [TaskerCore::StepRunner]
     # @param size [Integer] number of threads

@@ -117,4 +117,28 @@ RSpec.describe "First-day defects" do
         .to raise_error(TaskerCore::Error) { |e| expect(e.message).not_to include("s3cret") }
     end
   end
+
+  describe "a mistyped method on what the engine returns" do
+    # Ruby 3.1 puts the receiver's #inspect into a NoMethodError's message: a Step's default
+    # one printed its task, the engine, its pools, threads and logger (about 20 KB) before
+    # the one line that mattered.
+    it "names the object in one line" do
+      id = engine.submit_task("first_day", { "i" => 1 })
+      expect(engine.wait_for_task(id).state).to eq("complete")
+      task = engine.task(id)
+      step = task.steps.first
+      expect(task.inspect).to match(%r{\A#<TaskerCore::Task #{id} default/first_day@0\.1\.0 complete, 2 steps>\z})
+      expect(step.inspect).to match(/\A#<TaskerCore::Step #{step.step_id} one of task #{id} complete, attempts 0, retry_limit 3>\z/)
+      expect(engine.inspect).to match(/\A#<TaskerCore::Engine .+, 2 worker threads>\z/)
+      expect(engine.pool.inspect).to eq("#<TaskerCore::WorkerPool 2 threads, batch #{engine.pool.batch_size}>")
+      message = begin
+        step.state
+      rescue NoMethodError => e
+        e.message
+      end
+      expect(message).to start_with("undefined method `state' for #<TaskerCore::Step")
+      expect(message.length).to be < 200
+    end
+  end
+
 end

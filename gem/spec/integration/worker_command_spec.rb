@@ -185,6 +185,37 @@ RSpec.describe "tasker-core work, the worker command" do
       fast.signal("INT")
       expect(fast.wait(timeout: 60)&.exitstatus).to eq(0), fast.output
     end
+    it "takes its settings from --config (ERB, then YAML), the command line winning" do
+      slow_file = File.join(dir, "slow.started")
+      config = File.join(dir, "worker.yml")
+      File.write(config, <<~YAML)
+        require: #{handlers}
+        templates: [#{templates}]
+        database_url: <%= ENV.fetch("WORK_URL") %>
+        workers: 3
+        claim_interval: 0.5
+        step_timeout: 1
+        concurrency:
+          handlers: { CliChainHandler: 1 }
+      YAML
+      worker = work("--config", config, "--workers", "2", env: { "CLI_SLOW_FILE" => slow_file, "WORK_URL" => url })
+      worker.wait_for(/settings from/)
+      expect(worker.stdout).to include("2 handler threads", "1 template: cli/cli_chain@1.0.0")
+      expect(worker.stdout).to include("settings from #{config}: claim_interval, concurrency, database_url, require, " \
+                                       "step_timeout, templates (the command line's workers won)")
+
+      # The handler sleeps 600 s; only the file's step_timeout of 1 s ends the attempt.
+      client = start_engine(templates: templates, workers: 0, role: :client, database_url: url)
+      id = client.submit_task("cli_chain", {}, namespace: "cli")
+      failed = lambda do
+        step = client.task(id).steps.find { |s| s.name == "a" }
+        step.state_transitions.find { |t| t.to_state == "error" }
+      end
+      expect(wait_until(90) { failed.call }).not_to be_nil, "no attempt failed:\n#{worker.output}"
+      expect(failed.call.metadata["error_class"]).to eq("TaskerCore::TimeoutError")
+      worker.signal("TERM")
+      expect(worker.wait(timeout: 60)&.exitstatus).to eq(0), worker.output
+    end
   end
 
   context "on SQLite, one process per file" do
@@ -234,6 +265,25 @@ RSpec.describe "tasker-core work, the worker command" do
       expect(refused("work", "-w", "2", "-c", "3")).to include("--workers 2 and --concurrency 3 disagree")
       expect(refused("work", "--workers", "0")).to include("would run no handlers")
       expect(refused("wrok")).to include('unknown command "wrok"')
+    end
+
+    it "refuses a --config file it cannot use with one line naming the file and the key" do
+      config = File.join(dir, "worker.yml")
+      File.write(config, "workers: 2\nstep_timeot: 5\n")
+      expect(refused("work", "--config", config)).to include("--config #{config}: unknown key \"step_timeot\"", "step_timeout")
+      File.write(config, "workers: many\n")
+      expect(refused("work", "--config", config)).to include("--config #{config}: workers expects an integer >= 0, got \"many\"")
+      File.write(config, "workers: [2\n")
+      expect(refused("work", "--config", config)).to match(%r{--config #{config}: did not find expected ',' or ']' .*line 1 column})
+      File.write(config, "- workers\n")
+      expect(refused("work", "--config", config)).to include("--config #{config}: expected a mapping of settings, got Array")
+      File.write(config, "templates: #{File.join(dir, 'nowhere')}\n")
+      expect(refused("work", "--config", config)).to include("--config #{config}: templates #{dir}/nowhere: no such file")
+      expect(refused("work", "--config", File.join(dir, "missing.yml"))).to include("--config #{dir}/missing.yml: no such file")
+      # The engine's own settings are checked as Engine.start checks them (status 1).
+      File.write(config, "database_url: 'memory:'\nconcurrency: { handlers: { CliChainHandler: 0 } }\n")
+      expect(refused("work", "--config", config, status: 1))
+        .to include("could not start the engine", "concurrency handlers.CliChainHandler: expected an Integer ≥ 1")
     end
 
     it "fails with status 1 and one line when the database or the handler code cannot be used" do

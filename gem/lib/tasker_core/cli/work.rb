@@ -38,12 +38,20 @@ module TaskerCore
         @ractors = 0
         @database_url = nil
         @engine_options = {}
-        @shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT
+        @shutdown_timeout = nil
+        @config = nil
       end
 
       private
 
       def define_options(parser)
+        parser.separator "Settings:"
+        parser.on("-C", "--config FILE", "YAML settings file (ERB first): the options below by name, and " \
+                                         "step_timeout, concurrency, retention…, schedules (docs/processes.md); " \
+                                         "the command line wins") do |v|
+          @config = WorkConfig.new(existing_path("--config", v))
+        end
+        parser.separator ""
         parser.separator "Code and templates:"
         parser.on("-r", "--require FILE", "Ruby file to load first (step handlers); a directory loads its " \
                                           "**/*.rb. Repeatable") { |v| @requires << existing_path("--require", v) }
@@ -63,6 +71,7 @@ module TaskerCore
         end
         parser.on("--ractors N", "Ractors for steps marked `execution: ractor` (default 0)") do |v|
           @ractors = integer("--ractors", v, min: 0)
+          @ractors_given = true
         end
         parser.on("--max-tasks N", "Most claimed tasks driven at once (default 25 per thread and Ractor)") do |v|
           @engine_options[:max_tasks] = integer("--max-tasks", v, min: 1)
@@ -93,6 +102,8 @@ module TaskerCore
       end
 
       def execute
+        apply_config if @config
+        @shutdown_timeout ||= DEFAULT_SHUTDOWN_TIMEOUT
         workers = handler_threads
         logger = build_logger
         process = WorkerProcess.new(logger: logger, shutdown_timeout: @shutdown_timeout).trap_signals
@@ -103,12 +114,45 @@ module TaskerCore
         engine = start_engine(workers, logger)
         warn_unloaded_handlers(engine, logger)
         logger.info("tasker-core: #{describe(engine, workers)}")
+        logger.info("tasker-core: #{@config.describe(overridden: @overridden)}") if @config
         outcome = process.run(engine) { engine.close(timeout: @shutdown_timeout) }
         # Abandoned: the store may not have written its last changes nor released its claims.
         outcome == :abandoned ? CLI::EXIT_FAILURE : CLI::EXIT_OK
       rescue Failure => e
         @err.puts "tasker-core work: #{one_line(e.message)}"
         CLI::EXIT_FAILURE
+      end
+
+      # The file's settings where the command line gave none, each checked as its option is.
+      def apply_config
+        given = given_on_command_line
+        @overridden = @config.keys & given
+        from_file = ->(key) { !@config[key].nil? && !given.include?(key) }
+        where = @config.method(:where)
+        @requires = @config.list("require").map { |p| existing_path(where.("require"), p) } if from_file.("require")
+        @templates = @config.list("templates").map { |p| existing_path(where.("templates"), p) } if from_file.("templates")
+        @workers = integer(where.("workers"), @config["workers"].to_s, min: 0) if from_file.("workers")
+        @ractors = integer(where.("ractors"), @config["ractors"].to_s, min: 0) if from_file.("ractors")
+        @database_url = database_url(where.("database_url"), @config["database_url"].to_s) if from_file.("database_url")
+        @shutdown_timeout = seconds(where.("shutdown_timeout"), @config["shutdown_timeout"]) if from_file.("shutdown_timeout")
+        @engine_options[:environment] = @config["environment"].to_s if from_file.("environment")
+        @engine_options[:max_tasks] = integer(where.("max_tasks"), @config["max_tasks"].to_s, min: 1) if from_file.("max_tasks")
+        %w[claim_interval lease_timeout heartbeat_interval].each do |key|
+          @engine_options[key.to_sym] = seconds(where.(key), @config[key]) if from_file.(key)
+        end
+        @engine_options.merge!(@config.engine_options)
+      end
+
+      # The settings' names (as the file spells them) that the command line set.
+      def given_on_command_line
+        given = @engine_options.keys.map(&:to_s)
+        given << "require" if @requires.any?
+        given << "templates" if @templates.any?
+        given << "workers" if @workers || @concurrency
+        given << "ractors" if @ractors_given
+        given << "database_url" if @database_url
+        given << "shutdown_timeout" if @shutdown_timeout
+        given
       end
 
       def handler_threads

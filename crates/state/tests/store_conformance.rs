@@ -839,6 +839,16 @@ fn sqlite_ids_never_collide_across_stores_on_one_file() {
     allocate_without_collisions(a.as_ref(), b.as_ref(), 2500);
 }
 
+/// A PostgreSQL store on a fresh schema with the suite's template registered; `None` without
+/// PostgreSQL. Bound in this order, the store is dropped before its schema.
+fn pg_store(tag: &str) -> Option<(PgSchema, PostgresStore, TaskTemplate)> {
+    let schema = PgSchema::new(tag)?;
+    let store = PostgresStore::open(&schema.url()).unwrap();
+    let template = template();
+    store.register_template(&template).unwrap();
+    Some((schema, store, template))
+}
+
 /// Two stores on one fresh PostgreSQL schema, as two processes would open it; `None`
 /// without PostgreSQL; the suite's template is registered through the first. Bound in this
 /// order, the stores are dropped before their schema.
@@ -1083,12 +1093,10 @@ async fn count_behind_a_lock(
 /// add its own commits to the count: `crates/engine/tests/start_health.rs`.
 #[test]
 fn postgres_health_counted_in_background_reads_one_snapshot() {
-    let Some(schema) = PgSchema::new("health_snapshot") else {
+    let Some((schema, store, template)) = pg_store("health_snapshot") else {
         return;
     };
-    let store = PostgresStore::open(&schema.url()).unwrap();
-    store.register_template(&template()).unwrap();
-    let task = create_task(&store, &template(), at(0)).task.task_id;
+    let task = create_task(&store, &template, at(0)).task.task_id;
     let counted = run(async {
         let (mut locked, counted) = count_behind_a_lock(&store, &schema.url()).await;
         sqlx::query(
@@ -1113,11 +1121,9 @@ fn postgres_health_counted_in_background_reads_one_snapshot() {
 /// delivers "not counted", so a health reading waiting for it is let through.
 #[test]
 fn postgres_closing_ends_a_background_count_unfinished() {
-    let Some(schema) = PgSchema::new("health_close") else {
+    let Some((schema, store, _)) = pg_store("health_close") else {
         return;
     };
-    let store = PostgresStore::open(&schema.url()).unwrap();
-    store.register_template(&template()).unwrap();
     run(async {
         let (locked, counted) = count_behind_a_lock(&store, &schema.url()).await;
         store.close();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use support::take;
 use tasker_engine::engine::{Interrupt, WaitEnd};
 use tasker_engine::{Engine, EngineOptions, StepFailure, SubmitRequest};
-use tasker_model::{EngineConfig, State, TaskId};
+use tasker_model::{EngineConfig, State, StepId, TaskId};
 
 const DIAMOND: &str = "name: diamond\nnamespace_name: test\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H, depends_on_step: a}\n - {name: c, handler_class: H, depends_on_step: a}\n - {name: d, handler_class: H, depends_on_steps: [b, c], default_retry_limit: 3}\n";
 
@@ -106,6 +106,17 @@ fn run_one(engine: &Arc<Engine>, d_failures: u32) -> (TaskId, Result<State, Wait
     (id, end, w.stop())
 }
 
+/// An engine with one task submitted whose root step `a`, taken alone, has completed: the
+/// engine, the task and the root's step id.
+fn with_root_completed() -> (Arc<Engine>, TaskId, StepId) {
+    let engine = engine();
+    let id = submit(&engine);
+    let steps = take(&engine, 8, Duration::from_secs(2));
+    assert_eq!(steps.len(), 1);
+    engine.complete_step(steps[0].step_id, json!(1)).unwrap();
+    (engine, id, steps[0].step_id)
+}
+
 fn submit(engine: &Engine) -> TaskId {
     engine
         .submit(SubmitRequest {
@@ -183,29 +194,17 @@ fn a_step_that_always_fails_ends_the_task_in_error() {
 
 #[test]
 fn reports_of_unknown_or_repeated_steps_are_refused() {
-    let engine = engine();
-    let id = submit(&engine);
-    let steps = take(&engine, 8, Duration::from_secs(2));
-    assert_eq!(steps.len(), 1);
-    engine.complete_step(steps[0].step_id, json!(1)).unwrap();
-    let e = engine
-        .complete_step(steps[0].step_id, json!(1))
-        .unwrap_err()
-        .to_string();
+    let (engine, id, a) = with_root_completed();
+    let e = engine.complete_step(a, json!(1)).unwrap_err().to_string();
     assert!(e.contains("is not handed out"), "{e}");
-    assert!(engine
-        .complete_step(tasker_model::StepId(999_999), json!(1))
-        .is_err());
+    assert!(engine.complete_step(StepId(999_999), json!(1)).is_err());
     let _ = id;
     engine.stop(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
 fn stop_takes_back_queued_and_started_steps() {
-    let engine = engine();
-    let id = submit(&engine);
-    let first = take(&engine, 8, Duration::from_secs(2));
-    engine.complete_step(first[0].step_id, json!(1)).unwrap();
+    let (engine, id, _) = with_root_completed();
     // b and c become ready; take one (started), leave the other queued.
     let started = take(&engine, 1, Duration::from_secs(2));
     assert_eq!(started.len(), 1);

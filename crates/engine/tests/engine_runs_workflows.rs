@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 use support::take;
-use tasker_engine::engine::Interrupt;
+use tasker_engine::engine::{Interrupt, WaitEnd};
 use tasker_engine::{Engine, EngineOptions, StepFailure, SubmitRequest};
-use tasker_model::{EngineConfig, State};
+use tasker_model::{EngineConfig, State, StepId, TaskId};
 
 const DIAMOND: &str = "name: diamond\nnamespace_name: test\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H, depends_on_step: a}\n - {name: c, handler_class: H, depends_on_step: a}\n - {name: d, handler_class: H, depends_on_steps: [b, c], default_retry_limit: 3}\n";
 
@@ -75,7 +75,49 @@ fn worker(
     })
 }
 
-fn submit(engine: &Engine) -> tasker_model::TaskId {
+/// A [`worker`] thread and the flag that stops it.
+struct Worker {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Vec<String>>,
+}
+
+impl Worker {
+    fn start(engine: &Arc<Engine>, d_failures: u32) -> Worker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = worker(engine.clone(), stop.clone(), d_failures);
+        Worker { stop, thread }
+    }
+
+    /// Stops the worker; the names of the steps it ran, in order.
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// Submits one task with a [`Worker`] running, waits for the task to end, and stops the
+/// worker: the task, how its wait ended, and the steps the worker ran.
+fn run_one(engine: &Arc<Engine>, d_failures: u32) -> (TaskId, Result<State, WaitEnd>, Vec<String>) {
+    let w = Worker::start(engine, d_failures);
+    let id = submit(engine);
+    let end = engine
+        .wait_for_task(id, Duration::from_secs(5), &Interrupt::default())
+        .unwrap();
+    (id, end, w.stop())
+}
+
+/// An engine with one task submitted whose root step `a`, taken alone, has completed: the
+/// engine, the task and the root's step id.
+fn with_root_completed() -> (Arc<Engine>, TaskId, StepId) {
+    let engine = engine();
+    let id = submit(&engine);
+    let steps = take(&engine, 8, Duration::from_secs(2));
+    assert_eq!(steps.len(), 1);
+    engine.complete_step(steps[0].step_id, json!(1)).unwrap();
+    (engine, id, steps[0].step_id)
+}
+
+fn submit(engine: &Engine) -> TaskId {
     engine
         .submit(SubmitRequest {
             name: "diamond".into(),
@@ -90,15 +132,8 @@ fn submit(engine: &Engine) -> tasker_model::TaskId {
 #[test]
 fn a_diamond_completes_with_parents_before_children() {
     let engine = engine();
-    let stop = Arc::new(AtomicBool::new(false));
-    let w = worker(engine.clone(), stop.clone(), 0);
-    let id = submit(&engine);
-    let state = engine
-        .wait_for_task(id, Duration::from_secs(5), &Interrupt::default())
-        .unwrap();
+    let (id, state, ran) = run_one(&engine, 0);
     assert_eq!(state, Ok(State::Complete));
-    stop.store(true, Ordering::Relaxed);
-    let ran = w.join().unwrap();
     assert_eq!(ran.first().map(String::as_str), Some("a"));
     assert_eq!(ran.last().map(String::as_str), Some("d"));
     let view = engine.task(id).unwrap().unwrap();
@@ -124,17 +159,8 @@ fn a_diamond_completes_with_parents_before_children() {
 #[test]
 fn a_flaky_step_is_retried_and_the_task_completes() {
     let engine = engine();
-    let stop = Arc::new(AtomicBool::new(false));
-    let w = worker(engine.clone(), stop.clone(), 2);
-    let id = submit(&engine);
-    assert_eq!(
-        engine
-            .wait_for_task(id, Duration::from_secs(5), &Interrupt::default())
-            .unwrap(),
-        Ok(State::Complete)
-    );
-    stop.store(true, Ordering::Relaxed);
-    w.join().unwrap();
+    let (id, state, _) = run_one(&engine, 2);
+    assert_eq!(state, Ok(State::Complete));
     let d = &engine.task(id).unwrap().unwrap().steps[3];
     let path: Vec<&str> = d.transitions.iter().map(|t| t.to_state.as_str()).collect();
     assert_eq!(
@@ -157,17 +183,8 @@ fn a_flaky_step_is_retried_and_the_task_completes() {
 #[test]
 fn a_step_that_always_fails_ends_the_task_in_error() {
     let engine = engine();
-    let stop = Arc::new(AtomicBool::new(false));
-    let w = worker(engine.clone(), stop.clone(), u32::MAX);
-    let id = submit(&engine);
-    assert_eq!(
-        engine
-            .wait_for_task(id, Duration::from_secs(5), &Interrupt::default())
-            .unwrap(),
-        Ok(State::Error)
-    );
-    stop.store(true, Ordering::Relaxed);
-    w.join().unwrap();
+    let (id, state, _) = run_one(&engine, u32::MAX);
+    assert_eq!(state, Ok(State::Error));
     let view = engine.task(id).unwrap().unwrap();
     assert_eq!(view.steps[3].step.attempts, Some(3));
     assert_eq!(view.steps[3].state, State::Error);
@@ -177,29 +194,17 @@ fn a_step_that_always_fails_ends_the_task_in_error() {
 
 #[test]
 fn reports_of_unknown_or_repeated_steps_are_refused() {
-    let engine = engine();
-    let id = submit(&engine);
-    let steps = take(&engine, 8, Duration::from_secs(2));
-    assert_eq!(steps.len(), 1);
-    engine.complete_step(steps[0].step_id, json!(1)).unwrap();
-    let e = engine
-        .complete_step(steps[0].step_id, json!(1))
-        .unwrap_err()
-        .to_string();
+    let (engine, id, a) = with_root_completed();
+    let e = engine.complete_step(a, json!(1)).unwrap_err().to_string();
     assert!(e.contains("is not handed out"), "{e}");
-    assert!(engine
-        .complete_step(tasker_model::StepId(999_999), json!(1))
-        .is_err());
+    assert!(engine.complete_step(StepId(999_999), json!(1)).is_err());
     let _ = id;
     engine.stop(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
 fn stop_takes_back_queued_and_started_steps() {
-    let engine = engine();
-    let id = submit(&engine);
-    let first = take(&engine, 8, Duration::from_secs(2));
-    engine.complete_step(first[0].step_id, json!(1)).unwrap();
+    let (engine, id, _) = with_root_completed();
     // b and c become ready; take one (started), leave the other queued.
     let started = take(&engine, 1, Duration::from_secs(2));
     assert_eq!(started.len(), 1);
@@ -263,8 +268,7 @@ fn a_rust_subscriber_gets_the_events_it_asked_for_after_their_commit() {
     let sub = engine
         .subscribe(&["task.*", "step.failed"], 1024, Overflow::DropNewest)
         .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let w = worker(engine.clone(), stop.clone(), 1);
+    let w = Worker::start(&engine, 1);
     let id = submit(&engine);
     let mut names = Vec::new();
     loop {
@@ -278,8 +282,7 @@ fn a_rust_subscriber_gets_the_events_it_asked_for_after_their_commit() {
             break;
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    w.join().unwrap();
+    w.stop();
     assert_eq!(
         names,
         [
@@ -300,8 +303,7 @@ fn a_finished_task_is_read_back_from_memory_as_the_store_has_it() {
     use tasker_engine::operations::{Operation, Request};
     use tasker_engine::TaskOutcome;
     let engine = engine();
-    let stop = Arc::new(AtomicBool::new(false));
-    let w = worker(engine.clone(), stop.clone(), 1);
+    let w = Worker::start(&engine, 1);
     let clean = submit(&engine);
     let wait = |id| {
         engine
@@ -312,8 +314,7 @@ fn a_finished_task_is_read_back_from_memory_as_the_store_has_it() {
     // The worker fails `d` once: the second task retries it and completes.
     let flaky_first = submit(&engine);
     assert_eq!(wait(flaky_first), Ok(State::Complete));
-    stop.store(true, Ordering::Relaxed);
-    w.join().unwrap();
+    w.stop();
 
     // Which of the two tasks met the failure depends on the worker's order; the one that
     // did is not kept, and its outcome from the store names the failure.

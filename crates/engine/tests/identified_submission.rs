@@ -80,25 +80,19 @@ fn threads_submitting_one_identity_make_one_task_that_runs_once() {
 #[test]
 fn default_identity_reads_the_context_and_unique_never_repeats() {
     let e = engine();
+    let submit = |context, identity: &Identity| {
+        e.submit_identified(request(context), identity, WAIT)
+            .unwrap()
+    };
     let default = Identity::parse("default", None, None).unwrap();
-    let a = e
-        .submit_identified(request(json!({"x": 1, "y": 2})), &default, WAIT)
-        .unwrap();
-    let b = e
-        .submit_identified(request(json!({"y": 2, "x": 1})), &default, WAIT)
-        .unwrap();
-    let c = e
-        .submit_identified(request(json!({"x": 2})), &default, WAIT)
-        .unwrap();
+    let a = submit(json!({"x": 1, "y": 2}), &default);
+    let b = submit(json!({"y": 2, "x": 1}), &default);
+    let c = submit(json!({"x": 2}), &default);
     assert!(a.created && !b.created && c.created);
     assert_eq!(a.task_id, b.task_id);
     assert_ne!(a.task_id, c.task_id);
     let unique = Identity::parse("always_unique", None, None).unwrap();
-    let u1 = e
-        .submit_identified(request(json!({"x": 1, "y": 2})), &unique, WAIT)
-        .unwrap();
-    let u2 = e
-        .submit_identified(request(json!({"x": 1, "y": 2})), &unique, WAIT)
-        .unwrap();
+    let u1 = submit(json!({"x": 1, "y": 2}), &unique);
+    let u2 = submit(json!({"x": 1, "y": 2}), &unique);
     assert!(u1.created && u2.created && u1.task_id != u2.task_id);
 }

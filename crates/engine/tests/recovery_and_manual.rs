@@ -28,6 +28,15 @@ fn submit(e: &Engine) -> TaskId {
     submit_chain(e, true, None)
 }
 
+/// A fresh memory store (kept, for a second engine to recover from), an engine on it, and a
+/// task submitted there.
+fn engine_with_task() -> (Arc<MemoryStore>, Engine, TaskId) {
+    let store = Arc::new(MemoryStore::new());
+    let e = engine_on(store.clone());
+    let id = submit(&e);
+    (store, e, id)
+}
+
 /// The next waiting step, waiting at most `T` for it.
 fn take_next(e: &Engine) -> ReadyStep {
     take(e, 1, T).remove(0)
@@ -62,9 +71,7 @@ fn path(transitions: &[TransitionRecord]) -> Vec<&str> {
 
 #[test]
 fn a_second_engine_resumes_what_the_first_left_and_reruns_only_unfinished_steps() {
-    let store = Arc::new(MemoryStore::new());
-    let first = engine_on(store.clone());
-    let id = submit(&first);
+    let (store, first, id) = engine_with_task();
     let a = take_next(&first);
     first.complete_step(a.step_id, json!({"ran": "a"})).unwrap();
     let b = take_next(&first);
@@ -93,9 +100,7 @@ fn a_second_engine_resumes_what_the_first_left_and_reruns_only_unfinished_steps(
 
 #[test]
 fn steps_running_at_a_crash_fail_with_engine_restart_and_count_an_attempt() {
-    let store = Arc::new(MemoryStore::new());
-    let first = engine_on(store.clone());
-    let id = submit(&first);
+    let (store, first, id) = engine_with_task();
     let _a = take_next(&first);
     first.flush(T).unwrap();
     // A crash: the engine's memory is gone but the store keeps a running step. Recover on a
@@ -123,9 +128,7 @@ fn steps_running_at_a_crash_fail_with_engine_restart_and_count_an_attempt() {
 
 #[test]
 fn manual_operations_follow_the_state_machine_and_record_why() {
-    let store = Arc::new(MemoryStore::new());
-    let e = engine_on(store.clone());
-    let id = submit(&e);
+    let (_, e, id) = engine_with_task();
     // Fail a twice: its retry limit is 2, so the task ends in error.
     for _ in 0..2 {
         fail_next(&e, "Boom", "no", true);
@@ -230,9 +233,7 @@ fn manual_operations_follow_the_state_machine_and_record_why() {
 
 #[test]
 fn marking_a_failed_step_completed_lets_its_children_run() {
-    let store = Arc::new(MemoryStore::new());
-    let e = engine_on(store.clone());
-    let id = submit(&e);
+    let (store, e, id) = engine_with_task();
     let a = fail_next(&e, "Bad", "declined", false);
     assert_eq!(ended(&e, id), Ok(State::Error));
     e.operate(

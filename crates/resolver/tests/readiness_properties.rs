@@ -11,8 +11,12 @@
 //! Case counts are kept small so the set runs in a few seconds on two cores;
 //! `PROPTEST_CASES=10000 cargo test -p tasker-resolver --test readiness_properties` runs more.
 
+#[path = "support/tasker_context.rs"]
+mod tasker_context;
+
 use proptest::prelude::*;
 use std::collections::BTreeSet;
+use tasker_context::{context_of_steps, Context};
 use tasker_model::{State, TaskTemplate, Timestamp};
 use tasker_resolver::readiness::{evaluate, evaluate_many, step_readiness, ExecutionStatus};
 use tasker_resolver::{ExecutionContext, RuntimeDag, StepReadiness, StepSnapshot, TemplateGraph};
@@ -80,58 +84,17 @@ fn assert_matches_reference(
     );
 }
 
-/// The execution context as TASKER.md words it.
-fn reference_context(
-    steps: &[StepSnapshot],
-    readiness: &[StepReadiness],
-) -> (
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    &'static str,
-    &'static str,
-) {
-    let count = |f: &dyn Fn(&StepSnapshot) -> bool| steps.iter().filter(|s| f(s)).count();
-    let pending = count(&|s| s.state == State::Pending);
-    let in_progress = count(&|s| s.state == State::InProgress);
-    let completed = count(&|s| s.state.satisfies_dependents());
-    let failed = count(&|s| s.state == State::Error);
-    let blocked = count(&|s| {
+/// The execution context as TASKER.md words it, and the count of permanently blocked steps.
+fn reference_context(steps: &[StepSnapshot], readiness: &[StepReadiness]) -> (Context, usize) {
+    let blocked = |s: &StepSnapshot| {
         s.state == State::Error && s.attempts.unwrap_or(0) >= s.retry_limit.unwrap_or(3)
-    });
-    let ready = readiness.iter().filter(|r| r.ready).count();
-    let status = if ready > 0 {
-        "has_ready_steps"
-    } else if in_progress > 0 {
-        "processing"
-    } else if blocked > 0 {
-        "blocked_by_failures"
-    } else if !steps.is_empty() && completed == steps.len() {
-        "all_complete"
-    } else {
-        "waiting_for_dependencies"
     };
-    let health = if failed == 0 {
-        "healthy"
-    } else if ready > 0 {
-        "recovering"
-    } else if blocked > 0 {
-        "blocked"
-    } else {
-        "recovering"
-    };
-    (
-        pending,
-        in_progress,
-        completed,
-        failed,
-        ready,
-        blocked,
-        status,
-        health,
+    assert_eq!(steps.len(), readiness.len(), "one readiness a step");
+    context_of_steps(
+        steps
+            .iter()
+            .zip(readiness)
+            .map(|(s, r)| (s.state.as_str(), r.ready, blocked(s))),
     )
 }
 
@@ -220,46 +183,28 @@ fn time() -> impl Strategy<Value = Timestamp> {
     (-100_000_000i64..100_000_000).prop_map(|d| Timestamp(NOW + d))
 }
 
-/// A step as any store could hold it: Tasker's columns are int4 and timestamps, and NULL
-/// where the schema allows it.
-fn snapshot() -> impl Strategy<Value = StepSnapshot> {
-    (
-        prop::sample::select(State::ALL.to_vec()),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        prop::option::of(prop_oneof![0u32..8, any::<u32>()]),
-        prop::option::of(prop_oneof![0u32..8, any::<u32>()]),
-        prop::option::of(prop_oneof![
+prop_compose! {
+    /// A step as any store could hold it: Tasker's columns are int4 and timestamps, and NULL
+    /// where the schema allows it.
+    fn snapshot()(
+        state in prop::sample::select(State::ALL.to_vec()),
+        processed in any::<bool>(),
+        in_process in any::<bool>(),
+        retryable in any::<bool>(),
+        attempts in prop::option::of(prop_oneof![0u32..8, any::<u32>()]),
+        retry_limit in prop::option::of(prop_oneof![0u32..8, any::<u32>()]),
+        backoff_request_seconds in prop::option::of(prop_oneof![
             -5i64..120,
             (i32::MIN as i64)..=(i32::MAX as i64)
         ]),
-        prop::option::of(time()),
-        prop::option::of(time()),
-    )
-        .prop_map(
-            |(
-                state,
-                processed,
-                in_process,
-                retryable,
-                attempts,
-                retry_limit,
-                backoff,
-                last,
-                entered,
-            )| StepSnapshot {
-                state,
-                processed,
-                in_process,
-                retryable,
-                attempts,
-                retry_limit,
-                backoff_request_seconds: backoff,
-                last_attempted_at: last,
-                state_entered_at: entered,
-            },
-        )
+        last_attempted_at in prop::option::of(time()),
+        state_entered_at in prop::option::of(time()),
+    ) -> StepSnapshot {
+        StepSnapshot {
+            state, processed, in_process, retryable, attempts, retry_limit,
+            backoff_request_seconds, last_attempted_at, state_entered_at,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -295,7 +240,8 @@ proptest! {
         }
 
         let c = ExecutionContext::derive(&steps, &out);
-        let (pending, in_progress, completed, failed, ready, blocked, status, health) = reference_context(&steps, &out);
+        let ((total, pending, in_progress, completed, failed, ready, status, health), blocked) = reference_context(&steps, &out);
+        prop_assert_eq!(c.total_steps, total);
         prop_assert_eq!(c.total_steps, n);
         prop_assert_eq!((c.pending_steps, c.in_progress_steps, c.completed_steps, c.failed_steps, c.ready_steps, c.permanently_blocked_steps),
                         (pending, in_progress, completed, failed, ready, blocked));

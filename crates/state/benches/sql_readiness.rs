@@ -43,12 +43,13 @@ use tasker_model::{State, StepId, TaskId, TaskTemplate, Timestamp};
 use tasker_resolver::readiness::{self, StepReadiness, StepSnapshot};
 use tasker_resolver::TemplateGraph;
 use tasker_state::{
-    Change, NewTask, PostgresStore, StepPatch, StepRecord, Store, TaskRecord, TaskView,
-    TransitionMeta,
+    Change, NewTask, PostgresStore, StepPatch, Store, TaskRecord, TaskView, TransitionMeta,
 };
 
 #[path = "../../resolver/benches/support/layered.rs"]
 mod layered;
+#[path = "../tests/conformance/records.rs"]
+mod records;
 mod support;
 use layered::{layered_yaml, LAYER_WIDTH, MAX_PARENTS, SEED};
 use support::{database_url, in_fresh_schema, BenchResult, Schema};
@@ -408,15 +409,7 @@ fn mid_run_task(
         })
         .collect();
 
-    let steps: Vec<StepRecord> = template
-        .step_templates
-        .iter()
-        .enumerate()
-        .map(|(i, st)| {
-            let name = Arc::from(st.name.as_str());
-            StepRecord::of_template(step_ids[i], task_id, name, i as u32, st, created)
-        })
-        .collect();
+    let steps = records::step_records(template, task_id, step_ids, created);
     let mut edges = Vec::new();
     for child in 0..graph.len() as u32 {
         for &parent in graph.parents(child) {

@@ -87,11 +87,7 @@ fn memory_finds_identities_and_refuses_a_repeat() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let template = template();
     let first = identified(store.as_ref(), "k");
-    apply(
-        store.as_ref(),
-        vec![Change::CreateTask(Box::new(first.clone()))],
-    )
-    .unwrap();
+    apply_one(store.as_ref(), Change::CreateTask(Box::new(first.clone())));
     assert_eq!(
         store.task_with_identity("k").unwrap(),
         Some(first.task.task_id)

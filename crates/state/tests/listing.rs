@@ -29,8 +29,7 @@ fn ids(rows: &[tasker_state::TaskListing]) -> Vec<TaskId> {
 }
 
 fn lists_newest_first_filtered_and_paged(db: &Db) {
-    let store = db.open();
-    store.register_template(&template()).expect("register");
+    let store = db.open_registered();
     let s = store.as_ref();
     let states = [
         State::Complete,
@@ -167,8 +166,7 @@ fn lists_newest_first_filtered_and_paged(db: &Db) {
 }
 
 fn finds_the_task_of_a_step(db: &Db) {
-    let store = db.open();
-    store.register_template(&template()).expect("register");
+    let store = db.open_registered();
     let s = store.as_ref();
     let template = template();
     let first = create_task(s, &template, at(0));
@@ -189,8 +187,7 @@ fn finds_the_task_of_a_step(db: &Db) {
 }
 
 fn counts_throughput_per_interval(db: &Db) {
-    let store = db.open();
-    store.register_template(&template()).expect("register");
+    let store = db.open_registered();
     let s = store.as_ref();
     for (state, t) in [
         (State::Complete, 0),

@@ -3,6 +3,7 @@
 //! the same template at once both succeed without duplicating a row, and that a template
 //! rejected for one of its steps registers nothing.
 
+#[macro_use]
 mod conformance;
 
 use conformance::db::Db;
@@ -112,6 +113,8 @@ fn without_ids(line: &str) -> String {
     format!("{task} {}", parts.next().unwrap_or_default())
 }
 
+suite!(sql: registers_10000_steps_once, concurrent_registrations);
+
 fn registers_10000_steps_once(db: &Db) {
     let store = db.open();
     let first = big_template("a", None);
@@ -175,18 +178,6 @@ fn registers_10000_steps_once(db: &Db) {
     assert_eq!(texts(db, SUMMARY)[4], "links 20000");
 }
 
-#[test]
-fn sqlite_registers_a_10000_step_template_set_based_and_once() {
-    registers_10000_steps_once(&Db::sqlite("register_10000"));
-}
-
-#[test]
-fn postgres_registers_a_10000_step_template_set_based_and_once() {
-    if let Some(db) = Db::postgres("register_10000") {
-        registers_10000_steps_once(&db);
-    }
-}
-
 /// Two stores (two processes' worth of connections) register the same big template at the
 /// same moment: both succeed, and every row exists once.
 fn concurrent_registrations(db: &Db) {
@@ -219,16 +210,4 @@ fn concurrent_registrations(db: &Db) {
             "links 10000"
         ]
     );
-}
-
-#[test]
-fn sqlite_two_stores_register_one_template_at_once() {
-    concurrent_registrations(&Db::sqlite("register_race"));
-}
-
-#[test]
-fn postgres_two_stores_register_one_template_at_once() {
-    if let Some(db) = Db::postgres("register_race") {
-        concurrent_registrations(&db);
-    }
 }

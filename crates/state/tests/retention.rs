@@ -133,8 +133,7 @@ fn annotate(db: &Db, task: TaskId) {
 }
 
 fn deletes_exactly_the_expired_finished_tasks_and_all_their_rows(db: &Db) {
-    let store = db.open();
-    store.register_template(&template()).expect("register");
+    let store = db.open_registered();
     let s = store.as_ref();
     // Expired, in the order they finished (each task's transitions span a few microseconds).
     let expired = vec![
@@ -201,8 +200,7 @@ fn deletes_exactly_the_expired_finished_tasks_and_all_their_rows(db: &Db) {
 }
 
 fn a_deleted_task_cannot_be_changed_and_the_others_still_can(db: &Db) {
-    let store = db.open();
-    store.register_template(&template()).expect("register");
+    let store = db.open_registered();
     let s = store.as_ref();
     let old = task_in(s, State::Complete, 100);
     let failed = task_in(s, State::Error, 200);
@@ -276,8 +274,7 @@ fn an_exported_batch_is_read_then_deleted_if_still_expired(db: &Db) {
     // The export hook's protocol: read a batch of expired ids (nothing deleted), then
     // delete those ids; an id given that is not expired (unfinished, in error, finished
     // after the cutoff, unknown) is left alone.
-    let store = db.open();
-    store.register_template(&template()).expect("register");
+    let store = db.open_registered();
     let s = store.as_ref();
     let expired = vec![
         task_in(s, State::Complete, 100),

@@ -6,8 +6,9 @@
 //!   column for column (order, type, nullability, default), with Tasker's sequences, keys and
 //!   every one of its indexes; tasker-core adds only its own `tasker_core_*` objects.
 //! - `postgres_store_upgrades_an_earlier_tasker_core_database`: a database made by the
-//!   migration of earlier versions (`fixtures/postgres_0001_before_issue_19.sql`) is brought
-//!   to the same facts, but for column order, keeps its rows, and works.
+//!   migration of earlier versions (today's 0001 with issue 19 undone, `before_issue_19/`),
+//!   which differs from Tasker's in every column and index issue 19 changed, is brought to
+//!   the same facts, but for column order, keeps its rows, and works.
 //! - `postgres_migrations_leave_a_tasker_database_untouched`: on a database laid out as the
 //!   Tasker engine leaves it, opening a store changes nothing of Tasker's (no type, default,
 //!   index or constraint, and no table rewritten) and the store works on it.
@@ -19,9 +20,11 @@
 //! PostgreSQL tests work in a schema of their own, dropped at the end (see `conformance`);
 //! without a server they print one SKIPPED line (or fail under CI).
 
+mod before_issue_19;
 mod conformance;
 mod tasker_schema;
 
+use before_issue_19::Dialect;
 use conformance::{new_task, run, step_move, task_move, template, PgSchema, SqliteFile, State};
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
@@ -32,8 +35,8 @@ use tasker_schema::{differences, expected, read_back};
 use tasker_state::{open_store, Change, Store};
 use tokio::runtime::Runtime;
 
-const EARLIER_0001: &str = include_str!("fixtures/postgres_0001_before_issue_19.sql");
-const EARLIER_SQLITE_0001: &str = include_str!("fixtures/sqlite_0001_before_issue_19.sql");
+const PG_0001: &str = include_str!("../migrations/postgres/0001_tasker_tables.sql");
+const SQLITE_0001: &str = include_str!("../migrations/sqlite/0001_tasker_tables.sql");
 const PG_0002: &str = include_str!("../migrations/postgres/0002_tasker_core.sql");
 const PG_0003: &str = include_str!("../migrations/postgres/0003_tasker_core_insights.sql");
 
@@ -68,6 +71,21 @@ fn assert_only_own_indexes(own: &BTreeSet<String>) {
 
 /// A runtime for a test's own connection, alive as long as the connection (the stores run
 /// on runtimes of their own).
+/// Reads the facts back and asserts they are `expected` (`what` names the database in a
+/// failure), with only tasker-core's own indexes besides; the facts read.
+fn assert_schema(
+    rt: &Runtime,
+    conn: &mut PgConnection,
+    what: &str,
+    expected: &BTreeSet<String>,
+    with_order: bool,
+) -> BTreeSet<String> {
+    let (facts, own) = rt.block_on(read_back(conn, with_order)).expect("read back");
+    assert_same(what, expected, &facts);
+    assert_only_own_indexes(&own);
+    facts
+}
+
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,9 +93,15 @@ fn runtime() -> Runtime {
         .expect("a test runtime")
 }
 
-fn connect(rt: &Runtime, schema: &PgSchema) -> PgConnection {
-    rt.block_on(PgConnection::connect(&schema.url()))
-        .expect("connect to the test schema")
+/// A fresh schema for one test, a runtime and a connection to the schema; `None` without a
+/// server.
+fn connected(tag: &str) -> Option<(PgSchema, Runtime, PgConnection)> {
+    let schema = PgSchema::new(tag)?;
+    let rt = runtime();
+    let conn = rt
+        .block_on(PgConnection::connect(&schema.url()))
+        .expect("connect to the test schema");
+    Some((schema, rt, conn))
 }
 
 /// The storage file (relfilenode) of each Tasker table and index: it changes when
@@ -144,15 +168,17 @@ fn use_the_store(store: &dyn Store) {
 
 #[test]
 fn postgres_store_creates_taskers_schema_exactly() {
-    let Some(schema) = PgSchema::new("schema_fresh") else {
+    let Some((schema, rt, mut conn)) = connected("schema_fresh") else {
         return;
     };
     let store = open_store(&schema.url()).expect("open");
-    let rt = runtime();
-    let mut conn = connect(&rt, &schema);
-    let (facts, own) = rt.block_on(read_back(&mut conn, true)).expect("read back");
-    assert_same("a database tasker-core created", &expected(true), &facts);
-    assert_only_own_indexes(&own);
+    assert_schema(
+        &rt,
+        &mut conn,
+        "a database tasker-core created",
+        &expected(true),
+        true,
+    );
     use_the_store(store.as_ref());
     drop(store);
     rt.block_on(conn.close()).expect("close");
@@ -160,15 +186,16 @@ fn postgres_store_creates_taskers_schema_exactly() {
 
 #[test]
 fn postgres_store_upgrades_an_earlier_tasker_core_database() {
-    let Some(schema) = PgSchema::new("schema_upgrade") else {
+    let Some((schema, rt, mut conn)) = connected("schema_upgrade") else {
         return;
     };
-    let rt = runtime();
-    let mut conn = connect(&rt, &schema);
     // The database as tasker-core left it before issue 19, with a template and a task in it.
     rt.block_on(tasker_schema::run_sql(
         &mut conn,
-        &format!("{EARLIER_0001}\n{PG_0002}\n{PG_0003}"),
+        &format!(
+            "{}\n{PG_0002}\n{PG_0003}",
+            before_issue_19::earlier(PG_0001, Dialect::Postgres)
+        ),
     ))
     .expect("earlier migrations");
     rt.block_on(tasker_schema::run_sql(
@@ -189,11 +216,32 @@ fn postgres_store_upgrades_an_earlier_tasker_core_database() {
         before.contains("column tasker_workflow_steps.named_step_id bigint NOT NULL"),
         "the fixture is the earlier layout"
     );
+    // Every column and index issue 19 changed differs there from Tasker's: the upgrade
+    // below has each of them to fix.
+    let (before, _) = rt.block_on(read_back(&mut conn, true)).expect("read back");
+    let tasker = expected(true);
+    for (table, column) in before_issue_19::touched(Dialect::Postgres) {
+        let prefix = format!("column {table}.{column} #");
+        let line = before.iter().find(|l| l.starts_with(&prefix));
+        let line = line.unwrap_or_else(|| panic!("the earlier layout has no {table}.{column}"));
+        assert!(!tasker.contains(line), "already Tasker's: {line}");
+    }
+    let (_, predicate, indexes) = before_issue_19::PREDICATE;
+    let earlier_indexes: Vec<&String> = before
+        .iter()
+        .filter(|l| l.starts_with("index ") && l.ends_with(predicate))
+        .collect();
+    assert_eq!(earlier_indexes.len(), indexes, "{earlier_indexes:?}");
+    assert!(earlier_indexes.iter().all(|l| !tasker.contains(*l)));
 
     let store = open_store(&schema.url()).expect("open (migrates)");
-    let (facts, own) = rt.block_on(read_back(&mut conn, false)).expect("read back");
-    assert_same("an upgraded database", &expected(false), &facts);
-    assert_only_own_indexes(&own);
+    let facts = assert_schema(
+        &rt,
+        &mut conn,
+        "an upgraded database",
+        &expected(false),
+        false,
+    );
     // Column order cannot change in place: only the two tables whose order was not Tasker's
     // differ, and only in position.
     let (ordered, _) = rt.block_on(read_back(&mut conn, true)).expect("read back");
@@ -235,11 +283,9 @@ fn postgres_store_upgrades_an_earlier_tasker_core_database() {
 
 #[test]
 fn postgres_migrations_leave_a_tasker_database_untouched() {
-    let Some(schema) = PgSchema::new("schema_tasker") else {
+    let Some((schema, rt, mut conn)) = connected("schema_tasker") else {
         return;
     };
-    let rt = runtime();
-    let mut conn = connect(&rt, &schema);
     rt.block_on(tasker_schema::run_sql(
         &mut conn,
         &tasker_schema::tasker_ddl(),
@@ -255,18 +301,18 @@ fn postgres_migrations_leave_a_tasker_database_untouched() {
     let files = relfilenodes(&rt, &mut conn);
 
     let store = open_store(&schema.url()).expect("open on Tasker's tables");
-    let (after, own) = rt.block_on(read_back(&mut conn, true)).expect("read back");
-    assert_same(
+    assert_schema(
+        &rt,
+        &mut conn,
         "Tasker's database after tasker-core opened it",
         &before,
-        &after,
+        true,
     );
     assert_eq!(
         relfilenodes(&rt, &mut conn),
         files,
         "a table or index of Tasker's was rewritten"
     );
-    assert_only_own_indexes(&own);
     // tasker-core's reads and writes run on Tasker's integer ids.
     use_the_store(store.as_ref());
     drop(store);
@@ -319,10 +365,30 @@ fn sqlite_store_opens_an_earlier_file() {
     let url = format!("{}?mode=rwc", file.url());
     run(async {
         let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("create");
-        sqlx::raw_sql(EARLIER_SQLITE_0001)
+        let earlier = before_issue_19::earlier(SQLITE_0001, Dialect::Sqlite);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(earlier))
             .execute(&mut conn)
             .await
             .expect("earlier migration");
+        // Every column issue 19 changed is declared otherwise there than Tasker's, in
+        // SQLite's spelling, or stands elsewhere.
+        for (table, column) in before_issue_19::touched(Dialect::Sqlite) {
+            let t = tasker_schema::TABLES.iter().find(|t| t.name == table);
+            let t = t.expect("a Tasker table");
+            let position = t.columns.iter().position(|c| c.name == column);
+            let position = position.expect("a Tasker column");
+            let (ty, not_null, default) = tasker_schema::sqlite_column(t, &t.columns[position]);
+            let tasker = (position as i64, ty, not_null, default);
+            let earlier: (i64, String, bool, Option<String>) = sqlx::query_as(
+                "SELECT cid, type, \"notnull\", dflt_value FROM pragma_table_info(?1) WHERE name = ?2",
+            )
+            .bind(table)
+            .bind(column)
+            .fetch_one(&mut conn)
+            .await
+            .expect("column info");
+            assert_ne!(earlier, tasker, "{table}.{column} is already Tasker's");
+        }
         conn.close().await.expect("close");
     });
     let store = open_store(&file.url()).expect("open an earlier file");

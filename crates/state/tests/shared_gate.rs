@@ -19,17 +19,23 @@ fn quiet_worker() -> Sharing {
     }
 }
 
+/// A fresh schema and two worker stores on it (two processes' worth); `None` without a server.
+fn two_workers(tag: &str) -> Option<(PgSchema, PostgresStore, PostgresStore)> {
+    let schema = PgSchema::new(tag)?;
+    let a = PostgresStore::open_with(&schema.url(), quiet_worker()).unwrap();
+    let b = PostgresStore::open_with(&schema.url(), quiet_worker()).unwrap();
+    Some((schema, a, b))
+}
+
 fn want(cap: &str, limit: u32, n: u32) -> Vec<(String, u32, u32)> {
     vec![(cap.to_string(), limit, n)]
 }
 
 #[test]
 fn cap_slots_never_exceed_the_limit_across_stores_and_a_dead_owners_come_back() {
-    let Some(schema) = PgSchema::new("cap_slots") else {
+    let Some((schema, a, b)) = two_workers("cap_slots") else {
         return;
     };
-    let a = PostgresStore::open_with(&schema.url(), quiet_worker()).unwrap();
-    let b = PostgresStore::open_with(&schema.url(), quiet_worker()).unwrap();
     let cap = "handler:PaymentHandler";
 
     let got_a = a.trade_cap_slots(&[], &want(cap, 2, 5)).unwrap();
@@ -105,11 +111,9 @@ fn cap_slots_never_exceed_the_limit_across_stores_and_a_dead_owners_come_back() 
 
 #[test]
 fn pauses_are_seen_by_every_store_and_outlive_the_one_that_set_them() {
-    let Some(schema) = PgSchema::new("pauses") else {
+    let Some((_schema, a, b)) = two_workers("pauses") else {
         return;
     };
-    let a = PostgresStore::open_with(&schema.url(), quiet_worker()).unwrap();
-    let b = PostgresStore::open_with(&schema.url(), quiet_worker()).unwrap();
     assert_eq!(b.shared_pauses().unwrap(), Some(vec![]));
     a.share_pause("billing", None, true).unwrap();
     a.share_pause("shop", Some("order"), true).unwrap();

@@ -111,11 +111,7 @@ fn a_dead_process_tasks_are_taken_over_and_its_late_writes_fenced() {
     assert_eq!(a.take_lost_tasks(), vec![t1]);
     assert_eq!(a.take_lost_tasks(), vec![], "reported once");
     // The new owner writes as usual, and `a` cannot claim the task back while `b` lives.
-    apply(
-        &b,
-        vec![task_move(t1, State::Pending, State::InProgress, at(4))],
-    )
-    .unwrap();
+    apply_one(&b, task_move(t1, State::Pending, State::InProgress, at(4)));
     assert_eq!(state(&b, t1), State::InProgress);
     assert_eq!(a.claim_tasks(&[t1]).unwrap(), vec![]);
 }
@@ -138,16 +134,11 @@ fn a_late_write_after_the_new_owner_moved_the_task_is_fenced_too() {
     age(&schema, &a);
     assert!(b.claim_available(100).unwrap().contains(&t));
     // The new owner moves the step on (as a restart does) before `a` reports it.
-    apply(
-        &b,
-        vec![step_move(t, s, State::InProgress, State::Error, at(3))],
-    )
-    .unwrap();
-    apply(
+    apply_one(&b, step_move(t, s, State::InProgress, State::Error, at(3)));
+    apply_one(
         &a,
-        vec![step_move(t, s, State::InProgress, State::Complete, at(4))],
-    )
-    .unwrap();
+        step_move(t, s, State::InProgress, State::Complete, at(4)),
+    );
     assert_eq!(a.take_lost_tasks(), vec![t]);
     let view = b.task(t).unwrap().unwrap();
     assert_eq!(

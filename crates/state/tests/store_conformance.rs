@@ -16,7 +16,7 @@ use conformance::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tasker_model::{StepId, TaskId, TaskerError, TaskerResult, Timestamp};
+use tasker_model::{StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{
     open_store, Change, HealthCounts, MemoryStore, PostgresStore, StepPatch, StepView, Store,
     TaskView, TransitionMeta,
@@ -50,6 +50,14 @@ fn store_with_task(db: &Db) -> (Arc<dyn Store>, TaskView) {
     let id = create_task(store.as_ref(), &template, at(0)).task.task_id;
     let view = store.task(id).expect("read").expect("exists");
     (store, view)
+}
+
+/// [`store_with_task`] with the ids the single-step tests act on: the task's and that of its
+/// step number `step`.
+fn store_with_step(db: &Db, step: usize) -> (Arc<dyn Store>, TaskView, TaskId, StepId) {
+    let (store, view) = store_with_task(db);
+    let (t, s) = (view.task.task_id, view.steps[step].step.step_id);
+    (store, view, t, s)
 }
 
 /// A priority is not a Tasker column: the SQL stores keep a non-zero one in
@@ -126,16 +134,14 @@ fn history_keeps_one_most_recent_and_rising_sort_keys(db: &Db) {
         StepId(0),
     ];
     let store = store.as_ref();
-    apply(
+    apply_one(
         store,
-        vec![task_move(t, State::Pending, State::InProgress, at(1))],
-    )
-    .unwrap();
-    apply(
+        task_move(t, State::Pending, State::InProgress, at(1)),
+    );
+    apply_one(
         store,
-        vec![step_move(t, s0, State::Pending, State::InProgress, at(2))],
-    )
-    .unwrap();
+        step_move(t, s0, State::Pending, State::InProgress, at(2)),
+    );
     // Several transitions of one step in one batch, and of two steps interleaved.
     apply(
         store,
@@ -175,11 +181,10 @@ fn history_keeps_one_most_recent_and_rising_sort_keys(db: &Db) {
     assert_eq!(keys(&view.transitions), vec![1]);
     assert!(view.transitions[0].most_recent);
 
-    apply(
+    apply_one(
         store,
-        vec![task_move(t, State::InProgress, State::Complete, at(6))],
-    )
-    .unwrap();
+        task_move(t, State::InProgress, State::Complete, at(6)),
+    );
     let view = store.task(t).unwrap().unwrap();
     assert_eq!(keys(&view.transitions), vec![1, 2]);
     assert_eq!(
@@ -195,10 +200,8 @@ fn history_keeps_one_most_recent_and_rising_sort_keys(db: &Db) {
 }
 
 fn a_refused_transition_writes_nothing(db: &Db) {
-    let (store, before) = store_with_task(db);
+    let (store, before, t, s) = store_with_step(db, 0);
     let store = store.as_ref();
-    let t = before.task.task_id;
-    let s = before.steps[0].step.step_id;
     let err = refused(
         store,
         vec![
@@ -283,10 +286,8 @@ fn a_refused_transition_writes_nothing(db: &Db) {
 /// A same-state transition (an audited edit of a finished step's results) is accepted only in
 /// the states `State::step_can_amend` names, and moves the history head like any other.
 fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
-    let (store, view) = store_with_task(db);
+    let (store, _, t, s) = store_with_step(db, 0);
     let store = store.as_ref();
-    let t = view.task.task_id;
-    let s = view.steps[0].step.step_id;
     let err = refused(
         store,
         vec![step_move(t, s, State::Pending, State::Pending, at(1))],
@@ -338,15 +339,12 @@ fn an_amendment_keeps_the_state_and_appends_a_row(db: &Db) {
 }
 
 fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {
-    let (store, view) = store_with_task(db);
+    let (store, _, t, s) = store_with_step(db, 0);
     let store = store.as_ref();
-    let t = view.task.task_id;
-    let s = view.steps[0].step.step_id;
-    apply(
+    apply_one(
         store,
-        vec![step_move(t, s, State::Pending, State::InProgress, at(1))],
-    )
-    .unwrap();
+        step_move(t, s, State::Pending, State::InProgress, at(1)),
+    );
     let before = store.task(t).unwrap();
 
     let stale = expecting(step_move(t, s, State::InProgress, State::Error, at(2)), 0);
@@ -405,10 +403,8 @@ fn a_stale_sort_key_is_a_concurrent_modification_and_writes_nothing(db: &Db) {
 }
 
 fn patched_columns_round_trip(db: &Db) {
-    let (store, view) = store_with_task(db);
+    let (store, view, t, s) = store_with_step(db, 1);
     let store = store.as_ref();
-    let t = view.task.task_id;
-    let s = view.steps[1].step.step_id;
     let results = json!({"charged": 12.5, "ids": [1, 2, 3], "nested": {"ok": true, "none": null}, "text": "ünï ✓"});
     let change = Change::StepTransition {
         task_id: t,
@@ -505,17 +501,15 @@ fn unfinished_tasks_are_pending_and_in_progress_oldest_first(db: &Db) {
     )
     .unwrap();
     assert_eq!(store.unfinished_tasks().unwrap(), vec![ids[0], ids[3]]);
-    apply(
+    apply_one(
         store,
-        vec![task_move(ids[0], State::InProgress, State::Error, at(53))],
-    )
-    .unwrap();
+        task_move(ids[0], State::InProgress, State::Error, at(53)),
+    );
     assert_eq!(store.unfinished_tasks().unwrap(), vec![ids[3]]);
-    apply(
+    apply_one(
         store,
-        vec![task_move(ids[0], State::Error, State::Pending, at(54))],
-    )
-    .unwrap();
+        task_move(ids[0], State::Error, State::Pending, at(54)),
+    );
     assert_eq!(store.unfinished_tasks().unwrap(), vec![ids[0], ids[3]]);
 }
 
@@ -539,27 +533,11 @@ fn the_same_batches_give_what_memory_gives(db: &Db) {
         results: Some(Arc::new(json!({"n": n}))),
         ..StepPatch::default()
     };
-    let with_patch = |c: Change, p: StepPatch| match c {
-        Change::StepTransition {
-            task_id,
-            step_id,
-            from,
-            to,
-            meta,
-            at,
-            expect_sort_key,
-            ..
-        } => Change::StepTransition {
-            task_id,
-            step_id,
-            from,
-            to,
-            meta,
-            at,
-            patch: p,
-            expect_sort_key,
-        },
-        other => other,
+    let with_patch = |mut c: Change, p: StepPatch| {
+        if let Change::StepTransition { patch, .. } = &mut c {
+            *patch = p;
+        }
+        c
     };
     let batches: Vec<Vec<Change>> = vec![
         // Group commit: creation, start and progress of two tasks in one batch.
@@ -673,14 +651,11 @@ fn the_same_batches_give_what_memory_gives(db: &Db) {
 fn reopening_shows_the_same_data_and_allocates_fresh_ids(db: &Db) {
     let template = template();
     let (first_ids, view) = {
-        let (store, view) = store_with_task(db);
-        let t = view.task.task_id;
-        let s = view.steps[0].step.step_id;
-        apply(
+        let (store, _, t, s) = store_with_step(db, 0);
+        apply_one(
             store.as_ref(),
-            vec![step_move(t, s, State::Pending, State::InProgress, at(1))],
-        )
-        .unwrap();
+            step_move(t, s, State::Pending, State::InProgress, at(1)),
+        );
         let ids = store.allocate_ids(3).unwrap();
         (ids, store.task(t).unwrap().unwrap())
     };
@@ -714,11 +689,7 @@ fn reopening_shows_the_same_data_and_allocates_fresh_ids(db: &Db) {
     );
     // A task created after reopening is written and read back like any other.
     let new = new_task_with_ids(&template, task, &steps, at(20));
-    apply(
-        store.as_ref(),
-        vec![Change::CreateTask(Box::new(new.clone()))],
-    )
-    .unwrap();
+    apply_one(store.as_ref(), Change::CreateTask(Box::new(new.clone())));
     assert_eq!(store.task(task).unwrap().unwrap().task, new.task);
     // The earlier task's history continues where it was.
     let s = view.steps[0].step.step_id;
@@ -868,22 +839,33 @@ fn sqlite_ids_never_collide_across_stores_on_one_file() {
     allocate_without_collisions(a.as_ref(), b.as_ref(), 2500);
 }
 
+/// A PostgreSQL store on a fresh schema with the suite's template registered; `None` without
+/// PostgreSQL. Bound in this order, the store is dropped before its schema.
+fn pg_store(tag: &str) -> Option<(PgSchema, PostgresStore, TaskTemplate)> {
+    let schema = PgSchema::new(tag)?;
+    let store = PostgresStore::open(&schema.url()).unwrap();
+    let template = template();
+    store.register_template(&template).unwrap();
+    Some((schema, store, template))
+}
+
 /// Two stores on one fresh PostgreSQL schema, as two processes would open it; `None`
-/// without PostgreSQL. Bound in this order, the stores are dropped before their schema.
-fn two_pg_stores(tag: &str) -> Option<(PgSchema, PostgresStore, PostgresStore)> {
+/// without PostgreSQL; the suite's template is registered through the first. Bound in this
+/// order, the stores are dropped before their schema.
+fn two_pg_stores(tag: &str) -> Option<(PgSchema, PostgresStore, PostgresStore, TaskTemplate)> {
     let schema = PgSchema::new(tag)?;
     let a = PostgresStore::open(&schema.url()).unwrap();
     let b = PostgresStore::open(&schema.url()).unwrap();
-    Some((schema, a, b))
+    let template = template();
+    a.register_template(&template).unwrap();
+    Some((schema, a, b, template))
 }
 
 #[test]
 fn postgres_two_stores_never_collide_on_ids() {
-    let Some((_schema, a, b)) = two_pg_stores("ids") else {
+    let Some((_schema, a, b, template)) = two_pg_stores("ids") else {
         return;
     };
-    let template = template();
-    a.register_template(&template).unwrap();
     b.register_template(&template).unwrap();
     allocate_without_collisions(&a, &b, 1500);
     // Both write tasks into the same tables.
@@ -896,11 +878,9 @@ fn postgres_two_stores_never_collide_on_ids() {
 
 #[test]
 fn postgres_claims_let_one_store_own_a_task_until_it_is_dropped() {
-    let Some((_schema, a, b)) = two_pg_stores("claims") else {
+    let Some((_schema, a, b, template)) = two_pg_stores("claims") else {
         return;
     };
-    let template = template();
-    a.register_template(&template).unwrap();
     // A task created by `a` is claimed by the batch that creates it.
     let t1 = create_task(&a, &template, at(0)).task.task_id;
     assert_eq!(b.claim_tasks(&[t1]).unwrap(), vec![]);
@@ -938,31 +918,26 @@ fn postgres_claims_let_one_store_own_a_task_until_it_is_dropped() {
 
 #[test]
 fn postgres_a_stale_cache_is_caught_by_the_database() {
-    let Some((_schema, a, b)) = two_pg_stores("stale") else {
+    let Some((_schema, a, b, template)) = two_pg_stores("stale") else {
         return;
     };
-    let template = template();
-    a.register_template(&template).unwrap();
     let new = create_task(&a, &template, at(0));
     let t = new.task.task_id;
     let s = new.steps[0].step_id;
     let s1 = new.steps[1].step_id;
-    apply(
+    apply_one(
         &a,
-        vec![step_move(t, s, State::Pending, State::InProgress, at(1))],
-    )
-    .unwrap();
+        step_move(t, s, State::Pending, State::InProgress, at(1)),
+    );
     // `b` moves the step behind `a`'s back; `a`'s cache still says in_progress at 1.
-    apply(
+    apply_one(
         &b,
-        vec![step_move(t, s, State::InProgress, State::Complete, at(2))],
-    )
-    .unwrap();
-    apply(
+        step_move(t, s, State::InProgress, State::Complete, at(2)),
+    );
+    apply_one(
         &b,
-        vec![step_move(t, s1, State::Pending, State::InProgress, at(2))],
-    )
-    .unwrap();
+        step_move(t, s1, State::Pending, State::InProgress, at(2)),
+    );
     let err = refused(
         &a,
         vec![step_move(t, s, State::InProgress, State::Error, at(3))],
@@ -982,11 +957,10 @@ fn postgres_a_stale_cache_is_caught_by_the_database() {
         "{err}"
     );
     // With the truth read back, `a` goes on.
-    apply(
+    apply_one(
         &a,
-        vec![step_move(t, s1, State::InProgress, State::Complete, at(4))],
-    )
-    .unwrap();
+        step_move(t, s1, State::InProgress, State::Complete, at(4)),
+    );
     let view = b.task(t).unwrap().unwrap();
     assert_eq!(view.steps[0].state, State::Complete);
     assert_eq!(view.steps[0].transitions.len(), 2);
@@ -1119,12 +1093,10 @@ async fn count_behind_a_lock(
 /// add its own commits to the count: `crates/engine/tests/start_health.rs`.
 #[test]
 fn postgres_health_counted_in_background_reads_one_snapshot() {
-    let Some(schema) = PgSchema::new("health_snapshot") else {
+    let Some((schema, store, template)) = pg_store("health_snapshot") else {
         return;
     };
-    let store = PostgresStore::open(&schema.url()).unwrap();
-    store.register_template(&template()).unwrap();
-    let task = create_task(&store, &template(), at(0)).task.task_id;
+    let task = create_task(&store, &template, at(0)).task.task_id;
     let counted = run(async {
         let (mut locked, counted) = count_behind_a_lock(&store, &schema.url()).await;
         sqlx::query(
@@ -1149,11 +1121,9 @@ fn postgres_health_counted_in_background_reads_one_snapshot() {
 /// delivers "not counted", so a health reading waiting for it is let through.
 #[test]
 fn postgres_closing_ends_a_background_count_unfinished() {
-    let Some(schema) = PgSchema::new("health_close") else {
+    let Some((schema, store, _)) = pg_store("health_close") else {
         return;
     };
-    let store = PostgresStore::open(&schema.url()).unwrap();
-    store.register_template(&template()).unwrap();
     run(async {
         let (locked, counted) = count_behind_a_lock(&store, &schema.url()).await;
         store.close();

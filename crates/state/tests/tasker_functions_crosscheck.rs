@@ -28,12 +28,15 @@
 //! a SKIPPED line.
 
 mod conformance;
+#[path = "../../resolver/tests/support/tasker_context.rs"]
+mod tasker_context;
 
 use conformance::{new_task, template, PgSchema, State};
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 use std::collections::BTreeMap;
 use std::io::Write;
+use tasker_context::{context_of_steps, Context};
 use tasker_model::{StepId, TaskId, Timestamp};
 use tasker_resolver::readiness::{evaluate, ExecutionContext, StepSnapshot};
 use tasker_resolver::TemplateGraph;
@@ -124,63 +127,17 @@ fn tasker_readiness(s: &StepRow, now: i64) -> TaskerReadiness {
     }
 }
 
-/// Tasker's `get_task_execution_context` for one task's steps: (total, pending, in_progress,
-/// completed, failed, ready, execution_status, health_status).
-type Context = (
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    &'static str,
-    &'static str,
-);
-
+/// Tasker's `get_task_execution_context` for one task's steps.
 fn tasker_context(steps: &[(StepRow, TaskerReadiness)]) -> Context {
-    let count =
-        |f: &dyn Fn(&(StepRow, TaskerReadiness)) -> bool| steps.iter().filter(|s| f(s)).count();
-    let total = steps.len();
-    let pending = count(&|s| s.1.current_state == "pending");
-    let in_progress = count(&|s| s.1.current_state == "in_progress");
-    let completed =
-        count(&|s| matches!(s.1.current_state.as_str(), "complete" | "resolved_manually"));
-    let failed = count(&|s| s.1.current_state == "error");
-    let ready = count(&|s| s.1.ready_for_execution);
-    let blocked = count(&|s| {
+    let blocked = |s: &(StepRow, TaskerReadiness)| {
         s.1.current_state == "error"
             && lt(s.0.attempts, Some(s.0.retry_limit.unwrap_or(3))) == Some(false)
+    };
+    let steps = steps.iter().map(|s| {
+        let state = s.1.current_state.as_str();
+        (state, s.1.ready_for_execution, blocked(s))
     });
-    let status = if ready > 0 {
-        "has_ready_steps"
-    } else if in_progress > 0 {
-        "processing"
-    } else if blocked > 0 {
-        "blocked_by_failures"
-    } else if completed == total && total > 0 {
-        "all_complete"
-    } else {
-        "waiting_for_dependencies"
-    };
-    let health = if failed == 0 {
-        "healthy"
-    } else if ready > 0 {
-        "recovering"
-    } else if blocked > 0 {
-        "blocked"
-    } else {
-        "recovering"
-    };
-    (
-        total,
-        pending,
-        in_progress,
-        completed,
-        failed,
-        ready,
-        status,
-        health,
-    )
+    context_of_steps(steps).0
 }
 
 /// Tasker's `get_system_health_counts_v01`, without the connection counts.

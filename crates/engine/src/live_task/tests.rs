@@ -23,6 +23,30 @@ fn task(yaml: &str) -> (LiveTask, Effects) {
     (lt, fx)
 }
 
+/// A task of `yaml` started now: the task, its effects so far, and the time it started.
+fn running(yaml: &str) -> (LiveTask, Effects, Timestamp) {
+    let (mut t, mut fx) = task(yaml);
+    let now = Timestamp::now();
+    t.start(now, &mut fx).unwrap();
+    (t, fx, now)
+}
+
+/// A handler's failure without details.
+fn failure(
+    error_class: &str,
+    message: &str,
+    retryable: bool,
+    retry_after: Option<f64>,
+) -> StepFailure {
+    StepFailure {
+        error_class: error_class.into(),
+        message: message.into(),
+        retryable,
+        retry_after,
+        details: None,
+    }
+}
+
 const CHAIN: &str = "name: c\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2}\n - {name: b, handler_class: H, depends_on_step: a}\n";
 
 fn names(fx: &Effects) -> Vec<&str> {
@@ -57,9 +81,7 @@ fn max_parallel_defers_ready_steps_until_one_finishes() {
 
 #[test]
 fn a_chain_runs_parent_then_child_then_completes() {
-    let (mut t, mut fx) = task(CHAIN);
-    let now = Timestamp::now();
-    t.start(now, &mut fx).unwrap();
+    let (mut t, mut fx, now) = running(CHAIN);
     assert_eq!(fx.dispatch, vec![0]);
     fx.dispatch.clear();
     let r = t.hand_out(0, &mut fx);
@@ -95,17 +117,9 @@ fn a_chain_runs_parent_then_child_then_completes() {
 
 #[test]
 fn failures_retry_until_the_limit_then_the_task_fails() {
-    let (mut t, mut fx) = task(CHAIN);
-    let now = Timestamp::now();
-    t.start(now, &mut fx).unwrap();
+    let (mut t, mut fx, now) = running(CHAIN);
     fx.dispatch.clear();
-    let boom = StepFailure {
-        error_class: "Boom".into(),
-        message: "no".into(),
-        retryable: true,
-        retry_after: None,
-        details: None,
-    };
+    let boom = failure("Boom", "no", true, None);
     t.hand_out(0, &mut fx);
     t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
     assert_eq!(fx.retries.len(), 1);
@@ -130,18 +144,10 @@ fn failures_retry_until_the_limit_then_the_task_fails() {
 
 #[test]
 fn a_permanent_error_is_not_retried() {
-    let (mut t, mut fx) = task(CHAIN);
-    let now = Timestamp::now();
-    t.start(now, &mut fx).unwrap();
+    let (mut t, mut fx, now) = running(CHAIN);
     fx.dispatch.clear();
     t.hand_out(0, &mut fx);
-    let perm = StepFailure {
-        error_class: "Bad".into(),
-        message: "card declined".into(),
-        retryable: false,
-        retry_after: None,
-        details: None,
-    };
+    let perm = failure("Bad", "card declined", false, None);
     t.fail(0, &perm, now, 1.0, &mut fx).unwrap();
     assert!(fx.retries.is_empty());
     assert_eq!(fx.finished, Some(State::Error));
@@ -163,17 +169,9 @@ fn completing_a_step_that_is_not_running_is_refused() {
 
 #[test]
 fn requested_delay_is_used_for_the_retry() {
-    let (mut t, mut fx) = task(CHAIN);
-    let now = Timestamp::now();
-    t.start(now, &mut fx).unwrap();
+    let (mut t, mut fx, now) = running(CHAIN);
     t.hand_out(0, &mut fx);
-    let f = StepFailure {
-        error_class: "RateLimited".into(),
-        message: "429".into(),
-        retryable: true,
-        retry_after: Some(7.0),
-        details: None,
-    };
+    let f = failure("RateLimited", "429", true, Some(7.0));
     t.fail(0, &f, now, 1.0, &mut fx).unwrap();
     assert_eq!(fx.retries[0].1, Duration::from_secs(7));
 }
@@ -246,9 +244,7 @@ fn a_timed_out_attempt_fails_with_timeout_error_and_is_retried_then_errors() {
 
 #[test]
 fn a_timer_for_an_attempt_already_reported_changes_nothing() {
-    let (mut t, mut fx) = task(TIMED);
-    let now = Timestamp::now();
-    t.start(now, &mut fx).unwrap();
+    let (mut t, mut fx, now) = running(TIMED);
     t.hand_out(0, &mut fx);
     t.started(0, now, &mut fx);
     t.complete(0, Arc::new(json!(1)), now, true, &mut fx)

@@ -79,6 +79,16 @@ fn commit(health: &LiveHealth, changes: Vec<Change>) {
 
 use State::*;
 
+/// The error steps split as the health counts split them: (all, retryable, exhausted).
+fn error_steps(h: &LiveHealth) -> (u64, u64, u64) {
+    let c = h.counts();
+    (
+        c.steps_in(Error),
+        c.retryable_error_steps,
+        c.exhausted_retry_steps,
+    )
+}
+
 #[test]
 fn counts_follow_a_task_through_retries_to_an_exhausted_failure() {
     let h = LiveHealth::default();
@@ -95,15 +105,7 @@ fn counts_follow_a_task_through_retries_to_an_exhausted_failure() {
         ],
     );
     commit(&h, vec![fail(1, 10, InProgress, 1, true)]);
-    let c = h.counts();
-    assert_eq!(
-        (
-            c.steps_in(Error),
-            c.retryable_error_steps,
-            c.exhausted_retry_steps
-        ),
-        (1, 1, 0)
-    );
+    assert_eq!(error_steps(&h), (1, 1, 0));
     commit(
         &h,
         vec![
@@ -112,15 +114,7 @@ fn counts_follow_a_task_through_retries_to_an_exhausted_failure() {
             fail(1, 10, InProgress, 2, true),
         ],
     );
-    let c = h.counts();
-    assert_eq!(
-        (
-            c.steps_in(Error),
-            c.retryable_error_steps,
-            c.exhausted_retry_steps
-        ),
-        (1, 0, 1)
-    );
+    assert_eq!(error_steps(&h), (1, 0, 1));
     commit(&h, vec![task(1, Some(InProgress), Error)]);
     let c = h.counts();
     assert_eq!(c.tasks_by_state(), [0, 0, 0, 1, 0, 0]);
@@ -140,15 +134,7 @@ fn a_permanent_failure_is_neither_retryable_nor_exhausted() {
             fail(1, 10, InProgress, 1, false),
         ],
     );
-    let c = h.counts();
-    assert_eq!(
-        (
-            c.steps_in(Error),
-            c.retryable_error_steps,
-            c.exhausted_retry_steps
-        ),
-        (1, 0, 0)
-    );
+    assert_eq!(error_steps(&h), (1, 0, 0));
 }
 
 #[test]

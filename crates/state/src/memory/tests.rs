@@ -29,15 +29,14 @@ fn step_move(task_id: TaskId, step_id: StepId, from: State, to: State) -> Change
 fn history_is_appended_with_one_most_recent_and_rising_sort_keys() {
     let store = MemoryStore::new();
     let (t, s) = new_task(&store);
-    store
-        .apply_now(&[step_move(t, s, State::Pending, State::InProgress)])
-        .unwrap();
-    store
-        .apply_now(&[step_move(t, s, State::InProgress, State::Error)])
-        .unwrap();
-    store
-        .apply_now(&[step_move(t, s, State::Error, State::Pending)])
-        .unwrap();
+    // One move a batch, so each appends to a committed history.
+    for (from, to) in [
+        (State::Pending, State::InProgress),
+        (State::InProgress, State::Error),
+        (State::Error, State::Pending),
+    ] {
+        store.apply_now(&[step_move(t, s, from, to)]).unwrap();
+    }
     let view = store.task(t).unwrap().unwrap();
     let h = &view.steps[0].transitions;
     assert_eq!(

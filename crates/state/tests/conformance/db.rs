@@ -32,6 +32,15 @@ impl Db {
         }
     }
 
+    /// A store on this database with the suite's [`template`](super::template) registered.
+    pub fn open_registered(&self) -> Arc<dyn Store> {
+        let store = self.open();
+        store
+            .register_template(&super::template())
+            .expect("register");
+        store
+    }
+
     /// The tables' shape and a summary of their rows (None for memory).
     pub fn snapshot(&self) -> Option<Vec<String>> {
         match self {

@@ -12,12 +12,16 @@
 
 /// Runs each case (a `fn(&Db)` of the including file) against every backend, one `#[test]`
 /// per case and backend; the including file declares `#[macro_use] mod conformance;`.
+/// `suite!(sql: …)` runs the cases on the SQL backends only (SQLite and PostgreSQL).
 #[allow(unused_macros)] // not every test binary runs cases on every backend
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
             $( #[test] fn $case() { super::$case(&super::Db::memory()); } )*
         }
+        suite!(sql: $($case),*);
+    };
+    (sql: $($case:ident),* $(,)?) => {
         mod sqlite {
             $( #[test] fn $case() { super::$case(&super::Db::sqlite(stringify!($case))); } )*
         }
@@ -38,6 +42,7 @@ pub mod bench;
 #[path = "../common/mod.rs"]
 mod common;
 pub mod db;
+pub mod records;
 
 use common::CONNECT_TIMEOUT;
 pub use common::{pg_url, unique_name, SqliteFile, TABLES};
@@ -49,7 +54,7 @@ use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 use tasker_model::{StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
-use tasker_state::{Change, NewTask, StepPatch, StepRecord, Store, TaskRecord, TransitionMeta};
+use tasker_state::{Change, NewTask, StepPatch, Store, TaskRecord, TransitionMeta};
 
 /// Runs a future on a small runtime of its own (as the state actor awaits a commit on
 /// actix's runtime, not the store's).
@@ -64,6 +69,11 @@ pub fn run<F: Future>(f: F) -> F::Output {
 /// Applies a batch and waits for its commit.
 pub fn apply(store: &dyn Store, batch: Vec<Change>) -> TaskerResult<()> {
     run(store.apply(batch))
+}
+
+/// Applies a batch of one change, which the store must commit.
+pub fn apply_one(store: &dyn Store, change: Change) {
+    apply(store, vec![change]).expect("the store commits the change");
 }
 
 /// The error the store refuses `batch` with; panics if it commits it.
@@ -114,15 +124,7 @@ pub fn new_task_with_ids(
     step_ids: &[StepId],
     at: Timestamp,
 ) -> NewTask {
-    let steps = template
-        .step_templates
-        .iter()
-        .enumerate()
-        .map(|(i, st)| {
-            let name = Arc::from(st.name.as_str());
-            StepRecord::of_template(step_ids[i], task_id, name, i as u32, st, at)
-        })
-        .collect();
+    let steps = records::step_records(template, task_id, step_ids, at);
     let mut edges = Vec::new();
     for (i, st) in template.step_templates.iter().enumerate() {
         for parent in st.parents() {

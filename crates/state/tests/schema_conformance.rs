@@ -69,8 +69,6 @@ fn assert_only_own_indexes(own: &BTreeSet<String>) {
     assert_eq!(names, OWN_INDEXES.into_iter().collect(), "{own:#?}");
 }
 
-/// A runtime for a test's own connection, alive as long as the connection (the stores run
-/// on runtimes of their own).
 /// Reads the facts back and asserts they are `expected` (`what` names the database in a
 /// failure), with only tasker-core's own indexes besides; the facts read.
 fn assert_schema(
@@ -86,6 +84,8 @@ fn assert_schema(
     facts
 }
 
+/// A runtime for a test's own connection, alive as long as the connection (the stores run
+/// on runtimes of their own).
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -214,7 +214,24 @@ fn postgres_store_upgrades_an_earlier_tasker_core_database() {
     let (before, _) = rt.block_on(read_back(&mut conn, false)).expect("read back");
     assert!(
         before.contains("column tasker_workflow_steps.named_step_id bigint NOT NULL"),
-        "the fixture is the earlier layout"
+        "the built layout is the earlier one"
+    );
+    // The undo list is complete: the columns whose type or default differ from Tasker's
+    // (order aside) are exactly those it names, so a dropped entry cannot quietly make the
+    // earlier database less earlier (the frozen fixture it replaced could not drift so).
+    let tasker_unordered = expected(false);
+    let differing: BTreeSet<String> = before
+        .iter()
+        .filter(|l| l.starts_with("column ") && !tasker_unordered.contains(*l))
+        .filter_map(|l| l["column ".len()..].split(' ').next().map(str::to_string))
+        .collect();
+    let named: BTreeSet<String> = before_issue_19::CHANGED
+        .iter()
+        .map(|(table, column, ..)| format!("{table}.{column}"))
+        .collect();
+    assert_eq!(
+        differing, named,
+        "columns differing from Tasker's vs the undo list"
     );
     // Every column and index issue 19 changed differs there from Tasker's: the upgrade
     // below has each of them to fix.

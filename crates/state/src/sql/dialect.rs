@@ -17,7 +17,8 @@ use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
 use sqlx::postgres::Postgres;
 use sqlx::sqlite::Sqlite;
-use sqlx::{Database, Decode, Pool, Type};
+use sqlx::database::HasStatementCache;
+use sqlx::{Database, Decode, Encode, Pool, Type};
 use std::future::Future;
 use std::ops::DerefMut;
 use tasker_model::{StepId, TaskId, TaskerResult, Timestamp};
@@ -33,6 +34,48 @@ pub(crate) enum Param<'a> {
     /// Ids for a set-based statement: JSON text for SQLite's `jsonb_each`, an `int8[]` for
     /// PostgreSQL's `ANY`.
     Ids(Vec<i64>),
+}
+
+/// A statement of database `DB` with its parameters bound.
+pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
+
+/// How one database binds a [`Param`] and runs a statement: implemented for `Sqlite` and
+/// `Postgres` next to their dialects, so that [`Dialect::rows`] is written once.
+pub(crate) trait SqlDb: Database + HasStatementCache {
+    /// Binds `param` (each implementation through [`bind_param`], naming its encodings).
+    fn bind<'q>(query: Query<'q, Self>, param: &Param<'_>) -> Query<'q, Self>;
+
+    fn fetch_all<'e>(
+        conn: &'e mut Self::Connection,
+        query: Query<'e, Self>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
+}
+
+/// Binds `param` to `query`: integers and text the same way in both databases, a timestamp
+/// as `time` encodes it and a set of ids as `ids` does. Generic with its bounds here rather
+/// than on [`SqlDb`] (bounds on other types than `Self` do not follow a trait to its users),
+/// so each [`SqlDb::bind`] is one call naming its two encodings.
+pub(crate) fn bind_param<'q, DB, T, I>(
+    query: Query<'q, DB>,
+    param: &Param<'_>,
+    time: fn(Timestamp) -> T,
+    ids: fn(&[i64]) -> I,
+) -> Query<'q, DB>
+where
+    DB: Database,
+    i64: for<'t> Encode<'t, DB> + Type<DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+    T: for<'t> Encode<'t, DB> + Type<DB>,
+    I: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    match param {
+        Param::Int(v) => query.bind(*v),
+        Param::Text(v) => query.bind(*v),
+        Param::OptText(v) => query.bind(*v),
+        Param::Time(t) => query.bind(time(*t)),
+        Param::Ids(v) => query.bind(ids(v)),
+    }
 }
 
 /// A column type both databases decode the same way (integers, booleans, text, and their
@@ -155,7 +198,7 @@ impl From<sqlx::Error> for WriteError {
 /// See the module documentation.
 pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     type Row: ReadRow;
-    type Db: Database<Row = Self::Row>;
+    type Db: Database<Row = Self::Row> + SqlDb;
     /// What a batch is written on: a transaction, or a connection when the write is one
     /// statement, atomic by itself.
     type Writer: DerefMut<Target = <Self::Db as Database>::Connection> + Send;
@@ -172,12 +215,20 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
 
     fn end_read(reader: Self::Reader) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
+    /// Whether [`Dialect::rows`] keeps its statements prepared on the connection.
+    fn persistent() -> bool {
+        true
+    }
+
     /// Runs `sql` with `params` on `conn` and returns its rows.
     fn rows<'e>(
         conn: &'e mut <Self::Db as Database>::Connection,
         sql: &'static str,
         params: &'e [Param<'e>],
-    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e {
+        let query = sqlx::query(sql).persistent(Self::persistent());
+        Self::Db::fetch_all(conn, params.iter().fold(query, Self::Db::bind))
+    }
 
     /// Like [`Dialect::rows`], but planned for these parameters on every call: for a
     /// statement whose best plan depends on which optional filters are given (the task

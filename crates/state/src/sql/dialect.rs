@@ -18,7 +18,8 @@ use crate::sql::runtime::StoreRuntime;
 use sqlx::database::HasStatementCache;
 use sqlx::postgres::Postgres;
 use sqlx::sqlite::Sqlite;
-use sqlx::{Database, Decode, Encode, Pool, Type};
+use sqlx::IntoArguments;
+use sqlx::{Database, Decode, Encode, Executor, Pool, Type};
 use std::future::Future;
 use std::ops::DerefMut;
 use tasker_model::{StepId, TaskId, TaskerResult, Timestamp};
@@ -39,16 +40,35 @@ pub(crate) enum Param<'a> {
 /// A statement of database `DB` with its parameters bound.
 pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
 
-/// How one database binds a [`Param`] and runs a statement: implemented for `Sqlite` and
-/// `Postgres` next to their dialects, so that [`Dialect::rows`] is written once.
-pub(crate) trait SqlDb: Database + HasStatementCache {
+/// How one database binds a [`Param`]: implemented for `Sqlite` and `Postgres` next to their
+/// dialects, so that [`Dialect::rows`] is written once.
+pub(crate) trait SqlDb:
+    Database<Connection: FetchAll<Self>, Arguments: IntoArguments<Self>> + HasStatementCache
+{
     /// Binds `param` (each implementation through [`bind_param`], naming its encodings).
     fn bind<'q>(query: Query<'q, Self>, param: &Param<'_>) -> Query<'q, Self>;
+}
 
+/// Runs a statement on a connection and returns its rows: written once for every connection
+/// sqlx executes on (the executor bound lives on `&mut` of the connection, where a trait
+/// bound on the database cannot carry it to generic code).
+pub(crate) trait FetchAll<DB: Database<Arguments: IntoArguments<DB>>>: Send {
     fn fetch_all<'e>(
-        conn: &'e mut Self::Connection,
-        query: Query<'e, Self>,
-    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
+        &'e mut self,
+        query: Query<'e, DB>,
+    ) -> impl Future<Output = Result<Vec<DB::Row>, sqlx::Error>> + Send + 'e;
+}
+
+impl<DB: Database<Arguments: IntoArguments<DB>>, C: Send> FetchAll<DB> for C
+where
+    for<'c> &'c mut C: Executor<'c, Database = DB>,
+{
+    fn fetch_all<'e>(
+        &'e mut self,
+        query: Query<'e, DB>,
+    ) -> impl Future<Output = Result<Vec<DB::Row>, sqlx::Error>> + Send + 'e {
+        query.fetch_all(self)
+    }
 }
 
 /// Binds `param` to `query`: integers and text the same way in both databases, a timestamp
@@ -227,7 +247,7 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e {
         let query = sqlx::query(sql).persistent(Self::persistent());
-        Self::Db::fetch_all(conn, params.iter().fold(query, Self::Db::bind))
+        conn.fetch_all(params.iter().fold(query, Self::Db::bind))
     }
 
     /// Like [`Dialect::rows`], but planned for these parameters on every call: for a

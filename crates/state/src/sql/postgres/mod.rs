@@ -20,7 +20,7 @@ use crate::sharing::{ProcessInfo, Sharing};
 use crate::sql::codec::{db_error, from_naive, redact_url, to_naive, ReadError};
 use crate::sql::delegate::delegate_store;
 use crate::sql::dialect::{
-    bind_param, Column, Dialect, Param, Query, ReadRow, SqlDb, Statements, WriteError,
+    bind_param, Column, Dialect, FetchAll, Param, Query, ReadRow, SqlDb, Statements, WriteError,
 };
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
@@ -280,13 +280,6 @@ impl SqlDb for Postgres {
         // `timestamp` (no zone), and ids as an `int8[]` for `ANY`.
         bind_param(query, param, to_naive, <[i64]>::to_vec)
     }
-
-    fn fetch_all<'e>(
-        conn: &'e mut PgConnection,
-        query: Query<'e, Postgres>,
-    ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
-        query.fetch_all(conn)
-    }
 }
 
 impl ReadRow for PgRow {
@@ -338,7 +331,7 @@ impl Dialect for PgDb {
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
         let query = sqlx::query(sql).persistent(false);
-        Postgres::fetch_all(conn, params.iter().fold(query, Postgres::bind))
+        conn.fetch_all(params.iter().fold(query, Postgres::bind))
     }
 
     async fn begin_read(&self) -> Result<Session, sqlx::Error> {

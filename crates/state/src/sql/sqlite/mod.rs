@@ -23,8 +23,8 @@ use ids::Ids;
 use parking_lot::Mutex;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use std::future::Future;
@@ -237,13 +237,6 @@ impl SqlDb for Sqlite {
         bind_param(query, param, sqlite_time, |ids| {
             serde_json::to_string(ids).expect("ids serialize")
         })
-    }
-
-    fn fetch_all<'e>(
-        conn: &'e mut SqliteConnection,
-        query: Query<'e, Sqlite>,
-    ) -> impl Future<Output = Result<Vec<SqliteRow>, sqlx::Error>> + Send + 'e {
-        query.fetch_all(conn)
     }
 }
 

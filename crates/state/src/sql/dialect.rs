@@ -1,8 +1,9 @@
 //! [`Dialect`]: what one database does its own way under the one SQL store body
 //! ([`SqlStore`](crate::sql::store::SqlStore)).
 //!
-//! A dialect owns its pool, how a [`Param`] is bound and a timestamp read ([`ReadRow`]), its
-//! SQL text ([`Statements`]), and the mechanics that truly differ: how a batch is written,
+//! A dialect owns its pool, how a [`Param`] is encoded ([`SqlDb`]: only the timestamp and
+//! id-set encodings differ, [`bind_param`] binds the rest) and a timestamp read ([`ReadRow`]),
+//! its SQL text ([`Statements`]), and the mechanics that truly differ: how a batch is written,
 //! where ids come from, claims, and ([`InsightRows`], implemented next to them) the insights
 //! statements. It must not hold logic both databases share (checks, batching, retries, row
 //! assembly, insights arithmetic): that lives once in `store.rs`, `read.rs`, `register.rs`,

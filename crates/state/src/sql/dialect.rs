@@ -1,8 +1,9 @@
 //! [`Dialect`]: what one database does its own way under the one SQL store body
 //! ([`SqlStore`](crate::sql::store::SqlStore)).
 //!
-//! A dialect owns its pool, how a [`Param`] is bound and a timestamp read ([`ReadRow`]), its
-//! SQL text ([`Statements`]), and the mechanics that truly differ: how a batch is written,
+//! A dialect owns its pool, how a [`Param`] is encoded ([`SqlDb`]: only the timestamp and
+//! id-set encodings differ, [`bind_param`] binds the rest) and a timestamp read ([`ReadRow`]),
+//! its SQL text ([`Statements`]), and the mechanics that truly differ: how a batch is written,
 //! where ids come from, claims, and ([`InsightRows`], implemented next to them) the insights
 //! statements. It must not hold logic both databases share (checks, batching, retries, row
 //! assembly, insights arithmetic): that lives once in `store.rs`, `read.rs`, `register.rs`,
@@ -15,9 +16,11 @@ use crate::sharing::{ProcessInfo, Sharing};
 use crate::sql::codec::{is_history_conflict, ReadError};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
+use sqlx::database::HasStatementCache;
 use sqlx::postgres::Postgres;
 use sqlx::sqlite::Sqlite;
-use sqlx::{Database, Decode, Pool, Type};
+use sqlx::IntoArguments;
+use sqlx::{Database, Decode, Encode, Executor, Pool, Type};
 use std::future::Future;
 use std::ops::DerefMut;
 use tasker_model::{StepId, TaskId, TaskerResult, Timestamp};
@@ -33,6 +36,67 @@ pub(crate) enum Param<'a> {
     /// Ids for a set-based statement: JSON text for SQLite's `jsonb_each`, an `int8[]` for
     /// PostgreSQL's `ANY`.
     Ids(Vec<i64>),
+}
+
+/// A statement of database `DB` with its parameters bound.
+pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
+
+/// How one database binds a [`Param`]: implemented for `Sqlite` and `Postgres` next to their
+/// dialects, so that [`Dialect::rows`] is written once.
+pub(crate) trait SqlDb:
+    Database<Connection: FetchAll<Self>, Arguments: IntoArguments<Self>> + HasStatementCache
+{
+    /// Binds `param` (each implementation through [`bind_param`], naming its encodings).
+    fn bind<'q>(query: Query<'q, Self>, param: &Param<'_>) -> Query<'q, Self>;
+}
+
+/// Runs a statement on a connection and returns its rows: written once for every connection
+/// sqlx executes on (the executor bound lives on `&mut` of the connection, where a trait
+/// bound on the database cannot carry it to generic code).
+pub(crate) trait FetchAll<DB: Database<Arguments: IntoArguments<DB>>>: Send {
+    fn fetch_all<'e>(
+        &'e mut self,
+        query: Query<'e, DB>,
+    ) -> impl Future<Output = Result<Vec<DB::Row>, sqlx::Error>> + Send + 'e;
+}
+
+impl<DB: Database<Arguments: IntoArguments<DB>>, C: Send> FetchAll<DB> for C
+where
+    for<'c> &'c mut C: Executor<'c, Database = DB>,
+{
+    fn fetch_all<'e>(
+        &'e mut self,
+        query: Query<'e, DB>,
+    ) -> impl Future<Output = Result<Vec<DB::Row>, sqlx::Error>> + Send + 'e {
+        query.fetch_all(self)
+    }
+}
+
+/// Binds `param` to `query`: integers and text the same way in both databases, a timestamp
+/// as `time` encodes it and a set of ids as `ids` does. Generic with its bounds here rather
+/// than on [`SqlDb`] (bounds on other types than `Self` do not follow a trait to its users),
+/// so each [`SqlDb::bind`] is one call naming its two encodings.
+pub(crate) fn bind_param<'q, DB, T, I>(
+    query: Query<'q, DB>,
+    param: &Param<'_>,
+    time: fn(Timestamp) -> T,
+    ids: fn(&[i64]) -> I,
+) -> Query<'q, DB>
+where
+    DB: Database,
+    i64: for<'t> Encode<'t, DB> + Type<DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+    T: for<'t> Encode<'t, DB> + Type<DB>,
+    I: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    match param {
+        Param::Int(v) => query.bind(*v),
+        Param::Text(v) => query.bind(*v),
+        Param::OptText(v) => query.bind(*v),
+        Param::Time(t) => query.bind(time(*t)),
+        Param::Ids(v) => query.bind(ids(v)),
+    }
 }
 
 /// A column type both databases decode the same way (integers, booleans, text, and their
@@ -155,7 +219,7 @@ impl From<sqlx::Error> for WriteError {
 /// See the module documentation.
 pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     type Row: ReadRow;
-    type Db: Database<Row = Self::Row>;
+    type Db: Database<Row = Self::Row> + SqlDb;
     /// What a batch is written on: a transaction, or a connection when the write is one
     /// statement, atomic by itself.
     type Writer: DerefMut<Target = <Self::Db as Database>::Connection> + Send;
@@ -172,12 +236,20 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
 
     fn end_read(reader: Self::Reader) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 
+    /// Whether [`Dialect::rows`] keeps its statements prepared on the connection.
+    fn persistent() -> bool {
+        true
+    }
+
     /// Runs `sql` with `params` on `conn` and returns its rows.
     fn rows<'e>(
         conn: &'e mut <Self::Db as Database>::Connection,
         sql: &'static str,
         params: &'e [Param<'e>],
-    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e;
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e {
+        let query = sqlx::query(sql).persistent(Self::persistent());
+        conn.fetch_all(params.iter().fold(query, Self::Db::bind))
+    }
 
     /// Like [`Dialect::rows`], but planned for these parameters on every call: for a
     /// statement whose best plan depends on which optional filters are given (the task

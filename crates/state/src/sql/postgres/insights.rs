@@ -23,7 +23,7 @@ use super::pooling::prepared;
 use super::PgDb;
 use crate::insights::SlowQuery;
 use crate::sql::codec::to_naive;
-use crate::sql::dialect::{HealthRows, InsightRows};
+use crate::sql::dialect::{HealthRows, InsightRows, Query};
 use crate::sql::insights_sql::{
     slowest_steps_names, slowest_tasks_rows, step_counts, step_group_names, used_named_tasks,
     TASK_COUNTS,
@@ -265,52 +265,53 @@ impl InsightRows for PgDb {
     }
 
     async fn slowest_step_rows(&self, q: &SlowQuery) -> Result<Vec<PgRow>, sqlx::Error> {
-        let mut tx = begin(&self.pool).await?;
-        let named = named_tasks(&mut tx, q).await?;
-        let query = match &named {
-            Some(ids) if ids.is_empty() => return Ok(Vec::new()),
-            Some(ids) => sqlx::query(SLOWEST_STEPS_FILTERED)
-                .persistent(false)
-                .bind(to_naive(q.since))
-                .bind(i64::from(q.limit))
-                .bind(ids),
-            None => sqlx::query(SLOWEST_STEPS)
-                .persistent(false)
-                .bind(to_naive(q.since))
-                .bind(i64::from(q.limit)),
-        };
-        let rows = query.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(rows)
+        self.named_rows(q, |named| {
+            let (since, limit) = (to_naive(q.since), i64::from(q.limit));
+            match named {
+                Some(ids) => sqlx::query(SLOWEST_STEPS_FILTERED)
+                    .bind(since)
+                    .bind(limit)
+                    .bind(ids),
+                None => sqlx::query(SLOWEST_STEPS).bind(since).bind(limit),
+            }
+        })
+        .await
     }
 
     async fn step_group_rows(&self, q: &SlowQuery) -> Result<Vec<PgRow>, sqlx::Error> {
-        let mut tx = begin(&self.pool).await?;
-        let named = named_tasks(&mut tx, q).await?;
-        if named.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(STEP_GROUPS)
-            .persistent(false)
-            .bind(to_naive(q.since))
-            .bind(named)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(rows)
+        self.named_rows(q, |named| {
+            sqlx::query(STEP_GROUPS).bind(to_naive(q.since)).bind(named)
+        })
+        .await
     }
 
     async fn slowest_task_rows(&self, q: &SlowQuery) -> Result<Vec<PgRow>, sqlx::Error> {
+        self.named_rows(q, |named| {
+            sqlx::query(SLOWEST_TASKS)
+                .bind(to_naive(q.since))
+                .bind(i64::from(q.limit))
+                .bind(named)
+        })
+        .await
+    }
+}
+
+impl PgDb {
+    /// The rows of the statement `statement` builds over `q`'s named tasks (`None`: every
+    /// task), read in one insights transaction ([`begin`]); none, without running it, when
+    /// `q` names templates no task was made from.
+    async fn named_rows(
+        &self,
+        q: &SlowQuery,
+        statement: impl FnOnce(Option<Vec<i64>>) -> Query<'static, Postgres>,
+    ) -> Result<Vec<PgRow>, sqlx::Error> {
         let mut tx = begin(&self.pool).await?;
         let named = named_tasks(&mut tx, q).await?;
         if named.as_ref().is_some_and(Vec::is_empty) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(SLOWEST_TASKS)
+        let rows = statement(named)
             .persistent(false)
-            .bind(to_naive(q.since))
-            .bind(i64::from(q.limit))
-            .bind(named)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -19,7 +19,9 @@ mod write;
 use crate::sharing::{ProcessInfo, Sharing};
 use crate::sql::codec::{db_error, from_naive, redact_url, to_naive, ReadError};
 use crate::sql::delegate::delegate_store;
-use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteError};
+use crate::sql::dialect::{
+    bind_param, Column, Dialect, FetchAll, Param, Query, ReadRow, SqlDb, Statements, WriteError,
+};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::store::SqlStore;
@@ -29,9 +31,7 @@ use heartbeat::{heartbeat, listen};
 use migrate::{migrate, sequence};
 use parking_lot::Mutex;
 use pooling::{in_session, prepared, Session};
-use sqlx::postgres::{
-    PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres,
-};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::Row;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -275,15 +275,10 @@ impl PgDb {
     }
 }
 
-type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
-
-fn bind<'q>(query: Query<'q>, param: &Param<'_>) -> Query<'q> {
-    match param {
-        Param::Int(v) => query.bind(*v),
-        Param::Text(v) => query.bind(*v),
-        Param::OptText(v) => query.bind(*v),
-        Param::Time(t) => query.bind(to_naive(*t)),
-        Param::Ids(ids) => query.bind(ids.clone()),
+impl SqlDb for Postgres {
+    fn bind<'q>(query: Query<'q, Postgres>, param: &Param<'_>) -> Query<'q, Postgres> {
+        // `timestamp` (no zone), and ids as an `int8[]` for `ANY`.
+        bind_param(query, param, to_naive, <[i64]>::to_vec)
     }
 }
 
@@ -321,13 +316,9 @@ impl Dialect for PgDb {
         &self.pool
     }
 
-    fn rows<'e>(
-        conn: &'e mut PgConnection,
-        sql: &'static str,
-        params: &'e [Param<'e>],
-    ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
-        let query = sqlx::query(sql).persistent(prepared());
-        params.iter().fold(query, bind).fetch_all(conn)
+    /// Not through a transaction pooler (`pooling.rs`).
+    fn persistent() -> bool {
+        prepared()
     }
 
     // A named statement's plan goes generic after five calls, and the listing's generic plan
@@ -339,10 +330,8 @@ impl Dialect for PgDb {
         sql: &'static str,
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
-        params
-            .iter()
-            .fold(sqlx::query(sql).persistent(false), bind)
-            .fetch_all(conn)
+        let query = sqlx::query(sql).persistent(false);
+        conn.fetch_all(params.iter().fold(query, Postgres::bind))
     }
 
     async fn begin_read(&self) -> Result<Session, sqlx::Error> {

@@ -12,7 +12,9 @@ mod write;
 
 use crate::sql::codec::{db_error, parse_sqlite_time, sqlite_time, ReadError};
 use crate::sql::delegate::delegate_store;
-use crate::sql::dialect::{Column, Dialect, Param, ReadRow, Statements, WriteError};
+use crate::sql::dialect::{
+    bind_param, Column, Dialect, Param, Query, ReadRow, SqlDb, Statements, WriteError,
+};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::store::SqlStore;
@@ -21,8 +23,8 @@ use ids::Ids;
 use parking_lot::Mutex;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use std::future::Future;
@@ -229,15 +231,12 @@ async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
-
-fn bind<'q>(query: Query<'q>, param: &Param<'_>) -> Query<'q> {
-    match param {
-        Param::Int(v) => query.bind(*v),
-        Param::Text(v) => query.bind(*v),
-        Param::OptText(v) => query.bind(*v),
-        Param::Time(t) => query.bind(sqlite_time(*t)),
-        Param::Ids(ids) => query.bind(serde_json::to_string(ids).expect("ids serialize")),
+impl SqlDb for Sqlite {
+    fn bind<'q>(query: Query<'q, Sqlite>, param: &Param<'_>) -> Query<'q, Sqlite> {
+        // DATETIME text, and ids as JSON text for `jsonb_each`.
+        bind_param(query, param, sqlite_time, |ids| {
+            serde_json::to_string(ids).expect("ids serialize")
+        })
     }
 }
 
@@ -274,14 +273,6 @@ impl Dialect for SqliteDb {
 
     fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    fn rows<'e>(
-        conn: &'e mut SqliteConnection,
-        sql: &'static str,
-        params: &'e [Param<'e>],
-    ) -> impl Future<Output = Result<Vec<SqliteRow>, sqlx::Error>> + Send + 'e {
-        params.iter().fold(sqlx::query(sql), bind).fetch_all(conn)
     }
 
     async fn begin_read(&self) -> Result<PoolConnection<Sqlite>, sqlx::Error> {

@@ -1,8 +1,9 @@
 //! [`Dialect`]: what one database does its own way under the one SQL store body
 //! ([`SqlStore`](crate::sql::store::SqlStore)).
 //!
-//! A dialect owns its pool, how a [`Param`] is encoded ([`SqlDb`]: only the timestamp and
-//! id-set encodings differ, [`bind_param`] binds the rest) and a timestamp read ([`ReadRow`]),
+//! A dialect owns its pool, its database type's encoding of a [`Param`] ([`SqlDb`], implemented
+//! for sqlx's `Sqlite` and `Postgres` next to each dialect: only the timestamp and id-set
+//! encodings differ, [`bind_param`] binds the rest), a timestamp read ([`ReadRow`]),
 //! its SQL text ([`Statements`]), and the mechanics that truly differ: how a batch is written,
 //! where ids come from, claims, and ([`InsightRows`], implemented next to them) the insights
 //! statements. It must not hold logic both databases share (checks, batching, retries, row
@@ -44,7 +45,7 @@ pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arg
 /// How one database binds a [`Param`]: implemented for `Sqlite` and `Postgres` next to their
 /// dialects, so that [`Dialect::rows`] is written once.
 pub(crate) trait SqlDb:
-    Database<Connection: FetchAll<Self>, Arguments: IntoArguments<Self>> + HasStatementCache
+    Database<Connection: FetchRows<Self>, Arguments: IntoArguments<Self>> + HasStatementCache
 {
     /// Binds `param` (each implementation through [`bind_param`], naming its encodings).
     fn bind<'q>(query: Query<'q, Self>, param: &Param<'_>) -> Query<'q, Self>;
@@ -53,18 +54,18 @@ pub(crate) trait SqlDb:
 /// Runs a statement on a connection and returns its rows: written once for every connection
 /// sqlx executes on (the executor bound lives on `&mut` of the connection, where a trait
 /// bound on the database cannot carry it to generic code).
-pub(crate) trait FetchAll<DB: Database<Arguments: IntoArguments<DB>>>: Send {
-    fn fetch_all<'e>(
+pub(crate) trait FetchRows<DB: Database<Arguments: IntoArguments<DB>>>: Send {
+    fn fetch_rows<'e>(
         &'e mut self,
         query: Query<'e, DB>,
     ) -> impl Future<Output = Result<Vec<DB::Row>, sqlx::Error>> + Send + 'e;
 }
 
-impl<DB: Database<Arguments: IntoArguments<DB>>, C: Send> FetchAll<DB> for C
+impl<DB: Database<Arguments: IntoArguments<DB>>, C: Send> FetchRows<DB> for C
 where
     for<'c> &'c mut C: Executor<'c, Database = DB>,
 {
-    fn fetch_all<'e>(
+    fn fetch_rows<'e>(
         &'e mut self,
         query: Query<'e, DB>,
     ) -> impl Future<Output = Result<Vec<DB::Row>, sqlx::Error>> + Send + 'e {
@@ -248,7 +249,7 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'e {
         let query = sqlx::query(sql).persistent(Self::persistent());
-        conn.fetch_all(params.iter().fold(query, Self::Db::bind))
+        conn.fetch_rows(params.iter().fold(query, Self::Db::bind))
     }
 
     /// Like [`Dialect::rows`], but planned for these parameters on every call: for a

@@ -20,7 +20,7 @@ use crate::sharing::{ProcessInfo, Sharing};
 use crate::sql::codec::{db_error, from_naive, redact_url, to_naive, ReadError};
 use crate::sql::delegate::delegate_store;
 use crate::sql::dialect::{
-    bind_param, Column, Dialect, FetchAll, Param, Query, ReadRow, SqlDb, Statements, WriteError,
+    bind_param, Column, Dialect, FetchRows, Param, Query, ReadRow, SqlDb, Statements, WriteError,
 };
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
@@ -316,7 +316,8 @@ impl Dialect for PgDb {
         &self.pool
     }
 
-    /// Not through a transaction pooler (`pooling.rs`).
+    /// `pooling::prepared()`: false for the whole process once any store goes through a
+    /// transaction pooler (`pooling.rs`), where named statements do not survive.
     fn persistent() -> bool {
         prepared()
     }
@@ -331,7 +332,7 @@ impl Dialect for PgDb {
         params: &'e [Param<'e>],
     ) -> impl Future<Output = Result<Vec<PgRow>, sqlx::Error>> + Send + 'e {
         let query = sqlx::query(sql).persistent(false);
-        conn.fetch_all(params.iter().fold(query, Postgres::bind))
+        conn.fetch_rows(params.iter().fold(query, Postgres::bind))
     }
 
     async fn begin_read(&self) -> Result<Session, sqlx::Error> {

@@ -13,7 +13,12 @@
 #
 # ARGV[0]: the checkout whose gem/lib (and built extension) to load; ARGV[1]: a PostgreSQL
 # server URL, or `sqlite`. Knobs: SAMPLES (default 500), TASKS (2,000; 0 skips the tasks at
-# once), WARMUP (200). For counting what a task costs with an outside tool rather than
+# once), WARMUP (200), PRE (0: rounds of TASKS chains at once, each read back, run before the
+# one-at-a-time samples, as benches/workload.rb runs its serial part after its tasks at once;
+# `PRE=6` is about its 24,000 tasks). On PostgreSQL it also prints the rows the server
+# returned per one-at-a-time task (`pg_stat_database.tup_returned` of the URL's database:
+# use a database nobody else works in): a count that grows with PRE is a read that grows
+# with the work done (docs/benchmarks.md, "Why the full run's fresh PostgreSQL rows…"). For counting what a task costs with an outside tool rather than
 # timing it (docs/benchmarks.md, "A fourth round"):
 #
 #   WARMUP=300 SAMPLES=1000 TASKS=0 strace -f -c ruby benches/chain_ab.rb . sqlite
@@ -28,6 +33,7 @@ require "pg" unless ARGV.fetch(1) == "sqlite"
 samples = Integer(ENV.fetch("SAMPLES", "500"))
 tasks = Integer(ENV.fetch("TASKS", "2000"))
 warmup = Integer(ENV.fetch("WARMUP", "200"))
+pre = Integer(ENV.fetch("PRE", "0"))
 dir = Dir.mktmpdir("chain_ab")
 schema = "chain_ab_#{Process.pid}"
 url = if ARGV[1] == "sqlite"
@@ -45,6 +51,22 @@ begin
   warmup.times { engine.wait_for_task(run.call) }
   mono = -> { Process.clock_gettime(Process::CLOCK_MONOTONIC) }
 
+  pre.times do
+    ids = Array.new(tasks) { run.call }
+    ids.each { |id| raise "not complete" unless engine.wait_for_task(id).complete? }
+  end
+  # A backend publishes its counts at most once a second, when idle.
+  returned = lambda do
+    next 0 if ARGV[1] == "sqlite"
+
+    sleep 1.1
+    PG.connect(ARGV[1]).then do |c|
+      c.exec("SELECT tup_returned FROM pg_stat_database WHERE datname = current_database()").getvalue(0, 0).to_i
+    ensure
+      c.close
+    end
+  end
+  returned_before = returned.call
   batches = engine.stats[:store_batches]
   latencies = Array.new(samples) do
     started = mono.call
@@ -53,16 +75,19 @@ begin
     mono.call - started
   end.sort
   per_task = (engine.stats[:store_batches] - batches).fdiv(samples)
+  rows_per_task = (returned.call - returned_before).fdiv(samples)
 
   started = mono.call
   ids = Array.new(tasks) { run.call }
   ids.each { |id| raise "not complete" unless engine.wait_for_task(id).complete? }
   rate = tasks.zero? ? 0 : tasks * 4 / (mono.call - started)
 
-  puts format("%s %s: one at a time p50 %.2f ms p90 %.2f ms (%.2f store batches/task); " \
+  puts format("%s %s: one at a time p50 %.2f ms p90 %.2f ms (%.2f store batches/task%s; after %d tasks); " \
               "%d at once %d steps/s; load %s",
               root, ARGV[1] == "sqlite" ? "sqlite" : "postgres", latencies[samples / 2] * 1e3,
-              latencies[samples * 9 / 10] * 1e3, per_task, tasks, rate, File.read("/proc/loadavg").split[0, 3].join(" "))
+              latencies[samples * 9 / 10] * 1e3, per_task,
+              ARGV[1] == "sqlite" ? "" : format(", %.0f rows returned/task", rows_per_task),
+              warmup + pre * tasks, tasks, rate, File.read("/proc/loadavg").split[0, 3].join(" "))
 ensure
   engine.close
   PG.connect(ARGV[1]).tap { |c| c.exec("SET client_min_messages = warning; DROP SCHEMA #{schema} CASCADE") }.close unless ARGV[1] == "sqlite"

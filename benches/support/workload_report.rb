@@ -37,20 +37,23 @@ module Bench
       @workload = File.exist?(path) ? read_json("workload.json") : nil
     end
 
-    # store => the `ceiling-bench:` line's values; {} when the bench did not run; a store the
-    # bench skipped has "skipped" => why.
+    # store => variant => the `ceiling-bench:` line's values; {} when the bench did not run. The
+    # variants: "engine" (every row the engine writes; a line without `variant=`, from an
+    # older ceiling.rs, is this one), "tasker" (Tasker's rows only) and "tasker+<extra>"
+    # (Tasker's rows and one of tasker-core's extras). A store the bench skipped has only
+    # "engine", with "skipped" => why.
     def ceilings
       @ceilings ||= begin
         path = File.join(@dir, "ceiling.log")
         lines = File.exist?(path) ? File.readlines(path) : []
         skipped = lines.find { |l| l.start_with?("SKIPPED:") }&.delete_prefix("SKIPPED:")&.strip
-        lines.grep(/\Aceiling-bench:/).to_h do |line|
+        lines.grep(/\Aceiling-bench:/).each_with_object({}) do |line, by_store|
           values = line.split(":", 2).last.split.to_h do |kv|
             k, v = kv.split("=", 2)
             [k, v.match?(/\A-?\d+\z/) ? Integer(v) : (Float(v, exception: false) || v)]
           end
           values["skipped"] = skipped || "skipped" if values["skipped"] == 1
-          [values.fetch("store"), values]
+          (by_store[values.fetch("store")] ||= {})[values.fetch("variant", "engine")] = values
         end
       end
     end
@@ -332,40 +335,78 @@ module Bench
       MD
     end
 
+    CEILING_VARIANTS = { "engine" => "the engine's rows", "tasker" => "Tasker's rows only" }.freeze
+
     def workload_ceiling_table
       if ceilings.empty?
         return "### Ceilings\n\n**Not run**: target/bench/ceiling.log is missing " \
                "(`cargo bench -p tasker-state --bench ceiling`).\n"
       end
 
-      rows = %w[sqlite postgres].filter_map do |store|
-        c = ceilings[store] or next
-        next "| #{wl_label(store)} | skipped: #{c['skipped']} | | | |" if c["skipped"]
+      rows = %w[sqlite postgres].flat_map do |store|
+        variants = ceilings[store] or next []
+        next ["| #{wl_label(store)} | | skipped: #{variants['engine']['skipped']} | | | |"] if variants.dig("engine", "skipped")
 
-        fresh = workload.dig("fresh", store)
-        measured = fresh && !fresh["skipped"] ? fresh.dig("at_once", "chain_read_back") : nil
-        state_only = fresh && !fresh["skipped"] ? fresh.dig("at_once", "chain_state_only") : nil
-        fraction = ->(r) { r ? format("%.0f %%", 100.0 * wl_rate(r) / c["steps_per_second"]) : "not run" }
-        "| #{wl_label(store)} | #{dur(c['median_ms'] / 1e3)} (create #{dur(c['create_median_ms'] / 1e3)}, " \
-          "finish #{dur(c['finish_median_ms'] / 1e3)}) | #{num(c['steps_per_second'])} | " \
-          "#{fraction.(measured)} | #{fraction.(state_only)} |"
+        CEILING_VARIANTS.filter_map do |variant, label|
+          c = variants[variant] or next
+          fresh = workload.dig("fresh", store)
+          measured = fresh && !fresh["skipped"] ? fresh.dig("at_once", "chain_read_back") : nil
+          state_only = fresh && !fresh["skipped"] ? fresh.dig("at_once", "chain_state_only") : nil
+          fraction = ->(r) { r ? format("%.0f %%", 100.0 * wl_rate(r) / c["steps_per_second"]) : "not run" }
+          "| #{wl_label(store)} | #{label} | #{dur(c['median_ms'] / 1e3)} (create #{dur(c['create_median_ms'] / 1e3)}, " \
+            "finish #{dur(c['finish_median_ms'] / 1e3)}) | #{num(c['steps_per_second'])} | " \
+            "#{fraction.(measured)} | #{fraction.(state_only)} |"
+        end
       end
-      c = ceilings.values.find { |v| !v["skipped"] } || {}
+      c = ceilings.values.filter_map { |v| v["engine"] unless v.dig("engine", "skipped") }.first || {}
       <<~MD
         ### Ceilings: the same rows written with nothing else
 
-        `crates/state/benches/ceiling.rs`, no engine and no Ruby: the rows the engine ends with
-        for #{num(c['tasks'] || 0)} #{c['steps_per_task']}-step chain tasks (tasks, steps, edges,
-        claims, task and step transitions through to complete, the steps' columns updated) in two
-        transactions, one creating the tasks and one finishing them. PostgreSQL: set-based
-        statements (`INSERT … SELECT … FROM generate_series`, ranged `UPDATE`s); SQLite: prepared
-        statements run in a loop through the C API inside each transaction, on a WAL file with the
-        store's pragmas. Median of #{c['rounds']} rounds, each on #{num(c['tasks'] || 0)} new tasks. The
-        fraction is the same run's workload throughput (#{num(workload['tasks'])} chains, fresh store)
-        over the ceiling.
+        `crates/state/benches/ceiling.rs`, no engine and no Ruby: #{num(c['tasks'] || 0)}
+        #{c['steps_per_task']}-step chain tasks written in two transactions, one creating the tasks and
+        one finishing them. "The engine's rows": every row the engine ends with (tasks, steps, edges,
+        task and step transitions through to complete, the steps' columns updated, and on
+        PostgreSQL the claims inserted and deleted), with tasker-core's own indexes on Tasker's
+        tables; "Tasker's rows only": the same without the claims and with those indexes dropped,
+        what Tasker's schema alone costs. PostgreSQL: set-based statements (`INSERT … SELECT … FROM
+        generate_series`, ranged `UPDATE`s); SQLite: prepared statements run in a loop through the C
+        API inside each transaction, on a WAL file with the store's pragmas. Median of #{c['rounds']}
+        rounds, each on #{num(c['tasks'] || 0)} new tasks, the variants' rounds interleaved. The
+        fractions are the same run's workload throughput (#{num(workload['tasks'])} chains, fresh
+        store) over each ceiling.
 
-        | Store | Two transactions, median | Ceiling, steps/s | Chain read back, fraction of ceiling | Chain not read back, fraction |
-        | --- | --- | --- | --- | --- |
+        | Store | Rows written | Two transactions, median | Ceiling, steps/s | Chain read back, fraction of ceiling | Chain not read back, fraction |
+        | --- | --- | --- | --- | --- | --- |
+        #{rows.join("\n")}
+
+        #{ceiling_extras_table}
+      MD
+    end
+
+    # What each of tasker-core's extras costs on top of Tasker's rows, measured one at a time.
+    def ceiling_extras_table
+      rows = %w[sqlite postgres].flat_map do |store|
+        variants = ceilings[store] or next []
+        base = variants["tasker"] or next []
+        cost = lambda do |c|
+          delta = c["median_ms"] - base["median_ms"]
+          format("%+.2f ms (%+.0f %%)", delta, 100.0 * delta / base["median_ms"])
+        end
+        extras = variants.select { |k, _| k.start_with?("tasker+") }.map do |variant, c|
+          "| #{wl_label(store)} | #{variant.delete_prefix('tasker+')} | #{dur(c['median_ms'] / 1e3)} | #{cost.(c)} |"
+        end
+        engine = variants["engine"]
+        extras + (engine ? ["| #{wl_label(store)} | all of them (the engine's rows) | #{dur(engine['median_ms'] / 1e3)} | #{cost.(engine)} |"] : [])
+      end
+      return "" if rows.empty?
+
+      <<~MD.chomp
+        What tasker-core adds, one extra at a time: Tasker's rows plus that one (an index of
+        tasker-core's on a Tasker table, or the claims rows), against Tasker's rows alone in the
+        same run (differences of medians: a few percent is within the rounds' spread).
+
+        | Store | Extra | Two transactions, median | Over Tasker's rows alone |
+        | --- | --- | --- | --- |
         #{rows.join("\n")}
       MD
     end

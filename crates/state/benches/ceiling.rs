@@ -22,23 +22,39 @@
 //!   opened as the store opens it (WAL, `synchronous = NORMAL`, foreign keys on, 32 MiB
 //!   cache), prepared statements stepped in a loop inside each transaction.
 //!
+//! Variants, so that what tasker-core adds to Tasker's schema shows apart from what Tasker's
+//! own rows cost: `variant=engine` writes everything above (the ceiling the workload is
+//! compared with); `variant=tasker` writes Tasker's rows only (no claims, and tasker-core's
+//! own indexes on the tables written dropped: the rows and indexes Tasker itself would
+//! write); `variant=tasker+X` is Tasker's rows plus one extra X alone (an index, or `claims`),
+//! so each extra's cost is its median minus Tasker's. The extras are read from the schema the
+//! store created (tasker-core's `tasker_core_*` indexes on the Tasker tables a round writes),
+//! so a new one is measured without editing this. Each variant has its own schema / file;
+//! their rounds interleave (round r of every variant, then r + 1) so that a machine busier
+//! for a while slows every variant alike.
+//!
 //! [`ROUNDS`] rounds after one warm-up round; each round's two transactions are timed
-//! together. Output: one `ceiling-bench:` line per store (`store=sqlite` / `store=postgres`)
-//! of `key=value` pairs; without PostgreSQL a `SKIPPED:` line and
-//! `ceiling-bench: store=postgres skipped=1`, and the process exits 0.
+//! together. Output: one `ceiling-bench:` line per store and variant (`store=sqlite` /
+//! `store=postgres`, `variant=…`) of `key=value` pairs, the `engine` variant first; without
+//! PostgreSQL a `SKIPPED:` line and `ceiling-bench: store=postgres skipped=1`, and the process
+//! exits 0 (rakelib/bench.rake's reader, benches/support/workload_report.rb, parses these).
 //!
 //! Knobs: `TASKER_BENCH_DATABASE_URL` (else `TASKER_TEST_DATABASE_URL`, else the local
 //! server's `test` database).
 
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::time::Instant;
 use tasker_model::TaskTemplate;
 use tasker_state::{PostgresStore, SqliteStore, Store};
 
 mod support;
 use support::{database_url, in_fresh_schema, BenchResult, Schema};
+
+#[path = "ceiling/sqlite_c.rs"]
+mod sqlite_c;
+use sqlite_c::{Db, Stmt, V};
 
 /// Tasks per round.
 const TASKS: i64 = 1_000;
@@ -104,7 +120,7 @@ fn main() {
     let template =
         TaskTemplate::from_yaml(TEMPLATE, "benches/ceiling.rs").expect("a valid template");
     match sqlite(&template) {
-        Ok(line) => println!("{line}"),
+        Ok(lines) => println!("{lines}"),
         Err(e) => panic!("ceiling bench (SQLite) failed: {e}"),
     }
     let url = database_url();
@@ -120,6 +136,49 @@ fn main() {
     });
 }
 
+/// Which of tasker-core's own writes a variant makes on top of Tasker's rows. The extras are
+/// tasker-core's indexes on the Tasker tables a round writes (found in the schema, so a new
+/// one is counted without editing this) and, on PostgreSQL, the claims rows.
+#[derive(Clone, PartialEq)]
+enum Keep {
+    /// Everything the engine writes: the ceiling the workload is compared with.
+    All,
+    /// Tasker's rows only (tasks, steps, edges, task and step transitions, the steps'
+    /// columns), with Tasker's indexes: what Tasker itself would write.
+    Tasker,
+    /// Tasker's rows and one extra (an index name, or `claims`): what that extra costs.
+    One(String),
+}
+
+impl Keep {
+    fn name(&self) -> String {
+        match self {
+            Keep::All => "engine".to_string(),
+            Keep::Tasker => "tasker".to_string(),
+            Keep::One(extra) => format!("tasker+{extra}"),
+        }
+    }
+
+    fn keeps(&self, extra: &str) -> bool {
+        match self {
+            Keep::All => true,
+            Keep::Tasker => false,
+            Keep::One(kept) => kept == extra,
+        }
+    }
+
+    /// The engine's rows, Tasker's, then Tasker's with each extra alone.
+    fn variants(extras: &[String]) -> Vec<Keep> {
+        let mut all = vec![Keep::All, Keep::Tasker];
+        all.extend(extras.iter().cloned().map(Keep::One));
+        all
+    }
+}
+
+/// The Tasker tables a round writes; tasker-core's indexes on them are the extras.
+const WRITTEN_TABLES: &str = "'tasker_tasks', 'tasker_workflow_steps', \
+    'tasker_workflow_step_edges', 'tasker_task_transitions', 'tasker_workflow_step_transitions'";
+
 /// Milliseconds of every round, and the line that reports them.
 struct Rounds {
     create_ms: Vec<f64>,
@@ -134,7 +193,15 @@ impl Rounds {
         }
     }
 
-    fn line(&self, store: &str, extra: &str) -> String {
+    /// Keeps a round's figures unless it is the warm-up (round 0).
+    fn record(&mut self, round: usize, (create_ms, finish_ms): (f64, f64)) {
+        if round > 0 {
+            self.create_ms.push(create_ms);
+            self.finish_ms.push(finish_ms);
+        }
+    }
+
+    fn line(&self, store: &str, keep: &Keep, extra: &str) -> String {
         let total: Vec<f64> = self
             .create_ms
             .iter()
@@ -145,9 +212,10 @@ impl Rounds {
         let min_ms = total.iter().copied().fold(f64::INFINITY, f64::min);
         let max_ms = total.iter().copied().fold(0.0, f64::max);
         format!(
-            "ceiling-bench: store={store} tasks={TASKS} steps_per_task={STEPS} rounds={} \
-             median_ms={median_ms:.2} min_ms={min_ms:.2} max_ms={max_ms:.2} \
+            "ceiling-bench: store={store} variant={} tasks={TASKS} steps_per_task={STEPS} \
+             rounds={} median_ms={median_ms:.2} min_ms={min_ms:.2} max_ms={max_ms:.2} \
              create_median_ms={:.2} finish_median_ms={:.2} steps_per_second={:.0}{extra}",
+            keep.name(),
             total.len(),
             median(&self.create_ms),
             median(&self.finish_ms),
@@ -185,9 +253,10 @@ fn pg_values(transitions: &[Transition]) -> String {
         .join(", ")
 }
 
-/// The statements of one round: (creating, finishing). `{T}` is the first task id − 1, `{S}`
-/// the first step id − 1 (both filled in per round).
-fn pg_round_sql() -> (Vec<String>, Vec<String>) {
+/// The statements of one round: (creating, finishing); the claims' insert and delete only
+/// with `claims`. `{T}` is the first task id − 1, `{S}` the first step id − 1 (both filled in
+/// per round).
+fn pg_round_sql(claims: bool) -> (Vec<String>, Vec<String>) {
     let step = format!("({{S}} + {STEPS} * (i - 1) + k + 1)");
     let tasks = format!("generate_series(1, {TASKS}) i");
     let mut create = vec![
@@ -213,11 +282,13 @@ fn pg_round_sql() -> (Vec<String>, Vec<String>) {
              SELECT {step}, {step} + 1, 'provides', localtimestamp, localtimestamp \
              FROM {tasks}, generate_series(0, {STEPS} - 2) k"
         ),
-        format!(
+    ];
+    if claims {
+        create.push(format!(
             "INSERT INTO tasker_core_task_claims (task_id, owner, claimed_at) \
              SELECT {{T}} + i, 1, localtimestamp FROM {tasks}"
-        ),
-    ];
+        ));
+    }
     if !TASK_CREATED.is_empty() {
         create.push(format!(
             "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
@@ -267,8 +338,12 @@ fn pg_round_sql() -> (Vec<String>, Vec<String>) {
             "UPDATE tasker_tasks SET complete = true, updated_at = localtimestamp \
              WHERE task_id BETWEEN {{T}} + 1 AND {{T}} + {TASKS}"
         ),
-        format!("DELETE FROM tasker_core_task_claims WHERE task_id BETWEEN {{T}} + 1 AND {{T}} + {TASKS}"),
     ]);
+    if claims {
+        finish.push(format!(
+            "DELETE FROM tasker_core_task_claims WHERE task_id BETWEEN {{T}} + 1 AND {{T}} + {TASKS}"
+        ));
+    }
     (create, finish)
 }
 
@@ -279,17 +354,32 @@ fn fill_in(sql: &str, t: i64, s: i64, nt: i64, ns: &str) -> String {
         .replace("{NS}", ns)
 }
 
-fn postgres(
+/// One variant's schema on PostgreSQL: its connection, its statements and its figures.
+struct PgVariant {
+    keep: Keep,
+    conn: PgConnection,
+    nt: i64,
+    ns: String,
+    create: Vec<String>,
+    finish: Vec<String>,
+    rounds: Rounds,
+}
+
+/// Creates the tables in the schema `url` points at (as the store does), registers the
+/// template, and drops the extras `keep` does not keep. Returns the variant and every extra
+/// the schema had.
+fn pg_variant(
     rt: &tokio::runtime::Runtime,
-    schema: &Schema,
+    url: &str,
     template: &TaskTemplate,
-) -> BenchResult<String> {
+    keep: Keep,
+) -> BenchResult<(PgVariant, Vec<String>)> {
     {
-        let store = PostgresStore::open(&schema.url)?;
+        let store = PostgresStore::open(url)?;
         store.register_template(template)?;
     }
-    let mut conn = rt.block_on(PgConnection::connect(&schema.url))?;
-    let (nt, ns) = rt.block_on(async {
+    let mut conn = rt.block_on(PgConnection::connect(url))?;
+    let (nt, ns, indexes) = rt.block_on(async {
         let nt: i32 = sqlx::query_scalar(
             "SELECT named_task_id FROM tasker_named_tasks WHERE name = 'linear'",
         )
@@ -303,26 +393,51 @@ fn postgres(
         .bind(nt)
         .fetch_all(&mut conn)
         .await?;
-        let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
-            .fetch_one(&mut conn)
-            .await?;
-        Ok::<_, sqlx::Error>((nt, (ns, sync)))
+        let indexes: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
+             AND indexname LIKE 'tasker\\_core\\_%' AND tablename IN ({WRITTEN_TABLES}) \
+             ORDER BY indexname"
+        )))
+        .fetch_all(&mut conn)
+        .await?;
+        for index in indexes.iter().filter(|i| !keep.keeps(i)) {
+            sqlx::raw_sql(AssertSqlSafe(format!("DROP INDEX \"{index}\"")))
+                .execute(&mut conn)
+                .await?;
+        }
+        Ok::<_, sqlx::Error>((nt, ns, indexes))
     })?;
-    let (ns, sync) = ns;
     let ns = format!(
         "ARRAY[{}]",
         ns.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
     );
-    let (create, finish) = pg_round_sql();
-    let mut rounds = Rounds::new();
-    for round in 0..=ROUNDS {
+    let (create, finish) = pg_round_sql(keep.keeps("claims"));
+    let mut extras = vec!["claims".to_string()];
+    extras.extend(indexes);
+    let variant = PgVariant {
+        keep,
+        conn,
+        nt: i64::from(nt),
+        ns,
+        create,
+        finish,
+        rounds: Rounds::new(),
+    };
+    Ok((variant, extras))
+}
+
+impl PgVariant {
+    /// Round `round`'s two transactions: (create, finish) milliseconds.
+    fn round(&mut self, rt: &tokio::runtime::Runtime, round: usize) -> BenchResult<(f64, f64)> {
         let (t, s) = (round as i64 * TASKS, round as i64 * TASKS * STEPS);
-        let run = |sqls: &[String], conn: &mut PgConnection| {
+        let mut timed = [0.0; 2];
+        for (ms, sqls) in timed.iter_mut().zip([&self.create, &self.finish]) {
             let sqls: Vec<String> = sqls
                 .iter()
-                .map(|q| fill_in(q, t, s, i64::from(nt), &ns))
+                .map(|q| fill_in(q, t, s, self.nt, &self.ns))
                 .collect();
-            rt.block_on(async move {
+            let conn = &mut self.conn;
+            *ms = rt.block_on(async move {
                 let started = Instant::now();
                 let mut tx = conn.begin().await?;
                 for q in sqls {
@@ -330,185 +445,120 @@ fn postgres(
                 }
                 tx.commit().await?;
                 Ok::<f64, sqlx::Error>(ms_since(started))
-            })
-        };
-        let c = run(&create, &mut conn)?;
-        let f = run(&finish, &mut conn)?;
-        if round > 0 {
-            rounds.create_ms.push(c);
-            rounds.finish_ms.push(f);
+            })?;
         }
+        Ok((timed[0], timed[1]))
     }
-    let done: i64 = rt.block_on(
-        sqlx::query_scalar(
-            "SELECT count(*) FROM tasker_task_transitions WHERE most_recent AND to_state = 'complete'",
-        )
-        .fetch_one(&mut conn),
-    )?;
-    let expected = (ROUNDS as i64 + 1) * TASKS;
-    if done != expected {
-        return Err(format!("PostgreSQL: {done} tasks complete, expected {expected}").into());
+
+    /// Checks every task of every round ended complete, closes the connection.
+    fn finish_up(mut self, rt: &tokio::runtime::Runtime) -> BenchResult<(Keep, Rounds)> {
+        let done: i64 = rt.block_on(
+            sqlx::query_scalar(
+                "SELECT count(*) FROM tasker_task_transitions \
+                 WHERE most_recent AND to_state = 'complete'",
+            )
+            .fetch_one(&mut self.conn),
+        )?;
+        let expected = (ROUNDS as i64 + 1) * TASKS;
+        if done != expected {
+            return Err(format!(
+                "PostgreSQL ({}): {done} tasks complete, expected {expected}",
+                self.keep.name()
+            )
+            .into());
+        }
+        rt.block_on(self.conn.close())?;
+        Ok((self.keep, self.rounds))
     }
-    let version: i32 = rt.block_on(async {
-        sqlx::query("SELECT current_setting('server_version_num')::int")
+}
+
+/// The variants run in schemas beside `schema` (`<schema>_v<n>`), dropped at the end; their
+/// rounds interleave (round r of every variant, then round r + 1), so a machine busier for a
+/// while slows them all alike.
+fn postgres(
+    rt: &tokio::runtime::Runtime,
+    schema: &Schema,
+    template: &TaskTemplate,
+) -> BenchResult<String> {
+    let mut conn = rt.block_on(PgConnection::connect(&schema.url))?;
+    let (name, sync, version) = rt.block_on(async {
+        let name: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&mut conn)
+            .await?;
+        let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut conn)
+            .await?;
+        let version: i32 = sqlx::query("SELECT current_setting('server_version_num')::int")
             .fetch_one(&mut conn)
             .await
-            .and_then(|r| r.try_get(0))
+            .and_then(|r| r.try_get(0))?;
+        Ok::<_, sqlx::Error>((name, sync, version))
     })?;
-    rt.block_on(conn.close())?;
-    Ok(rounds.line(
-        "postgres",
-        &format!(
-            " synchronous_commit={sync} server_version_num={version} statements={}",
-            create.len() + finish.len()
-        ),
-    ))
+    let mut side = Vec::new();
+    let outcome = pg_variants(rt, schema, &name, template, &mut conn, &mut side);
+    rt.block_on(async {
+        for s in &side {
+            let drop = format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE");
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut conn).await {
+                eprintln!("ceiling: dropping schema {s}: {e}");
+            }
+        }
+        conn.close().await
+    })?;
+    let lines = outcome?;
+    let extra = format!(" synchronous_commit={sync} server_version_num={version}");
+    Ok(lines
+        .iter()
+        .map(|(keep, rounds, statements)| {
+            rounds.line(
+                "postgres",
+                keep,
+                &format!("{extra} statements={statements}"),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+fn pg_variants(
+    rt: &tokio::runtime::Runtime,
+    schema: &Schema,
+    name: &str,
+    template: &TaskTemplate,
+    conn: &mut PgConnection,
+    side: &mut Vec<String>,
+) -> BenchResult<Vec<(Keep, Rounds, usize)>> {
+    let (first, extras) = pg_variant(rt, &schema.url, template, Keep::All)?;
+    let mut variants = vec![first];
+    for (n, keep) in Keep::variants(&extras).into_iter().enumerate().skip(1) {
+        let side_name = format!("{name}_v{n}");
+        rt.block_on(
+            sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{side_name}\"")))
+                .execute(&mut *conn),
+        )?;
+        side.push(side_name.clone());
+        let url = schema
+            .url
+            .replace(&format!("%3D{name}"), &format!("%3D{side_name}"));
+        variants.push(pg_variant(rt, &url, template, keep)?.0);
+    }
+    for round in 0..=ROUNDS {
+        for v in &mut variants {
+            let timed = v.round(rt, round)?;
+            v.rounds.record(round, timed);
+        }
+    }
+    variants
+        .into_iter()
+        .map(|v| {
+            let statements = v.create.len() + v.finish.len();
+            v.finish_up(rt)
+                .map(|(keep, rounds)| (keep, rounds, statements))
+        })
+        .collect()
 }
 
 // --- SQLite ----------------------------------------------------------------------------
-
-/// An SQLite connection through the C API.
-struct Db(*mut libsqlite3_sys::sqlite3);
-
-/// A prepared statement of a [`Db`]; finalized on drop.
-struct Stmt<'db> {
-    raw: *mut libsqlite3_sys::sqlite3_stmt,
-    db: &'db Db,
-}
-
-impl Db {
-    fn open(path: &std::path::Path) -> BenchResult<Db> {
-        let path = CString::new(path.to_str().ok_or("a UTF-8 path")?)?;
-        let mut raw = std::ptr::null_mut();
-        // SAFETY: a NUL-terminated path and an out pointer; the handle is closed in Drop.
-        let rc = unsafe {
-            libsqlite3_sys::sqlite3_open_v2(
-                path.as_ptr(),
-                &mut raw,
-                libsqlite3_sys::SQLITE_OPEN_READWRITE,
-                std::ptr::null(),
-            )
-        };
-        let db = Db(raw);
-        if rc != libsqlite3_sys::SQLITE_OK {
-            return Err(db.error("open").into());
-        }
-        Ok(db)
-    }
-
-    fn error(&self, what: &str) -> String {
-        // SAFETY: the handle is open; sqlite3_errmsg returns a NUL-terminated string it owns.
-        let msg = unsafe { CStr::from_ptr(libsqlite3_sys::sqlite3_errmsg(self.0)) };
-        format!("{what}: {}", msg.to_string_lossy())
-    }
-
-    fn exec(&self, sql: &str) -> BenchResult<()> {
-        let c = CString::new(sql)?;
-        // SAFETY: the handle is open and the SQL NUL-terminated; no callback.
-        let rc = unsafe {
-            libsqlite3_sys::sqlite3_exec(
-                self.0,
-                c.as_ptr(),
-                None,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-        };
-        if rc != libsqlite3_sys::SQLITE_OK {
-            return Err(self.error(sql).into());
-        }
-        Ok(())
-    }
-
-    fn prepare(&self, sql: &str) -> BenchResult<Stmt<'_>> {
-        let c = CString::new(sql)?;
-        let mut raw = std::ptr::null_mut();
-        // SAFETY: the handle is open, the SQL NUL-terminated (-1: read to the NUL).
-        let rc = unsafe {
-            libsqlite3_sys::sqlite3_prepare_v2(
-                self.0,
-                c.as_ptr(),
-                -1,
-                &mut raw,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc != libsqlite3_sys::SQLITE_OK {
-            return Err(self.error(sql).into());
-        }
-        Ok(Stmt { raw, db: self })
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        // SAFETY: every statement borrowed the Db and was finalized before this runs.
-        unsafe { libsqlite3_sys::sqlite3_close(self.0) };
-    }
-}
-
-/// A value to bind.
-enum V<'a> {
-    I(i64),
-    T(&'a str),
-}
-
-impl Stmt<'_> {
-    /// Binds `values` to ?1, ?2, …, steps the statement to its end and resets it.
-    fn run(&mut self, values: &[V<'_>]) -> BenchResult<()> {
-        for (i, v) in values.iter().enumerate() {
-            let at = i as std::ffi::c_int + 1;
-            // SAFETY: a live statement; text is copied by SQLite (SQLITE_TRANSIENT).
-            let rc = unsafe {
-                match v {
-                    V::I(n) => libsqlite3_sys::sqlite3_bind_int64(self.raw, at, *n),
-                    V::T(s) => libsqlite3_sys::sqlite3_bind_text(
-                        self.raw,
-                        at,
-                        s.as_ptr().cast(),
-                        s.len() as std::ffi::c_int,
-                        libsqlite3_sys::SQLITE_TRANSIENT(),
-                    ),
-                }
-            };
-            if rc != libsqlite3_sys::SQLITE_OK {
-                return Err(self.db.error("bind").into());
-            }
-        }
-        // SAFETY: a live statement with its parameters bound.
-        let rc = unsafe { libsqlite3_sys::sqlite3_step(self.raw) };
-        // SAFETY: as above; a reset keeps the bindings, which the next run overwrites.
-        unsafe { libsqlite3_sys::sqlite3_reset(self.raw) };
-        if rc != libsqlite3_sys::SQLITE_DONE {
-            return Err(self.db.error("step").into());
-        }
-        Ok(())
-    }
-
-    /// Runs this transitions insert (to, from, metadata, sort_key, most_recent, owner, at)
-    /// once for each of `history`, all owned by `owner` and written at `now`.
-    fn insert_history(&mut self, history: &[Transition], owner: i64, now: &str) -> BenchResult<()> {
-        for (to, from, key, recent, meta) in history {
-            self.run(&[
-                V::T(to),
-                V::T(from),
-                V::T(meta),
-                V::I(i64::from(*key)),
-                V::I(i64::from(*recent)),
-                V::I(owner),
-                V::T(now),
-            ])?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Stmt<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the statement was prepared on a Db that outlives it.
-        unsafe { libsqlite3_sys::sqlite3_finalize(self.raw) };
-    }
-}
 
 /// SQLite's DATETIME text as the store writes it.
 fn sqlite_now() -> String {
@@ -521,126 +571,195 @@ fn sqlite_now() -> String {
 fn sqlite(template: &TaskTemplate) -> BenchResult<String> {
     let dir = std::env::temp_dir().join(format!("tasker_core_ceiling_{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("ceiling.sqlite3");
-    let outcome = sqlite_in(&path, template);
+    let outcome = sqlite_in(&dir, template);
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }
 
-fn sqlite_in(path: &std::path::Path, template: &TaskTemplate) -> BenchResult<String> {
+/// A file of the variant's own in `dir`, its tables created by the store and the template
+/// registered, the extras `keep` does not keep dropped; opened as the store opens it. Returns
+/// it with every extra the file had.
+fn sqlite_variant(
+    dir: &std::path::Path,
+    n: usize,
+    template: &TaskTemplate,
+    keep: &Keep,
+) -> BenchResult<(Db, Vec<String>)> {
+    let path = dir.join(format!("ceiling_{n}.sqlite3"));
     {
-        let store = SqliteStore::open_path(path)?;
+        let store = SqliteStore::open_path(&path)?;
         store.register_template(template)?;
     }
-    let db = Db::open(path)?;
+    let db = Db::open(&path)?;
     db.exec(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768;",
     )?;
-    let (nt, ns) = {
-        let mut nt = 0i64;
-        let mut ns = Vec::new();
-        let q = db.prepare(
-            "SELECT nts.named_task_id, s.named_step_id FROM tasker_named_tasks_named_steps nts \
-             JOIN tasker_named_steps s USING (named_step_id) \
-             JOIN tasker_named_tasks t USING (named_task_id) WHERE t.name = 'linear' \
-             ORDER BY s.name",
-        )?;
-        // SAFETY: a live statement, stepped until it has no more rows; columns 0 and 1 exist.
-        unsafe {
-            while libsqlite3_sys::sqlite3_step(q.raw) == libsqlite3_sys::SQLITE_ROW {
-                nt = libsqlite3_sys::sqlite3_column_int64(q.raw, 0);
-                ns.push(libsqlite3_sys::sqlite3_column_int64(q.raw, 1));
+    let extras = db.strings(&format!(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB 'tasker_core_*' \
+         AND tbl_name IN ({WRITTEN_TABLES}) ORDER BY name"
+    ))?;
+    for index in extras.iter().filter(|i| !keep.keeps(i)) {
+        db.exec(&format!("DROP INDEX \"{index}\""))?;
+    }
+    Ok((db, extras))
+}
+
+fn sqlite_in(dir: &std::path::Path, template: &TaskTemplate) -> BenchResult<String> {
+    let (first, extras) = sqlite_variant(dir, 0, template, &Keep::All)?;
+    let keeps = Keep::variants(&extras);
+    let mut dbs = vec![first];
+    for (n, keep) in keeps.iter().enumerate().skip(1) {
+        dbs.push(sqlite_variant(dir, n, template, keep)?.0);
+    }
+    let mut writers = dbs
+        .iter()
+        .map(SqliteWriter::new)
+        .collect::<BenchResult<Vec<_>>>()?;
+    let mut rounds: Vec<Rounds> = keeps.iter().map(|_| Rounds::new()).collect();
+    for round in 0..=ROUNDS {
+        for (w, r) in writers.iter_mut().zip(&mut rounds) {
+            r.record(round, w.round(round)?);
+        }
+    }
+    drop(writers);
+    // SAFETY: the library's version string is static and NUL-terminated.
+    let version = unsafe { CStr::from_ptr(libsqlite3_sys::sqlite3_libversion()) };
+    let extra = format!(" sqlite_version={}", version.to_string_lossy());
+    Ok(keeps
+        .iter()
+        .zip(&rounds)
+        .map(|(keep, r)| r.line("sqlite", keep, &extra))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// One SQLite file's prepared statements, and the rows a round writes through them.
+struct SqliteWriter<'db> {
+    db: &'db Db,
+    nt: i64,
+    ns: Vec<i64>,
+    insert_task: Stmt<'db>,
+    insert_step: Stmt<'db>,
+    insert_edge: Stmt<'db>,
+    insert_task_transition: Stmt<'db>,
+    flip_task: Stmt<'db>,
+    insert_step_transition: Stmt<'db>,
+    update_step: Stmt<'db>,
+    complete_task: Stmt<'db>,
+}
+
+impl<'db> SqliteWriter<'db> {
+    fn new(db: &'db Db) -> BenchResult<SqliteWriter<'db>> {
+        let (mut nt, mut ns) = (0i64, Vec::new());
+        {
+            let q = db.prepare(
+                "SELECT nts.named_task_id, s.named_step_id FROM tasker_named_tasks_named_steps nts \
+                 JOIN tasker_named_steps s USING (named_step_id) \
+                 JOIN tasker_named_tasks t USING (named_task_id) WHERE t.name = 'linear' \
+                 ORDER BY s.name",
+            )?;
+            // SAFETY: a live statement, stepped until it has no more rows; columns 0 and 1 exist.
+            unsafe {
+                while libsqlite3_sys::sqlite3_step(q.raw) == libsqlite3_sys::SQLITE_ROW {
+                    nt = libsqlite3_sys::sqlite3_column_int64(q.raw, 0);
+                    ns.push(libsqlite3_sys::sqlite3_column_int64(q.raw, 1));
+                }
             }
         }
-        (nt, ns)
-    };
-    if ns.len() != STEPS as usize {
-        return Err(format!("SQLite: {} named steps, expected {STEPS}", ns.len()).into());
+        if ns.len() != STEPS as usize {
+            return Err(format!("SQLite: {} named steps, expected {STEPS}", ns.len()).into());
+        }
+        Ok(SqliteWriter {
+            db,
+            nt,
+            ns,
+            insert_task: db.prepare(
+                "INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, tags, \
+                    context, identity_hash, created_at, updated_at) \
+                 VALUES (?1, ?2, 0, ?3, '[]', '{}', ?4, ?3, ?3)",
+            )?,
+            insert_step: db.prepare(
+                "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, \
+                    retryable, retry_limit, in_process, processed, attempts, skippable, created_at, \
+                    updated_at) \
+                 VALUES (?1, ?2, ?3, 1, 3, 0, 0, 0, 0, ?4, ?4)",
+            )?,
+            insert_edge: db.prepare(
+                "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, \
+                    created_at, updated_at) VALUES (?1, ?2, 'provides', ?3, ?3)",
+            )?,
+            insert_task_transition: db.prepare(
+                "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
+                    most_recent, task_id, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            )?,
+            flip_task: db.prepare(
+                "UPDATE tasker_task_transitions SET most_recent = 0, updated_at = ?2 \
+                 WHERE task_id = ?1 AND most_recent",
+            )?,
+            insert_step_transition: db.prepare(
+                "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, \
+                    sort_key, most_recent, workflow_step_id, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            )?,
+            update_step: db.prepare(
+                "UPDATE tasker_workflow_steps SET in_process = 0, processed = 1, \
+                    processed_at = ?2, results = 'null', updated_at = ?2 \
+                 WHERE workflow_step_id = ?1",
+            )?,
+            complete_task: db.prepare(
+                "UPDATE tasker_tasks SET complete = 1, updated_at = ?2 WHERE task_id = ?1",
+            )?,
+        })
     }
 
-    let mut insert_task = db.prepare(
-        "INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, tags, context, \
-            identity_hash, created_at, updated_at) VALUES (?1, ?2, 0, ?3, '[]', '{}', ?4, ?3, ?3)",
-    )?;
-    let mut insert_step = db.prepare(
-        "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable, \
-            retry_limit, in_process, processed, attempts, skippable, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, 1, 3, 0, 0, 0, 0, ?4, ?4)",
-    )?;
-    let mut insert_edge = db.prepare(
-        "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, \
-            updated_at) VALUES (?1, ?2, 'provides', ?3, ?3)",
-    )?;
-    let mut insert_task_transition = db.prepare(
-        "INSERT INTO tasker_task_transitions (to_state, from_state, metadata, sort_key, \
-            most_recent, task_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-    )?;
-    let mut flip_task = db.prepare(
-        "UPDATE tasker_task_transitions SET most_recent = 0, updated_at = ?2 \
-         WHERE task_id = ?1 AND most_recent",
-    )?;
-    let mut insert_step_transition = db.prepare(
-        "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, metadata, sort_key, \
-            most_recent, workflow_step_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-    )?;
-    let mut update_step = db.prepare(
-        "UPDATE tasker_workflow_steps SET in_process = 0, processed = 1, processed_at = ?2, \
-            results = 'null', updated_at = ?2 WHERE workflow_step_id = ?1",
-    )?;
-    let mut complete_task =
-        db.prepare("UPDATE tasker_tasks SET complete = 1, updated_at = ?2 WHERE task_id = ?1")?;
-
-    let mut rounds = Rounds::new();
-    for round in 0..=ROUNDS {
+    /// Round `round`'s two transactions: (create, finish) milliseconds.
+    fn round(&mut self, round: usize) -> BenchResult<(f64, f64)> {
         let (t0, s0) = (round as i64 * TASKS, round as i64 * TASKS * STEPS);
         let started = Instant::now();
-        db.exec("BEGIN IMMEDIATE")?;
+        self.db.exec("BEGIN IMMEDIATE")?;
         for i in 1..=TASKS {
             let now = sqlite_now();
             let task = t0 + i;
             let hash = format!("{task:016x}{:048x}", fastrand::u128(..) >> 32);
-            insert_task.run(&[V::I(task), V::I(nt), V::T(&now), V::T(&hash)])?;
+            self.insert_task
+                .run(&[V::I(task), V::I(self.nt), V::T(&now), V::T(&hash)])?;
             for k in 0..STEPS {
                 let step = s0 + STEPS * (i - 1) + k + 1;
-                insert_step.run(&[V::I(step), V::I(task), V::I(ns[k as usize]), V::T(&now)])?;
+                let named = V::I(self.ns[k as usize]);
+                self.insert_step
+                    .run(&[V::I(step), V::I(task), named, V::T(&now)])?;
                 if k > 0 {
-                    insert_edge.run(&[V::I(step - 1), V::I(step), V::T(&now)])?;
+                    self.insert_edge
+                        .run(&[V::I(step - 1), V::I(step), V::T(&now)])?;
                 }
             }
-            insert_task_transition.insert_history(TASK_CREATED, task, &now)?;
+            self.insert_task_transition
+                .insert_history(TASK_CREATED, task, &now)?;
         }
-        db.exec("COMMIT")?;
+        self.db.exec("COMMIT")?;
         let created = ms_since(started);
 
         let started = Instant::now();
-        db.exec("BEGIN IMMEDIATE")?;
+        self.db.exec("BEGIN IMMEDIATE")?;
         for i in 1..=TASKS {
             let now = sqlite_now();
             let task = t0 + i;
             for k in 0..STEPS {
                 let step = s0 + STEPS * (i - 1) + k + 1;
-                insert_step_transition.insert_history(STEP_FINISHED, step, &now)?;
-                update_step.run(&[V::I(step), V::T(&now)])?;
+                self.insert_step_transition
+                    .insert_history(STEP_FINISHED, step, &now)?;
+                self.update_step.run(&[V::I(step), V::T(&now)])?;
             }
             if !TASK_CREATED.is_empty() {
-                flip_task.run(&[V::I(task), V::T(&now)])?;
+                self.flip_task.run(&[V::I(task), V::T(&now)])?;
             }
-            insert_task_transition.insert_history(TASK_FINISHED, task, &now)?;
-            complete_task.run(&[V::I(task), V::T(&now)])?;
+            self.insert_task_transition
+                .insert_history(TASK_FINISHED, task, &now)?;
+            self.complete_task.run(&[V::I(task), V::T(&now)])?;
         }
-        db.exec("COMMIT")?;
-        let finished = ms_since(started);
-        if round > 0 {
-            rounds.create_ms.push(created);
-            rounds.finish_ms.push(finished);
-        }
+        self.db.exec("COMMIT")?;
+        Ok((created, ms_since(started)))
     }
-    // SAFETY: the library's version string is static and NUL-terminated.
-    let version = unsafe { CStr::from_ptr(libsqlite3_sys::sqlite3_libversion()) };
-    Ok(rounds.line(
-        "sqlite",
-        &format!(" sqlite_version={}", version.to_string_lossy()),
-    ))
 }

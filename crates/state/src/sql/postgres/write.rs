@@ -176,6 +176,12 @@ async fn set_plan_cache_mode(
 /// Locks the claims of the held tasks the batch touches (`FOR SHARE`: a takeover's update
 /// waits for this statement, and one committed first is seen) and checks that every one is
 /// still this store's, with the token it holds; a failure is `WriteError::Fenced`.
+///
+/// `owner + 0` here and in the claims' delete: the claims are found by task id only. On
+/// `owner` the planner (a generic plan, statistics stale or absent) ANDs in the owner index,
+/// whose range for this store holds every claim it made since the table's last vacuum (the
+/// deleted ones' entries stay until then): a read that grew with the work done, 150,000
+/// entries a task after 30,000 tasks (tests/plans_at_scale.rs).
 fn fence(st: &mut Statement, owner: i32, fence: &[(i64, i64)]) -> Result<(), sqlx::Error> {
     if fence.is_empty() {
         return Ok(());
@@ -187,7 +193,7 @@ fn fence(st: &mut Statement, owner: i32, fence: &[(i64, i64)]) -> Result<(), sql
         "SELECT c.task_id FROM tasker_core_task_claims c \
          JOIN UNNEST($1::int8[], $2::int8[]) AS u(id, token) \
            ON c.task_id = u.id AND c.token = u.token \
-         WHERE c.task_id = ANY($1::int8[]) AND c.owner = $3 FOR SHARE OF c",
+         WHERE c.task_id = ANY($1::int8[]) AND c.owner + 0 = $3 FOR SHARE OF c",
         3,
     );
     let n = st.bind(fence.len() as i64)?;
@@ -228,7 +234,7 @@ fn claims(st: &mut Statement, plan: &Plan, claiming: &Claiming) -> Result<(), sq
         st.bind_column(&plan.finished, |t| t.0)?;
         st.bind(owner)?;
         st.cte(
-            "DELETE FROM tasker_core_task_claims WHERE task_id = ANY($1) AND owner = $2",
+            "DELETE FROM tasker_core_task_claims WHERE task_id = ANY($1) AND owner + 0 = $2",
             2,
         );
     }

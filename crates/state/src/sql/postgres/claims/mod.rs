@@ -248,7 +248,7 @@ impl Owner {
                 sqlx::query_scalar(
                     "SELECT u.id FROM UNNEST($1::int8[], $2::int8[]) AS u(id, token) \
                  WHERE NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c \
-                    WHERE c.task_id = u.id AND c.owner = $3 AND c.token = u.token)",
+                    WHERE c.task_id = u.id AND c.owner + 0 = $3 AND c.token = u.token)",
                 )
                 .persistent(prepared())
                 .bind(fence.iter().map(|f| f.0).collect::<Vec<_>>())
@@ -288,12 +288,14 @@ impl Owner {
         std::mem::take(&mut *self.lost.lock())
     }
 
-    /// Hands the claims on `ids` back and wakes the other engines for them.
+    /// Hands the claims on `ids` back and wakes the other engines for them. By task id only
+    /// (`owner + 0`, as in find_lost and the batch's fence, sql/postgres/write.rs): the owner
+    /// index's range for this process holds every claim it made since the last vacuum.
     pub(crate) async fn release(&self, pool: &PgPool, ids: &[TaskId]) -> TaskerResult<()> {
         in_session(pool, "handing tasks back", async |conn| {
             sqlx::query(
                 "WITH released AS (DELETE FROM tasker_core_task_claims \
-                    WHERE task_id = ANY($1) AND owner = $2 RETURNING 1) \
+                    WHERE task_id = ANY($1) AND owner + 0 = $2 RETURNING 1) \
                  SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM released)",
             )
             .persistent(prepared())

@@ -15,7 +15,7 @@
 # server URL, or `sqlite`. Knobs: SAMPLES (default 500), TASKS (2,000; 0 skips the tasks at
 # once), WARMUP (200), PRE (0: rounds of TASKS chains at once, each read back, run before the
 # one-at-a-time samples, as benches/workload.rb runs its serial part after its tasks at once;
-# `PRE=6` is about its 24,000 tasks). On PostgreSQL it also prints the rows the server
+# `PRE=12` is about its 24,000 tasks). On PostgreSQL it also prints the rows the server
 # returned per one-at-a-time task (`pg_stat_database.tup_returned` of the URL's database:
 # use a database nobody else works in): a count that grows with PRE is a read that grows
 # with the work done (docs/benchmarks.md, "Why the full run's fresh PostgreSQL rows…"). For counting what a task costs with an outside tool rather than

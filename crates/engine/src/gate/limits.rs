@@ -6,22 +6,23 @@
 //! not count anything itself: the gate (`gate/mod.rs`) does.
 
 use crate::work::ReadyStep;
+use rustc_hash::FxHashMap;
 use serde_json::Value as Json;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tasker_model::{TaskerError, TaskerResult};
 
-/// Caps per handler class, per namespace, and per value of a task-context field.
+/// Caps per handler class, per namespace, and per value of a task-context field. The maps
+/// hash with FxHash: every step is looked up in them when any cap is configured.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
     /// Handler class name → its cap (named once here: `handler:<class>`, no allocation
     /// per step).
-    pub handlers: HashMap<String, Cap>,
+    pub handlers: FxHashMap<String, Cap>,
     /// Namespace → its cap (`namespace:<name>`).
-    pub namespaces: HashMap<String, Cap>,
+    pub namespaces: FxHashMap<String, Cap>,
     /// Task-context field → most steps out at once per distinct value of that field (a
     /// task whose context lacks the field is not capped by it).
-    pub keys: HashMap<String, u32>,
+    pub keys: FxHashMap<String, u32>,
 }
 
 /// A cap a step counts against: its name and its limit.

@@ -155,8 +155,8 @@ pub struct Gate {
     pauses: Vec<PauseKey>,
     parked_paused: Vec<Held>,
     parked_capped: HashMap<Arc<str>, BinaryHeap<Held>>,
-    /// Steps out (queued or running) per cap.
-    running: HashMap<Arc<str>, u32>,
+    /// Steps out (queued or running) per cap (FxHash: looked up per capped step).
+    running: FxHashMap<Arc<str>, u32>,
     /// The caps each released step counts against, until it is reported.
     holding: FxHashMap<InflightStep, Vec<Cap>>,
     /// `Some` when caps are shared with other processes: the slots held per cap.
@@ -192,7 +192,7 @@ impl Gate {
             pauses: Vec::new(),
             parked_paused: Vec::new(),
             parked_capped: HashMap::new(),
-            running: HashMap::new(),
+            running: FxHashMap::default(),
             holding: FxHashMap::default(),
             slots: None,
             wants: HashMap::new(),
@@ -232,6 +232,50 @@ impl Gate {
             && self.pauses.is_empty()
             && (lane == ROUTED || queued < self.depth[lane])
             && (self.limits.is_empty() || !self.limits.apply_to(step))
+    }
+
+    /// Whether `step` goes straight to its queue, which holds `queued` steps now; when it
+    /// does, its caps (if any) are counted from here until [`Gate::finished`]. Beyond
+    /// [`Gate::straight`], a capped step goes straight when its caps are counted in this
+    /// process alone, nothing waits ahead of it (its lane is empty, nothing is parked on a
+    /// cap) and each of its caps has room: what [`Gate::hold`] then [`Gate::release`]
+    /// would do with it, without the heap, the held map and the clock (issue 17's per-step
+    /// cost of a limit in use). Caps shared with other processes always take the held path
+    /// (slots, fence).
+    pub fn pass(&mut self, step: &ReadyStep, routed: bool, queued: usize) -> bool {
+        let lane = lane_of(step, routed);
+        if !(self.lanes[lane].is_empty()
+            && self.pauses.is_empty()
+            && (lane == ROUTED || queued < self.depth[lane]))
+        {
+            return false;
+        }
+        if self.limits.is_empty() {
+            return true;
+        }
+        if self.slots.is_some() || !self.parked_capped.is_empty() {
+            return !self.limits.apply_to(step);
+        }
+        let caps = self.limits.caps_of(step);
+        if caps.is_empty() {
+            return true;
+        }
+        let full = caps
+            .iter()
+            .any(|(name, limit)| self.running.get(name).copied().unwrap_or(0) >= *limit);
+        if full {
+            return false;
+        }
+        for (name, _) in &caps {
+            *self.running.entry(name.clone()).or_default() += 1;
+        }
+        let at = InflightStep {
+            task_id: step.task_id,
+            index: step.index,
+            attempt: step.attempt,
+        };
+        self.holding.insert(at, caps);
+        true
     }
 
     /// Holds `step` (of a task of `priority`) until [`Gate::release`] lets it out.

@@ -129,6 +129,46 @@ fn a_full_cap_parks_steps_until_one_finishes() {
 }
 
 #[test]
+fn a_capped_step_with_room_passes_counted_and_never_past_its_cap() {
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 2}})), 100);
+    assert!(g.pass(&step(&t, 1, json!({})), false, 0));
+    assert!(g.pass(&step(&t, 2, json!({})), false, 0));
+    // Full: the third is held, and parked when the gate looks at it.
+    assert!(!g.pass(&step(&t, 3, json!({})), false, 0));
+    g.hold(step(&t, 3, json!({})), 0, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    // Room again, but step 3 waited first: a new step does not pass it.
+    g.finished(at(1));
+    assert!(!g.pass(&step(&t, 4, json!({})), false, 0));
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    // Full again (2 and 3 out); a forgotten step's cap is free like a finished one's.
+    assert!(!g.pass(&step(&t, 4, json!({})), false, 0));
+    g.forget(at(2));
+    assert!(g.pass(&step(&t, 4, json!({})), false, 0));
+    assert!(!g.pass(&step(&t, 5, json!({})), false, 0));
+    // The queue's depth and a pause still stop it.
+    g.finished(at(3));
+    assert!(!g.pass(&step(&t, 5, json!({})), false, 100));
+    g.pause(PauseKey {
+        namespace: "ns".into(),
+        template: None,
+    });
+    assert!(!g.pass(&step(&t, 5, json!({})), false, 0));
+}
+
+#[test]
+fn caps_shared_with_other_processes_never_pass_straight() {
+    let t = template("ns", "t", "PaymentHandler");
+    let other = template("ns", "u", "Other");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 2}})), 100);
+    g.share_caps();
+    // Slots are traded with the store first: the held path, never the fast one.
+    assert!(!g.pass(&step(&t, 1, json!({})), false, 0));
+    assert!(g.pass(&step(&other, 2, json!({})), false, 0));
+}
+
+#[test]
 fn a_free_cap_is_not_left_idle_by_a_stale_or_paused_step_unparked_first() {
     let t = template("ns", "t", "PaymentHandler");
     let other_ns = template("other", "t", "PaymentHandler");

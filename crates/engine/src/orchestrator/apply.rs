@@ -56,7 +56,7 @@ impl Orchestrator {
                     .fetch_add(1, Ordering::Relaxed);
                 let queue = &self.links.work[step.execution().index()].0;
                 let routed = task.route.is_some() && step.execution() == Execution::Thread;
-                if self.gate.straight(&step, routed, queue.len()) {
+                if self.gate.pass(&step, routed, queue.len()) {
                     send_step(task, queue, step);
                 } else {
                     let now = self.gate.now_ms();

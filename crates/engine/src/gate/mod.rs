@@ -1,9 +1,10 @@
 //! The dispatch gate: which handed-out step may go to a worker's queue now, and in what
 //! order (issue 17: priority, concurrency limits, pause and resume).
 //!
-//! The orchestrator offers every step it hands out. On the fast path (nothing held,
-//! nothing paused, no cap applies, the queue shallower than its depth) the step goes
-//! straight to its queue, as before the gate existed. Otherwise it is held here, in a
+//! The orchestrator offers every step it hands out. On the fast path (nothing held in its
+//! lane, nothing paused, the queue shallower than its depth; for a capped step also its caps
+//! this process's alone, nothing waiting anywhere and room in each cap: [`Gate::pass`]) the
+//! step goes straight to its queue, as before the gate existed. Otherwise it is held here, in a
 //! priority queue per lane (thread pool, Ractor pool, task routes), and released when
 //! there is room: the orchestrator calls [`Gate::release`] when workers take steps or
 //! steps finish. A step whose namespace or template is paused, or one of whose caps is
@@ -224,24 +225,16 @@ impl Gate {
         self.lanes.iter().all(BinaryHeap::is_empty)
     }
 
-    /// Whether `step` may go straight to its queue, which holds `queued` steps now: the
-    /// fast path, taken when the gate has nothing to say about it.
-    pub fn straight(&self, step: &ReadyStep, routed: bool, queued: usize) -> bool {
-        let lane = lane_of(step, routed);
-        self.lanes[lane].is_empty()
-            && self.pauses.is_empty()
-            && (lane == ROUTED || queued < self.depth[lane])
-            && (self.limits.is_empty() || !self.limits.apply_to(step))
-    }
-
-    /// Whether `step` goes straight to its queue, which holds `queued` steps now; when it
-    /// does, its caps (if any) are counted from here until [`Gate::finished`]. Beyond
-    /// [`Gate::straight`], a capped step goes straight when its caps are counted in this
-    /// process alone, nothing waits ahead of it (its lane is empty, nothing is parked on a
-    /// cap) and each of its caps has room: what [`Gate::hold`] then [`Gate::release`]
-    /// would do with it, without the heap, the held map and the clock (issue 17's per-step
-    /// cost of a limit in use). Caps shared with other processes always take the held path
-    /// (slots, fence).
+    /// Whether `step` goes straight to its queue, which holds `queued` steps now (the fast
+    /// path); when it does, its caps (if any) are counted from here until
+    /// [`Gate::finished`]. A step goes straight when its lane is empty, nothing is paused
+    /// and its queue is below its depth; a capped one also needs its caps counted in this
+    /// process alone, nothing waiting ahead of it in any lane or parked on a cap (a finish
+    /// moves a parked step back to its lane before the next step is offered, and that step
+    /// must not take the room it was waiting for), and room in each of its caps: what
+    /// [`Gate::hold`] then [`Gate::release`] would do with it, without the heap, the held
+    /// map and the clock (issue 17's per-step cost of a limit in use). Caps shared with
+    /// other processes always take the held path (slots, fence).
     pub fn pass(&mut self, step: &ReadyStep, routed: bool, queued: usize) -> bool {
         let lane = lane_of(step, routed);
         if !(self.lanes[lane].is_empty()
@@ -253,7 +246,7 @@ impl Gate {
         if self.limits.is_empty() {
             return true;
         }
-        if self.slots.is_some() || !self.parked_capped.is_empty() {
+        if self.slots.is_some() || !self.parked_capped.is_empty() || !self.is_idle() {
             return !self.limits.apply_to(step);
         }
         let caps = self.limits.caps_of(step);

@@ -41,12 +41,14 @@
 mod broker;
 mod fence;
 mod limits;
+mod linger;
 mod slots;
 #[cfg(test)]
 mod tests;
 
 pub use broker::{CapAnswer, CapBroker, CapTrade, HeldRead};
 pub use limits::{Cap, Limits};
+pub use linger::linger_limit;
 
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
@@ -159,6 +161,9 @@ pub struct Gate {
     running: HashMap<Arc<str>, u32>,
     /// The caps each released step counts against, until it is reported.
     holding: FxHashMap<InflightStep, Vec<Cap>>,
+    /// The caps of attempts the engine stopped waiting for, until their handlers return
+    /// (`linger.rs`), with the token of that lingering.
+    lingering: FxHashMap<InflightStep, (Vec<Cap>, u64)>,
     /// `Some` when caps are shared with other processes: the slots held per cap.
     slots: Option<HashMap<Arc<str>, Vec<i32>>>,
     /// Caps a step parked on for want of a slot, not asked for yet (with their limits).
@@ -194,6 +199,7 @@ impl Gate {
             parked_capped: HashMap::new(),
             running: HashMap::new(),
             holding: FxHashMap::default(),
+            lingering: FxHashMap::default(),
             slots: None,
             wants: HashMap::new(),
             asked: HashSet::new(),
@@ -321,6 +327,12 @@ impl Gate {
         let Some(caps) = self.holding.remove(&at) else {
             return;
         };
+        self.free_caps(caps);
+    }
+
+    /// Caps of a step that no longer count: as many steps parked on them move back to
+    /// their lanes.
+    fn free_caps(&mut self, caps: Vec<Cap>) {
         for (name, limit) in caps {
             let running = self.running.entry(name.clone()).or_default();
             *running = running.saturating_sub(1);
@@ -390,6 +402,7 @@ impl Gate {
         self.parked_capped.clear();
         self.running.clear();
         self.holding.clear();
+        self.lingering.clear();
         // Slots stay held in the store until it closes (their process row goes, and
         // with it its slots): nothing is handed back from a stopping engine.
         if let Some(slots) = &mut self.slots {

@@ -129,6 +129,55 @@ fn a_full_cap_parks_steps_until_one_finishes() {
 }
 
 #[test]
+fn a_step_given_up_keeps_its_caps_until_its_handler_returns() {
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    for i in 1..=3 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+    // The engine stops waiting for step 1 (timed out): its handler may still run.
+    assert!(g.holds_caps(&at(1)));
+    let token = g.linger(at(1)).expect("it held caps");
+    assert!(!g.holds_caps(&at(1)) && g.lingers(&at(1)));
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new(), "still counted");
+    // Its handler returns: the cap is free.
+    assert!(g.returned(at(1), None));
+    assert_eq!(ids(&g.release([0, 0])), vec![2]);
+    // A limit's timer for an earlier lingering of the same attempt changes nothing.
+    assert!(!g.returned(at(1), Some(token)));
+    // Step 2 never returns: its linger limit frees the cap, once.
+    let token = g.linger(at(2)).expect("it held caps");
+    assert!(!g.returned(at(2), Some(token + 1)));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(g.returned(at(2), Some(token)));
+    assert!(!g.returned(at(2), None));
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    // Nothing lingers for a step without caps.
+    assert_eq!(g.linger(at(9)), None);
+}
+
+#[test]
+fn a_shared_slot_stays_with_a_step_given_up_until_its_handler_returns() {
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    g.share_caps();
+    g.hold(step(&t, 1, json!({})), 0, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    let cap: Arc<str> = "handler:PaymentHandler".into();
+    assert_eq!(g.trade().want, vec![(cap.clone(), 1, 1)]);
+    g.granted(std::slice::from_ref(&cap), vec![(cap.clone(), 1)]);
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+    assert!(g.trade().is_empty());
+    g.linger(at(1)).expect("it held caps");
+    // Not handed back to the store (another process would take it) while the handler runs.
+    assert!(g.trade().release.is_empty());
+    assert!(g.returned(at(1), None));
+    assert_eq!(g.trade().release, vec![(cap.clone(), 1)]);
+}
+
+#[test]
 fn a_free_cap_is_not_left_idle_by_a_stale_or_paused_step_unparked_first() {
     let t = template("ns", "t", "PaymentHandler");
     let other_ns = template("other", "t", "PaymentHandler");

@@ -19,6 +19,9 @@
 //! lookup into a scan of the history. The test counts what the server itself counts
 //! (`pg_stat_user_tables.seq_tup_read`, published when the store's connections close), so
 //! it covers every statement the store sent, not a list kept beside the code.
+//!
+//! A second test does the same for a worker's claim of available tasks when many tasks wait
+//! for their `run_at` (issue 17).
 
 mod conformance;
 
@@ -318,6 +321,125 @@ fn fill_sql() -> String {
                 (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
                   AS s(to_state, from_state, sort_key);",
         b = FILL_BASE,
+        n = FILL_TASKS
+    )
+}
+
+/// Rows the server counted as read by sequential scans so far, per table of the schema
+/// (Tasker's and tasker-core's).
+fn rows_scanned_anywhere(schema: &PgSchema) -> BTreeMap<String, i64> {
+    schema
+        .texts(&format!(
+            "SELECT relname || '=' || seq_tup_read FROM pg_stat_user_tables \
+             WHERE schemaname = '{}' ORDER BY 1",
+            schema.name
+        ))
+        .into_iter()
+        .filter_map(|row| {
+            let (name, count) = row.split_once('=')?;
+            Some((name.to_string(), count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A worker's claim of available tasks (issue 17, item 3) keeps its plan when many tasks
+/// wait for their `run_at` (unfinished, unclaimed, their steps held by the backoff
+/// columns) beside a long history, with no statistics: it must not read a Tasker or
+/// tasker-core table by a sequential scan, whether it finds nothing to claim or one task.
+/// (It still looks at each waiting task through three indexes per claim, about 90,000
+/// index entries here: tasks are walked oldest first and a waiting one is known only by
+/// its steps. Not checked; README, "Concurrency limits" … "Schedules" says so.)
+#[test]
+fn claiming_keeps_its_plan_with_many_tasks_waiting_on_run_at() {
+    let Some(schema) = PgSchema::new("plans_claim") else {
+        return;
+    };
+    let template = four_step_template("plans", true);
+    let store = open_store(&schema.url()).unwrap();
+    store.register_template(&template).unwrap();
+    // A task to copy the named rows from, and the claim prepared and planned (five times
+    // and more) while the tables are small.
+    run_one(store.as_ref(), &template);
+    for _ in 0..10 {
+        assert_eq!(store.claim_available(25).unwrap(), vec![]);
+    }
+    exec(&schema, &fill_sql());
+    exec(&schema, &waiting_fill_sql());
+    let waiting = schema.texts("SELECT count(*)::text FROM tasker_tasks WHERE NOT complete");
+    assert_eq!(waiting, vec![FILL_TASKS.to_string()]);
+    // One task a client left for the workers: the claim finds it among those waiting.
+    let client = tasker_state::open_store_with(
+        &schema.url(),
+        tasker_state::Sharing {
+            role: tasker_state::Role::Client,
+            ..tasker_state::Sharing::default()
+        },
+    )
+    .unwrap();
+    client.register_template(&template).unwrap();
+    settle();
+    let before = rows_scanned_anywhere(&schema);
+    for _ in 0..RUNS {
+        assert_eq!(store.claim_available(25).unwrap(), vec![]);
+    }
+    let new = new_task(client.as_ref(), &template, Timestamp::now());
+    let id = new.task.task_id;
+    apply(client.as_ref(), vec![Change::CreateTask(Box::new(new))]).unwrap();
+    assert_eq!(store.claim_available(25).unwrap(), vec![id]);
+    client.close();
+    drop(client);
+    store.close();
+    drop(store);
+    settle();
+    let after = rows_scanned_anywhere(&schema);
+    let scanned: Vec<String> = after
+        .iter()
+        .filter(|(table, n)| **n - before.get(*table).copied().unwrap_or(0) >= FILL_TASKS)
+        .map(|(table, n)| {
+            let read = n - before.get(table).copied().unwrap_or(0);
+            format!("{table} ({read} rows read by sequential scans)")
+        })
+        .collect();
+    assert!(
+        scanned.is_empty(),
+        "with {FILL_TASKS} tasks waiting on run_at beside {FILL_TASKS} finished ones and stale statistics, {} claims scanned {}",
+        RUNS + 1,
+        scanned.join(", ")
+    );
+}
+
+/// `FILL_TASKS` unfinished 4-step chains waiting for their `run_at` an hour ahead, as the
+/// engine stores a task submitted with `run_at:` (started; its first step never ran, held by
+/// `last_attempted_at` + `backoff_request_seconds`), unclaimed, with ids after
+/// `fill_sql`'s.
+fn waiting_fill_sql() -> String {
+    format!(
+        "SET synchronous_commit = off;
+         CREATE TEMP TABLE waiting_model AS
+           SELECT t.named_task_id,
+                  (SELECT array_agg(named_step_id ORDER BY workflow_step_id)
+                     FROM tasker_workflow_steps WHERE task_id = t.task_id) AS named_steps
+           FROM tasker_tasks t ORDER BY t.task_id LIMIT 1;
+         INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, context,
+                                   identity_hash, created_at, updated_at)
+           SELECT {b} + g, m.named_task_id, false, now(), '{{}}'::jsonb, 'wait-' || g, now(), now()
+           FROM waiting_model m, generate_series(1, {n}) g;
+         INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable,
+                                            retry_limit, in_process, processed, attempts,
+                                            last_attempted_at, backoff_request_seconds,
+                                            created_at, updated_at)
+           SELECT {b} + g * 4 + k, {b} + g, m.named_steps[k + 1], true, 3, false, false, 0,
+                  now(), 3600, now(), now()
+           FROM waiting_model m, generate_series(1, {n}) g, generate_series(0, 3) k;
+         INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at,
+                                                 updated_at)
+           SELECT {b} + g * 4 + k - 1, {b} + g * 4 + k, 'provides', now(), now()
+           FROM generate_series(1, {n}) g, generate_series(1, 3) k;
+         INSERT INTO tasker_task_transitions (to_state, from_state, sort_key, most_recent,
+                                              task_id, created_at, updated_at)
+           SELECT 'in_progress', 'pending', 1, true, {b} + g, now(), now()
+           FROM generate_series(1, {n}) g;",
+        b = 2 * FILL_BASE,
         n = FILL_TASKS
     )
 }

@@ -129,7 +129,10 @@ impl Owner {
     }
 
     /// Claims up to `limit` unfinished tasks no live process holds (unclaimed ones, and
-    /// those of dead processes), oldest first; tasks other engines are claiming at the same
+    /// those of dead processes), by priority aged as the dispatch gate ages it (a point per
+    /// second since the task was created: the earliest `created_at − priority seconds`
+    /// first), then oldest first; so a high-priority task is not claimed after every older
+    /// low-priority one of a backlog (issue 17). Tasks other engines are claiming at the same
     /// moment are skipped, not waited for. A task submitted with a `run_at` still ahead (a
     /// step that never ran, held by its backoff columns: the engine's `schedule.rs`) is left
     /// for a round after that time, so it takes no engine's room while it waits.
@@ -148,6 +151,7 @@ impl Owner {
                     SELECT t.task_id FROM tasker_tasks t \
                     LEFT JOIN tasker_task_transitions tr \
                       ON tr.task_id = t.task_id AND tr.most_recent \
+                    LEFT JOIN tasker_core_task_priorities pr ON pr.task_id = t.task_id \
                     WHERE t.complete = false \
                       AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
                       AND NOT EXISTS (SELECT 1 FROM tasker_workflow_steps ws \
@@ -156,7 +160,8 @@ impl Owner {
                               + make_interval(secs => ws.backoff_request_seconds) > $2) \
                       AND NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c WHERE c.task_id = t.task_id AND ",
                 owner_alive!("$3", "$4"),
-                ") ORDER BY t.task_id LIMIT $5 FOR UPDATE OF t SKIP LOCKED) \
+                ") ORDER BY t.created_at - make_interval(secs => COALESCE(pr.priority, 0)), t.task_id \
+                 LIMIT $5 FOR UPDATE OF t SKIP LOCKED) \
                  INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
                  SELECT task_id, $1, $2 FROM candidates ",
                 claim_upsert!("$3", "$4")

@@ -47,6 +47,7 @@ mod slots;
 mod tests;
 
 pub use broker::{CapAnswer, CapBroker, CapTrade, HeldRead};
+pub use fence::READ_AGAIN;
 pub use limits::{Cap, Limits};
 pub use linger::linger_limit;
 

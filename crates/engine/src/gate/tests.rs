@@ -492,3 +492,38 @@ fn a_cap_passed_by_waiting_steps_keeps_one_slot_per_step_and_hands_back_the_rest
     assert_eq!(ids(&g.release([0, 0])), vec![2]);
     assert_eq!(g.trade().release, vec![(h.clone(), 2)]);
 }
+
+/// A read showing no lease left (this process was taken for dead) or a failed one is not
+/// followed at once by another: the next waits for the orchestrator's timer
+/// ([`READ_AGAIN`], `Gate::read_again`), not a statement after statement.
+#[test]
+fn a_lease_less_or_failed_read_is_not_asked_again_at_once() {
+    use std::time::{Duration, Instant};
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    g.share_caps();
+    g.fence_slots();
+    g.hold(step(&t, 1, json!({})), 0, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(g.trade().verify);
+    assert!(!g.verified(Some((vec![], Instant::now(), Duration::ZERO))));
+    let cap: Arc<str> = "handler:PaymentHandler".into();
+    let trade = g.trade();
+    assert_eq!(
+        (trade.verify, trade.want),
+        (false, vec![(cap.clone(), 1, 1)])
+    );
+    g.granted(std::slice::from_ref(&cap), vec![(cap.clone(), 0)]);
+    // The slot is not used (no lease), and no second read goes before the timer.
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(!g.trade().verify, "no second read before the timer");
+    g.read_again();
+    assert!(g.trade().verify);
+    assert!(!g.verified(None));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(!g.trade().verify, "no read right after a failed one");
+    g.read_again();
+    assert!(g.trade().verify);
+    assert!(!g.verified(Some((vec![(cap.clone(), 0)], Instant::now(), seconds(60)))));
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+}

@@ -6,7 +6,7 @@
 
 use super::apply::send_step;
 use super::Orchestrator;
-use crate::gate::{CapAnswer, CapBroker, PauseKey};
+use crate::gate::{CapAnswer, CapBroker, PauseKey, READ_AGAIN};
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
 use actix::prelude::*;
@@ -42,14 +42,19 @@ impl Handler<CapsTraded> for Orchestrator {
                 }
             }
             CapAnswer::Held(read) => {
-                let failed = read.is_none();
+                // A failed read, or one showing no lease left, is read again only after
+                // `READ_AGAIN` (`gate/fence.rs`): this refill comes then.
+                let failed = read.as_ref().is_none_or(|(_, _, left)| left.is_zero());
                 if self.gate.verified(read) {
                     // Slots were lost while this process stalled: capped steps queued on
                     // them and not yet taken by a worker go back to wait for slots.
                     self.regate_queued();
                 }
                 if failed {
-                    ctx.run_later(ASK_AGAIN, |act, _| act.refill());
+                    ctx.run_later(READ_AGAIN, |act, _| {
+                        act.gate.read_again();
+                        act.refill();
+                    });
                 }
             }
         }

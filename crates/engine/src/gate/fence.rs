@@ -43,6 +43,9 @@ pub(super) struct Fence {
     asked: bool,
     /// No read before this moment (after one that failed or showed no lease, [`READ_AGAIN`]).
     not_before: Option<Instant>,
+    /// The steps queued for workers were pulled back since the last read lapsed
+    /// ([`Gate::lapsed_unseen`]).
+    pulled_back: bool,
 }
 
 impl Fence {
@@ -83,6 +86,23 @@ impl Gate {
         }
     }
 
+    /// Whether the last read has lapsed and this was not asked since it lapsed: true once
+    /// per lapse. A read that fails then (the database out of reach of this process only)
+    /// says nothing about the slots, so capped steps queued for workers and not yet taken
+    /// must be pulled back to wait (the orchestrator does), as after a read that shows
+    /// slots lost; otherwise they kept going to workers until the queue drained.
+    pub fn lapsed_unseen(&mut self) -> bool {
+        let Some(f) = &mut self.fence else {
+            return false;
+        };
+        let lapsed = f.until.is_some_and(|u| Instant::now() >= u);
+        if !lapsed || f.pulled_back {
+            return false;
+        }
+        f.pulled_back = true;
+        true
+    }
+
     /// Whether the next trade should read the slots held; marks the read as asked.
     pub(super) fn take_fence_read(&mut self) -> bool {
         match &mut self.fence {
@@ -119,6 +139,7 @@ impl Gate {
             return false;
         };
         f.due = false;
+        f.pulled_back = false;
         if left.is_zero() {
             f.not_before = Some(again);
         }

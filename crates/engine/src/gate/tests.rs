@@ -527,3 +527,27 @@ fn a_lease_less_or_failed_read_is_not_asked_again_at_once() {
     assert!(!g.verified(Some((vec![(cap.clone(), 0)], Instant::now(), seconds(60)))));
     assert_eq!(ids(&g.release([0, 0])), vec![1]);
 }
+
+/// A read that fails once the last one has lapsed (the database out of reach of this
+/// process only) tells the orchestrator, once per lapse, to pull queued capped steps back.
+#[test]
+fn a_lapsed_read_is_reported_once_until_a_read_succeeds() {
+    use std::time::{Duration, Instant};
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    g.share_caps();
+    g.fence_slots();
+    assert!(
+        !g.lapsed_unseen(),
+        "never read: nothing was let out on a read"
+    );
+    g.verified(Some((vec![], Instant::now(), seconds(3600))));
+    assert!(!g.lapsed_unseen(), "still trusted");
+    // A read sent an hour ago (or whose lease had run out) has lapsed.
+    g.verified(Some((vec![], Instant::now(), Duration::ZERO)));
+    assert!(g.lapsed_unseen());
+    assert!(!g.lapsed_unseen(), "once per lapse");
+    g.verified(None);
+    assert!(!g.lapsed_unseen());
+    g.verified(Some((vec![], Instant::now(), Duration::ZERO)));
+    assert!(g.lapsed_unseen(), "a new lapse after a successful read");
+}

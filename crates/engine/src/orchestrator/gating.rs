@@ -45,9 +45,11 @@ impl Handler<CapsTraded> for Orchestrator {
                 // A failed read, or one showing no lease left, is read again only after
                 // `READ_AGAIN` (`gate/fence.rs`): this refill comes then.
                 let failed = read.as_ref().is_none_or(|(_, _, left)| left.is_zero());
-                if self.gate.verified(read) {
-                    // Slots were lost while this process stalled: capped steps queued on
-                    // them and not yet taken by a worker go back to wait for slots.
+                let unread = read.is_none();
+                if self.gate.verified(read) || (unread && self.gate.lapsed_unseen()) {
+                    // Slots were lost while this process stalled, or may be (the last read
+                    // lapsed and this one failed): capped steps queued on them and not yet
+                    // taken by a worker go back to wait for slots.
                     self.regate_queued();
                 }
                 if failed {

@@ -267,14 +267,7 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
     );
     // The runs and reads above need a few hundred index entries in all; one scan of a
     // large range of a filled index returns about FILL_TASKS.
-    let ranges: Vec<String> = entries_after
-        .iter()
-        .filter(|(index, n)| **n - entries_before.get(*index).copied().unwrap_or(0) >= FILL_TASKS)
-        .map(|(index, n)| {
-            let read = n - entries_before.get(index).copied().unwrap_or(0);
-            format!("{index} ({read} entries)")
-        })
-        .collect();
+    let ranges = grown_by_a_fill(&entries_before, &entries_after, "entries");
     assert!(
         ranges.is_empty(),
         "on tables of {FILL_TASKS} tasks with stale statistics, {RUNS} hot-path runs read large ranges of {}",
@@ -285,6 +278,46 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
 /// `FILL_TASKS` finished 4-step chains, set-based, copying the named rows of the task the
 /// store wrote (so they are Tasker's rows as the engine writes them).
 fn fill_sql() -> String {
+    chains_sql(FILL_BASE, true)
+}
+
+/// `FILL_TASKS` 4-step chains from task id `base` + 1, set-based, copying the named rows of
+/// the first task the store wrote: finished ones (`finished`), or unfinished ones waiting for
+/// their `run_at` an hour ahead, as the engine stores a task submitted with `run_at:`
+/// (started; its steps never ran, held by `last_attempted_at` + `backoff_request_seconds`),
+/// unclaimed.
+fn chains_sql(base: i64, finished: bool) -> String {
+    let (tag, steps, step_values, task_moves) = if finished {
+        (
+            "fill",
+            "processed_at, attempts, results",
+            "true, now(), 1, '{\"ok\": true}'::jsonb",
+            "('in_progress', 'pending', 1), ('complete', 'in_progress', 2)",
+        )
+    } else {
+        (
+            "wait",
+            "attempts, last_attempted_at, backoff_request_seconds",
+            "false, 0, now(), 3600",
+            "('in_progress', 'pending', 1)",
+        )
+    };
+    let step_transitions = if finished {
+        format!(
+            "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, sort_key,
+                                                       most_recent, workflow_step_id,
+                                                       created_at, updated_at)
+           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = 2, {base} + g * 4 + k,
+                  now(), now()
+           FROM generate_series(1, {n}) g, generate_series(0, 3) k,
+                (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
+                  AS s(to_state, from_state, sort_key);",
+            n = FILL_TASKS
+        )
+    } else {
+        String::new()
+    };
+    let last = if finished { 2 } else { 1 };
     format!(
         "SET synchronous_commit = off;
          CREATE TEMP TABLE model AS
@@ -294,35 +327,43 @@ fn fill_sql() -> String {
            FROM tasker_tasks t ORDER BY t.task_id LIMIT 1;
          INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, context,
                                    identity_hash, created_at, updated_at)
-           SELECT {b} + g, m.named_task_id, true, now(), '{{}}'::jsonb, 'fill-' || g, now(), now()
+           SELECT {base} + g, m.named_task_id, {finished}, now(), '{{}}'::jsonb, '{tag}-' || g,
+                  now(), now()
            FROM model m, generate_series(1, {n}) g;
          INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable,
-                                            retry_limit, in_process, processed, processed_at,
-                                            attempts, results, created_at, updated_at)
-           SELECT {b} + g * 4 + k, {b} + g, m.named_steps[k + 1], true, 3, false, true, now(),
-                  1, '{{\"ok\": true}}'::jsonb, now(), now()
+                                            retry_limit, in_process, processed, {steps},
+                                            created_at, updated_at)
+           SELECT {base} + g * 4 + k, {base} + g, m.named_steps[k + 1], true, 3, false,
+                  {step_values}, now(), now()
            FROM model m, generate_series(1, {n}) g, generate_series(0, 3) k;
          INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at,
                                                  updated_at)
-           SELECT {b} + g * 4 + k - 1, {b} + g * 4 + k, 'provides', now(), now()
+           SELECT {base} + g * 4 + k - 1, {base} + g * 4 + k, 'provides', now(), now()
            FROM generate_series(1, {n}) g, generate_series(1, 3) k;
          INSERT INTO tasker_task_transitions (to_state, from_state, sort_key, most_recent,
                                               task_id, created_at, updated_at)
-           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = 2, {b} + g, now(), now()
+           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = {last}, {base} + g, now(),
+                  now()
            FROM generate_series(1, {n}) g,
-                (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
-                  AS s(to_state, from_state, sort_key);
-         INSERT INTO tasker_workflow_step_transitions (to_state, from_state, sort_key,
-                                                       most_recent, workflow_step_id,
-                                                       created_at, updated_at)
-           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = 2, {b} + g * 4 + k,
-                  now(), now()
-           FROM generate_series(1, {n}) g, generate_series(0, 3) k,
-                (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
-                  AS s(to_state, from_state, sort_key);",
-        b = FILL_BASE,
+                (VALUES {task_moves}) AS s(to_state, from_state, sort_key);
+         {step_transitions}",
         n = FILL_TASKS
     )
+}
+
+/// The counters that grew by at least `FILL_TASKS` from `before` to `after` (a scan of a
+/// filled table or of a large range of a filled index), as "name (growth `what`)".
+fn grown_by_a_fill(
+    before: &BTreeMap<String, i64>,
+    after: &BTreeMap<String, i64>,
+    what: &str,
+) -> Vec<String> {
+    after
+        .iter()
+        .map(|(name, n)| (name, n - before.get(name).copied().unwrap_or(0)))
+        .filter(|(_, grown)| *grown >= FILL_TASKS)
+        .map(|(name, grown)| format!("{name} ({grown} {what})"))
+        .collect()
 }
 
 /// Rows the server counted as read by sequential scans so far, per table of the schema
@@ -364,7 +405,7 @@ fn claiming_keeps_its_plan_with_many_tasks_waiting_on_run_at() {
         assert_eq!(store.claim_available(25).unwrap(), vec![]);
     }
     exec(&schema, &fill_sql());
-    exec(&schema, &waiting_fill_sql());
+    exec(&schema, &chains_sql(2 * FILL_BASE, false));
     let waiting = schema.texts("SELECT count(*)::text FROM tasker_tasks WHERE NOT complete");
     assert_eq!(waiting, vec![FILL_TASKS.to_string()]);
     // One task a client left for the workers: the claim finds it among those waiting.
@@ -392,54 +433,11 @@ fn claiming_keeps_its_plan_with_many_tasks_waiting_on_run_at() {
     drop(store);
     settle();
     let after = rows_scanned_anywhere(&schema);
-    let scanned: Vec<String> = after
-        .iter()
-        .filter(|(table, n)| **n - before.get(*table).copied().unwrap_or(0) >= FILL_TASKS)
-        .map(|(table, n)| {
-            let read = n - before.get(table).copied().unwrap_or(0);
-            format!("{table} ({read} rows read by sequential scans)")
-        })
-        .collect();
+    let scanned = grown_by_a_fill(&before, &after, "rows read by sequential scans");
     assert!(
         scanned.is_empty(),
         "with {FILL_TASKS} tasks waiting on run_at beside {FILL_TASKS} finished ones and stale statistics, {} claims scanned {}",
         RUNS + 1,
         scanned.join(", ")
     );
-}
-
-/// `FILL_TASKS` unfinished 4-step chains waiting for their `run_at` an hour ahead, as the
-/// engine stores a task submitted with `run_at:` (started; its first step never ran, held by
-/// `last_attempted_at` + `backoff_request_seconds`), unclaimed, with ids after
-/// `fill_sql`'s.
-fn waiting_fill_sql() -> String {
-    format!(
-        "SET synchronous_commit = off;
-         CREATE TEMP TABLE waiting_model AS
-           SELECT t.named_task_id,
-                  (SELECT array_agg(named_step_id ORDER BY workflow_step_id)
-                     FROM tasker_workflow_steps WHERE task_id = t.task_id) AS named_steps
-           FROM tasker_tasks t ORDER BY t.task_id LIMIT 1;
-         INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, context,
-                                   identity_hash, created_at, updated_at)
-           SELECT {b} + g, m.named_task_id, false, now(), '{{}}'::jsonb, 'wait-' || g, now(), now()
-           FROM waiting_model m, generate_series(1, {n}) g;
-         INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable,
-                                            retry_limit, in_process, processed, attempts,
-                                            last_attempted_at, backoff_request_seconds,
-                                            created_at, updated_at)
-           SELECT {b} + g * 4 + k, {b} + g, m.named_steps[k + 1], true, 3, false, false, 0,
-                  now(), 3600, now(), now()
-           FROM waiting_model m, generate_series(1, {n}) g, generate_series(0, 3) k;
-         INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at,
-                                                 updated_at)
-           SELECT {b} + g * 4 + k - 1, {b} + g * 4 + k, 'provides', now(), now()
-           FROM generate_series(1, {n}) g, generate_series(1, 3) k;
-         INSERT INTO tasker_task_transitions (to_state, from_state, sort_key, most_recent,
-                                              task_id, created_at, updated_at)
-           SELECT 'in_progress', 'pending', 1, true, {b} + g, now(), now()
-           FROM generate_series(1, {n}) g;",
-        b = 2 * FILL_BASE,
-        n = FILL_TASKS
-    )
 }

@@ -15,17 +15,18 @@ use super::Gate;
 use crate::inflight::InflightStep;
 use std::time::Duration;
 
-/// The longest an attempt the engine stopped waiting for keeps its caps when its handler
-/// never returns and has no timeout of its own (a cancelled task's step run by a handler
-/// stuck for good): past it the cap is freed, so one lost handler cannot block a cap for the
-/// life of the process.
-pub const LINGER_UNTIMED: Duration = Duration::from_secs(60);
+/// The least time an attempt the engine stopped waiting for keeps its caps when its handler
+/// does not return: a step's timeout can be far shorter than a handler takes to unwind an
+/// interrupt (its `ensure` blocks), and a cancelled task's step has no deadline at all. Past
+/// the limit the cap is freed, so one lost handler cannot block a cap for the life of the
+/// process.
+pub const LINGER_AT_LEAST: Duration = Duration::from_secs(60);
 
 /// How long an attempt the engine stopped waiting for keeps its caps at most when its
 /// handler does not return: its step's timeout again (a handler interrupted at its deadline
-/// gets as long again to unwind), or [`LINGER_UNTIMED`] for a step without a timeout.
+/// gets as long again to unwind), and at least [`LINGER_AT_LEAST`].
 pub fn linger_limit(timeout: Option<Duration>) -> Duration {
-    timeout.unwrap_or(LINGER_UNTIMED)
+    timeout.map_or(LINGER_AT_LEAST, |t| t.max(LINGER_AT_LEAST))
 }
 
 impl Gate {

@@ -42,26 +42,39 @@ impl Gate {
     pub fn linger(&mut self, at: InflightStep) -> Option<u64> {
         let caps = self.holding.remove(&at)?;
         self.seq += 1;
-        self.lingering.insert(at, (caps, self.seq));
+        // Attempt numbers start again at 1 after a task retry or a step reset, so the same
+        // attempt can linger twice: each lingering keeps its own caps until freed.
+        self.lingering.entry(at).or_default().push((caps, self.seq));
         Some(self.seq)
     }
 
     /// The handler of attempt `at`, which the engine stopped waiting for, returned (its
     /// late report came), or the time it may keep its caps ran out (`token`, from
-    /// [`Gate::linger`]: a timer for an earlier lingering of the same attempt changes
-    /// nothing). Its caps are free. Returns whether it was lingering.
+    /// [`Gate::linger`]: a timer frees only its own lingering, one already freed changes
+    /// nothing). A returned handler frees the oldest lingering of `at`: the same attempt
+    /// number lingers twice only after a retry or reset, and the earlier handler is the one
+    /// given the longer time to return. Its caps are free. Returns whether it was lingering.
     pub fn returned(&mut self, at: InflightStep, token: Option<u64>) -> bool {
-        match self.lingering.get(&at) {
-            Some((_, t)) if token.is_none_or(|token| token == *t) => {}
-            _ => return false,
+        let Some(entries) = self.lingering.get_mut(&at) else {
+            return false;
+        };
+        let Some(i) = entries
+            .iter()
+            .position(|(_, t)| token.is_none_or(|token| token == *t))
+        else {
+            return false;
+        };
+        let (caps, _) = entries.remove(i);
+        if entries.is_empty() {
+            self.lingering.remove(&at);
         }
-        let (caps, _) = self.lingering.remove(&at).expect("checked above");
         self.free_caps(caps);
         true
     }
 
     /// Whether attempt `at` is one whose handler the engine stopped waiting for and whose
     /// caps are still counted.
+    #[cfg(test)]
     pub fn lingers(&self, at: &InflightStep) -> bool {
         !self.lingering.is_empty() && self.lingering.contains_key(at)
     }

@@ -163,8 +163,9 @@ pub struct Gate {
     /// The caps each released step counts against, until it is reported.
     holding: FxHashMap<InflightStep, Vec<Cap>>,
     /// The caps of attempts the engine stopped waiting for, until their handlers return
-    /// (`linger.rs`), with the token of that lingering.
-    lingering: FxHashMap<InflightStep, (Vec<Cap>, u64)>,
+    /// (`linger.rs`), each with the token of its lingering, oldest first (the same
+    /// attempt number can linger twice after a task retry or step reset).
+    lingering: FxHashMap<InflightStep, Vec<(Vec<Cap>, u64)>>,
     /// `Some` when caps are shared with other processes: the slots held per cap.
     slots: Option<HashMap<Arc<str>, Vec<i32>>>,
     /// Caps a step parked on for want of a slot, not asked for yet (with their limits).

@@ -159,6 +159,37 @@ fn a_step_given_up_keeps_its_caps_until_its_handler_returns() {
 }
 
 #[test]
+fn the_same_attempt_lingering_twice_frees_both_caps() {
+    // After a task retry or step reset the attempt numbers start again, so the same
+    // (task, index, attempt) can be given up twice while the first handler still runs.
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 2}})), 100);
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        g.hold(step(&t, 1, json!({})), 0, false, 0);
+        assert_eq!(ids(&g.release([0, 0])), vec![1]);
+        tokens.push(g.linger(at(1)).expect("it held caps"));
+        g.finished(at(1));
+    }
+    for i in 3..=4 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    assert_eq!(
+        ids(&g.release([0, 0])),
+        Vec::<i64>::new(),
+        "both still counted"
+    );
+    // The first handler returns: one slot is free.
+    assert!(g.returned(at(1), None));
+    assert!(!g.returned(at(1), Some(tokens[0])), "already freed");
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    // The second one's limit passes: the other slot is free too.
+    assert!(g.returned(at(1), Some(tokens[1])));
+    assert!(!g.returned(at(1), None));
+    assert_eq!(ids(&g.release([0, 0])), vec![4]);
+}
+
+#[test]
 fn a_shared_slot_stays_with_a_step_given_up_until_its_handler_returns() {
     let t = template("ns", "t", "PaymentHandler");
     let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);

@@ -278,29 +278,38 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
 /// `FILL_TASKS` finished 4-step chains, set-based, copying the named rows of the task the
 /// store wrote (so they are Tasker's rows as the engine writes them).
 fn fill_sql() -> String {
-    chains_sql(FILL_BASE, true)
+    chains_sql(FILL_BASE, Chains::Finished)
+}
+
+/// What the filled chains are.
+#[derive(Clone, Copy, PartialEq)]
+enum Chains {
+    /// Finished tasks.
+    Finished,
+    /// Unfinished ones waiting for their `run_at` an hour ahead.
+    Waiting,
+    /// Unfinished ones any worker may claim now (submitted by a client, not started).
+    Claimable,
 }
 
 /// `FILL_TASKS` 4-step chains from task id `base` + 1, set-based, copying the named rows of
-/// the first task the store wrote: finished ones (`finished`), or unfinished ones waiting for
-/// their `run_at` an hour ahead, as the engine stores a task submitted with `run_at:`
-/// (started; its steps never ran, held by `last_attempted_at` + `backoff_request_seconds`),
-/// unclaimed.
-fn chains_sql(base: i64, finished: bool) -> String {
-    let (tag, steps, step_values, task_moves) = if finished {
-        (
+/// the first task the store wrote: finished ones, unfinished ones waiting for their `run_at`
+/// an hour ahead, as the engine stores a task submitted with `run_at:` (started; its steps
+/// never ran, held by `last_attempted_at` + `backoff_request_seconds`), unclaimed, or
+/// unfinished ones claimable now (their steps never ran and wait on nothing), unclaimed.
+fn chains_sql(base: i64, chains: Chains) -> String {
+    let finished = chains == Chains::Finished;
+    let started = "('in_progress', 'pending', 1)";
+    let never_ran = "attempts, last_attempted_at, backoff_request_seconds";
+    let (tag, steps, step_values, task_moves) = match chains {
+        Chains::Finished => (
             "fill",
             "processed_at, attempts, results",
             "true, now(), 1, '{\"ok\": true}'::jsonb",
             "('in_progress', 'pending', 1), ('complete', 'in_progress', 2)",
-        )
-    } else {
-        (
-            "wait",
-            "attempts, last_attempted_at, backoff_request_seconds",
-            "false, 0, now(), 3600",
-            "('in_progress', 'pending', 1)",
-        )
+        ),
+        Chains::Waiting => ("wait", never_ran, "false, 0, now(), 3600", started),
+        Chains::Claimable => ("todo", never_ran, "false, 0, NULL, NULL", started),
     };
     let step_transitions = if finished {
         format!(
@@ -405,7 +414,7 @@ fn claiming_keeps_its_plan_with_many_tasks_waiting_on_run_at() {
         assert_eq!(store.claim_available(25).unwrap(), vec![]);
     }
     exec(&schema, &fill_sql());
-    exec(&schema, &chains_sql(2 * FILL_BASE, false));
+    exec(&schema, &chains_sql(2 * FILL_BASE, Chains::Waiting));
     let waiting = schema.texts("SELECT count(*)::text FROM tasker_tasks WHERE NOT complete");
     assert_eq!(waiting, vec![FILL_TASKS.to_string()]);
     // One task a client left for the workers: the claim finds it among those waiting.
@@ -437,6 +446,68 @@ fn claiming_keeps_its_plan_with_many_tasks_waiting_on_run_at() {
     assert!(
         scanned.is_empty(),
         "with {FILL_TASKS} tasks waiting on run_at beside {FILL_TASKS} finished ones and stale statistics, {} claims scanned {}",
+        RUNS + 1,
+        scanned.join(", ")
+    );
+}
+
+/// A worker's claim keeps its plan with a backlog it may claim (issue 17): with
+/// `FILL_TASKS` unclaimed tasks ready to start beside a long history, no statistics, and a
+/// few of them given a priority, each claim takes the best `limit` by aged priority without
+/// reading a Tasker or tasker-core table by a sequential scan, nor the backlog's range of
+/// an index (a claim ordered by the aged key in one statement read and sorted every
+/// claimable task each time, through the index on `complete`: no sequential scan, but
+/// 30,000 index entries per claim). Each claim walks the unprioritized tasks oldest first
+/// past those already claimed, so 21 claims of 25 read about 6,000 entries in all.
+#[test]
+fn claiming_keeps_its_plan_with_a_claimable_backlog() {
+    let Some(schema) = PgSchema::new("plans_backlog") else {
+        return;
+    };
+    let template = four_step_template("plans", true);
+    let store = open_store(&schema.url()).unwrap();
+    store.register_template(&template).unwrap();
+    run_one(store.as_ref(), &template);
+    for _ in 0..10 {
+        assert_eq!(store.claim_available(25).unwrap(), vec![]);
+    }
+    exec(&schema, &fill_sql());
+    let base = 2 * FILL_BASE;
+    exec(&schema, &chains_sql(base, Chains::Claimable));
+    // The newest 25 get 10 points: created together with the rest, they come first.
+    exec(
+        &schema,
+        &format!(
+            "INSERT INTO tasker_core_task_priorities (task_id, priority) \
+             SELECT {base} + g, 10 FROM generate_series({}, {FILL_TASKS}) g",
+            FILL_TASKS - 24
+        ),
+    );
+    settle();
+    let before = rows_scanned_anywhere(&schema);
+    let entries_before = index_entries_read(&schema);
+    let ids = |from: i64| {
+        (from..from + 25)
+            .map(|g| TaskId(base + g))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(store.claim_available(25).unwrap(), ids(FILL_TASKS - 24));
+    for run in 0..RUNS as i64 {
+        assert_eq!(store.claim_available(25).unwrap(), ids(1 + 25 * run));
+    }
+    store.close();
+    drop(store);
+    settle();
+    let after = rows_scanned_anywhere(&schema);
+    let mut scanned = grown_by_a_fill(&before, &after, "rows read by sequential scans");
+    scanned.extend(grown_by_a_fill(
+        &entries_before,
+        &index_entries_read(&schema),
+        "entries",
+    ));
+    assert!(
+        scanned.is_empty(),
+        "with {FILL_TASKS} claimable tasks beside {FILL_TASKS} finished ones and stale statistics, {} claims scanned {}",
         RUNS + 1,
         scanned.join(", ")
     );

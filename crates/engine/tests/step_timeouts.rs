@@ -11,6 +11,9 @@ use tasker_engine::{Engine, EngineOptions, SubmitRequest, TIMEOUT_ERROR_CLASS};
 use tasker_model::{EngineConfig, State};
 
 const TIMED: &str = "name: timed\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2, timeout_seconds: 0.2}\n";
+/// Timed out like `TIMED`, with room for the test thread to report a retry in time on a
+/// loaded machine.
+const TIMED_2S: &str = "name: timed_2s\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2, timeout_seconds: 2}\n";
 const ROOMY: &str = "name: roomy\nstep_templates:\n - {name: a, handler_class: H, handler_config: {timeout_seconds: 60}}\n";
 const PLAIN: &str =
     "name: plain\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 1}\n";
@@ -139,6 +142,7 @@ fn capped_engine() -> Engine {
     })
     .unwrap();
     e.register_template_yaml(TIMED, "timed.yaml").unwrap();
+    e.register_template_yaml(TIMED_2S, "timed_2s.yaml").unwrap();
     e.register_template_yaml(PLAIN, "plain.yaml").unwrap();
     e
 }
@@ -153,7 +157,7 @@ fn nothing_queued(e: &Engine) -> bool {
 #[test]
 fn a_timed_out_attempt_keeps_its_cap_until_its_handler_reports() {
     let e = capped_engine();
-    let a = submit(&e, "timed");
+    let a = submit(&e, "timed_2s");
     let b = submit(&e, "plain");
     let first = take(&e, 8, WAIT);
     assert_eq!((first.len(), first[0].task_id), (1, a));
@@ -173,12 +177,15 @@ fn a_timed_out_attempt_keeps_its_cap_until_its_handler_reports() {
     let next = take(&e, 8, WAIT);
     assert_eq!(next.len(), 1, "one at a time");
     assert!(nothing_queued(&e));
-    e.complete_attempt(next[0].step_id, next[0].attempt, json!(1))
-        .unwrap();
+    // (A's retry is timed too: 2 s, so a descheduled test thread still reports in time.)
+    assert!(e
+        .complete_attempt(next[0].step_id, next[0].attempt, json!(1))
+        .unwrap());
     let last = take(&e, 8, WAIT);
     assert_eq!(last.len(), 1);
-    e.complete_attempt(last[0].step_id, last[0].attempt, json!(1))
-        .unwrap();
+    assert!(e
+        .complete_attempt(last[0].step_id, last[0].attempt, json!(1))
+        .unwrap());
     for id in [a, b] {
         assert_eq!(
             e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),

@@ -392,6 +392,30 @@ fn rows_scanned_anywhere(schema: &PgSchema) -> BTreeMap<String, i64> {
         .collect()
 }
 
+/// A schema for a claim test: a store whose claim was prepared and planned (five times and
+/// more) while the tables were small, after one task to copy the named rows from; then the
+/// finished history and `FILL_TASKS` chains of `chains` (ids from `2 * FILL_BASE` + 1).
+fn claim_fixture(
+    name: &str,
+    chains: Chains,
+) -> Option<(
+    PgSchema,
+    std::sync::Arc<dyn Store>,
+    tasker_model::TaskTemplate,
+)> {
+    let schema = PgSchema::new(name)?;
+    let template = four_step_template("plans", true);
+    let store = open_store(&schema.url()).unwrap();
+    store.register_template(&template).unwrap();
+    run_one(store.as_ref(), &template);
+    for _ in 0..10 {
+        assert_eq!(store.claim_available(25).unwrap(), vec![]);
+    }
+    exec(&schema, &fill_sql());
+    exec(&schema, &chains_sql(2 * FILL_BASE, chains));
+    Some((schema, store, template))
+}
+
 /// A worker's claim of available tasks (issue 17, item 3) keeps its plan when many tasks
 /// wait for their `run_at` (unfinished, unclaimed, their steps held by the backoff
 /// columns) beside a long history, with no statistics: it must not read a Tasker or
@@ -401,20 +425,9 @@ fn rows_scanned_anywhere(schema: &PgSchema) -> BTreeMap<String, i64> {
 /// its steps. Not checked; README, "Concurrency limits" … "Schedules" says so.)
 #[test]
 fn claiming_keeps_its_plan_with_many_tasks_waiting_on_run_at() {
-    let Some(schema) = PgSchema::new("plans_claim") else {
+    let Some((schema, store, template)) = claim_fixture("plans_claim", Chains::Waiting) else {
         return;
     };
-    let template = four_step_template("plans", true);
-    let store = open_store(&schema.url()).unwrap();
-    store.register_template(&template).unwrap();
-    // A task to copy the named rows from, and the claim prepared and planned (five times
-    // and more) while the tables are small.
-    run_one(store.as_ref(), &template);
-    for _ in 0..10 {
-        assert_eq!(store.claim_available(25).unwrap(), vec![]);
-    }
-    exec(&schema, &fill_sql());
-    exec(&schema, &chains_sql(2 * FILL_BASE, Chains::Waiting));
     let waiting = schema.texts("SELECT count(*)::text FROM tasker_tasks WHERE NOT complete");
     assert_eq!(waiting, vec![FILL_TASKS.to_string()]);
     // One task a client left for the workers: the claim finds it among those waiting.
@@ -461,19 +474,10 @@ fn claiming_keeps_its_plan_with_many_tasks_waiting_on_run_at() {
 /// past those already claimed, so 21 claims of 25 read about 6,000 entries in all.
 #[test]
 fn claiming_keeps_its_plan_with_a_claimable_backlog() {
-    let Some(schema) = PgSchema::new("plans_backlog") else {
+    let Some((schema, store, _)) = claim_fixture("plans_backlog", Chains::Claimable) else {
         return;
     };
-    let template = four_step_template("plans", true);
-    let store = open_store(&schema.url()).unwrap();
-    store.register_template(&template).unwrap();
-    run_one(store.as_ref(), &template);
-    for _ in 0..10 {
-        assert_eq!(store.claim_available(25).unwrap(), vec![]);
-    }
-    exec(&schema, &fill_sql());
     let base = 2 * FILL_BASE;
-    exec(&schema, &chains_sql(base, Chains::Claimable));
     // The newest 25 get 10 points: created together with the rest, they come first.
     exec(
         &schema,

@@ -185,7 +185,44 @@ fn a_client_leaves_its_tasks_unclaimed_for_workers() {
 /// but not before a low one older than its priority in seconds.
 #[test]
 fn claims_take_higher_priority_first_aged_by_creation() {
-    let Some(schema) = PgSchema::new("claim_priority") else {
+    claim_order("claim_priority", |create, worker| {
+        let second = 1_000_000;
+        let ancient = create(0, 0);
+        let low: Vec<TaskId> = (1..=3).map(|i| create(100 * second + i, 0)).collect();
+        // 10 points: ahead of the low ones created up to 10 s before it, not of the ancient one.
+        let high = create(100 * second + 5 * second, 10);
+        assert_eq!(worker.claim_available(1).unwrap(), vec![ancient]);
+        assert_eq!(worker.claim_available(1).unwrap(), vec![high]);
+        assert_eq!(worker.claim_available(10).unwrap(), low);
+    });
+}
+
+/// The claim takes tasks with and without a priority row by one aged order (they are found
+/// apart, `claims/mod.rs`): a negative priority puts a task after plain ones created
+/// later, and one claim's limit is shared out between both kinds in that order.
+#[test]
+fn claims_merge_prioritized_and_plain_tasks_in_one_order() {
+    claim_order("claim_merge", |create, worker| {
+        let second = 1_000_000;
+        // Keys (seconds): late 0 + 10 = 10, plain 5, urgent 20 - 30 = -10, plain2 7.
+        let late = create(0, -10);
+        let plain = create(5 * second, 0);
+        let urgent = create(20 * second, 30);
+        let plain2 = create(7 * second, 0);
+        assert_eq!(worker.claim_available(2).unwrap(), {
+            let mut v = vec![urgent, plain];
+            v.sort();
+            v
+        });
+        assert_eq!(worker.claim_available(1).unwrap(), vec![plain2]);
+        assert_eq!(worker.claim_available(5).unwrap(), vec![late]);
+    });
+}
+
+/// Runs `scenario` with a function creating a task for the workers at a time (micros) with
+/// a priority, and a worker store claiming, on a fresh schema `name`.
+fn claim_order(name: &str, scenario: impl FnOnce(&dyn Fn(i64, i32) -> TaskId, &PostgresStore)) {
+    let Some(schema) = PgSchema::new(name) else {
         return;
     };
     let client = open_store_with(&schema.url(), client()).unwrap();
@@ -193,7 +230,6 @@ fn claims_take_higher_priority_first_aged_by_creation() {
     let template = template();
     client.register_template(&template).unwrap();
     worker.register_template(&template).unwrap();
-    let second = 1_000_000;
     let create = |micros: i64, priority: i32| {
         let mut new = new_task(client.as_ref(), &template, at(micros));
         new.task.priority = priority;
@@ -201,13 +237,7 @@ fn claims_take_higher_priority_first_aged_by_creation() {
         apply(client.as_ref(), vec![Change::CreateTask(Box::new(new))]).unwrap();
         id
     };
-    let ancient = create(0, 0);
-    let low: Vec<TaskId> = (1..=3).map(|i| create(100 * second + i, 0)).collect();
-    // 10 points: ahead of the low ones created up to 10 s before it, not of the ancient one.
-    let high = create(100 * second + 5 * second, 10);
-    assert_eq!(worker.claim_available(1).unwrap(), vec![ancient]);
-    assert_eq!(worker.claim_available(1).unwrap(), vec![high]);
-    assert_eq!(worker.claim_available(10).unwrap(), low);
+    scenario(&create, &worker);
 }
 
 #[test]

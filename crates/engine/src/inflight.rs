@@ -9,6 +9,12 @@
 //! out ([`Inflight::expire`]) and remembers it, so the timed-out worker's report, when it
 //! comes (late, or never), is told apart from a newer attempt's and ignored without an
 //! error ([`Reported::Late`]).
+//!
+//! An attempt the engine stopped waiting for while it counted against concurrency caps is
+//! also remembered as lingering ([`Inflight::expire`] or [`Inflight::release`] with
+//! `linger`): its handler may still run, and its report, refused or ignored as before, tells
+//! the orchestrator that the handler returned, so the caps can be freed
+//! ([`Inflight::returned`]; `gate/linger.rs`).
 
 use dashmap::DashMap;
 use tasker_model::{StepId, TaskId};
@@ -39,6 +45,9 @@ pub struct Inflight {
     steps: DashMap<StepId, InflightStep>,
     /// Per step, its latest attempt that timed out and whose worker has not reported yet.
     expired: DashMap<StepId, u32>,
+    /// Per step, its attempts the engine stopped waiting for whose caps are still counted
+    /// until their handlers return.
+    lingering: DashMap<StepId, Vec<InflightStep>>,
 }
 
 impl Inflight {
@@ -75,9 +84,20 @@ impl Inflight {
     /// Takes attempt `attempt` of a step out because it ran past its timeout, remembering
     /// it so its worker's report is ignored; `None` (nothing changed) when that attempt is
     /// not in flight (its worker reported first).
-    pub fn expire(&self, step: StepId, attempt: u32) -> Option<InflightStep> {
+    ///
+    /// With `linger` (the attempt counts against caps), the attempt is also remembered as
+    /// lingering, so its worker's report frees its caps ([`Inflight::returned`]).
+    pub fn expire(
+        &self,
+        step: StepId,
+        attempt: u32,
+        linger: Option<InflightStep>,
+    ) -> Option<InflightStep> {
         // Remembered first, so a report racing with this finds the attempt either still
         // in flight (the worker wins) or already remembered (late), never neither.
+        if let Some(at) = linger {
+            self.lingering.entry(step).or_default().push(at);
+        }
         let before = self.expired.insert(step, attempt);
         match self.steps.remove_if(&step, |_, v| v.attempt == attempt) {
             Some((_, v)) => Some(v),
@@ -86,9 +106,65 @@ impl Inflight {
                     Some(b) => self.expired.insert(step, b),
                     None => self.expired.remove(&step).map(|(_, v)| v),
                 };
+                if let Some(at) = linger {
+                    self.unlinger(step, at);
+                }
                 None
             }
         }
+    }
+
+    /// Takes a step out because the engine no longer waits for it (a manual operation moved
+    /// it), as [`Inflight::take`]; with `linger` (it counts against caps: `Some` of where it
+    /// is now) it is remembered as lingering first, so its worker's report, which is refused,
+    /// still frees its caps ([`Inflight::returned`]).
+    pub fn release(&self, step: StepId, linger: Option<InflightStep>) -> Option<InflightStep> {
+        let Some(at) = linger else {
+            return self.take(step);
+        };
+        // Remembered first, as in `expire`: a report racing with this either takes the step
+        // (and is its report) or finds it lingering.
+        self.lingering.entry(step).or_default().push(at);
+        match self.steps.remove_if(&step, |_, v| *v == at) {
+            Some((_, v)) => Some(v),
+            None => {
+                self.unlinger(step, at);
+                None
+            }
+        }
+    }
+
+    /// A report of `step` (of attempt `attempt`, or `None` for a report that names none)
+    /// that did not take it: the attempt the engine stopped waiting for and whose caps it
+    /// still counts, now that its handler returned; `None` when there is none. Costs one
+    /// emptiness check when nothing lingers.
+    pub fn returned(&self, step: StepId, attempt: Option<u32>) -> Option<InflightStep> {
+        if self.lingering.is_empty() {
+            return None;
+        }
+        let mut found = None;
+        self.lingering.remove_if_mut(&step, |_, list| {
+            let i = match attempt {
+                Some(a) => list.iter().position(|at| at.attempt == a),
+                // A plain report: the step's oldest lingering attempt.
+                None => (!list.is_empty()).then_some(0),
+            };
+            if let Some(i) = i {
+                found = Some(list.remove(i));
+            }
+            list.is_empty()
+        });
+        found
+    }
+
+    /// Forgets that attempt `at` of `step` lingers (its caps were freed otherwise).
+    pub fn unlinger(&self, step: StepId, at: InflightStep) {
+        self.lingering.remove_if_mut(&step, |_, list| {
+            if let Some(i) = list.iter().position(|l| *l == at) {
+                list.remove(i);
+            }
+            list.is_empty()
+        });
     }
 
     /// Where a handed-out step belongs, leaving it handed out.
@@ -134,7 +210,7 @@ mod tests {
     fn a_timed_out_attempt_reports_late_and_never_takes_the_retry() {
         let f = Inflight::default();
         f.insert(StepId(7), at(1));
-        assert_eq!(f.expire(StepId(7), 1), Some(at(1)));
+        assert_eq!(f.expire(StepId(7), 1, None), Some(at(1)));
         // The retry is handed out before the hung attempt reports.
         f.insert(StepId(7), at(2));
         assert_eq!(f.take_attempt(StepId(7), 1), Reported::Late);
@@ -147,13 +223,13 @@ mod tests {
     fn a_late_report_after_the_task_moved_on_is_late_not_unknown() {
         let f = Inflight::default();
         f.insert(StepId(7), at(1));
-        f.expire(StepId(7), 1);
+        f.expire(StepId(7), 1, None);
         f.insert(StepId(7), at(2));
-        f.expire(StepId(7), 2);
+        f.expire(StepId(7), 2, None);
         // Attempt 2's worker, then attempt 1's, report long after: both ignored.
         assert_eq!(f.take_attempt(StepId(7), 2), Reported::Late);
         f.insert(StepId(7), at(3));
-        f.expire(StepId(7), 3);
+        f.expire(StepId(7), 3, None);
         assert_eq!(f.take_attempt(StepId(7), 1), Reported::Late);
         assert_eq!(f.take_attempt(StepId(7), 3), Reported::Late);
         assert_eq!(f.expired_len(), 0);
@@ -164,10 +240,46 @@ mod tests {
         let f = Inflight::default();
         f.insert(StepId(7), at(1));
         assert_eq!(f.take_attempt(StepId(7), 1), Reported::Taken(at(1)));
-        assert_eq!(f.expire(StepId(7), 1), None);
+        assert_eq!(f.expire(StepId(7), 1, None), None);
         assert_eq!(f.expired_len(), 0);
         f.insert(StepId(7), at(2));
-        assert_eq!(f.expire(StepId(7), 1), None);
+        assert_eq!(f.expire(StepId(7), 1, None), None);
         assert_eq!(f.get(StepId(7)), Some(at(2)));
+    }
+
+    #[test]
+    fn a_capped_attempt_given_up_lingers_until_its_worker_reports() {
+        let f = Inflight::default();
+        // Timed out: the late report is ignored, and tells that the handler returned.
+        f.insert(StepId(7), at(1));
+        assert_eq!(f.expire(StepId(7), 1, Some(at(1))), Some(at(1)));
+        f.insert(StepId(7), at(2));
+        assert_eq!(
+            f.returned(StepId(7), Some(2)),
+            None,
+            "the retry does not linger"
+        );
+        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Late);
+        assert_eq!(f.returned(StepId(7), Some(1)), Some(at(1)));
+        assert_eq!(f.returned(StepId(7), Some(1)), None, "once");
+        // Released by a manual operation: the plain report is refused, and still tells.
+        assert_eq!(f.release(StepId(7), Some(at(2))), Some(at(2)));
+        assert_eq!(f.take(StepId(7)), None);
+        assert_eq!(f.returned(StepId(7), None), Some(at(2)));
+        assert!(f.lingering.is_empty());
+    }
+
+    #[test]
+    fn giving_up_an_attempt_whose_worker_reported_first_leaves_nothing_lingering() {
+        let f = Inflight::default();
+        f.insert(StepId(7), at(1));
+        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Taken(at(1)));
+        assert_eq!(f.expire(StepId(7), 1, Some(at(1))), None);
+        assert_eq!(f.release(StepId(7), Some(at(1))), None);
+        assert!(f.lingering.is_empty());
+        // An uncapped attempt never lingers.
+        f.insert(StepId(8), at(1));
+        assert_eq!(f.expire(StepId(8), 1, None), Some(at(1)));
+        assert_eq!(f.returned(StepId(8), Some(1)), None);
     }
 }

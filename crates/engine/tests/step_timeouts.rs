@@ -11,6 +11,9 @@ use tasker_engine::{Engine, EngineOptions, SubmitRequest, TIMEOUT_ERROR_CLASS};
 use tasker_model::{EngineConfig, State};
 
 const TIMED: &str = "name: timed\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2, timeout_seconds: 0.2}\n";
+/// Timed out like `TIMED`, with room for the test thread to report a retry in time on a
+/// loaded machine.
+const TIMED_2S: &str = "name: timed_2s\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2, timeout_seconds: 2}\n";
 const ROOMY: &str = "name: roomy\nstep_templates:\n - {name: a, handler_class: H, handler_config: {timeout_seconds: 60}}\n";
 const PLAIN: &str =
     "name: plain\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 1}\n";
@@ -123,5 +126,97 @@ fn a_step_reported_in_time_is_not_timed_out() {
     // A second report of the same attempt is still refused as before.
     assert!(e.complete_attempt(taken[0].step_id, 1, json!(1)).is_err());
     assert_eq!(stat(&e, "steps_timed_out"), 0);
+    e.stop(WAIT).unwrap();
+}
+
+/// An engine whose handler class `H` is capped at one step at a time.
+fn capped_engine() -> Engine {
+    let limits = tasker_engine::gate::Limits::from_json(&json!({"handlers": {"H": 1}})).unwrap();
+    let e = Engine::start(EngineOptions {
+        config: EngineConfig {
+            backoff_scale: 0.001,
+            ..EngineConfig::default()
+        },
+        limits,
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    e.register_template_yaml(TIMED, "timed.yaml").unwrap();
+    e.register_template_yaml(TIMED_2S, "timed_2s.yaml").unwrap();
+    e.register_template_yaml(PLAIN, "plain.yaml").unwrap();
+    e
+}
+
+/// Nothing is queued for a worker once every message sent to the engine so far is handled
+/// (`paused` is a round trip through the orchestrator, which refills the queue first).
+fn nothing_queued(e: &Engine) -> bool {
+    e.paused(WAIT).unwrap();
+    e.take_steps(8).unwrap().is_empty()
+}
+
+#[test]
+fn a_timed_out_attempt_keeps_its_cap_until_its_handler_reports() {
+    let e = capped_engine();
+    let a = submit(&e, "timed_2s");
+    let b = submit(&e, "plain");
+    let first = take(&e, 8, WAIT);
+    assert_eq!((first.len(), first[0].task_id), (1, a));
+    // The engine times attempt 1 out; its handler is still running (it did not report).
+    let deadline = std::time::Instant::now() + WAIT;
+    while stat(&e, "steps_timed_out") == 0 {
+        assert!(std::time::Instant::now() < deadline, "not timed out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Neither A's retry nor B may start beside the handler still running.
+    assert!(nothing_queued(&e));
+    assert!(nothing_queued(&e));
+    // The handler returns: its late report is ignored, and frees the cap.
+    assert!(!e
+        .complete_attempt(first[0].step_id, 1, json!({"late": true}))
+        .unwrap());
+    let next = take(&e, 8, WAIT);
+    assert_eq!(next.len(), 1, "one at a time");
+    assert!(nothing_queued(&e));
+    // (A's retry is timed too: 2 s, so a descheduled test thread still reports in time.)
+    assert!(e
+        .complete_attempt(next[0].step_id, next[0].attempt, json!(1))
+        .unwrap());
+    let last = take(&e, 8, WAIT);
+    assert_eq!(last.len(), 1);
+    assert!(e
+        .complete_attempt(last[0].step_id, last[0].attempt, json!(1))
+        .unwrap());
+    for id in [a, b] {
+        assert_eq!(
+            e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
+            Ok(State::Complete)
+        );
+    }
+    e.stop(WAIT).unwrap();
+}
+
+#[test]
+fn a_cancelled_tasks_running_step_keeps_its_cap_until_its_handler_reports() {
+    use tasker_engine::operations::{Operation, Request};
+    let e = capped_engine();
+    let a = submit(&e, "plain");
+    let b = submit(&e, "plain");
+    let first = take(&e, 8, WAIT);
+    assert_eq!((first.len(), first[0].task_id), (1, a));
+    e.operate(a, Operation::CancelTask, Request::default(), WAIT)
+        .unwrap();
+    assert!(
+        nothing_queued(&e),
+        "B waits for the cancelled task's handler"
+    );
+    // The handler returns: its report is refused as before, and frees the cap.
+    assert!(e.complete_step(first[0].step_id, json!(1)).is_err());
+    let next = take(&e, 8, WAIT);
+    assert_eq!(next[0].task_id, b);
+    e.complete_step(next[0].step_id, json!(1)).unwrap();
+    assert_eq!(
+        e.wait_for_task(b, WAIT, &Interrupt::default()).unwrap(),
+        Ok(State::Complete)
+    );
     e.stop(WAIT).unwrap();
 }

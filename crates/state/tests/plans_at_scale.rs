@@ -19,6 +19,9 @@
 //! lookup into a scan of the history. The test counts what the server itself counts
 //! (`pg_stat_user_tables.seq_tup_read`, published when the store's connections close), so
 //! it covers every statement the store sent, not a list kept beside the code.
+//!
+//! A second test does the same for a worker's claim of available tasks when many tasks wait
+//! for their `run_at` (issue 17).
 
 mod conformance;
 
@@ -280,26 +283,8 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
         scanned.join(", ")
     );
     // The runs and reads above need a few hundred index entries in all; one scan of a
-    // large range of a filled index returns about FILL_TASKS. Closing the store hands back
-    // every claim it holds, by owner: one range of the owner index, once (the per-task
-    // writes reading it read FILL_TASKS a statement).
-    let allowed = |index: &str| {
-        if index == "tasker_core_task_claims.tasker_core_task_claims_owner" {
-            FILL_TASKS + FILL_TASKS / 2
-        } else {
-            FILL_TASKS
-        }
-    };
-    let ranges: Vec<String> = entries_after
-        .iter()
-        .filter(|(index, n)| {
-            **n - entries_before.get(*index).copied().unwrap_or(0) >= allowed(index)
-        })
-        .map(|(index, n)| {
-            let read = n - entries_before.get(index).copied().unwrap_or(0);
-            format!("{index} ({read} entries)")
-        })
-        .collect();
+    // large range of a filled index returns about FILL_TASKS.
+    let ranges = grown_beyond(&entries_before, &entries_after, "entries", entries_allowed);
     assert!(
         ranges.is_empty(),
         "on tables of {FILL_TASKS} tasks with stale statistics, {RUNS} hot-path runs read large ranges of {}",
@@ -308,44 +293,11 @@ fn hot_path_plans_use_indexes_on_large_tables_with_stale_statistics() {
 }
 
 /// `FILL_TASKS` finished 4-step chains (and their claims, given back), set-based, copying
-/// the named rows of the task the
-/// store wrote (so they are Tasker's rows as the engine writes them).
+/// the named rows of the task the store wrote (so they are Tasker's rows as the engine
+/// writes them).
 fn fill_sql() -> String {
     format!(
-        "SET synchronous_commit = off;
-         CREATE TEMP TABLE model AS
-           SELECT t.named_task_id,
-                  (SELECT array_agg(named_step_id ORDER BY workflow_step_id)
-                     FROM tasker_workflow_steps WHERE task_id = t.task_id) AS named_steps
-           FROM tasker_tasks t ORDER BY t.task_id LIMIT 1;
-         INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, context,
-                                   identity_hash, created_at, updated_at)
-           SELECT {b} + g, m.named_task_id, true, now(), '{{}}'::jsonb, 'fill-' || g, now(), now()
-           FROM model m, generate_series(1, {n}) g;
-         INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable,
-                                            retry_limit, in_process, processed, processed_at,
-                                            attempts, results, created_at, updated_at)
-           SELECT {b} + g * 4 + k, {b} + g, m.named_steps[k + 1], true, 3, false, true, now(),
-                  1, '{{\"ok\": true}}'::jsonb, now(), now()
-           FROM model m, generate_series(1, {n}) g, generate_series(0, 3) k;
-         INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at,
-                                                 updated_at)
-           SELECT {b} + g * 4 + k - 1, {b} + g * 4 + k, 'provides', now(), now()
-           FROM generate_series(1, {n}) g, generate_series(1, 3) k;
-         INSERT INTO tasker_task_transitions (to_state, from_state, sort_key, most_recent,
-                                              task_id, created_at, updated_at)
-           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = 2, {b} + g, now(), now()
-           FROM generate_series(1, {n}) g,
-                (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
-                  AS s(to_state, from_state, sort_key);
-         INSERT INTO tasker_workflow_step_transitions (to_state, from_state, sort_key,
-                                                       most_recent, workflow_step_id,
-                                                       created_at, updated_at)
-           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = 2, {b} + g * 4 + k,
-                  now(), now()
-           FROM generate_series(1, {n}) g, generate_series(0, 3) k,
-                (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
-                  AS s(to_state, from_state, sort_key);
+        "{}
          -- The claims the store's own process made and gave back for those tasks: without a
          -- vacuum since, their index entries stay (autovacuum off or behind, as on a busy
          -- queue table), every one under the same owner.
@@ -356,7 +308,267 @@ fn fill_sql() -> String {
          -- Kept unvacuumed, as this server's autovacuum is off: a vacuum would remove the dead
          -- entries this fill is about, and the test would pass without its fix.
          ALTER TABLE tasker_core_task_claims SET (autovacuum_enabled = off);",
+        chains_sql(FILL_BASE, Chains::Finished),
         b = FILL_BASE,
         n = FILL_TASKS
     )
+}
+
+/// What the filled chains are.
+#[derive(Clone, Copy, PartialEq)]
+enum Chains {
+    /// Finished tasks.
+    Finished,
+    /// Unfinished ones waiting for their `run_at` an hour ahead.
+    Waiting,
+    /// Unfinished ones any worker may claim now (submitted by a client, not started).
+    Claimable,
+}
+
+/// `FILL_TASKS` 4-step chains from task id `base` + 1, set-based, copying the named rows of
+/// the first task the store wrote: finished ones, unfinished ones waiting for their `run_at`
+/// an hour ahead, as the engine stores a task submitted with `run_at:` (started; its steps
+/// never ran, held by `last_attempted_at` + `backoff_request_seconds`), unclaimed, or
+/// unfinished ones claimable now (their steps never ran and wait on nothing), unclaimed.
+fn chains_sql(base: i64, chains: Chains) -> String {
+    let finished = chains == Chains::Finished;
+    let started = "('in_progress', 'pending', 1)";
+    let never_ran = "attempts, last_attempted_at, backoff_request_seconds";
+    let (tag, steps, step_values, task_moves) = match chains {
+        Chains::Finished => (
+            "fill",
+            "processed_at, attempts, results",
+            "true, now(), 1, '{\"ok\": true}'::jsonb",
+            "('in_progress', 'pending', 1), ('complete', 'in_progress', 2)",
+        ),
+        Chains::Waiting => ("wait", never_ran, "false, 0, now(), 3600", started),
+        Chains::Claimable => ("todo", never_ran, "false, 0, NULL, NULL", started),
+    };
+    let step_transitions = if finished {
+        format!(
+            "INSERT INTO tasker_workflow_step_transitions (to_state, from_state, sort_key,
+                                                       most_recent, workflow_step_id,
+                                                       created_at, updated_at)
+           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = 2, {base} + g * 4 + k,
+                  now(), now()
+           FROM generate_series(1, {n}) g, generate_series(0, 3) k,
+                (VALUES ('in_progress', 'pending', 1), ('complete', 'in_progress', 2))
+                  AS s(to_state, from_state, sort_key);",
+            n = FILL_TASKS
+        )
+    } else {
+        String::new()
+    };
+    let last = if finished { 2 } else { 1 };
+    format!(
+        "SET synchronous_commit = off;
+         CREATE TEMP TABLE model AS
+           SELECT t.named_task_id,
+                  (SELECT array_agg(named_step_id ORDER BY workflow_step_id)
+                     FROM tasker_workflow_steps WHERE task_id = t.task_id) AS named_steps
+           FROM tasker_tasks t ORDER BY t.task_id LIMIT 1;
+         INSERT INTO tasker_tasks (task_id, named_task_id, complete, requested_at, context,
+                                   identity_hash, created_at, updated_at)
+           SELECT {base} + g, m.named_task_id, {finished}, now(), '{{}}'::jsonb, '{tag}-' || g,
+                  now(), now()
+           FROM model m, generate_series(1, {n}) g;
+         INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, retryable,
+                                            retry_limit, in_process, processed, {steps},
+                                            created_at, updated_at)
+           SELECT {base} + g * 4 + k, {base} + g, m.named_steps[k + 1], true, 3, false,
+                  {step_values}, now(), now()
+           FROM model m, generate_series(1, {n}) g, generate_series(0, 3) k;
+         INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at,
+                                                 updated_at)
+           SELECT {base} + g * 4 + k - 1, {base} + g * 4 + k, 'provides', now(), now()
+           FROM generate_series(1, {n}) g, generate_series(1, 3) k;
+         INSERT INTO tasker_task_transitions (to_state, from_state, sort_key, most_recent,
+                                              task_id, created_at, updated_at)
+           SELECT s.to_state, s.from_state, s.sort_key, s.sort_key = {last}, {base} + g, now(),
+                  now()
+           FROM generate_series(1, {n}) g,
+                (VALUES {task_moves}) AS s(to_state, from_state, sort_key);
+         {step_transitions}",
+        n = FILL_TASKS
+    )
+}
+
+/// The counters that grew by at least `FILL_TASKS` from `before` to `after` (a scan of a
+/// filled table or of a large range of a filled index), as "name (growth `what`)".
+fn grown_by_a_fill(
+    before: &BTreeMap<String, i64>,
+    after: &BTreeMap<String, i64>,
+    what: &str,
+) -> Vec<String> {
+    grown_beyond(before, after, what, |_| FILL_TASKS)
+}
+
+/// Index entries a test's reads may take from one index before they count as a scan of a
+/// filled range: `FILL_TASKS`, but the claims' owner index once more as much, since closing
+/// the store hands back its claims by owner, one range of the filled (given-back) claims,
+/// once (the per-task writes reading it read `FILL_TASKS` a statement).
+fn entries_allowed(index: &str) -> i64 {
+    if index == "tasker_core_task_claims.tasker_core_task_claims_owner" {
+        FILL_TASKS + FILL_TASKS / 2
+    } else {
+        FILL_TASKS
+    }
+}
+
+/// [`grown_by_a_fill`] with a threshold per counter.
+fn grown_beyond(
+    before: &BTreeMap<String, i64>,
+    after: &BTreeMap<String, i64>,
+    what: &str,
+    allowed: impl Fn(&str) -> i64,
+) -> Vec<String> {
+    after
+        .iter()
+        .map(|(name, n)| (name, n - before.get(name).copied().unwrap_or(0)))
+        .filter(|(name, grown)| *grown >= allowed(name))
+        .map(|(name, grown)| format!("{name} ({grown} {what})"))
+        .collect()
+}
+
+/// Rows the server counted as read by sequential scans so far, per table of the schema
+/// (Tasker's and tasker-core's).
+fn rows_scanned_anywhere(schema: &PgSchema) -> BTreeMap<String, i64> {
+    schema
+        .texts(&format!(
+            "SELECT relname || '=' || seq_tup_read FROM pg_stat_user_tables \
+             WHERE schemaname = '{}' ORDER BY 1",
+            schema.name
+        ))
+        .into_iter()
+        .filter_map(|row| {
+            let (name, count) = row.split_once('=')?;
+            Some((name.to_string(), count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A schema for a claim test: a store whose claim was prepared and planned (five times and
+/// more) while the tables were small, after one task to copy the named rows from; then the
+/// finished history and `FILL_TASKS` chains of `chains` (ids from `2 * FILL_BASE` + 1).
+fn claim_fixture(
+    name: &str,
+    chains: Chains,
+) -> Option<(
+    PgSchema,
+    std::sync::Arc<dyn Store>,
+    tasker_model::TaskTemplate,
+)> {
+    let schema = PgSchema::new(name)?;
+    let template = four_step_template("plans", true);
+    let store = open_store(&schema.url()).unwrap();
+    store.register_template(&template).unwrap();
+    run_one(store.as_ref(), &template);
+    for _ in 0..10 {
+        assert_eq!(store.claim_available(25).unwrap(), vec![]);
+    }
+    exec(&schema, &fill_sql());
+    exec(&schema, &chains_sql(2 * FILL_BASE, chains));
+    Some((schema, store, template))
+}
+
+/// A worker's claim of available tasks (issue 17, item 3) keeps its plan when many tasks
+/// wait for their `run_at` (unfinished, unclaimed, their steps held by the backoff
+/// columns) beside a long history, with no statistics: it must not read a Tasker or
+/// tasker-core table by a sequential scan, whether it finds nothing to claim or one task.
+/// (It still looks at each waiting task through three indexes per claim, about 90,000
+/// index entries here: tasks are walked oldest first and a waiting one is known only by
+/// its steps. Not checked; README, "Concurrency limits" … "Schedules" says so.)
+#[test]
+fn claiming_keeps_its_plan_with_many_tasks_waiting_on_run_at() {
+    let Some((schema, store, template)) = claim_fixture("plans_claim", Chains::Waiting) else {
+        return;
+    };
+    let waiting = schema.texts("SELECT count(*)::text FROM tasker_tasks WHERE NOT complete");
+    assert_eq!(waiting, vec![FILL_TASKS.to_string()]);
+    // One task a client left for the workers: the claim finds it among those waiting.
+    let client = tasker_state::open_store_with(
+        &schema.url(),
+        tasker_state::Sharing {
+            role: tasker_state::Role::Client,
+            ..tasker_state::Sharing::default()
+        },
+    )
+    .unwrap();
+    client.register_template(&template).unwrap();
+    settle();
+    let before = rows_scanned_anywhere(&schema);
+    for _ in 0..RUNS {
+        assert_eq!(store.claim_available(25).unwrap(), vec![]);
+    }
+    let new = new_task(client.as_ref(), &template, Timestamp::now());
+    let id = new.task.task_id;
+    apply(client.as_ref(), vec![Change::CreateTask(Box::new(new))]).unwrap();
+    assert_eq!(store.claim_available(25).unwrap(), vec![id]);
+    client.close();
+    drop(client);
+    store.close();
+    drop(store);
+    settle();
+    let after = rows_scanned_anywhere(&schema);
+    let scanned = grown_by_a_fill(&before, &after, "rows read by sequential scans");
+    assert!(
+        scanned.is_empty(),
+        "with {FILL_TASKS} tasks waiting on run_at beside {FILL_TASKS} finished ones and stale statistics, {} claims scanned {}",
+        RUNS + 1,
+        scanned.join(", ")
+    );
+}
+
+/// A worker's claim keeps its plan with a backlog it may claim (issue 17): with
+/// `FILL_TASKS` unclaimed tasks ready to start beside a long history, no statistics, and a
+/// few of them given a priority, each claim takes the best `limit` by aged priority without
+/// reading a Tasker or tasker-core table by a sequential scan, nor the backlog's range of
+/// an index (a claim ordered by the aged key in one statement read and sorted every
+/// claimable task each time, through the index on `complete`: no sequential scan, but
+/// 30,000 index entries per claim). Each claim walks the unprioritized tasks oldest first
+/// past those already claimed, so 21 claims of 25 read about 6,000 entries in all.
+#[test]
+fn claiming_keeps_its_plan_with_a_claimable_backlog() {
+    let Some((schema, store, _)) = claim_fixture("plans_backlog", Chains::Claimable) else {
+        return;
+    };
+    let base = 2 * FILL_BASE;
+    // The newest 25 get 10 points: created together with the rest, they come first.
+    exec(
+        &schema,
+        &format!(
+            "INSERT INTO tasker_core_task_priorities (task_id, priority) \
+             SELECT {base} + g, 10 FROM generate_series({}, {FILL_TASKS}) g",
+            FILL_TASKS - 24
+        ),
+    );
+    settle();
+    let before = rows_scanned_anywhere(&schema);
+    let entries_before = index_entries_read(&schema);
+    let ids = |from: i64| {
+        (from..from + 25)
+            .map(|g| TaskId(base + g))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(store.claim_available(25).unwrap(), ids(FILL_TASKS - 24));
+    for run in 0..RUNS as i64 {
+        assert_eq!(store.claim_available(25).unwrap(), ids(1 + 25 * run));
+    }
+    store.close();
+    drop(store);
+    settle();
+    let after = rows_scanned_anywhere(&schema);
+    let mut scanned = grown_by_a_fill(&before, &after, "rows read by sequential scans");
+    scanned.extend(grown_beyond(
+        &entries_before,
+        &index_entries_read(&schema),
+        "entries",
+        entries_allowed,
+    ));
+    assert!(
+        scanned.is_empty(),
+        "with {FILL_TASKS} claimable tasks beside {FILL_TASKS} finished ones and stale statistics, {} claims scanned {}",
+        RUNS + 1,
+        scanned.join(", ")
+    );
 }

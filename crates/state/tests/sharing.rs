@@ -10,7 +10,7 @@ use conformance::*;
 use std::collections::HashSet;
 use std::time::Duration;
 use tasker_model::{State, TaskId, TaskTemplate, TaskerError, Timestamp};
-use tasker_state::{open_store_with, PostgresStore, Role, Sharing, Store};
+use tasker_state::{open_store_with, Change, PostgresStore, Role, Sharing, Store};
 
 fn at(micros: i64) -> Timestamp {
     Timestamp(1_700_000_000_000_001 + micros)
@@ -169,6 +169,66 @@ fn a_client_leaves_its_tasks_unclaimed_for_workers() {
     assert_eq!(worker.claim_available(2).unwrap(), ids[..2].to_vec());
     assert_eq!(worker.claim_available(10).unwrap(), ids[2..].to_vec());
     assert_eq!(worker.claim_available(10).unwrap(), vec![]);
+}
+
+/// Claims take a backlog by priority, aged one point per second since creation (issue
+/// 17): a high-priority task submitted after older low-priority ones is claimed first,
+/// but not before a low one older than its priority in seconds.
+#[test]
+fn claims_take_higher_priority_first_aged_by_creation() {
+    claim_order("claim_priority", |create, worker| {
+        let second = 1_000_000;
+        let ancient = create(0, 0);
+        let low: Vec<TaskId> = (1..=3).map(|i| create(100 * second + i, 0)).collect();
+        // 10 points: ahead of the low ones created up to 10 s before it, not of the ancient one.
+        let high = create(100 * second + 5 * second, 10);
+        assert_eq!(worker.claim_available(1).unwrap(), vec![ancient]);
+        assert_eq!(worker.claim_available(1).unwrap(), vec![high]);
+        assert_eq!(worker.claim_available(10).unwrap(), low);
+    });
+}
+
+/// The claim takes tasks with and without a priority row by one aged order (they are found
+/// apart, `claims/mod.rs`): a negative priority puts a task after plain ones created
+/// later, and one claim's limit is shared out between both kinds in that order.
+#[test]
+fn claims_merge_prioritized_and_plain_tasks_in_one_order() {
+    claim_order("claim_merge", |create, worker| {
+        let second = 1_000_000;
+        // Keys (seconds): late 0 + 10 = 10, plain 5, urgent 20 - 30 = -10, plain2 7.
+        let late = create(0, -10);
+        let plain = create(5 * second, 0);
+        let urgent = create(20 * second, 30);
+        let plain2 = create(7 * second, 0);
+        assert_eq!(worker.claim_available(2).unwrap(), {
+            let mut v = vec![urgent, plain];
+            v.sort();
+            v
+        });
+        assert_eq!(worker.claim_available(1).unwrap(), vec![plain2]);
+        assert_eq!(worker.claim_available(5).unwrap(), vec![late]);
+    });
+}
+
+/// Runs `scenario` with a function creating a task for the workers at a time (micros) with
+/// a priority, and a worker store claiming, on a fresh schema `name`.
+fn claim_order(name: &str, scenario: impl FnOnce(&dyn Fn(i64, i32) -> TaskId, &PostgresStore)) {
+    let Some(schema) = PgSchema::new(name) else {
+        return;
+    };
+    let client = open_store_with(&schema.url(), client()).unwrap();
+    let worker = PostgresStore::open(&schema.url()).unwrap();
+    let template = template();
+    client.register_template(&template).unwrap();
+    worker.register_template(&template).unwrap();
+    let create = |micros: i64, priority: i32| {
+        let mut new = new_task(client.as_ref(), &template, at(micros));
+        new.task.priority = priority;
+        let id = new.task.task_id;
+        apply(client.as_ref(), vec![Change::CreateTask(Box::new(new))]).unwrap();
+        id
+    };
+    scenario(&create, &worker);
 }
 
 #[test]

@@ -18,7 +18,8 @@ module TaskerCore
   #   Ractor cannot be interrupted): a watcher thread sees the engine's count of timed-out
   #   Ractor steps grow and starts a Ractor in its place, so the pool keeps its size; the
   #   abandoned Ractor, if its handler ever returns, finds its report ignored, finishes its
-  #   batch and ends.
+  #   batch and ends. Until then its step keeps its concurrency caps (README, "Concurrency
+  #   limits": its late report frees them, or a bounded time).
   # Handlers in Ractors cannot use `around_step` or a custom `handler_lookup` (procs from
   # the main Ractor are not shareable); classes are found with Object.const_get.
   class RactorPool

@@ -9,7 +9,9 @@
 use super::wait::{await_reply, Interrupt, WaitEnd};
 use super::Engine;
 use crate::inflight::{InflightStep, Reported};
-use crate::orchestrator::{PublishCustom, StepFinished, StepOutcome, StepsStarted};
+use crate::orchestrator::{
+    AttemptReturned, PublishCustom, StepFinished, StepOutcome, StepsStarted,
+};
 use crate::work::{ReadyStep, Routed, StepFailure};
 use crossbeam_channel::{bounded, select, Receiver};
 use serde_json::Value as Json;
@@ -129,12 +131,21 @@ impl Engine {
         if *stopping {
             return Err(stopped(step_id));
         }
-        let step = self
-            .inflight
-            .take(step_id)
-            .ok_or_else(|| not_out(step_id))?;
+        let Some(step) = self.inflight.take(step_id) else {
+            self.lingered(step_id, None);
+            return Err(not_out(step_id));
+        };
         self.send_report(step, outcome);
         Ok(())
+    }
+
+    /// A report the engine refused or ignored: when it came from an attempt the engine had
+    /// stopped waiting for while it counted against caps, its handler has now returned and
+    /// its caps are freed (`gate/linger.rs`).
+    fn lingered(&self, step_id: StepId, attempt: Option<u32>) {
+        if let Some(at) = self.inflight.returned(step_id, attempt) {
+            self.orchestrator.do_send(AttemptReturned(at));
+        }
     }
 
     /// Reports attempt `attempt` of a step. `Ok(false)`: the attempt had timed out (or a
@@ -158,9 +169,13 @@ impl Engine {
                 self.metrics
                     .late_reports_ignored
                     .fetch_add(1, Ordering::Relaxed);
+                self.lingered(step_id, Some(attempt));
                 Ok(false)
             }
-            Reported::Unknown => Err(not_out(step_id)),
+            Reported::Unknown => {
+                self.lingered(step_id, Some(attempt));
+                Err(not_out(step_id))
+            }
         }
     }
 

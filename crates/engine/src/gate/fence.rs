@@ -20,6 +20,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// After a read that failed, or that showed no lease left (this process was taken for dead
+/// and has not beaten since), the wait before the next read: without it the gate asked again
+/// at once, a statement after statement for as long as that lasted.
+pub const READ_AGAIN: Duration = Duration::from_millis(100);
+
 /// The part of the lease left that the gate relies on (clocks of the host and the database
 /// may run at slightly different rates; a statement takes time to reach the database).
 const TRUSTED: f64 = 0.8;
@@ -36,6 +41,18 @@ pub(super) struct Fence {
     due: bool,
     /// A read is on its way (no second one meanwhile).
     asked: bool,
+    /// No read before this moment (after one that failed or showed no lease, [`READ_AGAIN`]).
+    not_before: Option<Instant>,
+    /// The steps queued for workers were pulled back since the last read lapsed
+    /// ([`Gate::lapsed_unseen`]).
+    pulled_back: bool,
+}
+
+impl Fence {
+    /// Whether a read is wanted, not asked yet, and not held back by [`READ_AGAIN`].
+    fn read_wanted(&self) -> bool {
+        self.due && !self.asked && self.not_before.is_none_or(|t| Instant::now() >= t)
+    }
 }
 
 impl Gate {
@@ -61,12 +78,38 @@ impl Gate {
         !left.is_zero()
     }
 
+    /// The wait after a failed or lease-less read is over (the orchestrator's timer of
+    /// [`READ_AGAIN`]): the next trade may read again.
+    pub fn read_again(&mut self) {
+        if let Some(f) = &mut self.fence {
+            f.not_before = None;
+        }
+    }
+
+    /// Whether the last read has lapsed and this was not asked since it lapsed: true once
+    /// per lapse. A read that fails then (the database out of reach of this process only)
+    /// says nothing about the slots, so capped steps queued for workers and not yet taken
+    /// must be pulled back to wait (the orchestrator does), as after a read that shows
+    /// slots lost; otherwise they kept going to workers until the queue drained.
+    pub fn lapsed_unseen(&mut self) -> bool {
+        let Some(f) = &mut self.fence else {
+            return false;
+        };
+        let lapsed = f.until.is_some_and(|u| Instant::now() >= u);
+        if !lapsed || f.pulled_back {
+            return false;
+        }
+        f.pulled_back = true;
+        true
+    }
+
     /// Whether the next trade should read the slots held; marks the read as asked.
     pub(super) fn take_fence_read(&mut self) -> bool {
         match &mut self.fence {
-            Some(f) if f.due && !f.asked => {
+            Some(f) if f.read_wanted() => {
                 f.due = false;
                 f.asked = true;
+                f.not_before = None;
                 true
             }
             _ => false,
@@ -75,24 +118,31 @@ impl Gate {
 
     /// Whether a read of the slots is wanted and not yet asked.
     pub(super) fn fence_due(&self) -> bool {
-        self.fence.as_ref().is_some_and(|f| f.due && !f.asked)
+        self.fence.as_ref().is_some_and(Fence::read_wanted)
     }
 
     /// The broker read the slots the store says this process holds, `held`, in a statement
     /// sent at `sent`, with `left` of its lease to run; `None` when the read failed (asked
-    /// again with the next trade). Slots the gate had and the store does not are lost (taken
-    /// by another process after a stall): dropped, so fewer steps go out. Returns whether any
-    /// was lost.
+    /// again with the next trade after [`READ_AGAIN`], as is a read that shows no lease
+    /// left: the caller refills then). Slots the gate had and the store does not are lost
+    /// (taken by another process after a stall): dropped, so fewer steps go out. Returns
+    /// whether any was lost.
     pub fn verified(&mut self, read: Option<HeldRead>) -> bool {
         let Some(f) = &mut self.fence else {
             return false;
         };
         f.asked = false;
+        let again = Instant::now() + READ_AGAIN;
         let Some((held, sent, left)) = read else {
             f.due = true;
+            f.not_before = Some(again);
             return false;
         };
         f.due = false;
+        f.pulled_back = false;
+        if left.is_zero() {
+            f.not_before = Some(again);
+        }
         f.granted = left.mul_f64(TRUSTED);
         f.until = Some(sent + f.granted);
         let Some(slots) = &mut self.slots else {

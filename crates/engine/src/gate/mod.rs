@@ -42,12 +42,15 @@
 mod broker;
 mod fence;
 mod limits;
+mod linger;
 mod slots;
 #[cfg(test)]
 mod tests;
 
 pub use broker::{CapAnswer, CapBroker, CapTrade, HeldRead};
+pub use fence::READ_AGAIN;
 pub use limits::{Cap, Limits};
+pub use linger::linger_limit;
 
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
@@ -160,6 +163,10 @@ pub struct Gate {
     running: FxHashMap<Arc<str>, u32>,
     /// The caps each released step counts against, until it is reported.
     holding: FxHashMap<InflightStep, Vec<Cap>>,
+    /// The caps of attempts the engine stopped waiting for, until their handlers return
+    /// (`linger.rs`), each with the token of its lingering, oldest first (the same
+    /// attempt number can linger twice after a task retry or step reset).
+    lingering: FxHashMap<InflightStep, Vec<(Vec<Cap>, u64)>>,
     /// `Some` when caps are shared with other processes: the slots held per cap.
     slots: Option<HashMap<Arc<str>, Vec<i32>>>,
     /// Caps a step parked on for want of a slot, not asked for yet (with their limits).
@@ -195,6 +202,7 @@ impl Gate {
             parked_capped: HashMap::new(),
             running: FxHashMap::default(),
             holding: FxHashMap::default(),
+            lingering: FxHashMap::default(),
             slots: None,
             wants: HashMap::new(),
             asked: HashSet::new(),
@@ -358,6 +366,12 @@ impl Gate {
         let Some(caps) = self.holding.remove(&at) else {
             return;
         };
+        self.free_caps(caps);
+    }
+
+    /// Caps of a step that no longer count: as many steps parked on them move back to
+    /// their lanes.
+    fn free_caps(&mut self, caps: Vec<Cap>) {
         for (name, limit) in caps {
             let running = self.running.entry(name.clone()).or_default();
             *running = running.saturating_sub(1);
@@ -427,6 +441,7 @@ impl Gate {
         self.parked_capped.clear();
         self.running.clear();
         self.holding.clear();
+        self.lingering.clear();
         // Slots stay held in the store until it closes (their process row goes, and
         // with it its slots): nothing is handed back from a stopping engine.
         if let Some(slots) = &mut self.slots {

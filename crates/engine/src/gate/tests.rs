@@ -185,6 +185,86 @@ fn caps_shared_with_other_processes_never_pass_straight() {
 }
 
 #[test]
+fn a_step_given_up_keeps_its_caps_until_its_handler_returns() {
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    for i in 1..=3 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+    // The engine stops waiting for step 1 (timed out): its handler may still run.
+    assert!(g.holds_caps(&at(1)));
+    let token = g.linger(at(1)).expect("it held caps");
+    assert!(!g.holds_caps(&at(1)) && g.lingers(&at(1)));
+    g.finished(at(1));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new(), "still counted");
+    // Its handler returns: the cap is free.
+    assert!(g.returned(at(1), None));
+    assert_eq!(ids(&g.release([0, 0])), vec![2]);
+    // A limit's timer for an earlier lingering of the same attempt changes nothing.
+    assert!(!g.returned(at(1), Some(token)));
+    // Step 2 never returns: its linger limit frees the cap, once.
+    let token = g.linger(at(2)).expect("it held caps");
+    assert!(!g.returned(at(2), Some(token + 1)));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(g.returned(at(2), Some(token)));
+    assert!(!g.returned(at(2), None));
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    // Nothing lingers for a step without caps.
+    assert_eq!(g.linger(at(9)), None);
+}
+
+#[test]
+fn the_same_attempt_lingering_twice_frees_both_caps() {
+    // After a task retry or step reset the attempt numbers start again, so the same
+    // (task, index, attempt) can be given up twice while the first handler still runs.
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 2}})), 100);
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        g.hold(step(&t, 1, json!({})), 0, false, 0);
+        assert_eq!(ids(&g.release([0, 0])), vec![1]);
+        tokens.push(g.linger(at(1)).expect("it held caps"));
+        g.finished(at(1));
+    }
+    for i in 3..=4 {
+        g.hold(step(&t, i, json!({})), 0, false, 0);
+    }
+    assert_eq!(
+        ids(&g.release([0, 0])),
+        Vec::<i64>::new(),
+        "both still counted"
+    );
+    // The first handler returns: one slot is free.
+    assert!(g.returned(at(1), None));
+    assert!(!g.returned(at(1), Some(tokens[0])), "already freed");
+    assert_eq!(ids(&g.release([0, 0])), vec![3]);
+    // The second one's limit passes: the other slot is free too.
+    assert!(g.returned(at(1), Some(tokens[1])));
+    assert!(!g.returned(at(1), None));
+    assert_eq!(ids(&g.release([0, 0])), vec![4]);
+}
+
+#[test]
+fn a_shared_slot_stays_with_a_step_given_up_until_its_handler_returns() {
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    g.share_caps();
+    g.hold(step(&t, 1, json!({})), 0, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    let cap: Arc<str> = "handler:PaymentHandler".into();
+    assert_eq!(g.trade().want, vec![(cap.clone(), 1, 1)]);
+    g.granted(std::slice::from_ref(&cap), vec![(cap.clone(), 1)]);
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+    assert!(g.trade().is_empty());
+    g.linger(at(1)).expect("it held caps");
+    // Not handed back to the store (another process would take it) while the handler runs.
+    assert!(g.trade().release.is_empty());
+    assert!(g.returned(at(1), None));
+    assert_eq!(g.trade().release, vec![(cap.clone(), 1)]);
+}
+
+#[test]
 fn a_free_cap_is_not_left_idle_by_a_stale_or_paused_step_unparked_first() {
     let t = template("ns", "t", "PaymentHandler");
     let other_ns = template("other", "t", "PaymentHandler");
@@ -498,4 +578,63 @@ fn a_cap_passed_by_waiting_steps_keeps_one_slot_per_step_and_hands_back_the_rest
     g.finished(at(1));
     assert_eq!(ids(&g.release([0, 0])), vec![2]);
     assert_eq!(g.trade().release, vec![(h.clone(), 2)]);
+}
+
+/// A read showing no lease left (this process was taken for dead) or a failed one is not
+/// followed at once by another: the next waits for the orchestrator's timer
+/// ([`READ_AGAIN`], `Gate::read_again`), not a statement after statement.
+#[test]
+fn a_lease_less_or_failed_read_is_not_asked_again_at_once() {
+    use std::time::{Duration, Instant};
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    g.share_caps();
+    g.fence_slots();
+    g.hold(step(&t, 1, json!({})), 0, false, 0);
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(g.trade().verify);
+    assert!(!g.verified(Some((vec![], Instant::now(), Duration::ZERO))));
+    let cap: Arc<str> = "handler:PaymentHandler".into();
+    let trade = g.trade();
+    assert_eq!(
+        (trade.verify, trade.want),
+        (false, vec![(cap.clone(), 1, 1)])
+    );
+    g.granted(std::slice::from_ref(&cap), vec![(cap.clone(), 0)]);
+    // The slot is not used (no lease), and no second read goes before the timer.
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(!g.trade().verify, "no second read before the timer");
+    g.read_again();
+    assert!(g.trade().verify);
+    assert!(!g.verified(None));
+    assert_eq!(ids(&g.release([0, 0])), Vec::<i64>::new());
+    assert!(!g.trade().verify, "no read right after a failed one");
+    g.read_again();
+    assert!(g.trade().verify);
+    assert!(!g.verified(Some((vec![(cap.clone(), 0)], Instant::now(), seconds(60)))));
+    assert_eq!(ids(&g.release([0, 0])), vec![1]);
+}
+
+/// A read that fails once the last one has lapsed (the database out of reach of this
+/// process only) tells the orchestrator, once per lapse, to pull queued capped steps back.
+#[test]
+fn a_lapsed_read_is_reported_once_until_a_read_succeeds() {
+    use std::time::{Duration, Instant};
+    let mut g = Gate::new(limits(json!({"handlers": {"PaymentHandler": 1}})), 100);
+    g.share_caps();
+    g.fence_slots();
+    assert!(
+        !g.lapsed_unseen(),
+        "never read: nothing was let out on a read"
+    );
+    g.verified(Some((vec![], Instant::now(), seconds(3600))));
+    assert!(!g.lapsed_unseen(), "still trusted");
+    // A read sent an hour ago (or whose lease had run out) has lapsed.
+    g.verified(Some((vec![], Instant::now(), Duration::ZERO)));
+    assert!(g.lapsed_unseen());
+    assert!(!g.lapsed_unseen(), "once per lapse");
+    g.verified(None);
+    assert!(!g.lapsed_unseen());
+    g.verified(Some((vec![], Instant::now(), Duration::ZERO)));
+    assert!(g.lapsed_unseen(), "a new lapse after a successful read");
 }

@@ -6,6 +6,7 @@
 //! It must not decide anything about a task: the rules in `live_task` did.
 
 use super::{Delivery, Orchestrator};
+use crate::gate::linger_limit;
 use crate::inflight::InflightStep;
 use crate::live_task::{Effects, LiveTask};
 use crate::outcomes::TaskOutcome;
@@ -32,8 +33,17 @@ impl Orchestrator {
         ctx: &mut Context<Self>,
     ) {
         for step_id in fx.released.drain(..) {
-            if let Some(at) = self.links.inflight.take(step_id) {
-                self.gate.forget(at);
+            // A handler may still run it (a cancelled task's runs to its end): its caps stay
+            // counted until it returns (`gate/linger.rs`).
+            let capped = (self.links.inflight.get(step_id)).filter(|at| self.gate.holds_caps(at));
+            match self.links.inflight.release(step_id, capped) {
+                Some(at) if capped.is_some() => {
+                    let timeout = (self.tasks.get(&task_id))
+                        .and_then(|t| t.step_timeout(at.index, self.links.step_timeout));
+                    self.linger_caps(step_id, at, linger_limit(timeout), ctx);
+                }
+                Some(at) => self.gate.forget(at),
+                None => {}
             }
         }
         if let Some(task) = self.tasks.get_mut(&task_id) {

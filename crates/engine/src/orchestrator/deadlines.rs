@@ -23,6 +23,7 @@
 //! [`LiveTask::is_running_attempt`]: crate::live_task::LiveTask::is_running_attempt
 
 use super::{Orchestrator, StepsStarted};
+use crate::gate::linger_limit;
 use crate::inflight::InflightStep;
 use crate::live_task::{Effects, LiveTask};
 use actix::prelude::*;
@@ -202,12 +203,21 @@ impl Orchestrator {
             return;
         }
         let step_id = task.steps[step.index as usize].id;
-        if self.links.inflight.expire(step_id, step.attempt).is_none() {
+        // Its handler may still run (a thread is interrupted, but may be slow to unwind; a
+        // Ractor is abandoned, not stopped): the caps it counts against stay counted until
+        // it returns or its linger limit passes (`gate/linger.rs`).
+        let capped = self.gate.holds_caps(&step).then_some(step);
+        if self
+            .links
+            .inflight
+            .expire(step_id, step.attempt, capped)
+            .is_none()
+        {
             return; // its report is on its way
         }
-        // The attempt is over for the engine: its caps are free for the retry (the pool's
-        // watchdog interrupts the thread that ran it).
-        self.gate.finished(step);
+        if capped.is_some() {
+            self.linger_caps(step_id, step, linger_limit(Some(timeout)), ctx);
+        }
         let mut fx = self.effects();
         let now = Timestamp::now();
         let task = self.tasks.get_mut(&step.task_id).expect("checked above");

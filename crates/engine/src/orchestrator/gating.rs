@@ -6,13 +6,13 @@
 
 use super::apply::send_step;
 use super::Orchestrator;
-use crate::gate::{CapAnswer, CapBroker, PauseKey};
+use crate::gate::{CapAnswer, CapBroker, PauseKey, READ_AGAIN};
 use crate::inflight::InflightStep;
 use crate::work::ReadyStep;
 use actix::prelude::*;
 use crossbeam_channel::Sender;
 use std::time::Duration;
-use tasker_model::{State, TaskId};
+use tasker_model::{State, StepId, TaskId};
 
 /// A cap that got no slot is asked for again after this long (another process may have
 /// handed one back meanwhile): the most a free slot stays unused here, and the cost of a
@@ -42,18 +42,41 @@ impl Handler<CapsTraded> for Orchestrator {
                 }
             }
             CapAnswer::Held(read) => {
-                let failed = read.is_none();
-                if self.gate.verified(read) {
-                    // Slots were lost while this process stalled: capped steps queued on
-                    // them and not yet taken by a worker go back to wait for slots.
+                // A failed read, or one showing no lease left, is read again only after
+                // `READ_AGAIN` (`gate/fence.rs`): this refill comes then.
+                let failed = read.as_ref().is_none_or(|(_, _, left)| left.is_zero());
+                let unread = read.is_none();
+                if self.gate.verified(read) || (unread && self.gate.lapsed_unseen()) {
+                    // Slots were lost while this process stalled, or may be (the last read
+                    // lapsed and this one failed): capped steps queued on them and not yet
+                    // taken by a worker go back to wait for slots.
                     self.regate_queued();
                 }
                 if failed {
-                    ctx.run_later(ASK_AGAIN, |act, _| act.refill());
+                    ctx.run_later(READ_AGAIN, |act, _| {
+                        act.gate.read_again();
+                        act.refill();
+                    });
                 }
             }
         }
         self.refill();
+    }
+}
+
+/// The handler of an attempt the engine had stopped waiting for returned (its report came,
+/// refused or ignored): the caps it still counted are free (`gate/linger.rs`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttemptReturned(pub InflightStep);
+
+impl Handler<AttemptReturned> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttemptReturned, _ctx: &mut Self::Context) {
+        if self.gate.returned(msg.0, None) {
+            self.refill();
+        }
     }
 }
 
@@ -241,14 +264,50 @@ impl Orchestrator {
         }
     }
 
+    /// The engine stops waiting for attempt `at` of step `step_id`, which counted against
+    /// caps, while its handler may still run: its caps stay counted until the handler's
+    /// report ([`AttemptReturned`]) or, if none comes, until `limit` has passed (then the
+    /// slot is freed all the same, so a handler that never returns cannot hold a cap for
+    /// good; the log says so).
+    pub(super) fn linger_caps(
+        &mut self,
+        step_id: StepId,
+        at: InflightStep,
+        limit: Duration,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(token) = self.gate.linger(at) else {
+            return;
+        };
+        ctx.run_later(limit, move |act, _| {
+            if act.gate.returned(at, Some(token)) {
+                act.links.inflight.unlinger(step_id, at);
+                eprintln!(
+                    "tasker-core: concurrency caps: the handler of step {step_id} (attempt {}) did not return within {} s of the engine giving it up; its caps are freed",
+                    at.attempt,
+                    limit.as_secs_f64()
+                );
+                act.refill();
+            }
+        });
+    }
+
     /// A step taken back from a pool's queue waits in the gate again, by its task's
-    /// priority; its caps are counted again when it is let out anew.
+    /// priority; its caps are counted again when it is let out anew. A step the engine
+    /// had stopped waiting for (a manual operation moved it) is dropped instead: no worker
+    /// took it, so no handler of it runs, and its caps are free.
     fn regate(&mut self, step: ReadyStep, now: i64) {
-        self.gate.finished(InflightStep {
+        let at = InflightStep {
             task_id: step.task_id,
             index: step.index,
             attempt: step.attempt,
-        });
+        };
+        if !self.gate.holds_caps(&at) && self.gate.returned(at, None) {
+            // (Every caller refills afterwards.)
+            self.links.inflight.unlinger(step.step_id, at);
+            return;
+        }
+        self.gate.finished(at);
         let priority = self.tasks.get(&step.task_id).map_or(0, |t| t.priority);
         self.gate.hold(step, priority, false, now);
     }

@@ -17,7 +17,7 @@ mod deadlines;
 mod gating;
 mod stored;
 
-pub use gating::{ReleaseTask, SetPaused, SizePool};
+pub use gating::{AttemptReturned, ReleaseTask, SetPaused, SizePool};
 
 use crate::gate::{Gate, Limits, DEPTH};
 use crate::inflight::{Inflight, InflightStep};

@@ -93,6 +93,27 @@ macro_rules! claim_upsert {
     };
 }
 
+/// What makes task `t` claimable (after its FROM, before any more conditions): unfinished,
+/// pending or in progress, no step that never ran held back by its `run_at` (`$2` is now),
+/// and no claim of a live owner (`$3` lease seconds, `$4` ids known dead here).
+macro_rules! claimable {
+    () => {
+        concat!(
+            "LEFT JOIN tasker_task_transitions tr \
+               ON tr.task_id = t.task_id AND tr.most_recent \
+             WHERE t.complete = false \
+               AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
+               AND NOT EXISTS (SELECT 1 FROM tasker_workflow_steps ws \
+                 WHERE ws.task_id = t.task_id AND COALESCE(ws.attempts, 0) = 0 AND NOT ws.processed \
+                   AND ws.last_attempted_at \
+                       + make_interval(secs => ws.backoff_request_seconds) > $2) \
+               AND NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c WHERE c.task_id = t.task_id AND ",
+            owner_alive!("$3", "$4"),
+            ")"
+        )
+    };
+}
+
 mod caps;
 
 impl Owner {
@@ -129,10 +150,24 @@ impl Owner {
     }
 
     /// Claims up to `limit` unfinished tasks no live process holds (unclaimed ones, and
-    /// those of dead processes), oldest first; tasks other engines are claiming at the same
+    /// those of dead processes), by priority aged as the dispatch gate ages it (a point per
+    /// second since the task was created: the earliest `created_at − priority seconds`
+    /// first), then oldest first; so a high-priority task is not claimed after every older
+    /// low-priority one of a backlog (issue 17). Tasks other engines are claiming at the same
     /// moment are skipped, not waited for. A task submitted with a `run_at` still ahead (a
     /// step that never ran, held by its backoff columns: the engine's `schedule.rs`) is left
     /// for a round after that time, so it takes no engine's room while it waits.
+    ///
+    /// Why two branches: the aged key is an expression no index holds, and sorting by it
+    /// sorted every claimable task on each claim (reviewed: about 190 ms a claim with
+    /// 100,000 unclaimed tasks). Tasks
+    /// without a priority row (priority 0) have `created_at` as their key, so Tasker's
+    /// index on (complete, created_at, task_id) walks them in order and stops after
+    /// `limit`; tasks with a priority row are found from that table (it holds only non-zero
+    /// priorities), read whole first (`MATERIALIZED`: else the planner may walk every
+    /// unfinished task and look each up there), and sorted. Each branch locks its own
+    /// `limit` best; the best `limit` of both are claimed, and the other locked rows are
+    /// let go at commit.
     pub(crate) async fn claim_available(
         &self,
         pool: &PgPool,
@@ -144,31 +179,37 @@ impl Owner {
         let dead = self.dead_here(pool).await?;
         let got: Vec<(i64, i64)> = in_session(pool, "claiming available tasks", async |conn| {
             sqlx::query_as(concat!(
-                "WITH candidates AS ( \
-                    SELECT t.task_id FROM tasker_tasks t \
-                    LEFT JOIN tasker_task_transitions tr \
-                      ON tr.task_id = t.task_id AND tr.most_recent \
-                    WHERE t.complete = false \
-                      AND COALESCE(tr.to_state, 'pending') IN ('pending', 'in_progress') \
-                      AND NOT EXISTS (SELECT 1 FROM tasker_workflow_steps ws \
-                        WHERE ws.task_id = t.task_id AND COALESCE(ws.attempts, 0) = 0 AND NOT ws.processed \
-                          AND ws.last_attempted_at \
-                              + make_interval(secs => ws.backoff_request_seconds) > $2) \
-                      AND NOT EXISTS (SELECT 1 FROM tasker_core_task_claims c WHERE c.task_id = t.task_id AND ",
-                owner_alive!("$3", "$4"),
-                ") ORDER BY t.task_id LIMIT $5 FOR UPDATE OF t SKIP LOCKED) \
+                "WITH pr AS MATERIALIZED (SELECT task_id, priority FROM tasker_core_task_priorities), \
+                 plain AS ( \
+                    SELECT t.task_id, t.created_at AS key FROM tasker_tasks t ",
+                claimable!(),
+                " AND NOT EXISTS (SELECT 1 FROM tasker_core_task_priorities own \
+                      WHERE own.task_id = t.task_id) \
+                 ORDER BY t.created_at, t.task_id LIMIT $5 FOR UPDATE OF t SKIP LOCKED), \
+                 prioritized AS ( \
+                    SELECT t.task_id, t.created_at - make_interval(secs => pr.priority) AS key \
+                    FROM pr JOIN tasker_tasks t ON t.task_id = pr.task_id ",
+                claimable!(),
+                " ORDER BY 2, t.task_id LIMIT $5 FOR UPDATE OF t SKIP LOCKED), \
+                 candidates AS ( \
+                    SELECT task_id FROM (SELECT * FROM plain UNION ALL SELECT * FROM prioritized) b \
+                    ORDER BY key, task_id LIMIT $5) \
                  INSERT INTO tasker_core_task_claims AS c (task_id, owner, claimed_at) \
                  SELECT task_id, $1, $2 FROM candidates ",
                 claim_upsert!("$3", "$4")
             ))
-                .persistent(prepared())
+            // Planned at each claim, for its limit and the tables' size then: a generic
+            // plan made while the tables were small reads every unfinished task through
+            // the partial index on them and sorts, instead of walking the creation index
+            // and stopping after `limit` (plans_at_scale, claimable backlog).
+            .persistent(false)
             .bind(self.id)
             .bind(to_naive(Timestamp::now()))
             .bind(self.sharing.lease_timeout.as_secs_f64())
             .bind(dead)
             .bind(limit.min(i64::MAX as usize) as i64)
-    .fetch_all(conn)
-                .await
+            .fetch_all(conn)
+            .await
         })
         .await?;
         let mut got: Vec<TaskId> = self.record(got).into_iter().collect();

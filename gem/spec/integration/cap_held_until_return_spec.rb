@@ -48,7 +48,7 @@ module CapHeldSpec
     end
   end
 
-  TEMPLATE = <<~YAML
+  CAP_HELD_TEMPLATE = <<~YAML
     name: cap_held
     namespace_name: cap_held
     step_templates:
@@ -63,7 +63,7 @@ RSpec.describe "A concurrency cap held until the handler returns" do
   it "starts no step of a cap of 1 while a timed-out handler of it is still unwinding" do
     engine = start_engine(templates: nil, workers: 2, backoff_scale: 0.001,
                           concurrency: { handlers: { "CapHeldSpec::Capped" => 1 } })
-    engine.register_template(CapHeldSpec::TEMPLATE)
+    engine.register_template(CapHeldSpec::CAP_HELD_TEMPLATE)
     slow = engine.submit_task("cap_held", { "label" => "slow" })
     expect(CapHeldSpec.wait_for(30) { CapHeldSpec.events.include?("slow:start") }).to be(true)
     # Waits on the cap (a second worker is idle): it may start only once "slow" returned.

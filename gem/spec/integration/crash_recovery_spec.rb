@@ -6,7 +6,7 @@ require "rbconfig"
 # SQLite file of its own, or a PostgreSQL schema of its own) and is killed with SIGKILL at
 # random moments ten times, restarting each time.
 RSpec.describe "Crash recovery", :slow do
-  CHILD = File.expand_path("../bin/crash_child.rb", __dir__)
+  CRASH_CHILD = File.expand_path("../bin/crash_child.rb", __dir__)
   TASKS = 200
 
   # Runs the child; with `kill_after`, SIGKILLs it that many seconds after it has started
@@ -17,7 +17,7 @@ RSpec.describe "Crash recovery", :slow do
   def run_child(url, dir, kill_after: nil)
     log = File.join(dir, "executions.log")
     reader, writer = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, CHILD, url, dir, TASKS.to_s, out: writer, err: File::NULL)
+    pid = Process.spawn(RbConfig.ruby, CRASH_CHILD, url, dir, TASKS.to_s, out: writer, err: File::NULL)
     writer.close
     if kill_after
       ready = reader.wait_readable(60) && reader.gets

@@ -6,12 +6,12 @@
 RSpec.describe "Forking a process with a running engine" do
   after { TaskerCore.stop }
 
-  TEMPLATE = "name: forked\nstep_templates:\n  - { name: only, handler_class: Fixtures::RecordingHandler }\n"
+  FORK_TEMPLATE = "name: forked\nstep_templates:\n  - { name: only, handler_class: Fixtures::RecordingHandler }\n"
 
   it "refuses the parent's engine in the child, starts a fresh one with after_fork, and leaves the parent working" do
     TaskerCore.start(workers: 1, database_url: "memory:", recover: false, instrument: false)
     parent = TaskerCore.engine
-    parent.register_template(TEMPLATE, source: "forked.yaml")
+    parent.register_template(FORK_TEMPLATE, source: "forked.yaml")
     reader, writer = IO.pipe
     pid = fork do
       reader.close
@@ -22,7 +22,7 @@ RSpec.describe "Forking a process with a running engine" do
         seen[:error] = e.message
       end
       child = TaskerCore.after_fork
-      child.register_template(TEMPLATE, source: "forked.yaml")
+      child.register_template(FORK_TEMPLATE, source: "forked.yaml")
       seen[:child] = child.wait_for_task(child.submit_task("forked", {}), timeout: 10).status
       seen[:child_forked] = child.forked?
       TaskerCore.stop

@@ -9,8 +9,8 @@ require "fileutils"
 # starts before every low one it was not already queued behind. No timing is asserted: the
 # order in which steps started is read from the children's log.
 RSpec.describe "Priority after kill -9" do
-  CHILD = File.expand_path("../bin/priority_child.rb", __dir__)
-  TEMPLATE = <<~YAML
+  PRIORITY_KILL_CHILD = File.expand_path("../bin/priority_child.rb", __dir__)
+  PRIORITY_KILL_TEMPLATE = <<~YAML
     name: prio_kill
     namespace_name: prio_kill
     step_templates:
@@ -20,7 +20,7 @@ RSpec.describe "Priority after kill -9" do
   let(:dir) { Dir.mktmpdir("tasker-prio-kill") }
   let(:url) { SpecStore.isolated_url("prio_kill", dir) }
   let(:log) { File.join(dir, "started.log") }
-  let(:template) { File.join(dir, "prio_kill.yaml").tap { |path| File.write(path, TEMPLATE) } }
+  let(:template) { File.join(dir, "prio_kill.yaml").tap { |path| File.write(path, PRIORITY_KILL_TEMPLATE) } }
 
   before { skip "memory: keeps nothing across a restart" if SpecStore::KIND == "memory" }
   after { FileUtils.rm_rf(dir) }
@@ -28,7 +28,7 @@ RSpec.describe "Priority after kill -9" do
   # Starts the child in `mode`; returns its pid and the line it said once ready.
   def spawn_child(mode)
     reader, writer = IO.pipe
-    pid = Process.spawn(RbConfig.ruby, CHILD, url, template, log, mode, out: writer)
+    pid = Process.spawn(RbConfig.ruby, PRIORITY_KILL_CHILD, url, template, log, mode, out: writer)
     writer.close
     line = reader.wait_readable(120) && reader.gets
     raise "the #{mode} child did not start" unless line&.start_with?("ready")

@@ -17,7 +17,7 @@ module PriorityRecoverySpec
     end
   end
 
-  TEMPLATE = <<~YAML
+  PRIORITY_RECOVERY_TEMPLATE = <<~YAML
     name: prio_recovered
     namespace_name: prio_recovered
     step_templates:
@@ -46,7 +46,7 @@ RSpec.describe "Priority across a restart" do
 
   it "starts a high-priority task submitted behind 1,000 low-priority ones first after a restart" do
     first = start_engine(templates: nil, workers: 0, database_url: url)
-    first.register_template(PriorityRecoverySpec::TEMPLATE)
+    first.register_template(PriorityRecoverySpec::PRIORITY_RECOVERY_TEMPLATE)
     low = Array.new(1000) { |i| first.submit_task("prio_recovered", { "label" => "low#{i}" }, namespace: "prio_recovered") }
     # Durable: committed once this returns, and so is every submission before it.
     high = first.submit_task("prio_recovered", { "label" => "high" }, namespace: "prio_recovered",
@@ -57,7 +57,7 @@ RSpec.describe "Priority across a restart" do
     # Recovery puts every stored task's steps in the dispatch gate before a worker exists;
     # the pool's start keeps only its own depth queued, by priority.
     second = start_engine(templates: nil, workers: 0, database_url: url)
-    second.register_template(PriorityRecoverySpec::TEMPLATE)
+    second.register_template(PriorityRecoverySpec::PRIORITY_RECOVERY_TEMPLATE)
     second.recover
     pool = second.start_pool(workers: 1, batch_size: 16)
     order = started(1001)

@@ -55,9 +55,12 @@ module TaskerCore
     private
 
     def entry_for(name, namespace, version)
-      key = [name, namespace, version]
       # Read without the mutex (a Hash read is safe under the GVL); only learning writes.
-      found = @by_template.fetch(key, :unknown)
+      # Nested by name, then namespace and version, not keyed by an Array of the three:
+      # hashing and comparing an Array key cost more than the rest of a submit_task's Ruby
+      # side (benches/submit_instructions.rb).
+      by_version = @by_template[name]&.[](namespace)
+      found = by_version ? by_version.fetch(version, :unknown) : :unknown
       return found unless found == :unknown
 
       info = begin
@@ -65,8 +68,8 @@ module TaskerCore
       rescue TaskerCore::Error
         return nil # no such template: the submission itself will say so; nothing is cached
       end
-      entry = learn(info)
-      @mutex.synchronize { @by_template[key] = entry }
+      entry = learn(info) || false # false: learnt, no hooks (nil would read as not learnt)
+      @mutex.synchronize { ((@by_template[name] ||= {})[namespace] ||= {})[version] = entry }
       subscribe_for_annotations if entry && entry[:annotate]
       entry
     end
@@ -111,7 +114,8 @@ module TaskerCore
     def annotate(event)
       ctx = event.context
       entry = @mutex.synchronize do
-        @by_template.values.find { |e| e && e[:annotate] && e[:key] == "#{ctx['namespace']}/#{ctx['task_name']}" }
+        @by_template.each_value.flat_map { |by_namespace| by_namespace.values.flat_map(&:values) }
+                    .find { |e| e && e[:annotate] && e[:key] == "#{ctx['namespace']}/#{ctx['task_name']}" }
       end
       return unless entry
 

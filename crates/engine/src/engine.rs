@@ -90,6 +90,8 @@ pub struct Engine {
     started_at: Instant,
     /// Handler class → where its steps run, as its Ruby class declares.
     handler_executions: RwLock<HashMap<String, Execution>>,
+    /// The template last parsed from YAML text, kept until it is registered (`templates.rs`).
+    parsed_yaml: Mutex<Option<templates::ParsedYaml>>,
     /// The last error the store reported (the state actor sets it).
     last_store_error: Arc<LastStoreError>,
     config: EngineConfig,

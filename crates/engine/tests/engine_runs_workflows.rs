@@ -352,3 +352,45 @@ fn a_finished_task_is_read_back_from_memory_as_the_store_has_it() {
     assert_eq!(engine.task_state(kept_id).unwrap(), Some(State::Cancelled));
     engine.stop(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn registration_parses_what_it_is_given_not_what_was_checked_before() {
+    // The checks before a registration keep the template they parsed for it; a registration
+    // of other text (or the same text under another source) must not take that one.
+    let e = engine();
+    let checked = DIAMOND.replace("name: diamond", "name: checked");
+    let registered = DIAMOND.replace("name: diamond", "name: registered");
+    assert_eq!(
+        e.undeclared_handlers_in(std::path::Path::new("c.yaml"), Some(&checked))
+            .unwrap(),
+        ["H"]
+    );
+    assert!(e
+        .ractor_steps_in_yaml(&checked, "c.yaml")
+        .unwrap()
+        .is_empty());
+    let keys = e.register_template_yaml(&registered, "c.yaml").unwrap();
+    assert_eq!(keys, ["test/registered@0.1.0"]);
+    assert!(e.template("checked", Some("test"), None).is_err());
+
+    // The same text and source, checked then registered: the checked template is registered.
+    assert!(e
+        .ractor_steps_in_yaml(&checked, "c.yaml")
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        e.register_template_yaml(&checked, "c.yaml").unwrap(),
+        ["test/checked@0.1.0"]
+    );
+    // A source that differs is parsed anew, so errors name the source given.
+    let bad = checked.replace("depends_on_step: a", "depends_on_step: zz");
+    assert!(e
+        .ractor_steps_in_yaml(&checked, "c.yaml")
+        .unwrap()
+        .is_empty());
+    let err = e
+        .register_template_yaml(&bad, "bad.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.yaml"), "{err}");
+}

@@ -26,7 +26,34 @@ impl Engine {
 
     /// Registers one template given as YAML text; `source` names it in errors.
     pub fn register_template_yaml(&self, yaml: &str, source: &str) -> TaskerResult<Vec<String>> {
-        self.register(vec![TaskTemplate::from_yaml(yaml, source)?])
+        let parsed = self.parsed_yaml.lock().take();
+        let template = match parsed {
+            Some(p) if p.source == source && p.yaml == yaml => p.template,
+            _ => TaskTemplate::from_yaml(yaml, source)?,
+        };
+        self.register(vec![template])
+    }
+
+    /// `yaml` parsed, or the template parsed from the same text and source just before.
+    ///
+    /// Registering a template from Ruby hands its text over three times (its undeclared
+    /// handler classes, its Ractor steps, then the registration itself), and parsing is
+    /// nearly all of a large template's registration: ~440 million instructions a parse for
+    /// a 10,000-step one (callgrind), where compiling and storing it cost a tenth of that. So
+    /// the first two keep what they parsed and the registration takes it (freeing it).
+    fn parse_yaml(&self, yaml: &str, source: &str) -> TaskerResult<TaskTemplate> {
+        if let Some(p) = self.parsed_yaml.lock().as_ref() {
+            if p.source == source && p.yaml == yaml {
+                return Ok(p.template.clone());
+            }
+        }
+        let template = TaskTemplate::from_yaml(yaml, source)?;
+        *self.parsed_yaml.lock() = Some(ParsedYaml {
+            source: source.to_string(),
+            yaml: yaml.to_string(),
+            template: template.clone(),
+        });
+        Ok(template)
     }
 
     /// The steps that would run in Ractors if the templates at `path` were registered, as
@@ -43,7 +70,7 @@ impl Engine {
         source: &str,
     ) -> TaskerResult<Vec<(String, String)>> {
         Ok(ractor_steps(
-            &self.compile(vec![TaskTemplate::from_yaml(yaml, source)?])?,
+            &self.compile(vec![self.parse_yaml(yaml, source)?])?,
         ))
     }
 
@@ -89,7 +116,7 @@ impl Engine {
         yaml: Option<&str>,
     ) -> TaskerResult<Vec<String>> {
         let templates = match yaml {
-            Some(text) => vec![TaskTemplate::from_yaml(text, &path.display().to_string())?],
+            Some(text) => vec![self.parse_yaml(text, &path.display().to_string())?],
             None => load_templates(path)?,
         };
         let mut out: Vec<String> = Vec::new();
@@ -155,6 +182,13 @@ impl Engine {
             .map(ToString::to_string)
             .collect()
     }
+}
+
+/// A template parsed from YAML text, with the text and source it was parsed from.
+pub(crate) struct ParsedYaml {
+    source: String,
+    yaml: String,
+    template: TaskTemplate,
 }
 
 /// (handler class, "source (task key), step 'name'") of every `execution: ractor` step.

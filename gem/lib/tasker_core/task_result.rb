@@ -10,6 +10,11 @@ module TaskerCore
     attr_reader :status
     # @return [String] the task's state when the result was taken
     attr_reader :state
+    # @!method current_state
+    #   The same as {#state}, under the name {Task#current_state} and {Step#current_state}
+    #   (Tasker's) use, so code reading either kind of object can ask the same way.
+    #   @return [String]
+    alias current_state state
     # @return [Array<StepResult>] in template order
     attr_reader :steps
 

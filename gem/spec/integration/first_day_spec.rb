@@ -124,7 +124,10 @@ RSpec.describe "First-day defects" do
     # the one line that mattered.
     it "names the object in one line" do
       id = engine.submit_task("first_day", { "i" => 1 })
-      expect(engine.wait_for_task(id).state).to eq("complete")
+      result = engine.wait_for_task(id)
+      expect(result.state).to eq("complete")
+      # A TaskResult answers to Task's and Step's name for it too.
+      expect(result.current_state).to eq("complete")
       task = engine.task(id)
       step = task.steps.first
       expect(task.inspect).to match(%r{\A#<TaskerCore::Task #{id} default/first_day@0\.1\.0 complete, 2 steps>\z})

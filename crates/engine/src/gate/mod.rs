@@ -49,8 +49,8 @@ mod tests;
 
 pub use broker::{CapAnswer, CapBroker, CapTrade, HeldRead};
 pub use fence::READ_AGAIN;
-pub use limits::{Cap, Limits};
 use limits::KEY_CAP_PREFIX;
+pub use limits::{Cap, Limits};
 pub use linger::linger_limit;
 
 use crate::inflight::InflightStep;

@@ -17,6 +17,21 @@ module TaskerCore
   #   the engine has already failed that attempt with a TimeoutError, the late report is
   #   ignored (the engine no longer waits for it, and a retry may be running).
   class StepRunner
+    # A coordinator's on_step_execute in a {HandlerResolver}'s shape: it gets the step as a
+    # {ViableStep}.
+    class ExecutorRunner
+      # @param executor [#call]
+      def initialize(executor)
+        @executor = executor
+      end
+
+      # @return [self]
+      def runner_for(_context) = self
+
+      # @param context [TaskerCore::StepContext]
+      def call(context) = @executor.call(ViableStep.new(context))
+    end
+
     # Exceptions a handler may raise that are not StandardErrors but are still the step's
     # failure (a missing require, an unimplemented method, memory or stack exhausted).
     # Interrupts, signals and exit are not: they stop the thread, and its pool hands the
@@ -33,9 +48,10 @@ module TaskerCore
     # @param around [#call, nil] wraps each run (e.g. Rails' executor); receives a block
     def initialize(native, resolver, executor: nil, around: nil)
       @native = native
-      @resolver = resolver
-      @executor = executor
       @around = around
+      # What builds and calls each step's handler: `runner_for(context).call(context)`, the
+      # shape the pool's watchdog slot runs a timed step's handler in (StepWatchdog::Slot#run).
+      @handlers = executor ? ExecutorRunner.new(executor) : resolver
     end
 
     # Runs `ready` and reports it. Never raises for a handler failure.
@@ -108,7 +124,7 @@ module TaskerCore
       context = deadline ? StepContext.new(ready, @native, deadline) : StepContext.new(ready, @native)
       begin
         results = if slot
-                    slot.watch(deadline, ready) { call_handler(context) }
+                    slot.run(deadline, ready, @handlers, context)
                   elsif deadline
                     Thread.handle_interrupt(TIMEOUT_DELIVERED) { call_handler(context) }
                   else
@@ -137,11 +153,7 @@ module TaskerCore
     end
 
     def call_handler(context)
-      if @executor
-        @executor.call(ViableStep.new(context))
-      else
-        @resolver.runner_for(context).call(context)
-      end
+      @handlers.runner_for(context).call(context)
     end
 
     # `timed` false: a step without a timeout, reported plainly (see #perform).

@@ -4,7 +4,7 @@ module TaskerCore
   # Interrupts worker threads whose step ran past its timeout: one thread per worker pool
   # (started with the first timed step, so a pool whose steps have no timeout never starts
   # it) raises {Overrun} (Thread#raise) in a worker thread whose armed step is past its
-  # deadline, freeing the worker for other steps; the step's {Slot#watch} turns it into a
+  # deadline, freeing the worker for other steps; the step's {Slot#run} turns it into a
   # {TimeoutError}. It must not decide the step's fate: the engine fails the attempt on its
   # own timer whether or not the handler stops.
   #
@@ -18,7 +18,7 @@ module TaskerCore
   # switch: it was most of the timed path's cost). The watchdog publishes before it looks
   # again, so an arm is either seen by that look or compares against the new time.
   #
-  # An interrupt lands only inside {Slot#watch}, i.e. in the handler or as it returns,
+  # An interrupt lands only inside {Slot#run}, i.e. in the handler or as it returns,
   # never in the report that follows or in the next step, without a per-step
   # Thread.handle_interrupt (each one allocates a mask Hash). The watchdog announces which
   # step it is about to interrupt (`firing`) before checking the slot still holds that step
@@ -28,7 +28,7 @@ module TaskerCore
   # interrupt check: Thread.pass and every method return make one). With the GVL's ordering
   # one of the two always sees the other's write (a Dekker-style handshake): either the
   # watchdog sees the slot cleared and raises nothing, or the worker sees the announcement
-  # and waits for the exception. Once {Slot#watch} has returned, nothing is raised into that
+  # and waits for the exception. Once {Slot#run} has returned, nothing is raised into that
   # thread for that step.
   class StepWatchdog
     # Seconds the watchdog keeps looking after it found nothing armed before it sleeps
@@ -37,7 +37,7 @@ module TaskerCore
 
     # What the watchdog raises into a worker thread: an Exception but not a StandardError,
     # so a handler's `rescue => e` (or `rescue StandardError`) does not swallow it and keep
-    # the thread, as Ruby's own Timeout does; `ensure` blocks still run. {Slot#watch}
+    # the thread, as Ruby's own Timeout does; `ensure` blocks still run. {Slot#run}
     # turns it into the {TimeoutError} the step fails with. Internal: nothing outside
     # this file raises or rescues it (but the worker pool's last-resort guard).
     class Overrun < Exception # rubocop:disable Lint/InheritException
@@ -75,25 +75,31 @@ module TaskerCore
         @next_scan = Float::INFINITY # the first arm wakes the watchdog
       end
 
-      # Runs the block (a handler) on this slot's thread, which is interrupted if the block
-      # still runs at `deadline` (a monotonic clock reading): this call then raises a
-      # {TimeoutError} naming `step` (from the block, or as it returns; never after it),
-      # whatever the block rescues short of Exception. Call from the slot's thread.
+      # Runs `handler.runner_for(context).call(context)` (a {HandlerResolver}'s handler,
+      # built and run) on this slot's thread, which is interrupted if it still runs at
+      # `deadline` (a monotonic clock reading): this call then raises a {TimeoutError} naming
+      # `step` (from the handler, or as it returns; never after it), whatever the handler
+      # rescues short of Exception. Call from the slot's thread.
+      #
+      # Not a block: on the worker's path for every timed step, and a block's frame plus the
+      # caller's own method around the handler were half of what a timed no-op step cost over
+      # an untimed one (issue 17's 5 % bar). {#watch} is the block form.
       # @param deadline [Float]
       # @param step [TaskerCore::Native::ReadyStep] the step it runs (one object per attempt)
-      # @return [Object] the block's value
+      # @param handler [#runner_for] gives the callable that runs `context`
+      # @param context [Object] what the callable is given
+      # @return [Object] the callable's value
       # @raise [TimeoutError] when the watchdog interrupted it
-      def watch(deadline, step)
+      def run(deadline, step, handler, context)
         begin
           # The deadline first: a watchdog that sees the step sees its deadline.
           @deadline = deadline
           @armed = step
           @watchdog.wake if deadline < @next_scan
-          yield
+          handler.runner_for(context).call(context)
         ensure
           @armed = nil
-          firing = @firing
-          settle(firing) if firing && firing.equal?(step)
+          settle(step) if @firing
         end
       rescue Overrun => e
         # Out here, so that one raised in the ensure (settle's) is turned too. The handler's
@@ -101,11 +107,24 @@ module TaskerCore
         raise TimeoutError, StepWatchdog.message(step), e.backtrace
       end
 
+      # {#run} for a block: runs it under the watch, with the same guarantees.
+      # @param deadline [Float]
+      # @param step [TaskerCore::Native::ReadyStep]
+      # @return [Object] the block's value
+      # @raise [TimeoutError] when the watchdog interrupted it
+      def watch(deadline, step, &block)
+        run(deadline, step, Yielder.new(block), nil)
+      end
+
       private
 
-      # The watchdog is interrupting (or has decided not to interrupt) `step`, just run:
-      # wait until it is done, so its exception is raised here, before the report.
+      # The watchdog has announced an interrupt in this slot (`firing` is nil until its first
+      # one, and then names the latest): when of `step`, just run and disarmed, wait until
+      # the watchdog is done, so its exception is raised here, before the report. (Read
+      # again here: after the disarm it can only have moved on to `step`, never away from it.)
       def settle(step)
+        return unless @firing.equal?(step)
+
         Thread.pass until @fired.equal?(step)
         # Raised by now, unless something masked it (a caller's Thread.handle_interrupt):
         # then it is let through here, as this step's (only it: other pending interrupts stay
@@ -115,9 +134,20 @@ module TaskerCore
       end
     end
 
+    # {Slot#watch}'s block in {Slot#run}'s shape (its own runner).
+    class Yielder
+      def initialize(block)
+        @block = block
+      end
+
+      def runner_for(_) = self
+
+      def call(_) = @block.call
+    end
+
     # When the watchdog looks next (a monotonic clock reading; infinite while it sleeps
     # until woken): an arm whose deadline is sooner wakes it. Written, with a copy in every
-    # slot (which {Slot#watch} reads without a lock), under the watchdog's lock.
+    # slot (which {Slot#run} reads without a lock), under the watchdog's lock.
     # @return [Float]
     attr_reader :next_scan
 

@@ -28,6 +28,10 @@ pub struct Limits {
 /// A cap a step counts against: its name and its limit.
 pub type Cap = (Arc<str>, u32);
 
+/// How the name of a cap on a task-context field's value begins (`key:<field>=<value>`):
+/// such caps are named per value, so their counts cannot be kept once at 0.
+pub const KEY_CAP_PREFIX: &str = "key:";
+
 impl Limits {
     /// Reads `{"handlers" => {...}, "namespaces" => {...}, "keys" => {...}}`; every limit an
     /// Integer ≥ 1. The error names the entry at fault.
@@ -98,10 +102,11 @@ impl Limits {
 
     /// The caps `step` counts against (none when nothing applies).
     pub fn caps_of(&self, step: &ReadyStep) -> Vec<Cap> {
-        let mut caps = Vec::new();
         if self.is_empty() {
-            return caps;
+            return Vec::new();
         }
+        // Sized at once: growing from empty costs a step a reallocation's path.
+        let mut caps = Vec::with_capacity(2 + self.keys.len());
         if let Some(cap) = self.handlers.get(&**step.handler_class()) {
             caps.push(cap.clone());
         }
@@ -114,7 +119,7 @@ impl Limits {
                 Some(Json::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
             };
-            caps.push((format!("key:{field}={value}").into(), n));
+            caps.push((format!("{KEY_CAP_PREFIX}{field}={value}").into(), n));
         }
         // One order for every process: with shared caps a step takes its caps' slots in this
         // order, never waiting on one while it keeps a later one (no cycle, so no deadlock

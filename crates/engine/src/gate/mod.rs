@@ -49,6 +49,7 @@ mod tests;
 
 pub use broker::{CapAnswer, CapBroker, CapTrade, HeldRead};
 pub use fence::READ_AGAIN;
+use limits::KEY_CAP_PREFIX;
 pub use limits::{Cap, Limits};
 pub use linger::linger_limit;
 
@@ -137,6 +138,16 @@ impl Ord for Held {
         self.rank
             .cmp(&other.rank)
             .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+/// Counts one more step out against cap `name` (cloning its name only for its first).
+fn count_in(running: &mut FxHashMap<Arc<str>, u32>, name: &Arc<str>) {
+    match running.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            running.insert(name.clone(), 1);
+        }
     }
 }
 
@@ -258,17 +269,25 @@ impl Gate {
             return !self.limits.apply_to(step);
         }
         let caps = self.limits.caps_of(step);
-        if caps.is_empty() {
-            return true;
-        }
-        let full = caps
-            .iter()
-            .any(|(name, limit)| self.running.get(name).copied().unwrap_or(0) >= *limit);
-        if full {
-            return false;
-        }
-        for (name, _) in &caps {
-            *self.running.entry(name.clone()).or_default() += 1;
+        match &caps[..] {
+            [] => return true,
+            // One cap (the usual case): its count looked up once, to check and count in.
+            [(name, limit)] => match self.running.get_mut(name) {
+                Some(n) if *n >= *limit => return false,
+                Some(n) => *n += 1,
+                None => drop(self.running.insert(name.clone(), 1)),
+            },
+            _ => {
+                let full = caps
+                    .iter()
+                    .any(|(name, limit)| self.running.get(name).copied().unwrap_or(0) >= *limit);
+                if full {
+                    return false;
+                }
+                for (name, _) in &caps {
+                    count_in(&mut self.running, name);
+                }
+            }
         }
         let at = InflightStep {
             task_id: step.task_id,
@@ -345,7 +364,7 @@ impl Gate {
                 }
                 self.held.remove(&h.at());
                 for (name, _) in &h.caps {
-                    *self.running.entry(name.clone()).or_default() += 1;
+                    count_in(&mut self.running, name);
                 }
                 if !h.caps.is_empty() {
                     self.holding.insert(h.at(), h.caps);
@@ -373,10 +392,18 @@ impl Gate {
     /// their lanes.
     fn free_caps(&mut self, caps: Vec<Cap>) {
         for (name, limit) in caps {
-            let running = self.running.entry(name.clone()).or_default();
-            *running = running.saturating_sub(1);
-            let running = *running;
-            if running == 0 {
+            let running = match self.running.get_mut(&name) {
+                Some(n) => {
+                    *n = n.saturating_sub(1);
+                    *n
+                }
+                None => 0,
+            };
+            // A handler's or a namespace's count stays, at 0: there are only as many as the
+            // limits name, and removing it for the next step to insert it again was most of
+            // a capped step's counting when its steps run one at a time (issue 17). A key's
+            // caps are named per value, without bound, so theirs go.
+            if running == 0 && name.starts_with(KEY_CAP_PREFIX) {
                 self.running.remove(&name);
             }
             let room = self.allowed(&name, limit).saturating_sub(running);

@@ -159,6 +159,39 @@ fn a_capped_step_with_room_passes_counted_and_never_past_its_cap() {
 }
 
 #[test]
+fn a_handlers_count_stays_at_zero_and_a_keys_goes_and_both_caps_still_hold() {
+    // Issue 17's per-step cost: a handler's (or namespace's) count is not removed at 0 and
+    // inserted again by the next step; a key's caps are named per value, so theirs go (or
+    // the map would grow with every value ever seen). One step with two caps takes the
+    // path that checks every cap before counting any.
+    let t = template("ns", "t", "PaymentHandler");
+    let mut g = Gate::new(
+        limits(json!({"handlers": {"PaymentHandler": 1}, "keys": {"account": 1}})),
+        100,
+    );
+    let handler: Arc<str> = "handler:PaymentHandler".into();
+    let key: Arc<str> = "key:account=7".into();
+    for round in 0..3 {
+        let task = 1 + round * 2;
+        assert!(g.pass(&step(&t, task, json!({"account": 7})), false, 0));
+        assert_eq!(g.running.get(&handler), Some(&1));
+        assert_eq!(g.running.get(&key), Some(&1));
+        // Either cap full stops the next step, and counts nothing for it.
+        assert!(!g.pass(&step(&t, task + 1, json!({"account": 7})), false, 0));
+        assert!(!g.pass(&step(&t, task + 1, json!({})), false, 0));
+        assert_eq!(g.running.get(&handler), Some(&1));
+        g.finished(at(task));
+        assert_eq!(g.running.get(&handler), Some(&0));
+        assert_eq!(g.running.get(&key), None);
+    }
+    // A step with only the handler's cap: one lookup, which sees the kept 0 as room.
+    assert!(g.pass(&step(&t, 20, json!({})), false, 0));
+    assert!(!g.pass(&step(&t, 21, json!({})), false, 0));
+    assert_eq!(g.running.get(&handler), Some(&1));
+    assert_eq!(g.running.len(), 1);
+}
+
+#[test]
 fn a_step_of_another_lane_does_not_take_the_room_a_waiting_step_was_given() {
     // Review of the fast path: a finish moves the parked step back to its lane before the
     // orchestrator offers the next step; a routed (or Ractor) step of the same cap must not

@@ -66,6 +66,22 @@ impl Deadlines {
             .min_by_key(|(_, at)| *at)
     }
 
+    /// Arms attempt `step`, started at `started`, to time out `timeout` from `now` (`now`
+    /// never earlier than an earlier call's: the queues stay in deadline order). The caller
+    /// compacts and arms the timer.
+    fn push(&mut self, step: InflightStep, timeout: Duration, now: Instant, started: Timestamp) {
+        let at = now + timeout;
+        let q = match self.queues.iter().position(|(t, _)| *t == timeout) {
+            Some(q) => q,
+            None => {
+                self.queues.push((timeout, VecDeque::new()));
+                self.queues.len() - 1
+            }
+        };
+        self.queues[q].1.push_back(Armed { at, step, started });
+        self.len += 1;
+    }
+
     /// The earliest entry, taken out when it is due at `now`, with its timeout.
     fn pop_due(&mut self, now: Instant) -> Option<(Armed, Duration)> {
         let (q, at) = self.earliest()?;
@@ -90,10 +106,12 @@ fn running(tasks: &FxHashMap<TaskId, LiveTask>, a: &Armed) -> bool {
 
 impl Orchestrator {
     /// Workers began these steps: each moves to in_progress (grouped by task, so each
-    /// task's effects are applied once), and each with a timeout gets its timer.
+    /// task's effects are applied once), and each with a timeout gets its deadline.
     pub(super) fn steps_started(&mut self, msg: StepsStarted, ctx: &mut Context<Self>) {
         let mut current: Option<(TaskId, Effects)> = None;
-        let mut timed = Vec::new();
+        // One clock read per batch (its steps were taken together), and none for a batch
+        // without a timed step; `now` never goes back, so the queues stay in deadline order.
+        let mut now = None;
         for s in msg.steps {
             if current.as_ref().is_some_and(|(t, _)| *t != s.task_id) {
                 let (t, fx) = current.take().expect("checked");
@@ -107,7 +125,8 @@ impl Orchestrator {
                 task.started(s.index, msg.at, fx);
                 if let Some(t) = task.step_timeout(s.index, self.links.step_timeout) {
                     if task.is_running_attempt(s.index, s.attempt) {
-                        timed.push((s, t));
+                        let now = *now.get_or_insert_with(Instant::now);
+                        self.deadlines.push(s, t, now, msg.at);
                     }
                 }
             }
@@ -115,38 +134,14 @@ impl Orchestrator {
         if let Some((t, fx)) = current {
             self.apply(t, fx, ctx);
         }
-        // One clock read per batch: its steps were taken together.
-        let now = Instant::now();
-        for (s, t) in timed {
-            self.arm_deadline(s, t, now, msg.at, ctx);
-        }
-    }
-
-    /// Gives an attempt started at `started` its deadline, `timeout` from `now` (`now`
-    /// never earlier than an earlier call's: the queues stay in deadline order).
-    fn arm_deadline(
-        &mut self,
-        step: InflightStep,
-        timeout: Duration,
-        now: Instant,
-        started: Timestamp,
-        ctx: &mut Context<Self>,
-    ) {
-        let d = &mut self.deadlines;
-        let at = now + timeout;
-        let q = match d.queues.iter().position(|(t, _)| *t == timeout) {
-            Some(q) => q,
-            None => {
-                d.queues.push((timeout, VecDeque::new()));
-                d.queues.len() - 1
+        // Compaction and the timer once per batch rather than per timed step (issue 17:
+        // a timed step's cost over an untimed one).
+        if now.is_some() {
+            if self.deadlines.len > self.deadlines.compact_at {
+                self.compact_deadlines();
             }
-        };
-        d.queues[q].1.push_back(Armed { at, step, started });
-        d.len += 1;
-        if d.len > d.compact_at {
-            self.compact_deadlines();
+            self.arm_timer(ctx);
         }
-        self.arm_timer(ctx);
     }
 
     /// Drops the entries whose attempt is no longer running (it reported, or its task is

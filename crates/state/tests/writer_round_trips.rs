@@ -7,13 +7,13 @@
 
 mod conformance;
 
-use conformance::bench::{finish, four_step_template, start};
+use conformance::bench::{four_step_template, serial_batches};
 use conformance::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use tasker_model::{StepId, Timestamp};
+use tasker_model::Timestamp;
 use tasker_state::{PostgresStore, Store};
 
 /// What one client connection sent.
@@ -136,28 +136,13 @@ fn a_small_batch_is_one_round_trip() {
     let store = PostgresStore::open(&url).expect("opening the store through the relay");
     let template = four_step_template("linear", true);
     store.register_template(&template).unwrap();
-    // A serial engine's batches for 4-step chains: creation with the first start, each step
-    // finishing with the next starting, the last finishing with the task. Each batch is
-    // committed before the next is sent, as the state actor does.
+    // A serial engine's batches for 4-step chains, each committed before the next is sent,
+    // as the state actor does.
     let tasks = 4;
     let mut batches = 0;
     for _ in 0..tasks {
         let now = Timestamp::now();
-        let new = new_task(&store, &template, now);
-        let id = new.task.task_id;
-        let steps: Vec<StepId> = new.steps.iter().map(|s| s.step_id).collect();
-        let mut plan = vec![vec![
-            tasker_state::Change::CreateTask(Box::new(new)),
-            task_move(id, State::Pending, State::InProgress, now),
-            start(id, steps[0], now),
-        ]];
-        for w in steps.windows(2) {
-            plan.push(vec![finish(id, w[0], now), start(id, w[1], now)]);
-        }
-        plan.push(vec![
-            finish(id, steps[3], now),
-            task_move(id, State::InProgress, State::Complete, now),
-        ]);
+        let plan = serial_batches(new_task(&store, &template, now), now);
         for batch in plan {
             apply(&store, batch).unwrap();
             batches += 1;

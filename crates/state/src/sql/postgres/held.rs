@@ -25,8 +25,15 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The connection kept between batches, and when it was last used.
-type Kept = Arc<Mutex<Option<(PoolConnection<Postgres>, Instant)>>>;
+/// The connection kept between batches, and when it was last used; `closed` once the store
+/// closes, after which nothing is kept (see [`HeldWriter::close`]).
+#[derive(Default)]
+struct Slot {
+    conn: Option<(PoolConnection<Postgres>, Instant)>,
+    closed: bool,
+}
+
+type Kept = Arc<Mutex<Slot>>;
 
 /// The writer's pool and the connection kept from it.
 pub(crate) struct HeldWriter {
@@ -47,7 +54,7 @@ impl HeldWriter {
     /// A connection for the next batch: the kept one if it is there (pinged first when it
     /// sat idle), else one from the pool.
     pub(crate) async fn begin(&self) -> Result<WriterSession, sqlx::Error> {
-        let kept = self.kept.lock().take();
+        let kept = self.kept.lock().conn.take();
         if let Some((mut conn, last_used)) = kept {
             let alive = last_used.elapsed() < self.ping_after_idle || conn.ping().await.is_ok();
             if alive {
@@ -68,8 +75,16 @@ impl HeldWriter {
 
     /// Gives the kept connection back and closes the pool (waits for the connections out).
     pub(crate) async fn close(&self) {
-        // Before `close`, which waits for every connection to come back to the pool.
-        drop(self.kept.lock().take());
+        // Before the pool's `close`, which waits for every connection to come back to it; a
+        // batch still running then gives its connection back instead of keeping it (a
+        // connection kept past this would keep the close waiting, and be dropped later
+        // outside the store's runtime, where sqlx cannot hand it back).
+        let kept = {
+            let mut slot = self.kept.lock();
+            slot.closed = true;
+            slot.conn.take()
+        };
+        drop(kept);
         self.pool.close().await;
     }
 }
@@ -87,7 +102,14 @@ impl WriterSession {
     pub(crate) async fn finish(mut self) -> Result<(), sqlx::Error> {
         match self.session.take().expect("a session until finished") {
             Session::Plain(conn) => {
-                *self.kept.lock() = Some((conn, Instant::now()));
+                let mut slot = self.kept.lock();
+                if slot.closed {
+                    drop(slot);
+                    // Back to the pool, whose close waits for it.
+                    drop(conn);
+                } else {
+                    slot.conn = Some((conn, Instant::now()));
+                }
                 Ok(())
             }
             pooled => pooled.finish().await,

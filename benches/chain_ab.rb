@@ -15,7 +15,9 @@
 # server URL, or `sqlite`. Knobs: SAMPLES (default 500), TASKS (2,000; 0 skips the tasks at
 # once), WARMUP (200), PRE (0: rounds of TASKS chains at once, each read back, run before the
 # one-at-a-time samples, as benches/workload.rb runs its serial part after its tasks at once;
-# `PRE=12` is about its 24,000 tasks). On PostgreSQL it also prints, per one-at-a-time task,
+# `PRE=12` is about its 24,000 tasks; PRE needs TASKS > 0), STATS_WAIT (11 s: the wait for the
+# server's counts, each side of the samples; 0 when only timing), INDEXES (1: per index counts,
+# below). On PostgreSQL it also prints, per one-at-a-time task,
 # the transactions the server committed, the rows it returned and the buffer pages it touched
 # (`pg_stat_database` of the URL's database: use a database nobody else works in; a read
 # transaction counts as a commit too): a count that grows with PRE is work that grows with the

@@ -11,11 +11,13 @@
 //! previous task's last batch came back, 0.1-0.6 ms later).
 //!
 //! A connection that comes back from a batch that finished is kept here and handed to the
-//! next batch without a round trip. One that sat unused for [`PING_AFTER_IDLE`] is pinged
+//! next batch without a round trip. One that sat unused for a second (`PING_AFTER_IDLE`) is pinged
 //! first (what the pool's `before_acquire` does: a server restart or a dropped socket shows
 //! there, not in the middle of a write). A batch that fails or is dropped unfinished gives
 //! its connection back to the pool instead, which tests it as always. Through a transaction
-//! pooler nothing is kept: each batch is a transaction of its own (`pooling.rs`).
+//! pooler nothing is kept: each batch is a transaction of its own (`pooling.rs`). A connection
+//! kept unused for the pool's idle timeout goes back to the pool (at a heartbeat), which
+//! closes it as it closes its other idle connections.
 
 use super::pooling::Session;
 use parking_lot::Mutex;
@@ -71,6 +73,19 @@ impl HeldWriter {
             session: Some(session),
             kept: self.kept.clone(),
         }
+    }
+
+    /// Gives the kept connection back to the pool when it sat unused for `after`, so an idle
+    /// store's pool closes it as it closes its other idle connections (`mod.rs`).
+    pub(crate) fn release_idle(&self, after: Duration) {
+        let idle = {
+            let mut slot = self.kept.lock();
+            match &slot.conn {
+                Some((_, last_used)) if last_used.elapsed() >= after => slot.conn.take(),
+                _ => None,
+            }
+        };
+        drop(idle);
     }
 
     /// Gives the kept connection back and closes the pool (waits for the connections out).

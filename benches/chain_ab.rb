@@ -15,10 +15,13 @@
 # server URL, or `sqlite`. Knobs: SAMPLES (default 500), TASKS (2,000; 0 skips the tasks at
 # once), WARMUP (200), PRE (0: rounds of TASKS chains at once, each read back, run before the
 # one-at-a-time samples, as benches/workload.rb runs its serial part after its tasks at once;
-# `PRE=12` is about its 24,000 tasks). On PostgreSQL it also prints the rows the server
-# returned per one-at-a-time task (`pg_stat_database.tup_returned` of the URL's database:
-# use a database nobody else works in): a count that grows with PRE is a read that grows
-# with the work done (docs/benchmarks.md, "Why the full run's fresh PostgreSQL rows…"). For counting what a task costs with an outside tool rather than
+# `PRE=12` is about its 24,000 tasks; PRE needs TASKS > 0), STATS_WAIT (11 s: the wait for the
+# server's counts, each side of the samples; 0 when only timing), INDEXES (1: per index counts,
+# below). On PostgreSQL it also prints, per one-at-a-time task,
+# the transactions the server committed, the rows it returned and the buffer pages it touched
+# (`pg_stat_database` of the URL's database: use a database nobody else works in; a read
+# transaction counts as a commit too): a count that grows with PRE is work that grows with the
+# work done (docs/benchmarks.md, "Why the full run's fresh PostgreSQL rows…"). For counting what a task costs with an outside tool rather than
 # timing it (docs/benchmarks.md, "A fourth round"):
 #
 #   WARMUP=300 SAMPLES=1000 TASKS=0 strace -f -c ruby benches/chain_ab.rb . sqlite
@@ -55,18 +58,36 @@ begin
     ids = Array.new(tasks) { run.call }
     ids.each { |id| raise "not complete" unless engine.wait_for_task(id).complete? }
   end
-  # A backend publishes its counts at most once a second, when idle.
-  returned = lambda do
-    next 0 if ARGV[1] == "sqlite"
+  # Transactions committed, rows returned and buffer pages touched (hit or read) in the URL's
+  # database: what the server did per task, a count that a shared machine's load does not blur
+  # as it blurs time. A busy backend publishes its counts at most once a second and an idle
+  # one holds the rest back up to 10 s (PostgreSQL 15), so each side waits that out.
+  counts = lambda do
+    next [0, 0, 0] if ARGV[1] == "sqlite"
 
-    sleep 1.1
+    sleep Float(ENV.fetch("STATS_WAIT", "11"))
     PG.connect(ARGV[1]).then do |c|
-      c.exec("SELECT tup_returned FROM pg_stat_database WHERE datname = current_database()").getvalue(0, 0).to_i
+      c.exec("SELECT xact_commit, tup_returned, blks_hit + blks_read FROM pg_stat_database " \
+             "WHERE datname = current_database()").values.first.map(&:to_i)
     ensure
       c.close
     end
   end
-  returned_before = returned.call
+  # INDEXES=1: also per index of the run's schema, entries read and pages touched per task
+  # (which statement's work grows with the table shows there first).
+  by_index = lambda do
+    next {} unless ENV["INDEXES"] == "1" && ARGV[1] != "sqlite"
+
+    PG.connect(ARGV[1]).then do |c|
+      c.exec("SELECT s.indexrelname, s.idx_tup_read, io.idx_blks_hit + io.idx_blks_read " \
+             "FROM pg_stat_all_indexes s JOIN pg_statio_all_indexes io USING (indexrelid) " \
+             "WHERE s.schemaname = '#{schema}'").values.to_h { |n, r, p| [n, [r.to_i, p.to_i]] }
+    ensure
+      c.close
+    end
+  end
+  counts_before = counts.call
+  index_before = by_index.call
   batches = engine.stats[:store_batches]
   latencies = Array.new(samples) do
     started = mono.call
@@ -75,7 +96,12 @@ begin
     mono.call - started
   end.sort
   per_task = (engine.stats[:store_batches] - batches).fdiv(samples)
-  rows_per_task = (returned.call - returned_before).fdiv(samples)
+  # The counting connections' own transactions (one each side) are left in: 2 of samples.
+  commits, rows_per_task, pages = counts.call.zip(counts_before).map { |a, b| (a - b).fdiv(samples) }
+  by_index.call.map { |name, (read, touched)| [name, (read - index_before.fetch(name, [0, 0])[0]).fdiv(samples),
+                                               (touched - index_before.fetch(name, [0, 0])[1]).fdiv(samples)] }
+          .then { |rows| (rows.max_by(12) { |_, _, touched| touched } + rows.max_by(4) { |_, read, _| read }).uniq }
+          .each { |name, read, touched| puts format("  %-55s %8.1f entries read %6.1f pages per task", name, read, touched) }
 
   started = mono.call
   ids = Array.new(tasks) { run.call }
@@ -86,7 +112,8 @@ begin
               "%d at once %d steps/s; load %s",
               root, ARGV[1] == "sqlite" ? "sqlite" : "postgres", latencies[samples / 2] * 1e3,
               latencies[samples * 9 / 10] * 1e3, per_task,
-              ARGV[1] == "sqlite" ? "" : format(", %.0f rows returned/task", rows_per_task),
+              ARGV[1] == "sqlite" ? "" : format(", server per task: %.2f commits, %.0f rows returned, %.0f buffer pages",
+                                                commits, rows_per_task, pages),
               warmup + pre * tasks, tasks, rate, File.read("/proc/loadavg").split[0, 3].join(" "))
 ensure
   engine.close

@@ -6,11 +6,11 @@
 
 mod conformance;
 
-use conformance::bench::{finish, four_step_template, start};
+use conformance::bench::{four_step_template, serial_batches};
 use conformance::*;
 use std::time::Instant;
-use tasker_model::{StepId, Timestamp};
-use tasker_state::{open_store, Change, MemoryStore, Store};
+use tasker_model::Timestamp;
+use tasker_state::{open_store, MemoryStore, Store};
 
 const TASKS: usize = 300;
 
@@ -26,21 +26,7 @@ fn measure(label: &str, store: &dyn Store) {
     let mut tasks: Vec<f64> = Vec::new();
     for _ in 0..TASKS {
         let now = Timestamp::now();
-        let new = new_task(store, &template, now);
-        let id = new.task.task_id;
-        let steps: Vec<StepId> = new.steps.iter().map(|s| s.step_id).collect();
-        let mut plan: Vec<Vec<Change>> = vec![vec![
-            Change::CreateTask(Box::new(new)),
-            task_move(id, State::Pending, State::InProgress, now),
-            start(id, steps[0], now),
-        ]];
-        for w in steps.windows(2) {
-            plan.push(vec![finish(id, w[0], now), start(id, w[1], now)]);
-        }
-        plan.push(vec![
-            finish(id, steps[3], now),
-            task_move(id, State::InProgress, State::Complete, now),
-        ]);
+        let plan = serial_batches(new_task(store, &template, now), now);
         let task_started = Instant::now();
         for batch in plan {
             let started = Instant::now();

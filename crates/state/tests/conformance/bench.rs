@@ -44,6 +44,27 @@ pub fn start(task: TaskId, step: StepId, at: Timestamp) -> Change {
     }
 }
 
+/// The batches a lightly loaded engine commits, one after another, for a new 4-step chain
+/// `new` (of [`four_step_template`] chained): its creation with the first step handed out,
+/// each step finishing with the next handed out, the last finishing with the task.
+pub fn serial_batches(new: NewTask, now: Timestamp) -> Vec<Vec<Change>> {
+    let id = new.task.task_id;
+    let steps: Vec<StepId> = new.steps.iter().map(|s| s.step_id).collect();
+    let mut plan: Vec<Vec<Change>> = vec![vec![
+        Change::CreateTask(Box::new(new)),
+        super::task_move(id, State::Pending, State::InProgress, now),
+        start(id, steps[0], now),
+    ]];
+    for w in steps.windows(2) {
+        plan.push(vec![finish(id, w[0], now), start(id, w[1], now)]);
+    }
+    plan.push(vec![
+        finish(id, steps[3], now),
+        super::task_move(id, State::InProgress, State::Complete, now),
+    ]);
+    plan
+}
+
 /// A step completed with small results.
 pub fn finish(task: TaskId, step: StepId, at: Timestamp) -> Change {
     Change::StepTransition {

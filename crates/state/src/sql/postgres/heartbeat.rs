@@ -1,6 +1,7 @@
 //! What a PostgreSQL store runs in the background for task sharing: its heartbeat in the
 //! process table (so other engines do not take its tasks) and, for a worker, the LISTEN that
 //! wakes it when work is left to claim. Both end with the store. Must not claim anything.
+//! The heartbeat's timer also hands an idle batch writer's kept connection back (`held.rs`).
 
 use super::claims::WORK_CHANNEL;
 use super::PgDb;
@@ -24,6 +25,7 @@ pub(super) async fn heartbeat(inner: std::sync::Weak<Shared<PgDb>>) {
         if inner.db.pool.is_closed() {
             return;
         }
+        inner.db.writer.release_idle(super::IDLE_TIMEOUT);
         if let Err(e) = inner.db.owner.beat(&inner.db.pool).await {
             eprintln!("tasker-core: store {}: {e}", inner.describe);
         }

@@ -5,6 +5,7 @@
 
 mod claims;
 mod heartbeat;
+mod held;
 mod here;
 mod insights;
 mod listing;
@@ -28,6 +29,7 @@ use crate::sql::store::SqlStore;
 use chrono::NaiveDateTime;
 use claims::Owner;
 use heartbeat::{heartbeat, listen};
+use held::{HeldWriter, WriterSession};
 use migrate::{migrate, sequence};
 use parking_lot::Mutex;
 use pooling::{in_session, prepared, Session};
@@ -89,8 +91,9 @@ delegate_store!(PostgresStore);
 /// What PostgreSQL does its own way (see [`Dialect`]).
 pub(crate) struct PgDb {
     pool: PgPool,
-    /// The batch writes' connections (see `open_with`: generic plans).
-    writer: PgPool,
+    /// The batch writes' connection (see `open_with`: generic plans), kept between batches
+    /// (`held.rs`).
+    writer: HeldWriter,
     ids: Mutex<IdBlocks>,
     task_sequence: String,
     step_sequence: String,
@@ -221,7 +224,7 @@ impl PostgresStore {
         })?;
         let db = PgDb {
             pool,
-            writer,
+            writer: HeldWriter::new(writer, PING_AFTER_IDLE),
             ids: Mutex::new(IdBlocks::default()),
             task_sequence,
             step_sequence,
@@ -303,11 +306,12 @@ impl ReadRow for PgRow {
 impl Dialect for PgDb {
     type Row = PgRow;
     type Db = Postgres;
-    /// A connection, no transaction: the write is one statement, atomic by itself, that
+    /// A connection kept between batches (`held.rs`), no transaction: the write is one
+    /// statement, atomic by itself, that
     /// verifies every head the checks used (see `write.rs`); the heads read before it are
     /// only as current as a read in a READ COMMITTED transaction would be. Through a
     /// transaction pooler the batch is one transaction (`pooling.rs`), with the same meaning.
-    type Writer = Session;
+    type Writer = WriterSession;
     type Reader = Session;
 
     const SQL: Statements = sql::STATEMENTS;
@@ -344,7 +348,7 @@ impl Dialect for PgDb {
     }
 
     async fn begin_batch(&self) -> Result<Self::Writer, sqlx::Error> {
-        Session::open(&self.writer).await
+        self.writer.begin().await
     }
 
     async fn write(&self, writer: &mut Self::Writer, plan: &Plan) -> Result<(), WriteError> {

@@ -113,11 +113,7 @@ struct Held {
 
 impl Held {
     fn at(&self) -> InflightStep {
-        InflightStep {
-            task_id: self.step.task_id,
-            index: self.step.index,
-            attempt: self.step.attempt,
-        }
+        self.step.inflight()
     }
 }
 
@@ -270,12 +266,7 @@ impl Gate {
         for (name, _) in &caps {
             *self.running.entry(name.clone()).or_default() += 1;
         }
-        let at = InflightStep {
-            task_id: step.task_id,
-            index: step.index,
-            attempt: step.attempt,
-        };
-        self.holding.insert(at, caps);
+        self.holding.insert(step.inflight(), caps);
         true
     }
 

@@ -181,6 +181,8 @@ pub struct Orchestrator {
     /// Trades cap slots with a shared store, when caps are configured and shared.
     caps: Option<crate::gate::CapBroker>,
     deadlines: deadlines::Deadlines,
+    /// Steps handed out in this engine's life: the last one's [`crate::work::AttemptId`].
+    handed_out: u64,
 }
 
 impl Orchestrator {
@@ -193,6 +195,7 @@ impl Orchestrator {
             links,
             stopping: false,
             deadlines: Default::default(),
+            handed_out: 0,
         }
     }
 

@@ -49,8 +49,8 @@ impl Orchestrator {
             let mut dispatch = std::mem::take(&mut fx.dispatch);
             task.admit(&mut dispatch);
             for i in dispatch {
-                self.handed_out += 1;
-                let mut step = task.hand_out(i, AttemptId(self.handed_out), &mut fx);
+                self.last_attempt_id += 1;
+                let mut step = task.hand_out(i, AttemptId(self.last_attempt_id), &mut fx);
                 if step.timeout.is_none() {
                     step.timeout = self.links.step_timeout;
                 }

@@ -181,8 +181,9 @@ pub struct Orchestrator {
     /// Trades cap slots with a shared store, when caps are configured and shared.
     caps: Option<crate::gate::CapBroker>,
     deadlines: deadlines::Deadlines,
-    /// Steps handed out in this engine's life: the last one's [`crate::work::AttemptId`].
-    handed_out: u64,
+    /// The last hand-out's [`crate::work::AttemptId`] (hand-outs are counted from 1 over the
+    /// engine's life, so an id never repeats in it).
+    last_attempt_id: u64,
 }
 
 impl Orchestrator {
@@ -195,7 +196,7 @@ impl Orchestrator {
             links,
             stopping: false,
             deadlines: Default::default(),
-            handed_out: 0,
+            last_attempt_id: 0,
         }
     }
 

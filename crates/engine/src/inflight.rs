@@ -5,10 +5,15 @@
 //! step that was never handed out, or one after the step was handed back, is refused at once
 //! with a clear error instead of being lost in the actor.
 //!
-//! Each entry carries the attempt it was handed out for. A step's timeout takes its attempt
-//! out ([`Inflight::expire`]) and remembers it, so the timed-out worker's report, when it
-//! comes (late, or never), is told apart from a newer attempt's and ignored without an
-//! error ([`Reported::Late`]).
+//! Each entry carries the attempt it was handed out for, named by its [`AttemptId`]: the
+//! engine numbers every hand-out, so the id never repeats within the engine's life, where
+//! the attempt number does (a manual reset or retry puts a step's `attempts` back to 0, so
+//! its next run is attempt 1 again: issue 17). A step's timeout takes its attempt out
+//! ([`Inflight::expire`]) and remembers it, so the timed-out worker's report, when it comes
+//! (late, or never), is told apart from a newer attempt's and ignored without an error
+//! ([`Reported::Late`]). A report reaches only the engine that handed its step out, so ids
+//! need not be unique across processes (a claim that moves is fenced in the store:
+//! docs/processes.md).
 //!
 //! An attempt the engine stopped waiting for while it counted against concurrency caps is
 //! also remembered as lingering ([`Inflight::expire`] or [`Inflight::release`] with
@@ -16,6 +21,7 @@
 //! the orchestrator that the handler returned, so the caps can be freed
 //! ([`Inflight::returned`]; `gate/linger.rs`).
 
+use crate::work::AttemptId;
 use dashmap::DashMap;
 use tasker_model::{StepId, TaskId};
 
@@ -24,8 +30,10 @@ use tasker_model::{StepId, TaskId};
 pub struct InflightStep {
     pub task_id: TaskId,
     pub index: u32,
-    /// The attempt handed out (1 for the first run).
+    /// The attempt handed out (1 for the first run; 1 again after a manual reset).
     pub attempt: u32,
+    /// Which hand-out this is: what a report is matched by.
+    pub id: AttemptId,
 }
 
 /// What a report of one attempt found.
@@ -44,7 +52,7 @@ pub enum Reported {
 pub struct Inflight {
     steps: DashMap<StepId, InflightStep>,
     /// Per step, its latest attempt that timed out and whose worker has not reported yet.
-    expired: DashMap<StepId, u32>,
+    expired: DashMap<StepId, AttemptId>,
     /// Per step, its attempts the engine stopped waiting for whose caps are still counted
     /// until their handlers return.
     lingering: DashMap<StepId, Vec<InflightStep>>,
@@ -61,19 +69,19 @@ impl Inflight {
         self.steps.remove(&step).map(|(_, v)| v)
     }
 
-    /// Takes attempt `attempt` of a step out for its worker's report; a timed-out attempt's
-    /// (or an older attempt's) report is [`Reported::Late`].
-    pub fn take_attempt(&self, step: StepId, attempt: u32) -> Reported {
-        if let Some((_, v)) = self.steps.remove_if(&step, |_, v| v.attempt == attempt) {
+    /// Takes attempt `id` of a step out for its worker's report; a timed-out attempt's (or
+    /// an older hand-out's: ids grow with every hand-out) report is [`Reported::Late`].
+    pub fn take_attempt(&self, step: StepId, id: AttemptId) -> Reported {
+        if let Some((_, v)) = self.steps.remove_if(&step, |_, v| v.id == id) {
             return Reported::Taken(v);
         }
-        let newer_out = self.steps.get(&step).is_some_and(|v| v.attempt > attempt);
+        let newer_out = self.steps.get(&step).is_some_and(|v| v.id > id);
         let timed_out = !self.expired.is_empty()
             && (self
                 .expired
-                .remove_if(&step, |_, &latest| latest == attempt)
+                .remove_if(&step, |_, &latest| latest == id)
                 .is_some()
-                || self.expired.get(&step).is_some_and(|v| *v > attempt));
+                || self.expired.get(&step).is_some_and(|v| *v > id));
         if newer_out || timed_out {
             Reported::Late
         } else {
@@ -81,7 +89,7 @@ impl Inflight {
         }
     }
 
-    /// Takes attempt `attempt` of a step out because it ran past its timeout, remembering
+    /// Takes attempt `id` of a step out because it ran past its timeout, remembering
     /// it so its worker's report is ignored; `None` (nothing changed) when that attempt is
     /// not in flight (its worker reported first).
     ///
@@ -90,7 +98,7 @@ impl Inflight {
     pub fn expire(
         &self,
         step: StepId,
-        attempt: u32,
+        id: AttemptId,
         linger: Option<InflightStep>,
     ) -> Option<InflightStep> {
         // Remembered first, so a report racing with this finds the attempt either still
@@ -98,8 +106,8 @@ impl Inflight {
         if let Some(at) = linger {
             self.lingering.entry(step).or_default().push(at);
         }
-        let before = self.expired.insert(step, attempt);
-        match self.steps.remove_if(&step, |_, v| v.attempt == attempt) {
+        let before = self.expired.insert(step, id);
+        match self.steps.remove_if(&step, |_, v| v.id == id) {
             Some((_, v)) => Some(v),
             None => {
                 match before {
@@ -134,18 +142,18 @@ impl Inflight {
         }
     }
 
-    /// A report of `step` (of attempt `attempt`, or `None` for a report that names none)
+    /// A report of `step` (of attempt `id`, or `None` for a report that names none)
     /// that did not take it: the attempt the engine stopped waiting for and whose caps it
     /// still counts, now that its handler returned; `None` when there is none. Costs one
     /// emptiness check when nothing lingers.
-    pub fn returned(&self, step: StepId, attempt: Option<u32>) -> Option<InflightStep> {
+    pub fn returned(&self, step: StepId, id: Option<AttemptId>) -> Option<InflightStep> {
         if self.lingering.is_empty() {
             return None;
         }
         let mut found = None;
         self.lingering.remove_if_mut(&step, |_, list| {
-            let i = match attempt {
-                Some(a) => list.iter().position(|at| at.attempt == a),
+            let i = match id {
+                Some(id) => list.iter().position(|at| at.id == id),
                 // A plain report: the step's oldest lingering attempt.
                 None => (!list.is_empty()).then_some(0),
             };
@@ -189,33 +197,44 @@ impl Inflight {
 mod tests {
     use super::*;
 
+    /// Attempt `attempt`, handed out as the engine's `attempt`th hand-out.
     fn at(attempt: u32) -> InflightStep {
+        run(attempt, attempt as u64)
+    }
+
+    /// Attempt `attempt`, handed out with id `n`.
+    fn run(attempt: u32, n: u64) -> InflightStep {
         InflightStep {
             task_id: TaskId(1),
             index: 0,
             attempt,
+            id: id(n),
         }
+    }
+
+    fn id(n: u64) -> AttemptId {
+        AttemptId(n)
     }
 
     #[test]
     fn a_report_takes_its_own_attempt_once() {
         let f = Inflight::default();
         f.insert(StepId(7), at(1));
-        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Taken(at(1)));
-        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Unknown);
-        assert_eq!(f.take_attempt(StepId(8), 1), Reported::Unknown);
+        assert_eq!(f.take_attempt(StepId(7), id(1)), Reported::Taken(at(1)));
+        assert_eq!(f.take_attempt(StepId(7), id(1)), Reported::Unknown);
+        assert_eq!(f.take_attempt(StepId(8), id(1)), Reported::Unknown);
     }
 
     #[test]
     fn a_timed_out_attempt_reports_late_and_never_takes_the_retry() {
         let f = Inflight::default();
         f.insert(StepId(7), at(1));
-        assert_eq!(f.expire(StepId(7), 1, None), Some(at(1)));
+        assert_eq!(f.expire(StepId(7), id(1), None), Some(at(1)));
         // The retry is handed out before the hung attempt reports.
         f.insert(StepId(7), at(2));
-        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Late);
+        assert_eq!(f.take_attempt(StepId(7), id(1)), Reported::Late);
         assert_eq!(f.get(StepId(7)), Some(at(2)));
-        assert_eq!(f.take_attempt(StepId(7), 2), Reported::Taken(at(2)));
+        assert_eq!(f.take_attempt(StepId(7), id(2)), Reported::Taken(at(2)));
         assert_eq!(f.expired_len(), 0);
     }
 
@@ -223,15 +242,28 @@ mod tests {
     fn a_late_report_after_the_task_moved_on_is_late_not_unknown() {
         let f = Inflight::default();
         f.insert(StepId(7), at(1));
-        f.expire(StepId(7), 1, None);
+        f.expire(StepId(7), id(1), None);
         f.insert(StepId(7), at(2));
-        f.expire(StepId(7), 2, None);
+        f.expire(StepId(7), id(2), None);
         // Attempt 2's worker, then attempt 1's, report long after: both ignored.
-        assert_eq!(f.take_attempt(StepId(7), 2), Reported::Late);
+        assert_eq!(f.take_attempt(StepId(7), id(2)), Reported::Late);
         f.insert(StepId(7), at(3));
-        f.expire(StepId(7), 3, None);
-        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Late);
-        assert_eq!(f.take_attempt(StepId(7), 3), Reported::Late);
+        f.expire(StepId(7), id(3), None);
+        assert_eq!(f.take_attempt(StepId(7), id(1)), Reported::Late);
+        assert_eq!(f.take_attempt(StepId(7), id(3)), Reported::Late);
+        assert_eq!(f.expired_len(), 0);
+    }
+
+    #[test]
+    fn a_late_report_never_takes_the_same_attempt_number_run_again_after_a_reset() {
+        let f = Inflight::default();
+        f.insert(StepId(7), run(1, 1));
+        assert_eq!(f.expire(StepId(7), id(1), None), Some(run(1, 1)));
+        // A manual reset put attempts back to 0: the step runs as attempt 1 again.
+        f.insert(StepId(7), run(1, 2));
+        assert_eq!(f.take_attempt(StepId(7), id(1)), Reported::Late);
+        assert_eq!(f.get(StepId(7)), Some(run(1, 2)));
+        assert_eq!(f.take_attempt(StepId(7), id(2)), Reported::Taken(run(1, 2)));
         assert_eq!(f.expired_len(), 0);
     }
 
@@ -239,11 +271,11 @@ mod tests {
     fn expiring_an_attempt_already_reported_changes_nothing() {
         let f = Inflight::default();
         f.insert(StepId(7), at(1));
-        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Taken(at(1)));
-        assert_eq!(f.expire(StepId(7), 1, None), None);
+        assert_eq!(f.take_attempt(StepId(7), id(1)), Reported::Taken(at(1)));
+        assert_eq!(f.expire(StepId(7), id(1), None), None);
         assert_eq!(f.expired_len(), 0);
         f.insert(StepId(7), at(2));
-        assert_eq!(f.expire(StepId(7), 1, None), None);
+        assert_eq!(f.expire(StepId(7), id(1), None), None);
         assert_eq!(f.get(StepId(7)), Some(at(2)));
     }
 
@@ -252,16 +284,16 @@ mod tests {
         let f = Inflight::default();
         // Timed out: the late report is ignored, and tells that the handler returned.
         f.insert(StepId(7), at(1));
-        assert_eq!(f.expire(StepId(7), 1, Some(at(1))), Some(at(1)));
+        assert_eq!(f.expire(StepId(7), id(1), Some(at(1))), Some(at(1)));
         f.insert(StepId(7), at(2));
         assert_eq!(
-            f.returned(StepId(7), Some(2)),
+            f.returned(StepId(7), Some(id(2))),
             None,
             "the retry does not linger"
         );
-        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Late);
-        assert_eq!(f.returned(StepId(7), Some(1)), Some(at(1)));
-        assert_eq!(f.returned(StepId(7), Some(1)), None, "once");
+        assert_eq!(f.take_attempt(StepId(7), id(1)), Reported::Late);
+        assert_eq!(f.returned(StepId(7), Some(id(1))), Some(at(1)));
+        assert_eq!(f.returned(StepId(7), Some(id(1))), None, "once");
         // Released by a manual operation: the plain report is refused, and still tells.
         assert_eq!(f.release(StepId(7), Some(at(2))), Some(at(2)));
         assert_eq!(f.take(StepId(7)), None);
@@ -273,13 +305,13 @@ mod tests {
     fn giving_up_an_attempt_whose_worker_reported_first_leaves_nothing_lingering() {
         let f = Inflight::default();
         f.insert(StepId(7), at(1));
-        assert_eq!(f.take_attempt(StepId(7), 1), Reported::Taken(at(1)));
-        assert_eq!(f.expire(StepId(7), 1, Some(at(1))), None);
+        assert_eq!(f.take_attempt(StepId(7), id(1)), Reported::Taken(at(1)));
+        assert_eq!(f.expire(StepId(7), id(1), Some(at(1))), None);
         assert_eq!(f.release(StepId(7), Some(at(1))), None);
         assert!(f.lingering.is_empty());
         // An uncapped attempt never lingers.
         f.insert(StepId(8), at(1));
-        assert_eq!(f.expire(StepId(8), 1, None), Some(at(1)));
-        assert_eq!(f.returned(StepId(8), Some(1)), None);
+        assert_eq!(f.expire(StepId(8), id(1), None), Some(at(1)));
+        assert_eq!(f.returned(StepId(8), Some(id(1))), None);
     }
 }

@@ -86,4 +86,4 @@ pub use live_task::TIMEOUT_ERROR_CLASS;
 pub use outcomes::{StepOutcome, TaskOutcome};
 pub use registry::{RegisteredTemplate, TemplateRegistry};
 pub use stored_graph::StoredGraph;
-pub use work::{ReadyStep, Routed, StepFailure};
+pub use work::{AttemptId, ReadyStep, Routed, StepFailure};

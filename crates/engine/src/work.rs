@@ -1,10 +1,18 @@
 //! What crosses between the engine and its workers.
 
+use crate::inflight::InflightStep;
 use crate::registry::RegisteredTemplate;
 use serde_json::Value as Json;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_model::{Execution, State, StepId, TaskId};
+
+/// Names one hand-out of a step: the engine numbers its hand-outs from 1 up, so an id never
+/// repeats within an engine's life, where a step's attempt number does (a manual reset or
+/// retry starts it again at 1). A worker's report carries it back, so the report of a run
+/// the engine stopped waiting for is never taken for a newer run's (issue 17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttemptId(pub u64);
 
 /// A step handed to a worker. Everything a handler's context needs is here, shared by
 /// reference so handing out a step copies pointers, not JSON.
@@ -14,8 +22,11 @@ pub struct ReadyStep {
     pub step_id: StepId,
     /// Position in the template.
     pub index: u32,
-    /// 1 for the first run, 2 for the first retry, …
+    /// 1 for the first run, 2 for the first retry, … (Tasker's `attempts` + 1, so 1 again
+    /// after a manual reset).
     pub attempt: u32,
+    /// This hand-out's id: what [`crate::Engine::complete_attempt`] is given back.
+    pub attempt_id: AttemptId,
     pub retry_limit: u32,
     pub template: Arc<RegisteredTemplate>,
     pub task_context: Arc<Json>,
@@ -28,6 +39,16 @@ pub struct ReadyStep {
 }
 
 impl ReadyStep {
+    /// Where it belongs, as the in-flight registry and the dispatch gate know it.
+    pub(crate) fn inflight(&self) -> InflightStep {
+        InflightStep {
+            task_id: self.task_id,
+            index: self.index,
+            attempt: self.attempt,
+            id: self.attempt_id,
+        }
+    }
+
     /// The step's name.
     pub fn name(&self) -> &Arc<str> {
         self.template.graph.name(self.index)

@@ -4,16 +4,21 @@
 mod support;
 
 use serde_json::json;
+use serde_json::Value as Json;
 use std::time::Duration;
 use support::take;
 use tasker_engine::engine::Interrupt;
-use tasker_engine::{Engine, EngineOptions, SubmitRequest, TIMEOUT_ERROR_CLASS};
-use tasker_model::{EngineConfig, State};
+use tasker_engine::{Engine, EngineOptions, ReadyStep, SubmitRequest, TIMEOUT_ERROR_CLASS};
+use tasker_model::{EngineConfig, State, TaskId};
+use tasker_state::TaskView;
 
 const TIMED: &str = "name: timed\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2, timeout_seconds: 0.2}\n";
 /// Timed out like `TIMED`, with room for the test thread to report a retry in time on a
 /// loaded machine.
 const TIMED_2S: &str = "name: timed_2s\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 2, timeout_seconds: 2}\n";
+/// One attempt of 2 s: it errors the task on its first timeout, and leaves the test thread
+/// room to report the attempt a reset starts.
+const ONCE_2S: &str = "name: once_2s\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 1, timeout_seconds: 2}\n";
 const ROOMY: &str = "name: roomy\nstep_templates:\n - {name: a, handler_class: H, handler_config: {timeout_seconds: 60}}\n";
 const PLAIN: &str =
     "name: plain\nstep_templates:\n - {name: a, handler_class: H, default_retry_limit: 1}\n";
@@ -32,10 +37,11 @@ fn engine(step_timeout: Option<Duration>) -> Engine {
     e.register_template_yaml(TIMED, "timed.yaml").unwrap();
     e.register_template_yaml(PLAIN, "plain.yaml").unwrap();
     e.register_template_yaml(ROOMY, "roomy.yaml").unwrap();
+    e.register_template_yaml(ONCE_2S, "once_2s.yaml").unwrap();
     e
 }
 
-fn submit(e: &Engine, name: &str) -> tasker_model::TaskId {
+fn submit(e: &Engine, name: &str) -> TaskId {
     e.submit(SubmitRequest {
         name: name.into(),
         context: json!({}),
@@ -47,6 +53,29 @@ fn submit(e: &Engine, name: &str) -> tasker_model::TaskId {
 
 fn stat(e: &Engine, name: &str) -> u64 {
     e.stats().into_iter().find(|(n, _)| *n == name).unwrap().1
+}
+
+/// `late`'s report, made after `current` was handed out for the same step, is ignored, and
+/// `current`'s is taken: task `id` completes with `results` stored. Returns it as stored.
+fn late_then_current(
+    e: &Engine,
+    id: TaskId,
+    late: &ReadyStep,
+    current: &ReadyStep,
+    results: Json,
+) -> TaskView {
+    let late_report = e.complete_attempt(late.step_id, late.attempt_id, json!({"late": true}));
+    assert!(!late_report.unwrap(), "the late report is ignored");
+    let report = e.complete_attempt(current.step_id, current.attempt_id, results.clone());
+    assert!(report.unwrap(), "the current attempt's report is taken");
+    assert_eq!(
+        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
+        Ok(State::Complete)
+    );
+    e.flush(WAIT).unwrap();
+    let view = e.task(id).unwrap().unwrap();
+    assert_eq!(view.steps[0].step.results.as_deref(), Some(&results));
+    view
 }
 
 #[test]
@@ -65,21 +94,8 @@ fn a_hung_attempt_times_out_is_retried_and_its_late_report_is_ignored() {
         (first[0].step_id, 2)
     );
     // Attempt 1's result arrives late: ignored, and attempt 2 is still the worker's to report.
-    assert!(!e
-        .complete_attempt(first[0].step_id, 1, json!({"late": true}))
-        .unwrap());
-    assert!(e
-        .complete_attempt(second[0].step_id, 2, json!({"attempt": 2}))
-        .unwrap());
-    assert_eq!(
-        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
-        Ok(State::Complete)
-    );
-    e.flush(WAIT).unwrap();
-    let view = e.task(id).unwrap().unwrap();
-    let step = &view.steps[0];
-    assert_eq!(step.step.results.as_deref(), Some(&json!({"attempt": 2})));
-    let error = step
+    let view = late_then_current(&e, id, &first[0], &second[0], json!({"attempt": 2}));
+    let error = view.steps[0]
         .transitions
         .iter()
         .find(|t| t.to_state == State::Error)
@@ -97,6 +113,32 @@ fn a_hung_attempt_times_out_is_retried_and_its_late_report_is_ignored() {
 }
 
 #[test]
+fn a_late_report_from_before_a_reset_never_takes_the_attempt_the_reset_started() {
+    use tasker_engine::operations::{Operation, Request};
+    let e = engine(None);
+    let id = submit(&e, "once_2s");
+    let first = take(&e, 8, WAIT);
+    // Never reported: it times out, and with one attempt allowed the task errors.
+    assert_eq!(
+        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
+        Ok(State::Error)
+    );
+    let step_id = first[0].step_id;
+    let reset = Operation::ResetStepForRetry {
+        step_id,
+        retry_limit: None,
+    };
+    e.operate(id, reset, Request::default(), WAIT).unwrap();
+    // The reset put attempts back to 0: the step runs as attempt 1 again.
+    let again = take(&e, 8, WAIT);
+    assert_eq!((again[0].step_id, again[0].attempt), (step_id, 1));
+    // The hung handler of the first run returns now: its report is late, not the new run's.
+    late_then_current(&e, id, &first[0], &again[0], json!({"run": 2}));
+    assert_eq!(stat(&e, "late_reports_ignored"), 1);
+    e.stop(WAIT).unwrap();
+}
+
+#[test]
 fn the_engine_default_applies_and_the_task_errors_when_retries_run_out() {
     let e = engine(Some(Duration::from_millis(100)));
     let id = submit(&e, "plain");
@@ -107,7 +149,9 @@ fn the_engine_default_applies_and_the_task_errors_when_retries_run_out() {
         Ok(State::Error)
     );
     // Reported long after: refused without an error, whether as complete or as failed.
-    assert!(!e.complete_attempt(taken[0].step_id, 1, json!(1)).unwrap());
+    assert!(!e
+        .complete_attempt(taken[0].step_id, taken[0].attempt_id, json!(1))
+        .unwrap());
     assert_eq!(stat(&e, "steps_timed_out"), 1);
     e.stop(WAIT).unwrap();
 }
@@ -118,13 +162,17 @@ fn a_step_reported_in_time_is_not_timed_out() {
     let id = submit(&e, "roomy");
     let taken = take(&e, 8, WAIT);
     assert_eq!(taken[0].timeout, Some(Duration::from_secs(60)));
-    assert!(e.complete_attempt(taken[0].step_id, 1, json!(1)).unwrap());
+    assert!(e
+        .complete_attempt(taken[0].step_id, taken[0].attempt_id, json!(1))
+        .unwrap());
     assert_eq!(
         e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
         Ok(State::Complete)
     );
     // A second report of the same attempt is still refused as before.
-    assert!(e.complete_attempt(taken[0].step_id, 1, json!(1)).is_err());
+    assert!(e
+        .complete_attempt(taken[0].step_id, taken[0].attempt_id, json!(1))
+        .is_err());
     assert_eq!(stat(&e, "steps_timed_out"), 0);
     e.stop(WAIT).unwrap();
 }
@@ -172,19 +220,19 @@ fn a_timed_out_attempt_keeps_its_cap_until_its_handler_reports() {
     assert!(nothing_queued(&e));
     // The handler returns: its late report is ignored, and frees the cap.
     assert!(!e
-        .complete_attempt(first[0].step_id, 1, json!({"late": true}))
+        .complete_attempt(first[0].step_id, first[0].attempt_id, json!({"late": true}))
         .unwrap());
     let next = take(&e, 8, WAIT);
     assert_eq!(next.len(), 1, "one at a time");
     assert!(nothing_queued(&e));
     // (A's retry is timed too: 2 s, so a descheduled test thread still reports in time.)
     assert!(e
-        .complete_attempt(next[0].step_id, next[0].attempt, json!(1))
+        .complete_attempt(next[0].step_id, next[0].attempt_id, json!(1))
         .unwrap());
     let last = take(&e, 8, WAIT);
     assert_eq!(last.len(), 1);
     assert!(e
-        .complete_attempt(last[0].step_id, last[0].attempt, json!(1))
+        .complete_attempt(last[0].step_id, last[0].attempt_id, json!(1))
         .unwrap());
     for id in [a, b] {
         assert_eq!(

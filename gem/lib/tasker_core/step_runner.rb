@@ -13,7 +13,8 @@ module TaskerCore
   # - any other StandardError → fail_step, retried under the normal backoff;
   # - a {FATAL} exception (LoadError, NotImplementedError, NoMemoryError, …) → fail_step,
   #   retried, and re-raised so the pool replaces the thread or Ractor it ran on;
-  # - a step with a timeout ({Native::ReadyStep#timeout}) is reported for its attempt: when
+  # - a step with a timeout ({Native::ReadyStep#timeout}) is reported for its attempt (by the
+  #   id of that hand-out, not the attempt number, which a manual reset starts over): when
   #   the engine has already failed that attempt with a TimeoutError, the late report is
   #   ignored (the engine no longer waits for it, and a retry may be running).
   class StepRunner
@@ -95,7 +96,7 @@ module TaskerCore
     # @return [void]
     def hand_back(steps, error_class, message, retry_after: nil)
       steps.each do |ready|
-        @native.fail_attempt(ready.step_id, ready.attempt, error_class, message, true, retry_after, nil)
+        @native.fail_ready(ready, error_class, message, true, retry_after, nil)
       rescue TaskerCore::Error
         nil
       end
@@ -104,10 +105,11 @@ module TaskerCore
     private
 
     # Only a step with a timeout (`timed`) can have a late report (its attempt timed out and
-    # a retry runs): its failure reports its attempt. The others keep the plain reports,
-    # which cost less, on a path whose no-op run is a few microseconds of Ruby. A success
-    # is reported by `complete_ready`, which reads the step's id and, when it has a timeout,
-    # its attempt in Rust: two calls from Ruby fewer per step.
+    # a retry runs): its failure is reported by `fail_ready`, which reads its attempt's id
+    # in Rust. The others keep the plain reports, which cost less, on a path whose no-op run
+    # is a few microseconds of Ruby. A success is reported by `complete_ready`, which reads
+    # the step's id and, when it has a timeout, its attempt's id in Rust: two calls from
+    # Ruby fewer per step.
     def perform(ready, deadline, timed, slot)
       if @around
         ok = false
@@ -169,7 +171,7 @@ module TaskerCore
         return false
       end
 
-      @native.fail_attempt(ready.step_id, ready.attempt, error_class, message, retryable, retry_after, details) ? false : :late
+      @native.fail_ready(ready, error_class, message, retryable, retry_after, details) ? false : :late
     end
   end
 end

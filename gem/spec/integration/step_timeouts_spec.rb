@@ -162,6 +162,65 @@ RSpec.describe "Step timeouts" do
     expect(engine.task_hash(id)["steps"][0]["results"]).to eq("attempt" => 2)
   end
 
+  # A manual operation puts a failed step's attempts back to 0, so it runs as attempt 1 again
+  # while the timed-out first run's handler may still be going: that handler's late report
+  # must be told apart from the new run's (the attempt number is the same) and ignored.
+  {
+    "Step#reset_for_retry!" => ->(task) { task.steps.find_by(name: "only").reset_for_retry!(reason: "spec") },
+    "Task#retry!" => ->(task) { task.retry!(reason: "spec") }
+  }.each do |operation, operate|
+    it "ignores a timed-out run's late result after #{operation} started the step's attempts over" do
+      e = start_engine(templates: nil, workers: 2, backoff_scale: 0.001)
+      native = e.native
+      runs = Queue.new
+      release_late = Queue.new
+      count = 0
+      handler = Class.new(TaskerCore::BaseStepHandler) do
+        define_method(:process) do |context|
+          run = (count += 1) # one handler thread at a time gets here before the next run exists
+          runs << [run, context.attempt]
+          if run == 1
+            begin
+              sleep
+            rescue Exception # rubocop:disable Lint/RescueException
+              # Past the watchdog's interrupt (see the spec above): it reports only once the
+              # new run is under way.
+              deadline = StepTimeoutsSpec.monotonic + 20
+              sleep 0.005 while release_late.empty? && StepTimeoutsSpec.monotonic < deadline
+            end
+            return { "run" => 1, "late" => true }
+          end
+          # The new run waits until the late report was dealt with: ignored, or (the defect)
+          # taken as this run's, which completes the step.
+          StepTimeoutsSpec.wait_until(20, "the late report") do
+            native.stats[:late_reports_ignored] >= 1 || native.stats[:steps_completed] >= 1
+          end
+          { "run" => run }
+        end
+      end
+      stub_const("StepTimeoutsSpec::LateAfterReset", handler)
+      e.register_template(<<~YAML, source: "late_after_reset.yaml")
+        name: late_after_reset
+        step_templates:
+          - { name: only, handler_class: StepTimeoutsSpec::LateAfterReset, default_retry_limit: 1, timeout_seconds: 2 }
+      YAML
+      id = e.submit_task("late_after_reset", {})
+      expect(e.wait_for_task(id, timeout: 30)).to be_error
+      expect(pop_within(runs, 5)).to eq([1, 1])
+      operate.call(e.task(id))
+      # The step runs again as attempt 1, on the other worker thread.
+      expect(pop_within(runs, 20)).to eq([2, 1])
+      release_late << true
+      StepTimeoutsSpec.wait_until(30, "the task's end") { !%w[pending in_progress].include?(e.task(id).current_state) }
+      expect(e.task(id).current_state).to eq("complete")
+      e.flush
+      step = e.task_hash(id)["steps"][0]
+      expect(step["results"]).to eq("run" => 2)
+      expect(e.stats[:late_reports_ignored]).to eq(1)
+      expect(step["transitions"].last["to_state"]).to eq("complete")
+    end
+  end
+
   it "applies the engine's step_timeout to steps whose template gives none, and the template's over it" do
     e = start_engine(templates: nil, workers: 1, step_timeout: 0.5)
     e.register_template(<<~YAML, source: "default.yaml")

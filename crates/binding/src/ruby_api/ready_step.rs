@@ -8,7 +8,7 @@
 
 use crate::helpers::convert::to_ruby;
 use magnus::{method, prelude::*, Error, IntoValue, RArray, RHash, RModule, Ruby, Value};
-use tasker_engine::{Engine as CoreEngine, ReadyStep as CoreReadyStep, StepFailure};
+use tasker_engine::{AttemptId, Engine as CoreEngine, ReadyStep as CoreReadyStep, StepFailure};
 use tasker_model::StepId;
 
 /// See the module documentation.
@@ -41,12 +41,13 @@ impl ReadyStep {
         ReadyStep { inner, deadline }
     }
 
-    /// What `complete_ready` reports it by: its id, and its attempt when it has a timeout
-    /// (only such an attempt can be late).
-    pub(crate) fn report_key(&self) -> (StepId, Option<u32>) {
+    /// What `complete_ready` and `fail_ready` report it by: its id, and its attempt's id when
+    /// it has a timeout (only such an attempt can be late; the id, not the attempt number,
+    /// which a manual reset starts over).
+    pub(crate) fn report_key(&self) -> (StepId, Option<AttemptId>) {
         (
             self.inner.step_id,
-            self.deadline.map(|_| self.inner.attempt),
+            self.deadline.map(|_| self.inner.attempt_id),
         )
     }
 
@@ -138,7 +139,7 @@ pub(crate) fn hand_back(engine: &CoreEngine, steps: &[CoreReadyStep], why: &str)
     for s in steps {
         let _ = engine.fail_attempt(
             s.step_id,
-            s.attempt,
+            s.attempt_id,
             StepFailure {
                 error_class: "TaskerCore::WorkerInterrupted".into(),
                 message: why.into(),

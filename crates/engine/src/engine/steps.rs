@@ -12,7 +12,7 @@ use crate::inflight::{InflightStep, Reported};
 use crate::orchestrator::{
     AttemptReturned, PublishCustom, StepFinished, StepOutcome, StepsStarted,
 };
-use crate::work::{ReadyStep, Routed, StepFailure};
+use crate::work::{AttemptId, ReadyStep, Routed, StepFailure};
 use crossbeam_channel::{bounded, select, Receiver};
 use serde_json::Value as Json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -92,11 +92,7 @@ impl Engine {
         let started: Vec<InflightStep> = items
             .iter()
             .filter_map(|r| match r {
-                Routed::Step(s) => Some(InflightStep {
-                    task_id: s.task_id,
-                    index: s.index,
-                    attempt: s.attempt,
-                }),
+                Routed::Step(s) => Some(s.inflight()),
                 Routed::Finished(..) => None,
             })
             .collect();
@@ -114,14 +110,7 @@ impl Engine {
             return;
         }
         self.orchestrator.do_send(StepsStarted {
-            steps: steps
-                .iter()
-                .map(|s| InflightStep {
-                    task_id: s.task_id,
-                    index: s.index,
-                    attempt: s.attempt,
-                })
-                .collect(),
+            steps: steps.iter().map(ReadyStep::inflight).collect(),
             at: Timestamp::now(),
         });
     }
@@ -142,18 +131,18 @@ impl Engine {
     /// A report the engine refused or ignored: when it came from an attempt the engine had
     /// stopped waiting for while it counted against caps, its handler has now returned and
     /// its caps are freed (`gate/linger.rs`).
-    fn lingered(&self, step_id: StepId, attempt: Option<u32>) {
+    fn lingered(&self, step_id: StepId, attempt: Option<AttemptId>) {
         if let Some(at) = self.inflight.returned(step_id, attempt) {
             self.orchestrator.do_send(AttemptReturned(at));
         }
     }
 
-    /// Reports attempt `attempt` of a step. `Ok(false)`: the attempt had timed out (or a
+    /// Reports hand-out `attempt` of a step. `Ok(false)`: the attempt had timed out (or a
     /// newer one runs) and the report was ignored, as the engine no longer waits for it.
     fn report_attempt(
         &self,
         step_id: StepId,
-        attempt: u32,
+        attempt: AttemptId,
         outcome: StepOutcome,
     ) -> TaskerResult<bool> {
         let stopping = self.stopping.read();
@@ -197,13 +186,14 @@ impl Engine {
         self.report(step_id, StepOutcome::Failed(failure))
     }
 
-    /// Reports the success of attempt `attempt` ([`ReadyStep::attempt`]) of a step; returns
-    /// false when that attempt timed out meanwhile and the report was ignored (a late result
-    /// never overwrites a newer attempt's).
+    /// Reports the success of the attempt handed out as `attempt` ([`ReadyStep::attempt_id`],
+    /// not the attempt number, which repeats after a manual reset) of a step; returns false
+    /// when that attempt timed out meanwhile and the report was ignored (a late result never
+    /// overwrites a newer attempt's).
     pub fn complete_attempt(
         &self,
         step_id: StepId,
-        attempt: u32,
+        attempt: AttemptId,
         results: Json,
     ) -> TaskerResult<bool> {
         self.report_attempt(step_id, attempt, StepOutcome::Completed(Arc::new(results)))
@@ -213,7 +203,7 @@ impl Engine {
     pub fn fail_attempt(
         &self,
         step_id: StepId,
-        attempt: u32,
+        attempt: AttemptId,
         failure: StepFailure,
     ) -> TaskerResult<bool> {
         self.report_attempt(step_id, attempt, StepOutcome::Failed(failure))

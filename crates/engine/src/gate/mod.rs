@@ -114,11 +114,7 @@ struct Held {
 
 impl Held {
     fn at(&self) -> InflightStep {
-        InflightStep {
-            task_id: self.step.task_id,
-            index: self.step.index,
-            attempt: self.step.attempt,
-        }
+        self.step.inflight()
     }
 }
 
@@ -289,12 +285,7 @@ impl Gate {
                 }
             }
         }
-        let at = InflightStep {
-            task_id: step.task_id,
-            index: step.index,
-            attempt: step.attempt,
-        };
-        self.holding.insert(at, caps);
+        self.holding.insert(step.inflight(), caps);
         true
     }
 

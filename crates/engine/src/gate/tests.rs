@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::registry::RegisteredTemplate;
+use crate::work::AttemptId;
 use serde_json::json;
 use tasker_model::{StepId, TaskId, TaskTemplate};
 
@@ -19,6 +20,8 @@ fn step(t: &Arc<RegisteredTemplate>, task: i64, context: serde_json::Value) -> R
         step_id: StepId(task * 10),
         index: 0,
         attempt: 1,
+        // One hand-out per task here: its id follows the task's, as `at` says.
+        attempt_id: AttemptId(task as u64),
         retry_limit: 3,
         template: t.clone(),
         task_context: Arc::new(context),
@@ -32,6 +35,7 @@ fn at(task: i64) -> InflightStep {
         task_id: TaskId(task),
         index: 0,
         attempt: 1,
+        id: AttemptId(task as u64),
     }
 }
 
@@ -482,11 +486,7 @@ fn shared_caps_progress_whatever_the_order_of_answers_and_finishes() {
         for _ in 0..5000 {
             match next(4) {
                 0 => {
-                    running.extend(g.release([0, 0]).iter().map(|s| InflightStep {
-                        task_id: s.task_id,
-                        index: s.index,
-                        attempt: s.attempt,
-                    }));
+                    running.extend(g.release([0, 0]).iter().map(ReadyStep::inflight));
                     let trade = g.trade();
                     if !trade.is_empty() {
                         inflight.push(trade);

@@ -6,7 +6,7 @@
 //! anything themselves.
 
 use super::{Effects, LiveTask};
-use crate::work::ReadyStep;
+use crate::work::{AttemptId, ReadyStep};
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
 use tasker_event_bus::LifecycleEvent;
@@ -82,8 +82,8 @@ impl LiveTask {
         *dispatch = queue;
     }
 
-    /// Marks step `i` handed out and builds what the worker receives.
-    pub fn hand_out(&mut self, i: u32, fx: &mut Effects) -> ReadyStep {
+    /// Marks step `i` handed out as hand-out `attempt_id` and builds what the worker receives.
+    pub fn hand_out(&mut self, i: u32, attempt_id: AttemptId, fx: &mut Effects) -> ReadyStep {
         let step = &mut self.steps[i as usize];
         debug_assert!(step.state == State::Pending && !step.in_process);
         // Queued in this process only: nothing is written until a worker takes it (see
@@ -111,6 +111,7 @@ impl LiveTask {
             step_id,
             index: i,
             attempt: attempts + 1,
+            attempt_id,
             retry_limit,
             template: self.template.clone(),
             task_context: self.context.clone(),

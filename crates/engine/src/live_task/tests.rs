@@ -1,7 +1,7 @@
 //! The task rules, driven by hand without actors.
 
 use super::*;
-use crate::work::StepFailure;
+use crate::work::{AttemptId, StepFailure};
 use tasker_model::TaskTemplate;
 
 fn task(yaml: &str) -> (LiveTask, Effects) {
@@ -64,7 +64,7 @@ fn max_parallel_defers_ready_steps_until_one_finishes() {
     assert_eq!(dispatch, vec![0, 1]);
     t.admit(&mut dispatch);
     assert_eq!((dispatch.clone(), t.deferred.clone()), (vec![0], vec![1]));
-    t.hand_out(0, &mut fx);
+    t.hand_out(0, AttemptId(1), &mut fx);
     t.started(0, now, &mut fx);
     t.complete(0, Arc::new(json!(null)), now, true, &mut fx)
         .unwrap();
@@ -73,7 +73,7 @@ fn max_parallel_defers_ready_steps_until_one_finishes() {
     let mut dispatch = std::mem::take(&mut fx.dispatch);
     t.admit(&mut dispatch);
     assert_eq!((dispatch, t.deferred.is_empty()), (vec![1], true));
-    t.hand_out(1, &mut fx);
+    t.hand_out(1, AttemptId(1), &mut fx);
     t.complete(1, Arc::new(json!(null)), now, true, &mut fx)
         .unwrap();
     assert_eq!(fx.finished, Some(State::Complete));
@@ -84,14 +84,14 @@ fn a_chain_runs_parent_then_child_then_completes() {
     let (mut t, mut fx, now) = running(CHAIN);
     assert_eq!(fx.dispatch, vec![0]);
     fx.dispatch.clear();
-    let r = t.hand_out(0, &mut fx);
+    let r = t.hand_out(0, AttemptId(1), &mut fx);
     assert_eq!((r.step_id, r.attempt), (StepId(10), 1));
     t.started(0, now, &mut fx);
     t.complete(0, Arc::new(json!({"x": 1})), now, true, &mut fx)
         .unwrap();
     assert_eq!(fx.dispatch, vec![1]);
     fx.dispatch.clear();
-    let r = t.hand_out(1, &mut fx);
+    let r = t.hand_out(1, AttemptId(1), &mut fx);
     assert_eq!(r.parent_results[0].0.as_ref(), "a");
     assert_eq!(*r.parent_results[0].1, json!({"x": 1}));
     t.complete(1, Arc::new(json!(null)), now, true, &mut fx)
@@ -120,7 +120,7 @@ fn failures_retry_until_the_limit_then_the_task_fails() {
     let (mut t, mut fx, now) = running(CHAIN);
     fx.dispatch.clear();
     let boom = failure("Boom", "no", true, None);
-    t.hand_out(0, &mut fx);
+    t.hand_out(0, AttemptId(1), &mut fx);
     t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
     assert_eq!(fx.retries.len(), 1);
     let d = fx.retries[0].1.as_secs_f64();
@@ -130,7 +130,7 @@ fn failures_retry_until_the_limit_then_the_task_fails() {
     t.retry_due(0, now, true, &mut fx);
     assert_eq!(fx.dispatch, vec![0]);
     fx.dispatch.clear();
-    let r = t.hand_out(0, &mut fx);
+    let r = t.hand_out(0, AttemptId(1), &mut fx);
     assert_eq!(r.attempt, 2);
     t.fail(0, &boom, now, 1.0, &mut fx).unwrap();
     assert_eq!(
@@ -146,7 +146,7 @@ fn failures_retry_until_the_limit_then_the_task_fails() {
 fn a_permanent_error_is_not_retried() {
     let (mut t, mut fx, now) = running(CHAIN);
     fx.dispatch.clear();
-    t.hand_out(0, &mut fx);
+    t.hand_out(0, AttemptId(1), &mut fx);
     let perm = failure("Bad", "card declined", false, None);
     t.fail(0, &perm, now, 1.0, &mut fx).unwrap();
     assert!(fx.retries.is_empty());
@@ -170,7 +170,7 @@ fn completing_a_step_that_is_not_running_is_refused() {
 #[test]
 fn requested_delay_is_used_for_the_retry() {
     let (mut t, mut fx, now) = running(CHAIN);
-    t.hand_out(0, &mut fx);
+    t.hand_out(0, AttemptId(1), &mut fx);
     let f = failure("RateLimited", "429", true, Some(7.0));
     t.fail(0, &f, now, 1.0, &mut fx).unwrap();
     assert_eq!(fx.retries[0].1, Duration::from_secs(7));
@@ -211,7 +211,7 @@ fn a_timed_out_attempt_fails_with_timeout_error_and_is_retried_then_errors() {
     let now = Timestamp::now();
     let limit = Duration::from_secs(1);
     t.start(now, &mut fx).unwrap();
-    let r = t.hand_out(0, &mut fx);
+    let r = t.hand_out(0, AttemptId(1), &mut fx);
     // Not started yet: a timer cannot be running for it.
     assert!(!t.is_running_attempt(0, r.attempt));
     assert!(!t.time_out(0, r.attempt, limit, now, 1.0, &mut fx));
@@ -229,7 +229,7 @@ fn a_timed_out_attempt_fails_with_timeout_error_and_is_retried_then_errors() {
     fx.retries.clear();
     t.retry_due(0, now, true, &mut fx);
     fx.dispatch.clear();
-    let r = t.hand_out(0, &mut fx);
+    let r = t.hand_out(0, AttemptId(1), &mut fx);
     assert_eq!(r.attempt, 2);
     t.started(0, now, &mut fx);
     assert!(
@@ -245,7 +245,7 @@ fn a_timed_out_attempt_fails_with_timeout_error_and_is_retried_then_errors() {
 #[test]
 fn a_timer_for_an_attempt_already_reported_changes_nothing() {
     let (mut t, mut fx, now) = running(TIMED);
-    t.hand_out(0, &mut fx);
+    t.hand_out(0, AttemptId(1), &mut fx);
     t.started(0, now, &mut fx);
     t.complete(0, Arc::new(json!(1)), now, true, &mut fx)
         .unwrap();

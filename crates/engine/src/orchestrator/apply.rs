@@ -7,10 +7,9 @@
 
 use super::{Delivery, Orchestrator};
 use crate::gate::linger_limit;
-use crate::inflight::InflightStep;
 use crate::live_task::{Effects, LiveTask};
 use crate::outcomes::TaskOutcome;
-use crate::work::{ReadyStep, Routed};
+use crate::work::{AttemptId, ReadyStep, Routed};
 use actix::prelude::*;
 use crossbeam_channel::Sender;
 use std::sync::atomic::Ordering;
@@ -50,16 +49,12 @@ impl Orchestrator {
             let mut dispatch = std::mem::take(&mut fx.dispatch);
             task.admit(&mut dispatch);
             for i in dispatch {
-                let mut step = task.hand_out(i, &mut fx);
+                self.last_attempt_id += 1;
+                let mut step = task.hand_out(i, AttemptId(self.last_attempt_id), &mut fx);
                 if step.timeout.is_none() {
                     step.timeout = self.links.step_timeout;
                 }
-                let at = InflightStep {
-                    task_id,
-                    index: i,
-                    attempt: step.attempt,
-                };
-                self.links.inflight.insert(step.step_id, at);
+                self.links.inflight.insert(step.step_id, step.inflight());
                 self.links
                     .metrics
                     .steps_dispatched

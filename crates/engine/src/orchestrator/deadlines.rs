@@ -205,7 +205,7 @@ impl Orchestrator {
         if self
             .links
             .inflight
-            .expire(step_id, step.attempt, capped)
+            .expire(step_id, step.id, capped)
             .is_none()
         {
             return; // its report is on its way

@@ -206,11 +206,7 @@ impl Orchestrator {
         }
         let queued = [self.links.work[0].0.len(), self.links.work[1].0.len()];
         for step in self.gate.release(queued) {
-            let at = InflightStep {
-                task_id: step.task_id,
-                index: step.index,
-                attempt: step.attempt,
-            };
+            let at = step.inflight();
             match self.tasks.get_mut(&step.task_id) {
                 Some(task) => {
                     let queue = &self.links.work[step.execution().index()].0;
@@ -297,11 +293,7 @@ impl Orchestrator {
     /// had stopped waiting for (a manual operation moved it) is dropped instead: no worker
     /// took it, so no handler of it runs, and its caps are free.
     fn regate(&mut self, step: ReadyStep, now: i64) {
-        let at = InflightStep {
-            task_id: step.task_id,
-            index: step.index,
-            attempt: step.attempt,
-        };
+        let at = step.inflight();
         if !self.gate.holds_caps(&at) && self.gate.returned(at, None) {
             // (Every caller refills afterwards.)
             self.links.inflight.unlinger(step.step_id, at);

@@ -435,9 +435,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "take_ractor_steps" => (Engine::take::<true>, 2),
         "complete_step" => (Engine::complete_step, 2),
         "fail_step" => (Engine::fail_step, 6),
-        "complete_attempt" => (Engine::complete_attempt, 3),
         "complete_ready" => (Engine::complete_ready, 2),
-        "fail_attempt" => (Engine::fail_attempt, 7),
+        "fail_ready" => (Engine::fail_ready, 6),
         "publish_event" => (Engine::publish_event, 3),
         // Where handlers run (steps.rs).
         "ractor_steps_in" => (Engine::ractor_steps_in, 2),

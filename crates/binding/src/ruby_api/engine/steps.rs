@@ -1,7 +1,7 @@
 //! The step methods of `TaskerCore::Native::Engine`: taking ready steps for a pool
-//! (`take_steps`, `take_ractor_steps`), reporting them (`complete_step`, `fail_step`,
-//! per attempt `complete_attempt`, `fail_attempt`, and `complete_ready` for a worker pool), `publish_event`, handing back what Ruby was interrupted while taking, and where a
-//! handler's steps run.
+//! (`take_steps`, `take_ractor_steps`), reporting them (`complete_step`, `fail_step`, and
+//! per attempt `complete_ready`, `fail_ready` for a worker pool), `publish_event`, handing
+//! back what Ruby was interrupted while taking, and where a handler's steps run.
 //!
 //! This is the hot path: every step crosses it twice. It must stay direct — no serde, no
 //! options Struct, no allocation beyond the converted values — and it records the engine's
@@ -16,7 +16,7 @@ use crate::ruby_api::ready_step::{hand_back, wrap_steps, ReadyStep};
 use magnus::{prelude::*, Error, RArray, Ruby, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tasker_engine::StepFailure;
+use tasker_engine::{AttemptId, StepFailure};
 use tasker_model::{Execution, StepId};
 
 impl Engine {
@@ -71,39 +71,26 @@ impl Engine {
     }
 
     pub(super) fn complete_step(&self, step_id: Value, results: Value) -> Result<(), Error> {
-        self.complete(step_id, None, results).map(|_| ())
+        let id = StepId(to_i64(step_id, "step_id")?);
+        self.complete_id(id, None, results).map(|_| ())
     }
 
-    /// `complete_attempt(step_id, attempt, results)`: `complete_step` for the attempt a
-    /// worker ran; false when that attempt timed out and the result was ignored.
-    pub(super) fn complete_attempt(
-        &self,
-        step_id: Value,
-        attempt: u32,
-        results: Value,
-    ) -> Result<bool, Error> {
-        self.complete(step_id, Some(attempt), results)
-    }
-
-    /// `complete_ready(ready, results)`: `complete_attempt` for a step with a timeout,
-    /// `complete_step` for one without, its id and attempt read here rather than by two
-    /// calls from Ruby (a worker pool's path, issue 17's 5 % bar); false when the attempt
+    /// `complete_ready(ready, results)`: for a step with a timeout, the report of the attempt
+    /// handed out as `ready` (its attempt id, which a manual reset does not start over like
+    /// the attempt number); `complete_step` for one without; read here rather than by two
+    /// calls from Ruby (a worker pool's path, issue 17's 5 % bar). False when the attempt
     /// timed out and the result was ignored.
     pub(super) fn complete_ready(&self, ready: &ReadyStep, results: Value) -> Result<bool, Error> {
         let (id, attempt) = ready.report_key();
         self.complete_id(id, attempt, results)
     }
 
-    fn complete(
+    fn complete_id(
         &self,
-        step_id: Value,
-        attempt: Option<u32>,
+        id: StepId,
+        attempt: Option<AttemptId>,
         results: Value,
     ) -> Result<bool, Error> {
-        self.complete_id(StepId(to_i64(step_id, "step_id")?), attempt, results)
-    }
-
-    fn complete_id(&self, id: StepId, attempt: Option<u32>, results: Value) -> Result<bool, Error> {
         let started = Instant::now();
         let ruby = Ruby::get_with(results);
         guard(|| {
@@ -130,18 +117,18 @@ impl Engine {
         details: Value,
     ) -> Result<(), Error> {
         let failure = (error_class, message, retryable, retry_after, details);
-        Self::fail(ruby, rb_self, step_id, None, failure).map(|_| ())
+        let key = || Ok((StepId(to_i64(step_id, "step_id")?), None));
+        Self::fail(ruby, rb_self, key, failure).map(|_| ())
     }
 
-    /// `fail_attempt(step_id, attempt, error_class, message, retryable, retry_after,
-    /// details)`: `fail_step` for the attempt a worker ran; false when that attempt timed
-    /// out and the report was ignored.
+    /// `fail_ready(ready, error_class, message, retryable, retry_after, details)`: the
+    /// failure of the attempt handed out as `ready`, reported as `complete_ready` reports a
+    /// success; false when that attempt timed out and the report was ignored.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn fail_attempt(
+    pub(super) fn fail_ready(
         ruby: &Ruby,
         rb_self: &Self,
-        step_id: Value,
-        attempt: u32,
+        ready: &ReadyStep,
         error_class: String,
         message: String,
         retryable: bool,
@@ -149,14 +136,15 @@ impl Engine {
         details: Value,
     ) -> Result<bool, Error> {
         let failure = (error_class, message, retryable, retry_after, details);
-        Self::fail(ruby, rb_self, step_id, Some(attempt), failure)
+        Self::fail(ruby, rb_self, || Ok(ready.report_key()), failure)
     }
 
+    /// Reports a failure of the step (and attempt, when given) `key` names; `key` is read
+    /// inside the guard, so a bad step id is raised like any other error here.
     fn fail(
         ruby: &Ruby,
         rb_self: &Self,
-        step_id: Value,
-        attempt: Option<u32>,
+        key: impl FnOnce() -> Result<(StepId, Option<AttemptId>), Error>,
         (error_class, message, retryable, retry_after, details): (
             String,
             String,
@@ -167,7 +155,7 @@ impl Engine {
     ) -> Result<bool, Error> {
         let started = Instant::now();
         guard(|| {
-            let id = StepId(to_i64(step_id, "step_id")?);
+            let (id, attempt) = key()?;
             let retry_after = if retry_after.is_nil() {
                 None
             } else {

@@ -158,10 +158,12 @@ fn a_small_batch_is_one_round_trip() {
     drop(store);
     // Each prepared statement shape has a Sync of its own; every other round trip of the
     // writer's connection is a batch's. Before the writer kept its connection, each batch
-    // also paid the pool's ping: 2 per batch.
+    // also paid the pool's ping: 2 per batch. Not `<= 1.0`: a kept connection idle for a
+    // second is pinged first (held.rs), and a loaded CI machine may stall this thread that
+    // long between two batches; a few such pings stay far below the 2 a batch this catches.
     let per_batch = (writer.round_trips - writer.parses) as f64 / batches as f64;
     assert!(
-        per_batch <= 1.0,
+        per_batch < 1.5,
         "{batches} batches took {} round trips besides {} prepares ({per_batch:.2} a batch): {writer:?}",
         writer.round_trips - writer.parses,
         writer.parses

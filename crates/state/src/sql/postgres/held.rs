@@ -88,19 +88,39 @@ impl HeldWriter {
         drop(idle);
     }
 
-    /// Gives the kept connection back and closes the pool (waits for the connections out).
-    pub(crate) async fn close(&self) {
-        // Before the pool's `close`, which waits for every connection to come back to it; a
-        // batch still running then gives its connection back instead of keeping it (a
-        // connection kept past this would keep the close waiting, and be dropped later
-        // outside the store's runtime, where sqlx cannot hand it back).
+    /// Stops keeping a connection: the kept one goes back to its pool now, and a batch still
+    /// running gives its own back when it finishes. Not async, so the store's close calls it
+    /// at its first poll, inside the store's runtime, before anything that may outlast the
+    /// close's time limit: a connection still kept after the runtime stopped would be dropped
+    /// outside it, where sqlx panics (and a panic in a Ruby object's free aborts the VM).
+    pub(crate) fn stop_keeping(&self) {
         let kept = {
             let mut slot = self.kept.lock();
             slot.closed = true;
             slot.conn.take()
         };
         drop(kept);
+    }
+
+    /// Stops keeping a connection and closes the pool (waits for the connections out).
+    pub(crate) async fn close(&self) {
+        // Before the pool's `close`, which waits for every connection to come back to it.
+        self.stop_keeping();
         self.pool.close().await;
+    }
+}
+
+impl Drop for HeldWriter {
+    /// A store dropped without closing, outside any runtime: the kept connection is detached
+    /// from its pool rather than handed back (which needs the runtime sqlx's drop would
+    /// panic without).
+    fn drop(&mut self) {
+        let kept = self.kept.lock().conn.take();
+        if let Some((conn, _)) = kept {
+            if tokio::runtime::Handle::try_current().is_err() {
+                drop(conn.detach());
+            }
+        }
     }
 }
 

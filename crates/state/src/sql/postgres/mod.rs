@@ -474,6 +474,8 @@ impl Dialect for PgDb {
     }
 
     async fn close(&self) {
+        // First, and synchronously: the rest may outlast the close's time limit (held.rs).
+        self.writer.stop_keeping();
         if self.pool.is_closed() {
             return;
         }

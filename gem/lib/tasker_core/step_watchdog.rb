@@ -82,7 +82,7 @@ module TaskerCore
       # rescues short of Exception. Call from the slot's thread.
       #
       # Not a block: on the worker's path for every timed step, and a block's frame plus the
-      # caller's own method around the handler were half of what a timed no-op step cost over
+      # caller's own method around the handler were ~43 % of what a timed no-op step cost over
       # an untimed one (issue 17's 5 % bar). {#watch} is the block form.
       # @param deadline [Float]
       # @param step [TaskerCore::Native::ReadyStep] the step it runs (one object per attempt)

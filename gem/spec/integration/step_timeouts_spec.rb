@@ -8,6 +8,16 @@ RSpec.describe "Step timeouts" do
   module StepTimeoutsSpec
     def self.monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
+    # Hangs while it is being built: the handler is made inside the step's watch, so its
+    # construction is timed too.
+    class HangsInInitialize < TaskerCore::BaseStepHandler
+      def initialize(*)
+        sleep
+      end
+
+      def process(_context) = { "never" => true }
+    end
+
     # Waits (at most `seconds`) until the block is true; fails the spec otherwise.
     def self.wait_until(seconds, what)
       deadline = monotonic + seconds
@@ -114,6 +124,18 @@ RSpec.describe "Step timeouts" do
     quick = engine.wait_for_task(engine.submit_task("quick", {}), timeout: 30)
     expect(quick).to be_complete
     expect(quick.results["only"]).to eq("quick" => 1)
+    expect(engine.pool.threads.size).to eq(1)
+  end
+
+  it "times out a handler hung while it is being built, and frees the worker" do
+    register("StepTimeoutsSpec::HangsInInitialize", retry_limit: 1)
+    register("StepTimeoutsSpec::Quick", config: "description: no timeout", name: "quick")
+    id = engine.submit_task("timed", {})
+    expect(engine.wait_for_task(id, timeout: 30)).to be_error
+    errors = transitions(id).select { |t| t["to_state"] == "error" }
+    expect(errors.map { |t| t["metadata"]["error_class"] }).to eq(%w[TaskerCore::TimeoutError])
+    # One worker thread: the quick task completes only if the hung construction let go of it.
+    expect(engine.wait_for_task(engine.submit_task("quick", {}), timeout: 30)).to be_complete
     expect(engine.pool.threads.size).to eq(1)
   end
 

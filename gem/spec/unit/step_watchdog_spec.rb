@@ -161,12 +161,15 @@ RSpec.describe TaskerCore::StepWatchdog do
   # deadline) and its announcement, until the worker has disarmed that step: only the
   # re-check after the announcement stops it from raising into the worker's next code.
   class SlowToAnnounce < TaskerCore::StepWatchdog
+    # The step it last found armed and past its deadline (set before it lets the lock go).
+    attr_reader :found
     # How many times the worker disarmed a step in that gap (so the race certainly ran).
     attr_reader :raced
 
     private
 
     def fire(slot, step)
+      @found = step
       # The lock let go meanwhile: the worker's arm of its next step may be waiting on it to
       # wake us (its deadlines have all passed).
       @mutex.unlock
@@ -185,12 +188,20 @@ RSpec.describe TaskerCore::StepWatchdog do
 
     it "interrupts nothing: every step it found had returned by the time it announced" do
       steps = Array.new(300) { |i| step(i) }
-      # Every deadline has passed; every handler passes the GVL (so the watchdog finds it
-      # armed) and returns. An interrupt raised anyway lands after its step's watch (ending
-      # the worker thread, re-raised here) or in a later step's (caught).
-      caught = run_worker(steps, ->(_) { monotonic - 1 }) { Thread.pass }
+      # Every deadline has passed. Every tenth handler returns only once the watchdog has
+      # found its step (so the race certainly runs, whatever the scheduling: a handler that
+      # merely passed the GVL could be disarmed before the watchdog ever ran); the others
+      # pass the GVL and return. An interrupt raised anyway lands after its step's watch
+      # (ending the worker thread, re-raised here) or in a later step's (caught).
+      caught = run_worker(steps, ->(_) { monotonic - 1 }) do |s, _slot, i|
+        if (i % 10).zero?
+          StepWatchdogSpec.wait_for("the watchdog to find step #{i}") { watchdog.found.equal?(s) }
+        else
+          Thread.pass
+        end
+      end
       expect(caught).to eq([])
-      expect(watchdog.raced.to_i).to be_positive
+      expect(watchdog.raced).to be >= 30
     end
   end
 

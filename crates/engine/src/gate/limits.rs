@@ -105,14 +105,17 @@ impl Limits {
         if self.is_empty() {
             return Vec::new();
         }
-        // Sized at once: growing from empty costs a step a reallocation's path.
+        let handler = self.handlers.get(&**step.handler_class());
+        let namespace = self.namespaces.get(&*step.template.namespace);
+        if handler.is_none() && namespace.is_none() && self.keys.is_empty() {
+            // No cap applies: a step of another handler costs no allocation (and a held one
+            // keeps no buffer).
+            return Vec::new();
+        }
+        // Sized at once: growing from empty takes the grow path on the first push.
         let mut caps = Vec::with_capacity(2 + self.keys.len());
-        if let Some(cap) = self.handlers.get(&**step.handler_class()) {
-            caps.push(cap.clone());
-        }
-        if let Some(cap) = self.namespaces.get(&*step.template.namespace) {
-            caps.push(cap.clone());
-        }
+        caps.extend(handler.cloned());
+        caps.extend(namespace.cloned());
         for (field, &n) in &self.keys {
             let value = match step.task_context.get(field) {
                 None | Some(Json::Null) => continue,

@@ -51,6 +51,14 @@ impl ReadyStep {
         )
     }
 
+    /// What `fail_ready` reports it by: its id and its attempt's id, timed or not. Its
+    /// callers are the timed path and a worker's hand-back, which may come after a report of
+    /// the same attempt (a fatal exception is reported, then reaches the pool's `ensure`): by
+    /// the attempt's id, that second report can never take a retry handed out meanwhile.
+    pub(crate) fn attempt_key(&self) -> (StepId, Option<AttemptId>) {
+        (self.inner.step_id, Some(self.inner.attempt_id))
+    }
+
     fn step_id(&self) -> i64 {
         self.inner.step_id.0
     }

@@ -11,7 +11,8 @@
 //! those lost are dropped (slots the store shows that the gate did not know of, from an answer
 //! lost with a failed connection, are left alone: one released and taken back by a later
 //! trade would be lost under a running step). Steps let out before a stall may still start
-//! after it, until a successful read pulls queued ones back: see README, "Concurrency limits".
+//! after it, until the first read after the lapse (even a failed one) pulls queued ones back:
+//! see README, "Concurrency limits".
 //!
 //! This file must not talk to the store (the broker does) nor decide the order of steps.
 

@@ -42,8 +42,8 @@ impl Gate {
     pub fn linger(&mut self, at: InflightStep) -> Option<u64> {
         let caps = self.holding.remove(&at)?;
         self.seq += 1;
-        // Attempt numbers start again at 1 after a task retry or a step reset, so the same
-        // attempt can linger twice: each lingering keeps its own caps until freed.
+        // An in-flight key names one hand-out (its attempt id never repeats), so one lingers
+        // at most once; a list still, so each lingering keeps its own caps until freed.
         self.lingering.entry(at).or_default().push((caps, self.seq));
         Some(self.seq)
     }
@@ -51,9 +51,8 @@ impl Gate {
     /// The handler of attempt `at`, which the engine stopped waiting for, returned (its
     /// late report came), or the time it may keep its caps ran out (`token`, from
     /// [`Gate::linger`]: a timer frees only its own lingering, one already freed changes
-    /// nothing). A returned handler frees the oldest lingering of `at`: the same attempt
-    /// number lingers twice only after a retry or reset, and the earlier handler is the one
-    /// given the longer time to return. Its caps are free. Returns whether it was lingering.
+    /// nothing). A returned handler frees the oldest lingering of `at` (there is one: a
+    /// hand-out's id never repeats). Its caps are free. Returns whether it was lingering.
     pub fn returned(&mut self, at: InflightStep, token: Option<u64>) -> bool {
         let Some(entries) = self.lingering.get_mut(&at) else {
             return false;

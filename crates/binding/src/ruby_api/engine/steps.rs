@@ -122,8 +122,9 @@ impl Engine {
     }
 
     /// `fail_ready(ready, error_class, message, retryable, retry_after, details)`: the
-    /// failure of the attempt handed out as `ready`, reported as `complete_ready` reports a
-    /// success; false when that attempt timed out and the report was ignored.
+    /// failure of the attempt handed out as `ready`, by its attempt id whether timed or not
+    /// (`ReadyStep::attempt_key`); false when that attempt timed out, or a newer one is out,
+    /// and the report was ignored.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn fail_ready(
         ruby: &Ruby,
@@ -136,7 +137,7 @@ impl Engine {
         details: Value,
     ) -> Result<bool, Error> {
         let failure = (error_class, message, retryable, retry_after, details);
-        Self::fail(ruby, rb_self, || Ok(ready.report_key()), failure)
+        Self::fail(ruby, rb_self, || Ok(ready.attempt_key()), failure)
     }
 
     /// Reports a failure of the step (and attempt, when given) `key` names; `key` is read

@@ -14,10 +14,34 @@ use actix::prelude::*;
 use crossbeam_channel::Sender;
 use std::sync::atomic::Ordering;
 use tasker_event_bus::Publish;
-use tasker_model::{Execution, State, TaskId, Timestamp};
+use tasker_model::{Execution, State, StepId, TaskId, Timestamp};
 use tasker_state::{AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges};
 
 impl Orchestrator {
+    /// Stops waiting for `steps` of task `task_id` (still in its `tasks`), handed out and
+    /// perhaps running. A handler may still run one (a cancelled task's runs to its end; a
+    /// task another process took over runs there again): its caps stay counted until it
+    /// returns (`gate/linger.rs`), and are freed then, never left counted.
+    pub(super) fn release_steps(
+        &mut self,
+        task_id: TaskId,
+        steps: Vec<StepId>,
+        ctx: &mut Context<Self>,
+    ) {
+        for step_id in steps {
+            let capped = (self.links.inflight.get(step_id)).filter(|at| self.gate.holds_caps(at));
+            match self.links.inflight.release(step_id, capped) {
+                Some(at) if capped.is_some() => {
+                    let timeout = (self.tasks.get(&task_id))
+                        .and_then(|t| t.step_timeout(at.index, self.links.step_timeout));
+                    self.linger_caps(step_id, at, linger_limit(timeout), ctx);
+                }
+                Some(at) => self.gate.forget(at),
+                None => {}
+            }
+        }
+    }
+
     /// Carries out `fx` for task `task_id`.
     pub(super) fn apply(&mut self, task_id: TaskId, fx: Effects, ctx: &mut Context<Self>) {
         self.apply_with(task_id, fx, Delivery::Batched, ctx);
@@ -31,20 +55,8 @@ impl Orchestrator {
         delivery: Delivery,
         ctx: &mut Context<Self>,
     ) {
-        for step_id in fx.released.drain(..) {
-            // A handler may still run it (a cancelled task's runs to its end): its caps stay
-            // counted until it returns (`gate/linger.rs`).
-            let capped = (self.links.inflight.get(step_id)).filter(|at| self.gate.holds_caps(at));
-            match self.links.inflight.release(step_id, capped) {
-                Some(at) if capped.is_some() => {
-                    let timeout = (self.tasks.get(&task_id))
-                        .and_then(|t| t.step_timeout(at.index, self.links.step_timeout));
-                    self.linger_caps(step_id, at, linger_limit(timeout), ctx);
-                }
-                Some(at) => self.gate.forget(at),
-                None => {}
-            }
-        }
+        let released = std::mem::take(&mut fx.released);
+        self.release_steps(task_id, released, ctx);
         if let Some(task) = self.tasks.get_mut(&task_id) {
             let mut dispatch = std::mem::take(&mut fx.dispatch);
             task.admit(&mut dispatch);

@@ -295,8 +295,21 @@ impl Handler<CountLive> for Orchestrator {
 impl Handler<DropTasks> for Orchestrator {
     type Result = ();
 
-    fn handle(&mut self, msg: DropTasks, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: DropTasks, ctx: &mut Self::Context) {
         for task_id in msg.0 {
+            // Its steps out here are no longer this engine's to wait for: left in flight, a
+            // capped one's count stayed taken for good (and a late report of one could take a
+            // new hand-out were the task claimed back).
+            let out: Vec<StepId> = (self.tasks.get(&task_id))
+                .map(|t| {
+                    t.steps
+                        .iter()
+                        .filter(|s| s.in_process)
+                        .map(|s| s.id)
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.release_steps(task_id, out, ctx);
             if let Some(task) = self.tasks.remove(&task_id) {
                 if let Some((route, _)) = &task.route {
                     let _ = route.send(Routed::Finished(task_id, task.state));

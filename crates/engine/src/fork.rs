@@ -3,7 +3,13 @@
 //! be used there (a call would wait forever for actors that do not exist) nor shut down (its
 //! threads cannot be joined). A `pthread_atfork` child handler counts forks; an engine
 //! remembers the count it was born with and compares.
+//!
+//! [`ForkLocal`] is for what outlives the fork in the child's memory and is freed there by
+//! someone else (Ruby's GC frees a forked worker's copies of the binding's objects): it is
+//! leaked in the child, never dropped.
 
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
@@ -24,4 +30,57 @@ pub fn generation() -> u64 {
         }
     });
     FORKS.load(Ordering::SeqCst)
+}
+
+/// A value that belongs to the process it was made in: dropped in a fork's child, it is
+/// leaked instead of dropped.
+///
+/// Why: an engine's channels, locks and actor addresses are copied into the child mid-use,
+/// with the parent's threads registered as their waiters, and those threads do not exist
+/// there. Their destructors would act on that state: crossbeam's waker asserts (debug
+/// builds) that no thread still waits on a channel being dropped, an actix address dropped
+/// last wakes a task on a runtime that is not there, and a lock a parent thread held at the
+/// fork stays held. Leaking costs nothing new: the child's copy of those pages is already
+/// there, and not touching them keeps them shared with the parent.
+#[derive(Debug)]
+pub struct ForkLocal<T> {
+    value: ManuallyDrop<T>,
+    generation: u64,
+}
+
+impl<T> ForkLocal<T> {
+    /// `value`, owned by this process (its current fork generation).
+    pub fn new(value: T) -> ForkLocal<T> {
+        ForkLocal {
+            value: ManuallyDrop::new(value),
+            generation: generation(),
+        }
+    }
+}
+
+impl<T> Deref for ForkLocal<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// A clone belongs where the original does: its state came from there.
+impl<T: Clone> Clone for ForkLocal<T> {
+    fn clone(&self) -> ForkLocal<T> {
+        ForkLocal {
+            value: self.value.clone(),
+            generation: self.generation,
+        }
+    }
+}
+
+impl<T> Drop for ForkLocal<T> {
+    fn drop(&mut self) {
+        if generation() == self.generation {
+            // SAFETY: `value` is dropped here only, once, and never used after.
+            unsafe { ManuallyDrop::drop(&mut self.value) }
+        }
+    }
 }

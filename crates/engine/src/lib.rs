@@ -55,7 +55,8 @@
 //! - [`gate`]: the dispatch gate between ready steps and the workers' queues: priority
 //!   (with aging), concurrency limits ([`gate::Limits`]), pause and resume
 //!   ([`gate::PauseKey`]); a fast path when it has nothing to hold.
-//! - `fork`: the fork counter that keeps an engine inherited by a forked child unused.
+//! - `fork`: the fork counter that keeps an engine inherited by a forked child unused, and
+//!   [`ForkLocal`], which leaks what a forked child would otherwise drop of its parent's.
 //!
 //! # Shutdown
 //! [`Engine::stop`] is a protocol, documented where it is carried out (`engine/shutdown.rs`):
@@ -81,6 +82,7 @@ pub use engine::{
     RetentionSettings, RetentionStats, ScheduleSpec, ScheduleStats, SubmitRequest, Submitted,
     WaitEnd,
 };
+pub use fork::ForkLocal;
 pub use identity::{Identity, IdentityStrategy};
 pub use live_task::TIMEOUT_ERROR_CLASS;
 pub use outcomes::{StepOutcome, TaskOutcome};

@@ -14,7 +14,7 @@ use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tasker_engine::Engine as CoreEngine;
+use tasker_engine::{Engine as CoreEngine, ForkLocal};
 use tasker_event_bus::{Delivery, SubscriberStats, Subscription};
 
 /// See the module documentation.
@@ -24,10 +24,11 @@ use tasker_event_bus::{Delivery, SubscriberStats, Subscription};
     size
 )]
 pub struct EventSubscription {
-    engine: Arc<CoreEngine>,
+    /// Leaked, not dropped, when a forked child's GC frees this (see `ForkLocal`).
+    engine: ForkLocal<Arc<CoreEngine>>,
     id: u64,
-    /// None once unsubscribed.
-    receiver: Mutex<Option<Receiver<Delivery>>>,
+    /// None once unsubscribed. Leaked in a forked child, as `engine`.
+    receiver: ForkLocal<Mutex<Option<Receiver<Delivery>>>>,
     stats: Arc<SubscriberStats>,
     /// Gap deliveries handed to Ruby, counted here so the dispatcher need not look at
     /// every event's name.
@@ -43,9 +44,9 @@ impl EventSubscription {
             stats,
         } = inner;
         EventSubscription {
-            engine,
+            engine: ForkLocal::new(engine),
             id,
-            receiver: Mutex::new(Some(receiver)),
+            receiver: ForkLocal::new(Mutex::new(Some(receiver))),
             stats,
             gaps: AtomicU64::new(0),
         }

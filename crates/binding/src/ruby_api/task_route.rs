@@ -8,15 +8,16 @@ use crossbeam_channel::Receiver;
 use magnus::{method, prelude::*, Error, RArray, RModule, Ruby, Value};
 use std::sync::Arc;
 use tasker_engine::engine::WaitEnd;
-use tasker_engine::{Engine as CoreEngine, Routed};
+use tasker_engine::{Engine as CoreEngine, ForkLocal, Routed};
 use tasker_model::TaskId;
 
 /// See the module documentation.
 #[magnus::wrap(class = "TaskerCore::Native::TaskRoute", free_immediately, size)]
 pub struct TaskRoute {
-    engine: Arc<CoreEngine>,
+    /// Leaked, not dropped, when a forked child's GC frees this (see `ForkLocal`).
+    engine: ForkLocal<Arc<CoreEngine>>,
     task_id: TaskId,
-    inner: Receiver<Routed>,
+    inner: ForkLocal<Receiver<Routed>>,
 }
 
 impl TaskRoute {
@@ -27,9 +28,9 @@ impl TaskRoute {
         inner: Receiver<Routed>,
     ) -> TaskRoute {
         TaskRoute {
-            engine,
+            engine: ForkLocal::new(engine),
             task_id,
-            inner,
+            inner: ForkLocal::new(inner),
         }
     }
 

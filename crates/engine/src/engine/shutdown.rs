@@ -117,7 +117,9 @@ impl Drop for Engine {
     fn drop(&mut self) {
         if self.forked() {
             // Inherited across a fork: the System thread and the store's threads do not
-            // exist here, so neither can be joined or shut down. Leak them.
+            // exist here, so neither can be joined or shut down. Leak them. (The rest is
+            // dropped; holders a forked child frees, the binding's Ruby objects, hold the
+            // engine in a `ForkLocal`, which leaks all of it.)
             std::mem::forget(self.running.lock().take());
             let store = std::mem::replace(&mut self.store, Arc::new(MemoryStore::new()));
             std::mem::forget(store);

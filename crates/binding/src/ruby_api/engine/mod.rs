@@ -38,7 +38,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tasker_engine::engine::WaitEnd;
-use tasker_engine::{Engine as CoreEngine, EngineOptions, SubmitRequest};
+use tasker_engine::{Engine as CoreEngine, EngineOptions, ForkLocal, SubmitRequest};
 use tasker_event_bus::Overflow;
 use tasker_model::{EngineConfig, TaskId, TaskerError, TaskerResult};
 
@@ -50,7 +50,9 @@ use tasker_model::{EngineConfig, TaskId, TaskerError, TaskerResult};
     frozen_shareable
 )]
 pub struct Engine {
-    pub(crate) inner: Arc<CoreEngine>,
+    /// Leaked, not dropped, when a forked child's GC frees this object: the child has a copy
+    /// of the engine, not its threads (see `ForkLocal`).
+    pub(crate) inner: ForkLocal<Arc<CoreEngine>>,
 }
 
 /// What `recover` answers.
@@ -137,7 +139,7 @@ impl Engine {
             }
             let inner = CoreEngine::start(engine_options).map_err(err)?;
             Ok(Engine {
-                inner: Arc::new(inner),
+                inner: ForkLocal::new(Arc::new(inner)),
             })
         })
     }
@@ -266,7 +268,7 @@ impl Engine {
                 .live()?
                 .start_task(id, routed, max_parallel, timeout)
                 .map_err(err)?;
-            Ok(route.map(|r| TaskRoute::new(self.inner.clone(), id, r)))
+            Ok(route.map(|r| TaskRoute::new(Arc::clone(&self.inner), id, r)))
         })
     }
 

@@ -2,7 +2,9 @@
 //! worker that inherited one) must not run the engine's destructors over state that belongs
 //! to its parent's threads: `ForkLocal` leaks it there. A worker thread waiting for steps at
 //! the fork is parked on the engine's stop channel, and crossbeam's debug builds assert that
-//! no thread waits on a channel being dropped: the child's drop fails without `ForkLocal`.
+//! no thread waits on a channel being dropped: the child's drop fails without `ForkLocal` in
+//! debug builds (`cargo test`'s profile); a release build, or a worker not yet parked after
+//! the 200 ms given it, lets the test pass without testing, never fail by chance.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,13 +53,17 @@ fn a_forked_child_leaks_its_copy_of_the_engine_instead_of_dropping_it() {
         drop(engine);
         0
     });
+    // Stopped and joined before any assertion: a panic here would free the engine under
+    // the worker's borrow.
+    let engine = only.take().unwrap();
+    let stopped = engine.stop(Duration::from_secs(5));
+    let joined = worker.join();
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "the child's drop failed: wait status {status:#x}"
     );
-    let engine = only.take().unwrap();
-    engine.stop(Duration::from_secs(5)).unwrap();
-    worker.join().unwrap();
+    stopped.unwrap();
+    joined.unwrap();
 }
 
 #[test]

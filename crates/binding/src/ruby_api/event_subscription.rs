@@ -37,14 +37,14 @@ pub struct EventSubscription {
 
 impl EventSubscription {
     /// Wraps a subscription.
-    pub fn new(engine: Arc<CoreEngine>, inner: Subscription) -> EventSubscription {
+    pub fn new(engine: ForkLocal<Arc<CoreEngine>>, inner: Subscription) -> EventSubscription {
         let Subscription {
             id,
             receiver,
             stats,
         } = inner;
         EventSubscription {
-            engine: ForkLocal::new(engine),
+            engine,
             id,
             receiver: ForkLocal::new(Mutex::new(Some(receiver))),
             stats,
@@ -116,6 +116,11 @@ impl EventSubscription {
     }
 
     fn unsubscribe(&self) {
+        // In a forked child the bus and its actor are the parent's: sending to them wakes
+        // a task on a thread that is not here, and the receiver stays leaked (`ForkLocal`).
+        if self.engine.forked() {
+            return;
+        }
         self.engine.unsubscribe(self.id);
         self.receiver.lock().take();
     }

@@ -23,12 +23,12 @@ pub struct TaskRoute {
 impl TaskRoute {
     /// A route for `task_id`.
     pub(crate) fn new(
-        engine: Arc<CoreEngine>,
+        engine: ForkLocal<Arc<CoreEngine>>,
         task_id: TaskId,
         inner: Receiver<Routed>,
     ) -> TaskRoute {
         TaskRoute {
-            engine: ForkLocal::new(engine),
+            engine,
             task_id,
             inner: ForkLocal::new(inner),
         }

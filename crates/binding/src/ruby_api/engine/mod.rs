@@ -268,7 +268,7 @@ impl Engine {
                 .live()?
                 .start_task(id, routed, max_parallel, timeout)
                 .map_err(err)?;
-            Ok(route.map(|r| TaskRoute::new(Arc::clone(&self.inner), id, r)))
+            Ok(route.map(|r| TaskRoute::new(self.inner.clone(), id, r)))
         })
     }
 
@@ -390,10 +390,10 @@ impl Engine {
         guard(|| {
             let overflow = Overflow::parse(&overflow).map_err(|m| invalid("overflow", m))?;
             let sub = self
-                .inner
+                .live()?
                 .subscribe(&patterns, capacity, overflow)
                 .map_err(err)?;
-            Ok(EventSubscription::new(self.live()?.clone(), sub))
+            Ok(EventSubscription::new(self.inner.clone(), sub))
         })
     }
 }

@@ -90,8 +90,7 @@ pub struct HealthCounts {
     pub max_connections: Option<u64>,
 }
 
-/// The per-state fields of [`HealthCounts`] as an array in [`State::ALL`]'s order: one list
-/// that both reads them and, on the left of `=`, sets them.
+/// [`HealthCounts`]' per-state fields in [`State::ALL`]'s order, to read or (left of `=`) set.
 macro_rules! per_state {
     ($c:expr, tasks) => {
         [
@@ -126,9 +125,8 @@ impl HealthCounts {
         self.steps_by_state()[state.index()]
     }
 
-    /// Sets the per-state counts from arrays in [`State::ALL`]'s order (the inverse of
-    /// [`tasks_by_state`](Self::tasks_by_state) and [`steps_by_state`](Self::steps_by_state)),
-    /// and the totals to their sums, so that no count source spells the fields out again.
+    /// Sets the per-state counts from arrays in [`State::ALL`]'s order, and the totals to
+    /// their sums: the inverse of `tasks_by_state` and `steps_by_state`.
     pub fn set_by_state(&mut self, tasks: [u64; 6], steps: [u64; 6]) {
         self.total_tasks = tasks.iter().sum();
         self.total_steps = steps.iter().sum();

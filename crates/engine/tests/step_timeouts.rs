@@ -55,6 +55,18 @@ fn stat(e: &Engine, name: &str) -> u64 {
     e.stats().into_iter().find(|(n, _)| *n == name).unwrap().1
 }
 
+/// Reports `step`'s attempt complete with `results`: whether the engine took the report.
+fn report(e: &Engine, step: &ReadyStep, results: Json) -> bool {
+    e.complete_attempt(step.step_id, step.attempt_id, results)
+        .unwrap()
+}
+
+/// Task `id` ends in `state` within [`WAIT`].
+fn ends_in(e: &Engine, id: TaskId, state: State) {
+    let end = e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap();
+    assert_eq!(end, Ok(state), "task {id}");
+}
+
 /// `late`'s report, made after `current` was handed out for the same step, is ignored, and
 /// `current`'s is taken: task `id` completes with `results` stored. Returns it as stored.
 fn late_then_current(
@@ -64,14 +76,13 @@ fn late_then_current(
     current: &ReadyStep,
     results: Json,
 ) -> TaskView {
-    let late_report = e.complete_attempt(late.step_id, late.attempt_id, json!({"late": true}));
-    assert!(!late_report.unwrap(), "the late report is ignored");
-    let report = e.complete_attempt(current.step_id, current.attempt_id, results.clone());
-    assert!(report.unwrap(), "the current attempt's report is taken");
-    assert_eq!(
-        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
-        Ok(State::Complete)
+    let late_report = report(e, late, json!({"late": true}));
+    assert!(!late_report, "the late report is ignored");
+    assert!(
+        report(e, current, results.clone()),
+        "the current attempt's report is taken"
     );
+    ends_in(e, id, State::Complete);
     e.flush(WAIT).unwrap();
     let view = e.task(id).unwrap().unwrap();
     assert_eq!(view.steps[0].step.results.as_deref(), Some(&results));
@@ -119,10 +130,7 @@ fn a_late_report_from_before_a_reset_never_takes_the_attempt_the_reset_started()
     let id = submit(&e, "once_2s");
     let first = take(&e, 8, WAIT);
     // Never reported: it times out, and with one attempt allowed the task errors.
-    assert_eq!(
-        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
-        Ok(State::Error)
-    );
+    ends_in(&e, id, State::Error);
     let step_id = first[0].step_id;
     let reset = Operation::ResetStepForRetry {
         step_id,
@@ -144,14 +152,9 @@ fn the_engine_default_applies_and_the_task_errors_when_retries_run_out() {
     let id = submit(&e, "plain");
     let taken = take(&e, 8, WAIT);
     assert_eq!(taken[0].timeout, Some(Duration::from_millis(100)));
-    assert_eq!(
-        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
-        Ok(State::Error)
-    );
+    ends_in(&e, id, State::Error);
     // Reported long after: refused without an error, whether as complete or as failed.
-    assert!(!e
-        .complete_attempt(taken[0].step_id, taken[0].attempt_id, json!(1))
-        .unwrap());
+    assert!(!report(&e, &taken[0], json!(1)));
     assert_eq!(stat(&e, "steps_timed_out"), 1);
     e.stop(WAIT).unwrap();
 }
@@ -162,13 +165,8 @@ fn a_step_reported_in_time_is_not_timed_out() {
     let id = submit(&e, "roomy");
     let taken = take(&e, 8, WAIT);
     assert_eq!(taken[0].timeout, Some(Duration::from_secs(60)));
-    assert!(e
-        .complete_attempt(taken[0].step_id, taken[0].attempt_id, json!(1))
-        .unwrap());
-    assert_eq!(
-        e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
-        Ok(State::Complete)
-    );
+    assert!(report(&e, &taken[0], json!(1)));
+    ends_in(&e, id, State::Complete);
     // A second report of the same attempt is still refused as before.
     assert!(e
         .complete_attempt(taken[0].step_id, taken[0].attempt_id, json!(1))
@@ -219,26 +217,17 @@ fn a_timed_out_attempt_keeps_its_cap_until_its_handler_reports() {
     assert!(nothing_queued(&e));
     assert!(nothing_queued(&e));
     // The handler returns: its late report is ignored, and frees the cap.
-    assert!(!e
-        .complete_attempt(first[0].step_id, first[0].attempt_id, json!({"late": true}))
-        .unwrap());
+    assert!(!report(&e, &first[0], json!({"late": true})));
     let next = take(&e, 8, WAIT);
     assert_eq!(next.len(), 1, "one at a time");
     assert!(nothing_queued(&e));
     // (A's retry is timed too: 2 s, so a descheduled test thread still reports in time.)
-    assert!(e
-        .complete_attempt(next[0].step_id, next[0].attempt_id, json!(1))
-        .unwrap());
+    assert!(report(&e, &next[0], json!(1)));
     let last = take(&e, 8, WAIT);
     assert_eq!(last.len(), 1);
-    assert!(e
-        .complete_attempt(last[0].step_id, last[0].attempt_id, json!(1))
-        .unwrap());
+    assert!(report(&e, &last[0], json!(1)));
     for id in [a, b] {
-        assert_eq!(
-            e.wait_for_task(id, WAIT, &Interrupt::default()).unwrap(),
-            Ok(State::Complete)
-        );
+        ends_in(&e, id, State::Complete);
     }
     e.stop(WAIT).unwrap();
 }
@@ -262,9 +251,6 @@ fn a_cancelled_tasks_running_step_keeps_its_cap_until_its_handler_reports() {
     let next = take(&e, 8, WAIT);
     assert_eq!(next[0].task_id, b);
     e.complete_step(next[0].step_id, json!(1)).unwrap();
-    assert_eq!(
-        e.wait_for_task(b, WAIT, &Interrupt::default()).unwrap(),
-        Ok(State::Complete)
-    );
+    ends_in(&e, b, State::Complete);
     e.stop(WAIT).unwrap();
 }

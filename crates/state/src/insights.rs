@@ -90,6 +90,30 @@ pub struct HealthCounts {
     pub max_connections: Option<u64>,
 }
 
+/// [`HealthCounts`]' per-state fields in [`State::ALL`]'s order, to read or (left of `=`) set.
+macro_rules! per_state {
+    ($c:expr, tasks) => {
+        [
+            $c.pending_tasks,
+            $c.in_progress_tasks,
+            $c.complete_tasks,
+            $c.error_tasks,
+            $c.cancelled_tasks,
+            $c.resolved_manually_tasks,
+        ]
+    };
+    ($c:expr, steps) => {
+        [
+            $c.pending_steps,
+            $c.in_progress_steps,
+            $c.complete_steps,
+            $c.error_steps,
+            $c.cancelled_steps,
+            $c.resolved_manually_steps,
+        ]
+    };
+}
+
 impl HealthCounts {
     /// Tasks in `state`.
     pub fn tasks_in(&self, state: State) -> u64 {
@@ -101,28 +125,23 @@ impl HealthCounts {
         self.steps_by_state()[state.index()]
     }
 
+    /// Sets the per-state counts from arrays in [`State::ALL`]'s order, and the totals to
+    /// their sums: the inverse of `tasks_by_state` and `steps_by_state`.
+    pub fn set_by_state(&mut self, tasks: [u64; 6], steps: [u64; 6]) {
+        self.total_tasks = tasks.iter().sum();
+        self.total_steps = steps.iter().sum();
+        per_state!(self, tasks) = tasks;
+        per_state!(self, steps) = steps;
+    }
+
     /// Tasks per state, in [`State::ALL`]'s order.
     pub fn tasks_by_state(&self) -> [u64; 6] {
-        [
-            self.pending_tasks,
-            self.in_progress_tasks,
-            self.complete_tasks,
-            self.error_tasks,
-            self.cancelled_tasks,
-            self.resolved_manually_tasks,
-        ]
+        per_state!(self, tasks)
     }
 
     /// Steps per state, in [`State::ALL`]'s order.
     pub fn steps_by_state(&self) -> [u64; 6] {
-        [
-            self.pending_steps,
-            self.in_progress_steps,
-            self.complete_steps,
-            self.error_steps,
-            self.cancelled_steps,
-            self.resolved_manually_steps,
-        ]
+        per_state!(self, steps)
     }
 }
 

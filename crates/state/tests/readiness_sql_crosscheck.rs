@@ -55,11 +55,7 @@ async fn sql_readiness_matches_the_resolver_on_random_tasks() {
     let mut schema = PgSchema::create(conn, "crosscheck")
         .await
         .expect("create test schema");
-    schema.run_sql(PG_TABLES).await.expect("tables migration");
-    schema
-        .run_sql(PG_STEP_READINESS)
-        .await
-        .expect("readiness function");
+    migrate(&mut schema, "").await;
 
     let mut tx = schema.conn.begin().await.expect("begin");
     insert_shared_rows(&mut tx).await.expect("shared rows");
@@ -299,11 +295,7 @@ async fn postgres_migrations_create_the_tables_and_change_nothing_when_run_again
     let mut schema = PgSchema::create(conn, "migration")
         .await
         .expect("create test schema");
-    schema.run_sql(PG_TABLES).await.expect("tables migration");
-    schema
-        .run_sql(PG_STEP_READINESS)
-        .await
-        .expect("readiness function");
+    migrate(&mut schema, "").await;
 
     let before = pg_catalog(&mut schema.conn).await;
 
@@ -354,14 +346,7 @@ async fn postgres_migrations_create_the_tables_and_change_nothing_when_run_again
 
     let rows_before = pg_counts(&mut schema.conn).await;
 
-    schema
-        .run_sql(PG_TABLES)
-        .await
-        .expect("tables migration, second run");
-    schema
-        .run_sql(PG_STEP_READINESS)
-        .await
-        .expect("readiness function, second run");
+    migrate(&mut schema, ", second run").await;
     assert_eq!(
         pg_catalog(&mut schema.conn).await,
         before,
@@ -374,6 +359,15 @@ async fn postgres_migrations_create_the_tables_and_change_nothing_when_run_again
     );
 
     schema.close().await.expect("drop test schema");
+}
+
+/// Runs the PostgreSQL migrations these tests check: the tables, then the readiness
+/// function. `run` tells a failure which run it was.
+async fn migrate(schema: &mut PgSchema, run: &str) {
+    let tables = schema.run_sql(PG_TABLES).await;
+    tables.unwrap_or_else(|e| panic!("tables migration{run}: {e}"));
+    let readiness = schema.run_sql(PG_STEP_READINESS).await;
+    readiness.unwrap_or_else(|e| panic!("readiness function{run}: {e}"));
 }
 
 /// Checks one refused write: it must fail with the expected kind of constraint error.

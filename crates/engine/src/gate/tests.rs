@@ -43,6 +43,14 @@ fn ids(steps: &[ReadyStep]) -> Vec<i64> {
     steps.iter().map(|s| s.task_id.0).collect()
 }
 
+/// A pause of a namespace, or of one template of it.
+fn pause_key(namespace: &str, template: Option<&str>) -> PauseKey {
+    PauseKey {
+        namespace: namespace.into(),
+        template: template.map(Into::into),
+    }
+}
+
 fn limits(json: serde_json::Value) -> Limits {
     Limits::from_json(&json).unwrap()
 }
@@ -155,10 +163,7 @@ fn a_capped_step_with_room_passes_counted_and_never_past_its_cap() {
     // The queue's depth and a pause still stop it.
     g.finished(at(3));
     assert!(!g.pass(&step(&t, 5, json!({})), false, 100));
-    g.pause(PauseKey {
-        namespace: "ns".into(),
-        template: None,
-    });
+    g.pause(pause_key("ns", None));
     assert!(!g.pass(&step(&t, 5, json!({})), false, 0));
 }
 
@@ -320,17 +325,11 @@ fn a_free_cap_is_not_left_idle_by_a_stale_or_paused_step_unparked_first() {
     g.hold(step(&other_ns, 5, json!({})), 0, false, 0);
     g.hold(step(&other_ns, 6, json!({})), 0, false, 0);
     assert_eq!(ids(&g.release([0, 0])), vec![4]);
-    g.pause(PauseKey {
-        namespace: "other".into(),
-        template: None,
-    });
+    g.pause(pause_key("other", None));
     g.hold(step(&t, 7, json!({})), 0, false, 0);
     g.finished(at(4));
     assert_eq!(ids(&g.release([0, 0])), vec![7]);
-    g.resume(&PauseKey {
-        namespace: "other".into(),
-        template: None,
-    });
+    g.resume(&pause_key("other", None));
     g.finished(at(7));
     assert_eq!(ids(&g.release([0, 0])), vec![5]);
     g.finished(at(5));
@@ -362,20 +361,14 @@ fn pause_parks_and_resume_releases_by_namespace_or_template() {
     let order = template("shop", "order", "H");
     let refund = template("shop", "refund", "H");
     let mut g = Gate::new(Limits::default(), 100);
-    let key = PauseKey {
-        namespace: "shop".into(),
-        template: Some("order".into()),
-    };
+    let key = pause_key("shop", Some("order"));
     assert!(g.pause(key.clone()));
     assert!(!g.pause(key.clone()));
     assert!(!g.pass(&step(&refund, 1, json!({})), false, 0));
     g.hold(step(&order, 1, json!({})), 0, false, 0);
     g.hold(step(&refund, 2, json!({})), 0, false, 0);
     assert_eq!(ids(&g.release([0, 0])), vec![2]);
-    let ns = PauseKey {
-        namespace: "shop".into(),
-        template: None,
-    };
+    let ns = pause_key("shop", None);
     g.pause(ns.clone());
     assert!(g.resume(&key));
     // Still covered by the namespace's pause.

@@ -83,32 +83,16 @@ impl LiveTask {
 mod tests {
     use super::super::TaskOrigin;
     use super::*;
-    use crate::registry::RegisteredTemplate;
-    use serde_json::json;
-    use std::sync::Arc;
-    use tasker_model::{StepId, TaskId, TaskTemplate};
     use tasker_state::Change;
 
     const CHAIN: &str = "name: c\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H, depends_on_step: a}\n";
 
     fn task(run_at: Option<Timestamp>, now: Timestamp) -> (LiveTask, Effects) {
-        let t = TaskTemplate::from_yaml(CHAIN, "t.yaml").unwrap();
-        let reg = Arc::new(RegisteredTemplate::compile(t).unwrap());
-        let mut fx = Effects::default();
         let origin = TaskOrigin {
             run_at,
             ..TaskOrigin::default()
         };
-        let lt = LiveTask::create(
-            TaskId(1),
-            vec![StepId(10), StepId(11)],
-            reg,
-            Arc::new(json!({})),
-            origin,
-            now,
-            &mut fx,
-        );
-        (lt, fx)
+        super::super::tests::create(CHAIN, origin, now, Effects::default())
     }
 
     fn created_steps(fx: &Effects) -> Vec<StepRecord> {

@@ -4,23 +4,35 @@ use super::*;
 use crate::work::{AttemptId, StepFailure};
 use tasker_model::TaskTemplate;
 
-fn task(yaml: &str) -> (LiveTask, Effects) {
+/// A task of `yaml` (task 1, steps 10 and 11) created at `now` from `origin`, its effects
+/// collected in `fx`; the other modules' tests make their tasks here too.
+pub(super) fn create(
+    yaml: &str,
+    origin: TaskOrigin,
+    now: Timestamp,
+    mut fx: Effects,
+) -> (LiveTask, Effects) {
     let t = TaskTemplate::from_yaml(yaml, "t.yaml").unwrap();
     let reg = Arc::new(RegisteredTemplate::compile(t).unwrap());
-    let mut fx = Effects {
-        events_wanted: EventMask::ALL,
-        ..Effects::default()
-    };
     let lt = LiveTask::create(
         TaskId(1),
         vec![StepId(10), StepId(11)],
         reg,
         Arc::new(json!({})),
-        TaskOrigin::default(),
-        Timestamp::now(),
+        origin,
+        now,
         &mut fx,
     );
     (lt, fx)
+}
+
+/// A task of `yaml` created now, every event wanted.
+fn task(yaml: &str) -> (LiveTask, Effects) {
+    let fx = Effects {
+        events_wanted: EventMask::ALL,
+        ..Effects::default()
+    };
+    create(yaml, TaskOrigin::default(), Timestamp::now(), fx)
 }
 
 /// A task of `yaml` started now: the task, its effects so far, and the time it started.

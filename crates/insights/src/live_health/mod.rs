@@ -113,27 +113,16 @@ impl LiveHealth {
         let tasks: [u64; 6] = std::array::from_fn(|i| load(&self.tasks[i]));
         let steps: [u64; 6] = std::array::from_fn(|i| load(&self.steps[i]));
         let retryable = load(&self.retryable_error_steps);
-        HealthCounts {
-            total_tasks: tasks.iter().sum(),
-            pending_tasks: tasks[0],
-            in_progress_tasks: tasks[1],
-            complete_tasks: tasks[2],
-            error_tasks: tasks[3],
-            cancelled_tasks: tasks[4],
-            resolved_manually_tasks: tasks[5],
-            total_steps: steps.iter().sum(),
-            pending_steps: steps[0],
-            in_progress_steps: steps[1],
-            complete_steps: steps[2],
-            error_steps: steps[3],
-            cancelled_steps: steps[4],
-            resolved_manually_steps: steps[5],
+        let mut counts = HealthCounts {
             retryable_error_steps: retryable,
             exhausted_retry_steps: load(&self.exhausted_retry_steps),
             in_backoff_steps: retryable,
             active_connections: None,
             max_connections: None,
-        }
+            ..HealthCounts::default()
+        };
+        counts.set_by_state(tasks, steps);
+        counts
     }
 
     /// Steps whose facts are kept now (for tests of the memory bound).

@@ -63,6 +63,11 @@ fn step(task: i64, step: i64, from: Option<State>, to: State, patch: StepPatch) 
     }
 }
 
+/// Step `s` handed out for the first time.
+fn start(task: i64, s: i64) -> Change {
+    step(task, s, None, InProgress, StepPatch::default())
+}
+
 fn fail(task: i64, s: i64, from: State, attempts: u32, retryable: bool) -> Change {
     let patch = StepPatch {
         attempts: Some(attempts),
@@ -97,13 +102,7 @@ fn counts_follow_a_task_through_retries_to_an_exhausted_failure() {
         (h.counts().tasks_in(Pending), h.counts().steps_in(Pending)),
         (1, 2)
     );
-    commit(
-        &h,
-        vec![
-            task(1, None, InProgress),
-            step(1, 10, None, InProgress, StepPatch::default()),
-        ],
-    );
+    commit(&h, vec![task(1, None, InProgress), start(1, 10)]);
     commit(&h, vec![fail(1, 10, InProgress, 1, true)]);
     assert_eq!(error_steps(&h), (1, 1, 0));
     commit(
@@ -127,13 +126,7 @@ fn counts_follow_a_task_through_retries_to_an_exhausted_failure() {
 fn a_permanent_failure_is_neither_retryable_nor_exhausted() {
     let h = LiveHealth::default();
     commit(&h, vec![create(1, &[10], 3), task(1, None, InProgress)]);
-    commit(
-        &h,
-        vec![
-            step(1, 10, None, InProgress, StepPatch::default()),
-            fail(1, 10, InProgress, 1, false),
-        ],
-    );
+    commit(&h, vec![start(1, 10), fail(1, 10, InProgress, 1, false)]);
     assert_eq!(error_steps(&h), (1, 0, 0));
 }
 
@@ -144,7 +137,7 @@ fn a_manual_reset_with_a_new_limit_reclassifies_and_a_retried_task_tracks_its_st
     commit(
         &h,
         vec![
-            step(1, 10, None, InProgress, StepPatch::default()),
+            start(1, 10),
             fail(1, 10, InProgress, 1, true),
             task(1, Some(InProgress), Error),
         ],
@@ -230,7 +223,7 @@ fn memory_follows_the_work_in_flight_not_the_work_done() {
         commit(
             &h,
             vec![
-                step(t, s, None, InProgress, StepPatch::default()),
+                start(t, s),
                 step(t, s, Some(InProgress), Complete, StepPatch::default()),
                 step(t, s + 1, None, InProgress, StepPatch::default()),
                 step(t, s + 1, Some(InProgress), Complete, StepPatch::default()),

@@ -60,36 +60,22 @@ fn entered_in(
 
 pub(crate) fn health_counts(tasks: &[TaskRef<'_>], now: Timestamp) -> HealthCounts {
     let mut c = HealthCounts::default();
+    let (mut by_task, mut by_step) = ([0; 6], [0; 6]);
     for task in tasks {
-        c.total_tasks += 1;
-        *match state(task.transitions) {
-            State::Pending => &mut c.pending_tasks,
-            State::InProgress => &mut c.in_progress_tasks,
-            State::Complete => &mut c.complete_tasks,
-            State::Error => &mut c.error_tasks,
-            State::Cancelled => &mut c.cancelled_tasks,
-            State::ResolvedManually => &mut c.resolved_manually_tasks,
-        } += 1;
+        by_task[state(task.transitions).index()] += 1;
         for step in &task.steps {
-            count_step(&mut c, step, now);
+            by_step[count_step(&mut c, step, now).index()] += 1;
         }
     }
+    c.set_by_state(by_task, by_step);
     c
 }
 
-fn count_step(c: &mut HealthCounts, step: &StepRef<'_>, now: Timestamp) {
+/// Counts `step` in the error and backoff counts; returns its state for the per-state ones.
+fn count_step(c: &mut HealthCounts, step: &StepRef<'_>, now: Timestamp) -> State {
     let s = step.record;
     let current = head(step.transitions);
     let st = current.map_or(State::Pending, |t| t.to_state);
-    c.total_steps += 1;
-    *match st {
-        State::Pending => &mut c.pending_steps,
-        State::InProgress => &mut c.in_progress_steps,
-        State::Complete => &mut c.complete_steps,
-        State::Error => &mut c.error_steps,
-        State::Cancelled => &mut c.cancelled_steps,
-        State::ResolvedManually => &mut c.resolved_manually_steps,
-    } += 1;
     let attempts = s.attempts.map_or(0, i64::from);
     let below_limit = attempts < i64::from(s.retry_limit);
     let retry_eligible = s.retryable && below_limit;
@@ -119,6 +105,7 @@ fn count_step(c: &mut HealthCounts, step: &StepRef<'_>, now: Timestamp) {
     {
         c.in_backoff_steps += 1;
     }
+    st
 }
 
 pub(crate) fn analytics_totals(

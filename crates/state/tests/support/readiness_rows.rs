@@ -41,6 +41,11 @@ pub async fn insert_shared_rows(conn: &mut PgConnection) -> Result<(), sqlx::Err
     Ok(())
 }
 
+/// One field of every step, as the array bound to one UNNEST parameter.
+fn column<T>(snaps: &[&StepSnapshot], field: impl Fn(&StepSnapshot) -> T) -> Vec<T> {
+    snaps.iter().map(|s| field(s)).collect()
+}
+
 /// Writes one case: its task, steps, edges and transitions (one statement per table).
 pub async fn insert_case(conn: &mut PgConnection, case: &Case) -> Result<(), sqlx::Error> {
     let at = naive(case.now);
@@ -75,33 +80,15 @@ pub async fn insert_case(conn: &mut PgConnection, case: &Case) -> Result<(), sql
     .bind(at)
     .bind(&ids)
     .bind(&named)
-    .bind(snaps.iter().map(|s| s.retryable).collect::<Vec<_>>())
-    .bind(
-        snaps
-            .iter()
-            .map(|s| s.retry_limit.map(to_i32))
-            .collect::<Vec<_>>(),
-    )
-    .bind(snaps.iter().map(|s| s.in_process).collect::<Vec<_>>())
-    .bind(snaps.iter().map(|s| s.processed).collect::<Vec<_>>())
-    .bind(
-        snaps
-            .iter()
-            .map(|s| s.attempts.map(to_i32))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        snaps
-            .iter()
-            .map(|s| s.last_attempted_at.map(naive))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        snaps
-            .iter()
-            .map(|s| s.backoff_request_seconds.map(|b| b as i32))
-            .collect::<Vec<_>>(),
-    )
+    .bind(column(&snaps, |s| s.retryable))
+    .bind(column(&snaps, |s| s.retry_limit.map(to_i32)))
+    .bind(column(&snaps, |s| s.in_process))
+    .bind(column(&snaps, |s| s.processed))
+    .bind(column(&snaps, |s| s.attempts.map(to_i32)))
+    .bind(column(&snaps, |s| s.last_attempted_at.map(naive)))
+    .bind(column(&snaps, |s| {
+        s.backoff_request_seconds.map(|b| b as i32)
+    }))
     .execute(&mut *conn)
     .await?;
 

@@ -125,19 +125,27 @@ macro_rules! history_table {
     };
 }
 
+/// A lookup table, a name and a description (annotation types, dependent systems, task
+/// namespaces).
+macro_rules! named_table {
+    ($name:literal, $id:literal) => {
+        serial_table!(
+            $name,
+            $id,
+            INT,
+            [
+                req("name", VC64),
+                col("description", VC255),
+                CREATED,
+                UPDATED,
+            ]
+        )
+    };
+}
+
 /// Every table of Tasker's schema.
 pub const TABLES: &[Table] = &[
-    serial_table!(
-        "tasker_annotation_types",
-        "annotation_type_id",
-        INT,
-        [
-            req("name", VC64),
-            col("description", VC255),
-            CREATED,
-            UPDATED,
-        ]
-    ),
+    named_table!("tasker_annotation_types", "annotation_type_id"),
     serial_table!(
         "tasker_dependent_system_object_maps",
         "dependent_system_object_map_id",
@@ -152,17 +160,7 @@ pub const TABLES: &[Table] = &[
             UPDATED,
         ]
     ),
-    serial_table!(
-        "tasker_dependent_systems",
-        "dependent_system_id",
-        INT,
-        [
-            req("name", VC64),
-            col("description", VC255),
-            CREATED,
-            UPDATED,
-        ]
-    ),
+    named_table!("tasker_dependent_systems", "dependent_system_id"),
     serial_table!(
         "tasker_named_steps",
         "named_step_id",
@@ -219,17 +217,7 @@ pub const TABLES: &[Table] = &[
             UPDATED,
         ]
     ),
-    serial_table!(
-        "tasker_task_namespaces",
-        "task_namespace_id",
-        INT,
-        [
-            req("name", VC64),
-            col("description", VC255),
-            CREATED,
-            UPDATED,
-        ]
-    ),
+    named_table!("tasker_task_namespaces", "task_namespace_id"),
     history_table!("tasker_task_transitions", "task_id"),
     serial_table!(
         "tasker_tasks",

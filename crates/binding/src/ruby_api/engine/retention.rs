@@ -43,11 +43,22 @@ struct Stats {
     last_error: Option<String>,
 }
 
-/// `purge_finished`'s answer.
+/// `purge_finished`'s and `purge_exported`'s answer.
 #[derive(Serialize)]
 struct Deleted {
     deleted_tasks: u64,
     deleted_steps: u64,
+}
+
+impl Deleted {
+    /// What the engine deleted, as `{deleted_tasks:, deleted_steps:}`.
+    fn to_ruby(ruby: &Ruby, deleted: tasker_engine::Deleted) -> Result<Value, Error> {
+        let answer = Deleted {
+            deleted_tasks: deleted.tasks,
+            deleted_steps: deleted.steps,
+        };
+        to_ruby(ruby, &answer, Keys::Symbol)
+    }
 }
 
 impl Engine {
@@ -88,11 +99,7 @@ impl Engine {
             let purged = rb_self.off_gvl("deleting finished tasks", |engine| {
                 engine.purge_finished(older_than, size)
             })?;
-            let deleted = Deleted {
-                deleted_tasks: purged.tasks,
-                deleted_steps: purged.steps,
-            };
-            to_ruby(ruby, &deleted, Keys::Symbol)
+            Deleted::to_ruby(ruby, purged)
         })
     }
 
@@ -126,11 +133,7 @@ impl Engine {
             let purged = rb_self.off_gvl("deleting exported finished tasks", |engine| {
                 engine.purge_exported(older_than, &ids)
             })?;
-            let deleted = Deleted {
-                deleted_tasks: purged.tasks,
-                deleted_steps: purged.steps,
-            };
-            to_ruby(ruby, &deleted, Keys::Symbol)
+            Deleted::to_ruby(ruby, purged)
         })
     }
 

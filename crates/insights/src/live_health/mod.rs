@@ -119,6 +119,8 @@ impl LiveHealth {
             in_backoff_steps: retryable,
             active_connections: None,
             max_connections: None,
+            // The per-state fields and the totals: `set_by_state` below. A field
+            // `HealthCounts` gains must be set here too: this default would hide it as 0.
             ..HealthCounts::default()
         };
         counts.set_by_state(tasks, steps);

@@ -52,6 +52,14 @@ module TaskerCore
       task.context.is_a?(Hash) ? task.context.to_h : task.context
     end
 
+    # Whether the template's task handler defines `establish_step_dependencies_and_defaults`
+    # (what {#before_submit} runs); false for an unknown template.
+    # @return [Boolean]
+    def submit_hook?(name, namespace, version)
+      entry = entry_for(name, namespace, version)
+      entry ? entry[:establish] == true : false
+    end
+
     private
 
     def entry_for(name, namespace, version)

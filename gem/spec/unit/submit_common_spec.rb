@@ -87,6 +87,16 @@ RSpec.describe "Engine#submit_task's common path (Native::Engine#submit_common)"
     expect(engine.task_hash(stamped)).to include("name" => "stamped", "context" => { "stamped" => 1 })
   end
 
+  it "reads names in other encodings as before: converted when they can be UTF-8, refused by name when not" do
+    engine.register_template("name: bare\nnamespace_name: ns\nversion: 1.0.0\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    ids = [["bare".encode("UTF-16LE"), "ns"], ["bare".b, "ns"], ["bare", "ns".encode("ISO-8859-1")]].map do |name, namespace|
+      engine.submit_task(name, {}, namespace: namespace)
+    end
+    expect(ids.map { |id| engine.task_hash(id)["name"] }).to eq(%w[bare bare bare])
+    expect { engine.submit_task("bare\xFF".b, {}, namespace: "ns") }
+      .to raise_error(TaskerCore::ValidationError, /submit_task name: .* is not valid UTF-8: byte 0xFF at byte offset 4/)
+  end
+
   it "refuses bad input with the error naming it, and creates nothing" do
     engine.register_template("name: bare\nnamespace_name: ns\nversion: 1.0.0\nschema: { type: object, required: [id] }\n" \
                              "step_templates:\n  - { name: a, handler_class: H }\n")

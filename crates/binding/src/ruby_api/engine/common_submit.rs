@@ -14,21 +14,39 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tasker_engine::SubmitRequest;
 
-/// `value.to_s` as Rust text, as `Engine#submit_task` converted a name before it came here
-/// (a Symbol, or anything else): only a non-String pays the Ruby call.
-fn text(value: Value) -> Result<String, Error> {
-    if RString::from_value(value).is_some() {
-        return String::try_convert(value);
+/// `value` as a Ruby String: itself, or `value.to_s` (a Symbol, anything else) as
+/// `Engine#submit_task` converted a name before it came here.
+fn ruby_text(value: Value) -> Result<RString, Error> {
+    match RString::from_value(value) {
+        Some(s) => Ok(s),
+        None => RString::try_convert(value.funcall::<_, _, Value>("to_s", ())?),
     }
-    String::try_convert(value.funcall::<_, _, Value>("to_s", ())?)
 }
 
-/// Like [`text`], nil staying `None` (`namespace&.to_s`).
-fn opt_text(value: Value) -> Result<Option<String>, Error> {
+/// Like [`ruby_text`], nil staying `None` (`namespace&.to_s`).
+fn opt_ruby_text(value: Value) -> Result<Option<RString>, Error> {
     if value.is_nil() {
         return Ok(None);
     }
-    text(value).map(Some)
+    ruby_text(value).map(Some)
+}
+
+/// `Some(text)` of an optional name when it is UTF-8 already (`Some(None)` for nil), `None`
+/// when it must be converted.
+///
+/// # Safety
+/// No Ruby code may run while the text is held (it points into the String).
+unsafe fn borrowed(s: &Option<RString>) -> Option<Option<&str>> {
+    match s {
+        None => Some(None),
+        Some(s) => s.test_as_str().map(Some),
+    }
+}
+
+/// An optional name as `String::try_convert` reads it (`EncodingError` when it cannot be
+/// UTF-8).
+fn owned(s: Option<RString>) -> Result<Option<String>, Error> {
+    s.map(|s| String::try_convert(s.as_value())).transpose()
 }
 
 /// A started task of `name`'s template, nothing else set.
@@ -95,19 +113,31 @@ impl Engine {
     ) -> Result<Option<i64>, Error> {
         let started = Instant::now();
         guard(|| {
-            let name = text(name)?;
-            let namespace = opt_text(namespace)?;
-            let version = opt_text(version)?;
+            let name = ruby_text(name)?;
+            let namespace = opt_ruby_text(namespace)?;
+            let version = opt_ruby_text(version)?;
             let engine = rb_self.live()?;
-            let template = engine
-                .template(&name, namespace.as_deref(), version.as_deref())
-                .map_err(err)?;
+            // SAFETY: the borrowed texts are used only by the registry lookup, which runs no
+            // Ruby code; names that must be converted first (not UTF-8 yet) are copied.
+            // Borrowed because a name only looked up need not be copied (two allocations).
+            let found = unsafe {
+                match (name.test_as_str(), borrowed(&namespace), borrowed(&version)) {
+                    (Some(n), Some(ns), Some(v)) => engine.template(n, ns, v),
+                    _ => {
+                        let n = String::try_convert(name.as_value())?;
+                        let (ns, v) = (owned(namespace)?, owned(version)?);
+                        engine.template(&n, ns.as_deref(), v.as_deref())
+                    }
+                }
+            };
+            let template = found.map_err(err)?;
             // Relaxed: a stale `false` only sends this call through Ruby's hooks. Checked
             // before the context is converted, so a declined call costs a lookup only.
             if !template.caller_hooks_absent.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let request = request(ruby, name, context, namespace, version)?;
+            // `submit_to` reads no name from the request: the template is found.
+            let request = request(ruby, String::new(), context, None, None)?;
             let id = engine.submit_to(template, request).map_err(err)?;
             rb_self.inner.metrics().submit.record(started.elapsed());
             Ok(Some(id.0))

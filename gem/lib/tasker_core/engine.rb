@@ -689,8 +689,9 @@ module TaskerCore
     # The common submit of a template whose task handler class may define a submit hook:
     # runs it, or tells the native engine there is none, so its next submissions skip this.
     def submit_with_hooks(name, context, namespace, version)
-      context = @task_handler_hooks.before_submit(name, namespace, version, context)
-      @native.submit_hooks_absent(name, namespace, version) unless @task_handler_hooks.submit_hook?(name, namespace, version)
+      context = @task_handler_hooks.before_submit(name, namespace, version, context) do
+        @native.submit_hooks_absent(name, namespace, version)
+      end
       @native.submit_in(name, context, namespace, version)
     end
 

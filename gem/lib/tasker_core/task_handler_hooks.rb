@@ -35,10 +35,15 @@ module TaskerCore
     # @param namespace [String, nil]
     # @param version [String, nil]
     # @param context [Hash]
+    # @yield when the template has no such hook (of a known template), so a caller can
+    #   remember that without a second lookup
     # @return [Hash]
     def before_submit(name, namespace, version, context)
       entry = entry_for(name, namespace, version)
-      return context unless entry && entry[:establish]
+      unless entry && entry[:establish]
+        yield if !entry.nil? && block_given?
+        return context
+      end
 
       info = entry[:info]
       task = LegacyHandlerAdapter::TaskView.new(task_id: nil, name: info["name"], namespace: info["namespace"],
@@ -50,14 +55,6 @@ module TaskerCore
       end
       entry[:handler].new.establish_step_dependencies_and_defaults(task, steps)
       task.context.is_a?(Hash) ? task.context.to_h : task.context
-    end
-
-    # Whether the template's task handler defines `establish_step_dependencies_and_defaults`
-    # (what {#before_submit} runs); false for an unknown template.
-    # @return [Boolean]
-    def submit_hook?(name, namespace, version)
-      entry = entry_for(name, namespace, version)
-      entry ? entry[:establish] == true : false
     end
 
     private

@@ -16,6 +16,11 @@ module SubmitCommonSpec
   # A task handler with no submit hook.
   class Plain; end
 
+  # A task handler with the hook run once a task ended, and none before submission.
+  class Annotating
+    def update_annotations(_task, _sequence, _steps); end
+  end
+
   # A version given as an object, converted with to_s as any name is.
   Version = Struct.new(:text) do
     def to_s = text
@@ -75,6 +80,9 @@ RSpec.describe "Engine#submit_task's common path (Native::Engine#submit_common)"
     register(engine, "plain", "SubmitCommonSpec::Plain")
     engine.submit_task("plain", {}, namespace: "ns")
     expect(engine.native.submit_common("plain", {}, "ns", nil)).to be_a(Integer)
+    register(engine, "annotating", "SubmitCommonSpec::Annotating")
+    engine.submit_task("annotating", {}, namespace: "ns")
+    expect(engine.native.submit_common("annotating", {}, "ns", nil)).to be_a(Integer)
   end
 
   it "converts names with to_s on both paths (Symbols, other objects), as Engine#submit_task did" do

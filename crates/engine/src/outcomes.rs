@@ -23,8 +23,9 @@
 
 use crate::live_task::LiveTask;
 use parking_lot::Mutex;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value as Json;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tasker_model::{State, StepId, TaskId};
 use tasker_state::{TaskFinishedSignal, TaskView};
@@ -116,8 +117,11 @@ pub struct Outcomes {
 
 #[derive(Default)]
 struct Kept {
-    live: HashSet<TaskId>,
-    done: HashMap<TaskId, Arc<TaskOutcome>>,
+    /// FxHash, not SipHash: every `submit_task` inserts here on the caller's thread, and
+    /// SipHash was a fifth of the engine's part of a submit (benches/submit_instructions.rb);
+    /// the keys are ids the engine allocated, not input an attacker chooses.
+    live: FxHashSet<TaskId>,
+    done: FxHashMap<TaskId, Arc<TaskOutcome>>,
     /// Insertion order of `done`, for eviction.
     order: VecDeque<TaskId>,
 }

@@ -5,8 +5,10 @@
 //! is registered under the same key while it runs.
 
 use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
 use serde_json::{json, Value as Json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_model::{Execution, TaskTemplate, TaskerError, TaskerResult, TemplateKey};
@@ -30,6 +32,12 @@ pub struct RegisteredTemplate {
     /// Per step, in template order: how long an attempt may run, from the template
     /// (`TaskTemplate::step_timeout`); `None` leaves it to the engine's default.
     pub timeouts: Vec<Option<Duration>>,
+    /// Set by the caller's layer (the Ruby binding) once it learnt that a submission of this
+    /// template needs no preparation there (no `task_handler_class`, or one without a hook
+    /// that runs before submission): such submissions then skip asking it
+    /// (`submit_common` in the binding). The engine only stores the answer; a template
+    /// registered again is a new value and starts unlearnt.
+    pub caller_hooks_absent: AtomicBool,
 }
 
 impl RegisteredTemplate {
@@ -62,6 +70,7 @@ impl RegisteredTemplate {
                     Duration::try_from_secs_f64(secs).ok()
                 })
                 .collect(),
+            caller_hooks_absent: AtomicBool::new(template.task_handler_class.is_none()),
             graph,
             template,
         })
@@ -90,9 +99,11 @@ type Versions = BTreeMap<VersionOrder, Arc<RegisteredTemplate>>;
 
 /// All registered templates, by name, then namespace, then version. Name first because a
 /// submission names the task and usually nothing else: the lookup must not allocate.
+/// FxHash, not SipHash: hashing the name was most of the lookup every submit makes on the
+/// caller's thread, and template names come from the app's own files.
 #[derive(Default)]
 pub struct TemplateRegistry {
-    by_name: RwLock<HashMap<String, BTreeMap<String, Versions>>>,
+    by_name: RwLock<FxHashMap<String, BTreeMap<String, Versions>>>,
 }
 
 impl TemplateRegistry {

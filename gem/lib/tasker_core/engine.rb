@@ -362,18 +362,22 @@ module TaskerCore
     # @raise [ValidationError] for run_at and delay both given, a negative delay, a run_at not a Time
     def submit_task(name, context = {}, namespace: nil, version: nil, initiator: nil, source_system: nil,
                     reason: nil, tags: nil, durable: false, identity: nil, run_at: nil, delay: nil, priority: nil)
+      # The common call goes straight to the native submit (as Submitter#submit_task would):
+      # no second call with eight keywords, no options Struct (together about a quarter of
+      # the instructions a submit cost, benches/submit_instructions.rb). The native side
+      # converts the names with to_s as below, and declines (nil, nothing created) a
+      # template whose task handler class may have a submit hook: only then does Ruby look
+      # the template up (a fifth of the instructions, when it did so for every call).
+      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil? &&
+         run_at.nil? && delay.nil? && priority.nil?
+        return @native.submit_common(name, context, namespace, version) ||
+               submit_with_hooks(name.to_s, context, namespace&.to_s, version&.to_s)
+      end
+
       name = name.to_s
       namespace = namespace&.to_s
       version = version&.to_s
       context = @task_handler_hooks.before_submit(name, namespace, version, context)
-      # The common call goes straight to the native submit (as Submitter#submit_task would):
-      # no second call with eight keywords, no options Struct (together about a quarter of
-      # the instructions a submit cost, benches/submit_instructions.rb).
-      if initiator.nil? && source_system.nil? && reason.nil? && tags.nil? && !durable && identity.nil? &&
-         run_at.nil? && delay.nil? && priority.nil?
-        return @native.submit_in(name, context, namespace, version)
-      end
-
       @submitter.submit_task(name, context, namespace: namespace, version: version, initiator: initiator,
                                             source_system: source_system, reason: reason, tags: tags, durable: durable,
                                             identity: identity, run_at: run_at, delay: delay, priority: priority)
@@ -680,6 +684,15 @@ module TaskerCore
       stuck = @pool ? @pool.last_stop_stragglers : []
       detail += "; still running at the deadline: #{stuck.join(', ')}" if stuck.any?
       log(:warn, "tasker-core: stop was slow: #{detail}")
+    end
+
+    # The common submit of a template whose task handler class may define a submit hook:
+    # runs it, or tells the native engine there is none, so its next submissions skip this.
+    def submit_with_hooks(name, context, namespace, version)
+      context = @task_handler_hooks.before_submit(name, namespace, version, context) do
+        @native.submit_hooks_absent(name, namespace, version)
+      end
+      @native.submit_in(name, context, namespace, version)
     end
 
     # Registers (the block), then logs the tasks that registration resumed.

@@ -35,10 +35,15 @@ module TaskerCore
     # @param namespace [String, nil]
     # @param version [String, nil]
     # @param context [Hash]
+    # @yield when the template has no such hook (of a known template), so a caller can
+    #   remember that without a second lookup
     # @return [Hash]
     def before_submit(name, namespace, version, context)
       entry = entry_for(name, namespace, version)
-      return context unless entry && entry[:establish]
+      unless entry && entry[:establish]
+        yield if !entry.nil? && block_given?
+        return context
+      end
 
       info = entry[:info]
       task = LegacyHandlerAdapter::TaskView.new(task_id: nil, name: info["name"], namespace: info["namespace"],

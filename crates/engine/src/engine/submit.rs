@@ -130,6 +130,28 @@ impl Engine {
         let template =
             self.registry
                 .find(&req.name, req.namespace.as_deref(), req.version.as_deref())?;
+        self.submit_found(template, req, durable, identity_hash)
+    }
+
+    /// [`Engine::submit`] of a template the caller already found ([`Engine::template`]),
+    /// so that a caller that decides something from the template first (the Ruby binding:
+    /// whether a submit hook must run) looks it up once; `req`'s name, namespace and version
+    /// are not read again.
+    pub fn submit_to(
+        &self,
+        template: Arc<RegisteredTemplate>,
+        req: SubmitRequest,
+    ) -> TaskerResult<TaskId> {
+        self.submit_found(template, req, None, None)
+    }
+
+    fn submit_found(
+        &self,
+        template: Arc<RegisteredTemplate>,
+        req: SubmitRequest,
+        durable: Option<Sender<TaskerResult<()>>>,
+        identity_hash: Option<String>,
+    ) -> TaskerResult<TaskId> {
         let mut req = req;
         match &req.context {
             Json::Object(_) => {}

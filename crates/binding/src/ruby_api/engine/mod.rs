@@ -2,8 +2,8 @@
 //!
 //! This file owns the wrapped class, its lifecycle (start, templates, recover, flush, stop,
 //! close), submitting, starting and awaiting tasks, and `init`; the other methods are
-//! defined by one file per area: [`steps`] (taking and reporting steps), [`identity`]
-//! (idempotent submission), [`operations`]
+//! defined by one file per area: [`steps`] (taking and reporting steps), [`common_submit`]
+//! (the submit without options), [`identity`] (idempotent submission), [`operations`]
 //! (manual operations), [`inspection`] (reading tasks, graphs and templates) and
 //! [`insights`] (health, stats, metrics, stored insights). Must not decide anything the
 //! engine decides: each method converts its arguments, calls the engine, converts back.
@@ -13,6 +13,7 @@
 //! owns keywords and defaults.
 
 mod arguments;
+mod common_submit;
 mod identity;
 mod insights;
 mod inspection;
@@ -31,14 +32,14 @@ use crate::helpers::errors::{error, guard, invalid, to_ruby as err};
 use crate::helpers::memory::{release_freed_memory, PurgeAtOnce};
 use crate::helpers::nogvl::{blocking, check_interrupts, interruptible};
 use crate::helpers::view::{to_ruby, Keys};
-use arguments::{opt, opt_string, step_timeout, submit_request};
+use arguments::{opt, step_timeout, submit_request};
 use magnus::{function, method, prelude::*, Error, RHash, RModule, Ruby, Value};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tasker_engine::engine::WaitEnd;
-use tasker_engine::{Engine as CoreEngine, EngineOptions, ForkLocal, SubmitRequest};
+use tasker_engine::{Engine as CoreEngine, EngineOptions, ForkLocal};
 use tasker_event_bus::Overflow;
 use tasker_model::{EngineConfig, TaskId, TaskerError, TaskerResult};
 
@@ -215,39 +216,6 @@ impl Engine {
         })
     }
 
-    /// `submit_in(name, context, namespace, version)`: `submit` with no other option (the
-    /// task starts, the call does not wait for the commit), for the common call: no options
-    /// Struct to build and read (a tenth of a submit's instructions). `namespace` and
-    /// `version` are Strings or nil.
-    fn submit_in(
-        ruby: &Ruby,
-        rb_self: &Self,
-        name: String,
-        context: Value,
-        namespace: Value,
-        version: Value,
-    ) -> Result<i64, Error> {
-        let started = Instant::now();
-        guard(|| {
-            let request = SubmitRequest {
-                context: to_json(ruby, context, || "context".to_string())?,
-                namespace: opt_string(namespace, "submit option namespace")?,
-                version: opt_string(version, "submit option version")?,
-                initiator: None,
-                source_system: None,
-                reason: None,
-                tags: None,
-                start: true,
-                run_at: None,
-                priority: 0,
-                name,
-            };
-            let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
-            rb_self.inner.metrics().submit.record(started.elapsed());
-            id
-        })
-    }
-
     /// Starts a pending task; with `routed` returns the task's own route.
     fn start_task(
         &self,
@@ -419,7 +387,10 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "stop_claiming" => (Engine::stop_claiming, 0),
         // Submitting, starting and awaiting tasks.
         "submit" => (Engine::submit, 3),
+        // The common submit (common_submit.rs).
         "submit_in" => (Engine::submit_in, 4),
+        "submit_common" => (Engine::submit_common, 4),
+        "submit_hooks_absent" => (Engine::submit_hooks_absent, 3),
         "submit_identified" => (Engine::submit_identified, 4),
         "start_task" => (Engine::start_task, 4),
         "wait_for_task" => (Engine::wait_for_task, 2),

@@ -1,14 +1,15 @@
 //! `register_template` on the SQL stores with a template of 10,000 steps: the named rows it
 //! writes set-based, that registering again changes nothing, that two stores registering
-//! the same template at once both succeed without duplicating a row, and that a template
-//! rejected for one of its steps registers nothing.
+//! the same template at once both succeed without duplicating a row, that a template
+//! rejected for one of its steps registers nothing, and that named rows another writer
+//! (Tasker) stored first are reused as they are.
 
 #[macro_use]
 mod conformance;
 
 use conformance::db::Db;
 use conformance::{run, SqliteFile};
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::sync::Arc;
 use tasker_model::TaskTemplate;
 use tasker_state::Store;
@@ -19,11 +20,16 @@ const STEPS: usize = 10_000;
 /// retry limits 0..7, descriptions on every other step. `suffix` names the task; the step
 /// names are shared by every suffix (so two templates share their named steps).
 fn big_template(suffix: &str, bad_step: Option<usize>) -> TaskTemplate {
+    template_of(suffix, STEPS, bad_step)
+}
+
+/// [`big_template`] with `steps` steps.
+fn template_of(suffix: &str, steps: usize, bad_step: Option<usize>) -> TaskTemplate {
     let mut yaml = format!(
         "name: big_{suffix}\nnamespace_name: register\nversion: 1.0.0\n\
          default_dependent_system: warehouse\nstep_templates:\n"
     );
-    for i in 0..STEPS {
+    for i in 0..steps {
         let name = if bad_step == Some(i) {
             "x".repeat(129)
         } else {
@@ -90,6 +96,28 @@ async fn sqlite_texts(file: &SqliteFile, sql: &str) -> Vec<String> {
     rows
 }
 
+/// Runs `sql` (statements separated by `;`) on the test's database.
+fn execute(db: &Db, sql: &str) {
+    let sql = sql.to_string();
+    let done = match db {
+        Db::Postgres(schema) => {
+            let url = schema.url();
+            run(async move {
+                let mut conn = PgConnection::connect(&url).await?;
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+                conn.close().await
+            })
+        }
+        Db::Sqlite(file) => run(async move {
+            let mut conn = file.connect().await?;
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+            conn.close().await
+        }),
+        Db::Memory(_) => unreachable!("SQL stores only"),
+    };
+    done.expect("statements on the test database");
+}
+
 /// The link line [`LINKS`] gives step `i` of the big template (ids left out).
 fn expected_link(task: &str, i: usize) -> String {
     let system = ["warehouse", "payments", "shipping"][i % 3];
@@ -113,7 +141,7 @@ fn without_ids(line: &str) -> String {
     format!("{task} {}", parts.next().unwrap_or_default())
 }
 
-suite!(sql: registers_10000_steps_once, concurrent_registrations);
+suite!(sql: registers_10000_steps_once, concurrent_registrations, tasker_rows_win);
 
 fn registers_10000_steps_once(db: &Db) {
     let store = db.open();
@@ -210,4 +238,69 @@ fn concurrent_registrations(db: &Db) {
             "links 10000"
         ]
     );
+}
+
+/// Named rows Tasker stored before the template was registered (here two named steps of
+/// its own, with their own descriptions and timestamps) are reused as they are: neither
+/// rewritten nor duplicated, and the links point at them. 2,345 steps: more than one
+/// statement's worth of rows, the last one not full.
+fn tasker_rows_win(db: &Db) {
+    let store = db.open();
+    execute(
+        db,
+        "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) \
+         VALUES ('warehouse', '2001-02-03 04:05:06', '2001-02-03 04:05:06'), \
+                ('payments', '2001-02-03 04:05:06', '2001-02-03 04:05:06'); \
+         INSERT INTO tasker_named_steps \
+           (dependent_system_id, name, description, created_at, updated_at) \
+         SELECT dependent_system_id, CASE name WHEN 'warehouse' THEN 'step_3' \
+                                               ELSE 'step_1501' END, \
+                'written by Tasker', '2001-02-03 04:05:06', '2001-02-03 04:05:06' \
+         FROM tasker_dependent_systems",
+    );
+    const TASKER_ROWS: &str = "SELECT named_step_id || ' ' || name || ' ' || description \
+                               || ' ' || created_at || ' ' || updated_at \
+                               FROM tasker_named_steps \
+                               WHERE description = 'written by Tasker' ORDER BY name";
+    let tasker_rows = texts(db, TASKER_ROWS);
+    assert_eq!(tasker_rows.len(), 2, "{tasker_rows:?}");
+
+    let steps = 2_345;
+    store
+        .register_template(&template_of("t", steps, None))
+        .expect("register");
+    assert_eq!(
+        texts(db, TASKER_ROWS),
+        tasker_rows,
+        "Tasker's rows untouched"
+    );
+    assert_eq!(
+        texts(db, SUMMARY),
+        [
+            "namespaces 1",
+            "systems 3",
+            "named tasks 1",
+            &format!("named steps {steps}"),
+            &format!("links {steps}"),
+        ]
+    );
+    let links = texts(db, LINKS);
+    let expected: Vec<String> = (0..steps)
+        .map(|i| match i {
+            3 => "big_t step_3 warehouse written by Tasker 01 3".to_string(),
+            1501 => "big_t step_1501 payments written by Tasker 01 3".to_string(),
+            _ => expected_link("t", i),
+        })
+        .collect();
+    assert_eq!(
+        links.iter().map(|l| without_ids(l)).collect::<Vec<_>>(),
+        expected
+    );
+    // The links of Tasker's two steps point at Tasker's rows.
+    let tasker_ids: Vec<&str> = tasker_rows
+        .iter()
+        .map(|r| r.split(' ').next().unwrap_or_default())
+        .collect();
+    let linked = |i: usize| links[i].split(' ').nth(2).unwrap_or_default().to_string();
+    assert_eq!([linked(1501), linked(3)], [tasker_ids[0], tasker_ids[1]]);
 }

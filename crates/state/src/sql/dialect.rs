@@ -136,11 +136,22 @@ pub(crate) struct TaskReads {
     pub(crate) edges: &'static str,
 }
 
+/// How `register_template`'s named steps and links statements take their rows.
+pub(crate) enum RowsIn {
+    /// One JSON array of objects for the whole set (see [`RegisterSql`]).
+    Json,
+    /// This many rows of bound parameters per statement, four per row: the named steps as
+    /// (position, dependent system, name, description), the links as (named step,
+    /// skippable, retryable, retry limit); the rows a last chunk does not fill are NULL.
+    Values(usize),
+}
+
 /// `register_template`'s statements (see `register.rs` for their parameters). The namespace
 /// and the named task have a `find` and an `insert … ON CONFLICT DO NOTHING RETURNING id`;
-/// the dependent systems, named steps and links are sets, each an `insert_*` over a JSON
-/// array of rows that skips the rows that exist and ignores conflicts, and a `find_*` over
-/// the same array whose one row is a JSON array of [position in the array, id].
+/// the dependent systems, named steps and links are sets, each an `insert_*` over its rows
+/// that skips the rows that exist and ignores conflicts, and a `find_*` over the same rows
+/// whose one row is a JSON array of [position in the rows, id]. The systems are a JSON
+/// array; the named steps and links are given as [`RegisterSql::rows_in`] says.
 pub(crate) struct RegisterSql {
     pub(crate) find_namespace: &'static str,
     pub(crate) insert_namespace: &'static str,
@@ -149,11 +160,15 @@ pub(crate) struct RegisterSql {
     pub(crate) find_systems: &'static str,
     pub(crate) find_named_task: &'static str,
     pub(crate) insert_named_task: &'static str,
-    /// $1 a JSON array of `{"system", "name", "description"}`, $2 now.
+    pub(crate) rows_in: RowsIn,
+    /// [`RowsIn::Json`]: $1 a JSON array of `{"system", "name", "description"}`, $2 now.
+    /// [`RowsIn::Values`]: now, then the rows.
     pub(crate) insert_named_steps: &'static str,
+    /// The insert's rows alone.
     pub(crate) find_named_steps: &'static str,
-    /// $1 the named task, $2 a JSON array of `{"step", "skippable", "retryable",
-    /// "retry_limit"}`, $3 now. Returns nothing: nothing reads a link's id.
+    /// [`RowsIn::Json`]: $1 the named task, $2 a JSON array of `{"step", "skippable",
+    /// "retryable", "retry_limit"}`, $3 now. [`RowsIn::Values`]: the named task, now, then
+    /// the rows. Returns nothing: nothing reads a link's id.
     pub(crate) insert_links: &'static str,
 }
 

@@ -2,18 +2,20 @@
 //! for both databases, over the dialect's [`RegisterSql`]. Must not decide what a template
 //! registers: that is `templates.rs`'s plan.
 //!
-//! The dependent systems, named steps and links are written set-based: each kind is one
-//! `INSERT … SELECT` over a JSON array of its rows (skipping rows that exist, and `ON
-//! CONFLICT DO NOTHING` for rows another writer creates meanwhile), then one `SELECT` over
-//! the same array reads every id back. A template's cost is then a handful of statements
-//! whatever its size (a row at a time, 10,000 steps took seconds). The read-back is a
-//! separate statement so that, under PostgreSQL's READ COMMITTED, it sees rows a concurrent
-//! registration committed while the insert waited on them. JSON rather than one bound
-//! parameter per value: one statement text serves any size, SQLite's limit on bound
-//! parameters never applies, and both databases take the same text parameter (PostgreSQL
-//! arrays through `UNNEST` would need a text-array [`Param`]).
+//! The dependent systems, named steps and links are written set-based: each kind is an
+//! `INSERT … SELECT` over its rows (skipping rows that exist, and `ON CONFLICT DO NOTHING`
+//! for rows another writer creates meanwhile), then a `SELECT` over the same rows reads
+//! every id back. A template's cost is then a handful of statements whatever its size (a row
+//! at a time, 10,000 steps took seconds). The read-back is a separate statement so that,
+//! under PostgreSQL's READ COMMITTED, it sees rows a concurrent registration committed while
+//! the insert waited on them.
+//!
+//! How the rows reach the statements is the dialect's ([`RowsIn`]): PostgreSQL reads them
+//! out of one JSON text parameter (`json_to_recordset` parses it once); SQLite binds them,
+//! 1,000 rows a statement, since its `json_each` and `->>` re-parse each row's object for
+//! every field read, which was most of its registration.
 
-use crate::sql::dialect::{Dialect, Param, ReadRow, RegisterSql};
+use crate::sql::dialect::{Dialect, Param, ReadRow, RegisterSql, RowsIn};
 use crate::sql::read::begin;
 use crate::sql::templates::TemplatePlan;
 use serde::Serialize;
@@ -88,45 +90,69 @@ pub(crate) async fn register<D: Dialect>(
     )
     .await?;
 
-    let named_steps = json(
-        &template
-            .steps
-            .iter()
-            .map(|step| NamedStep {
-                system: systems[step.dependent_system],
-                name: &step.name,
-                description: step.description.as_deref(),
-            })
-            .collect::<Vec<_>>(),
-    );
-    let steps = insert_set::<D>(
-        &mut tx,
-        (sql.insert_named_steps, sql.find_named_steps),
-        &named_steps,
-        template.steps.len(),
-        &now,
-    )
-    .await?;
+    let named_steps: Vec<NamedStep> = template
+        .steps
+        .iter()
+        .map(|step| NamedStep {
+            system: systems[step.dependent_system],
+            name: &step.name,
+            description: step.description.as_deref(),
+        })
+        .collect();
+    let steps = match sql.rows_in {
+        RowsIn::Json => {
+            insert_set::<D>(
+                &mut tx,
+                (sql.insert_named_steps, sql.find_named_steps),
+                &json(&named_steps),
+                named_steps.len(),
+                &now,
+            )
+            .await?
+        }
+        RowsIn::Values(rows) => {
+            named_steps_bound::<D>(&mut tx, sql, &named_steps, rows, &now).await?
+        }
+    };
 
-    let links = json(
-        &template
-            .steps
-            .iter()
-            .zip(&steps)
-            .map(|(step, id)| Link {
-                step: *id,
-                skippable: step.skippable,
-                retryable: step.default_retryable,
-                retry_limit: step.default_retry_limit,
-            })
-            .collect::<Vec<_>>(),
-    );
-    D::rows(
-        &mut tx,
-        sql.insert_links,
-        &[Param::Int(named_task), Param::Text(&links), now],
-    )
-    .await?;
+    let links: Vec<Link> = template
+        .steps
+        .iter()
+        .zip(&steps)
+        .map(|(step, id)| Link {
+            step: *id,
+            skippable: step.skippable,
+            retryable: step.default_retryable,
+            retry_limit: step.default_retry_limit,
+        })
+        .collect();
+    match sql.rows_in {
+        RowsIn::Json => {
+            let links = json(&links);
+            D::rows(
+                &mut tx,
+                sql.insert_links,
+                &[Param::Int(named_task), Param::Text(&links), now],
+            )
+            .await?;
+        }
+        RowsIn::Values(rows) => {
+            for chunk in links.chunks(rows) {
+                let mut params = Vec::with_capacity(2 + 4 * rows);
+                params.extend([Param::Int(named_task), now.clone()]);
+                for link in chunk {
+                    params.extend([
+                        Param::Int(link.step),
+                        Param::Int(link.skippable.into()),
+                        Param::Int(link.retryable.into()),
+                        Param::Int(link.retry_limit.into()),
+                    ]);
+                }
+                params.resize(2 + 4 * rows, Param::OptText(None));
+                D::rows(&mut tx, sql.insert_links, &params).await?;
+            }
+        }
+    }
     tx.commit().await?;
     Ok((named_task, steps))
 }
@@ -152,19 +178,32 @@ async fn insert_set<D: Dialect>(
     ids_in_order::<D>(conn, find, &params[..1], len).await
 }
 
-/// Runs a `find_*` statement, whose one row is a JSON array of [position in the rows' JSON
-/// array, id] (one row rather than one per id: SQLite hands rows over one at a time), and
-/// returns the ids in array order; every position must have one.
+/// Runs a `find_*` statement, whose one row is a JSON array of [position in the rows, id]
+/// (one row rather than one per id: SQLite hands rows over one at a time), and returns the
+/// ids in array order; every position must have one.
 async fn ids_in_order<D: Dialect>(
     conn: &mut <D::Db as Database>::Connection,
     find: &'static str,
     params: &[Param<'_>],
     len: usize,
 ) -> Result<Vec<i64>, sqlx::Error> {
+    let found = found_ids::<D>(conn, find, params).await?;
+    in_order(found, len)
+}
+
+/// The [position, id] pairs a `find_*` statement returns.
+async fn found_ids<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    find: &'static str,
+    params: &[Param<'_>],
+) -> Result<Vec<(usize, i64)>, sqlx::Error> {
     let rows = D::rows(conn, find, params).await?;
     let found: String = rows.first().ok_or(sqlx::Error::RowNotFound)?.get(0)?;
-    let found: Vec<(usize, i64)> =
-        serde_json::from_str(&found).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    serde_json::from_str(&found).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// The ids of `found` by position, `len` of them; every position must have one.
+fn in_order(found: Vec<(usize, i64)>, len: usize) -> Result<Vec<i64>, sqlx::Error> {
     let mut ids = vec![None; len];
     for (position, id) in found {
         if let Some(slot) = ids.get_mut(position) {
@@ -174,6 +213,35 @@ async fn ids_in_order<D: Dialect>(
     ids.into_iter()
         .map(|id| id.ok_or(sqlx::Error::RowNotFound))
         .collect()
+}
+
+/// The named steps written as [`RowsIn::Values`] says, `rows` at a time: each chunk's
+/// missing rows inserted, then its ids read back; returns the ids in step order.
+async fn named_steps_bound<D: Dialect>(
+    conn: &mut <D::Db as Database>::Connection,
+    sql: &RegisterSql,
+    steps: &[NamedStep<'_>],
+    rows: usize,
+    now: &Param<'_>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut found = Vec::with_capacity(steps.len());
+    for (chunk_index, chunk) in steps.chunks(rows).enumerate() {
+        // (now, rows): the find takes the rows only.
+        let mut params = Vec::with_capacity(1 + 4 * rows);
+        params.push(now.clone());
+        for (i, step) in chunk.iter().enumerate() {
+            params.extend([
+                Param::Int((chunk_index * rows + i) as i64),
+                Param::Int(step.system),
+                Param::Text(step.name),
+                Param::OptText(step.description),
+            ]);
+        }
+        params.resize(1 + 4 * rows, Param::OptText(None));
+        D::rows(conn, sql.insert_named_steps, &params).await?;
+        found.extend(found_ids::<D>(conn, sql.find_named_steps, &params[1..]).await?);
+    }
+    in_order(found, steps.len())
 }
 
 /// A statement and its parameters.

@@ -2,7 +2,7 @@
 //! `register.rs`; what each returns: [`Statements`]). Ids are read as `bigint` and JSON as
 //! text, so both databases' rows decode alike. Text only: no logic.
 
-use crate::sql::dialect::{RegisterSql, Statements, TaskReads};
+use crate::sql::dialect::{RegisterSql, RowsIn, Statements, TaskReads};
 
 pub(super) const STATEMENTS: Statements = Statements {
     task_state: "SELECT t.task_id, tr.to_state FROM tasker_tasks t \
@@ -79,6 +79,7 @@ pub(super) const STATEMENTS: Statements = Statements {
                              created_at, updated_at) \
                             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) \
                             ON CONFLICT DO NOTHING RETURNING named_task_id::bigint",
+        rows_in: RowsIn::Json,
         insert_named_steps: "INSERT INTO tasker_named_steps \
                              (dependent_system_id, name, description, created_at, updated_at) \
                              SELECT r.system, r.name, r.description, $2, $2 \

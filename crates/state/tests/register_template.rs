@@ -141,7 +141,7 @@ fn without_ids(line: &str) -> String {
     format!("{task} {}", parts.next().unwrap_or_default())
 }
 
-suite!(sql: registers_10000_steps_once, concurrent_registrations, tasker_rows_win);
+suite!(sql: registers_10000_steps_once, concurrent_registrations, tasker_rows_win, chunk_edges);
 
 fn registers_10000_steps_once(db: &Db) {
     let store = db.open();
@@ -303,4 +303,33 @@ fn tasker_rows_win(db: &Db) {
         .collect();
     let linked = |i: usize| links[i].split(' ').nth(2).unwrap_or_default().to_string();
     assert_eq!([linked(1501), linked(3)], [tasker_ids[0], tasker_ids[1]]);
+}
+
+/// The edges of SQLite's 1,000-row statements (`sqlite/sql.rs`): exactly one full statement,
+/// then one full and one holding a single row among 999 padding rows, each registered twice.
+/// Every row is written once, the padding never.
+fn chunk_edges(db: &Db) {
+    let store = db.open();
+    let mut steps_so_far = 0;
+    for (name, steps) in [("full", 1_000), ("one_over", 1_001)] {
+        let template = template_of(name, steps, None);
+        store.register_template(&template).expect("register");
+        store.register_template(&template).expect("register again");
+        // Both templates name their steps step_0 …: the second reuses the first's 1,000.
+        steps_so_far = steps_so_far.max(steps);
+        let links = texts(db, LINKS);
+        let mine: Vec<String> = links
+            .iter()
+            .map(|l| without_ids(l))
+            .filter(|l| l.starts_with(&format!("big_{name} ")))
+            .collect();
+        let expected: Vec<String> = (0..steps).map(|i| expected_link(name, i)).collect();
+        assert_eq!(mine, expected, "{name}");
+        assert_eq!(
+            texts(db, SUMMARY)[3],
+            format!("named steps {steps_so_far}"),
+            "{name}"
+        );
+    }
+    assert_eq!(texts(db, SUMMARY)[4], "links 2001");
 }

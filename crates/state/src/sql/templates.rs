@@ -182,7 +182,9 @@ pub(crate) fn plan_template(template: &TaskTemplate) -> TaskerResult<TemplatePla
 }
 
 /// `tasker_named_tasks.configuration`. Its fields are in the order of their names: the
-/// text is what a `serde_json::Value` of them printed before (its maps sort their keys).
+/// text is what a `serde_json::Value` of them printed before (its maps sort their keys while
+/// serde_json's `preserve_order` feature is off, as Cargo.lock has it; the test below
+/// compares the two).
 #[derive(Serialize)]
 struct Configuration<'a> {
     custom_events: &'a Option<Vec<String>>,
@@ -232,4 +234,53 @@ fn configuration(t: &TaskTemplate) -> String {
         task_handler_class: &t.task_handler_class,
     };
     serde_json::to_string(&configuration).expect("a template's configuration serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configuration;
+    use serde_json::json;
+    use tasker_model::TaskTemplate;
+
+    /// The text is what the `serde_json::Value` registration used to build printed, for a
+    /// template with every field the configuration holds set, and with each left out.
+    #[test]
+    fn configuration_prints_as_the_value_it_replaced() {
+        let full = "name: t\nnamespace_name: n\nversion: 1.0.0\n\
+                    task_handler_class: Shop::Handler\nmodule_namespace: Shop\n\
+                    default_dependent_system: warehouse\ncustom_events: [shop.z, shop.a]\n\
+                    step_templates:\n\
+                    \x20 - {name: b, handler_class: B, skippable: true, default_retryable: false,\n\
+                    \x20    default_retry_limit: 7, handler_config: {z: 1, a: {y: [1, x], b: null}}}\n\
+                    \x20 - {name: a, handler_class: A, depends_on_steps: [b]}\n";
+        let bare = "name: t\nnamespace_name: n\nstep_templates:\n - {name: a, handler_class: A}\n";
+        for yaml in [full, bare] {
+            let t = TaskTemplate::from_yaml(yaml, "t.yaml").expect("valid template");
+            let steps: Vec<_> = t
+                .step_templates
+                .iter()
+                .map(|s| {
+                    json!({
+                        "name": s.name,
+                        "handler_class": s.handler_class,
+                        "depends_on_steps": s.parents(),
+                        "default_retryable": s.default_retryable,
+                        "default_retry_limit": s.default_retry_limit,
+                        "skippable": s.skippable,
+                        "handler_config": s.handler_config,
+                    })
+                })
+                .collect();
+            let value = json!({
+                "registered_by": "tasker-core",
+                "source": t.source,
+                "task_handler_class": t.task_handler_class,
+                "module_namespace": t.module_namespace,
+                "default_dependent_system": t.default_dependent_system,
+                "custom_events": t.custom_events,
+                "step_templates": steps,
+            });
+            assert_eq!(configuration(&t), value.to_string(), "{yaml}");
+        }
+    }
 }

@@ -135,3 +135,20 @@ pub(super) const STATEMENTS: Statements = Statements {
     begin_snapshot: None,
     begin_write: Some("BEGIN IMMEDIATE"),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::{STATEMENTS, VALUES_ROWS};
+
+    /// The row count is written twice, as [`VALUES_ROWS`] and in `values_1000!`, and sqlx
+    /// says nothing when they differ: it leaves unbound parameters NULL (rows skipped as
+    /// padding) and drops extra arguments.
+    #[test]
+    fn register_statements_hold_values_rows_rows() {
+        let r = &STATEMENTS.register;
+        let anonymous = |sql: &str| sql.matches('?').count();
+        assert_eq!(anonymous(r.insert_named_steps), 1 + 4 * VALUES_ROWS);
+        assert_eq!(anonymous(r.find_named_steps), 4 * VALUES_ROWS);
+        assert_eq!(anonymous(r.insert_links), 2 + 4 * VALUES_ROWS);
+    }
+}

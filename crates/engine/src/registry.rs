@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_model::{Execution, TaskTemplate, TaskerError, TaskerResult, TemplateKey};
@@ -32,12 +32,13 @@ pub struct RegisteredTemplate {
     /// Per step, in template order: how long an attempt may run, from the template
     /// (`TaskTemplate::step_timeout`); `None` leaves it to the engine's default.
     pub timeouts: Vec<Option<Duration>>,
-    /// Set by the caller's layer (the Ruby binding) once it learnt that a submission of this
-    /// template needs no preparation there (no `task_handler_class`, or one without a hook
-    /// that runs before submission): such submissions then skip asking it
-    /// (`submit_common` in the binding). The engine only stores the answer; a template
-    /// registered again is a new value and starts unlearnt.
-    pub caller_hooks_absent: AtomicBool,
+    /// When the caller's layer (the Ruby binding) last said that a submission of this
+    /// template needs no preparation there (a `task_handler_class` without a hook that runs
+    /// before submission): the registry's hooks epoch + 1 then, 0 never,
+    /// [`NO_HANDLER_CLASS`] for a template without a class. Read and written through the
+    /// registry ([`TemplateRegistry::caller_hooks_absent`]), so that forgetting what the
+    /// caller learnt is one step for every template.
+    caller_hooks_absent_in: AtomicU64,
 }
 
 impl RegisteredTemplate {
@@ -70,7 +71,10 @@ impl RegisteredTemplate {
                     Duration::try_from_secs_f64(secs).ok()
                 })
                 .collect(),
-            caller_hooks_absent: AtomicBool::new(template.task_handler_class.is_none()),
+            caller_hooks_absent_in: AtomicU64::new(match template.task_handler_class {
+                None => NO_HANDLER_CLASS,
+                Some(_) => 0,
+            }),
             graph,
             template,
         })
@@ -97,6 +101,10 @@ impl VersionOrder {
 
 type Versions = BTreeMap<VersionOrder, Arc<RegisteredTemplate>>;
 
+/// `caller_hooks_absent_in` of a template without a `task_handler_class`: nothing for the
+/// caller to prepare, whatever it learns.
+const NO_HANDLER_CLASS: u64 = u64::MAX;
+
 /// All registered templates, by name, then namespace, then version. Name first because a
 /// submission names the task and usually nothing else: the lookup must not allocate.
 /// FxHash, not SipHash: hashing the name was most of the lookup every submit makes on the
@@ -104,6 +112,9 @@ type Versions = BTreeMap<VersionOrder, Arc<RegisteredTemplate>>;
 #[derive(Default)]
 pub struct TemplateRegistry {
     by_name: RwLock<FxHashMap<String, BTreeMap<String, Versions>>>,
+    /// Moves on at every registration and every [`Self::forget_caller_hooks`]: what the
+    /// caller said in an earlier epoch no longer counts (its classes may have changed).
+    caller_hooks_epoch: AtomicU64,
 }
 
 impl TemplateRegistry {
@@ -135,6 +146,38 @@ impl TemplateRegistry {
                 .or_default()
                 .insert(VersionOrder::of(&t.key.version), t.clone());
         }
+        drop(map);
+        // A registration may bring classes the caller has not looked at: what it learnt
+        // before, about any template, may be stale (Ruby's cache is emptied too).
+        self.forget_caller_hooks();
+    }
+
+    /// Whether the caller said, in the current epoch, that `template`'s submissions need no
+    /// preparation on its side (or the template has no `task_handler_class`).
+    pub fn caller_hooks_absent(&self, template: &RegisteredTemplate) -> bool {
+        let said_in = template.caller_hooks_absent_in.load(Ordering::Acquire);
+        said_in == NO_HANDLER_CLASS || said_in == self.caller_hooks_epoch() + 1
+    }
+
+    /// The epoch to hand back to [`Self::set_caller_hooks_absent`]: read before the caller
+    /// looks at its classes, so a registration or forgetting meanwhile voids the answer.
+    pub fn caller_hooks_epoch(&self) -> u64 {
+        self.caller_hooks_epoch.load(Ordering::Acquire)
+    }
+
+    /// The caller learnt, in `epoch`, that `template` needs no preparation on its side. An
+    /// answer from an earlier epoch is stored as such and never counts.
+    pub fn set_caller_hooks_absent(&self, template: &RegisteredTemplate, epoch: u64) {
+        if template.caller_hooks_absent_in.load(Ordering::Relaxed) != NO_HANDLER_CLASS {
+            template
+                .caller_hooks_absent_in
+                .store(epoch.saturating_add(1).min(NO_HANDLER_CLASS - 1), Ordering::Release);
+        }
+    }
+
+    /// Voids everything the caller said about every template (it reloaded its classes).
+    pub fn forget_caller_hooks(&self) {
+        self.caller_hooks_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Finds a template by name, optionally narrowed by namespace and version. Without a
@@ -263,5 +306,39 @@ mod tests {
         .unwrap();
         assert!(r.register_all(vec![t("a", "ok", "1"), cyclic]).is_err());
         assert!(r.keys().is_empty());
+    }
+
+    #[test]
+    fn what_the_caller_said_about_hooks_counts_until_a_registration_or_forgetting() {
+        let r = TemplateRegistry::default();
+        let with_class = |name: &str| {
+            TaskTemplate::from_yaml(
+                &format!("name: {name}\ntask_handler_class: K\nstep_templates:\n - {{name: a, handler_class: A}}"),
+                "k.yaml",
+            )
+            .unwrap()
+        };
+        r.register_all(vec![with_class("k"), t("x", "plain", "1")])
+            .unwrap();
+        let (k, plain) = (
+            r.find("k", None, None).unwrap(),
+            r.find("plain", None, None).unwrap(),
+        );
+        assert!(r.caller_hooks_absent(&plain), "no class: nothing to ask");
+        assert!(!r.caller_hooks_absent(&k), "not said yet");
+
+        let epoch = r.caller_hooks_epoch();
+        r.set_caller_hooks_absent(&k, epoch);
+        assert!(r.caller_hooks_absent(&k));
+        r.forget_caller_hooks();
+        assert!(!r.caller_hooks_absent(&k), "forgotten");
+
+        let before_registration = r.caller_hooks_epoch();
+        r.register_all(vec![with_class("other")]).unwrap();
+        r.set_caller_hooks_absent(&k, before_registration);
+        assert!(!r.caller_hooks_absent(&k), "said before a registration");
+        r.set_caller_hooks_absent(&k, r.caller_hooks_epoch());
+        assert!(r.caller_hooks_absent(&k));
+        assert!(r.caller_hooks_absent(&plain));
     }
 }

@@ -383,7 +383,10 @@ module TaskerCore
                                             identity: identity, run_at: run_at, delay: delay, priority: priority)
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
-      raise Inputs.explain_encoding(e, "submit_task name" => name, "namespace" => namespace, "version" => version)
+      # The common call hands the names over as given: a Symbol is explained as its text.
+      raise Inputs.explain_encoding(e, "submit_task name" => name.is_a?(Symbol) ? name.to_s : name,
+                                       "namespace" => namespace.is_a?(Symbol) ? namespace.to_s : namespace,
+                                       "version" => version.is_a?(Symbol) ? version.to_s : version)
     end
 
     # Submits a task unless one with the same identity exists, and says which happened.
@@ -689,8 +692,10 @@ module TaskerCore
     # The common submit of a template whose task handler class may define a submit hook:
     # runs it, or tells the native engine there is none, so its next submissions skip this.
     def submit_with_hooks(name, context, namespace, version)
+      # Read before looking at the class: a registration meanwhile voids the answer.
+      epoch = @native.caller_hooks_epoch
       context = @task_handler_hooks.before_submit(name, namespace, version, context) do
-        @native.submit_hooks_absent(name, namespace, version)
+        @native.submit_hooks_absent(name, namespace, version, epoch)
       end
       @native.submit_in(name, context, namespace, version)
     end

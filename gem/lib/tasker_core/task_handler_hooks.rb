@@ -7,8 +7,10 @@ module TaskerCore
   #   before it is stored; what it changes in `task.context` is what gets stored;
   # - `update_annotations(task, sequence, steps)` once the task has ended (complete or
   #   error), on the engine's event thread, with every step as stored.
-  # A class is looked at once per template; templates whose class is missing, or defines
-  # neither hook, cost one Hash lookup per submission.
+  # A class is looked at once per template (again after any registration). A class found
+  # without either hook is reported to the native engine (the block of #before_submit), whose
+  # common submit then skips Ruby for that template; one not found, or with a hook, keeps
+  # coming here: one Hash lookup per submission.
   class TaskHandlerHooks
     # The hooks a task handler class may define.
     HOOKS = %i[establish_step_dependencies_and_defaults update_annotations].freeze
@@ -27,6 +29,8 @@ module TaskerCore
     # @return [void]
     def reset
       @mutex.synchronize { @by_template.clear }
+      # After the cache is emptied: an answer given from the old cache carries the old epoch.
+      @engine.native.forget_submit_hooks
     end
 
     # Runs `establish_step_dependencies_and_defaults` for a submission, if the template's
@@ -35,13 +39,15 @@ module TaskerCore
     # @param namespace [String, nil]
     # @param version [String, nil]
     # @param context [Hash]
-    # @yield when the template has no such hook (of a known template), so a caller can
-    #   remember that without a second lookup
+    # @yield when the template's class was found and defines neither hook (or it has no
+    #   class), so a caller can remember that without a second lookup; never for a class
+    #   not found (it may be defined later) or one with `update_annotations` (whose
+    #   submissions must keep coming here: #annotate finds the class in this cache)
     # @return [Hash]
     def before_submit(name, namespace, version, context)
       entry = entry_for(name, namespace, version)
-      unless entry && entry[:establish]
-        yield if !entry.nil? && block_given?
+      unless entry.is_a?(Hash) && entry[:establish]
+        yield if entry == false && block_given?
         return context
       end
 
@@ -73,21 +79,24 @@ module TaskerCore
       rescue TaskerCore::Error
         return nil # no such template: the submission itself will say so; nothing is cached
       end
-      entry = learn(info) || false # false: learnt, no hooks (nil would read as not learnt)
+      entry = learn(info)
       @mutex.synchronize { ((@by_template[name] ||= {})[namespace] ||= {})[version] = entry }
-      subscribe_for_annotations if entry && entry[:annotate]
+      subscribe_for_annotations if entry.is_a?(Hash) && entry[:annotate]
       entry
     end
 
+    # false: no hook to run (no class, or a class defining neither); :unresolved: the class
+    # is not found (nothing runs, as for false, but the native engine is not told); else the
+    # hooks' entry.
     def learn(info)
       class_name = info["task_handler_class"]
-      return nil if class_name.nil? || class_name.empty?
+      return false if class_name.nil? || class_name.empty?
 
       handler = resolve([info["module_namespace"], class_name].compact.join("::")) || resolve(class_name)
-      return nil unless handler.is_a?(Class)
+      return :unresolved unless handler.is_a?(Class)
 
       defined = HOOKS.to_h { |hook| [hook, own_hook?(handler, hook)] }
-      return nil unless defined.values.any?
+      return false unless defined.values.any?
 
       { info: info, handler: handler, establish: defined[:establish_step_dependencies_and_defaults],
         annotate: defined[:update_annotations], key: "#{info['namespace']}/#{info['name']}" }
@@ -120,7 +129,7 @@ module TaskerCore
       ctx = event.context
       entry = @mutex.synchronize do
         @by_template.each_value.flat_map { |by_namespace| by_namespace.values.flat_map(&:values) }
-                    .find { |e| e && e[:annotate] && e[:key] == "#{ctx['namespace']}/#{ctx['task_name']}" }
+                    .find { |e| e.is_a?(Hash) && e[:annotate] && e[:key] == "#{ctx['namespace']}/#{ctx['task_name']}" }
       end
       return unless entry
 

@@ -174,6 +174,26 @@ impl Engine {
         self.registry.find(name, namespace, version)
     }
 
+    /// See [`TemplateRegistry::caller_hooks_absent`].
+    pub fn caller_hooks_absent(&self, template: &RegisteredTemplate) -> bool {
+        self.registry.caller_hooks_absent(template)
+    }
+
+    /// See [`TemplateRegistry::caller_hooks_epoch`].
+    pub fn caller_hooks_epoch(&self) -> u64 {
+        self.registry.caller_hooks_epoch()
+    }
+
+    /// See [`TemplateRegistry::set_caller_hooks_absent`].
+    pub fn set_caller_hooks_absent(&self, template: &RegisteredTemplate, epoch: u64) {
+        self.registry.set_caller_hooks_absent(template, epoch);
+    }
+
+    /// See [`TemplateRegistry::forget_caller_hooks`].
+    pub fn forget_caller_hooks(&self) {
+        self.registry.forget_caller_hooks();
+    }
+
     /// Every registered template's key.
     pub fn template_keys(&self) -> Vec<String> {
         self.registry

@@ -10,7 +10,6 @@ use super::Engine;
 use crate::helpers::convert::to_json;
 use crate::helpers::errors::{guard, to_ruby as err};
 use magnus::{prelude::*, Error, RString, Ruby, Value};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tasker_engine::SubmitRequest;
 
@@ -131,9 +130,8 @@ impl Engine {
                 }
             };
             let template = found.map_err(err)?;
-            // Relaxed: a stale `false` only sends this call through Ruby's hooks. Checked
-            // before the context is converted, so a declined call costs a lookup only.
-            if !template.caller_hooks_absent.load(Ordering::Relaxed) {
+            // Checked before the context is converted, so a declined call costs a lookup only.
+            if !engine.caller_hooks_absent(&template) {
                 return Ok(None);
             }
             // `submit_to` reads no name from the request: the template is found.
@@ -144,24 +142,40 @@ impl Engine {
         })
     }
 
-    /// `submit_hooks_absent(name, namespace, version)`: Ruby learnt that the template these
-    /// name (Strings, or nil for namespace and version) has no hook to run before a
-    /// submission; later `submit_common` calls for it stop asking. A template registered
-    /// again starts unlearnt.
+    /// `submit_hooks_absent(name, namespace, version, epoch)`: Ruby learnt, having read
+    /// `caller_hooks_epoch` as `epoch` before it looked, that the template these name
+    /// (Strings, or nil for namespace and version) has a class without a hook of any kind;
+    /// later `submit_common` calls for it stop asking, until a registration or
+    /// `forget_submit_hooks` (an answer from before either never counts).
     pub(super) fn submit_hooks_absent(
         &self,
         name: String,
         namespace: Value,
         version: Value,
+        epoch: u64,
     ) -> Result<(), Error> {
         guard(|| {
             let namespace = opt_string(namespace, "namespace")?;
             let version = opt_string(version, "version")?;
-            let template = self
-                .inner
+            let engine = self.live()?;
+            let template = engine
                 .template(&name, namespace.as_deref(), version.as_deref())
                 .map_err(err)?;
-            template.caller_hooks_absent.store(true, Ordering::Relaxed);
+            engine.set_caller_hooks_absent(&template, epoch);
+            Ok(())
+        })
+    }
+
+    /// `caller_hooks_epoch`: what `submit_hooks_absent` takes back (read before looking).
+    pub(super) fn caller_hooks_epoch(&self) -> Result<u64, Error> {
+        guard(|| Ok(self.live()?.caller_hooks_epoch()))
+    }
+
+    /// `forget_submit_hooks`: every answer `submit_hooks_absent` gave stops counting (Ruby
+    /// emptied its cache of the task handler classes).
+    pub(super) fn forget_submit_hooks(&self) -> Result<(), Error> {
+        guard(|| {
+            self.live()?.forget_caller_hooks();
             Ok(())
         })
     }

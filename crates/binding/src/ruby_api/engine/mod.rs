@@ -390,7 +390,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         // The common submit (common_submit.rs).
         "submit_in" => (Engine::submit_in, 4),
         "submit_common" => (Engine::submit_common, 4),
-        "submit_hooks_absent" => (Engine::submit_hooks_absent, 3),
+        "submit_hooks_absent" => (Engine::submit_hooks_absent, 4),
+        "caller_hooks_epoch" => (Engine::caller_hooks_epoch, 0),
+        "forget_submit_hooks" => (Engine::forget_submit_hooks, 0),
         "submit_identified" => (Engine::submit_identified, 4),
         "start_task" => (Engine::start_task, 4),
         "wait_for_task" => (Engine::wait_for_task, 2),

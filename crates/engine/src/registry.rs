@@ -169,9 +169,10 @@ impl TemplateRegistry {
     /// answer from an earlier epoch is stored as such and never counts.
     pub fn set_caller_hooks_absent(&self, template: &RegisteredTemplate, epoch: u64) {
         if template.caller_hooks_absent_in.load(Ordering::Relaxed) != NO_HANDLER_CLASS {
-            template
-                .caller_hooks_absent_in
-                .store(epoch.saturating_add(1).min(NO_HANDLER_CLASS - 1), Ordering::Release);
+            template.caller_hooks_absent_in.store(
+                epoch.saturating_add(1).min(NO_HANDLER_CLASS - 1),
+                Ordering::Release,
+            );
         }
     }
 

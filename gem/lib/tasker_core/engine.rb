@@ -383,10 +383,9 @@ module TaskerCore
                                             identity: identity, run_at: run_at, delay: delay, priority: priority)
     rescue EncodingError => e
       # A name that is not UTF-8 text, found by the native layer (a good call pays nothing).
-      # The common call hands the names over as given: a Symbol is explained as its text.
-      raise Inputs.explain_encoding(e, "submit_task name" => name.is_a?(Symbol) ? name.to_s : name,
-                                       "namespace" => namespace.is_a?(Symbol) ? namespace.to_s : namespace,
-                                       "version" => version.is_a?(Symbol) ? version.to_s : version)
+      # The common call hands the names over as given: each is explained as its text.
+      raise Inputs.explain_encoding(e, "submit_task name" => name.to_s, "namespace" => namespace&.to_s,
+                                       "version" => version&.to_s)
     end
 
     # Submits a task unless one with the same identity exists, and says which happened.

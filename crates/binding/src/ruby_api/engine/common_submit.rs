@@ -60,14 +60,9 @@ fn request(
         context: to_json(ruby, context, || "context".to_string())?,
         namespace,
         version,
-        initiator: None,
-        source_system: None,
-        reason: None,
-        tags: None,
         start: true,
-        run_at: None,
-        priority: 0,
         name,
+        ..SubmitRequest::default()
     })
 }
 

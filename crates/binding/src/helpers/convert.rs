@@ -6,9 +6,10 @@
 
 use crate::helpers::errors::{invalid, to_ruby as to_ruby_error};
 use magnus::{
-    prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Float, Integer, RArray,
-    RHash, RString, Ruby, Symbol, Value,
+    prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Fixnum, Float, Integer,
+    RArray, RHash, RString, Ruby, Symbol, Value,
 };
+use std::os::raw::c_int;
 use serde_json::{Map, Number, Value as Json};
 use tasker_model::Timestamp;
 
@@ -62,6 +63,12 @@ fn at(segment: Segment) -> impl FnOnce(Failure) -> Failure {
 /// Converts a Ruby value to JSON. `root` names the value in an error message
 /// (`context`, `results of step 7`); it is called only when the conversion fails.
 pub fn to_json(ruby: &Ruby, value: Value, root: impl FnOnce() -> String) -> Result<Json, Error> {
+    // Most values are plain data: `plain` converts them without rb_protect or a Ruby call.
+    // Anything else (or anything that fails) is converted again from the start by `walk`,
+    // which alone decides what is refused and how, so both give the same result.
+    if let Some(json) = plain(value, 0) {
+        return Ok(json);
+    }
     walk(ruby, value, 0).map_err(|f| match f {
         Failure::Ruby(e) => e,
         Failure::Invalid { rev_path, message } => {
@@ -78,6 +85,143 @@ pub fn to_json(ruby: &Ruby, value: Value, root: impl FnOnce() -> String) -> Resu
             invalid(&path, message)
         }
     })
+}
+
+/// `walk`'s result for a value made only of nil, true, false, Fixnums, finite Floats,
+/// UTF-8 Strings without NUL, Symbols, Arrays and Hashes keyed by such Strings, Symbols or
+/// Fixnums (subclasses included, as `walk` takes them by their built-in type); `None` for
+/// anything else, or anything `walk` would refuse, without having changed or raised
+/// anything. It runs no Ruby code and allocates no Ruby object, so Ruby can neither raise
+/// (a longjmp across these frames), collect nor change a value while it is being read.
+fn plain(v: Value, depth: usize) -> Option<Json> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    if v.is_nil() {
+        return Some(Json::Null);
+    }
+    let raw = magnus::rb_sys::AsRawValue::as_raw(v);
+    if raw == rb_sys::Qtrue as rb_sys::VALUE {
+        return Some(Json::Bool(true));
+    }
+    if raw == rb_sys::Qfalse as rb_sys::VALUE {
+        return Some(Json::Bool(false));
+    }
+    if let Some(i) = Fixnum::from_value(v) {
+        return Some(Json::Number(i.to_i64().into()));
+    }
+    if let Some(s) = RString::from_value(v) {
+        return plain_str(s).map(Json::String);
+    }
+    if let Some(h) = RHash::from_value(v) {
+        return plain_hash(h, depth);
+    }
+    if let Some(a) = RArray::from_value(v) {
+        // SAFETY: nothing below runs Ruby code or allocates a Ruby object, so the array
+        // can neither change nor move while the slice is read.
+        let items = unsafe { a.as_slice() };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(plain(*item, depth + 1)?);
+        }
+        return Some(Json::Array(out));
+    }
+    if let Some(f) = Float::from_value(v) {
+        return Number::from_f64(f.to_f64()).map(Json::Number);
+    }
+    if let Some(s) = Symbol::from_value(v) {
+        return plain_symbol(s).map(Json::String);
+    }
+    None
+}
+
+/// A String's text when it is UTF-8 already and holds no NUL (what `walk` would take).
+fn plain_str(s: RString) -> Option<String> {
+    // SAFETY: the text is copied before anything else runs.
+    let text = unsafe { s.test_as_str() }?;
+    (!text.contains('\0')).then(|| text.to_owned())
+}
+
+/// A Symbol's name as `Symbol::name` gives it, when that needs no transcoding.
+fn plain_symbol(s: Symbol) -> Option<String> {
+    if s.as_static().is_some() {
+        // rb_id2name: a lookup, no allocation.
+        return s.name().ok().map(|n| n.into_owned());
+    }
+    // SAFETY: rb_sym2str returns the dynamic Symbol's own frozen String (no allocation).
+    let name = unsafe {
+        RString::from_value(<Value as magnus::rb_sys::FromRawValue>::from_raw(
+            rb_sys::rb_sym2str(magnus::rb_sys::AsRawValue::as_raw(s)),
+        ))
+    }?;
+    // SAFETY: the text is copied before anything else runs.
+    unsafe { name.test_as_str() }.map(str::to_owned)
+}
+
+/// `hash_key`'s result when it succeeds without Ruby's help.
+fn plain_key(k: Value) -> Option<String> {
+    let key = if let Some(s) = RString::from_value(k) {
+        // SAFETY: the text is copied before anything else runs.
+        unsafe { s.test_as_str() }?.to_owned()
+    } else if let Some(s) = Symbol::from_value(k) {
+        plain_symbol(s)?
+    } else if let Some(i) = Fixnum::from_value(k) {
+        i.to_i64().to_string()
+    } else {
+        return None;
+    };
+    (!key.contains('\0')).then_some(key)
+}
+
+/// The entries of a Hash, read by `rb_hash_foreach` with a callback that never raises nor
+/// calls Ruby (so no rb_protect around it, unlike `RHash::foreach`).
+fn plain_hash(h: RHash, depth: usize) -> Option<Json> {
+    struct Entries {
+        map: Map<String, Json>,
+        depth: usize,
+        complete: bool,
+    }
+    unsafe extern "C" fn entry(k: rb_sys::VALUE, v: rb_sys::VALUE, arg: rb_sys::VALUE) -> c_int {
+        // SAFETY: `arg` is the `Entries` below, borrowed by nobody else during the call.
+        let entries = unsafe { &mut *(arg as *mut Entries) };
+        // A panic must not unwind into Ruby's C frames: stop, and let `walk` (under
+        // `guard`) convert the value instead.
+        let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: Ruby hands the callback live VALUEs of the hash.
+            let (k, v) = unsafe {
+                (
+                    <Value as magnus::rb_sys::FromRawValue>::from_raw(k),
+                    <Value as magnus::rb_sys::FromRawValue>::from_raw(v),
+                )
+            };
+            Some((plain_key(k)?, plain(v, entries.depth + 1)?))
+        }));
+        match converted {
+            Ok(Some((key, json))) => {
+                entries.map.insert(key, json);
+                rb_sys::st_retval::ST_CONTINUE as c_int
+            }
+            _ => {
+                entries.complete = false;
+                rb_sys::st_retval::ST_STOP as c_int
+            }
+        }
+    }
+    let mut entries = Entries {
+        map: Map::new(),
+        depth,
+        complete: true,
+    };
+    // SAFETY: the GVL is held; `entry` neither raises nor runs Ruby code, and `entries`
+    // outlives the call.
+    unsafe {
+        rb_sys::rb_hash_foreach(
+            magnus::rb_sys::AsRawValue::as_raw(h),
+            Some(entry),
+            &mut entries as *mut Entries as rb_sys::VALUE,
+        );
+    }
+    entries.complete.then_some(Json::Object(entries.map))
 }
 
 fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {

@@ -135,10 +135,50 @@ fn plain(v: Value, depth: usize) -> Option<Json> {
     None
 }
 
+/// `RString::test_as_str`, answered from the String's flags when they hold its encoding
+/// index and a known code range (then no call into Ruby: a third of the instructions a
+/// small String's conversion took); otherwise asked of magnus, which scans it.
+///
+/// # Safety
+/// No Ruby code may run, and `s` must not change, while the text is held.
+pub unsafe fn utf8_text(s: &RString) -> Option<&str> {
+    use rb_sys::{ruby_coderange_type as cr, ruby_encoding_consts as enc};
+    let raw = magnus::rb_sys::AsRawValue::as_raw(*s);
+    // SAFETY: `s` is a live String, so `raw` points at its RBasic header.
+    let flags = unsafe { (*(raw as *const rb_sys::RBasic)).flags };
+    let index = ((flags & enc::RUBY_ENCODING_MASK as rb_sys::VALUE) >> enc::RUBY_ENCODING_SHIFT as u32)
+        as std::os::raw::c_int;
+    let range = flags & cr::RUBY_ENC_CODERANGE_BROKEN as rb_sys::VALUE;
+    // SAFETY: these return constants of Ruby's built-in encoding table.
+    let (utf8, usascii, binary) = unsafe {
+        (
+            rb_sys::rb_utf8_encindex(),
+            rb_sys::rb_usascii_encindex(),
+            rb_sys::rb_ascii8bit_encindex(),
+        )
+    };
+    // The cases test_as_str accepts: UTF-8 or US-ASCII, 7-bit or valid; binary, 7-bit.
+    let accepted = if range == cr::RUBY_ENC_CODERANGE_7BIT as rb_sys::VALUE {
+        index == utf8 || index == usascii || index == binary
+    } else if range == cr::RUBY_ENC_CODERANGE_VALID as rb_sys::VALUE {
+        index == utf8 || index == usascii
+    } else {
+        false
+    };
+    if accepted {
+        // SAFETY: Ruby's code range says the bytes are UTF-8 (7-bit ones are ASCII).
+        Some(unsafe { std::str::from_utf8_unchecked(s.as_slice()) })
+    } else {
+        // Unknown code range, another encoding, or not text: magnus decides (and caches the
+        // code range it scans).
+        unsafe { s.test_as_str() }
+    }
+}
+
 /// A String's text when it is UTF-8 already and holds no NUL (what `walk` would take).
 fn plain_str(s: RString) -> Option<String> {
     // SAFETY: the text is copied before anything else runs.
-    let text = unsafe { s.test_as_str() }?;
+    let text = unsafe { utf8_text(&s) }?;
     (!text.contains('\0')).then(|| text.to_owned())
 }
 
@@ -155,14 +195,14 @@ fn plain_symbol(s: Symbol) -> Option<String> {
         ))
     }?;
     // SAFETY: the text is copied before anything else runs.
-    unsafe { name.test_as_str() }.map(str::to_owned)
+    unsafe { utf8_text(&name) }.map(str::to_owned)
 }
 
 /// `hash_key`'s result when it succeeds without Ruby's help.
 fn plain_key(k: Value) -> Option<String> {
     let key = if let Some(s) = RString::from_value(k) {
         // SAFETY: the text is copied before anything else runs.
-        unsafe { s.test_as_str() }?.to_owned()
+        unsafe { utf8_text(&s) }?.to_owned()
     } else if let Some(s) = Symbol::from_value(k) {
         plain_symbol(s)?
     } else if let Some(i) = Fixnum::from_value(k) {

@@ -7,7 +7,7 @@
 
 use super::arguments::opt_string;
 use super::Engine;
-use crate::helpers::convert::to_json;
+use crate::helpers::convert::{to_json, utf8_text};
 use crate::helpers::errors::{guard, to_ruby as err};
 use magnus::{prelude::*, Error, RString, Ruby, Value};
 use std::time::Instant;
@@ -38,7 +38,7 @@ fn opt_ruby_text(value: Value) -> Result<Option<RString>, Error> {
 unsafe fn borrowed(s: &Option<RString>) -> Option<Option<&str>> {
     match s {
         None => Some(None),
-        Some(s) => s.test_as_str().map(Some),
+        Some(s) => utf8_text(s).map(Some),
     }
 }
 
@@ -115,7 +115,7 @@ impl Engine {
             // Ruby code; names that must be converted first (not UTF-8 yet) are copied.
             // Borrowed because a name only looked up need not be copied (two allocations).
             let found = unsafe {
-                match (name.test_as_str(), borrowed(&namespace), borrowed(&version)) {
+                match (utf8_text(&name), borrowed(&namespace), borrowed(&version)) {
                     (Some(n), Some(ns), Some(v)) => engine.template(n, ns, v),
                     _ => {
                         let n = String::try_convert(name.as_value())?;

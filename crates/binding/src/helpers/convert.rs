@@ -9,8 +9,8 @@ use magnus::{
     prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Fixnum, Float, Integer,
     RArray, RHash, RString, Ruby, Symbol, Value,
 };
-use std::os::raw::c_int;
 use serde_json::{Map, Number, Value as Json};
+use std::os::raw::c_int;
 use tasker_model::Timestamp;
 
 /// Nesting deeper than this is refused (and catches self-referencing structures).
@@ -146,8 +146,8 @@ pub unsafe fn utf8_text(s: &RString) -> Option<&str> {
     let raw = magnus::rb_sys::AsRawValue::as_raw(*s);
     // SAFETY: `s` is a live String, so `raw` points at its RBasic header.
     let flags = unsafe { (*(raw as *const rb_sys::RBasic)).flags };
-    let index = ((flags & enc::RUBY_ENCODING_MASK as rb_sys::VALUE) >> enc::RUBY_ENCODING_SHIFT as u32)
-        as std::os::raw::c_int;
+    let index = ((flags & enc::RUBY_ENCODING_MASK as rb_sys::VALUE)
+        >> enc::RUBY_ENCODING_SHIFT as u32) as std::os::raw::c_int;
     let range = flags & cr::RUBY_ENC_CODERANGE_BROKEN as rb_sys::VALUE;
     // SAFETY: these return constants of Ruby's built-in encoding table.
     let (utf8, usascii, binary) = unsafe {

@@ -97,15 +97,8 @@ fn plain(v: Value, depth: usize) -> Option<Json> {
     if depth > MAX_DEPTH {
         return None;
     }
-    if v.is_nil() {
-        return Some(Json::Null);
-    }
-    let raw = magnus::rb_sys::AsRawValue::as_raw(v);
-    if raw == rb_sys::Qtrue as rb_sys::VALUE {
-        return Some(Json::Bool(true));
-    }
-    if raw == rb_sys::Qfalse as rb_sys::VALUE {
-        return Some(Json::Bool(false));
+    if let Some(j) = literal(v) {
+        return Some(j);
     }
     if let Some(i) = Fixnum::from_value(v) {
         return Some(Json::Number(i.to_i64().into()));
@@ -172,6 +165,20 @@ pub unsafe fn utf8_text(s: &RString) -> Option<&str> {
         // Unknown code range, another encoding, or not text: magnus decides (and caches the
         // code range it scans).
         unsafe { s.test_as_str() }
+    }
+}
+
+/// nil, true or false as JSON.
+fn literal(v: Value) -> Option<Json> {
+    let raw = magnus::rb_sys::AsRawValue::as_raw(v);
+    if raw == rb_sys::Qnil as rb_sys::VALUE {
+        Some(Json::Null)
+    } else if raw == rb_sys::Qtrue as rb_sys::VALUE {
+        Some(Json::Bool(true))
+    } else if raw == rb_sys::Qfalse as rb_sys::VALUE {
+        Some(Json::Bool(false))
+    } else {
+        None
     }
 }
 
@@ -270,15 +277,8 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
             "nested deeper than {MAX_DEPTH} levels (a structure that contains itself?)"
         )));
     }
-    if v.is_nil() {
-        return Ok(Json::Null);
-    }
-    let raw = magnus::rb_sys::AsRawValue::as_raw(v);
-    if raw == rb_sys::Qtrue as rb_sys::VALUE {
-        return Ok(Json::Bool(true));
-    }
-    if raw == rb_sys::Qfalse as rb_sys::VALUE {
-        return Ok(Json::Bool(false));
+    if let Some(j) = literal(v) {
+        return Ok(j);
     }
     if let Some(s) = RString::from_value(v) {
         let s = s

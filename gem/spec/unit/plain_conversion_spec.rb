@@ -112,7 +112,7 @@ RSpec.describe "Converting plain Ruby values to JSON" do
     bad = {
       "nan" => Float::NAN, "infinity" => Float::INFINITY, "too_big" => 2**64, "too_small" => -2**63 - 1,
       "nul" => "a\0b", "broken_utf8" => "\xff".dup.force_encoding("UTF-8"), "broken_binary" => "\xff".b,
-      "object" => Object.new, "looped" => looped, "too_deep" => too_deep,
+      "object" => Object.new, "looped" => looped, "looped_in_array" => [1, [looped]], "too_deep" => too_deep,
       "nul_key" => { "a\0b" => 1 }, "float_key" => { 1.5 => 1 },
       "nil_key" => { nil => 1 }, "big_key" => { 2**64 => 1 }, "broken_key" => { "\xff".b => 1 },
       "bad_in_array" => [1, { "x" => Float::NAN }], "bad_after_good" => { "a" => 1, "b" => Object.new }

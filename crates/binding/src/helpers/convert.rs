@@ -91,8 +91,11 @@ pub fn to_json(ruby: &Ruby, value: Value, root: impl FnOnce() -> String) -> Resu
 /// UTF-8 Strings without NUL, Symbols, Arrays and Hashes keyed by such Strings, Symbols or
 /// Fixnums (subclasses included, as `walk` takes them by their built-in type); `None` for
 /// anything else, or anything `walk` would refuse, without having changed or raised
-/// anything. It runs no Ruby code and allocates no Ruby object, so Ruby can neither raise
-/// (a longjmp across these frames), collect nor change a value while it is being read.
+/// anything. It runs no Ruby code, so Ruby can neither raise (a longjmp across these
+/// frames) nor change a value while it is being read. Ruby allocates only when one Hash is
+/// iterated inside itself more than 127 times (`rb_hash_foreach` then counts the levels in
+/// an instance variable), so a GC may run there: no pointer into a Ruby object is held
+/// across a call (Strings are copied at once, Arrays read by index).
 fn plain(v: Value, depth: usize) -> Option<Json> {
     if depth > MAX_DEPTH {
         return None;
@@ -110,12 +113,20 @@ fn plain(v: Value, depth: usize) -> Option<Json> {
         return plain_hash(h, depth);
     }
     if let Some(a) = RArray::from_value(v) {
-        // SAFETY: nothing below runs Ruby code or allocates a Ruby object, so the array
-        // can neither change nor move while the slice is read.
-        let items = unsafe { a.as_slice() };
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            out.push(plain(*item, depth + 1)?);
+        let array = magnus::rb_sys::AsRawValue::as_raw(a);
+        let len = a.len();
+        let mut out = Vec::with_capacity(len);
+        // By index, not through a slice held across the elements' conversion: see `plain`'s
+        // comment on the one allocation Ruby may make meanwhile.
+        for i in 0..len {
+            // SAFETY: the GVL is held; rb_ary_entry reads one element (nil past the end).
+            let item = unsafe {
+                <Value as magnus::rb_sys::FromRawValue>::from_raw(rb_sys::rb_ary_entry(
+                    array,
+                    i as std::os::raw::c_long,
+                ))
+            };
+            out.push(plain(item, depth + 1)?);
         }
         return Some(Json::Array(out));
     }

@@ -2,7 +2,7 @@
 //! batch writer's commits. A checkpoint copies the WAL's pages into the file and syncs both
 //! to disk; SQLite's automatic one runs inside the commit that crosses 1,000 WAL pages, so
 //! the writer waited for two `fsync`s every few batches (65 of them, 1.35 s in all, in one
-//! traced run of 16,000 small tasks), and for seconds when the file held pages another
+//! traced run of about 16,500 small tasks), and for seconds when the file held pages another
 //! process had written without syncing (after a bulk load, the first checkpoint synced them
 //! all: 2.47 s in one run).
 //!

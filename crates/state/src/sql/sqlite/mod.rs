@@ -2,6 +2,7 @@
 //! what SQLite does its own way (opening, migrations, ids, the write script, the SQL text);
 //! the store's body is `sql/store.rs`, shared with PostgreSQL.
 
+mod checkpoint;
 mod file_lock;
 mod ids;
 mod insights;
@@ -18,6 +19,7 @@ use crate::sql::dialect::{
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::store::SqlStore;
+use checkpoint::{Checkpointer, BACKSTOP_PAGES};
 use file_lock::FileLock;
 use ids::Ids;
 use parking_lot::Mutex;
@@ -104,6 +106,9 @@ pub(crate) struct SqliteDb {
     /// The batch writes' one connection, kept open (see `open_with`). For `:memory:` the
     /// same one-connection pool as `pool`.
     writer: SqlitePool,
+    /// A file's WAL checkpoints, off the writer's commits (`checkpoint.rs`); none in memory
+    /// or read-only.
+    checkpoints: Option<Checkpointer>,
     ids: Mutex<Ids>,
     /// A file's store holds it against other processes until closed (`file_lock.rs`).
     lock: Mutex<Option<FileLock>>,
@@ -164,7 +169,12 @@ impl SqliteStore {
             // batches about 1.5 times slower.
             .pragma("cache_size", "-32768");
         if !in_memory && !read_only {
-            options = options.journal_mode(SqliteJournalMode::Wal);
+            // The checkpoint connection copies the WAL into the file after commits; the
+            // connections' own checkpoints (inside a commit) are only the bound on the WAL
+            // (`checkpoint.rs`).
+            options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .pragma("wal_autocheckpoint", BACKSTOP_PAGES);
         }
         // No ping before handing out a connection: it is a round trip to the connection's
         // worker thread and finds nothing wrong with a local file.
@@ -177,7 +187,7 @@ impl SqliteStore {
                 .test_before_acquire(false)
         };
         let opening = format!("opening {describe}");
-        let (pool, writer) = runtime.block_on(async {
+        let (pool, writer, checkpoints) = runtime.block_on(async {
             let pool = pool_options
                 .connect_with(options.clone())
                 .await
@@ -190,19 +200,24 @@ impl SqliteStore {
             // its last transaction; batches taking whichever pooled connection was free
             // re-read the B-tree pages of every index they touched (about 55 `pread`s per
             // 4-step task, strace). The connection that wrote last keeps its cache.
-            let writer = if in_memory || read_only {
-                pool.clone()
+            let (writer, checkpoints) = if in_memory || read_only {
+                (pool.clone(), None)
             } else {
-                one_connection()
+                let checkpoints = Checkpointer::start(options.clone(), &runtime)
+                    .await
+                    .map_err(|e| db_error(&opening, e))?;
+                let writer = one_connection()
                     .connect_with(options)
                     .await
-                    .map_err(|e| db_error(&opening, e))?
+                    .map_err(|e| db_error(&opening, e))?;
+                (writer, Some(checkpoints))
             };
-            Ok::<_, TaskerError>((pool, writer))
+            Ok::<_, TaskerError>((pool, writer, checkpoints))
         })?;
         let db = SqliteDb {
             pool,
             writer,
+            checkpoints,
             ids: Mutex::new(Ids::default()),
             lock: Mutex::new(lock),
         };
@@ -308,7 +323,16 @@ impl Dialect for SqliteDb {
         self.ids.lock().allocate(&self.pool, runtime, store, steps)
     }
 
+    fn committed(&self, _plan: &Plan) {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.committed();
+        }
+    }
+
     async fn close(&self) {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.close().await;
+        }
         self.writer.close().await;
         self.pool.close().await;
         self.lock.lock().take();

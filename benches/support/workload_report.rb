@@ -418,6 +418,7 @@ module Bench
       parts = filled.map do |store, r|
         f = r.fetch("fill")
         took = f["seconds"] ? dur(f["seconds"]) : "(time not recorded)"
+        took += ", then #{dur(f['settle_seconds'])} putting it on disk" if f["settle_seconds"]
         rows = f["rows"].empty? ? "" : " (#{f['rows'].map { |t, n| "#{num(n)} #{t.delete_prefix('tasker_')}" }.join(', ')})"
         reused = f["reused"] ? ", filled before this run by the same code (TASKER_BENCH_WORKLOAD_FILLED_*)" : ""
         "#{wl_label(store)}: #{took} for #{num(f['tasks'])} tasks#{rows}#{reused}; " \
@@ -435,7 +436,10 @@ module Bench
         transaction), the rows as the engine writes them for a completed 4-step chain of the
         registered template, ids after the ones the engine had used (PostgreSQL sequences
         moved past them). No ANALYZE afterwards; the server runs with autovacuum off, so the
-        planner sees the tables as they were before the fill.
+        planner sees the tables as they were before the fill. Then the fill's writes are put on
+        disk before the engine opens the store (PostgreSQL `CHECKPOINT`, SQLite an `fsync` of
+        the file), as a table grown over weeks long has been: the fill skips the syncs an app
+        pays as it goes, and its dirty pages were otherwise written out during the measurements.
         #{parts.map { |p| "- #{p}" }.join("\n")}
       MD
     end

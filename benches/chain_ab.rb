@@ -12,7 +12,7 @@
 #   done; done
 #
 # ARGV[0]: the checkout whose gem/lib (and built extension) to load; ARGV[1]: a PostgreSQL
-# server URL, or `sqlite`. Knobs: SAMPLES (default 500), TASKS (2,000; 0 skips the tasks at
+# server URL, `sqlite`, or `memory` (no I/O: what is left is the hand-offs between threads). Knobs: SAMPLES (default 500), TASKS (2,000; 0 skips the tasks at
 # once), WARMUP (200), PRE (0: rounds of TASKS chains at once, each read back, run before the
 # one-at-a-time samples, as benches/workload.rb runs its serial part after its tasks at once;
 # `PRE=12` is about its 24,000 tasks; PRE needs TASKS > 0), STATS_WAIT (11 s: the wait for the
@@ -31,7 +31,8 @@ root = File.expand_path(ARGV.fetch(0))
 $LOAD_PATH.unshift File.join(root, "gem/lib")
 require "tasker_core"
 require File.join(root, "fixtures/handlers/recording")
-require "pg" unless ARGV.fetch(1) == "sqlite"
+local = %w[sqlite memory].include?(ARGV.fetch(1))
+require "pg" unless local
 
 samples = Integer(ENV.fetch("SAMPLES", "500"))
 tasks = Integer(ENV.fetch("TASKS", "2000"))
@@ -39,7 +40,9 @@ warmup = Integer(ENV.fetch("WARMUP", "200"))
 pre = Integer(ENV.fetch("PRE", "0"))
 dir = Dir.mktmpdir("chain_ab")
 schema = "chain_ab_#{Process.pid}"
-url = if ARGV[1] == "sqlite"
+url = if ARGV[1] == "memory"
+        "memory:"
+      elsif ARGV[1] == "sqlite"
         "sqlite://#{dir}/chain_ab.sqlite3"
       else
         PG.connect(ARGV[1]).tap { |c| c.exec("CREATE SCHEMA #{schema}") }.close
@@ -63,7 +66,7 @@ begin
   # as it blurs time. A busy backend publishes its counts at most once a second and an idle
   # one holds the rest back up to 10 s (PostgreSQL 15), so each side waits that out.
   counts = lambda do
-    next [0, 0, 0] if ARGV[1] == "sqlite"
+    next [0, 0, 0] if local
 
     sleep Float(ENV.fetch("STATS_WAIT", "11"))
     PG.connect(ARGV[1]).then do |c|
@@ -76,7 +79,7 @@ begin
   # INDEXES=1: also per index of the run's schema, entries read and pages touched per task
   # (which statement's work grows with the table shows there first).
   by_index = lambda do
-    next {} unless ENV["INDEXES"] == "1" && ARGV[1] != "sqlite"
+    next {} unless ENV["INDEXES"] == "1" && !local
 
     PG.connect(ARGV[1]).then do |c|
       c.exec("SELECT s.indexrelname, s.idx_tup_read, io.idx_blks_hit + io.idx_blks_read " \
@@ -110,13 +113,13 @@ begin
 
   puts format("%s %s: one at a time p50 %.2f ms p90 %.2f ms (%.2f store batches/task%s; after %d tasks); " \
               "%d at once %d steps/s; load %s",
-              root, ARGV[1] == "sqlite" ? "sqlite" : "postgres", latencies[samples / 2] * 1e3,
+              root, local ? ARGV[1] : "postgres", latencies[samples / 2] * 1e3,
               latencies[samples * 9 / 10] * 1e3, per_task,
-              ARGV[1] == "sqlite" ? "" : format(", server per task: %.2f commits, %.0f rows returned, %.0f buffer pages",
+              local ? "" : format(", server per task: %.2f commits, %.0f rows returned, %.0f buffer pages",
                                                 commits, rows_per_task, pages),
               warmup + pre * tasks, tasks, rate, File.read("/proc/loadavg").split[0, 3].join(" "))
 ensure
   engine.close
-  PG.connect(ARGV[1]).tap { |c| c.exec("SET client_min_messages = warning; DROP SCHEMA #{schema} CASCADE") }.close unless ARGV[1] == "sqlite"
+  PG.connect(ARGV[1]).tap { |c| c.exec("SET client_min_messages = warning; DROP SCHEMA #{schema} CASCADE") }.close unless local
   FileUtils.rm_rf(dir)
 end

@@ -42,13 +42,22 @@ RSpec.describe "Converting plain Ruby values to JSON" do
     context = { "v" => value }
     context["force_slow"] = Time.utc(2000, 1, 1) if slow
     id = engine.submit_task("plain", context)
-    engine.flush
-    stored = engine.task_hash(id)["context"]
+    stored = read_back(id)
     expect(stored.delete("force_slow")).to eq("2000-01-01T00:00:00.000000Z") if slow
     [:ok, stored]
   rescue StandardError => e
     [e.class, e.message]
   end
+
+  def read_back(id)
+    engine.flush
+    engine.task_hash(id)["context"]
+  end
+
+  # The examples that convert each value alone (~120 tasks) took this file five minutes
+  # under bin/test's GC.stress pass, a full GC at every allocation; that pass runs the one
+  # below them that puts the same kinds of value through both paths at once.
+  PLAIN_CONVERSION_SLOW_UNDER_GC_STRESS = ENV["TASKER_GC_STRESS"] == "1" && "slow under GC.stress; runs in the normal passes"
 
   def same_both_ways(value)
     fast = stored(value, slow: false)
@@ -56,7 +65,7 @@ RSpec.describe "Converting plain Ruby values to JSON" do
     fast
   end
 
-  it "converts plain values exactly as the full conversion does" do
+  it "converts plain values exactly as the full conversion does", skip: PLAIN_CONVERSION_SLOW_UNDER_GC_STRESS do
     big = 2**62 # a Bignum that fits 64 bits
     heap_float = 1.0e300 # not a flonum
     dynamic = :"dyn_#{Process.pid}_key"
@@ -67,7 +76,7 @@ RSpec.describe "Converting plain Ruby values to JSON" do
       "empty" => "", "utf8" => "café ☕", "ascii" => "plain".encode("US-ASCII"),
       "binary_ascii" => "bytes".b, "latin1" => "caf\xE9".dup.force_encoding("ISO-8859-1"),
       "utf16" => "wide".encode("UTF-16LE"), "symbol" => :rush, "unicode_symbol" => :café,
-      "dynamic_symbol" => dynamic, "symbol_with_nul" => :"a\0b",
+      "dynamic_symbol" => dynamic,
       "array" => [1, [2, [3]], {}], "empty_array" => [], "empty_hash" => {},
       "string_subclass" => PlainConversionSpec::LoudString.new("real"),
       "array_subclass" => PlainConversionSpec::OddArray[1, "two"],
@@ -82,7 +91,7 @@ RSpec.describe "Converting plain Ruby values to JSON" do
     expect(same_both_ways(values["u64_max"])).to eq([:ok, { "v" => 2**64 - 1 }])
   end
 
-  it "reads Hash entries the same way whatever the Hash's class, default or identity" do
+  it "reads Hash entries the same way whatever the Hash's class, default or identity", skip: PLAIN_CONVERSION_SLOW_UNDER_GC_STRESS do
     with_default = Hash.new { |h, k| h[k] = "default for #{k}" }
     with_default["a"] = 1
     odd = PlainConversionSpec::OddHash.new
@@ -100,12 +109,9 @@ RSpec.describe "Converting plain Ruby values to JSON" do
     expect(same_both_ways(keyed).last["v"])
       .to eq("sym" => 1, "str" => 2, "7" => 3, "-1099511627776" => 4, "dyn_#{Process.pid}" => 5, "café" => 6, "b" => 7)
     expect(same_both_ways(deep).first).to eq(:ok)
-    # A literal Symbol holding NUL is named up to the NUL by both ways (rb_id2name's C
-    # string): pinned as equal, not as right.
-    expect(same_both_ways({ :"a\0b" => :"c\0d" })).to eq(same_both_ways({ a: :c }))
   end
 
-  it "refuses the same values with the same error, storing nothing" do
+  it "refuses the same values with the same error, storing nothing", skip: PLAIN_CONVERSION_SLOW_UNDER_GC_STRESS do
     looped = {}
     looped["self"] = looped
     too_deep = 127.times.reduce({ "leaf" => 1 }) { |inner, _| { "n" => inner } }
@@ -114,6 +120,11 @@ RSpec.describe "Converting plain Ruby values to JSON" do
       "nul" => "a\0b", "broken_utf8" => "\xff".dup.force_encoding("UTF-8"), "broken_binary" => "\xff".b,
       "object" => Object.new, "looped" => looped, "looped_in_array" => [1, [looped]], "too_deep" => too_deep,
       "nul_key" => { "a\0b" => 1 }, "float_key" => { 1.5 => 1 },
+      # Symbols holding NUL, static and dynamic, as values and keys: refused as Strings are
+      # (a static one's name used to be read up to the NUL, so `:"a\0b"` was stored as "a").
+      "nul_symbol" => :"a\0b", "nul_dynamic_symbol" => "x\0y#{Process.pid}".to_sym,
+      "nul_symbol_key" => { :"a\0b" => 1 }, "nul_dynamic_symbol_key" => { "k\0#{Process.pid}".to_sym => 1 },
+      "binary_symbol" => "\xff".b.to_sym,
       "nil_key" => { nil => 1 }, "big_key" => { 2**64 => 1 }, "broken_key" => { "\xff".b => 1 },
       "bad_in_array" => [1, { "x" => Float::NAN }], "bad_after_good" => { "a" => 1, "b" => Object.new }
     }
@@ -127,6 +138,20 @@ RSpec.describe "Converting plain Ruby values to JSON" do
     expect(engine.stats[:tasks_submitted]).to eq(before)
     expect(same_both_ways(bad["bad_in_array"]).last).to match(/context\.v\[1\]\.x: NaN is not a valid JSON number/)
     expect(same_both_ways(bad["nul_key"]).last).to match(/context\.v: hash key "a\\u0000b": string contains a NUL/)
+    expect(same_both_ways(bad["nul_symbol"]).last).to match(/context\.v: string contains a NUL/)
+    expect(same_both_ways(bad["nul_symbol_key"]).last).to match(/context\.v: hash key :"a\\x00b": string contains a NUL/)
+    expect(same_both_ways(bad["binary_symbol"]).last).to match(/context\.v: symbol is not valid UTF-8/)
+  end
+
+  it "converts a value of every plain kind, and refuses a loop, the same both ways (also under GC.stress)" do
+    looped = {}
+    looped["self"] = looped
+    mixed = { "s" => "café", sym: :rush, :"dyn_#{Process.pid}" => [1, 2.5, nil, true, false, -2**62],
+              7 => { "deep" => [{ "x" => "y".b }], "frozen" => "f".freeze }, "sub" => PlainConversionSpec::LoudString.new("real") }
+    expect(same_both_ways(mixed)).to eq([:ok, { "v" => { "s" => "café", "sym" => "rush",
+                                                         "dyn_#{Process.pid}" => [1, 2.5, nil, true, false, -2**62],
+                                                         "7" => { "deep" => [{ "x" => "y" }], "frozen" => "f" }, "sub" => "real" } }])
+    expect(same_both_ways([1, [looped]]).first).to be <= TaskerCore::Error
   end
 
   it "converts a step's result the same way" do

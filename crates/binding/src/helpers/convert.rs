@@ -200,20 +200,32 @@ fn plain_str(s: RString) -> Option<String> {
     (!text.contains('\0')).then(|| text.to_owned())
 }
 
-/// A Symbol's name as `Symbol::name` gives it, when that needs no transcoding.
+/// A Symbol's name as `symbol_name` gives it, when that needs no transcoding and holds no
+/// NUL.
 fn plain_symbol(s: Symbol) -> Option<String> {
-    if s.as_static().is_some() {
-        // rb_id2name: a lookup, no allocation.
-        return s.name().ok().map(|n| n.into_owned());
-    }
-    // SAFETY: rb_sym2str returns the dynamic Symbol's own frozen String (no allocation).
-    let name = unsafe {
+    let string = symbol_string(s);
+    // SAFETY: the text is copied before anything else runs.
+    let name = unsafe { utf8_text(&string) }?;
+    (!name.contains('\0')).then(|| name.to_owned())
+}
+
+/// The String a Symbol is named by, static or dynamic. Not `Symbol::name`: for a static
+/// Symbol that reads `rb_id2name`'s C string, which ends at the first NUL, so `:"a\0b"`
+/// became `"a"` without a word instead of being refused as `"a\0b"` is.
+fn symbol_string(s: Symbol) -> RString {
+    // SAFETY: the GVL is held; rb_sym2str returns the String the symbol table already holds
+    // for it (no allocation) and never raises.
+    unsafe {
         RString::from_value(<Value as magnus::rb_sys::FromRawValue>::from_raw(
             rb_sys::rb_sym2str(magnus::rb_sys::AsRawValue::as_raw(s)),
         ))
-    }?;
-    // SAFETY: the text is copied before anything else runs.
-    unsafe { utf8_text(&name) }.map(str::to_owned)
+        .expect("rb_sym2str returns a String")
+    }
+}
+
+/// A Symbol's name as text (transcoded to UTF-8 when it can be), for `walk` and `hash_key`.
+fn symbol_name(s: Symbol) -> Option<String> {
+    symbol_string(s).to_string().ok()
 }
 
 /// `hash_key`'s result when it succeeds without Ruby's help.
@@ -350,7 +362,11 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
         return Ok(Json::Array(out));
     }
     if let Some(s) = Symbol::from_value(v) {
-        return Ok(Json::String(s.name()?.into_owned()));
+        return match symbol_name(s) {
+            None => Err(bad("symbol is not valid UTF-8 (nor convertible to it)")),
+            Some(name) if name.contains('\0') => Err(bad(NUL_MESSAGE)),
+            Some(name) => Ok(Json::String(name)),
+        };
     }
     if v.is_kind_of(ruby.class_time()) {
         // strftime, not #iso8601: the latter exists only after `require "time"`.
@@ -376,7 +392,7 @@ fn hash_key(k: Value) -> Result<String, String> {
     let key = if let Some(s) = RString::from_value(k) {
         s.to_string().ok()
     } else if let Some(s) = Symbol::from_value(k) {
-        s.name().ok().map(|c| c.into_owned())
+        symbol_name(s)
     } else if let Some(i) = Integer::from_value(k) {
         i.to_i64().ok().map(|n| n.to_string())
     } else {

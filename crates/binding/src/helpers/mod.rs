@@ -6,4 +6,5 @@ pub(crate) mod fork;
 pub(crate) mod memory;
 pub(crate) mod nogvl;
 pub(crate) mod options;
+pub(crate) mod plain;
 pub(crate) mod view;

@@ -7,8 +7,9 @@
 
 use super::arguments::opt_string;
 use super::Engine;
-use crate::helpers::convert::{to_json, utf8_text};
+use crate::helpers::convert::to_json;
 use crate::helpers::errors::{guard, to_ruby as err};
+use crate::helpers::plain::utf8_text;
 use magnus::{prelude::*, Error, RString, Ruby, Value};
 use std::time::Instant;
 use tasker_engine::SubmitRequest;

@@ -99,8 +99,12 @@ class RailsApp
     port = free_port
     log = File.join(root, "tmp", "server-#{port}")
     FileUtils.mkdir_p(File.dirname(log))
+    # A pid file of its own: with Rails' shared tmp/pids/server.pid, a server an earlier
+    # example left running (it failed before stopping it) made this one exit at boot ("A
+    # server is already running"), failing an example that had done nothing wrong.
     pid = Process.spawn(self.env.merge(env), RbConfig.ruby, "bin/rails", "server", "-e", rails_env, "-b", "127.0.0.1",
-                        "-p", port.to_s, chdir: root, out: "#{log}.out", err: "#{log}.err", in: File::NULL, pgroup: true)
+                        "-p", port.to_s, "-P", "#{log}.pid", chdir: root, out: "#{log}.out", err: "#{log}.err",
+                        in: File::NULL, pgroup: true)
     server = Server.new(pid, port, "#{log}.out", "#{log}.err")
     @servers << server
     server.wait_until_up(timeout)

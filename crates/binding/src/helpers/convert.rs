@@ -13,8 +13,18 @@ use magnus::{
 use serde_json::{Map, Number, Value as Json};
 use tasker_model::Timestamp;
 
-/// Nesting deeper than this is refused (and catches self-referencing structures).
-pub(super) const MAX_DEPTH: usize = 128;
+/// Hashes and Arrays nested more levels deep than this are refused, which also catches a
+/// structure that contains itself. 100 is Ruby's `JSON.parse` default `max_nesting`, so what
+/// the engine stores, ActiveRecord (Tasker's models) reads back; serde_json itself reads at
+/// most 127 levels, and a value accepted above that could be stored but never read again.
+pub(super) const MAX_NESTING: usize = 100;
+
+/// The refusal of a Hash or Array nested deeper than `MAX_NESTING`.
+fn too_deep() -> Failure {
+    bad(format!(
+        "nested deeper than {MAX_NESTING} levels (a structure that contains itself?)"
+    ))
+}
 
 /// Where in a structure a bad value sits, built only when a conversion fails so a good
 /// value costs no path bookkeeping.
@@ -120,11 +130,11 @@ fn symbol_name(s: Symbol) -> Option<String> {
     symbol_string(s).to_string().ok()
 }
 
+/// `v` as JSON; `depth` counts the Hashes and Arrays `v` sits in (and the `as_json` calls
+/// that led to it, so a chain of them ends too).
 fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
-    if depth > MAX_DEPTH {
-        return Err(bad(format!(
-            "nested deeper than {MAX_DEPTH} levels (a structure that contains itself?)"
-        )));
+    if depth > MAX_NESTING {
+        return Err(too_deep());
     }
     if let Some(j) = literal(v) {
         return Ok(j);
@@ -154,6 +164,9 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
             .ok_or_else(|| bad(format!("{} is not a valid JSON number", f.to_f64())));
     }
     if let Some(h) = RHash::from_value(v) {
+        if depth >= MAX_NESTING {
+            return Err(too_deep());
+        }
         let mut map = Map::new();
         let mut failure = None;
         h.foreach(|k: Value, val: Value| {
@@ -181,6 +194,9 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
         };
     }
     if let Some(a) = RArray::from_value(v) {
+        if depth >= MAX_NESTING {
+            return Err(too_deep());
+        }
         let mut out = Vec::with_capacity(a.len());
         for (i, item) in a.into_iter().enumerate() {
             out.push(walk(ruby, item, depth + 1).map_err(at(Segment::Index(i)))?);

@@ -7,7 +7,7 @@
 //! raise or run Ruby code; whatever is not plain it leaves (`None`) to `convert`, which
 //! alone decides what is refused and how.
 
-use crate::helpers::convert::{literal, symbol_string, MAX_DEPTH};
+use crate::helpers::convert::{literal, symbol_string, MAX_NESTING};
 use magnus::{Fixnum, Float, RArray, RHash, RString, Symbol, Value};
 use serde_json::{Map, Number, Value as Json};
 use std::os::raw::c_int;
@@ -26,9 +26,6 @@ pub(crate) fn plain(v: Value) -> Option<Json> {
 }
 
 fn plain_at(v: Value, depth: usize) -> Option<Json> {
-    if depth > MAX_DEPTH {
-        return None;
-    }
     if let Some(j) = literal(v) {
         return Some(j);
     }
@@ -39,9 +36,16 @@ fn plain_at(v: Value, depth: usize) -> Option<Json> {
         return plain_str(s).map(Json::String);
     }
     if let Some(h) = RHash::from_value(v) {
+        // Too deep: `walk` refuses it, naming the place.
+        if depth >= MAX_NESTING {
+            return None;
+        }
         return plain_hash(h, depth);
     }
     if let Some(a) = RArray::from_value(v) {
+        if depth >= MAX_NESTING {
+            return None;
+        }
         let array = magnus::rb_sys::AsRawValue::as_raw(a);
         let len = a.len();
         let mut out = Vec::with_capacity(len);

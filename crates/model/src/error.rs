@@ -45,6 +45,12 @@ pub enum TaskerError {
     #[error("{0}")]
     Database(String),
 
+    /// A stored row the store cannot make sense of (JSON it cannot parse, an unknown state,
+    /// a bad timestamp): the database answered, and reading that row again will not help.
+    /// Ruby sees it as a `DatabaseError`, like `Database`.
+    #[error("{0}")]
+    Unreadable(String),
+
     /// A wait ran out of time.
     #[error("{0}")]
     Timeout(String),

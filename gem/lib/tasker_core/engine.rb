@@ -475,12 +475,19 @@ module TaskerCore
     # does this after registering the templates it was given. A task whose template is not
     # registered yet is claimed, logged, listed under `skipped:`, and resumed as soon as
     # its template is registered ({#register_templates}), so starting first and
-    # registering afterwards loses nothing.
+    # registering afterwards loses nothing. A task whose stored rows cannot be read (JSON
+    # another tool or an older version wrote) is logged and listed under `skipped:` with
+    # why, and the others resume.
     # @return [Hash] resumed: (count), task_ids: (resumed), owned_elsewhere:, skipped: [[task_id, why], ...]
     def recover(timeout: 30)
       report = @native.recover(timeout)
       unless report[:skipped].empty?
-        @native.awaiting_templates.each do |key, ids|
+        awaiting = @native.awaiting_templates
+        waiting = awaiting.values.flatten.to_h { |id| [id, true] }
+        report[:skipped].each do |task_id, why|
+          log(:error, "tasker-core: task #{task_id} was not resumed: #{why}") unless waiting.key?(task_id)
+        end
+        awaiting.each do |key, ids|
           shown = ids.first(20).join(", ")
           shown += " and #{ids.size - 20} more" if ids.size > 20
           log(:warn, "tasker-core: #{ids.size} unfinished task(s) wait for template #{key} to be registered " \

@@ -33,7 +33,7 @@ pub fn to_ruby(e: TaskerError) -> Error {
         }
         TaskerError::ConcurrentModification { .. } => "ConcurrentModificationError",
         TaskerError::Orchestration(_) => "OrchestrationError",
-        TaskerError::Database(_) => "DatabaseError",
+        TaskerError::Database(_) | TaskerError::Unreadable(_) => "DatabaseError",
         TaskerError::Timeout(_) => "TimeoutError",
     };
     error(name, e.to_string())

@@ -368,7 +368,21 @@ pub(super) fn read_claimed(
     report: &mut RecoveryReport,
 ) -> TaskerResult<Vec<(TaskView, Arc<RegisteredTemplate>)>> {
     let mut tasks = Vec::with_capacity(claimed.len());
-    for view in read_tasks(store, &claimed)? {
+    for (id, read) in read_tasks(store, &claimed) {
+        let view = match read {
+            Ok(Some(view)) => view,
+            Ok(None) => continue,
+            // One row nobody can read (written by another tool or an older version) must
+            // not keep every other task from resuming, nor the engine from starting. It
+            // stays claimed: another engine would only fail on it the same way.
+            Err(TaskerError::Unreadable(why)) => {
+                report
+                    .skipped
+                    .push((id, format!("its stored rows cannot be read: {why}")));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let key = &view.task.template;
         match registry.find(&key.name, Some(&key.namespace), Some(&key.version)) {
             Ok(template) => tasks.push((view, template)),
@@ -390,22 +404,21 @@ pub(super) fn read_claimed(
 /// connections; one stays for the state actor's writes.
 const READERS: usize = 3;
 
-/// The stored views of `ids` (in order; a task gone from the store is left out).
-fn read_tasks(store: &dyn Store, ids: &[TaskId]) -> TaskerResult<Vec<TaskView>> {
+/// Each of `ids` with its stored view (`None`: gone from the store), in order.
+type TaskReads = Vec<(TaskId, TaskerResult<Option<TaskView>>)>;
+
+/// The stored views of `ids`, each read on its own so one failure names its task.
+fn read_tasks(store: &dyn Store, ids: &[TaskId]) -> TaskReads {
+    let read_part =
+        |part: &[TaskId]| -> TaskReads { part.iter().map(|id| (*id, store.task(*id))).collect() };
     if ids.len() < 2 * READERS {
-        return Ok(ids
-            .iter()
-            .map(|id| store.task(*id))
-            .collect::<TaskerResult<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect());
+        return read_part(ids);
     }
     let chunk = ids.len().div_ceil(READERS);
-    let read: Vec<TaskerResult<Vec<Option<TaskView>>>> = std::thread::scope(|s| {
+    let read: Vec<TaskReads> = std::thread::scope(|s| {
         let readers: Vec<_> = ids
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|id| store.task(*id)).collect()))
+            .map(|part| s.spawn(move || read_part(part)))
             .collect();
         readers
             .into_iter()
@@ -415,9 +428,5 @@ fn read_tasks(store: &dyn Store, ids: &[TaskId]) -> TaskerResult<Vec<TaskView>> 
             })
             .collect()
     });
-    let mut views = Vec::with_capacity(ids.len());
-    for part in read {
-        views.extend(part?.into_iter().flatten());
-    }
-    Ok(views)
+    read.into_iter().flatten().collect()
 }

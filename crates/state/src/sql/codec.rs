@@ -53,13 +53,15 @@ pub(crate) fn parse_sqlite_time(text: &str) -> TaskerResult<Timestamp> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), f).ok())
         .map(from_naive)
-        .ok_or_else(|| TaskerError::Database(format!("unreadable timestamp {text:?} in the store")))
+        .ok_or_else(|| {
+            TaskerError::Unreadable(format!("unreadable timestamp {text:?} in the store"))
+        })
 }
 
 /// A stored state name.
 pub(crate) fn parse_state(name: &str) -> TaskerResult<State> {
     State::parse(name)
-        .ok_or_else(|| TaskerError::Database(format!("unknown state {name:?} in the store")))
+        .ok_or_else(|| TaskerError::Unreadable(format!("unknown state {name:?} in the store")))
 }
 
 /// A JSON column's text (NULL reads as JSON null).
@@ -67,7 +69,7 @@ pub(crate) fn parse_json(text: Option<&str>) -> TaskerResult<Json> {
     match text {
         None => Ok(Json::Null),
         Some(t) => serde_json::from_str(t)
-            .map_err(|e| TaskerError::Database(format!("unreadable JSON in the store: {e}"))),
+            .map_err(|e| TaskerError::Unreadable(format!("unreadable JSON in the store: {e}"))),
     }
 }
 
@@ -192,6 +194,9 @@ impl ReadError {
             ReadError::Sql(e) => db_error(doing, e),
             ReadError::Value(TaskerError::Database(m)) => {
                 TaskerError::Database(format!("{doing}: {m}"))
+            }
+            ReadError::Value(TaskerError::Unreadable(m)) => {
+                TaskerError::Unreadable(format!("{doing}: {m}"))
             }
             ReadError::Value(e) => e,
         }

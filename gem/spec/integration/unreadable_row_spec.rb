@@ -1,0 +1,59 @@
+# frozen_string_literal: true
+
+require "json"
+require "logger"
+require "stringio"
+
+# A task whose stored rows the engine cannot read back (here a context nested deeper than
+# the JSON reader takes, as tasker-core before the 100-level limit could store, or another
+# tool could write) is skipped by recovery, named with why, and the other unfinished tasks
+# resume. It used to fail the whole recovery, so `Engine.start` raised and no task resumed.
+module UnreadableRowSpec
+  # Finishes at once.
+  class Done < TaskerCore::BaseStepHandler
+    def process(_context) = { "ok" => true }
+  end
+
+  TEMPLATE = "name: unreadable_row\nstep_templates:\n  - { name: a, handler_class: UnreadableRowSpec::Done }\n"
+
+  # Replaces the stored context of `task_id` with JSON nested 130 levels.
+  def self.store_deep_context(url, task_id)
+    deep = { "v" => 1 }
+    129.times { deep = { "a" => deep } }
+    text = JSON.generate(deep, max_nesting: false)
+    if url.start_with?("sqlite:")
+      require "sqlite3"
+      db = SQLite3::Database.new(url.delete_prefix("sqlite://"))
+      db.execute("UPDATE tasker_tasks SET context = ? WHERE task_id = ?", [text, task_id])
+      db.close
+    else
+      sql = "UPDATE tasker_tasks SET context = '#{text}'::jsonb WHERE task_id = #{Integer(task_id)}"
+      ok = system("psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, out: File::NULL)
+      raise "psql failed" unless ok
+    end
+  end
+end
+
+RSpec.describe "Recovering a store holding a task whose rows cannot be read" do
+  it "resumes the other tasks and names the one it skipped" do
+    skip "memory: has no store to recover from" if SpecStore::KIND == "memory"
+    url = SpecStore.isolated_url("unreadable_row", Dir.mktmpdir("tasker-spec"))
+    first = engine_with_template(UnreadableRowSpec::TEMPLATE, source: "unreadable_row", database_url: url)
+    ids = Array.new(3) { first.submit_task("unreadable_row", { "n" => 1 }) }
+    first.flush
+    first.close(timeout: 5)
+    UnreadableRowSpec.store_deep_context(url, ids[1])
+
+    logged = StringIO.new
+    engine = start_engine(templates: nil, workers: 1, database_url: url, logger: Logger.new(logged))
+    engine.register_template(UnreadableRowSpec::TEMPLATE, source: "unreadable_row")
+    report = engine.recover
+    expect(report[:task_ids]).to contain_exactly(ids[0], ids[2])
+    expect(report[:skipped].map(&:first)).to eq([ids[1]])
+    expect(report[:skipped].first.last).to match(/its stored rows cannot be read: .*unreadable JSON/)
+    expect(logged.string).to include("task #{ids[1]} was not resumed")
+    expect(engine.wait_for_task(ids[0], timeout: 30)).to be_complete
+    expect(engine.wait_for_task(ids[2], timeout: 30)).to be_complete
+    expect { engine.task(ids[1]) }.to raise_error(TaskerCore::DatabaseError, /task #{ids[1]}.*unreadable JSON/)
+  end
+end

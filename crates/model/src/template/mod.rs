@@ -13,6 +13,8 @@ mod environment;
 mod load;
 mod parse;
 #[cfg(test)]
+mod plain_step_tests;
+#[cfg(test)]
 mod tests;
 mod validate;
 

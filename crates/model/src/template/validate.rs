@@ -70,10 +70,11 @@ impl TaskTemplate {
         }
         if let Some(named) = &self.named_steps {
             // Tasker's rule: when a template lists its step names, every step and every
-            // dependency must be one of them.
+            // dependency must be one of them. A set, so a long list is not scanned per name.
+            let listed: HashSet<&str> = named.iter().map(String::as_str).collect();
             for step in &self.step_templates {
                 for name in std::iter::once(step.name.as_str()).chain(step.parents()) {
-                    if !named.iter().any(|n| n == name) {
+                    if !listed.contains(name) {
                         return step_error(
                             step,
                             format!(
@@ -101,25 +102,39 @@ impl TaskTemplate {
     /// Names the stores keep must not hold U+0000: PostgreSQL cannot store it, and a
     /// template one store refuses must be refused by all, when it is registered.
     fn check_no_nul(&self, subject: &str) -> TaskerResult<()> {
-        let mut names: Vec<(String, &str)> = vec![
-            ("name".to_string(), &self.name),
-            ("namespace_name".to_string(), &self.namespace_name),
-            ("version".to_string(), &self.version),
+        // Searched first and named only when found: a 10,000-step template is checked
+        // without formatting 30,000 field names it will never print.
+        let header = [
+            ("name", Some(&self.name)),
+            ("namespace_name", Some(&self.namespace_name)),
+            ("version", Some(&self.version)),
+            (
+                "default_dependent_system",
+                self.default_dependent_system.as_ref(),
+            ),
         ];
-        if let Some(ds) = &self.default_dependent_system {
-            names.push(("default_dependent_system".to_string(), ds));
-        }
-        for step in &self.step_templates {
-            let at =
-                |field: &str| format!("step '{}': {field}", step.name.replace('\0', "\\u0000"));
-            names.push((at("name"), &step.name));
-            names.push((at("handler_class"), &step.handler_class));
-            if let Some(ds) = &step.dependent_system {
-                names.push((at("dependent_system"), ds));
-            }
-        }
-        match names.into_iter().find(|(_, value)| value.contains('\0')) {
-            Some((field, _)) => Err(TaskerError::validation(
+        let found = header
+            .into_iter()
+            .find(|(_, value)| value.is_some_and(|v| v.contains('\0')))
+            .map(|(field, _)| field.to_string())
+            .or_else(|| {
+                self.step_templates.iter().find_map(|step| {
+                    let fields = [
+                        ("name", Some(&step.name)),
+                        ("handler_class", Some(&step.handler_class)),
+                        ("dependent_system", step.dependent_system.as_ref()),
+                    ];
+                    let (field, _) = fields
+                        .into_iter()
+                        .find(|(_, value)| value.is_some_and(|v| v.contains('\0')))?;
+                    Some(format!(
+                        "step '{}': {field}",
+                        step.name.replace('\0', "\\u0000")
+                    ))
+                })
+            });
+        match found {
+            Some(field) => Err(TaskerError::validation(
                 subject,
                 format!(
                     "{field}: contains a NUL character (\\u0000), which PostgreSQL cannot store"
@@ -141,10 +156,10 @@ impl TaskTemplate {
             ));
         }
         for step in &self.step_templates {
-            let at = format!("{subject}, step '{}'", step.name);
+            let at = || format!("{subject}, step '{}'", step.name);
             if let Some(v) = step.timeout_seconds.filter(|&v| bad(v)) {
                 return Err(TaskerError::validation(
-                    at,
+                    at(),
                     format!("timeout_seconds: must be a positive number of seconds, not {v}"),
                 ));
             }
@@ -157,7 +172,7 @@ impl TaskTemplate {
                 Some(v) if v.as_f64().is_some_and(|n| !bad(n)) => {}
                 Some(v) => {
                     return Err(TaskerError::validation(
-                        at,
+                        at(),
                         format!(
                             "handler_config.timeout_seconds: must be a positive number of seconds, not {v}"
                         ),

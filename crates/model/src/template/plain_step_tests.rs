@@ -1,0 +1,165 @@
+//! The differential test of `parse::plain_step`, the fast decoder of common steps, against
+//! serde's `decode`: every step it accepts must come out exactly as serde decodes it, and
+//! every step it declines must be handed back untouched (so serde then gives the same value
+//! or error it always gave).
+//!
+//! Owns only that comparison; it must not test parsing or validation rules (tests.rs and
+//! tests/ do), and it must not be the only place the fast path is exercised.
+
+use super::parse::{decode, plain_step};
+use super::StepTemplate;
+use proptest::prelude::*;
+use serde_yaml_ng::Value as Yaml;
+
+/// Compares the two decoders on one step; true when the fast path took it.
+fn agree(step: &Yaml) -> bool {
+    match plain_step(step.clone()) {
+        Ok(fast) => {
+            let slow: StepTemplate = decode(step.clone())
+                .unwrap_or_else(|e| panic!("fast path took a step serde refuses ({e}): {step:?}"));
+            assert_eq!(fast, slow, "{step:?}");
+            true
+        }
+        Err(back) => {
+            assert_eq!(&back, step, "a declined step must come back untouched");
+            false
+        }
+    }
+}
+
+/// Every step under `step_templates` in a template's text.
+fn steps_of(text: &str) -> Vec<Yaml> {
+    let doc: Yaml = serde_yaml_ng::from_str(text).expect("fixture parses");
+    match doc.get("step_templates") {
+        Some(Yaml::Sequence(items)) => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_fixture_step_decodes_as_serde_does() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let files = [
+        "fixtures/templates/patterns/wide.yaml",
+        "fixtures/templates/patterns/mixed.yaml",
+        "fixtures/templates/patterns/tree.yaml",
+        "fixtures/templates/patterns/diamond8.yaml",
+        "fixtures/templates/patterns/diamond.yaml",
+        "fixtures/templates/patterns/linear.yaml",
+        "fixtures/templates/shop/fulfil_order.yaml",
+        "fixtures/tasker_compat/templates/user_registration.yaml",
+        "fixtures/tasker_compat/templates/checkout.yaml",
+        "gem/spec/rails_app/config/tasker/tasks/shop/fulfil_order.yaml",
+    ];
+    let (mut fast, mut all) = (0, 0);
+    for file in files {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).expect(file);
+        for step in steps_of(&text) {
+            all += 1;
+            fast += usize::from(agree(&step));
+        }
+    }
+    assert!(
+        all > 30 && fast > 10,
+        "fast path took {fast} of {all} fixture steps"
+    );
+}
+
+/// Steps written to sit on the fast path's edges: each must decode as serde decodes it.
+const EDGES: &str = r#"
+step_templates:
+  - { name: a, handler_class: A }
+  - { name: "a", handler_class: 'A', description: "two\nlines", dependent_system: db }
+  - { name: a, handler_class: A, depends_on_step: b, depends_on_steps: [c, "d", 'e'] }
+  - { name: a, handler_class: A, depends_on_steps: [] }
+  - { name: a, handler_class: A, depends_on_steps: b }
+  - { name: a, handler_class: A, depends_on_steps: [b, 1] }
+  - { name: a, handler_class: A, depends_on_steps: [b, null] }
+  - { name: a, handler_class: A, depends_on_steps: [[b]] }
+  - { name: a, handler_class: A, description: ~ }
+  - { name: a, handler_class: A, description: 12 }
+  - { name: 12, handler_class: A }
+  - { name: true, handler_class: A }
+  - { name: a, handler_class: !!str 12 }
+  - { name: a, handler_class: !Custom A }
+  - { name: !!str a, handler_class: A }
+  - { name: a }
+  - { handler_class: A }
+  - { name: a, handler_class: A, extra: 1 }
+  - { name: a, handler_class: A, skippable: true, default_retry_limit: 7 }
+  - { name: a, handler_class: A, default_retryable: false }
+  - { name: a, handler_class: A, handler_config: { timeout_seconds: 3 } }
+  - { name: a, handler_class: A, execution: ractor }
+  - { name: a, handler_class: A, custom_events: [x] }
+  - { name: a, handler_class: A, timeout_seconds: 2 }
+  - { name: &n a, handler_class: *n }
+  - { ? [name] : a, name: a, handler_class: A }
+  - { 1: a, name: a, handler_class: A }
+  - { name: "", handler_class: "" }
+  - { name: "ünï", handler_class: "A::B" }
+  - name: a
+  - [name, a]
+  - ~
+  - !Tagged { name: a, handler_class: A }
+"#;
+
+#[test]
+fn edge_steps_decode_as_serde_does() {
+    let steps = steps_of(EDGES);
+    assert_eq!(steps.len(), 33);
+    let fast = steps.iter().filter(|s| agree(s)).count();
+    // The ones the fast path takes: strings (quoted, `!!str`, through an alias too) under
+    // its six keys only; the empty names are taken too and refused later by validation.
+    assert_eq!(fast, 9, "steps on the fast path");
+}
+
+/// A value for a step key, as YAML text: strings plain and quoted, and every other kind.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9_:]{0,8}",
+        "[a-z0-9]{1,4}".prop_map(|s| format!("\"{s}\"")),
+        Just("~".to_string()),
+        Just("null".to_string()),
+        Just("yes".to_string()),
+        Just("false".to_string()),
+        Just("0x1F".to_string()),
+        Just("1.5".to_string()),
+        Just("12".to_string()),
+        Just("!!str 12".to_string()),
+        Just("!x y".to_string()),
+        Just("{a: b}".to_string()),
+        prop::collection::vec("[a-z][a-z0-9]{0,4}|12|~|\"q\"", 0..4)
+            .prop_map(|v| format!("[{}]", v.join(", "))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Random mappings over the step keys (and one unknown): both decoders agree.
+    #[test]
+    fn random_steps_decode_as_serde_does(
+        fields in prop::collection::vec(
+            (prop::sample::select(vec![
+                "name", "handler_class", "description", "dependent_system",
+                "depends_on_step", "depends_on_steps", "skippable", "other",
+            ]), value()),
+            0..8,
+        )
+    ) {
+        let mut seen = std::collections::HashSet::new();
+        let body: Vec<String> = fields
+            .iter()
+            .filter(|(k, _)| seen.insert(*k))
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let text = format!("step_templates:\n  - {{ {} }}\n", body.join(", "));
+        if let Ok(doc) = serde_yaml_ng::from_str::<Yaml>(&text) {
+            if let Some(Yaml::Sequence(items)) = doc.get("step_templates") {
+                for step in items {
+                    agree(step);
+                }
+            }
+        }
+    }
+}

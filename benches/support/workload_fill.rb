@@ -86,8 +86,8 @@ module Bench
     # every row's inserting transaction committed on its page), so that the CHECKPOINT writes
     # those pages too. Without it the first reader of the fill's rows did: the engine's health
     # count at start dirtied every page of the tasks, steps and both transition tables (2.2 GB
-    # at 1,000,000 tasks), written out during the measurements beside the WAL flushes they
-    # wait for (docs/benchmarks.md, branch `growpg`). Rows of a table grown over weeks were
+    # at 1,000,000 tasks), which the server then wrote while the engine ran, on the disk its
+    # WAL flushes wait for (docs/benchmarks.md, branch `growpg`). Rows of a table grown over weeks were
     # hinted by their first reader or by (auto)vacuum long ago. Nothing here changes the
     # planner's statistics (no ANALYZE, no VACUUM).
     def settle

@@ -17,7 +17,7 @@
 # one-at-a-time samples, as benches/workload.rb runs its serial part after its tasks at once;
 # `PRE=12` is about its 24,000 tasks; PRE needs TASKS > 0), STATS_WAIT (11 s: the wait for the
 # server's counts, each side of the samples; 0 when only timing), INDEXES (1: per index counts,
-# below). On PostgreSQL it also prints, per one-at-a-time task,
+# below), PG_SCHEMA and FILL (a kept, filled schema: below). On PostgreSQL it also prints, per one-at-a-time task,
 # the transactions the server committed, the rows it returned and the buffer pages it touched
 # (`pg_stat_database` of the URL's database: use a database nobody else works in; a read
 # transaction counts as a commit too): a count that grows with PRE is work that grows with the
@@ -52,7 +52,12 @@ warmup = Integer(ENV.fetch("WARMUP", "200"))
 pre = Integer(ENV.fetch("PRE", "0"))
 filled = ARGV[1] == "sqlite" && ENV["SQLITE_FILE"]
 dir = filled ? Dir.mktmpdir("chain_ab", File.dirname(File.expand_path(filled))) : Dir.mktmpdir("chain_ab")
-schema = "chain_ab_#{Process.pid}"
+# PG_SCHEMA=name: run in that schema (created when missing) and keep it, so a store filled
+# once is measured again without refilling; FILL=n fills a schema this run created with n
+# finished chain tasks first (benches/support/workload_fill.rb, as benches/workload.rb does:
+# no ANALYZE, a CHECKPOINT after). Each run adds its own few thousand tasks.
+schema = ENV.fetch("PG_SCHEMA", "chain_ab_#{Process.pid}")
+created = false
 template = File.read(File.join(root, "fixtures/templates/patterns/linear.yaml"))
                .gsub("Fixtures::RecordingHandler", "Fixtures::NoopHandler")
 if filled
@@ -78,16 +83,31 @@ url = if ARGV[1] == "memory"
       elsif ARGV[1] == "sqlite"
         "sqlite://#{dir}/chain_ab.sqlite3"
       else
-        PG.connect(ARGV[1]).tap { |c| c.exec("CREATE SCHEMA #{schema}") }.close
+        PG.connect(ARGV[1]).tap do |c|
+          created = c.exec_params("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema]).ntuples.zero?
+          c.exec("CREATE SCHEMA #{schema}") if created
+        end.close
         "#{ARGV[1]}#{ARGV[1].include?('?') ? '&' : '?'}options=-csearch_path%3D#{schema}"
       end
-engine = TaskerCore::Engine.start(workers: 4, batch_size: 16, database_url: url, instrument: false)
+start = lambda do
+  TaskerCore::Engine.start(workers: 4, batch_size: 16, database_url: url, instrument: false)
+    .tap { |e| e.register_template(template, source: "linear.yaml") }
+end
+if created && ENV["FILL"] && ENV["PG_SCHEMA"]
+  module Bench; def self.now = Process.clock_gettime(Process::CLOCK_MONOTONIC); end
+  require File.join(root, "benches/support/workload_fill")
+  start.call.close
+  fill = Bench::WorkloadFill.new(url).fill(Integer(ENV["FILL"]), template: "linear", namespace: "fixtures")
+  warn format("chain_ab: filled %s with %d tasks in %.1f s (+%.1f s CHECKPOINT)", schema, fill["tasks"],
+              fill["seconds"], fill["settle_seconds"])
+end
+engine = start.call
 begin
-  engine.register_template(template, source: "linear.yaml")
-  # The first health reading waits for the stored counts the engine makes after start, in a
-  # read snapshot of its own (benches/workload.rb waits for it too): on a filled store that
-  # count reads the whole file for seconds and, while its snapshot is open, the WAL cannot
-  # be checkpointed past it, so it must not overlap what is measured.
+  # The first health reading waits for the stored counts the engine makes after start (a read
+  # of every stored task and step, in a read snapshot of its own: seconds at 1,000,000 tasks,
+  # on one of the 2 cores), as benches/workload.rb waits before it measures; otherwise a
+  # filled store's count runs beside the measurements, and on SQLite the WAL cannot be
+  # checkpointed past its snapshot meanwhile.
   engine.native.health
   run = -> { engine.submit_task("linear", {}, namespace: "fixtures") }
   warmup.times { engine.wait_for_task(run.call) }
@@ -194,6 +214,8 @@ begin
               warmup + pre * tasks, tasks, rate, File.read("/proc/loadavg").split[0, 3].join(" "))
 ensure
   engine.close
-  PG.connect(ARGV[1]).tap { |c| c.exec("SET client_min_messages = warning; DROP SCHEMA #{schema} CASCADE") }.close unless local
+  unless local || ENV["PG_SCHEMA"]
+    PG.connect(ARGV[1]).tap { |c| c.exec("SET client_min_messages = warning; DROP SCHEMA #{schema} CASCADE") }.close
+  end
   FileUtils.rm_rf(dir)
 end

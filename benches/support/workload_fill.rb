@@ -81,9 +81,22 @@ module Bench
     # every page's first change after it starts, while the engine is measured. A table grown
     # over weeks has long been written out; the fresh store has nothing to write. Timed
     # apart from the fill ("settle_seconds").
+    #
+    # PostgreSQL also sets the rows' hint bits first (a sequential read of each table marks
+    # every row's inserting transaction committed on its page), so that the CHECKPOINT writes
+    # those pages too. Without it the first reader of the fill's rows did: the engine's health
+    # count at start dirtied every page of the tasks, steps and both transition tables (2.2 GB
+    # at 1,000,000 tasks), which the server then wrote while the engine ran, on the disk its
+    # WAL flushes wait for (docs/benchmarks.md, branch `growpg`). Rows of a table grown over weeks were
+    # hinted by their first reader or by (auto)vacuum long ago. Nothing here changes the
+    # planner's statistics (no ANALYZE, no VACUUM).
     def settle
       if postgres?
         conn = PG.connect(pg_url)
+        conn.exec("CHECKPOINT") # the fill's commit is on disk: its rows can be hinted
+        conn.exec("SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off; " \
+                  "SET max_parallel_workers_per_gather = 0")
+        TABLES.each { |table| conn.exec("SELECT count(*) FROM #{table}") }
         conn.exec("CHECKPOINT")
       else
         File.open(sqlite_path) { |f| f.fsync }

@@ -437,9 +437,11 @@ module Bench
         registered template, ids after the ones the engine had used (PostgreSQL sequences
         moved past them). No ANALYZE afterwards; the server runs with autovacuum off, so the
         planner sees the tables as they were before the fill. Then the fill's writes are put on
-        disk before the engine opens the store (PostgreSQL `CHECKPOINT`, SQLite an `fsync` of
-        the file), as a table grown over weeks long has been: the fill skips the syncs an app
-        pays as it goes, and its dirty pages were otherwise written out during the measurements.
+        disk before the engine opens the store (PostgreSQL: its rows' hint bits set by a read of
+        each table, then `CHECKPOINT`; SQLite an `fsync` of the file), as a table grown over weeks
+        long has been: the fill skips the syncs an app pays as it goes, and its dirty pages (on
+        PostgreSQL also the pages its first reader hints) were otherwise written out during the
+        measurements.
         #{parts.map { |p| "- #{p}" }.join("\n")}
       MD
     end

@@ -40,7 +40,9 @@
 //! exits 0 (rakelib/bench.rake's reader, benches/support/workload_report.rb, parses these).
 //!
 //! Knobs: `TASKER_BENCH_DATABASE_URL` (else `TASKER_TEST_DATABASE_URL`, else the local
-//! server's `test` database).
+//! server's `test` database); `TASKER_BENCH_CEILING_FILLED=<schema>` (of that database,
+//! filled beforehand): the PostgreSQL part runs the engine's rows only, in a fresh schema and
+//! in that one, rounds interleaved (`ceiling/filled.rs`).
 
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -52,6 +54,8 @@ use tasker_state::{PostgresStore, SqliteStore, Store};
 mod support;
 use support::{database_url, in_fresh_schema, BenchResult, Schema};
 
+#[path = "ceiling/filled.rs"]
+mod filled;
 #[path = "ceiling/sqlite_c.rs"]
 mod sqlite_c;
 use sqlite_c::{Db, Stmt, V};
@@ -148,6 +152,8 @@ enum Keep {
     Tasker,
     /// Tasker's rows and one extra (an index name, or `claims`): what that extra costs.
     One(String),
+    /// Everything the engine writes, in the schema named, filled beforehand (`filled.rs`).
+    Filled(String),
 }
 
 impl Keep {
@@ -156,12 +162,13 @@ impl Keep {
             Keep::All => "engine".to_string(),
             Keep::Tasker => "tasker".to_string(),
             Keep::One(extra) => format!("tasker+{extra}"),
+            Keep::Filled(schema) => format!("engine@{schema}"),
         }
     }
 
     fn keeps(&self, extra: &str) -> bool {
         match self {
-            Keep::All => true,
+            Keep::All | Keep::Filled(_) => true,
             Keep::Tasker => false,
             Keep::One(kept) => kept == extra,
         }
@@ -363,6 +370,10 @@ struct PgVariant {
     create: Vec<String>,
     finish: Vec<String>,
     rounds: Rounds,
+    /// The largest task and step ids the schema held before the rounds (0, 0 when fresh).
+    base: (i64, i64),
+    /// Tasks complete before the rounds.
+    done_before: i64,
 }
 
 /// Creates the tables in the schema `url` points at (as the store does), registers the
@@ -380,19 +391,7 @@ fn pg_variant(
     }
     let mut conn = rt.block_on(PgConnection::connect(url))?;
     let (nt, ns, indexes) = rt.block_on(async {
-        let nt: i32 = sqlx::query_scalar(
-            "SELECT named_task_id FROM tasker_named_tasks WHERE name = 'linear'",
-        )
-        .fetch_one(&mut conn)
-        .await?;
-        let ns: Vec<i32> = sqlx::query_scalar(
-            "SELECT s.named_step_id FROM tasker_named_tasks_named_steps nts \
-             JOIN tasker_named_steps s USING (named_step_id) \
-             WHERE nts.named_task_id = $1 ORDER BY s.name",
-        )
-        .bind(nt)
-        .fetch_all(&mut conn)
-        .await?;
+        let (nt, ns) = template_ids(&mut conn).await?;
         let indexes: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
              AND indexname LIKE 'tasker\\_core\\_%' AND tablename IN ({WRITTEN_TABLES}) \
@@ -407,10 +406,7 @@ fn pg_variant(
         }
         Ok::<_, sqlx::Error>((nt, ns, indexes))
     })?;
-    let ns = format!(
-        "ARRAY[{}]",
-        ns.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
-    );
+    let ns = ns_array(&ns);
     let (create, finish) = pg_round_sql(keep.keeps("claims"));
     let mut extras = vec!["claims".to_string()];
     extras.extend(indexes);
@@ -422,14 +418,77 @@ fn pg_variant(
         create,
         finish,
         rounds: Rounds::new(),
+        base: (0, 0),
+        done_before: 0,
     };
     Ok((variant, extras))
+}
+
+/// The engine variant in `schema`, filled beforehand (`filled.rs`): nothing of it is
+/// created, registered or dropped; the rounds' ids follow its own.
+fn pg_filled_variant(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    schema: &str,
+) -> BenchResult<PgVariant> {
+    let mut conn = rt.block_on(PgConnection::connect(url))?;
+    let (nt, ns, base, done_before) = rt.block_on(async {
+        let (nt, ns) = template_ids(&mut conn).await?;
+        let base = filled::id_bases(&mut conn).await?;
+        let done: i64 = sqlx::query_scalar(COMPLETE_TASKS)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok::<_, sqlx::Error>((nt, ns, base, done))
+    })?;
+    let (create, finish) = pg_round_sql(true);
+    Ok(PgVariant {
+        keep: Keep::Filled(schema.to_string()),
+        conn,
+        nt: i64::from(nt),
+        ns: ns_array(&ns),
+        create,
+        finish,
+        rounds: Rounds::new(),
+        base,
+        done_before,
+    })
+}
+
+/// Tasks whose current state is complete.
+const COMPLETE_TASKS: &str =
+    "SELECT count(*) FROM tasker_task_transitions WHERE most_recent AND to_state = 'complete'";
+
+/// The template's named task and its named steps (by step name), as registered.
+async fn template_ids(conn: &mut PgConnection) -> Result<(i32, Vec<i32>), sqlx::Error> {
+    let nt: i32 =
+        sqlx::query_scalar("SELECT named_task_id FROM tasker_named_tasks WHERE name = 'linear'")
+            .fetch_one(&mut *conn)
+            .await?;
+    let ns: Vec<i32> = sqlx::query_scalar(
+        "SELECT s.named_step_id FROM tasker_named_tasks_named_steps nts \
+         JOIN tasker_named_steps s USING (named_step_id) \
+         WHERE nts.named_task_id = $1 ORDER BY s.name",
+    )
+    .bind(nt)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((nt, ns))
+}
+
+fn ns_array(ns: &[i32]) -> String {
+    format!(
+        "ARRAY[{}]",
+        ns.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+    )
 }
 
 impl PgVariant {
     /// Round `round`'s two transactions: (create, finish) milliseconds.
     fn round(&mut self, rt: &tokio::runtime::Runtime, round: usize) -> BenchResult<(f64, f64)> {
-        let (t, s) = (round as i64 * TASKS, round as i64 * TASKS * STEPS);
+        let (t, s) = (
+            self.base.0 + round as i64 * TASKS,
+            self.base.1 + round as i64 * TASKS * STEPS,
+        );
         let mut timed = [0.0; 2];
         for (ms, sqls) in timed.iter_mut().zip([&self.create, &self.finish]) {
             let sqls: Vec<String> = sqls
@@ -452,14 +511,12 @@ impl PgVariant {
 
     /// Checks every task of every round ended complete, closes the connection.
     fn finish_up(mut self, rt: &tokio::runtime::Runtime) -> BenchResult<(Keep, Rounds)> {
-        let done: i64 = rt.block_on(
-            sqlx::query_scalar(
-                "SELECT count(*) FROM tasker_task_transitions \
-                 WHERE most_recent AND to_state = 'complete'",
-            )
-            .fetch_one(&mut self.conn),
-        )?;
-        let expected = (ROUNDS as i64 + 1) * TASKS;
+        let done: i64 =
+            rt.block_on(sqlx::query_scalar(COMPLETE_TASKS).fetch_one(&mut self.conn))?;
+        if matches!(self.keep, Keep::Filled(_)) {
+            rt.block_on(filled::move_sequences(&mut self.conn))?;
+        }
+        let expected = self.done_before + (ROUNDS as i64 + 1) * TASKS;
         if done != expected {
             return Err(format!(
                 "PostgreSQL ({}): {done} tasks complete, expected {expected}",
@@ -530,7 +587,20 @@ fn pg_variants(
 ) -> BenchResult<Vec<(Keep, Rounds, usize)>> {
     let (first, extras) = pg_variant(rt, &schema.url, template, Keep::All)?;
     let mut variants = vec![first];
-    for (n, keep) in Keep::variants(&extras).into_iter().enumerate().skip(1) {
+    // With a filled schema named, only the engine's rows, fresh against filled (`filled.rs`).
+    let filled = std::env::var(filled::SCHEMA_VAR).ok();
+    if let Some(filled) = &filled {
+        let url = schema
+            .url
+            .replace(&format!("%3D{name}"), &format!("%3D{filled}"));
+        variants.push(pg_filled_variant(rt, &url, filled)?);
+    }
+    let others = if filled.is_some() {
+        Vec::new()
+    } else {
+        Keep::variants(&extras)
+    };
+    for (n, keep) in others.into_iter().enumerate().skip(1) {
         let side_name = format!("{name}_v{n}");
         rt.block_on(
             sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{side_name}\"")))

@@ -15,8 +15,9 @@ use tasker_model::Timestamp;
 
 /// Hashes and Arrays nested more levels deep than this are refused, which also catches a
 /// structure that contains itself. 100 is Ruby's `JSON.parse` default `max_nesting`, so what
-/// the engine stores, ActiveRecord (Tasker's models) reads back; serde_json itself reads at
-/// most 127 levels, and a value accepted above that could be stored but never read again.
+/// the engine stores, ActiveRecord (Tasker's models) reads back (Rails 6.1 reads a deeper
+/// `jsonb` value as nil, silently); serde_json itself reads at most 127 levels, and a value
+/// accepted above that could be stored but never read again.
 pub(super) const MAX_NESTING: usize = 100;
 
 /// The refusal of a Hash or Array nested deeper than `MAX_NESTING`.

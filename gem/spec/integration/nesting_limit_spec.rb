@@ -13,6 +13,11 @@ module NestingLimitSpec
     end
   end
 
+  # An ActiveSupport-style value: as_json gives a Hash, which adds one level, not two.
+  class Money
+    def as_json(*) = { "cents" => 125 }
+  end
+
   # `levels` Hashes, one inside the other, the innermost holding a number.
   def self.nested(levels)
     value = { "v" => 1 }
@@ -57,6 +62,16 @@ RSpec.describe "How deeply a context or a result may nest" do
         .to raise_error(TaskerCore::ValidationError, /\Acontext\.deep(\.a)+: nested deeper than 100 levels/)
       expect(engine.stats[:tasks_submitted]).to eq(0)
     end
+  end
+
+  it "counts a value converted with as_json by the JSON it gives" do
+    engine = start(url)
+    deep = NestingLimitSpec::Money.new
+    98.times { deep = { "a" => deep } }
+    id = engine.submit_task("nesting_limit", { "deep" => deep, "depth" => 1 })
+    expect(engine.task_hash(id)["context"].dig("deep", *Array.new(98, "a"))).to eq("cents" => 125)
+    expect { engine.submit_task("nesting_limit", { "deep" => { "a" => deep } }) }
+      .to raise_error(TaskerCore::ValidationError, /nested deeper than 100 levels/)
   end
 
   it "refuses an Array nested 101 levels as it does a Hash" do

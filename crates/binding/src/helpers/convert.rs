@@ -80,7 +80,7 @@ pub fn to_json(ruby: &Ruby, value: Value, root: impl FnOnce() -> String) -> Resu
     if let Some(json) = plain(value) {
         return Ok(json);
     }
-    walk(ruby, value, 0).map_err(|f| match f {
+    walk(ruby, value, 0, 0).map_err(|f| match f {
         Failure::Ruby(e) => e,
         Failure::Invalid { rev_path, message } => {
             let mut path = root();
@@ -131,12 +131,13 @@ fn symbol_name(s: Symbol) -> Option<String> {
     symbol_string(s).to_string().ok()
 }
 
-/// `v` as JSON; `depth` counts the Hashes and Arrays `v` sits in (and the `as_json` calls
-/// that led to it, so a chain of them ends too).
-fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
-    if depth > MAX_NESTING {
-        return Err(too_deep());
-    }
+/// `as_json` results taken in a row for one value before it is refused (an object whose
+/// `as_json` returns another such object, and so on).
+const MAX_AS_JSON_CHAIN: usize = 16;
+
+/// `v` as JSON; `depth` counts the Hashes and Arrays `v` sits in, `chain` the `as_json` calls
+/// that led to `v` in its place (they add no level to the JSON).
+fn walk(ruby: &Ruby, v: Value, depth: usize, chain: usize) -> Result<Json, Failure> {
     if let Some(j) = literal(v) {
         return Ok(j);
     }
@@ -178,7 +179,7 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
                     return Ok(ForEach::Stop);
                 }
             };
-            match walk(ruby, val, depth + 1) {
+            match walk(ruby, val, depth + 1, 0) {
                 Ok(j) => {
                     map.insert(key, j);
                     Ok(ForEach::Continue)
@@ -200,7 +201,7 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
         }
         let mut out = Vec::with_capacity(a.len());
         for (i, item) in a.into_iter().enumerate() {
-            out.push(walk(ruby, item, depth + 1).map_err(at(Segment::Index(i)))?);
+            out.push(walk(ruby, item, depth + 1, 0).map_err(at(Segment::Index(i)))?);
         }
         return Ok(Json::Array(out));
     }
@@ -221,7 +222,12 @@ fn walk(ruby: &Ruby, v: Value, depth: usize) -> Result<Json, Failure> {
     if v.respond_to("as_json", false)? {
         let j: Value = v.funcall("as_json", ())?;
         if !j.is_kind_of(v.class()) {
-            return walk(ruby, j, depth + 1);
+            if chain >= MAX_AS_JSON_CHAIN {
+                return Err(bad(format!(
+                    "as_json gave objects that need as_json again {MAX_AS_JSON_CHAIN} times in a row"
+                )));
+            }
+            return walk(ruby, j, depth, chain + 1);
         }
     }
     Err(bad(format!(

@@ -232,6 +232,8 @@ impl Engine {
     /// retried; the rest continue where they were. A task whose template is not registered
     /// yet stays claimed, is listed in the report's `skipped`, and resumes as soon as its
     /// template is registered (so start-then-register works as well as the other order).
+    /// A task whose stored rows cannot be read is listed in `skipped` with why, and the
+    /// others resume.
     ///
     /// A client engine (its store leaves new tasks to workers) recovers nothing: it runs no
     /// handlers, so what it took would wait for a worker it will never have.
@@ -359,7 +361,9 @@ fn json_kind(value: &Json) -> String {
 
 /// Claimed tasks read from the store with their templates, for [`Recover`]; a task whose
 /// template is not registered is parked in `awaiting` (and listed in `report.skipped`)
-/// until it is.
+/// until it is, and a task whose stored rows cannot be read is listed in `report.skipped`
+/// with why. When the store fails to answer a read, every task of `claimed` is released
+/// (none was resumed) and the error returned: the next claim takes them again.
 pub(super) fn read_claimed(
     store: &dyn Store,
     registry: &TemplateRegistry,
@@ -367,21 +371,34 @@ pub(super) fn read_claimed(
     claimed: Vec<TaskId>,
     report: &mut RecoveryReport,
 ) -> TaskerResult<Vec<(TaskView, Arc<RegisteredTemplate>)>> {
+    let reads = read_tasks(store, &claimed);
+    if let Some(failed) = reads.iter().find_map(|(_, read)| match read {
+        Err(e) if !matches!(e, TaskerError::Unreadable(_)) => Some(e.clone()),
+        _ => None,
+    }) {
+        // Held but not driven, they would wait for this process to exit.
+        if let Err(e) = store.release_tasks(&claimed) {
+            eprintln!(
+                "tasker-core: releasing {} claimed task(s): {e}",
+                claimed.len()
+            );
+        }
+        return Err(failed);
+    }
     let mut tasks = Vec::with_capacity(claimed.len());
-    for (id, read) in read_tasks(store, &claimed) {
+    for (id, read) in reads {
         let view = match read {
             Ok(Some(view)) => view,
             Ok(None) => continue,
-            // One row nobody can read (written by another tool or an older version) must
+            // Only `Unreadable` is left (the rest returned above). One row nobody can read (written by another tool or an older version) must
             // not keep every other task from resuming, nor the engine from starting. It
             // stays claimed: another engine would only fail on it the same way.
-            Err(TaskerError::Unreadable(why)) => {
+            Err(e) => {
                 report
                     .skipped
-                    .push((id, format!("its stored rows cannot be read: {why}")));
+                    .push((id, format!("its stored rows cannot be read: {e}")));
                 continue;
             }
-            Err(e) => return Err(e),
         };
         let key = &view.task.template;
         match registry.find(&key.name, Some(&key.namespace), Some(&key.version)) {

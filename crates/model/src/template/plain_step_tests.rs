@@ -163,3 +163,45 @@ proptest! {
         }
     }
 }
+
+/// A YAML scalar that reads as a string: a plain word that is not null or a boolean, or a
+/// single- or double-quoted text.
+fn string_form() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9_]{0,8}".prop_filter("read as a string", |s| {
+            !matches!(s.as_str(), "null" | "true" | "false")
+        }),
+        "[^\\p{Cc}]{0,8}".prop_map(|s| format!("'{}'", s.replace('\'', "''"))),
+        "[a-zA-Z0-9 .:~#-]{0,8}".prop_map(|s| format!("\"{s}\"")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Steps of the common shape with random text (the test above mostly draws steps the
+    /// fast path declines): the fast path takes every one, and serde decodes it the same.
+    #[test]
+    fn random_common_steps_take_the_fast_path_and_decode_as_serde_does(
+        name in string_form(),
+        handler in string_form(),
+        optional in prop::collection::vec(
+            (prop::sample::select(vec!["description", "dependent_system", "depends_on_step"]), string_form()),
+            0..3,
+        ),
+        parents in prop::option::of(prop::collection::vec(string_form(), 0..4)),
+    ) {
+        let mut body = vec![format!("name: {name}"), format!("handler_class: {handler}")];
+        let mut seen = std::collections::HashSet::new();
+        body.extend(optional.iter().filter(|(k, _)| seen.insert(*k)).map(|(k, v)| format!("{k}: {v}")));
+        if let Some(parents) = parents {
+            body.push(format!("depends_on_steps: [{}]", parents.join(", ")));
+        }
+        let text = format!("step_templates:\n  - {{ {} }}\n", body.join(", "));
+        let doc: Yaml = serde_yaml_ng::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+        let Some(Yaml::Sequence(items)) = doc.get("step_templates") else {
+            return Err(TestCaseError::fail(format!("no steps: {text}")));
+        };
+        prop_assert!(agree(&items[0]), "the fast path declined a common step: {text}");
+    }
+}

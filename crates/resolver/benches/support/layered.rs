@@ -1,6 +1,7 @@
-//! The layered DAG both readiness benches run on (this crate's `readiness` and
-//! tasker-state's `sql_readiness`, which includes this file by path), written once so that
-//! the two measure the same graph. Must not hold anything either bench measures.
+//! The layered DAG the readiness benches run on (this crate's `readiness` and
+//! tasker-state's `sql_readiness`) and tasker-model's `from_yaml` parses (both include this
+//! file by path), written once so that they measure the same graph. Must not hold anything
+//! a bench measures.
 
 /// Steps per layer.
 pub const LAYER_WIDTH: usize = 50;

@@ -191,6 +191,11 @@ impl From<TaskerError> for ReadError {
 impl ReadError {
     pub(crate) fn into_tasker(self, doing: impl std::fmt::Display) -> TaskerError {
         match self {
+            // A column whose stored value does not decode (text where a number belongs,
+            // bytes that are not UTF-8): the database answered, the row is at fault.
+            ReadError::Sql(e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))) => {
+                TaskerError::Unreadable(format!("{doing}: {e}"))
+            }
             ReadError::Sql(e) => db_error(doing, e),
             ReadError::Value(TaskerError::Database(m)) => {
                 TaskerError::Database(format!("{doing}: {m}"))

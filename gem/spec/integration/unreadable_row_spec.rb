@@ -49,19 +49,26 @@ module UnreadableRowSpec
 end
 
 RSpec.describe "Recovering a store holding a task whose rows cannot be read" do
-  it "resumes the other tasks and names the one it skipped" do
-    skip "memory: has no store to recover from" if SpecStore::KIND == "memory"
-    url = SpecStore.isolated_url("unreadable_row", Dir.mktmpdir("tasker-spec"))
+  # Leaves `count` unfinished tasks in a store of its own (named `name`), damages one with
+  # `damage.call(url, ids)`, and returns [the recovering engine, what it logged, its report, ids].
+  def recover_after(name, count, damage)
+    url = SpecStore.isolated_url(name, Dir.mktmpdir("tasker-spec"))
     first = engine_with_template(UnreadableRowSpec::TEMPLATE, source: "unreadable_row", database_url: url)
-    ids = Array.new(3) { first.submit_task("unreadable_row", { "n" => 1 }) }
+    ids = Array.new(count) { first.submit_task("unreadable_row", { "n" => 1 }) }
     first.flush
     first.close(timeout: 5)
-    UnreadableRowSpec.store_deep_context(url, ids[1])
+    damage.call(url, ids)
 
     logged = StringIO.new
     engine = start_engine(templates: nil, workers: 1, database_url: url, logger: Logger.new(logged))
     engine.register_template(UnreadableRowSpec::TEMPLATE, source: "unreadable_row")
-    report = engine.recover
+    [engine, logged, engine.recover, ids]
+  end
+
+  it "resumes the other tasks and names the one it skipped" do
+    skip "memory: has no store to recover from" if SpecStore::KIND == "memory"
+    engine, logged, report, ids =
+      recover_after("unreadable_row", 3, ->(url, ids) { UnreadableRowSpec.store_deep_context(url, ids[1]) })
     expect(report[:task_ids]).to contain_exactly(ids[0], ids[2])
     expect(report[:skipped].map(&:first)).to eq([ids[1]])
     expect(report[:skipped].first.last).to match(/its stored rows cannot be read: .*unreadable JSON/)
@@ -73,16 +80,8 @@ RSpec.describe "Recovering a store holding a task whose rows cannot be read" do
 
   it "skips a task one of whose columns does not decode" do
     skip "SQLite only: PostgreSQL refuses such bytes itself" unless SpecStore::KIND == "sqlite"
-    url = SpecStore.isolated_url("unreadable_column", Dir.mktmpdir("tasker-spec"))
-    first = engine_with_template(UnreadableRowSpec::TEMPLATE, source: "unreadable_row", database_url: url)
-    ids = Array.new(2) { first.submit_task("unreadable_row", { "n" => 1 }) }
-    first.flush
-    first.close(timeout: 5)
-    UnreadableRowSpec.store_binary_initiator(url, ids[0])
-
-    engine = start_engine(templates: nil, workers: 1, database_url: url, logger: Logger.new(StringIO.new))
-    engine.register_template(UnreadableRowSpec::TEMPLATE, source: "unreadable_row")
-    report = engine.recover
+    engine, _logged, report, ids =
+      recover_after("unreadable_column", 2, ->(url, ids) { UnreadableRowSpec.store_binary_initiator(url, ids[0]) })
     expect(report[:task_ids]).to eq([ids[1]])
     expect(report[:skipped].map(&:first)).to eq([ids[0]])
     expect(engine.wait_for_task(ids[1], timeout: 30)).to be_complete

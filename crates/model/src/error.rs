@@ -47,7 +47,7 @@ pub enum TaskerError {
 
     /// A stored row the store cannot make sense of (JSON it cannot parse, an unknown state,
     /// a bad timestamp): the database answered, and reading that row again will not help.
-    /// Ruby sees it as a `DatabaseError`, like `Database`.
+    /// Ruby sees it as an `UnreadableRowError`, a kind of `DatabaseError`.
     #[error("{0}")]
     Unreadable(String),
 

@@ -119,3 +119,33 @@ fn tasker_checks_still_refuse_bad_templates() {
         "{e}"
     );
 }
+
+#[test]
+fn steps_share_keys_through_merge_keys_as_in_tasker_apps() {
+    let yaml = "
+name: merged
+defaults: &defaults
+  handler_class: Shop::Step
+  default_retry_limit: 5
+step_templates:
+  - <<: *defaults
+    name: a
+  - <<: *defaults
+    name: b
+    depends_on_step: a
+    default_retry_limit: 1
+";
+    let t = TaskTemplate::from_yaml(yaml, "t.yaml").unwrap();
+    let steps: Vec<_> = t
+        .step_templates
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.handler_class.as_str(),
+                s.default_retry_limit,
+            )
+        })
+        .collect();
+    assert_eq!(steps, [("a", "Shop::Step", 5), ("b", "Shop::Step", 1)]);
+}

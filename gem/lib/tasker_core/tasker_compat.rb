@@ -280,7 +280,7 @@ module Tasker
 
         # @return [Hash] the template
         def config
-          YAML.safe_load(File.read(yaml_path))
+          YAML.safe_load(File.read(yaml_path), aliases: true)
         end
       end
     end

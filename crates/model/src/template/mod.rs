@@ -5,12 +5,14 @@
 //! - this file: the template types, as the rest of tasker-core reads them.
 //! - `parse`: YAML text or a file into a [`TaskTemplate`] (the top-level keys, then each step),
 //!   and [`utf8_text`], the UTF-8 check every template's bytes pass first.
+//! - `merge_keys`: YAML's `<<` merge keys, applied as Ruby's Psych applies them.
 //! - `validate`: the graph-free checks every parsed or overridden template must pass.
 //! - `environment`: [`TaskTemplate::for_environment`], Tasker's per-environment overrides.
 //! - `load`: [`load_templates`], every template file under a path, all or nothing.
 
 mod environment;
 mod load;
+mod merge_keys;
 mod parse;
 #[cfg(test)]
 mod plain_step_tests;

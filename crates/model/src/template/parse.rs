@@ -5,6 +5,7 @@
 //! whether the decoded template makes sense (that is `validate`) nor read directories
 //! (that is `load`).
 
+use super::merge_keys::apply_merge_keys;
 use super::{CustomEvent, Execution, StepTemplate, TaskTemplate};
 use crate::error::{TaskerError, TaskerResult};
 use crate::schema::ContextSchema;
@@ -66,8 +67,12 @@ struct Header {
 impl TaskTemplate {
     /// Parses and validates one template from YAML text. `source` names it in errors.
     pub fn from_yaml(text: &str, source: &str) -> TaskerResult<TaskTemplate> {
-        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
             .map_err(|e| TaskerError::validation(source, format!("unparseable YAML: {e}")))?;
+        // Rebuilding every mapping costs a large template a few per cent of its parse.
+        if text.contains("<<") {
+            apply_merge_keys(&mut doc);
+        }
         let serde_yaml_ng::Value::Mapping(mut map) = doc else {
             return Err(TaskerError::validation(
                 source,

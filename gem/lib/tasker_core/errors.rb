@@ -11,6 +11,11 @@ module TaskerCore
   # The store failed.
   class DatabaseError < Error; end
 
+  # The store answered, but a row it holds cannot be read (JSON another tool wrote, a state
+  # it does not know, a value nested deeper than the reader takes): reading it again will
+  # not help. The message names the task; fix or delete its rows in SQL.
+  class UnreadableRowError < DatabaseError; end
+
   # A state change the state machine refuses; the message names the current state and the
   # allowed ones.
   class StateTransitionError < Error; end

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "set"
+
 module TaskerCore
   # Retention: finished tasks (complete, cancelled, resolved_manually) are deleted with all
   # their rows once they finished longer ago than a configured age, so a long-running
@@ -126,23 +128,31 @@ module TaskerCore
       end
 
       # One run: batches until one comes back short. A failure ends the run and is kept in
-      # {#last_error} and logged; what the hook was given is then not deleted.
+      # {#last_error} and logged; what the hook was given is then not deleted. A task whose
+      # rows cannot be read ({UnreadableRowError}) is neither exported nor deleted: it is
+      # logged, left in place and passed over for the rest of the run (the next run tries
+      # it again), so it holds back no other task.
       # @param older_than [Numeric] seconds
       # @param batch [Integer]
       # @return [Hash] deleted_tasks:, deleted_steps:, exported_tasks:
       def run(older_than = @keep, batch = @batch)
         totals = { deleted_tasks: 0, deleted_steps: 0, exported_tasks: 0 }
+        unreadable = Set.new
         loop do
-          ids = @engine.native.expired_tasks(Float(older_than), batch)
+          # Expired tasks come oldest first, so the ones passed over come again at the head:
+          # ask for that many more.
+          wanted = batch + unreadable.size
+          fetched = @engine.native.expired_tasks(Float(older_than), wanted)
+          ids = fetched.reject { |id| unreadable.include?(id) }
           break if ids.empty?
 
-          tasks = ids.filter_map { |id| read(id) }
+          tasks = ids.filter_map { |id| read(id, unreadable) }
           @export.call(tasks)
           totals[:exported_tasks] += tasks.size
           deleted = @engine.native.purge_exported(Float(older_than), tasks.map(&:task_id))
           totals[:deleted_tasks] += deleted[:deleted_tasks]
           totals[:deleted_steps] += deleted[:deleted_steps]
-          break if ids.size < batch || @stopping
+          break if fetched.size < wanted || @stopping
         end
         @last_error = nil
         totals
@@ -156,10 +166,16 @@ module TaskerCore
 
       private
 
-      # A task gone meanwhile (another engine deleted it) is left out.
-      def read(id)
+      # A task gone meanwhile (another engine deleted it) is left out; so is one whose rows
+      # cannot be read, added to `unreadable` and logged.
+      def read(id, unreadable)
         @engine.task(id)
       rescue ValidationError
+        nil
+      rescue UnreadableRowError => e
+        unreadable << id
+        @engine.send(:log, :error, "tasker-core: retention export: task #{id} was neither exported nor deleted: " \
+                                   "#{e.message}")
         nil
       end
     end

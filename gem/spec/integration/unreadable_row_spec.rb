@@ -3,6 +3,7 @@
 require "json"
 require "logger"
 require "stringio"
+require "timeout"
 
 # A task whose stored rows the engine cannot read back (here a context nested deeper than
 # the JSON reader takes, as tasker-core before the 100-level limit could store, or another
@@ -49,12 +50,15 @@ module UnreadableRowSpec
 end
 
 RSpec.describe "Recovering a store holding a task whose rows cannot be read" do
-  # Leaves `count` unfinished tasks in a store of its own (named `name`), damages one with
-  # `damage.call(url, ids)`, and returns [the recovering engine, what it logged, its report, ids].
-  def recover_after(name, count, damage)
+  # Leaves `count` unfinished tasks (finished ones with `finish:`) in a store of its own (named
+  # `name`), damages one with `damage.call(url, ids)`, and returns [the recovering engine,
+  # what it logged, its report, ids].
+  def recover_after(name, count, damage, finish: false)
     url = SpecStore.isolated_url(name, Dir.mktmpdir("tasker-spec"))
-    first = engine_with_template(UnreadableRowSpec::TEMPLATE, source: "unreadable_row", database_url: url)
+    first = engine_with_template(UnreadableRowSpec::TEMPLATE, source: "unreadable_row", database_url: url,
+                                                              workers: finish ? 1 : 0)
     ids = Array.new(count) { first.submit_task("unreadable_row", { "n" => 1 }) }
+    ids.each { |id| expect(first.wait_for_task(id, timeout: 30)).to be_complete } if finish
     first.flush
     first.close(timeout: 5)
     damage.call(url, ids)
@@ -75,7 +79,7 @@ RSpec.describe "Recovering a store holding a task whose rows cannot be read" do
     expect(logged.string).to include("task #{ids[1]} was not resumed")
     expect(engine.wait_for_task(ids[0], timeout: 30)).to be_complete
     expect(engine.wait_for_task(ids[2], timeout: 30)).to be_complete
-    expect { engine.task(ids[1]) }.to raise_error(TaskerCore::DatabaseError, /task #{ids[1]}.*unreadable JSON/)
+    expect { engine.task(ids[1]) }.to raise_error(TaskerCore::UnreadableRowError, /task #{ids[1]}.*unreadable JSON/)
   end
 
   it "skips a task one of whose columns does not decode" do
@@ -85,5 +89,23 @@ RSpec.describe "Recovering a store holding a task whose rows cannot be read" do
     expect(report[:task_ids]).to eq([ids[1]])
     expect(report[:skipped].map(&:first)).to eq([ids[0]])
     expect(engine.wait_for_task(ids[1], timeout: 30)).to be_complete
+  end
+
+  it "leaves it in place when retention exports, and exports and deletes the others" do
+    skip "memory: has no store to damage" if SpecStore::KIND == "memory"
+    # The oldest expired task is the damaged one, and a batch holds one task: the export used
+    # to raise on it at every run, deleting nothing.
+    engine, logged, _report, ids = recover_after("unreadable_export", 4, lambda { |url, ids|
+      UnreadableRowSpec.store_deep_context(url, ids[0])
+    }, finish: true)
+    exported = []
+    totals = Timeout.timeout(60) do
+      engine.cleanup(older_than: 0, batch_size: 1, export: ->(tasks) { exported.concat(tasks.map(&:task_id)) })
+    end
+    expect(exported).to contain_exactly(*ids[1..])
+    expect(totals).to include(deleted_tasks: 3, exported_tasks: 3)
+    expect(logged.string).to include("task #{ids[0]} was neither exported nor deleted")
+    expect { engine.task(ids[0]) }.to raise_error(TaskerCore::UnreadableRowError)
+    expect(engine.tasks(limit: 10).map { |t| t["task_id"] }).to eq([ids[0]])
   end
 end

@@ -33,7 +33,8 @@ pub fn to_ruby(e: TaskerError) -> Error {
         }
         TaskerError::ConcurrentModification { .. } => "ConcurrentModificationError",
         TaskerError::Orchestration(_) => "OrchestrationError",
-        TaskerError::Database(_) | TaskerError::Unreadable(_) => "DatabaseError",
+        TaskerError::Database(_) => "DatabaseError",
+        TaskerError::Unreadable(_) => "UnreadableRowError",
         TaskerError::Timeout(_) => "TimeoutError",
     };
     error(name, e.to_string())

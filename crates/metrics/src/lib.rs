@@ -12,8 +12,12 @@
 //! - [`histogram`]: [`Histogram`], lock-free power-of-two latency buckets, and its snapshot.
 //! - [`metrics`]: [`Metrics`], every counter and histogram of one engine, named once.
 //! - [`prometheus`]: the Prometheus text exposition of a reading.
+//! - [`log`]: the messages the engine's and the store's threads have for the app's logger,
+//!   queued for a Ruby thread to write (`log_warn!` and its siblings); not counters, but
+//!   kept here because this crate sits below every crate that has something to say.
 
 pub(crate) mod histogram;
+pub mod log;
 pub(crate) mod metrics;
 pub(crate) mod prometheus;
 

@@ -288,7 +288,7 @@ impl StateActor {
                         .fetch_add(1, Ordering::Relaxed);
                     *act.last_error.lock() = Some(e.clone());
                     if !owned {
-                        eprintln!(
+                        tasker_metrics::log_error!(
                             "tasker-core: store {describe} refused a batch of {size} changes: {e}"
                         );
                         act.unreported = Some(e.clone());

@@ -44,7 +44,8 @@ module TaskerCore
     # @param batch_size [Integer] steps a worker takes per wait
     # @param backoff_scale [Numeric] multiplies retry delays (tests use e.g. 0.001)
     # @param environment [String, nil] applies the templates' `environments:` overrides
-    # @param logger [Logger, nil]
+    # @param logger [Logger, nil] gets the engine's messages, those of its Rust threads too
+    #   ({EngineLog}); without one they go to stderr
     # @param handler_lookup [#call, nil] handler class name → class (default Object.const_get)
     # @param cache_handlers [Boolean] keep handler classes after the first lookup
     # @param around_step [#call, nil] wraps each handler run; receives a block
@@ -199,6 +200,7 @@ module TaskerCore
       @database_url = database_url
       @resolver = resolver
       @logger = logger
+      EngineLog.attach(logger) if logger
       @runner = StepRunner.new(native, resolver, around: around_step)
       @pool = nil
       @events = EventPublisher.new(native, logger: logger)
@@ -659,6 +661,9 @@ module TaskerCore
         # Even when stop raised (its last flush timed out, say), the store's connections and
         # threads are released now rather than at exit.
         @native.close([timeout, 5].max) unless forked?
+        # After the store's last words (a connection still in use at close).
+        EngineLog.detach(@logger) if @logger && !@log_detached
+        @log_detached = true
       end
     end
 

@@ -9,11 +9,13 @@ RSpec.describe "Errors crossing from Rust" do
     "concurrent_modification" => TaskerCore::ConcurrentModificationError,
     "orchestration" => TaskerCore::OrchestrationError,
     "database" => TaskerCore::DatabaseError,
+    "unreadable" => TaskerCore::UnreadableRowError,
     "timeout" => TaskerCore::TimeoutError
   }.each do |kind, klass|
     it "raises a Rust #{kind} error as #{klass}" do
       expect { TaskerCore::Native::Diagnostics.raise_engine_error(kind) }.to raise_error(klass)
       expect(klass.ancestors).to include(TaskerCore::Error)
+      expect(klass.ancestors).to include(TaskerCore::DatabaseError) if kind == "unreadable"
     end
   end
 

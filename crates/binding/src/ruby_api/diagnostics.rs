@@ -1,7 +1,8 @@
 //! `TaskerCore::Native::Diagnostics`: raises each engine error kind, and panics, through the
 //! same translation every real call uses, so specs can prove the mapping end to end even
 //! for errors the in-memory store cannot produce (a database failure); and floods an
-//! engine's event bus, so a benchmark can measure delivery to Ruby on its own.
+//! engine's event bus, so a benchmark can measure delivery to Ruby on its own; and writes a
+//! message as the engine's threads do, so specs can follow it to the app's logger.
 
 use crate::helpers::errors::{guard, invalid, to_ruby as err};
 use crate::helpers::nogvl::nogvl;
@@ -9,6 +10,7 @@ use crate::ruby_api::engine::Engine;
 use magnus::{function, prelude::*, Error, RModule, Ruby};
 use std::sync::Arc;
 use tasker_event_bus::{Event, LifecycleEvent};
+use tasker_metrics::log::Level;
 use tasker_model::{State, StepId, TaskId, TaskerError};
 
 fn raise_engine_error(kind: String) -> Result<(), Error> {
@@ -26,6 +28,7 @@ fn raise_engine_error(kind: String) -> Result<(), Error> {
             },
             "orchestration" => TaskerError::Orchestration("an orchestration error".into()),
             "database" => TaskerError::Database("a database error".into()),
+            "unreadable" => TaskerError::Unreadable("task 1: an unreadable row".into()),
             "timeout" => TaskerError::Timeout("a timeout".into()),
             other => return Err(invalid("kind", format!("unknown error kind {other:?}"))),
         };
@@ -78,6 +81,22 @@ fn flood(engine: &tasker_engine::Engine, count: usize) {
     }
 }
 
+/// Writes `message` as the engine's threads write theirs (`tasker_metrics::log`), from a
+/// thread of its own, as they do.
+fn log_from_engine_thread(level: String, message: String) -> Result<(), Error> {
+    guard(|| {
+        let level = match level.as_str() {
+            "info" => Level::Info,
+            "warn" => Level::Warn,
+            "error" => Level::Error,
+            other => return Err(invalid("level", format!("unknown level {other:?}"))),
+        };
+        std::thread::spawn(move || tasker_metrics::log::emit(level, message))
+            .join()
+            .map_err(|_| invalid("message", "the logging thread panicked"))
+    })
+}
+
 /// Defines `TaskerCore::Native::Diagnostics`.
 pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     let _ = ruby;
@@ -85,5 +104,9 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
     m.define_module_function("raise_engine_error", function!(raise_engine_error, 1))?;
     m.define_module_function("panic_inside", function!(panic_inside, 1))?;
     m.define_module_function("flood_events", function!(flood_events, 2))?;
+    m.define_module_function(
+        "log_from_engine_thread",
+        function!(log_from_engine_thread, 2),
+    )?;
     Ok(())
 }

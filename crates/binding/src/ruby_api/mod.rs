@@ -4,6 +4,7 @@ mod diagnostics;
 mod engine;
 mod event;
 mod event_subscription;
+mod log_drain;
 mod ready_step;
 mod stop_flag;
 mod task_graph;
@@ -21,6 +22,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     task_graph::init(ruby, &native)?;
     event::init(ruby, &tasker_core)?;
     event_subscription::init(ruby, &native)?;
+    log_drain::init(ruby, &native)?;
     stop_flag::init(ruby, &native)?;
     diagnostics::init(ruby, &native)?;
     native.define_module_function("redact_url", function!(redact_url, 1))?;

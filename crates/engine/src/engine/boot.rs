@@ -175,7 +175,7 @@ impl Engine {
             Box::new(move |counts| match counts {
                 Ok(counts) => health.seed(counts.as_ref()),
                 Err(e) => {
-                    eprintln!(
+                    tasker_metrics::log_warn!(
                         "tasker-core: could not count the tasks stored in {describe} at start ({e}); health counts only this engine's changes"
                     );
                     *last_store_error.lock() = Some(e);

@@ -98,7 +98,7 @@ impl Engine {
         // The pauses other processes set hold from the start (the first round runs on the
         // thread, and steps may go out before it); a failure is the first round's to retry.
         if let Err(e) = self.follow_shared_pauses(ORCHESTRATOR_WAIT) {
-            eprintln!("tasker-core: reading the shared pauses: {e}");
+            tasker_metrics::log_warn!("tasker-core: reading the shared pauses: {e}");
         }
         let (stop, stopped) = bounded::<()>(0);
         // Pauses only: polled every interval, without a LISTEN connection of its own (every
@@ -163,7 +163,7 @@ impl Claimer {
                     Duration::ZERO
                 }
                 Err(e) => {
-                    eprintln!(
+                    tasker_metrics::log_warn!(
                         "tasker-core: claiming work from {}: {e}",
                         self.store.describe()
                     );
@@ -233,7 +233,7 @@ impl Claimer {
             &mut report,
         )?;
         for (id, why) in &report.skipped {
-            eprintln!("tasker-core: claimed task {id}: {why}");
+            tasker_metrics::log_warn!("tasker-core: claimed task {id}: {why}");
         }
         if !tasks.is_empty() {
             let (tx, rx) = bounded(1);

@@ -228,7 +228,7 @@ impl Purger {
             let pause = match self.run(settings.keep, settings.batch, stopped) {
                 Ok(_) => settings.interval,
                 Err(e) => {
-                    eprintln!(
+                    tasker_metrics::log_warn!(
                         "tasker-core: deleting finished tasks from {}: {e}",
                         self.store.describe()
                     );

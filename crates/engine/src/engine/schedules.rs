@@ -287,7 +287,7 @@ fn submit(engine: &Engine, s: &Schedule, at: Timestamp) -> TaskerResult<bool> {
     let result = engine.submit_identified(request, &identity, COMMIT_TIMEOUT);
     if let Err(e) = &result {
         if !engine.is_stopped() {
-            eprintln!(
+            tasker_metrics::log_error!(
                 "tasker-core: schedule {} could not submit its occurrence at {}: {e}",
                 s.spec.name,
                 at.to_rfc3339()

@@ -378,7 +378,7 @@ pub(super) fn read_claimed(
     }) {
         // Held but not driven, they would wait for this process to exit.
         if let Err(e) = store.release_tasks(&claimed) {
-            eprintln!(
+            tasker_metrics::log_error!(
                 "tasker-core: releasing {} claimed task(s): {e}",
                 claimed.len()
             );

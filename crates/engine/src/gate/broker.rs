@@ -100,7 +100,9 @@ impl CapBroker {
                             .filter_map(|(n, s)| names.get(n.as_str()).map(|&n| (n.clone(), s)))
                             .collect(),
                         Err(e) => {
-                            eprintln!("tasker-core: concurrency caps: {e} (tried again)");
+                            tasker_metrics::log_warn!(
+                                "tasker-core: concurrency caps: {e} (tried again)"
+                            );
                             unreturned = trade.release;
                             Vec::new()
                         }
@@ -133,7 +135,7 @@ fn read_held(store: &dyn Store) -> Option<HeldRead> {
             Some((held, sent, left))
         }
         Err(e) => {
-            eprintln!("tasker-core: concurrency caps: {e} (read again)");
+            tasker_metrics::log_warn!("tasker-core: concurrency caps: {e} (read again)");
             None
         }
     }

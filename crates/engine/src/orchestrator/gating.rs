@@ -193,7 +193,7 @@ impl Orchestrator {
         self.gate.fence_slots();
         match CapBroker::start(store, deliver) {
             Ok(broker) => self.caps = Some(broker),
-            Err(e) => eprintln!(
+            Err(e) => tasker_metrics::log_error!(
                 "tasker-core: cannot spawn the concurrency-cap thread ({e}): capped steps wait"
             ),
         }
@@ -278,7 +278,7 @@ impl Orchestrator {
         ctx.run_later(limit, move |act, _| {
             if act.gate.returned(at, Some(token)) {
                 act.links.inflight.unlinger(step_id, at);
-                eprintln!(
+                tasker_metrics::log_warn!(
                     "tasker-core: concurrency caps: the handler of step {step_id} (attempt {}) did not return within {} s of the engine giving it up; its caps are freed",
                     at.attempt,
                     limit.as_secs_f64()

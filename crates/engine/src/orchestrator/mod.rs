@@ -393,7 +393,7 @@ impl Handler<StepFinished> for Orchestrator {
         if let Err(e) = result {
             // The inflight registry admits one report per hand-out, so this means the step
             // was moved by something else meanwhile; the report is dropped, loudly.
-            eprintln!("tasker-core: dropped a step report: {e}");
+            tasker_metrics::log_error!("tasker-core: dropped a step report: {e}");
         }
         if !dispatch {
             fx.dispatch.clear();

@@ -55,7 +55,7 @@ where
         match attempt().await {
             Err(Failure::Unreachable(e)) if started.elapsed() < BATCH_RECONNECT_WINDOW => {
                 if !logged {
-                    eprintln!(
+                    tasker_metrics::log_warn!(
                         "tasker-core: {e}; the store retries the batch until the database answers (up to {} s)",
                         BATCH_RECONNECT_WINDOW.as_secs()
                     );
@@ -66,7 +66,7 @@ where
             }
             outcome => {
                 if logged {
-                    eprintln!(
+                    tasker_metrics::log_info!(
                         "tasker-core: {describe} answers again after {:.1} s; the batch went on",
                         started.elapsed().as_secs_f64()
                     );

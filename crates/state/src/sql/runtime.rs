@@ -138,14 +138,14 @@ impl StoreRuntime {
         let finished = self
             .block_on(async move { tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_ok() });
         if !finished {
-            eprintln!(
+            tasker_metrics::log_warn!(
                 "tasker-core: store {store}: connections still in use after {CLOSE_TIMEOUT:?}; closing without them"
             );
         }
         // Calls still running (a long read on another Ruby thread) keep the runtime until
         // they end; past JOIN_LIMIT the store's `Drop` stops it instead.
         let Some(mut runtime) = self.runtime.try_write_for(JOIN_LIMIT) else {
-            eprintln!(
+            tasker_metrics::log_warn!(
                 "tasker-core: store {store}: calls still running after {JOIN_LIMIT:?}; its threads stop when the store is freed"
             );
             return;
@@ -233,10 +233,10 @@ where
             Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = thread.join();
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => eprintln!(
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tasker_metrics::log_warn!(
                 "tasker-core: the store's runtime did not stop within {JOIN_LIMIT:?}; leaving it to finish"
             ),
         },
-        Err(e) => eprintln!("tasker-core: cannot stop the store's runtime cleanly: {e}"),
+        Err(e) => tasker_metrics::log_warn!("tasker-core: cannot stop the store's runtime cleanly: {e}"),
     }
 }

@@ -27,7 +27,7 @@ pub(super) async fn heartbeat(inner: std::sync::Weak<Shared<PgDb>>) {
         }
         inner.db.writer.release_idle(super::IDLE_TIMEOUT);
         if let Err(e) = inner.db.owner.beat(&inner.db.pool).await {
-            eprintln!("tasker-core: store {}: {e}", inner.describe);
+            tasker_metrics::log_warn!("tasker-core: store {}: {e}", inner.describe);
         }
     }
 }

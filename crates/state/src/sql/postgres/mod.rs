@@ -480,7 +480,7 @@ impl Dialect for PgDb {
             return;
         }
         if let Err(e) = self.owner.close(&self.pool).await {
-            eprintln!("tasker-core: {e}");
+            tasker_metrics::log_warn!("tasker-core: {e}");
         }
         self.pool.close().await;
         self.writer.close().await;

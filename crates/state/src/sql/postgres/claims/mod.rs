@@ -302,7 +302,7 @@ impl Owner {
         .await?;
         let lost: Vec<TaskId> = lost.into_iter().map(TaskId).collect();
         if !lost.is_empty() {
-            eprintln!(
+            tasker_metrics::log_warn!(
                 "tasker-core: task(s) {} were taken over by another process (this one missed its lease); its changes to them are dropped",
                 lost.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
             );

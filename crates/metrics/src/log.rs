@@ -10,7 +10,7 @@
 //! per-step path.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,7 @@ pub fn emit(level: Level, message: String) {
 /// A Ruby thread's end of the queue; messages are queued while one is attached.
 pub struct Drain {
     shared: &'static Shared,
+    attached: AtomicBool,
 }
 
 impl Drain {
@@ -137,18 +138,24 @@ impl Drain {
     pub fn attach() -> Drain {
         let shared = shared(true).expect("made when asked");
         shared.lock().drains += 1;
-        Drain { shared }
+        Drain {
+            shared,
+            attached: AtomicBool::new(true),
+        }
     }
 
     /// Up to `max` queued messages, waiting up to `timeout` for the first (or until
-    /// [`Drain::interrupt`]).
+    /// [`Drain::interrupt`]); none once detached.
     pub fn take(&self, max: usize, timeout: Duration) -> Vec<(Level, String)> {
         let deadline = Instant::now() + timeout;
         let mut q = self.shared.lock();
         let interrupts = q.interrupts;
-        while q.messages.is_empty() {
+        while q.messages.is_empty() || !self.attached.load(Ordering::Acquire) {
             let left = deadline.saturating_duration_since(Instant::now());
-            if q.interrupts != interrupts || left.is_zero() {
+            if q.interrupts != interrupts
+                || left.is_zero()
+                || !self.attached.load(Ordering::Acquire)
+            {
                 return Vec::new();
             }
             q = self
@@ -167,13 +174,12 @@ impl Drain {
         self.shared.lock().interrupts += 1;
         self.shared.arrived.notify_all();
     }
-}
 
-impl Drop for Drain {
-    /// The last drain writes what is still queued to stderr. In a forked child, a drain of
-    /// the parent's is forgotten (its lock may be held by a thread the child does not have).
-    fn drop(&mut self) {
-        if self.shared.pid != std::process::id() {
+    /// Stops queueing for this drain, at once (not when the last reference goes): the last
+    /// drain writes what is still queued to stderr, and later messages go there directly.
+    /// A second call does nothing.
+    pub fn detach(&self) {
+        if !self.attached.swap(false, Ordering::AcqRel) {
             return;
         }
         let mut q = self.shared.lock();
@@ -184,6 +190,17 @@ impl Drop for Drain {
             for (_, message) in left {
                 eprintln!("{message}");
             }
+        }
+        self.shared.arrived.notify_all();
+    }
+}
+
+impl Drop for Drain {
+    /// Detaches. In a forked child, a drain of the parent's is forgotten instead (its lock
+    /// may be held by a thread the child does not have).
+    fn drop(&mut self) {
+        if self.shared.pid == std::process::id() {
+            self.detach();
         }
     }
 }
@@ -238,7 +255,11 @@ mod tests {
             log_warn!("tasker-core test: {i}");
         }
         assert_eq!(queued(), CAPACITY, "the last went to stderr");
-        drop(drain);
+        drain.detach();
         assert_eq!(queued(), 0, "written to stderr by the last drain");
+        log_warn!("tasker-core test: detached");
+        assert!(drain.take(10, Duration::from_millis(10)).is_empty());
+        drop(drain);
+        assert_eq!(queued(), 0);
     }
 }

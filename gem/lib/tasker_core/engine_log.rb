@@ -14,6 +14,7 @@ module TaskerCore
     @lock = Mutex.new
     @loggers = [] # [logger, engines attached with it]
     @drain = nil
+    @thread = nil
     @pid = nil
 
     class << self
@@ -25,7 +26,7 @@ module TaskerCore
           forget_parent unless @pid == Process.pid
           entry = @loggers.find { |l, _| l.equal?(logger) }
           entry ? entry[1] += 1 : @loggers << [logger, 1]
-          start_drain if @drain.nil?
+          start_drain unless @thread&.alive?
         end
       end
 
@@ -42,7 +43,7 @@ module TaskerCore
           next unless @loggers.empty?
 
           @drain.close # its thread writes what it took, then ends
-          @drain = nil
+          @drain = @thread = nil
         end
       end
 
@@ -55,14 +56,15 @@ module TaskerCore
       def forget_parent
         @pid = Process.pid
         @loggers = []
-        @drain = nil
+        @drain = @thread = nil
       end
 
+      # Also after the thread was killed (Thread#kill): the same drain, a new thread.
       def start_drain
-        drain = @drain = Native::LogDrain.attach
-        thread = Thread.new { run(drain) }
-        thread.name = "tasker-core log"
-        thread.report_on_exception = false
+        drain = @drain ||= Native::LogDrain.attach
+        @thread = Thread.new { run(drain) }
+        @thread.name = "tasker-core log"
+        @thread.report_on_exception = false
       end
 
       def run(drain)

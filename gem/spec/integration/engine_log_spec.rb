@@ -37,6 +37,17 @@ RSpec.describe TaskerCore::EngineLog do
     expect(own.string).not_to include("spec two")
   end
 
+  it "starts its thread again at the next engine when something killed it" do
+    logged = StringIO.new
+    start_engine(templates: nil, workers: 0, logger: Logger.new(logged))
+    Thread.list.find { |t| t.name == "tasker-core log" }.kill.join
+    start_engine(templates: nil, workers: 0, logger: Logger.new(StringIO.new))
+    from_engine("tasker-core: engine log spec three")
+    within(10) { logged.string.include?("spec three") }
+    expect(logged.string).to include("spec three")
+    expect(Thread.list.count { |t| t.name == "tasker-core log" }).to eq(1)
+  end
+
   it "writes them to stderr while no engine with a logger is open, and in a forked child" do
     out, err, status = Open3.capture3(RbConfig.ruby, ENGINE_LOG_CHILD)
     expect(status).to be_success, err

@@ -49,9 +49,11 @@ impl LogDrain {
         })
     }
 
-    /// Detaches: messages go to stderr again once no drain is left (those still queued too).
+    /// Detaches now: with no drain left, what is still queued and every later message go to
+    /// stderr; a `take` waiting meanwhile returns none.
     fn close(&self) {
         if let Some(drain) = self.drain.lock().take() {
+            drain.detach();
             drain.interrupt();
         }
     }

@@ -35,7 +35,7 @@ impl Engine {
             Some(Stage::Compiled { declared, template }) if declared == self.declared_changes() => {
                 vec![template]
             }
-            Some(Stage::Parsed(template)) => self.compile(vec![template])?.0,
+            Some(Stage::Parsed(template)) => self.compile(vec![*template])?.0,
             _ => {
                 self.compile(vec![TaskTemplate::from_yaml(yaml, source)?])?
                     .0
@@ -84,7 +84,7 @@ impl Engine {
             Some(Stage::Compiled { declared, template }) if declared == self.declared_changes() => {
                 (vec![template], declared)
             }
-            Some(Stage::Parsed(template)) => self.compile(vec![template])?,
+            Some(Stage::Parsed(template)) => self.compile(vec![*template])?,
             _ => self.compile(vec![TaskTemplate::from_yaml(yaml, source)?])?,
         };
         let steps = ractor_steps(&compiled);
@@ -157,9 +157,9 @@ impl Engine {
         // checks compiled has the declared executions filled in.
         let template = match self.take_checked(text, &source).map(|c| c.stage) {
             Some(Stage::Parsed(template)) => template,
-            _ => TaskTemplate::from_yaml(text, &source)?,
+            _ => Box::new(TaskTemplate::from_yaml(text, &source)?),
         };
-        let out = undeclared_handlers(std::slice::from_ref(&template));
+        let out = undeclared_handlers(std::slice::from_ref(template.as_ref()));
         self.keep_checked(text, &source, Stage::Parsed(template));
         Ok(out)
     }
@@ -267,7 +267,7 @@ pub(crate) struct Checked {
 /// How far the checks got with a [`Checked`] text.
 enum Stage {
     /// Parsed, as the text says (no environment, no declared executions applied).
-    Parsed(TaskTemplate),
+    Parsed(Box<TaskTemplate>),
     /// Compiled as the registration would compile it, when the declared executions had
     /// changed `declared` times ([`Engine::declared_changes`]).
     Compiled {

@@ -43,7 +43,6 @@ use crate::work::ReadyStep;
 use actix::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -51,7 +50,7 @@ use std::time::Instant;
 use tasker_event_bus::{EventBus, Interest};
 use tasker_insights::LiveHealth;
 use tasker_metrics::Metrics;
-use tasker_model::{EngineConfig, Execution};
+use tasker_model::EngineConfig;
 use tasker_state::{LastStoreError, StateActor, Store, TaskFinishedSignal};
 
 /// The actor addresses and thread of a running System.
@@ -89,9 +88,10 @@ pub struct Engine {
     capacity: AtomicUsize,
     started_at: Instant,
     /// Handler class → where its steps run, as its Ruby class declares.
-    handler_executions: RwLock<HashMap<String, Execution>>,
-    /// The template last parsed from YAML text, kept until it is registered (`templates.rs`).
-    parsed_yaml: Mutex<Option<templates::ParsedYaml>>,
+    handler_executions: RwLock<templates::DeclaredExecutions>,
+    /// What the checks before a registration made of its YAML text, kept until it is
+    /// registered (`templates.rs`).
+    checked_yaml: Mutex<Option<templates::Checked>>,
     /// The last error the store reported (the state actor sets it).
     last_store_error: Arc<LastStoreError>,
     config: EngineConfig,

@@ -394,3 +394,33 @@ fn registration_parses_what_it_is_given_not_what_was_checked_before() {
         .to_string();
     assert!(err.contains("bad.yaml"), "{err}");
 }
+
+#[test]
+fn registration_applies_a_declaration_made_after_the_checks_compiled_the_template() {
+    // The checks keep the template they compiled for the registration; a handler class
+    // that declares where it runs in between must not be ignored.
+    let e = engine();
+    let yaml = DIAMOND.replace("name: diamond", "name: declared");
+    assert!(e.ractor_steps_in_yaml(&yaml, "d.yaml").unwrap().is_empty());
+    e.declare_handler_execution("H", tasker_model::Execution::Ractor);
+    assert_eq!(
+        e.register_template_yaml(&yaml, "d.yaml").unwrap(),
+        ["test/declared@0.1.0"]
+    );
+    let t = e.template("declared", Some("test"), None).unwrap();
+    assert!(t
+        .executions
+        .iter()
+        .all(|x| *x == tasker_model::Execution::Ractor));
+
+    // Declaring it again (no change) keeps what the checks compiled, which says the same.
+    let again = yaml.replace("name: declared", "name: again");
+    assert_eq!(e.ractor_steps_in_yaml(&again, "a.yaml").unwrap().len(), 4);
+    e.declare_handler_execution("H", tasker_model::Execution::Ractor);
+    e.register_template_yaml(&again, "a.yaml").unwrap();
+    let t = e.template("again", Some("test"), None).unwrap();
+    assert!(t
+        .executions
+        .iter()
+        .all(|x| *x == tasker_model::Execution::Ractor));
+}

@@ -7,6 +7,7 @@
 use super::submit::RecoveryReport;
 use super::Engine;
 use crate::registry::{RegisteredTemplate, TemplateRegistry};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,87 +26,120 @@ impl Engine {
     }
 
     /// Registers one template given as YAML text; `source` names it in errors.
+    ///
+    /// Takes what the checks before it made of the same text and source (see [`Checked`]):
+    /// the template they compiled when the declared executions have not changed since, else
+    /// the one they parsed.
     pub fn register_template_yaml(&self, yaml: &str, source: &str) -> TaskerResult<Vec<String>> {
-        let parsed = self.parsed_yaml.lock().take();
-        let template = match parsed {
-            Some(p) if p.source == source && p.yaml == yaml => p.template,
-            _ => TaskTemplate::from_yaml(yaml, source)?,
+        let compiled = match self.take_checked(yaml, source).map(|c| c.stage) {
+            Some(Stage::Compiled { declared, template }) if declared == self.declared_changes() => {
+                vec![template]
+            }
+            Some(Stage::Parsed(template)) => self.compile(vec![*template])?.0,
+            _ => {
+                self.compile(vec![TaskTemplate::from_yaml(yaml, source)?])?
+                    .0
+            }
         };
-        self.register(vec![template])
+        self.register_compiled(compiled)
     }
 
-    /// `yaml` parsed, or the template parsed from the same text and source just before.
-    ///
-    /// Registering a template from Ruby hands its text over three times (its undeclared
-    /// handler classes, its Ractor steps, then the registration itself), and parsing is
-    /// nearly all of a large template's registration: ~440 million instructions a parse for
-    /// a 10,000-step one (callgrind), where compiling and storing it cost a tenth of that. So
-    /// the first two keep what they parsed and the registration takes it (freeing it).
-    fn parse_yaml(&self, yaml: &str, source: &str) -> TaskerResult<TaskTemplate> {
-        if let Some(p) = self.parsed_yaml.lock().as_ref() {
-            if p.source == source && p.yaml == yaml {
-                return Ok(p.template.clone());
-            }
-        }
-        let template = TaskTemplate::from_yaml(yaml, source)?;
-        *self.parsed_yaml.lock() = Some(ParsedYaml {
+    /// What the checks kept for `yaml` from `source`, taken (so freed once used); `None`
+    /// when they last looked at other text. Whatever was kept is taken either way.
+    fn take_checked(&self, yaml: &str, source: &str) -> Option<Checked> {
+        let checked = self.checked_yaml.lock().take()?;
+        (checked.source == source && checked.yaml == yaml).then_some(checked)
+    }
+
+    /// Keeps `stage` for the registration of `yaml` from `source` that follows the checks.
+    fn keep_checked(&self, yaml: &str, source: &str, stage: Stage) {
+        *self.checked_yaml.lock() = Some(Checked {
             source: source.to_string(),
             yaml: yaml.to_string(),
-            template: template.clone(),
+            stage,
         });
-        Ok(template)
+    }
+
+    /// How many times a handler class's declared execution has changed: a template compiled
+    /// before a change may not run its steps where they now belong.
+    fn declared_changes(&self) -> u64 {
+        self.handler_executions.read().changes
     }
 
     /// The steps that would run in Ractors if the templates at `path` were registered, as
     /// (handler class, "source (task key), step 'name'"); registers nothing. The Ruby side checks
     /// those handler classes before it registers.
     pub fn ractor_steps_in(&self, path: &Path) -> TaskerResult<Vec<(String, String)>> {
-        Ok(ractor_steps(&self.compile(load_templates(path)?)?))
+        Ok(ractor_steps(&self.compile(load_templates(path)?)?.0))
     }
 
-    /// [`Engine::ractor_steps_in`] for one template given as YAML text.
+    /// [`Engine::ractor_steps_in`] for one template given as YAML text. Keeps the template it
+    /// compiled for the registration of the same text.
     pub fn ractor_steps_in_yaml(
         &self,
         yaml: &str,
         source: &str,
     ) -> TaskerResult<Vec<(String, String)>> {
-        Ok(ractor_steps(
-            &self.compile(vec![self.parse_yaml(yaml, source)?])?,
-        ))
+        let (compiled, declared) = match self.take_checked(yaml, source).map(|c| c.stage) {
+            Some(Stage::Compiled { declared, template }) if declared == self.declared_changes() => {
+                (vec![template], declared)
+            }
+            Some(Stage::Parsed(template)) => self.compile(vec![*template])?,
+            _ => self.compile(vec![TaskTemplate::from_yaml(yaml, source)?])?,
+        };
+        let steps = ractor_steps(&compiled);
+        if let Some(template) = compiled.into_iter().next() {
+            self.keep_checked(yaml, source, Stage::Compiled { declared, template });
+        }
+        Ok(steps)
     }
 
     /// Applies the environment's overrides and the handler classes' declared executions,
-    /// and compiles (so validates) every template.
-    fn compile(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<Arc<RegisteredTemplate>>> {
+    /// and compiles (so validates) every template. Also returns
+    /// [`Engine::declared_changes`] as of the declarations it applied.
+    fn compile(
+        &self,
+        templates: Vec<TaskTemplate>,
+    ) -> TaskerResult<(Vec<Arc<RegisteredTemplate>>, u64)> {
         let mut templates = match &self.environment {
+            // A template without overrides for the environment is used as it is
+            // (`for_environment` would copy it).
             Some(env) => templates
-                .iter()
-                .map(|t| t.for_environment(env))
+                .into_iter()
+                .map(|t| match t.environments.contains_key(env) {
+                    true => t.for_environment(env),
+                    false => Ok(t),
+                })
                 .collect::<TaskerResult<Vec<_>>>()?,
             None => templates,
         };
         let declared = self.handler_executions.read();
-        if !declared.is_empty() {
+        if !declared.by_class.is_empty() {
             for step in templates
                 .iter_mut()
                 .flat_map(|t| t.step_templates.iter_mut())
             {
                 if step.execution.is_none() {
-                    step.execution = declared.get(step.handler_class.as_str()).copied();
+                    step.execution = declared.by_class.get(step.handler_class.as_str()).copied();
                 }
             }
         }
+        let changes = declared.changes;
         drop(declared);
-        TemplateRegistry::compile_all(templates)
+        Ok((TemplateRegistry::compile_all(templates)?, changes))
     }
 
     /// Records where `handler_class`'s steps run when their template step does not say
     /// (Ruby reads it from the class, `execution :ractor`, before registering). A step's own
     /// `execution:` still wins, and the class's declaration wins over the template default.
     pub fn declare_handler_execution(&self, handler_class: &str, execution: Execution) {
-        self.handler_executions
-            .write()
-            .insert(handler_class.to_string(), execution);
+        let mut declared = self.handler_executions.write();
+        if declared.by_class.get(handler_class) != Some(&execution) {
+            declared
+                .by_class
+                .insert(handler_class.to_string(), execution);
+            declared.changes += 1;
+        }
     }
 
     /// The handler classes of steps in the templates at `path` (or in `yaml`) that do not
@@ -115,22 +149,33 @@ impl Engine {
         path: &Path,
         yaml: Option<&str>,
     ) -> TaskerResult<Vec<String>> {
-        let templates = match yaml {
-            Some(text) => vec![self.parse_yaml(text, &path.display().to_string())?],
-            None => load_templates(path)?,
+        let Some(text) = yaml else {
+            return Ok(undeclared_handlers(&load_templates(path)?));
         };
-        let mut out: Vec<String> = Vec::new();
-        for step in templates.iter().flat_map(|t| t.step_templates.iter()) {
-            if step.execution.is_none() && !out.contains(&step.handler_class) {
-                out.push(step.handler_class.clone());
-            }
-        }
+        let source = path.display().to_string();
+        // Only a template as parsed says which steps do not say where they run: one the
+        // checks compiled has the declared executions filled in.
+        let template = match self.take_checked(text, &source).map(|c| c.stage) {
+            Some(Stage::Parsed(template)) => template,
+            _ => Box::new(TaskTemplate::from_yaml(text, &source)?),
+        };
+        let out = undeclared_handlers(std::slice::from_ref(template.as_ref()));
+        self.keep_checked(text, &source, Stage::Parsed(template));
         Ok(out)
     }
 
     fn register(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<String>> {
         // Compile (and so validate) everything before the store records anything.
-        let compiled = self.compile(templates)?;
+        let (compiled, _) = self.compile(templates)?;
+        self.register_compiled(compiled)
+    }
+
+    /// Stores and registers templates compiled (so validated) before the store records
+    /// anything, then resumes the tasks that waited for them.
+    fn register_compiled(
+        &self,
+        compiled: Vec<Arc<RegisteredTemplate>>,
+    ) -> TaskerResult<Vec<String>> {
         for t in &compiled {
             self.store.register_template(&t.template)?;
         }
@@ -204,11 +249,50 @@ impl Engine {
     }
 }
 
-/// A template parsed from YAML text, with the text and source it was parsed from.
-pub(crate) struct ParsedYaml {
+/// What the checks before a registration from Ruby made of one YAML text, with the text and
+/// source it came from.
+///
+/// Registering a template from Ruby hands its text over three times (its undeclared handler
+/// classes, its Ractor steps, then the registration itself). Parsing is most of a large
+/// template's registration (~320 million instructions for a 10,000-step one, callgrind) and
+/// compiling it ~24 million, so each call hands what it made to the next: the first keeps
+/// the parsed template, the second compiles that one and keeps the result, and the
+/// registration takes it. Nothing is copied on the way.
+pub(crate) struct Checked {
     source: String,
     yaml: String,
-    template: TaskTemplate,
+    stage: Stage,
+}
+
+/// How far the checks got with a [`Checked`] text.
+enum Stage {
+    /// Parsed, as the text says (no environment, no declared executions applied).
+    Parsed(Box<TaskTemplate>),
+    /// Compiled as the registration would compile it, when the declared executions had
+    /// changed `declared` times ([`Engine::declared_changes`]).
+    Compiled {
+        declared: u64,
+        template: Arc<RegisteredTemplate>,
+    },
+}
+
+/// Where handler classes declare their steps run (Ruby reads it from the class before it
+/// registers), and how many times that has changed.
+#[derive(Default)]
+pub(crate) struct DeclaredExecutions {
+    by_class: HashMap<String, Execution>,
+    changes: u64,
+}
+
+/// The handler classes of the steps in `templates` that do not say where they run, each once.
+fn undeclared_handlers(templates: &[TaskTemplate]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for step in templates.iter().flat_map(|t| t.step_templates.iter()) {
+        if step.execution.is_none() && !out.contains(&step.handler_class) {
+            out.push(step.handler_class.clone());
+        }
+    }
+    out
 }
 
 /// (handler class, "source (task key), step 'name'") of every `execution: ractor` step.

@@ -170,6 +170,9 @@ pub(crate) struct RegisterSql {
     /// "retryable", "retry_limit"}`, $3 now. [`RowsIn::Values`]: the named task, now, then
     /// the rows. Returns nothing: nothing reads a link's id.
     pub(crate) insert_links: &'static str,
+    /// `insert_links` without its look for links that exist, for a named task this
+    /// transaction created (no link can name it yet): that look was one index probe a link.
+    pub(crate) insert_new_links: &'static str,
 }
 
 /// One database's text of the statements the shared body runs.

@@ -50,7 +50,7 @@ pub(crate) async fn register<D: Dialect>(
     let mut tx = begin(db.pool(), D::SQL.begin_write).await?;
     // (name, now): the find takes the name only.
     let named = [Param::Text(&template.key.namespace), now.clone()];
-    let namespace = find_or_insert::<D>(
+    let (namespace, _) = find_or_insert::<D>(
         &mut tx,
         (sql.find_namespace, &named[..1]),
         (sql.insert_namespace, &named),
@@ -66,7 +66,7 @@ pub(crate) async fn register<D: Dialect>(
     )
     .await?;
 
-    let named_task = find_or_insert::<D>(
+    let (named_task, created) = find_or_insert::<D>(
         &mut tx,
         (
             sql.find_named_task,
@@ -126,12 +126,17 @@ pub(crate) async fn register<D: Dialect>(
             retry_limit: step.default_retry_limit,
         })
         .collect();
+    // A named task this transaction created has no links yet: none to look for.
+    let insert_links = match created {
+        true => sql.insert_new_links,
+        false => sql.insert_links,
+    };
     match sql.rows_in {
         RowsIn::Json => {
             let links = json(&links);
             D::rows(
                 &mut tx,
-                sql.insert_links,
+                insert_links,
                 &[Param::Int(named_task), Param::Text(&links), now],
             )
             .await?;
@@ -149,7 +154,7 @@ pub(crate) async fn register<D: Dialect>(
                     ]);
                 }
                 params.resize(2 + 4 * rows, Param::OptText(None));
-                D::rows(&mut tx, sql.insert_links, &params).await?;
+                D::rows(&mut tx, insert_links, &params).await?;
             }
         }
     }
@@ -250,19 +255,20 @@ type Bound<'a> = (&'static str, &'a [Param<'a>]);
 /// Runs `find`; when it finds nothing, `insert` (which does nothing on a unique conflict,
 /// i.e. when another writer just created the row), and when that returns nothing, `find`
 /// again. Finding first keeps a re-registration from consuming PostgreSQL sequence values.
+/// Returns the id and whether `insert` created the row.
 async fn find_or_insert<D: Dialect>(
     conn: &mut <D::Db as Database>::Connection,
     find: Bound<'_>,
     insert: Bound<'_>,
-) -> Result<i64, sqlx::Error> {
+) -> Result<(i64, bool), sqlx::Error> {
     if let Some(row) = D::rows(conn, find.0, find.1).await?.first() {
-        return row.get(0);
+        return Ok((row.get(0)?, false));
     }
     if let Some(row) = D::rows(conn, insert.0, insert.1).await?.first() {
-        return row.get(0);
+        return Ok((row.get(0)?, true));
     }
     match D::rows(conn, find.0, find.1).await?.first() {
-        Some(row) => row.get(0),
+        Some(row) => Ok((row.get(0)?, false)),
         None => Err(sqlx::Error::RowNotFound),
     }
 }

@@ -4,6 +4,18 @@
 
 use crate::sql::dialect::{RegisterSql, RowsIn, Statements, TaskReads};
 
+/// The start of the links' insert (`insert_links`, `insert_new_links`); each statement ends it.
+macro_rules! links_from_json {
+    () => {
+        "INSERT INTO tasker_named_tasks_named_steps \
+         (named_task_id, named_step_id, skippable, default_retryable, \
+          default_retry_limit, created_at, updated_at) \
+         SELECT $1, r.step, r.skippable, r.retryable, r.retry_limit, $3, $3 \
+         FROM json_to_recordset($2::json) \
+           AS r(step integer, skippable boolean, retryable boolean, retry_limit integer)"
+    };
+}
+
 pub(super) const STATEMENTS: Statements = Statements {
     task_state: "SELECT t.task_id, tr.to_state FROM tasker_tasks t \
                  LEFT JOIN tasker_task_transitions tr \
@@ -97,17 +109,14 @@ pub(super) const STATEMENTS: Statements = Statements {
                              WITH ORDINALITY AS r(system, name, i) \
                            JOIN tasker_named_steps ns \
                              ON ns.dependent_system_id + 0 = r.system AND ns.name = r.name",
-        insert_links: "INSERT INTO tasker_named_tasks_named_steps \
-                       (named_task_id, named_step_id, skippable, default_retryable, \
-                        default_retry_limit, created_at, updated_at) \
-                       SELECT $1, r.step, r.skippable, r.retryable, r.retry_limit, $3, $3 \
-                       FROM json_to_recordset($2::json) \
-                         AS r(step integer, skippable boolean, retryable boolean, \
-                              retry_limit integer) \
-                       WHERE NOT EXISTS (SELECT 1 FROM tasker_named_tasks_named_steps nn \
-                                         WHERE nn.named_task_id + 0 = $1 \
-                                           AND nn.named_step_id = r.step) \
-                       ON CONFLICT DO NOTHING",
+        insert_links: concat!(
+            links_from_json!(),
+            " WHERE NOT EXISTS (SELECT 1 FROM tasker_named_tasks_named_steps nn \
+                                WHERE nn.named_task_id + 0 = $1 \
+                                  AND nn.named_step_id = r.step) \
+              ON CONFLICT DO NOTHING"
+        ),
+        insert_new_links: concat!(links_from_json!(), " ON CONFLICT DO NOTHING"),
     },
     begin_snapshot: Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
     begin_write: None,

@@ -19,6 +19,22 @@ macro_rules! bound_rows {
     };
 }
 
+/// The start of the links' insert (`insert_links`, `insert_new_links`): the named task and
+/// now, then the bound rows, padding skipped; each statement ends it.
+macro_rules! links_bound {
+    () => {
+        concat!(
+            "INSERT INTO tasker_named_tasks_named_steps \
+             (named_task_id, named_step_id, skippable, default_retryable, \
+              default_retry_limit, created_at, updated_at) \
+             SELECT p.task, v.column1, v.column2, v.column3, v.column4, p.now, p.now \
+             FROM (SELECT ? AS task, ? AS now) AS p, ",
+            bound_rows!(),
+            " WHERE v.column1 IS NOT NULL"
+        )
+    };
+}
+
 macro_rules! values_1000 {
     ($row:literal) => {
         values_10!(values_10!(values_10!($row)))
@@ -120,17 +136,13 @@ pub(super) const STATEMENTS: Statements = Statements {
                 ON ns.dependent_system_id = v.column2 AND ns.name = v.column3"
         ),
         insert_links: concat!(
-            "INSERT INTO tasker_named_tasks_named_steps \
-             (named_task_id, named_step_id, skippable, default_retryable, \
-              default_retry_limit, created_at, updated_at) \
-             SELECT p.task, v.column1, v.column2, v.column3, v.column4, p.now, p.now \
-             FROM (SELECT ? AS task, ? AS now) AS p, ",
-            bound_rows!(),
-            " WHERE v.column1 IS NOT NULL AND NOT EXISTS \
+            links_bound!(),
+            " AND NOT EXISTS \
                (SELECT 1 FROM tasker_named_tasks_named_steps nn \
                 WHERE nn.named_task_id = p.task AND nn.named_step_id = v.column1) \
              ON CONFLICT DO NOTHING"
         ),
+        insert_new_links: concat!(links_bound!(), " ON CONFLICT DO NOTHING"),
     },
     begin_snapshot: None,
     begin_write: Some("BEGIN IMMEDIATE"),
@@ -150,5 +162,6 @@ mod tests {
         assert_eq!(anonymous(r.insert_named_steps), 1 + 4 * VALUES_ROWS);
         assert_eq!(anonymous(r.find_named_steps), 4 * VALUES_ROWS);
         assert_eq!(anonymous(r.insert_links), 2 + 4 * VALUES_ROWS);
+        assert_eq!(anonymous(r.insert_new_links), 2 + 4 * VALUES_ROWS);
     }
 }

@@ -300,6 +300,9 @@ module TaskerCore
       declare_handler_executions(@native.undeclared_handlers_in(source, yaml))
       check_ractor_handlers(@native.ractor_steps_in(source, yaml))
       resuming_awaiting { @native.register_template_yaml(yaml, source) }
+    ensure
+      # A check that refused the template leaves what the native side parsed for it.
+      @native.forget_checked_template
     end
 
     # The shape of a registered template's workflow.

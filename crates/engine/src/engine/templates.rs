@@ -51,6 +51,12 @@ impl Engine {
         (checked.source == source && checked.yaml == yaml).then_some(checked)
     }
 
+    /// Drops what the checks kept when no registration took it (a check refused the
+    /// template): a large template would otherwise stay in memory until the next one.
+    pub fn forget_checked(&self) {
+        self.checked_yaml.lock().take();
+    }
+
     /// Keeps `stage` for the registration of `yaml` from `source` that follows the checks.
     fn keep_checked(&self, yaml: &str, source: &str, stage: Stage) {
         *self.checked_yaml.lock() = Some(Checked {
@@ -254,10 +260,10 @@ impl Engine {
 ///
 /// Registering a template from Ruby hands its text over three times (its undeclared handler
 /// classes, its Ractor steps, then the registration itself). Parsing is most of a large
-/// template's registration (~320 million instructions for a 10,000-step one, callgrind) and
+/// template's registration (~374 million instructions for a 10,000-step one, callgrind) and
 /// compiling it ~24 million, so each call hands what it made to the next: the first keeps
 /// the parsed template, the second compiles that one and keeps the result, and the
-/// registration takes it. Nothing is copied on the way.
+/// registration takes it. The template is not copied on the way.
 pub(crate) struct Checked {
     source: String,
     yaml: String,

@@ -417,6 +417,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "ractor_steps_in" => (Engine::ractor_steps_in, 2),
         "declare_handler_execution" => (Engine::declare_handler_execution, 2),
         "undeclared_handlers_in" => (Engine::undeclared_handlers_in, 2),
+        "forget_checked_template" => (Engine::forget_checked_template, 0),
         // Manual operations (operations.rs).
         "operate" => (Engine::operate, 3),
         // Tasks (inspection.rs).

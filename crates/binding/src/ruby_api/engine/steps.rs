@@ -230,6 +230,14 @@ impl Engine {
         })
     }
 
+    /// Drops what the checks before a registration kept, when the registration did not take
+    /// it. Raises nothing: it runs in an `ensure`, after the error that matters.
+    pub(super) fn forget_checked_template(&self) {
+        if let Ok(engine) = self.live() {
+            engine.forget_checked();
+        }
+    }
+
     /// Records that `handler_class` declares its steps run on `execution` ("thread" or
     /// "ractor") unless a template step says otherwise.
     pub(super) fn declare_handler_execution(

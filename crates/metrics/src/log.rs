@@ -144,12 +144,17 @@ impl Drain {
         }
     }
 
-    /// Up to `max` queued messages, waiting up to `timeout` for the first (or until
-    /// [`Drain::interrupt`]); none once detached.
-    pub fn take(&self, max: usize, timeout: Duration) -> Vec<(Level, String)> {
+    /// How many times [`Drain::interrupt`] was called: read before a wait, so an interrupt
+    /// that comes before the wait starts still ends it ([`Drain::take`]).
+    pub fn interrupts(&self) -> u64 {
+        self.shared.lock().interrupts
+    }
+
+    /// Up to `max` queued messages, waiting up to `timeout` for the first, or until an
+    /// interrupt after the `interrupts` reading; none once detached.
+    pub fn take(&self, max: usize, timeout: Duration, interrupts: u64) -> Vec<(Level, String)> {
         let deadline = Instant::now() + timeout;
         let mut q = self.shared.lock();
-        let interrupts = q.interrupts;
         while q.messages.is_empty() || !self.attached.load(Ordering::Acquire) {
             let left = deadline.saturating_duration_since(Instant::now());
             if q.interrupts != interrupts
@@ -167,6 +172,23 @@ impl Drain {
         }
         let n = max.max(1).min(q.messages.len());
         q.messages.drain(..n).collect()
+    }
+
+    /// Puts taken messages back at the head of the queue (a taker that could not hand them
+    /// on), or writes them to stderr once no drain is attached.
+    pub fn give_back(&self, messages: Vec<(Level, String)>) {
+        let mut q = self.shared.lock();
+        if q.drains > 0 && self.attached.load(Ordering::Acquire) {
+            for message in messages.into_iter().rev() {
+                q.messages.push_front(message);
+            }
+            self.shared.arrived.notify_all();
+            return;
+        }
+        drop(q);
+        for (_, message) in messages {
+            eprintln!("{message}");
+        }
     }
 
     /// Ends every wait in [`Drain::take`] now (Ruby interrupting the thread that waits).
@@ -218,37 +240,49 @@ mod tests {
     fn queues_while_a_drain_is_attached_and_writes_to_stderr_otherwise() {
         emit(Level::Warn, "tasker-core test: to stderr".into());
         let drain = Drain::attach();
-        assert!(drain.take(10, Duration::ZERO).is_empty());
+        assert!(drain
+            .take(10, Duration::ZERO, drain.interrupts())
+            .is_empty());
         log_warn!("first {}", 1);
         log_error!("second");
         log_info!("third");
         assert_eq!(
-            drain.take(2, Duration::from_millis(10)),
+            drain.take(2, Duration::from_millis(10), drain.interrupts()),
             [
                 (Level::Warn, "first 1".to_string()),
                 (Level::Error, "second".to_string())
             ]
         );
         let waiter = std::thread::spawn(move || {
-            let taken = drain.take(10, Duration::from_secs(30));
+            let taken = drain.take(10, Duration::from_secs(30), drain.interrupts());
             (drain, taken)
         });
         let (drain, taken) = waiter.join().unwrap();
         assert_eq!(taken, [(Level::Info, "third".to_string())]);
-        let waiting = std::thread::spawn(move || drain.take(10, Duration::from_secs(30)));
+        let waiting =
+            std::thread::spawn(move || drain.take(10, Duration::from_secs(30), drain.interrupts()));
         std::thread::sleep(Duration::from_millis(20));
         log_warn!("woken");
         assert_eq!(waiting.join().unwrap(), [(Level::Warn, "woken".into())]);
         log_warn!("tasker-core test: no drain");
         assert_eq!(queued(), 0, "the drain was dropped: stderr");
         let drain = std::sync::Arc::new(Drain::attach());
+        // An interrupt before the wait starts still ends it.
+        let seen = drain.interrupts();
+        drain.interrupt();
+        assert!(drain.take(10, Duration::from_secs(30), seen).is_empty());
         let waiting = std::thread::spawn({
-            let drain = drain.clone();
-            move || drain.take(10, Duration::from_secs(30))
+            let (drain, seen) = (drain.clone(), drain.interrupts());
+            move || drain.take(10, Duration::from_secs(30), seen)
         });
         std::thread::sleep(Duration::from_millis(20));
         drain.interrupt();
         assert!(waiting.join().unwrap().is_empty());
+        log_warn!("given back");
+        let taken = drain.take(10, Duration::ZERO, drain.interrupts());
+        drain.give_back(taken);
+        assert_eq!(queued(), 1);
+        assert_eq!(drain.take(10, Duration::ZERO, drain.interrupts()).len(), 1);
         drop(drain);
         let drain = Drain::attach();
         for i in 0..CAPACITY + 1 {
@@ -258,7 +292,9 @@ mod tests {
         drain.detach();
         assert_eq!(queued(), 0, "written to stderr by the last drain");
         log_warn!("tasker-core test: detached");
-        assert!(drain.take(10, Duration::from_millis(10)).is_empty());
+        assert!(drain
+            .take(10, Duration::from_millis(10), drain.interrupts())
+            .is_empty());
         drop(drain);
         assert_eq!(queued(), 0);
     }

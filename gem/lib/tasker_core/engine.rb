@@ -148,6 +148,7 @@ module TaskerCore
       rescue StandardError
         engine.stop_retention_export
         native.stop(5)
+        engine.send(:release_log)
         raise
       end
       engine
@@ -664,9 +665,7 @@ module TaskerCore
         # Even when stop raised (its last flush timed out, say), the store's connections and
         # threads are released now rather than at exit.
         @native.close([timeout, 5].max) unless forked?
-        # After the store's last words (a connection still in use at close).
-        EngineLog.detach(@logger) if @logger && !@log_detached
-        @log_detached = true
+        release_log # after the store's last words (a connection still in use at close)
       end
     end
 
@@ -676,6 +675,13 @@ module TaskerCore
     end
 
     private
+
+    # Stops writing the engine threads' messages to this engine's logger ({EngineLog}), once;
+    # in a forked child the parent's engine attached nothing here.
+    def release_log
+      EngineLog.detach(@logger) if @logger && !@log_detached && !forked?
+      @log_detached = true
+    end
 
     # A stop phase longer than this is logged with what it waited for.
     SLOW_STOP_PHASE = 1.0

@@ -92,6 +92,7 @@ module TaskerCore
         @stopping = false
         @thread = nil
         @last_error = nil
+        @reported = Set.new
       end
 
       # @return [String, nil] the last failed run's error (the hook's or the store's)
@@ -130,8 +131,8 @@ module TaskerCore
       # One run: batches until one comes back short. A failure ends the run and is kept in
       # {#last_error} and logged; what the hook was given is then not deleted. A task whose
       # rows cannot be read ({UnreadableRowError}) is neither exported nor deleted: it is
-      # logged, left in place and passed over for the rest of the run (the next run tries
-      # it again), so it holds back no other task.
+      # logged (once), left in place and passed over for the rest of the run (the next run
+      # tries it again), so it holds back no other task. The hook never gets an empty batch.
       # @param older_than [Numeric] seconds
       # @param batch [Integer]
       # @return [Hash] deleted_tasks:, deleted_steps:, exported_tasks:
@@ -147,7 +148,7 @@ module TaskerCore
           break if ids.empty?
 
           tasks = ids.filter_map { |id| read(id, unreadable) }
-          @export.call(tasks)
+          @export.call(tasks) unless tasks.empty?
           totals[:exported_tasks] += tasks.size
           deleted = @engine.native.purge_exported(Float(older_than), tasks.map(&:task_id))
           totals[:deleted_tasks] += deleted[:deleted_tasks]
@@ -174,8 +175,11 @@ module TaskerCore
         nil
       rescue UnreadableRowError => e
         unreadable << id
-        @engine.send(:log, :error, "tasker-core: retention export: task #{id} was neither exported nor deleted: " \
-                                   "#{e.message}")
+        # Once per exporter, not at every run.
+        if @reported.add?(id)
+          @engine.send(:log, :error, "tasker-core: retention export: task #{id} was neither exported nor deleted " \
+                                     "(its rows cannot be read; fix or delete them in SQL): #{e.message}")
+        end
         nil
       end
     end

@@ -51,9 +51,28 @@ RSpec.describe TaskerCore::EngineLog do
   it "writes them to stderr while no engine with a logger is open, and in a forked child" do
     out, err, status = Open3.capture3(RbConfig.ruby, ENGINE_LOG_CHILD)
     expect(status).to be_success, err
-    expect(out).to include("m2: while open")
+    expect(out).to include("m2: while open", "m5: just before exit")
     expect(out).not_to include("m1", "m3", "m4")
     expect(err).to include("m1: before any engine", "m3: in a forked child", "m4: after close")
-    expect(err).not_to include("m2")
+    expect(err).not_to include("m2", "m5")
+  end
+
+  it "writes what the threads said just before the last engine's close to its logger" do
+    logged = StringIO.new
+    logger = Logger.new(logged)
+    # What Engine#close does after the store's last words, without the time it takes.
+    described_class.attach(logger)
+    5.times { |i| from_engine("tasker-core: engine log spec close #{i}") }
+    described_class.detach(logger)
+    expect(logged.string.scan(/engine log spec close \d/).size).to eq(5)
+    expect(described_class.loggers).not_to include(logger)
+  end
+
+  it "lets go of the logger of an engine that failed to start" do
+    logger = Logger.new(StringIO.new)
+    expect { TaskerCore::Engine.start(workers: 0, logger: logger, templates: "/nonexistent/templates",
+                                                    database_url: "memory:") }
+      .to raise_error(TaskerCore::ValidationError)
+    expect(described_class.loggers).not_to include(logger)
   end
 end

@@ -35,12 +35,17 @@ impl LogDrain {
             let Some(drain) = rb_self.drain.lock().clone() else {
                 return Ok(ruby.ary_new());
             };
-            let outcome = nogvl(|| drain.take(max, timeout), || drain.interrupt());
-            if let Some(e) = outcome.error {
+            // Read before the GVL goes: a kill whose unblock runs before the wait starts
+            // still ends it.
+            let seen = drain.interrupts();
+            let outcome = nogvl(|| drain.take(max, timeout, seen), || drain.interrupt());
+            let messages = outcome.value.unwrap_or_default();
+            // Killed or raised into with messages in hand: they go back (or to stderr), not
+            // away with this thread.
+            if let Err(e) = outcome.error.map_or_else(check_interrupts, Err) {
+                drain.give_back(messages);
                 return Err(e);
             }
-            check_interrupts()?;
-            let messages = outcome.value.unwrap_or_default();
             let out = ruby.ary_new_capa(messages.len());
             for (level, text) in messages {
                 out.push((level.name(), text))?;

@@ -15,7 +15,7 @@
 #   ruby benches/complete_switches.rb [CHECKOUT]   # CHECKOUT: whose gem/lib to load (default .)
 #
 # Knobs: ROUNDS (7), STEPS (5,000 calls a round, as call_cost.rb), COMPLETE=0 (take the
-# steps but make no call). Instructions per call and thread, by difference under callgrind:
+# steps but make no call), FLUSH=1 (wait for the store before the calls). Instructions per call and thread, by difference under callgrind:
 #
 #   for k in 0 1; do COMPLETE=$k ROUNDS=1 STEPS=2000 valgrind --tool=callgrind \
 #     --separate-threads=yes --callgrind-out-file=cg$k.%p ruby benches/complete_switches.rb; done
@@ -52,6 +52,9 @@ module Bench
       ids = drain(@steps).map(&:step_id)
       # COMPLETE=0: everything but the calls (under callgrind, the difference is their cost).
       return { wall: 0, threads: {} } if ENV["COMPLETE"] == "0"
+
+      # FLUSH=1: the task's creation committed before the calls (call_cost.rb does not wait).
+      @engine.flush if ENV["FLUSH"] == "1"
 
       native = @native
       before = threads

@@ -15,7 +15,8 @@
 #   ruby benches/complete_switches.rb [CHECKOUT]   # CHECKOUT: whose gem/lib to load (default .)
 #
 # Knobs: ROUNDS (7), STEPS (5,000 calls a round, as call_cost.rb), COMPLETE=0 (take the
-# steps but make no call), FLUSH=1 (wait for the store before the calls). Instructions per call and thread, by difference under callgrind:
+# steps but make no call), FLUSH=1 (wait for the store before the calls). Instructions per
+# call and thread, by difference under callgrind (a thread's total is its file's `summary:`):
 #
 #   for k in 0 1; do COMPLETE=$k ROUNDS=1 STEPS=2000 valgrind --tool=callgrind \
 #     --separate-threads=yes --callgrind-out-file=cg$k.%p ruby benches/complete_switches.rb; done
@@ -40,7 +41,8 @@ module Bench
       rows = (@rounds + 1).times.map { round }.drop(1)
       report(rows)
       stats = @engine.stats.transform_keys(&:to_s)
-      puts "  engine stats: " + stats.slice("store_batches", "store_changes", "steps_completed").map { |k, v| "#{k} #{v}" }.join(", ")
+      counts = stats.slice("store_batches", "store_changes", "steps_completed")
+      puts "  engine stats: #{counts.map { |k, v| "#{k} #{v}" }.join(', ')}"
     ensure
       @engine.stop
     end

@@ -18,7 +18,7 @@ use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 use crate::retention::Purged;
 use crate::store::{Commit, StepView, Store, TaskView};
 use parking_lot::RwLock;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
 
@@ -41,7 +41,9 @@ struct Tables {
     /// Tasks retention may delete, by when they got there (`retention.rs`).
     finished: std::collections::BTreeSet<(Timestamp, TaskId)>,
     /// `tasker_tasks.identity_hash` of identified tasks: the unique index's part.
-    identities: HashMap<String, TaskId>,
+    /// Keyed by text the caller chooses, so std's SipHash (not Fx, which a chosen key can
+    /// make collide) like any map keyed from outside.
+    identities: std::collections::HashMap<String, TaskId>,
 }
 
 /// See the module documentation.
@@ -106,8 +108,8 @@ impl Tables {
     fn check(&self, batch: &[Change]) -> TaskerResult<()> {
         // (current state, sort_key of the most recent transition) as earlier changes of
         // this batch leave them.
-        let mut task_states: HashMap<TaskId, (State, i32)> = HashMap::new();
-        let mut step_states: HashMap<StepId, (State, i32)> = HashMap::new();
+        let mut task_states: HashMap<TaskId, (State, i32)> = HashMap::default();
+        let mut step_states: HashMap<StepId, (State, i32)> = HashMap::default();
         for change in batch {
             match change {
                 Change::CreateTask(new) => {
@@ -202,7 +204,7 @@ impl Tables {
     fn apply_one(&mut self, change: &Change) {
         match change {
             Change::CreateTask(new) => {
-                let mut parents: HashMap<StepId, Vec<StepId>> = HashMap::new();
+                let mut parents: HashMap<StepId, Vec<StepId>> = HashMap::default();
                 for (p, c) in &new.edges {
                     parents.entry(*c).or_default().push(*p);
                 }

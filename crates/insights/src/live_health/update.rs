@@ -4,7 +4,8 @@
 //! them only for unfinished tasks' steps and steps in error; it must not read the store.
 
 use super::LiveHealth;
-use std::collections::HashMap;
+// Keyed by the engine's integer ids, on every commit of every store: no SipHash.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::Ordering;
 use tasker_model::{State, StepId, TaskId};
 use tasker_state::{Change, StepPatch};
@@ -98,8 +99,8 @@ impl LiveHealth {
         let known = self.known.lock();
         let mut update = HealthUpdate::default();
         // Facts this batch has already touched (later changes see earlier ones).
-        let mut touched: HashMap<StepId, Option<StepFacts>> = HashMap::new();
-        let mut step_tasks: HashMap<TaskId, Vec<StepId>> = HashMap::new();
+        let mut touched: HashMap<StepId, Option<StepFacts>> = HashMap::default();
+        let mut step_tasks: HashMap<TaskId, Vec<StepId>> = HashMap::default();
         for change in changes {
             match change {
                 Change::CreateTask(new) => {

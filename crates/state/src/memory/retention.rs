@@ -111,7 +111,9 @@ fn remove_task(tables: &mut Tables, id: TaskId, purged: &mut Purged) {
 }
 
 fn shrink(tables: &mut Tables) {
-    fn shrink_map<K: std::hash::Hash + Eq, V>(map: &mut std::collections::HashMap<K, V>) {
+    fn shrink_map<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(
+        map: &mut std::collections::HashMap<K, V, S>,
+    ) {
         if map.capacity() > SHRINK_FLOOR && map.capacity() > SPARE_PER_ENTRY * map.len() {
             map.shrink_to(map.len() * 2);
         }

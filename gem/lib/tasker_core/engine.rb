@@ -146,9 +146,12 @@ module TaskerCore
           native.start_claiming(pause_poll, 0)
         end
       rescue StandardError
-        engine.stop_retention_export
-        native.stop(5)
-        engine.send(:release_log)
+        begin
+          engine.stop_retention_export
+          native.stop(5)
+        ensure
+          engine.send(:release_log)
+        end
         raise
       end
       engine
@@ -664,8 +667,11 @@ module TaskerCore
       ensure
         # Even when stop raised (its last flush timed out, say), the store's connections and
         # threads are released now rather than at exit.
-        @native.close([timeout, 5].max) unless forked?
-        release_log # after the store's last words (a connection still in use at close)
+        begin
+          @native.close([timeout, 5].max) unless forked?
+        ensure
+          release_log # after the store's last words (a connection still in use at close)
+        end
       end
     end
 
@@ -679,8 +685,10 @@ module TaskerCore
     # Stops writing the engine threads' messages to this engine's logger ({EngineLog}), once;
     # in a forked child the parent's engine attached nothing here.
     def release_log
-      EngineLog.detach(@logger) if @logger && !@log_detached && !forked?
-      @log_detached = true
+      return if @log_detached || @logger.nil?
+
+      @log_detached = true # first: a close tried again must not detach twice
+      EngineLog.detach(@logger) unless forked?
     end
 
     # A stop phase longer than this is logged with what it waited for.

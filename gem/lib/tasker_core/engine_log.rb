@@ -38,35 +38,45 @@ module TaskerCore
       # @param logger [#info, #warn, #error]
       # @return [void]
       def detach(logger)
-        last = @lock.synchronize do
+        closing = @lock.synchronize do
           next unless @pid == Process.pid
 
-          entry = @loggers.find { |l, _| l.equal?(logger) } or next
+          entry = @loggers.find { |l, n| l.equal?(logger) && n.positive? } or next
           entry[1] -= 1
-          @loggers.delete(entry) if entry[1].zero? && @loggers.size > 1
-          entry if @loggers == [entry] && entry[1].zero?
+          next if entry[1].positive?
+
+          if @loggers.any? { |_, n| n.positive? }
+            @loggers.delete(entry)
+            next
+          end
+
+          # The last: this call closes. The drain is taken now, so an attach meanwhile
+          # starts a drain of its own.
+          closing = [entry, @drain, @thread]
+          @drain = @thread = nil
+          closing
         end
-        close_drain(last) if last
+        close_drain(*closing) if closing
       end
 
       # Writes what is queued and detaches, so nothing waits for a thread Ruby is about to
-      # stop (registered with at_exit).
+      # stop (registered with at_exit). A kill in the middle of a write loses the rest of
+      # that write's batch.
       # @return [void]
       def shutdown
-        drain, thread = @lock.synchronize { [@drain, @thread] if @pid == Process.pid }
-        return unless drain
+        drain, thread = @lock.synchronize do
+          next unless @pid == Process.pid
 
-        flush(drain)
-        @lock.synchronize do
-          drain.close
-          @drain = @thread = nil if @drain.equal?(drain)
+          taken = [@drain, @thread]
+          @drain = @thread = nil
+          taken
         end
-        # It may hold what it took last, waiting for the GVL to write it.
-        thread&.join(JOIN_SECONDS) unless thread.equal?(Thread.current)
+        close_drain(nil, drain, thread) if drain
       end
 
-      # @return [Array] the loggers messages go to now
-      def loggers = @lock.synchronize { @loggers.reject { |_, n| n.zero? }.map(&:first) }
+      # @return [Array] the loggers messages go to now (one whose engine is closing included,
+      #   until its close is done)
+      def loggers = @lock.synchronize { @loggers.map(&:first) }
 
       private
 
@@ -87,19 +97,18 @@ module TaskerCore
         @thread.report_on_exception = false
       end
 
-      # The last logger's detach: what is queued goes to it, the thread ends (writing what
-      # it took to it too), then the logger is let go.
-      def close_drain(entry)
-        drain, thread = @lock.synchronize { [@drain, @thread] }
+      # After the last detach (`entry`, its count 0, still written to) or at exit: what is
+      # queued is written, the thread ends (writing what it took), then the entry goes. Runs
+      # to the end whatever interrupts the writing.
+      def close_drain(entry, drain, thread)
         flush(drain) if drain
-        @lock.synchronize do
-          next unless entry[1].zero? && @loggers == [entry] && @drain.equal?(drain)
-
+      ensure
+        begin
           drain&.close
-          @drain = @thread = nil
+          thread&.join(JOIN_SECONDS) unless thread.nil? || thread.equal?(Thread.current)
+        ensure
+          @lock.synchronize { @loggers.delete(entry) if entry && entry[1].zero? }
         end
-        thread&.join(JOIN_SECONDS) unless thread.equal?(Thread.current)
-        @lock.synchronize { @loggers.delete(entry) if entry[1].zero? }
       end
 
       def flush(drain)

@@ -68,6 +68,21 @@ RSpec.describe TaskerCore::EngineLog do
     expect(described_class.loggers).not_to include(logger)
   end
 
+  it "lets go of the last logger even when writing to it is interrupted" do
+    raising = Class.new(Logger) { def warn(*) = raise(Interrupt) }.new(StringIO.new)
+    described_class.attach(raising)
+    # No thread takes the message, so the detach writes it, and the write is interrupted.
+    Thread.list.find { |t| t.name == "tasker-core log" }.kill.join
+    from_engine("tasker-core: engine log spec interrupted")
+    expect { described_class.detach(raising) }.to raise_error(Interrupt)
+    expect(described_class.loggers).not_to include(raising)
+    logged = StringIO.new
+    start_engine(templates: nil, workers: 0, logger: Logger.new(logged))
+    from_engine("tasker-core: engine log spec after")
+    within(10) { logged.string.include?("spec after") }
+    expect(logged.string).to include("spec after")
+  end
+
   it "lets go of the logger of an engine that failed to start" do
     logger = Logger.new(StringIO.new)
     expect { TaskerCore::Engine.start(workers: 0, logger: logger, templates: "/nonexistent/templates",

@@ -52,9 +52,9 @@ module TaskerCore
 
           # The last: this call closes. The drain is taken now, so an attach meanwhile
           # starts a drain of its own.
-          closing = [entry, @drain, @thread]
+          taken = [entry, @drain, @thread]
           @drain = @thread = nil
-          closing
+          taken
         end
         close_drain(*closing) if closing
       end

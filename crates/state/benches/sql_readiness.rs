@@ -43,7 +43,8 @@ use tasker_model::{State, StepId, TaskId, TaskTemplate, Timestamp};
 use tasker_resolver::readiness::{self, StepReadiness, StepSnapshot};
 use tasker_resolver::TemplateGraph;
 use tasker_state::{
-    Change, NewTask, PostgresStore, StepPatch, Store, TaskRecord, TaskView, TransitionMeta,
+    Change, Durability, NewTask, PostgresStore, StepPatch, Store, TaskRecord, TaskView,
+    TransitionMeta,
 };
 
 #[path = "../../resolver/benches/support/layered.rs"]
@@ -105,7 +106,7 @@ fn run(rt: &tokio::runtime::Runtime, schema: &Schema) -> BenchResult<String> {
         let batch = mid_run_task(&template, &graph, task_id, &step_ids, now);
         changes = batch.len();
         let t = Instant::now();
-        rt.block_on(store.apply(batch))?;
+        rt.block_on(store.apply(batch, Durability::Now))?;
         apply_seconds = t.elapsed().as_secs_f64();
         let view = store
             .task(task_id)?

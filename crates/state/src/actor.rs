@@ -5,9 +5,18 @@
 //! next one, in one transaction. A non-zero `commit_interval` also holds a small batch back
 //! until the window closes or `max_batch` changes have gathered. Because the actor is the
 //! only writer, history ordering per task is the order the orchestrator produced it.
+//!
+//! A batch that nobody waits for and that finishes no task (a task's creation, steps handed
+//! out and reported) may wait [`DEFERRABLE_HOLD`] for more to join it: a small task usually
+//! finishes within it, and its creation and finish then take one commit instead of two.
+//! Such a batch is also committed [`Durability::Deferred`]: on PostgreSQL it does not wait
+//! for its WAL flush. Whoever is told that something is stored (a flush, an acknowledged
+//! write, the waiter of a finished task) is told after a durable commit, which flushes every
+//! deferred one before it; a flush with nothing of its own to write after a deferred commit
+//! asks the store to make it durable ([`Store::make_durable`]).
 
 use crate::change::Change;
-use crate::store::Store;
+use crate::store::{Durability, Store};
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::prelude::*;
 use crossbeam_channel::Sender;
@@ -120,6 +129,42 @@ struct Batch {
     alone: bool,
     /// Run after the batch commits (see [`AfterCommit`]).
     after_commit: Vec<Box<dyn FnOnce() + Send>>,
+    /// One of its changes finishes a task (whose waiter is woken once it is committed).
+    finishes: bool,
+}
+
+/// How long a batch nobody waits for and that finishes no task may wait for more changes
+/// when there is no `commit_interval` (see the module documentation). Short beside what a
+/// caller would notice; long enough for a small task of quick steps to finish.
+const DEFERRABLE_HOLD: Duration = Duration::from_millis(1);
+
+impl Batch {
+    fn new(changes: Vec<Change>, waiters: Vec<Waiter>, alone: bool) -> Batch {
+        let mut batch = Batch {
+            changes: Vec::new(),
+            waiters,
+            sealed: alone,
+            alone,
+            after_commit: Vec::new(),
+            finishes: false,
+        };
+        batch.add(changes);
+        batch
+    }
+
+    fn add(&mut self, changes: Vec<Change>) {
+        self.finishes |= changes.iter().any(|c| {
+            matches!(c, Change::TaskTransition { to, .. }
+                if matches!(to, State::Complete | State::Error | State::Cancelled | State::ResolvedManually))
+        });
+        self.changes.extend(changes);
+    }
+
+    /// Nobody is told of its commit and it finishes no task: it may wait, and on a store
+    /// that can, commit before it is durable.
+    fn deferrable(&self) -> bool {
+        !self.alone && self.waiters.is_empty() && !self.finishes
+    }
 }
 
 /// See the module documentation.
@@ -137,6 +182,12 @@ pub struct StateActor {
     waiting_on_running: Vec<Waiter>,
     /// `AfterCommit`s that arrived with nothing queued: run when the running commit ends.
     after_running: Vec<Box<dyn FnOnce() + Send>>,
+    /// The store may report a deferred commit before it is durable (`Store::defers_durability`).
+    defers: bool,
+    /// The running commit is deferred.
+    running_deferred: bool,
+    /// The last commit that succeeded was deferred: not durable until the next durable one.
+    unflushed: bool,
     /// The failure of an engine batch that no flush has reported yet: the next flush
     /// reports it, whenever that batch was committed.
     unreported: Option<TaskerError>,
@@ -157,6 +208,9 @@ impl StateActor {
         last_error: Arc<LastStoreError>,
     ) -> StateActor {
         StateActor {
+            defers: store.defers_durability(),
+            running_deferred: false,
+            unflushed: false,
             store,
             queue: VecDeque::new(),
             max_batch: max_batch.max(1),
@@ -200,20 +254,17 @@ impl StateActor {
     /// The batch new changes join.
     fn open_batch(&mut self) -> &mut Batch {
         if self.queue.back().is_none_or(|b| b.sealed) {
-            self.queue.push_back(Batch {
-                changes: Vec::new(),
-                waiters: Vec::new(),
-                sealed: false,
-                alone: false,
-                after_commit: Vec::new(),
-            });
+            self.queue
+                .push_back(Batch::new(Vec::new(), Vec::new(), false));
         }
         self.queue.back_mut().expect("just ensured")
     }
 
     /// Starts the next commit when one is due: at once if the window is zero, the batch is
-    /// full, sealed, or awaited by a flush; else when the window closes. What arrives while
-    /// a commit runs gathers in the next batch (group commit).
+    /// full, sealed, or awaited by a flush; else when the window closes. The window is
+    /// `commit_interval`, or without one [`DEFERRABLE_HOLD`] for a deferrable batch and zero
+    /// for any other. What arrives while a commit runs gathers in the next batch (group
+    /// commit).
     fn maybe_commit(&mut self, ctx: &mut Context<Self>) {
         if self.committing {
             return;
@@ -221,7 +272,12 @@ impl StateActor {
         let Some(front) = self.queue.front() else {
             return;
         };
-        let due = self.commit_interval.is_zero()
+        let window = match (self.commit_interval.is_zero(), front.deferrable()) {
+            (false, _) => self.commit_interval,
+            (true, true) => DEFERRABLE_HOLD,
+            (true, false) => Duration::ZERO,
+        };
+        let due = window.is_zero()
             || front.changes.len() >= self.max_batch
             || front.sealed
             || !front.waiters.is_empty()
@@ -230,7 +286,7 @@ impl StateActor {
             self.commit(ctx);
         } else if !self.timer_armed {
             self.timer_armed = true;
-            ctx.run_later(self.commit_interval, |act, ctx| {
+            ctx.run_later(window, |act, ctx| {
                 act.timer_armed = false;
                 act.commit(ctx);
             });
@@ -244,7 +300,10 @@ impl StateActor {
         let Some(batch) = self.queue.pop_front() else {
             return;
         };
-        if batch.changes.is_empty() {
+        // Nothing to write, but a flush after a deferred commit: that commit must be made
+        // durable before the flush is answered.
+        let make_durable = batch.changes.is_empty() && self.unflushed && !batch.waiters.is_empty();
+        if batch.changes.is_empty() && !make_durable {
             for w in batch.waiters {
                 self.answer(w, &Ok(()));
             }
@@ -253,14 +312,16 @@ impl StateActor {
             }
             return self.maybe_commit(ctx);
         }
-        let finishes_a_task = batch.changes.iter().any(|c| {
-            matches!(c, Change::TaskTransition { to, .. }
-                if matches!(to, State::Complete | State::Error | State::Cancelled | State::ResolvedManually))
-        });
+        let finishes_a_task = batch.finishes;
         let size = batch.changes.len();
         // An engine batch's failure must reach a flush: an ack tells only its own sender,
         // and the batch may carry other tasks' changes too.
         let owned = batch.alone || batch.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)));
+        let durability = if self.defers && batch.deferrable() {
+            Durability::Deferred
+        } else {
+            Durability::Now
+        };
         let waiters = batch.waiters;
         let after_commit = batch.after_commit;
         let observed = self
@@ -268,50 +329,58 @@ impl StateActor {
             .as_ref()
             .map(|observer| observer.before_commit(&batch.changes));
         self.committing = true;
+        self.running_deferred = durability == Durability::Deferred;
         let started = std::time::Instant::now();
         let describe = self.store.describe();
-        ctx.spawn(wrap_future::<_, Self>(self.store.apply(batch.changes)).map(
-            move |result, act, ctx| {
-                act.committing = false;
-                act.metrics.store_commit.record(started.elapsed());
-                // Before any waiter or event hears of the commit, so what they read agrees.
-                if let (Ok(()), Some(apply)) = (&result, observed) {
-                    apply();
-                }
-                act.metrics.store_batches.fetch_add(1, Ordering::Relaxed);
+        let commit = if make_durable {
+            self.store.make_durable()
+        } else {
+            self.store.apply(batch.changes, durability)
+        };
+        ctx.spawn(wrap_future::<_, Self>(commit).map(move |result, act, ctx| {
+            act.committing = false;
+            act.running_deferred = false;
+            if result.is_ok() {
+                act.unflushed = durability == Durability::Deferred;
+            }
+            act.metrics.store_commit.record(started.elapsed());
+            // Before any waiter or event hears of the commit, so what they read agrees.
+            if let (Ok(()), Some(apply)) = (&result, observed) {
+                apply();
+            }
+            act.metrics.store_batches.fetch_add(1, Ordering::Relaxed);
+            act.metrics
+                .store_changes
+                .fetch_add(size as u64, Ordering::Relaxed);
+            if let Err(e) = &result {
                 act.metrics
-                    .store_changes
-                    .fetch_add(size as u64, Ordering::Relaxed);
-                if let Err(e) = &result {
-                    act.metrics
-                        .store_failed_batches
-                        .fetch_add(1, Ordering::Relaxed);
-                    *act.last_error.lock() = Some(e.clone());
-                    if !owned {
-                        tasker_metrics::log_error!(
-                            "tasker-core: store {describe} refused a batch of {size} changes: {e}"
-                        );
-                        act.unreported = Some(e.clone());
-                    }
+                    .store_failed_batches
+                    .fetch_add(1, Ordering::Relaxed);
+                *act.last_error.lock() = Some(e.clone());
+                if !owned {
+                    tasker_metrics::log_error!(
+                        "tasker-core: store {describe} refused a batch of {size} changes: {e}"
+                    );
+                    act.unreported = Some(e.clone());
                 }
-                let running: Vec<_> = act.waiting_on_running.drain(..).collect();
-                for w in waiters.into_iter().chain(running) {
-                    act.answer(w, &result);
+            }
+            let running: Vec<_> = act.waiting_on_running.drain(..).collect();
+            for w in waiters.into_iter().chain(running) {
+                act.answer(w, &result);
+            }
+            let after_running: Vec<_> = act.after_running.drain(..).collect();
+            if result.is_ok() {
+                for f in after_commit.into_iter().chain(after_running) {
+                    f();
                 }
-                let after_running: Vec<_> = act.after_running.drain(..).collect();
-                if result.is_ok() {
-                    for f in after_commit.into_iter().chain(after_running) {
-                        f();
-                    }
-                }
-                // After the `AfterCommit`s: the engine keeps a finished task's outcome
-                // through one, and a woken waiter should find it there.
-                if finishes_a_task {
-                    act.finished.notify();
-                }
-                act.maybe_commit(ctx);
-            },
-        ));
+            }
+            // After the `AfterCommit`s: the engine keeps a finished task's outcome
+            // through one, and a woken waiter should find it there.
+            if finishes_a_task {
+                act.finished.notify();
+            }
+            act.maybe_commit(ctx);
+        }));
     }
 }
 
@@ -323,7 +392,7 @@ impl Handler<ApplyChanges> for StateActor {
     type Result = ();
 
     fn handle(&mut self, msg: ApplyChanges, ctx: &mut Self::Context) {
-        self.open_batch().changes.extend(msg.0);
+        self.open_batch().add(msg.0);
         self.maybe_commit(ctx);
     }
 }
@@ -335,13 +404,8 @@ impl Handler<ApplyAlone> for StateActor {
         if let Some(back) = self.queue.back_mut() {
             back.sealed = true;
         }
-        self.queue.push_back(Batch {
-            changes: msg.changes,
-            waiters: vec![Waiter::Ack(msg.reply)],
-            sealed: true,
-            alone: true,
-            after_commit: Vec::new(),
-        });
+        self.queue
+            .push_back(Batch::new(msg.changes, vec![Waiter::Ack(msg.reply)], true));
         self.maybe_commit(ctx);
     }
 }
@@ -351,7 +415,7 @@ impl Handler<ApplyAcked> for StateActor {
 
     fn handle(&mut self, msg: ApplyAcked, ctx: &mut Self::Context) {
         let batch = self.open_batch();
-        batch.changes.extend(msg.changes);
+        batch.add(msg.changes);
         batch.waiters.push(Waiter::Ack(msg.reply));
         self.maybe_commit(ctx);
     }
@@ -376,7 +440,14 @@ impl Handler<Flush> for StateActor {
     type Result = ();
 
     fn handle(&mut self, msg: Flush, ctx: &mut Self::Context) {
-        if self.queue.is_empty() {
+        // What is committed, or committing, may be deferred: then the flush waits for a
+        // durable commit of its own (the next batch's, or `make_durable`).
+        let durable_so_far = if self.committing {
+            !self.running_deferred
+        } else {
+            !self.unflushed
+        };
+        if self.queue.is_empty() && durable_so_far {
             if self.committing {
                 self.waiting_on_running.push(Waiter::Flush(msg.reply));
             } else {

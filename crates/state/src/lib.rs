@@ -57,4 +57,4 @@ pub use records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 pub use retention::Purged;
 pub use sharing::{ProcessInfo, Role, Sharing};
 pub use sql::{open_store, open_store_with, PostgresStore, SqliteStore};
-pub use store::{Commit, HealthDelivery, SharedPauses, StepView, Store, TaskView};
+pub use store::{Commit, Durability, HealthDelivery, SharedPauses, StepView, Store, TaskView};

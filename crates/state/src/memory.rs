@@ -16,7 +16,7 @@ use crate::insights::{
 use crate::listing::{TaskFilter, TaskListing};
 use crate::records::{StepRecord, TaskRecord, TransitionMeta, TransitionRecord};
 use crate::retention::Purged;
-use crate::store::{Commit, StepView, Store, TaskView};
+use crate::store::{Commit, Durability, StepView, Store, TaskView};
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -312,7 +312,7 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn apply(&self, batch: Vec<Change>) -> Commit {
+    fn apply(&self, batch: Vec<Change>, _durability: Durability) -> Commit {
         let result = self.apply_now(&batch);
         Box::pin(std::future::ready(result))
     }

@@ -35,6 +35,24 @@ pub struct StepView {
     pub parents: Vec<StepId>,
 }
 
+/// When a commit may be reported: what [`Store::apply`] is told by the state actor.
+///
+/// Only PostgreSQL differs between the two: there a deferred commit does not wait for its
+/// WAL flush (`synchronous_commit = off` for that transaction), which is most of a small
+/// batch's time on a real disk. WAL is flushed in order, so the next durable commit, or
+/// [`Store::make_durable`], makes every deferred one before it durable; until then a crash
+/// of the database server (not of the engine) can lose it. The other stores make every
+/// commit the same way (SQLite's WAL with `synchronous = NORMAL` syncs at checkpoints only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Durable once reported: someone is told of it (a flush, an acknowledged write, a
+    /// manual operation) or it finishes a task, whose result is read back.
+    Now,
+    /// May be reported before it is durable: nobody is told of it but the engine itself,
+    /// which redoes a step whose report is lost (at-least-once).
+    Deferred,
+}
+
 /// What `apply` returns: a future that needs no particular executor, so the state actor can
 /// await a commit that runs on the store's own runtime.
 pub type Commit = Pin<Box<dyn Future<Output = TaskerResult<()>> + Send + 'static>>;
@@ -55,8 +73,21 @@ pub type SharedPauses = Vec<(String, Option<String>)>;
 pub trait Store: Send + Sync + 'static {
     /// Applies `batch` atomically (one transaction). A transition whose `from` is not the
     /// current state, or that the state machine refuses, fails the whole batch and writes
-    /// nothing.
-    fn apply(&self, batch: Vec<Change>) -> Commit;
+    /// nothing. `durability` says whether the commit may be reported before it is durable
+    /// (see [`Durability`]).
+    fn apply(&self, batch: Vec<Change>, durability: Durability) -> Commit;
+
+    /// Whether a [`Durability::Deferred`] commit may be reported before it is durable; the
+    /// state actor then calls [`Store::make_durable`] before it tells a flush that what came
+    /// before it is stored.
+    fn defers_durability(&self) -> bool {
+        false
+    }
+
+    /// Makes every commit reported so far durable (see [`Durability`]).
+    fn make_durable(&self) -> Commit {
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// Records a registered template's named rows (namespace, named task, named steps,
     /// dependent systems), creating what is missing and reusing what exists.

@@ -8,122 +8,10 @@
 mod conformance;
 
 use conformance::bench::{four_step_template, serial_batches};
+use conformance::wire::{relay, through};
 use conformance::*;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use tasker_model::Timestamp;
 use tasker_state::{PostgresStore, Store};
-
-/// What one client connection sent.
-#[derive(Default, Debug, Clone)]
-struct Sent {
-    /// Sync and simple Query messages: each waits for a ReadyForQuery.
-    round_trips: usize,
-    /// Parse messages (a statement prepared: its own Sync).
-    parses: usize,
-    /// Whether it prepared the batch write (`WITH w1 AS (…)`).
-    writes: bool,
-}
-
-/// Accepts connections on a local port and relays each to `server`, counting what the
-/// client sends (`Sent`, one per connection, in accept order).
-fn relay(server: String) -> (u16, Arc<Mutex<Vec<Sent>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
-    let port = listener.local_addr().unwrap().port();
-    let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
-    let all = sent.clone();
-    thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(upstream) = TcpStream::connect(&server) else {
-                return;
-            };
-            let index = {
-                let mut all = all.lock().unwrap();
-                all.push(Sent::default());
-                all.len() - 1
-            };
-            let (mut from_server, mut to_client) =
-                (upstream.try_clone().unwrap(), client.try_clone().unwrap());
-            thread::spawn(move || {
-                let _ = std::io::copy(&mut from_server, &mut to_client);
-                let _ = to_client.shutdown(Shutdown::Both);
-            });
-            let all = all.clone();
-            thread::spawn(move || pump(client, upstream, &all, index));
-        }
-    });
-    (port, sent)
-}
-
-/// Forwards the client's bytes to the server, reading its messages as they pass: untyped
-/// packets (SSL request, startup) until the startup message, then typed ones.
-fn pump(mut client: TcpStream, mut server: TcpStream, all: &Mutex<Vec<Sent>>, index: usize) {
-    let mut pending: Vec<u8> = Vec::new();
-    let mut started = false;
-    let mut buf = [0u8; 16384];
-    loop {
-        let n = match client.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if server.write_all(&buf[..n]).is_err() {
-            break;
-        }
-        pending.extend_from_slice(&buf[..n]);
-        loop {
-            let head = if started { 1 } else { 0 };
-            if pending.len() < head + 4 {
-                break;
-            }
-            let len = u32::from_be_bytes(pending[head..head + 4].try_into().unwrap()) as usize;
-            if pending.len() < head + len {
-                break;
-            }
-            let message: Vec<u8> = pending.drain(..head + len).collect();
-            if !started {
-                // 196608: protocol 3.0, the startup message; anything else (SSL or GSS
-                // request) is followed by another untyped packet.
-                started = u32::from_be_bytes(message[4..8].try_into().unwrap()) == 196608;
-                continue;
-            }
-            let mut all = all.lock().unwrap();
-            let sent = &mut all[index];
-            match message[0] {
-                b'S' | b'Q' => sent.round_trips += 1,
-                b'P' => {
-                    sent.parses += 1;
-                    if String::from_utf8_lossy(&message).contains("WITH w1 AS") {
-                        sent.writes = true;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    let _ = server.shutdown(Shutdown::Both);
-}
-
-/// `url` with its host and port replaced by 127.0.0.1:`port`.
-fn through(url: &str, port: u16) -> (String, String) {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let (user, rest) = match rest.split_once('@') {
-        Some((user, rest)) => (format!("{user}@"), rest),
-        None => (String::new(), rest),
-    };
-    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
-    let server = match &rest[..cut] {
-        "" | "localhost" => "127.0.0.1:5432".to_string(),
-        host if host.contains(':') => host.to_string(),
-        host => format!("{host}:5432"),
-    };
-    (
-        format!("{scheme}://{user}127.0.0.1:{port}{}", &rest[cut..]),
-        server,
-    )
-}
 
 #[test]
 fn a_small_batch_is_one_round_trip() {
@@ -151,6 +39,7 @@ fn a_small_batch_is_one_round_trip() {
     let writer = sent
         .lock()
         .unwrap()
+        .connections
         .iter()
         .find(|s| s.writes)
         .cloned()

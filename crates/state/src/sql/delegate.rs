@@ -16,13 +16,14 @@ macro_rules! delegate_store {
             use $crate::listing::{TaskFilter, TaskListing};
             use $crate::retention::Purged;
             use $crate::sharing::{ProcessInfo, Role};
-            use $crate::store::{Commit, HealthDelivery, SharedPauses, TaskView};
+            use $crate::store::{Commit, Durability, HealthDelivery, SharedPauses, TaskView};
             use std::time::Duration;
             use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
 
             $crate::sql::delegate::delegate_store!(@impl $store;
             store:
-                fn apply(batch: Vec<Change>) -> Commit;
+                fn apply(batch: Vec<Change>, durability: Durability) -> Commit;
+                fn make_durable() -> Commit;
                 fn register_template(template: &TaskTemplate) -> TaskerResult<()>;
                 fn allocate_ids(steps: u32) -> TaskerResult<(TaskId, Vec<StepId>)>;
                 fn task(id: TaskId) -> TaskerResult<Option<TaskView>>;
@@ -59,6 +60,7 @@ macro_rules! delegate_store {
                 fn close();
                 fn describe() -> String;
             db:
+                fn defers_durability() -> bool;
                 fn take_lost_tasks() -> Vec<TaskId>;
                 fn set_capacity(slots: usize);
                 fn set_steps_in_flight(steps: usize);

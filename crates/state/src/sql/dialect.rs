@@ -17,6 +17,7 @@ use crate::sharing::{ProcessInfo, Sharing};
 use crate::sql::codec::{is_history_conflict, ReadError};
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
+use crate::store::Durability;
 use sqlx::database::HasStatementCache;
 use sqlx::postgres::Postgres;
 use sqlx::sqlite::Sqlite;
@@ -285,12 +286,26 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     fn begin_batch(&self) -> impl Future<Output = Result<Self::Writer, sqlx::Error>> + Send;
 
     /// Writes a checked plan (see `plan.rs`), verifying in the database every head the
-    /// checks relied on.
+    /// checks relied on; a [`Durability::Deferred`] one may commit without waiting to be
+    /// durable where the database can (see [`Dialect::defers_durability`]).
     fn write<'e>(
         &'e self,
         writer: &'e mut Self::Writer,
         plan: &'e Plan,
+        durability: Durability,
     ) -> impl Future<Output = Result<(), WriteError>> + Send + 'e;
+
+    /// Whether [`Dialect::write`] commits a deferred batch before it is durable
+    /// (`Store::defers_durability`).
+    fn defers_durability(&self) -> bool {
+        false
+    }
+
+    /// Makes every commit so far durable (`Store::make_durable`); only a dialect that
+    /// defers durability has anything to do.
+    fn make_durable(&self) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        std::future::ready(Ok(()))
+    }
 
     fn end_batch(writer: Self::Writer) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 

@@ -21,7 +21,7 @@ use crate::sql::runtime::StoreRuntime;
 use crate::sql::templates::{plan_template, TemplateCache};
 use crate::sql::view::assemble;
 use crate::sql::{check, insights, read, register};
-use crate::store::{Commit, HealthDelivery, TaskView};
+use crate::store::{Commit, Durability, HealthDelivery, TaskView};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::future::Future;
@@ -102,11 +102,24 @@ impl<D: InsightRows> SqlStore<D> {
         })
     }
 
-    pub(crate) fn apply(&self, batch: Vec<Change>) -> Commit {
+    pub(crate) fn apply(&self, batch: Vec<Change>, durability: Durability) -> Commit {
         let inner = self.inner.clone();
         self.runtime
             .spawn_commit(format!("store {}", self.inner.describe), async move {
-                inner.apply(batch).await
+                inner.apply(batch, durability).await
+            })
+    }
+
+    pub(crate) fn make_durable(&self) -> Commit {
+        let inner = self.inner.clone();
+        self.runtime
+            .spawn_commit(format!("store {}", self.inner.describe), async move {
+                inner.db.make_durable().await.map_err(|e| {
+                    db_error(
+                        format!("making the commits so far durable in {}", inner.describe),
+                        e,
+                    )
+                })
             })
     }
 
@@ -284,7 +297,7 @@ impl<D: Dialect> Drop for SqlStore<D> {
 }
 
 impl<D: Dialect> Shared<D> {
-    async fn apply(&self, batch: Vec<Change>) -> TaskerResult<()> {
+    async fn apply(&self, batch: Vec<Change>, durability: Durability) -> TaskerResult<()> {
         let _writer = self.writer.lock().await;
         let mut batch = batch;
         let mut deduplicated = false;
@@ -292,7 +305,7 @@ impl<D: Dialect> Shared<D> {
             let lost = {
                 let batch = &batch;
                 apply_with_retry(batch, &self.heads, |all| {
-                    self.attempt_until_reached(batch, all)
+                    self.attempt_until_reached(batch, all, durability)
                 })
                 .await
             };
@@ -344,13 +357,19 @@ impl<D: Dialect> Shared<D> {
         &self,
         batch: &[Change],
         all: bool,
+        durability: Durability,
     ) -> Result<Option<Lost>, Failure> {
-        reconnect::retry_batch(&self.describe, || self.attempt(batch, all)).await
+        reconnect::retry_batch(&self.describe, || self.attempt(batch, all, durability)).await
     }
 
     /// One try at the batch: `Some` of the tasks (and their steps) that another process
     /// took over when the database refused the batch for them, having written nothing.
-    async fn attempt(&self, batch: &[Change], all: bool) -> Result<Option<Lost>, Failure> {
+    async fn attempt(
+        &self,
+        batch: &[Change],
+        all: bool,
+        durability: Durability,
+    ) -> Result<Option<Lost>, Failure> {
         let doing = || {
             format!(
                 "writing a batch of {} changes to {}",
@@ -392,7 +411,7 @@ impl<D: Dialect> Shared<D> {
             }
             Err(stale) => return Err(stale),
         };
-        match self.db.write(&mut writer, &plan).await {
+        match self.db.write(&mut writer, &plan, durability).await {
             Ok(()) => {}
             Err(WriteError::Stale) => return Err(Failure::Stale),
             Err(WriteError::Fenced) => {

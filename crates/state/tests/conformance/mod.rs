@@ -43,6 +43,7 @@ pub mod bench;
 mod common;
 pub mod db;
 pub mod records;
+pub mod wire;
 
 use common::CONNECT_TIMEOUT;
 pub use common::{pg_url, unique_name, SqliteFile, TABLES};
@@ -54,7 +55,7 @@ use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 use tasker_model::{StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
-use tasker_state::{Change, NewTask, StepPatch, Store, TaskRecord, TransitionMeta};
+use tasker_state::{Change, Durability, NewTask, StepPatch, Store, TaskRecord, TransitionMeta};
 
 /// Runs a future on a small runtime of its own (as the state actor awaits a commit on
 /// actix's runtime, not the store's).
@@ -68,7 +69,7 @@ pub fn run<F: Future>(f: F) -> F::Output {
 
 /// Applies a batch and waits for its commit.
 pub fn apply(store: &dyn Store, batch: Vec<Change>) -> TaskerResult<()> {
-    run(store.apply(batch))
+    run(store.apply(batch, Durability::Now))
 }
 
 /// Applies a batch of one change, which the store must commit.

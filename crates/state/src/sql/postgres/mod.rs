@@ -26,6 +26,7 @@ use crate::sql::dialect::{
 use crate::sql::plan::Plan;
 use crate::sql::runtime::StoreRuntime;
 use crate::sql::store::SqlStore;
+use crate::store::Durability;
 use chrono::NaiveDateTime;
 use claims::Owner;
 use heartbeat::{heartbeat, listen};
@@ -351,7 +352,12 @@ impl Dialect for PgDb {
         self.writer.begin().await
     }
 
-    async fn write(&self, writer: &mut Self::Writer, plan: &Plan) -> Result<(), WriteError> {
+    async fn write(
+        &self,
+        writer: &mut Self::Writer,
+        plan: &Plan,
+        durability: Durability,
+    ) -> Result<(), WriteError> {
         let mut touched: Vec<TaskId> = plan.touched_tasks().collect();
         touched.sort_unstable();
         touched.dedup();
@@ -366,7 +372,20 @@ impl Dialect for PgDb {
             // batch commits, so it is not among them).
             fence: self.owner.held(&touched),
         };
-        write::write(writer, plan, &claiming).await
+        write::write(writer, plan, &claiming, durability).await
+    }
+
+    fn defers_durability(&self) -> bool {
+        true
+    }
+
+    // A transaction with a transaction id commits with a WAL record and, `synchronous_commit`
+    // being on, flushes the WAL up to it: every deferred commit before it is then on disk.
+    async fn make_durable(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT txid_current()")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     async fn end_batch(writer: Self::Writer) -> Result<(), sqlx::Error> {

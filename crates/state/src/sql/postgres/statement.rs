@@ -29,6 +29,8 @@ pub(super) struct Statement {
     /// statement writes (`write.rs`'s fence); evaluated before `checks`, and failing with
     /// its own error, `WriteError::Fenced`.
     pub(super) fence: Option<String>,
+    /// Commit without waiting for the WAL flush (`Durability::Deferred`, see `write.rs`).
+    pub(super) deferred: bool,
 }
 
 impl Statement {
@@ -100,10 +102,16 @@ impl Statement {
         if self.ctes.is_empty() && self.checks.is_empty() {
             return Ok(());
         }
-        let checks = if self.checks.is_empty() {
+        let mut checks = self.checks;
+        if self.deferred {
+            // In autocommit the statement is its transaction: a setting made for the
+            // transaction (`set_config(…, true)`) from inside it holds until its commit.
+            checks.push("set_config('synchronous_commit', 'off', true) = 'off'".to_string());
+        }
+        let checks = if checks.is_empty() {
             "true".to_string()
         } else {
-            self.checks.join(" AND ")
+            checks.join(" AND ")
         };
         // A lost claim raises "square root of a negative number" (SQLSTATE 2201F), a failed
         // check a division by zero (22012): both abort the statement, telling which it was.

@@ -1,0 +1,151 @@
+//! Which commits the state actor defers on PostgreSQL, read off the wire (`conformance/wire.rs`):
+//! a batch nobody waits for and that finishes no task commits without waiting for its WAL
+//! flush (`synchronous_commit` off for its transaction); a batch that finishes a task, one
+//! somebody waits for (an acknowledged write, a flush) commits durably; and a flush that
+//! finds only a deferred commit before it has the store make it durable (`txid_current()`,
+//! a transaction whose commit flushes the WAL up to it) before it is answered.
+
+mod conformance;
+
+use actix::prelude::*;
+use conformance::bench::{four_step_template, serial_batches};
+use conformance::wire::{relay, through, Wire};
+use conformance::*;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tasker_metrics::Metrics;
+use tasker_model::{State, Timestamp};
+use tasker_state::{
+    ApplyAcked, ApplyChanges, Change, Flush, PostgresStore, StateActor, Store, TaskFinishedSignal,
+};
+
+/// The batch writes the relay saw, in order: `true` for a deferred one.
+fn writes(wire: &Mutex<Wire>) -> Vec<bool> {
+    wire.lock()
+        .unwrap()
+        .statements
+        .iter()
+        .filter(|(_, text)| text.contains("WITH w1 AS"))
+        .map(|(_, text)| text.contains("synchronous_commit"))
+        .collect()
+}
+
+/// How many times the store asked the server to make its commits durable.
+fn made_durable(wire: &Mutex<Wire>) -> usize {
+    wire.lock()
+        .unwrap()
+        .statements
+        .iter()
+        .filter(|(_, text)| text.contains("txid_current"))
+        .count()
+}
+
+/// Waits until the relay has seen `n` batch writes (the state actor may hold a batch nobody
+/// waits for a moment before it writes it).
+fn wait_for_writes(wire: &Mutex<Wire>, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while writes(wire).len() < n {
+        assert!(std::time::Instant::now() < deadline, "{n} batch writes");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sends a flush and waits for its answer.
+fn flush(actor: &Addr<StateActor>) {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    actor.do_send(Flush { reply });
+    answer
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the flush was answered")
+        .expect("the flush succeeded");
+}
+
+#[test]
+fn only_batches_nobody_waits_for_are_deferred() {
+    let Some(schema) = PgSchema::new("deferred") else {
+        return;
+    };
+    let (_, server) = through(&schema.url(), 0);
+    let (port, wire) = relay(server);
+    let (url, _) = through(&schema.url(), port);
+    let store = Arc::new(PostgresStore::open(&url).expect("opening the store through the relay"));
+    assert!(store.defers_durability());
+    let template = four_step_template("linear", true);
+    store.register_template(&template).unwrap();
+    let finished = Arc::new(TaskFinishedSignal::default());
+
+    let (started, actor) = std::sync::mpsc::channel();
+    let (store_for_actor, finished_for_actor) = (store.clone(), finished.clone());
+    let system = std::thread::spawn(move || {
+        let system = System::new();
+        system.block_on(async move {
+            let actor = StateActor::new(
+                store_for_actor,
+                256,
+                Duration::ZERO,
+                finished_for_actor,
+                Arc::new(Metrics::default()),
+                Arc::default(),
+            )
+            .start();
+            started.send((actor, System::current())).unwrap();
+        });
+        system.run().unwrap();
+    });
+    let (actor, running) = actor.recv().unwrap();
+
+    // A task's creation, nobody waiting: deferred. A flush sent once it is written (still
+    // committing, or committed) has it made durable before it is answered.
+    let now = Timestamp::now();
+    let task = new_task(store.as_ref(), &template, now);
+    let id = task.task.task_id;
+    let mut batches: Vec<Vec<Change>> = serial_batches(task, now);
+    let finish = batches.pop().unwrap();
+    let mut batches = batches.into_iter();
+    actor.do_send(ApplyChanges(batches.next().unwrap()));
+    wait_for_writes(&wire, 1);
+    flush(&actor);
+    assert_eq!(writes(&wire), vec![true], "the creation batch");
+    assert_eq!(made_durable(&wire), 1, "the flush after a deferred commit");
+
+    // The steps' batches, each written before the next is sent, nobody waiting: deferred.
+    // The one that finishes the task is not (its result is read back once it is committed).
+    let seen = finished.generation();
+    for (n, batch) in batches.enumerate() {
+        actor.do_send(ApplyChanges(batch));
+        wait_for_writes(&wire, n + 2);
+    }
+    actor.do_send(ApplyChanges(finish));
+    while finished.generation() == seen {
+        finished.wait_past(seen, Duration::from_secs(30));
+    }
+    assert_eq!(
+        writes(&wire),
+        vec![true, true, true, true, false],
+        "creation, three steps' batches, the finish"
+    );
+    assert_eq!(store.task_state(id).unwrap(), Some(State::Complete));
+
+    // Nothing deferred since: a flush needs no more from the server.
+    flush(&actor);
+    assert_eq!(made_durable(&wire), 1);
+
+    // An acknowledged write (a durable submission) is durable when acknowledged.
+    let second = new_task(store.as_ref(), &template, Timestamp::now());
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    actor.do_send(ApplyAcked {
+        changes: vec![Change::CreateTask(Box::new(second))],
+        reply,
+    });
+    answer
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    assert_eq!(writes(&wire).last(), Some(&false), "the acknowledged write");
+    assert_eq!(made_durable(&wire), 1);
+
+    running.stop();
+    system.join().unwrap();
+    drop(actor);
+    store.close();
+}

@@ -327,6 +327,7 @@ impl StateActor {
         let observed = self
             .observer
             .as_ref()
+            .filter(|_| !make_durable)
             .map(|observer| observer.before_commit(&batch.changes));
         self.committing = true;
         self.running_deferred = durability == Durability::Deferred;
@@ -343,15 +344,17 @@ impl StateActor {
             if result.is_ok() {
                 act.unflushed = durability == Durability::Deferred;
             }
-            act.metrics.store_commit.record(started.elapsed());
             // Before any waiter or event hears of the commit, so what they read agrees.
             if let (Ok(()), Some(apply)) = (&result, observed) {
                 apply();
             }
-            act.metrics.store_batches.fetch_add(1, Ordering::Relaxed);
-            act.metrics
-                .store_changes
-                .fetch_add(size as u64, Ordering::Relaxed);
+            if !make_durable {
+                act.metrics.store_commit.record(started.elapsed());
+                act.metrics.store_batches.fetch_add(1, Ordering::Relaxed);
+                act.metrics
+                    .store_changes
+                    .fetch_add(size as u64, Ordering::Relaxed);
+            }
             if let Err(e) = &result {
                 act.metrics
                     .store_failed_batches

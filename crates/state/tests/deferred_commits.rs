@@ -2,8 +2,10 @@
 //! a batch nobody waits for and that finishes no task commits without waiting for its WAL
 //! flush (`synchronous_commit` off for its transaction); a batch that finishes a task, one
 //! somebody waits for (an acknowledged write, a flush) commits durably; and a flush that
-//! finds only a deferred commit before it has the store make it durable (`txid_current()`,
-//! a transaction whose commit flushes the WAL up to it) before it is answered.
+//! finds only a deferred commit before it has the store make it durable (a transaction that
+//! writes WAL and commits durably) before it is answered. That the WAL really is flushed is
+//! read off the server: `pg_current_wal_flush_lsn()` past where the WAL ended once the
+//! deferred commit was visible.
 
 mod conformance;
 
@@ -11,12 +13,14 @@ use actix::prelude::*;
 use conformance::bench::{four_step_template, serial_batches};
 use conformance::wire::{relay, through, Wire};
 use conformance::*;
+use sqlx::Connection;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tasker_metrics::Metrics;
-use tasker_model::{State, Timestamp};
+use tasker_model::{State, TaskId, Timestamp};
 use tasker_state::{
-    ApplyAcked, ApplyChanges, Change, Flush, PostgresStore, StateActor, Store, TaskFinishedSignal,
+    ApplyAcked, ApplyChanges, Change, Flush, NewTask, PostgresStore, StateActor, Store,
+    TaskFinishedSignal,
 };
 
 /// The batch writes the relay saw, in order: `true` for a deferred one.
@@ -36,7 +40,7 @@ fn made_durable(wire: &Mutex<Wire>) -> usize {
         .unwrap()
         .statements
         .iter()
-        .filter(|(_, text)| text.contains("txid_current"))
+        .filter(|(_, text)| text.contains("pg_logical_emit_message"))
         .count()
 }
 
@@ -46,6 +50,38 @@ fn wait_for_writes(wire: &Mutex<Wire>, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while writes(wire).len() < n {
         assert!(std::time::Instant::now() < deadline, "{n} batch writes");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Where the server's WAL ends now (`pg_current_wal_insert_lsn()`), as text.
+fn wal_end(url: &str) -> String {
+    run(async {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    })
+}
+
+/// Whether the server's WAL is flushed to disk at least up to `lsn`.
+fn flushed_past(url: &str, lsn: &str) -> bool {
+    run(async {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn")
+            .bind(lsn)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    })
+}
+
+/// Waits until `task` is committed (another connection sees it).
+fn wait_until_stored(store: &PostgresStore, task: TaskId) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.task_state(task).unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "task {task:?} stored");
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -103,10 +139,15 @@ fn only_batches_nobody_waits_for_are_deferred() {
     let finish = batches.pop().unwrap();
     let mut batches = batches.into_iter();
     actor.do_send(ApplyChanges(batches.next().unwrap()));
-    wait_for_writes(&wire, 1);
+    wait_until_stored(&store, id);
+    let end = wal_end(&schema.url());
     flush(&actor);
     assert_eq!(writes(&wire), vec![true], "the creation batch");
     assert_eq!(made_durable(&wire), 1, "the flush after a deferred commit");
+    assert!(
+        flushed_past(&schema.url(), &end),
+        "the deferred creation is on disk"
+    );
 
     // The steps' batches, each written before the next is sent, nobody waiting: deferred.
     // The one that finishes the task is not (its result is read back once it is committed).
@@ -143,6 +184,47 @@ fn only_batches_nobody_waits_for_are_deferred() {
         .unwrap();
     assert_eq!(writes(&wire).last(), Some(&false), "the acknowledged write");
     assert_eq!(made_durable(&wire), 1);
+
+    // An acknowledged write that ends up writing nothing (its task a duplicate of one stored
+    // before) still leaves a deferred commit before it on disk.
+    let identified = |hash: &str| {
+        let mut task = new_task(store.as_ref(), &template, Timestamp::now());
+        task.identity_hash = Some(hash.to_string());
+        task
+    };
+    let acknowledged = |task: NewTask| {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        actor.do_send(ApplyAcked {
+            changes: vec![Change::CreateTask(Box::new(task))],
+            reply,
+        });
+        answer.recv_timeout(Duration::from_secs(30)).unwrap()
+    };
+    acknowledged(identified("order-42")).unwrap();
+    let plain = new_task(store.as_ref(), &template, Timestamp::now());
+    let plain_id = plain.task.task_id;
+    let written = writes(&wire).len();
+    actor.do_send(ApplyChanges(vec![Change::CreateTask(Box::new(plain))]));
+    wait_until_stored(&store, plain_id);
+    assert_eq!(writes(&wire)[written..], [true], "the plain creation");
+    let end = wal_end(&schema.url());
+    let duplicate = identified("order-42");
+    let duplicate_id = duplicate.task.task_id;
+    acknowledged(duplicate).unwrap();
+    assert_eq!(
+        store.task_state(duplicate_id).unwrap(),
+        None,
+        "the duplicate"
+    );
+    assert_eq!(
+        made_durable(&wire),
+        2,
+        "the write of nothing made what came before durable"
+    );
+    assert!(
+        flushed_past(&schema.url(), &end),
+        "the deferred creation is on disk"
+    );
 
     running.stop();
     system.join().unwrap();

@@ -114,12 +114,7 @@ impl<D: InsightRows> SqlStore<D> {
         let inner = self.inner.clone();
         self.runtime
             .spawn_commit(format!("store {}", self.inner.describe), async move {
-                inner.db.make_durable().await.map_err(|e| {
-                    db_error(
-                        format!("making the commits so far durable in {}", inner.describe),
-                        e,
-                    )
-                })
+                inner.make_durable().await
             })
     }
 
@@ -297,6 +292,24 @@ impl<D: Dialect> Drop for SqlStore<D> {
 }
 
 impl<D: Dialect> Shared<D> {
+    async fn make_durable(&self) -> TaskerResult<()> {
+        self.db.make_durable().await.map_err(|e| {
+            db_error(
+                format!("making the commits so far durable in {}", self.describe),
+                e,
+            )
+        })
+    }
+
+    /// What a durable batch that ends up writing nothing (each of its tasks a duplicate, or
+    /// taken over) still owes its caller: every deferred commit before it made durable.
+    async fn wrote_nothing(&self, durability: Durability) -> TaskerResult<()> {
+        match durability {
+            Durability::Now => self.make_durable().await,
+            Durability::Deferred => Ok(()),
+        }
+    }
+
     async fn apply(&self, batch: Vec<Change>, durability: Durability) -> TaskerResult<()> {
         let _writer = self.writer.lock().await;
         let mut batch = batch;
@@ -325,7 +338,7 @@ impl<D: Dialect> Shared<D> {
                             )
                         })?;
                     if batch.is_empty() {
-                        return Ok(());
+                        return self.wrote_nothing(durability).await;
                     }
                     continue;
                 }
@@ -346,7 +359,7 @@ impl<D: Dialect> Shared<D> {
                 },
             });
             if batch.is_empty() {
-                return Ok(());
+                return self.wrote_nothing(durability).await;
             }
         }
     }

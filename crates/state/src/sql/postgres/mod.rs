@@ -379,10 +379,8 @@ impl Dialect for PgDb {
         true
     }
 
-    // A transaction with a transaction id commits with a WAL record and, `synchronous_commit`
-    // being on, flushes the WAL up to it: every deferred commit before it is then on disk.
     async fn make_durable(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT txid_current()")
+        sqlx::raw_sql(write::FLUSH_WAL)
             .execute(&self.pool)
             .await
             .map(|_| ())

@@ -98,8 +98,13 @@ impl Statement {
         Ok(name)
     }
 
+    /// Nothing to write and nothing to check: [`Statement::run`] would send nothing.
+    pub(super) fn is_empty(&self) -> bool {
+        self.ctes.is_empty() && self.checks.is_empty()
+    }
+
     pub(super) async fn run(self, conn: &mut PgConnection) -> Result<(), WriteError> {
-        if self.ctes.is_empty() && self.checks.is_empty() {
+        if self.is_empty() {
             return Ok(());
         }
         let mut checks = self.checks;

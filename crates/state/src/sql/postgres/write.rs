@@ -82,6 +82,15 @@ pub(super) struct Claiming {
     pub(super) fence: Vec<(i64, i64)>,
 }
 
+/// A transaction that writes WAL and commits durably, so the WAL is flushed up to its commit
+/// record: every commit before it, deferred ones included, is then on disk. It must write:
+/// PostgreSQL flushes at commit only a transaction that wrote WAL (one that merely took a
+/// transaction id, `txid_current()`, commits without waiting). A transactional logical
+/// message is the smallest such write, needs no table, and is a no-op outside logical
+/// decoding (a decoding client subscribed to messages sees prefix `tasker-core`). Simple
+/// protocol, no prepared statement: it also runs through a transaction pooler.
+pub(super) const FLUSH_WAL: &str = "SELECT pg_logical_emit_message(true, 'tasker-core', 'flush')";
+
 /// Writes a checked plan as one statement, in autocommit: it is atomic by itself.
 pub(super) async fn write(
     conn: &mut PgConnection,
@@ -129,6 +138,13 @@ pub(super) async fn write(
     update_steps(&mut st, plan)?;
     check_steps(&mut st, &plan.step_checks)?;
     claims(&mut st, plan, claiming)?;
+    if st.is_empty() {
+        // Nothing to write, but a durable batch promises that what came before it is on disk.
+        if durability == Durability::Now {
+            sqlx::raw_sql(FLUSH_WAL).execute(conn).await?;
+        }
+        return Ok(());
+    }
     // The writer's connections reuse one generic plan per statement shape (`mod.rs`), which
     // is right for the small batches of a steady flow: planning the statement for its own
     // arrays costs ~0.4 ms, a third of a small batch. A batch this large goes back to

@@ -89,8 +89,8 @@ pub struct Engine {
     started_at: Instant,
     /// Handler class → where its steps run, as its Ruby class declares.
     handler_executions: RwLock<templates::DeclaredExecutions>,
-    /// What the checks before a registration made of its YAML text, kept until it is
-    /// registered (`templates.rs`).
+    /// What the checks before a registration made of its YAML text or its path, kept until
+    /// it is registered (`templates.rs`).
     checked_yaml: Mutex<Option<templates::Checked>>,
     /// The last error the store reported (the state actor sets it).
     last_store_error: Arc<LastStoreError>,

@@ -407,22 +407,14 @@ fn registration_applies_a_declaration_made_after_the_checks_compiled_the_templat
         e.register_template_yaml(&yaml, "d.yaml").unwrap(),
         ["test/declared@0.1.0"]
     );
-    let t = e.template("declared", Some("test"), None).unwrap();
-    assert!(t
-        .executions
-        .iter()
-        .all(|x| *x == tasker_model::Execution::Ractor));
+    assert!(runs_all_in_ractors(&e, "declared"));
 
     // Declaring it again (no change) keeps what the checks compiled, which says the same.
     let again = yaml.replace("name: declared", "name: again");
     assert_eq!(e.ractor_steps_in_yaml(&again, "a.yaml").unwrap().len(), 4);
     e.declare_handler_execution("H", tasker_model::Execution::Ractor);
     e.register_template_yaml(&again, "a.yaml").unwrap();
-    let t = e.template("again", Some("test"), None).unwrap();
-    assert!(t
-        .executions
-        .iter()
-        .all(|x| *x == tasker_model::Execution::Ractor));
+    assert!(runs_all_in_ractors(&e, "again"));
 }
 
 /// A directory of its own under the temp dir holding `files` (name, text), removed on drop.
@@ -489,11 +481,7 @@ fn a_path_registration_applies_a_declaration_made_after_the_checks_compiled_it()
         e.register_templates(&dir.0).unwrap(),
         ["test/dir_declared@0.1.0"]
     );
-    let t = e.template("dir_declared", Some("test"), None).unwrap();
-    assert!(t
-        .executions
-        .iter()
-        .all(|x| *x == tasker_model::Execution::Ractor));
+    assert!(runs_all_in_ractors(&e, "dir_declared"));
 }
 
 #[test]
@@ -517,4 +505,12 @@ fn a_path_registration_takes_nothing_kept_for_another_path_or_for_text() {
         ["test/path_a@0.1.0"]
     );
     assert!(e.template("text", Some("test"), None).is_err());
+}
+
+/// Whether every step of the registered template `test/name` runs in a Ractor.
+fn runs_all_in_ractors(e: &Engine, name: &str) -> bool {
+    let t = e.template(name, Some("test"), None).unwrap();
+    t.executions
+        .iter()
+        .all(|x| *x == tasker_model::Execution::Ractor)
 }

@@ -64,19 +64,19 @@ impl Engine {
     /// looked at other text, another source or another path. Whatever was kept is taken
     /// either way.
     fn take_checked(&self, input: Input<'_>) -> Option<Stage> {
-        let checked = self.checked_yaml.lock().take()?;
+        let checked = self.checked_input.lock().take()?;
         checked.is(input).then_some(checked.stage)
     }
 
     /// Drops what the checks kept when no registration took it (a check refused the
     /// template): a large template would otherwise stay in memory until the next one.
     pub fn forget_checked(&self) {
-        self.checked_yaml.lock().take();
+        self.checked_input.lock().take();
     }
 
     /// Keeps `stage` for the registration of `input` that follows the checks.
     fn keep_checked(&self, input: Input<'_>, stage: Stage) {
-        *self.checked_yaml.lock() = Some(Checked {
+        *self.checked_input.lock() = Some(Checked {
             input: input.kept(),
             stage,
         });
@@ -108,6 +108,8 @@ impl Engine {
         })
     }
 
+    /// The Ractor steps of `input` compiled (from what the checks kept, else `parse()`),
+    /// keeping the compiled templates for the registration that follows.
     fn ractor_steps_kept(
         &self,
         input: Input<'_>,

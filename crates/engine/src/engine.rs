@@ -89,9 +89,9 @@ pub struct Engine {
     started_at: Instant,
     /// Handler class → where its steps run, as its Ruby class declares.
     handler_executions: RwLock<templates::DeclaredExecutions>,
-    /// What the checks before a registration made of its YAML text, kept until it is
-    /// registered (`templates.rs`).
-    checked_yaml: Mutex<Option<templates::Checked>>,
+    /// What the checks before a registration made of its YAML text or its path, kept until
+    /// it is registered (`templates.rs`).
+    checked_input: Mutex<Option<templates::Checked>>,
     /// The last error the store reported (the state actor sets it).
     last_store_error: Arc<LastStoreError>,
     config: EngineConfig,

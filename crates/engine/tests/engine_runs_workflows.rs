@@ -407,20 +407,110 @@ fn registration_applies_a_declaration_made_after_the_checks_compiled_the_templat
         e.register_template_yaml(&yaml, "d.yaml").unwrap(),
         ["test/declared@0.1.0"]
     );
-    let t = e.template("declared", Some("test"), None).unwrap();
-    assert!(t
-        .executions
-        .iter()
-        .all(|x| *x == tasker_model::Execution::Ractor));
+    assert!(runs_all_in_ractors(&e, "declared"));
 
     // Declaring it again (no change) keeps what the checks compiled, which says the same.
     let again = yaml.replace("name: declared", "name: again");
     assert_eq!(e.ractor_steps_in_yaml(&again, "a.yaml").unwrap().len(), 4);
     e.declare_handler_execution("H", tasker_model::Execution::Ractor);
     e.register_template_yaml(&again, "a.yaml").unwrap();
-    let t = e.template("again", Some("test"), None).unwrap();
-    assert!(t
-        .executions
+    assert!(runs_all_in_ractors(&e, "again"));
+}
+
+/// A directory of its own under the temp dir holding `files` (name, text), removed on drop.
+struct TemplateDir(std::path::PathBuf);
+
+impl TemplateDir {
+    fn new(name: &str, files: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(format!("tasker_core_{name}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text) in files {
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        TemplateDir(dir)
+    }
+}
+
+impl Drop for TemplateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_path_registration_reads_and_parses_its_files_once_across_the_checks() {
+    // The checks before a path's registration keep what they read, parsed and compiled; the
+    // registration registers that, so a file that changes after the first check (here:
+    // removed) is not read again, and what is registered is what the checks looked at.
+    let e = engine();
+    let a = DIAMOND.replace("name: diamond", "name: dir_a");
+    let b = DIAMOND.replace("name: diamond", "name: dir_b");
+    let dir = TemplateDir::new("read_once", &[("a.yaml", &a), ("b.yaml", &b)]);
+    assert_eq!(e.undeclared_handlers_in(&dir.0, None).unwrap(), ["H"]);
+    std::fs::remove_file(dir.0.join("b.yaml")).unwrap();
+    assert!(e.ractor_steps_in(&dir.0).unwrap().is_empty());
+    std::fs::remove_file(dir.0.join("a.yaml")).unwrap();
+    assert_eq!(
+        e.register_templates(&dir.0).unwrap(),
+        ["test/dir_a@0.1.0", "test/dir_b@0.1.0"]
+    );
+
+    // Nothing is kept once registered: the next registration of the path reads it again.
+    std::fs::write(dir.0.join("a.yaml"), &a).unwrap();
+    assert_eq!(e.register_templates(&dir.0).unwrap(), ["test/dir_a@0.1.0"]);
+
+    // The first check always reads the files: what an earlier call kept for the same path
+    // (a check that no registration followed) is not taken for it.
+    std::fs::write(dir.0.join("b.yaml"), &b).unwrap();
+    assert!(e.ractor_steps_in(&dir.0).unwrap().is_empty());
+    std::fs::remove_file(dir.0.join("b.yaml")).unwrap();
+    assert_eq!(e.undeclared_handlers_in(&dir.0, None).unwrap(), ["H"]);
+    assert_eq!(e.register_templates(&dir.0).unwrap(), ["test/dir_a@0.1.0"]);
+}
+
+#[test]
+fn a_path_registration_applies_a_declaration_made_after_the_checks_compiled_it() {
+    let e = engine();
+    let yaml = DIAMOND.replace("name: diamond", "name: dir_declared");
+    let dir = TemplateDir::new("declared", &[("d.yaml", &yaml)]);
+    assert_eq!(e.undeclared_handlers_in(&dir.0, None).unwrap(), ["H"]);
+    assert!(e.ractor_steps_in(&dir.0).unwrap().is_empty());
+    e.declare_handler_execution("H", tasker_model::Execution::Ractor);
+    assert_eq!(
+        e.register_templates(&dir.0).unwrap(),
+        ["test/dir_declared@0.1.0"]
+    );
+    assert!(runs_all_in_ractors(&e, "dir_declared"));
+}
+
+#[test]
+fn a_path_registration_takes_nothing_kept_for_another_path_or_for_text() {
+    let e = engine();
+    let a = DIAMOND.replace("name: diamond", "name: path_a");
+    let b = DIAMOND.replace("name: diamond", "name: path_b");
+    let dir_a = TemplateDir::new("other_a", &[("a.yaml", &a)]);
+    let dir_b = TemplateDir::new("other_b", &[("b.yaml", &b)]);
+    assert!(e.ractor_steps_in(&dir_a.0).unwrap().is_empty());
+    assert_eq!(
+        e.register_templates(&dir_b.0).unwrap(),
+        ["test/path_b@0.1.0"]
+    );
+    // Text checked under the path's name as its source is not the path's files.
+    let text = DIAMOND.replace("name: diamond", "name: text");
+    let source = dir_a.0.display().to_string();
+    assert!(e.ractor_steps_in_yaml(&text, &source).unwrap().is_empty());
+    assert_eq!(
+        e.register_templates(&dir_a.0).unwrap(),
+        ["test/path_a@0.1.0"]
+    );
+    assert!(e.template("text", Some("test"), None).is_err());
+}
+
+/// Whether every step of the registered template `test/name` runs in a Ractor.
+fn runs_all_in_ractors(e: &Engine, name: &str) -> bool {
+    let t = e.template(name, Some("test"), None).unwrap();
+    t.executions
         .iter()
-        .all(|x| *x == tasker_model::Execution::Ractor));
+        .all(|x| *x == tasker_model::Execution::Ractor)
 }

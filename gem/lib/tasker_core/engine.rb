@@ -288,9 +288,14 @@ module TaskerCore
     #   a path that is not a UTF-8 String without NUL bytes
     def register_templates(path)
       path = File.expand_path(Inputs.path(path, "template path"))
+      # Each call hands what it read, parsed and compiled to the next (one read, one parse
+      # and one compile per file).
       declare_handler_executions(@native.undeclared_handlers_in(path, nil))
       check_ractor_handlers(@native.ractor_steps_in(path, nil))
       resuming_awaiting { @native.register_templates(path) }
+    ensure
+      # A check that refused the templates leaves what the native side parsed for them.
+      @native.forget_checked_template
     end
 
     # Registers one template from YAML text (checked as {#register_templates} does).

@@ -1,5 +1,26 @@
 # frozen_string_literal: true
 
+module TemplateValidationSpec
+  # A handler class that runs `rewrite` (once) when the engine reads its declared execution:
+  # that happens between the first check of a template and its registration.
+  class RewritesItsTemplate < TaskerCore::BaseStepHandler
+    class << self
+      attr_accessor :rewrite
+
+      def execution(kind = nil)
+        if kind.nil? && rewrite
+          action = rewrite
+          self.rewrite = nil
+          action.call
+        end
+        super
+      end
+    end
+
+    def process(_context) = nil
+  end
+end
+
 RSpec.describe "Template and submission validation" do
   let(:engine) { start_engine(templates: nil, workers: 0) }
 
@@ -63,6 +84,60 @@ RSpec.describe "Template and submission validation" do
     File.write(File.join(dir, "b_bad.yaml"), "name: bad\nstep_templates:\n  - { name: a, handler_class: H, depends_on_step: a }\n")
     expect { engine.register_templates(dir) }.to raise_error(TaskerCore::ValidationError, /b_bad\.yaml.*dependency cycle: a -> a/)
     expect(engine.native.template_keys).to be_empty
+  end
+
+  it "registers a directory's templates and returns their keys in file order" do
+    dir = Dir.mktmpdir
+    File.write(File.join(dir, "b.yaml"), "name: second\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    Dir.mkdir(File.join(dir, "sub"))
+    File.write(File.join(dir, "sub", "a.yml"), "name: first\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    File.write(File.join(dir, "notes.txt"), "not a template")
+    expect(engine.register_templates(dir)).to eq(["default/second@0.1.0", "default/first@0.1.0"])
+    expect(engine.native.template_keys).to contain_exactly("default/first@0.1.0", "default/second@0.1.0")
+  end
+
+  it "registers nothing from a directory when one file is unparseable, a duplicate, or not UTF-8" do
+    dir = Dir.mktmpdir
+    File.write(File.join(dir, "a_good.yaml"), "name: good\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    bad = File.join(dir, "b_bad.yaml")
+    File.write(bad, "name: bad\nstep_templates: [ { name: a, handler_class: H }\n")
+    expect { engine.register_templates(dir) }.to raise_error(TaskerCore::ValidationError, /b_bad\.yaml.*unparseable YAML/m)
+    File.write(bad, "name: good\nstep_templates:\n  - { name: b, handler_class: H }\n")
+    expect { engine.register_templates(dir) }
+      .to raise_error(TaskerCore::ValidationError, /b_bad\.yaml.*also defined in .*a_good\.yaml/)
+    File.binwrite(bad, "name: bad\nstep_templates:\n  - { name: \xff, handler_class: H }\n")
+    expect { engine.register_templates(dir) }.to raise_error(TaskerCore::ValidationError, /b_bad\.yaml/)
+    expect(engine.native.template_keys).to be_empty
+  end
+
+  it "registers nothing from a directory when a handler the checks refuse is in one file" do
+    dir = Dir.mktmpdir
+    File.write(File.join(dir, "a_good.yaml"), "name: good\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    File.write(File.join(dir, "b_unsafe.yaml"),
+               "name: unsafe\nstep_templates:\n  - { name: a, handler_class: RactorSpec::DeclaredButUnsafe }\n")
+    expect { engine.register_templates(dir) }
+      .to raise_error(TaskerCore::ValidationError, /b_unsafe\.yaml.*RactorSpec::DeclaredButUnsafe cannot run in a Ractor/)
+    expect(engine.native.template_keys).to be_empty
+    # What the refused checks kept is not taken by the next registration of the directory.
+    File.delete(File.join(dir, "b_unsafe.yaml"))
+    expect(engine.register_templates(dir)).to eq(["default/good@0.1.0"])
+  end
+
+  # Issue 15 item 6: the checks before a path's registration and the registration itself
+  # read, parse and compile each file once between them. Observable: a file rewritten while
+  # the handler classes are consulted (after the files were read) is registered as the
+  # checks read it, not as it is afterwards.
+  it "registers a path's templates as the checks before the registration read them" do
+    path = template_file("name: as_read\nstep_templates:\n  - { name: a, handler_class: TemplateValidationSpec::RewritesItsTemplate }\n")
+    TemplateValidationSpec::RewritesItsTemplate.rewrite = lambda do
+      File.write(path, "name: rewritten\nstep_templates:\n  - { name: a, handler_class: H }\n")
+    end
+    expect(engine.register_templates(path)).to eq(["default/as_read@0.1.0"])
+    expect(engine.native.template_keys).not_to include("default/rewritten@0.1.0")
+    # The next registration reads the file again.
+    expect(engine.register_templates(path)).to eq(["default/rewritten@0.1.0"])
+  ensure
+    TemplateValidationSpec::RewritesItsTemplate.rewrite = nil
   end
 
   it "rejects a context that violates the template's schema and creates no task" do

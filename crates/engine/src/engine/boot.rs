@@ -279,7 +279,7 @@ impl Engine {
             capacity: AtomicUsize::new(0),
             started_at: Instant::now(),
             handler_executions: RwLock::default(),
-            checked_yaml: Mutex::default(),
+            checked_input: Mutex::default(),
             last_store_error,
             config: options.config,
             environment: options.environment,

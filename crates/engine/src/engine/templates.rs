@@ -8,7 +8,7 @@ use super::submit::RecoveryReport;
 use super::Engine;
 use crate::registry::{RegisteredTemplate, TemplateRegistry};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_model::template::load_templates;
@@ -20,9 +20,13 @@ const RESUME_TIMEOUT: Duration = Duration::from_secs(30);
 impl Engine {
     /// Loads templates from a file or a directory and registers them all, or none when any
     /// is invalid. Returns the keys registered, as `namespace/name@version`.
+    ///
+    /// Takes what the checks before it made of the same `path` (see [`Checked`]): the
+    /// templates they compiled when the declared executions have not changed since, else the
+    /// ones they parsed; the files are then not read again.
     pub fn register_templates(&self, path: &Path) -> TaskerResult<Vec<String>> {
-        let templates = load_templates(path)?;
-        self.register(templates)
+        let (compiled, _) = self.compiled_for(Input::Path(path), || load_templates(path))?;
+        self.register_compiled(compiled)
     }
 
     /// Registers one template given as YAML text; `source` names it in errors.
@@ -31,37 +35,49 @@ impl Engine {
     /// the template they compiled when the declared executions have not changed since, else
     /// the one they parsed.
     pub fn register_template_yaml(&self, yaml: &str, source: &str) -> TaskerResult<Vec<String>> {
-        let compiled = match self.take_checked(yaml, source).map(|c| c.stage) {
-            Some(Stage::Compiled { declared, template }) if declared == self.declared_changes() => {
-                vec![template]
-            }
-            Some(Stage::Parsed(template)) => self.compile(vec![*template])?.0,
-            _ => {
-                self.compile(vec![TaskTemplate::from_yaml(yaml, source)?])?
-                    .0
-            }
-        };
+        let (compiled, _) = self.compiled_for(Input::Text { yaml, source }, || {
+            Ok(vec![TaskTemplate::from_yaml(yaml, source)?])
+        })?;
         self.register_compiled(compiled)
     }
 
-    /// What the checks kept for `yaml` from `source`, taken (so freed once used); `None`
-    /// when they last looked at other text. Whatever was kept is taken either way.
-    fn take_checked(&self, yaml: &str, source: &str) -> Option<Checked> {
-        let checked = self.checked_yaml.lock().take()?;
-        (checked.source == source && checked.yaml == yaml).then_some(checked)
+    /// The templates of `input` compiled as a registration compiles them, and
+    /// [`Engine::declared_changes`] as of that: what the checks kept for `input` when it is
+    /// still good (compiled, and no declaration has changed since; or parsed), else
+    /// `parse()` compiled.
+    fn compiled_for(
+        &self,
+        input: Input<'_>,
+        parse: impl FnOnce() -> TaskerResult<Vec<TaskTemplate>>,
+    ) -> TaskerResult<(Vec<Arc<RegisteredTemplate>>, u64)> {
+        match self.take_checked(input) {
+            Some(Stage::Compiled {
+                declared,
+                templates,
+            }) if declared == self.declared_changes() => Ok((templates, declared)),
+            Some(Stage::Parsed(templates)) => self.compile(templates),
+            _ => self.compile(parse()?),
+        }
+    }
+
+    /// What the checks kept for `input`, taken (so freed once used); `None` when they last
+    /// looked at other text, another source or another path. Whatever was kept is taken
+    /// either way.
+    fn take_checked(&self, input: Input<'_>) -> Option<Stage> {
+        let checked = self.checked_input.lock().take()?;
+        checked.is(input).then_some(checked.stage)
     }
 
     /// Drops what the checks kept when no registration took it (a check refused the
     /// template): a large template would otherwise stay in memory until the next one.
     pub fn forget_checked(&self) {
-        self.checked_yaml.lock().take();
+        self.checked_input.lock().take();
     }
 
-    /// Keeps `stage` for the registration of `yaml` from `source` that follows the checks.
-    fn keep_checked(&self, yaml: &str, source: &str, stage: Stage) {
-        *self.checked_yaml.lock() = Some(Checked {
-            source: source.to_string(),
-            yaml: yaml.to_string(),
+    /// Keeps `stage` for the registration of `input` that follows the checks.
+    fn keep_checked(&self, input: Input<'_>, stage: Stage) {
+        *self.checked_input.lock() = Some(Checked {
+            input: input.kept(),
             stage,
         });
     }
@@ -74,9 +90,10 @@ impl Engine {
 
     /// The steps that would run in Ractors if the templates at `path` were registered, as
     /// (handler class, "source (task key), step 'name'"); registers nothing. The Ruby side checks
-    /// those handler classes before it registers.
+    /// those handler classes before it registers. Keeps the templates it compiled for the
+    /// registration of the same path.
     pub fn ractor_steps_in(&self, path: &Path) -> TaskerResult<Vec<(String, String)>> {
-        Ok(ractor_steps(&self.compile(load_templates(path)?)?.0))
+        self.ractor_steps_kept(Input::Path(path), || load_templates(path))
     }
 
     /// [`Engine::ractor_steps_in`] for one template given as YAML text. Keeps the template it
@@ -86,17 +103,27 @@ impl Engine {
         yaml: &str,
         source: &str,
     ) -> TaskerResult<Vec<(String, String)>> {
-        let (compiled, declared) = match self.take_checked(yaml, source).map(|c| c.stage) {
-            Some(Stage::Compiled { declared, template }) if declared == self.declared_changes() => {
-                (vec![template], declared)
-            }
-            Some(Stage::Parsed(template)) => self.compile(vec![*template])?,
-            _ => self.compile(vec![TaskTemplate::from_yaml(yaml, source)?])?,
-        };
-        let steps = ractor_steps(&compiled);
-        if let Some(template) = compiled.into_iter().next() {
-            self.keep_checked(yaml, source, Stage::Compiled { declared, template });
-        }
+        self.ractor_steps_kept(Input::Text { yaml, source }, || {
+            Ok(vec![TaskTemplate::from_yaml(yaml, source)?])
+        })
+    }
+
+    /// The Ractor steps of `input` compiled (from what the checks kept, else `parse()`),
+    /// keeping the compiled templates for the registration that follows.
+    fn ractor_steps_kept(
+        &self,
+        input: Input<'_>,
+        parse: impl FnOnce() -> TaskerResult<Vec<TaskTemplate>>,
+    ) -> TaskerResult<Vec<(String, String)>> {
+        let (templates, declared) = self.compiled_for(input, parse)?;
+        let steps = ractor_steps(&templates);
+        self.keep_checked(
+            input,
+            Stage::Compiled {
+                declared,
+                templates,
+            },
+        );
         Ok(steps)
     }
 
@@ -150,30 +177,35 @@ impl Engine {
 
     /// The handler classes of steps in the templates at `path` (or in `yaml`) that do not
     /// say where they run, each once: the classes whose own declaration would decide it.
+    /// Keeps the templates it parsed for the checks and registration of the same input.
     pub fn undeclared_handlers_in(
         &self,
         path: &Path,
         yaml: Option<&str>,
     ) -> TaskerResult<Vec<String>> {
-        let Some(text) = yaml else {
-            return Ok(undeclared_handlers(&load_templates(path)?));
+        let source;
+        let (input, templates) = match yaml {
+            // The first look at a path reads its files again: nothing says whether they
+            // changed since something kept them (text is compared whole instead).
+            None => (Input::Path(path), load_templates(path)?),
+            Some(yaml) => {
+                source = path.display().to_string();
+                let input = Input::Text {
+                    yaml,
+                    source: &source,
+                };
+                // Only a template as parsed says which steps do not say where they run: one
+                // the checks compiled has the declared executions filled in.
+                let templates = match self.take_checked(input) {
+                    Some(Stage::Parsed(templates)) => templates,
+                    _ => vec![TaskTemplate::from_yaml(yaml, &source)?],
+                };
+                (input, templates)
+            }
         };
-        let source = path.display().to_string();
-        // Only a template as parsed says which steps do not say where they run: one the
-        // checks compiled has the declared executions filled in.
-        let template = match self.take_checked(text, &source).map(|c| c.stage) {
-            Some(Stage::Parsed(template)) => template,
-            _ => Box::new(TaskTemplate::from_yaml(text, &source)?),
-        };
-        let out = undeclared_handlers(std::slice::from_ref(template.as_ref()));
-        self.keep_checked(text, &source, Stage::Parsed(template));
+        let out = undeclared_handlers(&templates);
+        self.keep_checked(input, Stage::Parsed(templates));
         Ok(out)
-    }
-
-    fn register(&self, templates: Vec<TaskTemplate>) -> TaskerResult<Vec<String>> {
-        // Compile (and so validate) everything before the store records anything.
-        let (compiled, _) = self.compile(templates)?;
-        self.register_compiled(compiled)
     }
 
     /// Stores and registers templates compiled (so validated) before the store records
@@ -255,30 +287,68 @@ impl Engine {
     }
 }
 
-/// What the checks before a registration from Ruby made of one YAML text, with the text and
-/// source it came from.
+/// What the checks before a registration from Ruby made of one YAML text or one path, with
+/// the input it came from.
 ///
-/// Registering a template from Ruby hands its text over three times (its undeclared handler
-/// classes, its Ractor steps, then the registration itself). Parsing is most of a large
-/// template's registration (~374 million instructions for a 10,000-step one, callgrind) and
-/// compiling it ~24 million, so each call hands what it made to the next: the first keeps
-/// the parsed template, the second compiles that one and keeps the result, and the
-/// registration takes it. The template is not copied on the way.
+/// Registering templates from Ruby hands their text (or their path) over three times (their
+/// undeclared handler classes, their Ractor steps, then the registration itself). Parsing is
+/// most of a large template's registration (~374 million instructions for a 10,000-step one,
+/// callgrind) and compiling it ~24 million, so each call hands what it made to the next: the
+/// first keeps the parsed templates, the second compiles those and keeps the result, and the
+/// registration takes it. The templates are not copied on the way, and a path's files are
+/// read once.
 pub(crate) struct Checked {
-    source: String,
-    yaml: String,
+    input: OwnedInput,
     stage: Stage,
 }
 
-/// How far the checks got with a [`Checked`] text.
+impl Checked {
+    fn is(&self, input: Input<'_>) -> bool {
+        match (&self.input, input) {
+            (OwnedInput::Text { yaml, source }, Input::Text { yaml: y, source: s }) => {
+                source == s && yaml == y
+            }
+            (OwnedInput::Path(kept), Input::Path(path)) => kept == path,
+            _ => false,
+        }
+    }
+}
+
+/// What the checks were given: one template's text and the source naming it, or the path of
+/// a template file or directory.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Text { yaml: &'a str, source: &'a str },
+    Path(&'a Path),
+}
+
+impl Input<'_> {
+    fn kept(self) -> OwnedInput {
+        match self {
+            Input::Text { yaml, source } => OwnedInput::Text {
+                yaml: yaml.to_string(),
+                source: source.to_string(),
+            },
+            Input::Path(path) => OwnedInput::Path(path.to_path_buf()),
+        }
+    }
+}
+
+/// An [`Input`] kept with what the checks made of it.
+enum OwnedInput {
+    Text { yaml: String, source: String },
+    Path(PathBuf),
+}
+
+/// How far the checks got with a [`Checked`] input.
 enum Stage {
     /// Parsed, as the text says (no environment, no declared executions applied).
-    Parsed(Box<TaskTemplate>),
-    /// Compiled as the registration would compile it, when the declared executions had
+    Parsed(Vec<TaskTemplate>),
+    /// Compiled as the registration would compile them, when the declared executions had
     /// changed `declared` times ([`Engine::declared_changes`]).
     Compiled {
         declared: u64,
-        template: Arc<RegisteredTemplate>,
+        templates: Vec<Arc<RegisteredTemplate>>,
     },
 }
 

@@ -260,7 +260,12 @@ module TaskerCore
       def check_ractor_steps(engine, options)
         return if options[:role] == :client || options[:ractors].positive?
 
-        steps = options[:templates].flat_map { |path| engine.native.ractor_steps_in(path, nil) }
+        steps = begin
+          options[:templates].flat_map { |path| engine.native.ractor_steps_in(path, nil) }
+        ensure
+          # No registration follows to take what the call compiled and kept for one.
+          engine.native.forget_checked_template
+        end
         return if steps.empty?
 
         TaskerCore.stop(timeout: 1)

@@ -302,9 +302,10 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     }
 
     /// Makes every commit so far durable (`Store::make_durable`); only a dialect that
-    /// defers durability has anything to do.
-    fn make_durable(&self) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        std::future::ready(Ok(()))
+    /// defers durability has anything to do. `Ok(Some(why))`: done, but deferred commits
+    /// made before may have been lost on the way (why says how: a server restart).
+    fn make_durable(&self) -> impl Future<Output = Result<Option<String>, sqlx::Error>> + Send {
+        std::future::ready(Ok(None))
     }
 
     fn end_batch(writer: Self::Writer) -> impl Future<Output = Result<(), sqlx::Error>> + Send;

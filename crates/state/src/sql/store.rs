@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
-use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerResult, Timestamp};
+use tasker_model::{State, StepId, TaskId, TaskTemplate, TaskerError, TaskerResult, Timestamp};
 
 /// Tasks not finished, oldest first (the same text in both databases: no parameters). Only a
 /// complete task has `complete` set, so `t.complete = false` keeps every unfinished one and
@@ -293,12 +293,12 @@ impl<D: Dialect> Drop for SqlStore<D> {
 
 impl<D: Dialect> Shared<D> {
     async fn make_durable(&self) -> TaskerResult<()> {
-        self.db.make_durable().await.map_err(|e| {
-            db_error(
-                format!("making the commits so far durable in {}", self.describe),
-                e,
-            )
-        })
+        let doing = || format!("making the commits so far durable in {}", self.describe);
+        match self.db.make_durable().await {
+            Ok(None) => Ok(()),
+            Ok(Some(lost)) => Err(TaskerError::Database(format!("{}: {lost}", doing()))),
+            Err(e) => Err(db_error(doing(), e)),
+        }
     }
 
     /// What a durable batch that ends up writing nothing (each of its tasks a duplicate, or

@@ -104,6 +104,9 @@ pub(crate) struct PgDb {
     options: PgConnectOptions,
     /// Connected through a transaction pooler (`pooling.rs`): no LISTEN.
     through_pooler: bool,
+    /// When the server started (`pg_postmaster_start_time()`), as seen at open and by each
+    /// `make_durable`: a change means it restarted, and deferred commits may be lost.
+    server_started: Mutex<Option<String>>,
 }
 
 /// A pool of at most `connections`, with the store's timeouts.
@@ -201,7 +204,8 @@ impl PostgresStore {
         };
         let runtime = StoreRuntime::new(2)?;
         let opening = format!("opening {describe}");
-        let (pool, writer, task_sequence, step_sequence, owner) = runtime.block_on(async {
+        let (pool, writer, task_sequence, step_sequence, owner, server_started) =
+            runtime.block_on(async {
             let pool = pool_options(POOL_CONNECTIONS)
                 .connect_with(options.clone())
                 .await
@@ -221,7 +225,12 @@ impl PostgresStore {
             let tasks = sequence(&pool, "tasker_tasks", "task_id").await?;
             let steps = sequence(&pool, "tasker_workflow_steps", "workflow_step_id").await?;
             let owner = Owner::open(&pool, sharing).await?;
-            Ok::<_, TaskerError>((pool, writer, tasks, steps, owner))
+            let started: String = sqlx::raw_sql("SELECT pg_postmaster_start_time()::text")
+                .fetch_one(&pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(|e| db_error(&opening, e))?;
+            Ok::<_, TaskerError>((pool, writer, tasks, steps, owner, started))
         })?;
         let db = PgDb {
             pool,
@@ -232,6 +241,7 @@ impl PostgresStore {
             owner,
             options,
             through_pooler,
+            server_started: Mutex::new(Some(server_started)),
         };
         let store = SqlStore::new(db, describe, runtime);
         store
@@ -379,11 +389,22 @@ impl Dialect for PgDb {
         true
     }
 
-    async fn make_durable(&self) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(write::FLUSH_WAL)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+    // On the writer's connection, as a batch: the reads' pool may be busy, and the writer
+    // is idle while the actor waits for this.
+    async fn make_durable(&self) -> Result<Option<String>, sqlx::Error> {
+        let mut session = self.writer.begin().await?;
+        let started = write::flush_wal(&mut session, self.owner.key()).await?;
+        session.finish().await?;
+        let mut known = self.server_started.lock();
+        let restarted = known.as_ref().is_some_and(|k| *k != started);
+        let was = known.replace(started.clone());
+        Ok(restarted.then(|| {
+            format!(
+                "the server restarted (started {started}, before at {}): commits made without \
+                 waiting for the disk before the restart may be lost",
+                was.unwrap_or_default()
+            )
+        }))
     }
 
     async fn end_batch(writer: Self::Writer) -> Result<(), sqlx::Error> {

@@ -316,7 +316,8 @@ impl StateActor {
         let size = batch.changes.len();
         // An engine batch's failure must reach a flush: an ack tells only its own sender,
         // and the batch may carry other tasks' changes too.
-        let owned = batch.alone || batch.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)));
+        let alone = batch.alone;
+        let owned = alone || batch.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)));
         let durability = if self.defers && batch.deferrable() {
             Durability::Deferred
         } else {
@@ -367,9 +368,15 @@ impl StateActor {
                     act.unreported = Some(e.clone());
                 }
             }
-            let running: Vec<_> = act.waiting_on_running.drain(..).collect();
-            for w in waiters.into_iter().chain(running) {
+            for w in waiters {
                 act.answer(w, &result);
+            }
+            // Flushes that came while this batch committed wait for it, but a manual
+            // operation's refusal is its own caller's, not theirs.
+            let theirs = if alone { Ok(()) } else { result.clone() };
+            let running: Vec<_> = act.waiting_on_running.drain(..).collect();
+            for w in running {
+                act.answer(w, &theirs);
             }
             let after_running: Vec<_> = act.after_running.drain(..).collect();
             if result.is_ok() {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tasker_metrics::Metrics;
 use tasker_model::{State, TaskId, Timestamp};
 use tasker_state::{
-    ApplyAcked, ApplyChanges, Change, Flush, NewTask, PostgresStore, StateActor, Store,
+    ApplyAcked, ApplyAlone, ApplyChanges, Change, Flush, NewTask, PostgresStore, StateActor, Store,
     TaskFinishedSignal,
 };
 
@@ -224,6 +224,25 @@ fn only_batches_nobody_waits_for_are_deferred() {
     assert!(
         flushed_past(&schema.url(), &end),
         "the deferred creation is on disk"
+    );
+
+    // A flush that comes while a manual operation's batch commits waits for it, but is not
+    // answered with that batch's refusal (the operation's caller hears of it).
+    let (reply, refused) = crossbeam_channel::bounded(1);
+    actor.do_send(ApplyAlone {
+        changes: vec![task_move(
+            id,
+            State::Pending,
+            State::InProgress,
+            Timestamp::now(),
+        )],
+        reply,
+    });
+    flush(&actor);
+    let refusal = refused.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(
+        refusal.is_err(),
+        "a finished task cannot start again: {refusal:?}"
     );
 
     running.stop();

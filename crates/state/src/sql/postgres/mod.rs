@@ -4,9 +4,11 @@
 //! store's body is `sql/store.rs`, shared with SQLite.
 
 mod claims;
+mod durable;
 mod heartbeat;
 mod held;
 mod here;
+mod ids;
 mod insights;
 mod listing;
 mod migrate;
@@ -29,14 +31,15 @@ use crate::sql::store::SqlStore;
 use crate::store::Durability;
 use chrono::NaiveDateTime;
 use claims::Owner;
+use durable::{flush_wal, ServerStart};
 use heartbeat::{heartbeat, listen};
 use held::{HeldWriter, WriterSession};
+use ids::IdBlocks;
 use migrate::{migrate, sequence};
 use parking_lot::Mutex;
-use pooling::{in_session, prepared, Session};
+use pooling::{prepared, Session};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::Row;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,8 +50,6 @@ use tasker_model::{StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 const STEP_READINESS: &str =
     include_str!("../../../migrations/postgres/optional/step_readiness.sql");
 
-/// Ids taken from a sequence at a time; the common `allocate_ids` call touches no database.
-const ID_BLOCK: usize = 1000;
 /// Pool size: readers on Ruby threads, claims, heartbeats and retention.
 const POOL_CONNECTIONS: u32 = 4;
 /// The batch writes' pool: the state actor commits one batch at a time.
@@ -104,9 +105,8 @@ pub(crate) struct PgDb {
     options: PgConnectOptions,
     /// Connected through a transaction pooler (`pooling.rs`): no LISTEN.
     through_pooler: bool,
-    /// When the server started (`pg_postmaster_start_time()`), as seen at open and by each
-    /// `make_durable`: a change means it restarted, and deferred commits may be lost.
-    server_started: Mutex<Option<String>>,
+    /// When the server started, to tell a restart (`make_durable`).
+    server_started: ServerStart,
 }
 
 /// A pool of at most `connections`, with the store's timeouts.
@@ -127,13 +127,6 @@ fn pool_options(connections: u32) -> PgPoolOptions {
                 Ok(true)
             })
         })
-}
-
-/// Ids taken from the sequences and not handed out yet, in increasing order.
-#[derive(Default)]
-struct IdBlocks {
-    tasks: VecDeque<i64>,
-    steps: VecDeque<i64>,
 }
 
 impl PostgresStore {
@@ -225,10 +218,8 @@ impl PostgresStore {
             let tasks = sequence(&pool, "tasker_tasks", "task_id").await?;
             let steps = sequence(&pool, "tasker_workflow_steps", "workflow_step_id").await?;
             let owner = Owner::open(&pool, sharing).await?;
-            let started: String = sqlx::raw_sql("SELECT pg_postmaster_start_time()::text")
-                .fetch_one(&pool)
+            let started = ServerStart::read(&pool)
                 .await
-                .and_then(|row| row.try_get(0))
                 .map_err(|e| db_error(&opening, e))?;
             Ok::<_, TaskerError>((pool, writer, tasks, steps, owner, started))
         })?;
@@ -241,7 +232,7 @@ impl PostgresStore {
             owner,
             options,
             through_pooler,
-            server_started: Mutex::new(Some(server_started)),
+            server_started,
         };
         let store = SqlStore::new(db, describe, runtime);
         store
@@ -268,24 +259,6 @@ impl PostgresStore {
                     e,
                 )
             })
-    }
-}
-
-impl PgDb {
-    /// `n` ids from `sequence`, increasing.
-    async fn take_ids(&self, sequence: &str, n: usize) -> TaskerResult<Vec<i64>> {
-        let doing = format!("taking ids from {sequence}");
-        let mut ids: Vec<i64> = in_session(&self.pool, doing, async |conn| {
-            sqlx::query_scalar("SELECT nextval($1::text::regclass) FROM generate_series(1, $2)")
-                .persistent(prepared())
-                .bind(sequence)
-                .bind(n as i32)
-                .fetch_all(conn)
-                .await
-        })
-        .await?;
-        ids.sort_unstable();
-        Ok(ids)
     }
 }
 
@@ -393,18 +366,9 @@ impl Dialect for PgDb {
     // is idle while the actor waits for this.
     async fn make_durable(&self) -> Result<Option<String>, sqlx::Error> {
         let mut session = self.writer.begin().await?;
-        let started = write::flush_wal(&mut session, self.owner.key()).await?;
+        let started = flush_wal(&mut session, self.owner.key()).await?;
         session.finish().await?;
-        let mut known = self.server_started.lock();
-        let restarted = known.as_ref().is_some_and(|k| *k != started);
-        let was = known.replace(started.clone());
-        Ok(restarted.then(|| {
-            format!(
-                "the server restarted (started {started}, before at {}): commits made without \
-                 waiting for the disk before the restart may be lost",
-                was.unwrap_or_default()
-            )
-        }))
+        Ok(self.server_started.restarted(started))
     }
 
     async fn end_batch(writer: Self::Writer) -> Result<(), sqlx::Error> {
@@ -417,19 +381,12 @@ impl Dialect for PgDb {
         _store: &str,
         steps: u32,
     ) -> TaskerResult<(TaskId, Vec<StepId>)> {
-        let n = steps as usize;
-        let mut ids = self.ids.lock();
-        if ids.tasks.is_empty() {
-            let block = runtime.block_on(self.take_ids(&self.task_sequence, ID_BLOCK))?;
-            ids.tasks.extend(block);
-        }
-        if ids.steps.len() < n {
-            let more = ID_BLOCK.max(n - ids.steps.len());
-            let block = runtime.block_on(self.take_ids(&self.step_sequence, more))?;
-            ids.steps.extend(block);
-        }
-        let task = ids.tasks.pop_front().expect("refilled above");
-        Ok((TaskId(task), ids.steps.drain(..n).map(StepId).collect()))
+        self.ids.lock().allocate(
+            &self.pool,
+            runtime,
+            (&self.task_sequence, &self.step_sequence),
+            steps as usize,
+        )
     }
 
     async fn claim<'e>(&'e self, ids: &'e [TaskId]) -> TaskerResult<Vec<TaskId>> {

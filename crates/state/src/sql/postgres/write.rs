@@ -15,6 +15,7 @@
 //! old one, for the partial unique index) waits for it by reading its count.
 
 use super::claims::WORK_CHANNEL;
+use super::durable::flush_wal;
 use super::pooling::prepared;
 use super::statement::{times, Statement};
 use crate::sql::codec::{backoff_column, int_column, json_text, to_naive};
@@ -23,7 +24,6 @@ use crate::sql::plan::{insert_transitions_into, HeadCheck, Plan, TransitionRow};
 use crate::store::Durability;
 use chrono::NaiveDateTime;
 use sqlx::postgres::PgConnection;
-use sqlx::Row;
 use tasker_model::State;
 
 /// `WHERE` clause making an insert wait for the CTE `name` (an update of the same table).
@@ -81,42 +81,6 @@ pub(super) struct Claiming {
     /// (task_id, token) of the held tasks the batch touches: each must still be this
     /// store's with that token.
     pub(super) fence: Vec<(i64, i64)>,
-}
-
-/// A transaction that writes WAL and commits durably, so the WAL is flushed up to its commit
-/// record: every commit before it, deferred ones included, is then on disk. It must write:
-/// PostgreSQL flushes at commit only a transaction that wrote WAL (one that merely took a
-/// transaction id, `txid_current()`, commits without waiting). A transactional logical
-/// message is the smallest such write, needs no table, and is a no-op outside logical
-/// decoding (a decoding client subscribed to messages sees prefix `tasker-core`). Simple
-/// protocol, no prepared statement: it also runs through a transaction pooler. It returns
-/// when the server started (see [`flush_wal`]).
-const FLUSH_WAL: &str = "SELECT pg_postmaster_start_time()::text \
-     FROM (SELECT pg_logical_emit_message(true, 'tasker-core', 'flush')) m";
-
-/// [`FLUSH_WAL`] on a server that revokes the logical message from PUBLIC: this store's own
-/// process row written again, a write the store may surely make (none when the row is gone,
-/// and then the store's lease is lost and its tasks are another process's).
-const FLUSH_WAL_BY_ROW: &str = "WITH w AS (UPDATE tasker_core_processes SET id = id \
-         WHERE id = $1 RETURNING 1) \
-     SELECT pg_postmaster_start_time()::text FROM (SELECT count(*) FROM w) c";
-
-/// Makes every commit so far durable (see [`FLUSH_WAL`]); returns when the server started,
-/// so that a restart since the deferred commits it was to make durable is seen (they may be
-/// lost: WAL not flushed before a crash is gone).
-pub(super) async fn flush_wal(conn: &mut PgConnection, owner: i32) -> Result<String, sqlx::Error> {
-    let row = match sqlx::raw_sql(FLUSH_WAL).fetch_one(&mut *conn).await {
-        // 42501: insufficient privilege.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501") => {
-            sqlx::query(FLUSH_WAL_BY_ROW)
-                .bind(owner)
-                .persistent(false)
-                .fetch_one(&mut *conn)
-                .await?
-        }
-        other => other?,
-    };
-    row.try_get(0)
 }
 
 /// Writes a checked plan as one statement, in autocommit: it is atomic by itself.

@@ -16,11 +16,12 @@
 //! asks the store to make it durable ([`Store::make_durable`]).
 
 use crate::change::Change;
+use crate::finished_signal::TaskFinishedSignal;
 use crate::store::{Durability, Store};
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::prelude::*;
 use crossbeam_channel::Sender;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -39,6 +40,15 @@ pub struct ApplyChanges(pub Vec<Change>);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Flush {
+    pub reply: Sender<TaskerResult<()>>,
+}
+
+/// Commit everything received so far, then answer on `reply` once readers can see it: like
+/// [`Flush`], but a deferred commit answers it, so it costs no WAL flush (a read of a task
+/// this engine accepted and has not committed yet needs the row, not its durability).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CommitPending {
     pub reply: Sender<TaskerResult<()>>,
 }
 
@@ -67,35 +77,6 @@ pub trait CommitObserver: Send + Sync + 'static {
 #[rtype(result = "()")]
 pub struct AfterCommit(pub Box<dyn FnOnce() + Send>);
 
-/// Wakes threads waiting for tasks to finish. Notified after the batch that finished a task
-/// is committed, so a woken waiter reads the final state from the store.
-#[derive(Default)]
-pub struct TaskFinishedSignal {
-    generation: Mutex<u64>,
-    changed: Condvar,
-}
-
-impl TaskFinishedSignal {
-    /// Wakes every waiter.
-    pub fn notify(&self) {
-        *self.generation.lock() += 1;
-        self.changed.notify_all();
-    }
-
-    /// The current generation; pass it to [`TaskFinishedSignal::wait_past`].
-    pub fn generation(&self) -> u64 {
-        *self.generation.lock()
-    }
-
-    /// Waits until the generation moves past `seen` or `timeout` passes.
-    pub fn wait_past(&self, seen: u64, timeout: Duration) {
-        let mut g = self.generation.lock();
-        if *g == seen {
-            self.changed.wait_for(&mut g, timeout);
-        }
-    }
-}
-
 /// The last error the store reported (`engine.last_store_error`); the actor's counts and
 /// commit times go to the engine's [`Metrics`].
 pub type LastStoreError = Mutex<Option<TaskerError>>;
@@ -116,6 +97,15 @@ enum Waiter {
     Flush(Sender<TaskerResult<()>>),
     /// An acknowledged write: exactly the outcome of the batch that carried it.
     Ack(Sender<TaskerResult<()>>),
+    /// A [`CommitPending`]: the batch's outcome, which may be deferred.
+    Visible(Sender<TaskerResult<()>>),
+}
+
+impl Waiter {
+    /// Must be told after a durable commit.
+    fn wants_durable(&self) -> bool {
+        !matches!(self, Waiter::Visible(_))
+    }
 }
 
 /// One transaction to be.
@@ -160,10 +150,15 @@ impl Batch {
         self.changes.extend(changes);
     }
 
-    /// Nobody is told of its commit and it finishes no task: it may wait, and on a store
-    /// that can, commit before it is durable.
-    fn deferrable(&self) -> bool {
-        !self.alone && self.waiters.is_empty() && !self.finishes
+    /// Somebody is told of its commit as durable, or it finishes a task: on a store that
+    /// defers durability, only a batch that owes none commits before it is durable.
+    fn durability_owed(&self) -> bool {
+        self.alone || self.finishes || self.waiters.iter().any(Waiter::wants_durable)
+    }
+
+    /// Nobody waits for it and it owes no durability: it may wait for more changes.
+    fn may_wait(&self) -> bool {
+        self.waiters.is_empty() && !self.durability_owed()
     }
 }
 
@@ -237,7 +232,7 @@ impl StateActor {
     /// unreported failure.
     fn answer(&mut self, waiter: Waiter, result: &TaskerResult<()>) {
         match waiter {
-            Waiter::Ack(reply) => {
+            Waiter::Ack(reply) | Waiter::Visible(reply) => {
                 let _ = reply.send(result.clone());
             }
             Waiter::Flush(reply) => {
@@ -272,7 +267,7 @@ impl StateActor {
         let Some(front) = self.queue.front() else {
             return;
         };
-        let window = match (self.commit_interval.is_zero(), front.deferrable()) {
+        let window = match (self.commit_interval.is_zero(), front.may_wait()) {
             (false, _) => self.commit_interval,
             (true, true) => DEFERRABLE_HOLD,
             (true, false) => Duration::ZERO,
@@ -302,7 +297,9 @@ impl StateActor {
         };
         // Nothing to write, but a flush after a deferred commit: that commit must be made
         // durable before the flush is answered.
-        let make_durable = batch.changes.is_empty() && self.unflushed && !batch.waiters.is_empty();
+        let make_durable = batch.changes.is_empty()
+            && self.unflushed
+            && batch.waiters.iter().any(Waiter::wants_durable);
         if batch.changes.is_empty() && !make_durable {
             for w in batch.waiters {
                 self.answer(w, &Ok(()));
@@ -318,7 +315,7 @@ impl StateActor {
         // and the batch may carry other tasks' changes too.
         let alone = batch.alone;
         let owned = alone || batch.waiters.iter().any(|w| matches!(w, Waiter::Flush(_)));
-        let durability = if self.defers && batch.deferrable() {
+        let durability = if self.defers && !batch.durability_owed() {
             Durability::Deferred
         } else {
             Durability::Now
@@ -443,6 +440,20 @@ impl Handler<AfterCommit> for StateActor {
         } else {
             (msg.0)();
         }
+    }
+}
+
+impl Handler<CommitPending> for StateActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CommitPending, ctx: &mut Self::Context) {
+        let waiter = Waiter::Visible(msg.reply);
+        match (self.queue.is_empty(), self.committing) {
+            (true, true) => self.waiting_on_running.push(waiter),
+            (true, false) => self.answer(waiter, &Ok(())),
+            (false, _) => self.open_batch().waiters.push(waiter),
+        }
+        self.maybe_commit(ctx);
     }
 }
 

@@ -27,11 +27,13 @@
 //! - [`retention`]: [`Purged`], what deleting expired finished tasks removed, and which
 //!   states expire ([`Store::purge_finished`]).
 //! - [`actor`]: [`StateActor`], the actix actor that owns the store's writes, batches them,
-//!   and wakes waiters once a batch is applied.
+//!   and wakes waiters once a batch is applied; [`finished_signal`]: [`TaskFinishedSignal`],
+//!   how it wakes the threads waiting for tasks to finish.
 
 pub(crate) mod actor;
 pub(crate) mod change;
 pub mod checks;
+pub(crate) mod finished_signal;
 pub mod insights;
 pub mod listing;
 pub(crate) mod memory;
@@ -44,10 +46,11 @@ pub(crate) mod store;
 mod test_rows;
 
 pub use actor::{
-    AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, CommitObserver, Flush, LastStoreError,
-    StateActor, TaskFinishedSignal,
+    AfterCommit, ApplyAcked, ApplyAlone, ApplyChanges, CommitObserver, CommitPending, Flush,
+    LastStoreError, StateActor,
 };
 pub use change::{Change, NewTask, StepPatch};
+pub use finished_signal::TaskFinishedSignal;
 pub use insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
 };

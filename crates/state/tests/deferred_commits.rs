@@ -5,7 +5,8 @@
 //! finds only a deferred commit before it has the store make it durable (a transaction that
 //! writes WAL and commits durably) before it is answered. That the WAL really is flushed is
 //! read off the server: `pg_current_wal_flush_lsn()` past where the WAL ended once the
-//! deferred commit was visible.
+//! deferred commit was visible. A `CommitPending` (a read of the engine's own writes) is
+//! answered by a deferred commit, without making it durable.
 
 mod conformance;
 
@@ -19,8 +20,8 @@ use std::time::Duration;
 use tasker_metrics::Metrics;
 use tasker_model::{State, TaskId, Timestamp};
 use tasker_state::{
-    ApplyAcked, ApplyAlone, ApplyChanges, Change, Flush, NewTask, PostgresStore, StateActor, Store,
-    TaskFinishedSignal,
+    ApplyAcked, ApplyAlone, ApplyChanges, Change, CommitPending, Flush, NewTask, PostgresStore,
+    StateActor, Store, TaskFinishedSignal,
 };
 
 /// The batch writes the relay saw, in order: `true` for a deferred one.
@@ -225,6 +226,32 @@ fn only_batches_nobody_waits_for_are_deferred() {
         flushed_past(&schema.url(), &end),
         "the deferred creation is on disk"
     );
+
+    // A read of a task the engine has not committed yet asks only for the commit
+    // (`CommitPending`): a held creation commits at once, deferred, and no flush follows;
+    // asked again with nothing pending, it is answered without one either.
+    let held = new_task(store.as_ref(), &template, Timestamp::now());
+    let held_id = held.task.task_id;
+    let (written, asked) = (writes(&wire).len(), made_durable(&wire));
+    actor.do_send(ApplyChanges(vec![Change::CreateTask(Box::new(held))]));
+    for _ in 0..2 {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        actor.do_send(CommitPending { reply });
+        answer
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap()
+            .unwrap();
+        assert!(
+            store.task_state(held_id).unwrap().is_some(),
+            "readable once answered"
+        );
+    }
+    assert_eq!(
+        writes(&wire)[written..],
+        [true],
+        "the held creation, deferred"
+    );
+    assert_eq!(made_durable(&wire), asked, "no flush for a read");
 
     // A flush that comes while a manual operation's batch commits waits for it, but is not
     // answered with that batch's refusal (the operation's caller hears of it).

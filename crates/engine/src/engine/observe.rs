@@ -73,9 +73,10 @@ impl Engine {
 
     /// Reads a task with `read`; when the store does not have it yet and this engine
     /// is running, waits for everything this engine has accepted so far to commit (at most
-    /// [`READ_OWN_WRITES_TIMEOUT`]) and reads once more. So an id that `submit` just
-    /// returned is always found by this engine, while a read of an unknown id costs one
-    /// flush. Task ids from another process are not waited for.
+    /// [`READ_OWN_WRITES_TIMEOUT`]; a deferred commit will do, the read needs the rows, not
+    /// their durability) and reads once more. So an id that `submit` just returned is
+    /// always found by this engine, while a read of an unknown id costs one commit. Task ids
+    /// from another process are not waited for.
     pub(super) fn read_own<T>(
         &self,
         read: impl Fn(&dyn Store) -> TaskerResult<Option<T>>,
@@ -88,7 +89,7 @@ impl Engine {
         }
         // Only the ordering matters here; a failure it reports belongs to whoever flushes
         // for their own writes, and a failed creation simply leaves no task to find.
-        let _ = self.flush(READ_OWN_WRITES_TIMEOUT);
+        let _ = self.commit_pending(READ_OWN_WRITES_TIMEOUT);
         read(self.store.as_ref())
     }
 

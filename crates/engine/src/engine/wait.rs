@@ -7,11 +7,12 @@
 use super::Engine;
 use crate::orchestrator::Barrier;
 use crate::outcomes::Known;
+use actix::{Handler, Message};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tasker_model::{State, TaskId, TaskerError, TaskerResult};
-use tasker_state::Flush;
+use tasker_state::{CommitPending, Flush, StateActor};
 
 /// Lets another thread cut a wait short (the binding's unblocking function triggers it).
 pub struct Interrupt {
@@ -69,17 +70,35 @@ pub(super) fn await_reply<T>(rx: &Receiver<T>, timeout: Duration, what: &str) ->
 impl Engine {
     /// Answers once every change sent so far is applied by the store.
     pub fn flush(&self, timeout: Duration) -> TaskerResult<()> {
+        self.after_all_sent(timeout, "flush", |reply| Flush { reply })
+    }
+
+    /// Answers once every change sent so far is committed, durable or not: what a read of
+    /// this engine's own writes waits for (a flush would also wait for the WAL on disk).
+    pub(super) fn commit_pending(&self, timeout: Duration) -> TaskerResult<()> {
+        self.after_all_sent(timeout, "commit", |reply| CommitPending { reply })
+    }
+
+    /// Lets the orchestrator hand the state actor everything it was sent, then sends the
+    /// state actor `message` and waits for its answer, all within `timeout`.
+    fn after_all_sent<M>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        message: impl FnOnce(Sender<TaskerResult<()>>) -> M,
+    ) -> TaskerResult<()>
+    where
+        M: Message<Result = ()> + Send + 'static,
+        StateActor: Handler<M>,
+    {
         let deadline = Instant::now() + timeout;
         let (tx, rx) = bounded(1);
         self.orchestrator.do_send(Barrier(tx));
-        await_reply(&rx, timeout, "flush (orchestrator)")?;
+        await_reply(&rx, timeout, &format!("{what} (orchestrator)"))?;
         let (tx, rx) = bounded(1);
-        self.state.do_send(Flush { reply: tx });
-        await_reply(
-            &rx,
-            deadline.saturating_duration_since(Instant::now()),
-            "flush (store)",
-        )?
+        self.state.do_send(message(tx));
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        await_reply(&rx, remaining, &format!("{what} (store)"))?
     }
 
     /// Waits until the task reaches a state where the engine stops driving it (complete,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use support::take;
 use tasker_engine::engine::{Interrupt, WaitEnd};
 use tasker_engine::{Engine, EngineOptions, StepFailure, SubmitRequest};
-use tasker_model::{EngineConfig, State, StepId, TaskId};
+use tasker_model::{EngineConfig, State, StepId, TaskId, TaskerResult};
 
 const DIAMOND: &str = "name: diamond\nnamespace_name: test\nstep_templates:\n - {name: a, handler_class: H}\n - {name: b, handler_class: H, depends_on_step: a}\n - {name: c, handler_class: H, depends_on_step: a}\n - {name: d, handler_class: H, depends_on_steps: [b, c], default_retry_limit: 3}\n";
 
@@ -129,6 +129,12 @@ fn submit(engine: &Engine) -> TaskId {
         .unwrap()
 }
 
+/// `result` is an error whose message says `words`.
+fn assert_error_says<T: std::fmt::Debug>(result: TaskerResult<T>, words: &str) {
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains(words), "{message}");
+}
+
 #[test]
 fn a_diamond_completes_with_parents_before_children() {
     let engine = engine();
@@ -195,8 +201,7 @@ fn a_step_that_always_fails_ends_the_task_in_error() {
 #[test]
 fn reports_of_unknown_or_repeated_steps_are_refused() {
     let (engine, id, a) = with_root_completed();
-    let e = engine.complete_step(a, json!(1)).unwrap_err().to_string();
-    assert!(e.contains("is not handed out"), "{e}");
+    assert_error_says(engine.complete_step(a, json!(1)), "is not handed out");
     assert!(engine.complete_step(StepId(999_999), json!(1)).is_err());
     let _ = id;
     engine.stop(Duration::from_secs(5)).unwrap();
@@ -223,11 +228,8 @@ fn stop_takes_back_queued_and_started_steps() {
         started_step.transitions.last().unwrap().meta.reason,
         "engine_stopped"
     );
-    let e = engine
-        .complete_step(started[0].step_id, json!(1))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("engine is stopped"), "{e}");
+    let report = engine.complete_step(started[0].step_id, json!(1));
+    assert_error_says(report, "engine is stopped");
 }
 
 #[test]
@@ -388,11 +390,7 @@ fn registration_parses_what_it_is_given_not_what_was_checked_before() {
         .ractor_steps_in_yaml(&checked, "c.yaml")
         .unwrap()
         .is_empty());
-    let err = e
-        .register_template_yaml(&bad, "bad.yaml")
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("bad.yaml"), "{err}");
+    assert_error_says(e.register_template_yaml(&bad, "bad.yaml"), "bad.yaml");
 }
 
 #[test]

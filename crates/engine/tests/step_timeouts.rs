@@ -89,11 +89,18 @@ fn late_then_current(
     view
 }
 
+/// An [`engine`] that has handed a worker the first step of a new task of template `name`:
+/// the engine, the task, and what the worker took.
+fn step_taken(step_timeout: Option<Duration>, name: &str) -> (Engine, TaskId, Vec<ReadyStep>) {
+    let e = engine(step_timeout);
+    let id = submit(&e, name);
+    let taken = take(&e, 8, WAIT);
+    (e, id, taken)
+}
+
 #[test]
 fn a_hung_attempt_times_out_is_retried_and_its_late_report_is_ignored() {
-    let e = engine(None);
-    let id = submit(&e, "timed");
-    let first = take(&e, 8, WAIT);
+    let (e, id, first) = step_taken(None, "timed");
     assert_eq!(
         (first[0].attempt, first[0].timeout),
         (1, Some(Duration::from_millis(200)))
@@ -126,9 +133,7 @@ fn a_hung_attempt_times_out_is_retried_and_its_late_report_is_ignored() {
 #[test]
 fn a_late_report_from_before_a_reset_never_takes_the_attempt_the_reset_started() {
     use tasker_engine::operations::{Operation, Request};
-    let e = engine(None);
-    let id = submit(&e, "once_2s");
-    let first = take(&e, 8, WAIT);
+    let (e, id, first) = step_taken(None, "once_2s");
     // Never reported: it times out, and with one attempt allowed the task errors.
     ends_in(&e, id, State::Error);
     let step_id = first[0].step_id;
@@ -148,9 +153,7 @@ fn a_late_report_from_before_a_reset_never_takes_the_attempt_the_reset_started()
 
 #[test]
 fn the_engine_default_applies_and_the_task_errors_when_retries_run_out() {
-    let e = engine(Some(Duration::from_millis(100)));
-    let id = submit(&e, "plain");
-    let taken = take(&e, 8, WAIT);
+    let (e, id, taken) = step_taken(Some(Duration::from_millis(100)), "plain");
     assert_eq!(taken[0].timeout, Some(Duration::from_millis(100)));
     ends_in(&e, id, State::Error);
     // Reported long after: refused without an error, whether as complete or as failed.
@@ -161,9 +164,7 @@ fn the_engine_default_applies_and_the_task_errors_when_retries_run_out() {
 
 #[test]
 fn a_step_reported_in_time_is_not_timed_out() {
-    let e = engine(None);
-    let id = submit(&e, "roomy");
-    let taken = take(&e, 8, WAIT);
+    let (e, id, taken) = step_taken(None, "roomy");
     assert_eq!(taken[0].timeout, Some(Duration::from_secs(60)));
     assert!(report(&e, &taken[0], json!(1)));
     ends_in(&e, id, State::Complete);
@@ -193,6 +194,18 @@ fn capped_engine() -> Engine {
     e
 }
 
+/// A [`capped_engine`] with task A (of template `a`) and then task B (`plain`) submitted,
+/// and the only step the cap lets out, A's, taken: the engine, A, B and A's step.
+fn capped_a_then_b(a: &str) -> (Engine, TaskId, TaskId, ReadyStep) {
+    let e = capped_engine();
+    let a = submit(&e, a);
+    let b = submit(&e, "plain");
+    let first = take(&e, 8, WAIT);
+    assert_eq!((first.len(), first[0].task_id), (1, a));
+    let first = first.into_iter().next().unwrap();
+    (e, a, b, first)
+}
+
 /// Nothing is queued for a worker once every message sent to the engine so far is handled
 /// (`paused` is a round trip through the orchestrator, which refills the queue first).
 fn nothing_queued(e: &Engine) -> bool {
@@ -202,11 +215,7 @@ fn nothing_queued(e: &Engine) -> bool {
 
 #[test]
 fn a_timed_out_attempt_keeps_its_cap_until_its_handler_reports() {
-    let e = capped_engine();
-    let a = submit(&e, "timed_2s");
-    let b = submit(&e, "plain");
-    let first = take(&e, 8, WAIT);
-    assert_eq!((first.len(), first[0].task_id), (1, a));
+    let (e, a, b, first) = capped_a_then_b("timed_2s");
     // The engine times attempt 1 out; its handler is still running (it did not report).
     let deadline = std::time::Instant::now() + WAIT;
     while stat(&e, "steps_timed_out") == 0 {
@@ -217,7 +226,7 @@ fn a_timed_out_attempt_keeps_its_cap_until_its_handler_reports() {
     assert!(nothing_queued(&e));
     assert!(nothing_queued(&e));
     // The handler returns: its late report is ignored, and frees the cap.
-    assert!(!report(&e, &first[0], json!({"late": true})));
+    assert!(!report(&e, &first, json!({"late": true})));
     let next = take(&e, 8, WAIT);
     assert_eq!(next.len(), 1, "one at a time");
     assert!(nothing_queued(&e));
@@ -235,11 +244,7 @@ fn a_timed_out_attempt_keeps_its_cap_until_its_handler_reports() {
 #[test]
 fn a_cancelled_tasks_running_step_keeps_its_cap_until_its_handler_reports() {
     use tasker_engine::operations::{Operation, Request};
-    let e = capped_engine();
-    let a = submit(&e, "plain");
-    let b = submit(&e, "plain");
-    let first = take(&e, 8, WAIT);
-    assert_eq!((first.len(), first[0].task_id), (1, a));
+    let (e, a, b, first) = capped_a_then_b("plain");
     e.operate(a, Operation::CancelTask, Request::default(), WAIT)
         .unwrap();
     assert!(
@@ -247,7 +252,7 @@ fn a_cancelled_tasks_running_step_keeps_its_cap_until_its_handler_reports() {
         "B waits for the cancelled task's handler"
     );
     // The handler returns: its report is refused as before, and frees the cap.
-    assert!(e.complete_step(first[0].step_id, json!(1)).is_err());
+    assert!(e.complete_step(first.step_id, json!(1)).is_err());
     let next = take(&e, 8, WAIT);
     assert_eq!(next[0].task_id, b);
     e.complete_step(next[0].step_id, json!(1)).unwrap();

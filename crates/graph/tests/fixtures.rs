@@ -100,6 +100,23 @@ fn assert_shape(
     assert_eq!(fresh_critical(dag), (path.len(), path.clone(), path, 0.0));
 }
 
+/// A diamond: `start` fans out to `branches`, which all feed `join`. Checks its shape (the
+/// branches tie for the longest path, and the first in the template is taken), that all of
+/// it lies below `start` and only `join` below each branch, and that `join` waits on every
+/// branch, in template order.
+fn assert_diamond(dag: &Dag, start: &str, branches: &[&str], join: &str) {
+    let levels = vec![owned(&[start]), owned(branches), owned(&[join])];
+    let longest = [start, branches[0], join];
+    assert_shape(dag, Topology::Diamond, &[start], &[join], levels, &longest);
+    let mut below_start = owned(branches);
+    below_start.push(join.into());
+    assert_eq!(downstream(dag, start), (below_start, branches.len() + 1));
+    for branch in branches {
+        assert_eq!(downstream(dag, branch), (owned(&[join]), 1), "{branch}");
+    }
+    assert_eq!(strs(dag.dependency_map().get(join).unwrap()), branches);
+}
+
 #[test]
 fn every_fixture_has_expectations_here() {
     fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
@@ -147,30 +164,7 @@ fn linear() {
 #[test]
 fn diamond() {
     let dag = load("patterns/diamond.yaml");
-    let levels = vec![
-        owned(&["start"]),
-        owned(&["left", "right"]),
-        owned(&["join"]),
-    ];
-    // left and right tie; left comes first in the template.
-    let longest = ["start", "left", "join"];
-    assert_shape(
-        &dag,
-        Topology::Diamond,
-        &["start"],
-        &["join"],
-        levels,
-        &longest,
-    );
-    assert_eq!(
-        downstream(&dag, "start"),
-        (owned(&["left", "right", "join"]), 3)
-    );
-    assert_eq!(downstream(&dag, "right"), (owned(&["join"]), 1));
-    assert_eq!(
-        strs(dag.dependency_map().get("join").unwrap()),
-        ["left", "right"]
-    );
+    assert_diamond(&dag, "start", &["left", "right"], "join");
 }
 
 #[test]
@@ -179,22 +173,7 @@ fn diamond8() {
     let branches = [
         "branch_1", "branch_2", "branch_3", "branch_4", "branch_5", "branch_6",
     ];
-    let levels = vec![owned(&["start"]), owned(&branches), owned(&["join"])];
-    // The six branches tie; the first in the template is taken.
-    let longest = ["start", "branch_1", "join"];
-    assert_shape(
-        &dag,
-        Topology::Diamond,
-        &["start"],
-        &["join"],
-        levels,
-        &longest,
-    );
-    let mut below_start = owned(&branches);
-    below_start.push("join".into());
-    assert_eq!(downstream(&dag, "start"), (below_start, 7));
-    assert_eq!(downstream(&dag, "branch_6"), (owned(&["join"]), 1));
-    assert_eq!(strs(dag.dependency_map().get("join").unwrap()), branches);
+    assert_diamond(&dag, "start", &branches, "join");
 }
 
 #[test]
@@ -225,20 +204,8 @@ fn tree() {
 fn wide() {
     let dag = load("patterns/wide.yaml");
     let works: Vec<String> = (1..=20).map(|i| format!("work_{i:02}")).collect();
-    let levels = vec![owned(&["split"]), works.clone(), owned(&["gather"])];
-    let longest = ["split", "work_01", "gather"];
-    assert_shape(
-        &dag,
-        Topology::Diamond,
-        &["split"],
-        &["gather"],
-        levels,
-        &longest,
-    );
-    let mut below_split = works.clone();
-    below_split.push("gather".into());
-    assert_eq!(downstream(&dag, "split"), (below_split, 21));
-    assert_eq!(downstream(&dag, "work_13"), (owned(&["gather"]), 1));
+    let works: Vec<&str> = works.iter().map(String::as_str).collect();
+    assert_diamond(&dag, "split", &works, "gather");
     assert_eq!(dag.width_per_level(), [1, 20, 1]);
     assert_eq!(dag.dependency_map().get("gather").unwrap().len(), 20);
 }

@@ -12,7 +12,7 @@ mod conformance;
 
 use actix::prelude::*;
 use conformance::bench::{four_step_template, serial_batches};
-use conformance::wire::{relay, through, Wire};
+use conformance::wire::{relayed_store, Wire};
 use conformance::*;
 use sqlx::Connection;
 use std::sync::{Arc, Mutex};
@@ -99,13 +99,10 @@ fn flush(actor: &Addr<StateActor>) {
 
 #[test]
 fn only_batches_nobody_waits_for_are_deferred() {
-    let Some(schema) = PgSchema::new("deferred") else {
+    let Some((schema, store, wire)) = relayed_store("deferred") else {
         return;
     };
-    let (_, server) = through(&schema.url(), 0);
-    let (port, wire) = relay(server);
-    let (url, _) = through(&schema.url(), port);
-    let store = Arc::new(PostgresStore::open(&url).expect("opening the store through the relay"));
+    let store = Arc::new(store);
     assert!(store.defers_durability());
     let template = four_step_template("linear", true);
     store.register_template(&template).unwrap();

@@ -538,18 +538,34 @@ fn analytics_over_a_period(db: &Db) {
     assert_eq!(m.system_health_score, 0.5);
 }
 
+/// How a step's last attempt ended, with what its row says of its attempts.
+#[derive(Clone, Copy)]
+enum Ended {
+    /// Complete; no attempt count was written.
+    Done,
+    /// Complete, after `n` attempts.
+    DoneAfter(u32),
+    /// In error after `n` attempts; retryable.
+    Failed(u32),
+    /// In error after `n` attempts; permanent, so not retryable.
+    FailedForGood(u32),
+}
+
 /// The expected row of step `s` of task `i`.
-#[allow(clippy::too_many_arguments)]
 fn step_row(
     f: &Fixture,
     (i, s): (usize, usize),
     name: &str,
     (namespace, task_name, version): (&str, &str, &str),
     (created, completed): (f64, f64),
-    attempts: Option<u32>,
-    retryable: bool,
-    status: State,
+    ended: Ended,
 ) -> SlowestStep {
+    let (attempts, retryable, status) = match ended {
+        Ended::Done => (None, true, State::Complete),
+        Ended::DoneAfter(n) => (Some(n), true, State::Complete),
+        Ended::Failed(n) => (Some(n), true, State::Error),
+        Ended::FailedForGood(n) => (Some(n), false, State::Error),
+    };
     SlowestStep {
         workflow_step_id: f.step(i, s),
         task_id: f.task(i),
@@ -572,99 +588,27 @@ const INVOICE: (&str, &str, &str) = ("billing", "invoice", "2.0.0");
 
 /// Every finished step with a finish at or after 50, longest first (ties by step id).
 fn finished_steps_since_50(f: &Fixture) -> Vec<SlowestStep> {
-    use State::*;
+    use Ended::*;
     vec![
         // 420 − 300 = 120.
-        step_row(
-            f,
-            (4, 1),
-            "send",
-            INVOICE,
-            (300.0, 420.0),
-            None,
-            true,
-            Complete,
-        ),
+        step_row(f, (4, 1), "send", INVOICE, (300.0, 420.0), Done),
         // 100 s twice: T4 render (400 − 300) before T11 fetch (900 − 800), its id is smaller.
-        step_row(
-            f,
-            (4, 0),
-            "render",
-            INVOICE,
-            (300.0, 400.0),
-            None,
-            true,
-            Complete,
-        ),
-        step_row(
-            f,
-            (11, 0),
-            "fetch",
-            V1,
-            (800.0, 900.0),
-            Some(1),
-            true,
-            Error,
-        ),
+        step_row(f, (4, 0), "render", INVOICE, (300.0, 400.0), Done),
+        step_row(f, (11, 0), "fetch", V1, (800.0, 900.0), Failed(1)),
         // 995 − 900 = 95.
-        step_row(
-            f,
-            (5, 1),
-            "charge",
-            V1,
-            (900.0, 995.0),
-            Some(3),
-            true,
-            Error,
-        ),
+        step_row(f, (5, 1), "charge", V1, (900.0, 995.0), Failed(3)),
         // 990 − 900 = 90.
-        step_row(f, (5, 0), "fetch", V1, (900.0, 990.0), Some(2), true, Error),
+        step_row(f, (5, 0), "fetch", V1, (900.0, 990.0), Failed(2)),
         // 250 − 200 = 50.
-        step_row(
-            f,
-            (3, 1),
-            "charge",
-            V11,
-            (200.0, 250.0),
-            Some(5),
-            true,
-            Error,
-        ),
+        step_row(f, (3, 1), "charge", V11, (200.0, 250.0), Failed(5)),
         // 245 − 200 = 45.
-        step_row(
-            f,
-            (3, 0),
-            "fetch",
-            V11,
-            (200.0, 245.0),
-            None,
-            true,
-            Complete,
-        ),
+        step_row(f, (3, 0), "fetch", V11, (200.0, 245.0), Done),
         // 999 − 960 = 39.
-        step_row(
-            f,
-            (7, 0),
-            "render",
-            INVOICE,
-            (960.0, 999.0),
-            Some(3),
-            true,
-            Error,
-        ),
+        step_row(f, (7, 0), "render", INVOICE, (960.0, 999.0), Failed(3)),
         // 103.5 − 100 = 3.5.
-        step_row(f, (2, 0), "fetch", V1, (100.0, 103.5), None, true, Complete),
+        step_row(f, (2, 0), "fetch", V1, (100.0, 103.5), Done),
         // 102 − 100 = 2; permanent, so not retryable.
-        step_row(
-            f,
-            (2, 1),
-            "charge",
-            V1,
-            (100.0, 102.0),
-            Some(1),
-            false,
-            Error,
-        ),
+        step_row(f, (2, 1), "charge", V1, (100.0, 102.0), FailedForGood(1)),
     ]
 }
 
@@ -687,22 +631,13 @@ fn slowest_steps_longest_first_with_ties_by_id(db: &Db) {
     let everything = f.store.slowest_steps(&query(0.0, 100)).unwrap();
     assert_eq!(everything.len(), 13, "10 + T1's fetch, charge and ship");
     // T1 ship 30 − 0 = 30 s, charge 21 s (its error at 3 is not its finish), fetch 11 s.
-    let t1 = |s: usize, name: &str, done: f64, attempts: Option<u32>| {
-        step_row(
-            &f,
-            (1, s),
-            name,
-            V1,
-            (0.0, done),
-            attempts,
-            true,
-            State::Complete,
-        )
+    let t1 = |s: usize, name: &str, done: f64, ended: Ended| {
+        step_row(&f, (1, s), name, V1, (0.0, done), ended)
     };
     assert_eq!(everything[..8], all[..8], "down to 39 s");
-    assert_eq!(everything[8], t1(2, "ship", 30.0, None));
-    assert_eq!(everything[9], t1(1, "charge", 21.0, Some(1)));
-    assert_eq!(everything[10], t1(0, "fetch", 11.0, None));
+    assert_eq!(everything[8], t1(2, "ship", 30.0, Ended::Done));
+    assert_eq!(everything[9], t1(1, "charge", 21.0, Ended::DoneAfter(1)));
+    assert_eq!(everything[10], t1(0, "fetch", 11.0, Ended::Done));
     assert_eq!(everything[11..], all[8..]);
     // The default query at NOW looks back 24 hours, so T1's steps too, and keeps ten rows.
     let default = f.store.slowest_steps(&SlowQuery::new(t(NOW))).unwrap();

@@ -69,6 +69,21 @@ fn assert_only_own_indexes(own: &BTreeSet<String>) {
     assert_eq!(names, OWN_INDEXES.into_iter().collect(), "{own:#?}");
 }
 
+/// The schema's facts as `tasker_schema::read_back` reads them, and tasker-core's own
+/// indexes apart.
+fn read_facts(
+    rt: &Runtime,
+    conn: &mut PgConnection,
+    with_order: bool,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    rt.block_on(read_back(conn, with_order)).expect("read back")
+}
+
+/// Runs `sql` on the test's connection; `what` names it in a failure.
+fn run_sql(rt: &Runtime, conn: &mut PgConnection, sql: &str, what: &str) {
+    rt.block_on(tasker_schema::run_sql(conn, sql)).expect(what);
+}
+
 /// Reads the facts back and asserts they are `expected` (`what` names the database in a
 /// failure), with only tasker-core's own indexes besides; the facts read.
 fn assert_schema(
@@ -78,7 +93,7 @@ fn assert_schema(
     expected: &BTreeSet<String>,
     with_order: bool,
 ) -> BTreeSet<String> {
-    let (facts, own) = rt.block_on(read_back(conn, with_order)).expect("read back");
+    let (facts, own) = read_facts(rt, conn, with_order);
     assert_same(what, expected, &facts);
     assert_only_own_indexes(&own);
     facts
@@ -102,6 +117,12 @@ fn connected(tag: &str) -> Option<(PgSchema, Runtime, PgConnection)> {
         .block_on(PgConnection::connect(&schema.url()))
         .expect("connect to the test schema");
     Some((schema, rt, conn))
+}
+
+/// Closes the store, then the test's own connection.
+fn close(store: Arc<dyn Store>, rt: &Runtime, conn: PgConnection) {
+    drop(store);
+    rt.block_on(conn.close()).expect("close");
 }
 
 /// The storage file (relfilenode) of each Tasker table and index: it changes when
@@ -180,8 +201,7 @@ fn postgres_store_creates_taskers_schema_exactly() {
         true,
     );
     use_the_store(store.as_ref());
-    drop(store);
-    rt.block_on(conn.close()).expect("close");
+    close(store, &rt, conn);
 }
 
 #[test]
@@ -190,17 +210,16 @@ fn postgres_store_upgrades_an_earlier_tasker_core_database() {
         return;
     };
     // The database as tasker-core left it before issue 19, with a template and a task in it.
-    rt.block_on(tasker_schema::run_sql(
+    run_sql(
+        &rt,
         &mut conn,
         &format!(
             "{}\n{PG_0002}\n{PG_0003}",
             before_issue_19::earlier(PG_0001, Dialect::Postgres)
         ),
-    ))
-    .expect("earlier migrations");
-    rt.block_on(tasker_schema::run_sql(
-        &mut conn,
-        "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) VALUES ('old', now(), now());
+        "earlier migrations",
+    );
+    let earlier_rows = "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) VALUES ('old', now(), now());
          INSERT INTO tasker_dependent_systems (name, created_at, updated_at) VALUES ('old', now(), now());
          INSERT INTO tasker_named_tasks (name, task_namespace_id, version, configuration, created_at, updated_at)
              VALUES ('old', 1, '1.0.0', '{}', now(), now());
@@ -208,10 +227,9 @@ fn postgres_store_upgrades_an_earlier_tasker_core_database() {
          INSERT INTO tasker_named_tasks_named_steps (named_task_id, named_step_id, created_at, updated_at) VALUES (1, 1, now(), now());
          INSERT INTO tasker_tasks (named_task_id, requested_at, identity_hash, created_at, updated_at)
              VALUES (1, now(), 'old-1', now(), now());
-         INSERT INTO tasker_workflow_steps (task_id, named_step_id, created_at, updated_at) VALUES (1, 1, now(), now());",
-    ))
-    .expect("rows of the earlier version");
-    let (before, _) = rt.block_on(read_back(&mut conn, false)).expect("read back");
+         INSERT INTO tasker_workflow_steps (task_id, named_step_id, created_at, updated_at) VALUES (1, 1, now(), now());";
+    run_sql(&rt, &mut conn, earlier_rows, "rows of the earlier version");
+    let (before, _) = read_facts(&rt, &mut conn, false);
     assert!(
         before.contains("column tasker_workflow_steps.named_step_id bigint NOT NULL"),
         "the built layout is the earlier one"
@@ -235,7 +253,7 @@ fn postgres_store_upgrades_an_earlier_tasker_core_database() {
     );
     // Every column and index issue 19 changed differs there from Tasker's: the upgrade
     // below has each of them to fix.
-    let (before, _) = rt.block_on(read_back(&mut conn, true)).expect("read back");
+    let (before, _) = read_facts(&rt, &mut conn, true);
     let tasker = expected(true);
     for (table, column) in before_issue_19::touched(Dialect::Postgres) {
         let prefix = format!("column {table}.{column} #");
@@ -261,7 +279,7 @@ fn postgres_store_upgrades_an_earlier_tasker_core_database() {
     );
     // Column order cannot change in place: only the two tables whose order was not Tasker's
     // differ, and only in position.
-    let (ordered, _) = rt.block_on(read_back(&mut conn, true)).expect("read back");
+    let (ordered, _) = read_facts(&rt, &mut conn, true);
     for line in differences(&expected(true), &ordered) {
         assert!(
             line.contains("column tasker_named_tasks.")
@@ -287,15 +305,8 @@ fn postgres_store_upgrades_an_earlier_tasker_core_database() {
         files,
         "a second open rewrote something"
     );
-    assert_same(
-        "reopened",
-        &facts,
-        &rt.block_on(read_back(&mut conn, false))
-            .expect("read back")
-            .0,
-    );
-    drop(store);
-    rt.block_on(conn.close()).expect("close");
+    assert_same("reopened", &facts, &read_facts(&rt, &mut conn, false).0);
+    close(store, &rt, conn);
 }
 
 #[test]
@@ -303,12 +314,8 @@ fn postgres_migrations_leave_a_tasker_database_untouched() {
     let Some((schema, rt, mut conn)) = connected("schema_tasker") else {
         return;
     };
-    rt.block_on(tasker_schema::run_sql(
-        &mut conn,
-        &tasker_schema::tasker_ddl(),
-    ))
-    .expect("Tasker's DDL");
-    let (before, own) = rt.block_on(read_back(&mut conn, true)).expect("read back");
+    run_sql(&rt, &mut conn, &tasker_schema::tasker_ddl(), "Tasker's DDL");
+    let (before, own) = read_facts(&rt, &mut conn, true);
     assert_same(
         "the stand-in for Tasker's database",
         &expected(true),
@@ -332,8 +339,7 @@ fn postgres_migrations_leave_a_tasker_database_untouched() {
     );
     // tasker-core's reads and writes run on Tasker's integer ids.
     use_the_store(store.as_ref());
-    drop(store);
-    rt.block_on(conn.close()).expect("close");
+    close(store, &rt, conn);
 }
 
 #[test]

@@ -311,7 +311,7 @@ fn write_scenario(store: &dyn Store, now: Timestamp) -> Vec<TaskId> {
         in_process: Some(false),
         ..StepPatch::default()
     };
-    let failed = |attempts: u32, at| StepPatch {
+    let failure = |attempts: u32, at| StepPatch {
         attempts: Some(attempts),
         last_attempted_at: Some(at),
         in_process: Some(false),
@@ -334,44 +334,29 @@ fn write_scenario(store: &dyn Store, now: Timestamp) -> Vec<TaskId> {
         ));
         batch.push(move_step(t, s, State::InProgress, to, end, patch));
     };
+    // An attempt of step `s`, started at `start`, that completed at `end`.
+    let succeeded = |batch: &mut Vec<Change>, t, s, start, end| {
+        attempt(batch, t, s, start, State::Complete, end, done(end));
+    };
+    // An attempt of step `s`, started at `start`, that failed at `end`: its `attempts`th.
+    let failed = |batch: &mut Vec<Change>, t, s, start, end, attempts| {
+        let patch = failure(attempts, end);
+        attempt(batch, t, s, start, State::Error, end, patch);
+    };
 
     // Complete: every step run once.
     let (t, s) = task(&mut batch, Some(0));
     batch.push(move_task(t, State::Pending, State::InProgress, ago(500)));
     for step in &s {
-        attempt(
-            &mut batch,
-            t,
-            *step,
-            ago(400),
-            State::Complete,
-            ago(300),
-            done(ago(300)),
-        );
+        succeeded(&mut batch, t, *step, ago(400), ago(300));
     }
     batch.push(move_task(t, State::InProgress, State::Complete, ago(300)));
 
     // Error: fetch complete, charge failed five times (its limit), ship never started.
     let (t, s) = task(&mut batch, Some(0));
     batch.push(move_task(t, State::Pending, State::InProgress, ago(500)));
-    attempt(
-        &mut batch,
-        t,
-        s[0],
-        ago(400),
-        State::Complete,
-        ago(390),
-        done(ago(390)),
-    );
-    attempt(
-        &mut batch,
-        t,
-        s[1],
-        ago(400),
-        State::Error,
-        ago(100),
-        failed(5, ago(100)),
-    );
+    succeeded(&mut batch, t, s[0], ago(400), ago(390));
+    failed(&mut batch, t, s[1], ago(400), ago(100), 5);
     batch.push(move_task(t, State::InProgress, State::Error, ago(100)));
 
     // Retrying: fetch running, charge failed once a second ago (in its 2 s backoff).
@@ -385,15 +370,7 @@ fn write_scenario(store: &dyn Store, now: Timestamp) -> Vec<TaskId> {
         ago(10),
         started.clone(),
     ));
-    attempt(
-        &mut batch,
-        t,
-        s[1],
-        ago(20),
-        State::Error,
-        ago(1),
-        failed(1, ago(1)),
-    );
+    failed(&mut batch, t, s[1], ago(20), ago(1), 1);
 
     // Fresh, written as earlier versions wrote steps (attempts NULL); no transition row.
     task(&mut batch, None);
@@ -406,15 +383,7 @@ fn write_scenario(store: &dyn Store, now: Timestamp) -> Vec<TaskId> {
     // Due: charge failed once a minute ago, its backoff over; ready again for both.
     let (t, s) = task(&mut batch, Some(0));
     batch.push(move_task(t, State::Pending, State::InProgress, ago(500)));
-    attempt(
-        &mut batch,
-        t,
-        s[1],
-        ago(70),
-        State::Error,
-        ago(60),
-        failed(1, ago(60)),
-    );
+    failed(&mut batch, t, s[1], ago(70), ago(60), 1);
 
     conformance::apply(store, batch).expect("write the scenario");
     ids

@@ -8,20 +8,17 @@
 mod conformance;
 
 use conformance::bench::{four_step_template, serial_batches};
-use conformance::wire::{relay, through};
+use conformance::wire::relayed_store;
 use conformance::*;
 use tasker_model::Timestamp;
-use tasker_state::{PostgresStore, Store};
+use tasker_state::Store;
 
 #[test]
 fn a_small_batch_is_one_round_trip() {
-    let Some(schema) = PgSchema::new("round_trips") else {
+    // The schema lives until the test ends.
+    let Some((_schema, store, sent)) = relayed_store("round_trips") else {
         return;
     };
-    let (_, server) = through(&schema.url(), 0);
-    let (port, sent) = relay(server);
-    let (url, _) = through(&schema.url(), port);
-    let store = PostgresStore::open(&url).expect("opening the store through the relay");
     let template = four_step_template("linear", true);
     store.register_template(&template).unwrap();
     // A serial engine's batches for 4-step chains, each committed before the next is sent,

@@ -1,13 +1,16 @@
 //! A relay between a store and the PostgreSQL server that reads what the store sends, for
 //! tests that must see the wire: how many round trips a batch costs (`writer_round_trips`),
-//! which statements ran and in what order (`deferred_commits`). It only reads the client's
-//! messages; it changes nothing on the way.
+//! which statements ran and in what order (`deferred_commits`), and a store opened through
+//! one. It only reads the client's messages; it changes nothing on the way.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use tasker_state::PostgresStore;
+
+use super::PgSchema;
 
 /// What one client connection sent.
 #[derive(Default, Debug, Clone)]
@@ -136,6 +139,18 @@ fn pump(mut client: TcpStream, mut server: TcpStream, all: &Mutex<Wire>, index: 
         }
     }
     let _ = server.shutdown(Shutdown::Both);
+}
+
+/// A store on a fresh schema (named after `tag`) that reaches the server through a
+/// [`relay`]; with it the schema, which the test keeps to its end (dropping it drops the
+/// schema), and what the relay sees. `None`, the test skipped, without a PostgreSQL server.
+pub fn relayed_store(tag: &str) -> Option<(PgSchema, PostgresStore, Arc<Mutex<Wire>>)> {
+    let schema = PgSchema::new(tag)?;
+    let (_, server) = through(&schema.url(), 0);
+    let (port, wire) = relay(server);
+    let (url, _) = through(&schema.url(), port);
+    let store = PostgresStore::open(&url).expect("opening the store through the relay");
+    Some((schema, store, wire))
 }
 
 /// `url` with its host and port replaced by 127.0.0.1:`port`, and the server it named

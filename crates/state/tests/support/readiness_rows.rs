@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use sqlx::postgres::PgConnection;
 use sqlx::Row;
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 use tasker_model::{State, Timestamp};
 use tasker_resolver::readiness::{StepReadiness, StepSnapshot};
 
@@ -222,7 +222,8 @@ pub fn differences(case: &Case, sql: &[SqlReadiness], rust: &[StepReadiness]) ->
             .find(|row| row.workflow_step_id == ids[i])
             .expect("checked above");
         let step = &case.steps[i];
-        let mut field = |name: &str, sql_v: String, rust_v: String| {
+        let mut field = |name: &str, sql_v: &dyn Display, rust_v: &dyn Display| {
+            let (sql_v, rust_v) = (sql_v.to_string(), rust_v.to_string());
             if sql_v != rust_v {
                 out.push(format!(
                     "{} ({}): {name}: SQL {sql_v}, Rust {rust_v}",
@@ -232,28 +233,20 @@ pub fn differences(case: &Case, sql: &[SqlReadiness], rust: &[StepReadiness]) ->
         };
         field(
             "current_state",
-            s.current_state.clone(),
-            step.snapshot.state.as_str().to_string(),
+            &s.current_state,
+            &step.snapshot.state.as_str(),
         );
-        field(
-            "ready",
-            s.ready_for_execution.to_string(),
-            r.ready.to_string(),
-        );
+        field("ready", &s.ready_for_execution, &r.ready);
         field(
             "dependencies_satisfied",
-            s.dependencies_satisfied.to_string(),
-            r.dependencies_satisfied.to_string(),
+            &s.dependencies_satisfied,
+            &r.dependencies_satisfied,
         );
-        field(
-            "retry_eligible",
-            s.retry_eligible.to_string(),
-            r.retry_eligible.to_string(),
-        );
+        field("retry_eligible", &s.retry_eligible, &r.retry_eligible);
         field(
             "next_retry_at",
-            show_time(s.next_retry_at, case.now),
-            show_time(r.next_retry_at, case.now),
+            &show_time(s.next_retry_at, case.now),
+            &show_time(r.next_retry_at, case.now),
         );
     }
     out

@@ -21,9 +21,15 @@
 //! the orchestrator that the handler returned, so the caps can be freed
 //! ([`Inflight::returned`]; `gate/linger.rs`).
 
-use crate::work::AttemptId;
 use dashmap::DashMap;
 use tasker_model::{StepId, TaskId};
+
+/// Names one hand-out of a step: the engine numbers its hand-outs from 1 up, so an id never
+/// repeats within an engine's life, where a step's attempt number does (a manual reset or
+/// retry starts it again at 1). A worker's report carries it back, so the report of a run
+/// the engine stopped waiting for is never taken for a newer run's (issue 17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttemptId(pub u64);
 
 /// Where a handed-out step belongs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -84,8 +84,9 @@ pub use engine::{
 };
 pub use fork::ForkLocal;
 pub use identity::{Identity, IdentityStrategy};
+pub use inflight::AttemptId;
 pub use live_task::TIMEOUT_ERROR_CLASS;
 pub use outcomes::{StepOutcome, TaskOutcome};
 pub use registry::{RegisteredTemplate, TemplateRegistry};
 pub use stored_graph::StoredGraph;
-pub use work::{AttemptId, ReadyStep, Routed, StepFailure};
+pub use work::{ReadyStep, Routed, StepFailure};

@@ -1,18 +1,11 @@
 //! What crosses between the engine and its workers.
 
-use crate::inflight::InflightStep;
+use crate::inflight::{AttemptId, InflightStep};
 use crate::registry::RegisteredTemplate;
 use serde_json::Value as Json;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker_model::{Execution, State, StepId, TaskId};
-
-/// Names one hand-out of a step: the engine numbers its hand-outs from 1 up, so an id never
-/// repeats within an engine's life, where a step's attempt number does (a manual reset or
-/// retry starts it again at 1). A worker's report carries it back, so the report of a run
-/// the engine stopped waiting for is never taken for a newer run's (issue 17).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AttemptId(pub u64);
 
 /// A step handed to a worker. Everything a handler's context needs is here, shared by
 /// reference so handing out a step copies pointers, not JSON.

@@ -5,20 +5,13 @@
 //! Time, Symbol and ActiveSupport's `as_json` objects convert the way a Rails user expects.
 
 use crate::helpers::errors::{invalid, to_ruby as to_ruby_error};
-use crate::helpers::plain::plain;
+use crate::helpers::plain::{literal, plain, symbol_string, MAX_NESTING};
 use magnus::{
     prelude::*, r_hash::ForEach, time::Offset, time::Timespec, Error, Float, Integer, RArray,
     RHash, RString, Ruby, Symbol, Value,
 };
 use serde_json::{Map, Number, Value as Json};
 use tasker_model::Timestamp;
-
-/// Hashes and Arrays nested more levels deep than this are refused, which also catches a
-/// structure that contains itself. 100 is Ruby's `JSON.parse` default `max_nesting`, so what
-/// the engine stores, ActiveRecord (Tasker's models) reads back (Rails 6.1 reads a deeper
-/// `jsonb` value as nil, silently); serde_json itself reads at most 127 levels, and a value
-/// accepted above that could be stored but never read again.
-pub(super) const MAX_NESTING: usize = 100;
 
 /// The refusal of a Hash or Array nested deeper than `MAX_NESTING`.
 fn too_deep() -> Failure {
@@ -96,34 +89,6 @@ pub fn to_json(ruby: &Ruby, value: Value, root: impl FnOnce() -> String) -> Resu
             invalid(&path, message)
         }
     })
-}
-
-/// nil, true or false as JSON.
-pub(super) fn literal(v: Value) -> Option<Json> {
-    let raw = magnus::rb_sys::AsRawValue::as_raw(v);
-    if raw == rb_sys::Qnil as rb_sys::VALUE {
-        Some(Json::Null)
-    } else if raw == rb_sys::Qtrue as rb_sys::VALUE {
-        Some(Json::Bool(true))
-    } else if raw == rb_sys::Qfalse as rb_sys::VALUE {
-        Some(Json::Bool(false))
-    } else {
-        None
-    }
-}
-
-/// The String a Symbol is named by, static or dynamic. Not `Symbol::name`: for a static
-/// Symbol that reads `rb_id2name`'s C string, which ends at the first NUL, so `:"a\0b"`
-/// became `"a"` without a word instead of being refused as `"a\0b"` is.
-pub(super) fn symbol_string(s: Symbol) -> RString {
-    // SAFETY: the GVL is held; rb_sym2str returns the String the symbol table already holds
-    // for it (no allocation) and never raises.
-    unsafe {
-        RString::from_value(<Value as magnus::rb_sys::FromRawValue>::from_raw(
-            rb_sys::rb_sym2str(magnus::rb_sys::AsRawValue::as_raw(s)),
-        ))
-        .expect("rb_sym2str returns a String")
-    }
 }
 
 /// A Symbol's name as text (transcoded to UTF-8 when it can be), for `walk` and `hash_key`.

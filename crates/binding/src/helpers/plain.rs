@@ -2,15 +2,51 @@
 //! finite Floats, UTF-8 Strings, Symbols, Arrays, Hashes) read without rb_protect and without
 //! running any Ruby code, for contexts and step results on the submit and report paths.
 //!
-//! Owns: deciding that a value is plain and converting it exactly as `convert::walk` would.
+//! Owns: deciding that a value is plain and converting it exactly as `convert::walk` would,
+//! and the primitives both read values with (nil/true/false, a Symbol's String, the nesting
+//! limit), so `convert` builds on this file and never the other way round.
 //! Must not: refuse anything, build an error message, or call into Ruby in a way that can
 //! raise or run Ruby code; whatever is not plain it leaves (`None`) to `convert`, which
 //! alone decides what is refused and how.
 
-use crate::helpers::convert::{literal, symbol_string, MAX_NESTING};
 use magnus::{Fixnum, Float, RArray, RHash, RString, Symbol, Value};
 use serde_json::{Map, Number, Value as Json};
 use std::os::raw::c_int;
+
+/// Hashes and Arrays nested more levels deep than this are refused, which also catches a
+/// structure that contains itself. 100 is Ruby's `JSON.parse` default `max_nesting`, so what
+/// the engine stores, ActiveRecord (Tasker's models) reads back (Rails 6.1 reads a deeper
+/// `jsonb` value as nil, silently); serde_json itself reads at most 127 levels, and a value
+/// accepted above that could be stored but never read again.
+pub(crate) const MAX_NESTING: usize = 100;
+
+/// nil, true or false as JSON.
+pub(crate) fn literal(v: Value) -> Option<Json> {
+    let raw = magnus::rb_sys::AsRawValue::as_raw(v);
+    if raw == rb_sys::Qnil as rb_sys::VALUE {
+        Some(Json::Null)
+    } else if raw == rb_sys::Qtrue as rb_sys::VALUE {
+        Some(Json::Bool(true))
+    } else if raw == rb_sys::Qfalse as rb_sys::VALUE {
+        Some(Json::Bool(false))
+    } else {
+        None
+    }
+}
+
+/// The String a Symbol is named by, static or dynamic. Not `Symbol::name`: for a static
+/// Symbol that reads `rb_id2name`'s C string, which ends at the first NUL, so `:"a\0b"`
+/// became `"a"` without a word instead of being refused as `"a\0b"` is.
+pub(crate) fn symbol_string(s: Symbol) -> RString {
+    // SAFETY: the GVL is held; rb_sym2str returns the String the symbol table already holds
+    // for it (no allocation) and never raises.
+    unsafe {
+        RString::from_value(<Value as magnus::rb_sys::FromRawValue>::from_raw(
+            rb_sys::rb_sym2str(magnus::rb_sys::AsRawValue::as_raw(s)),
+        ))
+        .expect("rb_sym2str returns a String")
+    }
+}
 
 /// `walk`'s result for a value made only of nil, true, false, Fixnums, finite Floats,
 /// UTF-8 Strings without NUL, Symbols, Arrays and Hashes keyed by such Strings, Symbols or

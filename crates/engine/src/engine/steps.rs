@@ -8,11 +8,12 @@
 
 use super::wait::{await_reply, Interrupt, WaitEnd};
 use super::Engine;
+use crate::inflight::AttemptId;
 use crate::inflight::{InflightStep, Reported};
 use crate::orchestrator::{
     AttemptReturned, PublishCustom, StepFinished, StepOutcome, StepsStarted,
 };
-use crate::work::{AttemptId, ReadyStep, Routed, StepFailure};
+use crate::work::{ReadyStep, Routed, StepFailure};
 use crossbeam_channel::{bounded, select, Receiver};
 use serde_json::Value as Json;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,8 +1,8 @@
 //! The gate's rules, driven by hand: order, aging, depth, caps, pauses, stale entries.
 
 use super::*;
+use crate::inflight::AttemptId;
 use crate::registry::RegisteredTemplate;
-use crate::work::AttemptId;
 use serde_json::json;
 use tasker_model::{StepId, TaskId, TaskTemplate};
 

@@ -6,7 +6,8 @@
 //! anything themselves.
 
 use super::{Effects, LiveTask};
-use crate::work::{AttemptId, ReadyStep};
+use crate::inflight::AttemptId;
+use crate::work::ReadyStep;
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
 use tasker_event_bus::LifecycleEvent;

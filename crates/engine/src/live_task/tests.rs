@@ -1,7 +1,8 @@
 //! The task rules, driven by hand without actors.
 
 use super::*;
-use crate::work::{AttemptId, StepFailure};
+use crate::inflight::AttemptId;
+use crate::work::StepFailure;
 use tasker_model::TaskTemplate;
 
 /// A task of `yaml` (task 1, steps 10 and 11) created at `now` from `origin`, its effects

@@ -7,9 +7,10 @@
 
 use super::{Delivery, Orchestrator};
 use crate::gate::linger_limit;
+use crate::inflight::AttemptId;
 use crate::live_task::{Effects, LiveTask};
 use crate::outcomes::TaskOutcome;
-use crate::work::{AttemptId, ReadyStep, Routed};
+use crate::work::{ReadyStep, Routed};
 use actix::prelude::*;
 use crossbeam_channel::Sender;
 use std::sync::atomic::Ordering;

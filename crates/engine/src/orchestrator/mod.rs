@@ -181,7 +181,7 @@ pub struct Orchestrator {
     /// Trades cap slots with a shared store, when caps are configured and shared.
     caps: Option<crate::gate::CapBroker>,
     deadlines: deadlines::Deadlines,
-    /// The last hand-out's [`crate::work::AttemptId`] (hand-outs are counted from 1 over the
+    /// The last hand-out's [`crate::inflight::AttemptId`] (hand-outs are counted from 1 over the
     /// engine's life, so an id never repeats in it).
     last_attempt_id: u64,
 }

@@ -22,7 +22,7 @@
 
 use super::layout::{layout, Layout, Route, NODE_HEIGHT};
 use super::svg_edge::{ports, write_edge, BLOCKED_COLOUR, EDGE_COLOUR, ERROR_CHAIN_COLOUR};
-use super::svg_marks::{blocked_steps, chain_steps};
+use super::svg_marks::{blocked_steps, chain_steps, Flags};
 use super::svg_text::{attr, label, num, text, text_width, FONT_SIZE};
 use super::{colours, state_of, Marked, CRITICAL_COLOUR, NEUTRAL_FILL, NEUTRAL_STROKE};
 use crate::dag::Dag;
@@ -139,17 +139,6 @@ pub fn to_svg(dag: &Dag, facts: Option<&[StepFacts]>, critical: &[u32]) -> Strin
     write_legend(&mut out, &legend, h - LEGEND_HEIGHT);
     out.push_str("</svg>\n");
     out
-}
-
-/// How a step or an edge is marked. A step: `failed` in error, `chain` on a failed step's
-/// error chain (an ancestor), `blocked` held back by an error. An edge: `chain` leads into
-/// a failed step or a step on its chain (class `error-chain`), `blocked` to a blocked one.
-#[derive(Clone, Copy)]
-pub(super) struct Flags {
-    pub(super) critical: bool,
-    pub(super) failed: bool,
-    pub(super) chain: bool,
-    pub(super) blocked: bool,
 }
 
 fn write_step(

@@ -3,7 +3,7 @@
 //! step's marks (`svg_marks.rs`). Writes edges only; the document is `svg.rs`'s.
 
 use super::layout::{Layout, Route, NODE_HEIGHT};
-use super::svg::Flags;
+use super::svg_marks::Flags;
 use super::svg_text::point;
 use super::CRITICAL_COLOUR;
 use std::fmt::Write;

@@ -8,6 +8,17 @@ use crate::dag::Dag;
 use crate::runtime_analysis::StepFacts;
 use tasker_model::State;
 
+/// How a step or an edge is marked. A step: `failed` in error, `chain` on a failed step's
+/// error chain (an ancestor), `blocked` held back by an error. An edge: `chain` leads into
+/// a failed step or a step on its chain (class `error-chain`), `blocked` to a blocked one.
+#[derive(Clone, Copy)]
+pub(super) struct Flags {
+    pub(super) critical: bool,
+    pub(super) failed: bool,
+    pub(super) chain: bool,
+    pub(super) blocked: bool,
+}
+
 fn failed_steps(dag: &Dag, facts: Option<&[StepFacts]>) -> Vec<u32> {
     (0..dag.len() as u32)
         .filter(|&s| state_of(facts, s) == Some(State::Error))

@@ -3,9 +3,7 @@
 //! it between reading the heads and writing; it must not touch the database.
 
 use crate::change::{Change, StepPatch};
-use crate::checks::{
-    check_sort_key, check_step_change, check_task_change, merge_patch, patch_step,
-};
+use crate::checks::{check_change, check_sort_key, merge_patch, patch_step, Moving};
 use crate::sql::codec::identity_hash;
 use crate::sql::plan::{
     finishes_task, Head, HeadCheck, Heads, Loaded, NewStepRow, NewTaskRow, Plan, StepUpdate,
@@ -134,7 +132,8 @@ pub(crate) fn check(
                         )))
                     }
                 };
-                check_task_change(*task_id, (cur, key), *from, *to, *expect_sort_key)?;
+                let task = Moving::Task(*task_id);
+                check_change(task, (cur, key), *from, *to, *expect_sort_key)?;
                 let row = TransitionRow::after(task_id.0, key, *from, *to, meta, *at);
                 let flips = &mut plan.task_flips;
                 let i = append(flips, &mut plan.task_transitions, row, in_batch.is_none());
@@ -181,7 +180,8 @@ pub(crate) fn check(
                         }
                     },
                 };
-                check_step_change(*task_id, *step_id, (cur, key), *from, *to, *expect_sort_key)?;
+                let step = Moving::Step(*task_id, *step_id);
+                check_change(step, (cur, key), *from, *to, *expect_sort_key)?;
                 let row = TransitionRow::after(step_id.0, key, *from, *to, meta, *at);
                 let flips = &mut plan.step_flips;
                 let i = append(flips, &mut plan.step_transitions, row, in_batch.is_none());

@@ -24,64 +24,54 @@ pub fn check_sort_key(
     }
 }
 
-/// A transition's `from` must be the current state and the state machine must allow it.
-/// `subject` ("task 7", "step 9 of task 7") is built only on failure.
-pub fn check_transition(
-    subject: impl FnOnce() -> String,
-    current: State,
+/// What a transition moves: it names the thing in a refusal and says which state machine
+/// applies.
+#[derive(Debug, Clone, Copy)]
+pub enum Moving {
+    /// A task.
+    Task(TaskId),
+    /// A step, and the task it belongs to.
+    Step(TaskId, StepId),
+}
+
+impl Moving {
+    /// "task 7" or "step 9 of task 7": built only on failure, as the checks run for every
+    /// change.
+    fn subject(self) -> String {
+        match self {
+            Moving::Task(task_id) => format!("task {task_id}"),
+            Moving::Step(task_id, step_id) => format!("step {step_id} of task {task_id}"),
+        }
+    }
+}
+
+/// The checks on a transition, in the order every store makes them: the caller's history
+/// head (`key`, the latest sort_key), then `from` must be the current state, then the
+/// state machine of what moves must allow it.
+pub fn check_change(
+    moving: Moving,
+    (current, key): (State, i32),
     from: Option<State>,
     to: State,
-    allowed: fn(State, State) -> bool,
+    expect_sort_key: Option<i32>,
 ) -> TaskerResult<()> {
+    check_sort_key(|| moving.subject(), key, expect_sort_key)?;
     let from = from.unwrap_or(State::Pending);
     if from != current {
         return Err(TaskerError::InvalidState {
-            subject: subject(),
+            subject: moving.subject(),
             message: format!("is {current}, not {from} as the change assumed"),
         });
     }
-    if !allowed(from, to) {
-        let subject = subject();
-        return Err(if subject.starts_with("task") {
-            TaskerError::task_transition(subject, from, to)
-        } else {
-            TaskerError::step_transition(subject, from, to)
-        });
+    match moving {
+        Moving::Task(_) if !from.task_can_transition_to(to) => {
+            Err(TaskerError::task_transition(moving.subject(), from, to))
+        }
+        Moving::Step(..) if !step_allows(from, to) => {
+            Err(TaskerError::step_transition(moving.subject(), from, to))
+        }
+        _ => Ok(()),
     }
-    Ok(())
-}
-
-/// The checks on a task transition, in the order every store makes them: the caller's
-/// history head (`key`, the latest sort_key), then the state machine from `current`.
-pub fn check_task_change(
-    task_id: TaskId,
-    (current, key): (State, i32),
-    from: Option<State>,
-    to: State,
-    expect_sort_key: Option<i32>,
-) -> TaskerResult<()> {
-    check_sort_key(|| format!("task {task_id}"), key, expect_sort_key)?;
-    check_transition(
-        || format!("task {task_id}"),
-        current,
-        from,
-        to,
-        State::task_can_transition_to,
-    )
-}
-
-/// The checks on a step transition (see [`check_task_change`]).
-pub fn check_step_change(
-    task_id: TaskId,
-    step_id: StepId,
-    (current, key): (State, i32),
-    from: Option<State>,
-    to: State,
-    expect_sort_key: Option<i32>,
-) -> TaskerResult<()> {
-    let subject = || format!("step {step_id} of task {task_id}");
-    check_sort_key(subject, key, expect_sort_key)?;
-    check_transition(subject, current, from, to, step_allows)
 }
 
 /// The step state machine, plus amendments: a same-state transition in a state whose

@@ -8,7 +8,7 @@
 mod retention;
 
 use crate::change::Change;
-use crate::checks::{check_sort_key, check_step_change, check_task_change, patch_step};
+use crate::checks::{check_change, check_sort_key, patch_step, Moving};
 use crate::insights::reference::{self, StepRef, TaskRef};
 use crate::insights::{
     AnalyticsMetrics, HealthCounts, SlowQuery, SlowestStep, SlowestStepGroup, SlowestTask,
@@ -148,7 +148,8 @@ impl Tables {
                                 .transitions,
                         ),
                     };
-                    check_task_change(*task_id, (cur, key), *from, *to, *expect_sort_key)?;
+                    let task = Moving::Task(*task_id);
+                    check_change(task, (cur, key), *from, *to, *expect_sort_key)?;
                     task_states.insert(*task_id, (*to, key + 1));
                 }
                 Change::StepTransition {
@@ -160,14 +161,8 @@ impl Tables {
                     ..
                 } => {
                     let (cur, key) = self.step_head(&step_states, *step_id)?;
-                    check_step_change(
-                        *task_id,
-                        *step_id,
-                        (cur, key),
-                        *from,
-                        *to,
-                        *expect_sort_key,
-                    )?;
+                    let step = Moving::Step(*task_id, *step_id);
+                    check_change(step, (cur, key), *from, *to, *expect_sort_key)?;
                     step_states.insert(*step_id, (*to, key + 1));
                 }
                 Change::PatchStep {

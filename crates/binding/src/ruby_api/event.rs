@@ -103,8 +103,7 @@ impl Event {
 
 /// Defines `TaskerCore::Event`.
 pub fn init(ruby: &Ruby, tasker_core: &RModule) -> Result<(), Error> {
-    let class = tasker_core.define_class("Event", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = super::wrapped_class(ruby, tasker_core, "Event")?;
     class.const_set("GAP", ruby.str_new(GAP_EVENT).to_interned_str())?;
     class.define_method("name", method!(Event::name, 0))?;
     class.define_method("task_id", method!(Event::task_id, 0))?;

@@ -128,8 +128,7 @@ impl EventSubscription {
 
 /// Defines `TaskerCore::Native::EventSubscription`.
 pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
-    let class = native.define_class("EventSubscription", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = super::wrapped_class(ruby, native, "EventSubscription")?;
     class.define_method("next", method!(EventSubscription::next, 2))?;
     class.define_method("delivered", method!(EventSubscription::delivered, 0))?;
     class.define_method("dropped", method!(EventSubscription::dropped, 0))?;

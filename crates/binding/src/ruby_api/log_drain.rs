@@ -66,8 +66,7 @@ impl LogDrain {
 
 /// Defines `TaskerCore::Native::LogDrain`.
 pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
-    let class = native.define_class("LogDrain", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = super::wrapped_class(ruby, native, "LogDrain")?;
     class.define_singleton_method("attach", function!(LogDrain::attach, 0))?;
     class.define_method("take", method!(LogDrain::take, 2))?;
     class.define_method("close", method!(LogDrain::close, 0))?;

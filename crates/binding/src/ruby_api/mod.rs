@@ -10,7 +10,7 @@ mod stop_flag;
 mod task_graph;
 mod task_route;
 
-use magnus::{function, Error, Module, Ruby};
+use magnus::{function, prelude::*, Error, RClass, RModule, Ruby};
 
 /// Defines `TaskerCore::Native` and every class in it.
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
@@ -27,6 +27,14 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     diagnostics::init(ruby, &native)?;
     native.define_module_function("redact_url", function!(redact_url, 1))?;
     Ok(())
+}
+
+/// Defines the class `name` under `module` for objects only Rust makes: with Ruby's allocator
+/// undefined, neither `new` nor `allocate` can make one with no Rust value inside.
+fn wrapped_class(ruby: &Ruby, module: &RModule, name: &str) -> Result<RClass, Error> {
+    let class = module.define_class(name, ruby.class_object())?;
+    class.undef_default_alloc_func();
+    Ok(class)
 }
 
 /// `Native.redact_url(url)`: the URL with its passwords hidden — the same redaction the

@@ -161,8 +161,7 @@ pub(crate) fn hand_back(engine: &CoreEngine, steps: &[CoreReadyStep], why: &str)
 
 /// Defines `TaskerCore::Native::ReadyStep`.
 pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
-    let class = native.define_class("ReadyStep", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = super::wrapped_class(ruby, native, "ReadyStep")?;
     class.define_method("step_id", method!(ReadyStep::step_id, 0))?;
     class.define_method("task_id", method!(ReadyStep::task_id, 0))?;
     class.define_method("name", method!(ReadyStep::name, 0))?;

@@ -288,8 +288,7 @@ impl<'a> NameTable<'a> {
 
 /// Defines `TaskerCore::Native::TaskGraph`.
 pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
-    let class = native.define_class("TaskGraph", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = super::wrapped_class(ruby, native, "TaskGraph")?;
     class.define_singleton_method(
         "from_template_yaml",
         function!(TaskGraph::from_template_yaml, 2),

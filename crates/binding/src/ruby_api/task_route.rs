@@ -92,8 +92,7 @@ impl TaskRoute {
 
 /// Defines `TaskerCore::Native::TaskRoute`.
 pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
-    let class = native.define_class("TaskRoute", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = super::wrapped_class(ruby, native, "TaskRoute")?;
     class.define_method("task_id", method!(TaskRoute::task_id, 0))?;
     class.define_method("next", method!(TaskRoute::next, 2))?;
     Ok(())

@@ -3,9 +3,7 @@
 //! it between reading the heads and writing; it must not touch the database.
 
 use crate::change::{Change, StepPatch};
-use crate::checks::{
-    check_sort_key, check_step_change, check_task_change, merge_patch, patch_step,
-};
+use crate::checks::{check_change, check_sort_key, merge_patch, patch_step, Moving};
 use crate::sql::codec::identity_hash;
 use crate::sql::plan::{
     finishes_task, Head, HeadCheck, Heads, Loaded, NewStepRow, NewTaskRow, Plan, StepUpdate,
@@ -13,25 +11,56 @@ use crate::sql::plan::{
 };
 use crate::sql::templates::TemplateCache;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use tasker_model::{State, StepId, TaskId, TaskerError, TaskerResult, Timestamp};
 
-/// Appends `row` to `rows`, and when it supersedes a committed head (not one an earlier
-/// change of the batch wrote), the check of that head to `flips`; returns the row's index.
-fn append(
-    flips: &mut Vec<HeadCheck>,
-    rows: &mut Vec<TransitionRow>,
-    row: TransitionRow,
-    supersedes_committed: bool,
-) -> usize {
-    if supersedes_committed && row.sort_key > 1 {
-        flips.push(HeadCheck {
-            owner: row.owner,
-            sort_key: row.sort_key - 1,
-            at: row.at,
-        });
+/// One kind of owner's history (tasks' or steps') as the batch writes it: each owner's head
+/// once an earlier change of the batch created or moved it (MemoryStore's `task_states` /
+/// `step_states`), the batch's transition rows, which of them is each owner's latest, and
+/// the checks of the committed heads they supersede.
+struct Histories<Id> {
+    heads: HashMap<Id, Head>,
+    latest: HashMap<Id, usize>,
+    rows: Vec<TransitionRow>,
+    flips: Vec<HeadCheck>,
+}
+
+impl<Id: Copy + Eq + Hash> Histories<Id> {
+    fn new() -> Self {
+        Histories {
+            heads: HashMap::new(),
+            latest: HashMap::new(),
+            rows: Vec::new(),
+            flips: Vec::new(),
+        }
     }
-    rows.push(row);
-    rows.len() - 1
+
+    /// Appends `row`, `id`'s next transition, and when it supersedes a committed head (not
+    /// one an earlier change of the batch wrote), the check of that head; `id`'s head moves
+    /// to the row.
+    fn push(&mut self, id: Id, row: TransitionRow) {
+        if !self.heads.contains_key(&id) && row.sort_key > 1 {
+            self.flips.push(HeadCheck {
+                owner: row.owner,
+                sort_key: row.sort_key - 1,
+                at: row.at,
+            });
+        }
+        self.heads.insert(id, (row.to, row.sort_key));
+        self.latest.insert(id, self.rows.len());
+        self.rows.push(row);
+    }
+
+    /// The flips and the rows to write, each owner's latest row marked most recent.
+    fn take_rows(&mut self) -> (Vec<HeadCheck>, Vec<TransitionRow>) {
+        for &i in self.latest.values() {
+            self.rows[i].most_recent = true;
+        }
+        (
+            std::mem::take(&mut self.flips),
+            std::mem::take(&mut self.rows),
+        )
+    }
 }
 
 /// Where a step's write goes.
@@ -53,16 +82,12 @@ pub(crate) fn check(
     store: &str,
 ) -> TaskerResult<Plan> {
     let mut plan = Plan::default();
-    // Heads as earlier changes of this batch leave them; an id is here once the batch
-    // created or moved it (MemoryStore's `task_states` / `step_states`).
-    let mut task_state: HashMap<TaskId, Head> = HashMap::new();
-    let mut step_state: HashMap<StepId, Head> = HashMap::new();
+    let mut tasks: Histories<TaskId> = Histories::new();
+    let mut steps: Histories<StepId> = Histories::new();
     let mut step_task: HashMap<StepId, TaskId> = HashMap::new();
     let mut new_task_at: HashMap<TaskId, usize> = HashMap::new();
     let mut task_update_at: HashMap<TaskId, usize> = HashMap::new();
     let mut step_slot: HashMap<StepId, StepSlot> = HashMap::new();
-    let mut last_task_transition: HashMap<TaskId, usize> = HashMap::new();
-    let mut last_step_transition: HashMap<StepId, usize> = HashMap::new();
     let mut checked_steps: HashSet<StepId> = HashSet::new();
 
     let committed_task =
@@ -78,7 +103,7 @@ pub(crate) fn check(
         match change {
             Change::CreateTask(new) => {
                 let id = new.task.task_id;
-                if committed_task(&id).is_some() || task_state.contains_key(&id) {
+                if committed_task(&id).is_some() || tasks.heads.contains_key(&id) {
                     return Err(TaskerError::Database(format!("task {id} already exists")));
                 }
                 let key = &new.task.template;
@@ -87,7 +112,7 @@ pub(crate) fn check(
                         "task {id}: template {key} is not registered with the store {store}; register the template before creating tasks of it"
                     ))
                 })?;
-                task_state.insert(id, (State::Pending, 0));
+                tasks.heads.insert(id, (State::Pending, 0));
                 new_task_at.insert(id, plan.new_tasks.len());
                 plan.created.push(id);
                 plan.new_tasks.push(NewTaskRow {
@@ -105,7 +130,7 @@ pub(crate) fn check(
                             s.name
                         ))
                     })?;
-                    step_state.insert(s.step_id, (State::Pending, 0));
+                    steps.heads.insert(s.step_id, (State::Pending, 0));
                     step_task.insert(s.step_id, id);
                     step_slot.insert(s.step_id, StepSlot::New(plan.new_steps.len()));
                     plan.new_steps.push(NewStepRow {
@@ -125,7 +150,7 @@ pub(crate) fn check(
                 complete,
                 expect_sort_key,
             } => {
-                let in_batch = task_state.get(task_id).copied();
+                let in_batch = tasks.heads.get(task_id).copied();
                 let (cur, key) = match in_batch.or_else(|| committed_task(task_id)) {
                     Some(h) => h,
                     None => {
@@ -134,12 +159,10 @@ pub(crate) fn check(
                         )))
                     }
                 };
-                check_task_change(*task_id, (cur, key), *from, *to, *expect_sort_key)?;
+                let task = Moving::Task(*task_id);
+                check_change(task, (cur, key), *from, *to, *expect_sort_key)?;
                 let row = TransitionRow::after(task_id.0, key, *from, *to, meta, *at);
-                let flips = &mut plan.task_flips;
-                let i = append(flips, &mut plan.task_transitions, row, in_batch.is_none());
-                last_task_transition.insert(*task_id, i);
-                task_state.insert(*task_id, (*to, key + 1));
+                tasks.push(*task_id, row);
                 if let Some(&i) = new_task_at.get(task_id) {
                     let record = &mut plan.new_tasks[i].record;
                     if let Some(c) = complete {
@@ -169,7 +192,7 @@ pub(crate) fn check(
                 patch,
                 expect_sort_key,
             } => {
-                let in_batch = step_state.get(step_id).copied();
+                let in_batch = steps.heads.get(step_id).copied();
                 let (cur, key) = match in_batch {
                     Some(h) => h,
                     None => match committed_step(step_id) {
@@ -181,12 +204,10 @@ pub(crate) fn check(
                         }
                     },
                 };
-                check_step_change(*task_id, *step_id, (cur, key), *from, *to, *expect_sort_key)?;
+                let step = Moving::Step(*task_id, *step_id);
+                check_change(step, (cur, key), *from, *to, *expect_sort_key)?;
                 let row = TransitionRow::after(step_id.0, key, *from, *to, meta, *at);
-                let flips = &mut plan.step_flips;
-                let i = append(flips, &mut plan.step_transitions, row, in_batch.is_none());
-                last_step_transition.insert(*step_id, i);
-                step_state.insert(*step_id, (*to, key + 1));
+                steps.push(*step_id, row);
                 step_task.entry(*step_id).or_insert(*task_id);
                 patch_into_plan(&mut plan, &mut step_slot, *step_id, patch, *at);
             }
@@ -196,7 +217,7 @@ pub(crate) fn check(
                 patch,
                 expect_sort_key,
             } => {
-                let (key, in_batch) = match step_state.get(step_id) {
+                let (key, in_batch) = match steps.heads.get(step_id) {
                     Some((_, k)) => (*k, true),
                     None => match committed_step(step_id) {
                         Some((task, (_, k))) => {
@@ -225,18 +246,16 @@ pub(crate) fn check(
         }
     }
 
-    for (task, i) in &last_task_transition {
-        plan.task_transitions[*i].most_recent = true;
-        let head = task_state[task];
-        if finishes_task(head.0) {
+    for task in tasks.latest.keys() {
+        if finishes_task(tasks.heads[task].0) {
             plan.finished.push(*task);
         }
     }
-    for i in last_step_transition.values() {
-        plan.step_transitions[*i].most_recent = true;
-    }
-    plan.task_heads = task_state.into_iter().collect();
-    plan.step_heads = step_state
+    (plan.task_flips, plan.task_transitions) = tasks.take_rows();
+    (plan.step_flips, plan.step_transitions) = steps.take_rows();
+    plan.task_heads = tasks.heads.into_iter().collect();
+    plan.step_heads = steps
+        .heads
         .into_iter()
         .filter_map(|(step, head)| {
             let task = step_task

@@ -10,10 +10,12 @@
 //! out and reported) may wait [`DEFERRABLE_HOLD`] for more to join it: a small task usually
 //! finishes within it, and its creation and finish then take one commit instead of two.
 //! Such a batch is also committed [`Durability::Deferred`]: on PostgreSQL it does not wait
-//! for its WAL flush. Whoever is told that something is stored (a flush, an acknowledged
-//! write, the waiter of a finished task) is told after a durable commit, which flushes every
-//! deferred one before it; a flush with nothing of its own to write after a deferred commit
-//! asks the store to make it durable ([`Store::make_durable`]).
+//! for its WAL flush. So is one whose only waiters are [`CommitPending`]s (a read of the
+//! engine's own writes needs the rows, not their durability), which commits at once.
+//! Whoever is told that something is stored (a flush, an acknowledged write, the waiter of a
+//! finished task) is told after a durable commit, which flushes every deferred one before
+//! it; a flush with nothing of its own to write after a deferred commit asks the store to
+//! make it durable ([`Store::make_durable`]).
 
 use crate::change::Change;
 use crate::finished_signal::TaskFinishedSignal;
@@ -173,7 +175,8 @@ pub struct StateActor {
     timer_armed: bool,
     /// A commit is running; only one runs at a time, so batches reach the store in order.
     committing: bool,
-    /// Flushes that arrived with nothing queued: answered when the running commit ends.
+    /// Flushes and `CommitPending`s that arrived with nothing queued: answered when the
+    /// running commit ends.
     waiting_on_running: Vec<Waiter>,
     /// `AfterCommit`s that arrived with nothing queued: run when the running commit ends.
     after_running: Vec<Box<dyn FnOnce() + Send>>,
@@ -228,8 +231,8 @@ impl StateActor {
         self
     }
 
-    /// Answers a waiter: an ack with `result`; a flush with `result`, or with an earlier
-    /// unreported failure.
+    /// Answers a waiter: an ack or a `CommitPending` with `result`; a flush with `result`,
+    /// or with an earlier unreported failure.
     fn answer(&mut self, waiter: Waiter, result: &TaskerResult<()>) {
         match waiter {
             Waiter::Ack(reply) | Waiter::Visible(reply) => {
@@ -256,9 +259,9 @@ impl StateActor {
     }
 
     /// Starts the next commit when one is due: at once if the window is zero, the batch is
-    /// full, sealed, or awaited by a flush; else when the window closes. The window is
-    /// `commit_interval`, or without one [`DEFERRABLE_HOLD`] for a deferrable batch and zero
-    /// for any other. What arrives while a commit runs gathers in the next batch (group
+    /// full, sealed, or awaited by anyone; else when the window closes. The window is
+    /// `commit_interval`, or without one [`DEFERRABLE_HOLD`] for a batch that may wait
+    /// ([`Batch::may_wait`]) and zero for any other. What arrives while a commit runs gathers in the next batch (group
     /// commit).
     fn maybe_commit(&mut self, ctx: &mut Context<Self>) {
         if self.committing {

@@ -14,11 +14,12 @@ use actix::prelude::*;
 use conformance::bench::{four_step_template, serial_batches};
 use conformance::wire::{relayed_store, Wire};
 use conformance::*;
+use crossbeam_channel::Receiver;
 use sqlx::Connection;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tasker_metrics::Metrics;
-use tasker_model::{State, TaskId, Timestamp};
+use tasker_model::{State, TaskId, TaskerResult, Timestamp};
 use tasker_state::{
     ApplyAcked, ApplyAlone, ApplyChanges, Change, CommitPending, Flush, NewTask, PostgresStore,
     StateActor, Store, TaskFinishedSignal,
@@ -87,11 +88,61 @@ fn wait_until_stored(store: &PostgresStore, task: TaskId) {
     }
 }
 
-/// Sends a flush and waits for its answer.
-fn flush(actor: &Addr<StateActor>) {
+/// A state actor on its own actix System (stopped with `system.stop()`, then `thread.join()`).
+struct Running {
+    actor: Addr<StateActor>,
+    system: System,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn start(
+    store: &Arc<PostgresStore>,
+    commit_interval: Duration,
+    finished: &Arc<TaskFinishedSignal>,
+) -> Running {
+    let (started, actor) = std::sync::mpsc::channel();
+    let (store, finished) = (store.clone(), finished.clone());
+    let thread = std::thread::spawn(move || {
+        let system = System::new();
+        system.block_on(async move {
+            let actor = StateActor::new(
+                store,
+                256,
+                commit_interval,
+                finished,
+                Arc::new(Metrics::default()),
+                Arc::default(),
+            )
+            .start();
+            started.send((actor, System::current())).unwrap();
+        });
+        system.run().unwrap();
+    });
+    let (actor, system) = actor.recv().unwrap();
+    Running {
+        actor,
+        system,
+        thread,
+    }
+}
+
+/// Sends a `CommitPending`; its answer comes on the receiver.
+fn commit_pending(actor: &Addr<StateActor>) -> Receiver<TaskerResult<()>> {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    actor.do_send(CommitPending { reply });
+    answer
+}
+
+/// Sends a flush; its answer comes on the receiver.
+fn send_flush(actor: &Addr<StateActor>) -> Receiver<TaskerResult<()>> {
     let (reply, answer) = crossbeam_channel::bounded(1);
     actor.do_send(Flush { reply });
     answer
+}
+
+/// Sends a flush and waits for its answer.
+fn flush(actor: &Addr<StateActor>) {
+    send_flush(actor)
         .recv_timeout(Duration::from_secs(30))
         .expect("the flush was answered")
         .expect("the flush succeeded");
@@ -108,25 +159,11 @@ fn only_batches_nobody_waits_for_are_deferred() {
     store.register_template(&template).unwrap();
     let finished = Arc::new(TaskFinishedSignal::default());
 
-    let (started, actor) = std::sync::mpsc::channel();
-    let (store_for_actor, finished_for_actor) = (store.clone(), finished.clone());
-    let system = std::thread::spawn(move || {
-        let system = System::new();
-        system.block_on(async move {
-            let actor = StateActor::new(
-                store_for_actor,
-                256,
-                Duration::ZERO,
-                finished_for_actor,
-                Arc::new(Metrics::default()),
-                Arc::default(),
-            )
-            .start();
-            started.send((actor, System::current())).unwrap();
-        });
-        system.run().unwrap();
-    });
-    let (actor, running) = actor.recv().unwrap();
+    let Running {
+        actor,
+        system: running,
+        thread: system,
+    } = start(&store, Duration::ZERO, &finished);
 
     // A task's creation, nobody waiting: deferred. A flush sent once it is written (still
     // committing, or committed) has it made durable before it is answered.
@@ -232,9 +269,7 @@ fn only_batches_nobody_waits_for_are_deferred() {
     let (written, asked) = (writes(&wire).len(), made_durable(&wire));
     actor.do_send(ApplyChanges(vec![Change::CreateTask(Box::new(held))]));
     for _ in 0..2 {
-        let (reply, answer) = crossbeam_channel::bounded(1);
-        actor.do_send(CommitPending { reply });
-        answer
+        commit_pending(&actor)
             .recv_timeout(Duration::from_secs(30))
             .unwrap()
             .unwrap();
@@ -271,6 +306,127 @@ fn only_batches_nobody_waits_for_are_deferred() {
 
     running.stop();
     system.join().unwrap();
+    drop(actor);
+    store.close();
+}
+
+/// Holds `LOCK TABLE tasker_tasks IN SHARE MODE` on a connection of its own (so the store's
+/// next insert into it waits) until the returned sender is used.
+fn lock_tasks(url: String) -> std::sync::mpsc::Sender<()> {
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        run(async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql("BEGIN; LOCK TABLE tasker_tasks IN SHARE MODE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            locked.send(()).unwrap();
+            released.recv().unwrap();
+            sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
+        })
+    });
+    is_locked.recv().unwrap();
+    release
+}
+
+#[test]
+fn a_commit_pending_commits_at_once_and_deferred() {
+    let Some((schema, store, wire)) = relayed_store("commit_pending") else {
+        return;
+    };
+    let store = Arc::new(store);
+    let template = four_step_template("linear", true);
+    store.register_template(&template).unwrap();
+    let finished = Arc::new(TaskFinishedSignal::default());
+    // A 20 s commit window: only the CommitPending can make these batches commit in time.
+    let Running {
+        actor,
+        system,
+        thread,
+    } = start(&store, Duration::from_secs(20), &finished);
+    let answered = |rx: Receiver<TaskerResult<()>>| {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("answered well before the commit window closes")
+            .expect("committed")
+    };
+    let create = |store: &PostgresStore| {
+        let task = new_task(store, &template, Timestamp::now());
+        let id = task.task.task_id;
+        actor.do_send(ApplyChanges(vec![Change::CreateTask(Box::new(task))]));
+        id
+    };
+
+    let first = create(&store);
+    answered(commit_pending(&actor));
+    assert!(
+        store.task_state(first).unwrap().is_some(),
+        "readable once answered"
+    );
+    assert_eq!(writes(&wire), vec![true], "committed deferred");
+    assert_eq!(made_durable(&wire), 0, "not made durable for a read");
+    flush(&actor);
+    assert_eq!(
+        made_durable(&wire),
+        1,
+        "a flush after it still makes it durable"
+    );
+
+    // While such a commit runs (held up by a lock): a second CommitPending waits for it, and
+    // a flush waits for it and then for it to be made durable.
+    let release = lock_tasks(schema.url());
+    let second = create(&store);
+    let running = commit_pending(&actor);
+    wait_for_writes(&wire, 2);
+    let waiting = commit_pending(&actor);
+    let flushing = send_flush(&actor);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        running.try_recv().is_err(),
+        "answered while its commit is held up"
+    );
+    assert!(
+        waiting.try_recv().is_err(),
+        "answered before the running commit"
+    );
+    assert!(
+        flushing.try_recv().is_err(),
+        "flush answered before the running commit"
+    );
+    release.send(()).unwrap();
+    answered(running);
+    assert!(store.task_state(second).unwrap().is_some());
+    answered(waiting);
+    answered(flushing);
+    assert_eq!(writes(&wire)[1..], [true]);
+    assert_eq!(
+        made_durable(&wire),
+        2,
+        "the flush behind a deferred running commit"
+    );
+
+    // Behind a manual operation's sealed batch: answered after it, the batch before readable.
+    let third = create(&store);
+    let (reply, refused) = crossbeam_channel::bounded(1);
+    actor.do_send(ApplyAlone {
+        changes: vec![task_move(
+            first,
+            State::Complete,
+            State::InProgress,
+            Timestamp::now(),
+        )],
+        reply,
+    });
+    answered(commit_pending(&actor));
+    assert!(store.task_state(third).unwrap().is_some());
+    assert!(refused
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .is_err());
+
+    system.stop();
+    thread.join().unwrap();
     drop(actor);
     store.close();
 }

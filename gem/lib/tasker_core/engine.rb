@@ -87,8 +87,8 @@ module TaskerCore
     # @param commit_interval [Numeric, nil] seconds the engine may hold a small batch of
     #   writes for more to join it before committing (fewer commits, more latency); nil or 0
     #   (the default): a batch commits as soon as the previous commit is done, except one
-    #   nobody waits for that finishes no task, which waits up to 1 ms. A flush or a durable
-    #   submission never waits for it
+    #   nobody waits for that finishes no task, which waits up to 1 ms. A flush, a durable
+    #   submission, or a read of a task this engine has not committed yet never waits for it
     # @return [Engine]
     # @raise [ConfigurationError] for a bad `concurrency` entry, naming it
     def self.start(templates: nil, workers: nil, batch_size: 16, backoff_scale: 1.0, environment: nil, logger: nil,

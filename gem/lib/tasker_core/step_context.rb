@@ -57,7 +57,8 @@ module TaskerCore
     # @return [Hash, nil]
     def stored_task
       begin
-        @native.flush(5)
+        # Committed is enough (readable); waiting for durability would cost a WAL flush.
+        @native.commit_pending(5)
       rescue TaskerCore::Error
         nil # stopping: what is committed is what there is
       end

@@ -75,8 +75,9 @@ impl Engine {
     /// is running, waits for everything this engine has accepted so far to commit (at most
     /// [`READ_OWN_WRITES_TIMEOUT`]; a deferred commit will do, the read needs the rows, not
     /// their durability) and reads once more. So an id that `submit` just returned is
-    /// always found by this engine, while a read of an unknown id costs one commit. Task ids
-    /// from another process are not waited for.
+    /// always found by this engine, while a read of an unknown id waits for whatever this
+    /// engine holds uncommitted (mostly nothing). Task ids from another process are not
+    /// waited for.
     pub(super) fn read_own<T>(
         &self,
         read: impl Fn(&dyn Store) -> TaskerResult<Option<T>>,

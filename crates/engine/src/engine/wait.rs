@@ -75,7 +75,7 @@ impl Engine {
 
     /// Answers once every change sent so far is committed, durable or not: what a read of
     /// this engine's own writes waits for (a flush would also wait for the WAL on disk).
-    pub(super) fn commit_pending(&self, timeout: Duration) -> TaskerResult<()> {
+    pub fn commit_pending(&self, timeout: Duration) -> TaskerResult<()> {
         self.after_all_sent(timeout, "commit", |reply| CommitPending { reply })
     }
 

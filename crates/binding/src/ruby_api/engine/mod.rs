@@ -318,6 +318,15 @@ impl Engine {
         })
     }
 
+    /// `commit_pending(timeout)`: returns once every change made so far is committed and
+    /// readable, without waiting for it to be durable (`flush` does).
+    fn commit_pending(&self, timeout: Value) -> Result<(), Error> {
+        guard(|| {
+            let timeout = to_seconds(timeout, "timeout")?;
+            self.off_gvl("commit_pending", |engine| engine.commit_pending(timeout))
+        })
+    }
+
     /// Stops the engine; returns how many steps were taken back.
     fn stop(&self, timeout: Value) -> Result<usize, Error> {
         guard(|| {
@@ -401,6 +410,7 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "subscribe" => (Engine::subscribe, 3),
         // Stopping, and whether this process may use the engine.
         "flush" => (Engine::flush, 1),
+        "commit_pending" => (Engine::commit_pending, 1),
         "stop" => (Engine::stop, 1),
         "close" => (Engine::close, 1),
         "stopped?" => (Engine::is_stopped, 0),

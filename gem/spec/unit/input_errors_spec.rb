@@ -40,7 +40,10 @@ RSpec.describe "Bad input raises TaskerCore errors" do
       expect(engine.register_template(template.encode(Encoding::UTF_16LE))).to eq(["ns/t@0.1.0"])
     end
 
-    it "is refused in the same words by the graph analyzer, which reads templates in Ruby" do
+    # 200 random byte strings through the Ruby graph analyzer: Ruby code, not the binding's
+    # conversions (the example above covers those); 131 s under GC.stress.
+    it "is refused in the same words by the graph analyzer, which reads templates in Ruby",
+       skip: (ENV["TASKER_GC_STRESS"] == "1" && "slow under GC.stress; runs in the normal passes") do
       random = Random.new(23)
       bad = ["\x80", "\xC3", "\xE2\x82", "\xF0\x9F\x92", "\xC0\xAF", "\xED\xA0\x80", "\xE0\x80", "\xF4\x90", "\xFF"].map(&:b)
       200.times do

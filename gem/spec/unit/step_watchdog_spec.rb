@@ -120,7 +120,11 @@ RSpec.describe TaskerCore::StepWatchdog do
     end
   end
 
-  it "never lets an interrupt reach the next step or the code between steps" do
+  # 2,000 steps raced against the watchdog: thread timing, not memory. Under GC.stress (bin/test's
+  # binding pass) it took 220 s of a 17-minute pass and adds nothing the other examples here
+  # do not cover there.
+  it "never lets an interrupt reach the next step or the code between steps",
+     skip: (ENV["TASKER_GC_STRESS"] == "1" && "slow under GC.stress; runs in the normal passes") do
     steps = Array.new(2000) { |i| step(i) }
     # Every deadline has passed already, so the watchdog fires at whatever is armed when it
     # looks, racing the worker's disarm. Every 10th handler waits until it is interrupted, so

@@ -261,8 +261,8 @@ impl StateActor {
     /// Starts the next commit when one is due: at once if the window is zero, the batch is
     /// full, sealed, or awaited by anyone; else when the window closes. The window is
     /// `commit_interval`, or without one [`DEFERRABLE_HOLD`] for a batch that may wait
-    /// ([`Batch::may_wait`]) and zero for any other. What arrives while a commit runs gathers in the next batch (group
-    /// commit).
+    /// ([`Batch::may_wait`]) and zero for any other. What arrives while a commit runs
+    /// gathers in the next batch (group commit).
     fn maybe_commit(&mut self, ctx: &mut Context<Self>) {
         if self.committing {
             return;

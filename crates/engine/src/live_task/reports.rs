@@ -17,13 +17,17 @@ use tasker_model::{State, TaskerError, TaskerResult, Timestamp};
 use tasker_state::{StepPatch, TransitionMeta};
 
 impl LiveTask {
-    fn require_running(
+    /// A worker's report ends step `i`'s attempt, which moves it to `to`: the step must be
+    /// running (a report that overtook its start notice starts it first), and it no longer
+    /// counts as handed out. Returns how long the attempt ran. Refuses, changing nothing,
+    /// when the step is not running.
+    fn end_attempt(
         &mut self,
         i: u32,
         to: State,
         at: Timestamp,
         fx: &mut Effects,
-    ) -> TaskerResult<()> {
+    ) -> TaskerResult<Option<f64>> {
         if self.steps[i as usize].state == State::Pending && self.steps[i as usize].in_process {
             self.started(i, at, fx);
         }
@@ -35,13 +39,10 @@ impl LiveTask {
                 to,
             ));
         }
-        Ok(())
-    }
-
-    fn duration_ms(&self, i: u32, at: Timestamp) -> Option<f64> {
-        self.steps[i as usize]
-            .started_at
-            .map(|s| at.seconds_since(s) * 1000.0)
+        self.handed_out -= 1;
+        let step = &mut self.steps[i as usize];
+        step.in_process = false;
+        Ok(step.started_at.map(|s| at.seconds_since(s) * 1000.0))
     }
 
     /// Step `i` succeeded with `results`; its children whose parents are now all satisfied
@@ -54,11 +55,8 @@ impl LiveTask {
         dispatch_children: bool,
         fx: &mut Effects,
     ) -> TaskerResult<()> {
-        self.require_running(i, State::Complete, at, fx)?;
-        let duration_ms = self.duration_ms(i, at);
-        self.steps[i as usize].in_process = false;
+        let duration_ms = self.end_attempt(i, State::Complete, at, fx)?;
         self.steps[i as usize].results = Some(results.clone());
-        self.handed_out -= 1;
         self.completed += 1;
         let meta = TransitionMeta {
             duration_ms,
@@ -95,17 +93,14 @@ impl LiveTask {
         backoff_scale: f64,
         fx: &mut Effects,
     ) -> TaskerResult<()> {
-        self.require_running(i, State::Error, at, fx)?;
-        let duration_ms = self.duration_ms(i, at);
+        let duration_ms = self.end_attempt(i, State::Error, at, fx)?;
         let step = &mut self.steps[i as usize];
         step.attempts += 1;
-        step.in_process = false;
         if !failure.retryable {
             step.retryable = false;
         }
         let attempts = step.attempts;
         let will_retry = step.retryable && attempts < step.retry_limit;
-        self.handed_out -= 1;
         self.last_error = Some((failure.error_class.clone(), failure.message.clone()));
         let meta = TransitionMeta {
             error_class: Some(failure.error_class.clone()),

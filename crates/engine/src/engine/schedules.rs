@@ -328,6 +328,12 @@ mod tests {
         Timestamp(t.timestamp_micros())
     }
 
+    /// Asserts that `s`'s first occurrence strictly after `after` is `expected` (both RFC 3339).
+    #[track_caller]
+    fn assert_next_after(s: &Schedule, after: &str, expected: &str) {
+        assert_eq!(s.next_after(at(after)), Some(at(expected)), "after {after}");
+    }
+
     #[test]
     fn five_fields_are_minutes_in_utc() {
         let s = schedule("0 2 * * *", None).unwrap();
@@ -339,25 +345,16 @@ mod tests {
     #[test]
     fn six_fields_have_seconds_first() {
         let s = schedule("*/2 * * * * *", None).unwrap();
-        assert_eq!(
-            s.next_after(at("2026-12-04T05:30:00.500Z")),
-            Some(at("2026-12-04T05:30:02Z"))
-        );
+        assert_next_after(&s, "2026-12-04T05:30:00.500Z", "2026-12-04T05:30:02Z");
         // Strictly after: an occurrence is never its own successor.
-        assert_eq!(
-            s.next_after(at("2026-12-04T05:30:02Z")),
-            Some(at("2026-12-04T05:30:04Z"))
-        );
+        assert_next_after(&s, "2026-12-04T05:30:02Z", "2026-12-04T05:30:04Z");
     }
 
     #[test]
     fn weekdays_count_from_sunday_as_in_cron() {
         // 2026-12-04 is a Friday; weekday 1 is Monday.
         let s = schedule("0 9 * * 1", None).unwrap();
-        assert_eq!(
-            s.next_after(at("2026-12-04T00:00:00Z")),
-            Some(at("2026-12-07T09:00:00Z"))
-        );
+        assert_next_after(&s, "2026-12-04T00:00:00Z", "2026-12-07T09:00:00Z");
     }
 
     #[test]

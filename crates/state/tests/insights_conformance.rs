@@ -620,6 +620,21 @@ fn query(since: f64, limit: u32) -> SlowQuery {
     }
 }
 
+/// `base` narrowed to a namespace, a task name and a version (`None`: any).
+fn narrowed(
+    base: SlowQuery,
+    namespace: Option<&str>,
+    task_name: Option<&str>,
+    version: Option<&str>,
+) -> SlowQuery {
+    SlowQuery {
+        namespace: namespace.map(String::from),
+        task_name: task_name.map(String::from),
+        version: version.map(String::from),
+        ..base
+    }
+}
+
 fn slowest_steps_longest_first_with_ties_by_id(db: &Db) {
     let f = fixture(db);
     // Not T1's steps (finished by 30), nor T10 render (resolved by hand: not finished), nor
@@ -648,12 +663,7 @@ fn slowest_steps_filters_since_and_limit(db: &Db) {
     let f = fixture(db);
     let all = finished_steps_since_50(&f);
     let filtered = |namespace: Option<&str>, name: Option<&str>, version: Option<&str>| {
-        let q = SlowQuery {
-            namespace: namespace.map(String::from),
-            task_name: name.map(String::from),
-            version: version.map(String::from),
-            ..query(50.0, 10)
-        };
+        let q = narrowed(query(50.0, 10), namespace, name, version);
         f.store.slowest_steps(&q).unwrap()
     };
     // billing: T4 send, T4 render, T7 render.
@@ -853,12 +863,7 @@ fn slowest_tasks_longest_first_with_their_steps(db: &Db) {
 fn slowest_tasks_filters(db: &Db) {
     let f = fixture(db);
     let filtered = |namespace: Option<&str>, name: Option<&str>, version: Option<&str>| {
-        let q = SlowQuery {
-            namespace: namespace.map(String::from),
-            task_name: name.map(String::from),
-            version: version.map(String::from),
-            ..query(0.0, 10)
-        };
+        let q = narrowed(query(0.0, 10), namespace, name, version);
         f.store
             .slowest_tasks(&q)
             .unwrap()

@@ -207,49 +207,62 @@ INSERT INTO tasker_task_transitions (to_state, from_state, sort_key, task_id, cr
     VALUES ('in_progress', 'pending', 1, 1, '2025-06-01 00:00:01', '2025-06-01 00:00:01');
 ";
 
+/// Fixture step 1's move complete → error, written by hand with an explicit `id`: the two
+/// step cases of [`must_fail`] differ only in its `sort_key` and `most_recent`.
+fn step_error_transition(id: u32, sort_key: u32, most_recent: bool) -> String {
+    let most_recent = if most_recent { "TRUE" } else { "FALSE" };
+    format!(
+        "INSERT INTO tasker_workflow_step_transitions
+            (id, to_state, from_state, sort_key, most_recent, workflow_step_id, created_at, updated_at)
+            VALUES ({id}, 'error', 'complete', {sort_key}, {most_recent}, 1, '2025-06-01 00:00:03', '2025-06-01 00:00:03')"
+    )
+}
+
 /// Writes the schema must refuse after [`FIXTURE`]: what each breaks, the error it must
 /// raise, the statement. Ids are explicit so that only the constraint under test can fail.
-const MUST_FAIL: [(&str, ErrorKind, &str); 6] = [
-    (
-        "a second most_recent transition of a step (partial unique index)",
-        ErrorKind::UniqueViolation,
-        "INSERT INTO tasker_workflow_step_transitions
-            (id, to_state, from_state, sort_key, most_recent, workflow_step_id, created_at, updated_at)
-            VALUES (100, 'error', 'complete', 3, TRUE, 1, '2025-06-01 00:00:03', '2025-06-01 00:00:03')",
-    ),
-    (
-        "a second most_recent transition of a task (partial unique index)",
-        ErrorKind::UniqueViolation,
-        "INSERT INTO tasker_task_transitions
+fn must_fail() -> [(&'static str, ErrorKind, String); 6] {
+    [
+        (
+            "a second most_recent transition of a step (partial unique index)",
+            ErrorKind::UniqueViolation,
+            step_error_transition(100, 3, true),
+        ),
+        (
+            "a second most_recent transition of a task (partial unique index)",
+            ErrorKind::UniqueViolation,
+            "INSERT INTO tasker_task_transitions
             (id, to_state, from_state, sort_key, most_recent, task_id, created_at, updated_at)
-            VALUES (100, 'complete', 'in_progress', 2, TRUE, 1, '2025-06-01 00:00:03', '2025-06-01 00:00:03')",
-    ),
-    (
-        "a repeated sort_key of a step",
-        ErrorKind::UniqueViolation,
-        "INSERT INTO tasker_workflow_step_transitions
-            (id, to_state, from_state, sort_key, most_recent, workflow_step_id, created_at, updated_at)
-            VALUES (101, 'error', 'complete', 2, FALSE, 1, '2025-06-01 00:00:03', '2025-06-01 00:00:03')",
-    ),
-    (
-        "a repeated identity_hash",
-        ErrorKind::UniqueViolation,
-        "INSERT INTO tasker_tasks (task_id, named_task_id, requested_at, identity_hash, created_at, updated_at)
-            VALUES (2, 1, '2025-06-01 00:00:00', 'fixture-1', '2025-06-01 00:00:00', '2025-06-01 00:00:00')",
-    ),
-    (
-        "a step of a task that does not exist (foreign key)",
-        ErrorKind::ForeignKeyViolation,
-        "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, created_at, updated_at)
-            VALUES (3, 999, 1, '2025-06-01 00:00:00', '2025-06-01 00:00:00')",
-    ),
-    (
-        "an edge to a step that does not exist (foreign key)",
-        ErrorKind::ForeignKeyViolation,
-        "INSERT INTO tasker_workflow_step_edges (id, from_step_id, to_step_id, name, created_at, updated_at)
-            VALUES (100, 1, 999, 'provides', '2025-06-01 00:00:00', '2025-06-01 00:00:00')",
-    ),
-];
+            VALUES (100, 'complete', 'in_progress', 2, TRUE, 1, '2025-06-01 00:00:03', '2025-06-01 00:00:03')"
+                .into(),
+        ),
+        (
+            "a repeated sort_key of a step",
+            ErrorKind::UniqueViolation,
+            step_error_transition(101, 2, false),
+        ),
+        (
+            "a repeated identity_hash",
+            ErrorKind::UniqueViolation,
+            "INSERT INTO tasker_tasks (task_id, named_task_id, requested_at, identity_hash, created_at, updated_at)
+            VALUES (2, 1, '2025-06-01 00:00:00', 'fixture-1', '2025-06-01 00:00:00', '2025-06-01 00:00:00')"
+                .into(),
+        ),
+        (
+            "a step of a task that does not exist (foreign key)",
+            ErrorKind::ForeignKeyViolation,
+            "INSERT INTO tasker_workflow_steps (workflow_step_id, task_id, named_step_id, created_at, updated_at)
+            VALUES (3, 999, 1, '2025-06-01 00:00:00', '2025-06-01 00:00:00')"
+                .into(),
+        ),
+        (
+            "an edge to a step that does not exist (foreign key)",
+            ErrorKind::ForeignKeyViolation,
+            "INSERT INTO tasker_workflow_step_edges (id, from_step_id, to_step_id, name, created_at, updated_at)
+            VALUES (100, 1, 999, 'provides', '2025-06-01 00:00:00', '2025-06-01 00:00:00')"
+                .into(),
+        ),
+    ]
+}
 
 /// Writes the schema must accept after [`FIXTURE`]: the most_recent index is partial, so any
 /// number of older (most_recent = false) rows may sit beside the current one.
@@ -332,17 +345,7 @@ async fn postgres_migrations_create_the_tables_and_change_nothing_when_run_again
         );
     }
 
-    schema.run_sql(FIXTURE).await.expect("fixture rows");
-    let defaults: (bool, bool, bool, bool) = sqlx::query_as(DEFAULTS_HOLD)
-        .fetch_one(&mut schema.conn)
-        .await
-        .expect("defaults");
-    assert_eq!(
-        defaults,
-        (true, true, true, true),
-        "defaults: steps, template steps, transitions, tasks"
-    );
-    check_constraints::<sqlx::Postgres>("PostgreSQL", &mut schema.conn).await;
+    check_fixture::<sqlx::Postgres>("PostgreSQL", &mut schema.conn).await;
 
     let rows_before = pg_counts(&mut schema.conn).await;
 
@@ -383,15 +386,34 @@ fn expect_refused(
     }
 }
 
-/// Every refused write is refused and every allowed one allowed, on either database.
-async fn check_constraints<DB: sqlx::Database>(db: &str, conn: &mut DB::Connection)
+/// On a freshly migrated database, either one: writes [`FIXTURE`], checks that its rows read
+/// back the defaults TASKER.md names, then that every refused write is refused and every
+/// allowed one allowed.
+async fn check_fixture<DB: sqlx::Database>(db: &str, conn: &mut DB::Connection)
 where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
     DB::QueryResult: std::fmt::Debug,
+    (bool, bool, bool, bool): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
-    for (what, kind, sql) in MUST_FAIL {
-        expect_refused(db, what, kind, sqlx::query(sql).execute(&mut *conn).await);
+    sqlx::raw_sql(FIXTURE)
+        .execute(&mut *conn)
+        .await
+        .expect("fixture rows");
+    let defaults: (bool, bool, bool, bool) = sqlx::query_as(DEFAULTS_HOLD)
+        .fetch_one(&mut *conn)
+        .await
+        .expect("defaults");
+    assert_eq!(
+        defaults,
+        (true, true, true, true),
+        "{db}: defaults: steps, template steps, transitions, tasks"
+    );
+    for (what, kind, sql) in must_fail() {
+        let refused = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await;
+        expect_refused(db, what, kind, refused);
     }
     for sql in MUST_SUCCEED {
         sqlx::query(sql)
@@ -466,20 +488,7 @@ async fn sqlite_migration_creates_every_table_and_changes_nothing_when_run_again
         );
     }
 
-    sqlx::raw_sql(FIXTURE)
-        .execute(&mut conn)
-        .await
-        .expect("fixture rows");
-    let defaults: (bool, bool, bool, bool) = sqlx::query_as(DEFAULTS_HOLD)
-        .fetch_one(&mut conn)
-        .await
-        .expect("defaults");
-    assert_eq!(
-        defaults,
-        (true, true, true, true),
-        "defaults: steps, template steps, transitions, tasks"
-    );
-    check_constraints::<sqlx::Sqlite>("SQLite", &mut conn).await;
+    check_fixture::<sqlx::Sqlite>("SQLite", &mut conn).await;
     let not_json = sqlx::query("UPDATE tasker_tasks SET context = 'not json' WHERE task_id = 1")
         .execute(&mut conn)
         .await;

@@ -51,8 +51,10 @@ fn pause_key(namespace: &str, template: Option<&str>) -> PauseKey {
     }
 }
 
-fn limits(json: serde_json::Value) -> Limits {
-    Limits::from_json(&json).unwrap()
+/// A gate under the limits `json` names (as the engine's `concurrency` setting), deep
+/// enough (100) that only those limits hold a step back.
+fn limited(json: serde_json::Value) -> Gate {
+    Gate::new(Limits::from_json(&json).unwrap(), 100)
 }
 
 /// A step of task `task` with an empty context: the gate reads a context only for key caps.
@@ -89,17 +91,32 @@ fn payments() -> Arc<RegisteredTemplate> {
 
 /// A gate (depth 100) that runs at most `cap` steps of `PaymentHandler` at once.
 fn payment_cap(cap: u32) -> Gate {
-    Gate::new(limits(json!({"handlers": {"PaymentHandler": cap}})), 100)
+    limited(json!({"handlers": {"PaymentHandler": cap}}))
+}
+
+/// [`payment_cap`] shared with other processes through the store, with its slots fenced: a
+/// slot is used only while a read of the store says this process still holds it.
+fn fenced_payment_cap(cap: u32) -> Gate {
+    let mut g = payment_cap(cap);
+    g.share_caps();
+    g.fence_slots();
+    g
+}
+
+/// A gate without limits (depth 10) holding a plain step of each `(task, priority, held at
+/// ms)`, in that order: a line that only priority, aging and arrival order rank.
+fn ranked(holds: &[(i64, i32, i64)]) -> Gate {
+    let t = template("ns", "t", "H");
+    let mut g = Gate::new(Limits::default(), 10);
+    for &(task, priority, now_ms) in holds {
+        g.hold(plain(&t, task), priority, false, now_ms);
+    }
+    g
 }
 
 #[test]
 fn higher_priority_first_then_first_come() {
-    let t = template("ns", "t", "H");
-    let mut g = Gate::new(Limits::default(), 10);
-    g.hold(plain(&t, 1), 0, false, 0);
-    g.hold(plain(&t, 2), 5, false, 0);
-    g.hold(plain(&t, 3), 0, false, 0);
-    g.hold(plain(&t, 4), 5, false, 0);
+    let mut g = ranked(&[(1, 0, 0), (2, 5, 0), (3, 0, 0), (4, 5, 0)]);
     assert_eq!(released(&mut g), vec![2, 4, 1, 3]);
     assert!(g.is_idle());
     assert_eq!(g.held_count(), 0);
@@ -107,13 +124,9 @@ fn higher_priority_first_then_first_come() {
 
 #[test]
 fn aging_lets_an_old_low_priority_step_overtake() {
-    let t = template("ns", "t", "H");
-    let mut g = Gate::new(Limits::default(), 10);
-    // Priority 0 held 3 s before a priority-2 step: 3 s of aging beat 2 points.
-    g.hold(plain(&t, 1), 0, false, 0);
-    g.hold(plain(&t, 2), 2, false, 3_000);
-    // …but not a priority-5 one.
-    g.hold(plain(&t, 3), 5, false, 3_000);
+    // Priority 0 held 3 s before a priority-2 step: 3 s of aging beat 2 points (task 1
+    // before 2), but not 5 (task 3 first).
+    let mut g = ranked(&[(1, 0, 0), (2, 2, 3_000), (3, 5, 3_000)]);
     assert_eq!(released(&mut g), vec![3, 1, 2]);
 }
 
@@ -203,10 +216,7 @@ fn a_handlers_count_stays_at_zero_and_a_keys_goes_and_both_caps_still_hold() {
     // the map would grow with every value ever seen). One step with two caps takes the
     // path that checks every cap before counting any.
     let t = payments();
-    let mut g = Gate::new(
-        limits(json!({"handlers": {"PaymentHandler": 1}, "keys": {"account": 1}})),
-        100,
-    );
+    let mut g = limited(json!({"handlers": {"PaymentHandler": 1}, "keys": {"account": 1}}));
     let handler: Arc<str> = "handler:PaymentHandler".into();
     let key: Arc<str> = "key:account=7".into();
     for round in 0..3 {
@@ -352,10 +362,7 @@ fn a_free_cap_is_not_left_idle_by_a_stale_or_paused_step_unparked_first() {
 #[test]
 fn namespace_and_context_key_caps() {
     let t = template("billing", "t", "H");
-    let mut g = Gate::new(
-        limits(json!({"namespaces": {"billing": 3}, "keys": {"account": 1}})),
-        100,
-    );
+    let mut g = limited(json!({"namespaces": {"billing": 3}, "keys": {"account": 1}}));
     g.hold(step(&t, 1, json!({"account": 7})), 0, false, 0);
     g.hold(step(&t, 2, json!({"account": 7})), 0, false, 0);
     g.hold(step(&t, 3, json!({"account": "x"})), 0, false, 0);
@@ -467,10 +474,7 @@ fn shared_caps_progress_whatever_the_order_of_answers_and_finishes() {
                 .wrapping_add(1442695040888963407);
             ((rng >> 33) as usize) % n
         };
-        let mut g = Gate::new(
-            limits(json!({"namespaces": {"gate_ns": 2}, "keys": {"account": 5}})),
-            100,
-        );
+        let mut g = limited(json!({"namespaces": {"gate_ns": 2}, "keys": {"account": 5}}));
         g.share_caps();
         for i in 1..=8 {
             g.hold(step(&t, i, json!({"account": i % 2})), 0, false, 0);
@@ -538,9 +542,7 @@ fn seconds(n: u64) -> std::time::Duration {
 fn fenced_slots_are_used_only_while_a_read_says_they_are_still_held() {
     use std::time::{Duration, Instant};
     let t = payments();
-    let mut g = payment_cap(2);
-    g.share_caps();
-    g.fence_slots();
+    let mut g = fenced_payment_cap(2);
     let cap: Arc<str> = "handler:PaymentHandler".into();
     hold_all(&mut g, &t, 1..=4);
     // Never read: nothing goes out, and the next trade reads.
@@ -576,10 +578,7 @@ fn fenced_slots_are_used_only_while_a_read_says_they_are_still_held() {
 #[test]
 fn a_cap_passed_by_waiting_steps_keeps_one_slot_per_step_and_hands_back_the_rest() {
     let t = template("n", "t", "H");
-    let mut g = Gate::new(
-        limits(json!({"handlers": {"H": 3}, "namespaces": {"n": 1}})),
-        100,
-    );
+    let mut g = limited(json!({"handlers": {"H": 3}, "namespaces": {"n": 1}}));
     g.share_caps();
     let h: Arc<str> = "handler:H".into();
     let n: Arc<str> = "namespace:n".into();
@@ -610,9 +609,7 @@ fn a_cap_passed_by_waiting_steps_keeps_one_slot_per_step_and_hands_back_the_rest
 fn a_lease_less_or_failed_read_is_not_asked_again_at_once() {
     use std::time::{Duration, Instant};
     let t = payments();
-    let mut g = payment_cap(1);
-    g.share_caps();
-    g.fence_slots();
+    let mut g = fenced_payment_cap(1);
     g.hold(plain(&t, 1), 0, false, 0);
     assert_eq!(released(&mut g), NOTHING);
     assert!(g.trade().verify);
@@ -643,9 +640,7 @@ fn a_lease_less_or_failed_read_is_not_asked_again_at_once() {
 #[test]
 fn a_lapsed_read_is_reported_once_until_a_read_succeeds() {
     use std::time::{Duration, Instant};
-    let mut g = payment_cap(1);
-    g.share_caps();
-    g.fence_slots();
+    let mut g = fenced_payment_cap(1);
     assert!(
         !g.lapsed_unseen(),
         "never read: nothing was let out on a read"

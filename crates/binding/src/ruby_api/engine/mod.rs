@@ -464,8 +464,8 @@ pub fn init(ruby: &Ruby, native: &RModule) -> Result<(), Error> {
         "start_schedules" => (Engine::start_schedules, 1),
         "schedule_stats" => (Engine::schedule_stats, 0),
         // Pausing namespaces and templates (pausing.rs).
-        "pause" => (Engine::pause, 3),
-        "resume" => (Engine::resume, 3),
+        "pause" => (Engine::change_pause::<false>, 3),
+        "resume" => (Engine::change_pause::<true>, 3),
         "paused" => (Engine::paused, 1),
         "size_pool" => (Engine::size_pool, 4),
     }

@@ -10,10 +10,7 @@ use super::Engine;
 use crate::helpers::convert::to_seconds;
 use crate::helpers::errors::{guard, invalid};
 use magnus::{Error, Value};
-use std::time::Duration;
 use tasker_engine::gate::PauseKey;
-use tasker_engine::Engine as CoreEngine;
-use tasker_model::TaskerResult;
 
 type Paused = Vec<(String, Option<String>)>;
 
@@ -33,37 +30,26 @@ fn listed(keys: Vec<PauseKey>) -> Paused {
 }
 
 impl Engine {
-    /// `pause` or `resume` (`change`) of the key `namespace`/`template`: what is paused after.
-    fn change_pause(
+    /// `pause` (`RESUME` false) and `resume` (true) of the key `namespace`/`template`: what
+    /// is paused after.
+    pub(super) fn change_pause<const RESUME: bool>(
         &self,
-        what: &str,
-        (namespace, template, timeout): (Value, Value, Value),
-        change: fn(&CoreEngine, PauseKey, Duration) -> TaskerResult<Vec<PauseKey>>,
+        namespace: Value,
+        template: Value,
+        timeout: Value,
     ) -> Result<Paused, Error> {
+        let what = if RESUME { "resume" } else { "pause" };
         guard(|| {
             let (key, timeout) = (key(namespace, template)?, to_seconds(timeout, "timeout")?);
-            self.off_gvl(what, |engine| change(engine, key, timeout).map(listed))
+            self.off_gvl(what, |engine| {
+                let paused = if RESUME {
+                    engine.resume(key, timeout)
+                } else {
+                    engine.pause(key, timeout)
+                };
+                paused.map(listed)
+            })
         })
-    }
-
-    pub(super) fn pause(
-        &self,
-        namespace: Value,
-        template: Value,
-        timeout: Value,
-    ) -> Result<Paused, Error> {
-        let args = (namespace, template, timeout);
-        self.change_pause("pause", args, CoreEngine::pause)
-    }
-
-    pub(super) fn resume(
-        &self,
-        namespace: Value,
-        template: Value,
-        timeout: Value,
-    ) -> Result<Paused, Error> {
-        let args = (namespace, template, timeout);
-        self.change_pause("resume", args, CoreEngine::resume)
     }
 
     pub(super) fn paused(&self, timeout: Value) -> Result<Paused, Error> {

@@ -85,10 +85,21 @@ impl Engine {
             let namespace = opt_string(namespace, "submit option namespace")?;
             let version = opt_string(version, "submit option version")?;
             let request = request(ruby, name, context, namespace, version)?;
-            let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
-            rb_self.inner.metrics().submit.record(started.elapsed());
-            id
+            rb_self.submit_timed(request, started)
         })
+    }
+
+    /// Submits `request` (no wait for the commit) and records the call's time since
+    /// `started`, when Ruby's call came in, in the submit metric, failed or not: for `submit`
+    /// and `submit_in`, so both count alike.
+    pub(super) fn submit_timed(
+        &self,
+        request: SubmitRequest,
+        started: Instant,
+    ) -> Result<i64, Error> {
+        let id = self.live()?.submit(request).map(|id| id.0).map_err(err);
+        self.inner.metrics().submit.record(started.elapsed());
+        id
     }
 
     /// `submit_common(name, context, namespace, version)`: `submit_in` for

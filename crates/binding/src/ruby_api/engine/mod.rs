@@ -201,9 +201,7 @@ impl Engine {
         guard(|| {
             let (request, durable_timeout) = submit_request(ruby, name, context, options)?;
             let Some(timeout) = durable_timeout else {
-                let id = rb_self.live()?.submit(request).map(|id| id.0).map_err(err);
-                rb_self.inner.metrics().submit.record(started.elapsed());
-                return id;
+                return rb_self.submit_timed(request, started);
             };
             // The submission itself is quick; only the wait for its commit lets go of the GVL.
             let submission = rb_self.live()?.submit_durable(request).map_err(err)?;
